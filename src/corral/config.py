@@ -1,0 +1,52 @@
+"""Every setting from `CORRAL_*` environment variables (12-factor), with defaults that work on one machine.
+
+Why one module outside the layers: server, agent, CLI and drivers read the same names; nothing here does I/O
+beyond reading the environment and computing paths.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/corral")
+    return Path.home() / ".local" / "share" / "corral"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CORRAL_", extra="ignore")
+
+    data_dir: Path = default_data_dir()
+    database_url: str = ""  # empty: SQLite file `corral.db` in data_dir
+    host_grace_seconds: float = 60.0
+    heartbeat_seconds: float = 5.0
+    missed_heartbeats: int = 3  # silent for this many heartbeats -> `reconnecting`
+    agent_max_backoff_seconds: float = 5.0
+    provisioning_timeout_seconds: float = 120.0
+
+    # Local host driver (network namespaces + a dockerd each on this machine).
+    local_driver: bool = True
+    local_bridge: str = "corralbr0"
+    local_subnet: str = "198.18.0.0/24"
+    local_prefix: str = "corral"  # netns names are PREFIX-NAME
+    local_images: str = "corral/*"  # comma-separated repository patterns copied into each new host's engine
+    docker_host: str = "unix:///var/run/docker.sock"  # the machine's own engine (source of local images)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'corral.db'}"
+
+    @property
+    def local_hosts_dir(self) -> Path:
+        return self.data_dir / "hosts"
+
+
+def load_settings() -> Settings:
+    return Settings()

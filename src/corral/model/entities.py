@@ -1,0 +1,138 @@
+"""Frozen entities of the foundation: environments, hosts, their facts, registration tokens and observed containers.
+
+Why frozen dataclasses: the pure core (scheduler, reconciler) works on snapshots; nothing may change one behind its
+back. The store maps them to rows, the server to JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Orchestration(enum.StrEnum):
+    CATTLE = "cattle"
+    SWARM = "swarm"
+    KUBERNETES = "kubernetes"
+
+
+SUPPORTED_ORCHESTRATIONS = frozenset({Orchestration.CATTLE})
+
+
+class HostState(enum.StrEnum):
+    PROVISIONING = "provisioning"  # a driver is creating the machine; no agent yet
+    REGISTERING = "registering"  # credentials exist, the agent has not connected yet
+    ACTIVE = "active"
+    RECONNECTING = "reconnecting"  # agent connection lost or heartbeats missed, within the grace period
+    DISCONNECTED = "disconnected"  # grace period over: its workloads may be rescheduled
+    REMOVING = "removing"
+    ERROR = "error"  # provisioning failed; `state_reason` says why
+
+
+class Arch(enum.StrEnum):
+    X86_64 = "x86_64"
+    AARCH64 = "aarch64"
+    ARMV7L = "armv7l"
+
+
+_ARCH_ALIASES: dict[str, Arch] = {
+    "x86_64": Arch.X86_64,
+    "amd64": Arch.X86_64,
+    "x64": Arch.X86_64,
+    "aarch64": Arch.AARCH64,
+    "arm64": Arch.AARCH64,
+    "arm64v8": Arch.AARCH64,
+    "armv7l": Arch.ARMV7L,
+    "armv7": Arch.ARMV7L,
+    "armhf": Arch.ARMV7L,
+    "arm": Arch.ARMV7L,
+    "arm/v7": Arch.ARMV7L,
+}
+
+
+def normalise_arch(raw: str) -> str:
+    """Map the many spellings of a CPU architecture (uname, Docker, Go) to x86_64 / aarch64 / armv7l.
+
+    Unknown spellings are returned lowercased rather than guessed.
+    """
+    key = raw.strip().lower()
+    arch = _ARCH_ALIASES.get(key)
+    return arch.value if arch is not None else key
+
+
+@dataclass(frozen=True)
+class Environment:
+    id: str
+    name: str
+    orchestration: Orchestration
+    description: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What an agent reports about its machine and engine."""
+
+    hostname: str = ""
+    arch: str = ""
+    os: str = ""
+    kernel: str = ""
+    cpus: int = 0
+    memory_bytes: int = 0
+    engine_version: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> HostFacts:
+        def text(key: str) -> str:
+            value = data.get(key, "")
+            return value if isinstance(value, str) else str(value)
+
+        def number(key: str) -> int:
+            value = data.get(key, 0)
+            return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+        return cls(
+            hostname=text("hostname"),
+            arch=normalise_arch(text("arch")) if text("arch") else "",
+            os=text("os"),
+            kernel=text("kernel"),
+            cpus=number("cpus"),
+            memory_bytes=number("memory_bytes"),
+            engine_version=text("engine_version"),
+        )
+
+
+@dataclass(frozen=True)
+class Host:
+    id: str
+    environment_id: str
+    name: str
+    state: HostState
+    state_reason: str
+    driver: str  # "custom" (registered with a token) or a provisioning driver such as "local"
+    address: str  # the IP the agent connects from
+    labels: dict[str, str] = field(default_factory=dict)
+    facts: HostFacts = field(default_factory=HostFacts)
+    container_count: int = 0
+    last_seen: float | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    """A container as an agent saw it on its engine (the truth about what runs)."""
+
+    docker_id: str
+    name: str
+    image: str
+    state: str  # created | running | paused | restarting | exited | dead
+    status: str = ""
+    exit_code: int | None = None
+    restart_count: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    created: float = 0.0
+
+    @property
+    def managed(self) -> bool:
+        """True when Corral created it (it carries the environment label)."""
+        return "io.corral.environment" in self.labels

@@ -1,0 +1,106 @@
+"""The server <-> agent wire protocol (DESIGN.md §3): JSON envelopes over the `/v1/agent` websocket.
+
+Why here: both ends import the same message names and envelope checks, so they cannot drift apart. Every message
+is ``{"v": 1, "type": ..., "id": ..., "data": {...}}``; a message of an unknown type is answered with an `error`
+message and never crashes either side.
+
+Agent -> server
+  ``hello``      data: {"facts": {...HostFacts fields}, "labels": {...}, "agent_version": str}
+                 sent first on every connection
+  ``snapshot``   data: {"containers": [ObservedContainer as dict, ...]}  full set, after hello and on resync
+  ``container``  data: {"container": {...}} or {"removed": docker_id}   one delta from the engine's events
+  ``heartbeat``  data: {"time": float}
+Server -> agent
+  ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
+  ``desired``    data: {"containers": [...]}  the full desired set for the host (later issues)
+  ``error``      data: {"message": str, "in_reply_to": str | None}
+Websocket close codes the server uses: 4401 bad credentials, 4404 host removed (the agent stops retrying).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from corral.model.entities import ObservedContainer
+from corral.model.errors import InvalidInput
+
+PROTOCOL_VERSION = 1
+
+HELLO = "hello"
+SNAPSHOT = "snapshot"
+CONTAINER = "container"
+HEARTBEAT = "heartbeat"
+WELCOME = "welcome"
+DESIRED = "desired"
+ERROR = "error"
+
+AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, ERROR})
+SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, ERROR})
+
+CLOSE_BAD_CREDENTIALS = 4401
+CLOSE_HOST_REMOVED = 4404
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    v: int = PROTOCOL_VERSION
+
+    def encode(self) -> str:
+        return json.dumps({"v": self.v, "type": self.type, "id": self.id, "data": self.data})
+
+
+def decode(raw: str | bytes) -> Message:
+    """Parse one envelope; raise InvalidInput naming what is wrong with it."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidInput("message too large", field="message")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"message is not JSON: {exc}", field="message") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("message must be a JSON object", field="message")
+    kind = body.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise InvalidInput("message has no type", field="type")
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidInput("message data must be an object", field="data")
+    msg_id = body.get("id")
+    version = body.get("v", PROTOCOL_VERSION)
+    if not isinstance(version, int):
+        raise InvalidInput("message version must be an integer", field="v")
+    return Message(type=kind, data=data, id=msg_id if isinstance(msg_id, str) else "", v=version)
+
+
+def container_to_wire(container: ObservedContainer) -> dict[str, Any]:
+    return asdict(container)
+
+
+def container_from_wire(data: object) -> ObservedContainer:
+    if not isinstance(data, dict):
+        raise InvalidInput("container must be an object", field="container")
+    docker_id = data.get("docker_id")
+    if not isinstance(docker_id, str) or not docker_id:
+        raise InvalidInput("container has no docker_id", field="container.docker_id")
+    labels = data.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidInput("container labels must be an object", field="container.labels")
+    exit_code = data.get("exit_code")
+    return ObservedContainer(
+        docker_id=docker_id,
+        name=str(data.get("name", "")),
+        image=str(data.get("image", "")),
+        state=str(data.get("state", "")),
+        status=str(data.get("status", "")),
+        exit_code=exit_code if isinstance(exit_code, int) else None,
+        restart_count=int(data.get("restart_count") or 0),
+        labels={str(k): str(v) for k, v in labels.items()},
+        created=float(data.get("created") or 0.0),
+    )

@@ -1,0 +1,1 @@
+"""Placeholder for a later issue; see docs/architecture.md."""
