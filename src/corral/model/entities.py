@@ -136,3 +136,25 @@ class ObservedContainer:
     def managed(self) -> bool:
         """True when Corral created it (it carries the environment label)."""
         return "io.corral.environment" in self.labels
+
+
+class KeyKind(enum.StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an admin API key, or an agent's per-host key (which may only speak for its host)."""
+
+    access_key: str
+    kind: KeyKind
+    host_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationToken:
+    id: str
+    environment_id: str
+    description: str
+    created_at: float

@@ -1,0 +1,267 @@
+"""The agent hub: one websocket per connected host, and the liveness monitor that moves host states.
+
+Why together: both own the same in-memory view (who is connected, when each agent was last heard from). The store
+is written only when something changes (state, facts, containers) and, for last-seen times, in a batch every
+`LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from corral.config import Settings
+from corral.model import protocol
+from corral.model.entities import HostFacts, HostState, KeyKind
+from corral.model.errors import CorralError, InvalidInput, NotFound
+from corral.orchestrator.hosts import LivenessPolicy, next_host_state
+from corral.server.auth import authenticate_header
+from corral.server.events import EventBus
+from corral.server.views import container_view, host_view
+from corral.store.repository import Store
+
+log = logging.getLogger("corral.hub")
+
+MONITOR_INTERVAL_SECONDS = 1.0
+LAST_SEEN_FLUSH_SECONDS = 30.0
+
+
+@dataclass
+class Liveness:
+    state: HostState
+    last_seen: float
+    connected: bool = False
+    last_flushed: float = 0.0
+
+
+@dataclass
+class AgentSession:
+    host_id: str
+    websocket: WebSocket
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, message: protocol.Message) -> None:
+        async with self.send_lock:
+            await self.websocket.send_text(message.encode())
+
+
+class AgentHub:
+    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.policy = LivenessPolicy(
+            heartbeat_seconds=settings.heartbeat_seconds,
+            missed_heartbeats=settings.missed_heartbeats,
+            grace_seconds=settings.host_grace_seconds,
+        )
+        self.sessions: dict[str, AgentSession] = {}
+        self.liveness: dict[str, Liveness] = {}
+        self._monitor: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        started = time.time()
+        for host in await run_in_threadpool(self.store.list_hosts):
+            seen = max(host.last_seen or host.created_at, started)
+            self.liveness[host.id] = Liveness(state=host.state, last_seen=seen, last_flushed=seen)
+        self._monitor = asyncio.create_task(self._monitor_loop(), name="host-liveness")
+
+    async def stop(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        await self._flush_last_seen(force=True)
+        for session in list(self.sessions.values()):
+            with contextlib.suppress(Exception):
+                await session.websocket.close(code=1012, reason="server restarting")
+
+    def track(self, host_id: str, state: HostState) -> None:
+        """Start watching a host created while the server runs."""
+        self.liveness[host_id] = Liveness(state=state, last_seen=time.time())
+
+    def forget(self, host_id: str) -> None:
+        self.liveness.pop(host_id, None)
+
+    async def kick(self, host_id: str, code: int = protocol.CLOSE_HOST_REMOVED, reason: str = "host removed") -> None:
+        self.forget(host_id)
+        session = self.sessions.pop(host_id, None)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.websocket.close(code=code, reason=reason)
+
+    def is_connected(self, host_id: str) -> bool:
+        return host_id in self.sessions
+
+    # -- one agent connection -----------------------------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            principal = await run_in_threadpool(
+                authenticate_header, self.store, websocket.headers.get("authorization")
+            )
+        except CorralError as exc:
+            await websocket.close(code=protocol.CLOSE_BAD_CREDENTIALS, reason=exc.message[:120])
+            return
+        if principal.kind is not KeyKind.AGENT or principal.host_id is None:
+            await websocket.close(code=protocol.CLOSE_BAD_CREDENTIALS, reason="not an agent key")
+            return
+        host_id = principal.host_id
+        session = AgentSession(host_id=host_id, websocket=websocket)
+        previous = self.sessions.get(host_id)
+        self.sessions[host_id] = session
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous.websocket.close(code=4409, reason="replaced by a newer connection")
+        address = websocket.client.host if websocket.client else ""
+        log.info("agent for %s connected from %s", host_id, address)
+        try:
+            while True:
+                raw = await websocket.receive_text()
+                await self._handle(session, raw, address)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if self.sessions.get(host_id) is session:
+                del self.sessions[host_id]
+                live = self.liveness.get(host_id)
+                if live is not None:
+                    live.connected = False
+                log.info("agent for %s disconnected", host_id)
+                await self._evaluate(host_id, time.time())
+
+    async def _handle(self, session: AgentSession, raw: str, address: str) -> None:
+        host_id = session.host_id
+        try:
+            message = protocol.decode(raw)
+        except InvalidInput as exc:
+            await session.send(protocol.Message(protocol.ERROR, {"message": exc.message, "in_reply_to": None}))
+            return
+        live = self.liveness.get(host_id)
+        if live is None:
+            await session.websocket.close(code=protocol.CLOSE_HOST_REMOVED, reason="host removed")
+            return
+        live.last_seen = time.time()
+        try:
+            if message.type == protocol.HELLO:
+                await self._on_hello(session, message, address)
+            elif message.type == protocol.SNAPSHOT:
+                await self._on_snapshot(host_id, message)
+            elif message.type == protocol.CONTAINER:
+                await self._on_container(host_id, message)
+            elif message.type == protocol.HEARTBEAT:
+                pass
+            elif message.type == protocol.ERROR:
+                log.warning("agent %s reports an error: %s", host_id, message.data.get("message"))
+            else:
+                raise InvalidInput(f"unknown message type {message.type!r}", field="type")
+        except CorralError as exc:
+            await session.send(protocol.Message(protocol.ERROR, {"message": exc.message, "in_reply_to": message.id}))
+        if live.connected is False and message.type == protocol.HELLO:
+            live.connected = True
+        await self._evaluate(host_id, live.last_seen)
+
+    async def _on_hello(self, session: AgentSession, message: protocol.Message, address: str) -> None:
+        facts_data = message.data.get("facts")
+        if not isinstance(facts_data, dict):
+            raise InvalidInput("hello needs a facts object", field="facts")
+        facts = HostFacts.from_dict(facts_data)
+        host = await run_in_threadpool(self.store.update_host, session.host_id, facts=facts, address=address)
+        self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        await session.send(
+            protocol.Message(
+                protocol.WELCOME,
+                {
+                    "host_id": host.id,
+                    "environment_id": host.environment_id,
+                    "heartbeat_seconds": self.settings.heartbeat_seconds,
+                },
+            )
+        )
+
+    async def _on_snapshot(self, host_id: str, message: protocol.Message) -> None:
+        items = message.data.get("containers")
+        if not isinstance(items, list):
+            raise InvalidInput("snapshot needs a containers list", field="containers")
+        containers = [protocol.container_from_wire(item) for item in items]
+        await run_in_threadpool(self.store.replace_host_containers, host_id, containers)
+        host = await run_in_threadpool(self.store.get_host, host_id)
+        self.bus.publish("host", "updated", host_view(host), host.environment_id)
+
+    async def _on_container(self, host_id: str, message: protocol.Message) -> None:
+        host = await run_in_threadpool(self.store.get_host, host_id)
+        removed = message.data.get("removed")
+        if isinstance(removed, str) and removed:
+            await run_in_threadpool(self.store.remove_host_container, host_id, removed)
+            self.bus.publish("container", "removed", {"id": removed, "host_id": host_id}, host.environment_id)
+            return
+        container = protocol.container_from_wire(message.data.get("container"))
+        await run_in_threadpool(self.store.upsert_host_container, host_id, container)
+        view = {"id": container.docker_id, **container_view(host_id, container)}
+        self.bus.publish("container", "updated", view, host.environment_id)
+
+    # -- liveness -----------------------------------------------------------------------------------------------
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
+            now = time.time()
+            for host_id in list(self.liveness):
+                try:
+                    await self._evaluate(host_id, now)
+                except NotFound:
+                    self.forget(host_id)
+                except Exception:  # the monitor must outlive any one bad row or a busy database
+                    log.exception("liveness check of host %s failed", host_id)
+            try:
+                await self._flush_last_seen()
+            except Exception:
+                log.exception("could not record last-seen times")
+
+    async def _evaluate(self, host_id: str, now: float) -> None:
+        live = self.liveness.get(host_id)
+        if live is None:
+            return
+        state, reason = next_host_state(
+            live.state, connected=live.connected, last_seen=live.last_seen, now=now, policy=self.policy
+        )
+        if state is live.state:
+            return
+        previous = live.state
+        live.state = state
+        live.last_flushed = now
+        try:
+            host = await run_in_threadpool(
+                self.store.update_host, host_id, state=state, state_reason=reason, last_seen=live.last_seen
+            )
+        except Exception:
+            live.state = previous  # try again on the next tick
+            raise
+        log.info("host %s (%s): %s -> %s %s", host.name, host_id, previous.value, state.value, reason)
+        self.bus.publish("host", "updated", host_view(host), host.environment_id)
+
+    async def _flush_last_seen(self, *, force: bool = False) -> None:
+        now = time.time()
+        due = {
+            host_id: live.last_seen
+            for host_id, live in self.liveness.items()
+            if live.connected and (force or now - live.last_flushed >= LAST_SEEN_FLUSH_SECONDS)
+        }
+        for host_id, seen in due.items():
+            with contextlib.suppress(NotFound):
+                await run_in_threadpool(self.store.update_host, host_id, last_seen=seen)
+            self.liveness[host_id].last_flushed = now
+
+    def liveness_of(self, host_id: str) -> dict[str, Any]:
+        live = self.liveness.get(host_id)
+        return {"connected": self.is_connected(host_id), "last_seen": live.last_seen if live else None}

@@ -1,0 +1,49 @@
+"""JSON shapes of resources, shared by the REST API and the event stream so both always agree."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from corral.model.entities import Environment, Host, ObservedContainer, RegistrationToken
+
+
+def environment_view(env: Environment) -> dict[str, Any]:
+    return {
+        "id": env.id,
+        "name": env.name,
+        "orchestration": env.orchestration.value,
+        "description": env.description,
+        "created_at": env.created_at,
+    }
+
+
+def host_view(host: Host) -> dict[str, Any]:
+    return {
+        "id": host.id,
+        "environment_id": host.environment_id,
+        "name": host.name,
+        "state": host.state.value,
+        "state_reason": host.state_reason,
+        "driver": host.driver,
+        "address": host.address,
+        "arch": host.facts.arch,
+        "labels": dict(host.labels),
+        "facts": asdict(host.facts),
+        "container_count": host.container_count,
+        "last_seen": host.last_seen,
+        "created_at": host.created_at,
+    }
+
+
+def token_view(token: RegistrationToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "environment_id": token.environment_id,
+        "description": token.description,
+        "created_at": token.created_at,
+    }
+
+
+def container_view(host_id: str, container: ObservedContainer) -> dict[str, Any]:
+    return {"host_id": host_id, "managed": container.managed, **asdict(container)}

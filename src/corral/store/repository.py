@@ -1,0 +1,360 @@
+"""Repositories: the only place that turns rows into model entities and back.
+
+Why one class per concern over a shared session factory: callers (the server) think in environments, hosts, keys
+and tokens; they never see a session or a row. Unique-constraint violations come back as `Conflict` naming the field.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from corral.model import ids
+from corral.model.entities import (
+    Environment,
+    Host,
+    HostFacts,
+    HostState,
+    KeyKind,
+    ObservedContainer,
+    Orchestration,
+    Principal,
+    RegistrationToken,
+)
+from corral.model.errors import Conflict, NotFound, Unauthorized
+from corral.store.tables import (
+    ApiKeyRow,
+    EnvironmentRow,
+    HostContainerRow,
+    HostRow,
+    RegistrationTokenRow,
+)
+
+TOKEN_PREFIX = "crt_"
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- environments -------------------------------------------------------------------------------------------
+
+    def create_environment(self, name: str, orchestration: Orchestration, description: str = "") -> Environment:
+        row = EnvironmentRow(
+            id=ids.new_id("env"),
+            name=name,
+            orchestration=orchestration.value,
+            description=description,
+            created_at=time.time(),
+        )
+        try:
+            with self.session() as session:
+                session.add(row)
+        except IntegrityError as exc:
+            raise Conflict(f"an environment named {name!r} already exists", field="name") from exc
+        return _environment(row)
+
+    def list_environments(self) -> list[Environment]:
+        with self.session() as session:
+            rows = session.scalars(select(EnvironmentRow).order_by(EnvironmentRow.name)).all()
+            return [_environment(row) for row in rows]
+
+    def get_environment(self, ref: str) -> Environment:
+        """Look an environment up by id or by name."""
+        with self.session() as session:
+            row = session.get(EnvironmentRow, ref) or session.scalars(
+                select(EnvironmentRow).where(EnvironmentRow.name == ref)
+            ).first()
+            if row is None:
+                raise NotFound(f"environment {ref!r} not found", field="environment")
+            return _environment(row)
+
+    def delete_environment(self, environment_id: str) -> None:
+        with self.session() as session:
+            row = session.get(EnvironmentRow, environment_id)
+            if row is None:
+                raise NotFound(f"environment {environment_id!r} not found", field="environment")
+            session.execute(delete(RegistrationTokenRow).where(RegistrationTokenRow.environment_id == row.id))
+            session.delete(row)
+
+    # -- API keys -----------------------------------------------------------------------------------------------
+
+    def create_api_key(self, kind: KeyKind, *, host_id: str | None = None, description: str = "") -> tuple[str, str]:
+        """Mint a key pair; only the digest of the secret is stored. Returns (access_key, secret_key)."""
+        access_key = ids.new_access_key("A" if kind is KeyKind.ADMIN else "H")
+        secret = ids.new_secret()
+        with self.session() as session:
+            session.add(
+                ApiKeyRow(
+                    access_key=access_key,
+                    secret_digest=ids.digest(secret),
+                    kind=kind.value,
+                    host_id=host_id,
+                    description=description,
+                    created_at=time.time(),
+                )
+            )
+        return access_key, secret
+
+    def count_api_keys(self, kind: KeyKind) -> int:
+        with self.session() as session:
+            return session.scalar(select(func.count()).where(ApiKeyRow.kind == kind.value)) or 0
+
+    def authenticate(self, access_key: str, secret: str) -> Principal:
+        with self.session() as session:
+            row = session.get(ApiKeyRow, access_key)
+            if row is None or not ids.secret_matches(secret, row.secret_digest):
+                raise Unauthorized("invalid API key or secret")
+            return Principal(access_key=row.access_key, kind=KeyKind(row.kind), host_id=row.host_id)
+
+    # -- registration tokens ------------------------------------------------------------------------------------
+
+    def create_registration_token(self, environment_id: str, description: str = "") -> tuple[RegistrationToken, str]:
+        """Returns the token record and the token string (`crt<id>.<secret>`), which is never stored."""
+        token_id = ids.new_id("rt")
+        secret = ids.new_secret()
+        row = RegistrationTokenRow(
+            id=token_id,
+            environment_id=environment_id,
+            secret_digest=ids.digest(secret),
+            description=description,
+            created_at=time.time(),
+        )
+        with self.session() as session:
+            session.add(row)
+        return _token(row), f"{TOKEN_PREFIX}{token_id}.{secret}"
+
+    def list_registration_tokens(self, environment_id: str | None = None) -> list[RegistrationToken]:
+        with self.session() as session:
+            query = select(RegistrationTokenRow).order_by(RegistrationTokenRow.created_at)
+            if environment_id is not None:
+                query = query.where(RegistrationTokenRow.environment_id == environment_id)
+            return [_token(row) for row in session.scalars(query).all()]
+
+    def delete_registration_token(self, token_id: str) -> None:
+        with self.session() as session:
+            row = session.get(RegistrationTokenRow, token_id)
+            if row is None:
+                raise NotFound(f"registration token {token_id!r} not found", field="token")
+            session.delete(row)
+
+    def resolve_registration_token(self, token: str) -> str:
+        """Return the environment id a valid token belongs to; a deleted or forged token is Unauthorized."""
+        token_id, _, secret = token.removeprefix(TOKEN_PREFIX).partition(".")
+        with self.session() as session:
+            row = session.get(RegistrationTokenRow, token_id) if token.startswith(TOKEN_PREFIX) else None
+            if row is None or not secret or not ids.secret_matches(secret, row.secret_digest):
+                raise Unauthorized("registration token is invalid or was deleted")
+            return row.environment_id
+
+    # -- hosts --------------------------------------------------------------------------------------------------
+
+    def create_host(
+        self,
+        environment_id: str,
+        name: str,
+        *,
+        driver: str,
+        state: HostState,
+        labels: dict[str, str],
+        driver_options: dict[str, Any] | None = None,
+        facts: HostFacts | None = None,
+        address: str = "",
+    ) -> Host:
+        row = HostRow(
+            id=ids.new_id("host"),
+            environment_id=environment_id,
+            name=name,
+            state=state.value,
+            state_reason="",
+            driver=driver,
+            driver_options=driver_options or {},
+            address=address,
+            labels=dict(labels),
+            facts=_facts_dict(facts or HostFacts()),
+            last_seen=None,
+            created_at=time.time(),
+        )
+        try:
+            with self.session() as session:
+                session.add(row)
+        except IntegrityError as exc:
+            raise Conflict(f"a host named {name!r} already exists in this environment", field="name") from exc
+        return _host(row, 0)
+
+    def list_hosts(self, environment_id: str | None = None) -> list[Host]:
+        with self.session() as session:
+            query = select(HostRow).order_by(HostRow.name)
+            if environment_id is not None:
+                query = query.where(HostRow.environment_id == environment_id)
+            rows = session.scalars(query).all()
+            counts = self._container_counts(session, [row.id for row in rows])
+            return [_host(row, counts.get(row.id, 0)) for row in rows]
+
+    def get_host(self, host_id: str) -> Host:
+        with self.session() as session:
+            row = session.get(HostRow, host_id)
+            if row is None:
+                raise NotFound(f"host {host_id!r} not found", field="host")
+            return _host(row, self._container_counts(session, [host_id]).get(host_id, 0))
+
+    def find_host(self, environment_id: str, ref: str) -> Host:
+        """A host of the environment by id or by name."""
+        with self.session() as session:
+            row = session.scalars(
+                select(HostRow).where(
+                    HostRow.environment_id == environment_id, (HostRow.id == ref) | (HostRow.name == ref)
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"host {ref!r} not found in this environment", field="host")
+            return _host(row, self._container_counts(session, [row.id]).get(row.id, 0))
+
+    def host_driver_options(self, host_id: str) -> dict[str, Any]:
+        with self.session() as session:
+            row = session.get(HostRow, host_id)
+            return dict(row.driver_options) if row is not None else {}
+
+    def update_host(self, host_id: str, **changes: Any) -> Host:
+        """Change columns of a host: state, state_reason, labels, facts (HostFacts), address, last_seen,
+        driver_options."""
+        with self.session() as session:
+            row = session.get(HostRow, host_id)
+            if row is None:
+                raise NotFound(f"host {host_id!r} not found", field="host")
+            for key, value in changes.items():
+                if key == "facts":
+                    value = _facts_dict(value)
+                elif key == "state":
+                    value = HostState(value).value
+                setattr(row, key, value)
+            return _host(row, self._container_counts(session, [host_id]).get(host_id, 0))
+
+    def delete_host(self, host_id: str) -> None:
+        with self.session() as session:
+            session.execute(delete(HostContainerRow).where(HostContainerRow.host_id == host_id))
+            session.execute(delete(ApiKeyRow).where(ApiKeyRow.host_id == host_id))
+            session.execute(delete(HostRow).where(HostRow.id == host_id))
+
+    # -- observed containers ------------------------------------------------------------------------------------
+
+    def replace_host_containers(self, host_id: str, containers: Iterable[ObservedContainer]) -> None:
+        with self.session() as session:
+            session.execute(delete(HostContainerRow).where(HostContainerRow.host_id == host_id))
+            session.add_all(_container_row(host_id, c) for c in containers)
+
+    def upsert_host_container(self, host_id: str, container: ObservedContainer) -> None:
+        with self.session() as session:
+            session.merge(_container_row(host_id, container))
+
+    def remove_host_container(self, host_id: str, docker_id: str) -> None:
+        with self.session() as session:
+            session.execute(
+                delete(HostContainerRow).where(
+                    HostContainerRow.host_id == host_id, HostContainerRow.docker_id == docker_id
+                )
+            )
+
+    def list_host_containers(self, host_id: str) -> list[ObservedContainer]:
+        with self.session() as session:
+            rows = session.scalars(
+                select(HostContainerRow).where(HostContainerRow.host_id == host_id).order_by(HostContainerRow.name)
+            ).all()
+            return [_container(row) for row in rows]
+
+    @staticmethod
+    def _container_counts(session: Session, host_ids: list[str]) -> dict[str, int]:
+        if not host_ids:
+            return {}
+        query = (
+            select(HostContainerRow.host_id, func.count())
+            .where(HostContainerRow.host_id.in_(host_ids))
+            .group_by(HostContainerRow.host_id)
+        )
+        return {host_id: count for host_id, count in session.execute(query).tuples()}
+
+
+def _environment(row: EnvironmentRow) -> Environment:
+    return Environment(
+        id=row.id,
+        name=row.name,
+        orchestration=Orchestration(row.orchestration),
+        description=row.description,
+        created_at=row.created_at,
+    )
+
+
+def _token(row: RegistrationTokenRow) -> RegistrationToken:
+    return RegistrationToken(
+        id=row.id, environment_id=row.environment_id, description=row.description, created_at=row.created_at
+    )
+
+
+def _facts_dict(facts: HostFacts) -> dict[str, Any]:
+    return {
+        "hostname": facts.hostname,
+        "arch": facts.arch,
+        "os": facts.os,
+        "kernel": facts.kernel,
+        "cpus": facts.cpus,
+        "memory_bytes": facts.memory_bytes,
+        "engine_version": facts.engine_version,
+    }
+
+
+def _host(row: HostRow, container_count: int) -> Host:
+    return Host(
+        id=row.id,
+        environment_id=row.environment_id,
+        name=row.name,
+        state=HostState(row.state),
+        state_reason=row.state_reason,
+        driver=row.driver,
+        address=row.address,
+        labels=dict(row.labels or {}),
+        facts=HostFacts.from_dict(dict(row.facts or {})),
+        container_count=container_count,
+        last_seen=row.last_seen,
+        created_at=row.created_at,
+    )
+
+
+def _container_row(host_id: str, c: ObservedContainer) -> HostContainerRow:
+    return HostContainerRow(
+        host_id=host_id,
+        docker_id=c.docker_id,
+        name=c.name,
+        image=c.image,
+        state=c.state,
+        status=c.status,
+        exit_code=c.exit_code,
+        restart_count=c.restart_count,
+        labels=dict(c.labels),
+        created=c.created,
+    )
+
+
+def _container(row: HostContainerRow) -> ObservedContainer:
+    return ObservedContainer(
+        docker_id=row.docker_id,
+        name=row.name,
+        image=row.image,
+        state=row.state,
+        status=row.status,
+        exit_code=row.exit_code,
+        restart_count=row.restart_count,
+        labels=dict(row.labels or {}),
+        created=row.created,
+    )

@@ -1,0 +1,91 @@
+"""Table definitions (SQLAlchemy 2 declarative, typed).
+
+Why these columns: the foundation needs environments, API keys, registration tokens, hosts and what each host's
+engine runs; later issues add stacks, services and desired containers beside them. Times are UNIX seconds (float)
+so that SQLite and PostgreSQL store and compare them the same way. Every change goes through an Alembic migration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EnvironmentRow(Base):
+    __tablename__ = "environments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    orchestration: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ApiKeyRow(Base):
+    """An access key and the SHA-256 digest of its secret. `kind` is `admin` or `agent` (scoped to one host)."""
+
+    __tablename__ = "api_keys"
+
+    access_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_digest: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    host_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("hosts.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class RegistrationTokenRow(Base):
+    __tablename__ = "registration_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    secret_digest: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class HostRow(Base):
+    __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("environment_id", "name", name="uq_hosts_environment_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(32))
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    driver: Mapped[str] = mapped_column(String(32))
+    driver_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class HostContainerRow(Base):
+    """A container as last reported by a host's agent (observed state, not desired state)."""
+
+    __tablename__ = "host_containers"
+
+    host_id: Mapped[str] = mapped_column(String(64), ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True)
+    docker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    image: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(32), default="")
+    status: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    restart_count: Mapped[int] = mapped_column(Integer, default=0)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
