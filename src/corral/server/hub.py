@@ -107,9 +107,7 @@ class AgentHub:
     async def serve(self, websocket: WebSocket) -> None:
         await websocket.accept()
         try:
-            principal = await run_in_threadpool(
-                authenticate_header, self.store, websocket.headers.get("authorization")
-            )
+            principal = await run_in_threadpool(authenticate_header, self.store, websocket.headers.get("authorization"))
         except CorralError as exc:
             await websocket.close(code=protocol.CLOSE_BAD_CREDENTIALS, reason=exc.message[:120])
             return

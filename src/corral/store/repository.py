@@ -36,7 +36,7 @@ from corral.store.tables import (
     RegistrationTokenRow,
 )
 
-TOKEN_PREFIX = "crt_"
+TOKEN_PREFIX = "crt_"  # noqa: S105 - a prefix, not a secret
 
 
 class Store:
@@ -74,9 +74,10 @@ class Store:
     def get_environment(self, ref: str) -> Environment:
         """Look an environment up by id or by name."""
         with self.session() as session:
-            row = session.get(EnvironmentRow, ref) or session.scalars(
-                select(EnvironmentRow).where(EnvironmentRow.name == ref)
-            ).first()
+            row = (
+                session.get(EnvironmentRow, ref)
+                or session.scalars(select(EnvironmentRow).where(EnvironmentRow.name == ref)).first()
+            )
             if row is None:
                 raise NotFound(f"environment {ref!r} not found", field="environment")
             return _environment(row)

@@ -51,9 +51,7 @@ def upgrade() -> None:
         sa.Column("access_key", sa.String(64), primary_key=True),
         sa.Column("secret_digest", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column(
-            "host_id", sa.String(64), sa.ForeignKey("hosts.id", ondelete="CASCADE"), nullable=True, index=True
-        ),
+        sa.Column("host_id", sa.String(64), sa.ForeignKey("hosts.id", ondelete="CASCADE"), nullable=True, index=True),
         sa.Column("description", sa.Text, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
     )

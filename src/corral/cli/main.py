@@ -1,0 +1,242 @@
+"""Commands: `corral env ls|create|rm`, `corral hosts ls|create|rm|inspect|label`, `corral tokens create|ls|rm`.
+
+Why this shape: settings come from flags or `CORRAL_URL`, `CORRAL_ACCESS_KEY`, `CORRAL_SECRET_KEY`,
+`CORRAL_ENVIRONMENT`; every list has `--format json`; every error is one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from corral.cli.output import (
+    Format,
+    fail,
+    print_json,
+    print_table,
+    styled_state,
+    wait_for,
+)
+from corral.client import CorralClient
+from corral.model.errors import CorralError
+from corral.model.names import parse_label_pairs
+
+__all__ = ["app", "fail"]
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Corral: container management for Cattle environments of real Docker hosts.",
+)
+env_app = typer.Typer(no_args_is_help=True, help="Environments.")
+hosts_app = typer.Typer(no_args_is_help=True, help="Hosts: list, create with a driver, inspect, label, remove.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Registration tokens for adding custom hosts.")
+app.add_typer(env_app, name="env")
+app.add_typer(hosts_app, name="hosts")
+app.add_typer(tokens_app, name="tokens")
+
+FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+EnvOption = Annotated[
+    str | None, typer.Option("--env", envvar="CORRAL_ENVIRONMENT", help="Environment name or id.", show_envvar=True)
+]
+
+
+@dataclass
+class Context:
+    url: str
+    access_key: str
+    secret_key: str
+
+    def client(self) -> CorralClient:
+        if not self.access_key or not self.secret_key:
+            fail("no API key: set CORRAL_ACCESS_KEY and CORRAL_SECRET_KEY (see admin.env in the server's data dir)")
+        return CorralClient(self.url, self.access_key, self.secret_key)
+
+
+_context = Context(url="http://127.0.0.1:8080", access_key="", secret_key="")
+
+
+@app.callback()
+def _configure(
+    url: Annotated[str, typer.Option(envvar="CORRAL_URL", help="Server URL.")] = "http://127.0.0.1:8080",
+    access_key: Annotated[str, typer.Option(envvar="CORRAL_ACCESS_KEY", help="API access key.")] = "",
+    secret_key: Annotated[str, typer.Option(envvar="CORRAL_SECRET_KEY", help="API secret key.")] = "",
+) -> None:
+    _context.url, _context.access_key, _context.secret_key = url, access_key, secret_key
+
+
+def _env(value: str | None) -> str:
+    return value or "default"
+
+
+def _run(action: Any) -> Any:
+    """Call the server; any Corral error becomes one line and exit code 1."""
+    try:
+        with _context.client() as client:
+            return action(client)
+    except CorralError as exc:
+        fail(exc.message)
+
+
+# -- environments ---------------------------------------------------------------------------------------------
+
+
+@env_app.command("ls")
+def env_ls(output: FormatOption = Format.table) -> None:
+    """List environments."""
+    envs = _run(lambda c: c.list_environments())
+    if output is Format.json:
+        return print_json(envs)
+    print_table(
+        ["ID", "NAME", "ORCHESTRATION", "DESCRIPTION"],
+        [[e["id"], e["name"], e["orchestration"], e["description"]] for e in envs],
+    )
+
+
+@env_app.command("create")
+def env_create(
+    name: str,
+    orchestration: Annotated[str, typer.Option(help="Orchestration type.")] = "cattle",
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    output: FormatOption = Format.table,
+) -> None:
+    """Create an environment."""
+    env = _run(lambda c: c.create_environment(name, orchestration, description))
+    print_json(env) if output is Format.json else typer.echo(env["id"])
+
+
+@env_app.command("rm")
+def env_rm(names: Annotated[list[str], typer.Argument(help="Environment names or ids.")]) -> None:
+    """Remove environments, with all their hosts."""
+    for name in names:
+        _run(lambda c, n=name: c.delete_environment(n))
+        typer.echo(name)
+
+
+# -- hosts ----------------------------------------------------------------------------------------------------
+
+
+def _host_row(h: dict[str, Any]) -> list[Any]:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(h["labels"].items()))
+    state = styled_state(h["state"])
+    if h.get("state_reason") and h["state"] != "active":
+        state += f" ({h['state_reason']})"
+    return [
+        h["name"],
+        state,
+        h["arch"] or "-",
+        h["address"] or "-",
+        h["facts"].get("engine_version") or "-",
+        h["container_count"],
+        labels,
+    ]
+
+
+@hosts_app.command("ls")
+def hosts_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+    """List the hosts of an environment."""
+    hosts = _run(lambda c: c.list_hosts(_env(env)))
+    if output is Format.json:
+        return print_json(hosts)
+    print_table(["NAME", "STATE", "ARCH", "IP", "ENGINE", "CONTAINERS", "LABELS"], [_host_row(h) for h in hosts])
+
+
+@hosts_app.command("create")
+def hosts_create(
+    name: str,
+    driver: Annotated[str, typer.Option(help="Host driver.")] = "local",
+    env: EnvOption = None,
+    label: Annotated[list[str] | None, typer.Option(help="Host label KEY=VALUE (repeatable).")] = None,
+    arch: Annotated[str | None, typer.Option(help="Declared architecture (x86_64, aarch64, armv7l).")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the host is active.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 180.0,
+    output: FormatOption = Format.table,
+) -> None:
+    """Create a host with a driver (`local`: a network namespace with its own dockerd and agent)."""
+    try:
+        labels = parse_label_pairs(label or [])
+    except CorralError as exc:
+        fail(exc.message)
+    host = _run(lambda c: c.create_host(_env(env), name, driver=driver, labels=labels, arch=arch))
+    if wait:
+        host = _wait_active(host["id"], timeout)
+    print_json(host) if output is Format.json else typer.echo(f"{host['name']} {host['state']} {host['address']}")
+
+
+def _wait_active(host_id: str, timeout: float) -> dict[str, Any]:
+    latest: dict[str, Any] = {}
+
+    def check() -> tuple[bool, str]:
+        latest.update(_run(lambda c: c.get_host(host_id)))
+        if latest["state"] == "error":
+            fail(f"host {latest['name']} failed: {latest['state_reason']}")
+        return latest["state"] == "active", latest["state"]
+
+    wait_for(f"waiting for host {host_id} to become active", check, timeout=timeout)
+    return latest
+
+
+@hosts_app.command("inspect")
+def hosts_inspect(name: str, env: EnvOption = None) -> None:
+    """Show everything known about a host, as JSON."""
+    print_json(_run(lambda c: c.find_host(_env(env), name)))
+
+
+@hosts_app.command("label")
+def hosts_label(
+    name: str,
+    labels: Annotated[list[str], typer.Argument(help="KEY=VALUE to set, KEY- to remove.")],
+    env: EnvOption = None,
+) -> None:
+    """Edit a host's labels."""
+
+    def action(c: CorralClient) -> dict[str, Any]:
+        host = c.find_host(_env(env), name)
+        current = dict(host["labels"])
+        for item in labels:
+            if item.endswith("-") and "=" not in item:
+                current.pop(item[:-1], None)
+            else:
+                current.update(parse_label_pairs([item]))
+        return c.update_host_labels(host["id"], current)
+
+    host = _run(action)
+    typer.echo(",".join(f"{k}={v}" for k, v in sorted(host["labels"].items())))
+
+
+@hosts_app.command("rm")
+def hosts_rm(names: Annotated[list[str], typer.Argument(help="Host names or ids.")], env: EnvOption = None) -> None:
+    """Remove hosts; for driver-created hosts this also tears the machine down."""
+    for name in names:
+        _run(lambda c, n=name: c.delete_host(c.find_host(_env(env), n)["id"]))
+        typer.echo(name)
+
+
+# -- registration tokens --------------------------------------------------------------------------------------
+
+
+@tokens_app.command("create")
+def tokens_create(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+    """Create a registration token and print the command that adds a host with it."""
+    token = _run(lambda c: c.create_registration_token(_env(env)))
+    print_json(token) if output is Format.json else typer.echo(token["command"])
+
+
+@tokens_app.command("ls")
+def tokens_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+    """List registration tokens (their secrets are never shown again)."""
+    tokens = _run(lambda c: c.list_registration_tokens(_env(env)))
+    if output is Format.json:
+        return print_json(tokens)
+    print_table(["ID", "DESCRIPTION"], [[t["id"], t["description"]] for t in tokens])
+
+
+@tokens_app.command("rm")
+def tokens_rm(token_ids: list[str]) -> None:
+    """Delete registration tokens: they can no longer register hosts."""
+    for token_id in token_ids:
+        _run(lambda c, t=token_id: c.delete_registration_token(t))
+        typer.echo(token_id)

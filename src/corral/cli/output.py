@@ -1,0 +1,82 @@
+"""Rendering for the CLI: Rich tables for people, `--format json` for scripts, one line on error.
+
+Why: every command prints through these helpers so that all of them behave the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+STATE_STYLES = {
+    "active": "green",
+    "running": "green",
+    "reconnecting": "yellow",
+    "registering": "yellow",
+    "provisioning": "yellow",
+    "removing": "yellow",
+    "disconnected": "red",
+    "error": "red",
+}
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def fail(message: str) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def styled_state(state: str) -> str:
+    style = STATE_STYLES.get(state)
+    return f"[{style}]{state}[/{style}]" if style else state
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console.print(table, highlight=False)
+
+
+def human_bytes(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
+def wait_for(describe: str, check: Callable[[], tuple[bool, str]], *, timeout: float, interval: float = 0.5) -> None:
+    """Poll `check` until it returns (True, _) or the deadline passes; show progress on stderr."""
+    deadline = time.monotonic() + timeout
+    with err_console.status(describe) as status:
+        while True:
+            done, detail = check()
+            if done:
+                return
+            if time.monotonic() > deadline:
+                fail(f"{describe}: gave up after {timeout:g} s ({detail})")
+            status.update(f"{describe} ({detail})")
+            time.sleep(interval)

@@ -1,0 +1,65 @@
+"""The `corral` command: the CLI's client verbs plus the two long-running processes, `server` and `agent`.
+
+Why a module above the layers: the CLI may speak to the server only through the client (import-linter checks it),
+yet one executable must also start the server and the agent. This module composes the three and nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from corral.cli.main import app, fail
+from corral.config import load_settings
+from corral.model.errors import CorralError
+from corral.model.names import parse_label_pairs
+
+
+@app.command("server")
+def server_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the Corral server (REST API, event stream, agent hub)."""
+    from corral.server.run import run_server
+
+    raise typer.Exit(run_server(host, port, load_settings()))
+
+
+@app.command("agent")
+def agent_command(
+    url: Annotated[str, typer.Option(help="Server URL, e.g. http://10.0.0.5:8080.")],
+    token: Annotated[str | None, typer.Option(help="Registration token (needed only the first time).")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Where the agent keeps its credentials.")] = None,
+    docker_host: Annotated[str, typer.Option(help="Docker engine to drive.")] = "unix:///var/run/docker.sock",
+    label: Annotated[list[str] | None, typer.Option(help="Host label KEY=VALUE (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option(help="Host name (default: this machine's hostname).")] = None,
+) -> None:
+    """Run the agent on this host: register once, then stay connected to the server."""
+    from corral.agent.run import run_agent
+
+    settings = load_settings()
+    try:
+        labels = parse_label_pairs(label or [])
+    except CorralError as exc:
+        fail(exc.message)
+    code = run_agent(
+        url=url.rstrip("/"),
+        token=token,
+        state_dir=state_dir or settings.data_dir / "agent",
+        docker_host=docker_host,
+        labels=labels,
+        name=name,
+        settings=settings,
+    )
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app(prog_name="corral")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The FastAPI application: wiring of store, event bus, agent hub and host service; error rendering; /healthz.
+
+Why here: this is the one edge where the error tree becomes HTTP. Every error body is JSON
+`{"error": code, "message": text, "field": name}`; request-shape errors name the offending field; nothing a client
+sends can produce an HTML page or a bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import corral
+from corral.config import Settings
+from corral.model.entities import HostState
+from corral.model.errors import CorralError
+from corral.provision.local import LocalHostDriver
+from corral.server.api import router
+from corral.server.events import EventBus
+from corral.server.host_service import HostService
+from corral.server.hub import AgentHub
+from corral.store.repository import Store
+
+log = logging.getLogger("corral.server")
+
+
+def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None = None, agent_url: str = "") -> FastAPI:
+    bus = EventBus()
+    hub = AgentHub(store, bus, settings)
+    host_service = HostService(store, bus, hub, settings, driver)
+    host_service.agent_url = agent_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus.bind(asyncio.get_running_loop())
+        await run_in_threadpool(_fail_interrupted_provisioning, store)
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="Corral",
+        version=corral.__version__,
+        description="Container management: environments, hosts, stacks and services on real Docker engines.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.bus = bus
+    app.state.hub = hub
+    app.state.host_service = host_service
+    app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": corral.__version__, "connected_agents": len(hub.sessions)}
+
+    app.add_exception_handler(CorralError, _corral_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    return app
+
+
+def _fail_interrupted_provisioning(store: Store) -> None:
+    """A host left `provisioning` by a server that stopped mid-way is failed with a reason, never left stuck."""
+    for host in store.list_hosts():
+        if host.state is HostState.PROVISIONING:
+            store.update_host(
+                host.id, state=HostState.ERROR, state_reason="the server stopped while this host was provisioning"
+            )
+
+
+async def _corral_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CorralError)
+    return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(location) or "body"
+    if first.get("type") == "json_invalid":
+        context = first.get("ctx")
+        detail = context.get("error", "") if isinstance(context, dict) else ""
+        field, message = "body", f"request body is not valid JSON: {detail}"
+    elif first.get("type") == "extra_forbidden":
+        message = f"unknown field {field!r}"
+    else:
+        message = f"{field}: {first.get('msg', 'invalid')}"
+    return JSONResponse({"error": "invalid", "message": message, "field": field}, status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal", "message": f"internal error: {type(exc).__name__}"}, status_code=500)

@@ -1,0 +1,178 @@
+"""Host lifecycle: registration with a token, provisioning with the local driver, and removal.
+
+Why a service apart from the routes: removal and provisioning touch four things that must stay consistent (the
+store, the agent hub, the driver's machine resources and the event stream) and are also used when an environment
+is deleted. Provisioning runs in a worker thread with a deadline; its outcome is always written as a state
+(`registering` then `active`, or `error` with the failed step) so a host never sits in `provisioning` forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from corral.config import Settings
+from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
+from corral.model.entities import Environment, Host, HostFacts, HostState, KeyKind
+from corral.model.errors import Conflict, CorralError, InvalidInput, Unavailable
+from corral.provision.local import LocalHostDriver
+from corral.server.events import EventBus
+from corral.server.hub import AgentHub
+from corral.server.views import host_view
+from corral.store.repository import Store
+
+log = logging.getLogger("corral.hosts")
+
+DRIVERS = ("local",)
+
+
+def write_credentials(state_dir: Path, credentials: AgentCredentials) -> None:
+    """Write credentials.json atomically with mode 0600 in a 0700 directory."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)
+    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".credentials-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(credentials.to_json())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, state_dir / CREDENTIALS_FILE)
+
+
+class HostService:
+    def __init__(
+        self, store: Store, bus: EventBus, hub: AgentHub, settings: Settings, driver: LocalHostDriver | None
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.hub = hub
+        self.settings = settings
+        self.driver = driver
+        self.agent_url = ""  # set by the server once it knows its port
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- registration with a token ------------------------------------------------------------------------------
+
+    def register(
+        self, token: str, name: str, labels: dict[str, str], facts: HostFacts, address: str
+    ) -> tuple[Host, str, str]:
+        environment_id = self.store.resolve_registration_token(token)
+        host = self.store.create_host(
+            environment_id,
+            name,
+            driver="custom",
+            state=HostState.REGISTERING,
+            labels=labels,
+            facts=facts,
+            address=address,
+        )
+        access_key, secret = self.store.create_api_key(KeyKind.AGENT, host_id=host.id, description=f"agent of {name}")
+        self.hub.track(host.id, HostState.REGISTERING)
+        self.bus.publish("host", "created", host_view(host), environment_id)
+        return host, access_key, secret
+
+    # -- local driver -------------------------------------------------------------------------------------------
+
+    def _require_driver(self) -> LocalHostDriver:
+        if self.driver is None or not self.agent_url:
+            raise Unavailable(
+                "the local host driver is not available on this server (it needs root, iproute2 and dockerd; "
+                "CORRAL_LOCAL_DRIVER must not be 0)"
+            )
+        return self.driver
+
+    async def create(
+        self, env: Environment, name: str, driver_name: str, labels: dict[str, str], arch: str | None
+    ) -> Host:
+        if driver_name not in DRIVERS:
+            raise InvalidInput(f"unknown driver {driver_name!r}; available: {', '.join(DRIVERS)}", field="driver")
+        driver = self._require_driver()
+        if await run_in_threadpool(driver.load, name) is not None:
+            raise Conflict(f"a local host named {name!r} already exists on this machine", field="name")
+        host = await run_in_threadpool(
+            self.store.create_host,
+            env.id,
+            name,
+            driver=driver_name,
+            state=HostState.PROVISIONING,
+            labels=labels,
+            driver_options={"arch": arch} if arch else {},
+        )
+        access_key, secret = await run_in_threadpool(
+            self.store.create_api_key, KeyKind.AGENT, host_id=host.id, description=f"agent of {name}"
+        )
+        credentials = AgentCredentials(
+            url=self.agent_url, host_id=host.id, environment_id=env.id, access_key=access_key, secret_key=secret
+        )
+        self.bus.publish("host", "created", host_view(host), env.id)
+        task = asyncio.create_task(self._provision(host, credentials, arch), name=f"provision-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return host
+
+    def agent_command(self, state_dir: Path) -> list[str]:
+        return [sys.executable, "-m", "corral", "agent", "--url", self.agent_url, "--state-dir", str(state_dir)]
+
+    async def _provision(self, host: Host, credentials: AgentCredentials, arch: str | None) -> None:
+        driver = self._require_driver()
+        state_dir = driver.host_dir(host.name) / "agent"
+        try:
+            await run_in_threadpool(write_credentials, state_dir, credentials)
+            work = asyncio.to_thread(driver.create, host.name, self.agent_command(state_dir), arch=arch)
+            record = await asyncio.wait_for(work, timeout=self.settings.provisioning_timeout_seconds)
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, CorralError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, TimeoutError):
+                reason = f"provisioning did not finish within {self.settings.provisioning_timeout_seconds:g} s"
+            log.error("provisioning host %s failed: %s", host.name, reason)
+            await self._set_state(host.id, HostState.ERROR, reason)
+            await run_in_threadpool(self._remove_machine_quietly, host.name)
+            return
+        options: dict[str, Any] = {"arch": arch} if arch else {}
+        options.update(netns=record.netns, docker_host=record.docker_host, address=record.address)
+        updated = await run_in_threadpool(
+            self.store.update_host,
+            host.id,
+            state=HostState.REGISTERING,
+            driver_options=options,
+            address=record.address,
+        )
+        self.hub.track(host.id, HostState.REGISTERING)
+        self.bus.publish("host", "updated", host_view(updated), host.environment_id)
+
+    async def _set_state(self, host_id: str, state: HostState, reason: str) -> None:
+        try:
+            host = await run_in_threadpool(self.store.update_host, host_id, state=state, state_reason=reason)
+        except CorralError:
+            return
+        self.bus.publish("host", "updated", host_view(host), host.environment_id)
+
+    def _remove_machine_quietly(self, name: str) -> None:
+        if self.driver is None:
+            return
+        try:
+            self.driver.remove(name)
+        except Exception:
+            log.exception("cleaning up local host %s failed", name)
+
+    # -- removal ------------------------------------------------------------------------------------------------
+
+    async def remove(self, host: Host) -> None:
+        """Disconnect the agent, tear down what a driver built, then forget the host. Idempotent."""
+        await self._set_state(host.id, HostState.REMOVING, "removal requested")
+        await self.hub.kick(host.id)
+        if host.driver == "local":
+            driver = self._require_driver()
+            await run_in_threadpool(driver.remove, host.name)
+        await run_in_threadpool(self.store.delete_host, host.id)
+        self.bus.publish("host", "removed", {**host_view(host), "state": "removed"}, host.environment_id)
+
+    async def remove_environment(self, env: Environment) -> None:
+        for host in await run_in_threadpool(self.store.list_hosts, env.id):
+            await self.remove(host)
+        await run_in_threadpool(self.store.delete_environment, env.id)
