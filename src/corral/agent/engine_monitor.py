@@ -1,0 +1,152 @@
+"""Keeps the Docker engine in view for the agent's asyncio world: engine calls, the event thread, outages.
+
+Why: the docker SDK blocks, and the engine may be down, restarting, or vanish mid-stream. This module
+runs every engine call on one worker thread (so calls never interleave on the SDK client), consumes the
+event stream on a thread of its own, retries the engine with backoff when it goes away, and tells the
+current session through a queue: a `ContainerEvent` per engine event and `RESYNC` whenever events may have
+been missed (the engine came back), so the session sends a full snapshot. Events that arrive while no
+session listens are dropped: every new session starts with a snapshot anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from corral.agent.backoff import Backoff
+from corral.model.entities import HostFacts
+from corral.model.errors import Unavailable
+from corral.runtime.docker_engine import DockerEngine, is_state_action, platform_facts
+
+log = logging.getLogger("corral.agent.engine")
+
+T = TypeVar("T")
+
+STABLE_STREAM_SECONDS = 30.0  # an event stream that lasted this long resets the engine backoff
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    action: str
+    docker_id: str
+
+
+class _Resync:
+    def __repr__(self) -> str:
+        return "RESYNC"
+
+
+RESYNC: Final = _Resync()
+EngineChange = ContainerEvent | _Resync
+
+
+class EngineMonitor:
+    def __init__(self, engine: DockerEngine, *, max_backoff: float) -> None:
+        self.engine = engine
+        self.available = False
+        self._max_backoff = max_backoff
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="docker-call")
+        self._queue: asyncio.Queue[EngineChange] | None = None
+        self._facts: HostFacts | None = None
+
+    # -- calls from the event loop
+
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a blocking engine method on the engine worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    async def facts(self) -> HostFacts:
+        """The engine's facts; while it is down, the last ones seen, or this machine's own view."""
+        try:
+            self._facts = await self.call(self.engine.facts)
+        except Unavailable as exc:
+            if self._facts is None:
+                log.warning("%s; reporting this machine's facts instead", exc.message)
+                return platform_facts()
+        return self._facts
+
+    def attach(self) -> asyncio.Queue[EngineChange]:
+        """Start delivering engine changes to a new session (replacing any earlier listener)."""
+        self._queue = asyncio.Queue()
+        return self._queue
+
+    def detach(self, queue: asyncio.Queue[EngineChange]) -> None:
+        if self._queue is queue:
+            self._queue = None
+
+    def _deliver(self, change: EngineChange) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(change)
+
+    # -- the supervising task
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch the engine until `stop` is set; after an outage, subscribe again with backoff."""
+        loop = asyncio.get_running_loop()
+        backoff = Backoff(cap=self._max_backoff)
+        announced_down = False
+        while not stop.is_set():
+            thread_stop = threading.Event()
+            ended = asyncio.Event()
+            subscribed_at = time.monotonic()
+            try:
+                events = await self.call(self.engine.events, thread_stop)
+            except Unavailable as exc:
+                if not announced_down:
+                    log.warning("%s; retrying in the background", exc.message)
+                    announced_down = True
+                self.available = False
+                await _sleep_or_stop(stop, backoff.next_delay())
+                continue
+
+            threading.Thread(target=self._pump, args=(events, ended, loop), name="docker-events", daemon=True).start()
+            if announced_down or not self.available:
+                log.info("docker engine at %s is available", self.engine.docker_host)
+            announced_down = False
+            self.available = True
+            self._deliver(RESYNC)
+
+            waiter = asyncio.create_task(stop.wait())
+            ender = asyncio.create_task(ended.wait())
+            await asyncio.wait({waiter, ender}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            ender.cancel()
+            thread_stop.set()
+            if stop.is_set():
+                break
+            self.available = False
+            if time.monotonic() - subscribed_at >= STABLE_STREAM_SECONDS:
+                backoff.reset()
+            log.warning("lost the docker engine at %s; reconnecting", self.engine.docker_host)
+            announced_down = True
+            await _sleep_or_stop(stop, backoff.next_delay())
+
+    def _pump(self, events: Iterator[tuple[str, str]], ended: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+        """The event thread: hand each state-changing event to the loop; say when the stream ends."""
+        try:
+            for action, docker_id in events:
+                if is_state_action(action):
+                    loop.call_soon_threadsafe(self._deliver, ContainerEvent(action, docker_id))
+        except Exception:  # the thread must end quietly; the supervisor reconnects
+            log.debug("event thread failed", exc_info=True)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop may already be closed at exit
+                loop.call_soon_threadsafe(ended.set)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay)

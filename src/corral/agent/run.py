@@ -1,0 +1,253 @@
+"""The host process: register once, then stay connected to the server forever (`corral agent`).
+
+Why its shape: the agent must outlive everything around it — server restarts, network loss, Docker engine
+restarts — so every failure here becomes a logged retry with jittered backoff, except the few the server
+means for good (bad token, name taken, host removed), which end the process with exit code 1 and one clear
+line. It never creates, stops or removes containers, so killing it (even with SIGKILL) leaves them running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from corral.agent.backoff import Backoff
+from corral.agent.credentials_store import (
+    RegistrationRejectedError,
+    credentials_path,
+    host_name_from,
+    load_credentials,
+    register,
+    save_credentials,
+    set_aside_credentials,
+)
+from corral.agent.engine_monitor import EngineMonitor
+from corral.agent.session import Outcome, Session, agent_socket_url
+from corral.config import Settings
+from corral.model.credentials import AgentCredentials
+from corral.model.errors import InvalidInput, Unavailable
+from corral.runtime.docker_engine import DockerEngine
+
+log = logging.getLogger("corral.agent")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+STOP_GRACE_SECONDS = 3.0
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Plain `time level message` lines on stderr, unless the caller (the CLI) configured logging already."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "websockets", "urllib3", "docker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_agent(
+    *,
+    url: str,
+    token: str | None,
+    state_dir: Path,
+    docker_host: str,
+    labels: dict[str, str],
+    name: str | None,
+    settings: Settings,
+) -> int:
+    """Run the agent until SIGTERM/SIGINT (exit 0) or until the server refuses this host for good (exit 1)."""
+    configure_logging()
+    agent = Agent(
+        url=url,
+        token=token,
+        state_dir=state_dir,
+        docker_host=docker_host,
+        labels=labels,
+        name=name,
+        settings=settings,
+    )
+    try:
+        return asyncio.run(agent.main())
+    except KeyboardInterrupt:  # only when the signal handlers could not be installed
+        return 0
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str | None,
+        state_dir: Path,
+        docker_host: str,
+        labels: dict[str, str],
+        name: str | None,
+        settings: Settings,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.state_dir = state_dir
+        self.labels = dict(labels)
+        self.name = name
+        self.settings = settings
+        self.monitor = EngineMonitor(DockerEngine(docker_host), max_backoff=settings.agent_max_backoff_seconds)
+        self.stop = asyncio.Event()
+
+    async def main(self) -> int:
+        try:
+            agent_socket_url(self.url)
+        except InvalidInput as exc:
+            log.error("%s", exc.message)
+            return 1
+        installed = self._install_signal_handlers()
+        watcher = asyncio.create_task(self.monitor.run(self.stop), name="engine-monitor")
+        try:
+            credentials = await self._credentials()
+            if credentials is None:
+                return 0 if self.stop.is_set() else 1
+            return await self._stay_connected(credentials)
+        finally:
+            self.stop.set()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(watcher, timeout=STOP_GRACE_SECONDS)
+            self.monitor.close()
+            loop = asyncio.get_running_loop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            log.info("agent stopped")
+
+    def _install_signal_handlers(self) -> list[signal.Signals]:
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no such API
+                log.debug("cannot handle %s here", sig.name)
+                continue
+            installed.append(sig)
+        return installed
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if not self.stop.is_set():
+            log.info("received %s; stopping (containers keep running)", sig.name)
+        self.stop.set()
+
+    # -- credentials
+
+    async def _credentials(self) -> AgentCredentials | None:
+        """The stored credentials, or new ones from a registration; None to exit (reason logged)."""
+        path = credentials_path(self.state_dir)
+        try:
+            stored = load_credentials(self.state_dir)
+        except InvalidInput as exc:
+            log.error("%s (%s); remove it and register again with --token", exc.message, path)
+            return None
+        except OSError as exc:
+            log.error("cannot read %s: %s", path, exc)
+            return None
+        if stored is not None:
+            if stored.url.rstrip("/") != self.url:
+                log.info("credentials were issued by %s; connecting to %s as given", stored.url, self.url)
+            if self.token:
+                log.info("already registered as host %s (%s); ignoring --token", stored.host_id, path)
+            return stored
+        if not self.token:
+            log.error("this host is not registered yet (no %s): pass --token TOKEN", path)
+            return None
+        return await self._register(self.token)
+
+    async def _register(self, token: str) -> AgentCredentials | None:
+        facts = await self.monitor.facts()
+        name = self.name or host_name_from(facts.hostname)
+        backoff = Backoff(cap=self.settings.agent_max_backoff_seconds)
+        async with httpx.AsyncClient() as client:
+            while not self.stop.is_set():
+                try:
+                    credentials = await register(
+                        client, self.url, token=token, name=name, labels=self.labels, facts=facts
+                    )
+                except RegistrationRejectedError as exc:
+                    log.error("%s", _rejection_line(exc, name))
+                    return None
+                except Unavailable as exc:
+                    delay = backoff.next_delay()
+                    log.warning("registration failed: %s; retrying in %.1fs", exc.message, delay)
+                    await _sleep_or_stop(self.stop, delay)
+                    continue
+                try:
+                    path = save_credentials(self.state_dir, credentials)
+                except OSError as exc:
+                    log.error("registered as host %s but cannot save credentials: %s", credentials.host_id, exc)
+                    return None
+                log.info(
+                    "registered as host %r (%s) in environment %s; credentials saved to %s",
+                    name,
+                    credentials.host_id,
+                    credentials.environment_id,
+                    path,
+                )
+                return credentials
+        return None
+
+    # -- the connection
+
+    async def _stay_connected(self, credentials: AgentCredentials) -> int:
+        backoff = Backoff(cap=self.settings.agent_max_backoff_seconds)
+        while not self.stop.is_set():
+            session = Session(
+                url=self.url,
+                credentials=credentials,
+                labels=self.labels,
+                monitor=self.monitor,
+                settings=self.settings,
+                stop=self.stop,
+            )
+            running = asyncio.create_task(session.run(), name="agent-session")
+            stopper = asyncio.create_task(self.stop.wait())
+            await asyncio.wait({running, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not running.done():
+                # Stopping: a welcomed session closes its socket itself; one still connecting is cancelled.
+                await asyncio.wait({running}, timeout=STOP_GRACE_SECONDS)
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+                return 0
+            result = running.result()
+            if result.outcome is Outcome.STOPPED or self.stop.is_set():
+                return 0
+            if result.outcome is Outcome.REJECTED:
+                moved = set_aside_credentials(self.state_dir)
+                kept = f" (old credentials moved to {moved})" if moved else ""
+                log.error("%s%s", result.reason, kept)
+                return 1
+            if result.welcomed:
+                backoff.reset()
+            delay = backoff.next_delay()
+            log.warning("%s; reconnecting in %.1fs", result.reason, delay)
+            await _sleep_or_stop(self.stop, delay)
+        return 0
+
+
+def _rejection_line(exc: RegistrationRejectedError, name: str) -> str:
+    status = exc.http_status
+    if status == 401:
+        return f"registration token rejected (HTTP 401): {exc.message}"
+    if status == 409:
+        return f"cannot register as {name!r} (HTTP 409): {exc.message}; choose another name with --name"
+    if status == 422:
+        return f"registration refused (HTTP 422): {exc.message}"
+    return f"registration refused (HTTP {status}): {exc.message}"
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay)

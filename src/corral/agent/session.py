@@ -1,0 +1,292 @@
+"""One websocket session between the agent and the server's `/v1/agent` endpoint (DESIGN.md §3).
+
+Why a class per connection: everything that lives exactly as long as one socket (the welcome, the heartbeat
+period, the queue of engine changes) is dropped with it; `run.py` only decides what to do with the outcome —
+reconnect after a backoff, or stop for good when the server removed the host.
+
+Flow: hello -> welcome -> snapshot (once the engine answers) -> heartbeats every `heartbeat_seconds`, one
+`container` message per changed container, a full snapshot again every RESYNC_SECONDS and after an engine
+outage. Incoming messages are checked; a malformed one is logged, an unknown type answered with `error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+import corral
+from corral.agent.engine_monitor import RESYNC, ContainerEvent, EngineChange, EngineMonitor
+from corral.config import Settings
+from corral.model import protocol
+from corral.model.credentials import AgentCredentials
+from corral.model.errors import InvalidInput, Unavailable
+
+log = logging.getLogger("corral.agent")
+
+RESYNC_SECONDS = 60.0
+WELCOME_TIMEOUT_SECONDS = 15.0
+OPEN_TIMEOUT_SECONDS = 10.0
+CLOSE_REPLACED = 4409  # the server took a newer connection for the same host
+
+
+class Outcome(enum.Enum):
+    STOPPED = "stopped"  # the agent is shutting down
+    DROPPED = "dropped"  # lost, refused or never established: reconnect after a backoff
+    REJECTED = "rejected"  # the server no longer accepts this host: do not retry
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    outcome: Outcome
+    reason: str
+    welcomed: bool = False
+
+
+REMOVED_REASON = "host was removed from the server; re-register with a new token"
+
+
+def agent_socket_url(url: str) -> str:
+    """``http(s)://server[/prefix]`` -> ``ws(s)://server[/prefix]/v1/agent``."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise InvalidInput(f"server URL {url!r} must start with http:// or https://", field="url")
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/v1/agent", "", ""))
+
+
+def basic_authorization(credentials: AgentCredentials) -> str:
+    pair = f"{credentials.access_key}:{credentials.secret_key}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def classify_close(code: int | None, reason: str) -> SessionResult:
+    """What a close code from the server means for the agent."""
+    said = f": {reason}" if reason else ""
+    if code == protocol.CLOSE_HOST_REMOVED:
+        return SessionResult(Outcome.REJECTED, REMOVED_REASON)
+    if code == protocol.CLOSE_BAD_CREDENTIALS:
+        return SessionResult(
+            Outcome.REJECTED, f"server rejected this host's credentials (close 4401{said}); {REMOVED_REASON}"
+        )
+    if code == CLOSE_REPLACED:
+        return SessionResult(
+            Outcome.DROPPED,
+            "server replaced this connection with a newer one (is a second agent running with these credentials?)",
+        )
+    return SessionResult(Outcome.DROPPED, f"connection closed (code {code}{said})")
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        url: str,
+        credentials: AgentCredentials,
+        labels: dict[str, str],
+        monitor: EngineMonitor,
+        settings: Settings,
+        stop: asyncio.Event,
+    ) -> None:
+        self.socket_url = agent_socket_url(url)
+        self.credentials = credentials
+        self.labels = labels
+        self.monitor = monitor
+        self.settings = settings
+        self.stop = stop
+        self.heartbeat_seconds = settings.heartbeat_seconds
+        self.welcomed = False
+        self._send_lock = asyncio.Lock()
+        self._ws: ClientConnection | None = None
+
+    async def run(self) -> SessionResult:
+        """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
+        try:
+            async with connect(
+                self.socket_url,
+                additional_headers={"Authorization": basic_authorization(self.credentials)},
+                user_agent_header=f"corral-agent/{corral.__version__}",
+                open_timeout=OPEN_TIMEOUT_SECONDS,
+                ping_interval=self.settings.heartbeat_seconds,
+                ping_timeout=self.settings.heartbeat_seconds * max(self.settings.missed_heartbeats, 1),
+                close_timeout=5,
+                max_size=protocol.MAX_MESSAGE_BYTES,
+            ) as ws:
+                self._ws = ws
+                return await self._converse(ws)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                return SessionResult(
+                    Outcome.REJECTED, f"server refused this host's credentials (HTTP {status}); {REMOVED_REASON}"
+                )
+            return SessionResult(Outcome.DROPPED, f"server refused the websocket (HTTP {status})")
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            result = classify_close(code, exc.rcvd.reason if exc.rcvd is not None else "")
+            return SessionResult(result.outcome, result.reason, self.welcomed)
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            return SessionResult(Outcome.DROPPED, f"cannot reach {self.socket_url}: {exc or type(exc).__name__}")
+        except Exception as exc:  # a bug must cost one reconnect, not the agent
+            log.exception("agent session failed")
+            return SessionResult(Outcome.DROPPED, f"session failed: {exc!r}", self.welcomed)
+
+    # -- the conversation
+
+    async def _converse(self, ws: ClientConnection) -> SessionResult:
+        facts = await self.monitor.facts()
+        hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": corral.__version__}
+        await self._send(protocol.HELLO, hello)
+        if not await self._await_welcome(ws):
+            await ws.close(1002, "no welcome")
+            return SessionResult(Outcome.DROPPED, f"server sent no welcome within {WELCOME_TIMEOUT_SECONDS:.0f}s")
+        queue = self.monitor.attach()
+        tasks = [
+            asyncio.create_task(self._receive(ws), name="agent-receive"),
+            asyncio.create_task(self._heartbeat(), name="agent-heartbeat"),
+            asyncio.create_task(self._forward(queue), name="agent-forward"),
+            asyncio.create_task(self.stop.wait(), name="agent-stop"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.monitor.detach(queue)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.stop.is_set():
+            await ws.close(1000, "agent stopping")
+            return SessionResult(Outcome.STOPPED, "agent stopping", self.welcomed)
+        for task in done:
+            error = task.exception()
+            if error is not None and not isinstance(error, ConnectionClosed):
+                log.error("agent session task %s failed: %r", task.get_name(), error, exc_info=error)
+        await ws.close()
+        result = classify_close(ws.close_code, ws.close_reason or "")
+        return SessionResult(result.outcome, result.reason, self.welcomed)
+
+    async def _await_welcome(self, ws: ClientConnection) -> bool:
+        deadline = time.monotonic() + WELCOME_TIMEOUT_SECONDS
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=remaining)
+            except TimeoutError:
+                return False
+            message = self._decode(raw)
+            if message is None:
+                continue
+            if message.type == protocol.WELCOME:
+                self._on_welcome(message)
+                return True
+            await self._dispatch(message)
+        return False
+
+    def _on_welcome(self, message: protocol.Message) -> None:
+        period = message.data.get("heartbeat_seconds")
+        if isinstance(period, int | float) and not isinstance(period, bool) and period > 0:
+            self.heartbeat_seconds = float(period)
+        if not self.welcomed:
+            log.info(
+                "connected to %s as host %s (environment %s); heartbeat every %gs",
+                self.socket_url,
+                message.data.get("host_id", self.credentials.host_id),
+                message.data.get("environment_id", self.credentials.environment_id),
+                self.heartbeat_seconds,
+            )
+        self.welcomed = True
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            message = self._decode(raw)
+            if message is not None:
+                await self._dispatch(message)
+
+    def _decode(self, raw: str | bytes) -> protocol.Message | None:
+        try:
+            return protocol.decode(raw)
+        except InvalidInput as exc:
+            log.warning("ignoring a malformed message from the server (%s): %s", exc.field, exc.message)
+            return None
+
+    async def _dispatch(self, message: protocol.Message) -> None:
+        if message.type == protocol.WELCOME:
+            self._on_welcome(message)
+        elif message.type == protocol.DESIRED:
+            containers = message.data.get("containers")
+            count = len(containers) if isinstance(containers, list) else "?"
+            log.info("received the desired set (%s containers); converging is not implemented yet", count)
+        elif message.type == protocol.ERROR:
+            log.warning("server reports an error: %s", message.data.get("message", "(no message)"))
+        else:
+            log.warning("server sent a message of unknown type %r", message.type)
+            await self._send(
+                protocol.ERROR,
+                {"message": f"unknown message type {message.type!r}", "in_reply_to": message.id or None},
+            )
+
+    async def _send(self, kind: str, data: dict[str, Any]) -> None:
+        assert self._ws is not None
+        async with self._send_lock:
+            await self._ws.send(protocol.Message(kind, data).encode())
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            await self._send(protocol.HEARTBEAT, {"time": time.time()})
+
+    # -- engine -> server
+
+    async def _forward(self, queue: asyncio.Queue[EngineChange]) -> None:
+        loop = asyncio.get_running_loop()
+        if self.monitor.available:
+            await self._send_snapshot()
+        else:
+            log.info("docker engine is not available; the container snapshot follows once it is")
+        next_resync = loop.time() + RESYNC_SECONDS
+        while True:
+            try:
+                first = await asyncio.wait_for(queue.get(), timeout=max(next_resync - loop.time(), 0.0))
+            except TimeoutError:
+                first = RESYNC
+            changes = [first]
+            while not queue.empty():
+                changes.append(queue.get_nowait())
+            if any(change is RESYNC for change in changes):
+                await self._send_snapshot()
+                next_resync = loop.time() + RESYNC_SECONDS
+                continue
+            await self._send_deltas([c for c in changes if isinstance(c, ContainerEvent)])
+
+    async def _send_snapshot(self) -> None:
+        try:
+            containers = await self.monitor.call(self.monitor.engine.containers)
+        except Unavailable as exc:
+            log.debug("no snapshot now: %s", exc.message)
+            return
+        await self._send(protocol.SNAPSHOT, {"containers": [protocol.container_to_wire(c) for c in containers]})
+        log.debug("sent a snapshot of %d containers", len(containers))
+
+    async def _send_deltas(self, events: list[ContainerEvent]) -> None:
+        """One message per changed container, however many events it had (start = create + start, ...)."""
+        destroyed: dict[str, bool] = {}
+        for event in events:
+            destroyed[event.docker_id] = destroyed.get(event.docker_id, False) or event.action == "destroy"
+        for docker_id, gone in destroyed.items():
+            if not gone:
+                try:
+                    container = await self.monitor.call(self.monitor.engine.container, docker_id)
+                except Unavailable as exc:
+                    log.debug("cannot read container %s: %s", docker_id[:12], exc.message)
+                    continue
+                if container is not None:
+                    await self._send(protocol.CONTAINER, {"container": protocol.container_to_wire(container)})
+                    continue
+            await self._send(protocol.CONTAINER, {"removed": docker_id})

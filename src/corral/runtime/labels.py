@@ -1,0 +1,20 @@
+"""Label keys Corral puts on every container it creates (DESIGN.md §4).
+
+Why constants: engine labels are the only truth a restarted agent has about which containers are Corral's and
+what they were created from; server, agent and runtime must spell the keys the same way.
+"""
+
+from __future__ import annotations
+
+PREFIX = "io.corral."
+
+ENVIRONMENT = "io.corral.environment"
+STACK = "io.corral.stack"
+SERVICE = "io.corral.service"
+CONTAINER = "io.corral.container"  # Corral's uuid of the container (survives recreation of the Docker container)
+SERVICE_INDEX = "io.corral.service.index"
+CONFIG_HASH = "io.corral.config-hash"
+
+MANAGED = ENVIRONMENT  # a container carrying this key was created by Corral
+
+ALL = (ENVIRONMENT, STACK, SERVICE, CONTAINER, SERVICE_INDEX, CONFIG_HASH)
