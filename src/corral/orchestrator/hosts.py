@@ -38,6 +38,8 @@ def next_host_state(
     silence = max(0.0, now - last_seen)
     if connected and silence <= policy.silent_after:
         return HostState.ACTIVE, ""
+    if current is HostState.DISCONNECTED and not connected:
+        return current, "no contact with the agent"
     if silence > policy.grace_seconds:
         if current is HostState.REGISTERING:
             return HostState.DISCONNECTED, f"the agent has not connected within {policy.grace_seconds:g} s"

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,12 +23,14 @@ import corral
 from corral.config import Settings
 from corral.model.entities import HostState
 from corral.model.errors import CorralError
-from corral.provision.local import LocalHostDriver
 from corral.server.api import router
 from corral.server.events import EventBus
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.store.repository import Store
+
+if TYPE_CHECKING:
+    from corral.provision.local import LocalHostDriver
 
 log = logging.getLogger("corral.server")
 

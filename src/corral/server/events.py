@@ -15,7 +15,7 @@ from typing import Any
 SUBSCRIBER_QUEUE_SIZE = 1000
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscription:
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE_SIZE))
     environment_id: str | None = None

@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,11 +22,13 @@ from corral.config import Settings
 from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.entities import Environment, Host, HostFacts, HostState, KeyKind
 from corral.model.errors import Conflict, CorralError, InvalidInput, Unavailable
-from corral.provision.local import LocalHostDriver
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
 from corral.server.views import host_view
 from corral.store.repository import Store
+
+if TYPE_CHECKING:
+    from corral.provision.local import LocalHostDriver
 
 log = logging.getLogger("corral.hosts")
 

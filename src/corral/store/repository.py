@@ -284,7 +284,7 @@ class Store:
             .where(HostContainerRow.host_id.in_(host_ids))
             .group_by(HostContainerRow.host_id)
         )
-        return {host_id: count for host_id, count in session.execute(query).tuples()}
+        return {host_id: count for host_id, count in session.execute(query).all()}
 
 
 def _environment(row: EnvironmentRow) -> Environment:
