@@ -1,0 +1,44 @@
+"""Integration fixtures: they need root, a Docker engine answering on /var/run/docker.sock (`make setup` starts
+one), iproute2 and the local test image. Without them the tests are skipped with the reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.servers import ServerProcess
+
+
+def _missing_prerequisite() -> str | None:
+    if os.geteuid() != 0:
+        return "integration tests need root (network namespaces, dockerd)"
+    for tool in ("ip", "dockerd", "nsenter", "iptables"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (run `make setup`)"
+    if not Path("/var/run/docker.sock").exists():
+        return "no Docker engine on /var/run/docker.sock (run `make setup`)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def prerequisites() -> None:
+    reason = _missing_prerequisite()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the integration tests: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def server(prerequisites: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path / "data")
+    process.data_dir.mkdir()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.teardown()

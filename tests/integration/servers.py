@@ -1,0 +1,160 @@
+"""A real `corral server` process for integration tests, with its own data dir, port, bridge, subnet and prefix.
+
+Why a class: tests stop and restart the server (same data dir and port) and must find leftovers by name after a
+crash; every name carries a per-run id so that a developer's demo and a test run never collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from corral.client import CorralClient
+from corral.config import Settings
+from corral.model.errors import CorralError
+from corral.provision.local import LocalHostDriver
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except CorralError as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, **overrides: str) -> None:
+        run_id = secrets.token_hex(3)
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        octet = 100 + secrets.randbelow(150)
+        self.env = {
+            **os.environ,
+            "CORRAL_DATA_DIR": str(data_dir),
+            "CORRAL_LOCAL_BRIDGE": f"crt{run_id}",
+            "CORRAL_LOCAL_SUBNET": f"198.18.{octet}.0/24",
+            "CORRAL_LOCAL_PREFIX": f"ct{run_id}",
+            "CORRAL_HEARTBEAT_SECONDS": "1",
+            "CORRAL_MISSED_HEARTBEATS": "3",
+            "CORRAL_HOST_GRACE_SECONDS": "60",
+            "CORRAL_AGENT_MAX_BACKOFF_SECONDS": "2",
+            **overrides,
+        }
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.access_key = ""
+        self.secret_key = ""
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            data_dir=self.data_dir,
+            local_bridge=self.env["CORRAL_LOCAL_BRIDGE"],
+            local_subnet=self.env["CORRAL_LOCAL_SUBNET"],
+            local_prefix=self.env["CORRAL_LOCAL_PREFIX"],
+        )
+
+    def driver(self) -> LocalHostDriver:
+        s = self.settings
+        return LocalHostDriver(
+            root_dir=s.local_hosts_dir,
+            bridge=s.local_bridge,
+            subnet=s.local_subnet,
+            prefix=s.local_prefix,
+            image_patterns=["corral/*"],
+            source_docker_host=s.docker_host,
+        )
+
+    def start(self) -> None:
+        log = open(self.data_dir / "server.log", "a")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "corral", "server", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        log.close()
+        wait_until("the server to answer /healthz", self._healthy, timeout=30)
+        values = dict(line.split("=", 1) for line in (self.data_dir / "admin.env").read_text().split() if "=" in line)
+        self.access_key, self.secret_key = values["CORRAL_ACCESS_KEY"], values["CORRAL_SECRET_KEY"]
+
+    def _healthy(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"server exited with {self.process.returncode}: {self.log()}")
+        try:
+            CorralClient(self.url, timeout=2).health()
+        except CorralError:
+            return False
+        return True
+
+    def log(self) -> str:
+        path = self.data_dir / "server.log"
+        return path.read_text()[-4000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def client(self) -> CorralClient:
+        return CorralClient(self.url, self.access_key, self.secret_key)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {
+            **self.env,
+            "CORRAL_URL": self.url,
+            "CORRAL_ACCESS_KEY": self.access_key,
+            "CORRAL_SECRET_KEY": self.secret_key,
+            "COLUMNS": "200",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "corral", *args], env=env, capture_output=True, text=True, timeout=240
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"corral {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def teardown(self) -> None:
+        """Remove every host through the API, stop the server, then sweep anything a crash left behind."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                with self.client() as client:
+                    for host in client.list_hosts():
+                        with contextlib.suppress(CorralError):
+                            client.delete_host(host["id"])
+        finally:
+            self.stop()
+            driver = self.driver()
+            for record in driver.records():
+                driver.remove(record.name)
+            driver.cleanup_leftovers(remove_dead=True)
+            driver.remove_bridge()
