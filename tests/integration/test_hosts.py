@@ -52,7 +52,7 @@ def _netns() -> str:
 
 
 def _agent_command(server: ServerProcess, name: str) -> list[str]:
-    state_dir = server.driver().host_dir(name) / "agent"
+    state_dir = server.data_dir / "agents" / name
     credentials = AgentCredentials.from_json((state_dir / CREDENTIALS_FILE).read_text())
     return [sys.executable, "-m", "corral", "agent", "--url", credentials.url, "--state-dir", str(state_dir)]
 

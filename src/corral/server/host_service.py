@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -117,12 +118,17 @@ class HostService:
         task.add_done_callback(self._tasks.discard)
         return host
 
+    def agent_state_dir(self, name: str) -> Path:
+        """Where the agent of a local host keeps its credentials (outside the driver's host directory, which the
+        driver wipes when it finds leftovers of an earlier host of the same name)."""
+        return self.settings.data_dir / "agents" / name
+
     def agent_command(self, state_dir: Path) -> list[str]:
         return [sys.executable, "-m", "corral", "agent", "--url", self.agent_url, "--state-dir", str(state_dir)]
 
     async def _provision(self, host: Host, credentials: AgentCredentials, arch: str | None) -> None:
         driver = self._require_driver()
-        state_dir = driver.host_dir(host.name) / "agent"
+        state_dir = self.agent_state_dir(host.name)
         try:
             await run_in_threadpool(write_credentials, state_dir, credentials)
             work = asyncio.to_thread(driver.create, host.name, self.agent_command(state_dir), arch=arch)
@@ -159,6 +165,7 @@ class HostService:
             return
         try:
             self.driver.remove(name)
+            shutil.rmtree(self.agent_state_dir(name), ignore_errors=True)
         except Exception:
             log.exception("cleaning up local host %s failed", name)
 
@@ -171,6 +178,7 @@ class HostService:
         if host.driver == "local":
             driver = self._require_driver()
             await run_in_threadpool(driver.remove, host.name)
+            await run_in_threadpool(shutil.rmtree, self.agent_state_dir(host.name), True)
         await run_in_threadpool(self.store.delete_host, host.id)
         self.bus.publish("host", "removed", {**host_view(host), "state": "removed"}, host.environment_id)
 
