@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The main job on one machine: a Corral server, two local hosts (network namespaces, each with its own dockerd
+# and agent), and where to point a browser or the CLI. Runs in the foreground; Ctrl-C stops the server (the hosts
+# keep running and reconnect on the next start; `corral hosts rm NAME` removes one for good).
+#
+# Settings: CORRAL_PORT (8080), CORRAL_DATA_DIR (/var/lib/corral), CORRAL_DEMO_HOSTS ("host1 host2").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT="${CORRAL_PORT:-8080}"
+export CORRAL_DATA_DIR="${CORRAL_DATA_DIR:-/var/lib/corral}"
+export CORRAL_URL="http://127.0.0.1:${PORT}"
+HOSTS="${CORRAL_DEMO_HOSTS:-host1 host2}"
+CORRAL=.venv/bin/corral
+
+answers() { .venv/bin/python - "$CORRAL_URL" <<'PY'
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=2)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+server_pid=""
+if answers; then
+    echo "demo: a Corral server already answers on ${CORRAL_URL}; using it"
+else
+    mkdir -p "$CORRAL_DATA_DIR"
+    echo "demo: starting the server (log: ${CORRAL_DATA_DIR}/server.log)"
+    "$CORRAL" server --port "$PORT" >>"${CORRAL_DATA_DIR}/server.log" 2>&1 &
+    server_pid=$!
+    trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
+    for _ in $(seq 1 60); do answers && break; sleep 0.5; done
+    answers || { echo "demo: the server did not start:" >&2; tail -20 "${CORRAL_DATA_DIR}/server.log" >&2; exit 1; }
+fi
+
+set -a
+# shellcheck disable=SC1091
+. "${CORRAL_DATA_DIR}/admin.env"
+set +a
+
+existing="$("$CORRAL" hosts ls --format json)"
+for name in $HOSTS; do
+    if grep -q "\"name\": \"${name}\"" <<<"$existing"; then
+        echo "demo: host ${name} exists"
+    else
+        "$CORRAL" hosts create --driver local --label demo=true "$name"
+    fi
+done
+
+echo
+"$CORRAL" hosts ls
+cat <<TXT
+
+Corral is running.
+  API and UI:  ${CORRAL_URL}   (OpenAPI: ${CORRAL_URL}/docs)
+  API key:     ${CORRAL_DATA_DIR}/admin.env   (export it: set -a; . ${CORRAL_DATA_DIR}/admin.env; set +a)
+  Try:         .venv/bin/corral hosts ls     .venv/bin/corral tokens create    .venv/bin/corral env ls
+TXT
+
+if [ -n "$server_pid" ]; then
+    echo "Press Ctrl-C to stop the server."
+    wait "$server_pid"
+fi
