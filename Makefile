@@ -1,0 +1,17 @@
+# Entry points for developers and CI. Every target that needs the machine prepared runs scripts/setup.sh first
+# (idempotent and quick when nothing is missing).
+.PHONY: setup demo test lint
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	bash scripts/test.sh
+
+lint:
+	.venv/bin/ruff check src tests
+	.venv/bin/mypy
+	.venv/bin/lint-imports

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Prepare this machine for Corral's demo and tests: OS packages, the Python venv, a running root dockerd and the
+# local test image `corral/busybox:latest`.
+#
+# Why a script and not docs: CI runs on a fresh clone (and possibly a fresh machine) as root with nothing
+# started, so everything the tests need must come from here. It is idempotent: each step checks first and is
+# skipped when already done, so `make test` stays fast on a prepared machine.
+#
+# Storage drivers (checked on this machine, 2026-11-28, Docker 20.10, kernel 6.x, cgroup v1 hybrid):
+#   - the root fs here is ext4, and dockerd's default choice (overlay2) works both for the root dockerd and for the
+#     nested per-host dockerds (their --data-root lives under the data dir on the same ext4 fs; they share the
+#     root mount namespace, only the network namespace differs), so no --storage-driver flag is needed;
+#   - on a machine whose /var/lib is itself overlayfs (e.g. docker-in-docker CI), overlay2 on overlay fails;
+#     then we pass `--storage-driver vfs` (slow and big, but always works). corral.provision.local makes the
+#     same check for each nested dockerd's data root. CORRAL_DOCKER_STORAGE_DRIVER overrides the choice.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO="$(pwd)"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: must run as root (installs packages, starts dockerd)" >&2
+    exit 1
+fi
+
+# One setup at a time on this machine (two engineers or CI may call `make test` together).
+exec 9>/var/lock/corral-setup.lock
+flock 9
+
+log() { echo "setup: $*"; }
+
+# --- 1. OS packages ------------------------------------------------------------------------------------------
+PACKAGES=(docker.io busybox-static iproute2 iptables util-linux procps git make python3-venv ca-certificates)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$pkg")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    log "installing ${missing[*]}"
+    # apt-get update only when needed: no package lists yet, or the install fails on stale lists.
+    if ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null; then
+        apt-get update -q
+    fi
+    if ! apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+else
+    log "OS packages present"
+fi
+
+# --- 2. Python venv ------------------------------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    python3 -m venv .venv
+fi
+# Reinstall only when pyproject.toml changed since the last install (or the package is not importable).
+stamp=".venv/.corral-setup-stamp"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+have="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$want" != "$have" ] || ! .venv/bin/python -c 'import corral, pytest, ruff, mypy, importlinter' 2>/dev/null; then
+    log "pip install -e '.[dev]'"
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    echo "$want" >"$stamp"
+else
+    log "venv up to date"
+fi
+
+# --- 3. root dockerd -----------------------------------------------------------------------------------------
+# Debian's client (/usr/bin/docker, 20.10) matches the engine; /usr/local/bin/docker may be a newer client that
+# also works (it negotiates the API version) but we prefer the matching one.
+if [ -x /usr/bin/docker ]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
+export DOCKER_HOST=unix:///var/run/docker.sock
+
+docker_answers() { "$DOCKER" version >/dev/null 2>&1; }
+
+storage_driver_flags() {
+    if [ -n "${CORRAL_DOCKER_STORAGE_DRIVER:-}" ]; then
+        echo "--storage-driver=${CORRAL_DOCKER_STORAGE_DRIVER}"
+        return
+    fi
+    if [ -f /etc/docker/daemon.json ] && grep -q '"storage-driver"' /etc/docker/daemon.json; then
+        return  # configured there; a flag too would make dockerd refuse to start
+    fi
+    local dir=/var/lib/docker
+    while [ ! -d "$dir" ]; do dir="$(dirname "$dir")"; done
+    if [ "$(stat -f -c %T "$dir")" = "overlayfs" ]; then
+        echo "--storage-driver=vfs"
+    fi
+}
+
+if docker_answers; then
+    log "dockerd answers on /var/run/docker.sock"
+else
+    pidfile=/var/run/docker.pid
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        log "dockerd (pid $(cat "$pidfile")) is starting; waiting"
+    else
+        rm -f "$pidfile"
+        read -r -a sd_flags <<<"$(storage_driver_flags)"
+        log "starting dockerd ${sd_flags[*]:-} (log: /var/log/corral-dockerd.log)"
+        # setsid: its own session, so it outlives this script, make and the CI step that started it;
+        # 9>&-: it must not inherit the setup lock, or every later setup.sh would wait for it forever.
+        setsid /usr/sbin/dockerd --pidfile "$pidfile" -H unix:///var/run/docker.sock "${sd_flags[@]}" \
+            </dev/null >>/var/log/corral-dockerd.log 2>&1 9>&- &
+    fi
+    for _ in $(seq 1 120); do
+        docker_answers && break
+        sleep 0.5
+    done
+    if ! docker_answers; then
+        echo "setup.sh: dockerd did not answer within 60 s; last log lines:" >&2
+        tail -n 30 /var/log/corral-dockerd.log >&2 || true
+        exit 1
+    fi
+    log "dockerd up (storage driver: $("$DOCKER" info --format '{{.Driver}}'))"
+fi
+
+# --- 4. local test image -------------------------------------------------------------------------------------
+# The recipe label lets a changed recipe (or an image someone built by hand) be replaced by this one.
+IMAGE=corral/busybox:latest
+RECIPE=1
+have_recipe="$("$DOCKER" image inspect -f '{{index .Config.Labels "io.corral.image-recipe"}}' "$IMAGE" 2>/dev/null || true)"
+if [ "$have_recipe" = "$RECIPE" ]; then
+    log "$IMAGE present"
+else
+    log "building $IMAGE from busybox-static"
+    rootfs="$(mktemp -d)"
+    trap 'rm -rf "$rootfs"' EXIT
+    mkdir -p "$rootfs"/{bin,etc,www,root,proc,sys,dev,var}
+    install -d -m 1777 "$rootfs/tmp"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+    done
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+    echo 'root:x:0:' >"$rootfs/etc/group"
+    echo 'corral busybox' >"$rootfs/www/index.html"
+    tar -C "$rootfs" -c . | "$DOCKER" import \
+        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        -c 'CMD ["/bin/sh"]' -c "LABEL io.corral.image-recipe=$RECIPE" - "$IMAGE" >/dev/null
+    log "$IMAGE built"
+fi
+
+log "done ($REPO)"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run every gate (ruff, mypy, import-linter) and then the test suite; exit non-zero if any of them failed.
+#
+# Why all of them even after a failure: one CI run should report every broken gate, not only the first one.
+# Expects scripts/setup.sh to have run (make test does that): the integration tests need root, dockerd and the
+# corral/busybox image.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+failed=()
+step() {
+    local name="$1"
+    shift
+    echo "==> $name: $*"
+    if ! "$@"; then
+        failed+=("$name")
+    fi
+}
+
+step ruff .venv/bin/ruff check src tests
+step mypy .venv/bin/mypy
+step import-linter .venv/bin/lint-imports
+step pytest .venv/bin/pytest -q tests
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "all gates and tests passed"

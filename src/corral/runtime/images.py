@@ -1,0 +1,88 @@
+"""Copy locally built images from one Docker engine into another, without a registry.
+
+Why: test and demo hosts (netns + their own dockerd) cannot pull from anywhere; the images they run are built in the
+machine's own engine (`corral/busybox:latest` by scripts/setup.sh) and streamed over: `save` on the source is piped
+chunk by chunk into `load` on the target, never held whole in memory. Only this package imports the docker SDK, so
+the provisioning code asks for the copy here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Iterable
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from corral.model.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 120
+
+_DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+def matching_tags(tags: Iterable[str], patterns: list[str]) -> list[str]:
+    """The tags (repo:tag) that match any fnmatch pattern; a pattern without ':' also matches any tag of a repo."""
+    out: list[str] = []
+    for tag in tags:
+        repo = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+        if any(fnmatch.fnmatchcase(tag, p) or (":" not in p and fnmatch.fnmatchcase(repo, p)) for p in patterns):
+            out.append(tag)
+    return sorted(set(out))
+
+
+def _client(docker_host: str) -> docker.DockerClient:
+    return docker.DockerClient(base_url=docker_host, version="auto", timeout=DEFAULT_TIMEOUT_SECONDS)
+
+
+def copy_images(source_docker_host: str, target_docker_host: str, patterns: list[str]) -> list[str]:
+    """Make every tagged image of the source engine that matches a pattern (e.g. "corral/*") present in the target.
+
+    Returns the tags now present in the target from the source, sorted: those streamed over and those the target
+    already had with the same image id (skipped, so calling this twice is cheap). Raises `Unavailable` naming the
+    engine and the image when either engine cannot be reached or refuses the transfer.
+    """
+    step = f"connecting to the source engine {source_docker_host}"
+    try:
+        source = _client(source_docker_host)
+        step = f"connecting to the target engine {target_docker_host}"
+        target = _client(target_docker_host)
+        try:
+            step = f"listing images in {source_docker_host}"
+            by_tag: dict[str, str] = {}
+            for image in source.images.list():
+                for tag in image.tags:
+                    by_tag[tag] = image.id
+            wanted = matching_tags(by_tag, patterns)
+            copied: list[str] = []
+            for tag in wanted:
+                step = f"checking {tag} in {target_docker_host}"
+                if _target_has(target, tag, by_tag[tag]):
+                    copied.append(tag)
+                    continue
+                step = f"copying {tag} from {source_docker_host} to {target_docker_host}"
+                stream = source.images.get(tag).save(named=tag)
+                target.images.load(stream)
+                if not _target_has(target, tag, by_tag[tag]):
+                    raise Unavailable(f"{step}: the target did not report {tag} after loading it")
+                log.info("copied image %s to %s", tag, target_docker_host)
+                copied.append(tag)
+            return copied
+        finally:
+            source.close()
+            target.close()
+    except Unavailable:
+        raise
+    except _DOCKER_ERRORS as exc:
+        raise Unavailable(f"image copy failed while {step}: {exc}") from exc
+
+
+def _target_has(target: docker.DockerClient, tag: str, image_id: str) -> bool:
+    try:
+        return bool(target.images.get(tag).id == image_id)
+    except docker.errors.ImageNotFound:
+        return False
