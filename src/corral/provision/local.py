@@ -415,11 +415,16 @@ class LocalHostDriver:
         containers = system.pids_in_cgroup(cgroup)
         system.signal_pids(containers, signal.SIGKILL)
         system.wait_gone(containers, 5.0)
-        # 3. dockerd (stops its containerd on SIGTERM).
+        # 3. dockerd (stops its containerd on SIGTERM). Meanwhile keep killing containers: a restart policy may
+        #    bring one back, and dockerd would wait its full stop timeout for a PID 1 that ignores SIGTERM.
         dockerds = {
             pid for pid in system.pids_mentioning(marker) if Path((system.cmdline(pid) or [""])[0]).name == "dockerd"
         }
-        system.terminate(dockerds, DOCKERD_STOP_SECONDS)
+        system.signal_pids(dockerds, signal.SIGTERM)
+        deadline = time.monotonic() + DOCKERD_STOP_SECONDS
+        while system.wait_gone(dockerds, 0.1) and time.monotonic() < deadline:
+            system.signal_pids(system.pids_in_cgroup(cgroup), signal.SIGKILL)
+        system.terminate(dockerds, 0.0)
         # 4. Whatever is left of this host: processes in its netns, shims and containerd naming its run dir.
         inode = system.netns_inode(netns)
         rest = system.pids_mentioning(marker) | system.pids_in_cgroup(cgroup)
