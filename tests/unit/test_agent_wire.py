@@ -179,3 +179,14 @@ def test_host_removed_reason_tells_what_to_do() -> None:
     assert classify_close(4404, "host removed").reason == (
         "host was removed from the server; re-register with a new token"
     )
+
+
+def test_repeated_connection_failures_are_logged_once_a_minute() -> None:
+    from corral.agent.run import _RepeatFilter
+
+    quiet = _RepeatFilter()
+    assert quiet.should_log("cannot reach server")
+    assert not quiet.should_log("cannot reach server")
+    assert quiet.should_log("connection closed (code 1012)")
+    quiet.reset()
+    assert quiet.should_log("connection closed (code 1012)")

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,7 @@ log = logging.getLogger("corral.agent")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 STOP_GRACE_SECONDS = 3.0
+REPEAT_LOG_SECONDS = 60.0
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -201,6 +203,7 @@ class Agent:
 
     async def _stay_connected(self, credentials: AgentCredentials) -> int:
         backoff = Backoff(cap=self.settings.agent_max_backoff_seconds)
+        quiet = _RepeatFilter()
         while not self.stop.is_set():
             session = Session(
                 url=self.url,
@@ -231,10 +234,34 @@ class Agent:
                 return 1
             if result.welcomed:
                 backoff.reset()
+                quiet.reset()
             delay = backoff.next_delay()
-            log.warning("%s; reconnecting in %.1fs", result.reason, delay)
+            if quiet.should_log(result.reason):
+                log.warning("%s; reconnecting in %.1fs", result.reason, delay)
             await _sleep_or_stop(self.stop, delay)
         return 0
+
+
+class _RepeatFilter:
+    """One line per new failure reason, then a reminder at most every REPEAT_LOG_SECONDS while it persists."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._reason = ""
+        self._logged_at = 0.0
+        self._suppressed = 0
+
+    def should_log(self, reason: str) -> bool:
+        now = time.monotonic()
+        if reason == self._reason and now - self._logged_at < REPEAT_LOG_SECONDS:
+            self._suppressed += 1
+            return False
+        if reason == self._reason and self._suppressed:
+            log.warning("still failing after %d more attempts", self._suppressed)
+        self._reason, self._logged_at, self._suppressed = reason, now, 0
+        return True
 
 
 def _rejection_line(exc: RegistrationRejectedError, name: str) -> str:

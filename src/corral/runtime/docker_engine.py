@@ -268,7 +268,8 @@ class DockerEngine:
             exit_code=exit_code,
             restart_count=int(data.get("RestartCount") or 0),
             labels=_labels(config.get("Labels")),
-            created=_parse_time(data.get("Created")),
+            # Whole seconds, as the list API reports them: both paths give equal values for one container.
+            created=float(int(_parse_time(data.get("Created")))),
         )
 
     # -- events
