@@ -13,13 +13,14 @@ import os
 import queue
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -40,7 +41,8 @@ import sys
 from pathlib import Path
 from corral.agent import run_agent
 from corral.config import Settings
-sys.exit(run_agent(url=sys.argv[1], token=None, state_dir=Path(sys.argv[2]), docker_host=sys.argv[3],
+token = sys.argv[4] if len(sys.argv) > 4 else None
+sys.exit(run_agent(url=sys.argv[1], token=token, state_dir=Path(sys.argv[2]), docker_host=sys.argv[3],
                    labels={"zone": "a"}, name=None, settings=Settings()))
 """
 
@@ -181,11 +183,15 @@ class Agent:
             raise AssertionError(f"agent still running after {timeout}s; its log:\n{self.log}") from None
 
 
+class StartAgent(Protocol):
+    def __call__(self, state: Path, docker_host: str, *extra: str, url: str | None = None) -> Agent: ...
+
+
 @pytest.fixture
-def start_agent(tmp_path: Path, fake_server: FakeServer) -> Iterator[Callable[[Path, str], Agent]]:
+def start_agent(tmp_path: Path, fake_server: FakeServer) -> Iterator[StartAgent]:
     started: list[Agent] = []
 
-    def start(state: Path, docker_host: str) -> Agent:
+    def start(state: Path, docker_host: str, *extra: str, url: str | None = None) -> Agent:
         log_path = tmp_path / f"agent-{len(started)}.log"
         env = {
             **os.environ,
@@ -193,8 +199,9 @@ def start_agent(tmp_path: Path, fake_server: FakeServer) -> Iterator[Callable[[P
             "CORRAL_AGENT_MAX_BACKOFF_SECONDS": "0.5",
         }
         with log_path.open("wb") as log_file:
+            server_url = url or f"http://127.0.0.1:{fake_server.port}"
             process = subprocess.Popen(
-                [sys.executable, "-c", AGENT_CODE, f"http://127.0.0.1:{fake_server.port}", str(state), docker_host],
+                [sys.executable, "-c", AGENT_CODE, server_url, str(state), docker_host, *extra],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -247,7 +254,7 @@ def _has_container(docker_id: str, state: str) -> Callable[[protocol.Message], b
 
 
 def test_hello_snapshot_deltas_reconnect_and_removal(
-    fake_server: FakeServer, state_dir: Path, start_agent: Callable[[Path, str], Agent], sleeper: str
+    fake_server: FakeServer, state_dir: Path, start_agent: StartAgent, sleeper: str
 ) -> None:
     agent = start_agent(state_dir, DOCKER_HOST)
 
@@ -294,7 +301,7 @@ def test_hello_snapshot_deltas_reconnect_and_removal(
 
 
 def test_sigterm_exits_zero_and_leaves_containers_alone(
-    fake_server: FakeServer, state_dir: Path, start_agent: Callable[[Path, str], Agent], sleeper: str
+    fake_server: FakeServer, state_dir: Path, start_agent: StartAgent, sleeper: str
 ) -> None:
     agent = start_agent(state_dir, DOCKER_HOST)
     fake_server.expect(protocol.SNAPSHOT, where=_has_container(sleeper, "running"))
@@ -307,7 +314,7 @@ def test_sigterm_exits_zero_and_leaves_containers_alone(
 
 
 def test_engine_down_keeps_the_session_alive(
-    fake_server: FakeServer, state_dir: Path, start_agent: Callable[[Path, str], Agent], tmp_path: Path
+    fake_server: FakeServer, state_dir: Path, start_agent: StartAgent, tmp_path: Path
 ) -> None:
     agent = start_agent(state_dir, f"unix://{tmp_path}/no-docker.sock")
     _, hello = fake_server.expect(protocol.HELLO)
@@ -324,7 +331,25 @@ def test_engine_down_keeps_the_session_alive(
     assert "docker engine at unix://" in agent.log
 
 
-def test_unregistered_host_without_token_exits_one(tmp_path: Path, start_agent: Callable[[Path, str], Agent]) -> None:
+def test_unregistered_host_without_token_exits_one(tmp_path: Path, start_agent: StartAgent) -> None:
     agent = start_agent(tmp_path / "empty", DOCKER_HOST)
     assert agent.wait(timeout=10) == 1
     assert "not registered yet" in agent.log and "--token" in agent.log
+
+
+def test_registration_retries_while_the_server_is_unreachable_and_stops_cleanly(
+    tmp_path: Path, start_agent: StartAgent
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    agent = start_agent(tmp_path / "new", f"unix://{tmp_path}/no-docker.sock", "tok", url=f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 10
+    while "registration failed" not in agent.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # a few retries (backoff capped at 0.5 s), logged once
+    assert agent.log.count("registration failed: cannot reach") == 1, agent.log
+    assert agent.process.poll() is None
+    agent.process.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=10) == 0
+    assert not (tmp_path / "new" / "credentials.json").exists()

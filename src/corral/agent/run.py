@@ -14,7 +14,9 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -36,6 +38,8 @@ from corral.model.errors import InvalidInput, Unavailable
 from corral.runtime.docker_engine import DockerEngine
 
 log = logging.getLogger("corral.agent")
+
+T = TypeVar("T")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 STOP_GRACE_SECONDS = 3.0
@@ -170,18 +174,21 @@ class Agent:
         facts = await self.monitor.facts()
         name = self.name or host_name_from(facts.hostname)
         backoff = Backoff(cap=self.settings.agent_max_backoff_seconds)
+        quiet = _RepeatFilter()
         async with httpx.AsyncClient() as client:
             while not self.stop.is_set():
                 try:
-                    credentials = await register(
-                        client, self.url, token=token, name=name, labels=self.labels, facts=facts
-                    )
+                    attempt = register(client, self.url, token=token, name=name, labels=self.labels, facts=facts)
+                    credentials = await _unless_stopped(self.stop, attempt)
+                    if credentials is None:
+                        return None
                 except RegistrationRejectedError as exc:
                     log.error("%s", _rejection_line(exc, name))
                     return None
                 except Unavailable as exc:
                     delay = backoff.next_delay()
-                    log.warning("registration failed: %s; retrying in %.1fs", exc.message, delay)
+                    if quiet.should_log(exc.message):
+                        log.warning("registration failed: %s; retrying in %.1fs", exc.message, delay)
                     await _sleep_or_stop(self.stop, delay)
                     continue
                 try:
@@ -273,6 +280,22 @@ def _rejection_line(exc: RegistrationRejectedError, name: str) -> str:
     if status == 422:
         return f"registration refused (HTTP 422): {exc.message}"
     return f"registration refused (HTTP {status}): {exc.message}"
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
+    """The result of `work`, or None (with `work` cancelled) if `stop` is set first."""
+    task = asyncio.create_task(work)
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
