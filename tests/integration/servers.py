@@ -50,7 +50,7 @@ class ServerProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        octet = 100 + secrets.randbelow(150)
+        octet = 128 + secrets.randbelow(120)  # clear of the overlay range 198.18.64.0/18
         self.env = {
             **os.environ,
             "CORRAL_DATA_DIR": str(data_dir),

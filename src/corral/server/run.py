@@ -26,7 +26,10 @@ log = logging.getLogger("corral.server")
 def local_driver_for(settings: Settings) -> LocalHostDriver | None:
     if not settings.local_driver:
         return None
-    missing = [tool for tool in ("ip", "dockerd", "nsenter", "iptables") if shutil.which(tool) is None]
+    search_path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+    missing = [
+        tool for tool in ("ip", "dockerd", "nsenter", "iptables") if shutil.which(tool, path=search_path) is None
+    ]
     if os.geteuid() != 0 or missing:
         why = "not running as root" if os.geteuid() != 0 else f"missing {', '.join(missing)}"
         log.warning("local host driver disabled: %s", why)
