@@ -10,7 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from corral.runtime.docker_engine import DockerEngine
 from tests.integration.servers import ServerProcess
+
+ROOT_DOCKER_HOST = "unix:///var/run/docker.sock"
+TEST_IMAGE = "corral/busybox:latest"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a developer's machine; in CI a missing prerequisite is a failure, not a quiet skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the integration tests: {reason}")
+    pytest.skip(reason)
 
 
 def _missing_prerequisite() -> str | None:
@@ -28,9 +39,17 @@ def _missing_prerequisite() -> str | None:
 def prerequisites() -> None:
     reason = _missing_prerequisite()
     if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the integration tests: {reason}")
-        pytest.skip(reason)
+        skip_or_fail(reason)
+
+
+@pytest.fixture(scope="session")
+def root_engine() -> Iterator[DockerEngine]:
+    """The machine's own Docker engine (started by `make setup`)."""
+    engine = DockerEngine(ROOT_DOCKER_HOST, timeout=10)
+    if not engine.ping():
+        skip_or_fail(f"no Docker engine answers at {ROOT_DOCKER_HOST} (run `make setup`)")
+    yield engine
+    engine.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import queue
 import secrets
@@ -15,31 +14,15 @@ import pytest
 
 from corral.runtime import labels
 from corral.runtime.docker_engine import DockerEngine
+from tests.integration.conftest import ROOT_DOCKER_HOST as DOCKER_HOST
+from tests.integration.conftest import TEST_IMAGE as IMAGE
+from tests.integration.conftest import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
-DOCKER_HOST = "unix:///var/run/docker.sock"
-IMAGE = "corral/busybox:latest"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip on a developer's machine; in CI a missing engine is a failure, not a quiet skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the integration tests: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DockerEngine]:
-    engine = DockerEngine(DOCKER_HOST, timeout=10)
-    if not engine.ping():
-        skip_or_fail(f"no Docker engine answers at {DOCKER_HOST} (start dockerd, e.g. via scripts/setup.sh)")
-    yield engine
-    engine.close()
-
 
 @pytest.fixture
-def client(engine: DockerEngine) -> Iterator[docker.DockerClient]:
+def client(root_engine: DockerEngine) -> Iterator[docker.DockerClient]:
     client = docker.DockerClient(base_url=DOCKER_HOST, version="auto")
     try:
         client.images.get(IMAGE)
@@ -67,8 +50,8 @@ def sleeper(client: docker.DockerClient) -> Iterator[docker.models.containers.Co
         container.remove(force=True)
 
 
-def test_facts_are_sane(engine: DockerEngine) -> None:
-    facts = engine.facts()
+def test_facts_are_sane(root_engine: DockerEngine) -> None:
+    facts = root_engine.facts()
     if platform.machine() == "x86_64":
         assert facts.arch == "x86_64"
     assert facts.cpus > 0
@@ -78,8 +61,8 @@ def test_facts_are_sane(engine: DockerEngine) -> None:
     assert facts.engine_version
 
 
-def test_a_labelled_container_shows_up_running(engine: DockerEngine, sleeper) -> None:
-    seen = {c.docker_id: c for c in engine.containers()}
+def test_a_labelled_container_shows_up_running(root_engine: DockerEngine, sleeper) -> None:
+    seen = {c.docker_id: c for c in root_engine.containers()}
     assert sleeper.id in seen
     observed = seen[sleeper.id]
     assert observed.state == "running"
@@ -91,18 +74,18 @@ def test_a_labelled_container_shows_up_running(engine: DockerEngine, sleeper) ->
     assert observed.managed
     assert observed.created > 0
     # The list path (second call, policy known) and the inspect path agree.
-    assert engine.container(sleeper.id) == observed
-    assert {c.docker_id: c for c in engine.containers()}[sleeper.id] == observed
+    assert root_engine.container(sleeper.id) == observed
+    assert {c.docker_id: c for c in root_engine.containers()}[sleeper.id] == observed
 
 
-def test_unknown_container_is_none(engine: DockerEngine) -> None:
-    assert engine.container("corral-no-such-container-" + secrets.token_hex(4)) is None
+def test_unknown_container_is_none(root_engine: DockerEngine) -> None:
+    assert root_engine.container("corral-no-such-container-" + secrets.token_hex(4)) is None
 
 
-def test_an_event_is_yielded_when_the_container_stops(engine: DockerEngine, sleeper) -> None:
+def test_an_event_is_yielded_when_the_container_stops(root_engine: DockerEngine, sleeper) -> None:
     stop = threading.Event()
     events: queue.Queue[tuple[str, str]] = queue.Queue()
-    stream = engine.events(stop)  # subscribed before the stop below: nothing can be missed
+    stream = root_engine.events(stop)  # subscribed before the stop below: nothing can be missed
 
     def consume() -> None:
         for item in stream:
@@ -117,7 +100,7 @@ def test_an_event_is_yielded_when_the_container_stops(engine: DockerEngine, slee
             action, docker_id = events.get(timeout=10)
             if docker_id == sleeper.id:
                 actions.add(action)
-        observed = engine.container(sleeper.id)
+        observed = root_engine.container(sleeper.id)
         assert observed is not None and observed.state == "exited" and observed.exit_code is not None
     finally:
         stop.set()

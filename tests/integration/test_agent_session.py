@@ -29,11 +29,12 @@ from corral.agent.credentials_store import save_credentials
 from corral.model import protocol
 from corral.model.credentials import AgentCredentials
 from corral.runtime.docker_engine import DockerEngine
+from tests.integration.conftest import ROOT_DOCKER_HOST as DOCKER_HOST
+from tests.integration.conftest import TEST_IMAGE as IMAGE
+from tests.integration.conftest import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
-DOCKER_HOST = "unix:///var/run/docker.sock"
-IMAGE = "corral/busybox:latest"
 HEARTBEAT = 0.2
 
 AGENT_CODE = """
@@ -45,13 +46,6 @@ token = sys.argv[4] if len(sys.argv) > 4 else None
 sys.exit(run_agent(url=sys.argv[1], token=token, state_dir=Path(sys.argv[2]), docker_host=sys.argv[3],
                    labels={"zone": "a"}, name=None, settings=Settings()))
 """
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip on a developer's machine; in CI a missing engine is a failure, not a quiet skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the integration tests: {reason}")
-    pytest.skip(reason)
 
 
 class FakeServer:
@@ -217,17 +211,8 @@ def start_agent(tmp_path: Path, fake_server: FakeServer) -> Iterator[StartAgent]
             agent.process.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def docker_engine() -> Iterator[DockerEngine]:
-    engine = DockerEngine(DOCKER_HOST, timeout=10)
-    if not engine.ping():
-        skip_or_fail(f"no Docker engine answers at {DOCKER_HOST} (start dockerd, e.g. via scripts/setup.sh)")
-    yield engine
-    engine.close()
-
-
 @pytest.fixture
-def sleeper(docker_engine: DockerEngine) -> Iterator[str]:
+def sleeper(root_engine: DockerEngine) -> Iterator[str]:
     name = f"corral-test-agent-{secrets.token_hex(4)}"
     command = ["docker", "-H", DOCKER_HOST, "run", "-d", "--network", "none", "--name", name]
     run = subprocess.run(
