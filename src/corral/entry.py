@@ -6,10 +6,12 @@ yet one executable must also start the server and the agent. This module compose
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.exceptions import TyperException
 
 from corral.cli.main import app, fail
 from corral.config import load_settings
@@ -58,7 +60,20 @@ def agent_command(
 
 
 def main() -> None:
-    app(prog_name="corral")
+    """Run the command; usage errors (unknown flag, missing argument) are one line on stderr and exit code 1."""
+    try:
+        result = app(prog_name="corral", standalone_mode=False)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(1)
+    except TyperException as exc:  # click's usage errors, as vendored by typer
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        context = getattr(exc, "ctx", None)
+        command = getattr(context, "command_path", "corral")
+        print(f"error: {message} (see '{command} --help')", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

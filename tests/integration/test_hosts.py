@@ -217,3 +217,13 @@ def test_cli_errors_are_one_line_and_exit_1(server: ServerProcess) -> None:
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (args, result.stderr)
     bad_key = server.cli("--secret-key", "wrong", "env", "ls", check=False)
     assert bad_key.returncode == 1 and "invalid API key" in bad_key.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("hosts", "create"), ("hosts", "ls", "--format", "xml"), ("no-such-verb",), ("hosts", "ls", "--bogus")],
+)
+def test_cli_usage_errors_are_one_line_and_exit_1(args: tuple[str, ...]) -> None:
+    result = subprocess.run([sys.executable, "-m", "corral", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
