@@ -54,7 +54,7 @@ echo
 cat <<TXT
 
 Corral is running.
-  API and UI:  ${CORRAL_URL}   (OpenAPI: ${CORRAL_URL}/docs)
+  API:         ${CORRAL_URL}/v1   (OpenAPI document: ${CORRAL_URL}/openapi.json)
   API key:     ${CORRAL_DATA_DIR}/admin.env   (export it: set -a; . ${CORRAL_DATA_DIR}/admin.env; set +a)
   Try:         .venv/bin/corral hosts ls     .venv/bin/corral tokens create    .venv/bin/corral env ls
 TXT
