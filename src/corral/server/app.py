@@ -56,6 +56,8 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
         version=corral.__version__,
         description="Container management: environments, hosts, stacks and services on real Docker engines.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger/ReDoc pages load their scripts from a CDN; the UI will ship its own assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
