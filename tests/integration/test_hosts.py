@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
+from corral.model.credentials import CREDENTIALS_FILE
 from tests.integration.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.integration
@@ -49,12 +49,6 @@ def _links() -> str:
 
 def _netns() -> str:
     return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-
-
-def _agent_command(server: ServerProcess, name: str) -> list[str]:
-    state_dir = server.data_dir / "agents" / name
-    credentials = AgentCredentials.from_json((state_dir / CREDENTIALS_FILE).read_text())
-    return [sys.executable, "-m", "corral", "agent", "--url", credentials.url, "--state-dir", str(state_dir)]
 
 
 def test_two_local_hosts_become_active_with_facts_and_leave_nothing_behind(server: ServerProcess) -> None:
@@ -118,12 +112,38 @@ def test_agent_killed_and_restarted_reconnects_without_touching_containers(serve
     wait_until("reconnecting", lambda: _state(server, host["id"]) == "reconnecting", timeout=10, interval=0.1)
     assert container.id in {c.id for c in engine.containers.list()}
 
-    server.driver().start_agent("gamma", _agent_command(server, "gamma"))
+    # The server supervises its local hosts and starts the agent again, as an init system would.
     wait_until("active again", lambda: _state(server, host["id"]) == "active", timeout=20)
+    revived = server.driver().load("gamma")
+    assert revived is not None and revived.agent_pid != record.agent_pid and _pid_alive(revived.agent_pid)
+    assert revived.dockerd_pid == record.dockerd_pid
     after = engine.api.inspect_container(container.id)["State"]
     assert after["Running"] and after["StartedAt"] == before["StartedAt"] and after["Pid"] == before["Pid"]
     assert engine.api.inspect_container(container.id)["RestartCount"] == 0
     assert [c.id for c in engine.containers.list(all=True)] == [container.id]
+    engine.close()
+
+
+def test_a_local_host_whose_dockerd_and_agent_died_is_brought_back(server: ServerProcess) -> None:
+    server.cli("hosts", "create", "--driver", "local", "epsilon")
+    host = _host(server, "epsilon")
+    record = server.driver().load("epsilon")
+    assert record is not None
+    engine = docker.DockerClient(base_url=record.docker_host)
+    engine.containers.run(
+        "corral/busybox:latest", ["sleep", "3600"], detach=True, name="always", restart_policy={"Name": "always"}
+    )
+    engine.close()
+    os.kill(record.agent_pid, signal.SIGKILL)
+    os.kill(record.dockerd_pid, signal.SIGKILL)
+    wait_until("reconnecting", lambda: _state(server, host["id"]) != "active", timeout=10, interval=0.1)
+
+    wait_until("active again", lambda: _state(server, host["id"]) == "active", timeout=40)
+    revived = server.driver().load("epsilon")
+    assert revived is not None and _pid_alive(revived.dockerd_pid) and revived.dockerd_pid != record.dockerd_pid
+    engine = docker.DockerClient(base_url=revived.docker_host)
+    wait_until("the restart=always container running again", lambda: engine.containers.list(), timeout=20)
+    assert [c.name for c in engine.containers.list()] == ["always"]
     engine.close()
 
 

@@ -359,6 +359,12 @@ class LocalHostDriver:
         self._children[proc.pid] = proc
         return proc
 
+    def _reap_children(self) -> None:
+        """Collect exited children (dockerds and agents this process started), so no zombie keeps its pid."""
+        for pid, proc in list(self._children.items()):
+            if proc.poll() is not None or not system.alive(pid):
+                self._children.pop(pid, None)
+
     def _spawn_agent(self, record: LocalHostRecord, agent_command: list[str]) -> int:
         if not agent_command:
             raise InvalidInput("agent_command is empty", field="agent_command")
@@ -385,6 +391,42 @@ class LocalHostDriver:
             current = self.load(name) or record
             self._save(replace(current, agent_pid=pid))
         return pid
+
+    def revive(self, name: str, agent_command: list[str]) -> LocalHostRecord:
+        """Bring back what died of an existing host (after a reboot, a crash, or a killed process): its netns and
+        veth, its dockerd (same data root, so containers with a restart policy come back), its agent."""
+        record = self.load(name)
+        if record is None:
+            raise ProvisioningFailed(f"local host {name} has no record in {self.root_dir}")
+        step = "setting up the bridge"
+        self._reap_children()
+        try:
+            self.ensure_bridge()
+            with self._locked():
+                if system.netns_inode(record.netns) is None:
+                    step = "re-creating the network namespace"
+                    if _link_exists(record.veth):
+                        system.run(["ip", "link", "delete", record.veth])
+                    self._make_netns(record)
+                if not self.dockerd_alive(record):
+                    step = "restarting dockerd"
+                    self.run_dir(name).mkdir(parents=True, exist_ok=True)
+                    owner = {"prefix": self.prefix, "name": name}
+                    (self.run_dir(name) / "owner").write_text(json.dumps(owner))
+                    (self.run_dir(name) / "docker.pid").unlink(missing_ok=True)  # names a dead dockerd
+                    proc = self._start_dockerd(record)
+                    record = replace(record, dockerd_pid=proc.pid)
+                    self._save(record)
+                    step = "waiting for dockerd"
+                    self._wait_dockerd(record, proc)
+                if not self.agent_alive(record):
+                    step = "restarting the agent"
+                    record = replace(record, agent_pid=self._spawn_agent(record, agent_command))
+                    self._save(record)
+        except Exception as exc:
+            detail = exc.message if isinstance(exc, CorralError) else str(exc)
+            raise ProvisioningFailed(f"reviving local host {name} failed while {step}: {detail}") from exc
+        return record
 
     # --- remove ------------------------------------------------------------------------------------------------
 
@@ -433,9 +475,7 @@ class LocalHostDriver:
         survivors = system.terminate(rest, 5.0)
         if survivors:
             problems.append(f"processes still alive: {sorted(survivors)}")
-        for pid, proc in list(self._children.items()):
-            if proc.poll() is not None or not system.alive(pid):
-                self._children.pop(pid, None)
+        self._reap_children()
         problems += system.remove_cgroup(cgroup)
         # 5. Mounts dockerd left (overlay2 layers, its private bind of the data root, netns files of containers).
         still_mounted = system.unmount_under([host_dir, run_dir])

@@ -8,6 +8,7 @@ sends can produce an HTML page or a bare 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,9 +47,13 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
         bus.bind(asyncio.get_running_loop())
         await run_in_threadpool(_fail_interrupted_provisioning, store)
         await hub.start()
+        supervisor = asyncio.create_task(host_service.supervise(), name="local-host-supervisor")
         try:
             yield
         finally:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
             await hub.stop()
 
     app = FastAPI(

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("corral.hosts")
 
 DRIVERS = ("local",)
+SUPERVISE_INTERVAL_SECONDS = 5.0
+_NOT_SUPERVISED = frozenset({HostState.PROVISIONING, HostState.REMOVING, HostState.ERROR})
 
 
 def write_credentials(state_dir: Path, credentials: AgentCredentials) -> None:
@@ -58,6 +60,7 @@ class HostService:
         self.driver = driver
         self.agent_url = ""  # set by the server once it knows its port
         self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[str] = set()  # local host names being provisioned or removed: not for the supervisor
 
     # -- registration with a token ------------------------------------------------------------------------------
 
@@ -127,6 +130,13 @@ class HostService:
         return [sys.executable, "-m", "corral", "agent", "--url", self.agent_url, "--state-dir", str(state_dir)]
 
     async def _provision(self, host: Host, credentials: AgentCredentials, arch: str | None) -> None:
+        self._busy.add(host.name)
+        try:
+            await self._provision_unguarded(host, credentials, arch)
+        finally:
+            self._busy.discard(host.name)
+
+    async def _provision_unguarded(self, host: Host, credentials: AgentCredentials, arch: str | None) -> None:
         driver = self._require_driver()
         state_dir = self.agent_state_dir(host.name)
         try:
@@ -177,8 +187,12 @@ class HostService:
         await self.hub.kick(host.id)
         if host.driver == "local":
             driver = self._require_driver()
-            await run_in_threadpool(driver.remove, host.name)
-            await run_in_threadpool(shutil.rmtree, self.agent_state_dir(host.name), True)
+            self._busy.add(host.name)
+            try:
+                await run_in_threadpool(driver.remove, host.name)
+                await run_in_threadpool(shutil.rmtree, self.agent_state_dir(host.name), True)
+            finally:
+                self._busy.discard(host.name)
         await run_in_threadpool(self.store.delete_host, host.id)
         self.bus.publish("host", "removed", {**host_view(host), "state": "removed"}, host.environment_id)
 
@@ -186,3 +200,32 @@ class HostService:
         for host in await run_in_threadpool(self.store.list_hosts, env.id):
             await self.remove(host)
         await run_in_threadpool(self.store.delete_environment, env.id)
+
+    # -- supervision of local hosts -----------------------------------------------------------------------------
+
+    async def supervise(self) -> None:
+        """Keep local hosts running, as a machine's init system would: after a server restart, a reboot or a
+        crash, bring back a dead dockerd or agent. Runs until cancelled."""
+        while True:
+            try:
+                await self.revive_local_hosts()
+            except Exception:  # the supervisor must outlive any one failure
+                log.exception("supervising local hosts failed")
+            await asyncio.sleep(SUPERVISE_INTERVAL_SECONDS)
+
+    async def revive_local_hosts(self) -> None:
+        driver = self.driver
+        if driver is None or not self.agent_url:
+            return
+        for host in await run_in_threadpool(self.store.list_hosts):
+            if host.driver != "local" or host.name in self._busy or host.state in _NOT_SUPERVISED:
+                continue
+            record = await run_in_threadpool(driver.load, host.name)
+            if record is None or (driver.dockerd_alive(record) and driver.agent_alive(record)):
+                continue
+            log.warning("local host %s: dockerd or agent is not running; starting them again", host.name)
+            command = self.agent_command(self.agent_state_dir(host.name))
+            try:
+                await run_in_threadpool(driver.revive, host.name, command)
+            except CorralError as exc:
+                log.error("%s", exc.message)
