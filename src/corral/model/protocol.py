@@ -10,9 +10,12 @@ Agent -> server
   ``snapshot``   data: {"containers": [ObservedContainer as dict, ...]}  full set, after hello and on resync
   ``container``  data: {"container": {...}} or {"removed": docker_id}   one delta from the engine's events
   ``heartbeat``  data: {"time": float}
+  ``slot``       data: {"slot_id": str, "reason": str}  why a desired container cannot be created or started on
+                 this host ("" when the problem is gone); the server shows it as the container's reason
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
-  ``desired``    data: {"containers": [...]}  the full desired set for the host (later issues)
+  ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
+                 on connect and whenever it changes (see model/stack.py DesiredContainer for the semantics)
   ``error``      data: {"message": str, "in_reply_to": str | None}
 Websocket close codes the server uses: 4401 bad credentials, 4404 host removed (the agent stops retrying).
 """
@@ -35,9 +38,10 @@ CONTAINER = "container"
 HEARTBEAT = "heartbeat"
 WELCOME = "welcome"
 DESIRED = "desired"
+SLOT = "slot"
 ERROR = "error"
 
-AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, ERROR})
+AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, ERROR})
 SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, ERROR})
 
 CLOSE_BAD_CREDENTIALS = 4401

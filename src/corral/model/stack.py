@@ -1,0 +1,197 @@
+"""Stacks, services and the containers Corral wants: what the compose pipeline produces and the orchestrator reads.
+
+Why frozen and plain: `compose/` builds a `StackSpec` from files, `orchestrator/` decides from it without I/O, the
+store persists it as JSON (`to_dict` / `from_dict`), and the agent creates containers from a `LaunchConfig`. The
+config hash of a launch config is the truth about whether a running container is still what was asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
+VolumeKind = Literal["bind", "volume", "anonymous"]
+NetworkMode = str  # "managed" (default; bridge until the overlay lands), "host", "bridge", "none", "container:NAME"
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A published (host_port set) or exposed-only port of a container."""
+
+    container_port: int
+    host_port: int | None = None
+    protocol: Literal["tcp", "udp"] = "tcp"
+    host_ip: str = ""
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    kind: VolumeKind
+    target: str
+    source: str = ""  # host path for bind, volume name for volume, empty for anonymous
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """Everything a container is created from. Two containers with equal launch configs are interchangeable."""
+
+    image: str
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    environment: tuple[tuple[str, str], ...] = ()  # sorted by key; env_file contents already merged in
+    labels: tuple[tuple[str, str], ...] = ()  # sorted by key; user labels only (Corral adds io.corral.*)
+    ports: tuple[PortSpec, ...] = ()
+    expose: tuple[str, ...] = ()
+    volumes: tuple[VolumeSpec, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    restart: RestartPolicy = "no"
+    stop_grace_seconds: float | None = None
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    mem_limit_bytes: int | None = None
+    cpus: float | None = None
+    tty: bool = False
+    stdin_open: bool = False
+    network_mode: NetworkMode = "managed"
+    links: tuple[str, ...] = ()  # "service" or "service:alias", for DNS later
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LaunchConfig:
+        values = dict(data)
+        for key in ("command", "entrypoint"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        for key in ("environment", "labels"):
+            values[key] = tuple((str(k), str(v)) for k, v in values.get(key, ()))
+        for key in ("expose", "cap_add", "cap_drop", "links"):
+            values[key] = tuple(values.get(key, ()))
+        values["ports"] = tuple(PortSpec(**p) for p in values.get("ports", ()))
+        values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
+        return cls(**values)
+
+    def config_hash(self) -> str:
+        """A stable digest of the launch config (canonical JSON), stored as the `io.corral.config-hash` label."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def published_ports(self) -> frozenset[tuple[int, str]]:
+        return frozenset((p.host_port, p.protocol) for p in self.ports if p.host_port is not None)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    launch: LaunchConfig
+    scale: int = 1
+    depends_on: tuple[str, ...] = ()
+    start_on_create: bool = True
+    # Kept from rancher-compose.yml for later issues (health checks, upgrades, networking, metadata).
+    health_check: dict[str, Any] | None = None
+    upgrade_strategy: dict[str, Any] | None = None
+    retain_ip: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["launch"] = self.launch.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServiceSpec:
+        values = dict(data)
+        values["launch"] = LaunchConfig.from_dict(values["launch"])
+        values["depends_on"] = tuple(values.get("depends_on", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    name: str
+    services: tuple[ServiceSpec, ...]
+    warnings: tuple[str, ...] = ()  # e.g. "docker-compose.yml: service web: key 'secrets' is not supported yet"
+
+    def service(self, name: str) -> ServiceSpec | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "services": [s.to_dict() for s in self.services],
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StackSpec:
+        return cls(
+            name=data["name"],
+            services=tuple(ServiceSpec.from_dict(s) for s in data["services"]),
+            warnings=tuple(data.get("warnings", ())),
+        )
+
+
+@dataclass(frozen=True)
+class ContainerSlot:
+    """One container Corral wants: service index `index` of a service, assigned to a host.
+
+    `id` is Corral's own container id (label `io.corral.container`), stable across agent restarts; the docker id
+    of the running copy comes from the agent's reports.
+    """
+
+    id: str
+    environment_id: str
+    stack: str
+    service: str
+    index: int
+    host_id: str
+    config_hash: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.stack}-{self.service}-{self.index}"
+
+
+@dataclass(frozen=True)
+class DesiredContainer:
+    """What the server tells an agent about one container it must have (the `desired` message carries a list).
+
+    Level-triggered semantics for the agent:
+    - no container labelled `io.corral.container=slot.id` → create it (and start it if `running`);
+    - one whose `io.corral.config-hash` differs from `slot.config_hash` → remove it and create it anew;
+    - `running` false → stop it if it runs; `running` true and never started → start it;
+    - `running` true, exited, and its last start is older than `start_requested_at` → start it (an explicit
+      `corral start`/`restart`); otherwise an exited container stays exited: Docker's own restart policy (from
+      `launch.restart`) decides about restarts;
+    - Corral-labelled containers of this environment that no desired entry names → remove them.
+    """
+
+    slot: ContainerSlot
+    launch: LaunchConfig
+    running: bool = True
+    start_requested_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slot": asdict(self.slot),
+            "launch": self.launch.to_dict(),
+            "running": self.running,
+            "start_requested_at": self.start_requested_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DesiredContainer:
+        return cls(
+            slot=ContainerSlot(**data["slot"]),
+            launch=LaunchConfig.from_dict(data["launch"]),
+            running=bool(data.get("running", True)),
+            start_requested_at=float(data.get("start_requested_at", 0.0)),
+        )
