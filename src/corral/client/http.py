@@ -51,6 +51,7 @@ class CorralClient:
         if access_key or secret_key:
             headers["Authorization"] = basic_auth_header(access_key, secret_key)
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self.stacks = StacksClient(self)
 
     def close(self) -> None:
         self._http.close()
@@ -175,3 +176,94 @@ def _error_from(response: httpx.Response) -> CorralError:
     error = cls(message or f"HTTP {response.status_code} from {response.request.url}", field=field)
     error.status = response.status_code
     return error
+
+
+class StacksClient:
+    """Stacks, services and containers; reached as `CorralClient.stacks`."""
+
+    def __init__(self, client: CorralClient) -> None:
+        self._client = client
+
+    def up(
+        self,
+        environment: str,
+        name: str,
+        compose: str,
+        *,
+        compose_name: str = "docker-compose.yml",
+        rancher_compose: str | None = None,
+        rancher_compose_name: str = "rancher-compose.yml",
+        answers: dict[str, str] | None = None,
+        env_files: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "environment": environment,
+            "name": name,
+            "compose": compose,
+            "compose_name": compose_name,
+            "rancher_compose_name": rancher_compose_name,
+            "answers": answers or {},
+            "env_files": env_files or {},
+        }
+        if rancher_compose is not None:
+            body["rancher_compose"] = rancher_compose
+        result: dict[str, Any] = self._client.request("PUT", "/v1/stacks", json=body)
+        return result
+
+    def list_all(self, environment: str | None = None) -> list[dict[str, Any]]:
+        params = {"environment": environment} if environment else {}
+        data: list[dict[str, Any]] = self._client.request("GET", "/v1/stacks", params=params)["data"]
+        return data
+
+    def find(self, environment: str, ref: str) -> dict[str, Any]:
+        for stack in self.list_all(environment):
+            if ref in (stack["id"], stack["name"]):
+                found: dict[str, Any] = stack
+                return found
+        raise NotFound(f"stack {ref!r} not found in environment {environment!r}", field="stack")
+
+    def get(self, stack_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}")
+        return result
+
+    def delete(self, stack_id: str) -> None:
+        self._client.request("DELETE", f"/v1/stacks/{_segment(stack_id)}")
+
+    def find_service(self, environment: str, ref: str) -> dict[str, Any]:
+        """A service by `STACK/SERVICE` or id."""
+        stack_name, sep, service_name = ref.partition("/")
+        for stack in self.list_all(environment):
+            for service in stack["services"]:
+                if service["id"] == ref or (sep and stack["name"] == stack_name and service["name"] == service_name):
+                    found: dict[str, Any] = service
+                    return found
+        raise NotFound(f"service {ref!r} not found in environment {environment!r} (use STACK/SERVICE)", field="service")
+
+    def scale(self, service_id: str, scale: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.request(
+            "POST", f"/v1/services/{_segment(service_id)}/scale", json={"scale": scale}
+        )
+        return result
+
+    def restart_service(self, service_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.request("POST", f"/v1/services/{_segment(service_id)}/restart")
+        return result
+
+    def containers(self, environment: str | None = None, stack: str | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in (("environment", environment), ("stack", stack)) if v}
+        data: list[dict[str, Any]] = self._client.request("GET", "/v1/containers", params=params)["data"]
+        return data
+
+    def find_container(self, environment: str, ref: str) -> dict[str, Any]:
+        for container in self.containers(environment):
+            if ref in (container["id"], container["name"]) or (
+                container["docker_id"] and container["docker_id"].startswith(ref)
+            ):
+                return container
+        raise NotFound(f"container {ref!r} not found in environment {environment!r}", field="container")
+
+    def container_action(self, container_id: str, action: str) -> dict[str, Any]:
+        if action not in ("start", "stop", "restart"):
+            raise InvalidInput(f"unknown container action {action!r}", field="action")
+        result: dict[str, Any] = self._client.request("POST", f"/v1/containers/{_segment(container_id)}/{action}")
+        return result

@@ -195,3 +195,39 @@ class DesiredContainer:
             running=bool(data.get("running", True)),
             start_requested_at=float(data.get("start_requested_at", 0.0)),
         )
+
+
+@dataclass(frozen=True)
+class Stack:
+    id: str
+    environment_id: str
+    name: str
+    warnings: tuple[str, ...] = ()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    stack_id: str
+    environment_id: str
+    stack: str
+    name: str
+    spec: ServiceSpec
+    scale: int
+    position: int = 0
+    reason: str = ""  # why some of its containers cannot be placed, "" when all are placed
+
+
+@dataclass(frozen=True)
+class SlotRecord:
+    """A stored slot with what the server tracks about it."""
+
+    slot: ContainerSlot
+    stack_id: str
+    service_id: str
+    running: bool = True
+    start_requested_at: float = 0.0
+    reason: str = ""  # from the agent: why it cannot be created or started
+    created_at: float = 0.0

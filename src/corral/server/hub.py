@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
@@ -65,6 +65,9 @@ class AgentHub:
         self.sessions: dict[str, AgentSession] = {}
         self.liveness: dict[str, Liveness] = {}
         self._monitor: asyncio.Task[None] | None = None
+        self.connect_listeners: list[Callable[[str], Awaitable[None]]] = []  # called after `welcome`
+        self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
+        self.slot_reasons: Callable[[str, str], bool] | None = None  # stores an agent's `slot` report
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -101,6 +104,21 @@ class AgentHub:
 
     def is_connected(self, host_id: str) -> bool:
         return host_id in self.sessions
+
+    async def send(self, host_id: str, message: protocol.Message) -> bool:
+        """Send to a connected agent; False if it is not connected (it gets the full state on reconnect)."""
+        session = self.sessions.get(host_id)
+        if session is None:
+            return False
+        try:
+            await session.send(message)
+        except Exception:  # a dying socket: the disconnect path cleans up
+            return False
+        return True
+
+    def _changed(self) -> None:
+        for listener in self.change_listeners:
+            listener()
 
     # -- one agent connection -----------------------------------------------------------------------------------
 
@@ -159,6 +177,8 @@ class AgentHub:
                 await self._on_container(host_id, message)
             elif message.type == protocol.HEARTBEAT:
                 pass
+            elif message.type == protocol.SLOT:
+                await self._on_slot(host_id, message)
             elif message.type == protocol.ERROR:
                 log.warning("agent %s reports an error: %s", host_id, message.data.get("message"))
             else:
@@ -168,6 +188,9 @@ class AgentHub:
         if live.connected is False and message.type == protocol.HELLO:
             live.connected = True
         await self._evaluate(host_id, live.last_seen)
+        if message.type == protocol.HELLO:
+            for on_connect in self.connect_listeners:
+                await on_connect(host_id)
 
     async def _on_hello(self, session: AgentSession, message: protocol.Message, address: str) -> None:
         facts_data = message.data.get("facts")
@@ -195,6 +218,15 @@ class AgentHub:
         await run_in_threadpool(self.store.replace_host_containers, host_id, containers)
         host = await run_in_threadpool(self.store.get_host, host_id)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        self._changed()
+
+    async def _on_slot(self, host_id: str, message: protocol.Message) -> None:
+        slot_id, reason = message.data.get("slot_id"), message.data.get("reason", "")
+        if not isinstance(slot_id, str) or not isinstance(reason, str):
+            raise InvalidInput("slot needs slot_id and reason strings", field="slot_id")
+        if self.slot_reasons is not None and await run_in_threadpool(self.slot_reasons, slot_id, reason[:2000]):
+            host = await run_in_threadpool(self.store.get_host, host_id)
+            self.bus.publish("container", "updated", {"id": slot_id, "reason": reason}, host.environment_id)
 
     async def _on_container(self, host_id: str, message: protocol.Message) -> None:
         host = await run_in_threadpool(self.store.get_host, host_id)
@@ -202,11 +234,13 @@ class AgentHub:
         if isinstance(removed, str) and removed:
             await run_in_threadpool(self.store.remove_host_container, host_id, removed)
             self.bus.publish("container", "removed", {"id": removed, "host_id": host_id}, host.environment_id)
+            self._changed()
             return
         container = protocol.container_from_wire(message.data.get("container"))
         await run_in_threadpool(self.store.upsert_host_container, host_id, container)
         view = {"id": container.docker_id, **container_view(host_id, container)}
         self.bus.publish("container", "updated", view, host.environment_id)
+        self._changed()
 
     # -- liveness -----------------------------------------------------------------------------------------------
 
@@ -247,6 +281,7 @@ class AgentHub:
             raise
         log.info("host %s (%s): %s -> %s %s", host.name, host_id, previous.value, state.value, reason)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        self._changed()
 
     async def _flush_last_seen(self, *, force: bool = False) -> None:
         now = time.time()
@@ -259,7 +294,3 @@ class AgentHub:
             with contextlib.suppress(NotFound):
                 await run_in_threadpool(self.store.update_host, host_id, last_seen=seen)
             self.liveness[host_id].last_flushed = now
-
-    def liveness_of(self, host_id: str) -> dict[str, Any]:
-        live = self.liveness.get(host_id)
-        return {"connected": self.is_connected(host_id), "last_seen": live.last_seen if live else None}

@@ -275,6 +275,16 @@ class Store:
             ).all()
             return [_container(row) for row in rows]
 
+    def list_all_host_containers(self, environment_id: str | None = None) -> list[tuple[str, ObservedContainer]]:
+        """Every reported container with its host id (one query, for the orchestrator's snapshot)."""
+        with self.session() as session:
+            query = select(HostContainerRow)
+            if environment_id is not None:
+                query = query.join(HostRow, HostRow.id == HostContainerRow.host_id).where(
+                    HostRow.environment_id == environment_id
+                )
+            return [(row.host_id, _container(row)) for row in session.scalars(query)]
+
     @staticmethod
     def _container_counts(session: Session, host_ids: list[str]) -> dict[str, int]:
         if not host_ids:

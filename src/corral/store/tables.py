@@ -89,3 +89,56 @@ class HostContainerRow(Base):
     restart_count: Mapped[int] = mapped_column(Integer, default=0)
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StackRow(Base):
+    """A stack: its parsed spec and the files it came from (kept verbatim for export and upgrades)."""
+
+    __tablename__ = "stacks"
+    __table_args__ = (UniqueConstraint("environment_id", "name", name="uq_stacks_environment_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ServiceRow(Base):
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("stack_id", "name", name="uq_services_stack_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stack_id: Mapped[str] = mapped_column(String(64), ForeignKey("stacks.id", ondelete="CASCADE"), index=True)
+    environment_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    position: Mapped[int] = mapped_column(Integer, default=0)  # start order (depends_on)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scale: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SlotRow(Base):
+    """A container Corral wants (service index on a host); its docker id comes from the host's reports."""
+
+    __tablename__ = "container_slots"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(String(64), index=True)
+    stack_id: Mapped[str] = mapped_column(String(64), ForeignKey("stacks.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[str] = mapped_column(String(64), ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    stack: Mapped[str] = mapped_column(String(63))
+    service: Mapped[str] = mapped_column(String(63))
+    index: Mapped[int] = mapped_column(Integer)
+    host_id: Mapped[str] = mapped_column(String(64), index=True)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    running: Mapped[bool] = mapped_column(default=True)
+    start_requested_at: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,291 @@
+"""Repository of stacks, services and container slots.
+
+Why apart from repository.py: stacks are their own aggregate (a stack owns its services, a service its slots);
+the orchestrator loop reads them as one snapshot per environment and writes plan results back in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from corral.model import ids
+from corral.model.errors import Conflict, NotFound
+from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord, Stack, StackSpec
+from corral.store.repository import Store
+from corral.store.tables import ServiceRow, SlotRow, StackRow
+
+
+class StackStore:
+    def __init__(self, store: Store) -> None:
+        self.session = store.session
+
+    # -- stacks -------------------------------------------------------------------------------------------------
+
+    def create_stack(self, environment_id: str, spec: StackSpec, files: dict[str, Any]) -> Stack:
+        now = time.time()
+        row = StackRow(
+            id=ids.new_id("stack"),
+            environment_id=environment_id,
+            name=spec.name,
+            files=files,
+            warnings=list(spec.warnings),
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self.session() as session:
+                session.add(row)
+                session.flush()
+                for position, service in enumerate(spec.services):
+                    session.add(_new_service_row(row, service, position, now))
+        except IntegrityError as exc:
+            raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="name") from exc
+        return _stack(row)
+
+    def update_stack(self, stack_id: str, spec: StackSpec, files: dict[str, Any]) -> tuple[Stack, list[str]]:
+        """Replace a stack's services with those of `spec`; returns the stack and the names of changed services.
+
+        Services whose spec is unchanged are not touched (their containers stay as they are); removed services lose
+        their slots (the agents then remove their containers).
+        """
+        now = time.time()
+        changed: list[str] = []
+        with self.session() as session:
+            row = session.get(StackRow, stack_id)
+            if row is None:
+                raise NotFound(f"stack {stack_id!r} not found", field="stack")
+            existing = {s.name: s for s in session.scalars(select(ServiceRow).where(ServiceRow.stack_id == stack_id))}
+            wanted = {s.name for s in spec.services}
+            for name, service_row in existing.items():
+                if name not in wanted:
+                    session.execute(delete(SlotRow).where(SlotRow.service_id == service_row.id))
+                    session.delete(service_row)
+                    changed.append(name)
+            for position, service in enumerate(spec.services):
+                current = existing.get(service.name)
+                if current is None:
+                    session.add(_new_service_row(row, service, position, now))
+                    changed.append(service.name)
+                    continue
+                new_spec = service.to_dict()
+                if current.spec != new_spec or current.scale != service.scale or current.position != position:
+                    current.spec, current.scale, current.position, current.updated_at = (
+                        new_spec,
+                        service.scale,
+                        position,
+                        now,
+                    )
+                    changed.append(service.name)
+            row.files, row.warnings, row.updated_at = files, list(spec.warnings), now
+            return _stack(row), changed
+
+    def list_stacks(self, environment_id: str | None = None) -> list[Stack]:
+        with self.session() as session:
+            query = select(StackRow).order_by(StackRow.name)
+            if environment_id is not None:
+                query = query.where(StackRow.environment_id == environment_id)
+            return [_stack(row) for row in session.scalars(query)]
+
+    def find_stack(self, environment_id: str, ref: str) -> Stack:
+        with self.session() as session:
+            row = session.scalars(
+                select(StackRow).where(
+                    StackRow.environment_id == environment_id, (StackRow.id == ref) | (StackRow.name == ref)
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"stack {ref!r} not found in this environment", field="stack")
+            return _stack(row)
+
+    def get_stack(self, stack_id: str) -> Stack:
+        with self.session() as session:
+            row = session.get(StackRow, stack_id)
+            if row is None:
+                raise NotFound(f"stack {stack_id!r} not found", field="stack")
+            return _stack(row)
+
+    def stack_files(self, stack_id: str) -> dict[str, Any]:
+        with self.session() as session:
+            row = session.get(StackRow, stack_id)
+            return dict(row.files) if row is not None else {}
+
+    def delete_stack(self, stack_id: str) -> None:
+        with self.session() as session:
+            session.execute(delete(SlotRow).where(SlotRow.stack_id == stack_id))
+            session.execute(delete(ServiceRow).where(ServiceRow.stack_id == stack_id))
+            session.execute(delete(StackRow).where(StackRow.id == stack_id))
+
+    # -- services -----------------------------------------------------------------------------------------------
+
+    def list_services(self, *, environment_id: str | None = None, stack_id: str | None = None) -> list[Service]:
+        with self.session() as session:
+            query = select(ServiceRow, StackRow.name).join(StackRow, StackRow.id == ServiceRow.stack_id)
+            if environment_id is not None:
+                query = query.where(ServiceRow.environment_id == environment_id)
+            if stack_id is not None:
+                query = query.where(ServiceRow.stack_id == stack_id)
+            query = query.order_by(StackRow.name, ServiceRow.position)
+            return [_service(row, stack_name) for row, stack_name in session.execute(query).all()]
+
+    def get_service(self, service_id: str) -> Service:
+        with self.session() as session:
+            result = session.execute(
+                select(ServiceRow, StackRow.name)
+                .join(StackRow, StackRow.id == ServiceRow.stack_id)
+                .where(ServiceRow.id == service_id)
+            ).first()
+            if result is None:
+                raise NotFound(f"service {service_id!r} not found", field="service")
+            return _service(result[0], result[1])
+
+    def set_scale(self, service_id: str, scale: int) -> None:
+        with self.session() as session:
+            session.execute(
+                update(ServiceRow).where(ServiceRow.id == service_id).values(scale=scale, updated_at=time.time())
+            )
+
+    def set_service_reasons(self, reasons: dict[str, str]) -> None:
+        if not reasons:
+            return
+        with self.session() as session:
+            for service_id, reason in reasons.items():
+                session.execute(update(ServiceRow).where(ServiceRow.id == service_id).values(reason=reason))
+
+    # -- slots --------------------------------------------------------------------------------------------------
+
+    def list_slots(
+        self, *, environment_id: str | None = None, host_id: str | None = None, service_id: str | None = None
+    ) -> list[SlotRecord]:
+        with self.session() as session:
+            query = select(SlotRow).order_by(SlotRow.stack, SlotRow.service, SlotRow.index)
+            if environment_id is not None:
+                query = query.where(SlotRow.environment_id == environment_id)
+            if host_id is not None:
+                query = query.where(SlotRow.host_id == host_id)
+            if service_id is not None:
+                query = query.where(SlotRow.service_id == service_id)
+            return [_slot(row) for row in session.scalars(query)]
+
+    def get_slot(self, slot_id: str) -> SlotRecord:
+        with self.session() as session:
+            row = session.get(SlotRow, slot_id)
+            if row is None:
+                raise NotFound(f"container {slot_id!r} not found", field="container")
+            return _slot(row)
+
+    def apply_slot_changes(
+        self,
+        *,
+        service: Service,
+        add: Iterable[ContainerSlot] = (),
+        remove: Iterable[str] = (),
+        update_hash: Iterable[ContainerSlot] = (),
+    ) -> None:
+        """Write one plan's results for one service in one transaction."""
+        now = time.time()
+        with self.session() as session:
+            removed = list(remove)
+            if removed:
+                session.execute(delete(SlotRow).where(SlotRow.id.in_(removed)))
+            for slot in add:
+                session.add(
+                    SlotRow(
+                        id=slot.id,
+                        environment_id=slot.environment_id,
+                        stack_id=service.stack_id,
+                        service_id=service.id,
+                        stack=slot.stack,
+                        service=slot.service,
+                        index=slot.index,
+                        host_id=slot.host_id,
+                        config_hash=slot.config_hash,
+                        running=service.spec.start_on_create,
+                        start_requested_at=0.0,
+                        reason="",
+                        created_at=now,
+                    )
+                )
+            for slot in update_hash:
+                session.execute(
+                    update(SlotRow)
+                    .where(SlotRow.id == slot.id)
+                    .values(config_hash=slot.config_hash, host_id=slot.host_id, reason="")
+                )
+
+    def set_slot_reason(self, slot_id: str, reason: str) -> bool:
+        """Returns whether the slot exists (an agent may report on a slot that was just removed)."""
+        with self.session() as session:
+            result = session.execute(update(SlotRow).where(SlotRow.id == slot_id).values(reason=reason))
+            return bool(getattr(result, "rowcount", 0))
+
+    def set_running(self, slot_ids: Sequence[str], running: bool, *, start_requested_at: float | None = None) -> None:
+        values: dict[str, Any] = {"running": running}
+        if start_requested_at is not None:
+            values["start_requested_at"] = start_requested_at
+        with self.session() as session:
+            session.execute(update(SlotRow).where(SlotRow.id.in_(list(slot_ids))).values(**values))
+
+
+def _new_service_row(stack: StackRow, service: ServiceSpec, position: int, now: float) -> ServiceRow:
+    return ServiceRow(
+        id=ids.new_id("svc"),
+        stack_id=stack.id,
+        environment_id=stack.environment_id,
+        name=service.name,
+        position=position,
+        spec=service.to_dict(),
+        scale=service.scale,
+        reason="",
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _stack(row: StackRow) -> Stack:
+    return Stack(
+        id=row.id,
+        environment_id=row.environment_id,
+        name=row.name,
+        warnings=tuple(row.warnings or ()),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _service(row: ServiceRow, stack_name: str) -> Service:
+    return Service(
+        id=row.id,
+        stack_id=row.stack_id,
+        environment_id=row.environment_id,
+        stack=stack_name,
+        name=row.name,
+        spec=ServiceSpec.from_dict(row.spec),
+        scale=row.scale,
+        position=row.position,
+        reason=row.reason,
+    )
+
+
+def _slot(row: SlotRow) -> SlotRecord:
+    return SlotRecord(
+        slot=ContainerSlot(
+            id=row.id,
+            environment_id=row.environment_id,
+            stack=row.stack,
+            service=row.service,
+            index=row.index,
+            host_id=row.host_id,
+            config_hash=row.config_hash,
+        ),
+        stack_id=row.stack_id,
+        service_id=row.service_id,
+        running=row.running,
+        start_requested_at=row.start_requested_at,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
