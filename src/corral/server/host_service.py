@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("corral.hosts")
 
 DRIVERS = ("local",)
-SUPERVISE_INTERVAL_SECONDS = 5.0
 _NOT_SUPERVISED = frozenset({HostState.PROVISIONING, HostState.REMOVING, HostState.ERROR})
 
 
@@ -206,12 +205,13 @@ class HostService:
     async def supervise(self) -> None:
         """Keep local hosts running, as a machine's init system would: after a server restart, a reboot or a
         crash, bring back a dead dockerd or agent. Runs until cancelled."""
-        while True:
+        interval = self.settings.local_supervise_seconds
+        while interval > 0:
             try:
                 await self.revive_local_hosts()
             except Exception:  # the supervisor must outlive any one failure
                 log.exception("supervising local hosts failed")
-            await asyncio.sleep(SUPERVISE_INTERVAL_SECONDS)
+            await asyncio.sleep(interval)
 
     async def revive_local_hosts(self) -> None:
         driver = self.driver
