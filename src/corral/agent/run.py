@@ -3,7 +3,8 @@
 Why its shape: the agent must outlive everything around it — server restarts, network loss, Docker engine
 restarts — so every failure here becomes a logged retry with jittered backoff, except the few the server
 means for good (bad token, name taken, host removed), which end the process with exit code 1 and one clear
-line. It never creates, stops or removes containers, so killing it (even with SIGKILL) leaves them running.
+line. It changes containers only to converge to a desired set the server sent on the current connection
+(session.py, converge.py), so stopping or killing it (even with SIGKILL) leaves them as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from corral.agent.backoff import Backoff
+from corral.agent.converge import Converger, SlotReporter
 from corral.agent.credentials_store import (
     RegistrationRejectedError,
     credentials_path,
@@ -104,6 +106,9 @@ class Agent:
         self.name = name
         self.settings = settings
         self.monitor = EngineMonitor(DockerEngine(docker_host), max_backoff=settings.agent_max_backoff_seconds)
+        # Its own engine client and thread: a long stop grace period never holds up snapshots and deltas.
+        self.converger = Converger(DockerEngine(docker_host))
+        self.slot_reporter = SlotReporter()
         self.stop = asyncio.Event()
 
     async def main(self) -> int:
@@ -124,6 +129,7 @@ class Agent:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(watcher, timeout=STOP_GRACE_SECONDS)
             self.monitor.close()
+            self.converger.close()
             loop = asyncio.get_running_loop()
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -217,6 +223,8 @@ class Agent:
                 credentials=credentials,
                 labels=self.labels,
                 monitor=self.monitor,
+                converger=self.converger,
+                slot_reporter=self.slot_reporter,
                 settings=self.settings,
                 stop=self.stop,
             )

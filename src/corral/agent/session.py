@@ -7,12 +7,18 @@ reconnect after a backoff, or stop for good when the server removed the host.
 Flow: hello -> welcome -> snapshot (once the engine answers) -> heartbeats every `heartbeat_seconds`, one
 `container` message per changed container, a full snapshot again every RESYNC_SECONDS and after an engine
 outage. Incoming messages are checked; a malformed one is logged, an unknown type answered with `error`.
+
+Convergence (converge.py): every `desired` message replaces the desired set and converges at once; engine events
+converge again (debounced), and so does a timer every CONVERGE_SECONDS (level-triggered resync). Nothing is
+converged before the first `desired` of the connection: a restarted agent must not remove containers only because
+the server has not spoken yet. Failures go to the server as `slot` messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import enum
 import logging
 import time
@@ -24,15 +30,19 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 import corral
+from corral.agent.converge import Converger, SlotReporter, parse_desired
 from corral.agent.engine_monitor import RESYNC, ContainerEvent, EngineChange, EngineMonitor
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.credentials import AgentCredentials
 from corral.model.errors import InvalidInput, Unavailable
+from corral.model.stack import DesiredContainer
 
 log = logging.getLogger("corral.agent")
 
 RESYNC_SECONDS = 60.0
+CONVERGE_SECONDS = 10.0  # level-triggered: converge at least this often once a desired set is known
+EVENT_DEBOUNCE_SECONDS = 0.5  # a burst of engine events converges once
 WELCOME_TIMEOUT_SECONDS = 15.0
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_REPLACED = 4409  # the server took a newer connection for the same host
@@ -93,6 +103,8 @@ class Session:
         credentials: AgentCredentials,
         labels: dict[str, str],
         monitor: EngineMonitor,
+        converger: Converger,
+        slot_reporter: SlotReporter,
         settings: Settings,
         stop: asyncio.Event,
     ) -> None:
@@ -100,12 +112,18 @@ class Session:
         self.credentials = credentials
         self.labels = labels
         self.monitor = monitor
+        self.converger = converger
+        self.slot_reporter = slot_reporter
         self.settings = settings
         self.stop = stop
         self.heartbeat_seconds = settings.heartbeat_seconds
         self.welcomed = False
         self._send_lock = asyncio.Lock()
         self._ws: ClientConnection | None = None
+        self.environment_id = credentials.environment_id
+        self.desired: list[DesiredContainer] | None = None  # None until the server's first `desired` arrives
+        self._converge_due: float | None = None  # loop time of the next converge
+        self._converge_wake = asyncio.Event()
 
     async def run(self) -> SessionResult:
         """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
@@ -149,10 +167,12 @@ class Session:
             await ws.close(1002, "no welcome")
             return SessionResult(Outcome.DROPPED, f"server sent no welcome within {WELCOME_TIMEOUT_SECONDS:.0f}s")
         queue = self.monitor.attach()
+        self.slot_reporter.new_connection()
         tasks = [
             asyncio.create_task(self._receive(ws), name="agent-receive"),
             asyncio.create_task(self._heartbeat(), name="agent-heartbeat"),
             asyncio.create_task(self._forward(queue), name="agent-forward"),
+            asyncio.create_task(self._converge_loop(), name="agent-converge"),
             asyncio.create_task(self.stop.wait(), name="agent-stop"),
         ]
         try:
@@ -193,6 +213,9 @@ class Session:
         period = message.data.get("heartbeat_seconds")
         if isinstance(period, int | float) and not isinstance(period, bool) and period > 0:
             self.heartbeat_seconds = float(period)
+        environment_id = message.data.get("environment_id")
+        if isinstance(environment_id, str) and environment_id:
+            self.environment_id = environment_id
         if not self.welcomed:
             log.info(
                 "connected to %s as host %s (environment %s); heartbeat every %gs",
@@ -220,9 +243,7 @@ class Session:
         if message.type == protocol.WELCOME:
             self._on_welcome(message)
         elif message.type == protocol.DESIRED:
-            containers = message.data.get("containers")
-            count = len(containers) if isinstance(containers, list) else "?"
-            log.info("received the desired set (%s containers); converging is not implemented yet", count)
+            await self._on_desired(message)
         elif message.type == protocol.ERROR:
             log.warning("server reports an error: %s", message.data.get("message", "(no message)"))
         else:
@@ -231,6 +252,55 @@ class Session:
                 protocol.ERROR,
                 {"message": f"unknown message type {message.type!r}", "in_reply_to": message.id or None},
             )
+
+    async def _on_desired(self, message: protocol.Message) -> None:
+        try:
+            desired = parse_desired(message.data)
+        except InvalidInput as exc:
+            log.warning("ignoring a desired set I cannot read (keeping the previous one): %s", exc.message)
+            await self._send(protocol.ERROR, {"message": exc.message, "in_reply_to": message.id or None})
+            return
+        log.info("received the desired set (%d containers)", len(desired))
+        self.desired = desired
+        self.converger.retry_now()
+        self._request_converge(0.0)
+
+    # -- convergence
+
+    def _request_converge(self, delay: float) -> None:
+        due = asyncio.get_running_loop().time() + delay
+        if self._converge_due is None or due < self._converge_due:
+            self._converge_due = due
+        self._converge_wake.set()
+
+    async def _converge_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = self._converge_due
+            if self.desired is None or due is None:
+                await self._converge_wake.wait()
+                self._converge_wake.clear()
+                continue
+            if due > loop.time():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._converge_wake.wait(), timeout=due - loop.time())
+                self._converge_wake.clear()
+                continue
+            # The next periodic round; events arriving while this one runs bring it forward again.
+            self._converge_due = loop.time() + CONVERGE_SECONDS
+            await self._converge(self.desired)
+
+    async def _converge(self, desired: list[DesiredContainer]) -> None:
+        try:
+            report = await self.converger.run(desired, self.environment_id)
+        except Unavailable as exc:
+            log.debug("not converging now: %s", exc.message)
+            return
+        except Exception:  # a bug must cost one round, not the session
+            log.exception("converging failed")
+            return
+        for slot_id, reason in self.slot_reporter.updates(report.problems, [d.slot.id for d in desired]):
+            await self._send(protocol.SLOT, {"slot_id": slot_id, "reason": reason})
 
     async def _send(self, kind: str, data: dict[str, Any]) -> None:
         assert self._ws is not None
@@ -253,10 +323,11 @@ class Session:
         next_resync = loop.time() + RESYNC_SECONDS
         while True:
             try:
-                first = await asyncio.wait_for(queue.get(), timeout=max(next_resync - loop.time(), 0.0))
+                changes = [await asyncio.wait_for(queue.get(), timeout=max(next_resync - loop.time(), 0.0))]
             except TimeoutError:
-                first = RESYNC
-            changes = [first]
+                changes = [RESYNC]  # the periodic snapshot
+            else:
+                self._request_converge(EVENT_DEBOUNCE_SECONDS)  # the engine changed (or came back): converge again
             while not queue.empty():
                 changes.append(queue.get_nowait())
             if any(change is RESYNC for change in changes):

@@ -158,6 +158,14 @@ class DockerEngine:
             except Exception:  # closing a half-broken client must never mask the original error
                 log.debug("error closing docker client", exc_info=True)
 
+    def call(self, what: str, fn: Callable[[docker.DockerClient], T]) -> T:
+        """Run `fn` with this engine's SDK client (for the other modules of `runtime/`, e.g. containers.py).
+
+        Transport failures and API errors become `Unavailable` naming `what`; docker's NotFound passes through, so
+        `fn` should translate the API errors it expects into Corral errors itself.
+        """
+        return self._call(what, fn)
+
     def _call(self, what: str, fn: Callable[[docker.DockerClient], T]) -> T:
         """Run `fn` with a connected client, translating every transport or API failure into `Unavailable`."""
         try:

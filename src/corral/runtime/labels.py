@@ -18,3 +18,7 @@ CONFIG_HASH = "io.corral.config-hash"
 MANAGED = ENVIRONMENT  # a container carrying this key was created by Corral
 
 ALL = (ENVIRONMENT, STACK, SERVICE, CONTAINER, SERVICE_INDEX, CONFIG_HASH)
+
+# Rancher 1.x spellings, set too so that catalog templates and tools written for Rancher find our containers.
+RANCHER_STACK_NAME = "io.rancher.stack.name"  # "STACK"
+RANCHER_STACK_SERVICE_NAME = "io.rancher.stack_service.name"  # "STACK/SERVICE"

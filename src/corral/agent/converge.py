@@ -1,0 +1,385 @@
+"""Converge the engine to the desired set the server sent (DESIGN.md §3): level-triggered, idempotent.
+
+Why split in two: `plan_convergence` is pure (desired + observed + start times -> actions, each with a reason), so
+its rules are table- and property-tested without an engine; `Converger` observes, plans and applies through
+`runtime/containers.py`, one failing action never stopping the others, and remembers per slot why it failed so
+the session can tell the server (`slot` messages, see `SlotReporter`).
+
+The rules (model/stack.py DesiredContainer): only containers labelled `io.corral.container` are ever touched, and
+only those of this agent's environment (or labelled with a desired slot id) — anything else on the engine is
+foreign and left alone, so two Corral installations can share one engine. Per desired slot: no copy -> create
+(and start if `running`); several copies -> keep the best, remove the others; config hash differs (or the copy is
+dead) -> recreate; `running` false -> stop a running copy; `running` true -> start a never-started copy, or an
+exited one whose last start is older than `start_requested_at`. Corral containers no slot names -> remove.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import enum
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from corral.model.entities import ObservedContainer
+from corral.model.errors import CorralError, InvalidInput
+from corral.model.stack import DesiredContainer
+from corral.runtime import containers as runtime
+from corral.runtime import labels
+from corral.runtime.docker_engine import DockerEngine
+
+log = logging.getLogger("corral.agent.converge")
+
+ACTIVE_STATES = frozenset({"running", "restarting", "paused"})  # states `docker stop` acts on
+_STATE_RANK = {"running": 6, "restarting": 5, "paused": 4, "created": 3, "exited": 2, "removing": 1, "dead": 0}
+MAX_RETRY_SECONDS = 10.0
+
+
+class ActionKind(enum.StrEnum):
+    CREATE = "create"  # create `desired` (and start it if desired.running)
+    START = "start"
+    STOP = "stop"
+    REMOVE = "remove"
+    RECREATE = "recreate"  # remove `docker_id`, then create `desired` (and start it if desired.running)
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    slot_id: str  # the io.corral.container label of the container concerned
+    reason: str
+    docker_id: str = ""  # the existing container (all kinds but CREATE)
+    desired: DesiredContainer | None = None  # the desired entry of the slot (None when removing an undesired one)
+    name: str = ""  # for log lines and messages
+
+    @property
+    def starts(self) -> bool:
+        """Whether applying the action ends with a start."""
+        if self.kind is ActionKind.START:
+            return True
+        return (
+            self.kind in (ActionKind.CREATE, ActionKind.RECREATE) and self.desired is not None and self.desired.running
+        )
+
+
+def is_ours(container: ObservedContainer, environment_id: str | None, desired_slots: Collection[str] = ()) -> bool:
+    """A Corral container of this environment (or of a desired slot): the only kind convergence may touch."""
+    slot_id = container.labels.get(labels.CONTAINER)
+    if not slot_id:
+        return False
+    return (
+        environment_id is None or container.labels.get(labels.ENVIRONMENT) == environment_id or slot_id in desired_slots
+    )
+
+
+def _rank(container: ObservedContainer, want: DesiredContainer) -> tuple[bool, int, bool, float, str]:
+    """Higher is better: current config, liveliest state, the slot's own name, oldest, then a stable tie-break."""
+    return (
+        container.labels.get(labels.CONFIG_HASH) == want.slot.config_hash,
+        _STATE_RANK.get(container.state, 0),
+        container.name == want.slot.name,
+        -container.created,
+        container.docker_id,
+    )
+
+
+def plan_convergence(
+    desired: Sequence[DesiredContainer],
+    observed: Sequence[ObservedContainer],
+    started_at: Mapping[str, float],
+    *,
+    environment_id: str | None = None,
+) -> list[Action]:
+    """The actions that make `observed` what `desired` says, each with its reason (pure).
+
+    `started_at` maps docker ids to their last start (epoch seconds); a container missing from it is taken to
+    have started at its creation time (a lower bound). `environment_id` limits removals to that environment's
+    containers (None: every Corral-labelled container is this agent's). Order: removals first (they free names
+    and ports), then stops, recreates, creates and starts; within a kind by container name.
+    """
+    wanted: dict[str, DesiredContainer] = {}
+    for entry in desired:
+        wanted.setdefault(entry.slot.id, entry)  # a repeated slot id: the first entry counts
+    copies: dict[str, list[ObservedContainer]] = {}
+    for container in observed:
+        if is_ours(container, environment_id, wanted):
+            copies.setdefault(container.labels[labels.CONTAINER], []).append(container)
+
+    removes: list[Action] = []
+    stops: list[Action] = []
+    recreates: list[Action] = []
+    creates: list[Action] = []
+    starts: list[Action] = []
+
+    for slot_id, found in copies.items():
+        if slot_id not in wanted:
+            for container in found:
+                removes.append(
+                    Action(ActionKind.REMOVE, slot_id, "no longer desired", container.docker_id, name=container.name)
+                )
+
+    for slot_id, want in wanted.items():
+        found = copies.get(slot_id, [])
+        name = want.slot.name
+        if not found:
+            reason = "not present" + ("" if want.running else " (created stopped)")
+            creates.append(Action(ActionKind.CREATE, slot_id, reason, desired=want, name=name))
+            continue
+        best = max(found, key=lambda c: _rank(c, want))
+        for extra in found:
+            if extra is not best:
+                reason = f"duplicate of {runtime.short(best.docker_id)} for the same slot"
+                removes.append(Action(ActionKind.REMOVE, slot_id, reason, extra.docker_id, want, extra.name))
+        have_hash = best.labels.get(labels.CONFIG_HASH, "")
+        if have_hash != want.slot.config_hash:
+            reason = f"config changed ({have_hash[:8] or 'none'} -> {want.slot.config_hash[:8]})"
+            recreates.append(Action(ActionKind.RECREATE, slot_id, reason, best.docker_id, want, name))
+        elif best.state == "dead":
+            recreates.append(Action(ActionKind.RECREATE, slot_id, "container is dead", best.docker_id, want, name))
+        elif not want.running:
+            if best.state in ACTIVE_STATES:
+                stops.append(Action(ActionKind.STOP, slot_id, "desired stopped", best.docker_id, want, name))
+        elif best.state == "created":
+            starts.append(Action(ActionKind.START, slot_id, "never started", best.docker_id, want, name))
+        elif best.state == "exited" and started_at.get(best.docker_id, best.created) < want.start_requested_at:
+            starts.append(Action(ActionKind.START, slot_id, "start requested", best.docker_id, want, name))
+
+    def ordered(actions: list[Action]) -> list[Action]:
+        return sorted(actions, key=lambda a: (a.name, a.slot_id, a.docker_id))
+
+    return [*ordered(removes), *ordered(stops), *ordered(recreates), *ordered(creates), *ordered(starts)]
+
+
+def parse_desired(data: Mapping[str, object]) -> list[DesiredContainer]:
+    """The containers of a `desired` message; InvalidInput if any entry is malformed (then none is used: a
+    partial set would make the agent remove the containers of the entries it could not read)."""
+    entries = data.get("containers")
+    if not isinstance(entries, list):
+        raise InvalidInput("desired: containers must be a list", field="containers")
+    result: list[DesiredContainer] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InvalidInput(f"desired: containers[{index}] must be an object", field=f"containers[{index}]")
+        try:
+            result.append(DesiredContainer.from_dict(entry))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(
+                f"desired: containers[{index}] is malformed: {exc!r}", field=f"containers[{index}]"
+            ) from exc
+    return result
+
+
+# -- applying
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action: Action
+    error: str = ""  # empty when the action worked
+    docker_id: str = ""  # the container the action left (the new one after CREATE / RECREATE)
+
+
+def apply_action(engine: DockerEngine, action: Action, *, protected_slots: Collection[str] = ()) -> str:
+    """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError."""
+    want = action.desired
+    if action.kind is ActionKind.REMOVE:
+        runtime.remove_container(engine, action.docker_id, name=action.name)
+        return ""
+    if action.kind is ActionKind.STOP:
+        grace = want.launch.stop_grace_seconds if want is not None else None
+        runtime.stop_container(engine, action.docker_id, grace, name=action.name)
+        return action.docker_id
+    if action.kind is ActionKind.START:
+        runtime.start_container(engine, action.docker_id, name=action.name)
+        return action.docker_id
+    assert want is not None, f"{action.kind} needs a desired container"
+    if action.kind is ActionKind.RECREATE:
+        runtime.ensure_image(engine, want.launch.image)  # never remove what cannot be created again
+        runtime.remove_container(engine, action.docker_id, name=action.name)
+    docker_id = runtime.create_container(engine, want, protected_slots=protected_slots)
+    if want.running:
+        runtime.start_container(engine, docker_id, name=want.slot.name)
+    return docker_id
+
+
+def apply_actions(
+    engine: DockerEngine, actions: Iterable[Action], *, protected_slots: Collection[str] = ()
+) -> list[ActionResult]:
+    """Apply every action in order; a failure is recorded in its result and the next action still runs."""
+    results: list[ActionResult] = []
+    for action in actions:
+        try:
+            docker_id = apply_action(engine, action, protected_slots=protected_slots)
+        except CorralError as exc:
+            results.append(ActionResult(action, exc.message or type(exc).__name__, action.docker_id))
+            continue
+        except Exception as exc:  # a bug costs this action, not the others
+            log.exception("%s %s failed", action.kind, action.name)
+            results.append(ActionResult(action, f"{action.kind} failed: {exc!r}", action.docker_id))
+            continue
+        log.info(
+            "%s %s (slot %s, %s): %s",
+            _PAST[action.kind],
+            action.name or runtime.short(action.docker_id),
+            action.slot_id,
+            runtime.short(docker_id or action.docker_id),
+            action.reason,
+        )
+        results.append(ActionResult(action, "", docker_id))
+    return results
+
+
+_PAST = {
+    ActionKind.CREATE: "created",
+    ActionKind.START: "started",
+    ActionKind.STOP: "stopped",
+    ActionKind.REMOVE: "removed",
+    ActionKind.RECREATE: "recreated",
+}
+
+
+@dataclass(frozen=True)
+class ConvergeReport:
+    actions: tuple[Action, ...]  # planned (including those deferred by the retry delay)
+    results: tuple[ActionResult, ...]  # applied
+    problems: Mapping[str, str] = field(default_factory=dict)  # desired slot id -> why it is not converged
+
+
+class Converger:
+    """Observe, plan, apply on one engine; remembers failures (retry delay, reasons) and honoured start requests.
+
+    `converge` blocks (engine calls); `run` calls it on the converger's own thread so that a long stop grace never
+    holds up the session's snapshots and deltas, and so that two converges never overlap.
+    """
+
+    def __init__(
+        self,
+        engine: DockerEngine,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_retry_seconds: float = MAX_RETRY_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._max_retry = max_retry_seconds
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="converge")
+        self._problems: dict[str, str] = {}
+        self._failures: dict[str, tuple[int, float]] = {}  # slot id -> (consecutive failures, retry not before)
+        # docker id -> the start_requested_at it was started for: the engine's clock may lag the server's, and a
+        # container started for a request must not count as "older than the request" because of that.
+        self._honoured: dict[str, float] = {}
+        self._removal_errors: dict[str, str] = {}  # undesired slot id -> last error (logged once)
+
+    async def run(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.converge, list(desired), environment_id)
+
+    def retry_now(self) -> None:
+        """Forget retry delays (the server sent a new desired set: try everything again)."""
+        self._failures.clear()
+
+    def converge(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
+        """One round. Raises `Unavailable` when the engine cannot even be listed (nothing was changed then)."""
+        observed = self.engine.containers()
+        wanted = {d.slot.id: d for d in reversed(desired)}  # the first entry of a repeated slot id wins
+        live = {c.docker_id for c in observed}
+        self._honoured = {k: v for k, v in self._honoured.items() if k in live}
+        actions = plan_convergence(
+            desired, observed, self._start_times(wanted, observed, environment_id), environment_id=environment_id
+        )
+        now = self._clock()
+        due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
+        deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
+        results = apply_actions(self.engine, due, protected_slots=wanted)
+
+        errors: dict[str, str] = {}
+        for result in results:
+            if result.error:
+                errors.setdefault(result.action.slot_id, result.error)
+            elif result.action.starts and result.action.desired is not None:
+                self._honoured[result.docker_id] = result.action.desired.start_requested_at
+        problems: dict[str, str] = {}
+        for slot_id in wanted:
+            if slot_id in errors:
+                problems[slot_id] = errors[slot_id]
+                if errors[slot_id] != self._problems.get(slot_id):
+                    log.warning("container %s (slot %s): %s", wanted[slot_id].slot.name, slot_id, errors[slot_id])
+                count = self._failures.get(slot_id, (0, 0.0))[0] + 1
+                self._failures[slot_id] = (count, now + min(2.0 ** (count - 1), self._max_retry))
+            elif slot_id in deferred and slot_id in self._problems:
+                problems[slot_id] = self._problems[slot_id]
+            else:
+                self._failures.pop(slot_id, None)
+        removal_errors = {k: v for k, v in errors.items() if k not in wanted}
+        for slot_id, error in removal_errors.items():
+            if self._removal_errors.get(slot_id) != error:
+                log.warning("cannot remove the container of slot %s: %s", slot_id, error)
+        self._removal_errors = removal_errors
+        self._failures = {k: v for k, v in self._failures.items() if k in wanted}
+        self._problems = problems
+        return ConvergeReport(tuple(actions), tuple(results), dict(problems))
+
+    def _start_times(
+        self, wanted: Mapping[str, DesiredContainer], observed: Sequence[ObservedContainer], environment_id: str | None
+    ) -> dict[str, float]:
+        """Last start times of the exited containers a start request may concern (only those are inspected)."""
+        result: dict[str, float] = {}
+        for container in observed:
+            want = wanted.get(container.labels.get(labels.CONTAINER, ""))
+            if want is None or container.state != "exited" or not is_ours(container, environment_id, wanted):
+                continue
+            requested = want.start_requested_at
+            honoured = self._honoured.get(container.docker_id, 0.0)
+            if honoured >= requested or container.created >= requested:
+                result[container.docker_id] = max(honoured, container.created)
+                continue
+            try:
+                started = runtime.started_at(self.engine, container.docker_id)
+            except CorralError as exc:
+                log.debug("cannot read when %s started: %s", container.name, exc.message)
+                started = None
+            if started is not None:
+                result[container.docker_id] = max(started, honoured)
+        return result
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
+
+
+class SlotReporter:
+    """Which `slot` messages to send: a slot's reason when it changes, "" once its problem is gone.
+
+    Lives as long as the agent. Each new connection re-sends, once, the current reason of every slot that had a
+    problem at any time (even if it is "" now), so a server that missed a message or restarted is corrected.
+    """
+
+    def __init__(self) -> None:
+        self._sent: dict[str, str] = {}
+        self._ever_failed: set[str] = set()
+        self._stale: set[str] = set()
+
+    def new_connection(self) -> None:
+        self._sent = {}
+        self._stale = set(self._ever_failed)
+
+    def updates(self, problems: Mapping[str, str], desired_slots: Iterable[str]) -> list[tuple[str, str]]:
+        """The (slot_id, reason) pairs to send now, and remember them as sent."""
+        slots = list(dict.fromkeys(desired_slots))
+        out: list[tuple[str, str]] = []
+        for slot_id in slots:
+            reason = problems.get(slot_id, "")
+            previous = self._sent.get(slot_id, "?" if slot_id in self._stale else "")
+            if previous != reason:
+                out.append((slot_id, reason))
+            self._sent[slot_id] = reason
+            self._stale.discard(slot_id)
+            if reason:
+                self._ever_failed.add(slot_id)
+        keep = set(slots)
+        self._sent = {k: v for k, v in self._sent.items() if k in keep}
+        self._ever_failed &= keep
+        self._stale &= keep
+        return out

@@ -1,0 +1,342 @@
+"""Create, start, stop and remove the containers Corral wants, on one Docker engine (DESIGN.md §3, §4).
+
+Why its own module: turning a `DesiredContainer` into Docker's create arguments is pure and tested without an
+engine (`create_arguments`); the few calls that act translate Docker's answers into Corral errors whose message
+is fit to show a user as the container's reason ("image X is not present on this host", "the name N is taken by
+container ID, which Corral did not create"). Images are never pulled here: a missing image is reported (pulling
+from registries is a later concern).
+
+Errors: `ImageMissing` (a NotFound), `Conflict` (a name held by a container Corral may not remove),
+`EngineRejected` (the engine answered and refused: bad mount, port already allocated, ...), `InvalidInput`
+(a launch config Docker cannot express), `Unavailable` (the engine is not reachable).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+
+from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound
+from corral.model.stack import DesiredContainer, LaunchConfig
+from corral.runtime import labels
+from corral.runtime.docker_engine import DockerEngine, _parse_time
+
+log = logging.getLogger(__name__)
+
+MANAGED_NETWORK_MODE = "managed"
+MANAGED_FALLBACK = "bridge"  # the engine's default bridge, until the managed overlay network lands
+DOCKER_DEFAULT_STOP_SECONDS = 10
+_PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+
+
+class EngineRejected(CorralError):
+    """The engine answered but refused what was asked; the message carries its explanation."""
+
+    status = 422
+    code = "engine_rejected"
+
+
+class ImageMissing(NotFound):
+    """The image is not in the engine's local store (Corral does not pull)."""
+
+
+class _NameTaken(Conflict):
+    pass
+
+
+@dataclass(frozen=True)
+class CreateArguments:
+    """Keyword arguments for the SDK's low-level `create_container` and `create_host_config`."""
+
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+
+
+def short(docker_id: str) -> str:
+    return docker_id[:12]
+
+
+def container_labels(desired: DesiredContainer) -> dict[str, str]:
+    """The user's labels plus Corral's own (which win: a user label cannot fake a Corral one)."""
+    slot = desired.slot
+    result = dict(desired.launch.labels)
+    result.update(
+        {
+            labels.ENVIRONMENT: slot.environment_id,
+            labels.STACK: slot.stack,
+            labels.SERVICE: slot.service,
+            labels.CONTAINER: slot.id,
+            labels.SERVICE_INDEX: str(slot.index),
+            labels.CONFIG_HASH: slot.config_hash,
+            labels.RANCHER_STACK_NAME: slot.stack,
+            labels.RANCHER_STACK_SERVICE_NAME: f"{slot.stack}/{slot.service}",
+        }
+    )
+    return result
+
+
+def docker_network_mode(mode: str) -> str:
+    return MANAGED_FALLBACK if mode in ("", MANAGED_NETWORK_MODE) else mode
+
+
+def expose_ports(entries: Iterable[str]) -> list[tuple[int, str]]:
+    """Compose `expose` entries ("80", "53/udp", "8000-8002/tcp") as (port, protocol) pairs, in order, once each."""
+    result: list[tuple[int, str]] = []
+    for entry in entries:
+        text = str(entry).strip()
+        ports, _, protocol = text.partition("/")
+        protocol = protocol.lower() or "tcp"
+        first, _, last = ports.partition("-")
+        try:
+            low = int(first)
+            high = int(last) if last else low
+        except ValueError:
+            raise InvalidInput(f"expose entry {entry!r} is not a port or a port range", field="launch.expose") from None
+        if protocol not in _PROTOCOLS or not 0 < low <= high <= 65535:
+            raise InvalidInput(f"expose entry {entry!r} is not a port or a port range", field="launch.expose")
+        for port in range(low, high + 1):
+            if (port, protocol) not in result:
+                result.append((port, protocol))
+    return result
+
+
+def stop_timeout(grace_seconds: float | None) -> int | None:
+    """Docker takes whole seconds; a grace period is never shortened by rounding."""
+    return None if grace_seconds is None else max(0, math.ceil(grace_seconds))
+
+
+def create_arguments(desired: DesiredContainer) -> CreateArguments:
+    """Everything Docker needs to create `desired` (pure)."""
+    launch: LaunchConfig = desired.launch
+    exposed: list[tuple[int, str]] = []
+    bindings: dict[str, list[tuple[str, int]]] = {}
+    for port in launch.ports:
+        key: tuple[int, str] = (port.container_port, port.protocol)
+        if key not in exposed:
+            exposed.append(key)
+        if port.host_port is not None:
+            bindings.setdefault(f"{port.container_port}/{port.protocol}", []).append((port.host_ip, port.host_port))
+    for pair in expose_ports(launch.expose):
+        if pair not in exposed:
+            exposed.append(pair)
+    binds: list[str] = []
+    anonymous: list[str] = []
+    for volume in launch.volumes:
+        if volume.kind == "bind" and not volume.source:
+            raise InvalidInput(f"bind mount at {volume.target} has no host path", field="launch.volumes")
+        if volume.kind == "anonymous" or not volume.source:
+            anonymous.append(volume.target)
+        else:
+            binds.append(f"{volume.source}:{volume.target}:{'ro' if volume.read_only else 'rw'}")
+
+    config: dict[str, Any] = {
+        "image": launch.image,
+        "name": desired.slot.name,
+        "command": list(launch.command) if launch.command is not None else None,
+        "entrypoint": list(launch.entrypoint) if launch.entrypoint is not None else None,
+        "environment": [f"{key}={value}" for key, value in launch.environment],
+        "labels": container_labels(desired),
+        "ports": exposed or None,
+        "volumes": anonymous or None,
+        "working_dir": launch.working_dir or None,
+        "user": launch.user or None,
+        "hostname": launch.hostname or None,
+        "stop_timeout": stop_timeout(launch.stop_grace_seconds),
+        "tty": launch.tty,
+        "stdin_open": launch.stdin_open,
+        "detach": True,
+        "use_config_proxy": False,  # the environment is exactly what was asked for
+    }
+    host_config: dict[str, Any] = {
+        "network_mode": docker_network_mode(launch.network_mode),
+        "port_bindings": bindings or None,
+        "binds": binds or None,
+        "restart_policy": {"Name": launch.restart, "MaximumRetryCount": 0} if launch.restart != "no" else None,
+        "cap_add": list(launch.cap_add) or None,
+        "cap_drop": list(launch.cap_drop) or None,
+        "privileged": launch.privileged,
+        "mem_limit": launch.mem_limit_bytes,
+        "nano_cpus": round(launch.cpus * 1e9) if launch.cpus is not None else None,
+    }
+    return CreateArguments(config=config, host_config=host_config)
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    text = exc.explanation or str(exc)
+    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+
+
+def _label(name: str, docker_id: str) -> str:
+    return name or short(docker_id)
+
+
+# -- acting on the engine
+
+
+def ensure_image(engine: DockerEngine, image: str) -> None:
+    """Raise `ImageMissing` unless the engine has `image` locally. Never pulls."""
+
+    def look(client: docker.DockerClient) -> None:
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise ImageMissing(f"image {image} is not present on this host", field="launch.image") from None
+        except docker.errors.APIError as exc:
+            raise EngineRejected(f"image {image}: {_explain(exc)}", field="launch.image") from exc
+
+    engine.call(f"look up image {image}", look)
+
+
+def _create(client: docker.DockerClient, arguments: CreateArguments) -> str:
+    name = arguments.config["name"]
+    try:
+        host_config = client.api.create_host_config(**arguments.host_config)
+        created = client.api.create_container(host_config=host_config, **arguments.config)
+    except docker.errors.ImageNotFound:
+        image = arguments.config["image"]
+        raise ImageMissing(f"image {image} is not present on this host", field="launch.image") from None
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:
+            raise _NameTaken(f"the name {name} is taken: {_explain(exc)}") from exc
+        raise EngineRejected(f"cannot create {name}: {_explain(exc)}") from exc
+    except (docker.errors.InvalidArgument, ValueError, TypeError) as exc:
+        raise InvalidInput(f"cannot create {name}: {exc}") from exc
+    return str(created["Id"])
+
+
+def create_container(engine: DockerEngine, desired: DesiredContainer, *, protected_slots: Collection[str] = ()) -> str:
+    """Create (not start) the container for `desired`, named `slot.name`; return its docker id.
+
+    If the name is taken: the very container wanted (same slot and config hash) is adopted; a stale Corral copy
+    of the slot, or a Corral container of the same environment whose slot is not in `protected_slots` (the slots
+    still desired), is removed and the create retried; any other holder is reported as a `Conflict`.
+    """
+    ensure_image(engine, desired.launch.image)
+    arguments = create_arguments(desired)
+    name = desired.slot.name
+    for _ in range(3):
+        try:
+            return engine.call(f"create container {name}", lambda client: _create(client, arguments))
+        except _NameTaken:
+            adopted = _resolve_name_conflict(engine, desired, protected_slots)
+            if adopted is not None:
+                return adopted
+    raise Conflict(f"the name {name} stays taken although its stale holder was removed; retrying later")
+
+
+def _resolve_name_conflict(
+    engine: DockerEngine, desired: DesiredContainer, protected_slots: Collection[str]
+) -> str | None:
+    """The docker id to adopt, or None after freeing the name; raise Conflict if the holder must stay."""
+    slot = desired.slot
+    holder = engine.container(slot.name)
+    if holder is None:
+        return None  # gone meanwhile
+    holder_slot = holder.labels.get(labels.CONTAINER, "")
+    if holder_slot == slot.id and holder.labels.get(labels.CONFIG_HASH) == slot.config_hash:
+        return holder.docker_id
+    same_environment = holder.labels.get(labels.ENVIRONMENT) == slot.environment_id
+    if holder_slot == slot.id or (holder_slot and same_environment and holder_slot not in protected_slots):
+        log.info(
+            "removing stale container %s (%s) that holds the name %s", short(holder.docker_id), holder_slot, slot.name
+        )
+        remove_container(engine, holder.docker_id, name=slot.name)
+        return None
+    if holder_slot and not same_environment:
+        raise Conflict(
+            f"the name {slot.name} is taken by container {short(holder.docker_id)} of another Corral environment "
+            f"({holder.labels.get(labels.ENVIRONMENT, '?')}); remove it or use another stack name"
+        )
+    if holder_slot:
+        raise Conflict(
+            f"the name {slot.name} is taken by container {short(holder.docker_id)} of slot {holder_slot}, "
+            "which is desired too"
+        )
+    raise Conflict(
+        f"the name {slot.name} is taken by container {short(holder.docker_id)}, which Corral did not create; "
+        "remove or rename it"
+    )
+
+
+def start_container(engine: DockerEngine, docker_id: str, *, name: str = "") -> None:
+    """Start a created or exited container (a running one is left as it is)."""
+    what = _label(name, docker_id)
+
+    def start(client: docker.DockerClient) -> None:
+        try:
+            client.api.start(docker_id)
+        except docker.errors.NotFound:
+            raise NotFound(f"cannot start {what}: the container is gone") from None
+        except docker.errors.APIError as exc:
+            raise EngineRejected(f"cannot start {what}: {_explain(exc)}") from exc
+
+    engine.call(f"start container {what}", start)
+
+
+def stop_container(engine: DockerEngine, docker_id: str, grace_seconds: float | None = None, *, name: str = "") -> None:
+    """Stop with SIGTERM, then SIGKILL after the grace period (None: the container's own stop timeout).
+
+    A container that is gone or not running is fine.
+    """
+    what = _label(name, docker_id)
+
+    def stop(client: docker.DockerClient) -> None:
+        try:
+            timeout = stop_timeout(grace_seconds)
+            if timeout is None:
+                config = client.api.inspect_container(docker_id).get("Config") or {}
+                own = config.get("StopTimeout")
+                timeout = int(own) if isinstance(own, int) and own >= 0 else DOCKER_DEFAULT_STOP_SECONDS
+            client.api.stop(docker_id, timeout=timeout)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise EngineRejected(f"cannot stop {what}: {_explain(exc)}") from exc
+
+    engine.call(f"stop container {what}", stop)
+
+
+def remove_container(
+    engine: DockerEngine, docker_id: str, grace_seconds: float | None = None, *, name: str = ""
+) -> None:
+    """Stop gracefully (see `stop_container`), then remove with force. A container already gone is fine.
+
+    Volumes are kept: named ones always, anonymous ones too (a recreated container must not cost anyone data).
+    """
+    what = _label(name, docker_id)
+    try:
+        stop_container(engine, docker_id, grace_seconds, name=name)
+    except EngineRejected as exc:  # e.g. a dead container: force removal may still work
+        log.debug("%s; removing with force", exc.message)
+
+    def remove(client: docker.DockerClient) -> None:
+        try:
+            client.api.remove_container(docker_id, force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "already in progress" in _explain(exc):
+                return
+            raise EngineRejected(f"cannot remove {what}: {_explain(exc)}") from exc
+
+    engine.call(f"remove container {what}", remove)
+
+
+def started_at(engine: DockerEngine, docker_id: str) -> float | None:
+    """When the container last started (epoch seconds; 0.0 if never), or None if it is gone."""
+
+    def inspect(client: docker.DockerClient) -> float | None:
+        try:
+            data: dict[str, Any] = client.api.inspect_container(docker_id)
+        except docker.errors.NotFound:
+            return None
+        state = data.get("State") or {}
+        return _parse_time(state.get("StartedAt"))
+
+    return engine.call(f"inspect container {short(docker_id)}", inspect)
