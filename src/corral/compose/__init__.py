@@ -1,1 +1,54 @@
-"""Placeholder for a later issue; see docs/architecture.md."""
+"""Compose files in, a typed `StackSpec` out: the pure pipeline behind `corral up`, stack imports and the catalog.
+
+Why pure: the server runs it on uploaded files, the CLI could run it locally, and tests run it without Docker. The
+only I/O is reading `env_file`s below `base_dir` when their content was not passed in `env_files`. Variables come
+from `answers` only, never from the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from corral.compose.envfile import parse_answers
+from corral.compose.pipeline import build_stack
+from corral.model.errors import InvalidInput
+from corral.model.stack import StackSpec
+
+__all__ = ["ComposeFile", "load_stack", "parse_answers"]
+
+_NO_VALUES: Mapping[str, str] = {}
+
+
+@dataclass(frozen=True)
+class ComposeFile:
+    name: str  # file name shown in errors, e.g. "docker-compose.yml"
+    text: str
+    base_dir: str | None = None  # for env_file and "./x" volumes; None: neither allowed (API uploads) unless env_files
+
+
+def load_stack(
+    stack_name: str,
+    compose: ComposeFile,
+    rancher: ComposeFile | None = None,
+    *,
+    answers: Mapping[str, str] = _NO_VALUES,
+    env_files: Mapping[str, str] = _NO_VALUES,
+) -> StackSpec:
+    """Parse, interpolate, validate and merge; raise `InvalidInput` naming file, service and field on any problem.
+
+    `answers` are the variables for `${VAR}`; `env_files` maps an env_file path as written in the compose file to
+    its content. The stack name is validated by the caller.
+    """
+    if compose.base_dir is not None and not os.path.isabs(compose.base_dir):
+        raise InvalidInput(f"base_dir {compose.base_dir!r} must be an absolute path", field="base_dir")
+    return build_stack(
+        stack_name,
+        compose.name,
+        compose.text,
+        (rancher.name, rancher.text) if rancher is not None else None,
+        answers=answers,
+        env_files=env_files,
+        base_dir=compose.base_dir,
+    )

@@ -1,0 +1,397 @@
+"""One docker-compose service mapping into a `LaunchConfig` plus what the stack-level merge still needs.
+
+Why three kinds of keys: keys Corral implements are parsed and validated; keys compose knows but Corral does not
+implement yet are reported as warnings (never silently dropped, so a user sees why `logging` had no effect); keys
+compose does not know at all are typos and fail, with a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.compose.envfile import parse_env_file, read_env_file
+from corral.compose.location import Loc
+from corral.compose.ports import parse_expose, parse_ports
+from corral.compose.values import (
+    as_bool,
+    as_float,
+    as_int,
+    as_str,
+    duration_seconds,
+    key_values,
+    kind,
+    mapping,
+    memory_bytes,
+    sequence,
+    str_list,
+)
+from corral.compose.volumes import parse_volumes
+from corral.model.errors import InvalidInput
+from corral.model.names import LABEL_KEY_PATTERN
+from corral.model.stack import LaunchConfig, RestartPolicy
+
+MAX_SCALE = 1000
+
+SUPPORTED_KEYS = frozenset({
+    "image", "command", "entrypoint", "environment", "env_file", "labels", "ports", "expose", "volumes",
+    "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
+    "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
+    "healthcheck", "scale",
+})  # fmt: skip
+# Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
+IGNORED_KEYS = frozenset({
+    "annotations", "attach", "blkio_config", "blkio_weight", "blkio_weight_device", "cgroup", "cgroup_parent",
+    "configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
+    "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
+    "device_read_iops", "device_write_bps", "device_write_iops", "devices", "dns", "dns_opt", "dns_search",
+    "dockerfile", "domainname", "external_links", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
+    "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_reservation",
+    "mem_swappiness", "memswap_limit", "milli_cpu_reservation", "models", "networks", "oom_kill_disable",
+    "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
+    "pull_policy", "read_only", "runtime", "secrets", "security_opt", "shm_size", "stop_signal", "storage_opt",
+    "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver", "volumes_from",
+})  # fmt: skip
+# Known, but ignoring them would change what the service is: an error.
+REJECTED_KEYS = {
+    "build": "build is not supported: use an image",
+    "extends": "extends is not supported: copy the settings into the service",
+}
+SPECIAL_KEYS = frozenset({"container_name"})
+KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | REJECTED_KEYS.keys() | SPECIAL_KEYS
+
+_DEPLOY_KEYS = frozenset({
+    "mode", "replicas", "labels", "resources", "restart_policy", "placement", "update_config",
+    "rollback_config", "endpoint_mode",
+})  # fmt: skip
+_HEALTH_KEYS = frozenset({"test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"})
+_DEPENDS_KEYS = frozenset({"condition", "restart", "required"})
+_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+_IMAGE = re.compile(
+    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+_RESERVED_LABEL_PREFIX = "io.corral."
+
+
+@dataclass
+class ServiceContext:
+    answers: Mapping[str, str]
+    env_files: Mapping[str, str]
+    base_dir: str | None
+    volume_names: Mapping[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ParsedService:
+    name: str
+    loc: Loc
+    launch: LaunchConfig
+    depends_on: tuple[str, ...]
+    references: tuple[tuple[str, Loc, str], ...]  # (service named, where, how: "depends_on"/"links"/...)
+    scale: int | None
+    health_check: dict[str, Any] | None
+
+
+def unsupported(loc: Loc, key: str) -> str:
+    return f"{loc.service_prefix()}: key {key!r} is not supported yet and was ignored"
+
+
+def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedService:
+    body = mapping(raw, loc, null_ok=False)
+    warn = ctx.warnings
+    for key in body:
+        if key.startswith("x-"):
+            continue
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.7)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise loc.key(key).error(f"unknown key {key!r}{hint}")
+        if key in IGNORED_KEYS:
+            warn.append(unsupported(loc, key))
+        elif key == "container_name":
+            warn.append(f"{loc.service_prefix()}: key 'container_name' was ignored: Corral names containers itself")
+    for key, reason in REJECTED_KEYS.items():
+        if key in body and (key != "build" or body.get("image") is None):
+            raise loc.key(key).error(reason)
+    if "build" in body:
+        warn.append(f"{loc.service_prefix()}: key 'build' is not supported and was ignored; the image is pulled")
+    if body.get("image") is None:
+        raise loc.key("image").error("is required (every service needs an image)")
+    image = as_str(body["image"], loc.key("image")).strip()
+    if not _IMAGE.fullmatch(image):
+        raise loc.key("image").error(f"{image!r} is not a valid image reference")
+
+    deploy = _deploy(body.get("deploy"), loc.key("deploy"), warn)
+    labels = _labels(deploy.get("labels"), loc.key("deploy").key("labels"))
+    labels.update(_labels(body.get("labels"), loc.key("labels")))
+    mem_limit = memory_bytes(body["mem_limit"], loc.key("mem_limit")) if "mem_limit" in body else None
+    cpus = as_float(body["cpus"], loc.key("cpus")) if "cpus" in body else None
+    mem_limit = deploy.get("memory", mem_limit)
+    cpus = deploy.get("cpus", cpus)
+    network_mode, network_service = _network_mode(body, loc)
+    links, link_refs = _links(body.get("links"), loc.key("links"))
+    depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
+    references = depends_refs + link_refs + ((network_service,) if network_service else ())
+
+    launch = LaunchConfig(
+        image=image,
+        command=_command(body.get("command"), loc.key("command")),
+        entrypoint=_command(body.get("entrypoint"), loc.key("entrypoint")),
+        environment=tuple(sorted(_environment(body, loc, ctx).items())),
+        labels=tuple(sorted(labels.items())),
+        ports=parse_ports(body.get("ports"), loc.key("ports"), warn),
+        expose=parse_expose(body.get("expose"), loc.key("expose")),
+        volumes=parse_volumes(
+            body.get("volumes"), loc.key("volumes"), warn, base_dir=ctx.base_dir, volume_names=ctx.volume_names
+        ),
+        working_dir=_working_dir(body.get("working_dir"), loc.key("working_dir")),
+        user=as_str(body.get("user", ""), loc.key("user"), numbers=True),
+        hostname=as_str(body.get("hostname", ""), loc.key("hostname")),
+        restart=_restart(body.get("restart", "no"), loc.key("restart"), warn),
+        stop_grace_seconds=(
+            duration_seconds(body["stop_grace_period"], loc.key("stop_grace_period"))
+            if body.get("stop_grace_period") is not None
+            else None
+        ),
+        cap_add=str_list(body.get("cap_add"), loc.key("cap_add")),
+        cap_drop=str_list(body.get("cap_drop"), loc.key("cap_drop")),
+        privileged=as_bool(body.get("privileged", False), loc.key("privileged")),
+        mem_limit_bytes=mem_limit,
+        cpus=cpus,
+        tty=as_bool(body.get("tty", False), loc.key("tty")),
+        stdin_open=as_bool(body.get("stdin_open", False), loc.key("stdin_open")),
+        network_mode=network_mode,
+        links=links,
+    )
+    scale = deploy.get("replicas")
+    if scale is None and body.get("scale") is not None:
+        scale = as_int(body["scale"], loc.key("scale"), low=0, high=MAX_SCALE)
+    return ParsedService(
+        name=name,
+        loc=loc,
+        launch=launch,
+        depends_on=depends_on,
+        references=references,
+        scale=scale,
+        health_check=_healthcheck(body.get("healthcheck"), loc.key("healthcheck")),
+    )
+
+
+def _command(value: Any, loc: Loc) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise loc.error(f"cannot split {value!r} into words: {exc}") from None
+    if isinstance(value, list):
+        return str_list(value, loc)
+    raise loc.error(f"must be a string or a list of strings, not {kind(value)}")
+
+
+def _environment(body: dict[str, Any], loc: Loc, ctx: ServiceContext) -> dict[str, str]:
+    env: dict[str, str] = {}
+    env_loc = loc.key("env_file")
+    raw_files = body.get("env_file")
+    entries = [raw_files] if isinstance(raw_files, str) else sequence(raw_files, env_loc)
+    for i, entry in enumerate(entries):
+        item_loc = env_loc.key(i) if not isinstance(raw_files, str) else env_loc
+        required = True
+        if isinstance(entry, dict):
+            entry = mapping(entry, item_loc)
+            for key in entry:
+                if key not in ("path", "required", "format"):
+                    raise item_loc.key(key).error(f"unknown env_file key {key!r} (known: format, path, required)")
+            required = as_bool(entry.get("required", True), item_loc.key("required"))
+            path = as_str(entry.get("path"), item_loc.key("path"))
+        else:
+            path = as_str(entry, item_loc)
+        try:
+            text = read_env_file(path, item_loc, env_files=ctx.env_files, base_dir=ctx.base_dir)
+        except InvalidInput:
+            if required:
+                raise
+            continue
+        env.update(parse_env_file(text, path, ctx.answers))
+    env_value = body.get("environment")
+    if env_value is not None and not isinstance(env_value, list | dict):
+        raise loc.key("environment").error(f"must be a list of KEY=VALUE strings or a mapping, not {kind(env_value)}")
+    env.update(key_values(env_value, loc.key("environment"), missing=lambda key: ctx.answers.get(key, "")))
+    for key, value in env.items():
+        if "=" in key or "\0" in key or "\0" in value:
+            raise loc.key("environment").key(key).error(f"{key!r} is not a valid environment variable")
+    return env
+
+
+def _labels(value: Any, loc: Loc) -> dict[str, str]:
+    if value is not None and not isinstance(value, list | dict):
+        raise loc.error(f"must be a list of KEY=VALUE strings or a mapping, not {kind(value)}")
+    labels = key_values(value, loc, missing=lambda key: "")
+    for key in labels:
+        if key.startswith(_RESERVED_LABEL_PREFIX):
+            raise loc.key(key).error(f"label {key!r}: labels starting with {_RESERVED_LABEL_PREFIX} are reserved")
+        if not LABEL_KEY_PATTERN.fullmatch(key):
+            raise loc.key(key).error(f"{key!r} is not a valid label key")
+    return labels
+
+
+def _working_dir(value: Any, loc: Loc) -> str:
+    text = as_str(value if value is not None else "", loc)
+    if text and not text.startswith("/"):
+        raise loc.error(f"{text!r} must be an absolute path")
+    return text
+
+
+def _restart(value: Any, loc: Loc, warnings: list[str]) -> RestartPolicy:
+    if value is False or value is None:
+        return "no"
+    text = as_str(value, loc).strip()
+    if text == "no":
+        return "no"
+    if text == "always":
+        return "always"
+    if text == "unless-stopped":
+        return "unless-stopped"
+    if text == "on-failure":
+        return "on-failure"
+    if re.fullmatch(r"on-failure:[0-9]+", text):
+        warnings.append(f"{loc.prefix()}: the retry count in {text!r} is not supported yet and was ignored")
+        return "on-failure"
+    raise loc.error(f"{text!r} must be no, always, on-failure[:N] or unless-stopped")
+
+
+def _network_mode(body: dict[str, Any], loc: Loc) -> tuple[str, tuple[str, Loc, str] | None]:
+    if "net" in body and "network_mode" in body:
+        raise loc.key("net").error("use network_mode only (net is its old name)")
+    key = "net" if "net" in body else "network_mode"
+    if body.get(key) is None:
+        return "managed", None
+    where = loc.key(key)
+    text = as_str(body[key], where).strip()
+    if text in ("host", "bridge", "none"):
+        return text, None
+    if text in ("default", "managed", ""):
+        return "managed", None
+    if text.startswith("container:") and len(text) > len("container:"):
+        return text, None
+    if text.startswith("service:") and len(text) > len("service:"):
+        return text, (text[len("service:") :], where, key)
+    raise loc.key(key).error(f"{text!r} must be host, bridge, none, container:NAME or service:NAME")
+
+
+def _links(value: Any, loc: Loc) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...]]:
+    links = str_list(value, loc)
+    refs: list[tuple[str, Loc, str]] = []
+    for i, link in enumerate(links):
+        target, sep, alias = link.partition(":")
+        if not target or (sep and not alias) or ":" in alias:
+            raise loc.key(i).error(f"{link!r} must be SERVICE or SERVICE:ALIAS")
+        refs.append((target, loc.key(i), "links"))
+    return links, tuple(refs)
+
+
+def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...]]:
+    refs: list[tuple[str, Loc, str]] = []
+    if isinstance(value, dict):
+        for name, options in mapping(value, loc).items():
+            where = loc.key(name)
+            refs.append((name, where, "depends_on"))
+            opts = mapping(options, where)
+            for key in opts:
+                if key not in _DEPENDS_KEYS:
+                    raise where.key(key).error(f"unknown key {key!r} (known: condition, required, restart)")
+            condition = as_str(opts.get("condition", "service_started"), where.key("condition"))
+            if condition not in _CONDITIONS:
+                raise where.key("condition").error(f"{condition!r} must be one of {', '.join(_CONDITIONS)}")
+            if condition != "service_started":
+                warnings.append(
+                    f"{where.prefix()}: condition {condition!r} is not supported yet; Corral starts this service "
+                    f"once {name} is running"
+                )
+            for key in ("restart", "required"):
+                if key in opts:
+                    as_bool(opts[key], where.key(key))
+    else:
+        for i, name in enumerate(str_list(value, loc)):
+            refs.append((name, loc.key(i), "depends_on"))
+    return tuple(sorted({name for name, _, _ in refs})), tuple(refs)
+
+
+def _deploy(value: Any, loc: Loc, warnings: list[str]) -> dict[str, Any]:
+    """The parts of `deploy` Corral uses: replicas, labels, memory and cpus limits."""
+    deploy = mapping(value, loc)
+    result: dict[str, Any] = {}
+    for key in deploy:
+        if key not in _DEPLOY_KEYS:
+            raise loc.key(key).error(f"unknown deploy key {key!r} (known: {', '.join(sorted(_DEPLOY_KEYS))})")
+        if key in ("restart_policy", "placement", "update_config", "rollback_config", "endpoint_mode"):
+            warnings.append(unsupported(loc, f"deploy.{key}"))
+    mode = as_str(deploy.get("mode", "replicated"), loc.key("mode"))
+    if mode not in ("replicated", "global"):
+        raise loc.key("mode").error(f"{mode!r} must be replicated or global")
+    if mode == "global":
+        warnings.append(f"{loc.service_prefix()}: deploy mode 'global' is not supported yet and was ignored")
+    if deploy.get("replicas") is not None:
+        result["replicas"] = as_int(deploy["replicas"], loc.key("replicas"), low=0, high=MAX_SCALE)
+    if deploy.get("labels") is not None:
+        result["labels"] = deploy["labels"]
+    resources = mapping(deploy.get("resources"), loc.key("resources"))
+    for key in resources:
+        if key not in ("limits", "reservations"):
+            raise loc.key("resources").key(key).error(f"unknown resources key {key!r} (known: limits, reservations)")
+    if resources.get("reservations"):
+        warnings.append(unsupported(loc, "deploy.resources.reservations"))
+    limits_loc = loc.key("resources").key("limits")
+    limits = mapping(resources.get("limits"), limits_loc)
+    for key in limits:
+        if key not in ("cpus", "memory", "pids", "devices"):
+            raise limits_loc.key(key).error(f"unknown limits key {key!r} (known: cpus, devices, memory, pids)")
+        if key in ("pids", "devices"):
+            warnings.append(unsupported(loc, f"deploy.resources.limits.{key}"))
+    if limits.get("memory") is not None:
+        result["memory"] = memory_bytes(limits["memory"], limits_loc.key("memory"))
+    if limits.get("cpus") is not None:
+        result["cpus"] = as_float(limits["cpus"], limits_loc.key("cpus"))
+    return result
+
+
+def _healthcheck(value: Any, loc: Loc) -> dict[str, Any] | None:
+    """Normalised: `test` as a list (["CMD-SHELL", s] for a string), durations in seconds, `retries` an int."""
+    if value is None:
+        return None
+    check = mapping(value, loc)
+    for key in check:
+        if key not in _HEALTH_KEYS:
+            raise loc.key(key).error(f"unknown healthcheck key {key!r} (known: {', '.join(sorted(_HEALTH_KEYS))})")
+    if "disable" in check and as_bool(check["disable"], loc.key("disable")):
+        return {"test": ["NONE"]}
+    result: dict[str, Any] = {}
+    if "test" in check:
+        test = check["test"]
+        if isinstance(test, str):
+            if not test.strip():
+                raise loc.key("test").error("must not be empty")
+            result["test"] = ["CMD-SHELL", test]
+        else:
+            words = list(str_list(test, loc.key("test")))
+            if not words or words[0] not in ("NONE", "CMD", "CMD-SHELL"):
+                raise loc.key("test").error("a list must start with NONE, CMD or CMD-SHELL")
+            if words[0] != "NONE" and len(words) < 2:
+                raise loc.key("test").error(f"{words[0]} needs a command")
+            result["test"] = words
+    for key in ("interval", "timeout", "start_period", "start_interval"):
+        if check.get(key) is not None:
+            result[key] = duration_seconds(check[key], loc.key(key))
+    if check.get("retries") is not None:
+        result["retries"] = as_int(check["retries"], loc.key("retries"), low=0)
+    return result
