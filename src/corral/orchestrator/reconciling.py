@@ -67,7 +67,7 @@ class Plan:
 class _Move:
     view: SlotView
     why: str
-    lost: bool  # its host is disconnected (or gone from service): it stays if it cannot move
+    lost: bool  # its host is neither active nor reconnecting (disconnected, removing...): it stays if it cannot move
 
 
 def _host_rank(state: HostState | None) -> int:
@@ -162,7 +162,7 @@ def reconcile(
                 why = f"{ports_phrase(clash)} is also in use on its host {host.name}"
                 moving[index] = _Move(view, why, lost=False)
             elif clash:
-                why = f"its new configuration publishes {ports_phrase(clash)}, in use on its host {host.name}"
+                why = f"its new configuration publishes {ports_phrase(clash)}, already in use on its host {host.name}"
                 moving[index] = _Move(view, why, lost=False)
             else:
                 load.claim(host.id, ports, own=True)
@@ -213,7 +213,7 @@ def reconcile(
                 kept[index] = move.view.slot.id
             else:
                 removed.append(move.view)
-            unplaced.append((index, f"{move.why} and no active host can take it: {placer.reason()}"))
+            unplaced.append((index, f"{move.why}, and no active host can take it: {placer.reason()}"))
 
     removed.sort(key=lambda v: (-v.slot.index, v.slot.id))
     return Plan(

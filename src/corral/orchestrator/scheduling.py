@@ -31,7 +31,7 @@ class HostView:
     id: str
     name: str
     state: HostState
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)  # hash=False: views stay hashable
     arch: str = ""
 
 

@@ -140,7 +140,7 @@ def test_disconnected_slot_with_nowhere_to_go_is_kept_with_a_reason() -> None:
     assert plan.unplaced == (
         (
             2,
-            "its host host02 is disconnected and no active host can take it: 1 of 2 hosts is disconnected;"
+            "its host host02 is disconnected, and no active host can take it: 1 of 2 hosts is disconnected;"
             " port 80/tcp is taken on the only active host; it already runs web, and a host takes one web container"
             " while it publishes 80/tcp",
         ),
@@ -208,8 +208,8 @@ def test_a_new_port_that_clashes_on_the_host_moves_the_slot() -> None:
     assert [s.id for s in plan.update] == ["s1"] and plan.remove == ("s2",)
     assert plan.unplaced[0][0] == 2
     assert plan.unplaced[0][1].startswith(
-        "its new configuration publishes port 80/tcp, in use on its host host01 and no active host can take it: "
-        "port 80/tcp is taken on the only active host"
+        "its new configuration publishes port 80/tcp, already in use on its host host01,"
+        " and no active host can take it: port 80/tcp is taken on the only active host"
     )
 
 
