@@ -18,6 +18,7 @@ from corral.compose.rancher import RancherService, parse_rancher_service
 from corral.compose.service import ParsedService, ServiceContext, parse_service
 from corral.compose.values import as_bool, as_str, kind, mapping, scalar_text
 from corral.compose.yamlsafe import load_yaml
+from corral.model.errors import InvalidInput
 from corral.model.stack import ServiceSpec, StackSpec
 
 SERVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
@@ -43,7 +44,7 @@ def build_stack(
     interpolator = Interpolator(answers)
     raw_services, services_loc = _compose_layout(doc, compose_name, stack_name, warnings)
     raw_services = {
-        name: interpolator.value(body, services_loc.in_service(str(name))) for name, body in raw_services.items()
+        name: interpolator.value(body, services_loc.in_service(name)) for name, body in raw_services.items()
     }
     volume_names: dict[str, str] = {}
     if "version" in doc or "services" in doc:
@@ -55,9 +56,15 @@ def build_stack(
 
     ctx = ServiceContext(answers, env_files, base_dir, volume_names, warnings)
     parsed: dict[str, ParsedService] = {}
-    for name, body in raw_services.items():
-        checked = _service_name(name, services_loc)
-        parsed[checked] = parse_service(checked, body, services_loc.in_service(checked), ctx)
+    try:
+        for name, body in raw_services.items():
+            checked = _service_name(name, services_loc)
+            parsed[checked] = parse_service(checked, body, services_loc.in_service(checked), ctx)
+    except InvalidInput as exc:
+        if not interpolator.unset:
+            raise
+        hint = f" (variables not set: {', '.join(sorted(interpolator.unset))})"
+        raise InvalidInput(exc.message + hint, field=exc.field) from None
     _check_references(parsed, compose_name)
     _check_cycles(parsed, compose_name)
 
@@ -82,7 +89,7 @@ def _top_mapping(doc: Any, file_name: str) -> dict[str, Any]:
 
 def _compose_layout(
     doc: dict[str, Any], file_name: str, stack_name: str, warnings: list[str]
-) -> tuple[dict[Any, Any], Loc]:
+) -> tuple[dict[str, Any], Loc]:
     """The services mapping and where it sits: under `services:` (v2, v3, compose spec) or at the top (v1)."""
     top = Loc(file_name)
     if "version" not in doc and "services" not in doc:
@@ -102,7 +109,22 @@ def _compose_layout(
                 f"unknown top-level key {key!r} (known: {', '.join(sorted(_TOP_KEYS | _TOP_IGNORED | {'name'}))})"
             )
     services_loc = top.key("services")
-    return mapping(doc.get("services"), services_loc), services_loc
+    return _services(doc.get("services"), services_loc), services_loc
+
+
+def _services(value: Any, loc: Loc) -> dict[str, Any]:
+    """The `services:` mapping with its keys as text (a service may be called `2048`; YAML reads a number)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise loc.error(f"must be a mapping, not {kind(value)}")
+    services: dict[str, Any] = {}
+    for key, body in value.items():
+        name = scalar_text(key, loc) if isinstance(key, str | int) and not isinstance(key, bool) else repr(key)
+        if name in services:
+            raise loc.key(name).error(f"service {name!r} is defined twice")
+        services[name] = body
+    return services
 
 
 def _version(value: Any, loc: Loc) -> str:
@@ -142,10 +164,9 @@ def _volumes(value: Any, loc: Loc, warnings: list[str]) -> dict[str, str]:
     return names
 
 
-def _service_name(name: Any, services_loc: Loc) -> str:
-    text = scalar_text(name, services_loc) if not isinstance(name, dict | list) else str(name)
-    if isinstance(name, str) and len(name) <= 63 and SERVICE_NAME.fullmatch(name):
-        return name
+def _service_name(text: str, services_loc: Loc) -> str:
+    if len(text) <= 63 and SERVICE_NAME.fullmatch(text):
+        return text
     suggestion = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]+", "-", text.lower())).strip("-")[:63].strip("-")
     raise services_loc.key(text).error(
         f"service name {text!r} is not valid: use 1-63 lowercase letters, digits and inner dashes "
@@ -224,19 +245,17 @@ def _rancher(
             if key not in ("version", "services") and key not in _CATALOG_KEYS and not key.startswith("x-"):
                 raise top.key(key).error(f"unknown top-level key {key!r} (known: catalog, services, version)")
         services_loc = top.key("services")
-        raw = mapping(doc.get("services"), services_loc)
+        raw = _services(doc.get("services"), services_loc)
     else:
         services_loc = top
         raw = {k: v for k, v in doc.items() if k not in _CATALOG_KEYS and not k.startswith("x-")}
     interpolator = Interpolator(answers)
-    entries = {name: interpolator.value(body, services_loc.in_service(str(name))) for name, body in raw.items()}
+    entries = {name: interpolator.value(body, services_loc.in_service(name)) for name, body in raw.items()}
     warnings.extend(interpolator.warnings())
     result: dict[str, RancherService] = {}
     for name, body in entries.items():
         if name not in parsed:
-            raise services_loc.key(str(name)).error(
-                f"service {name!r} is in {file_name} but not defined in {compose_name}"
-            )
+            raise services_loc.key(name).error(f"service {name!r} is in {file_name} but not defined in {compose_name}")
         result[name] = parse_rancher_service(body, services_loc.in_service(name), warnings)
     return result
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from corral.compose.location import Loc
 from corral.compose.service import MAX_SCALE
-from corral.compose.values import as_bool, as_int, mapping, scalar_text
+from corral.compose.values import as_bool, as_int, kind, mapping, scalar_text
 
 SUPPORTED_KEYS = frozenset({"scale", "start_on_create", "health_check", "upgrade_strategy", "retain_ip", "metadata"})
 IGNORED_KEYS = frozenset({
@@ -61,7 +61,7 @@ def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherSer
         health_check=_health_check(body.get("health_check"), loc.key("health_check")),
         upgrade_strategy=_upgrade_strategy(body.get("upgrade_strategy"), loc.key("upgrade_strategy")),
         retain_ip=_optional(body, "retain_ip", loc, as_bool),
-        metadata=plain(mapping(body["metadata"], loc.key("metadata")), loc) if "metadata" in body else None,
+        metadata=_free_mapping(body["metadata"], loc.key("metadata")) if "metadata" in body else None,
     )
 
 
@@ -72,7 +72,7 @@ def _optional(body: dict[str, Any], key: str, loc: Loc, read: Any) -> Any:
 def _health_check(value: Any, loc: Loc) -> dict[str, Any] | None:
     if value is None:
         return None
-    check: dict[str, Any] = plain(mapping(value, loc), loc)
+    check = _free_mapping(value, loc)
     for key, (low, high) in _HEALTH_INTS.items():
         if check.get(key) is not None:
             check[key] = as_int(check[key], loc.key(key), low=low, high=high)
@@ -82,13 +82,23 @@ def _health_check(value: Any, loc: Loc) -> dict[str, Any] | None:
 def _upgrade_strategy(value: Any, loc: Loc) -> dict[str, Any] | None:
     if value is None:
         return None
-    strategy: dict[str, Any] = plain(mapping(value, loc), loc)
+    strategy = _free_mapping(value, loc)
     if strategy.get("start_first") is not None:
         strategy["start_first"] = as_bool(strategy["start_first"], loc.key("start_first"))
     for key, low in _UPGRADE_INTS.items():
         if strategy.get(key) is not None:
             strategy[key] = as_int(strategy[key], loc.key(key), low=low)
     return strategy
+
+
+def _free_mapping(value: Any, loc: Loc) -> dict[str, Any]:
+    """A free-form mapping (any scalar keys, turned into strings) as plain JSON-able data."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise loc.error(f"must be a mapping, not {kind(value)}")
+    result: dict[str, Any] = plain(value, loc)
+    return result
 
 
 def plain(value: Any, loc: Loc) -> Any:

@@ -58,7 +58,7 @@ def scalar_text(value: Any, loc: Loc) -> str:
 def as_str(value: Any, loc: Loc, *, numbers: bool = False) -> str:
     if isinstance(value, str):
         return value
-    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+    if numbers and isinstance(value, int | float):  # booleans too: `[--flag, true]` means "true", as in compose
         return scalar_text(value, loc)
     raise loc.error(f"must be a string, not {kind(value)}")
 
