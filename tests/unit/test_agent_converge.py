@@ -442,7 +442,7 @@ class FakeEngine:
         self.down = False
         self._ids = itertools.count()
 
-    def containers(self) -> list[ObservedContainer]:
+    def containers(self, *, restart_counts: bool = True) -> list[ObservedContainer]:
         if self.down:
             raise Unavailable("docker engine is not reachable")
         return list(self.containers_by_id.values())

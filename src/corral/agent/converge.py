@@ -282,7 +282,7 @@ class Converger:
 
     def converge(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
         """One round. Raises `Unavailable` when the engine cannot even be listed (nothing was changed then)."""
-        observed = self.engine.containers()
+        observed = self.engine.containers(restart_counts=False)
         wanted = {d.slot.id: d for d in reversed(desired)}  # the first entry of a repeated slot id wins
         live = {c.docker_id for c in observed}
         self._honoured = {k: v for k, v in self._honoured.items() if k in live}

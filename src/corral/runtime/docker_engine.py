@@ -210,15 +210,17 @@ class DockerEngine:
             return None
         return self._from_inspect(data)
 
-    def containers(self) -> list[ObservedContainer]:
+    def containers(self, *, restart_counts: bool = True) -> list[ObservedContainer]:
         """Every container on the engine, running or not.
 
         One list call gives everything but the restart count. Only a restart policy can raise a restart count
         above 0, so a container is inspected once to learn its policy and again only if it has one;
         `container()` (called on each event, including ``update`` which may change the policy) refreshes what
-        was learnt.
+        was learnt. With `restart_counts=False` (convergence needs none) the list call is all, counts read 0.
         """
         rows: list[dict[str, Any]] = self._call("list containers", lambda c: c.api.containers(all=True))
+        if not restart_counts:
+            return [self._from_list(row) for row in rows]
         with self._lock:
             live = {row["Id"] for row in rows}
             for gone in set(self._policies) - live:
