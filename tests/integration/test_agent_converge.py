@@ -481,3 +481,26 @@ def test_a_malformed_desired_set_is_refused_and_changes_nothing(
     assert error.data["in_reply_to"] == "m-broken" and "containers[1]" in error.data["message"]
     time.sleep(1.0)
     assert _state(world, web.slot.id) == before
+
+
+def test_the_agent_recreates_a_container_removed_behind_its_back_and_leaves_a_stopped_one_stopped(
+    world: World, fake_server: FakeServer, state_dir: Path, start_agent: StartAgent
+) -> None:
+    fake_server.environment_id = world.environment_id
+    web = world.desired("web", sleeper())
+    worker = world.desired("worker", sleeper(), service="worker")
+    start_agent(state_dir, DOCKER_HOST)
+    fake_server.expect(protocol.SNAPSHOT)
+    fake_server.send(_desired_message(web, worker))
+    for want in (web, worker):
+        _wait_for(lambda want=want: [s[1] for s in _state(world, want.slot.id)] == ["running"], "containers to run")
+    (old,) = _state(world, web.slot.id)
+    (stopped,) = _state(world, worker.slot.id)
+
+    world.client.api.remove_container(old[0], force=True)  # the engine's destroy event makes the agent converge
+    _wait_for(lambda: [s[1] for s in _state(world, web.slot.id)] == ["running"], "the web container to come back")
+    assert _state(world, web.slot.id)[0][0] != old[0]
+
+    world.client.api.stop(stopped[0], timeout=0)  # exited without a start request: Docker's policy decides
+    time.sleep(1.5)
+    assert [(s[0], s[1]) for s in _state(world, worker.slot.id)] == [(stopped[0], "exited")]
