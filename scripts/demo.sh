@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The main job on one machine: a Corral server, two local hosts (network namespaces, each with its own dockerd
-# and agent), and where to point a browser or the CLI. Runs in the foreground; Ctrl-C stops the server (the hosts
-# keep running and reconnect on the next start; `corral hosts rm NAME` removes one for good).
+# The main job on one machine: a Corral server, three local hosts (network namespaces, each with its own dockerd
+# and agent), the demo stack (examples/demo: a web service at scale 3 and a worker), and where to point a browser
+# or the CLI. Runs in the foreground; Ctrl-C removes the hosts this run created and stops the server.
 #
-# Settings: CORRAL_PORT (8080), CORRAL_DATA_DIR (/var/lib/corral), CORRAL_DEMO_HOSTS ("host1 host2").
+# Settings: CORRAL_PORT (8080), CORRAL_DATA_DIR (/var/lib/corral), CORRAL_DEMO_HOSTS ("host1 host2 host3").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT="${CORRAL_PORT:-8080}"
 export CORRAL_DATA_DIR="${CORRAL_DATA_DIR:-/var/lib/corral}"
 export CORRAL_URL="http://127.0.0.1:${PORT}"
-HOSTS="${CORRAL_DEMO_HOSTS:-host1 host2}"
+HOSTS="${CORRAL_DEMO_HOSTS:-host1 host2 host3}"
 CORRAL=.venv/bin/corral
 
 answers() { .venv/bin/python - "$CORRAL_URL" <<'PY'
@@ -23,6 +23,17 @@ PY
 }
 
 server_pid=""
+made_hosts=()
+cleanup() {
+    if [ "${#made_hosts[@]}" -gt 0 ]; then
+        echo "demo: removing the hosts this run created: ${made_hosts[*]}"
+        "$CORRAL" hosts rm "${made_hosts[@]}" || true
+    fi
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+}
 if answers; then
     echo "demo: a Corral server already answers on ${CORRAL_URL}; using it"
 else
@@ -30,7 +41,7 @@ else
     echo "demo: starting the server (log: ${CORRAL_DATA_DIR}/server.log)"
     "$CORRAL" server --port "$PORT" >>"${CORRAL_DATA_DIR}/server.log" 2>&1 &
     server_pid=$!
-    trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
+    trap cleanup EXIT
     for _ in $(seq 1 60); do answers && break; sleep 0.5; done
     answers || { echo "demo: the server did not start:" >&2; tail -20 "${CORRAL_DATA_DIR}/server.log" >&2; exit 1; }
 fi
@@ -46,11 +57,17 @@ for name in $HOSTS; do
         echo "demo: host ${name} exists"
     else
         "$CORRAL" hosts create --driver local --label demo=true "$name"
+        made_hosts+=("$name")
     fi
 done
+trap cleanup EXIT
+
+"$CORRAL" up -f examples/demo/docker-compose.yml -f examples/demo/rancher-compose.yml -s demo
 
 echo
 "$CORRAL" hosts ls
+echo
+"$CORRAL" ps
 cat <<TXT
 
 Corral is running.
@@ -60,6 +77,7 @@ Corral is running.
 TXT
 
 if [ -n "$server_pid" ]; then
-    echo "Press Ctrl-C to stop the server."
+    echo "Press Ctrl-C to stop (removes the hosts this run created)."
+    trap 'exit 0' INT TERM
     wait "$server_pid"
 fi

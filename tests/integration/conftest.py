@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +61,22 @@ def server(prerequisites: None, tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.teardown()
+
+
+@pytest.fixture
+def server_with(prerequisites: None, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server with extra CORRAL_* settings, e.g. `server_with(CORRAL_HOST_GRACE_SECONDS="10")`."""
+    started: list[ServerProcess] = []
+
+    def start(**overrides: str) -> ServerProcess:
+        process = ServerProcess(tmp_path / f"data{len(started)}", **overrides)
+        process.data_dir.mkdir()
+        started.append(process)
+        process.start()
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.teardown()

@@ -20,6 +20,7 @@ from typing import Any
 
 from corral.client import CorralClient
 from corral.config import Settings
+from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.errors import CorralError
 from corral.provision.local import LocalHostDriver
 
@@ -87,6 +88,12 @@ class ServerProcess:
             image_patterns=["corral/*"],
             source_docker_host=s.docker_host,
         )
+
+    def agent_command(self, name: str) -> list[str]:
+        """The command the server runs for a local host's agent (to start one by hand in tests)."""
+        state_dir = self.data_dir / "agents" / name
+        credentials = AgentCredentials.from_json((state_dir / CREDENTIALS_FILE).read_text())
+        return [sys.executable, "-m", "corral", "agent", "--url", credentials.url, "--state-dir", str(state_dir)]
 
     def start(self) -> None:
         log = open(self.data_dir / "server.log", "a")  # noqa: SIM115 - handed to the child

@@ -25,10 +25,13 @@ from corral.config import Settings
 from corral.model.entities import HostState
 from corral.model.errors import CorralError
 from corral.server.api import router
+from corral.server.api_stacks import router as stacks_router
 from corral.server.events import EventBus
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
+from corral.server.orchestration import Orchestrator
 from corral.store.repository import Store
+from corral.store.stacks import StackStore
 
 if TYPE_CHECKING:
     from corral.provision.local import LocalHostDriver
@@ -39,6 +42,9 @@ log = logging.getLogger("corral.server")
 def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None = None, agent_url: str = "") -> FastAPI:
     bus = EventBus()
     hub = AgentHub(store, bus, settings)
+    stacks = StackStore(store)
+    hub.slot_reasons = stacks.set_slot_reason
+    orchestrator = Orchestrator(store, stacks, hub, bus)
     host_service = HostService(store, bus, hub, settings, driver)
     host_service.agent_url = agent_url
 
@@ -47,6 +53,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
         bus.bind(asyncio.get_running_loop())
         await run_in_threadpool(_fail_interrupted_provisioning, store)
         await hub.start()
+        await orchestrator.start()
         supervisor = asyncio.create_task(host_service.supervise(), name="local-host-supervisor")
         try:
             yield
@@ -54,6 +61,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
             supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor
+            await orchestrator.stop()
             await hub.stop()
 
     app = FastAPI(
@@ -69,7 +77,10 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.state.bus = bus
     app.state.hub = hub
     app.state.host_service = host_service
+    app.state.stacks = stacks
+    app.state.orchestrator = orchestrator
     app.include_router(router)
+    app.include_router(stacks_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -6,6 +6,7 @@ the orchestrator loop reads them as one snapshot per environment and writes plan
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -72,7 +73,7 @@ class StackStore:
                     session.add(_new_service_row(row, service, position, now))
                     changed.append(service.name)
                     continue
-                new_spec = service.to_dict()
+                new_spec = json.loads(json.dumps(service.to_dict()))  # as stored: tuples become lists
                 if current.spec != new_spec or current.scale != service.scale or current.position != position:
                     current.spec, current.scale, current.position, current.updated_at = (
                         new_spec,

@@ -1,0 +1,252 @@
+"""Commands for stacks: `corral up`, `ps`, `scale`, `rm`, `stop|start|restart`, `inspect`.
+
+Why the CLI reads files itself: the server never sees the operator's disk, so `up` sends the compose files, the
+answers and every env_file the compose file names (read relative to the compose file's folder).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from corral.cli.main import EnvOption, FormatOption, _env, _run, app
+from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
+from corral.client import CorralClient
+from corral.compose import parse_answers
+from corral.model.errors import CorralError, InvalidInput
+
+WAIT_SECONDS = 180.0
+STUCK_SECONDS = 20.0  # a reason that has not changed for this long is reported instead of waiting further
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+
+
+def _env_files(compose_path: Path, text: str) -> dict[str, str]:
+    """Contents of the env_file entries of a compose file, keyed as written in it."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}  # the server reports the YAML error with file, line and column
+    if not isinstance(document, dict):
+        return {}
+    services = document.get("services") if "services" in document else document
+    found: dict[str, str] = {}
+    for service in (services or {}).values() if isinstance(services, dict) else ():
+        entries = service.get("env_file") if isinstance(service, dict) else None
+        for entry in [entries] if isinstance(entries, str) else entries or []:
+            if isinstance(entry, dict):
+                entry = entry.get("path")
+            if isinstance(entry, str) and entry not in found:
+                target = (compose_path.parent / entry).resolve()
+                if compose_path.parent.resolve() not in target.parents:
+                    fail(f"{compose_path.name}: env_file {entry!r} is outside the compose file's folder")
+                found[entry] = _read(target)
+    return found
+
+
+def _stack_name(value: str | None, compose_path: Path) -> str:
+    if value:
+        return value
+    folder = compose_path.resolve().parent.name.lower()
+    cleaned = "".join(ch if ch.isalnum() else "-" for ch in folder).strip("-")
+    return cleaned or "stack"
+
+
+@app.command("up")
+def up(
+    file: Annotated[
+        list[Path] | None, typer.Option("-f", "--file", help="docker-compose.yml, then rancher-compose.yml.")
+    ] = None,
+    stack: Annotated[str | None, typer.Option("-s", "--stack", help="Stack name (default: the folder's name).")] = None,
+    answers: Annotated[Path | None, typer.Option("-e", "--answers", help="Answers file (KEY=VALUE lines).")] = None,
+    detach: Annotated[bool, typer.Option("-d", "--detach", help="Do not wait for the containers.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every container to run.")] = WAIT_SECONDS,
+    env: EnvOption = None,
+    output: FormatOption = Format.table,
+) -> None:
+    """Create or update a stack from compose files and keep its services at scale."""
+    files = list(file or [])
+    if not files:
+        files = [Path("docker-compose.yml")]
+        if Path("rancher-compose.yml").exists():
+            files.append(Path("rancher-compose.yml"))
+    if len(files) > 2:
+        fail("give at most two files: docker-compose.yml and rancher-compose.yml")
+    compose_path = files[0]
+    compose_text = _read(compose_path)
+    rancher_path = files[1] if len(files) == 2 else None
+    answer_values: dict[str, str] = {}
+    if answers is not None:
+        try:
+            answer_values = parse_answers(_read(answers), file_name=answers.name)
+        except InvalidInput as exc:
+            fail(exc.message)
+    name = _stack_name(stack, compose_path)
+    result = _run(
+        lambda c: c.stacks.up(
+            _env(env),
+            name,
+            compose_text,
+            compose_name=compose_path.name,
+            rancher_compose=_read(rancher_path) if rancher_path else None,
+            rancher_compose_name=rancher_path.name if rancher_path else "rancher-compose.yml",
+            answers=answer_values,
+            env_files=_env_files(compose_path, compose_text),
+        )
+    )
+    for warning in result.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if not detach:
+        result = {**_wait_for_stack(result["id"], timeout), "changed_services": result.get("changed_services", [])}
+    if output is Format.json:
+        return print_json(result)
+    _print_containers([c for s in result["services"] for c in s["containers"]], show_all=True)
+
+
+def _wait_for_stack(stack_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last_reasons: tuple[str, ...] = ()
+    reasons_since = time.monotonic()
+    with err_console.status("starting containers") as status:
+        while True:
+            stack: dict[str, Any] = _run(lambda c: c.stacks.get(stack_id))
+            if stack["state"] == "active":
+                return stack
+            reasons = _reasons(stack)
+            if reasons != last_reasons:
+                last_reasons, reasons_since = reasons, time.monotonic()
+            progress = ", ".join(f"{s['name']} {s['running']}/{s['scale']}" for s in stack["services"])
+            status.update(f"starting containers: {progress}")
+            stuck = reasons and time.monotonic() - reasons_since > STUCK_SECONDS
+            if stuck or time.monotonic() > deadline:
+                err_console.print(f"[red]error:[/red] stack {stack['name']} is not running yet: {progress}")
+                for reason in reasons or ("containers are still starting",):
+                    err_console.print(f"  {reason}", highlight=False)
+                raise typer.Exit(1)
+            time.sleep(0.5)
+
+
+def _reasons(stack: dict[str, Any]) -> tuple[str, ...]:
+    found = [f"{stack['name']}/{s['name']}: {s['reason']}" for s in stack["services"] if s["reason"]]
+    found += [f"{c['name']}: {c['reason']}" for s in stack["services"] for c in s["containers"] if c["reason"]]
+    return tuple(found)
+
+
+def _print_containers(containers: list[dict[str, Any]], *, show_all: bool) -> None:
+    rows = []
+    for c in containers:
+        if not show_all and c["state"] not in ("running", "pending", "created", "restarting"):
+            continue
+        state = styled_state(c["state"])
+        if c["state"] == "exited" and c["exit_code"] is not None:
+            state += f" ({c['exit_code']})"
+        rows.append([c["stack"], c["service"], c["name"], c["host"] or "-", state, c["docker_id"][:12], c["reason"]])
+    print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "DOCKER ID", "REASON"], rows)
+
+
+@app.command("ps")
+def ps(
+    stack: Annotated[str | None, typer.Argument(help="Only this stack.")] = None,
+    all_containers: Annotated[bool, typer.Option("-a", "--all", help="Also stopped and exited containers.")] = False,
+    env: EnvOption = None,
+    output: FormatOption = Format.table,
+) -> None:
+    """List the containers of stacks: where they run and in which state."""
+    containers = _run(lambda c: c.stacks.containers(_env(env), stack))
+    if output is Format.json:
+        return print_json(containers)
+    _print_containers(containers, show_all=all_containers)
+
+
+@app.command("scale")
+def scale(
+    targets: Annotated[list[str], typer.Argument(help="STACK/SERVICE=N ...")],
+    env: EnvOption = None,
+) -> None:
+    """Set the number of containers of services."""
+    wanted: list[tuple[str, int]] = []
+    for target in targets:
+        ref, sep, count = target.rpartition("=")
+        if not sep or "/" not in ref or not count.isdigit():
+            fail(f"{target!r} must look like STACK/SERVICE=N")
+        wanted.append((ref, int(count)))
+
+    def action(c: CorralClient) -> None:
+        for ref, count in wanted:
+            service = c.stacks.find_service(_env(env), ref)
+            c.stacks.scale(service["id"], count)
+            typer.echo(f"{ref}={count}")
+
+    _run(action)
+
+
+@app.command("rm")
+def rm(stacks: Annotated[list[str], typer.Argument(help="Stack names.")], env: EnvOption = None) -> None:
+    """Remove stacks and all their containers."""
+    for name in stacks:
+        _run(lambda c, n=name: c.stacks.delete(c.stacks.find(_env(env), n)["id"]))
+        typer.echo(name)
+
+
+def _container_command(action: str, names: list[str], env: str | None) -> None:
+    def run(c: CorralClient) -> None:
+        for name in names:
+            if "/" in name:  # a whole service
+                service = c.stacks.find_service(_env(env), name)
+                for container in service["containers"]:
+                    c.stacks.container_action(container["id"], action)
+            else:
+                c.stacks.container_action(c.stacks.find_container(_env(env), name)["id"], action)
+            typer.echo(name)
+
+    _run(run)
+
+
+@app.command("stop")
+def stop(
+    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")], env: EnvOption = None
+) -> None:
+    """Stop containers (they stay stopped until started)."""
+    _container_command("stop", names, env)
+
+
+@app.command("start")
+def start(
+    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")], env: EnvOption = None
+) -> None:
+    """Start stopped or exited containers."""
+    _container_command("start", names, env)
+
+
+@app.command("restart")
+def restart(
+    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")], env: EnvOption = None
+) -> None:
+    """Restart containers."""
+    _container_command("restart", names, env)
+
+
+@app.command("inspect")
+def inspect(
+    ref: Annotated[str, typer.Argument(help="STACK, STACK/SERVICE or CONTAINER")], env: EnvOption = None
+) -> None:
+    """Everything known about a stack, a service or a container, as JSON."""
+
+    def lookup(c: CorralClient) -> dict[str, Any]:
+        if "/" in ref:
+            return c.stacks.find_service(_env(env), ref)
+        try:
+            return c.stacks.find(_env(env), ref)
+        except CorralError:
+            return c.stacks.find_container(_env(env), ref)
+
+    print_json(_run(lookup))

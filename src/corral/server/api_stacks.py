@@ -1,0 +1,230 @@
+"""REST routes for stacks, services and containers.
+
+Why the shape: `PUT /v1/stacks` is `corral up` (create, or update only what changed — an unchanged service keeps
+its containers); compose errors come back as 422 naming file, service and field, and nothing is stored. Every write
+wakes the orchestrator, which does the actual work.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import Field
+from starlette.concurrency import run_in_threadpool
+
+from corral.compose import ComposeFile, load_stack
+from corral.model.entities import Principal
+from corral.model.errors import InvalidInput
+from corral.model.names import validate_name
+from corral.model.stack import StackSpec
+from corral.server.api import Strict
+from corral.server.auth import require_admin
+from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
+from corral.store.repository import Store
+from corral.store.stacks import StackStore
+
+router = APIRouter(prefix="/v1")
+Admin = Annotated[Principal, Depends(require_admin)]
+MAX_FILE_BYTES = 1024 * 1024
+MAX_SCALE = 1000
+
+
+class StackFiles(Strict):
+    environment: str = "default"
+    name: str
+    compose: str = Field(max_length=MAX_FILE_BYTES)
+    compose_name: str = Field(default="docker-compose.yml", max_length=255)
+    rancher_compose: str | None = Field(default=None, max_length=MAX_FILE_BYTES)
+    rancher_compose_name: str = Field(default="rancher-compose.yml", max_length=255)
+    answers: dict[str, str] = Field(default_factory=dict)
+    env_files: dict[str, str] = Field(default_factory=dict)
+
+
+class ScaleBody(Strict):
+    scale: int
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _stacks(request: Request) -> StackStore:
+    stacks: StackStore = request.app.state.stacks
+    return stacks
+
+
+def _wake(request: Request) -> None:
+    request.app.state.orchestrator.trigger()
+
+
+def _parse(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
+    name = validate_name(body.name)
+    rancher = (
+        ComposeFile(name=body.rancher_compose_name, text=body.rancher_compose)
+        if body.rancher_compose is not None
+        else None
+    )
+    spec = load_stack(
+        name,
+        ComposeFile(name=body.compose_name, text=body.compose),
+        rancher,
+        answers=body.answers,
+        env_files=body.env_files,
+    )
+    files = {
+        body.compose_name: body.compose,
+        **({body.rancher_compose_name: body.rancher_compose} if body.rancher_compose is not None else {}),
+        "answers": body.answers,
+    }
+    return spec, files
+
+
+def _state(request: Request, environment_id: str | None) -> EnvironmentState:
+    return EnvironmentState.load(_store(request), _stacks(request), environment_id)
+
+
+def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
+    stack = _stacks(request).get_stack(stack_id)
+    return stack_view(stack, _state(request, stack.environment_id))
+
+
+@router.post("/stacks", status_code=201)
+def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
+    env = _store(request).get_environment(body.environment)
+    spec, files = _parse(body)
+    stack = _stacks(request).create_stack(env.id, spec, files)
+    _wake(request)
+    request.app.state.bus.publish("stack", "created", {"id": stack.id, "name": stack.name}, env.id)
+    return _stack_result(request, stack.id)
+
+
+@router.put("/stacks")
+def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -> dict[str, Any]:
+    """Create the stack or bring it to these files; only services whose definition changed are touched."""
+    env = _store(request).get_environment(body.environment)
+    spec, files = _parse(body)
+    stacks = _stacks(request)
+    existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
+    if existing is None:
+        stack = stacks.create_stack(env.id, spec, files)
+        changed = [s.name for s in spec.services]
+        response.status_code = 201
+    else:
+        stack, changed = stacks.update_stack(existing.id, spec, files)
+    _wake(request)
+    request.app.state.bus.publish("stack", "updated", {"id": stack.id, "name": stack.name}, env.id)
+    return {**_stack_result(request, stack.id), "changed_services": changed}
+
+
+@router.get("/stacks")
+def list_stacks(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+    env_id = _store(request).get_environment(environment).id if environment else None
+    state = _state(request, env_id)
+    return {"data": [stack_view(s, state) for s in _stacks(request).list_stacks(env_id)]}
+
+
+@router.get("/stacks/{stack_id}")
+def get_stack(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
+    return _stack_result(request, stack_id)
+
+
+@router.delete("/stacks/{stack_id}", status_code=204)
+def delete_stack(request: Request, stack_id: str, _: Admin) -> Response:
+    stack = _stacks(request).get_stack(stack_id)
+    _stacks(request).delete_stack(stack.id)
+    _wake(request)
+    request.app.state.bus.publish("stack", "removed", {"id": stack.id, "name": stack.name}, stack.environment_id)
+    return Response(status_code=204)
+
+
+@router.get("/services")
+def list_services(
+    request: Request,
+    _: Admin,
+    environment: Annotated[str | None, Query()] = None,
+    stack: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    env_id = _store(request).get_environment(environment).id if environment else None
+    stack_id = _stacks(request).find_stack(env_id, stack).id if stack and env_id else None
+    if stack and env_id is None:
+        raise InvalidInput("filtering by stack needs an environment", field="environment")
+    state = _state(request, env_id)
+    services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
+    return {"data": [service_view(s, state) for s in services]}
+
+
+@router.get("/services/{service_id}")
+def get_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
+    service = _stacks(request).get_service(service_id)
+    return service_view(service, _state(request, service.environment_id))
+
+
+@router.post("/services/{service_id}/scale")
+def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) -> dict[str, Any]:
+    if not 0 <= body.scale <= MAX_SCALE:
+        raise InvalidInput(f"scale must be between 0 and {MAX_SCALE}", field="scale")
+    stacks = _stacks(request)
+    service = stacks.get_service(service_id)
+    stacks.set_scale(service.id, body.scale)
+    _wake(request)
+    request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
+    service = stacks.get_service(service_id)
+    return service_view(service, _state(request, service.environment_id))
+
+
+@router.post("/services/{service_id}/restart")
+def restart_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
+    stacks = _stacks(request)
+    service = stacks.get_service(service_id)
+    slot_ids = [r.slot.id for r in stacks.list_slots(service_id=service.id)]
+    stacks.set_running(slot_ids, True, start_requested_at=time.time())
+    _wake(request)
+    return service_view(service, _state(request, service.environment_id))
+
+
+@router.get("/containers")
+def list_containers(
+    request: Request,
+    _: Admin,
+    environment: Annotated[str | None, Query()] = None,
+    stack: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    env_id = _store(request).get_environment(environment).id if environment else None
+    state = _state(request, env_id)
+    stack_id = _stacks(request).find_stack(env_id, stack).id if stack and env_id else None
+    return {"data": [slot_container_view(r, state) for r in state.slots if stack_id is None or r.stack_id == stack_id]}
+
+
+@router.get("/containers/{container_id}")
+def get_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    record = _stacks(request).get_slot(container_id)
+    return slot_container_view(record, _state(request, record.slot.environment_id))
+
+
+async def _set_running(request: Request, container_id: str, running: bool, restart: bool) -> dict[str, Any]:
+    stacks = _stacks(request)
+    record = await run_in_threadpool(stacks.get_slot, container_id)
+    requested = time.time() if restart or running else None
+    await run_in_threadpool(stacks.set_running, [record.slot.id], running, start_requested_at=requested)
+    _wake(request)
+    record = await run_in_threadpool(stacks.get_slot, container_id)
+    state = await run_in_threadpool(_state, request, record.slot.environment_id)
+    return slot_container_view(record, state)
+
+
+@router.post("/containers/{container_id}/stop")
+async def stop_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    return await _set_running(request, container_id, False, False)
+
+
+@router.post("/containers/{container_id}/start")
+async def start_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    return await _set_running(request, container_id, True, False)
+
+
+@router.post("/containers/{container_id}/restart")
+async def restart_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    return await _set_running(request, container_id, True, True)

@@ -1,0 +1,243 @@
+"""The orchestrator loop: observe (a snapshot from the store) → decide (pure `reconcile` per service) → act (write
+slots, push each host's desired container set to its agent).
+
+Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs, stores
+plans and talks to agents. It is level-triggered: every pass recomputes from the whole snapshot, so a lost message,
+a restarted server or a reconnecting agent converges on the next pass. Passes run when something changed
+(`trigger()`) and at least every `RESYNC_SECONDS`. A host's desired set is sent when it differs from what that agent
+last received, and always on (re)connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from corral.model import ids, protocol
+from corral.model.entities import Host, ObservedContainer
+from corral.model.stack import DesiredContainer, Service, SlotRecord
+from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
+from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.server.events import EventBus
+from corral.server.hub import AgentHub
+from corral.store.repository import Store
+from corral.store.stacks import StackStore
+
+log = logging.getLogger("corral.orchestration")
+
+RESYNC_SECONDS = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    hosts: list[Host]
+    services: list[Service]
+    slots: list[SlotRecord]
+    observed: dict[str, ObservedContainer]  # slot id -> the container reported for it (on the slot's host)
+
+
+class Orchestrator:
+    def __init__(self, store: Store, stacks: StackStore, hub: AgentHub, bus: EventBus) -> None:
+        self.store = store
+        self.stacks = stacks
+        self.hub = hub
+        self.bus = bus
+        self._wake = asyncio.Event()
+        self._sent: dict[str, str] = {}  # host id -> digest of the desired set last sent
+        self._task: asyncio.Task[None] | None = None
+
+    def trigger(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self.hub.connect_listeners.append(self._on_agent_connected)
+        self.hub.change_listeners.append(self.trigger)
+        self._task = asyncio.create_task(self._loop(), name="orchestrator")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=RESYNC_SECONDS)
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except Exception:  # the loop must survive any one bad pass; the next pass starts from scratch
+                log.exception("orchestrator pass failed")
+
+    async def run_once(self) -> None:
+        changed = await run_in_threadpool(self._decide_and_store)
+        for service in changed:
+            self.bus.publish("service", "updated", {"id": service.id, "name": service.name}, service.environment_id)
+        await self._push_desired()
+
+    # -- decide ---------------------------------------------------------------------------------------------------
+
+    def _snapshot(self) -> Snapshot:
+        slots = self.stacks.list_slots()
+        by_host: dict[str, dict[str, ObservedContainer]] = defaultdict(dict)
+        for host_id, container in self.store.list_all_host_containers():
+            slot_id = container.labels.get(CONTAINER_LABEL)
+            if slot_id:
+                current = by_host[host_id].get(slot_id)
+                if current is None or container.state == "running":
+                    by_host[host_id][slot_id] = container
+        observed = {
+            record.slot.id: by_host[record.slot.host_id][record.slot.id]
+            for record in slots
+            if record.slot.id in by_host.get(record.slot.host_id, {})
+        }
+        return Snapshot(self.store.list_hosts(), self.stacks.list_services(), slots, observed)
+
+    def _decide_and_store(self) -> list[Service]:
+        snapshot = self._snapshot()
+        now = time.time()
+        changed: list[Service] = []
+        slots_by_service: dict[str, list[SlotRecord]] = defaultdict(list)
+        for record in snapshot.slots:
+            slots_by_service[record.service_id].append(record)
+        services_by_env: dict[str, list[Service]] = defaultdict(list)
+        for service in snapshot.services:
+            services_by_env[service.environment_id].append(service)
+        for environment_id, services in services_by_env.items():
+            hosts = [_host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
+            env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
+            launches = {s.id: s.spec.launch for s in services}
+            views = {r.slot.id: _slot_view(r, snapshot.observed.get(r.slot.id), launches) for r in env_slots}
+            reasons: dict[str, str] = {}
+            for service in services:
+                own = [views[r.slot.id] for r in slots_by_service[service.id]]
+                others = [
+                    v for sid, v in views.items() if v.slot.service != service.name or v.slot.stack != service.stack
+                ]
+                plan = reconcile(
+                    dataclasses.replace(service.spec, scale=service.scale),
+                    stack=service.stack,
+                    environment_id=environment_id,
+                    slots=own,
+                    hosts=hosts,
+                    other_slots=others,
+                    dependencies_ready=_dependencies_ready(service, services, slots_by_service, snapshot.observed),
+                    new_id=lambda: ids.new_id("c"),
+                    now=now,
+                )
+                reason = "; ".join(f"#{index}: {why}" for index, why in plan.unplaced)
+                if reason != service.reason:
+                    reasons[service.id] = reason
+                if _has_changes(plan):
+                    self._store_plan(service, plan)
+                    changed.append(service)
+                    # later services in this pass see this service's new slots (ports, spread)
+                    for slot in [*plan.place, *(new for _, new in plan.replace)]:
+                        views[slot.id] = SlotView(slot, None, None, service.spec.launch.published_ports())
+                    for slot_id in [*plan.remove, *(old for old, _ in plan.replace)]:
+                        views.pop(slot_id, None)
+            self.stacks.set_service_reasons(reasons)
+            changed.extend(s for s in services if s.id in reasons and s not in changed)
+        return changed
+
+    def _store_plan(self, service: Service, plan: Plan) -> None:
+        self.stacks.apply_slot_changes(
+            service=service,
+            add=[*plan.place, *(new for _, new in plan.replace)],
+            remove=[*plan.remove, *(old for old, _ in plan.replace)],
+            update_hash=plan.update,
+        )
+        log.info(
+            "%s/%s: place %d, replace %d, update %d, remove %d",
+            service.stack,
+            service.name,
+            len(plan.place),
+            len(plan.replace),
+            len(plan.update),
+            len(plan.remove),
+        )
+
+    # -- act ------------------------------------------------------------------------------------------------------
+
+    def desired_for(self, host_id: str) -> list[dict[str, Any]]:
+        services = {s.id: s for s in self.stacks.list_services()}
+        desired = []
+        for record in self.stacks.list_slots(host_id=host_id):
+            service = services.get(record.service_id)
+            if service is None:
+                continue
+            desired.append(
+                DesiredContainer(
+                    slot=record.slot,
+                    launch=service.spec.launch,
+                    running=record.running,
+                    start_requested_at=record.start_requested_at,
+                ).to_dict()
+            )
+        return desired
+
+    async def _push_desired(self, *, force_host: str | None = None) -> None:
+        for host_id in list(self.hub.sessions):
+            if force_host is not None and host_id != force_host:
+                continue
+            desired = await run_in_threadpool(self.desired_for, host_id)
+            digest = json.dumps(desired, sort_keys=True)
+            if force_host is None and self._sent.get(host_id) == digest:
+                continue
+            sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, {"containers": desired}))
+            if sent:
+                self._sent[host_id] = digest
+
+    async def _on_agent_connected(self, host_id: str) -> None:
+        self._sent.pop(host_id, None)
+        await self._push_desired(force_host=host_id)
+        self.trigger()
+
+
+def _has_changes(plan: Plan) -> bool:
+    return bool(plan.place or plan.remove or plan.replace or plan.update)
+
+
+def _host_view(host: Host) -> HostView:
+    return HostView(id=host.id, name=host.name, state=host.state, labels=dict(host.labels), arch=host.facts.arch)
+
+
+def _slot_view(record: SlotRecord, observed: ObservedContainer | None, launches: dict[str, Any]) -> SlotView:
+    launch = launches.get(record.service_id)
+    ports = launch.published_ports() if launch is not None else frozenset()
+    return SlotView(
+        slot=record.slot,
+        observed_state=observed.state if observed is not None else None,
+        observed_hash=observed.labels.get("io.corral.config-hash") if observed is not None else None,
+        published_ports=ports,
+    )
+
+
+def _dependencies_ready(
+    service: Service,
+    services: list[Service],
+    slots_by_service: dict[str, list[SlotRecord]],
+    observed: dict[str, ObservedContainer],
+) -> bool:
+    """A service starts after each service it depends on runs all its containers (compose's start order)."""
+    for name in service.spec.depends_on:
+        dependency = next((s for s in services if s.stack_id == service.stack_id and s.name == name), None)
+        if dependency is None:
+            continue
+        slots = slots_by_service[dependency.id]
+        if len(slots) < dependency.scale:
+            return False
+        for record in slots:
+            container = observed.get(record.slot.id)
+            if container is None or container.state != "running":
+                return False
+    return True
