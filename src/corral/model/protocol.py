@@ -17,6 +17,17 @@ Server -> agent
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
                  on connect and whenever it changes (see model/stack.py DesiredContainer for the semantics)
   ``error``      data: {"message": str, "in_reply_to": str | None}
+Streams (logs, exec): the server opens one with a request carrying a fresh `request_id`; the agent answers with
+any number of `output` messages and exactly one `end`, also when the request fails or is cancelled.
+  server -> agent
+  ``logs``       data: {"request_id", "docker_id", "follow": bool, "tail": int | None, "timestamps": bool}
+  ``exec``       data: {"request_id", "docker_id", "cmd": [str, ...], "tty": bool, "interactive": bool}
+  ``stdin``      data: {"request_id", "data": base64}   input for an interactive exec; "eof": true closes it
+  ``resize``     data: {"request_id", "rows": int, "cols": int}
+  ``cancel``     data: {"request_id"}   stop a stream (a logs follow, a running exec); the agent still sends `end`
+  agent -> server
+  ``output``     data: {"request_id", "stream": "stdout" | "stderr", "data": base64}   at most 64 KiB of raw bytes
+  ``end``        data: {"request_id", "exit_code": int | None, "error": str | None}
 Websocket close codes the server uses: 4401 bad credentials, 4404 host removed (the agent stops retrying).
 """
 
@@ -39,10 +50,18 @@ HEARTBEAT = "heartbeat"
 WELCOME = "welcome"
 DESIRED = "desired"
 SLOT = "slot"
+LOGS = "logs"
+EXEC = "exec"
+STDIN = "stdin"
+RESIZE = "resize"
+CANCEL = "cancel"
+OUTPUT = "output"
+END = "end"
 ERROR = "error"
 
-AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, ERROR})
-SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, ERROR})
+AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, OUTPUT, END, ERROR})
+SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, LOGS, EXEC, STDIN, RESIZE, CANCEL, ERROR})
+MAX_OUTPUT_CHUNK = 64 * 1024
 
 CLOSE_BAD_CREDENTIALS = 4401
 CLOSE_HOST_REMOVED = 4404
