@@ -135,16 +135,19 @@ class ServerProcess:
     def client(self) -> CorralClient:
         return CorralClient(self.url, self.access_key, self.secret_key)
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {
+    def cli_env(self) -> dict[str, str]:
+        """Environment for running `corral` against this server."""
+        return {
             **self.env,
             "CORRAL_URL": self.url,
             "CORRAL_ACCESS_KEY": self.access_key,
             "CORRAL_SECRET_KEY": self.secret_key,
             "COLUMNS": "200",
         }
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "corral", *args], env=env, capture_output=True, text=True, timeout=240
+            [sys.executable, "-m", "corral", *args], env=self.cli_env(), capture_output=True, text=True, timeout=240
         )
         if check and result.returncode != 0:
             raise AssertionError(f"corral {' '.join(args)} failed ({result.returncode}): {result.stderr}")

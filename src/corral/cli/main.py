@@ -72,6 +72,10 @@ def _env(value: str | None) -> str:
     return value or "default"
 
 
+def _context_client() -> CorralClient:
+    return _context.client()
+
+
 def _run(action: Any) -> Any:
     """Call the server; any Corral error becomes one line and exit code 1."""
     try:

@@ -6,6 +6,8 @@ answers and every env_file the compose file names (read relative to the compose 
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,8 +15,9 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from corral.cli.main import EnvOption, FormatOption, _env, _run, app
+from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
 from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
+from corral.cli.terminal import interactive_exec
 from corral.client import CorralClient
 from corral.compose import parse_answers
 from corral.model.errors import CorralError, InvalidInput
@@ -250,3 +253,78 @@ def inspect(
             return c.stacks.find_container(_env(env), ref)
 
     print_json(_run(lookup))
+
+
+def _targets(c: CorralClient, env: str | None, ref: str) -> list[dict[str, Any]]:
+    """The containers a CLI argument names: one container, or every container of STACK/SERVICE."""
+    if "/" in ref:
+        containers: list[dict[str, Any]] = c.stacks.find_service(_env(env), ref)["containers"]
+        return containers
+    return [c.stacks.find_container(_env(env), ref)]
+
+
+@app.command("logs")
+def logs(
+    target: Annotated[str, typer.Argument(help="CONTAINER or STACK/SERVICE")],
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new output.")] = False,
+    tail: Annotated[int | None, typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
+    env: EnvOption = None,
+) -> None:
+    """Print the output of containers (prefixed by the container's name when there are several)."""
+    containers = _run(lambda c: _targets(c, env, target))
+    prefix = len(containers) > 1
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def pump(container: dict[str, Any]) -> None:
+        pending = b""
+        try:
+            with _context_client() as client:
+                for chunk in client.stacks.logs(container["id"], follow=follow, tail=tail):
+                    if not prefix:
+                        with lock:
+                            sys.stdout.buffer.write(chunk)
+                            sys.stdout.flush()
+                        continue
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    with lock:
+                        for line in lines:
+                            sys.stdout.buffer.write(container["name"].encode() + b" | " + line + b"\n")
+                        sys.stdout.flush()
+            if pending:
+                with lock:
+                    sys.stdout.buffer.write(container["name"].encode() + b" | " + pending + b"\n")
+        except CorralError as exc:
+            failures.append(f"{container['name']}: {exc.message}")
+
+    threads = [threading.Thread(target=pump, args=(c,), daemon=True) for c in containers]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    if failures:
+        fail("; ".join(failures))
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_command(
+    container: Annotated[str, typer.Argument(help="CONTAINER (name or id)")],
+    cmd: Annotated[list[str], typer.Argument(help="Command and arguments (put them after --).")],
+    interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Keep stdin open.")] = False,
+    tty: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a terminal.")] = False,
+    env: EnvOption = None,
+) -> None:
+    """Run a command in a container; exits with the command's exit code."""
+    target = _run(lambda c: c.stacks.find_container(_env(env), container))
+    if not interactive and not tty:
+        result = _run(lambda c: c.stacks.exec(target["id"], cmd))
+        sys.stdout.write(result["stdout"])
+        sys.stderr.write(result["stderr"])
+        raise typer.Exit(result["exit_code"] if isinstance(result["exit_code"], int) else 1)
+    url, headers = _run(lambda c: c.stacks.exec_socket(target["id"], cmd, tty=tty))
+    raise typer.Exit(interactive_exec(url, headers, tty=tty))

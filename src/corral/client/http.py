@@ -7,6 +7,7 @@ client speaks to a real server over TCP.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -50,6 +51,7 @@ class CorralClient:
         headers = {}
         if access_key or secret_key:
             headers["Authorization"] = basic_auth_header(access_key, secret_key)
+        self.auth_headers = headers
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
         self.stacks = StacksClient(self)
 
@@ -267,3 +269,37 @@ class StacksClient:
             raise InvalidInput(f"unknown container action {action!r}", field="action")
         result: dict[str, Any] = self._client.request("POST", f"/v1/containers/{_segment(container_id)}/{action}")
         return result
+
+    # -- logs and exec --------------------------------------------------------------------------------------------
+
+    def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
+        """The container's output as it arrives (until it ends, or forever with `follow`)."""
+        params: dict[str, Any] = {"follow": follow}
+        if tail is not None:
+            params["tail"] = tail
+        path = f"/v1/containers/{_segment(container_id)}/logs"
+        try:
+            with self._client._http.stream("GET", path, params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                yield from response.iter_bytes()
+        except httpx.TransportError as exc:
+            raise Unavailable(f"lost the log stream from {self._client.url}: {exc}") from exc
+
+    def exec(self, container_id: str, cmd: list[str], *, timeout: float = 60.0) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.request(
+            "POST",
+            f"/v1/containers/{_segment(container_id)}/exec",
+            json={"cmd": cmd, "timeout": timeout},
+            timeout=timeout + 10,
+        )
+        return result
+
+    def exec_socket(self, container_id: str, cmd: list[str], *, tty: bool) -> tuple[str, dict[str, str]]:
+        """URL and headers of the interactive exec websocket (binary frames are stdin/stdout)."""
+        pairs: list[tuple[str, str | int | float | bool | None]] = [("cmd", part) for part in cmd]
+        pairs.append(("tty", "true" if tty else "false"))
+        query = str(httpx.QueryParams(pairs))
+        base = self._client.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return f"{base}/v1/containers/{_segment(container_id)}/exec?{query}", dict(self._client.auth_headers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.entities import HostFacts, HostState, KeyKind
-from corral.model.errors import CorralError, InvalidInput, NotFound
+from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
 from corral.server.auth import authenticate_header
 from corral.server.events import EventBus
@@ -39,6 +40,16 @@ class Liveness:
     last_seen: float
     connected: bool = False
     last_flushed: float = 0.0
+
+
+@dataclass
+class Stream:
+    """One logs or exec stream opened on an agent; its `output` and `end` messages arrive on `queue`."""
+
+    request_id: str
+    host_id: str
+    queue: asyncio.Queue[protocol.Message] = field(default_factory=asyncio.Queue)
+    ended: bool = False
 
 
 @dataclass
@@ -68,6 +79,7 @@ class AgentHub:
         self.connect_listeners: list[Callable[[str], Awaitable[None]]] = []  # called after `welcome`
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
         self.slot_reasons: Callable[[str, str], bool] | None = None  # stores an agent's `slot` report
+        self.streams: dict[str, Stream] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -116,6 +128,47 @@ class AgentHub:
             return False
         return True
 
+    async def open_stream(self, host_id: str, kind: str, data: dict[str, object]) -> Stream:
+        """Ask a connected agent for a logs or exec stream; Unavailable if the host's agent is not connected."""
+        stream = Stream(request_id=secrets.token_hex(12), host_id=host_id)
+        self.streams[stream.request_id] = stream
+        if not await self.send(host_id, protocol.Message(kind, {**data, "request_id": stream.request_id})):
+            del self.streams[stream.request_id]
+            raise Unavailable("the agent of this container's host is not connected")
+        return stream
+
+    async def send_to_stream(self, stream: Stream, kind: str, data: dict[str, object]) -> None:
+        if not stream.ended:
+            await self.send(stream.host_id, protocol.Message(kind, {**data, "request_id": stream.request_id}))
+
+    async def close_stream(self, stream: Stream) -> None:
+        """Forget a stream; if the agent has not ended it yet, tell it to stop."""
+        self.streams.pop(stream.request_id, None)
+        if not stream.ended:
+            stream.ended = True
+            end = {"request_id": stream.request_id, "exit_code": None, "error": "cancelled"}
+            stream.queue.put_nowait(protocol.Message(protocol.END, end))  # wakes a reader still waiting
+            await self.send(stream.host_id, protocol.Message(protocol.CANCEL, {"request_id": stream.request_id}))
+
+    def _on_stream_message(self, host_id: str, message: protocol.Message) -> None:
+        request_id = message.data.get("request_id")
+        stream = self.streams.get(request_id) if isinstance(request_id, str) else None
+        if stream is None or stream.host_id != host_id:  # unknown, finished, or another host's stream
+            return
+        if message.type == protocol.END:
+            stream.ended = True
+        stream.queue.put_nowait(message)
+
+    def _end_streams_of(self, host_id: str, reason: str) -> None:
+        for stream in list(self.streams.values()):
+            if stream.host_id == host_id and not stream.ended:
+                stream.ended = True
+                stream.queue.put_nowait(
+                    protocol.Message(
+                        protocol.END, {"request_id": stream.request_id, "exit_code": None, "error": reason}
+                    )
+                )
+
     def _changed(self) -> None:
         for listener in self.change_listeners:
             listener()
@@ -150,6 +203,7 @@ class AgentHub:
         finally:
             if self.sessions.get(host_id) is session:
                 del self.sessions[host_id]
+                self._end_streams_of(host_id, "the agent disconnected")
                 live = self.liveness.get(host_id)
                 if live is not None:
                     live.connected = False
@@ -179,6 +233,8 @@ class AgentHub:
                 pass
             elif message.type == protocol.SLOT:
                 await self._on_slot(host_id, message)
+            elif message.type in (protocol.OUTPUT, protocol.END):
+                self._on_stream_message(host_id, message)
             elif message.type == protocol.ERROR:
                 log.warning("agent %s reports an error: %s", host_id, message.data.get("message"))
             else:
