@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from corral.compose.yamlsafe import MAX_DOCUMENT_BYTES, load_yaml
+from corral.compose import yamlsafe
+from corral.compose.yamlsafe import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_EXPANDED_NODES, load_yaml
 from corral.model.errors import InvalidInput
 
 from .helpers import DC, error, launch, stack
+
+
+@pytest.fixture(autouse=True, params=yamlsafe._LOADERS, ids=lambda loader: loader.__name__)
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with libyaml (when present and new enough) and with PyYAML's Python parser."""
+    monkeypatch.setattr(yamlsafe, "_Loader", request.param)
 
 
 def test_invalid_yaml_names_file_line_and_column() -> None:
@@ -76,7 +83,7 @@ def test_billion_laughs_is_rejected() -> None:
     for i in range(1, 9):
         prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
         lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
-    with pytest.raises(InvalidInput, match="aliases expand to more than"):
+    with pytest.raises(InvalidInput, match=f"more than {MAX_EXPANDED_NODES} values"):
         load_yaml("\n".join(lines), DC)
 
 
@@ -98,7 +105,19 @@ def test_oversized_document_is_rejected() -> None:
 
 def test_deeply_nested_document_is_rejected_cleanly() -> None:
     with pytest.raises(InvalidInput, match=DC):
-        load_yaml("[" * 100_000 + "]" * 100_000, DC)
+        load_yaml("[" * 5000 + "]" * 5000, DC)
+    with pytest.raises(InvalidInput, match="nested"):
+        load_yaml("a: " + "[" * (MAX_DEPTH + 2) + "]" * (MAX_DEPTH + 2), DC)
+    with pytest.raises(InvalidInput, match="nested"):
+        load_yaml("".join("  " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 2)), DC)
+    assert load_yaml("a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1), DC) is not None
+
+
+def test_documents_with_too_many_values_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlsafe, "MAX_EXPANDED_NODES", 1000)
+    assert len(load_yaml("a: [" + ",".join(["1"] * 900) + "]", DC)["a"]) == 900
+    with pytest.raises(InvalidInput, match="more than 1000 values"):
+        load_yaml("a: [" + ",".join(["1"] * 2001) + "]", DC)
 
 
 def test_python_tags_are_refused() -> None:
