@@ -81,10 +81,7 @@ def _top_mapping(doc: Any, file_name: str) -> dict[str, Any]:
         raise Loc(file_name).error("the file is empty")
     if not isinstance(doc, dict):
         raise Loc(file_name).error(f"the top level must be a mapping, not {kind(doc)}")
-    for key in doc:
-        if not isinstance(key, str):
-            raise Loc(file_name).error(f"top-level key {scalar_text(key, Loc(file_name))!r} must be a string")
-    return doc
+    return _text_keys(doc, Loc(file_name))
 
 
 def _compose_layout(
@@ -113,18 +110,22 @@ def _compose_layout(
 
 
 def _services(value: Any, loc: Loc) -> dict[str, Any]:
-    """The `services:` mapping with its keys as text (a service may be called `2048`; YAML reads a number)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise loc.error(f"must be a mapping, not {kind(value)}")
-    services: dict[str, Any] = {}
+    return _text_keys(value, loc)
+
+
+def _text_keys(value: dict[Any, Any], loc: Loc) -> dict[str, Any]:
+    """A mapping whose keys may be service names, as text (a service may be called `2048`; YAML reads a number)."""
+    result: dict[str, Any] = {}
     for key, body in value.items():
         name = scalar_text(key, loc) if isinstance(key, str | int) and not isinstance(key, bool) else repr(key)
-        if name in services:
-            raise loc.key(name).error(f"service {name!r} is defined twice")
-        services[name] = body
-    return services
+        if name in result:
+            raise loc.key(name).error(f"{name!r} is defined twice")
+        result[name] = body
+    return result
 
 
 def _version(value: Any, loc: Loc) -> str:

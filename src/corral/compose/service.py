@@ -133,8 +133,8 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     deploy = _deploy(body.get("deploy"), loc.key("deploy"), warn)
     labels = _labels(deploy.get("labels"), loc.key("deploy").key("labels"))
     labels.update(_labels(body.get("labels"), loc.key("labels")))
-    mem_limit = memory_bytes(body["mem_limit"], loc.key("mem_limit")) if "mem_limit" in body else None
-    cpus = as_float(body["cpus"], loc.key("cpus")) if "cpus" in body else None
+    mem_limit = memory_bytes(body["mem_limit"], loc.key("mem_limit")) if _given(body, "mem_limit") else None
+    cpus = as_float(body["cpus"], loc.key("cpus")) if _given(body, "cpus") else None
     mem_limit = deploy.get("memory", mem_limit)
     cpus = deploy.get("cpus", cpus)
     network_mode, network_service = _network_mode(body, loc)
@@ -154,26 +154,26 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
             body.get("volumes"), loc.key("volumes"), warn, base_dir=ctx.base_dir, volume_names=ctx.volume_names
         ),
         working_dir=_working_dir(body.get("working_dir"), loc.key("working_dir")),
-        user=as_str(body.get("user", ""), loc.key("user"), numbers=True),
-        hostname=as_str(body.get("hostname", ""), loc.key("hostname")),
+        user=as_str(_value(body, "user", ""), loc.key("user"), numbers=True),
+        hostname=as_str(_value(body, "hostname", ""), loc.key("hostname")),
         restart=_restart(body.get("restart", "no"), loc.key("restart"), warn),
         stop_grace_seconds=(
             duration_seconds(body["stop_grace_period"], loc.key("stop_grace_period"))
-            if body.get("stop_grace_period") is not None
+            if _given(body, "stop_grace_period")
             else None
         ),
         cap_add=str_list(body.get("cap_add"), loc.key("cap_add")),
         cap_drop=str_list(body.get("cap_drop"), loc.key("cap_drop")),
-        privileged=as_bool(body.get("privileged", False), loc.key("privileged")),
+        privileged=as_bool(_value(body, "privileged", False), loc.key("privileged")),
         mem_limit_bytes=mem_limit,
         cpus=cpus,
-        tty=as_bool(body.get("tty", False), loc.key("tty")),
-        stdin_open=as_bool(body.get("stdin_open", False), loc.key("stdin_open")),
+        tty=as_bool(_value(body, "tty", False), loc.key("tty")),
+        stdin_open=as_bool(_value(body, "stdin_open", False), loc.key("stdin_open")),
         network_mode=network_mode,
         links=links,
     )
     scale = deploy.get("replicas")
-    if scale is None and body.get("scale") is not None:
+    if scale is None and _given(body, "scale"):
         scale = as_int(body["scale"], loc.key("scale"), low=0, high=MAX_SCALE)
     return ParsedService(
         name=name,
@@ -184,6 +184,16 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         scale=scale,
         health_check=_healthcheck(body.get("healthcheck"), loc.key("healthcheck")),
     )
+
+
+def _given(body: dict[str, Any], key: str) -> bool:
+    return body.get(key) is not None
+
+
+def _value(body: dict[str, Any], key: str, default: Any) -> Any:
+    """A key's value, with null meaning "not set", as in compose."""
+    value = body.get(key)
+    return default if value is None else value
 
 
 def _command(value: Any, loc: Loc) -> tuple[str, ...] | None:
@@ -336,7 +346,7 @@ def _deploy(value: Any, loc: Loc, warnings: list[str]) -> dict[str, Any]:
             raise loc.key(key).error(f"unknown deploy key {key!r} (known: {', '.join(sorted(_DEPLOY_KEYS))})")
         if key in ("restart_policy", "placement", "update_config", "rollback_config", "endpoint_mode"):
             warnings.append(unsupported(loc, f"deploy.{key}"))
-    mode = as_str(deploy.get("mode", "replicated"), loc.key("mode"))
+    mode = as_str(_value(deploy, "mode", "replicated"), loc.key("mode"))
     if mode not in ("replicated", "global"):
         raise loc.key("mode").error(f"{mode!r} must be replicated or global")
     if mode == "global":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from corral.compose.service import SUPPORTED_KEYS
 from corral.model.stack import LaunchConfig
 
 from .helpers import DC, launch, service, service_error, stack, warnings_of
@@ -506,3 +507,9 @@ def test_expose() -> None:
     )
     assert service_error("image: nginx\nexpose: [http]\n").field == f"{DC}:services.web.expose[0]"
     assert service_error("image: nginx\nexpose: [70000]\n").field == f"{DC}:services.web.expose[0]"
+
+
+@pytest.mark.parametrize("key", sorted(SUPPORTED_KEYS - {"image"}))
+def test_null_values_mean_not_set(key: str) -> None:
+    assert service(f"image: nginx\n{key}:\n").launch.image == "nginx"
+    assert service(f"image: nginx\ndeploy:\n  {'mode' if key != 'deploy' else 'labels'}:\n").scale == 1

@@ -97,7 +97,8 @@ def test_invalid_service_names_suggest_a_valid_one(name: str, suggestion: str) -
 def test_numeric_service_names_are_text() -> None:
     assert [s.name for s in stack("version: '2'\nservices:\n  2048: {image: game}\n").services] == ["2048"]
     exc = error("version: '2'\nservices:\n  1: {image: a}\n  '1': {image: b}\n")
-    assert exc.message == f"{DC}: services.1: service '1' is defined twice"
+    assert exc.message == f"{DC}: services.1: '1' is defined twice"
+    assert [s.name for s in stack("2048: {image: game}\n").services] == ["2048"]
     exc = error("version: '2'\nservices:\n  1.5: {image: a}\n")
     assert "service name '1.5' is not valid" in exc.message
 
