@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from corral.compose.envfile import parse_answers
-from corral.compose.pipeline import build_stack
+from corral.compose.pipeline import build_stack, collect_env_files
 from corral.model.errors import InvalidInput
 from corral.model.stack import StackSpec
 
-__all__ = ["ComposeFile", "load_stack", "parse_answers"]
+__all__ = ["ComposeFile", "env_files_for_upload", "load_stack", "parse_answers"]
 
 _NO_VALUES: Mapping[str, str] = {}
 
@@ -52,3 +52,13 @@ def load_stack(
         env_files=env_files,
         base_dir=compose.base_dir,
     )
+
+
+def env_files_for_upload(compose: ComposeFile, *, answers: Mapping[str, str] = _NO_VALUES) -> dict[str, str]:
+    """For clients: the contents of every env_file the services name, read from below `compose.base_dir`, keyed
+    as `load_stack(env_files=...)` expects (the path as written, after `${VAR}` interpolation)."""
+    if compose.base_dir is None or not os.path.isabs(compose.base_dir):
+        raise InvalidInput(
+            "reading env files needs the compose file's directory as an absolute base_dir", field="base_dir"
+        )
+    return collect_env_files(compose.name, compose.text, compose.base_dir, answers=answers)

@@ -12,10 +12,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from corral.compose.envfile import read_env_file
 from corral.compose.interpolate import Interpolator
 from corral.compose.location import Loc
 from corral.compose.rancher import RancherService, parse_rancher_service
-from corral.compose.service import ParsedService, ServiceContext, parse_service
+from corral.compose.service import ParsedService, ServiceContext, env_file_entries, parse_service
 from corral.compose.values import as_bool, as_str, kind, mapping, scalar_text
 from corral.compose.yamlsafe import load_yaml
 from corral.model.errors import InvalidInput
@@ -74,6 +75,29 @@ def build_stack(
 
     services = tuple(_spec(parsed[name], extra.get(name, RancherService())) for name in _start_order(parsed))
     return StackSpec(name=stack_name, services=services, warnings=tuple(warnings))
+
+
+def collect_env_files(
+    compose_name: str, compose_text: str, base_dir: str, *, answers: Mapping[str, str]
+) -> dict[str, str]:
+    """Read every env file the compose file's services name, from below `base_dir`: what a client uploads as
+    `env_files`. Optional (`required: false`) files that are missing are left out."""
+    doc = _top_mapping(load_yaml(compose_text, compose_name), compose_name)
+    raw_services, services_loc = _compose_layout(doc, compose_name, "", [])
+    interpolator = Interpolator(answers)
+    contents: dict[str, str] = {}
+    for name, raw in raw_services.items():
+        loc = services_loc.in_service(name)
+        body = interpolator.value(raw, loc)
+        if not isinstance(body, dict):
+            continue
+        for path, required, where in env_file_entries(body, loc):
+            try:
+                contents[path] = read_env_file(path, where, env_files={}, base_dir=base_dir)
+            except InvalidInput:
+                if required:
+                    raise
+    return contents
 
 
 def _top_mapping(doc: Any, file_name: str) -> dict[str, Any]:

@@ -209,23 +209,29 @@ def _command(value: Any, loc: Loc) -> tuple[str, ...] | None:
     raise loc.error(f"must be a string or a list of strings, not {kind(value)}")
 
 
-def _environment(body: dict[str, Any], loc: Loc, ctx: ServiceContext) -> dict[str, str]:
-    env: dict[str, str] = {}
+def env_file_entries(body: dict[str, Any], loc: Loc) -> list[tuple[str, bool, Loc]]:
+    """The service's env files as (path, required, where), in order (later files win)."""
     env_loc = loc.key("env_file")
     raw_files = body.get("env_file")
-    entries = [raw_files] if isinstance(raw_files, str) else sequence(raw_files, env_loc)
-    for i, entry in enumerate(entries):
-        item_loc = env_loc.key(i) if not isinstance(raw_files, str) else env_loc
-        required = True
+    if isinstance(raw_files, str):
+        return [(raw_files, True, env_loc)]
+    entries: list[tuple[str, bool, Loc]] = []
+    for i, entry in enumerate(sequence(raw_files, env_loc)):
+        item_loc = env_loc.key(i)
         if isinstance(entry, dict):
-            entry = mapping(entry, item_loc)
             for key in entry:
                 if key not in ("path", "required", "format"):
                     raise item_loc.key(key).error(f"unknown env_file key {key!r} (known: format, path, required)")
-            required = as_bool(entry.get("required", True), item_loc.key("required"))
-            path = as_str(entry.get("path"), item_loc.key("path"))
+            required = as_bool(_value(entry, "required", True), item_loc.key("required"))
+            entries.append((as_str(entry.get("path"), item_loc.key("path")), required, item_loc))
         else:
-            path = as_str(entry, item_loc)
+            entries.append((as_str(entry, item_loc), True, item_loc))
+    return entries
+
+
+def _environment(body: dict[str, Any], loc: Loc, ctx: ServiceContext) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for path, required, item_loc in env_file_entries(body, loc):
         try:
             text = read_env_file(path, item_loc, env_files=ctx.env_files, base_dir=ctx.base_dir)
         except InvalidInput:

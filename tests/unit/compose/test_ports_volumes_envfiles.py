@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.compose import ComposeFile, load_stack, parse_answers
+from corral.compose import ComposeFile, env_files_for_upload, load_stack, parse_answers
 from corral.model.errors import InvalidInput
 from corral.model.stack import PortSpec, VolumeSpec
 
@@ -264,3 +264,28 @@ def test_parse_answers_errors_name_file_and_line(text: str, line: int) -> None:
         parse_answers(text, file_name="my-answers.txt")
     assert info.value.message.startswith(f"my-answers.txt: line {line}: ")
     assert info.value.field == f"my-answers.txt:{line}"
+
+
+def test_env_files_for_upload_reads_what_the_server_needs(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "web.env").write_text("A=1\n")
+    (tmp_path / "prod.env").write_text("B=2\n")
+    text = (
+        "version: '2'\nservices:\n"
+        "  web: {image: nginx, env_file: conf/web.env}\n"
+        "  api: {image: app, env_file: ['${STAGE}.env', {path: optional.env, required: false}]}\n"
+    )
+    compose = ComposeFile(DC, text, str(tmp_path))
+    files = env_files_for_upload(compose, answers={"STAGE": "prod"})
+    assert files == {"conf/web.env": "A=1\n", "prod.env": "B=2\n"}
+    spec = load_stack("app", ComposeFile(DC, text), answers={"STAGE": "prod"}, env_files=files)
+    assert [dict(s.launch.environment) for s in spec.services] == [{"B": "2"}, {"A": "1"}]
+
+
+def test_env_files_for_upload_errors(tmp_path: Path) -> None:
+    text = "web: {image: nginx, env_file: ../x.env}\n"
+    with pytest.raises(InvalidInput) as info:
+        env_files_for_upload(ComposeFile(DC, text, str(tmp_path)))
+    assert info.value.field == f"{DC}:web.env_file"
+    with pytest.raises(InvalidInput, match="absolute base_dir"):
+        env_files_for_upload(ComposeFile(DC, text))
