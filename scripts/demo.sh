@@ -39,7 +39,8 @@ if answers; then
 else
     mkdir -p "$CORRAL_DATA_DIR"
     echo "demo: starting the server (log: ${CORRAL_DATA_DIR}/server.log)"
-    "$CORRAL" server --port "$PORT" >>"${CORRAL_DATA_DIR}/server.log" 2>&1 &
+    # its own session: Ctrl-C reaches this script (which removes its hosts first), not the server
+    setsid "$CORRAL" server --port "$PORT" >>"${CORRAL_DATA_DIR}/server.log" 2>&1 &
     server_pid=$!
     trap cleanup EXIT
     for _ in $(seq 1 60); do answers && break; sleep 0.5; done
