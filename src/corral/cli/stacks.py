@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
 from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
 from corral.cli.terminal import interactive_exec
 from corral.client import CorralClient
-from corral.compose import parse_answers
+from corral.compose import ComposeFile, env_files_for_upload, parse_answers
 from corral.model.errors import CorralError, InvalidInput
 
 WAIT_SECONDS = 180.0
@@ -33,27 +32,13 @@ def _read(path: Path) -> str:
         fail(f"cannot read {path}: {exc.strerror}")
 
 
-def _env_files(compose_path: Path, text: str) -> dict[str, str]:
-    """Contents of the env_file entries of a compose file, keyed as written in it."""
+def _env_files(compose_path: Path, text: str, answers: dict[str, str]) -> dict[str, str]:
+    """Contents of the env_file entries of a compose file (read below its folder), to send with it."""
+    compose = ComposeFile(name=compose_path.name, text=text, base_dir=str(compose_path.resolve().parent))
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {}  # the server reports the YAML error with file, line and column
-    if not isinstance(document, dict):
-        return {}
-    services = document.get("services") if "services" in document else document
-    found: dict[str, str] = {}
-    for service in (services or {}).values() if isinstance(services, dict) else ():
-        entries = service.get("env_file") if isinstance(service, dict) else None
-        for entry in [entries] if isinstance(entries, str) else entries or []:
-            if isinstance(entry, dict):
-                entry = entry.get("path")
-            if isinstance(entry, str) and entry not in found:
-                target = (compose_path.parent / entry).resolve()
-                if compose_path.parent.resolve() not in target.parents:
-                    fail(f"{compose_path.name}: env_file {entry!r} is outside the compose file's folder")
-                found[entry] = _read(target)
-    return found
+        return env_files_for_upload(compose, answers=answers)
+    except InvalidInput as exc:
+        fail(exc.message)
 
 
 def _stack_name(value: str | None, compose_path: Path) -> str:
@@ -103,7 +88,7 @@ def up(
             rancher_compose=_read(rancher_path) if rancher_path else None,
             rancher_compose_name=rancher_path.name if rancher_path else "rancher-compose.yml",
             answers=answer_values,
-            env_files=_env_files(compose_path, compose_text),
+            env_files=_env_files(compose_path, compose_text, answer_values),
         )
     )
     for warning in result.get("warnings", []):
