@@ -7,6 +7,7 @@ wakes the orchestrator, which does the actual work.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -29,6 +30,8 @@ router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
 MAX_FILE_BYTES = 1024 * 1024
 MAX_SCALE = 1000
+RESTART_STOP_SECONDS = 60.0  # at most this long for the containers to stop before they are started again
+_background: set[asyncio.Task[None]] = set()
 
 
 class StackFiles(Strict):
@@ -176,13 +179,44 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
 
 
 @router.post("/services/{service_id}/restart")
-def restart_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
+async def restart_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
     stacks = _stacks(request)
-    service = stacks.get_service(service_id)
-    slot_ids = [r.slot.id for r in stacks.list_slots(service_id=service.id)]
-    stacks.set_running(slot_ids, True, start_requested_at=time.time())
-    _wake(request)
-    return service_view(service, _state(request, service.environment_id))
+    service = await run_in_threadpool(stacks.get_service, service_id)
+    records = await run_in_threadpool(lambda: stacks.list_slots(service_id=service.id))
+    _restart_later(request, [r.slot.id for r in records])
+    state = await run_in_threadpool(_state, request, service.environment_id)
+    return service_view(service, state)
+
+
+def _restart_later(request: Request, slot_ids: list[str]) -> None:
+    """Restart = stop, wait until the agents report the containers stopped, start again. Built on the desired
+    state (never an imperative command), so a restart survives a lost message or a reconnecting agent."""
+    app_state = request.app.state
+
+    async def restart() -> None:
+        stacks: StackStore = app_state.stacks
+        await run_in_threadpool(stacks.set_running, slot_ids, False)
+        app_state.orchestrator.trigger()
+        deadline = time.monotonic() + RESTART_STOP_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            if not await run_in_threadpool(_any_running, app_state.store, stacks, slot_ids):
+                break
+        await run_in_threadpool(stacks.set_running, slot_ids, True, start_requested_at=time.time())
+        app_state.orchestrator.trigger()
+
+    task = asyncio.get_running_loop().create_task(restart(), name="restart")
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def _any_running(store: Store, stacks: StackStore, slot_ids: list[str]) -> bool:
+    environment_ids = {stacks.get_slot(slot_id).slot.environment_id for slot_id in slot_ids}
+    for environment_id in environment_ids:
+        state = EnvironmentState.load(store, stacks, environment_id)
+        if any((c := state.observed.get(s)) is not None and c.state == "running" for s in slot_ids):
+            return True
+    return False
 
 
 @router.get("/containers")
@@ -207,9 +241,12 @@ def get_container(request: Request, container_id: str, _: Admin) -> dict[str, An
 async def _set_running(request: Request, container_id: str, running: bool, restart: bool) -> dict[str, Any]:
     stacks = _stacks(request)
     record = await run_in_threadpool(stacks.get_slot, container_id)
-    requested = time.time() if restart or running else None
-    await run_in_threadpool(stacks.set_running, [record.slot.id], running, start_requested_at=requested)
-    _wake(request)
+    if restart:
+        _restart_later(request, [record.slot.id])
+    else:
+        requested = time.time() if running else None
+        await run_in_threadpool(stacks.set_running, [record.slot.id], running, start_requested_at=requested)
+        _wake(request)
     record = await run_in_threadpool(stacks.get_slot, container_id)
     state = await run_in_threadpool(_state, request, record.slot.environment_id)
     return slot_container_view(record, state)
