@@ -34,10 +34,12 @@ from corral.agent.credentials_store import (
 )
 from corral.agent.engine_monitor import EngineMonitor
 from corral.agent.session import Outcome, Session, agent_socket_url
+from corral.agent.streams import MAX_STREAMS
 from corral.config import Settings
 from corral.model.credentials import AgentCredentials
 from corral.model.errors import InvalidInput, Unavailable
 from corral.runtime.docker_engine import DockerEngine
+from corral.runtime.streams import ContainerStreams
 
 log = logging.getLogger("corral.agent")
 
@@ -108,6 +110,8 @@ class Agent:
         self.monitor = EngineMonitor(DockerEngine(docker_host), max_backoff=settings.agent_max_backoff_seconds)
         # Its own engine client and thread: a long stop grace period never holds up snapshots and deltas.
         self.converger = Converger(DockerEngine(docker_host))
+        # Logs and exec: one engine client for all streams, a pooled connection for each (they last long).
+        self.streams = ContainerStreams(DockerEngine(docker_host, pool_size=MAX_STREAMS + 8))
         self.slot_reporter = SlotReporter()
         self.stop = asyncio.Event()
 
@@ -130,6 +134,7 @@ class Agent:
                 await asyncio.wait_for(watcher, timeout=STOP_GRACE_SECONDS)
             self.monitor.close()
             self.converger.close()
+            self.streams.close()
             loop = asyncio.get_running_loop()
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -227,6 +232,7 @@ class Agent:
                 slot_reporter=self.slot_reporter,
                 settings=self.settings,
                 stop=self.stop,
+                stream_source=self.streams,
             )
             running = asyncio.create_task(session.run(), name="agent-session")
             stopper = asyncio.create_task(self.stop.wait())

@@ -12,6 +12,10 @@ Convergence (converge.py): every `desired` message replaces the desired set and 
 converge again (debounced), and so does a timer every CONVERGE_SECONDS (level-triggered resync). Nothing is
 converged before the first `desired` of the connection: a restarted agent must not remove containers only because
 the server has not spoken yet. Failures go to the server as `slot` messages.
+
+Streams (streams.py): `logs` and `exec` requests run on threads of their own, their `output` and `end` messages
+interleaved with everything else; `stdin`, `resize` and `cancel` are routed to them. They live as long as the
+connection: when it ends, every stream of it is stopped.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 import corral
 from corral.agent.converge import Converger, SlotReporter, parse_desired
 from corral.agent.engine_monitor import RESYNC, ContainerEvent, EngineChange, EngineMonitor
+from corral.agent.streams import StreamManager, StreamSource
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.credentials import AgentCredentials
@@ -46,6 +51,7 @@ EVENT_DEBOUNCE_SECONDS = 0.5  # a burst of engine events converges once
 WELCOME_TIMEOUT_SECONDS = 15.0
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_REPLACED = 4409  # the server took a newer connection for the same host
+_STREAM_MESSAGES = frozenset({protocol.LOGS, protocol.EXEC, protocol.STDIN, protocol.RESIZE, protocol.CANCEL})
 
 
 class Outcome(enum.Enum):
@@ -107,6 +113,7 @@ class Session:
         slot_reporter: SlotReporter,
         settings: Settings,
         stop: asyncio.Event,
+        stream_source: StreamSource,
     ) -> None:
         self.socket_url = agent_socket_url(url)
         self.credentials = credentials
@@ -124,6 +131,7 @@ class Session:
         self.desired: list[DesiredContainer] | None = None  # None until the server's first `desired` arrives
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
+        self.streams = StreamManager(stream_source, self._send)
 
     async def run(self) -> SessionResult:
         """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
@@ -139,7 +147,10 @@ class Session:
                 max_size=protocol.MAX_MESSAGE_BYTES,
             ) as ws:
                 self._ws = ws
-                return await self._converse(ws)
+                try:
+                    return await self._converse(ws)
+                finally:
+                    await self.streams.close()  # the server forgets the streams of a lost connection
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
@@ -244,6 +255,8 @@ class Session:
             self._on_welcome(message)
         elif message.type == protocol.DESIRED:
             await self._on_desired(message)
+        elif message.type in _STREAM_MESSAGES:
+            await self.streams.handle(message)
         elif message.type == protocol.ERROR:
             log.warning("server reports an error: %s", message.data.get("message", "(no message)"))
         else:

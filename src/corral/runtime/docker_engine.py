@@ -129,12 +129,16 @@ def platform_facts() -> HostFacts:
 class DockerEngine:
     """One Docker engine at `docker_host` (``unix:///path.sock`` or ``tcp://host:port``).
 
-    Safe for one caller thread plus one thread consuming `events`.
+    Safe for one caller thread plus one thread consuming `events` (runtime/streams.py uses one from many threads,
+    with a `pool_size` of connections to match: every open stream holds one).
     """
 
-    def __init__(self, docker_host: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, docker_host: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, pool_size: int | None = None
+    ) -> None:
         self.docker_host = docker_host
         self._timeout = timeout
+        self._pool_size = pool_size
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         # docker_id -> restart policy name, learnt from inspect. A container whose policy is "no" never gets a
@@ -146,7 +150,10 @@ class DockerEngine:
     def _connect(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
-                self._client = docker.DockerClient(base_url=self.docker_host, version="auto", timeout=self._timeout)
+                extra = {} if self._pool_size is None else {"max_pool_size": self._pool_size}
+                self._client = docker.DockerClient(
+                    base_url=self.docker_host, version="auto", timeout=self._timeout, **extra
+                )
             return self._client
 
     def _drop_client(self) -> None:
