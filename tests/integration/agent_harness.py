@@ -9,14 +9,17 @@ misbehave, restart, or remove the host. Test modules import the fixtures they us
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +29,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from corral.agent.credentials_store import save_credentials
 from corral.model import protocol
 from corral.model.credentials import AgentCredentials
+from tests.integration.conftest import ROOT_DOCKER_HOST, TEST_IMAGE, skip_or_fail
 
 HEARTBEAT = 0.2
 
@@ -38,6 +42,16 @@ token = sys.argv[4] if len(sys.argv) > 4 else None
 sys.exit(run_agent(url=sys.argv[1], token=token, state_dir=Path(sys.argv[2]), docker_host=sys.argv[3],
                    labels={"zone": "a"}, name=None, settings=Settings()))
 """
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """What the agent sent for one logs or exec request: its output per stream and its `end`."""
+
+    stdout: bytes
+    stderr: bytes
+    end: protocol.Message
+    messages: list[protocol.Message]  # every `output` and the `end`, in the order they arrived
 
 
 class FakeServer:
@@ -117,6 +131,54 @@ class FakeServer:
                 await ws.send(protocol.Message(protocol.WELCOME, welcome).encode())
                 for raw_message in self.after_welcome:
                     await ws.send(raw_message)
+
+    # -- streams (logs, exec)
+
+    def request(self, kind: str, **data: Any) -> str:
+        """Send a stream message (`logs`, `exec`, `stdin`, ...); a new request gets a fresh request_id. The id."""
+        request_id = str(data.setdefault("request_id", secrets.token_hex(6)))
+        self.send(protocol.Message(kind, data).encode())
+        return request_id
+
+    def stream_messages(self, request_id: str) -> list[protocol.Message]:
+        return [
+            m
+            for m in list(self.history)
+            if m.type in (protocol.OUTPUT, protocol.END) and m.data.get("request_id") == request_id
+        ]
+
+    def stream_output(self, request_id: str, stream: str = "stdout") -> bytes:
+        return b"".join(
+            base64.b64decode(m.data["data"])
+            for m in self.stream_messages(request_id)
+            if m.type == protocol.OUTPUT and m.data.get("stream") == stream
+        )
+
+    def wait_output(self, request_id: str, text: bytes, *, stream: str = "stdout", timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.stream_output(request_id, stream):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the {stream} of {request_id} within {timeout}s")
+            time.sleep(0.02)
+
+    def await_end(self, request_id: str, timeout: float = 10.0) -> StreamResult:
+        """Wait for the request's `end`; everything it sent, checked to be well formed (outputs, then one end)."""
+        deadline = time.monotonic() + timeout
+        while not any(m.type == protocol.END for m in self.stream_messages(request_id)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no end for request {request_id} within {timeout}s")
+            time.sleep(0.02)
+        messages = self.stream_messages(request_id)
+        assert [m.type for m in messages].count(protocol.END) == 1 and messages[-1].type == protocol.END, messages
+        for m in messages[:-1]:
+            assert m.data["stream"] in ("stdout", "stderr"), m
+            assert 0 < len(base64.b64decode(m.data["data"])) <= protocol.MAX_OUTPUT_CHUNK, m
+        return StreamResult(
+            stdout=self.stream_output(request_id, "stdout"),
+            stderr=self.stream_output(request_id, "stderr"),
+            end=messages[-1],
+            messages=messages,
+        )
 
     def expect(
         self, kind: str, *, where: Callable[[protocol.Message], bool] = lambda m: True, timeout: float = 10.0
@@ -205,6 +267,47 @@ def start_agent_fixture(tmp_path: Path, fake_server: FakeServer) -> Iterator[Sta
         if agent.process.poll() is None:
             agent.process.kill()
             agent.process.wait(timeout=5)
+
+
+class Throwaways:
+    """Throwaway containers on an engine (`sh -c SCRIPT` in the test image, unique names, `--network none`)."""
+
+    def __init__(self, docker_host: str, prefix: str = "corral-test") -> None:
+        self.docker_host = docker_host
+        self.prefix = prefix
+        self.made: list[str] = []
+
+    def run(self, script: str, *, tty: bool = False) -> str:
+        """Start one; its docker id. Skips (fails in CI) when the engine or the image is missing."""
+        name = f"{self.prefix}-{secrets.token_hex(4)}"
+        command = ["docker", "-H", self.docker_host, "run", "-d", "--network", "none", "--name", name]
+        started = subprocess.run(
+            [*command, *(["-t"] if tty else []), TEST_IMAGE, "sh", "-c", script], capture_output=True, text=True
+        )
+        if started.returncode != 0:
+            self.docker("rm", "-f", name)
+            reason = started.stderr.strip()
+            skip_or_fail(f"cannot start a {TEST_IMAGE} container (scripts/setup.sh builds it): {reason}")
+        docker_id = started.stdout.strip()
+        self.made.append(docker_id)
+        return docker_id
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "-H", self.docker_host, *args], capture_output=True, text=True)
+
+    def remove_all(self) -> None:
+        if self.made:
+            self.docker("rm", "-f", *self.made)
+            self.made.clear()
+
+
+@pytest.fixture(name="throwaways")
+def throwaways_fixture() -> Iterator[Throwaways]:
+    containers = Throwaways(ROOT_DOCKER_HOST, prefix=f"corral-test-{secrets.token_hex(2)}")
+    try:
+        yield containers
+    finally:
+        containers.remove_all()
 
 
 def has_container(docker_id: str, state: str) -> Callable[[protocol.Message], bool]:

@@ -322,6 +322,8 @@ class StreamManager:
         self._streams.clear()
         for stream in streams:
             stream.halt(dropped=True)
+        if streams:
+            log.info("stopped %d logs/exec stream(s) of the closed connection", len(streams))
         tasks = [stream.task for stream in streams if stream.task is not None]
         for task in tasks:
             task.cancel()

@@ -227,6 +227,8 @@ class ExecSession:
                     raise Unavailable(f"the output of exec in {self.container} is garbled: {exc}") from exc
                 yield from pieces
         finally:
+            self._closed.set()  # the process's output ended: there is nothing left to write to or resize
+            self._stdin_closed = True
             with self._state_lock:
                 self._reading = False
                 self._release()
@@ -258,7 +260,7 @@ class ExecSession:
                 raise Unavailable(f"cannot close the input of exec in {self.container}: {exc}") from exc
 
     def resize(self, rows: int, cols: int) -> None:
-        """Set the terminal size (a no-op without a tty)."""
+        """Set the terminal size (a no-op without a tty, or once `read` has ended)."""
         if not self.tty or self._closed.is_set():
             return
         if not (0 < rows <= 65535 and 0 < cols <= 65535):
@@ -267,6 +269,8 @@ class ExecSession:
         def resize(client: docker.DockerClient) -> None:
             try:
                 client.api.exec_resize(self.exec_id, height=rows, width=cols)
+            except docker.errors.NotFound:
+                raise Conflict(f"the exec in {self.container} has ended", field="rows") from None
             except docker.errors.APIError as exc:
                 _raise_refusal(exc, self.container, "resize the terminal of exec in")
 
