@@ -305,6 +305,10 @@ def exec_command(
     env: EnvOption = None,
 ) -> None:
     """Run a command in a container; exits with the command's exit code."""
+    if cmd and cmd[0] == "--":  # typer keeps the separator in the arguments
+        cmd = cmd[1:]
+    if not cmd:
+        fail("give the command to run after --, e.g. corral exec web-1 -- sh -c 'echo hi'")
     target = _run(lambda c: c.stacks.find_container(_env(env), container))
     if not interactive and not tty:
         result = _run(lambda c: c.stacks.exec(target["id"], cmd))
