@@ -230,6 +230,9 @@ def test_cli_ps_lists_containers_with_hosts(server: ServerProcess, tmp_path: Pat
 
     web = _wait_running(server, "listed", "web", 1)[0]
     engine = _engine(server, "p1")
+    networks = engine.api.inspect_container(web["docker_id"])["NetworkSettings"]["Networks"]
+    assert web["ip"] and web["ip"] == next(iter(networks.values()))["IPAddress"]
+    assert web["ip"] in server.cli("ps").stdout
     started = engine.api.inspect_container(web["docker_id"])["State"]["StartedAt"]
     server.cli("restart", "listed/web")
     wait_until(

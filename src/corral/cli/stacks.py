@@ -137,8 +137,9 @@ def _print_containers(containers: list[dict[str, Any]], *, show_all: bool) -> No
         state = styled_state(c["state"])
         if c["state"] == "exited" and c["exit_code"] is not None:
             state += f" ({c['exit_code']})"
-        rows.append([c["stack"], c["service"], c["name"], c["host"] or "-", state, c["docker_id"][:12], c["reason"]])
-    print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "DOCKER ID", "REASON"], rows)
+        host, ip, docker_id = c["host"] or "-", c.get("ip") or "-", c["docker_id"][:12]
+        rows.append([c["stack"], c["service"], c["name"], host, state, ip, docker_id, c["reason"]])
+    print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "IP", "DOCKER ID", "REASON"], rows)
 
 
 @app.command("ps")

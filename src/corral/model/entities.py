@@ -131,6 +131,7 @@ class ObservedContainer:
     restart_count: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     created: float = 0.0
+    ip: str = ""  # address on its first network, "" when it has none
 
     @property
     def managed(self) -> bool:

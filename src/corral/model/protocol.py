@@ -126,4 +126,5 @@ def container_from_wire(data: object) -> ObservedContainer:
         restart_count=int(data.get("restart_count") or 0),
         labels={str(k): str(v) for k, v in labels.items()},
         created=float(data.get("created") or 0.0),
+        ip=str(data.get("ip") or ""),
     )

@@ -260,6 +260,7 @@ class DockerEngine:
             restart_count=0,
             labels=_labels(row.get("Labels")),
             created=_parse_time(row.get("Created")),
+            ip=_first_ip(row.get("NetworkSettings")),
         )
 
     def _from_inspect(self, data: dict[str, Any]) -> ObservedContainer:
@@ -287,6 +288,7 @@ class DockerEngine:
             labels=_labels(config.get("Labels")),
             # Whole seconds, as the list API reports them: both paths give equal values for one container.
             created=float(int(_parse_time(data.get("Created")))),
+            ip=_first_ip(data.get("NetworkSettings")),
         )
 
     # -- events
@@ -342,3 +344,16 @@ class DockerEngine:
 
     def close(self) -> None:
         self._drop_client()
+
+
+def _first_ip(settings: object) -> str:
+    """The container's address on its first network that has one ("" for host/none networking or when stopped)."""
+    networks = settings.get("Networks") if isinstance(settings, dict) else None
+    if not isinstance(networks, dict):
+        return ""
+    for name in sorted(networks):
+        network = networks[name]
+        address = network.get("IPAddress") if isinstance(network, dict) else None
+        if isinstance(address, str) and address:
+            return address
+    return ""

@@ -68,6 +68,7 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "state": container_state(record, observed, host),
         "desired": "running" if record.running else "stopped",
         "docker_id": observed.docker_id if observed is not None else "",
+        "ip": observed.ip if observed is not None else "",
         "image": observed.image if observed is not None else "",
         "status": observed.status if observed is not None else "",
         "exit_code": observed.exit_code if observed is not None else None,

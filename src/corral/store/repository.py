@@ -354,6 +354,7 @@ def _container_row(host_id: str, c: ObservedContainer) -> HostContainerRow:
         restart_count=c.restart_count,
         labels=dict(c.labels),
         created=c.created,
+        ip=c.ip,
     )
 
 
@@ -368,4 +369,5 @@ def _container(row: HostContainerRow) -> ObservedContainer:
         restart_count=row.restart_count,
         labels=dict(row.labels or {}),
         created=row.created,
+        ip=row.ip,
     )

@@ -89,6 +89,7 @@ class HostContainerRow(Base):
     restart_count: Mapped[int] = mapped_column(Integer, default=0)
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created: Mapped[float] = mapped_column(Float, default=0.0)
+    ip: Mapped[str] = mapped_column(String(64), default="")
 
 
 class StackRow(Base):

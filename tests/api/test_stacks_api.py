@@ -1,0 +1,74 @@
+"""Stacks, services and containers through the in-process API (no agents): validation, storage, reasons."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+COMPOSE = "version: '2'\nservices:\n  web:\n    image: corral/busybox\n    ports: ['8080:80']\n"
+
+
+def _up(api: TestClient, compose: str = COMPOSE, **extra: object):
+    return api.put("/v1/stacks", json={"name": "shop", "compose": compose, **extra})
+
+
+def test_up_creates_then_updates_only_what_changed(api: TestClient) -> None:
+    created = _up(api)
+    assert created.status_code == 201, created.text
+    assert created.json()["changed_services"] == ["web"]
+    again = _up(api)
+    assert again.status_code == 200 and again.json()["changed_services"] == []
+    changed = _up(api, COMPOSE.replace("8080:80", "8081:80"))
+    assert changed.json()["changed_services"] == ["web"]
+    assert [s["ports"] for s in changed.json()["services"]] == [["8081:80/tcp"]]
+
+
+def test_bad_compose_is_422_and_stores_nothing(api: TestClient) -> None:
+    for compose, part in [
+        ("services:\n  web:\n    image: x\n    imagee: y\n", "imagee"),
+        ("services:\n  web:\n    image: x\n    ports: ['abc']\n", "ports"),
+        ("services:\n  web:\n    command: sleep 1\n", "image"),
+        ("services: [\n", "docker-compose.yml"),
+    ]:
+        response = _up(api, compose)
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["field"].startswith("docker-compose.yml") and part in body["field"] + body["message"]
+    response = _up(api, rancher_compose="services:\n  nope:\n    scale: 2\n")
+    assert response.status_code == 422 and "nope" in response.json()["message"]
+    assert api.get("/v1/stacks").json()["data"] == []
+
+
+def test_without_hosts_every_index_says_why(api: TestClient) -> None:
+    stack = _up(api, rancher_compose="version: '2'\nservices:\n  web:\n    scale: 2\n").json()
+    service_id = stack["services"][0]["id"]
+    deadline = time.time() + 10
+    reason = ""
+    while time.time() < deadline and not reason:
+        reason = api.get(f"/v1/services/{service_id}").json()["reason"]
+        time.sleep(0.1)
+    assert "#1: no hosts in the environment" in reason and "#2:" in reason
+    assert api.get(f"/v1/stacks/{stack['id']}").json()["state"] == "activating"
+
+
+def test_scale_is_validated(api: TestClient) -> None:
+    service_id = _up(api).json()["services"][0]["id"]
+    assert api.post(f"/v1/services/{service_id}/scale", json={"scale": -1}).json()["field"] == "scale"
+    assert api.post(f"/v1/services/{service_id}/scale", json={"scale": 1001}).status_code == 422
+    assert api.post(f"/v1/services/{service_id}/scale", json={"scale": "x"}).status_code == 422
+    assert api.post(f"/v1/services/{service_id}/scale", json={"scale": 3}).json()["scale"] == 3
+    assert api.post("/v1/services/svc-nope/scale", json={"scale": 3}).status_code == 404
+
+
+def test_delete_removes_the_stack(api: TestClient) -> None:
+    stack_id = _up(api).json()["id"]
+    assert api.delete(f"/v1/stacks/{stack_id}").status_code == 204
+    assert api.get(f"/v1/stacks/{stack_id}").status_code == 404
+    assert api.get("/v1/containers").json()["data"] == []
+
+
+def test_streams_of_unknown_containers_are_404(api: TestClient) -> None:
+    assert api.get("/v1/containers/c-nope/logs").status_code == 404
+    assert api.post("/v1/containers/c-nope/exec", json={"cmd": ["true"]}).status_code == 404
+    assert api.post("/v1/containers/c-nope/exec", json={"cmd": []}).status_code == 422
