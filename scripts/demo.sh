@@ -73,8 +73,11 @@ cat <<TXT
 
 Corral is running.
   API:         ${CORRAL_URL}/v1   (OpenAPI document: ${CORRAL_URL}/openapi.json)
-  API key:     ${CORRAL_DATA_DIR}/admin.env   (export it: set -a; . ${CORRAL_DATA_DIR}/admin.env; set +a)
-  Try:         .venv/bin/corral hosts ls     .venv/bin/corral tokens create    .venv/bin/corral env ls
+  API key:     CORRAL_ACCESS_KEY=${CORRAL_ACCESS_KEY}
+               CORRAL_SECRET_KEY=${CORRAL_SECRET_KEY}
+               (also in ${CORRAL_DATA_DIR}/admin.env: set -a; . ${CORRAL_DATA_DIR}/admin.env; set +a)
+  Try:         .venv/bin/corral ps    .venv/bin/corral scale demo/web=6    .venv/bin/corral logs -f demo/web
+               .venv/bin/corral exec -it demo-web-1 -- sh    .venv/bin/corral hosts ls    .venv/bin/corral tokens create
 TXT
 
 if [ -n "$server_pid" ]; then

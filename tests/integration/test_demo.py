@@ -61,6 +61,8 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         assert web_hosts == {"host1", "host2", "host3"}, text
         assert re.search(r"demo\s+worker\s+demo-worker-1\s+host\d\s+running", text), text
         assert f"http://127.0.0.1:{env['CORRAL_PORT']}" in text
+        keys = dict(line.split("=", 1) for line in (tmp_path / "data" / "admin.env").read_text().split())
+        assert f"CORRAL_SECRET_KEY={keys['CORRAL_SECRET_KEY']}" in text
 
         os.killpg(demo.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=120)
