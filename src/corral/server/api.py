@@ -67,7 +67,7 @@ class AgentRegistration(Strict):
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
-def _store(request: Request) -> Store:
+def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
@@ -95,13 +95,13 @@ def _orchestration(value: str) -> Orchestration:
 
 @router.get("/environments")
 def list_environments(request: Request, _: Admin) -> dict[str, Any]:
-    return {"data": [environment_view(env) for env in _store(request).list_environments()]}
+    return {"data": [environment_view(env) for env in store_of(request).list_environments()]}
 
 
 @router.post("/environments", status_code=201)
 def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
-    env = _store(request).create_environment(name, _orchestration(body.orchestration), body.description)
+    env = store_of(request).create_environment(name, _orchestration(body.orchestration), body.description)
     view = environment_view(env)
     request.app.state.bus.publish("environment", "created", view, env.id)
     return view
@@ -109,12 +109,12 @@ def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> d
 
 @router.get("/environments/{ref}")
 def get_environment(request: Request, ref: str, _: Admin) -> dict[str, Any]:
-    return environment_view(_store(request).get_environment(ref))
+    return environment_view(store_of(request).get_environment(ref))
 
 
 @router.delete("/environments/{ref}", status_code=204)
 async def delete_environment(request: Request, ref: str, _: Admin) -> Response:
-    env = await run_in_threadpool(_store(request).get_environment, ref)
+    env = await run_in_threadpool(store_of(request).get_environment, ref)
     await _hosts(request).remove_environment(env)
     request.app.state.bus.publish("environment", "removed", environment_view(env), env.id)
     return Response(status_code=204)
@@ -125,7 +125,7 @@ async def delete_environment(request: Request, ref: str, _: Admin) -> Response:
 
 @router.post("/environments/{ref}/registration-tokens", status_code=201)
 def create_registration_token(request: Request, ref: str, body: TokenCreate, _: Admin) -> dict[str, Any]:
-    store = _store(request)
+    store = store_of(request)
     env = store.get_environment(ref)
     token, secret = store.create_registration_token(env.id, body.description)
     url = str(request.base_url).rstrip("/")
@@ -136,14 +136,14 @@ def create_registration_token(request: Request, ref: str, body: TokenCreate, _: 
 
 @router.get("/environments/{ref}/registration-tokens")
 def list_registration_tokens(request: Request, ref: str, _: Admin) -> dict[str, Any]:
-    store = _store(request)
+    store = store_of(request)
     env = store.get_environment(ref)
     return {"data": [token_view(t) for t in store.list_registration_tokens(env.id)]}
 
 
 @router.delete("/registration-tokens/{token_id}", status_code=204)
 def delete_registration_token(request: Request, token_id: str, _: Admin) -> Response:
-    _store(request).delete_registration_token(token_id)
+    store_of(request).delete_registration_token(token_id)
     request.app.state.bus.publish("registration_token", "removed", {"id": token_id})
     return Response(status_code=204)
 
@@ -157,7 +157,7 @@ def _environment_for(store: Store, ref: str | None) -> Environment | None:
 
 @router.get("/hosts")
 def list_hosts(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> dict[str, Any]:
-    store = _store(request)
+    store = store_of(request)
     env = _environment_for(store, environment)
     return {"data": [host_view(h) for h in store.list_hosts(env.id if env else None)]}
 
@@ -171,20 +171,20 @@ async def create_host(request: Request, body: HostCreate, _: Admin) -> dict[str,
         arch = normalise_arch(body.arch)
         if arch not in ("x86_64", "aarch64", "armv7l"):
             raise InvalidInput(f"arch {body.arch!r} is not one of x86_64, aarch64, armv7l", field="arch")
-    env = await run_in_threadpool(_store(request).get_environment, body.environment)
+    env = await run_in_threadpool(store_of(request).get_environment, body.environment)
     host = await _hosts(request).create(env, name, body.driver, labels, arch)
     return host_view(host)
 
 
 @router.get("/hosts/{host_id}")
 def get_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
-    return host_view(_store(request).get_host(host_id))
+    return host_view(store_of(request).get_host(host_id))
 
 
 @router.patch("/hosts/{host_id}")
 def update_host(request: Request, host_id: str, body: HostUpdate, _: Admin) -> dict[str, Any]:
     labels = validate_labels(body.labels)
-    host = _store(request).update_host(host_id, labels=labels)
+    host = store_of(request).update_host(host_id, labels=labels)
     view = host_view(host)
     request.app.state.bus.publish("host", "updated", view, host.environment_id)
     return view
@@ -192,14 +192,14 @@ def update_host(request: Request, host_id: str, body: HostUpdate, _: Admin) -> d
 
 @router.delete("/hosts/{host_id}", status_code=204)
 async def delete_host(request: Request, host_id: str, _: Admin) -> Response:
-    host = await run_in_threadpool(_store(request).get_host, host_id)
+    host = await run_in_threadpool(store_of(request).get_host, host_id)
     await _hosts(request).remove(host)
     return Response(status_code=204)
 
 
 @router.get("/hosts/{host_id}/containers")
 def list_host_containers(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
-    store = _store(request)
+    store = store_of(request)
     host = store.get_host(host_id)
     return {"data": [container_view(host.id, c) for c in store.list_host_containers(host.id)]}
 

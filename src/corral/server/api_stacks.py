@@ -20,7 +20,7 @@ from corral.model.entities import Principal
 from corral.model.errors import InvalidInput
 from corral.model.names import validate_name
 from corral.model.stack import StackSpec
-from corral.server.api import Strict
+from corral.server.api import Strict, store_of
 from corral.server.auth import require_admin
 from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
 from corral.store.repository import Store
@@ -47,11 +47,6 @@ class StackFiles(Strict):
 
 class ScaleBody(Strict):
     scale: int
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def _stacks(request: Request) -> StackStore:
@@ -86,7 +81,7 @@ def _parse(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
 
 
 def _state(request: Request, environment_id: str | None) -> EnvironmentState:
-    return EnvironmentState.load(_store(request), _stacks(request), environment_id)
+    return EnvironmentState.load(store_of(request), _stacks(request), environment_id)
 
 
 def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
@@ -96,7 +91,7 @@ def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
 
 @router.post("/stacks", status_code=201)
 def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
-    env = _store(request).get_environment(body.environment)
+    env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
     stack = _stacks(request).create_stack(env.id, spec, files)
     _wake(request)
@@ -107,7 +102,7 @@ def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]
 @router.put("/stacks")
 def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -> dict[str, Any]:
     """Create the stack or bring it to these files; only services whose definition changed are touched."""
-    env = _store(request).get_environment(body.environment)
+    env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
     stacks = _stacks(request)
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
@@ -124,7 +119,7 @@ def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -
 
 @router.get("/stacks")
 def list_stacks(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> dict[str, Any]:
-    env_id = _store(request).get_environment(environment).id if environment else None
+    env_id = store_of(request).get_environment(environment).id if environment else None
     state = _state(request, env_id)
     return {"data": [stack_view(s, state) for s in _stacks(request).list_stacks(env_id)]}
 
@@ -143,6 +138,15 @@ def delete_stack(request: Request, stack_id: str, _: Admin) -> Response:
     return Response(status_code=204)
 
 
+def _scope(request: Request, environment: str | None, stack: str | None) -> tuple[str | None, str | None]:
+    """(environment id, stack id) of optional `environment` and `stack` query filters."""
+    if stack and not environment:
+        raise InvalidInput("filtering by stack needs an environment", field="environment")
+    env_id = store_of(request).get_environment(environment).id if environment else None
+    stack_id = _stacks(request).find_stack(env_id, stack).id if stack and env_id else None
+    return env_id, stack_id
+
+
 @router.get("/services")
 def list_services(
     request: Request,
@@ -150,10 +154,7 @@ def list_services(
     environment: Annotated[str | None, Query()] = None,
     stack: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    env_id = _store(request).get_environment(environment).id if environment else None
-    stack_id = _stacks(request).find_stack(env_id, stack).id if stack and env_id else None
-    if stack and env_id is None:
-        raise InvalidInput("filtering by stack needs an environment", field="environment")
+    env_id, stack_id = _scope(request, environment, stack)
     state = _state(request, env_id)
     services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
     return {"data": [service_view(s, state) for s in services]}
@@ -226,9 +227,8 @@ def list_containers(
     environment: Annotated[str | None, Query()] = None,
     stack: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    env_id = _store(request).get_environment(environment).id if environment else None
+    env_id, stack_id = _scope(request, environment, stack)
     state = _state(request, env_id)
-    stack_id = _stacks(request).find_stack(env_id, stack).id if stack and env_id else None
     return {"data": [slot_container_view(r, state) for r in state.slots if stack_id is None or r.stack_id == stack_id]}
 
 
