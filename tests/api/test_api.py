@@ -249,3 +249,28 @@ def test_local_driver_absent_is_503_not_500(api: TestClient) -> None:
 def test_openapi_lists_the_routes(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     assert {"/v1/environments", "/v1/hosts", "/v1/hosts/{host_id}", "/v1/agent/register"} <= set(paths)
+
+
+def test_host_deactivate_evacuate_activate(api: TestClient) -> None:
+    host_id = register(api)["host_id"]
+    assert api.get(f"/v1/hosts/{host_id}").json()["schedulable"] is True
+    cordoned = api.post(f"/v1/hosts/{host_id}/deactivate").json()
+    assert (cordoned["schedulable"], cordoned["evacuating"]) == (False, False)
+    evacuating = api.post(f"/v1/hosts/{host_id}/evacuate").json()
+    assert (evacuating["schedulable"], evacuating["evacuating"]) == (False, True)
+    active = api.post(f"/v1/hosts/{host_id}/activate").json()
+    assert (active["schedulable"], active["evacuating"]) == (True, False)
+    assert api.post("/v1/hosts/host-nope/deactivate").status_code == 404
+
+
+def test_declared_arch_wins_over_the_engine(api: TestClient, settings) -> None:
+    creds = register(api)
+    from corral.server.bootstrap import open_store
+
+    store = open_store(settings)
+    store.update_host(creds["host_id"], driver_options={"arch": "arm64"})
+    with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
+        ws.send_text(protocol.Message(protocol.HELLO, {"facts": {"arch": "x86_64"}}).encode())
+        assert _recv(ws).type == protocol.WELCOME
+    assert api.get(f"/v1/hosts/{creds['host_id']}").json()["arch"] == "aarch64"
+    store.engine.dispose()

@@ -128,6 +128,10 @@ def _host_row(h: dict[str, Any]) -> list[Any]:
     state = styled_state(h["state"])
     if h.get("state_reason") and h["state"] != "active":
         state += f" ({h['state_reason']})"
+    if h.get("evacuating"):
+        state += " [evacuating]"
+    elif not h.get("schedulable", True):
+        state += " [inactive]"
     return [
         h["name"],
         state,
@@ -209,6 +213,36 @@ def hosts_label(
 
     host = _run(action)
     typer.echo(",".join(f"{k}={v}" for k, v in sorted(host["labels"].items())))
+
+
+def _host_action(action: str, names: list[str], env: str | None) -> None:
+    for name in names:
+        host = _run(lambda c, n=name: c.host_action(c.find_host(_env(env), n)["id"], action))
+        typer.echo(f"{host['name']} {'schedulable' if host['schedulable'] else 'not schedulable'}")
+
+
+@hosts_app.command("deactivate")
+def hosts_deactivate(
+    names: Annotated[list[str], typer.Argument(help="Host names or ids.")], env: EnvOption = None
+) -> None:
+    """Stop placing containers on hosts (the ones they run stay)."""
+    _host_action("deactivate", names, env)
+
+
+@hosts_app.command("evacuate")
+def hosts_evacuate(
+    names: Annotated[list[str], typer.Argument(help="Host names or ids.")], env: EnvOption = None
+) -> None:
+    """Deactivate hosts and move their containers to other hosts."""
+    _host_action("evacuate", names, env)
+
+
+@hosts_app.command("activate")
+def hosts_activate(
+    names: Annotated[list[str], typer.Argument(help="Host names or ids.")], env: EnvOption = None
+) -> None:
+    """Let containers be placed on hosts again."""
+    _host_action("activate", names, env)
 
 
 @hosts_app.command("rm")

@@ -149,6 +149,12 @@ class CorralClient:
         result: dict[str, Any] = self.request("PATCH", f"/v1/hosts/{_segment(host_id)}", json={"labels": labels})
         return result
 
+    def host_action(self, host_id: str, action: str) -> dict[str, Any]:
+        if action not in ("activate", "deactivate", "evacuate"):
+            raise InvalidInput(f"unknown host action {action!r}", field="action")
+        result: dict[str, Any] = self.request("POST", f"/v1/hosts/{_segment(host_id)}/{action}")
+        return result
+
     def delete_host(self, host_id: str) -> None:
         self.request("DELETE", f"/v1/hosts/{_segment(host_id)}", timeout=120.0)
 

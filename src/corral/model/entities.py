@@ -116,6 +116,8 @@ class Host:
     container_count: int = 0
     last_seen: float | None = None
     created_at: float = 0.0
+    schedulable: bool = True  # False: deactivated (cordoned), no new containers are placed on it
+    evacuating: bool = False  # its containers are being moved to other hosts
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,31 @@ def update_host(request: Request, host_id: str, body: HostUpdate, _: Admin) -> d
     return view
 
 
+def _set_scheduling(request: Request, host_id: str, *, schedulable: bool, evacuating: bool) -> dict[str, Any]:
+    host = store_of(request).update_host(host_id, schedulable=schedulable, evacuating=evacuating)
+    view = host_view(host)
+    request.app.state.bus.publish("host", "updated", view, host.environment_id)
+    request.app.state.orchestrator.trigger()
+    return view
+
+
+@router.post("/hosts/{host_id}/deactivate")
+def deactivate_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
+    """Cordon: no new containers go to this host; the ones it runs stay."""
+    return _set_scheduling(request, host_id, schedulable=False, evacuating=False)
+
+
+@router.post("/hosts/{host_id}/evacuate")
+def evacuate_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
+    """Deactivate and move its containers to other hosts (each as soon as another host can take it)."""
+    return _set_scheduling(request, host_id, schedulable=False, evacuating=True)
+
+
+@router.post("/hosts/{host_id}/activate")
+def activate_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
+    return _set_scheduling(request, host_id, schedulable=True, evacuating=False)
+
+
 @router.delete("/hosts/{host_id}", status_code=204)
 async def delete_host(request: Request, host_id: str, _: Admin) -> Response:
     host = await run_in_threadpool(store_of(request).get_host, host_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.config import Settings
 from corral.model import protocol
-from corral.model.entities import HostFacts, HostState, KeyKind
+from corral.model.entities import HostFacts, HostState, KeyKind, normalise_arch
 from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
 from corral.server.auth import authenticate_header
@@ -253,6 +254,9 @@ class AgentHub:
         if not isinstance(facts_data, dict):
             raise InvalidInput("hello needs a facts object", field="facts")
         facts = HostFacts.from_dict(facts_data)
+        declared = (await run_in_threadpool(self.store.host_driver_options, session.host_id)).get("arch")
+        if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
+            facts = dataclasses.replace(facts, arch=normalise_arch(declared))
         host = await run_in_threadpool(self.store.update_host, session.host_id, facts=facts, address=address)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         await session.send(

@@ -31,6 +31,8 @@ def host_view(host: Host) -> dict[str, Any]:
         "labels": dict(host.labels),
         "facts": asdict(host.facts),
         "container_count": host.container_count,
+        "schedulable": host.schedulable,
+        "evacuating": host.evacuating,
         "last_seen": host.last_seen,
         "created_at": host.created_at,
     }

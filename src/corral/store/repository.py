@@ -187,6 +187,8 @@ class Store:
             facts=_facts_dict(facts or HostFacts()),
             last_seen=None,
             created_at=time.time(),
+            schedulable=True,
+            evacuating=False,
         )
         try:
             with self.session() as session:
@@ -339,6 +341,8 @@ def _host(row: HostRow, container_count: int) -> Host:
         container_count=container_count,
         last_seen=row.last_seen,
         created_at=row.created_at,
+        schedulable=row.schedulable,
+        evacuating=row.evacuating,
     )
 
 

@@ -72,6 +72,8 @@ class HostRow(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    schedulable: Mapped[bool] = mapped_column(default=True)
+    evacuating: Mapped[bool] = mapped_column(default=False)
 
 
 class HostContainerRow(Base):
