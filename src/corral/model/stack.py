@@ -100,6 +100,10 @@ class ServiceSpec:
     upgrade_strategy: dict[str, Any] | None = None
     retain_ip: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Scheduler reservations (compose `mem_reservation`, `deploy.resources.reservations`, `milli_cpu_reservation`):
+    # a host takes a container only while the reservations of its containers fit its memory and CPUs.
+    mem_reservation_bytes: int | None = None
+    cpu_reservation: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -13,12 +13,17 @@ Rules (Rancher 1.x semantics, minus its known faults):
 - slots on disconnected (or otherwise lost) hosts move to an active host with the same index, *whatever the
   service* (Rancher moved only health-checked ones); the old slot leaves the desired state so that the host's agent
   removes the stale copy when it returns. If no host can take it, the old slot stays and the reason is reported;
-- slots on reconnecting hosts stay (grace period);
+- slots on reconnecting hosts stay (grace period); slots on evacuating hosts move like a disconnected host's, and
+  stay if no host can take them; hosts that are not schedulable take nothing new but keep their slots;
 - a changed config hash is applied in place (the agent recreates the container), unless the new config's host
   ports clash on that host: then the slot moves, and if no host can take it, it goes (its index is reported);
 - a host is infeasible when any of the service's published (port, protocol) pairs is in use there by any slot,
   counting the slots placed by this same plan. A running container holding its port wins a clash;
-- while dependencies are not ready nothing is placed, moved or updated (a recreate is a start); slots stay.
+- while dependencies are not ready nothing is placed, moved or updated (a recreate is a start); slots stay. The
+  same holds while the service's scheduling labels are malformed (the reason names the label);
+- placement follows the service's scheduling labels (`rules.py`: affinity, soft rules, reservations, image archs);
+  existing slots are not moved when a host stops satisfying a rule (as in Rancher), except for global services
+  (`global_services.py`): one slot per matching host, and a host that stops matching loses its slot.
 """
 
 from __future__ import annotations
@@ -28,10 +33,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from corral.model.entities import HostState
+from corral.model.entities import HostState, normalise_arch
+from corral.model.errors import InvalidInput
 from corral.model.stack import ContainerSlot, ServiceSpec
+from corral.orchestrator.global_services import reconcile_global
+from corral.orchestrator.plans import Plan, apply_plan
+from corral.orchestrator.rules import NO_RULES, Rules, parse_rules, system_labels
 from corral.orchestrator.scheduling import (
     STAYING_STATES,
+    Demand,
     HostLoad,
     HostView,
     SlotView,
@@ -43,39 +53,39 @@ __all__ = ["HostView", "Plan", "SlotView", "apply_plan", "reconcile"]
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What to change for one service. Slot ids refer to the `slots` given to `reconcile`."""
-
-    place: tuple[ContainerSlot, ...] = ()  # new slots: new id, free index, chosen host, current config hash
-    remove: tuple[str, ...] = ()  # slot ids to drop (highest index first)
-    replace: tuple[tuple[str, ContainerSlot], ...] = ()  # (old slot id, new slot with the same index elsewhere)
-    update: tuple[ContainerSlot, ...] = ()  # same id, host and index, current config hash (recreated in place)
-    keep: tuple[str, ...] = ()  # slot ids that stay as they are
-    unplaced: tuple[tuple[int, str], ...] = ()  # (index, reason) for every index that cannot be placed where it should
-
-    @property
-    def empty(self) -> bool:
-        """Nothing to place, remove, replace or update (kept slots and reasons may remain)."""
-        return not (self.place or self.remove or self.replace or self.update)
-
-    @property
-    def reasons(self) -> dict[int, str]:
-        return dict(self.unplaced)
-
-
-@dataclass(frozen=True)
 class _Move:
     view: SlotView
     why: str
     lost: bool  # its host is neither active nor reconnecting (disconnected, removing...): it stays if it cannot move
 
 
-def _host_rank(state: HostState | None) -> int:
-    if state is HostState.ACTIVE:
+def _host_rank(host: HostView | None) -> int:
+    if host is not None and host.evacuating:
+        return 2
+    if host is not None and host.state is HostState.ACTIVE:
         return 0
-    if state is HostState.RECONNECTING:
+    if host is not None and host.state is HostState.RECONNECTING:
         return 1
-    return 2
+    return 3
+
+
+def staying(host: HostView | None) -> bool:
+    """A slot on this host stays where it is (active or reconnecting, and not evacuating)."""
+    return host is not None and host.state in STAYING_STATES and not host.evacuating
+
+
+def demand_of(service: ServiceSpec, stack: str, rules: Rules, image_archs: frozenset[str] | None) -> Demand:
+    labels = (*service.launch.labels, *system_labels(stack, service.name)) if rules.watched_keys else ()
+    return Demand(
+        stack=stack,
+        service=service.name,
+        ports=service.launch.published_ports(),
+        labels=labels,
+        mem=service.mem_reservation_bytes or 0,
+        cpu=service.cpu_reservation or 0.0,
+        rules=rules,
+        archs=frozenset(normalise_arch(a) for a in image_archs) if image_archs is not None else None,
+    )
 
 
 def dependencies_reason(service: ServiceSpec) -> str:
@@ -94,23 +104,48 @@ def reconcile(
     dependencies_ready: bool,
     new_id: Callable[[], str],
     now: float,
+    image_archs: frozenset[str] | None = None,
 ) -> Plan:
     """Plan the changes that bring `slots` (this service's) to `service`'s desired state.
 
-    `other_slots` are all other slots of the environment (ports in use, total load per host). `new_id` makes ids
-    for new slots. `now` is reserved for deadlines (not used by this first cut).
+    `other_slots` are all other slots of the environment (ports, labels, reservations and total load per host).
+    `new_id` makes ids for new slots. `image_archs`, when given, are the architectures the image runs on (any
+    spelling): only hosts with one of them take new slots. `now` is reserved for deadlines (not used yet).
     """
     del now
-    want = service.launch.config_hash()
-    ports = service.launch.published_ports()
-    scale = max(0, service.scale)
-    load = HostLoad(hosts)
+    hold: str | None = None if dependencies_ready else dependencies_reason(service)
+    try:
+        rules = parse_rules(service.launch.labels, stack=stack, service=service.name)
+    except InvalidInput as exc:
+        rules, hold = NO_RULES, f"invalid scheduling label: {exc.message}"
+    demand = demand_of(service, stack, rules, image_archs)
+    load = HostLoad(hosts, rules)
     for other in other_slots:
-        load.claim(other.slot.host_id, other.published_ports, own=False)
+        load.claim_view(other)
+    if rules.global_:
+        return reconcile_global(
+            service, demand, environment_id=environment_id, slots=slots, load=load, hold=hold, new_id=new_id
+        )
+    return _reconcile_scaled(service, demand, environment_id, slots, load, hold, new_id)
 
-    def host_state(view: SlotView) -> HostState | None:
-        host = load.hosts.get(view.slot.host_id)
-        return host.state if host is not None else None
+
+def _reconcile_scaled(
+    service: ServiceSpec,
+    demand: Demand,
+    environment_id: str,
+    slots: Sequence[SlotView],
+    load: HostLoad,
+    hold: str | None,
+    new_id: Callable[[], str],
+) -> Plan:
+    want = service.launch.config_hash()
+    ports = demand.ports
+    stack = demand.stack
+    scale = max(0, service.scale)
+    dependencies_ready = hold is None
+
+    def host_of(view: SlotView) -> HostView | None:
+        return load.hosts.get(view.slot.host_id)
 
     # 1. Drop slots outside 1..scale or on vanished hosts; of duplicates of one index keep the best.
     removed: list[SlotView] = []
@@ -125,7 +160,7 @@ def reconcile(
         best = min(
             group,
             key=lambda v: (
-                _host_rank(host_state(v)),
+                _host_rank(host_of(v)),
                 v.observed_state != "running",
                 v.observed_hash != want,
                 v.slot.config_hash != want,
@@ -141,19 +176,20 @@ def reconcile(
     kept: dict[int, str] = {}
     updated: dict[int, ContainerSlot] = {}
     moving: dict[int, _Move] = {}
-    staying = {i: v for i, v in sorted(chosen.items()) if host_state(v) in STAYING_STATES}
+    stays = {i: v for i, v in sorted(chosen.items()) if staying(host_of(v))}
     for index, view in chosen.items():
-        if index not in staying:
+        if index not in stays:
             host = load.hosts[view.slot.host_id]
-            moving[index] = _Move(view, f"its host {host.name} is {host.state.value}", lost=True)
+            status = "evacuating" if host.evacuating else host.state.value
+            moving[index] = _Move(view, f"its host {host.name} is {status}", lost=True)
         elif not dependencies_ready:
             kept[index] = view.slot.id
-    holders = {i for i, v in staying.items() if v.slot.config_hash == want and v.holds_its_ports}
+    holders = {i for i, v in stays.items() if v.slot.config_hash == want and v.holds_its_ports}
     for index in sorted(holders) if dependencies_ready else ():
-        kept[index] = staying[index].slot.id
-        load.claim(staying[index].slot.host_id, ports, own=True)
+        kept[index] = stays[index].slot.id
+        demand.claim(load, stays[index].slot.host_id, index)
     for unchanged in (True, False) if dependencies_ready else ():
-        for index, view in staying.items():
+        for index, view in stays.items():
             if index in holders or (view.slot.config_hash == want) != unchanged:
                 continue
             host = load.hosts[view.slot.host_id]
@@ -165,7 +201,7 @@ def reconcile(
                 why = f"its new configuration publishes {ports_phrase(clash)}, already in use on its host {host.name}"
                 moving[index] = _Move(view, why, lost=False)
             else:
-                load.claim(host.id, ports, own=True)
+                demand.claim(load, host.id, index)
                 if unchanged:
                     kept[index] = view.slot.id
                 else:
@@ -173,7 +209,7 @@ def reconcile(
 
     # 3. Fill the indexes without a staying slot, lowest first: move lost or clashing slots, place missing ones.
     #    A slot on a lost host that cannot move stays (it may come back); a clashing one that cannot move goes.
-    placer = SpreadPlacer(load, ports, service.name)
+    placer = SpreadPlacer(load, demand)
     place: list[ContainerSlot] = []
     replace: list[tuple[str, ContainerSlot]] = []
     unplaced: list[tuple[int, str]] = []
@@ -193,14 +229,14 @@ def reconcile(
         if index in kept or index in updated:
             continue
         move = moving.get(index)
-        if not dependencies_ready:
+        if hold is not None:
             if move is None:
-                unplaced.append((index, dependencies_reason(service)))
+                unplaced.append((index, hold))
             else:
                 kept[index] = move.view.slot.id
-                unplaced.append((index, f"{dependencies_reason(service)} (before moving it: {move.why})"))
+                unplaced.append((index, f"{hold} (before moving it: {move.why})"))
             continue
-        target = placer.take()
+        target = placer.take(index)
         if target is not None:
             if move is None:
                 place.append(new_slot(index, target))
@@ -224,13 +260,3 @@ def reconcile(
         keep=tuple(kept[i] for i in sorted(kept)),
         unplaced=tuple(unplaced),
     )
-
-
-def apply_plan(slots: Sequence[SlotView], plan: Plan) -> list[ContainerSlot]:
-    """The service's slots after `plan`, sorted by (index, id). Ids the plan names but `slots` lacks are ignored."""
-    dropped = set(plan.remove) | {old for old, _ in plan.replace}
-    updates = {slot.id: slot for slot in plan.update}
-    result = [updates.get(v.slot.id, v.slot) for v in slots if v.slot.id not in dropped]
-    result.extend(plan.place)
-    result.extend(new for _, new in plan.replace)
-    return sorted(result, key=lambda s: (s.index, s.id))

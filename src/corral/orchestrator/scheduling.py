@@ -3,9 +3,13 @@
 Why a module of its own: the reconciler (`reconciling.py`) decides *what* must exist; this module decides *where*.
 It spreads like SwarmKit (fewest containers of this service, then fewest containers in total, then host name) and
 batches identical placements like Nomad and SwarmKit: host loads are counted once, feasible hosts sit in a heap and
-only the host that was just picked is re-scored, so N placements on H hosts with S existing slots cost
-O(S + H + N log H), never N x H x S. The only hard constraint of this first cut is host ports; labels, affinity and
-arch come later. Why every "no" carries a sentence: operators see it in the API, CLI and UI, so it names the numbers.
+only the host that was just picked is re-checked and re-scored (every constraint is per host, so a placement changes
+nothing elsewhere), so N placements on H hosts with S existing slots cost O(S + H + N log H), never N x H x S. The
+static half of feasibility (state, schedulable, arch, host_label rules, capacity) is memoised per class of identical
+hosts (Nomad's computed classes). Hard constraints: host state and conditions, image arch, host_label and container
+rules (`rules.py`), reservations, host ports. Soft rules rank hosts by how many of them (in order) a host satisfies,
+which is Cattle's "drop soft rules, last first, until some host fits". Why every "no" carries a sentence: operators
+see it in the API, CLI and UI, so it names the rule and the numbers.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from corral.model.entities import HostState
+from corral.model.entities import HostState, normalise_arch
 from corral.model.stack import ContainerSlot
+from corral.orchestrator.rules import NO_RULES, Kind, Rule, Rules, system_labels
 
 Port = tuple[int, str]  # (host port, protocol)
 
@@ -33,6 +38,15 @@ class HostView:
     state: HostState
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)  # hash=False: views stay hashable
     arch: str = ""
+    schedulable: bool = True  # False: cordoned / deactivated: no new containers, its containers stay
+    evacuating: bool = False  # its containers move to other hosts (like a disconnected host's) when they can
+    cpus: float = 0.0  # 0: unknown, no limit for CPU reservations
+    memory_bytes: int = 0  # 0: unknown, no limit for memory reservations
+
+    def class_key(self) -> tuple[object, ...]:
+        """Hosts with equal keys are interchangeable for static feasibility (memoised per class)."""
+        labels = tuple(sorted(self.labels.items()))
+        return (self.state, self.schedulable, self.evacuating, self.arch, labels, self.cpus, self.memory_bytes)
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,9 @@ class SlotView:
     observed_state: str | None = None  # "running" | "exited" | "created" | ... | None before any agent report
     observed_hash: str | None = None  # io.corral.config-hash of the observed container, None if there is none
     published_ports: frozenset[Port] = frozenset()  # host ports this slot's launch config publishes
+    labels: tuple[tuple[str, str], ...] = ()  # its service's launch labels (container_label rules match them)
+    mem_reservation_bytes: int = 0  # its service's reservations (count against its host's capacity)
+    cpu_reservation: float = 0.0
 
     @property
     def holds_its_ports(self) -> bool:
@@ -69,29 +86,151 @@ def _plural(count: int, word: str) -> str:
 
 
 class HostLoad:
-    """Per-host counters for one reconcile: ports in use, slots in total, slots of the service being placed.
+    """Per-host counters for one reconcile: ports in use, slots in total, slots of the service being placed,
+    reservations, and (only for the keys and names the service's rules look at) container labels and names.
 
     Mutable on purpose, but private to one `reconcile` call: it is built from the snapshot and updated as the plan
     claims hosts, so later decisions of the same plan see earlier ones.
     """
 
-    def __init__(self, hosts: Sequence[HostView]) -> None:
+    def __init__(self, hosts: Sequence[HostView], rules: Rules = NO_RULES) -> None:
         self.hosts: dict[str, HostView] = {h.id: h for h in hosts}
         self.used: defaultdict[str, set[Port]] = defaultdict(set)
         self.own_used: defaultdict[str, set[Port]] = defaultdict(set)
         self.total: Counter[str] = Counter()
         self.own: Counter[str] = Counter()
+        self.mem: Counter[str] = Counter()
+        self.cpu: defaultdict[str, float] = defaultdict(float)
+        self.pairs: defaultdict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+        self.names: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._keys = rules.watched_keys
+        self._names = rules.watched_names
 
     def conflicts(self, host_id: str, ports: frozenset[Port]) -> frozenset[Port]:
         used = self.used.get(host_id)
         return ports & used if used else frozenset()
 
-    def claim(self, host_id: str, ports: Iterable[Port], *, own: bool) -> None:
+    def claim(
+        self,
+        host_id: str,
+        ports: Iterable[Port],
+        *,
+        own: bool,
+        labels: Iterable[tuple[str, str]] = (),
+        name: str = "",
+        mem: int = 0,
+        cpu: float = 0.0,
+    ) -> None:
         self.used[host_id].update(ports)
         self.total[host_id] += 1
         if own:
             self.own_used[host_id].update(ports)
             self.own[host_id] += 1
+        if mem:
+            self.mem[host_id] += mem
+        if cpu:
+            self.cpu[host_id] += cpu
+        if self._keys:
+            self.pairs[host_id].update(p for p in labels if p[0] in self._keys)
+        if name and name in self._names:
+            self.names[host_id][name] += 1
+
+    def claim_view(self, view: SlotView) -> None:
+        """Claim another service's slot: its ports, labels, name and reservations."""
+        s = view.slot
+        labels = (*view.labels, *system_labels(s.stack, s.service)) if self._keys else ()
+        self.claim(
+            s.host_id,
+            view.published_ports,
+            own=False,
+            labels=labels,
+            name=s.name,
+            mem=view.mem_reservation_bytes,
+            cpu=view.cpu_reservation,
+        )
+
+    def container_ok(self, host_id: str, rule: Rule) -> bool:
+        return rule.containers_ok(self.pairs.get(host_id, Counter()), self.names.get(host_id, Counter()))
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What one more container of the service being placed needs, and what it brings to its host."""
+
+    stack: str
+    service: str
+    ports: frozenset[Port] = frozenset()
+    labels: tuple[tuple[str, str], ...] = ()  # launch labels plus system labels
+    mem: int = 0
+    cpu: float = 0.0
+    rules: Rules = NO_RULES
+    archs: frozenset[str] | None = None  # normalised; None: any arch
+
+    def claim(self, load: HostLoad, host_id: str, index: int) -> None:
+        name = f"{self.stack}-{self.service}-{index}"
+        load.claim(host_id, self.ports, own=True, labels=self.labels, name=name, mem=self.mem, cpu=self.cpu)
+
+
+def takes_new(host: HostView) -> bool:
+    return host.state is HostState.ACTIVE and host.schedulable and not host.evacuating
+
+
+def arch_ok(host: HostView, archs: frozenset[str] | None) -> bool:
+    return archs is None or normalise_arch(host.arch) in archs
+
+
+def fits_capacity(host: HostView, demand: Demand, mem_used: int = 0, cpu_used: float = 0.0) -> bool:
+    mem_ok = not demand.mem or not host.memory_bytes or mem_used + demand.mem <= host.memory_bytes
+    cpu_ok = not demand.cpu or not host.cpus or cpu_used + demand.cpu <= host.cpus + 1e-9
+    return mem_ok and cpu_ok
+
+
+class Feasibility:
+    """Hard and soft checks of one demand against hosts; the static half is memoised per host class."""
+
+    def __init__(self, load: HostLoad, demand: Demand) -> None:
+        self.load = load
+        self.demand = demand
+        self._static: dict[tuple[object, ...], bool] = {}
+        self._host_rules = demand.rules.host_rules
+        self._container_rules = demand.rules.container_rules
+
+    def static_ok(self, host: HostView) -> bool:
+        key = host.class_key()
+        known = self._static.get(key)
+        if known is None:
+            known = (
+                takes_new(host)
+                and arch_ok(host, self.demand.archs)
+                and all(r.host_ok(host.labels) for r in self._host_rules)
+                and fits_capacity(host, self.demand)
+            )
+            self._static[key] = known
+        return known
+
+    def dynamic_ok(self, host: HostView) -> bool:
+        load, hid = self.load, host.id
+        return (
+            not load.conflicts(hid, self.demand.ports)
+            and fits_capacity(host, self.demand, load.mem[hid], load.cpu[hid])
+            and all(load.container_ok(hid, r) for r in self._container_rules)
+        )
+
+    def ok(self, host: HostView) -> bool:
+        return self.static_ok(host) and self.dynamic_ok(host)
+
+    def tier(self, host: HostView) -> int:
+        """How many soft rules, in order, the host satisfies (Cattle drops soft rules last first)."""
+        count = 0
+        for rule in self.demand.rules.soft:
+            if rule.kind is Kind.HOST_LABEL:
+                satisfied = rule.host_ok(host.labels)
+            else:
+                satisfied = self.load.container_ok(host.id, rule)
+            if not satisfied:
+                break
+            count += 1
+        return count
 
 
 def inactive_summary(hosts: Iterable[HostView]) -> str:
@@ -110,8 +249,70 @@ def inactive_summary(hosts: Iterable[HostView]) -> str:
     return f"{head} not active ({parts})"
 
 
-def no_host_reason(load: HostLoad, ports: frozenset[Port], service: str) -> str:
-    """Why no active host can take one more container of `service` (publishing `ports`) given the current load."""
+def format_bytes(count: int) -> str:
+    if count >= 2**30:
+        return f"{round(count / 2**30, 2):g} GiB"
+    return f"{round(count / 2**20, 1):g} MiB"
+
+
+def format_cpus(count: float) -> str:
+    value = f"{round(count, 3):g}"
+    return f"{value} CPU" if value == "1" else f"{value} CPUs"
+
+
+def _all(count: int, total: int) -> str:
+    """ "all 3 active hosts", "the only active host", "all 2 remaining active hosts"."""
+    left = " remaining" if count < total else ""
+    return f"the only{left} active host" if count == 1 else f"all {count}{left} active hosts"
+
+
+def _of(count: int, total: int) -> str:
+    left = " remaining" if count < total else ""
+    return f"0 of {count}{left} active {'host' if count == 1 else 'hosts'}"
+
+
+def _ports_text(load: HostLoad, hosts: Sequence[HostView], ports: frozenset[Port], service: str, total: int) -> str:
+    count = len(hosts)
+    blocked = {p: sum(1 for h in hosts if p in load.used.get(h.id, ())) for p in sorted(ports)}
+    everywhere = [p for p, n in blocked.items() if n == count]
+    where = _all(count, total)
+    if len(everywhere) == 1:
+        text = f"port {format_port(everywhere[0])} is taken on {where}"
+    elif everywhere:
+        text = f"ports {format_ports(everywhere)} are taken on {where}"
+    else:
+        spread = ", ".join(f"{format_port(p)} on {n}" for p, n in blocked.items() if n)
+        text = f"each of the {count} active hosts has one of ports {format_ports(ports)} taken ({spread})"
+    own = sum(1 for h in hosts if load.own_used.get(h.id, set()) & ports)
+    if own:
+        runs = f"it already runs {service}" if count == 1 else f"{own} of them already run {service}"
+        text += f"; {runs}, and a host takes one {service} container while it publishes {format_ports(ports)}"
+    return text
+
+
+def _reservation_text(load: HostLoad, hosts: Sequence[HostView], demand: Demand) -> str | None:
+    """Why no host in `hosts` has room for the demand's reservations, or None if some has."""
+    if demand.mem and all(h.memory_bytes and load.mem[h.id] + demand.mem > h.memory_bytes for h in hosts):
+        need = f"needs {format_bytes(demand.mem)} memory reserved"
+        if all(demand.mem > h.memory_bytes for h in hosts):
+            return f"{need}: the largest host has {format_bytes(max(h.memory_bytes for h in hosts))}"
+        free = max(max(0, h.memory_bytes - load.mem[h.id]) for h in hosts)
+        return f"{need}: the largest free host has {format_bytes(free)}"
+    if demand.cpu and all(h.cpus and load.cpu[h.id] + demand.cpu > h.cpus + 1e-9 for h in hosts):
+        need = f"needs {format_cpus(demand.cpu)} reserved"
+        if all(demand.cpu > h.cpus + 1e-9 for h in hosts):
+            return f"{need}: the largest host has {format_cpus(max(h.cpus for h in hosts))}"
+        free_cpus = max(max(0.0, h.cpus - load.cpu[h.id]) for h in hosts)
+        return f"{need}: the most free host has {format_cpus(free_cpus)}"
+    return None
+
+
+def no_host_reason(load: HostLoad, demand: Demand) -> str:
+    """Why no active host can take one more container of the demand's service given the current load.
+
+    Hosts go through the checks in a fixed order (conditions, arch, host_label rules, reservations, ports, container
+    rules); the check that leaves no host names itself and its numbers.
+    """
     hosts = list(load.hosts.values())
     if not hosts:
         return "no hosts in the environment"
@@ -119,58 +320,89 @@ def no_host_reason(load: HostLoad, ports: frozenset[Port], service: str) -> str:
     active = [h for h in hosts if h.state is HostState.ACTIVE]
     if not active:
         return f"no active host in the environment: {summary}"
-    count = len(active)
-    blocked = {p: sum(1 for h in active if p in load.used.get(h.id, ())) for p in sorted(ports)}
-    everywhere = [p for p, n in blocked.items() if n == count]
-    where = "the only active host" if count == 1 else f"all {count} active hosts"
-    if len(everywhere) == 1:
-        text = f"port {format_port(everywhere[0])} is taken on {where}"
-    elif everywhere:
-        text = f"ports {format_ports(everywhere)} are taken on {where}"
-    elif any(blocked.values()):
-        spread = ", ".join(f"{format_port(p)} on {n}" for p, n in blocked.items() if n)
-        text = f"each of the {count} active hosts has one of ports {format_ports(ports)} taken ({spread})"
-    else:  # cannot happen while ports are the only constraint; kept so the sentence is never empty
-        text = f"none of the {count} active hosts is feasible"
-    own = sum(1 for h in active if load.own_used.get(h.id, set()) & ports)
-    if own:
-        runs = f"it already runs {service}" if count == 1 else f"{own} of them already run {service}"
-        text += f"; {runs}, and a host takes one {service} container while it publishes {format_ports(ports)}"
-    return f"{summary}; {text}" if summary else text
+    return f"{summary}; {_active_reason(load, demand, active)}" if summary else _active_reason(load, demand, active)
+
+
+def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> str:
+    total = len(active)
+    hosts = [h for h in active if h.schedulable and not h.evacuating]
+    if not hosts:
+        off = sum(1 for h in active if not h.schedulable)
+        parts = ", ".join(
+            p for p in (f"{off} deactivated" if off else "", f"{total - off} evacuating" if off < total else "") if p
+        )
+        return f"none of the {_plural(total, 'active host')} takes new containers ({parts})"
+    if demand.archs is not None:
+        matching = [h for h in hosts if arch_ok(h, demand.archs)]
+        if not matching:
+            have = ", ".join(sorted({normalise_arch(h.arch) or "unknown" for h in hosts}))
+            needs = " or ".join(sorted(demand.archs))
+            return f"no host with arch {needs}: {_of(len(hosts), total)} match (they have {have})"
+        hosts = matching
+    for rule in demand.rules.host_rules:
+        matching = [h for h in hosts if rule.host_ok(h.labels)]
+        if not matching:
+            if rule.negated:
+                verb = "matches" if len(hosts) == 1 else "match"
+                return f"{rule.describe()}: {_all(len(hosts), total)} {verb}"
+            return f"{rule.describe()}: {_of(len(hosts), total)} match"
+        hosts = matching
+    text = _reservation_text(load, hosts, demand)
+    if text is not None:
+        return text
+    hosts = [h for h in hosts if fits_capacity(h, demand, load.mem[h.id], load.cpu[h.id])]
+    if demand.ports:
+        free = [h for h in hosts if not load.conflicts(h.id, demand.ports)]
+        if not free:
+            return _ports_text(load, hosts, demand.ports, demand.service, total)
+        hosts = free
+    for rule in demand.rules.container_rules:
+        matching = [h for h in hosts if load.container_ok(h.id, rule)]
+        if not matching:
+            if rule.negated:
+                verb = "runs" if len(hosts) == 1 else "run"
+                return f"{rule.describe()}: {_all(len(hosts), total)} already {verb} one"
+            what = "it" if rule.kind is Kind.CONTAINER else "a matching container"
+            return f"{rule.describe()}: {_of(len(hosts), total)} run {what}"
+        hosts = matching
+    return f"none of the {_plural(total, 'active host')} is feasible"
 
 
 class SpreadPlacer:
     """Hands out active hosts for new slots of one service, best first, updating `load` as it goes.
 
-    Heap entries are (slots of this service, slots in total, host name, host id). A host that takes a slot is
-    pushed back with both counts plus one, unless the service publishes host ports: then the host is used up.
+    Heap entries are (-soft rules satisfied, slots of this service, slots in total, host name, host id). A host that
+    takes a slot is re-checked and pushed back with its new counts while it stays feasible (a host publishing the
+    service's ports, or a `_ne` rule matching the service itself, uses it up).
     """
 
-    def __init__(self, load: HostLoad, ports: frozenset[Port], service: str) -> None:
+    def __init__(self, load: HostLoad, demand: Demand) -> None:
         self._load = load
-        self._ports = ports
-        self._service = service
-        self._heap = [
-            (load.own[h.id], load.total[h.id], h.name, h.id)
-            for h in load.hosts.values()
-            if h.state is HostState.ACTIVE and not load.conflicts(h.id, ports)
-        ]
+        self._demand = demand
+        self._feasible = Feasibility(load, demand)
+        self._soft = bool(demand.rules.soft)
+        self._heap = [self._entry(h) for h in load.hosts.values() if self._feasible.ok(h)]
         heapq.heapify(self._heap)
         self._reason: str | None = None
 
-    def take(self) -> HostView | None:
-        """The best feasible host, now charged with one more slot; None when no active host is feasible."""
+    def _entry(self, host: HostView) -> tuple[int, int, int, str, str]:
+        tier = self._feasible.tier(host) if self._soft else 0
+        return (-tier, self._load.own[host.id], self._load.total[host.id], host.name, host.id)
+
+    def take(self, index: int = 0) -> HostView | None:
+        """The best feasible host, now charged with slot `index`; None when no active host is feasible."""
         if not self._heap:
             return None
-        own, total, name, host_id = heapq.heappop(self._heap)
-        self._load.claim(host_id, self._ports, own=True)
+        host_id = heapq.heappop(self._heap)[-1]
+        host = self._load.hosts[host_id]
+        self._demand.claim(self._load, host_id, index)
         self._reason = None
-        if not self._ports:
-            heapq.heappush(self._heap, (own + 1, total + 1, name, host_id))
-        return self._load.hosts[host_id]
+        if self._feasible.dynamic_ok(host):
+            heapq.heappush(self._heap, self._entry(host))
+        return host
 
     def reason(self) -> str:
         """Why `take` returned None (computed once per state of the load: many indexes share one reason)."""
         if self._reason is None:
-            self._reason = no_host_reason(self._load, self._ports, self._service)
+            self._reason = no_host_reason(self._load, self._demand)
         return self._reason
