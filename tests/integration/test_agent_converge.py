@@ -92,7 +92,13 @@ class World:
 
     def slot_containers(self, slot_id: str) -> list[dict[str, Any]]:
         rows = self.client.api.containers(all=True, filters={"label": f"{labels.CONTAINER}={slot_id}"})
-        return [self.inspect(row["Id"]) for row in rows]
+        found = []
+        for row in rows:
+            try:
+                found.append(self.inspect(row["Id"]))
+            except docker.errors.NotFound:  # removed between the list and the inspect (the agent is converging)
+                continue
+        return found
 
     def foreign(self, name: str, *extra_labels: str, command: tuple[str, ...] = ("sleep", "300")) -> str:
         """A container Corral did not create (labelled only for this test's cleanup)."""

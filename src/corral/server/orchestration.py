@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
-from corral.model.stack import DesiredContainer, Service, SlotRecord
+from corral.model.stack import ContainerSlot, DesiredContainer, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.events import EventBus
@@ -115,8 +115,10 @@ class Orchestrator:
         for environment_id, services in services_by_env.items():
             hosts = [_host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
             env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
-            launches = {s.id: s.spec.launch for s in services}
-            views = {r.slot.id: _slot_view(r, snapshot.observed.get(r.slot.id), launches) for r in env_slots}
+            specs = {s.id: s.spec for s in services}
+            views = {
+                r.slot.id: _slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in env_slots
+            }
             reasons: dict[str, str] = {}
             for service in services:
                 own = [views[r.slot.id] for r in slots_by_service[service.id]]
@@ -142,7 +144,7 @@ class Orchestrator:
                     changed.append(service)
                     # later services in this pass see this service's new slots (ports, spread)
                     for slot in [*plan.place, *(new for _, new in plan.replace)]:
-                        views[slot.id] = SlotView(slot, None, None, service.spec.launch.published_ports())
+                        views[slot.id] = _view_of(slot, None, service.spec)
                     for slot_id in [*plan.remove, *(old for old, _ in plan.replace)]:
                         views.pop(slot_id, None)
             self.stacks.set_service_reasons(reasons)
@@ -208,17 +210,34 @@ def _has_changes(plan: Plan) -> bool:
 
 
 def _host_view(host: Host) -> HostView:
-    return HostView(id=host.id, name=host.name, state=host.state, labels=dict(host.labels), arch=host.facts.arch)
+    return HostView(
+        id=host.id,
+        name=host.name,
+        state=host.state,
+        labels=dict(host.labels),
+        arch=host.facts.arch,
+        schedulable=host.schedulable,
+        evacuating=host.evacuating,
+        cpus=float(host.facts.cpus),
+        memory_bytes=host.facts.memory_bytes,
+    )
 
 
-def _slot_view(record: SlotRecord, observed: ObservedContainer | None, launches: dict[str, Any]) -> SlotView:
-    launch = launches.get(record.service_id)
-    ports = launch.published_ports() if launch is not None else frozenset()
+def _slot_view(record: SlotRecord, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:
+    return _view_of(record.slot, observed, spec)
+
+
+def _view_of(slot: ContainerSlot, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:
+    """What the scheduler needs to know of a slot: its container's state, and its service's ports, labels and
+    reservations (which count on the slot's host)."""
     return SlotView(
-        slot=record.slot,
+        slot=slot,
         observed_state=observed.state if observed is not None else None,
         observed_hash=observed.labels.get("io.corral.config-hash") if observed is not None else None,
-        published_ports=ports,
+        published_ports=spec.launch.published_ports() if spec is not None else frozenset(),
+        labels=spec.launch.labels if spec is not None else (),
+        mem_reservation_bytes=(spec.mem_reservation_bytes or 0) if spec is not None else 0,
+        cpu_reservation=(spec.cpu_reservation or 0.0) if spec is not None else 0.0,
     )
 
 
