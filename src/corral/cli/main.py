@@ -129,9 +129,9 @@ def _host_row(h: dict[str, Any]) -> list[Any]:
     if h.get("state_reason") and h["state"] != "active":
         state += f" ({h['state_reason']})"
     if h.get("evacuating"):
-        state += " [evacuating]"
+        state += " (evacuating)"
     elif not h.get("schedulable", True):
-        state += " [inactive]"
+        state += " (inactive)"
     return [
         h["name"],
         state,

@@ -20,6 +20,7 @@ from corral.model.entities import Principal
 from corral.model.errors import InvalidInput
 from corral.model.names import validate_name
 from corral.model.stack import StackSpec
+from corral.orchestrator.rules import parse_rules
 from corral.server.api import Strict, store_of
 from corral.server.auth import require_admin
 from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
@@ -72,6 +73,12 @@ def _parse(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
         answers=body.answers,
         env_files=body.env_files,
     )
+    for service in spec.services:  # scheduling labels are checked now, not when the scheduler first meets them
+        try:
+            parse_rules(service.launch.labels, stack=spec.name, service=service.name)
+        except InvalidInput as exc:
+            field = f"{body.compose_name}:services.{service.name}.labels"
+            raise InvalidInput(f"{body.compose_name}: service {service.name}: {exc.message}", field=field) from exc
     files = {
         body.compose_name: body.compose,
         **({body.rancher_compose_name: body.rancher_compose} if body.rancher_compose is not None else {}),

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.model.entities import Host, ObservedContainer
+from corral.model.errors import CorralError
 from corral.model.stack import Service, SlotRecord, Stack
+from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -40,6 +42,14 @@ class EnvironmentState:
 
     def slots_of(self, service_id: str) -> list[SlotRecord]:
         return [r for r in self.slots if r.service_id == service_id]
+
+
+def is_global_service(service: Service) -> bool:
+    """`io.rancher.scheduler.global: true`: one container per matching host, whatever the scale says."""
+    try:
+        return parse_rules(service.spec.launch.labels, stack=service.stack, service=service.name).global_
+    except CorralError:
+        return False
 
 
 def container_state(record: SlotRecord, observed: ObservedContainer | None, host: Host | None) -> str:
@@ -83,9 +93,11 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
 def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
     slots = state.slots_of(service.id)
     running = sum(1 for r in slots if (c := state.observed.get(r.slot.id)) is not None and c.state == "running")
-    if service.scale == 0:
+    is_global = is_global_service(service)
+    desired = len(slots) if is_global else service.scale
+    if desired == 0 and not is_global:
         phase = "inactive"
-    elif running == service.scale and len(slots) == service.scale and not service.reason:
+    elif running == desired and len(slots) == desired and not service.reason:
         phase = "active"
     else:
         phase = "activating"
@@ -97,7 +109,8 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         "stack_id": service.stack_id,
         "environment_id": service.environment_id,
         "state": phase,
-        "scale": service.scale,
+        "scale": desired,
+        "global": is_global,
         "running": running,
         "reason": service.reason,
         "image": launch.image,
