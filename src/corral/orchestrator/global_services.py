@@ -6,7 +6,7 @@ ignores the scale). Every matching active, schedulable, non-evacuating host with
 later included); a slot on a host that no longer matches (its labels changed) or no longer exists goes; a slot on a
 host that is reconnecting, disconnected, evacuating or cordoned stays (it cannot go anywhere else). Indexes stay
 unique: new slots and hosts that cannot take theirs (ports, reservations) get the lowest free indexes in host name
-order, so `placed + unplaced` is one per host that can run it now.
+order (placed ones first), so `placed + unplaced` is one per host that can run it now.
 """
 
 from __future__ import annotations
@@ -127,14 +127,15 @@ def reconcile_global(
     taken = {v.slot.index for v in chosen.values()}
     free = _free_indexes(taken | {i for i, _ in unplaced})
     place: list[ContainerSlot] = []
+    blocked: list[str] = []
     for host in sorted(load.hosts.values(), key=lambda h: (h.name, h.id)):
         if host.id in chosen or not takes_new(host) or not matches(host, demand):
             continue
-        blocked = hold if hold is not None else host_reason(host, load, demand)
-        index = next(free)
-        if blocked is not None:
-            unplaced.append((index, blocked))
+        cannot = hold if hold is not None else host_reason(host, load, demand)
+        if cannot is not None:
+            blocked.append(cannot)
             continue
+        index = next(free)
         slot = ContainerSlot(
             id=new_id(),
             environment_id=environment_id,
@@ -146,6 +147,7 @@ def reconcile_global(
         )
         demand.claim(load, host.id, index)
         place.append(slot)
+    unplaced.extend((next(free), reason) for reason in blocked)  # after the placed ones: placed indexes stay dense
 
     removed.sort(key=lambda v: (-v.slot.index, v.slot.id))
     index_of = {v.slot.id: v.slot.index for v in chosen.values()}

@@ -331,7 +331,9 @@ def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> st
         parts = ", ".join(
             p for p in (f"{off} deactivated" if off else "", f"{total - off} evacuating" if off < total else "") if p
         )
-        return f"none of the {_plural(total, 'active host')} takes new containers ({parts})"
+        if total == 1:
+            return f"the only active host takes no new containers ({parts})"
+        return f"none of the {total} active hosts takes new containers ({parts})"
     if demand.archs is not None:
         matching = [h for h in hosts if arch_ok(h, demand.archs)]
         if not matching:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 
@@ -16,8 +17,12 @@ RECONNECTING = HostState.RECONNECTING
 DISCONNECTED = HostState.DISCONNECTED
 
 
-def launch(image: str = "nginx", ports: Iterable[int] = ()) -> LaunchConfig:
-    return LaunchConfig(image=image, ports=tuple(PortSpec(container_port=p, host_port=p) for p in ports))
+def launch(image: str = "nginx", ports: Iterable[int] = (), labels: dict[str, str] | None = None) -> LaunchConfig:
+    return LaunchConfig(
+        image=image,
+        ports=tuple(PortSpec(container_port=p, host_port=p) for p in ports),
+        labels=tuple(sorted((labels or {}).items())),
+    )
 
 
 def service(
@@ -27,13 +32,31 @@ def service(
     image: str = "nginx",
     ports: Iterable[int] = (),
     depends_on: tuple[str, ...] = (),
+    labels: dict[str, str] | None = None,
+    mem: int | None = None,
+    cpu: float | None = None,
 ) -> ServiceSpec:
-    return ServiceSpec(name=name, launch=launch(image, ports), scale=scale, depends_on=depends_on)
+    return ServiceSpec(
+        name=name,
+        launch=launch(image, ports, labels),
+        scale=scale,
+        depends_on=depends_on,
+        mem_reservation_bytes=mem,
+        cpu_reservation=cpu,
+    )
 
 
 def hosts(*states: HostState) -> list[HostView]:
     return [
         HostView(id=f"h{i:02d}", name=f"host{i:02d}", state=state, arch="x86_64") for i, state in enumerate(states, 1)
+    ]
+
+
+def labelled_hosts(*labels: dict[str, str], **fields: object) -> list[HostView]:
+    """Active hosts h01.. with the given labels (and other HostView fields, the same for all)."""
+    return [
+        HostView(id=f"h{i:02d}", name=f"host{i:02d}", state=ACTIVE, arch="x86_64", labels=lab, **fields)  # type: ignore[arg-type]
+        for i, lab in enumerate(labels, 1)
     ]
 
 
@@ -69,7 +92,8 @@ def view(
 ) -> SlotView:
     config = launch_of.get(s.config_hash)
     ports = config.published_ports() if config is not None else frozenset()
-    return SlotView(s, observed_state=observed_state, observed_hash=observed_hash, published_ports=ports)
+    labels = config.labels if config is not None else ()
+    return SlotView(s, observed_state=observed_state, observed_hash=observed_hash, published_ports=ports, labels=labels)
 
 
 def running(s: ContainerSlot, launch_of: dict[str, LaunchConfig]) -> SlotView:
@@ -77,9 +101,16 @@ def running(s: ContainerSlot, launch_of: dict[str, LaunchConfig]) -> SlotView:
 
 
 def other_slots(spec: ServiceSpec, placement: Sequence[str]) -> list[SlotView]:
-    """Slots of another service `spec`, one per host id in `placement`, as running views."""
+    """Slots of another service `spec`, one per host id in `placement`, as running views (with its reservations)."""
     launch_of = {spec.launch.config_hash(): spec.launch}
-    return [running(slot(i, host_id, spec, id=f"{spec.name}{i}"), launch_of) for i, host_id in enumerate(placement, 1)]
+    return [
+        dataclasses.replace(
+            running(slot(i, host_id, spec, id=f"{spec.name}{i}"), launch_of),
+            mem_reservation_bytes=spec.mem_reservation_bytes or 0,
+            cpu_reservation=spec.cpu_reservation or 0.0,
+        )
+        for i, host_id in enumerate(placement, 1)
+    ]
 
 
 def run(
@@ -90,6 +121,7 @@ def run(
     others: Sequence[SlotView] = (),
     ready: bool = True,
     new_id: Callable[[], str] | None = None,
+    image_archs: frozenset[str] | None = None,
 ) -> Plan:
     return reconcile(
         spec,
@@ -101,6 +133,7 @@ def run(
         dependencies_ready=ready,
         new_id=new_id or ids(),
         now=1000.0,
+        image_archs=image_archs,
     )
 
 
