@@ -305,4 +305,8 @@ def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:
         upgrade_strategy=extra.upgrade_strategy,
         retain_ip=bool(extra.retain_ip),
         metadata=extra.metadata or {},
+        mem_reservation_bytes=(
+            extra.mem_reservation_bytes if extra.mem_reservation_bytes is not None else service.mem_reservation_bytes
+        ),
+        cpu_reservation=extra.cpu_reservation if extra.cpu_reservation is not None else service.cpu_reservation,
     )

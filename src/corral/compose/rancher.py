@@ -1,4 +1,5 @@
-"""One rancher-compose.yml service entry: scale, start_on_create, health_check, upgrade_strategy, retain_ip, metadata.
+"""One rancher-compose.yml service entry: scale, start_on_create, health_check, upgrade_strategy, retain_ip, metadata,
+and the scheduler reservations (mem_reservation, milli_cpu_reservation).
 
 Why separate from docker-compose parsing: rancher-compose.yml only adds Rancher's service-level settings to
 services defined in docker-compose.yml, with its own key set (and its own units: health check times are in
@@ -14,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.compose.location import Loc
-from corral.compose.service import MAX_SCALE
+from corral.compose.service import MAX_SCALE, reservations
 from corral.compose.values import as_bool, as_int, kind, mapping, scalar_text
 
-SUPPORTED_KEYS = frozenset({"scale", "start_on_create", "health_check", "upgrade_strategy", "retain_ip", "metadata"})
+SUPPORTED_KEYS = frozenset({
+    "scale", "start_on_create", "health_check", "upgrade_strategy", "retain_ip", "metadata", "mem_reservation",
+    "milli_cpu_reservation",
+})  # fmt: skip
 IGNORED_KEYS = frozenset({
     "lb_config", "load_balancer_config", "scale_policy", "external_ips", "hostname", "drain_timeout_ms",
     "storage_driver", "network_driver", "certs", "default_cert", "service_schemas", "type",
@@ -42,6 +46,8 @@ class RancherService:
     upgrade_strategy: dict[str, Any] | None = None
     retain_ip: bool | None = None
     metadata: dict[str, Any] | None = None
+    mem_reservation_bytes: int | None = None
+    cpu_reservation: float | None = None
 
 
 def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherService:
@@ -55,6 +61,7 @@ def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherSer
             close = difflib.get_close_matches(key, sorted(SUPPORTED_KEYS | IGNORED_KEYS), n=1, cutoff=0.7)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise loc.key(key).error(f"unknown rancher-compose key {key!r}{hint}")
+    mem_reservation, cpu_reservation = reservations(body, loc)
     return RancherService(
         scale=_optional(body, "scale", loc, lambda v, at: as_int(v, at, low=0, high=MAX_SCALE)),
         start_on_create=_optional(body, "start_on_create", loc, as_bool),
@@ -62,6 +69,8 @@ def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherSer
         upgrade_strategy=_upgrade_strategy(body.get("upgrade_strategy"), loc.key("upgrade_strategy")),
         retain_ip=_optional(body, "retain_ip", loc, as_bool),
         metadata=_free_mapping(body["metadata"], loc.key("metadata")) if "metadata" in body else None,
+        mem_reservation_bytes=mem_reservation,
+        cpu_reservation=cpu_reservation,
     )
 
 

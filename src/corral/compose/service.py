@@ -41,7 +41,7 @@ SUPPORTED_KEYS = frozenset({
     "image", "command", "entrypoint", "environment", "env_file", "labels", "ports", "expose", "volumes",
     "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
-    "healthcheck", "scale",
+    "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
@@ -50,8 +50,8 @@ IGNORED_KEYS = frozenset({
     "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
     "device_read_iops", "device_write_bps", "device_write_iops", "devices", "dns", "dns_opt", "dns_search",
     "dockerfile", "domainname", "external_links", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
-    "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_reservation",
-    "mem_swappiness", "memswap_limit", "milli_cpu_reservation", "models", "networks", "oom_kill_disable",
+    "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
+    "memswap_limit", "models", "networks", "oom_kill_disable",
     "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
     "pull_policy", "read_only", "runtime", "secrets", "security_opt", "shm_size", "stop_signal", "storage_opt",
     "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver", "volumes_from",
@@ -99,6 +99,8 @@ class ParsedService:
     references: tuple[tuple[str, Loc, str], ...]  # (service named, where, how: "depends_on"/"links"/...)
     scale: int | None
     health_check: dict[str, Any] | None
+    mem_reservation_bytes: int | None = None
+    cpu_reservation: float | None = None
 
 
 def unsupported(loc: Loc, key: str) -> str:
@@ -137,6 +139,9 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     cpus = as_float(body["cpus"], loc.key("cpus")) if _given(body, "cpus") else None
     mem_limit = deploy.get("memory", mem_limit)
     cpus = deploy.get("cpus", cpus)
+    mem_reservation, cpu_reservation = reservations(body, loc)
+    mem_reservation = deploy.get("reserve_memory", mem_reservation)
+    cpu_reservation = deploy.get("reserve_cpus", cpu_reservation)
     network_mode, network_service = _network_mode(body, loc)
     links, link_refs = _links(body.get("links"), loc.key("links"))
     depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
@@ -183,7 +188,20 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         references=references,
         scale=scale,
         health_check=_healthcheck(body.get("healthcheck"), loc.key("healthcheck")),
+        mem_reservation_bytes=mem_reservation,
+        cpu_reservation=cpu_reservation,
     )
+
+
+def reservations(body: dict[str, Any], loc: Loc) -> tuple[int | None, float | None]:
+    """`mem_reservation` (a Docker size) and Rancher's `milli_cpu_reservation` (thousandths of a CPU) for the
+    scheduler; used by docker-compose.yml services and rancher-compose.yml entries alike."""
+    mem = memory_bytes(body["mem_reservation"], loc.key("mem_reservation")) if _given(body, "mem_reservation") else None
+    cpu = None
+    if _given(body, "milli_cpu_reservation"):
+        milli = as_int(body["milli_cpu_reservation"], loc.key("milli_cpu_reservation"), low=0)
+        cpu = milli / 1000 if milli else None
+    return mem, cpu
 
 
 def _given(body: dict[str, Any], key: str) -> bool:
@@ -344,7 +362,7 @@ def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, .
 
 
 def _deploy(value: Any, loc: Loc, warnings: list[str]) -> dict[str, Any]:
-    """The parts of `deploy` Corral uses: replicas, labels, memory and cpus limits."""
+    """The parts of `deploy` Corral uses: replicas, labels, memory and cpus limits and reservations."""
     deploy = mapping(value, loc)
     result: dict[str, Any] = {}
     for key in deploy:
@@ -365,8 +383,19 @@ def _deploy(value: Any, loc: Loc, warnings: list[str]) -> dict[str, Any]:
     for key in resources:
         if key not in ("limits", "reservations"):
             raise loc.key("resources").key(key).error(f"unknown resources key {key!r} (known: limits, reservations)")
-    if resources.get("reservations"):
-        warnings.append(unsupported(loc, "deploy.resources.reservations"))
+    reserve_loc = loc.key("resources").key("reservations")
+    reserve = mapping(resources.get("reservations"), reserve_loc)
+    for key in reserve:
+        if key not in ("cpus", "memory", "devices", "generic_resources"):
+            raise reserve_loc.key(key).error(
+                f"unknown reservations key {key!r} (known: cpus, devices, generic_resources, memory)"
+            )
+        if key in ("devices", "generic_resources"):
+            warnings.append(unsupported(loc, f"deploy.resources.reservations.{key}"))
+    if reserve.get("memory") is not None:
+        result["reserve_memory"] = memory_bytes(reserve["memory"], reserve_loc.key("memory"))
+    if reserve.get("cpus") is not None:
+        result["reserve_cpus"] = as_float(reserve["cpus"], reserve_loc.key("cpus"))
     limits_loc = loc.key("resources").key("limits")
     limits = mapping(resources.get("limits"), limits_loc)
     for key in limits:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from corral.compose.service import SUPPORTED_KEYS
-from corral.model.stack import LaunchConfig
+from corral.model.stack import LaunchConfig, ServiceSpec
 
 from .helpers import DC, launch, service, service_error, stack, warnings_of
 
@@ -291,7 +293,7 @@ def test_deploy_unsupported_parts_warn() -> None:
           restart_policy: {condition: on-failure}
           update_config: {parallelism: 2}
           resources:
-            reservations: {memory: 10m}
+            reservations: {memory: 10m, devices: []}
             limits: {pids: 10}
         """
     )
@@ -300,7 +302,7 @@ def test_deploy_unsupported_parts_warn() -> None:
         f"{DC}: service web: key 'deploy.restart_policy' is not supported yet and was ignored",
         f"{DC}: service web: key 'deploy.update_config' is not supported yet and was ignored",
         f"{DC}: service web: deploy mode 'global' is not supported yet and was ignored",
-        f"{DC}: service web: key 'deploy.resources.reservations' is not supported yet and was ignored",
+        f"{DC}: service web: key 'deploy.resources.reservations.devices' is not supported yet and was ignored",
         f"{DC}: service web: key 'deploy.resources.limits.pids' is not supported yet and was ignored",
     )
 
@@ -376,7 +378,7 @@ def test_container_name_warns() -> None:
     "key",
     ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
      "volumes_from", "external_links", "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
-     "milli_cpu_reservation", "log_driver"],
+     "log_driver"],
 )  # fmt: skip
 def test_known_unsupported_keys_warn_naming_file_service_and_key(key: str) -> None:
     assert warnings_of(f"image: nginx\n{key}: {{}}\n") == (
@@ -513,3 +515,47 @@ def test_expose() -> None:
 def test_null_values_mean_not_set(key: str) -> None:
     assert service(f"image: nginx\n{key}:\n").launch.image == "nginx"
     assert service(f"image: nginx\ndeploy:\n  {'mode' if key != 'deploy' else 'labels'}:\n").scale == 1
+
+
+def test_reservations_for_the_scheduler() -> None:
+    spec = service("image: nginx\nmem_reservation: 512m\nmilli_cpu_reservation: 1500\n")
+    assert (spec.mem_reservation_bytes, spec.cpu_reservation) == (512 * 1024**2, 1.5)
+    assert spec.launch.mem_limit_bytes is None and spec.launch.cpus is None
+    assert ServiceSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    old = {k: v for k, v in spec.to_dict().items() if k not in ("mem_reservation_bytes", "cpu_reservation")}
+    assert ServiceSpec.from_dict(old).mem_reservation_bytes is None  # specs stored before reservations still load
+    spec = service(
+        """
+        image: nginx
+        mem_reservation: 1g
+        deploy:
+          resources:
+            reservations: {memory: 256M, cpus: '0.25'}
+        """
+    )
+    assert (spec.mem_reservation_bytes, spec.cpu_reservation) == (256 * 1024**2, 0.25)
+    spec = service("image: nginx\n")
+    assert (spec.mem_reservation_bytes, spec.cpu_reservation) == (None, None)
+    assert service("image: nginx\nmilli_cpu_reservation: 0\n").cpu_reservation is None
+
+
+def test_rancher_compose_reservations_win() -> None:
+    spec = stack(
+        "version: '2'\nservices:\n  web:\n    image: nginx\n    mem_reservation: 1g\n",
+        "version: '2'\nservices:\n  web:\n    milli_cpu_reservation: 250\n    mem_reservation: 64m\n",
+    ).service("web")
+    assert spec is not None
+    assert (spec.mem_reservation_bytes, spec.cpu_reservation) == (64 * 1024**2, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("mem_reservation: lots\n", "services.web.mem_reservation"),
+        ("milli_cpu_reservation: -5\n", "services.web.milli_cpu_reservation"),
+        ("deploy: {resources: {reservations: {cpu: 1}}}\n", "services.web.deploy.resources.reservations.cpu"),
+        ("deploy: {resources: {reservations: {cpus: -1}}}\n", "services.web.deploy.resources.reservations.cpus"),
+    ],
+)
+def test_reservation_errors(body: str, field: str) -> None:
+    assert service_error("image: nginx\n" + body).field == f"{DC}:{field}"
