@@ -1,4 +1,6 @@
-"""Smoke benchmark (not a test): place 1,000 slots of one service on 5,000 hosts and print the seconds it takes.
+"""Smoke benchmark (not a test): place 1,000 slots of one service on 5,000 hosts and print the seconds it takes;
+then the same under scheduling rules (host_label affinity, soft spread idiom, memory reservations, image arch) and a
+global service on every matching host.
 
 Run: .venv/bin/python bench/scheduler_smoke.py
 Placement must stay well under a second (batched scoring with a heap, never N x hosts x slots).
@@ -6,6 +8,7 @@ Placement must stay well under a second (batched scoring with a heap, never N x 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Sequence
@@ -20,7 +23,11 @@ OTHERS = 20_000  # slots of other services already spread over the hosts, a thir
 
 
 def timed(
-    service: ServiceSpec, slots: Sequence[SlotView], hosts: Sequence[HostView], others: Sequence[SlotView]
+    service: ServiceSpec,
+    slots: Sequence[SlotView],
+    hosts: Sequence[HostView],
+    others: Sequence[SlotView],
+    image_archs: frozenset[str] | None = None,
 ) -> tuple[float, Plan]:
     counter = itertools.count()
     start = time.perf_counter()
@@ -34,6 +41,7 @@ def timed(
         dependencies_ready=True,
         new_id=lambda: f"n{next(counter)}",
         now=0.0,
+        image_archs=image_archs,
     )
     return time.perf_counter() - start, plan
 
@@ -61,6 +69,43 @@ def main() -> None:
         placed = [SlotView(s, published_ports=launch.published_ports()) for s in apply_plan([], plan)]
         seconds, again = timed(service, placed, hosts, others)
         print(f"{label}: reconciled the {SCALE} placed slots again in {seconds:.3f} s (empty plan: {again.empty})")
+    constrained(hosts, others)
+
+
+def constrained(plain: Sequence[HostView], others: Sequence[SlotView]) -> None:
+    """Hosts in 3 zones, 2 archs, 4 sizes (24 host classes); others reserve 128 MiB each."""
+    zones, archs, sizes = ("eu", "us", "ap"), ("x86_64", "aarch64"), (4, 8, 16, 32)
+    hosts = [
+        dataclasses.replace(
+            h,
+            labels={"zone": zones[i % 3], "disk": "ssd"},
+            arch=archs[(i // 3) % 2],
+            memory_bytes=sizes[(i // 6) % 4] * 2**30,
+            cpus=float(sizes[(i // 6) % 4] // 2),
+        )
+        for i, h in enumerate(plain)
+    ]
+    reserving = [dataclasses.replace(o, mem_reservation_bytes=128 * 2**20) for o in others]
+    affinity = "io.rancher.scheduler.affinity:"
+    labels = {
+        affinity + "host_label": "zone=eu,disk=ssd",
+        affinity + "container_label_soft_ne": "io.rancher.stack_service.name=$${stack_name}/$${service_name}",
+    }
+    launch = LaunchConfig(image="nginx", labels=tuple(sorted(labels.items())))
+    service = ServiceSpec(name="web", launch=launch, scale=SCALE, mem_reservation_bytes=512 * 2**20)
+    seconds, plan = timed(service, [], hosts, reserving, frozenset({"amd64"}))
+    print(
+        f"constrained: placed {len(plan.place)} of {SCALE} slots on {HOSTS} hosts (zone=eu, amd64, soft spread, "
+        f"512 MiB reserved; {len(plan.unplaced)} pending) in {seconds:.3f} s"
+    )
+    placed = [SlotView(s, labels=launch.labels) for s in apply_plan([], plan)]
+    seconds, again = timed(service, placed, hosts, reserving, frozenset({"amd64"}))
+    print(f"constrained: reconciled again in {seconds:.3f} s (empty plan: {again.empty})")
+    everywhere = LaunchConfig(
+        image="agent", labels=(("io.rancher.scheduler.global", "true"), (affinity + "host_label", "zone=eu"))
+    )
+    seconds, plan = timed(ServiceSpec(name="agent", launch=everywhere), [], hosts, reserving)
+    print(f"global: placed {len(plan.place)} slots, one per zone=eu host, in {seconds:.3f} s")
 
 
 if __name__ == "__main__":
