@@ -197,3 +197,26 @@ def test_global_services_run_exactly_once_on_every_matching_host(world: World, d
     assert matching(world.hosts) <= set(counts)
     assert all(all(r.host_ok(hosts[h].labels) for r in rules.host_rules) for h in counts)
     assert len({v.slot.index for v in slots}) == len(slots)
+
+
+@given(worlds(), st.data())
+def test_slots_moved_off_lost_or_evacuating_hosts_obey_the_hard_rules(world: World, data: st.DataObject) -> None:
+    slots = after([], world.plan([]), launch_of(world.spec))  # type: ignore[arg-type]
+    changes = data.draw(
+        st.lists(
+            st.sampled_from([None, "evacuating", "disconnected"]), min_size=len(world.hosts), max_size=len(world.hosts)
+        )
+    )
+    world.hosts = [
+        h
+        if c is None
+        else dataclasses.replace(h, evacuating=True)
+        if c == "evacuating"
+        else dataclasses.replace(h, state=DISCONNECTED)
+        for h, c in zip(world.hosts, changes, strict=True)
+    ]
+    plan = world.plan(slots)
+    final = after(slots, plan, launch_of(world.spec))  # type: ignore[arg-type]
+    check_hard_rules(world, final, {new.id for _, new in plan.replace})
+    indexes = {v.slot.index for v in final} | {i for i, _ in plan.unplaced}
+    assert indexes == set(range(1, world.spec.scale + 1))
