@@ -59,15 +59,6 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     console.print(table, highlight=False)
 
 
-def human_bytes(value: int) -> str:
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(value)
-
-
 def wait_for(describe: str, check: Callable[[], tuple[bool, str]], *, timeout: float, interval: float = 0.5) -> None:
     """Poll `check` until it returns (True, _) or the deadline passes; show progress on stderr."""
     deadline = time.monotonic() + timeout

@@ -189,7 +189,9 @@ def rm(stacks: Annotated[list[str], typer.Argument(help="Stack names.")], env: E
 def _container_command(action: str, names: list[str], env: str | None) -> None:
     def run(c: CorralClient) -> None:
         for name in names:
-            if "/" in name:  # a whole service
+            if "/" in name and action == "restart":  # a whole service, restarted by the server
+                c.stacks.restart_service(c.stacks.find_service(_env(env), name)["id"])
+            elif "/" in name:  # a whole service
                 service = c.stacks.find_service(_env(env), name)
                 for container in service["containers"]:
                     c.stacks.container_action(container["id"], action)

@@ -6,7 +6,6 @@ reason for a container; this is the one place that joins slot, observed containe
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,10 +137,3 @@ def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
         "created_at": stack.created_at,
         "updated_at": stack.updated_at,
     }
-
-
-def containers_by_stack(state: EnvironmentState) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in state.slots:
-        grouped[record.stack_id].append(slot_container_view(record, state))
-    return grouped
