@@ -94,7 +94,7 @@ def test_scale_spreads_over_hosts_and_scaling_down_removes_extras(server: Server
     engines = [_engine(server, host) for host in ("h1", "h2", "h3")]
 
     def web_containers() -> int:
-        return sum(len(e.containers.list(all=True, filters={"label": "io.corral.service=web"})) for e in engines)
+        return sum(len(e.api.containers(all=True, filters={"label": "io.corral.service=web"})) for e in engines)
 
     wait_until("extras removed from the engines", lambda: web_containers() == 1, timeout=30)
     for engine in engines:
@@ -161,7 +161,7 @@ def test_host_loss_moves_containers_and_its_return_leaves_no_duplicates(server_w
     engine = _engine(server, "l3")
     wait_until(
         "stale copies removed from l3",
-        lambda: not engine.containers.list(all=True, filters={"label": "io.corral.stack=ha"}),
+        lambda: not engine.api.containers(all=True, filters={"label": "io.corral.stack=ha"}),
         timeout=30,
     )
     engine.close()
@@ -259,5 +259,5 @@ def test_cli_ps_lists_containers_with_hosts(server: ServerProcess, tmp_path: Pat
     server.cli("rm", "listed")
     wait_until("containers removed", lambda: _containers(server) == [], timeout=30)
     engine = _engine(server, "p1")
-    wait_until("engine empty", lambda: not engine.containers.list(all=True), timeout=30)
+    wait_until("engine empty", lambda: not engine.api.containers(all=True), timeout=30)
     engine.close()
