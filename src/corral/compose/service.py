@@ -135,6 +135,8 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     deploy = _deploy(body.get("deploy"), loc.key("deploy"), warn)
     labels = _labels(deploy.get("labels"), loc.key("deploy").key("labels"))
     labels.update(_labels(body.get("labels"), loc.key("labels")))
+    if deploy.get("global"):
+        labels.setdefault(GLOBAL_LABEL, "true")
     mem_limit = memory_bytes(body["mem_limit"], loc.key("mem_limit")) if _given(body, "mem_limit") else None
     cpus = as_float(body["cpus"], loc.key("cpus")) if _given(body, "cpus") else None
     mem_limit = deploy.get("memory", mem_limit)
@@ -361,6 +363,9 @@ def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, .
     return tuple(sorted({name for name, _, _ in refs})), tuple(refs)
 
 
+GLOBAL_LABEL = "io.rancher.scheduler.global"
+
+
 def _deploy(value: Any, loc: Loc, warnings: list[str]) -> dict[str, Any]:
     """The parts of `deploy` Corral uses: replicas, labels, memory and cpus limits and reservations."""
     deploy = mapping(value, loc)
@@ -373,8 +378,8 @@ def _deploy(value: Any, loc: Loc, warnings: list[str]) -> dict[str, Any]:
     mode = as_str(_value(deploy, "mode", "replicated"), loc.key("mode"))
     if mode not in ("replicated", "global"):
         raise loc.key("mode").error(f"{mode!r} must be replicated or global")
-    if mode == "global":
-        warnings.append(f"{loc.service_prefix()}: deploy mode 'global' is not supported yet and was ignored")
+    if mode == "global":  # Swarm's global mode is Cattle's global scheduling: one container per host
+        result["global"] = True
     if deploy.get("replicas") is not None:
         result["replicas"] = as_int(deploy["replicas"], loc.key("replicas"), low=0, high=MAX_SCALE)
     if deploy.get("labels") is not None:

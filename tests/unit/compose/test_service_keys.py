@@ -283,6 +283,17 @@ def test_deploy_replicas_labels_and_limits() -> None:
     assert (spec.launch.mem_limit_bytes, spec.launch.cpus) == (256 * 1024**2, 0.5)
 
 
+def test_deploy_mode_global_is_cattle_global_scheduling() -> None:
+    spec = service(
+        """
+        image: nginx
+        deploy:
+          mode: global
+        """
+    )
+    assert ("io.rancher.scheduler.global", "true") in spec.launch.labels
+
+
 def test_deploy_unsupported_parts_warn() -> None:
     warnings = warnings_of(
         """
@@ -301,7 +312,6 @@ def test_deploy_unsupported_parts_warn() -> None:
         f"{DC}: service web: key 'deploy.placement' is not supported yet and was ignored",
         f"{DC}: service web: key 'deploy.restart_policy' is not supported yet and was ignored",
         f"{DC}: service web: key 'deploy.update_config' is not supported yet and was ignored",
-        f"{DC}: service web: deploy mode 'global' is not supported yet and was ignored",
         f"{DC}: service web: key 'deploy.resources.reservations.devices' is not supported yet and was ignored",
         f"{DC}: service web: key 'deploy.resources.limits.pids' is not supported yet and was ignored",
     )
