@@ -74,6 +74,8 @@ class HostRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     schedulable: Mapped[bool] = mapped_column(default=True)
     evacuating: Mapped[bool] = mapped_column(default=False)
+    # image reference -> architectures of the copy on this host's engine (reported by its agent)
+    images: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
 
 
 class HostContainerRow(Base):
@@ -92,6 +94,8 @@ class HostContainerRow(Base):
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created: Mapped[float] = mapped_column(Float, default=0.0)
     ip: Mapped[str] = mapped_column(String(64), default="")
+    health: Mapped[str] = mapped_column(String(32), default="")  # "" (no check) | initializing | healthy | ...
+    health_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class StackRow(Base):
@@ -125,6 +129,9 @@ class ServiceRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(32), default="active")  # active | upgrading | upgraded | ...
+    state_since: Mapped[float] = mapped_column(Float, default=0.0)
+    upgrade: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # strategy, previous spec, progress
 
 
 class SlotRow(Base):
@@ -145,3 +152,5 @@ class SlotRow(Base):
     start_requested_at: Mapped[float] = mapped_column(Float, default=0.0)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
+    retired: Mapped[bool] = mapped_column(default=False)  # an old container kept (stopped) for a rollback
+    updated_at: Mapped[float] = mapped_column(Float, default=0.0)
