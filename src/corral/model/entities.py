@@ -134,6 +134,8 @@ class ObservedContainer:
     labels: dict[str, str] = field(default_factory=dict)
     created: float = 0.0
     ip: str = ""  # address on its first network, "" when it has none
+    health: str = ""  # "" (no health check) | initializing | healthy | unhealthy | reinitializing
+    health_reason: str = ""  # why it is not healthy (last failed check, timeout), "" otherwise
 
     @property
     def managed(self) -> bool:

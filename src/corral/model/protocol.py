@@ -127,4 +127,6 @@ def container_from_wire(data: object) -> ObservedContainer:
         labels={str(k): str(v) for k, v in labels.items()},
         created=float(data.get("created") or 0.0),
         ip=str(data.get("ip") or ""),
+        health=str(data.get("health") or ""),
+        health_reason=str(data.get("health_reason") or ""),
     )

@@ -56,6 +56,7 @@ class SlotView:
     slot: ContainerSlot
     observed_state: str | None = None  # "running" | "exited" | "created" | ... | None before any agent report
     observed_hash: str | None = None  # io.corral.config-hash of the observed container, None if there is none
+    health: str = ""  # its container's health ("" when it has no health check or no container yet)
     published_ports: frozenset[Port] = frozenset()  # host ports this slot's launch config publishes
     labels: tuple[tuple[str, str], ...] = ()  # its service's launch labels (container_label rules match them)
     mem_reservation_bytes: int = 0  # its service's reservations (count against its host's capacity)

@@ -234,6 +234,7 @@ def _view_of(slot: ContainerSlot, observed: ObservedContainer | None, spec: Serv
         slot=slot,
         observed_state=observed.state if observed is not None else None,
         observed_hash=observed.labels.get("io.corral.config-hash") if observed is not None else None,
+        health=observed.health if observed is not None else "",
         published_ports=spec.launch.published_ports() if spec is not None else frozenset(),
         labels=spec.launch.labels if spec is not None else (),
         mem_reservation_bytes=(spec.mem_reservation_bytes or 0) if spec is not None else 0,

@@ -359,6 +359,8 @@ def _container_row(host_id: str, c: ObservedContainer) -> HostContainerRow:
         labels=dict(c.labels),
         created=c.created,
         ip=c.ip,
+        health=c.health,
+        health_reason=c.health_reason,
     )
 
 
@@ -374,4 +376,6 @@ def _container(row: HostContainerRow) -> ObservedContainer:
         labels=dict(row.labels or {}),
         created=row.created,
         ip=row.ip,
+        health=row.health or "",
+        health_reason=row.health_reason or "",
     )
