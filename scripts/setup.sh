@@ -146,4 +146,10 @@ else
     log "$IMAGE built"
 fi
 
+# --- 5. arm64 containers (qemu binfmt) and corral/busybox-arm64:latest -------------------------------------
+# Only the heterogeneous-host tests need it; if it fails they fail with a clear message, the rest still runs.
+if ! bash scripts/setup-arm64.sh; then
+    log "WARNING: arm64 setup failed (see above); tests/integration/test_heterogeneous.py will fail"
+fi
+
 log "done ($REPO)"
