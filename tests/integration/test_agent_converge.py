@@ -112,6 +112,9 @@ class World:
         return str(container.id)
 
 
+START_ONCE = (("io.rancher.container.start_once", "true"),)
+
+
 def sleeper(**overrides: Any) -> LaunchConfig:
     """`sleep` as PID 1 ignores SIGTERM, so stopping it waits the grace period out: none, unless a test wants one."""
     values: dict[str, Any] = {
@@ -320,12 +323,15 @@ def test_duplicates_of_a_slot_are_reduced_to_one(world: World) -> None:
     assert [i["Id"] for i in world.slot_containers(want.slot.id)] == [kept]
 
 
-def test_a_missing_image_is_reported_clearly_and_never_pulled(world: World) -> None:
+def test_a_missing_image_is_pulled_and_the_failed_pull_reported_clearly(world: World) -> None:
     image = f"corral/missing-{world.run}:latest"
     missing = world.desired("a", LaunchConfig(image=image))
     fine = world.desired("b", sleeper(), service="worker")
     report = world.converge(missing, fine)
-    assert report.problems == {missing.slot.id: f"image {image} is not present on this host"}
+    assert list(report.problems) == [missing.slot.id]
+    assert report.problems[missing.slot.id].startswith(
+        f"image {image} is not present on this host and cannot be pulled: "
+    )
     assert world.slot_containers(fine.slot.id)[0]["State"]["Status"] == "running"
     with pytest.raises(docker.errors.ImageNotFound):
         world.client.images.get(image)
@@ -335,7 +341,8 @@ def test_a_missing_image_is_reported_clearly_and_never_pulled(world: World) -> N
 
 
 def test_running_false_stops_with_the_grace_period_and_a_start_request_starts_again(world: World) -> None:
-    launch = sleeper(stop_grace_seconds=1)  # sleep as PID 1 ignores SIGTERM: the grace period runs out
+    # sleep as PID 1 ignores SIGTERM: the grace period runs out; start_once: Corral does not restart it by itself
+    launch = sleeper(stop_grace_seconds=1, labels=START_ONCE)
     world.converge(world.desired("a", launch))
     running = world.desired("a", launch)
     first_start = started_at(world.inspect(running.slot.name))
@@ -358,7 +365,7 @@ def test_running_false_stops_with_the_grace_period_and_a_start_request_starts_ag
 
 
 def test_an_exited_one_shot_container_is_started_once_per_request(world: World) -> None:
-    launch = LaunchConfig(image=IMAGE, command=("sh", "-c", "exit 3"), network_mode="none")
+    launch = LaunchConfig(image=IMAGE, command=("sh", "-c", "exit 3"), network_mode="none", labels=START_ONCE)
     want = world.desired("job", launch)
     world.converge(want)
 
@@ -410,7 +417,8 @@ def test_the_agent_converges_and_survives_sigkill_without_touching_containers(
 
     agent = start_agent(state_dir, DOCKER_HOST)
     number, message = fake_server.expect(protocol.SLOT, timeout=20)
-    assert message.data == {"slot_id": broken.slot.id, "reason": f"image {missing_image} is not present on this host"}
+    assert message.data["slot_id"] == broken.slot.id
+    assert message.data["reason"].startswith(f"image {missing_image} is not present on this host and cannot be pulled")
     _wait_for(lambda: [s[1] for s in _state(world, web.slot.id)] == ["running"], "the web container to run")
     _wait_for(
         lambda: any(has_container_of(m, web.slot.id, "running") for m in list(fake_server.history)),
@@ -489,24 +497,31 @@ def test_a_malformed_desired_set_is_refused_and_changes_nothing(
     assert _state(world, web.slot.id) == before
 
 
-def test_the_agent_recreates_a_container_removed_behind_its_back_and_leaves_a_stopped_one_stopped(
+def test_the_agent_recreates_a_removed_container_restarts_an_exited_one_and_leaves_a_start_once_one_exited(
     world: World, fake_server: FakeServer, state_dir: Path, start_agent: StartAgent
 ) -> None:
     fake_server.environment_id = world.environment_id
     web = world.desired("web", sleeper())
     worker = world.desired("worker", sleeper(), service="worker")
+    once = world.desired("once", sleeper(labels=START_ONCE), service="once")
     start_agent(state_dir, DOCKER_HOST)
     fake_server.expect(protocol.SNAPSHOT)
-    fake_server.send(_desired_message(web, worker))
-    for want in (web, worker):
+    fake_server.send(_desired_message(web, worker, once))
+    for want in (web, worker, once):
         _wait_for(lambda want=want: [s[1] for s in _state(world, want.slot.id)] == ["running"], "containers to run")
     (old,) = _state(world, web.slot.id)
     (stopped,) = _state(world, worker.slot.id)
+    (finished,) = _state(world, once.slot.id)
 
     world.client.api.remove_container(old[0], force=True)  # the engine's destroy event makes the agent converge
     _wait_for(lambda: [s[1] for s in _state(world, web.slot.id)] == ["running"], "the web container to come back")
     assert _state(world, web.slot.id)[0][0] != old[0]
 
-    world.client.api.stop(stopped[0], timeout=0)  # exited without a start request: Docker's policy decides
-    time.sleep(1.5)
-    assert [(s[0], s[1]) for s in _state(world, worker.slot.id)] == [(stopped[0], "exited")]
+    world.client.api.stop(stopped[0], timeout=0)  # exited: Corral keeps the service at scale and starts it again
+    world.client.api.stop(finished[0], timeout=0)  # start_once: exiting is its normal end
+    _wait_for(
+        lambda: [(s[0], s[1]) for s in _state(world, worker.slot.id)] == [(stopped[0], "running")],
+        "the exited worker to be started again, in place",
+    )
+    time.sleep(1.0)
+    assert [(s[0], s[1]) for s in _state(world, once.slot.id)] == [(finished[0], "exited")]

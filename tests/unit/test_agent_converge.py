@@ -29,6 +29,7 @@ from corral.runtime import labels
 ENV = "env-a"
 OTHER_ENV = "env-b"
 IMAGE = "corral/busybox:latest"
+ONCE = LaunchConfig(image=IMAGE, labels=(("io.rancher.container.start_once", "true"),))
 
 
 def want(
@@ -39,6 +40,7 @@ def want(
     start_requested_at: float = 0.0,
     index: int = 1,
     environment_id: str = ENV,
+    launch: LaunchConfig | None = None,
 ) -> DesiredContainer:
     slot = ContainerSlot(
         id=slot_id,
@@ -49,7 +51,8 @@ def want(
         host_id="host-1",
         config_hash=config_hash,
     )
-    return DesiredContainer(slot, LaunchConfig(image=IMAGE), running=running, start_requested_at=start_requested_at)
+    launch = launch if launch is not None else LaunchConfig(image=IMAGE)
+    return DesiredContainer(slot, launch, running=running, start_requested_at=start_requested_at)
 
 
 def seen(
@@ -109,39 +112,55 @@ def plan(
         pytest.param([want(running=False)], [seen("d1", state="exited")], {}, [], id="stopped-stays-stopped"),
         pytest.param([want(running=False)], [seen("d1", state="created")], {}, [], id="created-stays-created"),
         pytest.param([want()], [seen("d1", state="created")], {}, [("start", "d1")], id="never-started-is-started"),
-        pytest.param([want()], [seen("d1", state="exited")], {"d1": 150.0}, [], id="exited-stays-exited"),
+        pytest.param(
+            [want()], [seen("d1", state="exited")], {"d1": 150.0}, [("start", "d1")], id="exited-is-restarted-at-scale"
+        ),
+        pytest.param(
+            [want(launch=ONCE)], [seen("d1", state="exited")], {"d1": 150.0}, [], id="start-once-stays-exited"
+        ),
+        pytest.param(
+            [want(launch=LaunchConfig(image=IMAGE, restart="on-failure"))],
+            [seen("d1", state="exited")],
+            {"d1": 150.0},
+            [],
+            id="docker-restart-policy-decides-about-exited",
+        ),
         pytest.param([want()], [seen("d1", state="restarting")], {}, [], id="restart-policy-decides"),
         pytest.param([want()], [seen("d1", state="removing")], {}, [], id="removing-is-left-to-finish"),
         pytest.param(
-            [want(start_requested_at=200.0)],
+            [want(start_requested_at=200.0, launch=ONCE)],
             [seen("d1", state="exited")],
             {"d1": 150.0},
             [("start", "d1")],
             id="start-requested-after-last-start",
         ),
         pytest.param(
-            [want(start_requested_at=200.0)],
+            [want(start_requested_at=200.0, launch=ONCE)],
             [seen("d1", state="exited")],
             {"d1": 250.0},
             [],
             id="start-request-already-honoured",
         ),
         pytest.param(
-            [want(start_requested_at=200.0)],
+            [want(start_requested_at=200.0, launch=ONCE)],
             [seen("d1", state="exited", created=300.0)],
             {},
             [],
             id="created-after-the-request-needs-no-start",
         ),
         pytest.param(
-            [want(start_requested_at=200.0)],
+            [want(start_requested_at=200.0, launch=ONCE)],
             [seen("d1", state="exited", created=100.0)],
             {},
             [("start", "d1")],
             id="unknown-start-time-falls-back-to-created",
         ),
         pytest.param(
-            [want(start_requested_at=200.0)], [seen("d1", state="running")], {"d1": 1.0}, [], id="running-is-left"
+            [want(start_requested_at=200.0, launch=ONCE)],
+            [seen("d1", state="running")],
+            {"d1": 1.0},
+            [],
+            id="running-is-left",
         ),
         pytest.param([], [seen("d1")], {}, [("remove", "d1")], id="undesired-is-removed"),
         pytest.param([], [seen("d1", slot_id=None)], {}, [], id="foreign-with-corral-environment-is-untouched"),
@@ -194,6 +213,37 @@ def test_planner_table(
     expected: list[tuple[str, str]],
 ) -> None:
     assert kinds(plan(desired, observed, started_at)) == expected
+
+
+def test_a_held_automatic_restart_waits_and_a_start_request_does_not() -> None:
+    exited = [seen("d1", state="exited")]
+    assert plan_convergence([want()], exited, {"d1": 150.0}, environment_id=ENV, restart_held={"s1"}) == []
+    (action,) = plan_convergence([want()], exited, {"d1": 150.0}, environment_id=ENV)
+    assert action.automatic and "keep the service at scale" in action.reason
+    requested = plan_convergence(
+        [want(start_requested_at=200.0)], exited, {"d1": 150.0}, environment_id=ENV, restart_held={"s1"}
+    )
+    assert kinds(requested) == [("start", "d1")] and not requested[0].automatic
+
+
+def test_restart_backoff_is_bounded_and_forgets_a_container_that_stays_up() -> None:
+    backoff = converge.RestartBackoff()
+    assert backoff.held(0.0) == {}
+    delays = []
+    now = 0.0
+    for _ in range(10):
+        backoff.restarted("s1", now)
+        (wait,) = backoff.held(now).values()
+        delays.append(wait)
+        now += wait
+    first = converge.FIRST_RESTART_DELAY
+    assert delays[:3] == [first, 2 * first, 4 * first]
+    assert max(delays) == converge.MAX_RESTART_DELAY
+    backoff.observe({"s1"}, running={"s1"}, now=now + converge.RESTART_RESET_SECONDS)
+    assert backoff.count("s1") == 0
+    backoff.restarted("s2", 0.0)
+    backoff.observe({"s1"}, running=set(), now=1.0)
+    assert backoff.count("s2") == 0  # no longer desired
 
 
 def test_without_an_environment_every_corral_container_is_ours() -> None:
@@ -451,7 +501,7 @@ class FakeEngine:
         pass
 
     # runtime/containers.py stand-ins
-    def ensure_image(self, _engine: Any, image: str) -> None:
+    def ensure_image(self, _engine: Any, image: str, **_: Any) -> None:
         self.calls.append(f"image {image}")
 
     def create_container(self, _engine: Any, desired: DesiredContainer, **_: Any) -> str:
@@ -558,11 +608,11 @@ def test_an_engine_that_cannot_be_listed_changes_nothing(fake: FakeEngine) -> No
 def test_a_start_request_is_honoured_once_even_if_the_engine_clock_lags(fake: FakeEngine) -> None:
     converger = Converger(fake)  # type: ignore[arg-type]
     fake.clock = 800.0
-    converger.converge([want("s1")], ENV)
+    converger.converge([want("s1", launch=ONCE)], ENV)
     (docker_id,) = fake.containers_by_id
     fake.stop_container(None, docker_id)
     fake.clock = 900.0  # the engine's clock is behind the server's
-    request = [want("s1", start_requested_at=950.0)]
+    request = [want("s1", start_requested_at=950.0, launch=ONCE)]
     report = converger.converge(request, ENV)
     assert [a.kind for a in report.actions] == [ActionKind.START]
     assert fake.started[docker_id] == 900.0 < 950.0
@@ -574,14 +624,31 @@ def test_a_start_request_is_honoured_once_even_if_the_engine_clock_lags(fake: Fa
 
 def test_exited_containers_are_inspected_only_when_a_start_request_may_concern_them(fake: FakeEngine) -> None:
     converger = Converger(fake)  # type: ignore[arg-type]
-    converger.converge([want("s1")], ENV)
+    converger.converge([want("s1", launch=ONCE)], ENV)
     (docker_id,) = fake.containers_by_id
     fake.stop_container(None, docker_id)
     fake.calls.clear()
-    converger.converge([want("s1", start_requested_at=500.0)], ENV)  # created at 1000: nothing to ask
+    converger.converge([want("s1", start_requested_at=500.0, launch=ONCE)], ENV)  # created at 1000: nothing to ask
     assert fake.calls == []
-    converger.converge([want("s1", start_requested_at=5000.0)], ENV)
+    converger.converge([want("s1", start_requested_at=5000.0, launch=ONCE)], ENV)
     assert fake.calls == [f"inspect {docker_id}", f"start {docker_id}"]
+
+
+def test_an_exited_container_is_restarted_with_a_growing_delay_and_the_wait_is_reported(fake: FakeEngine) -> None:
+    now = [0.0]
+    converger = Converger(fake, clock=lambda: now[0])  # type: ignore[arg-type]
+    converger.converge([want("s1")], ENV)
+    (docker_id,) = fake.containers_by_id
+    fake.stop_container(None, docker_id)  # it crashed
+    report = converger.converge([want("s1")], ENV)
+    assert [(r.action.kind, r.action.automatic, r.error) for r in report.results] == [(ActionKind.START, True, "")]
+    fake.stop_container(None, docker_id)  # and again at once: the next restart waits
+    report = converger.converge([want("s1")], ENV)
+    assert report.results == ()
+    assert report.problems["s1"].startswith("exited again after 1 automatic restarts; next try in 5 s")
+    now[0] += converge.FIRST_RESTART_DELAY
+    report = converger.converge([want("s1")], ENV)
+    assert [r.action.kind for r in report.results] == [ActionKind.START] and report.problems == {}
 
 
 def test_a_recreate_checks_the_image_before_removing(fake: FakeEngine) -> None:

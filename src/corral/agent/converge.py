@@ -11,6 +11,9 @@ foreign and left alone, so two Corral installations can share one engine. Per de
 (and start if `running`); several copies -> keep the best, remove the others; config hash differs (or the copy is
 dead) -> recreate; `running` false -> stop a running copy; `running` true -> start a never-started copy, or an
 exited one whose last start is older than `start_requested_at`. Corral containers no slot names -> remove.
+Cattle keeps services at scale: an exited copy is also started again when its launch config leaves restarts to
+Corral (restart policy "no") and it is not `start_once`; the Converger spaces these restarts with a bounded
+backoff (`RestartBackoff`) so a crashing container costs little and its reason says when the next try comes.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 
 from corral.model.entities import ObservedContainer
 from corral.model.errors import CorralError, InvalidInput
-from corral.model.stack import DesiredContainer
+from corral.model.stack import DesiredContainer, LaunchConfig
 from corral.runtime import containers as runtime
 from corral.runtime import labels
 from corral.runtime.docker_engine import DockerEngine
@@ -35,6 +38,9 @@ log = logging.getLogger("corral.agent.converge")
 ACTIVE_STATES = frozenset({"running", "restarting", "paused"})  # states `docker stop` acts on
 _STATE_RANK = {"running": 6, "restarting": 5, "paused": 4, "created": 3, "exited": 2, "removing": 1, "dead": 0}
 MAX_RETRY_SECONDS = 10.0
+FIRST_RESTART_DELAY = 5.0  # the first automatic restart is immediate, the next after 5 s, then doubling ...
+MAX_RESTART_DELAY = 300.0  # ... up to 5 minutes
+RESTART_RESET_SECONDS = 60.0  # running this long after an automatic restart forgets the earlier ones
 
 
 class ActionKind(enum.StrEnum):
@@ -53,6 +59,7 @@ class Action:
     docker_id: str = ""  # the existing container (all kinds but CREATE)
     desired: DesiredContainer | None = None  # the desired entry of the slot (None when removing an undesired one)
     name: str = ""  # for log lines and messages
+    automatic: bool = False  # a restart Corral decided itself (an exited container of a service kept at scale)
 
     @property
     def starts(self) -> bool:
@@ -74,6 +81,16 @@ def is_ours(container: ObservedContainer, environment_id: str | None, desired_sl
     )
 
 
+def is_start_once(launch: LaunchConfig) -> bool:
+    """`io.rancher.container.start_once: true`: the container runs once; exiting is its normal end."""
+    return any(key in labels.START_ONCE_KEYS and value.strip().lower() == "true" for key, value in launch.labels)
+
+
+def restarts_automatically(launch: LaunchConfig) -> bool:
+    """Corral restarts an exited copy itself unless Docker's restart policy decides or it runs once."""
+    return launch.restart == "no" and not is_start_once(launch)
+
+
 def _rank(container: ObservedContainer, want: DesiredContainer) -> tuple[bool, int, bool, float, str]:
     """Higher is better: current config, liveliest state, the slot's own name, oldest, then a stable tie-break."""
     return (
@@ -91,12 +108,14 @@ def plan_convergence(
     started_at: Mapping[str, float],
     *,
     environment_id: str | None = None,
+    restart_held: Collection[str] = (),
 ) -> list[Action]:
     """The actions that make `observed` what `desired` says, each with its reason (pure).
 
     `started_at` maps docker ids to their last start (epoch seconds); a container missing from it is taken to
     have started at its creation time (a lower bound). `environment_id` limits removals to that environment's
-    containers (None: every Corral-labelled container is this agent's). Order: removals first (they free names
+    containers (None: every Corral-labelled container is this agent's). `restart_held` names the slots whose
+    automatic restart must wait (backoff). Order: removals first (they free names
     and ports), then stops, recreates, creates and starts; within a kind by container name.
     """
     wanted: dict[str, DesiredContainer] = {}
@@ -145,6 +164,10 @@ def plan_convergence(
             starts.append(Action(ActionKind.START, slot_id, "never started", best.docker_id, want, name))
         elif best.state == "exited" and started_at.get(best.docker_id, best.created) < want.start_requested_at:
             starts.append(Action(ActionKind.START, slot_id, "start requested", best.docker_id, want, name))
+        elif best.state == "exited" and restarts_automatically(want.launch) and slot_id not in restart_held:
+            code = "" if best.exit_code is None else f" with code {best.exit_code}"
+            reason = f"exited{code}; restarting to keep the service at scale"
+            starts.append(Action(ActionKind.START, slot_id, reason, best.docker_id, want, name, automatic=True))
 
     def ordered(actions: list[Action]) -> list[Action]:
         return sorted(actions, key=lambda a: (a.name, a.slot_id, a.docker_id))
@@ -195,10 +218,11 @@ def apply_action(engine: DockerEngine, action: Action, *, protected_slots: Colle
         runtime.start_container(engine, action.docker_id, name=action.name)
         return action.docker_id
     assert want is not None, f"{action.kind} needs a desired container"
+    # never remove what cannot be created again
+    runtime.ensure_image(engine, want.launch.image, always_pull=runtime.wants_image_pull(want.launch))
     if action.kind is ActionKind.RECREATE:
-        runtime.ensure_image(engine, want.launch.image)  # never remove what cannot be created again
         runtime.remove_container(engine, action.docker_id, name=action.name)
-    docker_id = runtime.create_container(engine, want, protected_slots=protected_slots)
+    docker_id = runtime.create_container(engine, want, protected_slots=protected_slots, image_ready=True)
     if want.running:
         runtime.start_container(engine, docker_id, name=want.slot.name)
     return docker_id
@@ -247,6 +271,38 @@ class ConvergeReport:
     problems: Mapping[str, str] = field(default_factory=dict)  # desired slot id -> why it is not converged
 
 
+class RestartBackoff:
+    """When Corral may restart an exited container again: the first time at once, then after FIRST_RESTART_DELAY,
+    doubling up to MAX_RESTART_DELAY; a slot whose copy has been running RESTART_RESET_SECONDS since its last
+    automatic restart starts afresh."""
+
+    def __init__(self) -> None:
+        self._restarts: dict[str, tuple[int, float]] = {}  # slot id -> (automatic restarts so far, time of the last)
+
+    @staticmethod
+    def delay(count: int) -> float:
+        return 0.0 if count == 0 else min(FIRST_RESTART_DELAY * 2.0 ** (count - 1), MAX_RESTART_DELAY)
+
+    def held(self, now: float) -> dict[str, float]:
+        """Slot id -> seconds until its next automatic restart is allowed (only slots that must wait)."""
+        waits = {slot: last + self.delay(count) - now for slot, (count, last) in self._restarts.items()}
+        return {slot: wait for slot, wait in waits.items() if wait > 0}
+
+    def count(self, slot_id: str) -> int:
+        return self._restarts.get(slot_id, (0, 0.0))[0]
+
+    def restarted(self, slot_id: str, now: float) -> None:
+        self._restarts[slot_id] = (self.count(slot_id) + 1, now)
+
+    def observe(self, wanted: Collection[str], running: Collection[str], now: float) -> None:
+        """Forget slots no longer desired, and those running long enough since their last automatic restart."""
+        self._restarts = {
+            slot: (count, last)
+            for slot, (count, last) in self._restarts.items()
+            if slot in wanted and not (slot in running and now - last >= RESTART_RESET_SECONDS)
+        }
+
+
 class Converger:
     """Observe, plan, apply on one engine; remembers failures (retry delay, reasons) and honoured start requests.
 
@@ -271,6 +327,7 @@ class Converger:
         # container started for a request must not count as "older than the request" because of that.
         self._honoured: dict[str, float] = {}
         self._removal_errors: dict[str, str] = {}  # undesired slot id -> last error (logged once)
+        self._restarts = RestartBackoff()
 
     async def run(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
         loop = asyncio.get_running_loop()
@@ -286,10 +343,17 @@ class Converger:
         wanted = {d.slot.id: d for d in reversed(desired)}  # the first entry of a repeated slot id wins
         live = {c.docker_id for c in observed}
         self._honoured = {k: v for k, v in self._honoured.items() if k in live}
-        actions = plan_convergence(
-            desired, observed, self._start_times(wanted, observed, environment_id), environment_id=environment_id
-        )
         now = self._clock()
+        running = {c.labels.get(labels.CONTAINER, "") for c in observed if c.state == "running"}
+        self._restarts.observe(wanted, running, now)
+        held = self._restarts.held(now)
+        actions = plan_convergence(
+            desired,
+            observed,
+            self._start_times(wanted, observed, environment_id),
+            environment_id=environment_id,
+            restart_held=held,
+        )
         due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
         deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
         results = apply_actions(self.engine, due, protected_slots=wanted)
@@ -300,6 +364,8 @@ class Converger:
                 errors.setdefault(result.action.slot_id, result.error)
             elif result.action.starts and result.action.desired is not None:
                 self._honoured[result.docker_id] = result.action.desired.start_requested_at
+                if result.action.automatic:
+                    self._restarts.restarted(result.action.slot_id, now)
         problems: dict[str, str] = {}
         for slot_id in wanted:
             if slot_id in errors:
@@ -312,6 +378,11 @@ class Converger:
                 problems[slot_id] = self._problems[slot_id]
             else:
                 self._failures.pop(slot_id, None)
+        exited = {c.labels.get(labels.CONTAINER, "") for c in observed if c.state == "exited"}
+        for slot_id, wait in held.items():
+            if slot_id in wanted and slot_id in exited and slot_id not in problems:
+                count = self._restarts.count(slot_id)
+                problems[slot_id] = f"exited again after {count} automatic restarts; next try in {wait:.0f} s"
         removal_errors = {k: v for k, v in errors.items() if k not in wanted}
         for slot_id, error in removal_errors.items():
             if self._removal_errors.get(slot_id) != error:

@@ -2,9 +2,9 @@
 
 Why its own module: turning a `DesiredContainer` into Docker's create arguments is pure and tested without an
 engine (`create_arguments`); the few calls that act translate Docker's answers into Corral errors whose message
-is fit to show a user as the container's reason ("image X is not present on this host", "the name N is taken by
-container ID, which Corral did not create"). Images are never pulled here: a missing image is reported (pulling
-from registries is a later concern).
+is fit to show a user as the container's reason ("image X is not present on this host and cannot be pulled: ...",
+"the name N is taken by container ID, which Corral did not create"). A missing image is pulled before a create
+(and every time when the launch labels say `pull_image: always`); a failed pull is the container's reason.
 
 Errors: `ImageMissing` (a NotFound), `Conflict` (a name held by a container Corral may not remove),
 `EngineRejected` (the engine answered and refused: bad mount, port already allocated, ...), `InvalidInput`
@@ -23,6 +23,7 @@ import docker
 import docker.errors
 
 from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound
+from corral.model.health import DockerHealthcheck
 from corral.model.stack import DesiredContainer, LaunchConfig
 from corral.runtime import labels
 from corral.runtime.docker_engine import DockerEngine, _parse_time
@@ -43,7 +44,7 @@ class EngineRejected(CorralError):
 
 
 class ImageMissing(NotFound):
-    """The image is not in the engine's local store (Corral does not pull)."""
+    """The image is not in the engine's local store and could not be pulled."""
 
 
 class _NameTaken(Conflict):
@@ -111,6 +112,23 @@ def stop_timeout(grace_seconds: float | None) -> int | None:
     return None if grace_seconds is None else max(0, math.ceil(grace_seconds))
 
 
+def docker_healthcheck_config(check: DockerHealthcheck) -> dict[str, Any]:
+    """Compose's `healthcheck` in the engine's terms (durations in nanoseconds; absent: the engine's default)."""
+    result: dict[str, Any] = {}
+    if check.test:
+        result["test"] = list(check.test)
+    for key, seconds in (
+        ("interval", check.interval_seconds),
+        ("timeout", check.timeout_seconds),
+        ("start_period", check.start_period_seconds),
+    ):
+        if seconds:
+            result[key] = max(1_000_000, round(seconds * 1e9))  # the engine's minimum is 1 ms
+    if check.retries is not None:
+        result["retries"] = check.retries
+    return result
+
+
 def create_arguments(desired: DesiredContainer) -> CreateArguments:
     """Everything Docker needs to create `desired` (pure)."""
     launch: LaunchConfig = desired.launch
@@ -153,6 +171,8 @@ def create_arguments(desired: DesiredContainer) -> CreateArguments:
         "detach": True,
         "use_config_proxy": False,  # the environment is exactly what was asked for
     }
+    if launch.healthcheck is not None:
+        config["healthcheck"] = docker_healthcheck_config(launch.healthcheck)
     host_config: dict[str, Any] = {
         "network_mode": docker_network_mode(launch.network_mode),
         "port_bindings": bindings or None,
@@ -179,18 +199,47 @@ def _label(name: str, docker_id: str) -> str:
 # -- acting on the engine
 
 
-def ensure_image(engine: DockerEngine, image: str) -> None:
-    """Raise `ImageMissing` unless the engine has `image` locally. Never pulls."""
+def ensure_image(engine: DockerEngine, image: str, *, always_pull: bool = False) -> None:
+    """Make sure the engine has `image`: pull it when it is missing (or every time with `always_pull`).
 
-    def look(client: docker.DockerClient) -> None:
+    Raises `ImageMissing` when it is not there and cannot be pulled, `EngineRejected` when a pull that
+    `always_pull` asked for fails (a stale local copy is not silently used instead).
+    """
+
+    def present(client: docker.DockerClient) -> bool:
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
-            raise ImageMissing(f"image {image} is not present on this host", field="launch.image") from None
+            return False
         except docker.errors.APIError as exc:
             raise EngineRejected(f"image {image}: {_explain(exc)}", field="launch.image") from exc
+        return True
 
-    engine.call(f"look up image {image}", look)
+    def pull(client: docker.DockerClient) -> str:
+        repository, tag = docker.utils.parse_repository_tag(image)
+        try:
+            client.api.pull(repository, tag=tag or "latest")
+        except docker.errors.APIError as exc:
+            return _explain(exc)
+        except docker.errors.DockerException as exc:
+            return str(exc)
+        return ""
+
+    if not always_pull and engine.call(f"look up image {image}", present):
+        return
+    failure = engine.call(f"pull image {image}", pull)
+    if not failure:
+        return
+    if always_pull:
+        raise EngineRejected(f"pull_image is always, and pulling {image} failed: {failure}", field="launch.image")
+    raise ImageMissing(
+        f"image {image} is not present on this host and cannot be pulled: {failure}", field="launch.image"
+    )
+
+
+def wants_image_pull(launch: LaunchConfig) -> bool:
+    """The `pull_image: always` container label (Rancher's and Corral's spelling)."""
+    return any(key in labels.PULL_IMAGE_KEYS and value.strip().lower() == "always" for key, value in launch.labels)
 
 
 def _create(client: docker.DockerClient, arguments: CreateArguments) -> str:
@@ -210,14 +259,21 @@ def _create(client: docker.DockerClient, arguments: CreateArguments) -> str:
     return str(created["Id"])
 
 
-def create_container(engine: DockerEngine, desired: DesiredContainer, *, protected_slots: Collection[str] = ()) -> str:
+def create_container(
+    engine: DockerEngine,
+    desired: DesiredContainer,
+    *,
+    protected_slots: Collection[str] = (),
+    image_ready: bool = False,
+) -> str:
     """Create (not start) the container for `desired`, named `slot.name`; return its docker id.
 
     If the name is taken: the very container wanted (same slot and config hash) is adopted; a stale Corral copy
     of the slot, or a Corral container of the same environment whose slot is not in `protected_slots` (the slots
     still desired), is removed and the create retried; any other holder is reported as a `Conflict`.
     """
-    ensure_image(engine, desired.launch.image)
+    if not image_ready:
+        ensure_image(engine, desired.launch.image, always_pull=wants_image_pull(desired.launch))
     arguments = create_arguments(desired)
     name = desired.slot.name
     for _ in range(3):

@@ -22,3 +22,7 @@ ALL = (ENVIRONMENT, STACK, SERVICE, CONTAINER, SERVICE_INDEX, CONFIG_HASH)
 # Rancher 1.x spellings, set too so that catalog templates and tools written for Rancher find our containers.
 RANCHER_STACK_NAME = "io.rancher.stack.name"  # "STACK"
 RANCHER_STACK_SERVICE_NAME = "io.rancher.stack_service.name"  # "STACK/SERVICE"
+
+# Container labels a user sets (either spelling) that change how the agent treats a container.
+START_ONCE_KEYS = frozenset({"io.rancher.container.start_once", "io.corral.container.start_once"})  # "true"
+PULL_IMAGE_KEYS = frozenset({"io.rancher.container.pull_image", "io.corral.container.pull_image"})  # "always"
