@@ -3,9 +3,10 @@
 Why: the docker SDK blocks, and the engine may be down, restarting, or vanish mid-stream. This module
 runs every engine call on one worker thread (so calls never interleave on the SDK client), consumes the
 event stream on a thread of its own, retries the engine with backoff when it goes away, and tells the
-current session through a queue: a `ContainerEvent` per engine event and `RESYNC` whenever events may have
-been missed (the engine came back), so the session sends a full snapshot. Events that arrive while no
-session listens are dropped: every new session starts with a snapshot anyway.
+current session through a queue: a `ContainerEvent` per container event, `IMAGES_CHANGED` after an image
+event and `RESYNC` whenever events may have been missed (the engine came back), so the session sends a full
+snapshot. Events that arrive while no session listens are dropped: every new session starts with a snapshot
+anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Final, TypeVar
 from corral.agent.backoff import Backoff
 from corral.model.entities import HostFacts
 from corral.model.errors import Unavailable
-from corral.runtime.docker_engine import DockerEngine, is_state_action, platform_facts
+from corral.runtime.docker_engine import DockerEngine, is_image_action, is_state_action, platform_facts
+from corral.runtime.images import ImagePlatforms
 
 log = logging.getLogger("corral.agent.engine")
 
@@ -45,7 +47,15 @@ class _Resync:
 
 
 RESYNC: Final = _Resync()
-EngineChange = ContainerEvent | _Resync
+
+
+class _ImagesChanged:
+    def __repr__(self) -> str:
+        return "IMAGES_CHANGED"
+
+
+IMAGES_CHANGED: Final = _ImagesChanged()
+EngineChange = ContainerEvent | _Resync | _ImagesChanged
 
 
 class EngineMonitor:
@@ -56,6 +66,7 @@ class EngineMonitor:
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="docker-call")
         self._queue: asyncio.Queue[EngineChange] | None = None
         self._facts: HostFacts | None = None
+        self._image_platforms = ImagePlatforms(engine)
 
     # -- calls from the event loop
 
@@ -73,6 +84,10 @@ class EngineMonitor:
                 log.warning("%s; reporting this machine's facts instead", exc.message)
                 return platform_facts()
         return self._facts
+
+    async def image_platforms(self) -> dict[str, tuple[str, ...]]:
+        """Image reference -> architectures of the images on the engine; raises `Unavailable` while it is down."""
+        return await self.call(self._image_platforms.read)
 
     def attach(self) -> asyncio.Queue[EngineChange]:
         """Start delivering engine changes to a new session (replacing any earlier listener)."""
@@ -136,6 +151,8 @@ class EngineMonitor:
             for action, docker_id in events:
                 if is_state_action(action):
                     loop.call_soon_threadsafe(self._deliver, ContainerEvent(action, docker_id))
+                elif is_image_action(action):
+                    loop.call_soon_threadsafe(self._deliver, IMAGES_CHANGED)
         except Exception:  # the thread must end quietly; the supervisor reconnects
             log.debug("event thread failed", exc_info=True)
         finally:

@@ -6,7 +6,8 @@ reconnect after a backoff, or stop for good when the server removed the host.
 
 Flow: hello -> welcome -> snapshot (once the engine answers) -> heartbeats every `heartbeat_seconds`, one
 `container` message per changed container, a full snapshot again every RESYNC_SECONDS and after an engine
-outage. Incoming messages are checked; a malformed one is logged, an unknown type answered with `error`.
+outage. The architectures of the engine's images go in the hello and, when they change (image events, resyncs), in
+an `images` message. Incoming messages are checked; a malformed one is logged, an unknown type answered with `error`.
 
 Convergence (converge.py): every `desired` message replaces the desired set and converges at once; engine events
 converge again (debounced), and so does a timer every CONVERGE_SECONDS (level-triggered resync). Nothing is
@@ -35,7 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 import corral
 from corral.agent.converge import Converger, SlotReporter, parse_desired
-from corral.agent.engine_monitor import RESYNC, ContainerEvent, EngineChange, EngineMonitor
+from corral.agent.engine_monitor import IMAGES_CHANGED, RESYNC, ContainerEvent, EngineChange, EngineMonitor
 from corral.agent.streams import StreamManager, StreamSource
 from corral.config import Settings
 from corral.model import protocol
@@ -132,6 +133,7 @@ class Session:
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
         self.streams = StreamManager(stream_source, self._send)
+        self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
 
     async def run(self) -> SessionResult:
         """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
@@ -173,7 +175,11 @@ class Session:
     async def _converse(self, ws: ClientConnection) -> SessionResult:
         facts = await self.monitor.facts()
         hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": corral.__version__}
+        images = await self._read_images()
+        if images is not None:  # the server knows the images' architectures before it schedules on this host
+            hello["images"] = protocol.images_to_wire(images)
         await self._send(protocol.HELLO, hello)
+        self._images_sent = images
         if not await self._await_welcome(ws):
             await ws.close(1002, "no welcome")
             return SessionResult(Outcome.DROPPED, f"server sent no welcome within {WELCOME_TIMEOUT_SECONDS:.0f}s")
@@ -331,6 +337,7 @@ class Session:
         loop = asyncio.get_running_loop()
         if self.monitor.available:
             await self._send_snapshot()
+            await self._send_images()
         else:
             log.info("docker engine is not available; the container snapshot follows once it is")
         next_resync = loop.time() + RESYNC_SECONDS
@@ -345,8 +352,11 @@ class Session:
                 changes.append(queue.get_nowait())
             if any(change is RESYNC for change in changes):
                 await self._send_snapshot()
+                await self._send_images()
                 next_resync = loop.time() + RESYNC_SECONDS
                 continue
+            if any(change is IMAGES_CHANGED for change in changes):
+                await self._send_images()
             await self._send_deltas([c for c in changes if isinstance(c, ContainerEvent)])
 
     async def _send_snapshot(self) -> None:
@@ -357,6 +367,22 @@ class Session:
             return
         await self._send(protocol.SNAPSHOT, {"containers": [protocol.container_to_wire(c) for c in containers]})
         log.debug("sent a snapshot of %d containers", len(containers))
+
+    async def _read_images(self) -> dict[str, tuple[str, ...]] | None:
+        try:
+            return await self.monitor.image_platforms()
+        except Unavailable as exc:
+            log.debug("no image report now: %s", exc.message)
+            return None
+
+    async def _send_images(self) -> None:
+        """The architectures of the engine's images, when they differ from what this connection last sent."""
+        images = await self._read_images()
+        if images is None or images == self._images_sent:
+            return
+        await self._send(protocol.IMAGES, {"images": protocol.images_to_wire(images)})
+        self._images_sent = images
+        log.debug("sent the architectures of %d image references", len(images))
 
     async def _send_deltas(self, events: list[ContainerEvent]) -> None:
         """One message per changed container, however many events it had (start = create + start, ...)."""

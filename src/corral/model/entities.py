@@ -118,6 +118,7 @@ class Host:
     created_at: float = 0.0
     schedulable: bool = True  # False: deactivated (cordoned), no new containers are placed on it
     evacuating: bool = False  # its containers are being moved to other hosts
+    images: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image reference -> archs (model/images.py)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ Agent -> server
   ``heartbeat``  data: {"time": float}
   ``slot``       data: {"slot_id": str, "reason": str}  why a desired container cannot be created or started on
                  this host ("" when the problem is gone); the server shows it as the container's reason
+  ``images``     data: {"images": {reference: [arch, ...]}}  the architectures of every image on the host's engine,
+                 by each repo tag, repo digest and image id (normalised: model/images.py); the full map, sent on
+                 connect and whenever the engine's images change. `hello` may carry the same map as "images"
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
@@ -38,8 +41,9 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from corral.model.entities import ObservedContainer
+from corral.model.entities import ObservedContainer, normalise_arch
 from corral.model.errors import InvalidInput
+from corral.model.images import normalise_reference
 
 PROTOCOL_VERSION = 1
 
@@ -50,6 +54,7 @@ HEARTBEAT = "heartbeat"
 WELCOME = "welcome"
 DESIRED = "desired"
 SLOT = "slot"
+IMAGES = "images"
 LOGS = "logs"
 EXEC = "exec"
 STDIN = "stdin"
@@ -59,13 +64,14 @@ OUTPUT = "output"
 END = "end"
 ERROR = "error"
 
-AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, OUTPUT, END, ERROR})
+AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, OUTPUT, END, ERROR})
 SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, LOGS, EXEC, STDIN, RESIZE, CANCEL, ERROR})
 MAX_OUTPUT_CHUNK = 64 * 1024
 
 CLOSE_BAD_CREDENTIALS = 4401
 CLOSE_HOST_REMOVED = 4404
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_IMAGE_REFERENCES = 20_000
 
 
 @dataclass(frozen=True)
@@ -130,3 +136,23 @@ def container_from_wire(data: object) -> ObservedContainer:
         health=str(data.get("health") or ""),
         health_reason=str(data.get("health_reason") or ""),
     )
+
+
+def images_to_wire(images: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    return {ref: list(archs) for ref, archs in sorted(images.items())}
+
+
+def images_from_wire(data: object) -> dict[str, tuple[str, ...]]:
+    """An agent's image report: normalised reference -> sorted normalised architectures (merged per reference)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("images must be an object of image reference -> architectures", field="images")
+    if len(data) > MAX_IMAGE_REFERENCES:
+        raise InvalidInput(f"images lists more than {MAX_IMAGE_REFERENCES} references", field="images")
+    merged: dict[str, set[str]] = {}
+    for ref, archs in data.items():
+        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+            raise InvalidInput(f"images[{ref!r}] must be a list of architecture strings", field="images")
+        key = normalise_reference(str(ref))
+        if key:
+            merged.setdefault(key, set()).update(normalise_arch(a) for a in archs if a.strip())
+    return {ref: tuple(sorted(archs)) for ref, archs in sorted(merged.items())}

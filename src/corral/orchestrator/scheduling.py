@@ -176,6 +176,14 @@ def takes_new(host: HostView) -> bool:
     return host.state is HostState.ACTIVE and host.schedulable and not host.evacuating
 
 
+_IMAGE_ARCH_NAMES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7"}
+
+
+def image_arch_name(arch: str) -> str:
+    """An image's architecture as Docker spells it ("needs arm64"); hosts keep their uname spelling."""
+    return _IMAGE_ARCH_NAMES.get(arch, arch)
+
+
 def arch_ok(host: HostView, archs: frozenset[str] | None) -> bool:
     return archs is None or normalise_arch(host.arch) in archs
 
@@ -339,8 +347,8 @@ def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> st
         matching = [h for h in hosts if arch_ok(h, demand.archs)]
         if not matching:
             have = ", ".join(sorted({normalise_arch(h.arch) or "unknown" for h in hosts}))
-            needs = " or ".join(sorted(demand.archs))
-            return f"no host with arch {needs}: {_of(len(hosts), total)} match (they have {have})"
+            needs = " or ".join(sorted(image_arch_name(a) for a in demand.archs))
+            return f"needs {needs}: {_of(len(hosts), total)} match (they have {have})"
         hosts = matching
     for rule in demand.rules.host_rules:
         matching = [h for h in hosts if rule.host_ok(h.labels)]

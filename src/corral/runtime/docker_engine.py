@@ -54,6 +54,16 @@ def is_state_action(action: str) -> bool:
     return action in STATE_ACTIONS or action.startswith("health_status")
 
 
+# Image events arrive on the same stream, their action prefixed: "image:pull", "image:untag", ...
+IMAGE_EVENT_PREFIX = "image:"
+IMAGE_ACTIONS = frozenset({"pull", "load", "tag", "untag", "delete", "import"})
+
+
+def is_image_action(action: str) -> bool:
+    """An image appeared, disappeared or changed its references (the architectures report may differ)."""
+    return action.startswith(IMAGE_EVENT_PREFIX) and action[len(IMAGE_EVENT_PREFIX) :] in IMAGE_ACTIONS
+
+
 _TRANSPORT_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 _EXIT_STATUS = re.compile(r"^Exited \((-?\d+)\)")
 _FRACTION = re.compile(r"\.(\d{6})\d*")
@@ -294,13 +304,15 @@ class DockerEngine:
     # -- events
 
     def events(self, stop: threading.Event) -> Iterator[tuple[str, str]]:
-        """Subscribe to container events and return a blocking iterator of ``(action, docker_id)``.
+        """Subscribe to container and image events and return a blocking iterator of ``(action, docker_id)``
+        (for image events: ``(IMAGE_EVENT_PREFIX + action, image reference or id)``).
 
         The subscription is made before this returns (so a snapshot taken afterwards misses nothing) and
         raises `Unavailable` if the engine cannot be reached. The iterator ends when `stop` is set or the engine goes
         away; it is meant to be consumed in its own thread.
         """
-        stream = self._call("subscribe to events", lambda c: c.api.events(decode=True, filters={"type": "container"}))
+        kinds = {"type": ["container", "image"]}
+        stream = self._call("subscribe to events", lambda c: c.api.events(decode=True, filters=kinds))
         return self._iterate_events(stream, stop)
 
     def _iterate_events(self, stream: Any, stop: threading.Event) -> Iterator[tuple[str, str]]:
@@ -325,6 +337,8 @@ class DockerEngine:
                     continue
                 action = event.get("Action") or event.get("status") or ""
                 docker_id = event.get("id") or (event.get("Actor") or {}).get("ID") or ""
+                if event.get("Type") == "image":
+                    action = IMAGE_EVENT_PREFIX + str(action)
                 if action and docker_id:
                     yield str(action), str(docker_id)
         except (

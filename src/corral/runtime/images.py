@@ -1,22 +1,27 @@
-"""Copy locally built images from one Docker engine into another, without a registry.
+"""Images on Docker engines: copy locally built ones between engines, and read the architectures of those present.
 
-Why: test and demo hosts (netns + their own dockerd) cannot pull from anywhere; the images they run are built in the
-machine's own engine (`corral/busybox:latest` by scripts/setup.sh) and streamed over: `save` on the source is piped
-chunk by chunk into `load` on the target, never held whole in memory. Only this package imports the docker SDK, so
-the provisioning code asks for the copy here.
+Why the copy: test and demo hosts (netns + their own dockerd) cannot pull from anywhere; the images they run are built
+in the machine's own engine (`corral/busybox:latest` by scripts/setup.sh) and streamed over: `save` on the source is
+piped chunk by chunk into `load` on the target, never held whole in memory. Why the architectures: the scheduler
+places an image only on hosts of an architecture it runs on, and the agent learns them from its engine
+(`ImagePlatforms`). Only this package imports the docker SDK, so the provisioning code and the agent ask here.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 
 from corral.model.errors import Unavailable
+from corral.model.images import image_arch, normalise_reference
+from corral.runtime.docker_engine import DockerEngine
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +91,53 @@ def _target_has(target: docker.DockerClient, tag: str, image_id: str) -> bool:
         return bool(target.images.get(tag).id == image_id)
     except docker.errors.ImageNotFound:
         return False
+
+
+class ImagePlatforms:
+    """The architectures of the images on one engine, by every reference to them (repo tags, repo digests, id).
+
+    One list call per read; an image is inspected only the first time its id is seen (an id names immutable
+    content, so its architecture never changes). Call from one thread (the agent's engine worker).
+    """
+
+    def __init__(self, engine: DockerEngine) -> None:
+        self._engine = engine
+        self._arch_by_id: dict[str, str] = {}
+
+    def read(self) -> dict[str, tuple[str, ...]]:
+        """Normalised reference -> sorted normalised architectures. Raises `Unavailable` when the engine is away."""
+        rows: list[dict[str, Any]] = self._engine.call("list images", lambda c: c.api.images())
+        found: dict[str, set[str]] = {}
+        live: set[str] = set()
+        for row in rows:
+            image_id = str(row.get("Id") or "")
+            if not image_id:
+                continue
+            live.add(image_id)
+            arch = self._arch_of(image_id)
+            if not arch:
+                continue
+            for ref in (image_id, *(row.get("RepoTags") or ()), *(row.get("RepoDigests") or ())):
+                key = normalise_reference(str(ref))
+                if key:
+                    found.setdefault(key, set()).add(arch)
+        for gone in set(self._arch_by_id) - live:
+            del self._arch_by_id[gone]
+        return {ref: tuple(sorted(archs)) for ref, archs in sorted(found.items())}
+
+    def _arch_of(self, image_id: str) -> str:
+        arch = self._arch_by_id.get(image_id)
+        if arch is None:
+            try:
+                data: dict[str, Any] = self._engine.call(
+                    "inspect an image", functools.partial(_inspect_image, image_id=image_id)
+                )
+            except docker.errors.ImageNotFound:
+                return ""  # removed between the list and the inspect; the next read will not see it
+            arch = image_arch(str(data.get("Architecture") or ""), str(data.get("Variant") or ""))
+            self._arch_by_id[image_id] = arch
+        return arch
+
+
+def _inspect_image(client: docker.DockerClient, *, image_id: str) -> dict[str, Any]:
+    return dict(client.api.inspect_image(image_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import time
@@ -234,6 +235,8 @@ class AgentHub:
                 pass
             elif message.type == protocol.SLOT:
                 await self._on_slot(host_id, message)
+            elif message.type == protocol.IMAGES:
+                await self._on_images(host_id, message.data.get("images"))
             elif message.type in (protocol.OUTPUT, protocol.END):
                 self._on_stream_message(host_id, message)
             elif message.type == protocol.ERROR:
@@ -257,7 +260,10 @@ class AgentHub:
         declared = (await run_in_threadpool(self.store.host_driver_options, session.host_id)).get("arch")
         if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
             facts = dataclasses.replace(facts, arch=normalise_arch(declared))
-        host = await run_in_threadpool(self.store.update_host, session.host_id, facts=facts, address=address)
+        changes: dict[str, object] = {"facts": facts, "address": address}
+        if "images" in message.data:  # stored with the facts: the host is never active with its images unknown
+            changes["images"] = protocol.images_from_wire(message.data["images"])
+        host = await run_in_threadpool(functools.partial(self.store.update_host, session.host_id, **changes))
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         await session.send(
             protocol.Message(
@@ -277,6 +283,15 @@ class AgentHub:
         containers = [protocol.container_from_wire(item) for item in items]
         await run_in_threadpool(self.store.replace_host_containers, host_id, containers)
         host = await run_in_threadpool(self.store.get_host, host_id)
+        self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        self._changed()
+
+    async def _on_images(self, host_id: str, data: object) -> None:
+        images = protocol.images_from_wire(data)
+        host = await run_in_threadpool(self.store.get_host, host_id)
+        if host.images == images:
+            return
+        host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, images=images))
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         self._changed()
 

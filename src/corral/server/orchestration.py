@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
+from corral.model.images import archs_of_image
 from corral.model.stack import ContainerSlot, DesiredContainer, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
@@ -114,6 +115,7 @@ class Orchestrator:
             services_by_env[service.environment_id].append(service)
         for environment_id, services in services_by_env.items():
             hosts = [_host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
+            image_reports = [h.images for h in snapshot.hosts if h.environment_id == environment_id]
             env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
             specs = {s.id: s.spec for s in services}
             views = {
@@ -135,6 +137,7 @@ class Orchestrator:
                     dependencies_ready=_dependencies_ready(service, services, slots_by_service, snapshot.observed),
                     new_id=lambda: ids.new_id("c"),
                     now=now,
+                    image_archs=archs_of_image(service.spec.launch.image, image_reports),
                 )
                 reason = "; ".join(f"#{index}: {why}" for index, why in plan.unplaced)
                 if reason != service.reason:

@@ -33,6 +33,7 @@ def host_view(host: Host) -> dict[str, Any]:
         "container_count": host.container_count,
         "schedulable": host.schedulable,
         "evacuating": host.evacuating,
+        "images": {ref: list(archs) for ref, archs in sorted(host.images.items())},
         "last_seen": host.last_seen,
         "created_at": host.created_at,
     }

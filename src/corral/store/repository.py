@@ -232,7 +232,7 @@ class Store:
 
     def update_host(self, host_id: str, **changes: Any) -> Host:
         """Change columns of a host: state, state_reason, labels, facts (HostFacts), address, last_seen,
-        driver_options."""
+        driver_options, images (reference -> architectures)."""
         with self.session() as session:
             row = session.get(HostRow, host_id)
             if row is None:
@@ -242,6 +242,8 @@ class Store:
                     value = _facts_dict(value)
                 elif key == "state":
                     value = HostState(value).value
+                elif key == "images":
+                    value = {ref: list(archs) for ref, archs in value.items()}
                 setattr(row, key, value)
             return _host(row, self._container_counts(session, [host_id]).get(host_id, 0))
 
@@ -343,6 +345,7 @@ def _host(row: HostRow, container_count: int) -> Host:
         created_at=row.created_at,
         schedulable=row.schedulable,
         evacuating=row.evacuating,
+        images={str(ref): tuple(archs) for ref, archs in (row.images or {}).items() if isinstance(archs, list)},
     )
 
 

@@ -261,7 +261,7 @@ def test_image_archs_filter_hosts_by_normalised_arch() -> None:
     host_views[1] = dataclasses.replace(host_views[1], arch="aarch64")
     assert placed_on(settle(service(2), host_views, image_archs=frozenset({"arm64"}))) == {1: "h02", 2: "h02"}
     plan = settle(service(1), active_hosts(3), image_archs=frozenset({"arm64"}))
-    assert plan.unplaced == ((1, "no host with arch aarch64: 0 of 3 active hosts match (they have x86_64)"),)
+    assert plan.unplaced == ((1, "needs arm64: 0 of 3 active hosts match (they have x86_64)"),)
 
 
 def test_a_malformed_label_holds_the_service_with_its_reason() -> None:
