@@ -17,6 +17,7 @@ from corral.compose.interpolate import Interpolator
 from corral.compose.location import Loc
 from corral.compose.rancher import RancherService, parse_rancher_service
 from corral.compose.service import ParsedService, ServiceContext, env_file_entries, parse_service
+from corral.compose.sidekicks import apply_units, resolve_units
 from corral.compose.values import as_bool, as_str, kind, mapping, scalar_text
 from corral.compose.yamlsafe import load_yaml
 from corral.model.errors import InvalidInput
@@ -68,12 +69,16 @@ def build_stack(
         raise InvalidInput(exc.message + hint, field=exc.field) from None
     _check_references(parsed, compose_name)
     _check_cycles(parsed, compose_name)
+    parsed, units = resolve_units(parsed, compose_name)
 
     extra: dict[str, RancherService] = {}
     if rancher is not None:
         extra = _rancher(rancher[0], rancher[1], compose_name, parsed, answers, warnings)
 
     services = tuple(_spec(parsed[name], extra.get(name, RancherService())) for name in _start_order(parsed))
+    explicit_scale = {n: s for n in parsed if (s := _explicit_scale(parsed[n], extra.get(n))) is not None}
+    loc_of = {n: p.loc for n, p in parsed.items()}
+    services = apply_units(services, units, explicit_scale=explicit_scale, loc_of=loc_of, warnings=warnings)
     return StackSpec(name=stack_name, services=services, warnings=tuple(warnings))
 
 
@@ -283,6 +288,12 @@ def _rancher(
             raise services_loc.key(name).error(f"service {name!r} is in {file_name} but not defined in {compose_name}")
         result[name] = parse_rancher_service(body, services_loc.in_service(name), warnings)
     return result
+
+
+def _explicit_scale(service: ParsedService, extra: RancherService | None) -> int | None:
+    if extra is not None and extra.scale is not None:
+        return extra.scale
+    return service.scale
 
 
 def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:

@@ -17,6 +17,7 @@ from typing import Any
 from corral.compose.envfile import parse_env_file, read_env_file
 from corral.compose.location import Loc
 from corral.compose.ports import parse_expose, parse_ports
+from corral.compose.sidekicks import parse_volumes_from
 from corral.compose.values import (
     as_bool,
     as_float,
@@ -41,7 +42,7 @@ SUPPORTED_KEYS = frozenset({
     "image", "command", "entrypoint", "environment", "env_file", "labels", "ports", "expose", "volumes",
     "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
-    "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation",
+    "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
@@ -54,7 +55,7 @@ IGNORED_KEYS = frozenset({
     "memswap_limit", "models", "networks", "oom_kill_disable",
     "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
     "pull_policy", "read_only", "runtime", "secrets", "security_opt", "shm_size", "stop_signal", "storage_opt",
-    "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver", "volumes_from",
+    "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.
 REJECTED_KEYS = {
@@ -147,7 +148,8 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     network_mode, network_service = _network_mode(body, loc)
     links, link_refs = _links(body.get("links"), loc.key("links"))
     depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
-    references = depends_refs + link_refs + ((network_service,) if network_service else ())
+    volumes_from, volumes_from_refs = parse_volumes_from(body.get("volumes_from"), loc.key("volumes_from"))
+    references = depends_refs + link_refs + ((network_service,) if network_service else ()) + volumes_from_refs
 
     launch = LaunchConfig(
         image=image,
@@ -178,6 +180,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         stdin_open=as_bool(_value(body, "stdin_open", False), loc.key("stdin_open")),
         network_mode=network_mode,
         links=links,
+        volumes_from=volumes_from,
     )
     scale = deploy.get("replicas")
     if scale is None and _given(body, "scale"):

@@ -7,6 +7,7 @@ config hash of a launch config is the truth about whether a running container is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -61,9 +62,15 @@ class LaunchConfig:
     stdin_open: bool = False
     network_mode: NetworkMode = "managed"
     links: tuple[str, ...] = ()  # "service" or "service:alias", for DNS later
+    # "SERVICE[:ro|:rw]" (a service of the same deployment unit) or "container:NAME[:ro|:rw]" (any container)
+    volumes_from: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name in _OMIT_WHEN_DEFAULT:  # fields added later: existing config hashes stay what they were
+            if data.get(name) == _LAUNCH_DEFAULTS[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LaunchConfig:
@@ -73,7 +80,7 @@ class LaunchConfig:
                 values[key] = tuple(values[key])
         for key in ("environment", "labels"):
             values[key] = tuple((str(k), str(v)) for k, v in values.get(key, ()))
-        for key in ("expose", "cap_add", "cap_drop", "links"):
+        for key in ("expose", "cap_add", "cap_drop", "links", "volumes_from"):
             values[key] = tuple(values.get(key, ()))
         values["ports"] = tuple(PortSpec(**p) for p in values.get("ports", ()))
         values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
@@ -86,6 +93,13 @@ class LaunchConfig:
 
     def published_ports(self) -> frozenset[tuple[int, str]]:
         return frozenset((p.host_port, p.protocol) for p in self.ports if p.host_port is not None)
+
+
+# LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
+_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from",)
+_LAUNCH_DEFAULTS: dict[str, Any] = {
+    f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
+}
 
 
 @dataclass(frozen=True)
@@ -104,10 +118,17 @@ class ServiceSpec:
     # a host takes a container only while the reservations of its containers fit its memory and CPUs.
     mem_reservation_bytes: int | None = None
     cpu_reservation: float | None = None
+    # Sidekicks (`io.rancher.sidekicks` on the primary): one deployment unit, same host and index, the primary's scale.
+    sidekicks: tuple[str, ...] = ()  # on a primary: its sidekick services
+    sidekick_of: str | None = None  # on a sidekick: its primary service
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["launch"] = self.launch.to_dict()
+        if not self.sidekicks:  # stored specs of services without sidekicks stay as they were
+            del data["sidekicks"]
+        if self.sidekick_of is None:
+            del data["sidekick_of"]
         return data
 
     @classmethod
@@ -115,6 +136,7 @@ class ServiceSpec:
         values = dict(data)
         values["launch"] = LaunchConfig.from_dict(values["launch"])
         values["depends_on"] = tuple(values.get("depends_on", ()))
+        values["sidekicks"] = tuple(values.get("sidekicks", ()))
         return cls(**values)
 
 

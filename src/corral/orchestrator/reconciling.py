@@ -48,6 +48,7 @@ from corral.orchestrator.scheduling import (
     SpreadPlacer,
     ports_phrase,
 )
+from corral.orchestrator.sidekicks import PrimaryPlacement, outside_unit, reconcile_sidekick, unit_demand
 
 __all__ = ["HostView", "Plan", "SlotView", "apply_plan", "reconcile"]
 
@@ -105,20 +106,31 @@ def reconcile(
     new_id: Callable[[], str],
     now: float,
     image_archs: frozenset[str] | None = None,
+    sidekicks: Sequence[ServiceSpec] = (),
+    primary: PrimaryPlacement | None = None,
 ) -> Plan:
     """Plan the changes that bring `slots` (this service's) to `service`'s desired state.
 
     `other_slots` are all other slots of the environment (ports, labels, reservations and total load per host).
     `new_id` makes ids for new slots. `image_archs`, when given, are the architectures the image runs on (any
     spelling): only hosts with one of them take new slots. `now` is reserved for deadlines (not used yet).
+    A primary gets its `sidekicks`' specs (the unit is placed as one); a sidekick (`service.sidekick_of`) gets its
+    primary's planned slots and only mirrors them (sidekicks.py).
     """
     del now
+    if service.sidekick_of is not None:
+        return reconcile_sidekick(
+            service, stack=stack, environment_id=environment_id, slots=slots, primary=primary, new_id=new_id
+        )
     hold: str | None = None if dependencies_ready else dependencies_reason(service)
     try:
         rules = parse_rules(service.launch.labels, stack=stack, service=service.name)
     except InvalidInput as exc:
         rules, hold = NO_RULES, f"invalid scheduling label: {exc.message}"
     demand = demand_of(service, stack, rules, image_archs)
+    if sidekicks:
+        demand = unit_demand(demand, sidekicks)
+        other_slots = outside_unit(other_slots, stack, (s.name for s in sidekicks))
     load = HostLoad(hosts, rules)
     for other in other_slots:
         load.claim_view(other)

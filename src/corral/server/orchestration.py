@@ -26,6 +26,7 @@ from corral.model.entities import Host, ObservedContainer
 from corral.model.images import archs_of_image
 from corral.model.stack import ContainerSlot, DesiredContainer, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
+from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
@@ -122,7 +123,8 @@ class Orchestrator:
                 r.slot.id: _slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in env_slots
             }
             reasons: dict[str, str] = {}
-            for service in services:
+            placements: dict[tuple[str, str], PrimaryPlacement] = {}  # (stack id, primary) -> its planned slots
+            for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
                 own = [views[r.slot.id] for r in slots_by_service[service.id]]
                 others = [
                     v for sid, v in views.items() if v.slot.service != service.name or v.slot.stack != service.stack
@@ -138,7 +140,11 @@ class Orchestrator:
                     new_id=lambda: ids.new_id("c"),
                     now=now,
                     image_archs=archs_of_image(service.spec.launch.image, image_reports),
+                    sidekicks=_sidekicks_of(service, services),
+                    primary=placements.get((service.stack_id, service.spec.sidekick_of or "")),
                 )
+                if service.spec.sidekicks:
+                    placements[(service.stack_id, service.name)] = primary_placement(service.name, own, plan)
                 reason = "; ".join(f"#{index}: {why}" for index, why in plan.unplaced)
                 if reason != service.reason:
                     reasons[service.id] = reason
@@ -206,6 +212,10 @@ class Orchestrator:
         self._sent.pop(host_id, None)
         await self._push_desired(force_host=host_id)
         self.trigger()
+
+
+def _sidekicks_of(service: Service, services: list[Service]) -> list[ServiceSpec]:
+    return [s.spec for s in services if s.stack_id == service.stack_id and s.spec.sidekick_of == service.name]
 
 
 def _has_changes(plan: Plan) -> bool:

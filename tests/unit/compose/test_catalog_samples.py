@@ -87,7 +87,8 @@ def test_mongodb_sample_in_detail() -> None:
     )
     assert [(p.host_port, p.container_port, p.protocol) for p in cluster.launch.ports] == [(27017, 27017, "tcp")]
     assert any("'host_label' is not set" in w for w in spec.warnings)
-    assert any("key 'volumes_from' is not supported yet" in w for w in spec.warnings)
+    assert cluster.launch.volumes_from == ("mongo-datavolume", "mongo-base")
+    assert cluster.sidekicks == ("mongo-base", "mongo-datavolume")
 
 
 def test_etcd_sample_in_detail() -> None:

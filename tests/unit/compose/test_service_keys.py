@@ -387,7 +387,7 @@ def test_container_name_warns() -> None:
 @pytest.mark.parametrize(
     "key",
     ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
-     "volumes_from", "external_links", "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
+     "external_links", "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
      "log_driver"],
 )  # fmt: skip
 def test_known_unsupported_keys_warn_naming_file_service_and_key(key: str) -> None:
@@ -431,7 +431,7 @@ def test_network_mode_values() -> None:
         """
         version: '2'
         services:
-          web: {image: nginx, network_mode: 'service:side'}
+          web: {image: nginx, network_mode: 'service:side', labels: {io.rancher.sidekicks: side}}
           side: {image: busybox}
         """
     )
