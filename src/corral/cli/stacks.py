@@ -58,10 +58,31 @@ def up(
     answers: Annotated[Path | None, typer.Option("-e", "--answers", help="Answers file (KEY=VALUE lines).")] = None,
     detach: Annotated[bool, typer.Option("-d", "--detach", help="Do not wait for the containers.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every container to run.")] = WAIT_SECONDS,
+    upgrade: Annotated[
+        bool, typer.Option("-u", "--upgrade", help="Replace changed services' containers in batches (rolling).")
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Containers upgraded at a time (default 2).")
+    ] = None,
+    interval: Annotated[int | None, typer.Option("--interval", min=0, help="Milliseconds between batches.")] = None,
+    start_first: Annotated[
+        bool | None, typer.Option("--start-first/--stop-first", help="Start each new container before its old one.")
+    ] = None,
+    confirm_upgrade: Annotated[
+        bool, typer.Option("-c", "--confirm-upgrade", help="Finish an upgrade: remove the old containers.")
+    ] = False,
+    rollback: Annotated[
+        bool, typer.Option("-r", "--rollback", help="Undo an upgrade: old containers back, new ones removed.")
+    ] = False,
     env: EnvOption = None,
     output: FormatOption = Format.table,
 ) -> None:
     """Create or update a stack from compose files and keep its services at scale."""
+    if rollback and (upgrade or confirm_upgrade):
+        fail("--rollback cannot be combined with --upgrade or --confirm-upgrade")
+    if (confirm_upgrade or rollback) and not upgrade:
+        name = _stack_name(stack, (list(file or []) or [Path("docker-compose.yml")])[0])
+        return _finish_upgrade(env, name, "rollback" if rollback else "confirm-upgrade", detach, timeout, output)
     files = list(file or [])
     if not files:
         files = [Path("docker-compose.yml")]
@@ -79,6 +100,10 @@ def up(
         except InvalidInput as exc:
             fail(exc.message)
     name = _stack_name(stack, compose_path)
+    upgrade_request: dict[str, Any] | None = None
+    if upgrade:
+        wanted = {"batch_size": batch_size, "interval_ms": interval, "start_first": start_first}
+        upgrade_request = {key: value for key, value in wanted.items() if value is not None}
     result = _run(
         lambda c: c.stacks.up(
             _env(env),
@@ -89,32 +114,60 @@ def up(
             rancher_compose_name=rancher_path.name if rancher_path else "rancher-compose.yml",
             answers=answer_values,
             env_files=_env_files(compose_path, compose_text, answer_values),
+            upgrade=upgrade_request,
         )
     )
     for warning in result.get("warnings", []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if confirm_upgrade:
+        _wait_for_stack(result["id"], timeout, until=("upgraded", "active"))
+        return _finish_upgrade(env, name, "confirm-upgrade", detach, timeout, output)
     if not detach:
-        result = {**_wait_for_stack(result["id"], timeout), "changed_services": result.get("changed_services", [])}
+        until = ("upgraded", "active") if upgrade else ("active",)
+        waited = _wait_for_stack(result["id"], timeout, until=until)
+        result = {**waited, "changed_services": result.get("changed_services", [])}
     if output is Format.json:
         return print_json(result)
     _print_containers([c for s in result["services"] for c in s["containers"]], show_all=True)
 
 
-def _wait_for_stack(stack_id: str, timeout: float) -> dict[str, Any]:
+def _finish_upgrade(env: str | None, name: str, action: str, detach: bool, timeout: float, output: Format) -> None:
+    """`up --confirm-upgrade` / `up --rollback` of the stack NAME (files are not needed)."""
+    stack = _run(lambda c: c.stacks.find(_env(env), name))
+    if action == "confirm-upgrade":
+        _wait_for_stack(stack["id"], timeout, until=("upgraded", "active"))
+    result = _run(lambda c: c.stacks.upgrade_action("stacks", stack["id"], action))
+    if not detach:
+        result = _wait_for_stack(stack["id"], timeout)
+    if output is Format.json:
+        return print_json(result)
+    _print_containers([c for s in result["services"] for c in s["containers"]], show_all=True)
+
+
+FAILED_STATES = ("upgrade-error", "rollback-error")
+
+
+def _wait_for_stack(stack_id: str, timeout: float, *, until: tuple[str, ...] = ("active",)) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last_reasons: tuple[str, ...] = ()
     reasons_since = time.monotonic()
     with err_console.status("starting containers") as status:
         while True:
             stack: dict[str, Any] = _run(lambda c: c.stacks.get(stack_id))
-            if stack["state"] == "active":
+            if stack["state"] in until:
                 return stack
+            if stack["state"] in FAILED_STATES:
+                err_console.print(f"[red]error:[/red] stack {stack['name']} is {stack['state']}")
+                for reason in _reasons(stack):
+                    err_console.print(f"  {reason}", highlight=False)
+                raise typer.Exit(1)
             reasons = _reasons(stack)
             if reasons != last_reasons:
                 last_reasons, reasons_since = reasons, time.monotonic()
             progress = ", ".join(f"{s['name']} {s['running']}/{s['scale']}" for s in stack["services"])
             status.update(f"starting containers: {progress}")
-            stuck = reasons and time.monotonic() - reasons_since > STUCK_SECONDS
+            transition = stack["state"] in ("upgrading", "rolling-back")  # the server applies its own deadline
+            stuck = reasons and not transition and time.monotonic() - reasons_since > STUCK_SECONDS
             if stuck or time.monotonic() > deadline:
                 err_console.print(f"[red]error:[/red] stack {stack['name']} is not running yet: {progress}")
                 for reason in reasons or ("containers are still starting",):
@@ -137,6 +190,8 @@ def _print_containers(containers: list[dict[str, Any]], *, show_all: bool) -> No
         state = styled_state(c["state"])
         if c["state"] == "exited" and c["exit_code"] is not None:
             state += f" ({c['exit_code']})"
+        if c.get("retired"):
+            state += " retired"
         host, ip, docker_id = c["host"] or "-", c.get("ip") or "-", c["docker_id"][:12]
         rows.append([c["stack"], c["service"], c["name"], host, state, ip, docker_id, c["reason"]])
     print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "IP", "DOCKER ID", "REASON"], rows)
@@ -186,11 +241,15 @@ def rm(stacks: Annotated[list[str], typer.Argument(help="Stack names.")], env: E
         typer.echo(name)
 
 
-def _container_command(action: str, names: list[str], env: str | None) -> None:
+def _container_command(action: str, names: list[str], env: str | None, rolling: tuple[int, int] | None = None) -> None:
     def run(c: CorralClient) -> None:
         for name in names:
             if "/" in name and action == "restart":  # a whole service, restarted by the server
-                c.stacks.restart_service(c.stacks.find_service(_env(env), name)["id"])
+                service_id = c.stacks.find_service(_env(env), name)["id"]
+                if rolling is None:
+                    c.stacks.restart_service(service_id)
+                else:
+                    c.stacks.restart_service(service_id, batch_size=rolling[0], interval_ms=rolling[1])
             elif "/" in name:  # a whole service
                 service = c.stacks.find_service(_env(env), name)
                 for container in service["containers"]:
@@ -220,10 +279,15 @@ def start(
 
 @app.command("restart")
 def restart(
-    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")], env: EnvOption = None
+    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")],
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Restart a service this many containers at a time.")
+    ] = None,
+    interval: Annotated[int, typer.Option("--interval", min=0, help="Milliseconds between batches.")] = 0,
+    env: EnvOption = None,
 ) -> None:
-    """Restart containers."""
-    _container_command("restart", names, env)
+    """Restart containers; a service in batches with --batch-size (a rolling restart)."""
+    _container_command("restart", names, env, (batch_size, interval) if batch_size is not None else None)
 
 
 @app.command("inspect")

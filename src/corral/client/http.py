@@ -203,7 +203,10 @@ class StacksClient:
         rancher_compose_name: str = "rancher-compose.yml",
         answers: dict[str, str] | None = None,
         env_files: dict[str, str] | None = None,
+        upgrade: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Create or update a stack. `upgrade` ({} or some of batch_size, interval_ms, start_first,
+        deadline_seconds) makes changed services upgrade in batches instead of all at once."""
         body: dict[str, Any] = {
             "environment": environment,
             "name": name,
@@ -215,6 +218,8 @@ class StacksClient:
         }
         if rancher_compose is not None:
             body["rancher_compose"] = rancher_compose
+        if upgrade is not None:
+            body["upgrade"] = upgrade
         result: dict[str, Any] = self._client.request("PUT", "/v1/stacks", json=body)
         return result
 
@@ -253,8 +258,21 @@ class StacksClient:
         )
         return result
 
-    def restart_service(self, service_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._client.request("POST", f"/v1/services/{_segment(service_id)}/restart")
+    def restart_service(
+        self, service_id: str, *, batch_size: int | None = None, interval_ms: int = 0
+    ) -> dict[str, Any]:
+        """Restart all containers of a service at once, or `batch_size` at a time (a rolling restart)."""
+        rolling = {"batch_size": batch_size, "interval_ms": interval_ms} if batch_size is not None else None
+        result: dict[str, Any] = self._client.request(
+            "POST", f"/v1/services/{_segment(service_id)}/restart", json=rolling
+        )
+        return result
+
+    def upgrade_action(self, kind: str, object_id: str, action: str) -> dict[str, Any]:
+        """`action` is confirm-upgrade or rollback, of a `kind` "stacks" or "services"."""
+        if kind not in ("stacks", "services") or action not in ("confirm-upgrade", "rollback"):
+            raise ValueError(f"unknown upgrade action {kind}/{action}")
+        result: dict[str, Any] = self._client.request("POST", f"/v1/{kind}/{_segment(object_id)}/{action}")
         return result
 
     def containers(self, environment: str | None = None, stack: str | None = None) -> list[dict[str, Any]]:

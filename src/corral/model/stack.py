@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from corral.model.health import DockerHealthcheck, HealthCheck
+
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 VolumeKind = Literal["bind", "volume", "anonymous"]
 NetworkMode = str  # "managed" (default; bridge until the overlay lands), "host", "bridge", "none", "container:NAME"
@@ -64,6 +66,7 @@ class LaunchConfig:
     links: tuple[str, ...] = ()  # "service" or "service:alias", for DNS later
     # "SERVICE[:ro|:rw]" (a service of the same deployment unit) or "container:NAME[:ro|:rw]" (any container)
     volumes_from: tuple[str, ...] = ()
+    healthcheck: DockerHealthcheck | None = None  # compose `healthcheck`: Docker runs its command (model/health.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,6 +87,8 @@ class LaunchConfig:
             values[key] = tuple(values.get(key, ()))
         values["ports"] = tuple(PortSpec(**p) for p in values.get("ports", ()))
         values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
+        if values.get("healthcheck") is not None:
+            values["healthcheck"] = DockerHealthcheck.from_dict(values["healthcheck"])
         return cls(**values)
 
     def config_hash(self) -> str:
@@ -96,7 +101,7 @@ class LaunchConfig:
 
 
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
-_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from",)
+_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck")
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
 }
@@ -121,6 +126,10 @@ class ServiceSpec:
     # Sidekicks (`io.rancher.sidekicks` on the primary): one deployment unit, same host and index, the primary's scale.
     sidekicks: tuple[str, ...] = ()  # on a primary: its sidekick services
     sidekick_of: str | None = None  # on a sidekick: its primary service
+
+    def health(self) -> HealthCheck | None:
+        """The typed health check (`health_check` holds `HealthCheck.to_dict()`, see model/health.py)."""
+        return HealthCheck.from_dict(self.health_check) if self.health_check else None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -180,10 +189,12 @@ class ContainerSlot:
     index: int
     host_id: str
     config_hash: str
+    generation: int = 0  # > 0 for a container started by a rolling upgrade beside its retired predecessor
 
     @property
     def name(self) -> str:
-        return f"{self.stack}-{self.service}-{self.index}"
+        base = f"{self.stack}-{self.service}-{self.index}"
+        return f"{base}-u{self.generation}" if self.generation else base
 
 
 @dataclass(frozen=True)
@@ -204,14 +215,18 @@ class DesiredContainer:
     launch: LaunchConfig
     running: bool = True
     start_requested_at: float = 0.0
+    health_check: HealthCheck | None = None  # its service's check: the agent probes it (agent/health.py)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "slot": asdict(self.slot),
             "launch": self.launch.to_dict(),
             "running": self.running,
             "start_requested_at": self.start_requested_at,
         }
+        if self.health_check is not None:
+            data["health_check"] = self.health_check.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DesiredContainer:
@@ -220,6 +235,7 @@ class DesiredContainer:
             launch=LaunchConfig.from_dict(data["launch"]),
             running=bool(data.get("running", True)),
             start_requested_at=float(data.get("start_requested_at", 0.0)),
+            health_check=HealthCheck.from_dict(data["health_check"]) if data.get("health_check") else None,
         )
 
 
@@ -244,6 +260,9 @@ class Service:
     scale: int
     position: int = 0
     reason: str = ""  # why some of its containers cannot be placed, "" when all are placed
+    state: str = "active"  # active | upgrading | upgraded | upgrade-error | rolling-back (orchestrator/upgrades.py)
+    state_since: float = 0.0
+    upgrade: dict[str, Any] = field(default_factory=dict)  # the upgrade in progress (strategy, previous spec, ...)
 
 
 @dataclass(frozen=True)
@@ -257,3 +276,5 @@ class SlotRecord:
     start_requested_at: float = 0.0
     reason: str = ""  # from the agent: why it cannot be created or started
     created_at: float = 0.0
+    retired: bool = False  # an old container of a rolling upgrade, kept (stopped) until confirm or rollback
+    updated_at: float = 0.0

@@ -19,6 +19,8 @@ Rules (Rancher 1.x semantics, minus its known faults):
   ports clash on that host: then the slot moves, and if no host can take it, it goes (its index is reported);
 - a host is infeasible when any of the service's published (port, protocol) pairs is in use there by any slot,
   counting the slots placed by this same plan. A running container holding its port wins a clash;
+- under a `recreate` / `recreateOnQuorum` health check, a slot whose container is unhealthy moves like a lost host's
+  (`health.py` decides which, with a quorum and a backoff per index); global services are not replaced;
 - while dependencies are not ready nothing is placed, moved or updated (a recreate is a start); slots stay. The
   same holds while the service's scheduling labels are malformed (the reason names the label);
 - placement follows the service's scheduling labels (`rules.py`: affinity, soft rules, reservations, image archs);
@@ -30,13 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from corral.model.entities import HostState, normalise_arch
 from corral.model.errors import InvalidInput
 from corral.model.stack import ContainerSlot, ServiceSpec
 from corral.orchestrator.global_services import reconcile_global
+from corral.orchestrator.health import Replacement, health_replacements
 from corral.orchestrator.plans import Plan, apply_plan
 from corral.orchestrator.rules import NO_RULES, Rules, parse_rules, system_labels
 from corral.orchestrator.scheduling import (
@@ -57,7 +60,7 @@ __all__ = ["HostView", "Plan", "SlotView", "apply_plan", "reconcile"]
 class _Move:
     view: SlotView
     why: str
-    lost: bool  # its host is neither active nor reconnecting (disconnected, removing...): it stays if it cannot move
+    lost: bool  # its host is not active/reconnecting, or its container is unhealthy: it stays if it cannot move
 
 
 def _host_rank(host: HostView | None) -> int:
@@ -106,18 +109,21 @@ def reconcile(
     new_id: Callable[[], str],
     now: float,
     image_archs: frozenset[str] | None = None,
+    accepted_hashes: frozenset[str] = frozenset(),
     sidekicks: Sequence[ServiceSpec] = (),
     primary: PrimaryPlacement | None = None,
+    health_history: Mapping[int, Replacement] | None = None,
 ) -> Plan:
     """Plan the changes that bring `slots` (this service's) to `service`'s desired state.
 
     `other_slots` are all other slots of the environment (ports, labels, reservations and total load per host).
     `new_id` makes ids for new slots. `image_archs`, when given, are the architectures the image runs on (any
-    spelling): only hosts with one of them take new slots. `now` is reserved for deadlines (not used yet).
-    A primary gets its `sidekicks`' specs (the unit is placed as one); a sidekick (`service.sidekick_of`) gets its
-    primary's planned slots and only mirrors them (sidekicks.py).
+    spelling): only hosts with one of them take new slots. Slots with a config hash in `accepted_hashes` count as
+    current (a rolling upgrade's old slots: orchestrator/upgrades.py retires them, they are not updated in place).
+    `now` and `health_history` drive the health-check strategy (health.py: unhealthy slots are replaced, with a
+    backoff per index). A primary gets its `sidekicks`' specs (the unit is placed as one); a sidekick
+    (`service.sidekick_of`) gets its primary's planned slots and only mirrors them (sidekicks.py).
     """
-    del now
     if service.sidekick_of is not None:
         return reconcile_sidekick(
             service, stack=stack, environment_id=environment_id, slots=slots, primary=primary, new_id=new_id
@@ -138,7 +144,9 @@ def reconcile(
         return reconcile_global(
             service, demand, environment_id=environment_id, slots=slots, load=load, hold=hold, new_id=new_id
         )
-    return _reconcile_scaled(service, demand, environment_id, slots, load, hold, new_id)
+    return _reconcile_scaled(
+        service, demand, environment_id, slots, load, hold, new_id, accepted_hashes, now, health_history or {}
+    )
 
 
 def _reconcile_scaled(
@@ -149,8 +157,12 @@ def _reconcile_scaled(
     load: HostLoad,
     hold: str | None,
     new_id: Callable[[], str],
+    accepted_hashes: frozenset[str] = frozenset(),
+    now: float = 0.0,
+    health_history: Mapping[int, Replacement] | None = None,
 ) -> Plan:
     want = service.launch.config_hash()
+    current_hashes = {want, *accepted_hashes}
     ports = demand.ports
     stack = demand.stack
     scale = max(0, service.scale)
@@ -196,13 +208,17 @@ def _reconcile_scaled(
             moving[index] = _Move(view, f"its host {host.name} is {status}", lost=True)
         elif not dependencies_ready:
             kept[index] = view.slot.id
-    holders = {i for i, v in stays.items() if v.slot.config_hash == want and v.holds_its_ports}
+    if dependencies_ready:  # unhealthy containers move like a lost host's: a new slot, the old one goes
+        health = health_replacements(service.health(), stays, now=now, history=health_history or {})
+        for index, why in health.replace.items():
+            moving[index] = _Move(stays.pop(index), why, lost=True)
+    holders = {i for i, v in stays.items() if v.slot.config_hash in current_hashes and v.holds_its_ports}
     for index in sorted(holders) if dependencies_ready else ():
         kept[index] = stays[index].slot.id
         demand.claim(load, stays[index].slot.host_id, index)
     for unchanged in (True, False) if dependencies_ready else ():
         for index, view in stays.items():
-            if index in holders or (view.slot.config_hash == want) != unchanged:
+            if index in holders or (view.slot.config_hash in current_hashes) != unchanged:
                 continue
             host = load.hosts[view.slot.host_id]
             clash = load.conflicts(host.id, ports)

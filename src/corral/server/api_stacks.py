@@ -21,7 +21,9 @@ from corral.model.errors import InvalidInput
 from corral.model.names import validate_name
 from corral.model.stack import StackSpec
 from corral.orchestrator.rules import parse_rules
+from corral.orchestrator.upgrades import strategy_for
 from corral.server.api import Strict, store_of
+from corral.server.api_upgrades import RollingRestart, start_rolling_restart
 from corral.server.auth import require_admin
 from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
 from corral.store.repository import Store
@@ -35,6 +37,16 @@ RESTART_STOP_SECONDS = 60.0  # at most this long for the containers to stop befo
 _background: set[asyncio.Task[None]] = set()
 
 
+class UpgradeRequest(Strict):
+    """`corral up --upgrade`: a rolling upgrade of every service whose launch config changed (unset fields come from
+    the service's rancher-compose `upgrade_strategy`, then the defaults: orchestrator/upgrades.py)."""
+
+    batch_size: int | None = None
+    interval_ms: int | None = None
+    start_first: bool | None = None
+    deadline_seconds: float | None = None  # for one batch to become ready (default: 5 min or initializing_timeout)
+
+
 class StackFiles(Strict):
     environment: str = "default"
     name: str
@@ -44,6 +56,7 @@ class StackFiles(Strict):
     rancher_compose_name: str = Field(default="rancher-compose.yml", max_length=255)
     answers: dict[str, str] = Field(default_factory=dict)
     env_files: dict[str, str] = Field(default_factory=dict)
+    upgrade: UpgradeRequest | None = None
 
 
 class ScaleBody(Strict):
@@ -87,6 +100,24 @@ def _parse(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
     return spec, files
 
 
+def upgrade_strategies(spec: StackSpec, request: UpgradeRequest) -> dict[str, dict[str, Any]]:
+    """Service name -> rolling-upgrade strategy; global services are updated in place (not listed)."""
+    strategies = {}
+    for service in spec.services:
+        if parse_rules(service.launch.labels, stack=spec.name, service=service.name).global_:
+            continue
+        strategy = strategy_for(
+            service.upgrade_strategy,
+            service.health_check,
+            batch_size=request.batch_size,
+            interval_ms=request.interval_ms,
+            start_first=request.start_first,
+            deadline_seconds=request.deadline_seconds,
+        )
+        strategies[service.name] = strategy.to_dict()
+    return strategies
+
+
 def _state(request: Request, environment_id: str | None) -> EnvironmentState:
     return EnvironmentState.load(store_of(request), _stacks(request), environment_id)
 
@@ -118,7 +149,8 @@ def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -
         changed = [s.name for s in spec.services]
         response.status_code = 201
     else:
-        stack, changed = stacks.update_stack(existing.id, spec, files)
+        strategies = upgrade_strategies(spec, body.upgrade) if body.upgrade is not None else None
+        stack, changed = stacks.update_stack(existing.id, spec, files, upgrade_strategies=strategies)
     _wake(request)
     request.app.state.bus.publish("stack", "updated", {"id": stack.id, "name": stack.name}, env.id)
     return {**_stack_result(request, stack.id), "changed_services": changed}
@@ -187,11 +219,18 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
 
 
 @router.post("/services/{service_id}/restart")
-async def restart_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
+async def restart_service(
+    request: Request, service_id: str, _: Admin, body: RollingRestart | None = None
+) -> dict[str, Any]:
+    """All containers at once, or in batches with a body (a rolling restart: server/api_upgrades.py)."""
     stacks = _stacks(request)
     service = await run_in_threadpool(stacks.get_service, service_id)
     records = await run_in_threadpool(lambda: stacks.list_slots(service_id=service.id))
-    _restart_later(request, [r.slot.id for r in records])
+    slot_ids = [r.slot.id for r in sorted(records, key=lambda r: r.slot.index) if not r.retired]
+    if body is not None:
+        start_rolling_restart(request, slot_ids, body)
+    else:
+        _restart_later(request, slot_ids)
     state = await run_in_threadpool(_state, request, service.environment_id)
     return service_view(service, state)
 

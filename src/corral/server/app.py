@@ -27,6 +27,7 @@ from corral.model.errors import CorralError
 from corral.server.api import router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
+from corral.server.api_upgrades import router as upgrades_router
 from corral.server.events import EventBus
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
@@ -83,6 +84,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.include_router(router)
     app.include_router(stacks_router)
     app.include_router(streams_router)
+    app.include_router(upgrades_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -25,11 +25,14 @@ from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
 from corral.model.images import archs_of_image
 from corral.model.stack import ContainerSlot, DesiredContainer, Service, ServiceSpec, SlotRecord
+from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
 from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
+from corral.server.stack_views import settled
+from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -54,6 +57,9 @@ class Orchestrator:
         self.bus = bus
         self._wake = asyncio.Event()
         self._sent: dict[str, str] = {}  # host id -> digest of the desired set last sent
+        # service id -> index -> health replacements in a row (the backoff of orchestrator/health.py); in memory:
+        # a restarted server starts the backoff afresh, which is still bounded
+        self._health_history: dict[str, dict[int, Replacement]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def trigger(self) -> None:
@@ -125,10 +131,11 @@ class Orchestrator:
             reasons: dict[str, str] = {}
             placements: dict[tuple[str, str], PrimaryPlacement] = {}  # (stack id, primary) -> its planned slots
             for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
-                own = [views[r.slot.id] for r in slots_by_service[service.id]]
+                upgrade = run_upgrade_pass(self.stacks, service, slots_by_service[service.id], snapshot.observed, now)
+                own = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id not in upgrade.retired]
                 others = [
                     v for sid, v in views.items() if v.slot.service != service.name or v.slot.stack != service.stack
-                ]
+                ] + [views[sid] for sid in upgrade.retired_running if sid in views]
                 plan = reconcile(
                     dataclasses.replace(service.spec, scale=service.scale),
                     stack=service.stack,
@@ -140,11 +147,19 @@ class Orchestrator:
                     new_id=lambda: ids.new_id("c"),
                     now=now,
                     image_archs=archs_of_image(service.spec.launch.image, image_reports),
+                    accepted_hashes=upgrade.accepted_hashes,
                     sidekicks=_sidekicks_of(service, services),
                     primary=placements.get((service.stack_id, service.spec.sidekick_of or "")),
+                    health_history=self._health_history.get(service.id, {}),
                 )
+                self._health_history[service.id] = record_replacements(
+                    self._health_history.get(service.id, {}), own, plan, now
+                )
+                plan = upgrade.name_new_slots(plan)
                 if service.spec.sidekicks:
                     placements[(service.stack_id, service.name)] = primary_placement(service.name, own, plan)
+                if upgrade.changed and not _has_changes(plan):  # else appended below
+                    changed.append(service)
                 reason = "; ".join(f"#{index}: {why}" for index, why in plan.unplaced)
                 if reason != service.reason:
                     reasons[service.id] = reason
@@ -182,6 +197,7 @@ class Orchestrator:
     def desired_for(self, host_id: str) -> list[dict[str, Any]]:
         services = {s.id: s for s in self.stacks.list_services()}
         desired = []
+        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
         for record in self.stacks.list_slots(host_id=host_id):
             service = services.get(record.service_id)
             if service is None:
@@ -189,9 +205,10 @@ class Orchestrator:
             desired.append(
                 DesiredContainer(
                     slot=record.slot,
-                    launch=service.spec.launch,
+                    launch=launch_for(service, record.slot, previous.get(service.id)),
                     running=record.running,
                     start_requested_at=record.start_requested_at,
+                    health_check=service.spec.health(),
                 ).to_dict()
             )
         return desired
@@ -261,16 +278,16 @@ def _dependencies_ready(
     slots_by_service: dict[str, list[SlotRecord]],
     observed: dict[str, ObservedContainer],
 ) -> bool:
-    """A service starts after each service it depends on runs all its containers (compose's start order)."""
+    """A service starts after each service it depends on runs all its containers (compose's start order); a
+    `start_once` dependency is ready once its containers ran to a clean end."""
     for name in service.spec.depends_on:
         dependency = next((s for s in services if s.stack_id == service.stack_id and s.name == name), None)
         if dependency is None:
             continue
-        slots = slots_by_service[dependency.id]
+        slots = [r for r in slots_by_service[dependency.id] if not r.retired]
         if len(slots) < dependency.scale:
             return False
         for record in slots:
-            container = observed.get(record.slot.id)
-            if container is None or container.state != "running":
+            if not settled(observed.get(record.slot.id), dependency):
                 return False
     return True

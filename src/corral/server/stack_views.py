@@ -6,14 +6,17 @@ reason for a container; this is the one place that joins slot, observed containe
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from corral.config import load_settings
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import CorralError
 from corral.model.stack import Service, SlotRecord, Stack
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.runtime.labels import is_start_once
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -24,6 +27,8 @@ class EnvironmentState:
     services: list[Service]
     slots: list[SlotRecord]
     observed: dict[str, ObservedContainer]  # slot id -> container on the slot's host
+    now: float = 0.0
+    deadline: float = 120.0  # seconds a container may stay not running after a change before it is an error
 
     @classmethod
     def load(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
@@ -37,7 +42,8 @@ class EnvironmentState:
         observed = {
             r.slot.id: reported[(r.slot.host_id, r.slot.id)] for r in slots if (r.slot.host_id, r.slot.id) in reported
         }
-        return cls(hosts, stacks.list_services(environment_id=environment_id), slots, observed)
+        services = stacks.list_services(environment_id=environment_id)
+        return cls(hosts, services, slots, observed, time.time(), load_settings().activating_deadline_seconds)
 
     def slots_of(self, service_id: str) -> list[SlotRecord]:
         return [r for r in self.slots if r.service_id == service_id]
@@ -86,12 +92,43 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "up_to_date": observed is not None and observed.labels.get("io.corral.config-hash") == record.slot.config_hash,
         "reason": record.reason,
         "created_at": record.created_at,
+        "retired": record.retired,
     }
 
 
+def settled(observed: ObservedContainer | None, service: Service) -> bool:
+    """The container does what its service wants: it runs, or it ran once to a clean end (`start_once`)."""
+    if observed is None:
+        return False
+    if observed.state == "running":
+        return True
+    return observed.state == "exited" and observed.exit_code == 0 and is_start_once(service.spec.launch.labels)
+
+
+def overdue(service: Service, state: EnvironmentState, now: float, deadline: float) -> list[str]:
+    """Why containers of the service are still not running `deadline` seconds after they were last changed: a
+    transitional state with a deadline, so a service never stays "activating" without saying what is wrong."""
+    problems = []
+    for record in state.slots_of(service.id):
+        observed = state.observed.get(record.slot.id)
+        since = max(record.created_at, record.updated_at)
+        if not record.running or settled(observed, service) or now - since < deadline:
+            continue
+        if observed is None:
+            what = record.reason or "no container was created yet"
+        elif observed.state in ("exited", "dead", "created"):
+            code = f" (exit code {observed.exit_code})" if observed.exit_code is not None else ""
+            what = f"{observed.state}{code}" + (f": {record.reason}" if record.reason else "")
+        else:
+            continue  # restarting, paused, removing: Docker is on it
+        problems.append(f"{record.slot.name} not running after {deadline:.0f} s: {what}")
+    return problems
+
+
 def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
-    slots = state.slots_of(service.id)
-    running = sum(1 for r in slots if (c := state.observed.get(r.slot.id)) is not None and c.state == "running")
+    records = state.slots_of(service.id)
+    slots = [r for r in records if not r.retired]  # retired: old containers of an upgrade, kept for a rollback
+    running = sum(1 for r in slots if settled(state.observed.get(r.slot.id), service))
     is_global = is_global_service(service)
     desired = len(slots) if is_global else service.scale
     if desired == 0 and not is_global:
@@ -100,6 +137,12 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         phase = "active"
     else:
         phase = "activating"
+    errors = overdue(service, state, state.now, state.deadline) if phase == "activating" else []
+    if errors:
+        phase = "error"
+    if service.state != "active":  # a rolling upgrade or rollback (orchestrator/upgrades.py) says more
+        phase = service.state
+        errors = [why for why in (service.upgrade.get("reason", ""), *errors) if why]
     launch = service.spec.launch
     return {
         "id": service.id,
@@ -111,7 +154,8 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         "scale": desired,
         "global": is_global,
         "running": running,
-        "reason": service.reason,
+        "pending": 0 if is_global else max(0, service.scale - len(slots)),
+        "reason": "; ".join([service.reason, *errors] if service.reason else errors),
         "image": launch.image,
         "depends_on": list(service.spec.depends_on),
         "ports": [
@@ -119,14 +163,32 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
             for p in launch.ports
         ],
         "config_hash": launch.config_hash(),
-        "containers": [slot_container_view(r, state) for r in slots],
+        "upgrade": upgrade_progress(service, records, launch.config_hash()),
+        "containers": [slot_container_view(r, state) for r in records],
+    }
+
+
+def upgrade_progress(service: Service, records: list[SlotRecord], config_hash: str) -> dict[str, Any] | None:
+    """How far a rolling upgrade is (None without one): containers on the new config, old ones left, retired."""
+    if service.state == "active" or not service.upgrade:
+        return None
+    current = [r for r in records if not r.retired]
+    return {
+        "state": service.state,
+        "since": service.state_since,
+        "strategy": service.upgrade.get("strategy", {}),
+        "upgraded": sum(1 for r in current if r.slot.config_hash == config_hash),
+        "old": sum(1 for r in current if r.slot.config_hash != config_hash),
+        "retired": len(records) - len(current),
+        "reason": service.upgrade.get("reason", ""),
     }
 
 
 def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
     services = [service_view(s, state) for s in state.services if s.stack_id == stack.id]
     phases = {s["state"] for s in services}
-    phase = "active" if phases <= {"active", "inactive"} else "activating"
+    busy = sorted(phases - {"active", "inactive"})  # the stack shows its most pressing service state
+    phase = next((p for p in ("error", "activating") if p in busy), busy[0] if busy else "active")
     return {
         "id": stack.id,
         "name": stack.name,

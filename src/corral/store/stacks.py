@@ -48,11 +48,20 @@ class StackStore:
             raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="name") from exc
         return _stack(row)
 
-    def update_stack(self, stack_id: str, spec: StackSpec, files: dict[str, Any]) -> tuple[Stack, list[str]]:
+    def update_stack(
+        self,
+        stack_id: str,
+        spec: StackSpec,
+        files: dict[str, Any],
+        *,
+        upgrade_strategies: dict[str, dict[str, Any]] | None = None,
+    ) -> tuple[Stack, list[str]]:
         """Replace a stack's services with those of `spec`; returns the stack and the names of changed services.
 
         Services whose spec is unchanged are not touched (their containers stay as they are); removed services lose
-        their slots (the agents then remove their containers).
+        their slots (the agents then remove their containers). A service named in `upgrade_strategies` (name ->
+        strategy) whose launch config changed starts a rolling upgrade (orchestrator/upgrades.py) instead of an
+        update in place. A changed service with an upgrade in progress is a Conflict.
         """
         now = time.time()
         changed: list[str] = []
@@ -74,6 +83,11 @@ class StackStore:
                     changed.append(service.name)
                     continue
                 new_spec = json.loads(json.dumps(service.to_dict()))  # as stored: tuples become lists
+                if current.spec != new_spec or current.scale != service.scale:
+                    _refuse_during_upgrade(current)
+                    strategy = (upgrade_strategies or {}).get(service.name)
+                    if strategy is not None and current.spec.get("launch") != new_spec.get("launch"):
+                        _start_upgrade(current, strategy, now)
                 if current.spec != new_spec or current.scale != service.scale or current.position != position:
                     current.spec, current.scale, current.position, current.updated_at = (
                         new_spec,
@@ -157,6 +171,77 @@ class StackStore:
             for service_id, reason in reasons.items():
                 session.execute(update(ServiceRow).where(ServiceRow.id == service_id).values(reason=reason))
 
+    # -- rolling upgrades (decided by orchestrator/upgrades.py) -------------------------------------------------
+
+    def record_upgrade_step(
+        self,
+        service_id: str,
+        *,
+        state: str,
+        reason: str,
+        batch_at: float,
+        retire: Sequence[str] = (),
+        stop: Sequence[str] = (),
+    ) -> None:
+        """Store one pass of an upgrade or rollback: slots retired and stopped, the service's state and progress.
+        Leaving the rollback states clears the upgrade record."""
+        now = time.time()
+        with self.session() as session:
+            row = session.get(ServiceRow, service_id)
+            if row is None:
+                return
+            if retire:
+                session.execute(
+                    update(SlotRow).where(SlotRow.id.in_(list(retire))).values(retired=True, updated_at=now)
+                )
+            if stop:
+                session.execute(update(SlotRow).where(SlotRow.id.in_(list(stop))).values(running=False, updated_at=now))
+            if state == _SETTLED:
+                row.upgrade = {}
+            else:
+                row.upgrade = {**(row.upgrade or {}), "batch_at": batch_at, "reason": reason}
+            if row.state != state:
+                row.state, row.state_since = state, now
+
+    def confirm_upgrade(self, service_id: str) -> None:
+        """Finish an upgrade: its retired slots go (the agents remove their containers), the service is active."""
+        with self.session() as session:
+            row = session.get(ServiceRow, service_id)
+            if row is None:
+                raise NotFound(f"service {service_id!r} not found", field="service")
+            if row.state != "upgraded":
+                what = "has no upgrade to confirm" if row.state == _SETTLED else f"is {row.state}, not upgraded yet"
+                raise Conflict(f"service {row.name} {what}", field="service")
+            session.execute(delete(SlotRow).where(SlotRow.service_id == row.id, SlotRow.retired.is_(True)))
+            row.upgrade, row.state, row.state_since, row.updated_at = {}, _SETTLED, time.time(), time.time()
+
+    def rollback_upgrade(self, service_id: str, deadline_seconds: float) -> None:
+        """Undo an upgrade (upgrading, upgraded or failed): the new slots go, the retired ones run again with their
+        old config (the same containers), the previous spec and scale come back; the service is rolling-back until
+        its containers run again (orchestrator/upgrades.py `rollback_step`)."""
+        now = time.time()
+        with self.session() as session:
+            row = session.get(ServiceRow, service_id)
+            if row is None:
+                raise NotFound(f"service {service_id!r} not found", field="service")
+            if row.state not in ("upgrading", "upgraded", "upgrade-error") or not row.upgrade:
+                raise Conflict(f"service {row.name} has no upgrade to roll back ({row.state})", field="service")
+            previous = ServiceSpec.from_dict(row.upgrade["previous_spec"])
+            old_hash = previous.launch.config_hash()
+            session.execute(
+                delete(SlotRow).where(
+                    SlotRow.service_id == row.id, SlotRow.retired.is_(False), SlotRow.config_hash != old_hash
+                )
+            )
+            session.execute(
+                update(SlotRow)
+                .where(SlotRow.service_id == row.id, SlotRow.retired.is_(True))
+                .values(retired=False, running=True, start_requested_at=now, updated_at=now)
+            )
+            row.spec, row.scale = row.upgrade["previous_spec"], int(row.upgrade["previous_scale"])
+            row.upgrade = {"rollback_deadline_seconds": deadline_seconds, "reason": ""}
+            row.state, row.state_since, row.updated_at = "rolling-back", now, now
+
     # -- slots --------------------------------------------------------------------------------------------------
 
     def list_slots(
@@ -209,6 +294,7 @@ class StackStore:
                         start_requested_at=0.0,
                         reason="",
                         created_at=now,
+                        generation=slot.generation,
                     )
                 )
             for slot in update_hash:
@@ -230,6 +316,30 @@ class StackStore:
             values["start_requested_at"] = start_requested_at
         with self.session() as session:
             session.execute(update(SlotRow).where(SlotRow.id.in_(list(slot_ids))).values(**values))
+
+
+_SETTLED = "active"
+
+
+def _refuse_during_upgrade(row: ServiceRow) -> None:
+    if row.state != _SETTLED:
+        raise Conflict(
+            f"service {row.name} has an upgrade in progress ({row.state}): confirm it (corral up --confirm-upgrade) "
+            "or roll it back (corral up --rollback) before changing it again",
+            field=f"services.{row.name}",
+        )
+
+
+def _start_upgrade(row: ServiceRow, strategy: dict[str, Any], now: float) -> None:
+    row.upgrade = {
+        "strategy": dict(strategy),
+        "previous_spec": row.spec,
+        "previous_scale": row.scale,
+        "started_at": now,
+        "batch_at": 0.0,
+        "reason": "",
+    }
+    row.state, row.state_since = "upgrading", now
 
 
 def _new_service_row(stack: StackRow, service: ServiceSpec, position: int, now: float) -> ServiceRow:
@@ -269,6 +379,9 @@ def _service(row: ServiceRow, stack_name: str) -> Service:
         scale=row.scale,
         position=row.position,
         reason=row.reason,
+        state=row.state,
+        state_since=row.state_since,
+        upgrade=dict(row.upgrade or {}),
     )
 
 
@@ -282,6 +395,7 @@ def _slot(row: SlotRow) -> SlotRecord:
             index=row.index,
             host_id=row.host_id,
             config_hash=row.config_hash,
+            generation=row.generation,
         ),
         stack_id=row.stack_id,
         service_id=row.service_id,
@@ -289,4 +403,6 @@ def _slot(row: SlotRow) -> SlotRecord:
         start_requested_at=row.start_requested_at,
         reason=row.reason,
         created_at=row.created_at,
+        retired=row.retired,
+        updated_at=row.updated_at,
     )

@@ -154,3 +154,4 @@ class SlotRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     retired: Mapped[bool] = mapped_column(default=False)  # an old container kept (stopped) for a rollback
     updated_at: Mapped[float] = mapped_column(Float, default=0.0)
+    generation: Mapped[int] = mapped_column(Integer, default=0)  # > 0: started by a rolling upgrade (name suffix)
