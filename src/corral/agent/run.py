@@ -33,6 +33,7 @@ from corral.agent.credentials_store import (
     set_aside_credentials,
 )
 from corral.agent.engine_monitor import EngineMonitor
+from corral.agent.health import HealthMonitor
 from corral.agent.session import Outcome, Session, agent_socket_url
 from corral.agent.streams import MAX_STREAMS
 from corral.config import Settings
@@ -113,6 +114,7 @@ class Agent:
         # Logs and exec: one engine client for all streams, a pooled connection for each (they last long).
         self.streams = ContainerStreams(DockerEngine(docker_host, pool_size=MAX_STREAMS + 8))
         self.slot_reporter = SlotReporter()
+        self.health = HealthMonitor()
         self.stop = asyncio.Event()
 
     async def main(self) -> int:
@@ -123,6 +125,7 @@ class Agent:
             return 1
         installed = self._install_signal_handlers()
         watcher = asyncio.create_task(self.monitor.run(self.stop), name="engine-monitor")
+        prober = asyncio.create_task(self.health.run(self.stop), name="health-checks")
         try:
             credentials = await self._credentials()
             if credentials is None:
@@ -132,6 +135,8 @@ class Agent:
             self.stop.set()
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(watcher, timeout=STOP_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(prober, timeout=STOP_GRACE_SECONDS)
             self.monitor.close()
             self.converger.close()
             self.streams.close()
@@ -233,6 +238,7 @@ class Agent:
                 settings=self.settings,
                 stop=self.stop,
                 stream_source=self.streams,
+                health=self.health,
             )
             running = asyncio.create_task(session.run(), name="agent-session")
             stopper = asyncio.create_task(self.stop.wait())

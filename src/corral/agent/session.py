@@ -37,10 +37,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 import corral
 from corral.agent.converge import Converger, SlotReporter, parse_desired
 from corral.agent.engine_monitor import IMAGES_CHANGED, RESYNC, ContainerEvent, EngineChange, EngineMonitor
+from corral.agent.health import HealthMonitor
 from corral.agent.streams import StreamManager, StreamSource
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.credentials import AgentCredentials
+from corral.model.entities import ObservedContainer
 from corral.model.errors import InvalidInput, Unavailable
 from corral.model.stack import DesiredContainer
 
@@ -115,6 +117,7 @@ class Session:
         settings: Settings,
         stop: asyncio.Event,
         stream_source: StreamSource,
+        health: HealthMonitor | None = None,
     ) -> None:
         self.socket_url = agent_socket_url(url)
         self.credentials = credentials
@@ -133,6 +136,7 @@ class Session:
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
         self.streams = StreamManager(stream_source, self._send)
+        self.health = health if health is not None else HealthMonitor()  # probes outlive sessions (agent/health.py)
         self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
 
     async def run(self) -> SessionResult:
@@ -184,6 +188,7 @@ class Session:
             await ws.close(1002, "no welcome")
             return SessionResult(Outcome.DROPPED, f"server sent no welcome within {WELCOME_TIMEOUT_SECONDS:.0f}s")
         queue = self.monitor.attach()
+        self.health.attach(self._send_health)
         self.slot_reporter.new_connection()
         tasks = [
             asyncio.create_task(self._receive(ws), name="agent-receive"),
@@ -196,6 +201,7 @@ class Session:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.monitor.detach(queue)
+            self.health.detach(self._send_health)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -281,6 +287,7 @@ class Session:
             return
         log.info("received the desired set (%d containers)", len(desired))
         self.desired = desired
+        self.health.set_desired(desired)
         self.converger.retry_now()
         self._request_converge(0.0)
 
@@ -365,6 +372,8 @@ class Session:
         except Unavailable as exc:
             log.debug("no snapshot now: %s", exc.message)
             return
+        self.health.observe(containers, full=True)
+        containers = [self.health.annotate(c) for c in containers]
         await self._send(protocol.SNAPSHOT, {"containers": [protocol.container_to_wire(c) for c in containers]})
         log.debug("sent a snapshot of %d containers", len(containers))
 
@@ -397,6 +406,13 @@ class Session:
                     log.debug("cannot read container %s: %s", docker_id[:12], exc.message)
                     continue
                 if container is not None:
+                    self.health.observe([container])
+                    container = self.health.annotate(container)
                     await self._send(protocol.CONTAINER, {"container": protocol.container_to_wire(container)})
                     continue
+            self.health.forget(docker_id)
             await self._send(protocol.CONTAINER, {"removed": docker_id})
+
+    async def _send_health(self, container: ObservedContainer) -> None:
+        """A health change from the monitor: the container as last seen, with its new health."""
+        await self._send(protocol.CONTAINER, {"container": protocol.container_to_wire(container)})

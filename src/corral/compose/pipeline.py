@@ -21,6 +21,7 @@ from corral.compose.sidekicks import apply_units, resolve_units
 from corral.compose.values import as_bool, as_str, kind, mapping, scalar_text
 from corral.compose.yamlsafe import load_yaml
 from corral.model.errors import InvalidInput
+from corral.model.health import merge_health_check
 from corral.model.stack import ServiceSpec, StackSpec
 
 SERVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
@@ -303,16 +304,14 @@ def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:
         scale = service.scale
     else:
         scale = 1
-    health: dict[str, Any] | None = None
-    if service.health_check is not None or extra.health_check is not None:
-        health = {**(service.health_check or {}), **(extra.health_check or {})}
+    health = merge_health_check(service.health_check, extra.health_check)
     return ServiceSpec(
         name=service.name,
         launch=service.launch,
         scale=scale,
         depends_on=service.depends_on,
         start_on_create=extra.start_on_create if extra.start_on_create is not None else True,
-        health_check=health,
+        health_check=health.to_dict() if health is not None else None,
         upgrade_strategy=extra.upgrade_strategy,
         retain_ip=bool(extra.retain_ip),
         metadata=extra.metadata or {},

@@ -17,6 +17,8 @@ from typing import Any
 from corral.compose.location import Loc
 from corral.compose.service import MAX_SCALE, reservations
 from corral.compose.values import as_bool, as_int, kind, mapping, scalar_text
+from corral.model.errors import InvalidInput
+from corral.model.health import check_rancher_health_check
 
 SUPPORTED_KEYS = frozenset({
     "scale", "start_on_create", "health_check", "upgrade_strategy", "retain_ip", "metadata", "mem_reservation",
@@ -85,6 +87,17 @@ def _health_check(value: Any, loc: Loc) -> dict[str, Any] | None:
     for key, (low, high) in _HEALTH_INTS.items():
         if check.get(key) is not None:
             check[key] = as_int(check[key], loc.key(key), low=low, high=high)
+    quorum_config = check.get("recreate_on_quorum_strategy_config")
+    if isinstance(quorum_config, dict) and quorum_config.get("quorum") is not None:
+        at = loc.key("recreate_on_quorum_strategy_config").key("quorum")
+        quorum_config["quorum"] = as_int(quorum_config["quorum"], at, low=1)
+    try:
+        check_rancher_health_check(check)
+    except InvalidInput as exc:
+        at = loc
+        for part in (exc.field or "").split("."):
+            at = at.key(part) if part else at
+        raise at.error(exc.message) from exc
     return check
 
 

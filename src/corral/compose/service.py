@@ -33,6 +33,7 @@ from corral.compose.values import (
 )
 from corral.compose.volumes import parse_volumes
 from corral.model.errors import InvalidInput
+from corral.model.health import docker_healthcheck
 from corral.model.names import LABEL_KEY_PATTERN
 from corral.model.stack import LaunchConfig, RestartPolicy
 
@@ -150,6 +151,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
     volumes_from, volumes_from_refs = parse_volumes_from(body.get("volumes_from"), loc.key("volumes_from"))
     references = depends_refs + link_refs + ((network_service,) if network_service else ()) + volumes_from_refs
+    healthcheck = _healthcheck(body.get("healthcheck"), loc.key("healthcheck"))
 
     launch = LaunchConfig(
         image=image,
@@ -181,6 +183,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         network_mode=network_mode,
         links=links,
         volumes_from=volumes_from,
+        healthcheck=docker_healthcheck(healthcheck),
     )
     scale = deploy.get("replicas")
     if scale is None and _given(body, "scale"):
@@ -192,7 +195,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         depends_on=depends_on,
         references=references,
         scale=scale,
-        health_check=_healthcheck(body.get("healthcheck"), loc.key("healthcheck")),
+        health_check=healthcheck,
         mem_reservation_bytes=mem_reservation,
         cpu_reservation=cpu_reservation,
     )

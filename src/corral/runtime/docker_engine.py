@@ -96,6 +96,8 @@ def _exit_code_from_status(state: str, status: str) -> int | None:
 
 
 _LIST_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)$")
+# Docker's HEALTHCHECK status -> Corral's health state (a probe from the agent, when configured, overrides it).
+_DOCKER_HEALTH = {"starting": "initializing", "healthy": "healthy", "unhealthy": "unhealthy"}
 
 
 def _status(state: str, exit_code: int | None, health: str) -> str:
@@ -260,17 +262,19 @@ class DockerEngine:
         raw_status = str(row.get("Status", ""))
         exit_code = _exit_code_from_status(state, raw_status)
         health = _LIST_HEALTH.search(raw_status)
+        health_status = health.group(1).removeprefix("health: ") if health else ""
         return ObservedContainer(
             docker_id=str(row["Id"]),
             name=str(names[0]).lstrip("/"),
             image=str(row.get("Image", "")),
             state=state,
-            status=_status(state, exit_code, health.group(1).removeprefix("health: ") if health else ""),
+            status=_status(state, exit_code, health_status),
             exit_code=exit_code,
             restart_count=0,
             labels=_labels(row.get("Labels")),
             created=_parse_time(row.get("Created")),
             ip=_first_ip(row.get("NetworkSettings")),
+            health=_DOCKER_HEALTH.get(health_status, ""),
         )
 
     def _from_inspect(self, data: dict[str, Any]) -> ObservedContainer:
@@ -299,6 +303,7 @@ class DockerEngine:
             # Whole seconds, as the list API reports them: both paths give equal values for one container.
             created=float(int(_parse_time(data.get("Created")))),
             ip=_first_ip(data.get("NetworkSettings")),
+            health=_DOCKER_HEALTH.get(health_status, ""),
         )
 
     # -- events

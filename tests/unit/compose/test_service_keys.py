@@ -7,6 +7,7 @@ import json
 import pytest
 
 from corral.compose.service import SUPPORTED_KEYS
+from corral.model.health import DockerHealthcheck, HealthCheck
 from corral.model.stack import LaunchConfig, ServiceSpec
 
 from .helpers import DC, launch, service, service_error, stack, warnings_of
@@ -351,16 +352,26 @@ def test_healthcheck_is_normalised_to_seconds() -> None:
           start_period: 40s
         """
     )
-    assert spec.health_check == {
-        "test": ["CMD-SHELL", "curl -f http://localhost/"],
-        "interval": 90.0,
-        "timeout": 10.0,
-        "retries": 3,
-        "start_period": 40.0,
-    }
-    assert service("image: nginx\nhealthcheck:\n  test: [CMD, true]\n").health_check == {"test": ["CMD", "true"]}
-    assert service("image: nginx\nhealthcheck:\n  disable: true\n").health_check == {"test": ["NONE"]}
-    assert service("image: nginx\nhealthcheck:\n  interval: 5s\n").health_check == {"interval": 5.0}
+    assert spec.launch.healthcheck == DockerHealthcheck(
+        test=("CMD-SHELL", "curl -f http://localhost/"),
+        interval_seconds=90.0,
+        timeout_seconds=10.0,
+        retries=3,
+        start_period_seconds=40.0,
+    )
+    # The service's check (milliseconds): Docker runs the command, the agent reports Docker's status.
+    assert spec.health() == HealthCheck(
+        interval_ms=90000, response_timeout_ms=10000, unhealthy_threshold=3, initializing_timeout_ms=40000, command=True
+    )
+    assert LaunchConfig.from_dict(spec.launch.to_dict()) == spec.launch
+    simple = service("image: nginx\nhealthcheck:\n  test: [CMD, true]\n")
+    assert simple.launch.healthcheck == DockerHealthcheck(test=("CMD", "true"))
+    assert simple.health() == HealthCheck(command=True)
+    disabled = service("image: nginx\nhealthcheck:\n  disable: true\n")
+    assert (disabled.launch.healthcheck, disabled.health()) == (DockerHealthcheck(test=("NONE",)), None)
+    timing_only = service("image: nginx\nhealthcheck:\n  interval: 5s\n")
+    assert (timing_only.launch.healthcheck, timing_only.health()) == (DockerHealthcheck(interval_seconds=5.0), None)
+    assert "healthcheck" not in service("image: nginx\n").launch.to_dict()  # config hashes of others unchanged
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from corral.model.health import HealthCheck
+
 from .helpers import DC, RC, error, stack
 
 V1 = "web:\n  image: nginx\ndb:\n  image: postgres\n"
@@ -207,17 +209,16 @@ def test_rancher_v2_layout_merges_service_settings() -> None:
     assert web.upgrade_strategy == {"start_first": True, "batch_size": 2}
     assert web.metadata == {"config": {"a": 1, "list": [1, "two"]}, "1": "numeric-key"}
     assert type(web.metadata["config"]["a"]) is int
-    assert web.health_check == {
-        "test": ["CMD", "curl", "-f", "http://localhost"],
-        "interval": 2000,  # rancher-compose wins (its times are milliseconds)
-        "retries": 3,
-        "port": 80,
-        "request_line": "GET /hc HTTP/1.0",
-        "response_timeout": 2000,
-        "healthy_threshold": 2,
-        "unhealthy_threshold": 3,
-        "strategy": "recreate",
-    }
+    assert web.health() == HealthCheck(
+        port=80,
+        request_line="GET /hc HTTP/1.0",
+        interval_ms=2000,  # rancher-compose wins (its times are milliseconds; compose's 10s would be 10000)
+        response_timeout_ms=2000,
+        healthy_threshold=2,
+        unhealthy_threshold=3,
+        strategy="recreate",
+        command=True,
+    )
     assert (db.scale, db.start_on_create, db.retain_ip, db.health_check, db.metadata) == (1, True, False, None, {})
     assert spec.warnings == ()
 
