@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     missed_heartbeats: int = 3  # silent for this many heartbeats -> `reconnecting`
     agent_max_backoff_seconds: float = 5.0
     provisioning_timeout_seconds: float = 120.0
+    # A container still not running this long after it was placed or changed puts its service in `error`, with
+    # the reason (Rancher's services stayed "Activating" forever).
+    activating_deadline_seconds: float = 120.0
 
     # Local host driver (network namespaces + a dockerd each on this machine).
     local_driver: bool = True

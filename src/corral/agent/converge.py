@@ -81,14 +81,9 @@ def is_ours(container: ObservedContainer, environment_id: str | None, desired_sl
     )
 
 
-def is_start_once(launch: LaunchConfig) -> bool:
-    """`io.rancher.container.start_once: true`: the container runs once; exiting is its normal end."""
-    return any(key in labels.START_ONCE_KEYS and value.strip().lower() == "true" for key, value in launch.labels)
-
-
 def restarts_automatically(launch: LaunchConfig) -> bool:
     """Corral restarts an exited copy itself unless Docker's restart policy decides or it runs once."""
-    return launch.restart == "no" and not is_start_once(launch)
+    return launch.restart == "no" and not labels.is_start_once(launch.labels)
 
 
 def _rank(container: ObservedContainer, want: DesiredContainer) -> tuple[bool, int, bool, float, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from corral.model.health import DockerHealthcheck
 from corral.model.stack import DesiredContainer, LaunchConfig
 from corral.runtime import labels
 from corral.runtime.docker_engine import DockerEngine, _parse_time
+from corral.runtime.units import UNIT_TARGETS, resolve_targets, unit_options
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,11 @@ def docker_healthcheck_config(check: DockerHealthcheck) -> dict[str, Any]:
     return result
 
 
-def create_arguments(desired: DesiredContainer) -> CreateArguments:
-    """Everything Docker needs to create `desired` (pure)."""
+def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | None = None) -> CreateArguments:
+    """Everything Docker needs to create `desired` (pure). `targets`: docker ids of the unit's containers that
+    its `volumes_from` / `network_mode: service:` name (runtime/units.py)."""
     launch: LaunchConfig = desired.launch
+    unit = unit_options(launch, targets or {})
     exposed: list[tuple[int, str]] = []
     bindings: dict[str, list[tuple[str, int]]] = {}
     for port in launch.ports:
@@ -159,7 +162,7 @@ def create_arguments(desired: DesiredContainer) -> CreateArguments:
         "command": list(launch.command) if launch.command is not None else None,
         "entrypoint": list(launch.entrypoint) if launch.entrypoint is not None else None,
         "environment": [f"{key}={value}" for key, value in launch.environment],
-        "labels": container_labels(desired),
+        "labels": container_labels(desired) | ({UNIT_TARGETS: unit.label} if unit.label else {}),
         "ports": exposed or None,
         "volumes": anonymous or None,
         "working_dir": launch.working_dir or None,
@@ -174,7 +177,8 @@ def create_arguments(desired: DesiredContainer) -> CreateArguments:
     if launch.healthcheck is not None:
         config["healthcheck"] = docker_healthcheck_config(launch.healthcheck)
     host_config: dict[str, Any] = {
-        "network_mode": docker_network_mode(launch.network_mode),
+        "network_mode": unit.network_mode or docker_network_mode(launch.network_mode),
+        "volumes_from": list(unit.volumes_from) or None,
         "port_bindings": bindings or None,
         "binds": binds or None,
         "restart_policy": {"Name": launch.restart, "MaximumRetryCount": 0} if launch.restart != "no" else None,
@@ -239,7 +243,7 @@ def ensure_image(engine: DockerEngine, image: str, *, always_pull: bool = False)
 
 def wants_image_pull(launch: LaunchConfig) -> bool:
     """The `pull_image: always` container label (Rancher's and Corral's spelling)."""
-    return any(key in labels.PULL_IMAGE_KEYS and value.strip().lower() == "always" for key, value in launch.labels)
+    return labels.pulls_always(launch.labels)
 
 
 def _create(client: docker.DockerClient, arguments: CreateArguments) -> str:
@@ -274,7 +278,7 @@ def create_container(
     """
     if not image_ready:
         ensure_image(engine, desired.launch.image, always_pull=wants_image_pull(desired.launch))
-    arguments = create_arguments(desired)
+    arguments = create_arguments(desired, resolve_targets(engine, desired))
     name = desired.slot.name
     for _ in range(3):
         try:

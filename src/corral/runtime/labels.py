@@ -6,6 +6,8 @@ what they were created from; server, agent and runtime must spell the keys the s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 PREFIX = "io.corral."
 
 ENVIRONMENT = "io.corral.environment"
@@ -26,3 +28,17 @@ RANCHER_STACK_SERVICE_NAME = "io.rancher.stack_service.name"  # "STACK/SERVICE"
 # Container labels a user sets (either spelling) that change how the agent treats a container.
 START_ONCE_KEYS = frozenset({"io.rancher.container.start_once", "io.corral.container.start_once"})  # "true"
 PULL_IMAGE_KEYS = frozenset({"io.rancher.container.pull_image", "io.corral.container.pull_image"})  # "always"
+
+
+def _says(pairs: Iterable[tuple[str, str]], keys: frozenset[str], value: str) -> bool:
+    return any(key in keys and found.strip().lower() == value for key, found in pairs)
+
+
+def is_start_once(launch_labels: Iterable[tuple[str, str]]) -> bool:
+    """`start_once: true`: the container runs once; exiting is its normal end (Corral does not restart it)."""
+    return _says(launch_labels, START_ONCE_KEYS, "true")
+
+
+def pulls_always(launch_labels: Iterable[tuple[str, str]]) -> bool:
+    """`pull_image: always`: the image is pulled before every create."""
+    return _says(launch_labels, PULL_IMAGE_KEYS, "always")

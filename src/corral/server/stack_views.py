@@ -88,6 +88,8 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "status": observed.status if observed is not None else "",
         "exit_code": observed.exit_code if observed is not None else None,
         "restart_count": observed.restart_count if observed is not None else 0,
+        "health": observed.health if observed is not None else "",
+        "health_reason": observed.health_reason if observed is not None else "",
         "config_hash": record.slot.config_hash,
         "up_to_date": observed is not None and observed.labels.get("io.corral.config-hash") == record.slot.config_hash,
         "reason": record.reason,
@@ -125,6 +127,23 @@ def overdue(service: Service, state: EnvironmentState, now: float, deadline: flo
     return problems
 
 
+def health_summary(service: Service, slots: list[SlotRecord], state: EnvironmentState) -> tuple[int | None, list[str]]:
+    """How many containers are healthy (None without a health check), and a line for each one that is not."""
+    if service.spec.health() is None:
+        return None, []
+    healthy = 0
+    problems = []
+    for record in slots:
+        observed = state.observed.get(record.slot.id)
+        health = observed.health if observed is not None else ""
+        if health == "healthy":
+            healthy += 1
+        elif observed is not None and observed.state == "running":
+            why = f": {observed.health_reason}" if observed.health_reason else ""
+            problems.append(f"{record.slot.name} is {health or 'not checked yet'}{why}")
+    return healthy, problems
+
+
 def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
     records = state.slots_of(service.id)
     slots = [r for r in records if not r.retired]  # retired: old containers of an upgrade, kept for a rollback
@@ -140,6 +159,10 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
     errors = overdue(service, state, state.now, state.deadline) if phase == "activating" else []
     if errors:
         phase = "error"
+    healthy, unhealthy = health_summary(service, slots, state)
+    if phase == "active" and unhealthy:  # Rancher's "degraded": some container is not healthy
+        phase = "degraded"
+        errors = unhealthy
     if service.state != "active":  # a rolling upgrade or rollback (orchestrator/upgrades.py) says more
         phase = service.state
         errors = [why for why in (service.upgrade.get("reason", ""), *errors) if why]
@@ -154,6 +177,7 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         "scale": desired,
         "global": is_global,
         "running": running,
+        "healthy": healthy,
         "pending": 0 if is_global else max(0, service.scale - len(slots)),
         "reason": "; ".join([service.reason, *errors] if service.reason else errors),
         "image": launch.image,
