@@ -28,6 +28,9 @@ STATE_STYLES = {
     "removing": "yellow",
     "disconnected": "red",
     "error": "red",
+    "healthy": "green",
+    "unhealthy": "red",
+    "degraded": "yellow",
 }
 
 

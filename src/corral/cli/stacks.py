@@ -156,6 +156,11 @@ def _wait_for_stack(stack_id: str, timeout: float, *, until: tuple[str, ...] = (
             stack: dict[str, Any] = _run(lambda c: c.stacks.get(stack_id))
             if stack["state"] in until:
                 return stack
+            if stack["state"] == "degraded" and "active" in until and not _health_pending(stack):
+                err_console.print(f"[yellow]warning:[/yellow] stack {stack['name']} runs, but is degraded")
+                for reason in _reasons(stack):
+                    err_console.print(f"  {reason}", highlight=False)
+                return stack
             if stack["state"] in FAILED_STATES:
                 err_console.print(f"[red]error:[/red] stack {stack['name']} is {stack['state']}")
                 for reason in _reasons(stack):
@@ -176,6 +181,12 @@ def _wait_for_stack(stack_id: str, timeout: float, *, until: tuple[str, ...] = (
             time.sleep(0.5)
 
 
+def _health_pending(stack: dict[str, Any]) -> bool:
+    """Some container's health check has not decided yet (initializing or reinitializing)."""
+    pending = ("initializing", "reinitializing")
+    return any(c.get("health") in pending for s in stack["services"] for c in s["containers"])
+
+
 def _reasons(stack: dict[str, Any]) -> tuple[str, ...]:
     found = [f"{stack['name']}/{s['name']}: {s['reason']}" for s in stack["services"] if s["reason"]]
     found += [f"{c['name']}: {c['reason']}" for s in stack["services"] for c in s["containers"] if c["reason"]]
@@ -193,8 +204,10 @@ def _print_containers(containers: list[dict[str, Any]], *, show_all: bool) -> No
         if c.get("retired"):
             state += " retired"
         host, ip, docker_id = c["host"] or "-", c.get("ip") or "-", c["docker_id"][:12]
-        rows.append([c["stack"], c["service"], c["name"], host, state, ip, docker_id, c["reason"]])
-    print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "IP", "DOCKER ID", "REASON"], rows)
+        health = styled_state(c["health"]) if c.get("health") else "-"
+        reason = c["reason"] or c.get("health_reason", "")
+        rows.append([c["stack"], c["service"], c["name"], host, state, health, ip, docker_id, reason])
+    print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "HEALTH", "IP", "DOCKER ID", "REASON"], rows)
 
 
 @app.command("ps")
