@@ -117,3 +117,26 @@ def test_failing_http_checks_follow_the_strategy(server: ServerProcess, tmp_path
     assert _wait_health(server, "never", "unhealthy")["docker_id"] == never["docker_id"]
     table = server.cli("ps", "left").stdout
     assert "HEALTH" in table and "unhealthy" in table
+
+
+def test_a_compose_healthcheck_command_runs_in_docker_and_its_status_is_reported(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    server.cli("hosts", "create", "--driver", "local", "hc2")
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(
+        "version: '2'\nservices:\n"
+        "  good:\n    image: corral/busybox:latest\n    command: sleep 3600\n"
+        "    healthcheck: {test: [CMD, 'true'], interval: 500ms, retries: 2}\n"
+        "  bad:\n    image: corral/busybox:latest\n    command: sleep 3600\n"
+        "    healthcheck: {test: 'exit 1', interval: 500ms, retries: 2}\n"
+    )
+    server.cli("up", "-d", "-f", str(compose), "-s", "cmd")
+
+    def health_of(service: str) -> tuple[str, str]:
+        found = [c for c in _containers(server, "cmd") if c["service"] == service]
+        return (found[0]["health"], found[0]["health_reason"]) if found else ("", "")
+
+    wait_until("good is healthy", lambda: health_of("good")[0] == "healthy", timeout=60)
+    wait_until("bad is unhealthy", lambda: health_of("bad")[0] == "unhealthy", timeout=60)
+    assert "healthcheck command fails" in health_of("bad")[1]
