@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from corral.agent.units import arrange_unit_actions
 from corral.model.entities import ObservedContainer
 from corral.model.errors import CorralError, InvalidInput
 from corral.model.stack import DesiredContainer, LaunchConfig
@@ -349,6 +350,7 @@ class Converger:
             environment_id=environment_id,
             restart_held=held,
         )
+        actions = arrange_unit_actions(actions, desired, observed)  # a sidekick unit: targets first
         due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
         deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
         results = apply_actions(self.engine, due, protected_slots=wanted)

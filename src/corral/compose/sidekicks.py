@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from corral.compose.location import Loc
 from corral.compose.values import str_list
 from corral.model.stack import ServiceSpec
+from corral.model.units import network_service
 
 if TYPE_CHECKING:
     from corral.compose.service import ParsedService
@@ -56,29 +57,6 @@ def parse_volumes_from(value: object, loc: Loc) -> tuple[tuple[str, ...], tuple[
             entries.append(f"{parts[0]}{mode}")
             refs.append((parts[0], where, "volumes_from"))
     return tuple(dict.fromkeys(entries)), tuple(refs)
-
-
-def volumes_from_service(entry: str) -> tuple[str | None, bool]:
-    """(service named or None for a `container:` entry, read-only) of one normalised `volumes_from` entry."""
-    if entry.startswith("container:"):
-        return None, entry.endswith(":ro")
-    name, _, mode = entry.partition(":")
-    return name, mode == "ro"
-
-
-def network_service(network_mode: str) -> str | None:
-    """The service a `service:NAME` network mode names, else None."""
-    return network_mode[len("service:") :] if network_mode.startswith("service:") else None
-
-
-def unit_references(spec_volumes_from: Sequence[str], network_mode: str) -> tuple[str, ...]:
-    """The services of its unit a container must be created after: its `volumes_from` services and its
-    `service:` network mode, in that order, once each."""
-    names = [n for n, _ in map(volumes_from_service, spec_volumes_from) if n is not None]
-    net = network_service(network_mode)
-    if net is not None:
-        names.append(net)
-    return tuple(dict.fromkeys(names))
 
 
 def sidekick_names(labels: Mapping[str, str]) -> tuple[str, ...]:

@@ -211,6 +211,12 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
         raise InvalidInput(f"scale must be between 0 and {MAX_SCALE}", field="scale")
     stacks = _stacks(request)
     service = stacks.get_service(service_id)
+    if (primary := service.spec.sidekick_of) is not None:
+        raise InvalidInput(
+            f"{service.name} is a sidekick of {primary}: it runs one container beside each {primary} container; "
+            f"scale {primary} instead",
+            field="scale",
+        )
     stacks.set_scale(service.id, body.scale)
     _wake(request)
     request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)

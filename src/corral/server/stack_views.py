@@ -150,6 +150,9 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
     running = sum(1 for r in slots if settled(state.observed.get(r.slot.id), service))
     is_global = is_global_service(service)
     desired = len(slots) if is_global else service.scale
+    primary = _primary_of(service, state)
+    if primary is not None:  # a sidekick: one container beside each of its primary's, whatever its own scale
+        is_global, desired = False, _desired_count(primary, state)
     if desired == 0 and not is_global:
         phase = "inactive"
     elif running == desired and len(slots) == desired and not service.reason:
@@ -178,10 +181,12 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         "global": is_global,
         "running": running,
         "healthy": healthy,
-        "pending": 0 if is_global else max(0, service.scale - len(slots)),
+        "pending": 0 if is_global else max(0, desired - len(slots)),
         "reason": "; ".join([service.reason, *errors] if service.reason else errors),
         "image": launch.image,
         "depends_on": list(service.spec.depends_on),
+        "sidekick_of": service.spec.sidekick_of,
+        "sidekicks": list(service.spec.sidekicks),
         "ports": [
             f"{p.host_port}:{p.container_port}/{p.protocol}" if p.host_port else f"{p.container_port}/{p.protocol}"
             for p in launch.ports
@@ -190,6 +195,19 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         "upgrade": upgrade_progress(service, records, launch.config_hash()),
         "containers": [slot_container_view(r, state) for r in records],
     }
+
+
+def _primary_of(service: Service, state: EnvironmentState) -> Service | None:
+    name = service.spec.sidekick_of
+    if name is None:
+        return None
+    return next((s for s in state.services if s.stack_id == service.stack_id and s.name == name), None)
+
+
+def _desired_count(service: Service, state: EnvironmentState) -> int:
+    if is_global_service(service):
+        return sum(1 for r in state.slots_of(service.id) if not r.retired)
+    return service.scale
 
 
 def upgrade_progress(service: Service, records: list[SlotRecord], config_hash: str) -> dict[str, Any] | None:

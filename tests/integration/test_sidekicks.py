@@ -1,0 +1,104 @@
+"""Sidekick units on real hosts: a primary and its sidekicks always share a host, index by index, through scaling
+and evacuation; a sidekick sees its unit's volumes (`volumes_from`) and network namespace (`network_mode`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.servers import ServerProcess, wait_until
+from tests.integration.test_stacks import _containers, _create_hosts, _write
+
+pytestmark = pytest.mark.integration
+
+COMPOSE = """\
+version: '2'
+services:
+  web:
+    image: corral/busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo web-here > /www/index.html && exec httpd -f -p 8000 -h /www"]
+    labels:
+      io.rancher.sidekicks: data, helper
+  data:
+    image: corral/busybox:latest
+    command: ["sh", "-c", "echo written-by-data > /data/note && exec sleep 3600"]
+    volumes: [/data]
+  helper:
+    image: corral/busybox:latest
+    command: sleep 3600
+    volumes_from: [data]
+    network_mode: container:web
+"""
+
+
+def _units(server: ServerProcess, stack: str, scale: int) -> dict[int, set[str]] | None:
+    """index -> hosts of its three containers once all 3 x `scale` run (else None)."""
+    containers = _containers(server, stack)
+    running = [c for c in containers if c["state"] == "running"]
+    if len(running) != 3 * scale or len(containers) != 3 * scale:
+        return None
+    hosts: dict[int, set[str]] = defaultdict(set)
+    services: dict[int, set[str]] = defaultdict(set)
+    for c in running:
+        hosts[c["index"]].add(c["host"])
+        services[c["index"]].add(c["service"])
+    if sorted(hosts) != list(range(1, scale + 1)) or any(s != {"web", "data", "helper"} for s in services.values()):
+        return None
+    return dict(hosts)
+
+
+def _together(server: ServerProcess, stack: str, scale: int, avoid: str = "") -> dict[int, str]:
+    def check() -> dict[int, str] | None:
+        units = _units(server, stack, scale)
+        if units is None or any(avoid in hosts for hosts in units.values()):
+            return None
+        return {index: next(iter(hosts)) for index, hosts in units.items() if len(hosts) == 1} or None
+
+    placed: dict[int, str] = wait_until(f"{stack}: {scale} units running", check, timeout=120)
+    assert sorted(placed) == list(range(1, scale + 1)), f"a unit is split over hosts: {_units(server, stack, scale)}"
+    return placed
+
+
+def _exec(server: ServerProcess, container: str, *cmd: str) -> Any:
+    return server.cli("exec", container, "--", *cmd, check=False)
+
+
+def test_a_sidekick_unit_shares_a_host_volumes_and_network_through_scale_and_evacuation(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    _create_hosts(server, "k1", "k2", "k3")
+    compose = _write(tmp_path, "docker-compose.yml", COMPOSE)
+    rancher = _write(tmp_path, "rancher-compose.yml", "version: '2'\nservices:\n  web:\n    scale: 3\n")
+    server.cli("up", "-d", "-f", str(compose), "-f", str(rancher), "-s", "unit")
+    placed = _together(server, "unit", 3)
+    assert sorted(placed.values()) == ["k1", "k2", "k3"]  # the unit's demand spreads like the primary
+
+    for index in (1, 2, 3):
+        note = wait_until(
+            "the helper reads the file data wrote",
+            lambda i=index: (r := _exec(server, f"unit-helper-{i}", "cat", "/data/note")).returncode == 0 and r,
+            timeout=30,
+        )
+        assert note.stdout.strip() == "written-by-data"
+        page = _exec(server, f"unit-helper-{index}", "timeout", "5", "wget", "-qO-", "http://127.0.0.1:8000/")
+        assert page.stdout.strip() == "web-here", page  # localhost is web's: one network namespace
+
+    with server.client() as client:
+        helper = client.stacks.find_service("default", "unit/helper")
+    assert helper["sidekick_of"] == "web" and helper["scale"] == 3
+
+    refused = server.cli("scale", "unit/data=5", check=False)
+    assert refused.returncode == 1 and "data is a sidekick of web" in refused.stderr
+
+    server.cli("scale", "unit/web=4")
+    placed = _together(server, "unit", 4)
+
+    evacuated = placed[1]
+    server.cli("hosts", "evacuate", evacuated)
+    moved = _together(server, "unit", 4, avoid=evacuated)
+    assert evacuated not in moved.values()
+    page = _exec(server, "unit-helper-1", "timeout", "5", "wget", "-qO-", "http://127.0.0.1:8000/")
+    assert page.stdout.strip() == "web-here", page
