@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from corral.agent.converge import ActionKind
+from corral.model.stack import VolumeSpec
 from tests.integration.servers import ServerProcess, wait_until
+from tests.integration.test_agent_converge import World, sleeper, world  # noqa: F401 (the fixture)
 from tests.integration.test_stacks import _containers, _create_hosts, _write
 
 pytestmark = pytest.mark.integration
@@ -102,3 +105,38 @@ def test_a_sidekick_unit_shares_a_host_volumes_and_network_through_scale_and_eva
     assert evacuated not in moved.values()
     page = _exec(server, "unit-helper-1", "timeout", "5", "wget", "-qO-", "http://127.0.0.1:8000/")
     assert page.stdout.strip() == "web-here", page
+
+
+# -- the agent's converger on the machine's engine (no server): order, waiting, recreating with the target
+
+
+def test_a_dependent_waits_for_its_sidekick_and_is_recreated_with_it(world: World) -> None:  # noqa: F811
+    helper_launch = sleeper(network_mode="service:web", volumes_from=("data",))
+    helper = world.desired("helper", helper_launch, service="helper")
+    report = world.converge(helper)
+    assert "waiting for sidekick data" in report.problems[helper.slot.id]
+    assert world.slot_containers(helper.slot.id) == []
+
+    web = world.desired("web", sleeper(), service="web")
+    data = world.desired("data", sleeper(volumes=(VolumeSpec("anonymous", "/data"),)), service="data")
+    report = world.converge(helper, data, web)
+    assert report.problems == {}
+    assert [r.action.slot_id for r in report.results][-1] == helper.slot.id  # its targets first
+    web_id, data_id = world.inspect(web.slot.name)["Id"], world.inspect(data.slot.name)["Id"]
+    info = world.inspect(helper.slot.name)
+    assert info["HostConfig"]["NetworkMode"] == f"container:{web_id}"
+    assert info["HostConfig"]["VolumesFrom"] == [f"{data_id}:rw"]
+    assert info["State"]["Status"] == "running"
+    assert world.converge(helper, data, web).results == ()  # converged: nothing to do
+
+    changed_web = world.desired("web", sleeper(environment=(("V", "2"),)), service="web")
+    report = world.converge(helper, data, changed_web)
+    assert [(r.action.kind, r.action.slot_id) for r in report.results] == [
+        (ActionKind.RECREATE, changed_web.slot.id),
+        (ActionKind.RECREATE, helper.slot.id),
+    ]
+    new_web_id = world.inspect(web.slot.name)["Id"]
+    assert new_web_id != web_id
+    info = world.inspect(helper.slot.name)
+    assert info["HostConfig"]["NetworkMode"] == f"container:{new_web_id}"
+    assert info["State"]["Status"] == "running"
