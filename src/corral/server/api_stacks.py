@@ -218,6 +218,9 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
             field="scale",
         )
     stacks.set_scale(service.id, body.scale)
+    for sidekick in stacks.list_services(stack_id=service.stack_id):  # lockstep: a unit has one scale
+        if sidekick.spec.sidekick_of == service.name:
+            stacks.set_scale(sidekick.id, body.scale)
     _wake(request)
     request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
     service = stacks.get_service(service_id)
