@@ -126,7 +126,13 @@ def reconcile(
     """
     if service.sidekick_of is not None:
         return reconcile_sidekick(
-            service, stack=stack, environment_id=environment_id, slots=slots, primary=primary, new_id=new_id
+            service,
+            stack=stack,
+            environment_id=environment_id,
+            slots=slots,
+            primary=primary,
+            new_id=new_id,
+            accepted_hashes=accepted_hashes,
         )
     hold: str | None = None if dependencies_ready else dependencies_reason(service)
     try:

@@ -61,12 +61,14 @@ def reconcile_sidekick(
     slots: Sequence[SlotView],
     primary: PrimaryPlacement | None,
     new_id: Callable[[], str],
+    accepted_hashes: frozenset[str] = frozenset(),
 ) -> Plan:
     """Mirror the primary's slots: keep (or update in place) a sidekick slot on its primary slot's host and index,
     move one of the same index there otherwise, place a new one if none; every other sidekick slot goes.
 
     Without a primary (it is gone from the stack) the sidekick has no slots. Indexes the primary cannot place are
-    reported for the sidekick too, naming the primary.
+    reported for the sidekick too, naming the primary. Slots with a hash in `accepted_hashes` (the old config of a
+    rolling upgrade of the sidekick) are kept as they are: the upgrade replaces them batch by batch.
     """
     want = service.launch.config_hash()
     targets = sorted({(s.index, s.host_id) for s in primary.slots}) if primary is not None else []
@@ -89,7 +91,7 @@ def reconcile_sidekick(
         key = (view.slot.index, view.slot.host_id)
         if key in wanted and key not in taken:
             taken.add(key)
-            if view.slot.config_hash == want:
+            if view.slot.config_hash == want or view.slot.config_hash in accepted_hashes:
                 kept.append(view.slot)
             else:
                 updated.append(dataclasses.replace(view.slot, config_hash=want))

@@ -213,3 +213,25 @@ def test_primary_placement_is_the_applied_plan() -> None:
     web, _ = unit(1)
     plan = Plan(place=(slot(1, "h01", web, id="w1"),), unplaced=((2, "why"),))
     assert primary_placement("web", [], plan) == PrimaryPlacement("web", (slot(1, "h01", web, id="w1"),), ((2, "why"),))
+
+
+def test_an_upgrading_sidekick_keeps_its_old_config_slots_for_the_upgrade_to_replace() -> None:
+    web, data = unit(1)
+    old = dataclasses.replace(data, launch=dataclasses.replace(data.launch, image="busybox:old"))
+    of = launches(web, data, old)
+    web_slots = [view(slot(1, "h01", web, id="w1"), of)]
+    data_slots = [view(slot(1, "h01", old, id="d1"), of)]
+    plan = reconcile(
+        data,
+        stack=STACK,
+        environment_id=ENV,
+        slots=data_slots,
+        hosts=active_hosts(1),
+        other_slots=web_slots,
+        dependencies_ready=True,
+        new_id=ids(),
+        now=0.0,
+        primary=PrimaryPlacement("web", tuple(v.slot for v in web_slots)),
+        accepted_hashes=frozenset({old.launch.config_hash()}),
+    )
+    assert plan.keep == ("d1",) and plan.empty
