@@ -80,7 +80,10 @@ _IMAGE = re.compile(
     r"(?::[\w][\w.-]{0,127})?"
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
 )
-_RESERVED_LABEL_PREFIX = "io.corral."
+_RESERVED_LABEL_PREFIX = "io.corral."  # Corral's own container labels (runtime/labels.py) ...
+# ... except the user-facing ones, which mean what their io.rancher.* twins mean (scheduling, sidekicks, start_once,
+# pull_image, requested_ip, ...).
+_USER_CORRAL_LABEL_PREFIXES = ("io.corral.scheduler.", "io.corral.container.", "io.corral.sidekicks")
 
 
 @dataclass
@@ -280,7 +283,7 @@ def _labels(value: Any, loc: Loc) -> dict[str, str]:
         raise loc.error(f"must be a list of KEY=VALUE strings or a mapping, not {kind(value)}")
     labels = key_values(value, loc, missing=lambda key: "")
     for key in labels:
-        if key.startswith(_RESERVED_LABEL_PREFIX):
+        if key.startswith(_RESERVED_LABEL_PREFIX) and not key.startswith(_USER_CORRAL_LABEL_PREFIXES):
             raise loc.key(key).error(f"label {key!r}: labels starting with {_RESERVED_LABEL_PREFIX} are reserved")
         if not LABEL_KEY_PATTERN.fullmatch(key):
             raise loc.key(key).error(f"{key!r} is not a valid label key")

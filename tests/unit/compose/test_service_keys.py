@@ -178,6 +178,20 @@ def test_corral_labels_are_reserved() -> None:
     assert "reserved" in exc.message
 
 
+def test_user_facing_corral_labels_are_the_twins_of_rancher_ones() -> None:
+    labels = (
+        "labels:\n  io.corral.scheduler.global: 'true'\n  io.corral.container.start_once: 'true'\n"
+        "  io.corral.container.pull_image: always\n"
+    )
+    assert dict(launch(labels).labels) == {
+        "io.corral.scheduler.global": "true",
+        "io.corral.container.start_once": "true",
+        "io.corral.container.pull_image": "always",
+    }
+    exc = service_error("image: nginx\nlabels:\n  io.corral.config-hash: x\n")
+    assert "reserved" in exc.message
+
+
 def test_labels_of_wrong_type() -> None:
     exc = service_error("image: nginx\nlabels: text\n")
     assert exc.field == f"{DC}:services.web.labels"
