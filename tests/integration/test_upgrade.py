@@ -126,3 +126,52 @@ def test_rolling_upgrade_keeps_three_of_four_then_rollback_and_confirm(server: S
     assert not {c["Id"] for c in final} & old
     assert {_release_of(engines, c["Id"]) for c in final} == {"2"}
     assert json.loads(server.cli("ps", "shop", "--format", "json").stdout)
+
+
+def _started_at(engines: list[docker.DockerClient], ids: set[str]) -> dict[str, str]:
+    started = {}
+    for engine in engines:
+        for container in _web_containers([engine]):
+            if container["Id"] in ids:
+                started[container["Id"]] = engine.api.inspect_container(container["Id"])["State"]["StartedAt"]
+    return started
+
+
+def test_rolling_restart_and_an_upgrade_that_cannot_finish(server: ServerProcess, tmp_path: Path) -> None:
+    for name in ("h1", "h2"):
+        server.cli("hosts", "create", "--driver", "local", name)
+    engines = _engines(server, "h1", "h2")
+    server.cli("up", *_files(tmp_path, "1"), "-s", "shop")
+    old = wait_until("4 web containers running", lambda: _running_if(engines, lambda ids: len(ids) == 4), 60)
+
+    before = _started_at(engines, old)
+    server.cli("restart", "shop/web", "--batch-size", "1")
+    samples = []
+
+    def all_restarted() -> bool:
+        samples.append(len(_running_ids(engines)))
+        now = _started_at(engines, old)
+        return len(now) == 4 and all(now[i] != before[i] for i in old) and samples[-1] == 4
+
+    wait_until("every container restarted", all_restarted, 120)
+    assert min(samples) >= 3, samples
+
+    broken = COMPOSE.format(release="3").replace("corral/busybox:latest", "corral/not-there:latest")
+    with server.client() as client:
+        client.stacks.up(
+            "default",
+            "shop",
+            broken,
+            rancher_compose=RANCHER,
+            upgrade={"batch_size": 1, "interval_ms": 0, "deadline_seconds": 3},
+        )
+    web = wait_until("upgrade-error", lambda: (s := _service(server))["state"] == "upgrade-error" and s, 60)
+    assert "shop-web-1-u1" in web["reason"] and "not ready within 3 s" in web["reason"], web["reason"]
+    assert [c["index"] for c in web["containers"] if c["retired"]] == [1]  # one batch out, no further
+    wait_until("the rest serving", lambda: _running_if(engines, lambda ids: len(ids & old) == 3), 60)
+    failed = server.cli("up", "-s", "shop", "--confirm-upgrade", check=False)
+    assert failed.returncode == 1 and "upgrade-error" in failed.stderr
+
+    server.cli("up", "-s", "shop", "--rollback")
+    wait_until("the old containers running", lambda: _running_if(engines, lambda ids: ids == old), 60)
+    assert _service(server)["state"] == "active"

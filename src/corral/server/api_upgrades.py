@@ -60,8 +60,10 @@ def _done(request: Request, service: Service, action: str) -> None:
 
 
 def _rollback(stacks: StackStore, service: Service) -> None:
+    """A rollback gets the upgrade's batch deadline, and at least the default one (a short deadline that made the
+    upgrade fail should not make the way back fail too)."""
     deadline = Strategy.from_dict(service.upgrade.get("strategy", {})).deadline_seconds
-    stacks.rollback_upgrade(service.id, deadline or DEFAULT_DEADLINE_SECONDS)
+    stacks.rollback_upgrade(service.id, max(deadline, DEFAULT_DEADLINE_SECONDS))
 
 
 @router.post("/services/{service_id}/confirm-upgrade")
