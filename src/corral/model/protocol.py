@@ -15,10 +15,15 @@ Agent -> server
   ``images``     data: {"images": {reference: [arch, ...]}}  the architectures of every image on the host's engine,
                  by each repo tag, repo digest and image id (normalised: model/images.py); the full map, sent on
                  connect and whenever the engine's images change. `hello` may carry the same map as "images"
+  ``connectivity`` data: {"peers": {host_id: {"ok": bool, "since": float, "error": str}}}  the overlay probe's
+                 result towards every peer (sent when a status changes, and after each connect)
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
                  on connect and whenever it changes (see model/stack.py DesiredContainer for the semantics)
+  ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
+                 and the environment's containers and services for DNS and metadata; sent on connect and whenever
+                 it changes
   ``error``      data: {"message": str, "in_reply_to": str | None}
 Streams (logs, exec): the server opens one with a request carrying a fresh `request_id`; the agent answers with
 any number of `output` messages and exactly one `end`, also when the request fails or is cancelled.
@@ -55,6 +60,8 @@ WELCOME = "welcome"
 DESIRED = "desired"
 SLOT = "slot"
 IMAGES = "images"
+CONNECTIVITY = "connectivity"
+NETWORK = "network"
 LOGS = "logs"
 EXEC = "exec"
 STDIN = "stdin"
@@ -64,8 +71,10 @@ OUTPUT = "output"
 END = "end"
 ERROR = "error"
 
-AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, OUTPUT, END, ERROR})
-SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, LOGS, EXEC, STDIN, RESIZE, CANCEL, ERROR})
+AGENT_MESSAGE_TYPES = frozenset(
+    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, OUTPUT, END, ERROR}
+)
+SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, NETWORK, LOGS, EXEC, STDIN, RESIZE, CANCEL, ERROR})
 MAX_OUTPUT_CHUNK = 64 * 1024
 
 CLOSE_BAD_CREDENTIALS = 4401

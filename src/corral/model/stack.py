@@ -206,8 +206,8 @@ class DesiredContainer:
     - one whose `io.corral.config-hash` differs from `slot.config_hash` → remove it and create it anew;
     - `running` false → stop it if it runs; `running` true and never started → start it;
     - `running` true, exited, and its last start is older than `start_requested_at` → start it (an explicit
-      `corral start`/`restart`); otherwise an exited container stays exited: Docker's own restart policy (from
-      `launch.restart`) decides about restarts;
+      `corral start`/`restart`); otherwise an exited container is started again by the agent (with a backoff)
+      when its restart policy is "no" and it is not `start_once`, else Docker's own restart policy decides;
     - Corral-labelled containers of this environment that no desired entry names → remove them.
     """
 
@@ -216,6 +216,7 @@ class DesiredContainer:
     running: bool = True
     start_requested_at: float = 0.0
     health_check: HealthCheck | None = None  # its service's check: the agent probes it (agent/health.py)
+    ip: str = ""  # its address on the managed overlay (model/network.py); "" when not on it or not assigned yet
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -226,6 +227,8 @@ class DesiredContainer:
         }
         if self.health_check is not None:
             data["health_check"] = self.health_check.to_dict()
+        if self.ip:
+            data["ip"] = self.ip
         return data
 
     @classmethod
@@ -236,6 +239,7 @@ class DesiredContainer:
             running=bool(data.get("running", True)),
             start_requested_at=float(data.get("start_requested_at", 0.0)),
             health_check=HealthCheck.from_dict(data["health_check"]) if data.get("health_check") else None,
+            ip=str(data.get("ip") or ""),
         )
 
 

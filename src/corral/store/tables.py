@@ -25,6 +25,7 @@ class EnvironmentRow(Base):
     orchestration: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
+    network: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # NetworkSettings; {} = the defaults
 
 
 class ApiKeyRow(Base):
@@ -76,6 +77,9 @@ class HostRow(Base):
     evacuating: Mapped[bool] = mapped_column(default=False)
     # image reference -> architectures of the copy on this host's engine (reported by its agent)
     images: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    overlay_slice: Mapped[str] = mapped_column(String(64), default="")  # its slice of the environment's subnet
+    # peer host id -> {"ok": bool, "since": float, "error": str}: the overlay probe's last result (agent-reported)
+    connectivity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class HostContainerRow(Base):
@@ -155,3 +159,6 @@ class SlotRow(Base):
     retired: Mapped[bool] = mapped_column(default=False)  # an old container kept (stopped) for a rollback
     updated_at: Mapped[float] = mapped_column(Float, default=0.0)
     generation: Mapped[int] = mapped_column(Integer, default=0)  # > 0: started by a rolling upgrade (name suffix)
+    ip: Mapped[str] = mapped_column(String(64), default="")  # its overlay address (IPAM), "" when none
+    # host ports the server picked for `ports: ["80"]` entries: [[container_port, protocol, host_port], ...]
+    host_ports: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)

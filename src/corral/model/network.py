@@ -1,0 +1,214 @@
+"""The managed overlay network of an environment, as the server and the agents share it (DESIGN.md §6).
+
+Why one module: the server's IPAM (`orchestrator/ipam.py`) decides slices and addresses, the server sends each agent
+a `network` message (model/protocol.py) built from these types, and the agent's overlay, DNS and metadata services
+read the same message. Every field is plain data so the message round-trips through JSON unchanged.
+
+Addresses: an environment has one subnet (default 10.42.0.0/16); each host gets a slice of it (`host_prefix`, default
+/24) whose first usable address is the host's gateway on its `corral0` bridge; managed containers get addresses of
+their host's slice (or keep theirs with `retain_ip`, or take `io.rancher.container.requested_ip`). The overlay is
+one flat L2 segment over VXLAN, so an address may live on any host. DNS and metadata answer on the link-local
+`SERVICES_ADDRESS` on every host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from corral.model.errors import InvalidInput
+
+DEFAULT_SUBNET = "10.42.0.0/16"
+DEFAULT_HOST_PREFIX = 24
+DEFAULT_MTU = 1450  # 1500 minus the VXLAN overhead (50 bytes)
+DEFAULT_VNI = 4242
+VXLAN_PORT = 4789
+SERVICES_ADDRESS = "169.254.169.250"  # DNS (port 53) and metadata (port 80) on every host, as in Rancher
+DNS_DOMAIN = "corral.internal"
+BRIDGE_NAME = "corral0"
+VXLAN_NAME = "corralvx"
+DOCKER_NETWORK = "corral-managed"
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """An environment's overlay: its subnet, the size of each host's slice, the MTU inside and the VXLAN id."""
+
+    subnet: str = DEFAULT_SUBNET
+    host_prefix: int = DEFAULT_HOST_PREFIX
+    mtu: int = DEFAULT_MTU
+    vni: int = DEFAULT_VNI
+
+    def __post_init__(self) -> None:
+        try:
+            network = ipaddress.IPv4Network(self.subnet, strict=True)
+        except ValueError as exc:
+            message = f"network.subnet {self.subnet!r} is not an IPv4 network: {exc}"
+            raise InvalidInput(message, field="network.subnet") from exc
+        if not network.prefixlen < self.host_prefix <= 29:
+            raise InvalidInput(
+                f"network.host_prefix must be longer than the subnet's /{network.prefixlen} and at most /29, "
+                f"not /{self.host_prefix}",
+                field="network.host_prefix",
+            )
+        if not 576 <= self.mtu <= 9000:
+            raise InvalidInput(f"network.mtu must be within 576..9000, not {self.mtu}", field="network.mtu")
+        if not 1 <= self.vni < 2**24:
+            raise InvalidInput(f"network.vni must be within 1..16777215, not {self.vni}", field="network.vni")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> NetworkSettings:
+        """Parse user or stored input; unknown keys and wrong types are InvalidInput naming `network.KEY`."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise InvalidInput("network must be an object", field="network")
+        known = {"subnet": str, "host_prefix": int, "mtu": int, "vni": int}
+        for key, value in data.items():
+            if key not in known:
+                raise InvalidInput(f"network.{key} is not a network setting", field=f"network.{key}")
+            if not isinstance(value, known[key]) or isinstance(value, bool):
+                raise InvalidInput(
+                    f"network.{key} must be a {known[key].__name__}, not {type(value).__name__}", field=f"network.{key}"
+                )
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class HostNetwork:
+    """One host on the overlay: its underlay address (VXLAN endpoint) and its slice of the subnet."""
+
+    host_id: str
+    name: str
+    address: str  # underlay IP: where its VXLAN endpoint listens
+    slice: str  # e.g. "10.42.3.0/24"; "" until the IPAM gave it one
+
+    @property
+    def gateway(self) -> str:
+        """The host's own address on the overlay (its corral0 bridge): the first usable address of its slice."""
+        if not self.slice:
+            return ""
+        return str(next(ipaddress.IPv4Network(self.slice).hosts()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "gateway": self.gateway}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostNetwork:
+        return cls(
+            host_id=str(data["host_id"]),
+            name=str(data.get("name", "")),
+            address=str(data.get("address", "")),
+            slice=str(data.get("slice", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """What DNS and metadata know of one container of the environment."""
+
+    slot_id: str
+    name: str  # its Docker name, STACK-SERVICE-INDEX
+    stack: str
+    service: str
+    index: int
+    host_id: str
+    ip: str  # "" when it is not on the managed network
+    running: bool
+    healthy: bool  # True when it has no health check, or its check passes
+    primary: str = ""  # for a sidekick's container: its primary service (DNS name `sidekick.primary`)
+    links: tuple[str, ...] = ()  # "service" or "service:alias" (same stack)
+    external_links: tuple[str, ...] = ()  # "stack/service" or "stack/service:alias"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContainerRecord:
+        values = dict(data)
+        values["links"] = tuple(values.get("links", ()))
+        values["external_links"] = tuple(values.get("external_links", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """What metadata serves of one service (and DNS uses for sidekick names)."""
+
+    stack: str
+    name: str
+    scale: int
+    image: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # rancher-compose `metadata:`
+    sidekicks: tuple[str, ...] = ()
+    sidekick_of: str = ""
+    ports: tuple[str, ...] = ()  # "HOST:CONTAINER/PROTO" as shown in views
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:
+        values = dict(data)
+        values["sidekicks"] = tuple(values.get("sidekicks", ()))
+        values["ports"] = tuple(values.get("ports", ()))
+        values["labels"] = dict(values.get("labels", {}))
+        values["metadata"] = dict(values.get("metadata", {}))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """The `network` message: everything one agent needs for the overlay, DNS and metadata of its environment.
+
+    The server sends it on connect and whenever it changes (like `desired`); the agent applies it level-triggered.
+    """
+
+    environment_id: str
+    environment: str  # its name (metadata)
+    settings: NetworkSettings
+    host: HostNetwork  # the receiving host
+    peers: tuple[HostNetwork, ...] = ()  # every other host of the environment with a slice
+    containers: tuple[ContainerRecord, ...] = ()
+    services: tuple[ServiceRecord, ...] = ()
+    hosts: tuple[dict[str, Any], ...] = ()  # host views for metadata: {host_id, name, address, labels, arch, ...}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment_id": self.environment_id,
+            "environment": self.environment,
+            "settings": self.settings.to_dict(),
+            "host": self.host.to_dict(),
+            "peers": [p.to_dict() for p in self.peers],
+            "containers": [c.to_dict() for c in self.containers],
+            "services": [s.to_dict() for s in self.services],
+            "hosts": [dict(h) for h in self.hosts],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkState:
+        """Parse a `network` message; InvalidInput when it is malformed (then the agent keeps its last state)."""
+        try:
+            return cls(
+                environment_id=str(data["environment_id"]),
+                environment=str(data.get("environment", "")),
+                settings=NetworkSettings.from_dict(data.get("settings")),
+                host=HostNetwork.from_dict(data["host"]),
+                peers=tuple(HostNetwork.from_dict(p) for p in data.get("peers", ())),
+                containers=tuple(ContainerRecord.from_dict(c) for c in data.get("containers", ())),
+                services=tuple(ServiceRecord.from_dict(s) for s in data.get("services", ())),
+                hosts=tuple(dict(h) for h in data.get("hosts", ())),
+            )
+        except InvalidInput:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(f"network: malformed message: {exc!r}", field="network") from exc
