@@ -1,0 +1,182 @@
+"""Which addresses a DNS name means for a given container: the pure half of the per-host DNS server (agent/dns.py).
+
+Why pure and separate: the answers depend on who asks (a short `web` means the `web` of the asker's own stack, a
+link alias exists only for the service that declared it), on health and on the running state, so the rules are
+many and easy to get subtly wrong; here they are plain functions of a `NetworkState`, unit- and property-tested
+without sockets. The server only parses packets, asks `NameTable.resolve`, shuffles and packs.
+
+Names (case-insensitive, a trailing dot is fine), for a client known by its source address (its ContainerRecord):
+  `alias`                     a `links` ("service:alias", or "service") or `external_links` ("stack/service:alias")
+                              alias of the client's service; it wins over a service of the same name
+  `service`                   that service of the client's own stack
+  `sidekick.primary`          the sidekick's containers, in the client's own stack
+  `service.stack`, `sidekick.primary.stack`, and both with `.corral.internal`
+  `alias.STACK.corral.internal` where STACK is the client's own stack: the search list's expansion of `alias`
+  `stack-service-1`, `stack-service-1.corral.internal`   one container, by its Docker name
+An unknown client (the host itself, a container off the overlay) gets only the fully qualified forms: `service.stack`,
+`sidekick.primary.stack`, the `.corral.internal` names and container names.
+
+Decisions: a name Corral owns (it matches a service, sidekick, alias or container, live or not, or it ends in
+`corral.internal`) is answered here and never forwarded; when it has no running and healthy container with an
+address, the answer is NXDOMAIN, as Rancher's DNS did, so a client falls through its search list and an application
+sees "unknown host" instead of a stale address. Any other name is forwarded to the host's resolvers.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from corral.model.network import DNS_DOMAIN, ContainerRecord, NetworkState
+
+_DOMAIN_LABELS = tuple(DNS_DOMAIN.split("."))
+
+
+class Outcome(enum.Enum):
+    ANSWER = "answer"  # ours: `addresses` (maybe empty: the name exists without A records, e.g. the zone apex)
+    NXDOMAIN = "nxdomain"  # ours, but nothing live (or nothing at all) under it
+    FORWARD = "forward"  # not ours: ask the host's upstream resolvers
+
+
+@dataclass(frozen=True)
+class Lookup:
+    outcome: Outcome
+    addresses: tuple[str, ...] = ()  # sorted; the server shuffles them per query
+
+    @property
+    def owned(self) -> bool:
+        return self.outcome is not Outcome.FORWARD
+
+
+FORWARD = Lookup(Outcome.FORWARD)
+NXDOMAIN = Lookup(Outcome.NXDOMAIN)
+
+
+def split_name(name: str) -> tuple[str, ...]:
+    """`Web.Shop.` -> ("web", "shop"); empty labels (the root, `a..b`) are dropped."""
+    return tuple(label for label in name.strip().lower().split(".") if label)
+
+
+def is_live(container: ContainerRecord) -> bool:
+    return container.running and container.healthy and bool(container.ip)
+
+
+def shuffled(addresses: Sequence[str], rng: random.Random | None = None) -> list[str]:
+    """A fresh random order per query: clients that take the first address spread over all containers."""
+    result = list(addresses)
+    (rng or random).shuffle(result)
+    return result
+
+
+def _alias_targets(client: ContainerRecord) -> dict[str, tuple[str, str]]:
+    """The client's aliases: alias -> (stack, service). `links` are in the client's stack."""
+    aliases: dict[str, tuple[str, str]] = {}
+    for link in client.links:
+        service, _, alias = link.strip().lower().partition(":")
+        if service:
+            aliases[alias or service] = (client.stack.lower(), service)
+    for link in client.external_links:
+        target, _, alias = link.strip().lower().partition(":")
+        stack, slash, service = target.partition("/")
+        if slash and stack and service:
+            aliases[alias or service] = (stack, service)
+    return aliases
+
+
+class NameTable:
+    """Every name of one environment, indexed once per `network` message; `resolve` is dictionary look-ups."""
+
+    def __init__(self, state: NetworkState) -> None:
+        self.stacks: set[str] = set()
+        self.services: dict[tuple[str, str], list[str]] = {}  # (stack, service) -> live addresses
+        self.sidekicks: dict[tuple[str, str, str], list[str]] = {}  # (stack, primary, sidekick) -> addresses
+        self.containers: dict[str, list[str]] = {}  # docker name -> its address, when live
+        self.clients: dict[str, ContainerRecord] = {}  # ip -> the container that has it
+        self.aliases: dict[str, dict[str, tuple[str, str]]] = {}  # client ip -> alias -> (stack, service)
+        for service in state.services:
+            stack, name = service.stack.lower(), service.name.lower()
+            self.stacks.add(stack)
+            self.services.setdefault((stack, name), [])
+            if service.sidekick_of:
+                self.sidekicks.setdefault((stack, service.sidekick_of.lower(), name), [])
+            for sidekick in service.sidekicks:
+                self.sidekicks.setdefault((stack, name, sidekick.lower()), [])
+        for container in state.containers:
+            stack, name = container.stack.lower(), container.service.lower()
+            self.stacks.add(stack)
+            live = [container.ip] if is_live(container) else []
+            self.services.setdefault((stack, name), []).extend(live)
+            if container.primary:
+                self.sidekicks.setdefault((stack, container.primary.lower(), name), []).extend(live)
+            self.containers.setdefault(container.name.lower(), []).extend(live)
+            if container.ip:
+                self.clients[container.ip] = container
+        for ip, client in self.clients.items():
+            self.aliases[ip] = _alias_targets(client)
+
+    def client(self, ip: str) -> ContainerRecord | None:
+        return self.clients.get(ip)
+
+    def resolve(self, name: str, client_ip: str = "") -> Lookup:
+        """What `name` means for the container at `client_ip` ("" or an unknown address: an unknown client)."""
+        labels = split_name(name)
+        if not labels:
+            return FORWARD
+        client = self.clients.get(client_ip)
+        if labels[-len(_DOMAIN_LABELS) :] == _DOMAIN_LABELS:
+            return self._qualified(labels[: -len(_DOMAIN_LABELS)], client_ip, client)
+        return self._relative(labels, client_ip, client)
+
+    def _qualified(self, labels: tuple[str, ...], client_ip: str, client: ContainerRecord | None) -> Lookup:
+        """Names under corral.internal: always ours, NXDOMAIN when they name nothing live."""
+        if not labels:
+            return Lookup(Outcome.ANSWER)  # the zone apex exists
+        if len(labels) == 1:
+            if labels[0] in self.stacks:
+                return Lookup(Outcome.ANSWER)  # `shop.corral.internal` exists, without addresses
+            return self._answer(self.containers.get(labels[0]))
+        if len(labels) == 2:
+            name, stack = labels
+            if client is not None and stack == client.stack.lower():
+                alias = self.aliases[client_ip].get(name)
+                if alias is not None:
+                    return self._answer(self.services.get(alias))
+            return self._answer(self.services.get((stack, name)))
+        if len(labels) == 3:
+            sidekick, primary, stack = labels
+            return self._answer(self.sidekicks.get((stack, primary, sidekick)))
+        return NXDOMAIN
+
+    def _relative(self, labels: tuple[str, ...], client_ip: str, client: ContainerRecord | None) -> Lookup:
+        """Names outside corral.internal: ours when they match, otherwise forwarded."""
+        own_stack = client.stack.lower() if client is not None else None
+        if len(labels) == 1:
+            (name,) = labels
+            if client is not None and own_stack is not None:
+                alias = self.aliases[client_ip].get(name)
+                if alias is not None:
+                    return self._answer(self.services.get(alias))
+                if (own_stack, name) in self.services:
+                    return self._answer(self.services[(own_stack, name)])
+            if name in self.containers:
+                return self._answer(self.containers[name])
+            return FORWARD
+        if len(labels) == 2:
+            first, second = labels
+            if (second, first) in self.services:
+                return self._answer(self.services[(second, first)])
+            if own_stack is not None and (own_stack, second, first) in self.sidekicks:
+                return self._answer(self.sidekicks[(own_stack, second, first)])
+            return FORWARD
+        if len(labels) == 3:
+            sidekick, primary, stack = labels
+            if (stack, primary, sidekick) in self.sidekicks:
+                return self._answer(self.sidekicks[(stack, primary, sidekick)])
+        return FORWARD
+
+    @staticmethod
+    def _answer(addresses: Iterable[str] | None) -> Lookup:
+        found = tuple(sorted(set(addresses or ())))
+        return Lookup(Outcome.ANSWER, found) if found else NXDOMAIN
