@@ -153,6 +153,13 @@ def plan_convergence(
             recreates.append(Action(ActionKind.RECREATE, slot_id, reason, best.docker_id, want, name))
         elif best.state == "dead":
             recreates.append(Action(ActionKind.RECREATE, slot_id, "container is dead", best.docker_id, want, name))
+        elif want.ip and runtime.on_overlay(want) and best.labels.get(labels.OVERLAY_IP, "") != want.ip:
+            reason = f"overlay address changed ({best.labels.get(labels.OVERLAY_IP) or 'none'} -> {want.ip})"
+            recreates.append(Action(ActionKind.RECREATE, slot_id, reason, best.docker_id, want, name))
+        elif best.labels.get(labels.HOST_PORTS, "") != runtime.host_ports_label(want.host_ports):
+            reason = f"host ports changed ({best.labels.get(labels.HOST_PORTS) or 'none'} -> "
+            reason += f"{runtime.host_ports_label(want.host_ports) or 'none'})"
+            recreates.append(Action(ActionKind.RECREATE, slot_id, reason, best.docker_id, want, name))
         elif not want.running:
             if best.state in ACTIVE_STATES:
                 stops.append(Action(ActionKind.STOP, slot_id, "desired stopped", best.docker_id, want, name))
@@ -200,9 +207,24 @@ class ActionResult:
     docker_id: str = ""  # the container the action left (the new one after CREATE / RECREATE)
 
 
-def apply_action(engine: DockerEngine, action: Action, *, protected_slots: Collection[str] = ()) -> str:
-    """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError."""
+NetworkGate = Callable[[DesiredContainer], str]  # why a container cannot be created yet ("" when it can)
+
+
+def apply_action(
+    engine: DockerEngine,
+    action: Action,
+    *,
+    protected_slots: Collection[str] = (),
+    gate: NetworkGate | None = None,
+) -> str:
+    """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError.
+
+    `gate` (agent/network.py) holds back a create or recreate whose network is not ready (its reason is raised)."""
     want = action.desired
+    if gate is not None and want is not None and action.kind in (ActionKind.CREATE, ActionKind.RECREATE):
+        waiting = gate(want)
+        if waiting:
+            raise CorralError(waiting)
     if action.kind is ActionKind.REMOVE:
         runtime.remove_container(engine, action.docker_id, name=action.name)
         return ""
@@ -225,13 +247,17 @@ def apply_action(engine: DockerEngine, action: Action, *, protected_slots: Colle
 
 
 def apply_actions(
-    engine: DockerEngine, actions: Iterable[Action], *, protected_slots: Collection[str] = ()
+    engine: DockerEngine,
+    actions: Iterable[Action],
+    *,
+    protected_slots: Collection[str] = (),
+    gate: NetworkGate | None = None,
 ) -> list[ActionResult]:
     """Apply every action in order; a failure is recorded in its result and the next action still runs."""
     results: list[ActionResult] = []
     for action in actions:
         try:
-            docker_id = apply_action(engine, action, protected_slots=protected_slots)
+            docker_id = apply_action(engine, action, protected_slots=protected_slots, gate=gate)
         except CorralError as exc:
             results.append(ActionResult(action, exc.message or type(exc).__name__, action.docker_id))
             continue
@@ -324,6 +350,7 @@ class Converger:
         self._honoured: dict[str, float] = {}
         self._removal_errors: dict[str, str] = {}  # undesired slot id -> last error (logged once)
         self._restarts = RestartBackoff()
+        self.network_gate: NetworkGate | None = None  # set by the agent's NetworkManager (agent/network.py)
 
     async def run(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
         loop = asyncio.get_running_loop()
@@ -353,7 +380,7 @@ class Converger:
         actions = arrange_unit_actions(actions, desired, observed)  # a sidekick unit: targets first
         due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
         deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
-        results = apply_actions(self.engine, due, protected_slots=wanted)
+        results = apply_actions(self.engine, due, protected_slots=wanted, gate=self.network_gate)
 
         errors: dict[str, str] = {}
         for result in results:

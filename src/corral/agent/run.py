@@ -32,8 +32,10 @@ from corral.agent.credentials_store import (
     save_credentials,
     set_aside_credentials,
 )
+from corral.agent.dns import DnsServer
 from corral.agent.engine_monitor import EngineMonitor
 from corral.agent.health import HealthMonitor
+from corral.agent.network import NetworkManager
 from corral.agent.session import Outcome, Session, agent_socket_url
 from corral.agent.streams import MAX_STREAMS
 from corral.config import Settings
@@ -115,6 +117,11 @@ class Agent:
         self.streams = ContainerStreams(DockerEngine(docker_host, pool_size=MAX_STREAMS + 8))
         self.slot_reporter = SlotReporter()
         self.health = HealthMonitor()
+        # The overlay (Docker network + VXLAN), the connectivity check, and DNS/metadata registered on it.
+        self.network = NetworkManager(DockerEngine(docker_host))
+        self.converger.network_gate = self.network.gate
+        self.dns = DnsServer()  # on 169.254.169.250:53 once the first network message arrived
+        self.network.register(self.dns)
         self.stop = asyncio.Event()
 
     async def main(self) -> int:
@@ -126,6 +133,8 @@ class Agent:
         installed = self._install_signal_handlers()
         watcher = asyncio.create_task(self.monitor.run(self.stop), name="engine-monitor")
         prober = asyncio.create_task(self.health.run(self.stop), name="health-checks")
+        overlay = asyncio.create_task(self.network.run(self.stop), name="overlay")
+        dns = asyncio.create_task(self.dns.run(self.stop), name="dns")
         try:
             credentials = await self._credentials()
             if credentials is None:
@@ -137,9 +146,14 @@ class Agent:
                 await asyncio.wait_for(watcher, timeout=STOP_GRACE_SECONDS)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(prober, timeout=STOP_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(overlay, timeout=STOP_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(dns, timeout=STOP_GRACE_SECONDS)
             self.monitor.close()
             self.converger.close()
             self.streams.close()
+            self.network.close()
             loop = asyncio.get_running_loop()
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -239,6 +253,7 @@ class Agent:
                 stop=self.stop,
                 stream_source=self.streams,
                 health=self.health,
+                network=self.network,
             )
             running = asyncio.create_task(session.run(), name="agent-session")
             stopper = asyncio.create_task(self.stop.wait())

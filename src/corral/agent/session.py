@@ -38,6 +38,7 @@ import corral
 from corral.agent.converge import Converger, SlotReporter, parse_desired
 from corral.agent.engine_monitor import IMAGES_CHANGED, RESYNC, ContainerEvent, EngineChange, EngineMonitor
 from corral.agent.health import HealthMonitor
+from corral.agent.network import NetworkManager
 from corral.agent.streams import StreamManager, StreamSource
 from corral.config import Settings
 from corral.model import protocol
@@ -118,6 +119,7 @@ class Session:
         stop: asyncio.Event,
         stream_source: StreamSource,
         health: HealthMonitor | None = None,
+        network: NetworkManager | None = None,
     ) -> None:
         self.socket_url = agent_socket_url(url)
         self.credentials = credentials
@@ -138,6 +140,7 @@ class Session:
         self.streams = StreamManager(stream_source, self._send)
         self.health = health if health is not None else HealthMonitor()  # probes outlive sessions (agent/health.py)
         self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
+        self.network = network  # the overlay, DNS and metadata (agent/network.py); outlives sessions
 
     async def run(self) -> SessionResult:
         """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
@@ -190,6 +193,9 @@ class Session:
         queue = self.monitor.attach()
         self.health.attach(self._send_health)
         self.slot_reporter.new_connection()
+        if self.network is not None:
+            self.network.attach(self._send, self._on_network_ready)
+            await self.network.send_report()
         tasks = [
             asyncio.create_task(self._receive(ws), name="agent-receive"),
             asyncio.create_task(self._heartbeat(), name="agent-heartbeat"),
@@ -202,6 +208,8 @@ class Session:
         finally:
             self.monitor.detach(queue)
             self.health.detach(self._send_health)
+            if self.network is not None:
+                self.network.detach(self._send)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -269,6 +277,10 @@ class Session:
             await self._on_desired(message)
         elif message.type in _STREAM_MESSAGES:
             await self.streams.handle(message)
+        elif message.type == protocol.NETWORK and self.network is not None:
+            error = self.network.receive(message.data)
+            if error:
+                await self._send(protocol.ERROR, {"message": error, "in_reply_to": message.id or None})
         elif message.type == protocol.ERROR:
             log.warning("server reports an error: %s", message.data.get("message", "(no message)"))
         else:
@@ -292,6 +304,11 @@ class Session:
         self._request_converge(0.0)
 
     # -- convergence
+
+    def _on_network_ready(self) -> None:
+        """The overlay network is in place: managed containers that waited for it are created now."""
+        self.converger.retry_now()
+        self._request_converge(0.0)
 
     def _request_converge(self, delay: float) -> None:
         due = asyncio.get_running_loop().time() + delay

@@ -217,6 +217,9 @@ class DesiredContainer:
     start_requested_at: float = 0.0
     health_check: HealthCheck | None = None  # its service's check: the agent probes it (agent/health.py)
     ip: str = ""  # its address on the managed overlay (model/network.py); "" when not on it or not assigned yet
+    # random host ports the server picked for `ports: ["80"]` entries (orchestrator/host_ports.py):
+    # (container port, protocol, host port)
+    host_ports: tuple[tuple[int, str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -229,6 +232,8 @@ class DesiredContainer:
             data["health_check"] = self.health_check.to_dict()
         if self.ip:
             data["ip"] = self.ip
+        if self.host_ports:
+            data["host_ports"] = [list(p) for p in self.host_ports]
         return data
 
     @classmethod
@@ -240,6 +245,7 @@ class DesiredContainer:
             start_requested_at=float(data.get("start_requested_at", 0.0)),
             health_check=HealthCheck.from_dict(data["health_check"]) if data.get("health_check") else None,
             ip=str(data.get("ip") or ""),
+            host_ports=tuple((int(c), str(p), int(h)) for c, p, h in data.get("host_ports") or ()),
         )
 
 
@@ -282,3 +288,5 @@ class SlotRecord:
     created_at: float = 0.0
     retired: bool = False  # an old container of a rolling upgrade, kept (stopped) until confirm or rollback
     updated_at: float = 0.0
+    ip: str = ""  # its address on the managed overlay (orchestrator/ipam.py), "" when none
+    host_ports: tuple[tuple[int, str, int], ...] = ()  # (container port, protocol, host port) picked by the server

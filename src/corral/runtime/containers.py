@@ -24,6 +24,7 @@ import docker.errors
 
 from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound
 from corral.model.health import DockerHealthcheck
+from corral.model.network import DNS_DOMAIN, DOCKER_NETWORK, SERVICES_ADDRESS
 from corral.model.stack import DesiredContainer, LaunchConfig
 from corral.runtime import labels
 from corral.runtime.docker_engine import DockerEngine, _parse_time
@@ -32,7 +33,7 @@ from corral.runtime.units import UNIT_TARGETS, resolve_targets, unit_options
 log = logging.getLogger(__name__)
 
 MANAGED_NETWORK_MODE = "managed"
-MANAGED_FALLBACK = "bridge"  # the engine's default bridge, until the managed overlay network lands
+MANAGED_FALLBACK = "bridge"  # a managed container without an overlay address (the converger waits for one instead)
 DOCKER_DEFAULT_STOP_SECONDS = 10
 _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 
@@ -58,6 +59,17 @@ class CreateArguments:
 
     config: dict[str, Any]
     host_config: dict[str, Any]
+    endpoint: dict[str, str] | None = None  # {"network", "ipv4_address"}: attached to the managed overlay
+
+
+def on_overlay(desired: DesiredContainer) -> bool:
+    """Whether the container belongs on the managed overlay (network_mode managed, not joined to a sidekick)."""
+    return desired.launch.network_mode in ("", MANAGED_NETWORK_MODE)
+
+
+def host_ports_label(host_ports: Iterable[tuple[int, str, int]]) -> str:
+    """The `io.corral.host-ports` label of a container created with these random host ports ("" for none)."""
+    return ",".join(f"{c}/{p}:{h}" for c, p, h in host_ports)
 
 
 def short(docker_id: str) -> str:
@@ -143,6 +155,12 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
             exposed.append(key)
         if port.host_port is not None:
             bindings.setdefault(f"{port.container_port}/{port.protocol}", []).append((port.host_ip, port.host_port))
+    random_ip = {(p.container_port, p.protocol): p.host_ip for p in launch.ports if p.host_port is None}
+    for container_port, protocol, host_port in desired.host_ports:  # the random ones the server picked
+        if (container_port, protocol) not in exposed:
+            exposed.append((container_port, protocol))
+        host_ip = random_ip.get((container_port, protocol), "")
+        bindings.setdefault(f"{container_port}/{protocol}", []).append((host_ip, host_port))
     for pair in expose_ports(launch.expose):
         if pair not in exposed:
             exposed.append(pair)
@@ -176,6 +194,8 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
     }
     if launch.healthcheck is not None:
         config["healthcheck"] = docker_healthcheck_config(launch.healthcheck)
+    if desired.host_ports:
+        config["labels"][labels.HOST_PORTS] = host_ports_label(desired.host_ports)
     host_config: dict[str, Any] = {
         "network_mode": unit.network_mode or docker_network_mode(launch.network_mode),
         "volumes_from": list(unit.volumes_from) or None,
@@ -188,7 +208,15 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
         "mem_limit": launch.mem_limit_bytes,
         "nano_cpus": round(launch.cpus * 1e9) if launch.cpus is not None else None,
     }
-    return CreateArguments(config=config, host_config=host_config)
+    endpoint: dict[str, str] | None = None
+    if desired.ip and on_overlay(desired) and not unit.network_mode:
+        # Corral's IPAM chose the address (never Docker's); DNS and metadata answer on the services address.
+        host_config["network_mode"] = DOCKER_NETWORK
+        host_config["dns"] = [SERVICES_ADDRESS]
+        host_config["dns_search"] = [f"{desired.slot.stack}.{DNS_DOMAIN}", DNS_DOMAIN]
+        config["labels"][labels.OVERLAY_IP] = desired.ip
+        endpoint = {"network": DOCKER_NETWORK, "ipv4_address": desired.ip}
+    return CreateArguments(config=config, host_config=host_config, endpoint=endpoint)
 
 
 def _explain(exc: docker.errors.APIError) -> str:
@@ -250,7 +278,11 @@ def _create(client: docker.DockerClient, arguments: CreateArguments) -> str:
     name = arguments.config["name"]
     try:
         host_config = client.api.create_host_config(**arguments.host_config)
-        created = client.api.create_container(host_config=host_config, **arguments.config)
+        networking = None
+        if arguments.endpoint is not None:
+            endpoint = client.api.create_endpoint_config(ipv4_address=arguments.endpoint["ipv4_address"])
+            networking = client.api.create_networking_config({arguments.endpoint["network"]: endpoint})
+        created = client.api.create_container(host_config=host_config, networking_config=networking, **arguments.config)
     except docker.errors.ImageNotFound:
         image = arguments.config["image"]
         raise ImageMissing(f"image {image} is not present on this host", field="launch.image") from None

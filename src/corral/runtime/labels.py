@@ -16,6 +16,8 @@ SERVICE = "io.corral.service"
 CONTAINER = "io.corral.container"  # Corral's uuid of the container (survives recreation of the Docker container)
 SERVICE_INDEX = "io.corral.service.index"
 CONFIG_HASH = "io.corral.config-hash"
+HOST_PORTS = "io.corral.host-ports"  # random host ports it was created with, "80/tcp:49200,..." (a change recreates)
+OVERLAY_IP = "io.corral.overlay-ip"  # the managed overlay address the container was created with (a change recreates)
 
 MANAGED = ENVIRONMENT  # a container carrying this key was created by Corral
 

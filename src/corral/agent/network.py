@@ -1,0 +1,256 @@
+"""The agent's side of the managed overlay network: the `network` message in, the overlay applied, the per-host
+services (DNS, metadata) fed, the connectivity check run (DESIGN.md §6).
+
+Why one manager: the `network` message (model/network.py NetworkState) concerns several parts of the agent, and
+they must all see the same state. The manager lives as long as the agent (like the health monitor); sessions
+attach to it for their connection's lifetime.
+
+- `receive(data)` (from the session): parse the message (a malformed one keeps the previous state and returns
+  the error for the session to answer with `error`), hand the new state to every registered component, and apply
+  the overlay at once.
+- Applying (on a worker thread, never on the websocket loop): the Docker network `corral-managed`
+  (runtime/networks.py) with this host's slice, then the VXLAN device, fdb entries and the services address
+  (network/overlay.py). It runs again every `apply_seconds` (level-triggered: a deleted fdb entry or device is put
+  back without a restart) and at once after a failed probe.
+- The connectivity check (agent/connectivity.py): every `probe_seconds` each peer's gateway is probed over the
+  overlay; a `connectivity` message goes out when a status changes and after every connect.
+- The converger asks `gate(desired)` before it creates a managed container: "waiting for an overlay address" while
+  the server has not given it one, "waiting for the overlay network" while the Docker network is not in place.
+
+Registering a component (DNS, metadata, ...): any object with a method `update(state: NetworkState) -> None`;
+call `manager.register(component)` once at agent start. `update` is called on the agent's event loop with every
+new state (and at once with the current one, if any, on registration); it must be quick and must not raise
+(an exception is logged and the others still get the state) — hand slow work to a thread of your own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from corral.agent import connectivity
+from corral.agent.connectivity import EchoResponder, PeerRecord
+from corral.model import protocol
+from corral.model.errors import CorralError, InvalidInput
+from corral.model.network import NetworkState
+from corral.model.stack import DesiredContainer
+from corral.network.overlay import Overlay, WantedOverlay, wanted_peers
+from corral.runtime.containers import on_overlay
+from corral.runtime.docker_engine import DockerEngine
+from corral.runtime.networks import ensure_network, wanted_network
+
+log = logging.getLogger("corral.agent.network")
+
+APPLY_SECONDS = 10.0
+PROBE_SECONDS = 5.0
+WAITING_FOR_ADDRESS = "waiting for an overlay address"
+WAITING_FOR_NETWORK = "waiting for the overlay network"
+
+Sender = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class NetworkComponent(Protocol):
+    def update(self, state: NetworkState) -> None: ...
+
+
+class NetworkManager:
+    def __init__(
+        self,
+        engine: DockerEngine,
+        *,
+        overlay: Overlay | None = None,
+        apply_seconds: float = APPLY_SECONDS,
+        probe_seconds: float = PROBE_SECONDS,
+        probe_port: int = connectivity.PROBE_PORT,
+        clock: Callable[[], float] = connectivity.wall_clock,
+    ) -> None:
+        self.engine = engine
+        self.overlay = overlay if overlay is not None else Overlay()
+        self.apply_seconds = apply_seconds
+        self.probe_seconds = probe_seconds
+        self.probe_port = probe_port
+        self._clock = clock
+        self.state: NetworkState | None = None
+        self.ready = False  # the Docker network is in place with this host's slice
+        self.problem = ""  # why the overlay is not (fully) applied, "" when it is
+        self.peers: dict[str, PeerRecord] = {}  # host id -> probe bookkeeping
+        self._components: list[NetworkComponent] = []
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="overlay")
+        self._apply_now = asyncio.Event()
+        self._send: Sender | None = None
+        self._on_ready: Callable[[], None] | None = None
+        self._responder = EchoResponder(port=probe_port)
+
+    # -- registration and sessions
+
+    def register(self, component: NetworkComponent) -> None:
+        self._components.append(component)
+        if self.state is not None:
+            self._update(component, self.state)
+
+    def attach(self, send: Sender, on_ready: Callable[[], None] | None = None) -> None:
+        """A session connected: connectivity goes out through `send`; `on_ready` when the network becomes ready."""
+        self._send = send
+        self._on_ready = on_ready
+
+    def detach(self, send: Sender) -> None:
+        if self._send is send:
+            self._send = None
+            self._on_ready = None
+
+    async def send_report(self) -> None:
+        """The current connectivity (after each connect; the server may have missed or forgotten it)."""
+        send = self._send
+        if send is not None and self.state is not None:
+            await send(protocol.CONNECTIVITY, {"peers": connectivity.report(self.peers)})
+
+    # -- the message
+
+    def receive(self, data: dict[str, Any]) -> str:
+        """A `network` message: "" when taken, else the error (the previous state stays)."""
+        try:
+            state = NetworkState.from_dict(data)
+        except InvalidInput as exc:
+            log.warning("ignoring a network message I cannot read (keeping the previous one): %s", exc.message)
+            return exc.message
+        if state != self.state:
+            log.info(
+                "network: slice %s, %d peers, %d containers",
+                state.host.slice or "none",
+                len(state.peers),
+                len(state.containers),
+            )
+        self.state = state
+        self.peers = connectivity.forget_peers(self.peers, [p.host_id for p in state.peers if p.slice], self._clock())
+        for component in list(self._components):
+            self._update(component, state)
+        self._apply_now.set()
+        return ""
+
+    @staticmethod
+    def _update(component: NetworkComponent, state: NetworkState) -> None:
+        try:
+            component.update(state)
+        except Exception:
+            log.exception("network component %r failed to take the new state", component)
+
+    def gate(self, desired: DesiredContainer) -> str:
+        """Why a managed container cannot be created now ("" when it can, or when it is not on the overlay)."""
+        if not on_overlay(desired):
+            return ""
+        if not desired.ip:
+            return WAITING_FOR_ADDRESS
+        if not self.ready:
+            return WAITING_FOR_NETWORK + (f": {self.problem}" if self.problem else "")
+        return ""
+
+    # -- applying
+
+    def apply_blocking(self, state: NetworkState) -> tuple[bool, str]:
+        """Docker network, then VXLAN; (network ready, problem or ""). Runs on the worker thread."""
+        if not state.host.slice:
+            return False, "the server has not given this host a slice of the overlay yet"
+        try:
+            ensure_network(self.engine, wanted_network(state.settings, state.host, state.environment_id))
+        except CorralError as exc:
+            return False, exc.message
+        if not state.host.address:
+            return True, "the server does not know this host's underlay address"
+        try:
+            local = state.host.address
+            peers = wanted_peers(local, (p.address for p in state.peers))
+            self.overlay.apply(WantedOverlay(state.settings.vni, local, state.settings.mtu, peers))
+        except CorralError as exc:
+            return True, exc.message
+        return True, ""
+
+    async def apply(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            ready, problem = await loop.run_in_executor(self._executor, self.apply_blocking, state)
+        except Exception as exc:  # a bug costs one round
+            log.exception("applying the overlay failed")
+            ready, problem = False, f"applying the overlay failed: {exc!r}"
+        if problem and problem != self.problem:
+            log.warning("overlay: %s", problem)
+        elif not problem and self.problem:
+            log.info("overlay: in place")
+        became_ready = ready and not self.ready
+        self.ready, self.problem = ready, problem
+        if became_ready and self._on_ready is not None:
+            self._on_ready()
+
+    # -- the loops
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply and probe until `stop` is set."""
+        tasks = [
+            asyncio.create_task(self._apply_loop(), name="overlay-apply"),
+            asyncio.create_task(self._probe_loop(), name="overlay-probe"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._responder.close()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _apply_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._apply_now.wait(), timeout=self.apply_seconds)
+            self._apply_now.clear()
+            await self.apply()
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.probe_seconds)
+            try:
+                await self.probe_once()
+            except Exception:  # a bug costs one round
+                log.exception("the connectivity check failed")
+
+    async def probe_once(self) -> None:
+        """Probe every peer once; repair at once after a failure; report changes."""
+        state = self.state
+        if state is None or not self.ready:
+            return
+        await self._responder.ensure()
+        targets = [p for p in state.peers if p.slice and p.host_id in self.peers]
+        results = await asyncio.gather(
+            *(connectivity.probe_peer(p.gateway, port=self.probe_port) for p in targets), return_exceptions=True
+        )
+        now = self._clock()
+        changed = False
+        failed = False
+        for peer, result in zip(targets, results, strict=True):
+            ok, error = result if isinstance(result, tuple) else (False, f"probe failed: {result!r}")
+            failed = failed or not ok
+            self.peers, flipped = connectivity.record_probe(self.peers, peer.host_id, ok, error, now)
+            if flipped:
+                changed = True
+                log.log(
+                    logging.INFO if ok else logging.WARNING,
+                    "overlay towards %s (%s): %s",
+                    peer.name,
+                    peer.gateway,
+                    "ok" if ok else error,
+                )
+        if failed:
+            await self.apply()  # repair before the next probe
+        if changed:
+            await self.send_report()
+
+    def close(self) -> None:
+        self._responder.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
