@@ -32,6 +32,7 @@ cleanup() {
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
+        rm -f "${CORRAL_DATA_DIR}/server.pid"
     fi
 }
 if answers; then
@@ -42,6 +43,7 @@ else
     # its own session: Ctrl-C reaches this script (which removes its hosts first), not the server
     setsid "$CORRAL" server --port "$PORT" >>"${CORRAL_DATA_DIR}/server.log" 2>&1 &
     server_pid=$!
+    echo "$server_pid" >"${CORRAL_DATA_DIR}/server.pid"  # for whoever must stop it if this script is killed
     trap cleanup EXIT
     for _ in $(seq 1 60); do answers && break; sleep 0.5; done
     answers || { echo "demo: the server did not start:" >&2; tail -20 "${CORRAL_DATA_DIR}/server.log" >&2; exit 1; }

@@ -3,6 +3,7 @@ web service on three different hosts, and Ctrl-C removes the hosts it created.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -74,6 +75,10 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
+        server_pid = tmp_path / "data" / "server.pid"  # the demo's server runs in a session of its own
+        if server_pid.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(server_pid.read_text().strip()), signal.SIGKILL)
         for record in driver.records():
             driver.remove(record.name)
         driver.cleanup_leftovers(remove_dead=True)

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output (scripts, `| grep`, logs) keeps whole names and ids instead of Rich's 80-column ellipses.
+console = Console() if sys.stdout.isatty() else Console(width=250)
 err_console = Console(stderr=True)
 
 STATE_STYLES = {
