@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # A container still not running this long after it was placed or changed puts its service in `error`, with
     # the reason (Rancher's services stayed "Activating" forever).
     activating_deadline_seconds: float = 120.0
+    # Host ports for `ports: ["80"]` entries (published on a port the server picks), like Rancher's servicesPortRange.
+    host_port_range: str = "49153-65535"
+    # The overlay subnet of the `default` environment and of environments created without one (model/network.py).
+    default_subnet: str = "10.42.0.0/16"
 
     # Local host driver (network namespaces + a dockerd each on this machine).
     local_driver: bool = True

@@ -234,3 +234,26 @@ def test_server_binds_an_address_the_host_does_not_have_yet() -> None:
             await server.stop()
 
     asyncio.run(scenario())
+
+
+def test_run_listens_from_the_first_state_until_stopped() -> None:
+    async def scenario() -> None:
+        server = MetadataServer(address="127.0.0.1", port=0)
+        stop = asyncio.Event()
+        task = asyncio.create_task(server.run(stop))
+        await asyncio.sleep(0.05)
+        assert server.bound_port == 0  # nothing to answer about yet
+        server.update(_state())
+        for _ in range(100):
+            if server.bound_port:
+                break
+            await asyncio.sleep(0.01)
+        assert await _fetch(server.bound_port, "/latest/stacks/0/name", source="127.0.0.1") == (
+            "HTTP/1.1 200 OK",
+            "shop",
+        )
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+        assert server.bound_port == 0
+
+    asyncio.run(scenario())

@@ -8,8 +8,8 @@ container's managed IP, so the service must listen where containers reach it dir
 overlay (agent/overlay) puts on `corral0`. The socket binds with IP_FREEBIND so it can listen before that address
 exists; tests pass a loopback address and port 0 instead.
 
-Component contract (agent/network.py dispatches the `network` message): `update(state)` swaps the answer index,
-`start()` / `stop()` open and close the listening socket.
+Component contract (agent/network.py dispatches the `network` message): `update(state)` swaps the answer index;
+`run(stop)` listens from the first state until `stop` (`start()` / `stop()` open and close the socket directly).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ log = logging.getLogger("corral.agent.metadata")
 METADATA_PORT: Final = 80
 MAX_REQUEST_BYTES: Final = 16 * 1024
 READ_TIMEOUT_SECONDS: Final = 10.0
+RETRY_BIND_SECONDS: Final = 5.0
 _REASONS: Final = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 
 
@@ -39,6 +40,7 @@ class MetadataServer:
         self.port = port
         self._index = MetadataIndex(None)
         self._server: asyncio.Server | None = None
+        self._state_arrived = asyncio.Event()
 
     @property
     def bound_port(self) -> int:
@@ -49,6 +51,31 @@ class MetadataServer:
 
     def update(self, state: NetworkState) -> None:
         self._index = MetadataIndex(state)
+        self._state_arrived.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve from the first `network` message until `stop`; a failed bind (port taken) is retried, logged."""
+        waiter = asyncio.ensure_future(stop.wait())
+        arrived = asyncio.ensure_future(self._state_arrived.wait())
+        try:
+            await asyncio.wait({waiter, arrived}, return_when=asyncio.FIRST_COMPLETED)
+            logged = ""
+            while not stop.is_set():
+                try:
+                    await self.start()
+                    break
+                except OSError as exc:
+                    reason = f"metadata cannot listen on {self.address}:{self.port}: {exc.strerror or exc}"
+                    if reason != logged:
+                        log.warning("%s; retrying every %.0fs", reason, RETRY_BIND_SECONDS)
+                        logged = reason
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(waiter), timeout=RETRY_BIND_SECONDS)
+            await waiter
+        finally:
+            waiter.cancel()
+            arrived.cancel()
+            await self.stop()
 
     async def start(self) -> None:
         if self._server is not None:

@@ -35,6 +35,7 @@ from corral.agent.credentials_store import (
 from corral.agent.dns import DnsServer
 from corral.agent.engine_monitor import EngineMonitor
 from corral.agent.health import HealthMonitor
+from corral.agent.metadata import MetadataServer
 from corral.agent.network import NetworkManager
 from corral.agent.session import Outcome, Session, agent_socket_url
 from corral.agent.streams import MAX_STREAMS
@@ -122,6 +123,8 @@ class Agent:
         self.converger.network_gate = self.network.gate
         self.dns = DnsServer()  # on 169.254.169.250:53 once the first network message arrived
         self.network.register(self.dns)
+        self.metadata = MetadataServer()  # on 169.254.169.250:80 once the first network message arrived
+        self.network.register(self.metadata)
         self.stop = asyncio.Event()
 
     async def main(self) -> int:
@@ -135,6 +138,7 @@ class Agent:
         prober = asyncio.create_task(self.health.run(self.stop), name="health-checks")
         overlay = asyncio.create_task(self.network.run(self.stop), name="overlay")
         dns = asyncio.create_task(self.dns.run(self.stop), name="dns")
+        metadata = asyncio.create_task(self.metadata.run(self.stop), name="metadata")
         try:
             credentials = await self._credentials()
             if credentials is None:
@@ -150,6 +154,8 @@ class Agent:
                 await asyncio.wait_for(overlay, timeout=STOP_GRACE_SECONDS)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(dns, timeout=STOP_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(metadata, timeout=STOP_GRACE_SECONDS)
             self.monitor.close()
             self.converger.close()
             self.streams.close()

@@ -206,8 +206,9 @@ def _print_containers(containers: list[dict[str, Any]], *, show_all: bool) -> No
         host, ip, docker_id = c["host"] or "-", c.get("ip") or "-", c["docker_id"][:12]
         health = styled_state(c["health"]) if c.get("health") else "-"
         reason = c["reason"] or c.get("health_reason", "")
-        rows.append([c["stack"], c["service"], c["name"], host, state, health, ip, docker_id, reason])
-    print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "HEALTH", "IP", "DOCKER ID", "REASON"], rows)
+        ports = ", ".join(c.get("ports") or ()) or "-"
+        rows.append([c["stack"], c["service"], c["name"], host, state, health, ip, ports, docker_id, reason])
+    print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "HEALTH", "IP", "PORTS", "DOCKER ID", "REASON"], rows)
 
 
 @app.command("ps")

@@ -1,8 +1,8 @@
 """`ports` and `expose` entries, short and long syntax, into `PortSpec`s and exposed-port strings.
 
 Why ranges are expanded here: the orchestrator and the agent reason about single host ports (conflicts, iptables),
-so "8000-8001:80-81" becomes two `PortSpec`s. A port without a host port ("80") cannot be published on a random
-host port yet (that needs the services port range), so it stays exposed-only and a warning says so.
+so "8000-8001:80-81" becomes two `PortSpec`s. A port without a host port ("80") is published on a host port the
+server picks per container from `CORRAL_HOST_PORT_RANGE` (orchestrator/host_ports.py), like Rancher did.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def parse_ports(value: Any, loc: Loc, warnings: list[str]) -> tuple[PortSpec, ..
     seen: dict[tuple[str, int, str], int] = {}
     for i, item in enumerate(sequence(value, loc)):
         entry = loc.key(i)
-        specs = _long(item, entry) if isinstance(item, dict) else _short(item, entry, warnings)
+        specs = _long(item, entry) if isinstance(item, dict) else _short(item, entry)
         for spec in specs:
             if spec.host_port is not None:
                 key = (spec.host_ip, spec.host_port, spec.protocol)
@@ -53,7 +53,7 @@ def parse_expose(value: Any, loc: Loc) -> tuple[str, ...]:
     return tuple(exposed)
 
 
-def _short(item: Any, loc: Loc, warnings: list[str]) -> list[PortSpec]:
+def _short(item: Any, loc: Loc) -> list[PortSpec]:
     if isinstance(item, bool) or not isinstance(item, str | int):
         raise loc.error(f"must be a port string like '8080:80' or a mapping, not {kind(item)}")
     original = scalar_text(item, loc).strip()
@@ -81,12 +81,8 @@ def _short(item: Any, loc: Loc, warnings: list[str]) -> list[PortSpec]:
         else:
             raise loc.error(f"invalid port {original!r}: expected [IP:][HOST:]CONTAINER[/PROTOCOL]")
     c_start, c_end = _range(container, loc, original)
-    if not host:
-        warnings.append(
-            f"{loc.prefix()}: {original!r} names no host port; Corral only exposes it (publishing on a random "
-            "host port is not supported yet)"
-        )
-        return [PortSpec(container_port=p, protocol=protocol) for p in range(c_start, c_end + 1)]
+    if not host:  # a random host port, picked by the server per container
+        return [PortSpec(container_port=p, protocol=protocol, host_ip=host_ip) for p in range(c_start, c_end + 1)]
     h_start, h_end = _range(host, loc, original)
     if h_end - h_start != c_end - c_start:
         raise loc.error(f"invalid port {original!r}: host and container port ranges must have the same size")

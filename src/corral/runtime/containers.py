@@ -155,7 +155,9 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
             exposed.append(key)
         if port.host_port is not None:
             bindings.setdefault(f"{port.container_port}/{port.protocol}", []).append((port.host_ip, port.host_port))
-    random_ip = {(p.container_port, p.protocol): p.host_ip for p in launch.ports if p.host_port is None}
+    random_ip: dict[tuple[int, str], str] = {
+        (p.container_port, p.protocol): p.host_ip for p in launch.ports if p.host_port is None
+    }
     for container_port, protocol, host_port in desired.host_ports:  # the random ones the server picked
         if (container_port, protocol) not in exposed:
             exposed.append((container_port, protocol))

@@ -17,6 +17,7 @@ from corral.model.stack import Service, SlotRecord, Stack
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
+from corral.server.port_pass import published_ports_view
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -84,6 +85,12 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "desired": "running" if record.running else "stopped",
         "docker_id": observed.docker_id if observed is not None else "",
         "ip": observed.ip if observed is not None else "",
+        "overlay_ip": record.ip,  # the address the IPAM gave it (server/network_pass.py)
+        "ports": published_ports_view(
+            next((s.spec.launch for s in state.services if s.id == record.service_id), None),
+            record.host_ports,
+            host.address if host is not None else "",
+        ),
         "image": observed.image if observed is not None else "",
         "status": observed.status if observed is not None else "",
         "exit_code": observed.exit_code if observed is not None else None,

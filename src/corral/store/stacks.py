@@ -304,6 +304,23 @@ class StackStore:
                     .values(config_hash=slot.config_hash, host_id=slot.host_id, reason="")
                 )
 
+    def set_slot_ips(self, addresses: dict[str, str]) -> None:
+        """Store overlay addresses (slot id -> address, "" for none) the IPAM gave (server/network_pass.py)."""
+        if not addresses:
+            return
+        with self.session() as session:
+            for slot_id, address in addresses.items():
+                session.execute(update(SlotRow).where(SlotRow.id == slot_id).values(ip=address))
+
+    def set_slot_host_ports(self, host_ports: dict[str, tuple[tuple[int, str, int], ...]]) -> None:
+        """Store the random host ports the server picked (slot id -> its ports; orchestrator/host_ports.py)."""
+        if not host_ports:
+            return
+        with self.session() as session:
+            for slot_id, ports in host_ports.items():
+                stored = [list(p) for p in ports]
+                session.execute(update(SlotRow).where(SlotRow.id == slot_id).values(host_ports=stored))
+
     def set_slot_reason(self, slot_id: str, reason: str) -> bool:
         """Returns whether the slot exists (an agent may report on a slot that was just removed)."""
         with self.session() as session:
@@ -405,4 +422,6 @@ def _slot(row: SlotRow) -> SlotRecord:
         created_at=row.created_at,
         retired=row.retired,
         updated_at=row.updated_at,
+        ip=row.ip or "",
+        host_ports=tuple((int(c), str(p), int(h)) for c, p, h in row.host_ports or ()),
     )

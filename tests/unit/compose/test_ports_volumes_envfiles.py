@@ -34,12 +34,11 @@ def test_published_ports(entry: str, expected: list[PortSpec]) -> None:
     assert list(launch(f"ports:\n  - {entry}\n").ports) == expected
 
 
-def test_ports_without_host_port_are_exposed_only_with_a_warning() -> None:
+def test_ports_without_host_port_are_published_on_a_port_the_server_picks() -> None:
+    """No host port = a random one from CORRAL_HOST_PORT_RANGE (orchestrator/host_ports.py), without a warning."""
     assert launch("ports: [80, '9000-9001']\n").ports == (PortSpec(80), PortSpec(9000), PortSpec(9001))
-    assert warnings_of("image: nginx\nports: ['127.0.0.1::80']\n") == (
-        f"{DC}: service web: ports[0]: '127.0.0.1::80' names no host port; Corral only exposes it (publishing on "
-        "a random host port is not supported yet)",
-    )
+    assert launch("ports: ['127.0.0.1::80']\n").ports == (PortSpec(80, host_ip="127.0.0.1"),)
+    assert warnings_of("image: nginx\nports: ['127.0.0.1::80', '53/udp']\n") == ()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,78 @@
+"""Random host ports for the slots of `ports: ["80"]` services: read the store, run the pure allocator
+(orchestrator/host_ports.py), store what changed in `container_slots.host_ports`.
+
+Why after the orchestrator's pass and level-triggered: a slot gets its ports in the same pass that placed it (before
+the desired sets are pushed), a slot that moved or whose service changed its ports is corrected on the next pass,
+and nothing depends on remembering what was done before. The agent binds them (runtime/containers.py) and recreates
+a container whose ports differ (label `io.corral.host-ports`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from corral.model.stack import LaunchConfig, SlotRecord
+from corral.orchestrator.host_ports import PortNeed, PortRange, allocate_host_ports
+from corral.server.upgrade_pass import launch_for, previous_spec
+from corral.store.stacks import StackStore
+
+log = logging.getLogger("corral.host_ports")
+
+
+def random_ports(launch: LaunchConfig) -> tuple[tuple[int, str], ...]:
+    """The (container port, protocol) pairs a launch config publishes on a host port of the server's choosing."""
+    return tuple(dict.fromkeys((p.container_port, p.protocol) for p in launch.ports if p.host_port is None))
+
+
+class PortPass:
+    def __init__(self, stacks: StackStore, port_range: PortRange) -> None:
+        self.stacks = stacks
+        self.port_range = port_range
+        self._reasons: dict[str, str] = {}  # slot id -> why it lacks a port (logged when it changes)
+
+    def assign(self, records: list[SlotRecord] | None = None) -> None:
+        services = {s.id: s for s in self.stacks.list_services()}
+        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
+        fixed: dict[str, set[tuple[int, str]]] = defaultdict(set)
+        needs: list[PortNeed] = []
+        by_id: dict[str, SlotRecord] = {}
+        for record in records if records is not None else self.stacks.list_slots():
+            service = services.get(record.service_id)
+            if service is None:
+                continue
+            launch = launch_for(service, record.slot, previous.get(service.id))
+            fixed[record.slot.host_id] |= launch.published_ports()
+            wanted = random_ports(launch)
+            if wanted or record.host_ports:
+                needs.append(PortNeed(record.slot.id, record.slot.host_id, wanted, record.host_ports))
+                by_id[record.slot.id] = record
+        allocation = allocate_host_ports(needs, fixed, self.port_range)
+        changed = {sid: ports for sid, ports in allocation.ports.items() if ports != by_id[sid].host_ports}
+        if changed:
+            self.stacks.set_slot_host_ports(changed)
+            for slot_id, ports in changed.items():
+                shown = ", ".join(f"{h}->{c}/{p}" for c, p, h in ports) or "none"
+                log.info("%s: host ports %s", by_id[slot_id].slot.name, shown)
+        for slot_id, reason in allocation.exhausted.items():
+            if self._reasons.get(slot_id) != reason:
+                log.warning("%s: %s", by_id[slot_id].slot.name, reason)
+        self._reasons = dict(allocation.exhausted)
+
+
+def published_ports_view(
+    launch: LaunchConfig | None, host_ports: tuple[tuple[int, str, int], ...], host_address: str
+) -> list[str]:
+    """A container's published ports as views and `corral ps` show them: `HOSTIP:PORT->CONTAINER/proto`."""
+    shown: list[str] = []
+    random_ip: dict[tuple[int, str], str] = {}
+    for port in launch.ports if launch is not None else ():
+        if port.host_port is None:
+            random_ip[(port.container_port, port.protocol)] = port.host_ip
+        else:
+            address = port.host_ip or host_address or "0.0.0.0"
+            shown.append(f"{address}:{port.host_port}->{port.container_port}/{port.protocol}")
+    for container_port, protocol, host_port in host_ports:
+        address = random_ip.get((container_port, protocol)) or host_address or "0.0.0.0"
+        shown.append(f"{address}:{host_port}->{container_port}/{protocol}")
+    return shown
