@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from corral.model.network import NetworkSettings
+
 
 class Orchestration(enum.StrEnum):
     CATTLE = "cattle"
@@ -67,6 +69,7 @@ class Environment:
     orchestration: Orchestration
     description: str
     created_at: float
+    network: NetworkSettings = field(default_factory=NetworkSettings)  # its managed overlay (model/network.py)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ class Host:
     schedulable: bool = True  # False: deactivated (cordoned), no new containers are placed on it
     evacuating: bool = False  # its containers are being moved to other hosts
     images: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image reference -> archs (model/images.py)
+    overlay_slice: str = ""  # its slice of the environment's overlay subnet (orchestrator/ipam.py), "" for none
+    # its agent's overlay probes: peer host id -> {"ok": bool, "since": float, "error": str} (agent/connectivity.py)
+    connectivity: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

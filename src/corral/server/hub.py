@@ -27,6 +27,7 @@ from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
 from corral.server.auth import authenticate_header
 from corral.server.events import EventBus
+from corral.server.overlay_status import parse_connectivity
 from corral.server.views import container_view, host_view
 from corral.store.repository import Store
 
@@ -237,6 +238,8 @@ class AgentHub:
                 await self._on_slot(host_id, message)
             elif message.type == protocol.IMAGES:
                 await self._on_images(host_id, message.data.get("images"))
+            elif message.type == protocol.CONNECTIVITY:
+                await self._on_connectivity(host_id, message.data)
             elif message.type in (protocol.OUTPUT, protocol.END):
                 self._on_stream_message(host_id, message)
             elif message.type == protocol.ERROR:
@@ -294,6 +297,16 @@ class AgentHub:
         host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, images=images))
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         self._changed()
+
+    async def _on_connectivity(self, host_id: str, data: object) -> None:
+        """The agent's overlay probes (server/overlay_status.py); the host view shows broken pairs."""
+        connectivity = parse_connectivity(data)
+        host = await run_in_threadpool(self.store.get_host, host_id)
+        if host.connectivity == connectivity:
+            return
+        host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, connectivity=connectivity))
+        hosts = await run_in_threadpool(self.store.list_hosts, host.environment_id)
+        self.bus.publish("host", "updated", host_view(host, hosts), host.environment_id)
 
     async def _on_slot(self, host_id: str, message: protocol.Message) -> None:
         slot_id, reason = message.data.get("slot_id"), message.data.get("reason", "")

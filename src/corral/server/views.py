@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
 from corral.model.entities import Environment, Host, ObservedContainer, RegistrationToken
+from corral.model.network import HostNetwork
+from corral.server.overlay_status import overlay_connectivity
 
 
 def environment_view(env: Environment) -> dict[str, Any]:
@@ -15,11 +18,13 @@ def environment_view(env: Environment) -> dict[str, Any]:
         "orchestration": env.orchestration.value,
         "description": env.description,
         "created_at": env.created_at,
+        "network": env.network.to_dict(),
     }
 
 
-def host_view(host: Host) -> dict[str, Any]:
-    return {
+def host_view(host: Host, hosts: Iterable[Host] | None = None) -> dict[str, Any]:
+    """With `hosts` (the environment's), overlay.peers / .broken / .reported too (server/overlay_status.py)."""
+    view: dict[str, Any] = {
         "id": host.id,
         "environment_id": host.environment_id,
         "name": host.name,
@@ -34,9 +39,16 @@ def host_view(host: Host) -> dict[str, Any]:
         "schedulable": host.schedulable,
         "evacuating": host.evacuating,
         "images": {ref: list(archs) for ref, archs in sorted(host.images.items())},
+        "overlay": {
+            "slice": host.overlay_slice,
+            "gateway": HostNetwork(host.id, host.name, host.address, host.overlay_slice).gateway,
+        },
         "last_seen": host.last_seen,
         "created_at": host.created_at,
     }
+    if hosts is not None:
+        view["overlay"].update(overlay_connectivity(host, hosts))
+    return view
 
 
 def token_view(token: RegistrationToken) -> dict[str, Any]:

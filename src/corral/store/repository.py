@@ -28,6 +28,7 @@ from corral.model.entities import (
     RegistrationToken,
 )
 from corral.model.errors import Conflict, NotFound, Unauthorized
+from corral.model.network import NetworkSettings
 from corral.store.tables import (
     ApiKeyRow,
     EnvironmentRow,
@@ -51,13 +52,16 @@ class Store:
 
     # -- environments -------------------------------------------------------------------------------------------
 
-    def create_environment(self, name: str, orchestration: Orchestration, description: str = "") -> Environment:
+    def create_environment(
+        self, name: str, orchestration: Orchestration, description: str = "", network: NetworkSettings | None = None
+    ) -> Environment:
         row = EnvironmentRow(
             id=ids.new_id("env"),
             name=name,
             orchestration=orchestration.value,
             description=description,
             created_at=time.time(),
+            network=(network or NetworkSettings()).to_dict(),
         )
         try:
             with self.session() as session:
@@ -232,7 +236,7 @@ class Store:
 
     def update_host(self, host_id: str, **changes: Any) -> Host:
         """Change columns of a host: state, state_reason, labels, facts (HostFacts), address, last_seen,
-        driver_options, images (reference -> architectures)."""
+        driver_options, images (reference -> architectures), overlay_slice, connectivity."""
         with self.session() as session:
             row = session.get(HostRow, host_id)
             if row is None:
@@ -308,6 +312,7 @@ def _environment(row: EnvironmentRow) -> Environment:
         orchestration=Orchestration(row.orchestration),
         description=row.description,
         created_at=row.created_at,
+        network=NetworkSettings.from_dict(dict(row.network or {})),
     )
 
 
@@ -346,6 +351,8 @@ def _host(row: HostRow, container_count: int) -> Host:
         schedulable=row.schedulable,
         evacuating=row.evacuating,
         images={str(ref): tuple(archs) for ref, archs in (row.images or {}).items() if isinstance(archs, list)},
+        overlay_slice=row.overlay_slice or "",
+        connectivity={str(k): dict(v) for k, v in (row.connectivity or {}).items() if isinstance(v, dict)},
     )
 
 
