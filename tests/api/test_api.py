@@ -150,7 +150,11 @@ def test_host_credentials_cannot_call_the_admin_api(api: TestClient) -> None:
 
 
 def _recv(ws) -> protocol.Message:
-    return protocol.decode(ws.receive_text())
+    """The next message that is not a `network` state (those come on connect and whenever the overlay changes)."""
+    while True:
+        message = protocol.decode(ws.receive_text())
+        if message.type != protocol.NETWORK:
+            return message
 
 
 def test_agent_session_makes_host_active_and_reports_containers(api: TestClient) -> None:

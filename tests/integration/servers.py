@@ -62,6 +62,9 @@ class ServerProcess:
             "CORRAL_MISSED_HEARTBEATS": "3",
             "CORRAL_HOST_GRACE_SECONDS": "60",
             "CORRAL_AGENT_MAX_BACKOFF_SECONDS": "2",
+            "CORRAL_DEFAULT_SUBNET": "198.18.64.0/18",  # the overlay range kept clear of the bridges
+            # a developer editing code while tests run must not see test agents restarted (tests/unit covers it)
+            "CORRAL_RESTART_OUTDATED_AGENTS": "0",
             **overrides,
         }
         self.process: subprocess.Popen[str] | None = None

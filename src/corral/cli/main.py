@@ -95,8 +95,11 @@ def env_ls(output: FormatOption = Format.table) -> None:
     if output is Format.json:
         return print_json(envs)
     print_table(
-        ["ID", "NAME", "ORCHESTRATION", "DESCRIPTION"],
-        [[e["id"], e["name"], e["orchestration"], e["description"]] for e in envs],
+        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "DESCRIPTION"],
+        [
+            [e["id"], e["name"], e["orchestration"], e.get("network", {}).get("subnet", ""), e["description"]]
+            for e in envs
+        ],
     )
 
 
@@ -105,10 +108,15 @@ def env_create(
     name: str,
     orchestration: Annotated[str, typer.Option(help="Orchestration type.")] = "cattle",
     description: Annotated[str, typer.Option(help="Free text.")] = "",
+    subnet: Annotated[str | None, typer.Option(help="Overlay subnet (CIDR); default: the server's.")] = None,
+    host_prefix: Annotated[int | None, typer.Option(help="Prefix length of each host's slice (default 24).")] = None,
+    mtu: Annotated[int | None, typer.Option(help="MTU inside the overlay (default 1450).")] = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """Create an environment."""
-    env = _run(lambda c: c.create_environment(name, orchestration, description))
+    """Create an environment (with its managed overlay network)."""
+    given = {"subnet": subnet, "host_prefix": host_prefix, "mtu": mtu}
+    network = {key: value for key, value in given.items() if value is not None}
+    env = _run(lambda c: c.create_environment(name, orchestration, description, network=network or None))
     print_json(env) if output is Format.json else typer.echo(env["id"])
 
 
@@ -139,8 +147,17 @@ def _host_row(h: dict[str, Any]) -> list[Any]:
         h["address"] or "-",
         h["facts"].get("engine_version") or "-",
         h["container_count"],
+        _overlay_cell(h.get("overlay") or {}),
         labels,
     ]
+
+
+def _overlay_cell(overlay: dict[str, Any]) -> str:
+    """The NETWORK column: "ok", "broken: h2, h3" (a pair broken from either side), "-" before any report."""
+    broken = overlay.get("broken") or []
+    if broken:
+        return "broken: " + ", ".join(broken)
+    return "ok" if overlay.get("reported") else "-"
 
 
 @hosts_app.command("ls")
@@ -149,7 +166,8 @@ def hosts_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None
     hosts = _run(lambda c: c.list_hosts(_env(env)))
     if output is Format.json:
         return print_json(hosts)
-    print_table(["NAME", "STATE", "ARCH", "IP", "ENGINE", "CONTAINERS", "LABELS"], [_host_row(h) for h in hosts])
+    columns = ["NAME", "STATE", "ARCH", "IP", "ENGINE", "CONTAINERS", "NETWORK", "LABELS"]
+    print_table(columns, [_host_row(h) for h in hosts])
 
 
 @hosts_app.command("create")

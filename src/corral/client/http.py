@@ -83,8 +83,12 @@ class CorralClient:
         data: list[dict[str, Any]] = self.request("GET", "/v1/environments")["data"]
         return data
 
-    def create_environment(self, name: str, orchestration: str = "cattle", description: str = "") -> dict[str, Any]:
-        body = {"name": name, "orchestration": orchestration, "description": description}
+    def create_environment(
+        self, name: str, orchestration: str = "cattle", description: str = "", *, network: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "orchestration": orchestration, "description": description}
+        if network:
+            body["network"] = network  # {subnet, host_prefix, mtu, vni}
         result: dict[str, Any] = self.request("POST", "/v1/environments", json=body)
         return result
 

@@ -25,6 +25,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import CorralError, Forbidden, InvalidInput
 from corral.model.names import validate_labels, validate_name
+from corral.model.network import NetworkSettings
 from corral.server.auth import authenticate_header, require_admin
 from corral.server.host_service import HostService
 from corral.server.views import container_view, environment_view, host_view, token_view
@@ -42,6 +43,7 @@ class EnvironmentCreate(Strict):
     name: str
     orchestration: str = "cattle"
     description: str = Field(default="", max_length=2000)
+    network: dict[str, Any] | None = None  # {subnet, host_prefix, mtu, vni}; subnet default: CORRAL_DEFAULT_SUBNET
 
 
 class TokenCreate(Strict):
@@ -101,7 +103,8 @@ def list_environments(request: Request, _: Admin) -> dict[str, Any]:
 @router.post("/environments", status_code=201)
 def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
-    env = store_of(request).create_environment(name, _orchestration(body.orchestration), body.description)
+    network = NetworkSettings.from_dict({"subnet": request.app.state.settings.default_subnet, **(body.network or {})})
+    env = store_of(request).create_environment(name, _orchestration(body.orchestration), body.description, network)
     view = environment_view(env)
     request.app.state.bus.publish("environment", "created", view, env.id)
     return view
@@ -159,7 +162,8 @@ def _environment_for(store: Store, ref: str | None) -> Environment | None:
 def list_hosts(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> dict[str, Any]:
     store = store_of(request)
     env = _environment_for(store, environment)
-    return {"data": [host_view(h) for h in store.list_hosts(env.id if env else None)]}
+    hosts = store.list_hosts(env.id if env else None)
+    return {"data": [host_view(h, hosts) for h in hosts]}
 
 
 @router.post("/hosts", status_code=202)
@@ -178,7 +182,8 @@ async def create_host(request: Request, body: HostCreate, _: Admin) -> dict[str,
 
 @router.get("/hosts/{host_id}")
 def get_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
-    return host_view(store_of(request).get_host(host_id))
+    host = store_of(request).get_host(host_id)
+    return host_view(host, store_of(request).list_hosts(host.environment_id))
 
 
 @router.patch("/hosts/{host_id}")

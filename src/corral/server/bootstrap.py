@@ -11,6 +11,7 @@ from pathlib import Path
 
 from corral.config import Settings
 from corral.model.entities import KeyKind, Orchestration
+from corral.model.network import NetworkSettings
 from corral.store.database import migrate, open_engine
 from corral.store.repository import Store
 
@@ -38,7 +39,9 @@ def ensure_admin_key(store: Store, data_dir: Path) -> tuple[str, str] | None:
     return access_key, secret
 
 
-def ensure_default_environment(store: Store) -> None:
-    """A fresh server has one Cattle environment, `default`, as the system we model had."""
+def ensure_default_environment(store: Store, settings: Settings | None = None) -> None:
+    """A fresh server has one Cattle environment, `default`, as the system we model had; its overlay subnet is
+    `CORRAL_DEFAULT_SUBNET`."""
     if not store.list_environments():
-        store.create_environment(DEFAULT_ENVIRONMENT, Orchestration.CATTLE, "created on first start")
+        network = NetworkSettings(subnet=(settings or Settings()).default_subnet)
+        store.create_environment(DEFAULT_ENVIRONMENT, Orchestration.CATTLE, "created on first start", network)

@@ -26,11 +26,14 @@ from corral.model.entities import Host, ObservedContainer
 from corral.model.images import archs_of_image
 from corral.model.stack import ContainerSlot, DesiredContainer, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
+from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
 from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
+from corral.server.network_pass import NetworkPass, carried_addresses
+from corral.server.port_pass import PortPass
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.store.repository import Store
@@ -50,7 +53,9 @@ class Snapshot:
 
 
 class Orchestrator:
-    def __init__(self, store: Store, stacks: StackStore, hub: AgentHub, bus: EventBus) -> None:
+    def __init__(
+        self, store: Store, stacks: StackStore, hub: AgentHub, bus: EventBus, host_ports: PortRange | None = None
+    ) -> None:
         self.store = store
         self.stacks = stacks
         self.hub = hub
@@ -61,6 +66,8 @@ class Orchestrator:
         # a restarted server starts the backoff afresh, which is still bounded
         self._health_history: dict[str, dict[int, Replacement]] = {}
         self._task: asyncio.Task[None] | None = None
+        self.network = NetworkPass(store, stacks, hub)  # overlay IPAM and the `network` message
+        self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
 
     def trigger(self) -> None:
         self._wake.set()
@@ -90,6 +97,7 @@ class Orchestrator:
         changed = await run_in_threadpool(self._decide_and_store)
         for service in changed:
             self.bus.publish("service", "updated", {"id": service.id, "name": service.name}, service.environment_id)
+        await self.network.push()
         await self._push_desired()
 
     # -- decide ---------------------------------------------------------------------------------------------------
@@ -114,6 +122,7 @@ class Orchestrator:
         snapshot = self._snapshot()
         now = time.time()
         changed: list[Service] = []
+        retained: dict[str, str] = {}  # new slot id -> the address of the slot it replaces (retain_ip)
         slots_by_service: dict[str, list[SlotRecord]] = defaultdict(list)
         for record in snapshot.slots:
             slots_by_service[record.service_id].append(record)
@@ -164,6 +173,7 @@ class Orchestrator:
                 if reason != service.reason:
                     reasons[service.id] = reason
                 if _has_changes(plan):
+                    retained.update(carried_addresses(service, slots_by_service[service.id], plan))
                     self._store_plan(service, plan)
                     changed.append(service)
                     # later services in this pass see this service's new slots (ports, spread)
@@ -173,6 +183,8 @@ class Orchestrator:
                         views.pop(slot_id, None)
             self.stacks.set_service_reasons(reasons)
             changed.extend(s for s in services if s.id in reasons and s not in changed)
+        self.network.assign(retained)
+        self.ports.assign()
         return changed
 
     def _store_plan(self, service: Service, plan: Plan) -> None:
@@ -209,6 +221,8 @@ class Orchestrator:
                     running=record.running,
                     start_requested_at=record.start_requested_at,
                     health_check=service.spec.health(),
+                    ip=record.ip,
+                    host_ports=record.host_ports,
                 ).to_dict()
             )
         return desired
@@ -227,6 +241,7 @@ class Orchestrator:
 
     async def _on_agent_connected(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
+        await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)
         self.trigger()
 
@@ -254,7 +269,11 @@ def _host_view(host: Host) -> HostView:
 
 
 def _slot_view(record: SlotRecord, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:
-    return _view_of(record.slot, observed, spec)
+    view = _view_of(record.slot, observed, spec)
+    if record.host_ports:  # its random host ports are taken on its host too
+        taken = frozenset((host_port, protocol) for _, protocol, host_port in record.host_ports)
+        view = dataclasses.replace(view, published_ports=view.published_ports | taken)
+    return view
 
 
 def _view_of(slot: ContainerSlot, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:

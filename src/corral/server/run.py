@@ -58,7 +58,7 @@ def run_server(host: str, port: int, settings: Settings) -> int:
         store = open_store(settings)
         created = ensure_admin_key(store, settings.data_dir)
         if created is not None:
-            ensure_default_environment(store)
+            ensure_default_environment(store, settings)
         sockets = [_listen(host, port)]
         port = sockets[0].getsockname()[1]
         driver = local_driver_for(settings)

@@ -1,0 +1,231 @@
+"""The server side of the managed overlay: IPAM writes (host slices, slot addresses) and the `network` message.
+
+Why a module of its own: the orchestrator loop (server/orchestration.py) calls three hooks — `carried_addresses`
+while it stores a plan, `assign` after its pass, `push` when it talks to agents — and everything about networks
+lives here. The decisions are the pure `orchestrator/ipam.py`; this module only reads the store, writes what
+changed and builds each host's `NetworkState` (model/network.py), sent like `desired`: on connect and whenever its
+digest changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from corral.model import protocol
+from corral.model.entities import Environment, Host, ObservedContainer
+from corral.model.network import ContainerRecord, HostNetwork, NetworkState, ServiceRecord
+from corral.model.stack import LaunchConfig, Service, SlotRecord
+from corral.orchestrator.ipam import (
+    MANAGED,
+    AddressRequest,
+    HostSlice,
+    assign_addresses,
+    assign_slices,
+    requested_addresses,
+)
+from corral.orchestrator.plans import Plan
+from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.server.hub import AgentHub
+from corral.server.upgrade_pass import launch_for, previous_spec
+from corral.store.repository import Store
+from corral.store.stacks import StackStore
+
+log = logging.getLogger("corral.network")
+
+
+def carried_addresses(service: Service, records: Iterable[SlotRecord], plan: Plan) -> dict[str, str]:
+    """For a `retain_ip` service: new slot id -> the address of the slot it replaces (kept across the replace)."""
+    if not service.spec.retain_ip:
+        return {}
+    ips = {r.slot.id: r.ip for r in records}
+    return {new.id: ips[old] for old, new in plan.replace if ips.get(old)}
+
+
+class NetworkPass:
+    def __init__(self, store: Store, stacks: StackStore, hub: AgentHub) -> None:
+        self.store = store
+        self.stacks = stacks
+        self.hub = hub
+        self._sent: dict[str, str] = {}  # host id -> digest of the network state last sent
+        self._reasons: dict[str, str] = {}  # host or slot id -> the IPAM's last reason (logged when it changes)
+
+    # -- IPAM -------------------------------------------------------------------------------------------------------
+
+    def assign(self, retained: Mapping[str, str]) -> None:
+        """Give every host of every environment its slice and every managed slot its address; store what changed.
+        `retained` maps new slot ids to the addresses of the slots they replaced (`carried_addresses`)."""
+        hosts_by_env: dict[str, list[Host]] = defaultdict(list)
+        for host in self.store.list_hosts():
+            hosts_by_env[host.environment_id].append(host)
+        services = {s.id: s for s in self.stacks.list_services()}
+        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
+        slots_by_env: dict[str, list[SlotRecord]] = defaultdict(list)
+        for record in self.stacks.list_slots():
+            slots_by_env[record.slot.environment_id].append(record)
+        reasons: dict[str, str] = {}
+        for env in self.store.list_environments():
+            hosts = sorted(hosts_by_env.get(env.id, []), key=lambda h: (h.created_at, h.id))
+            slices = assign_slices(env.network, [HostSlice(h.id, h.overlay_slice) for h in hosts])
+            for host in hosts:
+                if slices.slices[host.id] != host.overlay_slice:
+                    self.store.update_host(host.id, overlay_slice=slices.slices[host.id])
+                    log.info("host %s: overlay slice %r", host.name, slices.slices[host.id])
+            reasons.update(slices.reasons)
+            records = sorted(slots_by_env.get(env.id, []), key=lambda r: (r.created_at, r.slot.id))
+            requests = []
+            for record in records:
+                service = services.get(record.service_id)
+                launch = launch_for(service, record.slot, previous.get(service.id)) if service else None
+                requests.append(
+                    AddressRequest(
+                        slot_id=record.slot.id,
+                        host_id=record.slot.host_id,
+                        managed=launch.network_mode == MANAGED if launch is not None else bool(record.ip),
+                        current=record.ip,
+                        requested=requested_addresses(launch.labels) if launch is not None else (),
+                        retained=retained.get(record.slot.id, ""),
+                    )
+                )
+            addresses = assign_addresses(env.network, slices.slices, requests)
+            self.stacks.set_slot_ips({r.slot.id: a for r in records if (a := addresses.addresses[r.slot.id]) != r.ip})
+            reasons.update(
+                {
+                    f"{r.slot.name} ({r.slot.id})": addresses.reasons[r.slot.id]
+                    for r in records
+                    if r.slot.id in addresses.reasons
+                }
+            )
+        for what, why in reasons.items():
+            if self._reasons.get(what) != why:
+                log.warning("overlay: %s has no address: %s", what, why)
+        self._reasons = reasons
+
+    # -- the `network` message --------------------------------------------------------------------------------------
+
+    def states_for(self, host_ids: Iterable[str]) -> dict[str, NetworkState]:
+        """Each host's network state (hosts that are gone are left out)."""
+        wanted = set(host_ids)
+        hosts = [h for h in self.store.list_hosts() if h.id in wanted]
+        states: dict[str, NetworkState] = {}
+        for environment_id in {h.environment_id for h in hosts}:
+            env = self.store.get_environment(environment_id)
+            env_hosts = self.store.list_hosts(environment_id)
+            shared = self._environment_parts(env, env_hosts)
+            for host in env_hosts:
+                if host.id in wanted:
+                    states[host.id] = NetworkState(
+                        environment_id=env.id,
+                        environment=env.name,
+                        settings=env.network,
+                        host=_host_network(host),
+                        peers=tuple(
+                            _host_network(h) for h in env_hosts if h.id != host.id and h.overlay_slice and h.address
+                        ),
+                        containers=shared[0],
+                        services=shared[1],
+                        hosts=shared[2],
+                    )
+        return states
+
+    def _environment_parts(
+        self, env: Environment, hosts: list[Host]
+    ) -> tuple[tuple[ContainerRecord, ...], tuple[ServiceRecord, ...], tuple[dict[str, Any], ...]]:
+        services = {s.id: s for s in self.stacks.list_services(environment_id=env.id)}
+        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
+        observed = _observed_by_slot(self.store.list_all_host_containers(env.id))
+        containers = []
+        for record in self.stacks.list_slots(environment_id=env.id):
+            service = services.get(record.service_id)
+            if service is None:
+                continue
+            launch = launch_for(service, record.slot, previous.get(service.id))
+            seen = observed.get((record.slot.host_id, record.slot.id))
+            containers.append(
+                ContainerRecord(
+                    slot_id=record.slot.id,
+                    name=record.slot.name,
+                    stack=record.slot.stack,
+                    service=record.slot.service,
+                    index=record.slot.index,
+                    host_id=record.slot.host_id,
+                    ip=record.ip,
+                    running=seen is not None and seen.state == "running",
+                    healthy=seen is not None and seen.health in ("", "healthy"),
+                    primary=service.spec.sidekick_of or "",
+                    links=tuple(launch.links),
+                    external_links=tuple(getattr(launch, "external_links", ())),
+                )
+            )
+        return (
+            tuple(containers),
+            tuple(_service_record(s) for s in services.values()),
+            tuple(_host_record(h) for h in hosts),
+        )
+
+    async def push(self, *, force_host: str | None = None) -> None:
+        """Send each connected agent its network state when it changed (or, for `force_host`, always)."""
+        host_ids = [h for h in self.hub.sessions if force_host is None or h == force_host]
+        if not host_ids:
+            return
+        states = await run_in_threadpool(self.states_for, host_ids)
+        for host_id, state in states.items():
+            data = state.to_dict()
+            digest = json.dumps(data, sort_keys=True)
+            if force_host is None and self._sent.get(host_id) == digest:
+                continue
+            if await self.hub.send(host_id, protocol.Message(protocol.NETWORK, data)):
+                self._sent[host_id] = digest
+
+    def forget(self, host_id: str) -> None:
+        self._sent.pop(host_id, None)
+
+
+def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[tuple[str, str], ObservedContainer]:
+    """(host id, slot id) -> the container reported for that slot on that host (a running copy wins)."""
+    found: dict[tuple[str, str], ObservedContainer] = {}
+    for host_id, container in reports:
+        slot_id = container.labels.get(CONTAINER_LABEL)
+        if slot_id:
+            current = found.get((host_id, slot_id))
+            if current is None or container.state == "running":
+                found[(host_id, slot_id)] = container
+    return found
+
+
+def _host_network(host: Host) -> HostNetwork:
+    return HostNetwork(host_id=host.id, name=host.name, address=host.address, slice=host.overlay_slice)
+
+
+def _host_record(host: Host) -> dict[str, Any]:
+    return {
+        "host_id": host.id,
+        "name": host.name,
+        "address": host.address,
+        "labels": dict(host.labels),
+        "arch": host.facts.arch,
+        "state": host.state.value,
+    }
+
+
+def _service_record(service: Service) -> ServiceRecord:
+    launch: LaunchConfig = service.spec.launch
+    return ServiceRecord(
+        stack=service.stack,
+        name=service.name,
+        scale=service.scale,
+        image=launch.image,
+        labels=dict(launch.labels),
+        metadata=dict(service.spec.metadata),
+        sidekicks=tuple(service.spec.sidekicks),
+        sidekick_of=service.spec.sidekick_of or "",
+        ports=tuple(
+            f"{p.host_port}:{p.container_port}/{p.protocol}" if p.host_port else f"{p.container_port}/{p.protocol}"
+            for p in launch.ports
+        ),
+    )
