@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     local_images: str = "corral/*"  # comma-separated repository patterns copied into each new host's engine
     docker_host: str = "unix:///var/run/docker.sock"  # the machine's own engine (source of local images)
     local_supervise_seconds: float = 5.0  # how often dead local hosts are brought back; 0 switches it off
+    # ... and local agents running older code than the installed one restarted (off: tests that edit code live)
+    restart_outdated_agents: bool = True
 
     @property
     def resolved_database_url(self) -> str:

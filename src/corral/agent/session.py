@@ -34,12 +34,12 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-import corral
 from corral.agent.converge import Converger, SlotReporter, parse_desired
 from corral.agent.engine_monitor import IMAGES_CHANGED, RESYNC, ContainerEvent, EngineChange, EngineMonitor
 from corral.agent.health import HealthMonitor
 from corral.agent.network import NetworkManager
 from corral.agent.streams import StreamManager, StreamSource
+from corral.build import build_id
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.credentials import AgentCredentials
@@ -148,7 +148,7 @@ class Session:
             async with connect(
                 self.socket_url,
                 additional_headers={"Authorization": basic_authorization(self.credentials)},
-                user_agent_header=f"corral-agent/{corral.__version__}",
+                user_agent_header=f"corral-agent/{build_id()}",
                 open_timeout=OPEN_TIMEOUT_SECONDS,
                 ping_interval=self.settings.heartbeat_seconds,
                 ping_timeout=self.settings.heartbeat_seconds * max(self.settings.missed_heartbeats, 1),
@@ -181,7 +181,7 @@ class Session:
 
     async def _converse(self, ws: ClientConnection) -> SessionResult:
         facts = await self.monitor.facts()
-        hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": corral.__version__}
+        hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": build_id()}
         images = await self._read_images()
         if images is not None:  # the server knows the images' architectures before it schedules on this host
             hello["images"] = protocol.images_to_wire(images)

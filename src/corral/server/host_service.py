@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
+from corral.build import current_build_id
 from corral.config import Settings
 from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.entities import Environment, Host, HostFacts, HostState, KeyKind
@@ -213,6 +214,24 @@ class HostService:
                 log.exception("supervising local hosts failed")
             await asyncio.sleep(interval)
 
+    async def _restart_if_outdated(self, host: Host, driver: LocalHostDriver) -> None:
+        """A local agent running other code than what is installed now (Corral was updated since it started) is
+        restarted, so that it understands the server; its containers are not touched."""
+        running = self.hub.agent_version(host.id)
+        if not running or not self.settings.restart_outdated_agents:
+            return
+        installed = await run_in_threadpool(current_build_id)
+        if running == installed:
+            return
+        log.warning(
+            "local host %s: its agent runs %s, the installed code is %s; restarting it", host.name, running, installed
+        )
+        command = self.agent_command(self.agent_state_dir(host.name))
+        try:
+            await run_in_threadpool(driver.start_agent, host.name, command)
+        except CorralError as exc:
+            log.error("%s", exc.message)
+
     async def revive_local_hosts(self) -> None:
         driver = self.driver
         if driver is None or not self.agent_url:
@@ -221,7 +240,10 @@ class HostService:
             if host.driver != "local" or host.name in self._busy or host.state in _NOT_SUPERVISED:
                 continue
             record = await run_in_threadpool(driver.load, host.name)
-            if record is None or (driver.dockerd_alive(record) and driver.agent_alive(record)):
+            if record is None:
+                continue
+            if driver.dockerd_alive(record) and driver.agent_alive(record):
+                await self._restart_if_outdated(host, driver)
                 continue
             log.warning("local host %s: dockerd or agent is not running; starting them again", host.name)
             command = self.agent_command(self.agent_state_dir(host.name))

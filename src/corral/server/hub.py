@@ -60,6 +60,7 @@ class AgentSession:
     host_id: str
     websocket: WebSocket
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    agent_version: str = ""  # the agent's build (corral/build.py), from its hello
 
     async def send(self, message: protocol.Message) -> None:
         async with self.send_lock:
@@ -119,6 +120,11 @@ class AgentHub:
 
     def is_connected(self, host_id: str) -> bool:
         return host_id in self.sessions
+
+    def agent_version(self, host_id: str) -> str | None:
+        """The build of the host's connected agent (None when none is connected)."""
+        session = self.sessions.get(host_id)
+        return session.agent_version if session is not None else None
 
     async def send(self, host_id: str, message: protocol.Message) -> bool:
         """Send to a connected agent; False if it is not connected (it gets the full state on reconnect)."""
@@ -260,6 +266,7 @@ class AgentHub:
         if not isinstance(facts_data, dict):
             raise InvalidInput("hello needs a facts object", field="facts")
         facts = HostFacts.from_dict(facts_data)
+        session.agent_version = str(message.data.get("agent_version") or "")
         declared = (await run_in_threadpool(self.store.host_driver_options, session.host_id)).get("arch")
         if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
             facts = dataclasses.replace(facts, arch=normalise_arch(declared))
