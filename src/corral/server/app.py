@@ -24,6 +24,7 @@ import corral
 from corral.config import Settings
 from corral.model.entities import HostState
 from corral.model.errors import CorralError
+from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
@@ -46,7 +47,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     hub = AgentHub(store, bus, settings)
     stacks = StackStore(store)
     hub.slot_reasons = stacks.set_slot_reason
-    orchestrator = Orchestrator(store, stacks, hub, bus)
+    orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
     host_service = HostService(store, bus, hub, settings, driver)
     host_service.agent_url = agent_url
 
