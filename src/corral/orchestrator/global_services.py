@@ -6,16 +6,19 @@ ignores the scale). Every matching active, schedulable, non-evacuating host with
 later included); a slot on a host that no longer matches (its labels changed) or no longer exists goes; a slot on a
 host that is reconnecting, disconnected, evacuating or cordoned stays (it cannot go anywhere else). Indexes stay
 unique: new slots and hosts that cannot take theirs (ports, reservations) get the lowest free indexes in host name
-order (placed ones first), so `placed + unplaced` is one per host that can run it now.
+order (placed ones first), so `placed + unplaced` is one per host that can run it now. Under a `recreate` /
+`recreateOnQuorum` health check an unhealthy container is replaced by a new slot on its own host (`health.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from corral.model.entities import HostState
 from corral.model.stack import ContainerSlot, ServiceSpec
+from corral.orchestrator.health import Replacement, health_replacements
 from corral.orchestrator.plans import Plan
 from corral.orchestrator.rules import Rules
 from corral.orchestrator.scheduling import (
@@ -69,6 +72,8 @@ def reconcile_global(
     load: HostLoad,
     hold: str | None,
     new_id: Callable[[], str],
+    now: float = 0.0,
+    health_history: Mapping[int, Replacement] | None = None,
 ) -> Plan:
     """The plan for a global service; `hold` (dependencies, malformed labels) keeps slots and places nothing."""
     demand = dataclasses.replace(demand, rules=Rules(hard=demand.rules.host_rules, global_=True))
@@ -107,9 +112,20 @@ def reconcile_global(
     updated: list[ContainerSlot] = []
     unplaced: list[tuple[int, str]] = []
     changed: list[tuple[HostView, SlotView]] = []
+    replaced: list[tuple[str, ContainerSlot]] = []
+    active = {v.slot.index: v for h, v in chosen.items() if load.hosts[h].state is HostState.ACTIVE}
+    unhealthy = (
+        {}
+        if hold is not None
+        else health_replacements(service.health(), active, now=now, history=health_history or {}).replace
+    )
     for host_id, view in chosen.items():
         host = load.hosts[host_id]
-        if hold is not None or view.slot.config_hash == want or host.state not in STAYING_STATES:
+        if view.slot.index in unhealthy:  # a new container on the same host: the old one goes
+            fresh = dataclasses.replace(view.slot, id=new_id(), config_hash=want)
+            demand.claim(load, host_id, view.slot.index)
+            replaced.append((view.slot.id, fresh))
+        elif hold is not None or view.slot.config_hash == want or host.state not in STAYING_STATES:
             kept.append(view.slot.id)
             demand.claim(load, host_id, view.slot.index)
         else:
@@ -154,6 +170,7 @@ def reconcile_global(
     return Plan(
         place=tuple(place),
         remove=tuple(v.slot.id for v in removed),
+        replace=tuple(sorted(replaced, key=lambda pair: pair[1].index)),
         update=tuple(sorted(updated, key=lambda s: s.index)),
         keep=tuple(sorted(kept, key=lambda sid: index_of[sid])),
         unplaced=tuple(sorted(unplaced)),

@@ -20,7 +20,8 @@ Rules (Rancher 1.x semantics, minus its known faults):
 - a host is infeasible when any of the service's published (port, protocol) pairs is in use there by any slot,
   counting the slots placed by this same plan. A running container holding its port wins a clash;
 - under a `recreate` / `recreateOnQuorum` health check, a slot whose container is unhealthy moves like a lost host's
-  (`health.py` decides which, with a quorum and a backoff per index); global services are not replaced;
+  (`health.py` decides which, with a quorum and a backoff per index); a global service's unhealthy container is
+  replaced on its own host;
 - while dependencies are not ready nothing is placed, moved or updated (a recreate is a start); slots stay. The
   same holds while the service's scheduling labels are malformed (the reason names the label);
 - placement follows the service's scheduling labels (`rules.py`: affinity, soft rules, reservations, image archs);
@@ -148,7 +149,15 @@ def reconcile(
         load.claim_view(other)
     if rules.global_:
         return reconcile_global(
-            service, demand, environment_id=environment_id, slots=slots, load=load, hold=hold, new_id=new_id
+            service,
+            demand,
+            environment_id=environment_id,
+            slots=slots,
+            load=load,
+            hold=hold,
+            new_id=new_id,
+            now=now,
+            health_history=health_history or {},
         )
     return _reconcile_scaled(
         service, demand, environment_id, slots, load, hold, new_id, accepted_hashes, now, health_history or {}

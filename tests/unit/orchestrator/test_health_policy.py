@@ -139,3 +139,15 @@ def test_policy_properties(strategy: str, quorum: int, healths: list[str], histo
     plan = plan_for(spec, slots, history)
     assert {new.index for _, new in plan.replace} == set(decision.replace)
     assert len(plan.keep) + len(plan.replace) == len(healths) and not plan.place and not plan.remove
+
+
+def test_a_global_service_replaces_an_unhealthy_container_on_its_own_host() -> None:
+    base = checked(1)
+    labels = (*base.launch.labels, ("io.rancher.scheduler.global", "true"))
+    spec = dataclasses.replace(base, launch=dataclasses.replace(base.launch, labels=labels))
+    slots = views(spec, [HEALTHY, UNHEALTHY, UNHEALTHY])
+    plan = plan_for(spec, slots, {3: Replacement(1, 995.0)})  # index 3 waits out its backoff
+    assert [(old, new.index, new.host_id) for old, new in plan.replace] == [("s2", 2, "h02")]
+    assert set(plan.keep) == {"s1", "s3"} and not plan.place and not plan.remove and not plan.unplaced
+    none = dataclasses.replace(spec, health_check=HealthCheck(port=80, strategy="none").to_dict())
+    assert not plan_for(none, views(none, [HEALTHY, UNHEALTHY, UNHEALTHY])).replace
