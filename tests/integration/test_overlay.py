@@ -119,6 +119,17 @@ def test_containers_reach_each_other_over_the_overlay_and_a_broken_pair_is_seen_
     wait_until("the agent repairs the entry and the pair is ok again", repaired, timeout=60)
     assert wait_until("traffic again", lambda: _fetch(server, one["name"], two["ip"]), timeout=30)
 
+    # a lost VXLAN device is put back too (level-triggered), enslaved to the bridge with its flooding entries
+    assert _in_netns(record_two, "ip", "link", "del", VXLAN_NAME).returncode == 0
+
+    def device_back() -> bool:
+        link = _in_netns(record_two, "ip", "-d", "link", "show", VXLAN_NAME).stdout
+        entries = _in_netns(record_two, "bridge", "fdb", "show", "dev", VXLAN_NAME).stdout
+        return "master corral0" in link and "vxlan id" in link and f"dst {record_one.address}" in entries
+
+    wait_until("the agent recreates the VXLAN device", device_back, timeout=60)
+    assert wait_until("traffic with the new device", lambda: _fetch(server, two["name"], one["ip"]), timeout=30)
+
     # restarting ov1's agent (the server's supervisor brings it back) breaks nothing for long
     assert record_one.agent_pid is not None
     os.kill(record_one.agent_pid, signal.SIGKILL)

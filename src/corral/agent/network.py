@@ -84,6 +84,7 @@ class NetworkManager:
         self._send: Sender | None = None
         self._on_ready: Callable[[], None] | None = None
         self._responder = EchoResponder(port=probe_port)
+        self._report_due = False  # the peer set changed: the next probe round reports even without a flip
 
     # -- registration and sessions
 
@@ -125,7 +126,9 @@ class NetworkManager:
                 len(state.containers),
             )
         self.state = state
-        self.peers = connectivity.forget_peers(self.peers, [p.host_id for p in state.peers if p.slice], self._clock())
+        peers = connectivity.forget_peers(self.peers, [p.host_id for p in state.peers if p.slice], self._clock())
+        self._report_due = self._report_due or set(peers) != set(self.peers)
+        self.peers = peers
         for component in list(self._components):
             self._update(component, state)
         self._apply_now.set()
@@ -247,7 +250,8 @@ class NetworkManager:
                 )
         if failed:
             await self.apply()  # repair before the next probe
-        if changed:
+        if changed or self._report_due:
+            self._report_due = False
             await self.send_report()
 
     def close(self) -> None:
