@@ -67,6 +67,11 @@ def test_slices_and_addresses_on_two_hosts(server: ServerProcess, tmp_path: Path
     server.cli("up", "-d", "-f", str(compose), "-f", str(rancher), "-s", "net")
     containers = wait_until("three containers with addresses", lambda: _placed(server), timeout=90)
     addresses = [c["overlay_ip"] for c in containers.values()]
+    wait_until(  # the agents create the containers on the overlay with these addresses (agent side: network/)
+        "containers on the overlay with their addresses",
+        lambda: all(c["ip"] == c["overlay_ip"] for c in _containers(server, "net")),
+        timeout=30,
+    )
     assert len(set(addresses)) == 3
     # 198.18.64.1 is a gateway: refused; the next candidate is free and honoured
     assert containers["net-fixed-1"]["overlay_ip"] == REQUESTED
