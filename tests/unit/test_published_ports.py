@@ -82,3 +82,16 @@ def test_the_scheduler_counts_a_slots_random_ports_as_taken_on_its_host() -> Non
     record = SlotRecord(SLOT, "stack-id", "service-id", host_ports=WANT.host_ports)
     view = _slot_view(record, None, ServiceSpec("web", LAUNCH))
     assert view.published_ports == {(8443, "tcp"), (50001, "tcp"), (50002, "udp")}
+
+
+def test_a_container_is_never_created_without_a_random_port_it_publishes() -> None:
+    from corral.agent.converge import unassigned_random_ports
+    from corral.model.stack import ContainerSlot, DesiredContainer, LaunchConfig, PortSpec
+
+    slot = ContainerSlot("s1", "env", "shop", "web", 1, "h1", "hash")
+    launch = LaunchConfig(image="x", ports=(PortSpec(80), PortSpec(53, protocol="udp"), PortSpec(443, 8443)))
+    assert unassigned_random_ports(DesiredContainer(slot, launch)) == "80/tcp, 53/udp"
+    partly = DesiredContainer(slot, launch, host_ports=((80, "tcp", 50000),))
+    assert unassigned_random_ports(partly) == "53/udp"
+    full = DesiredContainer(slot, launch, host_ports=((80, "tcp", 50000), (53, "udp", 50001)))
+    assert unassigned_random_ports(full) == ""

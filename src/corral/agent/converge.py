@@ -210,6 +210,13 @@ class ActionResult:
 NetworkGate = Callable[[DesiredContainer], str]  # why a container cannot be created yet ("" when it can)
 
 
+def unassigned_random_ports(desired: DesiredContainer) -> str:
+    """The `ports: ["80"]` entries the server has not given a host port yet ("80/tcp, 53/udp"), "" when none."""
+    assigned = {(container, protocol) for container, protocol, _ in desired.host_ports}
+    wanted = dict.fromkeys((p.container_port, p.protocol) for p in desired.launch.ports if p.host_port is None)
+    return ", ".join(f"{c}/{p}" for c, p in wanted if (c, p) not in assigned)
+
+
 def apply_action(
     engine: DockerEngine,
     action: Action,
@@ -225,6 +232,12 @@ def apply_action(
         waiting = gate(want)
         if waiting:
             raise CorralError(waiting)
+    if want is not None and action.kind in (ActionKind.CREATE, ActionKind.RECREATE):
+        missing = unassigned_random_ports(want)
+        if missing:  # never create it without a port it publishes
+            raise CorralError(
+                f"waiting for a host port for {missing}: the server has not assigned one (its range may be full)"
+            )
     if action.kind is ActionKind.REMOVE:
         runtime.remove_container(engine, action.docker_id, name=action.name)
         return ""
