@@ -43,7 +43,7 @@ SUPPORTED_KEYS = frozenset({
     "image", "command", "entrypoint", "environment", "env_file", "labels", "ports", "expose", "volumes",
     "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
-    "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from",
+    "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
@@ -51,7 +51,7 @@ IGNORED_KEYS = frozenset({
     "configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
     "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
     "device_read_iops", "device_write_bps", "device_write_iops", "devices", "dns", "dns_opt", "dns_search",
-    "dockerfile", "domainname", "external_links", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
+    "dockerfile", "domainname", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
     "memswap_limit", "models", "networks", "oom_kill_disable",
     "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
@@ -185,6 +185,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         stdin_open=as_bool(_value(body, "stdin_open", False), loc.key("stdin_open")),
         network_mode=network_mode,
         links=links,
+        external_links=_external_links(body.get("external_links"), loc.key("external_links")),
         volumes_from=volumes_from,
         healthcheck=docker_healthcheck(healthcheck),
     )
@@ -343,6 +344,17 @@ def _links(value: Any, loc: Loc) -> tuple[tuple[str, ...], tuple[tuple[str, Loc,
             raise loc.key(i).error(f"{link!r} must be SERVICE or SERVICE:ALIAS")
         refs.append((target, loc.key(i), "links"))
     return links, tuple(refs)
+
+
+def _external_links(value: Any, loc: Loc) -> tuple[str, ...]:
+    """Rancher's `external_links`: "stack/service[:alias]", a DNS alias for a service of another stack."""
+    links = str_list(value, loc)
+    for i, link in enumerate(links):
+        target, sep, alias = link.partition(":")
+        stack, slash, service = target.partition("/")
+        if not (stack and slash and service) or "/" in service or (sep and not alias) or ":" in alias:
+            raise loc.key(i).error(f"{link!r} must be STACK/SERVICE or STACK/SERVICE:ALIAS")
+    return links
 
 
 def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...]]:

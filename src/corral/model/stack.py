@@ -64,6 +64,7 @@ class LaunchConfig:
     stdin_open: bool = False
     network_mode: NetworkMode = "managed"
     links: tuple[str, ...] = ()  # "service" or "service:alias", for DNS later
+    external_links: tuple[str, ...] = ()  # "stack/service" or "stack/service:alias": DNS aliases (agent/dns.py)
     # "SERVICE[:ro|:rw]" (a service of the same deployment unit) or "container:NAME[:ro|:rw]" (any container)
     volumes_from: tuple[str, ...] = ()
     healthcheck: DockerHealthcheck | None = None  # compose `healthcheck`: Docker runs its command (model/health.py)
@@ -83,7 +84,7 @@ class LaunchConfig:
                 values[key] = tuple(values[key])
         for key in ("environment", "labels"):
             values[key] = tuple((str(k), str(v)) for k, v in values.get(key, ()))
-        for key in ("expose", "cap_add", "cap_drop", "links", "volumes_from"):
+        for key in ("expose", "cap_add", "cap_drop", "links", "external_links", "volumes_from"):
             values[key] = tuple(values.get(key, ()))
         values["ports"] = tuple(PortSpec(**p) for p in values.get("ports", ()))
         values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
@@ -101,7 +102,7 @@ class LaunchConfig:
 
 
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
-_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck")
+_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck", "external_links")
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
 }

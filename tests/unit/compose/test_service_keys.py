@@ -412,7 +412,7 @@ def test_container_name_warns() -> None:
 @pytest.mark.parametrize(
     "key",
     ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
-     "external_links", "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
+     "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
      "log_driver"],
 )  # fmt: skip
 def test_known_unsupported_keys_warn_naming_file_service_and_key(key: str) -> None:
@@ -495,6 +495,15 @@ def test_links_are_kept_and_checked() -> None:
         f"{DC}: service web: links[0]: links names service 'ghost', which is not defined in docker-compose.yml"
     )
     assert service_error("image: nginx\nlinks: ['a:']\n").field == f"{DC}:services.web.links[0]"
+
+
+def test_external_links_are_kept_and_checked() -> None:
+    assert launch("external_links: [blog/web, 'shop/db:database']\n").external_links == ("blog/web", "shop/db:database")
+    assert "external_links" not in launch("").to_dict()  # config hashes of existing services do not change
+    for bad in ("web", "blog/", "/web", "blog/web:", "a/b/c"):
+        exc = service_error(f"image: nginx\nexternal_links: ['{bad}']\n")
+        assert exc.field == f"{DC}:services.web.external_links[0]", bad
+        assert "must be STACK/SERVICE or STACK/SERVICE:ALIAS" in exc.message
 
 
 def test_depends_on_list_and_map_forms() -> None:
