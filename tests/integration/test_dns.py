@@ -1,6 +1,7 @@
 """Service discovery on real hosts: a container on host A resolves `web`, `web.shop` and `web.shop.corral.internal`
-to the overlay addresses of web's containers on host B and fetches from them by name; a link alias and a container
-name resolve too; a container whose health check fails leaves the answers (and comes back to none: NXDOMAIN).
+to the overlay addresses of web's containers on host B and fetches from them by name; link and external_links
+aliases and container names resolve too; short names are the asker's stack; a container whose health check fails
+leaves the answers (its service then has none: NXDOMAIN).
 
 The query path is the real one: busybox's resolver -> Docker's embedded DNS (127.0.0.11) -> the agent's DNS on
 169.254.169.250, reached from the container's own address (so short names are the asker's stack)."""
@@ -35,6 +36,7 @@ services:
     image: corral/busybox:latest
     command: sleep 3600
     links: ["web:www"]
+    external_links: ["blog/web:blogweb"]
     labels:
       io.rancher.scheduler.affinity:host_label: role=a
 """
@@ -110,6 +112,7 @@ def test_names_resolve_across_hosts_and_unhealthy_containers_leave(server: Serve
     blog_ip = wait_until("blog's web running", lambda: next((c["ip"] for c in _running(server, "web", "blog")), ""), 60)
     assert _lookup(server, "web", asker="blog-web-1") == {blog_ip}
     assert _lookup(server, "web.blog") == {blog_ip}
+    assert _lookup(server, "blogweb") == {blog_ip}  # the client's external_links alias
     assert _lookup(server, "web.shop", asker="blog-web-1") == web_ips
     web1 = next(c for c in _running(server, "web") if c["name"] == "shop-web-1")
     assert _lookup(server, "shop-web-1.corral.internal") == {web1["ip"]}

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import cast
 
+import pytest
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corral.agent import dns
 from corral.agent.dns import DnsServer, read_resolvers
 from corral.agent.dns_records import Lookup
 from corral.model.network import ContainerRecord, HostNetwork, NetworkSettings, NetworkState
@@ -206,6 +208,23 @@ def test_no_upstream_or_a_silent_one_is_servfail(tmp_path: Path) -> None:
             assert (reply.header.id, reply.header.rcode) == (query.header.id, RCODE.SERVFAIL)
             # ours still answered while the upstream is silent
             assert _addresses(await _ask_udp(server, DNSRecord.question("web").pack())) == WEB_IPS
+
+    _run(scenario)
+
+
+def test_too_many_waiting_forwards_are_servfail_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dns, "MAX_FORWARDS", 1)
+
+    async def scenario() -> None:
+        async with _running(tmp_path, silent=True, timeout=3 * GUARD) as (server, _):
+            waiting = asyncio.ensure_future(_ask_udp(server, DNSRecord.question("example.com").pack()))
+            while not server._tasks:
+                await asyncio.sleep(0.01)
+            second = DNSRecord.question("example.org")
+            reply = DNSRecord.parse(await _ask_udp(server, second.pack()))
+            assert (reply.header.id, reply.header.rcode) == (second.header.id, RCODE.SERVFAIL)
+            assert not waiting.done()  # the first is still waiting for the silent upstream
+            waiting.cancel()
 
     _run(scenario)
 

@@ -44,6 +44,8 @@ MAX_UPSTREAMS = 3  # as many as the libc resolver uses
 RESOLV_CONF = Path("/etc/resolv.conf")
 RESOLV_RECHECK_SECONDS = 2.0
 RETRY_BIND_SECONDS = 5.0
+MAX_FORWARDS = 256  # queries waiting for an upstream at once; beyond that: SERVFAIL at once (a dead upstream
+# must not pile up sockets and tasks while clients retry)
 TCP_IDLE_SECONDS = 10.0
 PLAIN_UDP_LIMIT = 512
 EDNS_UDP_LIMIT = 1232  # the DNS flag day 2020 size: no fragmentation on any sane path
@@ -374,7 +376,9 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         except Exception:
             log.exception("DNS query from %s failed", addr[0])
             local = _servfail_or_none(data)
-        if isinstance(local, Lookup):  # upstream: do not hold up the queries behind it
+        if isinstance(local, Lookup) and len(self.server._tasks) >= MAX_FORWARDS:
+            transport.sendto(self.server._error(DNSRecord.parse(data), RCODE.SERVFAIL), addr)
+        elif isinstance(local, Lookup):  # upstream: do not hold up the queries behind it
             self.server._spawn(self.server._reply_udp(data, addr, transport))
         elif local is not None:
             transport.sendto(local, addr)
