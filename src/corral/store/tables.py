@@ -117,6 +117,8 @@ class StackRow(Base):
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # where it came from when installed from a catalog: {catalog, template, version, answers}; {} otherwise
+    catalog: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ServiceRow(Base):
@@ -162,3 +164,37 @@ class SlotRow(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")  # its overlay address (IPAM), "" when none
     # host ports the server picked for `ports: ["80"]` entries: [[container_port, protocol, host_port], ...]
     host_ports: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+
+
+class CatalogRow(Base):
+    """A catalog source: a directory or a git repository (cloned under the data dir); global or per environment."""
+
+    __tablename__ = "catalogs"
+    __table_args__ = (UniqueConstraint("environment_id", "name", name="uq_catalogs_environment_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(String(64), default="")  # "" = global (every environment sees it)
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))  # "dir" | "git" | "builtin"
+    url: Mapped[str] = mapped_column(Text, default="")  # the directory, or the git URL
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    commit: Mapped[str] = mapped_column(String(64), default="")  # the git commit last fetched
+    refreshed_at: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str] = mapped_column(Text, default="")  # why the last refresh failed, "" when it worked
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class RegistryRow(Base):
+    """Credentials of a private registry for one environment; the password only ever stored encrypted."""
+
+    __tablename__ = "registries"
+    __table_args__ = (UniqueConstraint("environment_id", "server", name="uq_registries_environment_server"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    server: Mapped[str] = mapped_column(String(255))  # host[:port], as in image references
+    username: Mapped[str] = mapped_column(String(255))
+    password_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
