@@ -258,6 +258,8 @@ class Stack:
     warnings: tuple[str, ...] = ()
     created_at: float = 0.0
     updated_at: float = 0.0
+    # where it came from when installed from a catalog: {catalog, template, version, answers}; {} otherwise
+    catalog: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.compose import ComposeFile, load_stack
 from corral.model.entities import Principal
-from corral.model.errors import InvalidInput
+from corral.model.errors import Conflict, InvalidInput
 from corral.model.names import validate_name
-from corral.model.stack import StackSpec
+from corral.model.stack import Stack, StackSpec
 from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.upgrades import strategy_for
 from corral.server.api import Strict, store_of
@@ -140,20 +140,35 @@ def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]
 @router.put("/stacks")
 def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -> dict[str, Any]:
     """Create the stack or bring it to these files; only services whose definition changed are touched."""
+    stack, changed, created = apply_stack(request, body)
+    if created:
+        response.status_code = 201
+    return {**_stack_result(request, stack.id), "changed_services": changed}
+
+
+def apply_stack(
+    request: Request, body: StackFiles, *, catalog: dict[str, Any] | None = None, create_only: bool = False
+) -> tuple[Stack, list[str], bool]:
+    """`corral up` (also behind catalog install and upgrade): parse, then create or update the stack.
+
+    Returns the stack, the names of changed services and whether it was created. `catalog` is the stack's origin to
+    store (None keeps it); `create_only` refuses a stack that exists (Conflict) instead of updating it.
+    """
     env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
     stacks = _stacks(request)
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
+    if existing is not None and create_only:
+        raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="stack")
     if existing is None:
-        stack = stacks.create_stack(env.id, spec, files)
+        stack = stacks.create_stack(env.id, spec, files, catalog=catalog)
         changed = [s.name for s in spec.services]
-        response.status_code = 201
     else:
         strategies = upgrade_strategies(spec, body.upgrade) if body.upgrade is not None else None
-        stack, changed = stacks.update_stack(existing.id, spec, files, upgrade_strategies=strategies)
+        stack, changed = stacks.update_stack(existing.id, spec, files, upgrade_strategies=strategies, catalog=catalog)
     _wake(request)
     request.app.state.bus.publish("stack", "updated", {"id": stack.id, "name": stack.name}, env.id)
-    return {**_stack_result(request, stack.id), "changed_services": changed}
+    return stack, changed, existing is None
 
 
 @router.get("/stacks")

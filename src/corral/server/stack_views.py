@@ -247,4 +247,16 @@ def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
         "services": services,
         "created_at": stack.created_at,
         "updated_at": stack.updated_at,
+        "catalog": catalog_origin_view(stack.catalog),
     }
+
+
+def catalog_origin_view(origin: dict[str, Any]) -> dict[str, Any]:
+    """Where a stack came from ({} when not from a catalog); password and secret answers are masked.
+    `upgrades` (versions it may upgrade to) is filled in by the API (server/catalog_service.py)."""
+    if not origin:
+        return {}
+    hidden = set(origin.get("secrets", ()))
+    answers = {k: ("********" if k in hidden and v else v) for k, v in dict(origin.get("answers", {})).items()}
+    keys = ("catalog", "template", "version", "version_name")
+    return {**{k: origin.get(k, "") for k in keys}, "answers": answers, "upgrades": []}

@@ -27,7 +27,9 @@ class StackStore:
 
     # -- stacks -------------------------------------------------------------------------------------------------
 
-    def create_stack(self, environment_id: str, spec: StackSpec, files: dict[str, Any]) -> Stack:
+    def create_stack(
+        self, environment_id: str, spec: StackSpec, files: dict[str, Any], *, catalog: dict[str, Any] | None = None
+    ) -> Stack:
         now = time.time()
         row = StackRow(
             id=ids.new_id("stack"),
@@ -37,6 +39,7 @@ class StackStore:
             warnings=list(spec.warnings),
             created_at=now,
             updated_at=now,
+            catalog=catalog or {},
         )
         try:
             with self.session() as session:
@@ -55,6 +58,7 @@ class StackStore:
         files: dict[str, Any],
         *,
         upgrade_strategies: dict[str, dict[str, Any]] | None = None,
+        catalog: dict[str, Any] | None = None,
     ) -> tuple[Stack, list[str]]:
         """Replace a stack's services with those of `spec`; returns the stack and the names of changed services.
 
@@ -97,6 +101,8 @@ class StackStore:
                     )
                     changed.append(service.name)
             row.files, row.warnings, row.updated_at = files, list(spec.warnings), now
+            if catalog is not None:  # None keeps the origin; {} clears it (the stack is no longer the template's)
+                row.catalog = catalog
             return _stack(row), changed
 
     def list_stacks(self, environment_id: str | None = None) -> list[Stack]:
@@ -382,6 +388,7 @@ def _stack(row: StackRow) -> Stack:
         warnings=tuple(row.warnings or ()),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        catalog=dict(row.catalog or {}),
     )
 
 
