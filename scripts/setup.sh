@@ -30,7 +30,8 @@ flock 9
 log() { echo "setup: $*"; }
 
 # --- 1. OS packages ------------------------------------------------------------------------------------------
-PACKAGES=(docker.io busybox-static iproute2 iptables util-linux procps git make python3-venv ca-certificates postgresql)
+PACKAGES=(docker.io busybox-static iproute2 iptables util-linux procps git make python3-venv ca-certificates postgresql
+          docker-registry apache2-utils)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from corral.agent.units import arrange_unit_actions
 from corral.model.entities import ObservedContainer
 from corral.model.errors import CorralError, InvalidInput
+from corral.model.registries import RegistryCredential, credential_for
 from corral.model.stack import DesiredContainer, LaunchConfig
 from corral.runtime import containers as runtime
 from corral.runtime import labels
@@ -223,10 +224,12 @@ def apply_action(
     *,
     protected_slots: Collection[str] = (),
     gate: NetworkGate | None = None,
+    registries: Mapping[str, RegistryCredential] | None = None,
 ) -> str:
     """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError.
 
-    `gate` (agent/network.py) holds back a create or recreate whose network is not ready (its reason is raised)."""
+    `gate` (agent/network.py) holds back a create or recreate whose network is not ready (its reason is raised).
+    `registries` (server -> credential, from the server's `desired` message) authenticate image pulls."""
     want = action.desired
     if gate is not None and want is not None and action.kind in (ActionKind.CREATE, ActionKind.RECREATE):
         waiting = gate(want)
@@ -250,7 +253,12 @@ def apply_action(
         return action.docker_id
     assert want is not None, f"{action.kind} needs a desired container"
     # never remove what cannot be created again
-    runtime.ensure_image(engine, want.launch.image, always_pull=runtime.wants_image_pull(want.launch))
+    runtime.ensure_image(
+        engine,
+        want.launch.image,
+        always_pull=runtime.wants_image_pull(want.launch),
+        credential=credential_for(want.launch.image, registries or {}),
+    )
     if action.kind is ActionKind.RECREATE:
         runtime.remove_container(engine, action.docker_id, name=action.name)
     docker_id = runtime.create_container(engine, want, protected_slots=protected_slots, image_ready=True)
@@ -265,12 +273,13 @@ def apply_actions(
     *,
     protected_slots: Collection[str] = (),
     gate: NetworkGate | None = None,
+    registries: Mapping[str, RegistryCredential] | None = None,
 ) -> list[ActionResult]:
     """Apply every action in order; a failure is recorded in its result and the next action still runs."""
     results: list[ActionResult] = []
     for action in actions:
         try:
-            docker_id = apply_action(engine, action, protected_slots=protected_slots, gate=gate)
+            docker_id = apply_action(engine, action, protected_slots=protected_slots, gate=gate, registries=registries)
         except CorralError as exc:
             results.append(ActionResult(action, exc.message or type(exc).__name__, action.docker_id))
             continue
@@ -364,6 +373,8 @@ class Converger:
         self._removal_errors: dict[str, str] = {}  # undesired slot id -> last error (logged once)
         self._restarts = RestartBackoff()
         self.network_gate: NetworkGate | None = None  # set by the agent's NetworkManager (agent/network.py)
+        # registry server -> credential for pulls, replaced by each `desired` message (agent/session.py)
+        self.registries: Mapping[str, RegistryCredential] = {}
 
     async def run(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
         loop = asyncio.get_running_loop()
@@ -393,7 +404,9 @@ class Converger:
         actions = arrange_unit_actions(actions, desired, observed)  # a sidekick unit: targets first
         due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
         deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
-        results = apply_actions(self.engine, due, protected_slots=wanted, gate=self.network_gate)
+        results = apply_actions(
+            self.engine, due, protected_slots=wanted, gate=self.network_gate, registries=self.registries
+        )
 
         errors: dict[str, str] = {}
         for result in results:

@@ -45,6 +45,7 @@ from corral.model import protocol
 from corral.model.credentials import AgentCredentials
 from corral.model.entities import ObservedContainer
 from corral.model.errors import InvalidInput, Unavailable
+from corral.model.registries import credentials_from_wire
 from corral.model.stack import DesiredContainer
 
 log = logging.getLogger("corral.agent")
@@ -293,12 +294,14 @@ class Session:
     async def _on_desired(self, message: protocol.Message) -> None:
         try:
             desired = parse_desired(message.data)
+            registries = credentials_from_wire(message.data.get("registries"))
         except InvalidInput as exc:
             log.warning("ignoring a desired set I cannot read (keeping the previous one): %s", exc.message)
             await self._send(protocol.ERROR, {"message": exc.message, "in_reply_to": message.id or None})
             return
-        log.info("received the desired set (%d containers)", len(desired))
+        log.info("received the desired set (%d containers, %d registries)", len(desired), len(registries))
         self.desired = desired
+        self.converger.registries = registries  # never logged: they carry passwords
         self.health.set_desired(desired)
         self.converger.retry_now()
         self._request_converge(0.0)

@@ -116,6 +116,33 @@ class CorralClient:
     def delete_registration_token(self, token_id: str) -> None:
         self.request("DELETE", f"/v1/registration-tokens/{_segment(token_id)}")
 
+    # -- private registries -------------------------------------------------------------------------------------
+
+    def add_registry(self, environment: str, server: str, username: str, password: str) -> dict[str, Any]:
+        body = {"server": server, "username": username, "password": password}
+        result: dict[str, Any] = self.request("POST", f"/v1/environments/{_segment(environment)}/registries", json=body)
+        return result
+
+    def list_registries(self, environment: str) -> list[dict[str, Any]]:
+        path = f"/v1/environments/{_segment(environment)}/registries"
+        data: list[dict[str, Any]] = self.request("GET", path)["data"]
+        return data
+
+    def find_registry(self, environment: str, ref: str) -> dict[str, Any]:
+        """A registry entry of an environment by id or server."""
+        for registry in self.list_registries(environment):
+            if ref in (registry["id"], registry["server"]):
+                return registry
+        raise NotFound(f"registry {ref!r} not found in environment {environment!r}", field="registry")
+
+    def update_registry(self, registry_id: str, username: str, password: str) -> dict[str, Any]:
+        body = {"username": username, "password": password}
+        result: dict[str, Any] = self.request("PUT", f"/v1/registries/{_segment(registry_id)}", json=body)
+        return result
+
+    def delete_registry(self, registry_id: str) -> None:
+        self.request("DELETE", f"/v1/registries/{_segment(registry_id)}")
+
     # -- hosts --------------------------------------------------------------------------------------------------
 
     def list_hosts(self, environment: str | None = None) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from corral.runtime.images import copy_images
 log = logging.getLogger(__name__)
 
 RUN_BASE = Path("/run/corral")
+TEST_REGISTRIES = "198.18.0.0/15"  # the benchmarking range local hosts live in: HTTP registries allowed
 FIRST_HOST_OFFSET = 11  # hosts get .11, .12, ... of the subnet; .1 is the gateway on the bridge
 DOCKERD_START_SECONDS = 60.0
 AGENT_STOP_SECONDS = 5.0
@@ -310,8 +311,10 @@ class LocalHostDriver:
         data_root = host_dir / "docker"
         data_root.mkdir(exist_ok=True)
         # Own daemon.json: keeps /etc/docker/daemon.json out and gives this engine its own trust key (engine ID).
+        # Registries on test addresses (198.18.0.0/15, e.g. one on the bridge's gateway) speak plain HTTP.
         config = host_dir / "daemon.json"
-        config.write_text(json.dumps({"deprecated-key-path": str(host_dir / "key.json")}))
+        daemon = {"deprecated-key-path": str(host_dir / "key.json"), "insecure-registries": [TEST_REGISTRIES]}
+        config.write_text(json.dumps(daemon))
         index = (int(ipaddress.IPv4Address(record.address)) - int(self.network.network_address)) - 10
         args = [
             system.executable("nsenter"),

@@ -25,6 +25,7 @@ import docker.errors
 from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound
 from corral.model.health import DockerHealthcheck
 from corral.model.network import DNS_DOMAIN, DOCKER_NETWORK, SERVICES_ADDRESS
+from corral.model.registries import RegistryCredential, registry_of
 from corral.model.stack import DesiredContainer, LaunchConfig
 from corral.runtime import labels
 from corral.runtime.docker_engine import DockerEngine, _parse_time
@@ -233,11 +234,19 @@ def _label(name: str, docker_id: str) -> str:
 # -- acting on the engine
 
 
-def ensure_image(engine: DockerEngine, image: str, *, always_pull: bool = False) -> None:
+def ensure_image(
+    engine: DockerEngine,
+    image: str,
+    *,
+    always_pull: bool = False,
+    credential: RegistryCredential | None = None,
+) -> None:
     """Make sure the engine has `image`: pull it when it is missing (or every time with `always_pull`).
 
-    Raises `ImageMissing` when it is not there and cannot be pulled, `EngineRejected` when a pull that
-    `always_pull` asked for fails (a stale local copy is not silently used instead).
+    `credential` (the environment's entry for the image's registry, model/registries.py) authenticates the pull;
+    its password goes to the engine only, never into a message. Raises `ImageMissing` when it is not there and
+    cannot be pulled, `EngineRejected` when a pull that `always_pull` asked for fails (a stale local copy is not
+    silently used instead).
     """
 
     def present(client: docker.DockerClient) -> bool:
@@ -251,12 +260,13 @@ def ensure_image(engine: DockerEngine, image: str, *, always_pull: bool = False)
 
     def pull(client: docker.DockerClient) -> str:
         repository, tag = docker.utils.parse_repository_tag(image)
+        auth = None if credential is None else {"username": credential.username, "password": credential.password}
         try:
-            client.api.pull(repository, tag=tag or "latest")
+            client.api.pull(repository, tag=tag or "latest", auth_config=auth)
         except docker.errors.APIError as exc:
-            return _explain(exc)
+            return _pull_failure(image, _explain(exc), credential)
         except docker.errors.DockerException as exc:
-            return str(exc)
+            return _pull_failure(image, str(exc), credential)
         return ""
 
     if not always_pull and engine.call(f"look up image {image}", present):
@@ -269,6 +279,22 @@ def ensure_image(engine: DockerEngine, image: str, *, always_pull: bool = False)
     raise ImageMissing(
         f"image {image} is not present on this host and cannot be pulled: {failure}", field="launch.image"
     )
+
+
+_AUTH_FAILURES = ("unauthorized", "authentication required", "no basic auth credentials")
+
+
+def _pull_failure(image: str, text: str, credential: RegistryCredential | None) -> str:
+    """Docker's reason for a failed pull; when the registry refused the login, say so with the registry's name and
+    whose credentials it refused (never the password)."""
+    if credential is not None and credential.password:
+        text = text.replace(credential.password, "***")  # an engine should never echo it; make sure
+    if not any(marker in text.lower() for marker in _AUTH_FAILURES):
+        return text
+    registry = registry_of(image)
+    if credential is None:
+        return f"registry {registry}: authentication failed (this environment has no credentials for it): {text}"
+    return f"registry {registry}: authentication failed for user {credential.username}: {text}"
 
 
 def wants_image_pull(launch: LaunchConfig) -> bool:

@@ -26,6 +26,7 @@ from corral.model.entities import HostState
 from corral.model.errors import CorralError
 from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
+from corral.server.api_registries import router as registries_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
 from corral.server.api_upgrades import router as upgrades_router
@@ -33,6 +34,7 @@ from corral.server.events import EventBus
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.server.orchestration import Orchestrator
+from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -48,6 +50,8 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     stacks = StackStore(store)
     hub.slot_reasons = stacks.set_slot_reason
     orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
+    registries = RegistryStore(store, settings.data_dir)
+    orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
     host_service = HostService(store, bus, hub, settings, driver)
     host_service.agent_url = agent_url
 
@@ -82,10 +86,12 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.state.host_service = host_service
     app.state.stacks = stacks
     app.state.orchestrator = orchestrator
+    app.state.registries = registries
     app.include_router(router)
     app.include_router(stacks_router)
     app.include_router(streams_router)
     app.include_router(upgrades_router)
+    app.include_router(registries_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
+from corral.model.errors import NotFound
 from corral.model.images import archs_of_image
 from corral.model.stack import ContainerSlot, DesiredContainer, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
@@ -36,6 +37,7 @@ from corral.server.network_pass import NetworkPass, carried_addresses
 from corral.server.port_pass import PortPass
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
+from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -68,6 +70,7 @@ class Orchestrator:
         self._task: asyncio.Task[None] | None = None
         self.network = NetworkPass(store, stacks, hub)  # overlay IPAM and the `network` message
         self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
+        self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
 
     def trigger(self) -> None:
         self._wake.set()
@@ -232,12 +235,26 @@ class Orchestrator:
             if force_host is not None and host_id != force_host:
                 continue
             desired = await run_in_threadpool(self.desired_for, host_id)
-            digest = json.dumps(desired, sort_keys=True)
+            registries = await run_in_threadpool(self.registries_for, host_id)
+            digest = json.dumps([desired, registries], sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
-            sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, {"containers": desired}))
+            data: dict[str, Any] = {"containers": desired}
+            if registries:  # never logged: it carries passwords; absent = none (the agent forgets earlier ones)
+                data["registries"] = registries
+            sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest
+
+    def registries_for(self, host_id: str) -> list[dict[str, str]]:
+        """The registry credentials of the host's environment, as the agent receives them (plain passwords)."""
+        if self.registries is None:
+            return []
+        try:
+            environment_id = self.store.get_host(host_id).environment_id
+        except NotFound:
+            return []
+        return [credential.to_wire() for credential in self.registries.credentials(environment_id)]
 
     async def _on_agent_connected(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
