@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from corral.client.catalog import CatalogClient
 from corral.model.errors import (
     Conflict,
     CorralError,
@@ -54,6 +55,7 @@ class CorralClient:
         self.auth_headers = headers
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
         self.stacks = StacksClient(self)
+        self.catalog = CatalogClient(self)
 
     def close(self) -> None:
         self._http.close()

@@ -25,6 +25,7 @@ from corral.orchestrator.upgrades import strategy_for
 from corral.server.api import Strict, store_of
 from corral.server.api_upgrades import RollingRestart, start_rolling_restart
 from corral.server.auth import require_admin
+from corral.server.catalog_service import CatalogService
 from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -124,7 +125,18 @@ def _state(request: Request, environment_id: str | None) -> EnvironmentState:
 
 def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
     stack = _stacks(request).get_stack(stack_id)
-    return stack_view(stack, _state(request, stack.environment_id))
+    return _with_offers(request, stack, stack_view(stack, _state(request, stack.environment_id)))
+
+
+stack_result = _stack_result  # the view of one stack, for the catalog routes
+
+
+def _with_offers(request: Request, stack: Stack, view: dict[str, Any]) -> dict[str, Any]:
+    """A stack installed from a catalog lists the template versions it may upgrade to (`catalog.upgrades`)."""
+    catalogs: CatalogService | None = getattr(request.app.state, "catalogs", None)
+    if stack.catalog and catalogs is not None:
+        view["catalog"]["upgrades"] = catalogs.upgrade_offers(stack.environment_id, stack.catalog)
+    return view
 
 
 @router.post("/stacks", status_code=201)
@@ -175,7 +187,7 @@ def apply_stack(
 def list_stacks(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> dict[str, Any]:
     env_id = store_of(request).get_environment(environment).id if environment else None
     state = _state(request, env_id)
-    return {"data": [stack_view(s, state) for s in _stacks(request).list_stacks(env_id)]}
+    return {"data": [_with_offers(request, s, stack_view(s, state)) for s in _stacks(request).list_stacks(env_id)]}
 
 
 @router.get("/stacks/{stack_id}")
