@@ -162,7 +162,7 @@ class Executor:
     def walk_template(self, dot: Any, node: TemplateNode) -> None:
         body = self.templates.get(node.name)
         if body is None:
-            raise self.error(node, f"no such template {node.name!r}")
+            raise self.error(node, f'no such template "{node.name}"')
         new_dot = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else None
         if self.depth >= MAX_DEPTH:
             raise self.error(node, f"exceeded maximum template depth ({MAX_DEPTH})")
