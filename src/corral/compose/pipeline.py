@@ -57,7 +57,7 @@ def build_stack(
     if not raw_services:
         raise services_loc.error("no services are defined")
 
-    ctx = ServiceContext(answers, env_files, base_dir, volume_names, warnings)
+    ctx = ServiceContext(answers, env_files, base_dir, volume_names, warnings, stack_name=stack_name)
     parsed: dict[str, ParsedService] = {}
     try:
         for name, body in raw_services.items():

@@ -93,6 +93,7 @@ class ServiceContext:
     base_dir: str | None
     volume_names: Mapping[str, str]
     warnings: list[str] = field(default_factory=list)
+    stack_name: str = ""  # for Rancher's same-stack `external_links: [service:alias]`
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         stdin_open=as_bool(_value(body, "stdin_open", False), loc.key("stdin_open")),
         network_mode=network_mode,
         links=links,
-        external_links=_external_links(body.get("external_links"), loc.key("external_links")),
+        external_links=_external_links(body.get("external_links"), loc.key("external_links"), ctx.stack_name),
         volumes_from=volumes_from,
         healthcheck=docker_healthcheck(healthcheck),
     )
@@ -346,15 +347,19 @@ def _links(value: Any, loc: Loc) -> tuple[tuple[str, ...], tuple[tuple[str, Loc,
     return links, tuple(refs)
 
 
-def _external_links(value: Any, loc: Loc) -> tuple[str, ...]:
-    """Rancher's `external_links`: "stack/service[:alias]", a DNS alias for a service of another stack."""
-    links = str_list(value, loc)
+def _external_links(value: Any, loc: Loc, stack_name: str = "") -> tuple[str, ...]:
+    """Rancher's `external_links`: "stack/service[:alias]", a DNS alias for a service of another stack; a plain
+    "service[:alias]" (as real catalogs write it) means a service of this stack and is stored as "STACK/service"."""
+    links = list(str_list(value, loc))
     for i, link in enumerate(links):
         target, sep, alias = link.partition(":")
+        if target and "/" not in target and stack_name:
+            links[i] = link = f"{stack_name}/{link}"
+            target = f"{stack_name}/{target}"
         stack, slash, service = target.partition("/")
         if not (stack and slash and service) or "/" in service or (sep and not alias) or ":" in alias:
-            raise loc.key(i).error(f"{link!r} must be STACK/SERVICE or STACK/SERVICE:ALIAS")
-    return links
+            raise loc.key(i).error(f"{link!r} must be [STACK/]SERVICE or [STACK/]SERVICE:ALIAS")
+    return tuple(links)
 
 
 def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...]]:

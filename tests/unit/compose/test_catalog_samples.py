@@ -1,7 +1,8 @@
 """Real files from rancher/community-catalog (../shared/catalog-samples): the plain ones load with default answers.
 
-`.tpl` files need Go-template rendering first (the catalog issue); their rancher-compose.yml files are checked
-against stand-in services so that every real rancher-compose.yml key is at least understood.
+`.tpl` files are rendered by the catalog (`corral.catalog.validate`: default answers, placeholders for required
+questions without one); every rancher-compose.yml file is also checked against stand-in services so that every
+real rancher-compose.yml key is at least understood.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from corral.catalog.loader import load_version
+from corral.catalog.validate import validate_version
 from corral.compose import ComposeFile, load_stack
 
 SAMPLES = Path(os.environ.get("CORRAL_CATALOG_SAMPLES", "/work/shared/catalog-samples")) / "templates"
@@ -125,3 +128,9 @@ def test_every_rancher_compose_file_is_understood(version: Path) -> None:
         answers=default_answers(rancher_text),
     )
     assert {s.name for s in spec.services} == set(names)
+
+
+@pytest.mark.parametrize("version", versions(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_sample_renders_and_loads_with_default_answers(version: Path) -> None:
+    result = validate_version(load_version(version, version.parent.name))
+    assert result.ok, result.error

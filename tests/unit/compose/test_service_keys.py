@@ -500,10 +500,18 @@ def test_links_are_kept_and_checked() -> None:
 def test_external_links_are_kept_and_checked() -> None:
     assert launch("external_links: [blog/web, 'shop/db:database']\n").external_links == ("blog/web", "shop/db:database")
     assert "external_links" not in launch("").to_dict()  # config hashes of existing services do not change
-    for bad in ("web", "blog/", "/web", "blog/web:", "a/b/c"):
+    for bad in ("blog/", "/web", "blog/web:", "a/b/c", "db:"):
         exc = service_error(f"image: nginx\nexternal_links: ['{bad}']\n")
         assert exc.field == f"{DC}:services.web.external_links[0]", bad
-        assert "must be STACK/SERVICE or STACK/SERVICE:ALIAS" in exc.message
+        assert "must be [STACK/]SERVICE or [STACK/]SERVICE:ALIAS" in exc.message
+
+
+def test_external_links_without_a_stack_mean_this_stack() -> None:
+    # Real catalogs (artifactory-oss) write `external_links: [artifactory:artifactory]` for a same-stack service.
+    web = stack("version: '2'\nservices:\n  web:\n    image: nginx\n    external_links: ['db:database', cache]\n")
+    service = web.service("web")
+    assert service is not None
+    assert service.launch.external_links == (f"{web.name}/db:database", f"{web.name}/cache")
 
 
 def test_depends_on_list_and_map_forms() -> None:

@@ -19,5 +19,5 @@ services:
     command:
       - sh
       - -c
-      - mkdir -p /www && echo "$$TITLE: {{ .Values.WORKERS }} workers" > /www/index.html && exec httpd -f -p 80 -h /www
+      - 'mkdir -p /www && echo "$$TITLE: {{ .Values.WORKERS }} workers" > /www/index.html && exec httpd -f -p 80 -h /www'
 {{- end }}
