@@ -26,10 +26,12 @@ from corral.model.entities import HostState
 from corral.model.errors import CorralError
 from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
+from corral.server.api_catalog import router as catalog_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
 from corral.server.api_upgrades import router as upgrades_router
+from corral.server.catalog_service import CatalogService
 from corral.server.events import EventBus
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
@@ -52,6 +54,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
     registries = RegistryStore(store, settings.data_dir)
     orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
+    catalogs = CatalogService(store, settings.data_dir)
     host_service = HostService(store, bus, hub, settings, driver)
     host_service.agent_url = agent_url
 
@@ -59,6 +62,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
         await run_in_threadpool(_fail_interrupted_provisioning, store)
+        await run_in_threadpool(catalogs.ensure_builtin)
         await hub.start()
         await orchestrator.start()
         supervisor = asyncio.create_task(host_service.supervise(), name="local-host-supervisor")
@@ -86,11 +90,13 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.state.host_service = host_service
     app.state.stacks = stacks
     app.state.orchestrator = orchestrator
+    app.state.catalogs = catalogs
     app.state.registries = registries
     app.include_router(router)
     app.include_router(stacks_router)
     app.include_router(streams_router)
     app.include_router(upgrades_router)
+    app.include_router(catalog_router)
     app.include_router(registries_router)
 
     @app.get("/healthz", include_in_schema=False)
