@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corral.catalog.answers import resolve_answers
 from corral.catalog.loader import default_catalog_root, load_catalog
@@ -70,3 +72,20 @@ def test_bad_tpl_names_file_line_and_column(tmp_path: Path) -> None:
         render_version(bad, {"X": "1"}, stack_name="demo")
     assert caught.value.message.startswith("docker-compose.yml.tpl:4:")
     assert caught.value.field == "docker-compose.yml.tpl"
+
+
+keys = st.sampled_from(["version", "services", "catalog", ".catalog", "volumes", "x-extra"])
+bodies = st.lists(st.from_regex(r"  [a-z]{1,5}: [a-z0-9]{0,5}", fullmatch=True), max_size=3)
+
+
+@given(st.lists(st.tuples(keys, bodies), max_size=6))
+def test_stripping_keeps_line_numbers_and_every_other_section(sections: list[tuple[str, list[str]]]) -> None:
+    lines = [line for key, body in sections for line in (f"{key}:", *body)]
+    text = "\n".join(lines) + "\n"
+    stripped = strip_catalog_section(text).split("\n")
+    assert len(stripped) == len(text.split("\n"))
+    row = 0
+    for key, body in sections:
+        for line in (f"{key}:", *body):
+            assert stripped[row] == ("" if key in ("catalog", ".catalog") else line)
+            row += 1
