@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     missed_heartbeats: int = 3  # silent for this many heartbeats -> `reconnecting`
     agent_max_backoff_seconds: float = 5.0
+    # the agent builds the managed overlay (Docker network, VXLAN, DNS, metadata) on its host; 0 for hosts that must
+    # not (no VXLAN in the kernel, a shared machine): managed containers placed there wait with a reason
+    agent_overlay: bool = True
     provisioning_timeout_seconds: float = 120.0
     # A container still not running this long after it was placed or changed puts its service in `error`, with
     # the reason (Rancher's services stayed "Activating" forever).

@@ -165,8 +165,8 @@ def test_a_container_is_created_as_desired(world: World, tmp_path: Path) -> None
         command=("httpd", "-f", "-p", "80", "-h", "/www"),
         environment=(("GREETING", "hi"), ("MODE", "a=b")),
         labels=(("tier", "front"),),
-        ports=(PortSpec(80, port, "tcp", "127.0.0.1"), PortSpec(53, None, "udp")),
-        expose=("9000",),
+        ports=(PortSpec(80, port, "tcp", "127.0.0.1"),),
+        expose=("9000", "53/udp"),
         volumes=(
             VolumeSpec("bind", "/www", str(www), read_only=True),
             VolumeSpec("volume", "/data", f"it{world.run}-data"),
@@ -411,7 +411,7 @@ def test_the_agent_converges_and_survives_sigkill_without_touching_containers(
     fake_server.environment_id = world.environment_id
     web = world.desired("web", sleeper(restart="always"))
     missing_image = f"corral/missing-{world.run}:latest"
-    broken = world.desired("broken", LaunchConfig(image=missing_image), service="broken")
+    broken = world.desired("broken", LaunchConfig(image=missing_image, network_mode="none"), service="broken")
     desired = _desired_message(web, broken)
     fake_server.after_welcome = [desired]  # as the server does: the full desired set on every connection
 

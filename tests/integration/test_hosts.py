@@ -187,7 +187,8 @@ def _run_agent(server: ServerProcess, token: str, state_dir: Path, name: str) ->
             "--label",
             "kind=custom",
         ],
-        env=server.env,
+        # the machine's own engine: no overlay (Docker network, VXLAN, DNS) may be built in the root namespace
+        env={**server.env, "CORRAL_AGENT_OVERLAY": "0"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from corral.agent.converge import ActionKind, plan_convergence
-from corral.agent.network import WAITING_FOR_ADDRESS, WAITING_FOR_NETWORK, NetworkManager
+from corral.agent.network import OVERLAY_DISABLED, WAITING_FOR_ADDRESS, WAITING_FOR_NETWORK, NetworkManager
 from corral.model.entities import ObservedContainer
 from corral.model.network import HostNetwork, NetworkSettings, NetworkState
 from corral.model.stack import ContainerSlot, DesiredContainer, LaunchConfig
@@ -53,6 +53,30 @@ def test_gate_waits_for_an_address_then_for_the_network() -> None:
         assert manager.gate(desired(network_mode="host")) == ""
         manager.ready = True
         assert manager.gate(desired()) == ""
+    finally:
+        manager.close()
+
+
+def test_without_the_overlay_managed_containers_wait_with_the_reason_and_nothing_is_applied() -> None:
+    manager = NetworkManager(DockerEngine("unix:///nonexistent.sock"), enabled=False)
+    seen: list[NetworkState] = []
+
+    class Component:
+        def update(self, state: NetworkState) -> None:
+            seen.append(state)
+
+    try:
+        manager.register(Component())
+        state = NetworkState(
+            environment_id="env-1",
+            environment="default",
+            settings=NetworkSettings(subnet="198.18.64.0/18"),
+            host=HostNetwork("h1", "a", "198.18.0.11", "198.18.65.0/24"),
+        )
+        assert manager.receive(state.to_dict()) == ""
+        assert manager.gate(desired()) == OVERLAY_DISABLED and "CORRAL_AGENT_OVERLAY=0" in OVERLAY_DISABLED
+        assert manager.gate(desired(network_mode="bridge")) == ""
+        assert seen == [] and not manager._apply_now.is_set()
     finally:
         manager.close()
 

@@ -49,6 +49,10 @@ APPLY_SECONDS = 10.0
 PROBE_SECONDS = 5.0
 WAITING_FOR_ADDRESS = "waiting for an overlay address"
 WAITING_FOR_NETWORK = "waiting for the overlay network"
+OVERLAY_DISABLED = (
+    "this host's agent runs without the managed overlay (CORRAL_AGENT_OVERLAY=0): "
+    "use network_mode bridge, host or none for containers placed here"
+)
 
 Sender = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -67,8 +71,12 @@ class NetworkManager:
         probe_seconds: float = PROBE_SECONDS,
         probe_port: int = connectivity.PROBE_PORT,
         clock: Callable[[], float] = connectivity.wall_clock,
+        enabled: bool = True,
     ) -> None:
         self.engine = engine
+        # False (`CORRAL_AGENT_OVERLAY=0`): this host takes no part in the overlay (no Docker network, VXLAN, DNS or
+        # metadata here); managed containers wait with a reason saying so
+        self.enabled = enabled
         self.overlay = overlay if overlay is not None else Overlay()
         self.apply_seconds = apply_seconds
         self.probe_seconds = probe_seconds
@@ -118,6 +126,9 @@ class NetworkManager:
         except InvalidInput as exc:
             log.warning("ignoring a network message I cannot read (keeping the previous one): %s", exc.message)
             return exc.message
+        if not self.enabled:
+            self.state = state
+            return ""
         if state != self.state:
             log.info(
                 "network: slice %s, %d peers, %d containers",
@@ -145,6 +156,8 @@ class NetworkManager:
         """Why a managed container cannot be created now ("" when it can, or when it is not on the overlay)."""
         if not on_overlay(desired):
             return ""
+        if not self.enabled:
+            return OVERLAY_DISABLED
         if not desired.ip:
             return WAITING_FOR_ADDRESS
         if not self.ready:
@@ -194,6 +207,9 @@ class NetworkManager:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply and probe until `stop` is set."""
+        if not self.enabled:
+            await stop.wait()
+            return
         tasks = [
             asyncio.create_task(self._apply_loop(), name="overlay-apply"),
             asyncio.create_task(self._probe_loop(), name="overlay-probe"),

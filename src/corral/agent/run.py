@@ -119,12 +119,13 @@ class Agent:
         self.slot_reporter = SlotReporter()
         self.health = HealthMonitor()
         # The overlay (Docker network + VXLAN), the connectivity check, and DNS/metadata registered on it.
-        self.network = NetworkManager(DockerEngine(docker_host))
+        self.network = NetworkManager(DockerEngine(docker_host), enabled=settings.agent_overlay)
         self.converger.network_gate = self.network.gate
         self.dns = DnsServer()  # on 169.254.169.250:53 once the first network message arrived
-        self.network.register(self.dns)
         self.metadata = MetadataServer()  # on 169.254.169.250:80 once the first network message arrived
-        self.network.register(self.metadata)
+        if settings.agent_overlay:
+            self.network.register(self.dns)
+            self.network.register(self.metadata)
         self.stop = asyncio.Event()
 
     async def main(self) -> int:
