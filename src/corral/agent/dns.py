@@ -33,6 +33,7 @@ from typing import Any, cast
 from dnslib import EDNS0, QTYPE, RCODE, RR, SOA, A, DNSError, DNSHeader, DNSRecord
 
 from corral.agent.dns_records import FORWARD, Lookup, NameTable, Outcome, shuffled
+from corral.agent.listening import serve_when_ready
 from corral.model.network import DNS_DOMAIN, SERVICES_ADDRESS, NetworkState
 
 log = logging.getLogger("corral.agent.dns")
@@ -123,28 +124,15 @@ class DnsServer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve from the first `network` message until `stop`; a failed bind (port taken) is retried, logged."""
-        waiter = asyncio.ensure_future(stop.wait())
-        try:
-            arrived = asyncio.ensure_future(self._state_arrived.wait())
-            await asyncio.wait({waiter, arrived}, return_when=asyncio.FIRST_COMPLETED)
-            arrived.cancel()
-            logged = ""
-            while not stop.is_set():
-                try:
-                    await self.start()
-                    log.info("DNS answering on %s:%d (udp, tcp)", self.address, self.port)
-                    break
-                except OSError as exc:
-                    reason = f"DNS cannot listen on {self.address}:{self.port}: {exc.strerror or exc}"
-                    if reason != logged:
-                        log.warning("%s; retrying every %.0fs", reason, RETRY_BIND_SECONDS)
-                        logged = reason
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(waiter), timeout=RETRY_BIND_SECONDS)
-            await waiter
-        finally:
-            waiter.cancel()
-            await self.close()
+        await serve_when_ready(
+            f"DNS on {self.address}:{self.port} (udp, tcp)",
+            ready=self._state_arrived,
+            stop=stop,
+            start=self.start,
+            close=self.close,
+            log=log,
+            retry_seconds=RETRY_BIND_SECONDS,
+        )
 
     async def start(self) -> None:
         """Bind UDP and TCP on address:port (port 0: any free port, see `bound_port`). Raises OSError."""

@@ -20,6 +20,7 @@ import logging
 import socket
 from typing import Final
 
+from corral.agent.listening import serve_when_ready
 from corral.agent.metadata_tree import Answer, MetadataIndex, not_found, wants_json
 from corral.model.network import SERVICES_ADDRESS, NetworkState
 
@@ -55,27 +56,15 @@ class MetadataServer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve from the first `network` message until `stop`; a failed bind (port taken) is retried, logged."""
-        waiter = asyncio.ensure_future(stop.wait())
-        arrived = asyncio.ensure_future(self._state_arrived.wait())
-        try:
-            await asyncio.wait({waiter, arrived}, return_when=asyncio.FIRST_COMPLETED)
-            logged = ""
-            while not stop.is_set():
-                try:
-                    await self.start()
-                    break
-                except OSError as exc:
-                    reason = f"metadata cannot listen on {self.address}:{self.port}: {exc.strerror or exc}"
-                    if reason != logged:
-                        log.warning("%s; retrying every %.0fs", reason, RETRY_BIND_SECONDS)
-                        logged = reason
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(waiter), timeout=RETRY_BIND_SECONDS)
-            await waiter
-        finally:
-            waiter.cancel()
-            arrived.cancel()
-            await self.stop()
+        await serve_when_ready(
+            f"metadata on {self.address}:{self.port}",
+            ready=self._state_arrived,
+            stop=stop,
+            start=self.start,
+            close=self.stop,
+            log=log,
+            retry_seconds=RETRY_BIND_SECONDS,
+        )
 
     async def start(self) -> None:
         if self._server is not None:
