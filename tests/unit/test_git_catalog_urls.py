@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from corral.model.errors import InvalidInput, Unavailable
-from corral.runtime.git_catalog import refresh_checkout, validate_branch, validate_git_url
+from corral.runtime.git_catalog import redact_url, refresh_checkout, validate_branch, validate_git_url
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,23 @@ def test_unknown_branch_and_missing_repository_fail_with_gits_reason(tmp_path: P
         refresh_checkout(f"file://{origin}", "nope", tmp_path / "c1")
     with pytest.raises(Unavailable, match="git clone failed"):
         refresh_checkout(f"file://{tmp_path / 'missing'}", "main", tmp_path / "c2")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://bob:s3cret@git.example.com/cat.git", "https://bob:***@git.example.com/cat.git"),
+        ("https://bob:s3cret@git.example.com:8443/cat.git", "https://bob:***@git.example.com:8443/cat.git"),
+        ("https://bob@git.example.com/cat.git", "https://bob@git.example.com/cat.git"),
+        ("https://git.example.com/cat.git", "https://git.example.com/cat.git"),
+        ("https://bob:s3cret@git.example.com:99999/x", "https://***@git.example.com:99999/x"),
+    ],
+)
+def test_a_password_in_a_git_url_is_never_shown(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_rejected_url_error_hides_the_password() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        validate_git_url("http://bob:s3cret@git.example.com/cat.git")
+    assert "s3cret" not in caught.value.message and "bob:***@" in caught.value.message

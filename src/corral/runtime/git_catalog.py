@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 from corral.model.errors import InvalidInput, Unavailable
@@ -23,22 +24,47 @@ _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^:]")  # git@github.co
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
 
 
+def redact_url(url: str) -> str:
+    """The URL with the password of its user info replaced by `***` (`https://bob:s3cret@host/x` →
+    `https://bob:***@host/x`): what views, errors and logs may show."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None:
+            return url
+        user, host = parts.username or "", parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # not even a URL: hide whatever could be user info
+        return re.sub(r"://[^/@]*@", "://***@", url)
+    return urllib.parse.urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query, parts.fragment))
+
+
+def _secret_of(url: str) -> str:
+    try:
+        return urllib.parse.urlsplit(url).password or ""
+    except ValueError:
+        return ""
+
+
 def validate_git_url(url: str) -> str:
     """The URL itself when git may fetch it; InvalidInput (field `url`) naming the allowed schemes otherwise."""
     value = url.strip()
     if not value or value.startswith("-") or any(ch in value for ch in "\n\r\0"):
-        raise InvalidInput(f"git URL {url!r} is not allowed: it must not be empty or start with '-'", field="url")
+        raise InvalidInput(
+            f"git URL {redact_url(url)!r} is not allowed: it must not be empty or start with '-'", field="url"
+        )
     scheme, sep, _rest = value.partition("://")
     if sep:
         if scheme.lower() not in ALLOWED_SCHEMES:
             raise InvalidInput(
-                f"git URL {url!r}: scheme {scheme!r} is not allowed (use {', '.join(ALLOWED_SCHEMES)})", field="url"
+                f"git URL {redact_url(url)!r}: scheme {scheme!r} is not allowed (use {', '.join(ALLOWED_SCHEMES)})",
+                field="url",
             )
         return value
     if "::" not in value and _SCP_LIKE.match(value):
         return value  # ssh in scp syntax
     raise InvalidInput(
-        f"git URL {url!r} is not allowed: give an {', '.join(ALLOWED_SCHEMES)} URL (or user@host:path)", field="url"
+        f"git URL {redact_url(url)!r} is not allowed: give an {', '.join(ALLOWED_SCHEMES)} URL (or user@host:path)",
+        field="url",
     )
 
 
@@ -54,15 +80,17 @@ def refresh_checkout(url: str, branch: str, destination: Path) -> str:
     Raises Unavailable with git's own message when git fails (unreachable, unknown branch, not a repository).
     """
     validate_git_url(url)
+    secret = _secret_of(url)
     validate_branch(branch)
     if not (destination / ".git").is_dir():
         if destination.exists():
             shutil.rmtree(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        _git(["clone", "--no-checkout", "--", url, str(destination)], cwd=destination.parent)
+        _git(["clone", "--no-checkout", "--", url, str(destination)], cwd=destination.parent, secret=secret)
     else:
-        _git(["remote", "set-url", "--", "origin", url], cwd=destination)
-    _git(["fetch", "--prune", "--", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"], cwd=destination)
+        _git(["remote", "set-url", "--", "origin", url], cwd=destination, secret=secret)
+    fetch = ["fetch", "--prune", "--", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"]
+    _git(fetch, cwd=destination, secret=secret)
     _git(["checkout", "--force", "--detach", f"refs/remotes/origin/{branch}", "--"], cwd=destination)
     return _git(["rev-parse", "HEAD"], cwd=destination).strip()
 
@@ -71,7 +99,7 @@ def remove_checkout(destination: Path) -> None:
     shutil.rmtree(destination, ignore_errors=True)
 
 
-def _git(args: list[str], *, cwd: Path) -> str:
+def _git(args: list[str], *, cwd: Path, secret: str = "") -> str:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
         "GIT_TERMINAL_PROMPT": "0",
@@ -95,5 +123,7 @@ def _git(args: list[str], *, cwd: Path) -> str:
         raise Unavailable(f"cannot run git: {exc.strerror}") from exc
     if done.returncode != 0:
         message = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip()) or "no output"
+        if secret:
+            message = message.replace(secret, "***")
         raise Unavailable(f"git {args[0]} failed: {message}")
     return done.stdout

@@ -20,6 +20,7 @@ from corral.catalog.render import render_version
 from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
 from corral.model.stack import Stack
+from corral.runtime.git_catalog import redact_url
 from corral.server.api import Strict, store_of
 from corral.server.api_stacks import StackFiles, UpgradeRequest, apply_stack, stack_result
 from corral.server.auth import require_admin
@@ -66,7 +67,7 @@ def _source_view(source: CatalogSource) -> dict[str, Any]:
         "id": source.id,
         "name": source.name,
         "kind": source.kind,
-        "url": source.url,
+        "url": redact_url(source.url),
         "branch": source.branch,
         "environment_id": source.environment_id,
         "commit": source.commit,
