@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from corral.config import Settings
-from corral.model.errors import Conflict, InvalidInput
+from corral.model.errors import Conflict, InvalidInput, Unavailable
 from corral.model.registries import (
     RegistryCredential,
     credential_for,
@@ -101,4 +101,15 @@ def test_store_encrypts_the_password_and_reads_it_back(tmp_path: Path) -> None:
         again.add(env.id, "R.EXAMPLE.COM:5000", "bob", "x")
     (tmp_path / "registry.key").write_bytes(Fernet.generate_key())  # a replaced key cannot read old passwords
     assert RegistryStore(store, tmp_path).credentials(env.id) == []
+    store.engine.dispose()
+
+
+def test_a_damaged_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    store = open_store(Settings(data_dir=tmp_path))
+    ensure_default_environment(store)
+    env = store.get_environment("default")
+    (tmp_path / "registry.key").write_bytes(b"not a key\n")
+    with pytest.raises(Unavailable) as caught:
+        RegistryStore(store, tmp_path).add(env.id, "r.example.com", "alice", "pw")
+    assert "registry.key is not a valid key" in caught.value.message
     store.engine.dispose()

@@ -56,7 +56,13 @@ class RegistryStore:
     def _cipher(self) -> Fernet:
         with self._lock:
             if self._fernet is None:
-                self._fernet = Fernet(self._load_or_create_key())
+                try:
+                    self._fernet = Fernet(self._load_or_create_key())
+                except ValueError as exc:  # not a Fernet key: a damaged or foreign file
+                    raise Unavailable(
+                        f"the registry key {self.key_path} is not a valid key (damaged?): restore it from a backup, "
+                        "or move it away and add the registries again"
+                    ) from exc
             return self._fernet
 
     def _load_or_create_key(self) -> bytes:
