@@ -21,7 +21,7 @@ step() {
 step ruff .venv/bin/ruff check src tests
 step mypy .venv/bin/mypy
 step import-linter .venv/bin/lint-imports
-step pytest .venv/bin/pytest -q tests
+step pytest .venv/bin/pytest -q --durations=20 tests
 
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "FAILED: ${failed[*]}" >&2
