@@ -23,6 +23,7 @@ services:
   web:
     image: corral/busybox:latest
     command: httpd -f -p 8080 -h /www
+    stop_grace_period: 1s  # as PID 1, httpd and sleep ignore SIGTERM: no 10 s wait per stop
     environment:
       GREETING: hello
     labels:
@@ -30,6 +31,7 @@ services:
   worker:
     image: corral/busybox:latest
     command: ["sleep", "3600"]
+    stop_grace_period: 1s
 """
 
 

@@ -22,6 +22,7 @@ services:
   web:
     image: corral/busybox:latest
     command: ["sleep", "3600"]
+    stop_grace_period: 1s  # sleep as PID 1 ignores SIGTERM: do not wait Docker's default 10 s per stop
     environment:
       RELEASE: "{release}"
 """
