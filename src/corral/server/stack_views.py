@@ -6,6 +6,7 @@ reason for a container; this is the one place that joins slot, observed containe
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,10 +45,16 @@ class EnvironmentState:
             r.slot.id: reported[(r.slot.host_id, r.slot.id)] for r in slots if (r.slot.host_id, r.slot.id) in reported
         }
         services = stacks.list_services(environment_id=environment_id)
-        return cls(hosts, services, slots, observed, time.time(), load_settings().activating_deadline_seconds)
+        return cls(hosts, services, slots, observed, time.time(), activating_deadline())
 
     def slots_of(self, service_id: str) -> list[SlotRecord]:
         return [r for r in self.slots if r.service_id == service_id]
+
+
+@functools.cache
+def activating_deadline() -> float:
+    """CORRAL_ACTIVATING_DEADLINE_SECONDS, read once per process (views are built on every API call)."""
+    return load_settings().activating_deadline_seconds
 
 
 def is_global_service(service: Service) -> bool:
