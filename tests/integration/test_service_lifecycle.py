@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,22 @@ pytestmark = pytest.mark.integration
 def _service(server: ServerProcess, ref: str) -> dict:
     with server.client() as client:
         return client.stacks.find_service("default", ref)
+
+
+def _up_with_deadline(
+    server_with: Callable[..., ServerProcess], tmp_path: Path, deadline: int, host: str, stack: str, services: str
+) -> ServerProcess:
+    """A server whose activating deadline is `deadline` s, one host, and the stack `services` (compose YAML) up."""
+    server = server_with(CORRAL_ACTIVATING_DEADLINE_SECONDS=str(deadline))
+    _create_hosts(server, host)
+    compose = _write(tmp_path, "docker-compose.yml", f"version: '2'\nservices:\n{services}")
+    server.cli("up", "-d", "-f", str(compose), "-s", stack)
+    return server
+
+
+def _in_error(server: ServerProcess, ref: str, mentioning: str = "") -> dict | None:
+    service = _service(server, ref)
+    return service if service["state"] == "error" and mentioning in service["reason"] else None
 
 
 def test_a_start_once_dependency_ends_cleanly_and_its_dependent_starts_after_it(
@@ -42,28 +59,17 @@ def test_a_start_once_dependency_ends_cleanly_and_its_dependent_starts_after_it(
 
 
 def test_a_crashing_container_is_restarted_in_place_and_its_service_turns_error_after_the_deadline(
-    server_with: object, tmp_path: Path
+    server_with: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = server_with(CORRAL_ACTIVATING_DEADLINE_SECONDS="6")  # type: ignore[operator]
-    _create_hosts(server, "l2")
-    compose = _write(
-        tmp_path,
-        "docker-compose.yml",
-        "version: '2'\nservices:\n  crash:\n    image: corral/busybox:latest\n"
-        "    command: sh -c 'echo started; sleep 1; exit 3'\n",
-    )
-    server.cli("up", "-d", "-f", str(compose), "-s", "flaky")
+    crash = "  crash:\n    image: corral/busybox:latest\n    command: sh -c 'echo started; sleep 1; exit 3'\n"
+    server = _up_with_deadline(server_with, tmp_path, 6, "l2", "flaky", crash)
 
     def first_container() -> dict | None:
         found = [c for c in _containers(server, "flaky") if c["docker_id"]]
         return found[0] if found else None
 
     docker_id = wait_until("the container to exist", lambda: (c := first_container()) and c["docker_id"], 60)
-    service = wait_until(
-        "the service to turn error with the reason",
-        lambda: (s := _service(server, "flaky/crash"))["state"] == "error" and s,
-        timeout=60,
-    )
+    service = wait_until("the service to turn error with the reason", lambda: _in_error(server, "flaky/crash"), 60)
     assert "flaky-crash-1 not running after 6 s" in service["reason"], service["reason"]
     assert "exit code 3" in service["reason"], service["reason"]
     # Kept at scale: the same container was started again (Corral's own restarts, spaced by a growing delay).
@@ -76,21 +82,15 @@ def test_a_crashing_container_is_restarted_in_place_and_its_service_turns_error_
 
 
 def test_pull_image_always_fails_clearly_without_a_registry_and_the_service_shows_error(
-    server_with: object, tmp_path: Path
+    server_with: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = server_with(CORRAL_ACTIVATING_DEADLINE_SECONDS="5")  # type: ignore[operator]
-    _create_hosts(server, "l3")
-    compose = _write(
-        tmp_path,
-        "docker-compose.yml",
-        "version: '2'\nservices:\n  fresh:\n    image: corral/busybox:latest\n    command: sleep 3600\n"
-        "    labels:\n      io.rancher.container.pull_image: always\n",
+    fresh = (
+        "  fresh:\n    image: corral/busybox:latest\n    command: sleep 3600\n"
+        "    labels:\n      io.rancher.container.pull_image: always\n"
     )
-    server.cli("up", "-d", "-f", str(compose), "-s", "pulls")
+    server = _up_with_deadline(server_with, tmp_path, 5, "l3", "pulls", fresh)
     service = wait_until(
-        "the pull failure as the service's error",
-        lambda: (s := _service(server, "pulls/fresh"))["state"] == "error" and "pull_image" in s["reason"] and s,
-        timeout=60,
+        "the pull failure as the service's error", lambda: _in_error(server, "pulls/fresh", "pull_image"), 60
     )
     assert "pull_image is always, and pulling corral/busybox:latest failed" in service["reason"], service["reason"]
     assert service["reason"].startswith("pulls-fresh-1 not running after 5 s: "), service["reason"]
