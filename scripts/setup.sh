@@ -31,7 +31,7 @@ log() { echo "setup: $*"; }
 
 # --- 1. OS packages ------------------------------------------------------------------------------------------
 PACKAGES=(docker.io busybox-static iproute2 iptables util-linux procps git make python3-venv ca-certificates postgresql
-          docker-registry apache2-utils)
+          docker-registry apache2-utils docker-compose)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
@@ -64,8 +64,8 @@ stamp=".venv/.corral-setup-stamp"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 have="$(cat "$stamp" 2>/dev/null || true)"
 if [ "$want" != "$have" ] || ! .venv/bin/python -c 'import corral, pytest, ruff, mypy, importlinter' 2>/dev/null; then
-    log "pip install -e '.[dev]'"
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    log "pip install -e '.[dev,bench]'"
+    .venv/bin/python -m pip install -q -e '.[dev,bench]'
     echo "$want" >"$stamp"
 else
     log "venv up to date"
