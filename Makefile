@@ -1,6 +1,6 @@
 # Entry points for developers and CI. Every target that needs the machine prepared runs scripts/setup.sh first
 # (idempotent and quick when nothing is missing).
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint bench
 
 setup:
 	bash scripts/setup.sh
@@ -10,6 +10,10 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh
+
+# Benchmarks of issue 8 (bench/README.md): a table of figures and targets, and bench/results/latest.json.
+bench: setup
+	.venv/bin/python bench/run_all.py
 
 lint:
 	.venv/bin/ruff check src tests

@@ -79,8 +79,11 @@ def staying(host: HostView | None) -> bool:
     return host is not None and host.state in STAYING_STATES and not host.evacuating
 
 
-def demand_of(service: ServiceSpec, stack: str, rules: Rules, image_archs: frozenset[str] | None) -> Demand:
-    labels = (*service.launch.labels, *system_labels(stack, service.name)) if rules.watched_keys else ()
+def demand_of(
+    service: ServiceSpec, stack: str, rules: Rules, image_archs: frozenset[str] | None, *, with_labels: bool = False
+) -> Demand:
+    watched = with_labels or rules.watched_keys
+    labels = (*service.launch.labels, *system_labels(stack, service.name)) if watched else ()
     return Demand(
         stack=stack,
         service=service.name,
@@ -114,10 +117,15 @@ def reconcile(
     sidekicks: Sequence[ServiceSpec] = (),
     primary: PrimaryPlacement | None = None,
     health_history: Mapping[int, Replacement] | None = None,
+    load: HostLoad | None = None,
 ) -> Plan:
     """Plan the changes that bring `slots` (this service's) to `service`'s desired state.
 
     `other_slots` are all other slots of the environment (ports, labels, reservations and total load per host).
+    Instead of them, a pass over many services may give a `load` made with `HostLoad.shared` that holds all other
+    slots (the caller releases this service's slots from it first): then `hosts` and `other_slots` are not read,
+    and on return the load holds this plan's resulting slots too (incremental: no rebuild per service). Sidekick
+    units need `other_slots`.
     `new_id` makes ids for new slots. `image_archs`, when given, are the architectures the image runs on (any
     spelling): only hosts with one of them take new slots. Slots with a config hash in `accepted_hashes` count as
     current (a rolling upgrade's old slots: orchestrator/upgrades.py retires them, they are not updated in place).
@@ -125,6 +133,8 @@ def reconcile(
     backoff per index). A primary gets its `sidekicks`' specs (the unit is placed as one); a sidekick
     (`service.sidekick_of`) gets its primary's planned slots and only mirrors them (sidekicks.py).
     """
+    if load is not None and (sidekicks or service.sidekick_of is not None):
+        raise ValueError(f"service {service.name}: a shared host load does not support sidekick units")
     if service.sidekick_of is not None:
         return reconcile_sidekick(
             service,
@@ -140,15 +150,19 @@ def reconcile(
         rules = parse_rules(service.launch.labels, stack=stack, service=service.name)
     except InvalidInput as exc:
         rules, hold = NO_RULES, f"invalid scheduling label: {exc.message}"
-    demand = demand_of(service, stack, rules, image_archs)
-    if sidekicks:
-        demand = unit_demand(demand, sidekicks)
-        other_slots = outside_unit(other_slots, stack, (s.name for s in sidekicks))
-    load = HostLoad(hosts, rules)
-    for other in other_slots:
-        load.claim_view(other)
+    if load is None:
+        demand = demand_of(service, stack, rules, image_archs)
+        if sidekicks:
+            demand = unit_demand(demand, sidekicks)
+            other_slots = outside_unit(other_slots, stack, (s.name for s in sidekicks))
+        load = HostLoad(hosts, rules)
+        for other in other_slots:
+            load.claim_view(other)
+    else:
+        demand = demand_of(service, stack, rules, image_archs, with_labels=load.watches_labels)
+        load.begin_service()
     if rules.global_:
-        return reconcile_global(
+        plan = reconcile_global(
             service,
             demand,
             environment_id=environment_id,
@@ -159,9 +173,25 @@ def reconcile(
             now=now,
             health_history=health_history or {},
         )
-    return _reconcile_scaled(
-        service, demand, environment_id, slots, load, hold, new_id, accepted_hashes, now, health_history or {}
-    )
+    else:
+        plan = _reconcile_scaled(
+            service, demand, environment_id, slots, load, hold, new_id, accepted_hashes, now, health_history or {}
+        )
+    if load.is_shared:
+        _claim_unclaimed_kept(load, demand, slots, plan)
+    return plan
+
+
+def _claim_unclaimed_kept(load: HostLoad, demand: Demand, slots: Sequence[SlotView], plan: Plan) -> None:
+    """Kept slots the plan did not claim (held by dependencies, stuck on a lost host) still take room on their
+    host: claim them in the shared load so that the next services see them."""
+    if not plan.keep:
+        return
+    kept = set(plan.keep)
+    for view in slots:
+        where = (view.slot.host_id, view.slot.index)
+        if view.slot.id in kept and where not in load.own_claimed and view.slot.host_id in load.hosts:
+            demand.claim(load, *where)
 
 
 def _reconcile_scaled(

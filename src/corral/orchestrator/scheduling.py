@@ -90,26 +90,56 @@ class HostLoad:
     """Per-host counters for one reconcile: ports in use, slots in total, slots of the service being placed,
     reservations, and (only for the keys and names the service's rules look at) container labels and names.
 
-    Mutable on purpose, but private to one `reconcile` call: it is built from the snapshot and updated as the plan
-    claims hosts, so later decisions of the same plan see earlier ones.
+    Mutable on purpose. Either private to one `reconcile` call (built from the snapshot's other slots), or shared by
+    the reconciles of one environment's pass (`shared`): then it holds every slot but the service being reconciled,
+    whose slots the caller releases first, and each plan's claims stay in it for the next service. Either way it is
+    updated as the plan claims hosts, so later decisions see earlier ones.
     """
 
     def __init__(self, hosts: Sequence[HostView], rules: Rules = NO_RULES) -> None:
         self.hosts: dict[str, HostView] = {h.id: h for h in hosts}
-        self.used: defaultdict[str, set[Port]] = defaultdict(set)
+        self.used: defaultdict[str, Counter[Port]] = defaultdict(Counter)  # counted: a release keeps other holders'
         self.own_used: defaultdict[str, set[Port]] = defaultdict(set)
         self.total: Counter[str] = Counter()
         self.own: Counter[str] = Counter()
+        self.own_claimed: set[tuple[str, int]] = set()  # (host id, index) of the service's own claims
         self.mem: Counter[str] = Counter()
         self.cpu: defaultdict[str, float] = defaultdict(float)
         self.pairs: defaultdict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
         self.names: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._keys = rules.watched_keys
         self._names = rules.watched_names
+        self.is_shared = False
+        self._classes: list[list[HostView]] | None = None
+
+    @classmethod
+    def shared(cls, hosts: Sequence[HostView], rules: Iterable[Rules]) -> HostLoad:
+        """A load for a whole pass over an environment: it indexes every label key and container name that any of
+        the environment's `rules` looks at, so that each service's rules find what they need."""
+        load = cls(hosts)
+        every = list(rules)
+        load._keys = frozenset().union(*(r.watched_keys for r in every))
+        load._names = frozenset().union(*(r.watched_names for r in every))
+        load.is_shared = True
+        return load
+
+    @property
+    def watches_labels(self) -> bool:
+        return bool(self._keys)
+
+    @property
+    def watches_names(self) -> bool:
+        return bool(self._names)
+
+    def begin_service(self) -> None:
+        """Forget the previous service's own counters (a shared load, before the next service's reconcile)."""
+        self.own_used = defaultdict(set)
+        self.own = Counter()
+        self.own_claimed = set()
 
     def conflicts(self, host_id: str, ports: frozenset[Port]) -> frozenset[Port]:
         used = self.used.get(host_id)
-        return ports & used if used else frozenset()
+        return ports & used.keys() if used else frozenset()
 
     def claim(
         self,
@@ -122,19 +152,30 @@ class HostLoad:
         mem: int = 0,
         cpu: float = 0.0,
     ) -> None:
-        self.used[host_id].update(ports)
+        if ports:
+            self.used[host_id].update(ports)
         self.total[host_id] += 1
         if own:
-            self.own_used[host_id].update(ports)
+            if ports:
+                self.own_used[host_id].update(ports)
             self.own[host_id] += 1
         if mem:
             self.mem[host_id] += mem
         if cpu:
             self.cpu[host_id] += cpu
-        if self._keys:
+        if self._keys and labels:
             self.pairs[host_id].update(p for p in labels if p[0] in self._keys)
         if name and name in self._names:
             self.names[host_id][name] += 1
+
+    def host_classes(self) -> list[list[HostView]]:
+        """The hosts grouped by `HostView.class_key` (computed once per load: a shared load serves many services)."""
+        if self._classes is None:
+            classes: defaultdict[tuple[object, ...], list[HostView]] = defaultdict(list)
+            for host in self.hosts.values():
+                classes[host.class_key()].append(host)
+            self._classes = list(classes.values())
+        return self._classes
 
     def claim_view(self, view: SlotView) -> None:
         """Claim another service's slot: its ports, labels, name and reservations."""
@@ -149,6 +190,26 @@ class HostLoad:
             mem=view.mem_reservation_bytes,
             cpu=view.cpu_reservation,
         )
+
+    def release_view(self, view: SlotView) -> None:
+        """Undo `claim_view` (a shared load, before the slot's own service is reconciled)."""
+        s, host_id = view.slot, view.slot.host_id
+        if view.published_ports:
+            used = self.used[host_id]
+            used.subtract(view.published_ports)
+            for port in view.published_ports:
+                if used[port] <= 0:
+                    del used[port]
+        self.total[host_id] -= 1
+        if view.mem_reservation_bytes:
+            self.mem[host_id] -= view.mem_reservation_bytes
+        if view.cpu_reservation:
+            self.cpu[host_id] -= view.cpu_reservation
+        if self._keys:
+            labels = (*view.labels, *system_labels(s.stack, s.service))
+            self.pairs[host_id].subtract(p for p in labels if p[0] in self._keys)
+        if s.name in self._names:
+            self.names[host_id][s.name] -= 1
 
     def container_ok(self, host_id: str, rule: Rule) -> bool:
         return rule.containers_ok(self.pairs.get(host_id, Counter()), self.names.get(host_id, Counter()))
@@ -168,7 +229,8 @@ class Demand:
     archs: frozenset[str] | None = None  # normalised; None: any arch
 
     def claim(self, load: HostLoad, host_id: str, index: int) -> None:
-        name = f"{self.stack}-{self.service}-{index}"
+        name = f"{self.stack}-{self.service}-{index}" if load.watches_names else ""
+        load.own_claimed.add((host_id, index))
         load.claim(host_id, self.ports, own=True, labels=self.labels, name=name, mem=self.mem, cpu=self.cpu)
 
 
@@ -217,13 +279,25 @@ class Feasibility:
             self._static[key] = known
         return known
 
+    @property
+    def has_dynamic(self) -> bool:
+        """Whether the load on a host can make it infeasible (ports, reservations or container rules)."""
+        return bool(self.demand.ports or self.demand.mem or self.demand.cpu or self._container_rules)
+
     def dynamic_ok(self, host: HostView) -> bool:
-        load, hid = self.load, host.id
-        return (
-            not load.conflicts(hid, self.demand.ports)
-            and fits_capacity(host, self.demand, load.mem[hid], load.cpu[hid])
-            and all(load.container_ok(hid, r) for r in self._container_rules)
-        )
+        load, hid, demand = self.load, host.id, self.demand
+        if demand.ports:
+            used = load.used.get(hid)
+            if used and not demand.ports.isdisjoint(used):
+                return False
+        if (demand.mem or demand.cpu) and not fits_capacity(host, demand, load.mem[hid], load.cpu[hid]):
+            return False
+        return all(load.container_ok(hid, r) for r in self._container_rules)
+
+    def candidates(self) -> list[HostView]:
+        """Every feasible host: the static checks once per host class, the dynamic ones per host when needed."""
+        hosts = [h for group in self.load.host_classes() if self.static_ok(group[0]) for h in group]
+        return [h for h in hosts if self.dynamic_ok(h)] if self.has_dynamic else hosts
 
     def ok(self, host: HostView) -> bool:
         return self.static_ok(host) and self.dynamic_ok(host)
@@ -392,7 +466,11 @@ class SpreadPlacer:
         self._demand = demand
         self._feasible = Feasibility(load, demand)
         self._soft = bool(demand.rules.soft)
-        self._heap = [self._entry(h) for h in load.hosts.values() if self._feasible.ok(h)]
+        if self._soft:
+            self._heap = [self._entry(h) for h in self._feasible.candidates()]
+        else:
+            own, total = load.own.get, load.total.get
+            self._heap = [(0, own(h.id, 0), total(h.id, 0), h.name, h.id) for h in self._feasible.candidates()]
         heapq.heapify(self._heap)
         self._reason: str | None = None
 
