@@ -32,6 +32,9 @@ log() { echo "setup: $*"; }
 # --- 1. OS packages ------------------------------------------------------------------------------------------
 PACKAGES=(docker.io busybox-static iproute2 iptables util-linux procps git make python3-venv ca-certificates postgresql
           docker-registry apache2-utils docker-compose)
+# The web UI's browser tests drive Debian's Chromium (Playwright with executable_path); its assets come from npm.
+PACKAGES+=(chromium fonts-dejavu-core)
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
@@ -69,6 +72,18 @@ if [ "$want" != "$have" ] || ! .venv/bin/python -c 'import corral, pytest, ruff,
     echo "$want" >"$stamp"
 else
     log "venv up to date"
+fi
+
+# --- 2b. web UI assets (htmx, xterm.js) from the npm registry, per the lock file -------------------------------
+assets="src/corral/web/assets"
+assets_stamp="$assets/node_modules/.corral-lock-stamp"
+want="$(sha256sum "$assets/package-lock.json" | cut -d' ' -f1)"
+if [ "$want" != "$(cat "$assets_stamp" 2>/dev/null || true)" ]; then
+    log "npm ci (web UI assets)"
+    (cd "$assets" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$assets_stamp"
+else
+    log "web UI assets up to date"
 fi
 
 # --- 3. root dockerd -----------------------------------------------------------------------------------------

@@ -30,8 +30,9 @@ def server_command(
 ) -> None:
     """Run the Corral server (REST API, event stream, agent hub)."""
     from corral.server.run import run_server
+    from corral.web import mount_ui
 
-    raise typer.Exit(run_server(host, port, load_settings()))
+    raise typer.Exit(run_server(host, port, load_settings(), extend=mount_ui))
 
 
 @app.command("agent")

@@ -11,8 +11,10 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Callable
 
 import uvicorn
+from fastapi import FastAPI
 
 from corral.config import Settings
 from corral.model.errors import CorralError
@@ -52,7 +54,10 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(host: str, port: int, settings: Settings) -> int:
+def run_server(
+    host: str, port: int, settings: Settings, extend: Callable[[FastAPI, str], None] | None = None
+) -> int:
+    """Serve until stopped. `extend(app, api_url)` may add routes (the web UI) that reach `/v1` at `api_url`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         store = open_store(settings)
@@ -85,6 +90,9 @@ def run_server(host: str, port: int, settings: Settings) -> int:
         print(f"  CORRAL_ACCESS_KEY={access_key}\n  CORRAL_SECRET_KEY={secret}", flush=True)
         print(f"  saved to {settings.data_dir / ADMIN_ENV_FILE} (mode 0600)", flush=True)
     app = create_app(settings, store, driver, agent_url)
+    if extend is not None:
+        loopback = host in ("0.0.0.0", "::", "localhost") or host.startswith("127.")
+        extend(app, f"http://127.0.0.1:{port}" if loopback else f"http://{host}:{port}")
     print(
         f"Corral server listening on http://{host}:{port}" + (f" (agents: {agent_url})" if agent_url else ""),
         flush=True,

@@ -1,0 +1,7 @@
+"""UI pages: events (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

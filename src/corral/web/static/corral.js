@@ -1,0 +1,70 @@
+// Corral UI glue: live updates from the event stream, htmx settings, small form helpers.
+// Pages mark regions that must follow the server with
+//   hx-get="/ui/..." hx-trigger="corral:changed from:body" hx-swap="innerHTML"
+// and this script fires `corral:changed` (debounced) whenever an event of the current environment arrives.
+// Every event is also dispatched as a `corral:event` DOM event on document (detail = the event) for page scripts.
+(function () {
+  "use strict";
+
+  var DEBOUNCE_MS = 300;
+  var timer = null;
+
+  function changed() {
+    if (timer) return;
+    timer = setTimeout(function () {
+      timer = null;
+      if (window.htmx) window.htmx.trigger(document.body, "corral:changed");
+    }, DEBOUNCE_MS);
+  }
+
+  function setStatus(state) {
+    var el = document.getElementById("live-status");
+    if (!el) return;
+    el.className = "live live-" + state;
+    el.title = state === "on" ? "live updates on" : "live updates reconnecting";
+  }
+
+  function connect(delay) {
+    var path = document.body.dataset.liveEvents;
+    if (!path) return;
+    var env = document.body.dataset.environment || "";
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var url = scheme + location.host + path + (env ? "?environment=" + encodeURIComponent(env) : "");
+    var socket = new WebSocket(url);
+    socket.onopen = function () { setStatus("on"); delay = 1000; };
+    socket.onmessage = function (message) {
+      var event;
+      try { event = JSON.parse(message.data); } catch (e) { return; }
+      document.dispatchEvent(new CustomEvent("corral:event", { detail: event }));
+      changed();
+    };
+    socket.onclose = function (close) {
+      setStatus("off");
+      if (close.code === 4401) { location.href = "/ui/login?next=" + encodeURIComponent(location.pathname); return; }
+      if (close.code === 4403) return;
+      setTimeout(function () { connect(Math.min(delay * 2, 15000)); }, delay);
+    };
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    connect(1000);
+    document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
+      el.addEventListener("change", function () { el.form.submit(); });
+    });
+  });
+
+  // A form marked data-confirm="question" asks before it is sent.
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
+
+  // Validation errors (400/409/422) come back as fragments to show next to the form: swap them like successes.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 400 || status === 409 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+})();
