@@ -74,6 +74,7 @@ echo
 cat <<TXT
 
 Corral is running.
+  Web UI:      ${CORRAL_URL}/ui/   (log in with the API key below)
   API:         ${CORRAL_URL}/v1   (OpenAPI document: ${CORRAL_URL}/openapi.json)
   API key:     CORRAL_ACCESS_KEY=${CORRAL_ACCESS_KEY}
                CORRAL_SECRET_KEY=${CORRAL_SECRET_KEY}

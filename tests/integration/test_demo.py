@@ -10,6 +10,7 @@ import secrets
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,10 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         assert web_hosts == {"host1", "host2", "host3"}, text
         assert re.search(r"demo\s+worker\s+demo-worker-1\s+host\d\s+running", text), text
         assert f"http://127.0.0.1:{env['CORRAL_PORT']}" in text
+        ui_url = f"http://127.0.0.1:{env['CORRAL_PORT']}/ui/"
+        assert f"Web UI:      {ui_url}" in text
+        with urllib.request.urlopen(ui_url + "login", timeout=10) as login_page:  # the printed UI answers
+            assert "Log in to Corral" in login_page.read().decode()
         keys = dict(line.split("=", 1) for line in (tmp_path / "data" / "admin.env").read_text().split())
         assert f"CORRAL_SECRET_KEY={keys['CORRAL_SECRET_KEY']}" in text
 
