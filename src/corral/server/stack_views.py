@@ -6,8 +6,10 @@ reason for a container; this is the one place that joins slot, observed containe
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +21,14 @@ from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
 from corral.server.port_pass import published_ports_view
+from corral.store.changes import write_version
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
+
+# stack store -> environment id -> (write version it was read at, state): list calls under load reuse one read
+_STATES: weakref.WeakKeyDictionary[StackStore, dict[str | None, tuple[int, EnvironmentState]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,17 @@ class EnvironmentState:
 
     @classmethod
     def load(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
+        """The environment's state (all environments for None); read again only after a database write."""
+        version = write_version()
+        cached = _STATES.get(stacks, {}).get(environment_id)
+        if cached is not None and cached[0] == version:
+            return dataclasses.replace(cached[1], now=time.time())
+        state = cls.read(store, stacks, environment_id)
+        _STATES.setdefault(stacks, {})[environment_id] = (version, state)
+        return state
+
+    @classmethod
+    def read(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
         hosts = {h.id: h for h in store.list_hosts(environment_id)}
         slots = stacks.list_slots(environment_id=environment_id)
         reported: dict[tuple[str, str], ObservedContainer] = {}
@@ -48,7 +67,18 @@ class EnvironmentState:
         return cls(hosts, services, slots, observed, time.time(), activating_deadline())
 
     def slots_of(self, service_id: str) -> list[SlotRecord]:
-        return [r for r in self.slots if r.service_id == service_id]
+        return self._slots_by_service.get(service_id, [])
+
+    @functools.cached_property
+    def _slots_by_service(self) -> dict[str, list[SlotRecord]]:
+        index: dict[str, list[SlotRecord]] = {}
+        for record in self.slots:
+            index.setdefault(record.service_id, []).append(record)
+        return index
+
+    @functools.cached_property
+    def services_by_id(self) -> dict[str, Service]:
+        return {s.id: s for s in self.services}
 
 
 @functools.cache
@@ -94,7 +124,7 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "ip": observed.ip if observed is not None else "",
         "overlay_ip": record.ip,  # the address the IPAM gave it (server/network_pass.py)
         "ports": published_ports_view(
-            next((s.spec.launch for s in state.services if s.id == record.service_id), None),
+            service.spec.launch if (service := state.services_by_id.get(record.service_id)) is not None else None,
             record.host_ports,
             host.address if host is not None else "",
         ),
