@@ -122,7 +122,10 @@ class Agent:
     async def run(self, url: str, connected: asyncio.Event) -> None:
         socket_url = url.replace("http://", "ws://") + "/v1/agent"
         async with websockets.connect(
-            socket_url, additional_headers={"Authorization": self.auth}, max_size=protocol.MAX_MESSAGE_BYTES
+            socket_url,
+            additional_headers={"Authorization": self.auth},
+            max_size=protocol.MAX_MESSAGE_BYTES,
+            ping_interval=None,  # a server busy placing thousands of containers answers pings late
         ) as ws:
             await ws.send(protocol.Message(protocol.HELLO, {"facts": self.facts, "labels": {}, "images": {}}).encode())
             await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": []}).encode())
