@@ -163,6 +163,11 @@ class FakeSource:
         if follow:
             stop.wait()
 
+    def stats(self, docker_id: str, *, stream: bool, stop: threading.Event) -> Iterator[dict[str, Any]]:
+        if docker_id != "web":
+            raise NotFound(f"container {docker_id} does not exist on this host")
+        return iter([{"cpu_percent": 1.5}, {"cpu_percent": 2.5}] if stream else [{"cpu_percent": 1.5}])
+
     def exec_run(self, docker_id: str, cmd: Sequence[str], *, tty: bool, interactive: bool) -> FakeExec:
         if docker_id != "web":
             raise NotFound(f"container {docker_id} does not exist on this host")
@@ -241,6 +246,24 @@ def test_logs_arrive_per_stream_and_end_last() -> None:
         await manager.handle(message(protocol.LOGS, request_id="r2", docker_id="web", tail=1))
         await until(lambda: wire.end("r2"))
         assert wire.output("r2") == b"out3\n" and wire.output("r2", "stderr") == b""
+
+    run(test)
+
+
+def test_stats_come_as_json_lines_and_end() -> None:
+    async def test(manager: StreamManager, wire: Wire, source: FakeSource) -> None:
+        await manager.handle(message(protocol.STATS, request_id="s1", docker_id="web", stream=True))
+        await until(lambda: wire.end("s1"))
+        assert wire.output("s1", "stats") == b'{"cpu_percent": 1.5}\n{"cpu_percent": 2.5}\n'
+        assert wire.end("s1") == {"request_id": "s1", "exit_code": None, "error": None}
+
+        await manager.handle(message(protocol.STATS, request_id="s2", docker_id="gone"))
+        await until(lambda: wire.end("s2"))
+        assert (wire.end("s2") or {})["error"] == "container gone does not exist on this host"
+
+        await manager.handle(message(protocol.STATS, request_id="s3", docker_id="web", stream="yes"))
+        await until(lambda: wire.end("s3"))
+        assert "stream must be true or false" in str(wire.end("s3"))
 
     run(test)
 

@@ -56,7 +56,9 @@ EVENT_DEBOUNCE_SECONDS = 0.5  # a burst of engine events converges once
 WELCOME_TIMEOUT_SECONDS = 15.0
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_REPLACED = 4409  # the server took a newer connection for the same host
-_STREAM_MESSAGES = frozenset({protocol.LOGS, protocol.EXEC, protocol.STDIN, protocol.RESIZE, protocol.CANCEL})
+_STREAM_MESSAGES = frozenset(
+    {protocol.LOGS, protocol.EXEC, protocol.STATS, protocol.STDIN, protocol.RESIZE, protocol.CANCEL}
+)
 
 
 class Outcome(enum.Enum):

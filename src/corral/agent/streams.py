@@ -22,6 +22,7 @@ import base64
 import binascii
 import collections
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -62,6 +63,8 @@ class StreamSource(Protocol):
 
     def exec_run(self, docker_id: str, cmd: Sequence[str], *, tty: bool, interactive: bool) -> ExecHandle: ...
 
+    def stats(self, docker_id: str, *, stream: bool, stop: threading.Event) -> Iterator[dict[str, Any]]: ...
+
 
 # -- requests, checked
 
@@ -82,6 +85,16 @@ class ExecRequest:
     cmd: tuple[str, ...]
     tty: bool = False
     interactive: bool = False
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    request_id: str
+    docker_id: str
+    stream: bool = False
+
+
+STATS_STREAM = "stats"  # the `stream` of the `output` messages of a stats request: one JSON line per sample
 
 
 def request_id_of(data: dict[str, Any]) -> str:
@@ -133,6 +146,10 @@ def parse_exec(data: dict[str, Any]) -> ExecRequest:
         tty=_flag(data, "tty"),
         interactive=_flag(data, "interactive"),
     )
+
+
+def parse_stats(data: dict[str, Any]) -> StatsRequest:
+    return StatsRequest(request_id=request_id_of(data), docker_id=_docker_id(data), stream=_flag(data, "stream"))
 
 
 def parse_stdin(data: dict[str, Any]) -> tuple[bytes, bool]:
@@ -284,7 +301,7 @@ class StreamManager:
         if self._closed:
             return
         kind = message.type
-        if kind in (protocol.LOGS, protocol.EXEC):
+        if kind in (protocol.LOGS, protocol.EXEC, protocol.STATS):
             await self._open(message)
             return
         try:
@@ -345,9 +362,14 @@ class StreamManager:
                 {"message": f"request_id {request_id} is already in use", "in_reply_to": message.id or None},
             )
             return
-        request: LogsRequest | ExecRequest
+        request: LogsRequest | ExecRequest | StatsRequest
         try:
-            request = parse_logs(message.data) if message.type == protocol.LOGS else parse_exec(message.data)
+            if message.type == protocol.LOGS:
+                request = parse_logs(message.data)
+            elif message.type == protocol.STATS:
+                request = parse_stats(message.data)
+            else:
+                request = parse_exec(message.data)
         except InvalidInput as exc:
             await self._end(request_id, None, f"invalid {message.type} request: {exc.message}")
             return
@@ -395,12 +417,14 @@ class StreamManager:
 
     # -- the reader thread
 
-    def _read(self, stream: _Stream, request: LogsRequest | ExecRequest) -> None:
+    def _read(self, stream: _Stream, request: LogsRequest | ExecRequest | StatsRequest) -> None:
         exit_code: int | None = None
         error: str | None = None
         try:
             if isinstance(request, LogsRequest):
                 self._read_logs(stream, request)
+            elif isinstance(request, StatsRequest):
+                self._read_stats(stream, request)
             else:
                 exit_code = self._read_exec(stream, request)
         except _Dropped:
@@ -428,6 +452,16 @@ class StreamManager:
                 stream.emit(name, data)
         finally:
             close = getattr(output, "close", None)
+            if close is not None:
+                close()
+
+    def _read_stats(self, stream: _Stream, request: StatsRequest) -> None:
+        samples = self.source.stats(request.docker_id, stream=request.stream, stop=stream.stop)
+        try:
+            for sample in samples:
+                stream.emit(STATS_STREAM, json.dumps(sample).encode() + b"\n")
+        finally:
+            close = getattr(samples, "close", None)
             if close is not None:
                 close()
 

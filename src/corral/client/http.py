@@ -7,6 +7,7 @@ client speaks to a real server over TCP.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -321,6 +322,10 @@ class StacksClient:
                 return container
         raise NotFound(f"container {ref!r} not found in environment {environment!r}", field="container")
 
+    def get_container(self, container_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.request("GET", f"/v1/containers/{_segment(container_id)}")
+        return result
+
     def container_action(self, container_id: str, action: str) -> dict[str, Any]:
         if action not in ("start", "stop", "restart"):
             raise InvalidInput(f"unknown container action {action!r}", field="action")
@@ -343,6 +348,25 @@ class StacksClient:
                 yield from response.iter_bytes()
         except httpx.TransportError as exc:
             raise Unavailable(f"lost the log stream from {self._client.url}: {exc}") from exc
+
+    def stats(self, container_id: str, *, stream: bool = False) -> Iterator[dict[str, Any]]:
+        """Resource-use samples (cpu_percent, memory_usage/limit/percent, network_rx/tx, time): one, or about one a
+        second while `stream` until the container stops. A failure reported by the server raises Unavailable."""
+        path = f"/v1/containers/{_segment(container_id)}/stats"
+        try:
+            with self._client._http.stream("GET", path, params={"stream": stream}, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                for line in response.iter_lines():
+                    if not line.strip():
+                        continue
+                    sample: dict[str, Any] = json.loads(line)
+                    if "error" in sample:
+                        raise Unavailable(f"stats of container {container_id}: {sample['error']}")
+                    yield sample
+        except httpx.TransportError as exc:
+            raise Unavailable(f"lost the stats stream from {self._client.url}: {exc}") from exc
 
     def exec(self, container_id: str, cmd: list[str], *, timeout: float = 60.0) -> dict[str, Any]:
         result: dict[str, Any] = self._client.request(

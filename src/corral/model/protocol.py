@@ -28,11 +28,13 @@ Server -> agent
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
                  it changes
   ``error``      data: {"message": str, "in_reply_to": str | None}
-Streams (logs, exec): the server opens one with a request carrying a fresh `request_id`; the agent answers with
+Streams (logs, exec, stats): the server opens one with a request carrying a fresh `request_id`; the agent answers with
 any number of `output` messages and exactly one `end`, also when the request fails or is cancelled.
   server -> agent
   ``logs``       data: {"request_id", "docker_id", "follow": bool, "tail": int | None, "timestamps": bool}
   ``exec``       data: {"request_id", "docker_id", "cmd": [str, ...], "tty": bool, "interactive": bool}
+  ``stats``      data: {"request_id", "docker_id", "stream": bool}   resource use: each `output` (stream "stats")
+                 carries one JSON line per sample (runtime/stats.py sample_of), about one a second while `stream`
   ``stdin``      data: {"request_id", "data": base64}   input for an interactive exec; "eof": true closes it
   ``resize``     data: {"request_id", "rows": int, "cols": int}
   ``cancel``     data: {"request_id"}   stop a stream (a logs follow, a running exec); the agent still sends `end`
@@ -67,6 +69,7 @@ CONNECTIVITY = "connectivity"
 NETWORK = "network"
 LOGS = "logs"
 EXEC = "exec"
+STATS = "stats"
 STDIN = "stdin"
 RESIZE = "resize"
 CANCEL = "cancel"
@@ -77,7 +80,7 @@ ERROR = "error"
 AGENT_MESSAGE_TYPES = frozenset(
     {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, OUTPUT, END, ERROR}
 )
-SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, NETWORK, LOGS, EXEC, STDIN, RESIZE, CANCEL, ERROR})
+SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, ERROR})
 MAX_OUTPUT_CHUNK = 64 * 1024
 
 CLOSE_BAD_CREDENTIALS = 4401

@@ -404,6 +404,14 @@ class ContainerStreams:
             _shutdown(sock)
             _close_response(response)
 
+    # -- stats
+
+    def stats(self, docker_id: str, *, stream: bool, stop: threading.Event) -> Iterator[dict[str, Any]]:
+        """Resource-use samples of a container (runtime/stats.py)."""
+        from corral.runtime.stats import container_stats  # stats.py builds on this module's helpers
+
+        return container_stats(self.engine, docker_id, stream=stream, stop=stop)
+
     # -- exec
 
     def exec_run(

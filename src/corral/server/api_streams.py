@@ -1,4 +1,4 @@
-"""Logs and exec of containers, streamed from the agent of the container's host over its websocket.
+"""Logs, stats and exec of containers, streamed from the agent of the container's host over its websocket.
 
 Why through the agent: hosts accept no inbound connections (the agent dials out), so the server relays: an HTTP
 response or a client websocket on one side, a request/stream on the agent's socket on the other. A stream is always
@@ -87,6 +87,31 @@ async def container_logs(
             await hub.close_stream(stream)
 
     return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/containers/{container_id}/stats")
+async def container_stats(
+    request: Request, container_id: str, _: Admin, stream: Annotated[bool, Query()] = True
+) -> StreamingResponse:
+    """Resource use as NDJSON: one sample a second while `stream` (until the container stops), else one sample.
+    A failure ends the stream with a line `{"error": ...}`."""
+    hub, host_id, docker_id = await _resolve(request.app.state, container_id)
+    agent_stream = await hub.open_stream(host_id, protocol.STATS, {"docker_id": docker_id, "stream": stream})
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                message = await agent_stream.queue.get()
+                if message.type == protocol.END:
+                    error = message.data.get("error")
+                    if error and error != "cancelled":
+                        yield json.dumps({"error": error}).encode() + b"\n"
+                    return
+                yield _chunk(message)
+        finally:
+            await hub.close_stream(agent_stream)
+
+    return StreamingResponse(body(), media_type="application/x-ndjson")
 
 
 @router.post("/containers/{container_id}/exec")
