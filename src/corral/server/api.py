@@ -163,7 +163,8 @@ def list_hosts(request: Request, _: Admin, environment: Annotated[str | None, Qu
     store = store_of(request)
     env = _environment_for(store, environment)
     hosts = store.list_hosts(env.id if env else None)
-    return {"data": [host_view(h, hosts) for h in hosts]}
+    hub = request.app.state.hub
+    return {"data": [{**host_view(h, hosts), "agent_version": hub.agent_version(h.id) or ""} for h in hosts]}
 
 
 @router.post("/hosts", status_code=202)
@@ -183,7 +184,8 @@ async def create_host(request: Request, body: HostCreate, _: Admin) -> dict[str,
 @router.get("/hosts/{host_id}")
 def get_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
     host = store_of(request).get_host(host_id)
-    return host_view(host, store_of(request).list_hosts(host.environment_id))
+    view = host_view(host, store_of(request).list_hosts(host.environment_id))
+    return {**view, "agent_version": request.app.state.hub.agent_version(host.id) or ""}
 
 
 @router.patch("/hosts/{host_id}")

@@ -166,7 +166,8 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     session = await run_in_threadpool(request.app.state.sessions.get, request.cookies.get(COOKIE_NAME))
     if request.headers.get("hx-request"):
         return render(request, session, "_error.html", exc.status, message=exc.message)
-    return render(request, session, "error.html", exc.status, message=exc.message)
+    # a full page looks up the environments through /v1 (sync HTTP to this very server): never on the event loop
+    return await run_in_threadpool(render, request, session, "error.html", exc.status, message=exc.message)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
@@ -179,5 +180,5 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    session = request.app.state.sessions.get(request.cookies.get(COOKIE_NAME))
-    return render(request, session, "error.html", exc.status_code, message=str(exc.detail))
+    session = await run_in_threadpool(request.app.state.sessions.get, request.cookies.get(COOKIE_NAME))
+    return await run_in_threadpool(render, request, session, "error.html", exc.status_code, message=str(exc.detail))
