@@ -1,6 +1,6 @@
 # Entry points for developers and CI. Every target that needs the machine prepared runs scripts/setup.sh first
 # (idempotent and quick when nothing is missing).
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench screenshots
 
 setup:
 	bash scripts/setup.sh
@@ -14,6 +14,11 @@ test: setup
 # Benchmarks of issue 8 (bench/README.md): a table of figures and targets, and bench/results/latest.json.
 bench: setup
 	.venv/bin/python bench/run_all.py
+
+# PNGs of the web UI (hosts, stack, container with logs, catalog) in docs/screenshots/: a temporary server with three
+# local hosts and the demo stack, photographed by headless Chromium, then removed.
+screenshots: setup
+	.venv/bin/python scripts/screenshots.py
 
 lint:
 	.venv/bin/ruff check src tests

@@ -78,6 +78,27 @@ class CatalogClient:
         result: dict[str, Any] = self._client.request("POST", path, json=body)
         return result
 
+    def preview(
+        self,
+        environment: str,
+        catalog: str,
+        template: str,
+        stack: str,
+        *,
+        version: str | None = None,
+        answers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """What `install` would deploy (rendered files, resolved answers, services), without installing."""
+        path = f"/v1/environments/{_segment(environment)}/templates/{_segment(catalog)}/{_segment(template)}/preview"
+        body = {"stack": stack, "version": version, "answers": answers or {}}
+        result: dict[str, Any] = self._client.request("POST", path, json=body)
+        return result
+
+    def icon(self, catalog: str, template: str, environment: str) -> tuple[bytes, str]:
+        """A template's icon: (bytes, media type)."""
+        path = f"/v1/templates/{_segment(catalog)}/{_segment(template)}/icon"
+        return self._client.request_bytes("GET", path, params={"environment": environment})
+
     def upgrade(
         self, stack_id: str, *, version: str | None = None, answers: dict[str, str] | None = None, **strategy: Any
     ) -> dict[str, Any]:

@@ -80,6 +80,16 @@ class CorralClient:
             return None
         return response.json()
 
+    def request_bytes(self, method: str, path: str, **kwargs: Any) -> tuple[bytes, str]:
+        """A non-JSON response: (body, media type)."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response.content, response.headers.get("content-type", "application/octet-stream")
+
     # -- environments -------------------------------------------------------------------------------------------
 
     def list_environments(self) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from corral.model.errors import InvalidInput, NotFound
 from corral.model.stack import Stack
 from corral.runtime.git_catalog import redact_url
 from corral.server.api import Strict, store_of
-from corral.server.api_stacks import StackFiles, UpgradeRequest, apply_stack, stack_result
+from corral.server.api_stacks import StackFiles, UpgradeRequest, apply_stack, parse_stack_files, stack_result
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService, find_version, may_upgrade
 from corral.store.catalogs import CatalogSource
@@ -229,18 +229,10 @@ def _environment_services(request: Request, environment_id: str) -> list[str]:
     return [f"{s.stack}/{s.name}" for s in stacks.list_services(environment_id=environment_id)]
 
 
-def _deploy(
-    request: Request,
-    *,
-    environment_id: str,
-    stack_name: str,
-    catalog: str,
-    version: TemplateVersion,
-    given: dict[str, str],
-    upgrade: UpgradeRequest | None,
-    create_only: bool,
-) -> Stack:
-    """Answers checked, `.tpl` rendered, then `corral up` with the origin stored; any error leaves nothing behind."""
+def _stack_files(
+    request: Request, environment_id: str, stack_name: str, version: TemplateVersion, given: dict[str, str]
+) -> tuple[dict[str, str], StackFiles]:
+    """The answers resolved and checked, and the version's files rendered with them (what install deploys)."""
     if sum(len(k) + len(v) for k, v in given.items()) > MAX_ANSWER_BYTES:
         raise InvalidInput("answers are too large", field="answers")
     answers = resolve_answers(version.questions, given, services=_environment_services(request, environment_id))
@@ -253,8 +245,24 @@ def _deploy(
         compose=rendered["docker-compose.yml"],
         rancher_compose=rendered.get("rancher-compose.yml") or None,
         answers=answers,
-        upgrade=upgrade,
     )
+    return answers, body
+
+
+def _deploy(
+    request: Request,
+    *,
+    environment_id: str,
+    stack_name: str,
+    catalog: str,
+    version: TemplateVersion,
+    given: dict[str, str],
+    upgrade: UpgradeRequest | None,
+    create_only: bool,
+) -> Stack:
+    """Answers checked, `.tpl` rendered, then `corral up` with the origin stored; any error leaves nothing behind."""
+    answers, body = _stack_files(request, environment_id, stack_name, version, given)
+    body.upgrade = upgrade
     origin = {
         "catalog": catalog,
         "template": version.template,
@@ -285,6 +293,44 @@ def install_template(
         create_only=True,
     )
     return stack_result(request, stack.id)
+
+
+@router.post("/environments/{ref}/templates/{catalog}/{template}/preview")
+def preview_template(
+    request: Request, ref: str, catalog: str, template: str, body: InstallRequest, _: Admin
+) -> dict[str, Any]:
+    """What install would deploy for these answers (rendered files, resolved answers, services), storing nothing.
+
+    The same checks as install run (answers, `.tpl` rendering, the compose pipeline), so their 422s name the same
+    question or file; only the check that no stack of that name exists is left to install.
+    """
+    env = store_of(request).get_environment(ref)
+    found = catalogs_of(request).template(env.id, catalog, template)
+    version = find_version(found, body.version)
+    answers, files = _stack_files(request, env.id, body.stack, version, body.answers)
+    spec, _stored = parse_stack_files(files)
+    secret = {q.variable for q in version.questions if q.type in SECRET_TYPES}
+    hidden = {v for k, v in answers.items() if k in secret and v}
+
+    def masked(value: str) -> str:
+        return "********" if value in hidden else value
+
+    return {
+        "template": f"{catalog}/{found.name}",
+        "version": {"folder": version.folder, "version": version.version},
+        "files": {"docker-compose.yml": files.compose, "rancher-compose.yml": files.rancher_compose or ""},
+        "answers": {k: masked(v) if k in secret else v for k, v in answers.items()},
+        "services": [
+            {
+                "name": s.name,
+                "image": s.launch.image,
+                "scale": s.scale,
+                "environment": {k: masked(v) for k, v in s.launch.environment},
+            }
+            for s in spec.services
+        ],
+        "warnings": list(spec.warnings),
+    }
 
 
 @router.post("/stacks/{stack_id}/catalog-upgrade")

@@ -129,6 +129,7 @@ def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
 
 
 stack_result = _stack_result  # the view of one stack, for the catalog routes
+parse_stack_files = _parse  # files -> checked StackSpec without storing anything (catalog preview)
 
 
 def _with_offers(request: Request, stack: Stack, view: dict[str, Any]) -> dict[str, Any]:

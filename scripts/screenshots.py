@@ -1,0 +1,124 @@
+"""`make screenshots`: PNGs of the web UI's main pages in docs/screenshots/, taken by headless Chromium.
+
+What it does: starts a Corral server on a free port with a temporary data directory, creates three local hosts
+(network namespaces with their own dockerd and agent), brings up the demo stack (examples/demo, as `make demo`
+does), logs in with the admin key and photographs the hosts page, the stack page, a container with its logs and
+the catalog's launch form at 1280x800. Everything it started is removed at the end, also when a step fails.
+
+Why it borrows the integration tests' server harness: that harness already knows how to start a server on its own
+bridge and subnet and how to sweep every host, namespace and bridge away afterwards.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, log_in  # noqa: E402
+from tests.integration.servers import ServerProcess, wait_until  # noqa: E402
+
+OUT_DIR = ROOT / "docs" / "screenshots"
+HOSTS = ("host1", "host2", "host3")
+DEMO = ROOT / "examples" / "demo"
+
+
+def _all_running(server: ServerProcess, stack: str, count: int) -> Callable[[], bool]:
+    def check() -> bool:
+        containers = server.client().stacks.containers("default", stack)
+        return len(containers) >= count and all(c["state"] == "running" for c in containers)
+
+    return check
+
+
+def set_up(server: ServerProcess) -> dict[str, Any]:
+    """Three active hosts and the demo stack running; returns the stack."""
+    for name in HOSTS:
+        server.cli("hosts", "create", "--driver", "local", "--label", "demo=true", name)
+    wait_until(
+        "three active hosts",
+        lambda: len([h for h in server.client().list_hosts() if h["state"] == "active"]) == len(HOSTS),
+        timeout=180,
+    )
+    client = server.client()
+    stack = client.stacks.up(
+        "default",
+        "demo",
+        (DEMO / "docker-compose.yml").read_text(),
+        rancher_compose=(DEMO / "rancher-compose.yml").read_text(),
+    )
+    wait_until("the demo stack's containers to run", _all_running(server, "demo", 4), timeout=180)
+    return stack
+
+
+def take(page: Any, name: str) -> None:
+    path = OUT_DIR / f"{name}.png"
+    page.screenshot(path=str(path))
+    print(f"screenshots: wrote {path.relative_to(ROOT)}")
+
+
+def photograph(server: ServerProcess, stack: dict[str, Any]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    worker = next(c for c in server.client().stacks.containers("default", "demo") if c["service"] == "worker")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
+            context.set_default_timeout(60_000)
+            page = context.new_page()
+            log_in(page, server)
+
+            page.goto("/ui/hosts")
+            expect(page.get_by_text("host3").first).to_be_visible()
+            take(page, "hosts")
+
+            page.goto(f"/ui/stacks/{stack['id']}")
+            expect(page.locator("#containers tr[data-state=running]")).to_have_count(4)
+            take(page, "stack")
+
+            page.goto(f"/ui/containers/{worker['id']}")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.logbox, .xterm-rows')].some(e => e.textContent.trim())"
+            )
+            take(page, "container")
+
+            page.goto("/ui/catalog")
+            expect(page.locator(".template-card").first).to_be_visible()
+            take(page, "catalog")
+
+            page.goto("/ui/catalog/library/hello-web")
+            page.fill("#launch-stack", "hello")
+            take(page, "catalog-launch")
+        finally:
+            browser.close()
+
+
+def main() -> int:
+    if not Path(CHROMIUM).exists():
+        print(f"screenshots: {CHROMIUM} is not installed (run `make setup`)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="corral-screens-") as temp:
+        data_dir = Path(temp) / "data"
+        data_dir.mkdir()
+        server = ServerProcess(data_dir)
+        try:
+            server.start()
+            print(f"screenshots: server on {server.url}; creating {len(HOSTS)} local hosts and the demo stack")
+            photograph(server, set_up(server))
+        except Exception:
+            print(f"screenshots: failed; the server's log ends with:\n{server.log()}", file=sys.stderr)
+            raise
+        finally:
+            server.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
