@@ -267,6 +267,22 @@ class StacksClient:
         result: dict[str, Any] = self._client.request("PUT", "/v1/stacks", json=body)
         return result
 
+    def create(
+        self,
+        environment: str,
+        name: str,
+        compose: str,
+        *,
+        rancher_compose: str | None = None,
+        answers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a stack (POST): unlike `up`, a stack of that name that exists already is a Conflict on `name`."""
+        body: dict[str, Any] = {"environment": environment, "name": name, "compose": compose, "answers": answers or {}}
+        if rancher_compose is not None:
+            body["rancher_compose"] = rancher_compose
+        result: dict[str, Any] = self._client.request("POST", "/v1/stacks", json=body)
+        return result
+
     def list_all(self, environment: str | None = None) -> list[dict[str, Any]]:
         params = {"environment": environment} if environment else {}
         data: list[dict[str, Any]] = self._client.request("GET", "/v1/stacks", params=params)["data"]
@@ -285,6 +301,10 @@ class StacksClient:
 
     def delete(self, stack_id: str) -> None:
         self._client.request("DELETE", f"/v1/stacks/{_segment(stack_id)}")
+
+    def get_service(self, service_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.request("GET", f"/v1/services/{_segment(service_id)}")
+        return result
 
     def find_service(self, environment: str, ref: str) -> dict[str, Any]:
         """A service by `STACK/SERVICE` or id."""

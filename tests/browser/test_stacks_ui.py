@@ -1,0 +1,139 @@
+"""Stacks in a real browser: import a stack by pasting compose files, watch its containers run, scale a service with
+the + button, and see a bad compose file refused next to its field with nothing created."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import unique
+from tests.integration.servers import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+SLEEPER = """\
+version: '2'
+services:
+  web:
+    image: corral/busybox:latest
+    command: ["sleep", "3600"]
+"""
+CONTAINER_TIMEOUT_MS = 90_000
+
+
+def _stack_names(server: ServerProcess) -> set[str]:
+    return {s["name"] for s in server.client().stacks.list_all("default")}
+
+
+def _remove_stacks(server: ServerProcess, names: set[str]) -> None:
+    for stack in server.client().stacks.list_all("default"):
+        if stack["name"] in names:
+            server.client().stacks.delete(stack["id"])
+
+
+def _mark_page(page: Any) -> None:
+    """A marker that a reload would wipe out: the page must still carry it after the live updates."""
+    page.evaluate("window.__corralNoReload = true")
+
+
+def _not_reloaded(page: Any) -> bool:
+    return bool(page.evaluate("window.__corralNoReload === true"))
+
+
+@pytest.fixture(scope="module")
+def scalable(ui_server: ServerProcess) -> Iterator[dict[str, Any]]:
+    """A stack with one running container, made through the API, for the scale test."""
+    name = unique("uiscale")
+    stack = ui_server.client().stacks.up("default", name, SLEEPER)
+    try:
+        yield stack
+    finally:
+        _remove_stacks(ui_server, {name})
+
+
+def test_an_imported_stack_shows_its_containers_running_without_a_reload(page, ui_server: ServerProcess) -> None:
+    name = unique("uiimport")
+    try:
+        page.goto("/ui/stacks")
+        page.get_by_role("link", name="Import stack").click()
+        page.fill("input[name=name]", name)
+        page.fill("textarea[name=compose]", SLEEPER)
+        page.fill("textarea[name=rancher_compose]", "version: '2'\nservices:\n  web:\n    scale: 2\n")
+        page.get_by_role("button", name="Import").click()
+        page.wait_for_url(re.compile(r"/ui/stacks/[^/?]+\?imported=1$"))
+        _mark_page(page)
+        expect(page.locator("#imported")).to_contain_text(name)
+        running = page.locator("#containers tr[data-state=running]")
+        expect(running).to_have_count(2, timeout=CONTAINER_TIMEOUT_MS)
+        expect(page.locator("#stack-state")).to_have_text("active", timeout=CONTAINER_TIMEOUT_MS)
+        first = running.first
+        expect(first.locator("a[href^='/ui/containers/']")).to_have_text(re.compile(rf"^{name}-web-\d+$"))
+        expect(first.locator("a[href^='/ui/hosts/']")).to_have_text(re.compile(r"^uih[12]$"))
+        assert _not_reloaded(page)
+
+        # the stacks list shows it, and deleting it there (after the confirm) removes it through the API
+        page.goto("/ui/stacks")
+        row = page.locator(f"tr[data-stack='{name}']")
+        expect(row).to_contain_text("2/2")
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="Delete").click()
+        expect(row).to_have_count(0)
+        assert name not in _stack_names(ui_server)
+    finally:
+        _remove_stacks(ui_server, {name})
+
+
+def test_scaling_up_from_the_service_page_shows_the_new_container_without_a_reload(
+    page, ui_server: ServerProcess, scalable: dict[str, Any]
+) -> None:
+    service = scalable["services"][0]
+    page.goto(f"/ui/services/{service['id']}")
+    _mark_page(page)
+    rows = page.locator("#containers tr[data-state=running]")
+    expect(rows).to_have_count(1, timeout=CONTAINER_TIMEOUT_MS)
+    page.get_by_role("button", name="scale up by one").click()
+    expect(page.locator("#scale-input")).to_have_value("2")
+    expect(rows).to_have_count(2, timeout=CONTAINER_TIMEOUT_MS)
+    expect(page.locator("#service-scale")).to_contain_text("2/2 running")
+    assert ui_server.client().stacks.get_service(service["id"])["scale"] == 2
+    assert _not_reloaded(page)
+
+    # a scale the API refuses is shown next to the input, and nothing changes
+    page.fill("#scale-input", "5000")
+    page.get_by_role("button", name="Set").click()
+    expect(page.locator("#scale-error")).to_contain_text("between 0 and 1000")
+    assert ui_server.client().stacks.get_service(service["id"])["scale"] == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "compose", "rancher_compose", "message"),
+    [
+        ("compose", "services:\n  web:\n    image: corral/busybox\n    imagee: x\n", "", "imagee"),
+        ("compose", "services:\n  web: [unclosed\n", "", "docker-compose.yml"),
+        ("rancher_compose", SLEEPER, "services:\n  db:\n    scale: 2\n", "rancher-compose.yml"),
+        ("name", SLEEPER, "", "not a valid name"),
+    ],
+)
+def test_an_invalid_stack_is_refused_next_to_its_field_and_nothing_is_created(
+    page, ui_server: ServerProcess, field: str, compose: str, rancher_compose: str, message: str
+) -> None:
+    name = unique("uibad") if field != "name" else "Bad_Name"
+    before = _stack_names(ui_server)
+    page.goto("/ui/stacks/new")
+    page.fill("input[name=name]", name)
+    page.fill("textarea[name=compose]", compose)
+    page.fill("textarea[name=rancher_compose]", rancher_compose)
+    page.get_by_role("button", name="Import").click()
+    error = page.locator(f"#{field}-error")
+    expect(error).to_contain_text(message)
+    # the error sits in the field's own label, and what was pasted is kept for fixing
+    label = page.locator("label", has=page.locator(f"[name={field}]"))
+    expect(label.locator(".field-error")).to_have_count(1)
+    expect(page.locator(f"[name={field}]")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("textarea[name=compose]")).to_have_value(compose)
+    assert page.locator(".field-error").count() == 1
+    assert _stack_names(ui_server) == before
