@@ -1,0 +1,71 @@
+"""HTTP stream relays of the UI: a container's logs and stats, read from `/v1` as they arrive and passed on to the
+page's `fetch()` unchanged.
+
+Why async and unbuffered: a followed log or a stats stream lasts as long as the page is open. Each relay holds one
+upstream request on the event loop (no thread per open page), forwards every chunk at once, and closes the upstream
+request as soon as the browser goes away, which in turn stops the stream on the container's agent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+from starlette.responses import Response, StreamingResponse
+
+from corral.web.sessions import Session
+
+CONNECT_SECONDS = 10.0
+
+
+async def relay_stream(
+    session: Session, path: str, params: Mapping[str, str | int | bool], media_type: str
+) -> Response:
+    """GET `path` of the API with the session's key pair; stream its body to the browser.
+
+    An API error (404, 409, 503...) comes back with its status and the API's message as plain text, so the page's
+    script can show it instead of an empty box."""
+    client = httpx.AsyncClient(
+        base_url=session.api_url,
+        headers=dict(session.client().auth_headers),
+        timeout=httpx.Timeout(CONNECT_SECONDS, read=None),
+    )
+    query = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in params.items()}
+    try:
+        upstream = await client.send(client.build_request("GET", path, params=query), stream=True)
+    except httpx.TransportError as exc:
+        await client.aclose()
+        return Response(f"cannot reach the Corral API: {exc}\n", status_code=503, media_type="text/plain")
+    if upstream.status_code >= 400:
+        body = await upstream.aread()
+        await upstream.aclose()
+        await client.aclose()
+        return Response(_message_of(body), status_code=upstream.status_code, media_type="text/plain")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        except httpx.TransportError:
+            return  # the server went away: the page sees the stream end
+        finally:
+            await upstream.aclose()
+            await client.aclose()
+
+    return StreamingResponse(
+        chunks(), media_type=media_type, headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"}
+    )
+
+
+def _message_of(body: bytes) -> str:
+    """The `message` of an API error body (JSON), or the body itself."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace")
+    if isinstance(decoded, dict):
+        for key in ("message", "detail"):
+            if isinstance(decoded.get(key), str):
+                return str(decoded[key])
+    return body.decode(errors="replace")
