@@ -54,6 +54,10 @@ def test_a_label_set_on_the_host_page_shows_on_the_live_hosts_list(page: Page, u
         page.get_by_role("button", name=f"Remove label {key}").click()
         expect(page.locator("#host-labels")).not_to_contain_text(key)
         expect(labels).not_to_contain_text(key)
+        # and the host page follows a change made elsewhere
+        expect(page.locator("#live-status")).to_have_class(re.compile(r"live-on"))
+        ui_server.client().update_host_labels(host["id"], {**host["labels"], key: "green"})
+        expect(page.locator("#host-labels")).to_contain_text(f"{key}=green")
     finally:
         labels_now = dict(_host(ui_server, "uih2")["labels"])
         if labels_now.pop(key, None) is not None:

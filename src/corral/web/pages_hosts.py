@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from corral.model.entities import Orchestration
-from corral.model.errors import CorralError, InvalidInput
+from corral.model.errors import CorralError, InvalidInput, NotFound
 from corral.model.names import parse_label_pairs
 from corral.web.rendering import environments_of, render
 from corral.web.sessions import Session
@@ -27,6 +27,7 @@ router = APIRouter()
 
 ORCHESTRATIONS = [o.value for o in Orchestration]
 HOST_ACTIONS = ("activate", "deactivate", "evacuate")
+HOST_PAGE_PARTS = ("facts", "labels", "containers")
 CORRAL_CONTAINER_LABEL = "io.corral.container"
 LABEL_SEPARATORS = re.compile(r"[\s,]+")
 
@@ -192,6 +193,17 @@ def host_action(host_id: str, action: str, session: PostSession, next: FormText 
 # -- one host -------------------------------------------------------------------------------------------------
 
 
+def _host_context(session: Session, host_id: str) -> dict[str, Any]:
+    client = session.client()
+    host = client.get_host(host_id)
+    if host["environment_id"] != session.environment_id:
+        session.environment_id = host["environment_id"]
+    containers = sorted(client.list_host_containers(host_id), key=lambda c: c["name"])
+    for container in containers:
+        container["corral_id"] = container["labels"].get(CORRAL_CONTAINER_LABEL, "")
+    return {"host": host, "containers": containers}
+
+
 def _host_page(
     request: Request,
     session: Session,
@@ -200,28 +212,21 @@ def _host_page(
     label: str = "",
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    client = session.client()
-    host = client.get_host(host_id)
-    if host["environment_id"] != session.environment_id:
-        session.environment_id = host["environment_id"]
-    containers = sorted(client.list_host_containers(host_id), key=lambda c: c["name"])
-    for container in containers:
-        container["corral_id"] = container["labels"].get(CORRAL_CONTAINER_LABEL, "")
-    return render(
-        request,
-        session,
-        "host.html",
-        status_code,
-        host=host,
-        containers=containers,
-        label=label,
-        errors=errors or {},
-    )
+    context = _host_context(session, host_id)
+    return render(request, session, "host.html", status_code, label=label, errors=errors or {}, **context)
 
 
 @router.get("/hosts/{host_id}")
 def host_page(request: Request, host_id: str, session: PageSession) -> HTMLResponse:
     return _host_page(request, session, host_id)
+
+
+@router.get("/hosts/{host_id}/part/{part}")
+def host_page_part(request: Request, host_id: str, part: str, session: PageSession) -> HTMLResponse:
+    """A live region of the host page (facts, labels or containers), re-fetched by htmx on every event."""
+    if part not in HOST_PAGE_PARTS:
+        raise NotFound(f"no part {part!r} of a host page; choose one of {', '.join(HOST_PAGE_PARTS)}", field="part")
+    return render(request, session, f"_host_{part}.html", **_host_context(session, host_id))
 
 
 @router.post("/hosts/{host_id}/labels")
