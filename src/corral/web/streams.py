@@ -41,7 +41,7 @@ async def relay_stream(
         body = await upstream.aread()
         await upstream.aclose()
         await client.aclose()
-        return Response(_message_of(body), status_code=upstream.status_code, media_type="text/plain")
+        return Response(api_error_message(body), status_code=upstream.status_code, media_type="text/plain")
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
@@ -58,7 +58,7 @@ async def relay_stream(
     )
 
 
-def _message_of(body: bytes) -> str:
+def api_error_message(body: bytes) -> str:
     """The `message` of an API error body (JSON), or the body itself."""
     try:
         decoded = json.loads(body)
