@@ -11,6 +11,7 @@ bridge and subnet and how to sweep every host, namespace and bridge away afterwa
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from tests.integration.servers import ServerProcess, wait_until  # noqa: E402
 OUT_DIR = ROOT / "docs" / "screenshots"
 HOSTS = ("host1", "host2", "host3")
 DEMO = ROOT / "examples" / "demo"
+STATS_SECONDS = 6
 
 
 def _all_running(server: ServerProcess, stack: str, count: int) -> Callable[[], bool]:
@@ -63,6 +65,7 @@ def take(page: Any, name: str) -> None:
 
 
 def photograph(server: ServerProcess, stack: dict[str, Any]) -> None:
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect, sync_playwright
 
     worker = next(c for c in server.client().stacks.containers("default", "demo") if c["service"] == "worker")
@@ -87,6 +90,9 @@ def photograph(server: ServerProcess, stack: dict[str, Any]) -> None:
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.logbox, .xterm-rows')].some(e => e.textContent.trim())"
             )
+            with contextlib.suppress(PlaywrightError):  # a page without live stats is still worth a picture
+                expect(page.locator("#stats-status")).to_have_text("live", timeout=20_000)
+                page.wait_for_timeout(STATS_SECONDS * 1000)  # a few samples, so that the charts show lines
             take(page, "container")
 
             page.goto("/ui/catalog")

@@ -97,7 +97,7 @@ def test_an_out_of_range_answer_is_shown_next_to_its_question_and_creates_nothin
     page.locator("[data-variable=SCALE] input").fill("11")
     page.click("#launch-button")
     error = page.locator("[data-variable=SCALE] .field-error")
-    expect(error).to_contain_text("Scale (SCALE)")
+    expect(error).to_contain_text("maximum 10")
     expect(page.locator("[data-variable=MESSAGE] .field-error")).to_have_count(0)
     assert "/ui/catalog/library/hello-web" in page.url
     expect(page.locator("[data-variable=SCALE] input")).to_have_value("11")
@@ -125,3 +125,15 @@ def test_an_older_stack_is_offered_the_newer_version_and_upgrades(
     stack = next(s for s in client.stacks.list_all("default") if s["name"] == name)
     assert stack["catalog"]["version_name"] == "0.2.0"
     assert stack["catalog"]["upgrades"] == []
+
+
+def test_a_cleared_checkbox_answers_false_and_the_preview_follows_the_template(page) -> None:
+    page.goto("/ui/catalog/library/fanout")
+    page.locator("[data-variable=WORKERS] input").fill("3")
+    checkbox = page.locator("[data-variable=WITH_WEB] input[type=checkbox]")
+    expect(checkbox).to_be_checked()  # the question's default
+    checkbox.uncheck()
+    page.click("#preview-button")
+    services = page.locator("#preview .preview-services tbody tr td:first-child")
+    expect(services).to_have_text(["worker-0", "worker-1", "worker-2"])
+    expect(page.locator("[data-variable=WITH_WEB] input[type=checkbox]")).not_to_be_checked()

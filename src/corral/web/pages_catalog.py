@@ -178,7 +178,10 @@ def _place_error(context: dict[str, Any], exc: CorralError) -> None:
     """The API's error next to the field it names (a question, the stack name, the version), else above the form."""
     field = exc.field or ""
     known = {ANSWER_PREFIX + q["variable"] for q in context["version"]["questions"]}
-    if field in known or field in ("stack", "name", "version"):
+    if field in known:  # "answers: question Label (VAR): reason" -> the reason, shown under that question
+        variable = re.escape(field.removeprefix(ANSWER_PREFIX))
+        context["errors"][field] = re.sub(rf"^answers: question (.*\({variable}\)|{variable}): ", "", exc.message)
+    elif field in ("stack", "name", "version"):
         context["errors"]["stack" if field == "name" else field] = exc.message
     else:
         context["error"] = exc.message
