@@ -84,6 +84,35 @@ def test_a_local_host_with_a_bad_label_is_refused_next_to_the_field(page: Page, 
     assert name not in [h["name"] for h in ui_server.client().list_hosts()]
 
 
+def test_a_local_host_made_from_the_form_goes_active_live_and_is_cordoned_and_removed(
+    page: Page, ui_server: ServerProcess
+) -> None:
+    name = unique("uiloc")
+    page.goto("/ui/hosts")
+    page.fill("#local-host-form input[name=name]", name)
+    page.fill("#local-host-form input[name=labels]", "zone=edge")
+    page.click("#local-host-form button[type=submit]")
+    row = page.locator(f"#hosts-rows tr[data-host={name}]")
+    try:
+        expect(row.locator("td.host-state")).to_contain_text("active", timeout=90_000)
+        expect(row.locator("td.labels")).to_have_text("zone=edge")
+        page.fill("#local-host-form input[name=name]", name)
+        page.click("#local-host-form button[type=submit]")
+        expect(page.locator("#name-error")).to_contain_text("already exists")
+
+        row.get_by_role("button", name="Cordon").click()
+        expect(row.locator("td.host-state")).to_contain_text("cordoned")
+        assert _host(ui_server, name)["schedulable"] is False
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="Remove").click()
+        expect(row).to_have_count(0, timeout=60_000)
+        assert name not in [h["name"] for h in ui_server.client().list_hosts()]
+    finally:
+        for host in ui_server.client().list_hosts():
+            if host["name"] == name:
+                ui_server.client().delete_host(host["id"])
+
+
 def test_environments_are_created_from_the_form_and_a_duplicate_is_refused(
     page: Page, ui_server: ServerProcess
 ) -> None:
