@@ -1,0 +1,54 @@
+"""The hosts pages' pure parts: which form field an API error belongs to, and that host data is escaped in rows."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from corral.model.errors import Conflict, InvalidInput
+from corral.web.pages_hosts import field_of
+from corral.web.rendering import templates
+
+FIELDS = ("name", "orchestration", "subnet")
+
+
+def test_api_error_fields_map_onto_form_fields() -> None:
+    assert field_of(InvalidInput("bad", field="network.subnet"), FIELDS, "name") == "subnet"
+    assert field_of(InvalidInput("bad", field="labels.zone"), ("name", "labels"), "name") == "labels"
+    assert field_of(Conflict("taken", field="name"), FIELDS, "name") == "name"
+    assert field_of(InvalidInput("bad"), FIELDS, "name") == "name"
+    assert field_of(InvalidInput("bad", field="network.mtu"), FIELDS, "subnet") == "subnet"
+
+
+@given(st.text(max_size=20))
+def test_an_error_always_lands_on_one_of_the_form_fields(field: str) -> None:
+    assert field_of(InvalidInput("bad", field=field), FIELDS, "name") in FIELDS
+
+
+def _host(name: str, label_value: str) -> dict[str, object]:
+    return {
+        "id": "host-1",
+        "name": name,
+        "state": "error",
+        "state_reason": "<b>reason</b>",
+        "driver": "custom",
+        "address": "198.18.0.2",
+        "arch": "x86_64",
+        "labels": {"zone": label_value},
+        "facts": {"cpus": 2, "memory_bytes": 2 << 30},
+        "container_count": 3,
+        "schedulable": False,
+        "evacuating": False,
+        "overlay": {"broken": ["<i>peer</i>"], "reported": True},
+        "agent_version": "",
+    }
+
+
+def test_host_rows_escape_every_value_from_the_api() -> None:
+    html = templates.get_template("_hosts_rows.html").render(
+        hosts=[_host("<script>x</script>", '"><img src=x>')], csrf_token="tok"
+    )
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html and "<i>" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "cordoned" in html and "broken: &lt;i&gt;peer&lt;/i&gt;" in html
+    assert "2.0 GiB" in html
