@@ -87,6 +87,23 @@ def test_an_imported_stack_shows_its_containers_running_without_a_reload(page, u
         _remove_stacks(ui_server, {name})
 
 
+def test_an_import_without_start_creates_its_containers_stopped(page, ui_server: ServerProcess) -> None:
+    name = unique("uistopped")
+    try:
+        page.goto("/ui/stacks/new")
+        page.fill("input[name=name]", name)
+        page.fill("textarea[name=compose]", SLEEPER)
+        page.uncheck("input[name=start]")
+        page.get_by_role("button", name="Import").click()
+        page.wait_for_url(re.compile(r"/ui/stacks/[^/?]+\?imported=1$"))
+        expect(page.locator("#containers tr[data-container]")).to_have_count(1, timeout=CONTAINER_TIMEOUT_MS)
+        containers = ui_server.client().stacks.containers("default", name)
+        assert [c["desired"] for c in containers] == ["stopped"]
+        expect(page.locator("#containers tr[data-state=running]")).to_have_count(0)
+    finally:
+        _remove_stacks(ui_server, {name})
+
+
 def test_scaling_up_from_the_service_page_shows_the_new_container_without_a_reload(
     page, ui_server: ServerProcess, scalable: dict[str, Any]
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from corral.compose.yamlsafe import load_yaml
+from corral.compose.yamlsafe import SourceFloat, SourceInt, load_yaml
 from corral.model.errors import CorralError
 
 COMPOSE_NAME = "docker-compose.yml"
@@ -101,6 +101,21 @@ def import_field_of(error: CorralError) -> str:
     return ""
 
 
+class _SourceDumper(yaml.SafeDumper):
+    """Writes numbers back as they were written (`007` stays `007`: it may be an environment value)."""
+
+
+def _represent_source(tag: str) -> Any:
+    def represent(dumper: yaml.SafeDumper, value: SourceInt | SourceFloat) -> yaml.ScalarNode:
+        return dumper.represent_scalar(tag, getattr(value, "yaml_source", str(value)))
+
+    return represent
+
+
+_SourceDumper.add_representer(SourceInt, _represent_source("tag:yaml.org,2002:int"))
+_SourceDumper.add_representer(SourceFloat, _represent_source("tag:yaml.org,2002:float"))
+
+
 def _service_names(compose: str) -> list[str] | None:
     try:
         doc = load_yaml(compose, COMPOSE_NAME)
@@ -144,4 +159,4 @@ def without_start(compose: str, rancher_compose: str | None) -> str | None:
             entry["start_on_create"] = False
         else:
             return rancher_compose
-    return str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    return str(yaml.dump(doc, Dumper=_SourceDumper, sort_keys=False, default_flow_style=False))
