@@ -140,6 +140,12 @@ def test_environments_are_created_from_the_form_and_a_duplicate_is_refused(
     row.get_by_role("link", name="Switch to").click()
     expect(page.locator("#env-select option:checked")).to_contain_text(name)
     expect(page.locator("#hosts-rows")).to_contain_text("No hosts")
+    # a host page belongs to the host's environment; choosing another one in the switcher leads to its hosts
+    page.goto(f"/ui/hosts/{_host(ui_server, 'uih1')['id']}")
+    expect(page.locator("#env-select option:checked")).to_contain_text("default")
+    page.select_option("#env-select", label=f"{name} (cattle)")
+    page.wait_for_url("**/ui/hosts")
+    expect(page.locator("#hosts-rows")).to_contain_text("No hosts")
     page.goto("/ui/environments")
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator(f"#environments tr[data-environment={name}]").get_by_role("button", name="Delete").click()

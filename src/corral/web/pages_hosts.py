@@ -217,7 +217,10 @@ def _host_page(
 
 
 @router.get("/hosts/{host_id}")
-def host_page(request: Request, host_id: str, session: PageSession) -> HTMLResponse:
+def host_page(request: Request, host_id: str, session: PageSession) -> Response:
+    chosen = request.query_params.get("env")
+    if chosen and session.client().get_host(host_id)["environment_id"] != chosen:
+        return _see("/ui/hosts")  # the switcher chose another environment: show its hosts
     return _host_page(request, session, host_id)
 
 
