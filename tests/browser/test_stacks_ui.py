@@ -154,3 +154,33 @@ def test_an_invalid_stack_is_refused_next_to_its_field_and_nothing_is_created(
     expect(page.locator("textarea[name=compose]")).to_have_value(compose)
     assert page.locator(".field-error").count() == 1
     assert _stack_names(ui_server) == before
+
+
+def test_a_service_restarts_and_finishes_its_upgrade_from_its_page(page, ui_server: ServerProcess) -> None:
+    name = unique("uiupgrade")
+    client = ui_server.client()
+    try:
+        stack = client.stacks.up("default", name, SLEEPER)
+        service = stack["services"][0]
+        page.goto(f"/ui/services/{service['id']}")
+        _mark_page(page)
+        expect(page.locator("#containers tr[data-state=running]")).to_have_count(1, timeout=CONTAINER_TIMEOUT_MS)
+
+        # restart asks first: dismissed, nothing is sent; accepted, the server confirms the restart
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.locator("#restart-form").get_by_role("button", name="Restart").click()
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.fill("input[name=batch_size]", "1")
+        page.locator("#restart-form").get_by_role("button", name="Restart").click()
+        expect(page.locator("#restart-result")).to_have_text("restarting, 1 at a time")
+
+        # an upgrade started elsewhere (corral up --upgrade) shows up live, and is finished from here
+        client.stacks.up("default", name, SLEEPER.replace('"3600"', '"3601"'), upgrade={"batch_size": 1})
+        expect(page.locator("#service-state")).to_have_text("upgraded", timeout=CONTAINER_TIMEOUT_MS)
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Finish upgrade").click()
+        expect(page.locator("#service-state")).to_have_text("active", timeout=CONTAINER_TIMEOUT_MS)
+        expect(page.locator("#upgrade")).to_have_count(0)
+        assert client.stacks.get_service(service["id"])["upgrade"] is None
+    finally:
+        _remove_stacks(ui_server, {name})
