@@ -9,7 +9,7 @@ import pytest
 import websockets
 import websockets.sync.client as ws_client
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, unique
 from tests.integration.servers import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -73,6 +73,6 @@ def test_a_websocket_with_a_foreign_origin_is_refused(page, ui_server: ServerPro
         foreign.recv(timeout=10)
     assert closed.value.rcvd.code == 4403
     with ws_client.connect(url, additional_headers={**headers, "Origin": ui_server.url}) as own:
-        ui_server.client().create_environment(f"wsprobe{session[:4].lower()}")
+        ui_server.client().create_environment(unique("wsprobe"))
         event = json.loads(own.recv(timeout=10))
     assert event["type"] == "resource.change"
