@@ -125,6 +125,15 @@ def test_scaling_up_from_the_service_page_shows_the_new_container_without_a_relo
     expect(page.locator("#scale-error")).to_contain_text("between 0 and 1000")
     assert ui_server.client().stacks.get_service(service["id"])["scale"] == 2
 
+    # switching to another environment on this page leads to that environment's stacks, not this service
+    other = ui_server.client().create_environment(unique("uienv"))
+    try:
+        page.goto(f"/ui/services/{service['id']}?env={other['id']}")
+        expect(page).to_have_url(re.compile(r"/ui/stacks$"))
+        expect(page.locator("#env-select")).to_have_value(other["id"])
+    finally:
+        ui_server.client().delete_environment(other["id"])
+
 
 @pytest.mark.parametrize(
     ("field", "compose", "rancher_compose", "message"),

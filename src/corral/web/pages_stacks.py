@@ -130,9 +130,16 @@ def _stack_context(session: Session, stack_id: str) -> dict[str, Any]:
     }
 
 
+def _switched_away(request: Request, session: Session, environment_id: str) -> bool:
+    """The environment switcher was used on a page of another environment's stack or service."""
+    return bool(request.query_params.get("env")) and environment_id != session.environment_id
+
+
 @router.get("/stacks/{stack_id}")
-def stack_page(request: Request, stack_id: str, session: PageSession, imported: str = "") -> HTMLResponse:
+def stack_page(request: Request, stack_id: str, session: PageSession, imported: str = "") -> Response:
     context = _stack_context(session, stack_id)
+    if _switched_away(request, session, context["stack"]["environment_id"]):
+        return _back("/ui/stacks")
     return render(request, session, "stack.html", imported=bool(imported), **context)
 
 
@@ -164,8 +171,11 @@ def _service_context(session: Session, service_id: str) -> dict[str, Any]:
 
 
 @router.get("/services/{service_id}")
-def service_page(request: Request, service_id: str, session: PageSession) -> HTMLResponse:
-    return render(request, session, "service.html", **_service_context(session, service_id))
+def service_page(request: Request, service_id: str, session: PageSession) -> Response:
+    context = _service_context(session, service_id)
+    if _switched_away(request, session, context["service"]["environment_id"]):
+        return _back("/ui/stacks")
+    return render(request, session, "service.html", **context)
 
 
 @router.get("/services/{service_id}/live")
