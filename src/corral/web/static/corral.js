@@ -53,11 +53,22 @@
     });
   });
 
-  // A form marked data-confirm="question" asks before it is sent.
+  // A form marked data-confirm="question" asks before it is sent: plain forms through their submit event, htmx
+  // forms through htmx's confirm hook (htmx sends a request even when the submit event was cancelled).
+  function isHtmx(el) {
+    return ["hx-post", "hx-get", "hx-put", "hx-delete", "hx-patch"].some(function (a) { return el.hasAttribute(a); });
+  }
   document.addEventListener("submit", function (event) {
-    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !isHtmx(form) && !window.confirm(question)) event.preventDefault();
   }, true);
+  document.addEventListener("htmx:confirm", function (event) {
+    var holder = event.detail.elt.closest && event.detail.elt.closest("[data-confirm]");
+    if (!holder) return;
+    event.preventDefault();
+    if (window.confirm(holder.getAttribute("data-confirm"))) event.detail.issueRequest(true);
+  });
 
   // Validation errors (400/409/422) come back as fragments to show next to the form: swap them like successes.
   document.addEventListener("htmx:beforeSwap", function (event) {
