@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import unique
-from tests.integration.servers import ServerProcess
+from tests.integration.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -100,6 +100,11 @@ def test_an_import_without_start_creates_its_containers_stopped(page, ui_server:
         containers = ui_server.client().stacks.containers("default", name)
         assert [c["desired"] for c in containers] == ["stopped"]
         expect(page.locator("#containers tr[data-state=running]")).to_have_count(0)
+        # stopped on purpose is at rest, not "activating" forever
+        stack = ui_server.client().stacks.find("default", name)
+        wait_until(
+            "the stack to be inactive", lambda: ui_server.client().stacks.get(stack["id"])["state"] == "inactive", 30
+        )
     finally:
         _remove_stacks(ui_server, {name})
 

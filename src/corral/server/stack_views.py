@@ -192,6 +192,7 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
     records = state.slots_of(service.id)
     slots = [r for r in records if not r.retired]  # retired: old containers of an upgrade, kept for a rollback
     running = sum(1 for r in slots if settled(state.observed.get(r.slot.id), service))
+    stopped = sum(1 for r in slots if not r.running and not settled(state.observed.get(r.slot.id), service))
     is_global = is_global_service(service)
     desired = len(slots) if is_global else service.scale
     primary = _primary_of(service, state)
@@ -199,7 +200,9 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         is_global, desired = False, _desired_count(primary, state)
     if desired == 0 and not is_global:
         phase = "inactive"
-    elif running == desired and len(slots) == desired and not service.reason:
+    elif slots and stopped == len(slots) == desired:
+        phase = "inactive"  # every container stopped on purpose (start_on_create: false, `corral stop`)
+    elif running + stopped == desired and len(slots) == desired and not service.reason:
         phase = "active"
     else:
         phase = "activating"
@@ -274,7 +277,8 @@ def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
     services = [service_view(s, state) for s in state.services if s.stack_id == stack.id]
     phases = {s["state"] for s in services}
     busy = sorted(phases - {"active", "inactive"})  # the stack shows its most pressing service state
-    phase = next((p for p in ("error", "activating") if p in busy), busy[0] if busy else "active")
+    at_rest = "inactive" if services and phases == {"inactive"} else "active"
+    phase = next((p for p in ("error", "activating") if p in busy), busy[0] if busy else at_rest)
     return {
         "id": stack.id,
         "name": stack.name,
