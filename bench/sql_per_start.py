@@ -61,18 +61,34 @@ def measure(containers: int, hosts: int, idle: float, top: int) -> dict[str, Any
         cluster.create_hosts(*names)
         assert cluster.server.process is not None
         counts = StatementCounts(cluster.server.process.pid, out)
+        # this benchmark's own polling (GET /v1/containers) is not container-start work: its cost is subtracted
+        def running() -> int:  # all of the environment's: the stack does not exist before the submit
+            return sum(1 for c in cluster.api().stacks.containers("default") if c["state"] == "running")
+
+        probe = counts.read()
+        running()
+        poll_cost = counts.read() - probe
+        polls = 0
+
+        def all_running() -> bool:
+            nonlocal polls
+            polls += 1
+            return running() >= containers
+
         before = counts.read()
         cluster.up("sql", *compose(containers))
-        cluster.wait_running("sql", containers, interval=0.5)
-        running = counts.read()
+        wait_until("all containers running", all_running, timeout=300, interval=0.5)
+        deployed = counts.read()
         started_idle = time.monotonic()
         time.sleep(idle)
         after_idle = counts.read()
         idle_seconds = time.monotonic() - started_idle
     out.unlink(missing_ok=True)
     out.parent.rmdir()
-    deploy = running - before
-    quiet = after_idle - running
+    deploy = deployed - before
+    deploy.subtract({text: n * polls for text, n in poll_cost.items()})
+    deploy = +deploy
+    quiet = after_idle - deployed
     per_start = deploy.total() / containers
     return {
         "benchmark": "P6",
@@ -85,6 +101,7 @@ def measure(containers: int, hosts: int, idle: float, top: int) -> dict[str, Any
         "peers": {},
         "ratios": {},
         "statements": deploy.total(),
+        "poll_statements_subtracted": poll_cost.total() * polls,
         "containers": containers,
         "idle_statements_per_second": round(quiet.total() / idle_seconds, 2),
         "top_statements": [[n, text[:160]] for text, n in deploy.most_common(top)],

@@ -79,6 +79,7 @@ class AgentHub:
         )
         self.sessions: dict[str, AgentSession] = {}
         self.liveness: dict[str, Liveness] = {}
+        self._environments: dict[str, str] = {}  # host id -> its environment id (fixed for a host's life)
         self._monitor: asyncio.Task[None] | None = None
         self.connect_listeners: list[Callable[[str], Awaitable[None]]] = []  # called after `welcome`
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
@@ -110,6 +111,7 @@ class AgentHub:
 
     def forget(self, host_id: str) -> None:
         self.liveness.pop(host_id, None)
+        self._environments.pop(host_id, None)
 
     async def kick(self, host_id: str, code: int = protocol.CLOSE_HOST_REMOVED, reason: str = "host removed") -> None:
         self.forget(host_id)
@@ -320,22 +322,30 @@ class AgentHub:
         if not isinstance(slot_id, str) or not isinstance(reason, str):
             raise InvalidInput("slot needs slot_id and reason strings", field="slot_id")
         if self.slot_reasons is not None and await run_in_threadpool(self.slot_reasons, slot_id, reason[:2000]):
-            host = await run_in_threadpool(self.store.get_host, host_id)
-            self.bus.publish("container", "updated", {"id": slot_id, "reason": reason}, host.environment_id)
+            environment_id = await self._environment_of(host_id)
+            self.bus.publish("container", "updated", {"id": slot_id, "reason": reason}, environment_id)
 
     async def _on_container(self, host_id: str, message: protocol.Message) -> None:
-        host = await run_in_threadpool(self.store.get_host, host_id)
+        environment_id = await self._environment_of(host_id)
         removed = message.data.get("removed")
         if isinstance(removed, str) and removed:
             await run_in_threadpool(self.store.remove_host_container, host_id, removed)
-            self.bus.publish("container", "removed", {"id": removed, "host_id": host_id}, host.environment_id)
+            self.bus.publish("container", "removed", {"id": removed, "host_id": host_id}, environment_id)
             self._changed()
             return
         container = protocol.container_from_wire(message.data.get("container"))
         await run_in_threadpool(self.store.upsert_host_container, host_id, container)
         view = {"id": container.docker_id, **container_view(host_id, container)}
-        self.bus.publish("container", "updated", view, host.environment_id)
+        self.bus.publish("container", "updated", view, environment_id)
         self._changed()
+
+    async def _environment_of(self, host_id: str) -> str:
+        """A host's environment (it never changes), read once: each container event needs it for its audience."""
+        environment_id = self._environments.get(host_id)
+        if environment_id is None:
+            host = await run_in_threadpool(self.store.get_host, host_id)  # NotFound for a removed host, as before
+            environment_id = self._environments[host_id] = host.environment_id
+        return environment_id
 
     # -- liveness -----------------------------------------------------------------------------------------------
 

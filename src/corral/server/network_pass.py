@@ -57,16 +57,24 @@ class NetworkPass:
 
     # -- IPAM -------------------------------------------------------------------------------------------------------
 
-    def assign(self, retained: Mapping[str, str]) -> None:
+    def assign(
+        self,
+        retained: Mapping[str, str],
+        *,
+        hosts: Iterable[Host] | None = None,
+        services: Iterable[Service] | None = None,
+        slots: Iterable[SlotRecord] | None = None,
+    ) -> None:
         """Give every host of every environment its slice and every managed slot its address; store what changed.
-        `retained` maps new slot ids to the addresses of the slots they replaced (`carried_addresses`)."""
+        `retained` maps new slot ids to the addresses of the slots they replaced (`carried_addresses`). `hosts`,
+        `services` and `slots`, when given, are what the store holds now (the orchestrator pass read them)."""
         hosts_by_env: dict[str, list[Host]] = defaultdict(list)
-        for host in self.store.list_hosts():
+        for host in hosts if hosts is not None else self.store.list_hosts():
             hosts_by_env[host.environment_id].append(host)
-        services = {s.id: s for s in self.stacks.list_services()}
-        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
+        by_id = {s.id: s for s in (services if services is not None else self.stacks.list_services())}
+        previous = {s.id: previous_spec(s) for s in by_id.values() if s.upgrade}
         slots_by_env: dict[str, list[SlotRecord]] = defaultdict(list)
-        for record in self.stacks.list_slots():
+        for record in slots if slots is not None else self.stacks.list_slots():
             slots_by_env[record.slot.environment_id].append(record)
         reasons: dict[str, str] = {}
         for env in self.store.list_environments():
@@ -80,7 +88,7 @@ class NetworkPass:
             records = sorted(slots_by_env.get(env.id, []), key=lambda r: (r.created_at, r.slot.id))
             requests = []
             for record in records:
-                service = services.get(record.service_id)
+                service = by_id.get(record.service_id)
                 launch = launch_for(service, record.slot, previous.get(service.id)) if service else None
                 requests.append(
                     AddressRequest(

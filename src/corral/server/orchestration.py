@@ -44,6 +44,7 @@ from corral.store.stacks import StackStore
 log = logging.getLogger("corral.orchestration")
 
 RESYNC_SECONDS = 2.0
+OBSERVED_PASS_SECONDS = 1.0  # passes for agents' reports start at least this far apart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Orchestrator:
         # a restarted server starts the backoff afresh, which is still bounded
         self._health_history: dict[str, dict[int, Replacement]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._last_pass = 0.0  # monotonic start of the latest pass
+        self._observed_wake: asyncio.TimerHandle | None = None  # a pass due for agents' reports
         self.network = NetworkPass(store, stacks, hub)  # overlay IPAM and the `network` message
         self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
@@ -75,9 +78,22 @@ class Orchestrator:
     def trigger(self) -> None:
         self._wake.set()
 
+    def trigger_observed(self) -> None:
+        """Agents reported a change (a container event, a host's state): a pass, but at most one every
+        OBSERVED_PASS_SECONDS, so that a burst of events while containers start is one pass, not one each (each pass
+        reads the whole snapshot; bench P6). A user's change (`trigger`) still starts a pass at once."""
+        if self._observed_wake is not None:
+            return  # one is due already; it will see this change too
+        delay = max(0.0, self._last_pass + OBSERVED_PASS_SECONDS - time.monotonic())
+        self._observed_wake = asyncio.get_running_loop().call_later(delay, self._wake_observed)
+
+    def _wake_observed(self) -> None:
+        self._observed_wake = None
+        self._wake.set()
+
     async def start(self) -> None:
         self.hub.connect_listeners.append(self._on_agent_connected)
-        self.hub.change_listeners.append(self.trigger)
+        self.hub.change_listeners.append(self.trigger_observed)
         self._task = asyncio.create_task(self._loop(), name="orchestrator")
 
     async def stop(self) -> None:
@@ -91,6 +107,7 @@ class Orchestrator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=RESYNC_SECONDS)
             self._wake.clear()
+            self._last_pass = time.monotonic()
             try:
                 await self.run_once()
             except Exception:  # the loop must survive any one bad pass; the next pass starts from scratch
@@ -186,8 +203,13 @@ class Orchestrator:
                         views.pop(slot_id, None)
             self.stacks.set_service_reasons(reasons)
             changed.extend(s for s in services if s.id in reasons and s not in changed)
-        self.network.assign(retained)
-        self.ports.assign()
+        # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
+        # reuse it instead of reading services and slots again (bench P6, statements per container start).
+        services, slots = (
+            (self.stacks.list_services(), self.stacks.list_slots()) if changed else (snapshot.services, snapshot.slots)
+        )
+        self.network.assign(retained, hosts=snapshot.hosts, services=services, slots=slots)
+        self.ports.assign(slots, services)
         return changed
 
     def _store_plan(self, service: Service, plan: Plan) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from corral.model.stack import LaunchConfig, SlotRecord
+from corral.model.stack import LaunchConfig, Service, SlotRecord
 from corral.orchestrator.host_ports import PortNeed, PortRange, allocate_host_ports
 from corral.server.upgrade_pass import launch_for, previous_spec
 from corral.store.stacks import StackStore
@@ -31,14 +31,14 @@ class PortPass:
         self.port_range = port_range
         self._reasons: dict[str, str] = {}  # slot id -> why it lacks a port (logged when it changes)
 
-    def assign(self, records: list[SlotRecord] | None = None) -> None:
-        services = {s.id: s for s in self.stacks.list_services()}
-        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
+    def assign(self, records: list[SlotRecord] | None = None, services: list[Service] | None = None) -> None:
+        services_by_id = {s.id: s for s in (services if services is not None else self.stacks.list_services())}
+        previous = {s.id: previous_spec(s) for s in services_by_id.values() if s.upgrade}
         fixed: dict[str, set[tuple[int, str]]] = defaultdict(set)
         needs: list[PortNeed] = []
         by_id: dict[str, SlotRecord] = {}
         for record in records if records is not None else self.stacks.list_slots():
-            service = services.get(record.service_id)
+            service = services_by_id.get(record.service_id)
             if service is None:
                 continue
             launch = launch_for(service, record.slot, previous.get(service.id))
