@@ -107,6 +107,7 @@ class Agent:
         self.name = f"sim{index:05d}"
         self.auth = ""
         self.running = 0
+        self.created: dict[str, float] = {}  # slot id -> when its container was "created"
         self.task: asyncio.Task[None] | None = None
 
     async def register(self, client: httpx.AsyncClient, token: str) -> None:
@@ -133,12 +134,15 @@ class Agent:
             async for raw in ws:
                 message = protocol.decode(raw)
                 if message.type == protocol.DESIRED:
-                    containers = [_running(item) for item in message.data.get("containers", []) if item["running"]]
+                    containers = [
+                        _running(item, self.created) for item in message.data.get("containers", []) if item["running"]
+                    ]
                     self.running = len(containers)
                     await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": containers}).encode())
 
 
-def _running(item: dict[str, Any]) -> dict[str, Any]:
+def _running(item: dict[str, Any], created: dict[str, float]) -> dict[str, Any]:
+    """The container a real engine would report for a desired entry (its creation time stays what it was)."""
     slot = item["slot"]
     name = f"{slot['stack']}-{slot['service']}-{slot['index']}"
     return {
@@ -148,7 +152,7 @@ def _running(item: dict[str, Any]) -> dict[str, Any]:
         "state": "running",
         "status": "Up",
         "labels": {"io.corral.container": slot["id"], "io.corral.config-hash": slot["config_hash"]},
-        "created": time.time(),
+        "created": created.setdefault(slot["id"], time.time()),
     }
 
 

@@ -19,7 +19,7 @@ from corral.compose import ComposeFile, load_stack
 from corral.model.entities import Principal
 from corral.model.errors import Conflict, InvalidInput
 from corral.model.names import validate_name
-from corral.model.stack import Stack, StackSpec
+from corral.model.stack import Service, Stack, StackSpec
 from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.upgrades import strategy_for
 from corral.server.api import Strict, store_of
@@ -229,8 +229,7 @@ def list_services(
 
 @router.get("/services/{service_id}")
 def get_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
-    service = _stacks(request).get_service(service_id)
-    return service_view(service, _state(request, service.environment_id))
+    return _service_result(request, _stacks(request).get_service(service_id))
 
 
 @router.post("/services/{service_id}/scale")
@@ -251,8 +250,14 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
             stacks.set_scale(sidekick.id, body.scale)
     _wake(request)
     request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
-    service = stacks.get_service(service_id)
-    return service_view(service, _state(request, service.environment_id))
+    return _service_result(request, stacks.get_service(service_id))
+
+
+def _service_result(request: Request, service: Service) -> dict[str, Any]:
+    """The view of one service from its own rows (a sidekick's view needs its primary: the environment's state)."""
+    if service.spec.sidekick_of is not None:
+        return service_view(service, _state(request, service.environment_id))
+    return service_view(service, EnvironmentState.of_service(store_of(request), _stacks(request), service))
 
 
 @router.post("/services/{service_id}/restart")

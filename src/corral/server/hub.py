@@ -63,8 +63,11 @@ class AgentSession:
     agent_version: str = ""  # the agent's build (corral/build.py), from its hello
 
     async def send(self, message: protocol.Message) -> None:
+        await self.send_encoded(message.encode())
+
+    async def send_encoded(self, text: str) -> None:
         async with self.send_lock:
-            await self.websocket.send_text(message.encode())
+            await self.websocket.send_text(text)
 
 
 class AgentHub:
@@ -130,11 +133,15 @@ class AgentHub:
 
     async def send(self, host_id: str, message: protocol.Message) -> bool:
         """Send to a connected agent; False if it is not connected (it gets the full state on reconnect)."""
+        return await self.send_encoded(host_id, message.encode())
+
+    async def send_encoded(self, host_id: str, text: str) -> bool:
+        """`send` of a message encoded already (off the event loop, for large ones)."""
         session = self.sessions.get(host_id)
         if session is None:
             return False
         try:
-            await session.send(message)
+            await session.send_encoded(text)
         except Exception:  # a dying socket: the disconnect path cleans up
             return False
         return True
@@ -293,7 +300,8 @@ class AgentHub:
         if not isinstance(items, list):
             raise InvalidInput("snapshot needs a containers list", field="containers")
         containers = [protocol.container_from_wire(item) for item in items]
-        await run_in_threadpool(self.store.replace_host_containers, host_id, containers)
+        if not await run_in_threadpool(self.store.replace_host_containers, host_id, containers):
+            return  # the same report as before: nothing to show or reconcile
         host = await run_in_threadpool(self.store.get_host, host_id)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         self._changed()

@@ -9,6 +9,7 @@ digest changes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import defaultdict
@@ -181,14 +182,44 @@ class NetworkPass:
         host_ids = [h for h in self.hub.sessions if force_host is None or h == force_host]
         if not host_ids:
             return
-        states = await run_in_threadpool(self.states_for, host_ids)
-        for host_id, state in states.items():
-            data = state.to_dict()
-            digest = json.dumps(data, sort_keys=True)
+        encoded = await run_in_threadpool(self.encoded_states, host_ids)
+        for host_id, (digest, text) in encoded.items():
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
-            if await self.hub.send(host_id, protocol.Message(protocol.NETWORK, data)):
+            if await self.hub.send_encoded(host_id, text):
                 self._sent[host_id] = digest
+
+    def encoded_states(self, host_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Host id -> (digest, encoded `network` message) of each host's state, off the event loop. The parts every
+        host of an environment shares (containers, services, hosts: the bulk) are encoded once per environment and
+        spliced into each host's message, not encoded again for each of hundreds of hosts."""
+        encoded: dict[str, tuple[str, str]] = {}
+        shared_json: dict[str, str] = {}
+        for host_id, state in self.states_for(host_ids).items():
+            shared = shared_json.get(state.environment_id)
+            if shared is None:
+                shared = shared_json[state.environment_id] = json.dumps(
+                    {
+                        "containers": [c.to_dict() for c in state.containers],
+                        "services": [s.to_dict() for s in state.services],
+                        "hosts": [dict(h) for h in state.hosts],
+                    },
+                    sort_keys=True,
+                )
+            own = {
+                "environment_id": state.environment_id,
+                "environment": state.environment,
+                "settings": state.settings.to_dict(),
+                "host": state.host.to_dict(),
+                "peers": [p.to_dict() for p in state.peers],
+            }
+            own_json = json.dumps(own, sort_keys=True)
+            data = own_json[:-1] + ", " + shared[1:]  # both are JSON objects with distinct keys
+            digest = hashlib.sha256(data.encode()).hexdigest()
+            envelope = protocol.Message(protocol.NETWORK)
+            text = json.dumps({"v": envelope.v, "type": envelope.type, "id": envelope.id, "data": None})
+            encoded[host_id] = (digest, text[: -len("null}")] + data + "}")
+        return encoded
 
     def forget(self, host_id: str) -> None:
         self._sent.pop(host_id, None)

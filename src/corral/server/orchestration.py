@@ -23,12 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
-from corral.model.errors import NotFound
+from corral.model.errors import InvalidInput, NotFound
 from corral.model.images import archs_of_image
-from corral.model.stack import ContainerSlot, DesiredContainer, Service, ServiceSpec, SlotRecord
+from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
+from corral.orchestrator.rules import NO_RULES, Rules, parse_rules
+from corral.orchestrator.scheduling import HostLoad
 from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.events import EventBus
@@ -159,12 +161,27 @@ class Orchestrator:
             }
             reasons: dict[str, str] = {}
             placements: dict[tuple[str, str], PrimaryPlacement] = {}  # (stack id, primary) -> its planned slots
+            # one running host load for the pass (orchestrator/scheduling.py `HostLoad.shared`): each service
+            # releases its own slots from it instead of rebuilding it from every other slot
+            load = HostLoad.shared(hosts, (_rules_of(s) for s in services))
+            for view in views.values():
+                load.claim_view(view)
             for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
                 upgrade = run_upgrade_pass(self.stacks, service, slots_by_service[service.id], snapshot.observed, now)
                 own = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id not in upgrade.retired]
-                others = [
-                    v for sid, v in views.items() if v.slot.service != service.name or v.slot.stack != service.stack
-                ] + [views[sid] for sid in upgrade.retired_running if sid in views]
+                before = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id in views]
+                for view in before:
+                    load.release_view(view)
+                in_unit = bool(service.spec.sidekicks) or service.spec.sidekick_of is not None
+                others: list[SlotView] = []
+                if in_unit:  # a sidekick unit is placed as one: its reconcile builds a load of its own
+                    others = [
+                        v for sid, v in views.items() if v.slot.service != service.name or v.slot.stack != service.stack
+                    ] + [views[sid] for sid in upgrade.retired_running if sid in views]
+                else:
+                    for sid in upgrade.retired_running:
+                        if sid in views:
+                            load.claim_view(views[sid])
                 plan = reconcile(
                     dataclasses.replace(service.spec, scale=service.scale),
                     stack=service.stack,
@@ -172,6 +189,7 @@ class Orchestrator:
                     slots=own,
                     hosts=hosts,
                     other_slots=others,
+                    load=None if in_unit else load,
                     dependencies_ready=_dependencies_ready(service, services, slots_by_service, snapshot.observed),
                     new_id=lambda: ids.new_id("c"),
                     now=now,
@@ -201,6 +219,14 @@ class Orchestrator:
                         views[slot.id] = _view_of(slot, None, service.spec)
                     for slot_id in [*plan.remove, *(old for old, _ in plan.replace)]:
                         views.pop(slot_id, None)
+                if in_unit:  # the load holds the unit's slots as they are now
+                    for record in slots_by_service[service.id]:
+                        if record.slot.id in views:
+                            load.claim_view(views[record.slot.id])
+                    for slot in [*plan.place, *(new for _, new in plan.replace)]:
+                        load.claim_view(views[slot.id])
+                else:  # the plan claimed the slots it keeps; retired ones and random host ports count too
+                    _claim_rest(load, service, before, upgrade.retired - upgrade.retired_running, plan)
             self.stacks.set_service_reasons(reasons)
             changed.extend(s for s in services if s.id in reasons and s not in changed)
         # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
@@ -232,41 +258,59 @@ class Orchestrator:
     # -- act ------------------------------------------------------------------------------------------------------
 
     def desired_for(self, host_id: str) -> list[dict[str, Any]]:
+        return self.desired_by_host({host_id}).get(host_id, [])
+
+    def desired_by_host(self, host_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """The desired container set of each of these hosts, from one read of services and slots (not one per host:
+        a push to hundreds of agents must not re-read every service for each)."""
+        if not host_ids:
+            return {}
         services = {s.id: s for s in self.stacks.list_services()}
-        desired = []
         previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
-        for record in self.stacks.list_slots(host_id=host_id):
+        launches: dict[tuple[str, bool], dict[str, Any]] = {}  # (service id, previous config) -> its launch dict
+        health: dict[str, dict[str, Any] | None] = {}
+        desired: dict[str, list[dict[str, Any]]] = {host_id: [] for host_id in host_ids}
+        only = next(iter(host_ids)) if len(host_ids) == 1 else None
+        for record in self.stacks.list_slots(host_id=only):
+            into = desired.get(record.slot.host_id)
             service = services.get(record.service_id)
-            if service is None:
+            if into is None or service is None:
                 continue
-            desired.append(
-                DesiredContainer(
-                    slot=record.slot,
-                    launch=launch_for(service, record.slot, previous.get(service.id)),
-                    running=record.running,
-                    start_requested_at=record.start_requested_at,
-                    health_check=service.spec.health(),
-                    ip=record.ip,
-                    host_ports=record.host_ports,
-                ).to_dict()
-            )
+            launch = launch_for(service, record.slot, previous.get(service.id))
+            key = (service.id, launch is not service.spec.launch)
+            if key not in launches:
+                launches[key] = launch.to_dict()
+            if service.id not in health:
+                check = service.spec.health()
+                health[service.id] = check.to_dict() if check is not None else None
+            into.append(_desired_dict(record, launches[key], health[service.id]))
         return desired
 
     async def _push_desired(self, *, force_host: str | None = None) -> None:
-        for host_id in list(self.hub.sessions):
-            if force_host is not None and host_id != force_host:
-                continue
-            desired = await run_in_threadpool(self.desired_for, host_id)
-            registries = await run_in_threadpool(self.registries_for, host_id)
-            digest = json.dumps([desired, registries], sort_keys=True)
+        host_ids = {h for h in self.hub.sessions if force_host is None or h == force_host}
+        desired = await run_in_threadpool(self.desired_by_host, host_ids)
+        registries = await run_in_threadpool(self.registries_by_host, host_ids)
+        for host_id in host_ids:
+            digest = json.dumps([desired[host_id], registries.get(host_id, [])], sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
-            data: dict[str, Any] = {"containers": desired}
-            if registries:  # never logged: it carries passwords; absent = none (the agent forgets earlier ones)
-                data["registries"] = registries
+            data: dict[str, Any] = {"containers": desired[host_id]}
+            if registries.get(host_id):  # never logged: it carries passwords; absent = none (the agent forgets them)
+                data["registries"] = registries[host_id]
             sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest
+
+    def registries_by_host(self, host_ids: set[str]) -> dict[str, list[dict[str, str]]]:
+        """`registries_for` of each host, reading each environment's credentials once."""
+        if self.registries is None or not host_ids:
+            return {}
+        environments = {h.id: h.environment_id for h in self.store.hosts_by_id(host_ids).values()}
+        credentials = {
+            environment_id: [credential.to_wire() for credential in self.registries.credentials(environment_id)]
+            for environment_id in set(environments.values())
+        }
+        return {host_id: credentials[environment_id] for host_id, environment_id in environments.items()}
 
     def registries_for(self, host_id: str) -> list[dict[str, str]]:
         """The registry credentials of the host's environment, as the agent receives them (plain passwords)."""
@@ -283,6 +327,44 @@ class Orchestrator:
         await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)
         self.trigger()
+
+
+def _desired_dict(record: SlotRecord, launch: dict[str, Any], health_check: dict[str, Any] | None) -> dict[str, Any]:
+    """`DesiredContainer(...).to_dict()` with the service's launch and health check dicts made once per pass."""
+    data: dict[str, Any] = {
+        "slot": dataclasses.asdict(record.slot),
+        "launch": launch,
+        "running": record.running,
+        "start_requested_at": record.start_requested_at,
+    }
+    if health_check is not None:
+        data["health_check"] = health_check
+    if record.ip:
+        data["ip"] = record.ip
+    if record.host_ports:
+        data["host_ports"] = [list(p) for p in record.host_ports]
+    return data
+
+
+def _rules_of(service: Service) -> Rules:
+    try:
+        return parse_rules(service.spec.launch.labels, stack=service.stack, service=service.name)
+    except InvalidInput:
+        return NO_RULES
+
+
+def _claim_rest(load: HostLoad, service: Service, before: list[SlotView], retired: frozenset[str], plan: Plan) -> None:
+    """After a service's reconcile on the shared load, make the load hold what the next services must see of it,
+    as its slot views would: its retired (not running) slots, and the random host ports of the slots it kept."""
+    surviving = {*plan.keep, *(slot.id for slot in plan.update)}
+    fixed = service.spec.launch.published_ports()
+    for view in before:
+        if view.slot.id in retired:
+            load.claim_view(view)
+        elif view.slot.id in surviving and view.slot.host_id in load.hosts:
+            extra = view.published_ports - fixed
+            if extra:
+                load.used[view.slot.host_id].update(extra)
 
 
 def _sidekicks_of(service: Service, services: list[Service]) -> list[ServiceSpec]:

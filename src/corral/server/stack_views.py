@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,27 +44,52 @@ class EnvironmentState:
 
     @classmethod
     def load(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
-        """The environment's state (all environments for None); read again only after a database write."""
+        """The environment's state (all environments for None); read again only after a database write. Callers that
+        arrive while a read that started after their last write is running wait for it instead of reading too (under
+        load, twenty list calls after one write make one read, not twenty)."""
         version = write_version()
         cached = _STATES.get(stacks, {}).get(environment_id)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached[0] >= version:
             return dataclasses.replace(cached[1], now=time.time())
-        state = cls.read(store, stacks, environment_id)
-        _STATES.setdefault(stacks, {})[environment_id] = (version, state)
-        return state
+        with _FLIGHTS_LOCK:
+            flights = _FLIGHTS.setdefault(stacks, {})
+            flight = flights.get(environment_id)
+            joined = flight is not None and flight.version >= version
+            if not joined:
+                flight = flights[environment_id] = _Flight(version)
+        assert flight is not None
+        if joined:
+            flight.done.wait(timeout=_FLIGHT_WAIT_SECONDS)
+            if flight.state is not None:
+                return dataclasses.replace(flight.state, now=time.time())
+            return cls.read(store, stacks, environment_id)  # that read failed or hangs: read on our own
+        try:
+            flight.state = cls.read(store, stacks, environment_id)
+            states = _STATES.setdefault(stacks, {})
+            current = states.get(environment_id)
+            if current is None or current[0] <= version:
+                states[environment_id] = (version, flight.state)
+            return flight.state
+        finally:
+            flight.done.set()
+            with _FLIGHTS_LOCK:
+                if _FLIGHTS.get(stacks, {}).get(environment_id) is flight:
+                    del _FLIGHTS[stacks][environment_id]
+
+    @classmethod
+    def of_service(cls, store: Store, stacks: StackStore, service: Service) -> EnvironmentState:
+        """Just enough state for `service_view` of one primary (not sidekick) service: its own slots and the
+        containers reported on their hosts, read fresh (a `scale` answers without reading the whole environment)."""
+        slots = stacks.list_slots(service_id=service.id)
+        host_ids = {r.slot.host_id for r in slots}
+        observed = _observed(slots, store.host_containers_of(host_ids))
+        return cls(store.hosts_by_id(host_ids), [service], slots, observed, time.time(), activating_deadline())
 
     @classmethod
     def read(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
         hosts = {h.id: h for h in store.list_hosts(environment_id)}
         slots = stacks.list_slots(environment_id=environment_id)
-        reported: dict[tuple[str, str], ObservedContainer] = {}
-        for host_id, container in store.list_all_host_containers(environment_id):
-            slot_id = container.labels.get(CONTAINER_LABEL)
-            if slot_id and (reported.get((host_id, slot_id)) is None or container.state == "running"):
-                reported[(host_id, slot_id)] = container
-        observed = {
-            r.slot.id: reported[(r.slot.host_id, r.slot.id)] for r in slots if (r.slot.host_id, r.slot.id) in reported
-        }
+        observed = _observed(slots, store.list_all_host_containers(environment_id))
         services = stacks.list_services(environment_id=environment_id)
         return cls(hosts, services, slots, observed, time.time(), activating_deadline())
 
@@ -79,6 +106,32 @@ class EnvironmentState:
     @functools.cached_property
     def services_by_id(self) -> dict[str, Service]:
         return {s.id: s for s in self.services}
+
+
+@dataclass
+class _Flight:
+    """One running read of an environment's state, which later callers may wait for."""
+
+    version: int  # the write version noted before the read began
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    state: EnvironmentState | None = None
+
+
+_FLIGHTS: weakref.WeakKeyDictionary[StackStore, dict[str | None, _Flight]] = weakref.WeakKeyDictionary()
+_FLIGHTS_LOCK = threading.Lock()
+_FLIGHT_WAIT_SECONDS = 60.0
+
+
+def _observed(
+    slots: list[SlotRecord], reports: Iterable[tuple[str, ObservedContainer]]
+) -> dict[str, ObservedContainer]:
+    """Slot id -> the container reported for it on the slot's host (a running copy wins)."""
+    reported: dict[tuple[str, str], ObservedContainer] = {}
+    for host_id, container in reports:
+        slot_id = container.labels.get(CONTAINER_LABEL)
+        if slot_id and (reported.get((host_id, slot_id)) is None or container.state == "running"):
+            reported[(host_id, slot_id)] = container
+    return {r.slot.id: reported[(r.slot.host_id, r.slot.id)] for r in slots if (r.slot.host_id, r.slot.id) in reported}
 
 
 @functools.cache

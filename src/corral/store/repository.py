@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -210,6 +211,16 @@ class Store:
             counts = self._container_counts(session, [row.id for row in rows])
             return [_host(row, counts.get(row.id, 0)) for row in rows]
 
+    def hosts_by_id(self, host_ids: Iterable[str]) -> dict[str, Host]:
+        """These hosts (those that exist), by id: one query, for views of a few containers."""
+        wanted = list(set(host_ids))
+        if not wanted:
+            return {}
+        with self.session() as session:
+            rows = session.scalars(select(HostRow).where(HostRow.id.in_(wanted))).all()
+            counts = self._container_counts(session, [row.id for row in rows])
+            return {row.id: _host(row, counts.get(row.id, 0)) for row in rows}
+
     def get_host(self, host_id: str) -> Host:
         with self.session() as session:
             row = session.get(HostRow, host_id)
@@ -259,10 +270,33 @@ class Store:
 
     # -- observed containers ------------------------------------------------------------------------------------
 
-    def replace_host_containers(self, host_id: str, containers: Iterable[ObservedContainer]) -> None:
+    def replace_host_containers(self, host_id: str, containers: Iterable[ObservedContainer]) -> bool:
+        """Store an agent's full report: only the rows that differ are written (an unchanged report writes
+        nothing, so views cached until the next write stay valid). Returns whether anything changed."""
+        wanted = {c.docker_id: _container_row(host_id, c) for c in containers}
         with self.session() as session:
-            session.execute(delete(HostContainerRow).where(HostContainerRow.host_id == host_id))
-            session.add_all(_container_row(host_id, c) for c in containers)
+            current = {
+                row.docker_id: row
+                for row in session.scalars(select(HostContainerRow).where(HostContainerRow.host_id == host_id))
+            }
+            gone = [docker_id for docker_id in current if docker_id not in wanted]
+            if gone:
+                session.execute(
+                    delete(HostContainerRow).where(
+                        HostContainerRow.host_id == host_id, HostContainerRow.docker_id.in_(gone)
+                    )
+                )
+            changed = bool(gone)
+            for docker_id, row in wanted.items():
+                existing = current.get(docker_id)
+                if existing is None:
+                    session.add(row)
+                elif _container(existing) != _container(row):
+                    session.merge(row)
+                else:
+                    continue
+                changed = True
+            return changed
 
     def upsert_host_container(self, host_id: str, container: ObservedContainer) -> None:
         with self.session() as session:
@@ -286,12 +320,21 @@ class Store:
     def list_all_host_containers(self, environment_id: str | None = None) -> list[tuple[str, ObservedContainer]]:
         """Every reported container with its host id (one query, for the orchestrator's snapshot)."""
         with self.session() as session:
-            query = select(HostContainerRow)
+            query = select(HostContainerRow.__table__)
             if environment_id is not None:
                 query = query.join(HostRow, HostRow.id == HostContainerRow.host_id).where(
                     HostRow.environment_id == environment_id
                 )
-            return [(row.host_id, _container(row)) for row in session.scalars(query)]
+            return _plain_containers(session, query)
+
+    def host_containers_of(self, host_ids: Iterable[str]) -> list[tuple[str, ObservedContainer]]:
+        """The reported containers of these hosts with their host id (one query)."""
+        wanted = list(set(host_ids))
+        if not wanted:
+            return []
+        with self.session() as session:
+            query = select(HostContainerRow.__table__).where(HostContainerRow.host_id.in_(wanted))
+            return _plain_containers(session, query)
 
     @staticmethod
     def _container_counts(session: Session, host_ids: list[str]) -> dict[str, int]:
@@ -374,7 +417,12 @@ def _container_row(host_id: str, c: ObservedContainer) -> HostContainerRow:
     )
 
 
-def _container(row: HostContainerRow) -> ObservedContainer:
+def _plain_containers(session: Session, query: Select[Any]) -> list[tuple[str, ObservedContainer]]:
+    """(host id, container) of each row, read as plain rows (not ORM objects: many rows, read often)."""
+    return [(row["host_id"], _container(SimpleNamespace(**row))) for row in session.execute(query).mappings()]
+
+
+def _container(row: HostContainerRow | SimpleNamespace) -> ObservedContainer:
     return ObservedContainer(
         docker_id=row.docker_id,
         name=row.name,

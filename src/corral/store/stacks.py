@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -254,14 +255,15 @@ class StackStore:
         self, *, environment_id: str | None = None, host_id: str | None = None, service_id: str | None = None
     ) -> list[SlotRecord]:
         with self.session() as session:
-            query = select(SlotRow).order_by(SlotRow.stack, SlotRow.service, SlotRow.index)
+            # plain rows, not ORM objects: this reads every slot of an environment for each view and pass
+            query = select(SlotRow.__table__).order_by(SlotRow.stack, SlotRow.service, SlotRow.index)
             if environment_id is not None:
                 query = query.where(SlotRow.environment_id == environment_id)
             if host_id is not None:
                 query = query.where(SlotRow.host_id == host_id)
             if service_id is not None:
                 query = query.where(SlotRow.service_id == service_id)
-            return [_slot(row) for row in session.scalars(query)]
+            return [_slot(SimpleNamespace(**row)) for row in session.execute(query).mappings()]
 
     def get_slot(self, slot_id: str) -> SlotRecord:
         with self.session() as session:
@@ -409,7 +411,7 @@ def _service(row: ServiceRow, stack_name: str) -> Service:
     )
 
 
-def _slot(row: SlotRow) -> SlotRecord:
+def _slot(row: SlotRow | SimpleNamespace) -> SlotRecord:
     return SlotRecord(
         slot=ContainerSlot(
             id=row.id,
