@@ -12,12 +12,14 @@ import os
 import re
 from dataclasses import asdict
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.entities import HostFacts
 from corral.model.errors import CorralError, Unavailable
+
+if TYPE_CHECKING:  # httpx is imported only by an agent that registers (its footprint: bench/agent_rss.py)
+    import httpx
 
 REJECTED_SUFFIX = ".rejected"
 REGISTER_TIMEOUT_SECONDS = 30.0
@@ -119,6 +121,8 @@ async def register(
     """POST {url}/v1/agent/register and return the credentials it grants (not yet saved)."""
     endpoint = url.rstrip("/") + "/v1/agent/register"
     payload = {"token": token, "name": name, "labels": labels, "facts": asdict(facts)}
+    import httpx
+
     try:
         response = await client.post(endpoint, json=payload, timeout=REGISTER_TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:

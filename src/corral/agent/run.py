@@ -19,8 +19,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
 from corral.agent.backoff import Backoff
 from corral.agent.converge import Converger, SlotReporter
 from corral.agent.credentials_store import (
@@ -212,6 +210,8 @@ class Agent:
         name = self.name or host_name_from(facts.hostname)
         backoff = Backoff(cap=self.settings.agent_max_backoff_seconds)
         quiet = _RepeatFilter()
+        import httpx  # only registering speaks plain HTTP: an agent with credentials never loads it (bench P4)
+
         async with httpx.AsyncClient() as client:
             while not self.stop.is_set():
                 try:
