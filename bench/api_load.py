@@ -127,6 +127,7 @@ class Agent:
             additional_headers={"Authorization": self.auth},
             max_size=protocol.MAX_MESSAGE_BYTES,
             ping_interval=None,  # a server busy placing thousands of containers answers pings late
+            open_timeout=120,  # and hundreds of agents connecting at once wait for it to accept them
         ) as ws:
             await ws.send(protocol.Message(protocol.HELLO, {"facts": self.facts, "labels": {}, "images": {}}).encode())
             await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": []}).encode())

@@ -8,6 +8,7 @@ wakes the orchestrator, which does the actual work.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Annotated, Any
 
@@ -185,10 +186,21 @@ def apply_stack(
 
 
 @router.get("/stacks")
-def list_stacks(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+def list_stacks(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> Response:
     env_id = store_of(request).get_environment(environment).id if environment else None
     state = _state(request, env_id)
-    return {"data": [_with_offers(request, s, stack_view(s, state)) for s in _stacks(request).list_stacks(env_id)]}
+    stacks = _stacks(request).list_stacks(env_id)
+
+    def build() -> dict[str, Any]:
+        return {"data": [_with_offers(request, s, stack_view(s, state)) for s in stacks]}
+
+    if any(s.catalog for s in stacks):  # upgrade offers come from the catalogs, not from this state
+        return _json(json.dumps(build()).encode())
+    return _json(state.rendered(("stacks", env_id), build))
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/stacks/{stack_id}")
@@ -220,11 +232,15 @@ def list_services(
     _: Admin,
     environment: Annotated[str | None, Query()] = None,
     stack: Annotated[str | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Response:
     env_id, stack_id = _scope(request, environment, stack)
     state = _state(request, env_id)
-    services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
-    return {"data": [service_view(s, state) for s in services]}
+
+    def build() -> dict[str, Any]:
+        services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
+        return {"data": [service_view(s, state) for s in services]}
+
+    return _json(state.rendered(("services", env_id, stack_id), build))
 
 
 @router.get("/services/{service_id}")
@@ -314,10 +330,15 @@ def list_containers(
     _: Admin,
     environment: Annotated[str | None, Query()] = None,
     stack: Annotated[str | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Response:
     env_id, stack_id = _scope(request, environment, stack)
     state = _state(request, env_id)
-    return {"data": [slot_container_view(r, state) for r in state.slots if stack_id is None or r.stack_id == stack_id]}
+
+    def build() -> dict[str, Any]:
+        slots = [r for r in state.slots if stack_id is None or r.stack_id == stack_id]
+        return {"data": [slot_container_view(r, state) for r in slots]}
+
+    return _json(state.rendered(("containers", env_id, stack_id), build))
 
 
 @router.get("/containers/{container_id}")

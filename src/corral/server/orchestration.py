@@ -138,7 +138,8 @@ class Orchestrator:
             for record in slots
             if record.slot.id in by_host.get(record.slot.host_id, {})
         }
-        return Snapshot(self.store.list_hosts(), self.stacks.list_services(), slots, observed)
+        hosts = self.store.list_hosts(container_counts=False)
+        return Snapshot(hosts, self.stacks.list_services(), slots, observed)
 
     def _decide_and_store(self) -> list[Service]:
         snapshot = self._snapshot()
