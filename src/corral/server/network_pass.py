@@ -70,7 +70,7 @@ class NetworkPass:
         `retained` maps new slot ids to the addresses of the slots they replaced (`carried_addresses`). `hosts`,
         `services` and `slots`, when given, are what the store holds now (the orchestrator pass read them)."""
         hosts_by_env: dict[str, list[Host]] = defaultdict(list)
-        for host in hosts if hosts is not None else self.store.list_hosts():
+        for host in hosts if hosts is not None else self.store.list_hosts(container_counts=False):
             hosts_by_env[host.environment_id].append(host)
         by_id = {s.id: s for s in (services if services is not None else self.stacks.list_services())}
         previous = {s.id: previous_spec(s) for s in by_id.values() if s.upgrade}
@@ -120,11 +120,11 @@ class NetworkPass:
     def states_for(self, host_ids: Iterable[str]) -> dict[str, NetworkState]:
         """Each host's network state (hosts that are gone are left out)."""
         wanted = set(host_ids)
-        hosts = [h for h in self.store.list_hosts() if h.id in wanted]
+        hosts = [h for h in self.store.list_hosts(container_counts=False) if h.id in wanted]
         states: dict[str, NetworkState] = {}
         for environment_id in {h.environment_id for h in hosts}:
             env = self.store.get_environment(environment_id)
-            env_hosts = self.store.list_hosts(environment_id)
+            env_hosts = self.store.list_hosts(environment_id, container_counts=False)
             shared = self._environment_parts(env, env_hosts)
             for host in env_hosts:
                 if host.id in wanted:

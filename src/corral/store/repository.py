@@ -202,13 +202,15 @@ class Store:
             raise Conflict(f"a host named {name!r} already exists in this environment", field="name") from exc
         return _host(row, 0)
 
-    def list_hosts(self, environment_id: str | None = None) -> list[Host]:
+    def list_hosts(self, environment_id: str | None = None, *, container_counts: bool = True) -> list[Host]:
+        """`container_counts=False` leaves each host's `container_count` 0 and saves the `count(*)` query (the
+        orchestrator, which lists hosts on every pass, never shows it)."""
         with self.session() as session:
             query = select(HostRow).order_by(HostRow.name)
             if environment_id is not None:
                 query = query.where(HostRow.environment_id == environment_id)
             rows = session.scalars(query).all()
-            counts = self._container_counts(session, [row.id for row in rows])
+            counts = self._container_counts(session, [row.id for row in rows]) if container_counts else {}
             return [_host(row, counts.get(row.id, 0)) for row in rows]
 
     def hosts_by_id(self, host_ids: Iterable[str]) -> dict[str, Host]:
