@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -54,13 +55,21 @@ class StatementCounts:
 
 
 def measure(containers: int, hosts: int, idle: float, top: int) -> dict[str, Any]:
-    out = Path(tempfile.mkdtemp(prefix="corral-bench-p6-")) / "counts.json"
+    workdir = Path(tempfile.mkdtemp(prefix="corral-bench-p6-"))
+    try:
+        return _measure(workdir / "counts.json", containers, hosts, idle, top)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measure(out: Path, containers: int, hosts: int, idle: float, top: int) -> dict[str, Any]:
     pythonpath = os.pathsep.join(p for p in (str(HOOK_DIR), os.environ.get("PYTHONPATH", "")) if p)
     with BenchCluster("P6", PYTHONPATH=pythonpath, CORRAL_BENCH_SQL_COUNTS=str(out)) as cluster:
         names = [f"q{i}" for i in range(1, hosts + 1)]
         cluster.create_hosts(*names)
         assert cluster.server.process is not None
         counts = StatementCounts(cluster.server.process.pid, out)
+
         # this benchmark's own polling (GET /v1/containers) is not container-start work: its cost is subtracted
         def running() -> int:  # all of the environment's: the stack does not exist before the submit
             return sum(1 for c in cluster.api().stacks.containers("default") if c["state"] == "running")
@@ -83,8 +92,6 @@ def measure(containers: int, hosts: int, idle: float, top: int) -> dict[str, Any
         time.sleep(idle)
         after_idle = counts.read()
         idle_seconds = time.monotonic() - started_idle
-    out.unlink(missing_ok=True)
-    out.parent.rmdir()
     deploy = deployed - before
     deploy.subtract({text: n * polls for text, n in poll_cost.items()})
     deploy = +deploy
