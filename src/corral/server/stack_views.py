@@ -86,7 +86,8 @@ class EnvironmentState:
         containers reported on their hosts, read fresh (a `scale` answers without reading the whole environment)."""
         slots = stacks.list_slots(service_id=service.id)
         host_ids = {r.slot.host_id for r in slots}
-        observed = _observed(slots, store.host_containers_of(host_ids))
+        reports = store.host_containers_of(host_ids, labelled=(CONTAINER_LABEL, [r.slot.id for r in slots]))
+        observed = _observed(slots, reports)
         return cls(store.hosts_by_id(host_ids), [service], slots, observed, time.time(), activating_deadline())
 
     @classmethod

@@ -329,13 +329,19 @@ class Store:
                 )
             return _plain_containers(session, query)
 
-    def host_containers_of(self, host_ids: Iterable[str]) -> list[tuple[str, ObservedContainer]]:
-        """The reported containers of these hosts with their host id (one query)."""
+    def host_containers_of(
+        self, host_ids: Iterable[str], *, labelled: tuple[str, Iterable[str]] | None = None
+    ) -> list[tuple[str, ObservedContainer]]:
+        """The reported containers of these hosts with their host id (one query); with `labelled` (key, values),
+        only those whose label `key` has one of the values."""
         wanted = list(set(host_ids))
         if not wanted:
             return []
         with self.session() as session:
             query = select(HostContainerRow.__table__).where(HostContainerRow.host_id.in_(wanted))
+            if labelled is not None:
+                key, values = labelled
+                query = query.where(HostContainerRow.labels[key].as_string().in_(list(set(values))))
             return _plain_containers(session, query)
 
     @staticmethod
