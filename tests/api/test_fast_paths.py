@@ -1,0 +1,114 @@
+"""The server's shortcuts for load (bench P3) give the same answers as the long way:
+- a service's own view (`scale`, `GET /v1/services/{id}`) is read from that service's rows and the reports labelled
+  with its slots only (server/stack_views.py `EnvironmentState.of_service`), and must equal its entry in the view
+  built from the whole environment (`GET /v1/services`);
+- an agent's report equal to the stored one writes nothing (cached views stay valid), any difference is stored;
+- the `network` message, spliced from parts encoded once per environment, is the host's `NetworkState`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from corral.model import protocol
+from corral.model.entities import ObservedContainer
+from corral.store.changes import write_version
+from tests.api.conftest import basic
+from tests.api.test_api import _recv, register
+
+COMPOSE = "services:\n  web:\n    image: nginx\n  db:\n    image: redis\n"
+RANCHER = "services:\n  web:\n    scale: 2\n"
+FACTS = {"hostname": "edge", "arch": "x86_64", "cpus": 4, "memory_bytes": 1 << 30, "engine_version": "24.0"}
+
+
+def _reported(slot: dict[str, Any], state: str, docker_id: str) -> dict[str, Any]:
+    labels = {"io.corral.container": slot["id"], "io.corral.config-hash": slot["config_hash"]}
+    return {"docker_id": docker_id, "name": docker_id, "image": "nginx", "state": state, "labels": labels}
+
+
+def test_own_view_matches_the_environment_view(api: TestClient) -> None:
+    creds = register(api)
+    with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
+        ws.send_text(protocol.Message(protocol.HELLO, {"facts": FACTS}).encode())
+        assert _recv(ws).type == protocol.WELCOME
+        stack = api.post("/v1/stacks", json={"name": "app", "compose": COMPOSE, "rancher_compose": RANCHER})
+        assert stack.status_code == 201, stack.text
+        desired: list[dict[str, Any]] = []
+        for _ in range(20):  # the desired set grows as the orchestrator places the stack
+            message = _recv(ws)
+            if message.type == protocol.DESIRED:
+                desired = message.data["containers"]
+                if len(desired) == 3:
+                    break
+        assert len(desired) == 3
+        web = sorted((d["slot"] for d in desired if d["slot"]["service"] == "web"), key=lambda s: s["index"])
+        db = next(d["slot"] for d in desired if d["slot"]["service"] == "db")
+        stray = {"docker_id": "stray", "name": "stray", "image": "x", "state": "running", "labels": {}}
+        reports = [_reported(web[0], "running", "w1"), _reported(web[1], "exited", "w2"), _reported(db, "running", "d")]
+        ws.send_text(protocol.Message(protocol.SNAPSHOT, {"containers": [*reports, stray]}).encode())
+        service_id = next(s["id"] for s in stack.json()["services"] if s["name"] == "web")
+        for _ in range(100):  # the snapshot is stored by the server's event loop; the pass assigns addresses
+            own = api.get(f"/v1/services/{service_id}").json()
+            listed = next(s for s in api.get("/v1/services").json()["data"] if s["id"] == service_id)
+            if {c["docker_id"] for c in own["containers"]} == {"w1", "w2"} and _same(own, listed):
+                break
+        scaled = api.post(f"/v1/services/{service_id}/scale", json={"scale": 2})
+        assert scaled.status_code == 200, scaled.text
+    assert {(c["index"], c["docker_id"], c["state"]) for c in own["containers"]} == {
+        (1, "w1", "running"),
+        (2, "w2", "exited"),
+    }
+    assert (own["running"], own["scale"]) == (1, 2)
+    assert _same(own, listed)
+    assert _same(scaled.json(), own)
+
+
+def _same(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    def by_id(view: dict[str, Any]) -> list[dict[str, Any]]:
+        return sorted(view["containers"], key=lambda c: c["id"])
+
+    rest = {k: v for k, v in one.items() if k != "containers"}
+    return rest == {k: v for k, v in other.items() if k != "containers"} and by_id(one) == by_id(other)
+
+
+def test_an_unchanged_report_writes_nothing(api: TestClient) -> None:
+    store = api.app.state.store  # type: ignore[attr-defined]
+    host_id = register(api)["host_id"]
+    web = ObservedContainer(docker_id="w", name="web", image="nginx", state="running", labels={"a": "b"})
+    assert store.replace_host_containers(host_id, [web]) is True
+    version = write_version()
+    assert store.replace_host_containers(host_id, [web]) is False
+    assert write_version() == version
+    exited = ObservedContainer(docker_id="w", name="web", image="nginx", state="exited", exit_code=1)
+    assert store.replace_host_containers(host_id, [exited]) is True
+    assert write_version() != version
+    assert store.list_host_containers(host_id) == [exited]
+    assert store.replace_host_containers(host_id, []) is True
+    assert store.list_host_containers(host_id) == []
+    assert store.replace_host_containers(host_id, []) is False
+
+
+def test_network_message_is_the_host_state(api: TestClient) -> None:
+    creds = register(api)
+    other = register(api, name="edge-2")["host_id"]
+    with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
+        ws.send_text(protocol.Message(protocol.HELLO, {"facts": FACTS}).encode())
+        assert _recv(ws).type == protocol.WELCOME
+        stack = api.post("/v1/stacks", json={"name": "app", "compose": COMPOSE, "rancher_compose": RANCHER})
+        assert stack.status_code == 201, stack.text
+        for _ in range(20):
+            message = _recv(ws)
+            if message.type == protocol.DESIRED and len(message.data["containers"]) == 3:
+                break
+        network = api.app.state.orchestrator.network  # type: ignore[attr-defined]
+        hosts = [creds["host_id"], other]
+        states = network.states_for(hosts)
+        encoded = network.encoded_states(hosts)
+    assert len(states[creds["host_id"]].containers) == 3
+    for host_id in hosts:
+        envelope = json.loads(encoded[host_id][1])
+        assert (envelope["type"], envelope["v"]) == (protocol.NETWORK, protocol.PROTOCOL_VERSION)
+        assert envelope["data"] == json.loads(json.dumps(states[host_id].to_dict()))
+    assert encoded[creds["host_id"]][0] != encoded[other][0]  # each host's digest covers its own part
