@@ -104,8 +104,11 @@ def test_network_message_is_the_host_state(api: TestClient) -> None:
                 break
         network = api.app.state.orchestrator.network  # type: ignore[attr-defined]
         hosts = [creds["host_id"], other]
-        states = network.states_for(hosts)
-        encoded = network.encoded_states(hosts)
+        for _ in range(50):  # both read with no write between them (the orchestrator's passes assign slices)
+            version = write_version()
+            states, encoded = network.states_for(hosts), network.encoded_states(hosts)
+            if write_version() == version:
+                break
     assert len(states[creds["host_id"]].containers) == 3
     for host_id in hosts:
         envelope = json.loads(encoded[host_id][1])
