@@ -1,8 +1,11 @@
-"""Browser fixtures: one real server with two local hosts for the whole browser session, headless Debian Chromium
+"""Browser fixtures: one real server with two local hosts for all browser tests, headless Debian Chromium
 driven by Playwright, and pages that are logged in (or not).
 
 Why one server: starting a server and two netns hosts costs tens of seconds; every browser test shares them and
-names its own stacks uniquely, so tests stay independent without paying the set-up again.
+names its own stacks uniquely, so tests stay independent without paying the set-up again. The server lives as long
+as this package's tests (not the whole session: its hosts would load the machine during the other tests). The
+browser lives per module: Playwright's sync API keeps an asyncio loop running in the main thread while it is open,
+which would break every later test that calls asyncio.run().
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     reason = _missing_prerequisite()
     if reason is not None:
@@ -55,7 +58,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
         server.teardown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         skip_or_fail(f"{CHROMIUM} is not installed (run `make setup`)")
