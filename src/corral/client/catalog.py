@@ -73,10 +73,7 @@ class CatalogClient:
         version: str | None = None,
         answers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        path = f"/v1/environments/{_segment(environment)}/templates/{_segment(catalog)}/{_segment(template)}/install"
-        body = {"stack": stack, "version": version, "answers": answers or {}}
-        result: dict[str, Any] = self._client.request("POST", path, json=body)
-        return result
+        return self._post_template(environment, catalog, template, "install", stack, version, answers)
 
     def preview(
         self,
@@ -89,7 +86,19 @@ class CatalogClient:
         answers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """What `install` would deploy (rendered files, resolved answers, services), without installing."""
-        path = f"/v1/environments/{_segment(environment)}/templates/{_segment(catalog)}/{_segment(template)}/preview"
+        return self._post_template(environment, catalog, template, "preview", stack, version, answers)
+
+    def _post_template(
+        self,
+        environment: str,
+        catalog: str,
+        template: str,
+        action: str,
+        stack: str,
+        version: str | None,
+        answers: dict[str, str] | None,
+    ) -> dict[str, Any]:
+        path = f"/v1/environments/{_segment(environment)}/templates/{_segment(catalog)}/{_segment(template)}/{action}"
         body = {"stack": stack, "version": version, "answers": answers or {}}
         result: dict[str, Any] = self._client.request("POST", path, json=body)
         return result

@@ -70,25 +70,25 @@ class CorralClient:
     # -- plumbing -----------------------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise _error_from(response)
+        response = self._send(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
 
     def request_bytes(self, method: str, path: str, **kwargs: Any) -> tuple[bytes, str]:
         """A non-JSON response: (body, media type)."""
+        response = self._send(method, path, **kwargs)
+        return response.content, response.headers.get("content-type", "application/octet-stream")
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The server's response; a transport failure or an error status raises the matching CorralError."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
         if response.status_code >= 400:
             raise _error_from(response)
-        return response.content, response.headers.get("content-type", "application/octet-stream")
+        return response
 
     # -- environments -------------------------------------------------------------------------------------------
 

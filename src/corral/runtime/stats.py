@@ -24,14 +24,12 @@ from corral.model.errors import Unavailable
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.streams import (
     _READ_ERRORS,
-    STOP_POLL_SECONDS,
     _body,
     _check_reference,
     _close_response,
     _missing,
     _raise_refusal,
-    _response_socket,
-    _shutdown,
+    closed_on_stop,
 )
 
 
@@ -122,40 +120,27 @@ def container_stats(
 def _read_samples(
     engine: DockerEngine, response: Any, stop: threading.Event, reference: str
 ) -> Iterator[dict[str, Any]]:
-    sock = _response_socket(response)
-    if sock is not None:
-        sock.settimeout(None)
-    finished = threading.Event()
-
-    def close_on_stop() -> None:
-        while not finished.is_set():
-            if stop.wait(STOP_POLL_SECONDS):
-                _shutdown(sock)
-                return
-
-    threading.Thread(target=close_on_stop, name="docker-stats-closer", daemon=True).start()
     pending = b""
-    try:
-        for chunk in _body(response):
+    with closed_on_stop(response, stop, "docker-stats-closer"):
+        try:
+            for chunk in _body(response):
+                if stop.is_set():
+                    return
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    sample = _parse(line)
+                    if sample is not None:
+                        yield sample
+            sample = _parse(pending)
+            if sample is not None:
+                yield sample
+        except _READ_ERRORS as exc:
             if stop.is_set():
                 return
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                sample = _parse(line)
-                if sample is not None:
-                    yield sample
-        sample = _parse(pending)
-        if sample is not None:
-            yield sample
-    except _READ_ERRORS as exc:
-        if stop.is_set():
-            return
-        raise Unavailable(f"docker engine at {engine.docker_host}: the stats of {reference} broke off: {exc}") from exc
-    finally:
-        finished.set()
-        _shutdown(sock)
-        _close_response(response)
+            raise Unavailable(
+                f"docker engine at {engine.docker_host}: the stats of {reference} broke off: {exc}"
+            ) from exc
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

@@ -159,6 +159,30 @@ def _shutdown(sock: socket.socket | None, how: int = socket.SHUT_RDWR) -> None:
             sock.shutdown(how)
 
 
+@contextlib.contextmanager
+def closed_on_stop(response: Any, stop: threading.Event, thread_name: str) -> Iterator[None]:
+    """While a streamed body is read: a watcher thread closes its socket as soon as `stop` is set (so a read blocked
+    on a quiet stream ends); on exit the socket and the response are closed."""
+    sock = _response_socket(response)
+    if sock is not None:
+        sock.settimeout(None)  # a followed stream may be quiet for hours
+    finished = threading.Event()
+
+    def close_on_stop() -> None:
+        while not finished.is_set():
+            if stop.wait(STOP_POLL_SECONDS):
+                _shutdown(sock)
+                return
+
+    threading.Thread(target=close_on_stop, name=thread_name, daemon=True).start()
+    try:
+        yield
+    finally:
+        finished.set()
+        _shutdown(sock)
+        _close_response(response)
+
+
 def _close_response(response: Any) -> None:
     try:
         response.close()
@@ -372,37 +396,22 @@ class ContainerStreams:
     def _read_logs(
         self, response: Any, tty: bool, stop: threading.Event, reference: str
     ) -> Iterator[tuple[str, bytes]]:
-        sock = _response_socket(response)
-        if sock is not None:
-            sock.settimeout(None)  # a followed log may be quiet for hours
-        finished = threading.Event()
-
-        def close_on_stop() -> None:
-            while not finished.is_set():
-                if stop.wait(STOP_POLL_SECONDS):
-                    _shutdown(sock)
-                    return
-
-        threading.Thread(target=close_on_stop, name="docker-logs-closer", daemon=True).start()
         demuxer = None if tty else FrameDemuxer()
-        try:
-            for chunk in _body(response):
+        with closed_on_stop(response, stop, "docker-logs-closer"):
+            try:
+                for chunk in _body(response):
+                    if stop.is_set():
+                        return
+                    if demuxer is None:
+                        yield STDOUT, chunk
+                    else:
+                        yield from demuxer.feed(chunk)
+            except _READ_ERRORS as exc:
                 if stop.is_set():
                     return
-                if demuxer is None:
-                    yield STDOUT, chunk
-                else:
-                    yield from demuxer.feed(chunk)
-        except _READ_ERRORS as exc:
-            if stop.is_set():
-                return
-            raise Unavailable(
-                f"docker engine at {self.engine.docker_host}: the logs of {reference} broke off: {exc}"
-            ) from exc
-        finally:
-            finished.set()
-            _shutdown(sock)
-            _close_response(response)
+                raise Unavailable(
+                    f"docker engine at {self.engine.docker_host}: the logs of {reference} broke off: {exc}"
+                ) from exc
 
     # -- stats
 
