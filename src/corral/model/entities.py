@@ -70,6 +70,7 @@ class Environment:
     description: str
     created_at: float
     network: NetworkSettings = field(default_factory=NetworkSettings)  # its managed overlay (model/network.py)
+    allow: frozenset[str] = frozenset()  # the dangerous container settings it allows (model/policy.py)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from corral.model.entities import (
 from corral.model.errors import CorralError, Forbidden, InvalidInput
 from corral.model.names import validate_labels, validate_name
 from corral.model.network import NetworkSettings
+from corral.model.policy import parse_settings
 from corral.server.auth import authenticate_header, require_admin
 from corral.server.host_service import HostService
 from corral.server.views import container_view, environment_view, host_view, token_view
@@ -44,6 +45,12 @@ class EnvironmentCreate(Strict):
     orchestration: str = "cattle"
     description: str = Field(default="", max_length=2000)
     network: dict[str, Any] | None = None  # {subnet, host_prefix, mtu, vni}; subnet default: CORRAL_DEFAULT_SUBNET
+    allow: list[str] = Field(default_factory=list, max_length=32)  # dangerous container settings (model/policy.py)
+
+
+class EnvironmentUpdate(Strict):
+    description: str | None = Field(default=None, max_length=2000)
+    allow: list[str] | None = Field(default=None, max_length=32)  # replaces the set; [] locks the environment
 
 
 class TokenCreate(Strict):
@@ -104,7 +111,10 @@ def list_environments(request: Request, _: Admin) -> dict[str, Any]:
 def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
     network = NetworkSettings.from_dict({"subnet": request.app.state.settings.default_subnet, **(body.network or {})})
-    env = store_of(request).create_environment(name, _orchestration(body.orchestration), body.description, network)
+    allow = parse_settings(body.allow)
+    env = store_of(request).create_environment(
+        name, _orchestration(body.orchestration), body.description, network, allow=allow
+    )
     view = environment_view(env)
     request.app.state.bus.publish("environment", "created", view, env.id)
     return view
@@ -113,6 +123,17 @@ def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> d
 @router.get("/environments/{ref}")
 def get_environment(request: Request, ref: str, _: Admin) -> dict[str, Any]:
     return environment_view(store_of(request).get_environment(ref))
+
+
+@router.patch("/environments/{ref}")
+def update_environment(request: Request, ref: str, body: EnvironmentUpdate, _: Admin) -> dict[str, Any]:
+    store = store_of(request)
+    env = store.get_environment(ref)
+    allow = parse_settings(body.allow) if body.allow is not None else None
+    env = store.update_environment(env.id, description=body.description, allow=allow)
+    view = environment_view(env)
+    request.app.state.bus.publish("environment", "updated", view, env.id)
+    return view
 
 
 @router.delete("/environments/{ref}", status_code=204)

@@ -19,10 +19,18 @@ from corral.catalog.model import Template, TemplateVersion, folder_order
 from corral.catalog.render import render_version
 from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
+from corral.model.policy import allowed_findings, violations
 from corral.model.stack import Stack
 from corral.runtime.git_catalog import redact_url
 from corral.server.api import Strict, store_of
-from corral.server.api_stacks import StackFiles, UpgradeRequest, apply_stack, parse_stack_files, stack_result
+from corral.server.api_stacks import (
+    StackFiles,
+    UpgradeRequest,
+    apply_stack,
+    environment_policy,
+    parse_stack_files,
+    stack_result,
+)
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService, find_version, may_upgrade
 from corral.store.catalogs import CatalogSource
@@ -309,6 +317,8 @@ def preview_template(
     version = find_version(found, body.version)
     answers, files = _stack_files(request, env.id, body.stack, version, body.answers)
     spec, _stored = parse_stack_files(files)
+    policy = environment_policy(request, env)
+    allowed = [f.warning(env.name) for f in allowed_findings(spec, policy)]
     secret = {q.variable for q in version.questions if q.type in SECRET_TYPES}
     hidden = {v for k, v in answers.items() if k in secret and v}
 
@@ -329,7 +339,9 @@ def preview_template(
             }
             for s in spec.services
         ],
-        "warnings": list(spec.warnings),
+        "warnings": [*spec.warnings, *allowed],
+        # dangerous fields (model/policy.py): allowed ones are warnings above; refused ones make install fail
+        "policy": {"allowed": allowed, "refused": [f.refusal(env.name) for f in violations(spec, policy)]},
     }
 
 

@@ -17,9 +17,10 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from corral.compose import ComposeFile, load_stack
-from corral.model.entities import Principal
+from corral.model.entities import Environment, Principal
 from corral.model.errors import Conflict, InvalidInput
 from corral.model.names import validate_name
+from corral.model.policy import ContainerPolicy, enforce
 from corral.model.stack import Service, Stack, StackSpec
 from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.upgrades import strategy_for
@@ -129,6 +130,11 @@ def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
     return _with_offers(request, stack, stack_view(stack, _state(request, stack.environment_id)))
 
 
+def environment_policy(request: Request, env: Environment) -> ContainerPolicy:
+    """The environment's allowed dangerous settings; the server's data directory is a system path too."""
+    return ContainerPolicy(env.allow, (str(request.app.state.settings.data_dir),))
+
+
 stack_result = _stack_result  # the view of one stack, for the catalog routes
 parse_stack_files = _parse  # files -> checked StackSpec without storing anything (catalog preview)
 
@@ -145,6 +151,7 @@ def _with_offers(request: Request, stack: Stack, view: dict[str, Any]) -> dict[s
 def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
     env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
+    spec = enforce(spec, environment_policy(request, env), env.name)
     stack = _stacks(request).create_stack(env.id, spec, files)
     _wake(request)
     request.app.state.bus.publish("stack", "created", {"id": stack.id, "name": stack.name}, env.id)
@@ -170,6 +177,7 @@ def apply_stack(
     """
     env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
+    spec = enforce(spec, environment_policy(request, env), env.name)  # PolicyRefused (422) before anything is stored
     stacks = _stacks(request)
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
     if existing is not None and create_only:

@@ -19,6 +19,7 @@ from typing import Any
 from corral.config import load_settings
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import CorralError
+from corral.model.policy import service_findings
 from corral.model.stack import Service, SlotRecord, Stack
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
@@ -356,6 +357,8 @@ def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
         "environment_id": stack.environment_id,
         "state": phase,
         "warnings": list(stack.warnings),
+        # dangerous fields its environment allowed (model/policy.py), for the UI's badge
+        "dangerous": [f.describe() for s in state.services if s.stack_id == stack.id for f in service_findings(s.spec)],
         "services": services,
         "created_at": stack.created_at,
         "updated_at": stack.updated_at,

@@ -8,6 +8,7 @@ from typing import Any
 
 from corral.model.entities import Environment, Host, ObservedContainer, RegistrationToken
 from corral.model.network import HostNetwork
+from corral.model.policy import ContainerPolicy
 from corral.server.overlay_status import overlay_connectivity
 
 
@@ -19,6 +20,7 @@ def environment_view(env: Environment) -> dict[str, Any]:
         "description": env.description,
         "created_at": env.created_at,
         "network": env.network.to_dict(),
+        "allow": ContainerPolicy(env.allow).names(),
     }
 
 

@@ -54,7 +54,12 @@ class Store:
     # -- environments -------------------------------------------------------------------------------------------
 
     def create_environment(
-        self, name: str, orchestration: Orchestration, description: str = "", network: NetworkSettings | None = None
+        self,
+        name: str,
+        orchestration: Orchestration,
+        description: str = "",
+        network: NetworkSettings | None = None,
+        allow: Iterable[str] = (),
     ) -> Environment:
         row = EnvironmentRow(
             id=ids.new_id("env"),
@@ -63,6 +68,7 @@ class Store:
             description=description,
             created_at=time.time(),
             network=(network or NetworkSettings()).to_dict(),
+            allow=sorted(allow),
         )
         try:
             with self.session() as session:
@@ -85,6 +91,20 @@ class Store:
             )
             if row is None:
                 raise NotFound(f"environment {ref!r} not found", field="environment")
+            return _environment(row)
+
+    def update_environment(
+        self, environment_id: str, *, description: str | None = None, allow: Iterable[str] | None = None
+    ) -> Environment:
+        """Change what may change after creation (the network settings may not)."""
+        with self.session() as session:
+            row = session.get(EnvironmentRow, environment_id)
+            if row is None:
+                raise NotFound(f"environment {environment_id!r} not found", field="environment")
+            if description is not None:
+                row.description = description
+            if allow is not None:
+                row.allow = sorted(allow)
             return _environment(row)
 
     def delete_environment(self, environment_id: str) -> None:
@@ -364,6 +384,7 @@ def _environment(row: EnvironmentRow) -> Environment:
         description=row.description,
         created_at=row.created_at,
         network=NetworkSettings.from_dict(dict(row.network or {})),
+        allow=frozenset(row.allow or ()),
     )
 
 

@@ -26,6 +26,7 @@ class EnvironmentRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     network: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # NetworkSettings; {} = the defaults
+    allow: Mapped[list[str]] = mapped_column(JSON, default=list)  # allowed dangerous settings (model/policy.py)
 
 
 class ApiKeyRow(Base):
