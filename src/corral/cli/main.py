@@ -20,8 +20,9 @@ from corral.cli.output import (
     wait_for,
 )
 from corral.client import CorralClient
-from corral.model.errors import CorralError
+from corral.model.errors import CorralError, InvalidInput
 from corral.model.names import parse_label_pairs
+from corral.model.policy import ALL, SETTINGS, ContainerPolicy, parse_settings
 
 __all__ = ["app", "fail"]
 
@@ -39,6 +40,12 @@ app.add_typer(hosts_app, name="hosts")
 app.add_typer(tokens_app, name="tokens")
 
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+AllowOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help=f"Dangerous container settings to allow (comma-separated, repeatable): {', '.join(SETTINGS)} or all."
+    ),
+]
 EnvOption = Annotated[
     str | None, typer.Option("--env", envvar="CORRAL_ENVIRONMENT", help="Environment name or id.", show_envvar=True)
 ]
@@ -95,9 +102,16 @@ def env_ls(output: FormatOption = Format.table) -> None:
     if output is Format.json:
         return print_json(envs)
     print_table(
-        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "DESCRIPTION"],
+        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "DESCRIPTION"],
         [
-            [e["id"], e["name"], e["orchestration"], e.get("network", {}).get("subnet", ""), e["description"]]
+            [
+                e["id"],
+                e["name"],
+                e["orchestration"],
+                e.get("network", {}).get("subnet", ""),
+                ",".join(e.get("allow", [])) or "-",
+                e["description"],
+            ]
             for e in envs
         ],
     )
@@ -111,13 +125,53 @@ def env_create(
     subnet: Annotated[str | None, typer.Option(help="Overlay subnet (CIDR); default: the server's.")] = None,
     host_prefix: Annotated[int | None, typer.Option(help="Prefix length of each host's slice (default 24).")] = None,
     mtu: Annotated[int | None, typer.Option(help="MTU inside the overlay (default 1450).")] = None,
+    allow: AllowOption = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """Create an environment (with its managed overlay network)."""
+    """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow."""
     given = {"subnet": subnet, "host_prefix": host_prefix, "mtu": mtu}
     network = {key: value for key, value in given.items() if value is not None}
-    env = _run(lambda c: c.create_environment(name, orchestration, description, network=network or None))
+    allowed = sorted(_settings(allow or []))
+    env = _run(lambda c: c.create_environment(name, orchestration, description, network=network or None, allow=allowed))
     print_json(env) if output is Format.json else typer.echo(env["id"])
+
+
+@env_app.command("update")
+def env_update(
+    name: str,
+    allow: AllowOption = None,
+    deny: Annotated[
+        list[str] | None, typer.Option(help="Settings to allow no more (comma-separated, repeatable).")
+    ] = None,
+    lock: Annotated[bool, typer.Option("--lock", help="Allow no dangerous setting (before any --allow).")] = False,
+    description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    output: FormatOption = Format.table,
+) -> None:
+    """Change an environment's description or the dangerous container settings it allows."""
+    new_allow: list[str] | None = None
+    if allow or deny or lock:
+        current = frozenset() if lock else frozenset(_run(lambda c: c.get_environment(name)).get("allow", []))
+        new_allow = _updated_settings(current, _settings(allow or []), _settings(deny or []))
+    env = _run(lambda c: c.update_environment(name, description=description, allow=new_allow))
+    if output is Format.json:
+        return print_json(env)
+    typer.echo(f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}")
+
+
+def _settings(values: list[str]) -> frozenset[str]:
+    try:
+        return parse_settings(values)
+    except InvalidInput as exc:
+        fail(exc.message)
+
+
+def _updated_settings(current: frozenset[str], add: frozenset[str], remove: frozenset[str]) -> list[str]:
+    """The allowed set after adding and removing (removing one setting from `all` keeps the others)."""
+    current = current | add
+    if remove:
+        expanded = frozenset(SETTINGS) if ALL in current else current
+        current = frozenset() if ALL in remove else expanded - remove
+    return ContainerPolicy(current).names()
 
 
 @env_app.command("rm")

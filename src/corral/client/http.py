@@ -97,12 +97,32 @@ class CorralClient:
         return data
 
     def create_environment(
-        self, name: str, orchestration: str = "cattle", description: str = "", *, network: dict[str, Any] | None = None
+        self,
+        name: str,
+        orchestration: str = "cattle",
+        description: str = "",
+        *,
+        network: dict[str, Any] | None = None,
+        allow: list[str] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "orchestration": orchestration, "description": description}
         if network:
             body["network"] = network  # {subnet, host_prefix, mtu, vni}
+        if allow:
+            body["allow"] = allow  # dangerous container settings (model/policy.py)
         result: dict[str, Any] = self.request("POST", "/v1/environments", json=body)
+        return result
+
+    def update_environment(
+        self, ref: str, *, description: str | None = None, allow: list[str] | None = None
+    ) -> dict[str, Any]:
+        """`allow` replaces the environment's allowed settings ([] locks it); None leaves them."""
+        body: dict[str, Any] = {}
+        if description is not None:
+            body["description"] = description
+        if allow is not None:
+            body["allow"] = allow
+        result: dict[str, Any] = self.request("PATCH", f"/v1/environments/{_segment(ref)}", json=body)
         return result
 
     def get_environment(self, ref: str) -> dict[str, Any]:
