@@ -54,6 +54,11 @@ set -a
 . "${CORRAL_DATA_DIR}/admin.env"
 set +a
 
+# A demo machine is the operator's own: its environment allows the dangerous container settings (privileged,
+# cap_add, host network/PID/IPC, devices, system mounts); `corral up` and the UI warn about each one a stack uses.
+echo "demo: environment default allows dangerous container settings (lock it with: corral env update default --lock)"
+"$CORRAL" env update default --allow all
+
 existing="$("$CORRAL" hosts ls --format json)"
 for name in $HOSTS; do
     if grep -q "\"name\": \"${name}\"" <<<"$existing"; then

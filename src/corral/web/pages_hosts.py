@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from corral.model.entities import Orchestration
 from corral.model.errors import CorralError, InvalidInput, NotFound
 from corral.model.names import parse_label_pairs
+from corral.model.policy import ALL, SETTINGS
 from corral.web.rendering import environments_of, render
 from corral.web.sessions import Session
 from corral.web.shared import PageSession, PostSession
@@ -32,6 +33,8 @@ CORRAL_CONTAINER_LABEL = "io.corral.container"
 LABEL_SEPARATORS = re.compile(r"[\s,]+")
 
 FormText = Annotated[str, Form()]
+FormList = Annotated[list[str] | None, Form()]
+POLICY_SETTINGS = [*SETTINGS, ALL]
 
 
 def field_of(exc: CorralError, fields: tuple[str, ...], default: str) -> str:
@@ -71,6 +74,7 @@ def _environments_page(
         rows=rows,
         host_counts=host_counts,
         orchestrations=ORCHESTRATIONS,
+        settings=POLICY_SETTINGS,
         form=form or {"name": "", "orchestration": "cattle", "subnet": ""},
         errors=errors or {},
     )
@@ -88,16 +92,27 @@ def create_environment(
     name: FormText = "",
     orchestration: FormText = "cattle",
     subnet: FormText = "",
+    allow: FormList = None,
 ) -> Response:
     form = {"name": name.strip(), "orchestration": orchestration, "subnet": subnet.strip()}
     try:
         if not form["name"]:
             raise InvalidInput("name is required", field="name")
         network = {"subnet": form["subnet"]} if form["subnet"] else None
-        session.client().create_environment(form["name"], form["orchestration"], network=network)
+        session.client().create_environment(form["name"], form["orchestration"], network=network, allow=allow or [])
     except CorralError as exc:
-        errors = {field_of(exc, ("name", "orchestration", "subnet"), "name"): exc.message}
+        errors = {field_of(exc, ("name", "orchestration", "subnet", "allow"), "name"): exc.message}
         return _environments_page(request, session, exc.status if exc.status < 500 else 422, form, errors)
+    return _see("/ui/environments")
+
+
+@router.post("/environments/{environment_id}/policy")
+def update_policy(request: Request, environment_id: str, session: PostSession, allow: FormList = None) -> Response:
+    """The environment's allowed dangerous container settings: exactly the boxes ticked (none: locked)."""
+    try:
+        session.client().update_environment(environment_id, allow=allow or [])
+    except CorralError as exc:
+        return _environments_page(request, session, exc.status if exc.status < 500 else 422, errors={"allow": exc.message})
     return _see("/ui/environments")
 
 
