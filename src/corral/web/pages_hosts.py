@@ -112,7 +112,8 @@ def update_policy(request: Request, environment_id: str, session: PostSession, a
     try:
         session.client().update_environment(environment_id, allow=allow or [])
     except CorralError as exc:
-        return _environments_page(request, session, exc.status if exc.status < 500 else 422, errors={"allow": exc.message})
+        status = exc.status if exc.status < 500 else 422
+        return _environments_page(request, session, status, errors={"allow": exc.message})
     return _see("/ui/environments")
 
 
