@@ -94,7 +94,12 @@ def create_environment(
     subnet: FormText = "",
     allow: FormList = None,
 ) -> Response:
-    form = {"name": name.strip(), "orchestration": orchestration, "subnet": subnet.strip()}
+    form = {
+        "name": name.strip(),
+        "orchestration": orchestration,
+        "subnet": subnet.strip(),
+        "allow": ",".join(allow or []),
+    }
     try:
         if not form["name"]:
             raise InvalidInput("name is required", field="name")
@@ -113,7 +118,7 @@ def update_policy(request: Request, environment_id: str, session: PostSession, a
         session.client().update_environment(environment_id, allow=allow or [])
     except CorralError as exc:
         status = exc.status if exc.status < 500 else 422
-        return _environments_page(request, session, status, errors={"allow": exc.message})
+        return _environments_page(request, session, status, errors={"policy": exc.message})
     return _see("/ui/environments")
 
 
