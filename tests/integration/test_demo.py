@@ -62,6 +62,7 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         web_hosts = set(re.findall(r"demo\s+web\s+demo-web-\d\s+(host\d)\s+running", text))
         assert web_hosts == {"host1", "host2", "host3"}, text
         assert re.search(r"demo\s+worker\s+demo-worker-1\s+host\d\s+running", text), text
+        assert "default: allows all" in text  # make demo's environment allows the dangerous settings (warned)
         assert f"http://127.0.0.1:{env['CORRAL_PORT']}" in text
         ui_url = f"http://127.0.0.1:{env['CORRAL_PORT']}/ui/"
         assert f"Web UI:      {ui_url}" in text
