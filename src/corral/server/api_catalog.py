@@ -16,7 +16,6 @@ from pydantic import Field
 
 from corral.catalog.answers import resolve_answers
 from corral.catalog.model import Template, TemplateVersion, folder_order
-from corral.catalog.render import render_version
 from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
 from corral.model.stack import Stack
@@ -236,7 +235,7 @@ def _stack_files(
     if sum(len(k) + len(v) for k, v in given.items()) > MAX_ANSWER_BYTES:
         raise InvalidInput("answers are too large", field="answers")
     answers = resolve_answers(version.questions, given, services=_environment_services(request, environment_id))
-    rendered = render_version(version, answers, stack_name=stack_name)
+    rendered = catalogs_of(request).render(version, answers, stack_name=stack_name)
     if "docker-compose.yml" not in rendered:
         raise InvalidInput(f"template {version.key} has no docker-compose.yml", field="files")
     body = StackFiles(

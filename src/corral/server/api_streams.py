@@ -23,7 +23,7 @@ from corral.model import protocol
 from corral.model.entities import KeyKind, Principal
 from corral.model.errors import Conflict, CorralError, Forbidden, InvalidInput
 from corral.server.api import Strict
-from corral.server.auth import authenticate_header, require_admin
+from corral.server.auth import authenticate_request, require_admin
 from corral.server.hub import AgentHub, Stream
 from corral.server.stack_views import EnvironmentState
 from corral.store.repository import Store
@@ -152,9 +152,8 @@ async def container_exec_interactive(
     terminal, `{"eof": true}` closes stdin; the server ends with a text frame `{"exit_code": N}`."""
     await websocket.accept()
     try:
-        principal = await run_in_threadpool(
-            authenticate_header, websocket.app.state.store, websocket.headers.get("authorization")
-        )
+        address = websocket.client.host if websocket.client else ""
+        principal = await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
         if principal.kind is not KeyKind.ADMIN:
             raise Forbidden("host credentials cannot exec into containers")
         if not cmd:

@@ -5,6 +5,11 @@ Why a service apart from the routes: the stacks API also needs the upgrade offer
 `catalog.upgrades`), and the catalog API needs the stacks API's apply path; keeping this in its own module lets both
 import it without importing each other. Loading a catalog reads and parses every template, so a loaded catalog is
 kept until its commit (git) or the newest modification time under its folder (dir, builtin) changes.
+
+`dir` catalogs and `file://` git catalogs read the server's own file system, so they are refused unless the
+operator allows them (`CORRAL_CATALOG_ALLOW_LOCAL=1`); the shipped catalog is always there. Rendering a template
+runs in a worker thread (the routes are synchronous) within the budgets of `catalog/gotemplate/budget.py`, its wall
+time from `CORRAL_TEMPLATE_RENDER_SECONDS`.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corral.catalog.gotemplate import Limits
 from corral.catalog.loader import default_catalog_root, load_catalog
 from corral.catalog.model import Catalog, Template, TemplateVersion, folder_order
+from corral.catalog.render import render_version
 from corral.catalog.versions import admits, compare
 from corral.model.errors import CorralError, InvalidInput, NotFound
 from corral.model.names import validate_name
@@ -36,10 +43,20 @@ class _Cached:
 
 
 class CatalogService:
-    def __init__(self, store: Store, data_dir: Path, builtin_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        data_dir: Path,
+        builtin_root: Path | None = None,
+        *,
+        allow_local: bool = False,
+        render_seconds: float = 5.0,
+    ) -> None:
         self.sources = CatalogStore(store)
         self.data_dir = data_dir
         self.builtin_root = builtin_root or default_catalog_root()
+        self.allow_local = allow_local
+        self.limits = Limits(seconds=render_seconds)
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
@@ -53,6 +70,8 @@ class CatalogService:
     def add(self, *, name: str, kind: str, url: str, branch: str, environment_id: str) -> CatalogSource:
         """Check and store a source; a git source is cloned at once, and a failure is kept as its `error`."""
         name = validate_name(name)
+        if kind == "dir" or (kind == "git" and url.strip().lower().startswith("file:")):
+            self._require_local(kind)
         if kind == "dir":
             path = Path(url)
             if not url or not path.is_absolute():
@@ -67,6 +86,19 @@ class CatalogService:
             raise InvalidInput(f"catalog kind {kind!r}: use 'dir' or 'git'", field="kind")
         source = self.sources.create(name=name, kind=kind, url=url, branch=branch, environment_id=environment_id)
         return self.refresh(source.id) if kind == "git" else source
+
+    def _require_local(self, kind: str) -> None:
+        if not self.allow_local:
+            what = "a dir catalog" if kind == "dir" else "a file:// git catalog"
+            raise InvalidInput(
+                f"{what} reads the server's own files and is off on this server; "
+                "the operator allows it with CORRAL_CATALOG_ALLOW_LOCAL=1",
+                field="url",
+            )
+
+    def render(self, version: TemplateVersion, answers: dict[str, str], *, stack_name: str) -> dict[str, str]:
+        """The version's files rendered with the answers, within this server's template budgets."""
+        return render_version(version, answers, stack_name=stack_name, limits=self.limits)
 
     def refresh(self, catalog_id: str) -> CatalogSource:
         """Fetch a git source (or re-read a directory); a failure is stored as the source's error, never raised."""

@@ -23,9 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.entities import HostFacts, HostState, KeyKind, normalise_arch
-from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
+from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
-from corral.server.auth import authenticate_header
+from corral.server.auth import authenticate_request
 from corral.server.events import EventBus
 from corral.server.overlay_status import parse_connectivity
 from corral.server.views import container_view, host_view
@@ -86,7 +86,8 @@ class AgentHub:
         self._monitor: asyncio.Task[None] | None = None
         self.connect_listeners: list[Callable[[str], Awaitable[None]]] = []  # called after `welcome`
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
-        self.slot_reasons: Callable[[str, str], bool] | None = None  # stores an agent's `slot` report
+        # stores an agent's `slot` report: (host id, slot id, reason) -> whether a slot of that host took it
+        self.slot_reasons: Callable[[str, str, str], bool] | None = None
         self.streams: dict[str, Stream] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -195,8 +196,12 @@ class AgentHub:
 
     async def serve(self, websocket: WebSocket) -> None:
         await websocket.accept()
+        address = websocket.client.host if websocket.client else ""
         try:
-            principal = await run_in_threadpool(authenticate_header, self.store, websocket.headers.get("authorization"))
+            principal = await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
+        except TooManyRequests as exc:  # a close the agent retries after its backoff, not a rejection
+            await websocket.close(code=4000 + exc.status, reason=exc.message[:120])
+            return
         except CorralError as exc:
             await websocket.close(code=protocol.CLOSE_BAD_CREDENTIALS, reason=exc.message[:120])
             return
@@ -210,7 +215,6 @@ class AgentHub:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous.websocket.close(code=4409, reason="replaced by a newer connection")
-        address = websocket.client.host if websocket.client else ""
         log.info("agent for %s connected from %s", host_id, address)
         try:
             while True:
@@ -329,7 +333,9 @@ class AgentHub:
         slot_id, reason = message.data.get("slot_id"), message.data.get("reason", "")
         if not isinstance(slot_id, str) or not isinstance(reason, str):
             raise InvalidInput("slot needs slot_id and reason strings", field="slot_id")
-        if self.slot_reasons is not None and await run_in_threadpool(self.slot_reasons, slot_id, reason[:2000]):
+        if self.slot_reasons is not None and await run_in_threadpool(
+            self.slot_reasons, host_id, slot_id, reason[:2000]
+        ):
             environment_id = await self._environment_of(host_id)
             self.bus.publish("container", "updated", {"id": slot_id, "reason": reason}, environment_id)
 
