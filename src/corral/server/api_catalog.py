@@ -9,12 +9,14 @@ The stack remembers its origin (catalog, template, version, answers) so that upg
 from __future__ import annotations
 
 import mimetypes
+from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from corral.catalog.answers import resolve_answers
+from corral.catalog.loader import read_icon
 from corral.catalog.model import Template, TemplateVersion, folder_order
 from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
@@ -207,17 +209,16 @@ def get_icon(
     catalogs = catalogs_of(request)
     source = catalogs.source_named(env.id, catalog)
     found = catalogs.template(env.id, catalog, template)
-    folder = (catalogs.root(source) / "templates" / found.name).resolve()
-    path = (folder / found.icon).resolve() if found.icon else folder
-    if not found.icon or path.parent != folder or not path.is_file():  # never a file outside the template folder
+    content = read_icon(catalogs.root(source), found.name, found.icon) if found.icon else None
+    if content is None:  # never a file outside the template folder, nor through a symbolic link
         raise NotFound(f"template {catalog}/{template} has no icon", field="icon")
-    suffix = path.suffix.lower()
-    media = ICON_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    suffix = PurePath(found.icon).suffix.lower()
+    media = ICON_TYPES.get(suffix) or mimetypes.guess_type(found.icon)[0] or "application/octet-stream"
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
     }
-    return Response(content=path.read_bytes(), media_type=media, headers=headers)
+    return Response(content=content, media_type=media, headers=headers)
 
 
 # -- install and upgrade ----------------------------------------------------------------------------------------

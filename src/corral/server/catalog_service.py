@@ -34,6 +34,7 @@ from corral.store.repository import Store
 log = logging.getLogger("corral.server.catalog")
 BUILTIN_NAME = "library"
 DEFAULT_BRANCH = "master"
+LOCAL_OFF = "dir catalogs are off on this server (the operator allows them with CORRAL_CATALOG_ALLOW_LOCAL=1)"
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,12 @@ class CatalogService:
     def add(self, *, name: str, kind: str, url: str, branch: str, environment_id: str) -> CatalogSource:
         """Check and store a source; a git source is cloned at once, and a failure is kept as its `error`."""
         name = validate_name(name)
-        if kind == "dir" or (kind == "git" and url.strip().lower().startswith("file:")):
-            self._require_local(kind)
+        if kind == "dir" and not self.allow_local:
+            raise InvalidInput(
+                "a dir catalog reads the server's own files and is off on this server; "
+                "the operator allows it with CORRAL_CATALOG_ALLOW_LOCAL=1",
+                field="url",
+            )
         if kind == "dir":
             path = Path(url)
             if not url or not path.is_absolute():
@@ -80,21 +85,12 @@ class CatalogService:
                 raise InvalidInput(f"catalog directory {url} has no templates/ folder", field="url")
             branch = ""
         elif kind == "git":
-            url = validate_git_url(url)
+            url = validate_git_url(url, allow_local=self.allow_local)
             branch = validate_branch(branch or DEFAULT_BRANCH)
         else:
             raise InvalidInput(f"catalog kind {kind!r}: use 'dir' or 'git'", field="kind")
         source = self.sources.create(name=name, kind=kind, url=url, branch=branch, environment_id=environment_id)
         return self.refresh(source.id) if kind == "git" else source
-
-    def _require_local(self, kind: str) -> None:
-        if not self.allow_local:
-            what = "a dir catalog" if kind == "dir" else "a file:// git catalog"
-            raise InvalidInput(
-                f"{what} reads the server's own files and is off on this server; "
-                "the operator allows it with CORRAL_CATALOG_ALLOW_LOCAL=1",
-                field="url",
-            )
 
     def render(self, version: TemplateVersion, answers: dict[str, str], *, stack_name: str) -> dict[str, str]:
         """The version's files rendered with the answers, within this server's template budgets."""
@@ -103,12 +99,16 @@ class CatalogService:
     def refresh(self, catalog_id: str) -> CatalogSource:
         """Fetch a git source (or re-read a directory); a failure is stored as the source's error, never raised."""
         source = self.sources.get(catalog_id)
+        if source.kind == "dir" and not self.allow_local:
+            return self.sources.record_refresh(source.id, commit=None, error=LOCAL_OFF)
         if source.kind != "git":
             self._cache.pop(source.id, None)
             error = "" if (self.root(source) / "templates").is_dir() else f"no templates/ folder in {self.root(source)}"
             return self.sources.record_refresh(source.id, commit=None, error=error)
         try:
-            commit = refresh_checkout(source.url, source.branch, self.checkout_dir(source))
+            commit = refresh_checkout(
+                source.url, source.branch, self.checkout_dir(source), allow_local=self.allow_local
+            )
         except CorralError as exc:
             log.warning("catalog %s: refresh failed: %s", source.name, exc.message)
             return self.sources.record_refresh(source.id, commit=None, error=exc.message)
@@ -150,6 +150,8 @@ class CatalogService:
     # -- contents -----------------------------------------------------------------------------------------------
 
     def load(self, source: CatalogSource) -> Catalog:
+        if source.kind == "dir" and not self.allow_local:  # added while allowed; the operator has switched it off
+            return Catalog(name=source.name, problems={"catalog": LOCAL_OFF})
         root = self.root(source)
         signature = (source.commit,) if source.kind == "git" else _newest_change(root)
         with self._lock:
