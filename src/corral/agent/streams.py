@@ -8,6 +8,10 @@ The outbox holds at most OUTBOX_BYTES: a reader faster than the websocket waits 
 bounded memory. The reader ends by putting the stream's single `end` into the same outbox, so every `output` of a
 request is sent before its `end`.
 
+The server may `pause` a stream whose client reads slowly (and `resume` it later): the stream's sending task waits,
+its outbox fills, and its reader thread waits in turn, so the container's output stays in Docker; the other
+streams of the connection go on, as the socket itself never waits for a paused stream.
+
 Exec input (`stdin`, eof, `resize`) goes to a control thread of the exec: writing to a process that does not read
 its stdin blocks, and must block neither the loop nor the output.
 
@@ -219,6 +223,8 @@ class _Stream:
         self._outbox: collections.deque[tuple[str, bytes] | _End] = collections.deque()
         self._buffered = 0
         self._handle: ExecHandle | None = None
+        self.resumed = asyncio.Event()  # cleared while the server has paused the stream
+        self.resumed.set()
 
     # the reader thread
 
@@ -275,6 +281,7 @@ class _Stream:
             handle = self._handle
             self._lock.notify_all()
         self.controls.put(None)
+        self.resumed.set()  # a stopped stream sends its `end` whatever the server said before
         if handle is not None:
             handle.close()
 
@@ -315,6 +322,13 @@ class StreamManager:
             return
         if kind == protocol.CANCEL:
             stream.halt(dropped=False)
+            return
+        if kind == protocol.PAUSE:
+            if not stream.stop.is_set():
+                stream.resumed.clear()
+            return
+        if kind == protocol.RESUME:
+            stream.resumed.set()
             return
         if not stream.takes_input:
             log.debug("ignoring %s for request %s, which takes no input", kind, request_id)
@@ -398,6 +412,7 @@ class StreamManager:
                 batch = await stream.next_batch()
                 outputs = [item for item in batch if not isinstance(item, _End)]
                 for name, data in coalesce(outputs):
+                    await stream.resumed.wait()
                     await self._send(
                         protocol.OUTPUT,
                         {"request_id": stream.request_id, "stream": name, "data": base64.b64encode(data).decode()},

@@ -76,7 +76,7 @@ async def container_logs(
     async def body() -> AsyncIterator[bytes]:
         try:
             while True:
-                message = await stream.queue.get()
+                message = await hub.next_message(stream)
                 if message.type == protocol.END:
                     error = message.data.get("error")
                     if error:
@@ -101,7 +101,7 @@ async def container_stats(
     async def body() -> AsyncIterator[bytes]:
         try:
             while True:
-                message = await agent_stream.queue.get()
+                message = await hub.next_message(agent_stream)
                 if message.type == protocol.END:
                     error = message.data.get("error")
                     if error and error != "cancelled":
@@ -125,7 +125,7 @@ async def container_exec(request: Request, container_id: str, body: ExecBody, _:
     try:
         async with asyncio.timeout(body.timeout):
             while True:
-                message = await stream.queue.get()
+                message = await hub.next_message(stream)
                 if message.type == protocol.END:
                     break
                 target = output.get(str(message.data.get("stream")), output["stdout"])
@@ -169,7 +169,7 @@ async def container_exec_interactive(
     pump = asyncio.create_task(_client_to_agent(websocket, hub, stream))
     try:
         while True:
-            message = await stream.queue.get()
+            message = await hub.next_message(stream)
             if message.type == protocol.END:
                 await websocket.send_text(
                     json.dumps({"exit_code": message.data.get("exit_code"), "error": message.data.get("error")})
