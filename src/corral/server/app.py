@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.registries = registries
+    app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(
         max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import hmac
 import logging
 import threading
 import time
@@ -119,6 +120,15 @@ class AuthThrottle:
                 entry.blocked_until = now + self.block_seconds
                 return True
             return False
+
+
+def client_address(app_state: Any, peer: str, forwarded_for: str | None, forward_token: str | None) -> str:
+    """The address failures are counted against: the peer, or the browser's address the server's own UI names
+    for a login (believed only with the server's in-process `forward_token`)."""
+    expected = str(getattr(app_state, "forward_token", "") or "")
+    if forwarded_for and forward_token and expected and hmac.compare_digest(forward_token, expected):
+        return forwarded_for.strip()[:64]
+    return peer
 
 
 def throttle_of(app_state: Any) -> AuthThrottle:

@@ -21,11 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.model.errors import CorralError, PayloadTooLarge, TooManyRequests
-from corral.server.auth import PRINCIPAL_SCOPE_KEY, authenticate_request
+from corral.server.auth import PRINCIPAL_SCOPE_KEY, authenticate_request, client_address
 
 # Paths anyone may call without a key pair (the UI's own pages authenticate by session cookie).
 PUBLIC_API_PATHS = frozenset({"/v1/agent/register", "/v1/ca"})
 PUBLIC_PATHS = frozenset({*PUBLIC_API_PATHS, "/healthz", "/ui/login"})
+FORWARDED_FOR = b"x-corral-forwarded-for"  # the UI's login probe names the browser (server/auth.client_address)
+FORWARD_TOKEN = b"x-corral-forward-token"
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -66,7 +68,12 @@ class RequestGuard:
                 return
         if path.startswith("/v1/") and path not in PUBLIC_API_PATHS:
             client = scope.get("client")
-            address = str(client[0]) if client else ""
+            address = client_address(
+                self.app_state,
+                str(client[0]) if client else "",
+                _text(headers.get(FORWARDED_FOR)),
+                _text(headers.get(FORWARD_TOKEN)),
+            )
             authorization = headers.get(b"authorization")
             try:
                 principal = await authenticate_request(
@@ -122,6 +129,10 @@ async def _error(send: Send, status: int, body: dict[str, Any], extra: list[tupl
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
 
 
 def _size(count: int) -> str:
