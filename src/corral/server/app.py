@@ -118,7 +118,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.include_router(registries_router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:  # on the loop itself: answers even when every worker thread is busy
         return {"status": "ok", "version": corral.__version__, "connected_agents": len(hub.sessions)}
 
     app.add_exception_handler(CorralError, _corral_error)

@@ -25,7 +25,7 @@ from corral.catalog.loader import default_catalog_root, load_catalog
 from corral.catalog.model import Catalog, Template, TemplateVersion, folder_order
 from corral.catalog.render import render_version
 from corral.catalog.versions import admits, compare
-from corral.model.errors import CorralError, InvalidInput, NotFound
+from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.model.names import validate_name
 from corral.runtime.git_catalog import refresh_checkout, remove_checkout, validate_branch, validate_git_url
 from corral.store.catalogs import CatalogSource, CatalogStore
@@ -34,6 +34,7 @@ from corral.store.repository import Store
 log = logging.getLogger("corral.server.catalog")
 BUILTIN_NAME = "library"
 DEFAULT_BRANCH = "master"
+RENDER_CONCURRENCY = 2
 LOCAL_OFF = "dir catalogs are off on this server (the operator allows them with CORRAL_CATALOG_ALLOW_LOCAL=1)"
 
 
@@ -58,6 +59,7 @@ class CatalogService:
         self.builtin_root = builtin_root or default_catalog_root()
         self.allow_local = allow_local
         self.limits = Limits(seconds=render_seconds)
+        self._renders = threading.BoundedSemaphore(RENDER_CONCURRENCY)
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
@@ -93,8 +95,14 @@ class CatalogService:
         return self.refresh(source.id) if kind == "git" else source
 
     def render(self, version: TemplateVersion, answers: dict[str, str], *, stack_name: str) -> dict[str, str]:
-        """The version's files rendered with the answers, within this server's template budgets."""
-        return render_version(version, answers, stack_name=stack_name, limits=self.limits)
+        """The version's files rendered with the answers, within this server's template budgets; at most
+        RENDER_CONCURRENCY at once, so that renderings never take every core (or every worker thread)."""
+        if not self._renders.acquire(timeout=self.limits.seconds):
+            raise Unavailable("the server is busy rendering other templates; try again in a few seconds")
+        try:
+            return render_version(version, answers, stack_name=stack_name, limits=self.limits)
+        finally:
+            self._renders.release()
 
     def refresh(self, catalog_id: str) -> CatalogSource:
         """Fetch a git source (or re-read a directory); a failure is stored as the source's error, never raised."""
