@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import corral
 from corral.config import Settings
 from corral.model.entities import HostState
-from corral.model.errors import CorralError, TooManyRequests
+from corral.model.errors import CorralError
 from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_catalog import router as catalog_router
@@ -139,7 +139,8 @@ def _fail_interrupted_provisioning(store: Store) -> None:
 
 async def _corral_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CorralError)
-    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, TooManyRequests) else None
+    retry_after = getattr(exc, "retry_after", None)  # TooManyRequests (and any error that says when to retry)
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if isinstance(retry_after, (int, float)) else None
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 

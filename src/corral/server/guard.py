@@ -20,7 +20,7 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from corral.model.errors import CorralError, PayloadTooLarge, TooManyRequests
+from corral.model.errors import CorralError, PayloadTooLarge
 from corral.server.auth import PRINCIPAL_SCOPE_KEY, authenticate_request, client_address
 
 # Paths anyone may call without a key pair (the UI's own pages authenticate by session cookie).
@@ -114,8 +114,9 @@ class RequestGuard:
 
 async def _corral_error(send: Send, exc: CorralError) -> None:
     extra: list[tuple[bytes, bytes]] = []
-    if isinstance(exc, TooManyRequests):
-        extra.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
+    retry_after = getattr(exc, "retry_after", None)  # TooManyRequests (and any error that says when to retry)
+    if isinstance(retry_after, (int, float)):
+        extra.append((b"retry-after", str(max(1, round(retry_after))).encode()))
     await _error(send, exc.status, exc.to_dict(), extra)
 
 
