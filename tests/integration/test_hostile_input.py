@@ -387,3 +387,17 @@ def test_failed_authentications_are_logged_and_throttled(server: ServerProcess) 
     log = (server.data_dir / "server.log").read_text()
     assert "authentication failed from 127.0.0.2 (key HGUESS" in log
     assert secret not in log
+
+
+def test_failed_ui_logins_are_throttled_per_browser_not_for_the_uis_own_address(server: ServerProcess) -> None:
+    transport = httpx.HTTPTransport(local_address="127.0.0.4")
+    form = {"access_key": "HGUESSUI", "secret_key": f"ui-{secrets.token_hex(6)}", "next": "/ui/"}
+    with httpx.Client(base_url=server.url, transport=transport, timeout=30) as browser:
+        pages = [browser.post("/ui/login", data=form) for _ in range(11)]
+    assert [p.status_code for p in pages[:10]] == [401] * 10
+    assert "too many failed authentications from 127.0.0.4" in pages[10].text
+    log = (server.data_dir / "server.log").read_text()
+    assert "authentication failed from 127.0.0.4 (key HGUESSUI)" in log and form["secret_key"] not in log
+    with httpx.Client(base_url=server.url, timeout=30) as browser:  # another browser logs in as usual
+        page = browser.post("/ui/login", data={"access_key": server.access_key, "secret_key": server.secret_key})
+        assert page.status_code == 303, page.text
