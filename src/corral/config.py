@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     # ... and local agents running older code than the installed one restarted (off: tests that edit code live)
     restart_outdated_agents: bool = True
 
+    # Hostile input (server/guard.py): request bodies over this are refused with 413 before anything is parsed;
+    # endpoints anyone may call (agent registration, UI login) take at most `public_max_body_bytes`.
+    max_body_bytes: int = 16 * 1024 * 1024
+    public_max_body_bytes: int = 1024 * 1024
+    # After this many failed authentications from one address within a minute, it gets 429 for `auth_block_seconds`.
+    auth_failures_per_minute: int = 10
+    auth_block_seconds: float = 60.0
+    # `dir` catalogs and `file://` git catalogs read the server's own file system: only when the operator allows it.
+    catalog_allow_local: bool = False
+    # Wall-time budget of rendering one catalog template version (catalog/gotemplate/budget.py).
+    template_render_seconds: float = 5.0
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from corral.config import Settings
+
 CONFIG = "name: Tiny\ndescription: A tiny template.\nversion: 1.0.0\ncategory: Test\n"
 COMPOSE_TPL = """version: '2'
 services:
@@ -21,6 +23,12 @@ services:
     command: [sleep, '{{ .Values.SECONDS }}']
 {{- end }}
 """
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests add dir and file:// git catalogs, which a server takes only when the operator allows them."""
+    return settings.model_copy(update={"catalog_allow_local": True})
 
 
 def _rancher(version: str, upgrade_from: str = "") -> str:

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from corral.config import Settings
 from tests.api.test_catalog_api import _add_dir, make_catalog
 
 PREVIEW = "/v1/environments/default/templates/local/tiny/preview"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests add dir and file:// git catalogs, which a server takes only when the operator allows them."""
+    return settings.model_copy(update={"catalog_allow_local": True})
 
 
 def test_preview_renders_the_files_with_the_answers_and_stores_nothing(api: TestClient, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from corral.agent.streams import (
     CANCELLED,
+    MAX_STDIN_BYTES,
     OUTBOX_BYTES,
     ExecRequest,
     LogsRequest,
@@ -108,12 +109,16 @@ class FakeExec:
         self.written: list[bytes] = []
         self.sizes: list[tuple[int, int]] = []
         self.closed = threading.Event()
+        self.deaf = False
 
     def read(self) -> Iterator[tuple[str, bytes]]:
         while (item := self.queue.get()) is not None and not self.closed.is_set():
             yield item
 
     def write(self, data: bytes) -> None:
+        if self.deaf:  # a process that never reads its stdin: the write blocks until the exec is closed
+            self.closed.wait()
+            return
         self.written.append(data)
         if self.echo:
             self.queue.put(("stdout", data))
@@ -171,8 +176,9 @@ class FakeSource:
     def exec_run(self, docker_id: str, cmd: Sequence[str], *, tty: bool, interactive: bool) -> FakeExec:
         if docker_id != "web":
             raise NotFound(f"container {docker_id} does not exist on this host")
-        if cmd[0] == "cat":
+        if cmd[0] in ("cat", "deaf"):
             handle = FakeExec([], 0, echo=True)
+            handle.deaf = cmd[0] == "deaf"
         else:
             handle = FakeExec([("stdout", b"out\n"), ("stderr", b"err\n")], 3, echo=False)
         self.execs.append(handle)
@@ -456,5 +462,40 @@ def test_a_failing_send_stops_the_stream() -> None:
         await manager.handle(message(protocol.LOGS, request_id="n1", docker_id="noisy", follow=True))
         await until(lambda: manager.active == 0)
         await until(lambda: source.stopped and source.stopped[0].is_set())
+
+    run(test)
+
+
+def test_pause_holds_one_stream_back_and_resume_lets_it_go_on() -> None:
+    async def test(manager: StreamManager, wire: Wire, source: FakeSource) -> None:
+        await manager.handle(message(protocol.LOGS, request_id="n1", docker_id="noisy", follow=True))
+        await until(lambda: len(wire.output("n1")) > 0)
+        await manager.handle(message(protocol.PAUSE, request_id="n1"))
+        await asyncio.sleep(0.1)
+        sent, produced = len(wire.output("n1")), source.produced
+        await asyncio.sleep(0.2)
+        assert len(wire.output("n1")) - sent <= 2 * OUTBOX_BYTES, "a paused stream sends at most what was in hand"
+        assert source.produced - produced <= 2 * OUTBOX_BYTES, "and its reader waits"
+        await manager.handle(message(protocol.LOGS, request_id="w1", docker_id="web"))
+        await until(lambda: wire.end("w1"))  # another stream of the connection is not held back
+        await manager.handle(message(protocol.RESUME, request_id="n1"))
+        await until(lambda: len(wire.output("n1")) > sent + 4 * OUTBOX_BYTES)
+        await manager.handle(message(protocol.PAUSE, request_id="n1"))
+        await manager.handle(message(protocol.CANCEL, request_id="n1"))  # a cancel ends even a paused stream
+        await until(lambda: wire.end("n1"))
+        assert (wire.end("n1") or {})["error"] == CANCELLED
+
+    run(test)
+
+
+def test_stdin_a_process_does_not_read_is_bounded() -> None:
+    async def test(manager: StreamManager, wire: Wire, source: FakeSource) -> None:
+        await manager.handle(message(protocol.EXEC, request_id="d1", docker_id="web", cmd=["deaf"], interactive=True))
+        piece = base64.b64encode(b"x" * 65536).decode()
+        for _ in range(MAX_STDIN_BYTES // 65536 + 2):
+            await manager.handle(message(protocol.STDIN, request_id="d1", data=piece))
+        await until(lambda: wire.end("d1"))
+        error = (wire.end("d1") or {})["error"]
+        assert f"more than {MAX_STDIN_BYTES} bytes of stdin waited" in error
 
     run(test)

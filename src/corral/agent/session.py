@@ -57,7 +57,16 @@ WELCOME_TIMEOUT_SECONDS = 15.0
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_REPLACED = 4409  # the server took a newer connection for the same host
 _STREAM_MESSAGES = frozenset(
-    {protocol.LOGS, protocol.EXEC, protocol.STATS, protocol.STDIN, protocol.RESIZE, protocol.CANCEL}
+    {
+        protocol.LOGS,
+        protocol.EXEC,
+        protocol.STATS,
+        protocol.STDIN,
+        protocol.RESIZE,
+        protocol.CANCEL,
+        protocol.PAUSE,
+        protocol.RESUME,
+    }
 )
 
 

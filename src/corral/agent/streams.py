@@ -8,8 +8,13 @@ The outbox holds at most OUTBOX_BYTES: a reader faster than the websocket waits 
 bounded memory. The reader ends by putting the stream's single `end` into the same outbox, so every `output` of a
 request is sent before its `end`.
 
+The server may `pause` a stream whose client reads slowly (and `resume` it later): the stream's sending task waits,
+its outbox fills, and its reader thread waits in turn, so the container's output stays in Docker; the other
+streams of the connection go on, as the socket itself never waits for a paused stream.
+
 Exec input (`stdin`, eof, `resize`) goes to a control thread of the exec: writing to a process that does not read
-its stdin blocks, and must block neither the loop nor the output.
+its stdin blocks, and must block neither the loop nor the output. At most MAX_STDIN_BYTES of input wait for the
+process; past that the exec is stopped with a reason that says so (the agent's memory stays bounded).
 
 When the websocket drops, `close` stops every stream of the connection and sends nothing more: the server has
 forgotten them.
@@ -40,6 +45,7 @@ OUTBOX_BYTES = 4 * protocol.MAX_OUTPUT_CHUNK  # per stream, read but not yet sen
 MAX_REQUEST_ID = 128
 MAX_TERMINAL = 65535
 CANCELLED = "cancelled"
+MAX_STDIN_BYTES = 1024 * 1024  # per exec, sent by the client but not yet read by the process
 
 Send = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -210,6 +216,8 @@ class _Stream:
         self.takes_input = takes_input  # an exec with stdin or a tty: `stdin` and `resize` go to `controls`
         self.stop = threading.Event()  # set by a cancel or a dropped connection: the reader stops
         self.cancelled = False
+        self.failure: str | None = None  # why the agent itself stopped the stream (the `end` error)
+        self.stdin_pending = 0  # bytes of stdin queued for the control thread
         self.dropped = False
         self.controls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self.task: asyncio.Task[None] | None = None
@@ -219,6 +227,8 @@ class _Stream:
         self._outbox: collections.deque[tuple[str, bytes] | _End] = collections.deque()
         self._buffered = 0
         self._handle: ExecHandle | None = None
+        self.resumed = asyncio.Event()  # cleared while the server has paused the stream
+        self.resumed.set()
 
     # the reader thread
 
@@ -241,6 +251,19 @@ class _Stream:
                 return
             self._outbox.append(_End(exit_code, error))
         self._notify()
+
+    def queue_stdin(self, data: bytes) -> bool:
+        """Queue input for the control thread; False (nothing queued) when too much already waits."""
+        with self._lock:
+            if self.stdin_pending + len(data) > MAX_STDIN_BYTES:
+                return False
+            self.stdin_pending += len(data)
+        self.controls.put(("stdin", data))
+        return True
+
+    def stdin_written(self, count: int) -> None:
+        with self._lock:
+            self.stdin_pending -= count
 
     def attach(self, handle: ExecHandle) -> bool:
         """Remember the running exec (for cancel); False if the stream was stopped meanwhile."""
@@ -275,6 +298,7 @@ class _Stream:
             handle = self._handle
             self._lock.notify_all()
         self.controls.put(None)
+        self.resumed.set()  # a stopped stream sends its `end` whatever the server said before
         if handle is not None:
             handle.close()
 
@@ -316,14 +340,23 @@ class StreamManager:
         if kind == protocol.CANCEL:
             stream.halt(dropped=False)
             return
+        if kind == protocol.PAUSE:
+            if not stream.stop.is_set():
+                stream.resumed.clear()
+            return
+        if kind == protocol.RESUME:
+            stream.resumed.set()
+            return
         if not stream.takes_input:
             log.debug("ignoring %s for request %s, which takes no input", kind, request_id)
             return
         try:
             if kind == protocol.STDIN:
                 data, eof = parse_stdin(message.data)
-                if data:
-                    stream.controls.put(("stdin", data))
+                if data and not stream.queue_stdin(data):
+                    stream.failure = f"more than {MAX_STDIN_BYTES} bytes of stdin waited for the process; exec stopped"
+                    stream.halt(dropped=False)
+                    return
                 if eof:
                     stream.controls.put(("eof",))
             elif kind == protocol.RESIZE:
@@ -398,6 +431,7 @@ class StreamManager:
                 batch = await stream.next_batch()
                 outputs = [item for item in batch if not isinstance(item, _End)]
                 for name, data in coalesce(outputs):
+                    await stream.resumed.wait()
                     await self._send(
                         protocol.OUTPUT,
                         {"request_id": stream.request_id, "stream": name, "data": base64.b64encode(data).decode()},
@@ -435,7 +469,7 @@ class StreamManager:
             log.exception("request %s failed", stream.request_id)
             error = f"the agent failed: {exc!r}"
         if stream.cancelled:
-            exit_code, error = None, CANCELLED
+            exit_code, error = None, stream.failure or CANCELLED
         with contextlib.suppress(_Dropped):
             stream.finish(exit_code, error)
 
@@ -490,6 +524,7 @@ def _control(stream: _Stream, handle: ExecHandle) -> None:
         try:
             if item[0] == "stdin":
                 handle.write(item[1])
+                stream.stdin_written(len(item[1]))
             elif item[0] == "eof":
                 handle.close_stdin()
             elif item[0] == "resize":

@@ -5,13 +5,20 @@ the one place that touches a directory it is given. A broken template or version
 it is left out and described in `Catalog.problems` (`"NAME/FOLDER": "file: question X: reason"`), so that one bad
 entry in a community catalog does not hide the others.
 
+Files are read without following symbolic links, and only from inside the catalog root: a symlink (say
+`README.md -> ../../registry.key`) makes its template or version a problem naming the link, and its target is never
+opened, so a catalog cannot serve the server's own files through the API.
+
 The `catalog:` (v2) or `.catalog:` (v1) section is read from rancher-compose.yml. When that file is a `.tpl`, the
 template actions are stripped and only the catalog section is parsed: questions cannot depend on answers.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +44,35 @@ class _Problem(Exception):
 def load_catalog(root: Path, name: str) -> Catalog:
     """Every template under `root/templates`; what cannot be loaded is in `problems`, keyed by NAME or NAME/FOLDER."""
     templates_dir = root / "templates"
+    if templates_dir.is_symlink():
+        return Catalog(name=name, problems={"templates": f"templates: {_LINK}"})
     if not templates_dir.is_dir():
         return Catalog(name=name, problems={"templates": f"no templates/ folder in {root}"})
     templates: dict[str, Template] = {}
     problems: dict[str, str] = {}
-    for folder in sorted(p for p in templates_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in sorted(p for p in templates_dir.iterdir() if not p.name.startswith(".")):
+        if folder.is_symlink():
+            problems[folder.name] = f"{folder.name}: {_LINK}"
+            continue
+        if not folder.is_dir():
+            continue
         try:
             templates[folder.name] = _template(folder, problems)
         except _Problem as exc:
             problems[folder.name] = str(exc)
     return Catalog(name=name, templates=templates, problems=problems)
+
+
+_LINK = "is a symbolic link; catalog files and folders must be real ones inside the catalog (not followed)"
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The visible entries of a folder; a symbolic link among them is a problem naming it."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    for path in entries:
+        if path.is_symlink():
+            raise _Problem(f"{path.name}: {_LINK}")
+    return entries
 
 
 def default_catalog_root() -> Path:
@@ -62,19 +88,42 @@ def load_version(folder: Path, template: str) -> TemplateVersion:
         raise InvalidInput(str(exc), field=f"{template}/{folder.name}") from None
 
 
+MAX_ICON_BYTES = 1024 * 1024
+
+
+def read_icon(root: Path, template: str, icon: str) -> bytes | None:
+    """The bytes of a template's icon (`root/templates/TEMPLATE/ICON`), never through a symbolic link or from
+    outside the template's folder; None when there is no such regular file."""
+    if not _ICON.fullmatch(icon) or "/" in template or template.startswith("."):
+        return None
+    folder = root / "templates" / template
+    if (root / "templates").is_symlink() or folder.is_symlink():
+        return None
+    try:
+        fd = os.open(folder / icon, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ICON_BYTES:
+            return None
+        return handle.read(MAX_ICON_BYTES)
+
+
 def _template(folder: Path, problems: dict[str, str]) -> Template:
+    entries = _entries(folder)
     config_path = folder / "config.yml"
     if not config_path.is_file():
         raise _Problem("config.yml: missing")
     config = _mapping(_yaml(_read(config_path), "config.yml"), "config.yml")
     versions: dict[str, TemplateVersion] = {}
-    for sub in sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=_order):
+    for sub in sorted((p for p in entries if p.is_dir()), key=_order):
         try:
             versions[sub.name] = _version(sub, folder.name)
         except _Problem as exc:
             problems[f"{folder.name}/{sub.name}"] = str(exc)
     categories = _categories(config)
-    icons = sorted(p.name for p in folder.iterdir() if p.is_file() and _ICON.fullmatch(p.name))
+    icons = sorted(p.name for p in entries if p.is_file() and _ICON.fullmatch(p.name))
     return Template(
         name=folder.name,
         display_name=_text(config.get("name")) or folder.name,
@@ -115,7 +164,7 @@ def _labels(value: Any) -> dict[str, str]:
 
 def _version(folder: Path, template: str) -> TemplateVersion:
     files: dict[str, str] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in (p for p in _entries(folder) if p.is_file()):
         try:
             files[path.name] = _read(path)
         except _Problem:
@@ -304,11 +353,27 @@ def _mapping(doc: Any, file_name: str) -> dict[str, Any]:
 
 
 def _read(path: Path) -> str:
+    """A regular file's text, opened without following a symbolic link (O_NOFOLLOW: a link swapped in after the
+    folder was listed fails to open instead of being read)."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the file is a symbolic link
+            raise _Problem(f"{path.name}: {_LINK}") from None
+        raise _Problem(f"{path.name}: cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise _Problem(f"{path.name}: not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
             raise _Problem(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB")
-        return path.read_text(encoding="utf-8")
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise _Problem(f"{path.name}: cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _Problem(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise _Problem(f"{path.name}: not UTF-8 text") from None
-    except OSError as exc:
-        raise _Problem(f"{path.name}: cannot be read ({exc.strerror})") from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from corral.catalog.gotemplate import render
+from corral.catalog.gotemplate import DEFAULT_LIMITS, Limits, render
 from corral.catalog.model import TemplateVersion
 
 COMPOSE = "docker-compose.yml"
@@ -26,7 +26,9 @@ def template_data(answers: Mapping[str, str], *, stack_name: str) -> dict[str, A
     return {"Values": dict(answers), "Stack": {"Name": stack_name}}
 
 
-def render_version(version: TemplateVersion, answers: Mapping[str, str], *, stack_name: str) -> dict[str, str]:
+def render_version(
+    version: TemplateVersion, answers: Mapping[str, str], *, stack_name: str, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, str]:
     """{"docker-compose.yml": text, "rancher-compose.yml": text ("" when the version has none)}.
 
     Raises `corral.catalog.gotemplate.TemplateError` (an `InvalidInput`) for a bad `.tpl`, naming file:line:col.
@@ -36,7 +38,7 @@ def render_version(version: TemplateVersion, answers: Mapping[str, str], *, stac
     for base in (COMPOSE, RANCHER):
         template_name = f"{base}.tpl"
         if template_name in version.files:
-            rendered[base] = render(version.files[template_name], data, filename=template_name)
+            rendered[base] = render(version.files[template_name], data, filename=template_name, limits=limits)
         else:
             rendered[base] = version.files.get(base, "")
     rendered[RANCHER] = strip_catalog_section(rendered[RANCHER])

@@ -48,9 +48,10 @@ class CorralClient:
         *,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        headers = {}
+        headers = dict(headers or {})
         if access_key or secret_key:
             headers["Authorization"] = basic_auth_header(access_key, secret_key)
         self.auth_headers = headers

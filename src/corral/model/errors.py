@@ -54,6 +54,24 @@ class Forbidden(CorralError):
     code = "forbidden"
 
 
+class PayloadTooLarge(CorralError):
+    """A request body over the server's limit; refused before any of it is parsed."""
+
+    status = 413
+    code = "too_large"
+
+
+class TooManyRequests(CorralError):
+    """Refused for a while (e.g. too many failed authentications from one address); `retry_after` in seconds."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class Unavailable(CorralError):
     """A dependency (Docker engine, network namespace, database) is not there right now: retry later."""
 

@@ -38,6 +38,9 @@ any number of `output` messages and exactly one `end`, also when the request fai
   ``stdin``      data: {"request_id", "data": base64}   input for an interactive exec; "eof": true closes it
   ``resize``     data: {"request_id", "rows": int, "cols": int}
   ``cancel``     data: {"request_id"}   stop a stream (a logs follow, a running exec); the agent still sends `end`
+  ``pause``      data: {"request_id"}   the server holds too much of this stream's output unread (its client reads
+                 slowly): send no more `output` for it until ``resume`` (other streams go on)
+  ``resume``     data: {"request_id"}   go on sending
   agent -> server
   ``output``     data: {"request_id", "stream": "stdout" | "stderr", "data": base64}   at most 64 KiB of raw bytes
   ``end``        data: {"request_id", "exit_code": int | None, "error": str | None}
@@ -73,14 +76,16 @@ STATS = "stats"
 STDIN = "stdin"
 RESIZE = "resize"
 CANCEL = "cancel"
+PAUSE = "pause"
+RESUME = "resume"
 OUTPUT = "output"
 END = "end"
 ERROR = "error"
 
-AGENT_MESSAGE_TYPES = frozenset(
-    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, OUTPUT, END, ERROR}
+AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, OUTPUT, END, ERROR})
+SERVER_MESSAGE_TYPES = frozenset(
+    {WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, PAUSE, RESUME, ERROR}
 )
-SERVER_MESSAGE_TYPES = frozenset({WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, ERROR})
 MAX_OUTPUT_CHUNK = 64 * 1024
 
 CLOSE_BAD_CREDENTIALS = 4401

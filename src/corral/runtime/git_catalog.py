@@ -4,7 +4,8 @@ Why the git CLI with an argument list: a catalog URL and branch come from API ca
 only https, ssh (also scp-like `user@host:path`) and file URLs are accepted (never `ext::`, which runs commands, nor
 a value starting with `-`, which git would read as an option); `--` ends the options before every positional
 argument; `GIT_TERMINAL_PROMPT=0` makes a repository that wants a password fail at once instead of waiting on a
-terminal, and every call has a timeout.
+terminal, and every call has a timeout. `file` URLs read the server's own disk: the caller says whether they
+are allowed (`allow_local`, from CORRAL_CATALOG_ALLOW_LOCAL), and git itself is then told not to use the protocol.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ def _secret_of(url: str) -> str:
         return ""
 
 
-def validate_git_url(url: str) -> str:
+def _schemes(allow_local: bool) -> tuple[str, ...]:
+    return ALLOWED_SCHEMES if allow_local else tuple(s for s in ALLOWED_SCHEMES if s != "file")
+
+
+def validate_git_url(url: str, *, allow_local: bool = True) -> str:
     """The URL itself when git may fetch it; InvalidInput (field `url`) naming the allowed schemes otherwise."""
     value = url.strip()
     if not value or value.startswith("-") or any(ch in value for ch in "\n\r\0"):
@@ -54,6 +59,12 @@ def validate_git_url(url: str) -> str:
         )
     scheme, sep, _rest = value.partition("://")
     if sep:
+        if scheme.lower() == "file" and not allow_local:
+            raise InvalidInput(
+                f"git URL {redact_url(url)!r}: file:// catalogs read the server's own files and are off on this "
+                "server; the operator allows them with CORRAL_CATALOG_ALLOW_LOCAL=1",
+                field="url",
+            )
         if scheme.lower() not in ALLOWED_SCHEMES:
             raise InvalidInput(
                 f"git URL {redact_url(url)!r}: scheme {scheme!r} is not allowed (use {', '.join(ALLOWED_SCHEMES)})",
@@ -74,37 +85,40 @@ def validate_branch(branch: str) -> str:
     return branch
 
 
-def refresh_checkout(url: str, branch: str, destination: Path) -> str:
+def refresh_checkout(url: str, branch: str, destination: Path, *, allow_local: bool = True) -> str:
     """Clone `url` into `destination` (or fetch when already there), check out `branch`; returns the commit id.
 
     Raises Unavailable with git's own message when git fails (unreachable, unknown branch, not a repository).
     """
-    validate_git_url(url)
+    validate_git_url(url, allow_local=allow_local)
+    protocols = _schemes(allow_local)
     secret = _secret_of(url)
     validate_branch(branch)
     if not (destination / ".git").is_dir():
         if destination.exists():
             shutil.rmtree(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        _git(["clone", "--no-checkout", "--", url, str(destination)], cwd=destination.parent, secret=secret)
+        clone = ["clone", "--no-checkout", "--", url, str(destination)]
+        _git(clone, cwd=destination.parent, secret=secret, protocols=protocols)
     else:
-        _git(["remote", "set-url", "--", "origin", url], cwd=destination, secret=secret)
+        _git(["remote", "set-url", "--", "origin", url], cwd=destination, secret=secret, protocols=protocols)
     fetch = ["fetch", "--prune", "--", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"]
-    _git(fetch, cwd=destination, secret=secret)
-    _git(["checkout", "--force", "--detach", f"refs/remotes/origin/{branch}", "--"], cwd=destination)
-    return _git(["rev-parse", "HEAD"], cwd=destination).strip()
+    _git(fetch, cwd=destination, secret=secret, protocols=protocols)
+    checkout = ["checkout", "--force", "--detach", f"refs/remotes/origin/{branch}", "--"]
+    _git(checkout, cwd=destination, protocols=protocols)
+    return _git(["rev-parse", "HEAD"], cwd=destination, protocols=protocols).strip()
 
 
 def remove_checkout(destination: Path) -> None:
     shutil.rmtree(destination, ignore_errors=True)
 
 
-def _git(args: list[str], *, cwd: Path, secret: str = "") -> str:
+def _git(args: list[str], *, cwd: Path, secret: str = "", protocols: tuple[str, ...] = ALLOWED_SCHEMES) -> str:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_ASKPASS": "true",
-        "GIT_ALLOW_PROTOCOL": ":".join(ALLOWED_SCHEMES),
+        "GIT_ALLOW_PROTOCOL": ":".join(protocols),
     }
     try:
         done = subprocess.run(

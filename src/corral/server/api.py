@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
@@ -23,15 +24,16 @@ from corral.model.entities import (
     Principal,
     normalise_arch,
 )
-from corral.model.errors import CorralError, Forbidden, InvalidInput
+from corral.model.errors import CorralError, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from corral.model.names import validate_labels, validate_name
 from corral.model.network import NetworkSettings
 from corral.model.policy import parse_settings
-from corral.server.auth import authenticate_header, require_admin
+from corral.server.auth import authenticate_request, require_admin, throttle_of
 from corral.server.host_service import HostService
 from corral.server.views import container_view, environment_view, host_view, token_view
 from corral.store.repository import Store
 
+log = logging.getLogger("corral.server.api")
 router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
 
@@ -267,7 +269,20 @@ def register_agent(request: Request, body: AgentRegistration) -> dict[str, Any]:
     labels = validate_labels(body.labels)
     facts = HostFacts.from_dict(body.facts)
     address = request.client.host if request.client else ""
-    host, access_key, secret = _hosts(request).register(body.token, name, labels, facts, address)
+    throttle = throttle_of(request.app.state)  # a token is a credential: wrong ones are logged and throttled
+    wait = throttle.retry_after(address)
+    if wait > 0:
+        raise TooManyRequests(
+            f"too many failed registrations from {address}; try again in {wait:.0f} s", retry_after=wait
+        )
+    try:
+        host, access_key, secret = _hosts(request).register(body.token, name, labels, facts, address)
+    except Unauthorized as exc:
+        throttle.failed(address)
+        log.warning(
+            "registration refused from %s (token %s): %s", address or "-", body.token.split(".")[0][:40], exc.message
+        )
+        raise
     return {
         "host_id": host.id,
         "environment_id": host.environment_id,
@@ -289,7 +304,8 @@ async def events_socket(websocket: WebSocket, environment: str | None = None) ->
     store: Store = websocket.app.state.store
     await websocket.accept()
     try:
-        principal = await run_in_threadpool(authenticate_header, store, websocket.headers.get("authorization"))
+        address = websocket.client.host if websocket.client else ""
+        principal = await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
         if principal.kind is not KeyKind.ADMIN:
             raise Forbidden("host credentials cannot read the event stream")
         env = await run_in_threadpool(_environment_for, store, environment)

@@ -9,14 +9,15 @@ The stack remembers its origin (catalog, template, version, answers) so that upg
 from __future__ import annotations
 
 import mimetypes
+from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from corral.catalog.answers import resolve_answers
+from corral.catalog.loader import read_icon
 from corral.catalog.model import Template, TemplateVersion, folder_order
-from corral.catalog.render import render_version
 from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
 from corral.model.policy import allowed_findings, violations
@@ -216,17 +217,16 @@ def get_icon(
     catalogs = catalogs_of(request)
     source = catalogs.source_named(env.id, catalog)
     found = catalogs.template(env.id, catalog, template)
-    folder = (catalogs.root(source) / "templates" / found.name).resolve()
-    path = (folder / found.icon).resolve() if found.icon else folder
-    if not found.icon or path.parent != folder or not path.is_file():  # never a file outside the template folder
+    content = read_icon(catalogs.root(source), found.name, found.icon) if found.icon else None
+    if content is None:  # never a file outside the template folder, nor through a symbolic link
         raise NotFound(f"template {catalog}/{template} has no icon", field="icon")
-    suffix = path.suffix.lower()
-    media = ICON_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    suffix = PurePath(found.icon).suffix.lower()
+    media = ICON_TYPES.get(suffix) or mimetypes.guess_type(found.icon)[0] or "application/octet-stream"
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
     }
-    return Response(content=path.read_bytes(), media_type=media, headers=headers)
+    return Response(content=content, media_type=media, headers=headers)
 
 
 # -- install and upgrade ----------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def _stack_files(
     if sum(len(k) + len(v) for k, v in given.items()) > MAX_ANSWER_BYTES:
         raise InvalidInput("answers are too large", field="answers")
     answers = resolve_answers(version.questions, given, services=_environment_services(request, environment_id))
-    rendered = render_version(version, answers, stack_name=stack_name)
+    rendered = catalogs_of(request).render(version, answers, stack_name=stack_name)
     if "docker-compose.yml" not in rendered:
         raise InvalidInput(f"template {version.key} has no docker-compose.yml", field="files")
     body = StackFiles(

@@ -23,7 +23,7 @@ from corral.model import protocol
 from corral.model.entities import KeyKind, Principal
 from corral.model.errors import Conflict, CorralError, Forbidden, InvalidInput
 from corral.server.api import Strict
-from corral.server.auth import authenticate_header, require_admin
+from corral.server.auth import authenticate_request, require_admin
 from corral.server.hub import AgentHub, Stream
 from corral.server.stack_views import EnvironmentState
 from corral.store.repository import Store
@@ -76,7 +76,7 @@ async def container_logs(
     async def body() -> AsyncIterator[bytes]:
         try:
             while True:
-                message = await stream.queue.get()
+                message = await hub.next_message(stream)
                 if message.type == protocol.END:
                     error = message.data.get("error")
                     if error:
@@ -101,7 +101,7 @@ async def container_stats(
     async def body() -> AsyncIterator[bytes]:
         try:
             while True:
-                message = await agent_stream.queue.get()
+                message = await hub.next_message(agent_stream)
                 if message.type == protocol.END:
                     error = message.data.get("error")
                     if error and error != "cancelled":
@@ -125,7 +125,7 @@ async def container_exec(request: Request, container_id: str, body: ExecBody, _:
     try:
         async with asyncio.timeout(body.timeout):
             while True:
-                message = await stream.queue.get()
+                message = await hub.next_message(stream)
                 if message.type == protocol.END:
                     break
                 target = output.get(str(message.data.get("stream")), output["stdout"])
@@ -152,9 +152,8 @@ async def container_exec_interactive(
     terminal, `{"eof": true}` closes stdin; the server ends with a text frame `{"exit_code": N}`."""
     await websocket.accept()
     try:
-        principal = await run_in_threadpool(
-            authenticate_header, websocket.app.state.store, websocket.headers.get("authorization")
-        )
+        address = websocket.client.host if websocket.client else ""
+        principal = await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
         if principal.kind is not KeyKind.ADMIN:
             raise Forbidden("host credentials cannot exec into containers")
         if not cmd:
@@ -170,7 +169,7 @@ async def container_exec_interactive(
     pump = asyncio.create_task(_client_to_agent(websocket, hub, stream))
     try:
         while True:
-            message = await stream.queue.get()
+            message = await hub.next_message(stream)
             if message.type == protocol.END:
                 await websocket.send_text(
                     json.dumps({"exit_code": message.data.get("exit_code"), "error": message.data.get("error")})

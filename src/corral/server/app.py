@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,10 @@ from corral.server.api_registries import router as registries_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
 from corral.server.api_upgrades import router as upgrades_router
+from corral.server.auth import AuthThrottle
 from corral.server.catalog_service import CatalogService
 from corral.server.events import EventBus
+from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.server.orchestration import Orchestrator
@@ -54,7 +57,12 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
     registries = RegistryStore(store, settings.data_dir)
     orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
-    catalogs = CatalogService(store, settings.data_dir)
+    catalogs = CatalogService(
+        store,
+        settings.data_dir,
+        allow_local=settings.catalog_allow_local,
+        render_seconds=settings.template_render_seconds,
+    )
     host_service = HostService(store, bus, hub, settings, driver)
     host_service.agent_url = agent_url
 
@@ -92,6 +100,16 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.registries = registries
+    app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
+    app.state.auth_throttle = AuthThrottle(
+        max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds
+    )
+    app.add_middleware(
+        RequestGuard,
+        app_state=app.state,
+        max_body=settings.max_body_bytes,
+        public_max_body=settings.public_max_body_bytes,
+    )
     app.include_router(router)
     app.include_router(stacks_router)
     app.include_router(streams_router)
@@ -100,7 +118,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     app.include_router(registries_router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:  # on the loop itself: answers even when every worker thread is busy
         return {"status": "ok", "version": corral.__version__, "connected_agents": len(hub.sessions)}
 
     app.add_exception_handler(CorralError, _corral_error)
@@ -121,7 +139,9 @@ def _fail_interrupted_provisioning(store: Store) -> None:
 
 async def _corral_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CorralError)
-    return JSONResponse(exc.to_dict(), status_code=exc.status)
+    retry_after = getattr(exc, "retry_after", None)  # TooManyRequests (and any error that says when to retry)
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if isinstance(retry_after, (int, float)) else None
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -143,8 +163,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+    body = {"error": code, "message": str(exc.detail)}
+    if exc.status_code == 413:
+        body["field"] = "body"
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,11 @@ Why a service apart from the routes: the stacks API also needs the upgrade offer
 `catalog.upgrades`), and the catalog API needs the stacks API's apply path; keeping this in its own module lets both
 import it without importing each other. Loading a catalog reads and parses every template, so a loaded catalog is
 kept until its commit (git) or the newest modification time under its folder (dir, builtin) changes.
+
+`dir` catalogs and `file://` git catalogs read the server's own file system, so they are refused unless the
+operator allows them (`CORRAL_CATALOG_ALLOW_LOCAL=1`); the shipped catalog is always there. Rendering a template
+runs in a worker thread (the routes are synchronous) within the budgets of `catalog/gotemplate/budget.py`, its wall
+time from `CORRAL_TEMPLATE_RENDER_SECONDS`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corral.catalog.gotemplate import Limits
 from corral.catalog.loader import default_catalog_root, load_catalog
 from corral.catalog.model import Catalog, Template, TemplateVersion, folder_order
+from corral.catalog.render import render_version
 from corral.catalog.versions import admits, compare
-from corral.model.errors import CorralError, InvalidInput, NotFound
+from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.model.names import validate_name
 from corral.runtime.git_catalog import refresh_checkout, remove_checkout, validate_branch, validate_git_url
 from corral.store.catalogs import CatalogSource, CatalogStore
@@ -27,6 +34,8 @@ from corral.store.repository import Store
 log = logging.getLogger("corral.server.catalog")
 BUILTIN_NAME = "library"
 DEFAULT_BRANCH = "master"
+RENDER_CONCURRENCY = 2
+LOCAL_OFF = "dir catalogs are off on this server (the operator allows them with CORRAL_CATALOG_ALLOW_LOCAL=1)"
 
 
 @dataclass(frozen=True)
@@ -36,10 +45,21 @@ class _Cached:
 
 
 class CatalogService:
-    def __init__(self, store: Store, data_dir: Path, builtin_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        data_dir: Path,
+        builtin_root: Path | None = None,
+        *,
+        allow_local: bool = False,
+        render_seconds: float = 5.0,
+    ) -> None:
         self.sources = CatalogStore(store)
         self.data_dir = data_dir
         self.builtin_root = builtin_root or default_catalog_root()
+        self.allow_local = allow_local
+        self.limits = Limits(seconds=render_seconds)
+        self._renders = threading.BoundedSemaphore(RENDER_CONCURRENCY)
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
@@ -53,6 +73,12 @@ class CatalogService:
     def add(self, *, name: str, kind: str, url: str, branch: str, environment_id: str) -> CatalogSource:
         """Check and store a source; a git source is cloned at once, and a failure is kept as its `error`."""
         name = validate_name(name)
+        if kind == "dir" and not self.allow_local:
+            raise InvalidInput(
+                "a dir catalog reads the server's own files and is off on this server; "
+                "the operator allows it with CORRAL_CATALOG_ALLOW_LOCAL=1",
+                field="url",
+            )
         if kind == "dir":
             path = Path(url)
             if not url or not path.is_absolute():
@@ -61,22 +87,36 @@ class CatalogService:
                 raise InvalidInput(f"catalog directory {url} has no templates/ folder", field="url")
             branch = ""
         elif kind == "git":
-            url = validate_git_url(url)
+            url = validate_git_url(url, allow_local=self.allow_local)
             branch = validate_branch(branch or DEFAULT_BRANCH)
         else:
             raise InvalidInput(f"catalog kind {kind!r}: use 'dir' or 'git'", field="kind")
         source = self.sources.create(name=name, kind=kind, url=url, branch=branch, environment_id=environment_id)
         return self.refresh(source.id) if kind == "git" else source
 
+    def render(self, version: TemplateVersion, answers: dict[str, str], *, stack_name: str) -> dict[str, str]:
+        """The version's files rendered with the answers, within this server's template budgets; at most
+        RENDER_CONCURRENCY at once, so that renderings never take every core (or every worker thread)."""
+        if not self._renders.acquire(timeout=self.limits.seconds):
+            raise Unavailable("the server is busy rendering other templates; try again in a few seconds")
+        try:
+            return render_version(version, answers, stack_name=stack_name, limits=self.limits)
+        finally:
+            self._renders.release()
+
     def refresh(self, catalog_id: str) -> CatalogSource:
         """Fetch a git source (or re-read a directory); a failure is stored as the source's error, never raised."""
         source = self.sources.get(catalog_id)
+        if source.kind == "dir" and not self.allow_local:
+            return self.sources.record_refresh(source.id, commit=None, error=LOCAL_OFF)
         if source.kind != "git":
             self._cache.pop(source.id, None)
             error = "" if (self.root(source) / "templates").is_dir() else f"no templates/ folder in {self.root(source)}"
             return self.sources.record_refresh(source.id, commit=None, error=error)
         try:
-            commit = refresh_checkout(source.url, source.branch, self.checkout_dir(source))
+            commit = refresh_checkout(
+                source.url, source.branch, self.checkout_dir(source), allow_local=self.allow_local
+            )
         except CorralError as exc:
             log.warning("catalog %s: refresh failed: %s", source.name, exc.message)
             return self.sources.record_refresh(source.id, commit=None, error=exc.message)
@@ -118,6 +158,8 @@ class CatalogService:
     # -- contents -----------------------------------------------------------------------------------------------
 
     def load(self, source: CatalogSource) -> Catalog:
+        if source.kind == "dir" and not self.allow_local:  # added while allowed; the operator has switched it off
+            return Catalog(name=source.name, problems={"catalog": LOCAL_OFF})
         root = self.root(source)
         signature = (source.commit,) if source.kind == "git" else _newest_change(root)
         with self._lock:

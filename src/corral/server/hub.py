@@ -3,6 +3,11 @@
 Why together: both own the same in-memory view (who is connected, when each agent was last heard from). The store
 is written only when something changes (state, facts, containers) and, for last-seen times, in a batch every
 `LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL.
+
+Streams (logs, stats, exec) relayed to clients are bounded: when more than `stream_high_bytes` of a stream's output
+waits for its client, the agent is told to `pause` that stream (only that one), and to `resume` once the client has
+read it down to `stream_low_bytes`. A stream whose agent sends past `stream_limit_bytes` anyway, or whose client has
+not read for `stream_stall_seconds`, is ended with a reason that says so.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from starlette.concurrency import run_in_threadpool
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.entities import HostFacts, HostState, KeyKind, normalise_arch
-from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
+from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
-from corral.server.auth import authenticate_header
+from corral.server.auth import authenticate_request
 from corral.server.events import EventBus
 from corral.server.overlay_status import parse_connectivity
 from corral.server.views import container_view, host_view
@@ -35,6 +40,10 @@ log = logging.getLogger("corral.hub")
 
 MONITOR_INTERVAL_SECONDS = 1.0
 LAST_SEEN_FLUSH_SECONDS = 30.0
+STREAM_HIGH_BYTES = 1024 * 1024
+STREAM_LOW_BYTES = 256 * 1024
+STREAM_LIMIT_BYTES = 8 * 1024 * 1024
+STREAM_STALL_SECONDS = 600.0
 
 
 @dataclass
@@ -53,6 +62,9 @@ class Stream:
     host_id: str
     queue: asyncio.Queue[protocol.Message] = field(default_factory=asyncio.Queue)
     ended: bool = False
+    buffered: int = 0  # bytes of `output` data waiting in `queue`
+    paused: bool = False  # the agent was told to pause this stream
+    stall: asyncio.TimerHandle | None = None  # ends the stream when it stays paused too long
 
 
 @dataclass
@@ -86,8 +98,13 @@ class AgentHub:
         self._monitor: asyncio.Task[None] | None = None
         self.connect_listeners: list[Callable[[str], Awaitable[None]]] = []  # called after `welcome`
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
-        self.slot_reasons: Callable[[str, str], bool] | None = None  # stores an agent's `slot` report
+        # stores an agent's `slot` report: (host id, slot id, reason) -> whether a slot of that host took it
+        self.slot_reasons: Callable[[str, str, str], bool] | None = None
         self.streams: dict[str, Stream] = {}
+        self.stream_high_bytes = STREAM_HIGH_BYTES
+        self.stream_low_bytes = STREAM_LOW_BYTES
+        self.stream_limit_bytes = STREAM_LIMIT_BYTES
+        self.stream_stall_seconds = STREAM_STALL_SECONDS
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -159,28 +176,68 @@ class AgentHub:
         if not stream.ended:
             await self.send(stream.host_id, protocol.Message(kind, {**data, "request_id": stream.request_id}))
 
-    async def close_stream(self, stream: Stream) -> None:
+    async def close_stream(self, stream: Stream, error: str = "cancelled") -> None:
         """Forget a stream; if the agent has not ended it yet, tell it to stop."""
         self.streams.pop(stream.request_id, None)
+        if stream.stall is not None:
+            stream.stall.cancel()
         if not stream.ended:
             stream.ended = True
-            end = {"request_id": stream.request_id, "exit_code": None, "error": "cancelled"}
+            end = {"request_id": stream.request_id, "exit_code": None, "error": error}
             stream.queue.put_nowait(protocol.Message(protocol.END, end))  # wakes a reader still waiting
             await self.send(stream.host_id, protocol.Message(protocol.CANCEL, {"request_id": stream.request_id}))
 
-    def _on_stream_message(self, host_id: str, message: protocol.Message) -> None:
+    async def next_message(self, stream: Stream) -> protocol.Message:
+        """The stream's next `output` or `end`, for its client; resumes the agent once the client has caught up."""
+        message = await stream.queue.get()
+        stream.buffered -= _output_bytes(message)
+        if stream.paused and stream.buffered <= self.stream_low_bytes and not stream.ended:
+            stream.paused = False
+            if stream.stall is not None:
+                stream.stall.cancel()
+                stream.stall = None
+            await self.send(stream.host_id, protocol.Message(protocol.RESUME, {"request_id": stream.request_id}))
+        return message
+
+    async def _on_stream_message(self, host_id: str, message: protocol.Message) -> None:
         request_id = message.data.get("request_id")
         stream = self.streams.get(request_id) if isinstance(request_id, str) else None
-        if stream is None or stream.host_id != host_id:  # unknown, finished, or another host's stream
+        if stream is None or stream.host_id != host_id or stream.ended:  # unknown, finished, another host's
             return
         if message.type == protocol.END:
             stream.ended = True
+            if stream.stall is not None:
+                stream.stall.cancel()
+            stream.queue.put_nowait(message)
+            return
+        size = _output_bytes(message)
+        if stream.buffered + size > self.stream_limit_bytes:  # the agent did not pause: never hold more than this
+            log.warning("stream %s of host %s: over %d bytes unread; ended", request_id, host_id, stream.buffered)
+            await self.close_stream(
+                stream, f"the client read too slowly: more than {self.stream_limit_bytes} bytes of output waited"
+            )
+            return
+        stream.buffered += size
         stream.queue.put_nowait(message)
+        if not stream.paused and stream.buffered >= self.stream_high_bytes:
+            stream.paused = True
+            stream.stall = asyncio.get_running_loop().call_later(
+                self.stream_stall_seconds, lambda: asyncio.ensure_future(self._stalled(stream))
+            )
+            await self.send(host_id, protocol.Message(protocol.PAUSE, {"request_id": stream.request_id}))
+
+    async def _stalled(self, stream: Stream) -> None:
+        if stream.paused and not stream.ended:
+            await self.close_stream(
+                stream, f"the client read nothing for {self.stream_stall_seconds:g} s: stream ended"
+            )
 
     def _end_streams_of(self, host_id: str, reason: str) -> None:
         for stream in list(self.streams.values()):
             if stream.host_id == host_id and not stream.ended:
                 stream.ended = True
+                if stream.stall is not None:
+                    stream.stall.cancel()
                 stream.queue.put_nowait(
                     protocol.Message(
                         protocol.END, {"request_id": stream.request_id, "exit_code": None, "error": reason}
@@ -195,8 +252,12 @@ class AgentHub:
 
     async def serve(self, websocket: WebSocket) -> None:
         await websocket.accept()
+        address = websocket.client.host if websocket.client else ""
         try:
-            principal = await run_in_threadpool(authenticate_header, self.store, websocket.headers.get("authorization"))
+            principal = await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
+        except TooManyRequests as exc:  # a close the agent retries after its backoff, not a rejection
+            await websocket.close(code=4000 + exc.status, reason=exc.message[:120])
+            return
         except CorralError as exc:
             await websocket.close(code=protocol.CLOSE_BAD_CREDENTIALS, reason=exc.message[:120])
             return
@@ -210,7 +271,6 @@ class AgentHub:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous.websocket.close(code=4409, reason="replaced by a newer connection")
-        address = websocket.client.host if websocket.client else ""
         log.info("agent for %s connected from %s", host_id, address)
         try:
             while True:
@@ -256,7 +316,7 @@ class AgentHub:
             elif message.type == protocol.CONNECTIVITY:
                 await self._on_connectivity(host_id, message.data)
             elif message.type in (protocol.OUTPUT, protocol.END):
-                self._on_stream_message(host_id, message)
+                await self._on_stream_message(host_id, message)
             elif message.type == protocol.ERROR:
                 log.warning("agent %s reports an error: %s", host_id, message.data.get("message"))
             else:
@@ -329,7 +389,9 @@ class AgentHub:
         slot_id, reason = message.data.get("slot_id"), message.data.get("reason", "")
         if not isinstance(slot_id, str) or not isinstance(reason, str):
             raise InvalidInput("slot needs slot_id and reason strings", field="slot_id")
-        if self.slot_reasons is not None and await run_in_threadpool(self.slot_reasons, slot_id, reason[:2000]):
+        if self.slot_reasons is not None and await run_in_threadpool(
+            self.slot_reasons, host_id, slot_id, reason[:2000]
+        ):
             environment_id = await self._environment_of(host_id)
             self.bus.publish("container", "updated", {"id": slot_id, "reason": reason}, environment_id)
 
@@ -407,3 +469,8 @@ class AgentHub:
             with contextlib.suppress(NotFound):
                 await run_in_threadpool(self.store.update_host, host_id, last_seen=seen)
             self.liveness[host_id].last_flushed = now
+
+
+def _output_bytes(message: protocol.Message) -> int:
+    data = message.data.get("data") if message.type == protocol.OUTPUT else None
+    return len(data) if isinstance(data, str) else 0

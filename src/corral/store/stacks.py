@@ -329,10 +329,13 @@ class StackStore:
                 stored = [list(p) for p in ports]
                 session.execute(update(SlotRow).where(SlotRow.id == slot_id).values(host_ports=stored))
 
-    def set_slot_reason(self, slot_id: str, reason: str) -> bool:
-        """Returns whether the slot exists (an agent may report on a slot that was just removed)."""
+    def set_slot_reason(self, host_id: str, slot_id: str, reason: str) -> bool:
+        """Returns whether a slot of that host took it: an agent reports only on its own host's slots (another
+        host's slot id changes nothing), and may report on a slot that was just removed."""
         with self.session() as session:
-            result = session.execute(update(SlotRow).where(SlotRow.id == slot_id).values(reason=reason))
+            result = session.execute(
+                update(SlotRow).where(SlotRow.id == slot_id, SlotRow.host_id == host_id).values(reason=reason)
+            )
             return bool(getattr(result, "rowcount", 0))
 
     def set_running(self, slot_ids: Sequence[str], running: bool, *, start_requested_at: float | None = None) -> None:

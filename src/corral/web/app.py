@@ -38,11 +38,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = APIRouter()
 log = logging.getLogger("corral.web")
+FORWARDED_FOR = "X-Corral-Forwarded-For"  # server/auth.py reads them (same names)
+FORWARD_TOKEN = "X-Corral-Forward-Token"  # noqa: S105 - a header name
 
 
 def mount_ui(app: FastAPI, api_url: str) -> None:
-    """Mount the UI at /ui of the server's app and send `/` there. `api_url` is how the UI reaches `/v1`."""
-    app.mount("/ui", create_ui(api_url))
+    """Mount the UI at /ui of the server's app and send `/` there. `api_url` is how the UI reaches `/v1`.
+
+    The server's `forward_token` (when it has one) lets the login probe name the browser's address, so that the
+    API throttles failed logins per browser rather than blocking the UI's own loopback address."""
+    ui = create_ui(api_url)
+    ui.state.forward_token = str(getattr(app.state, "forward_token", "") or "")
+    app.mount("/ui", ui)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -104,7 +111,12 @@ def login(
     try:
         if not access_key.strip() or not secret_key.strip():
             raise Unauthorized("enter the access key and the secret key")
-        with CorralClient(sessions.api_url, access_key.strip(), secret_key.strip(), timeout=10) as probe:
+        forward = str(getattr(request.app.state, "forward_token", "") or "")
+        browser = request.client.host if request.client else ""
+        headers = {FORWARDED_FOR: browser, FORWARD_TOKEN: forward} if forward and browser else None
+        with CorralClient(
+            sessions.api_url, access_key.strip(), secret_key.strip(), timeout=10, headers=headers
+        ) as probe:
             probe.list_environments()
     except CorralError as exc:
         return render(request, None, "login.html", 401, next=target, error=exc.message, access_key=access_key)

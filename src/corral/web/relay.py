@@ -18,6 +18,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 CLOSE_NO_SESSION = 4401
 CLOSE_FOREIGN_ORIGIN = 4403
 CLOSE_UPSTREAM_FAILED = 4502
+# What the relay may hold: frames are read from the server only as fast as the browser takes them (each send to
+# the browser is awaited), so at most this many frames of this size wait in between; the server pauses the
+# agent's stream behind it (server/hub.py).
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_QUEUED_FRAMES = 4
 
 
 def websocket_url(api_url: str, path: str) -> str:
@@ -27,7 +32,9 @@ def websocket_url(api_url: str, path: str) -> str:
 async def relay(browser: WebSocket, upstream_url: str, headers: dict[str, str]) -> None:
     """Pipe frames both ways until one side closes. The browser socket must already be accepted."""
     try:
-        upstream = await websockets.connect(upstream_url, additional_headers=headers, max_size=16 * 1024 * 1024)
+        upstream = await websockets.connect(
+            upstream_url, additional_headers=headers, max_size=MAX_FRAME_BYTES, max_queue=MAX_QUEUED_FRAMES
+        )
     except (OSError, websockets.WebSocketException) as exc:
         await browser.close(code=CLOSE_UPSTREAM_FAILED, reason=f"server socket failed: {exc}"[:120])
         return

@@ -169,3 +169,55 @@ def test_binary_extra_files_are_skipped_but_bad_compose_is_a_problem(tmp_path: P
     with pytest.raises(InvalidInput) as caught:
         load_version(folder / "1", "demo")
     assert caught.value.field == "demo/1"
+
+
+# -- symbolic links (never followed) --------------------------------------------------------------------------
+
+
+def test_a_symlinked_file_makes_its_version_a_problem_naming_it_and_is_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "registry.key"
+    secret.write_text("SERVER-SECRET")
+    root = tmp_path / "cat"
+    folder = write_template(root, "leaky", {"0": {"docker-compose.yml": COMPOSE}, "1": {"docker-compose.yml": COMPOSE}})
+    (folder / "0" / "README.md").symlink_to("../../../../registry.key")
+    (folder / "1" / "notes.txt").symlink_to(secret)
+    catalog = load_catalog(root, "local")
+    assert catalog.problems["leaky/0"].startswith("README.md: is a symbolic link")
+    assert catalog.problems["leaky/1"].startswith("notes.txt: is a symbolic link")
+    assert catalog.templates["leaky"].versions == {}
+    assert "SERVER-SECRET" not in repr(catalog)
+
+
+def test_symlinked_folders_and_template_files_are_problems(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write_template(outside, "elsewhere", {"0": {"docker-compose.yml": COMPOSE}})
+    root = tmp_path / "cat"
+    write_template(root, "fine", {"0": {"docker-compose.yml": COMPOSE}})
+    (root / "templates" / "linked").symlink_to(outside / "templates" / "elsewhere")
+    version_link = write_template(root, "vlink", {"0": {"docker-compose.yml": COMPOSE}})
+    (version_link / "1").symlink_to(outside / "templates" / "elsewhere" / "0")
+    config_link = write_template(root, "clink", {"0": {"docker-compose.yml": COMPOSE}})
+    (config_link / "config.yml").unlink()
+    (config_link / "config.yml").symlink_to(outside / "templates" / "elsewhere" / "config.yml")
+    catalog = load_catalog(root, "local")
+    assert set(catalog.templates) == {"fine"}
+    for name, link in (("linked", "linked"), ("vlink", "1"), ("clink", "config.yml")):
+        assert catalog.problems[name].startswith(f"{link}: is a symbolic link"), catalog.problems
+    linked_root = tmp_path / "rootlink"
+    linked_root.mkdir()
+    (linked_root / "templates").symlink_to(root / "templates")
+    assert "symbolic link" in load_catalog(linked_root, "x").problems["templates"]
+
+
+def test_icons_are_read_only_as_regular_files_of_the_template_folder(tmp_path: Path) -> None:
+    from corral.catalog.loader import read_icon
+
+    root = tmp_path / "cat"
+    folder = write_template(root, "pic", {"0": {"docker-compose.yml": COMPOSE}})
+    (folder / "catalogIcon-pic.svg").write_text("<svg/>")
+    (tmp_path / "secret.svg").write_text("SECRET")
+    assert read_icon(root, "pic", "catalogIcon-pic.svg") == b"<svg/>"
+    (folder / "icon.svg").symlink_to(tmp_path / "secret.svg")
+    assert read_icon(root, "pic", "icon.svg") is None
+    assert read_icon(root, "pic", "../../../secret.svg") is None
+    assert read_icon(root, "../..", "secret.svg") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from corral.catalog.gotemplate.budget import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 from corral.catalog.gotemplate.errors import Source, TemplateError
 from corral.catalog.gotemplate.functions import FUNCS, LAZY, Func, FuncError, truth
 from corral.catalog.gotemplate.nodes import (
@@ -39,8 +40,6 @@ from corral.catalog.gotemplate.nodes import (
 )
 from corral.catalog.gotemplate.printf import format_value, go_type
 
-MAX_DEPTH = 100
-
 
 class _NoValue:
     """Marks "no piped value" (Go's missingVal), distinct from nil."""
@@ -61,20 +60,35 @@ _KIND_NAMES = {"str": "string", "int": "int", "float": "float64", "bool": "bool"
 
 
 class Executor:
-    def __init__(self, source: Source, templates: Mapping[str, ListNode]) -> None:
+    def __init__(self, source: Source, templates: Mapping[str, ListNode], limits: Limits = DEFAULT_LIMITS) -> None:
         self.src = source
         self.templates = templates
         self.vars: list[tuple[str, Any]] = []
         self.out: list[str] = []
         self.depth = 0
+        self.budget = Budget(limits)
+        self.current: Node | None = None  # the node being walked, for the position of a budget error
 
     def error(self, node: Node, message: str) -> TemplateError:
         return self.src.error(node.pos, message)
 
     def run(self, root: ListNode, data: Any) -> str:
         self.vars = [("$", data)]
-        self.walk(data, root)
+        try:
+            self.walk(data, root)
+        except BudgetExceeded as exc:
+            raise self.error(self.current or root, str(exc)) from None
+        except RecursionError:
+            raise self.error(self.current or root, "template budget exceeded: nested too deeply") from None
         return "".join(self.out)
+
+    def tick(self, node: Node) -> None:
+        self.current = node
+        self.budget.step()
+
+    def emit(self, text: str) -> None:
+        self.budget.emit(text)
+        self.out.append(text)
 
     # -- variables ----------------------------------------------------------------------------------------------
     def lookup(self, node: Node, name: str) -> Any:
@@ -92,15 +106,16 @@ class Executor:
 
     # -- statements ---------------------------------------------------------------------------------------------
     def walk(self, dot: Any, node: Node) -> None:
+        self.tick(node)
         if isinstance(node, TextNode):
-            self.out.append(node.text)
+            self.emit(node.text)
         elif isinstance(node, ListNode):
             for child in node.nodes:
                 self.walk(dot, child)
         elif isinstance(node, ActionNode):
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decl:
-                self.out.append(self.printable(node, value))
+                self.emit(self.printable(node, value))
         elif isinstance(node, (IfNode, WithNode)):
             mark = len(self.vars)
             value = self.eval_pipeline(dot, node.pipe)
@@ -164,8 +179,10 @@ class Executor:
         if body is None:
             raise self.error(node, f'no such template "{node.name}"')
         new_dot = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else None
-        if self.depth >= MAX_DEPTH:
-            raise self.error(node, f"exceeded maximum template depth ({MAX_DEPTH})")
+        if self.depth >= self.budget.limits.depth:
+            raise self.error(
+                node, f"template budget exceeded: more than {self.budget.limits.depth} nested template calls"
+            )
         saved = self.vars
         self.vars = [("$", new_dot)]
         self.depth += 1
@@ -189,6 +206,7 @@ class Executor:
         return value
 
     def eval_command(self, dot: Any, cmd: CommandNode, final: Any) -> Any:
+        self.tick(cmd)
         first = cmd.args[0]
         has_args = len(cmd.args) > 1 or final is not NO_VALUE
         if isinstance(first, FieldNode):
@@ -279,8 +297,12 @@ class Executor:
         return self.invoke(ident, func, values)
 
     def invoke(self, ident: IdentifierNode, func: Func, values: list[Any]) -> Any:
+        self.current = ident
         try:
-            return func.fn(*values)
+            self.budget.check_args(ident.name, values)
+            result = func.fn(*values)
+            self.budget.check_value(ident.name, result)
+            return result
         except FuncError as exc:
             raise self.error(ident, f"error calling {ident.name}: {exc}") from None
         except (ArithmeticError, ValueError, TypeError, OverflowError) as exc:

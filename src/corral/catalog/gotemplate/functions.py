@@ -4,6 +4,10 @@ Why: a catalog `.tpl` calls `eq`, `printf`, `atoi`, `until`, `default`… and re
 `atoi` yields 0 on bad input, `split` gives a map `_0, _1, …`, `eq` refuses to compare a string with an int).
 Each function declares parameter kinds; the evaluator checks arguments against them like Go's reflection does.
 `keys` returns its keys sorted (sprig's order is random; sorted keeps rendering deterministic).
+
+Hostile templates: the regex functions use RE2 (the `google-re2` package; Go's own regexp is RE2 too), whose
+matching time is linear in the text, so no pattern backtracks catastrophically; `repeat`, `until`, `untilStep`
+and `splitList` refuse to build anything over the budget (`budget.py`) before allocating it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import re2
+
+from corral.catalog.gotemplate.budget import DEFAULT_LIMITS
 from corral.catalog.gotemplate.parser import parse_number
 from corral.catalog.gotemplate.printf import format_value, go_quote, sprint, sprintf, sprintln
 
@@ -256,7 +263,24 @@ FUNCS["contains"] = Func(lambda sub, s: sub in s, ("str", "str"))
 FUNCS["hasPrefix"] = Func(lambda prefix, s: s.startswith(prefix), ("str", "str"))
 FUNCS["hasSuffix"] = Func(lambda suffix, s: s.endswith(suffix), ("str", "str"))
 FUNCS["replace"] = Func(lambda old, new, s: s.replace(old, new), ("str", "str", "str"))
-FUNCS["repeat"] = Func(lambda count, s: s * count if count >= 0 else _fail("negative Repeat count"), ("int", "str"))
+MAX_VALUE = DEFAULT_LIMITS.value_bytes
+MAX_ITEMS = DEFAULT_LIMITS.items
+
+
+def _repeat(count: int, text: str) -> str:
+    if count < 0:
+        raise FuncError("negative Repeat count")
+    if count * len(text) > MAX_VALUE:
+        raise FuncError(f"template budget exceeded: repeat would make {count * len(text)} bytes (limit {MAX_VALUE})")
+    return text * count
+
+
+def _items(count: int, name: str) -> None:
+    if count > MAX_ITEMS:
+        raise FuncError(f"template budget exceeded: {name} would make {count} items (limit {MAX_ITEMS})")
+
+
+FUNCS["repeat"] = Func(_repeat, ("int", "str"))
 FUNCS["nospace"] = Func(lambda s: "".join(ch for ch in s if not ch.isspace()), ("str",))
 FUNCS["b64enc"] = Func(lambda s: base64.b64encode(s.encode()).decode(), ("str",))
 FUNCS["sha256sum"] = Func(lambda s: hashlib.sha256(s.encode()).hexdigest(), ("str",))
@@ -313,6 +337,7 @@ def _split_list(sep: str, text: str) -> list[str]:
 
 
 def _go_split(sep: str, text: str) -> list[str]:
+    _items(len(text) if sep == "" else text.count(sep) + 1, "split")
     return list(text) if sep == "" else text.split(sep)
 
 
@@ -333,6 +358,7 @@ def _dict(*pairs: Any) -> dict[str, Any]:
 
 @_register("until", "int")
 def _until(count: int) -> list[int]:
+    _items(abs(count), "until")
     return list(range(count)) if count >= 0 else list(range(0, count, -1))
 
 
@@ -340,7 +366,9 @@ def _until(count: int) -> list[int]:
 def _until_step(start: int, stop: int, step: int) -> list[int]:
     if step == 0 or (start < stop and step < 0) or (start > stop and step > 0):
         return []
-    return list(range(start, stop, step))
+    steps = range(start, stop, step)
+    _items(len(steps), "untilStep")
+    return list(steps)
 
 
 @_register("substr", "int", "int", "str")
@@ -361,18 +389,28 @@ def _b64dec(text: str) -> str:
         return f"illegal base64 data: {exc}"
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_OPTIONS.max_mem = 8 * 1024 * 1024  # per compiled pattern: a huge one fails to compile instead
+MAX_PATTERN = 4096
+
+
+def _compile(pattern: str) -> Any:
+    """An RE2 pattern (linear-time matching, Go's syntax); FuncError with Go's wording when it does not compile."""
+    if len(pattern) > MAX_PATTERN:
+        raise FuncError(f"regexp: Compile: pattern longer than {MAX_PATTERN} characters")
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise FuncError(f"regexp: Compile({go_quote(pattern)}): {exc}") from None
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise FuncError(f"regexp: Compile({go_quote(pattern)}): {reason}") from None
 
 
 @_register("regexMatch", "str", "str")
 def _regex_match(pattern: str, text: str) -> bool:
     try:
-        return re.search(pattern, text) is not None
-    except re.error:
+        return _compile(pattern).search(text) is not None
+    except FuncError:
         return False
 
 
@@ -383,17 +421,17 @@ _DOLLAR = re.compile(r"\$(?:(\$)|\{(\w+)\}|(\w+))")
 def _regex_replace_all(pattern: str, text: str, replacement: str) -> str:
     compiled = _compile(pattern)
 
-    def expand(match: re.Match[str]) -> str:
+    def expand(match: Any) -> str:
         def group(ref: re.Match[str]) -> str:
             if ref.group(1):
                 return "$"
             name = ref.group(2) or ref.group(3)
             try:
                 value = match.group(int(name) if name.isdigit() else name)
-            except IndexError:
+            except (IndexError, KeyError, re2.error):
                 return ""
-            return value or ""
+            return str(value or "")
 
         return _DOLLAR.sub(group, replacement)
 
-    return compiled.sub(expand, text)
+    return str(compiled.sub(expand, text))

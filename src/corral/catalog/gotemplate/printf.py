@@ -97,6 +97,7 @@ def go_quote(text: str) -> str:
     return "".join(out)
 
 
+MAX_WIDTH = 1_000_000  # Go's fmt refuses widths and precisions over 1e6 ("tooLarge")
 _VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d*|\*))?(.?)", re.S)
 
 
@@ -197,16 +198,29 @@ def sprintf(fmt: str, args: Sequence[Any]) -> str:
             break
         width: int | None = None
         prec: int | None = None
+        if (width_text and width_text != "*" and int(width_text) > MAX_WIDTH) or (
+            prec_text and prec_text != "*" and int(prec_text) > MAX_WIDTH
+        ):
+            out.append("%!(NOVERB)")  # Go stops at a written width or precision over 1e6
+            break
         if width_text == "*":
             width = args[used] if used < len(args) and isinstance(args[used], int) else None
             used += 1
             if width is not None and width < 0:
                 flags, width = flags + "-", -width
+            if width is not None and width > MAX_WIDTH:
+                out.append("%!(BADWIDTH)")
+                width = None
         elif width_text:
             width = int(width_text)
         if prec_text == "*":
             prec = args[used] if used < len(args) and isinstance(args[used], int) else None
             used += 1
+            if prec is not None and prec > MAX_WIDTH:
+                out.append("%!(BADPREC)")
+                prec = None
+            elif prec is not None and prec < 0:
+                prec = None
         elif prec_text is not None:
             prec = int(prec_text or "0")
         if used >= len(args):
