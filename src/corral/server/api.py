@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from corral.model.admission import (
+    DEFAULT_TOKEN_LIFETIME,
+    parse_lifetime,
+    validate_facts,
+    validate_host_labels,
+    validate_max_uses,
+)
 from corral.model.entities import (
     SUPPORTED_ORCHESTRATIONS,
     Environment,
-    HostFacts,
     KeyKind,
     Orchestration,
     Principal,
@@ -44,10 +51,18 @@ class EnvironmentCreate(Strict):
     orchestration: str = "cattle"
     description: str = Field(default="", max_length=2000)
     network: dict[str, Any] | None = None  # {subnet, host_prefix, mtu, vni}; subnet default: CORRAL_DEFAULT_SUBNET
+    require_approval: bool = False  # hosts registering with a token stay `pending` until approved
+
+
+class EnvironmentUpdate(Strict):
+    description: str | None = Field(default=None, max_length=2000)
+    require_approval: bool | None = None
 
 
 class TokenCreate(Strict):
     description: str = Field(default="", max_length=2000)
+    expires: str = Field(default=DEFAULT_TOKEN_LIFETIME, max_length=32)  # "2h", "7d", "never"
+    max_uses: int | None = None  # None: unlimited; 1: a one-time token
 
 
 class HostCreate(Strict):
@@ -59,13 +74,13 @@ class HostCreate(Strict):
 
 
 class HostUpdate(Strict):
-    labels: dict[str, str]
+    labels: dict[str, Any]
 
 
 class AgentRegistration(Strict):
     token: str = Field(max_length=512)
-    name: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: str = Field(max_length=253)
+    labels: dict[str, Any] = Field(default_factory=dict)  # bounds: model/admission.py
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -104,7 +119,9 @@ def list_environments(request: Request, _: Admin) -> dict[str, Any]:
 def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
     network = NetworkSettings.from_dict({"subnet": request.app.state.settings.default_subnet, **(body.network or {})})
-    env = store_of(request).create_environment(name, _orchestration(body.orchestration), body.description, network)
+    env = store_of(request).create_environment(
+        name, _orchestration(body.orchestration), body.description, network, require_approval=body.require_approval
+    )
     view = environment_view(env)
     request.app.state.bus.publish("environment", "created", view, env.id)
     return view
@@ -113,6 +130,15 @@ def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> d
 @router.get("/environments/{ref}")
 def get_environment(request: Request, ref: str, _: Admin) -> dict[str, Any]:
     return environment_view(store_of(request).get_environment(ref))
+
+
+@router.patch("/environments/{ref}")
+def update_environment(request: Request, ref: str, body: EnvironmentUpdate, _: Admin) -> dict[str, Any]:
+    changes = body.model_dump(exclude_none=True)
+    env = store_of(request).update_environment(ref, **changes)
+    view = environment_view(env)
+    request.app.state.bus.publish("environment", "updated", view, env.id)
+    return view
 
 
 @router.delete("/environments/{ref}", status_code=204)
@@ -128,9 +154,12 @@ async def delete_environment(request: Request, ref: str, _: Admin) -> Response:
 
 @router.post("/environments/{ref}/registration-tokens", status_code=201)
 def create_registration_token(request: Request, ref: str, body: TokenCreate, _: Admin) -> dict[str, Any]:
+    lifetime = parse_lifetime(body.expires)
+    max_uses = validate_max_uses(body.max_uses)
     store = store_of(request)
     env = store.get_environment(ref)
-    token, secret = store.create_registration_token(env.id, body.description)
+    expires_at = time.time() + lifetime if lifetime is not None else None
+    token, secret = store.create_registration_token(env.id, body.description, expires_at=expires_at, max_uses=max_uses)
     url = str(request.base_url).rstrip("/")
     view = token_view(token)
     request.app.state.bus.publish("registration_token", "created", view, env.id)
@@ -141,14 +170,27 @@ def create_registration_token(request: Request, ref: str, body: TokenCreate, _: 
 def list_registration_tokens(request: Request, ref: str, _: Admin) -> dict[str, Any]:
     store = store_of(request)
     env = store.get_environment(ref)
-    return {"data": [token_view(t) for t in store.list_registration_tokens(env.id)]}
+    now = time.time()
+    return {"data": [token_view(t, now) for t in store.list_registration_tokens(env.id)]}
+
+
+def _revoke(request: Request, token_id: str) -> dict[str, Any]:
+    token = store_of(request).revoke_registration_token(token_id)
+    view = token_view(token)
+    request.app.state.bus.publish("registration_token", "revoked", view, token.environment_id)
+    return view
 
 
 @router.delete("/registration-tokens/{token_id}", status_code=204)
 def delete_registration_token(request: Request, token_id: str, _: Admin) -> Response:
-    store_of(request).delete_registration_token(token_id)
-    request.app.state.bus.publish("registration_token", "removed", {"id": token_id})
+    """Revoke: the token admits no more hosts; it stays listed as `revoked`."""
+    _revoke(request, token_id)
     return Response(status_code=204)
+
+
+@router.post("/registration-tokens/{token_id}/revoke")
+def revoke_registration_token(request: Request, token_id: str, _: Admin) -> dict[str, Any]:
+    return _revoke(request, token_id)
 
 
 # -- hosts ----------------------------------------------------------------------------------------------------
@@ -190,7 +232,7 @@ def get_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
 
 @router.patch("/hosts/{host_id}")
 def update_host(request: Request, host_id: str, body: HostUpdate, _: Admin) -> dict[str, Any]:
-    labels = validate_labels(body.labels)
+    labels = validate_host_labels(body.labels)
     host = store_of(request).update_host(host_id, labels=labels)
     view = host_view(host)
     request.app.state.bus.publish("host", "updated", view, host.environment_id)
@@ -222,6 +264,13 @@ def activate_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
     return _set_scheduling(request, host_id, schedulable=True, evacuating=False)
 
 
+@router.post("/hosts/{host_id}/approve")
+async def approve_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
+    """Admit a host waiting for approval (reject one by removing it)."""
+    host = await run_in_threadpool(store_of(request).get_host, host_id)
+    return host_view(await _hosts(request).approve(host))
+
+
 @router.delete("/hosts/{host_id}", status_code=204)
 async def delete_host(request: Request, host_id: str, _: Admin) -> Response:
     host = await run_in_threadpool(store_of(request).get_host, host_id)
@@ -243,8 +292,8 @@ def list_host_containers(request: Request, host_id: str, _: Admin) -> dict[str, 
 def register_agent(request: Request, body: AgentRegistration) -> dict[str, Any]:
     """Exchange a registration token (once per host) for per-host credentials."""
     name = validate_name(body.name)
-    labels = validate_labels(body.labels)
-    facts = HostFacts.from_dict(body.facts)
+    labels = validate_host_labels(body.labels)
+    facts = validate_facts(body.facts)
     address = request.client.host if request.client else ""
     host, access_key, secret = _hosts(request).register(body.token, name, labels, facts, address)
     return {
