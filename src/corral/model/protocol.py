@@ -22,7 +22,8 @@ Server -> agent
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
                  on connect and whenever it changes (see model/stack.py DesiredContainer for the semantics);
                  also "registries": [{"server", "username", "password"}, ...]  the environment's private registry
-                 credentials of the registries this host's desired images pull from (no others) (plain passwords: only over this websocket, never logged), used to authenticate pulls
+                 credentials of the registries this host's desired images pull from, no others
+                 (plain passwords: only over this websocket, never logged), used to authenticate pulls
                  of images whose reference names that registry (model/registries.py)
   ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
