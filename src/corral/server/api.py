@@ -31,7 +31,7 @@ from corral.model.entities import (
     normalise_arch,
 )
 from corral.model.errors import CorralError, Forbidden, InvalidInput
-from corral.model.names import validate_labels, validate_name
+from corral.model.names import validate_name
 from corral.model.network import NetworkSettings
 from corral.server.auth import authenticate_header, require_admin
 from corral.server.host_service import HostService
@@ -212,7 +212,7 @@ def list_hosts(request: Request, _: Admin, environment: Annotated[str | None, Qu
 @router.post("/hosts", status_code=202)
 async def create_host(request: Request, body: HostCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
-    labels = validate_labels(body.labels)
+    labels = validate_host_labels(body.labels)
     arch = None
     if body.arch is not None:
         arch = normalise_arch(body.arch)
