@@ -122,7 +122,8 @@ def test_registration_token_gives_command_and_dies_when_deleted(api: TestClient)
     response = api.post(
         "/v1/agent/register", json={"token": token["token"], "name": "late"}, headers={"Authorization": ""}
     )
-    assert response.status_code == 401
+    assert response.status_code == 403
+    assert f"registration token {token['id']} was revoked" in response.json()["message"]
     assert api.get("/v1/hosts").json()["data"] == []
 
 

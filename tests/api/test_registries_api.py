@@ -115,18 +115,27 @@ def test_duplicate_server_in_one_environment_is_409_other_environments_are_separ
     assert add(api, env="nowhere").status_code == 404
 
 
-def test_agents_of_the_environment_receive_the_credentials_with_their_desired_set(api: TestClient) -> None:
+def test_a_host_receives_only_the_credentials_its_own_desired_set_needs(api: TestClient) -> None:
     assert api.post("/v1/environments", json={"name": "other"}).status_code == 201
     assert add(api, env="other", server="other.example.com").status_code == 201
     registry = add(api).json()
+    assert add(api, server="unused.example.com").status_code == 201
     creds = register(api)
     with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
         ws.send_text(protocol.Message(protocol.HELLO, {"facts": {"arch": "amd64"}}).encode())
         assert protocol.decode(ws.receive_text()).type == protocol.WELCOME
         desired = next_desired(ws)
+        assert desired.data["containers"] == [] and "registries" not in desired.data  # it pulls nothing
+        compose = "services:\n  app:\n    image: registry.example.com:5000/team/app:1\n  hub:\n    image: busybox\n"
+        assert api.put("/v1/stacks", json={"name": "private", "compose": compose}).status_code == 201
+        for _ in range(10):
+            desired = next_desired(ws)
+            if len(desired.data["containers"]) == 2:
+                break
+        # only registry.example.com:5000: not the unused registry, not another environment's, none for Docker Hub
         assert desired.data["registries"] == [
             {"server": "registry.example.com:5000", "username": "alice", "password": PASSWORD}
-        ]  # only its own environment's
+        ]
         assert api.delete(f"/v1/registries/{registry['id']}").status_code == 204
         # removed: a desired set without them follows (one sent before the delete may still be on its way)
         assert any("registries" not in next_desired(ws).data for _ in range(3))

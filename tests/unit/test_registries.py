@@ -17,6 +17,7 @@ from corral.model.registries import (
     RegistryCredential,
     credential_for,
     credentials_from_wire,
+    credentials_needed,
     registry_of,
     validate_server,
 )
@@ -113,3 +114,13 @@ def test_a_damaged_key_file_is_a_clear_error(tmp_path: Path) -> None:
         RegistryStore(store, tmp_path).add(env.id, "r.example.com", "alice", "pw")
     assert "registry.key is not a valid key" in caught.value.message
     store.engine.dispose()
+
+
+def test_credentials_needed_are_those_of_the_images_registries_only() -> None:
+    private = RegistryCredential("registry.example.com:5000", "a", "p1")
+    hub = RegistryCredential("docker.io", "b", "p2")
+    unused = RegistryCredential("unused.example.com", "c", "p3")
+    everything = [private, hub, unused]
+    assert credentials_needed([], everything) == []
+    assert credentials_needed(["registry.example.com:5000/x/app:1"], everything) == [private]
+    assert credentials_needed(["busybox", "Registry.Example.com:5000/y"], everything) == [private, hub]

@@ -1,4 +1,5 @@
-"""Commands: `corral env ls|create|rm`, `corral hosts ls|create|rm|inspect|label`, `corral tokens create|ls|rm`.
+"""Commands: `corral env ls|create|update|rm`, `corral hosts ls|create|rm|inspect|label|approve`,
+`corral tokens create|ls|rm`.
 
 Why this shape: settings come from flags or `CORRAL_URL`, `CORRAL_ACCESS_KEY`, `CORRAL_SECRET_KEY`,
 `CORRAL_ENVIRONMENT`; every list has `--format json`; every error is one line on stderr and exit code 1.
@@ -6,6 +7,7 @@ Why this shape: settings come from flags or `CORRAL_URL`, `CORRAL_ACCESS_KEY`, `
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -102,7 +104,7 @@ def env_ls(output: FormatOption = Format.table) -> None:
     if output is Format.json:
         return print_json(envs)
     print_table(
-        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "DESCRIPTION"],
+        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "APPROVAL", "DESCRIPTION"],
         [
             [
                 e["id"],
@@ -110,6 +112,7 @@ def env_ls(output: FormatOption = Format.table) -> None:
                 e["orchestration"],
                 e.get("network", {}).get("subnet", ""),
                 ",".join(e.get("allow", [])) or "-",
+                "required" if e.get("require_approval") else "-",
                 e["description"],
             ]
             for e in envs
@@ -126,13 +129,25 @@ def env_create(
     host_prefix: Annotated[int | None, typer.Option(help="Prefix length of each host's slice (default 24).")] = None,
     mtu: Annotated[int | None, typer.Option(help="MTU inside the overlay (default 1450).")] = None,
     allow: AllowOption = None,
+    require_approval: Annotated[
+        bool, typer.Option("--require-approval", help="New hosts stay pending until `corral hosts approve`.")
+    ] = False,
     output: FormatOption = Format.table,
 ) -> None:
     """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow."""
     given = {"subnet": subnet, "host_prefix": host_prefix, "mtu": mtu}
     network = {key: value for key, value in given.items() if value is not None}
     allowed = sorted(_settings(allow or []))
-    env = _run(lambda c: c.create_environment(name, orchestration, description, network=network or None, allow=allowed))
+    env = _run(
+        lambda c: c.create_environment(
+            name,
+            orchestration,
+            description,
+            network=network or None,
+            allow=allowed,
+            require_approval=require_approval,
+        )
+    )
     print_json(env) if output is Format.json else typer.echo(env["id"])
 
 
@@ -144,18 +159,31 @@ def env_update(
         list[str] | None, typer.Option(help="Settings to allow no more (comma-separated, repeatable).")
     ] = None,
     lock: Annotated[bool, typer.Option("--lock", help="Allow no dangerous setting (before any --allow).")] = False,
+    require_approval: Annotated[
+        bool | None,
+        typer.Option("--require-approval/--no-require-approval", help="Whether new hosts wait for approval."),
+    ] = None,
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """Change an environment's description or the dangerous container settings it allows."""
-    new_allow: list[str] | None = None
+    """Change an environment's description, the dangerous container settings it allows, or host approval."""
+    changes: dict[str, Any] = {}
+    if description is not None:
+        changes["description"] = description
+    if require_approval is not None:
+        changes["require_approval"] = require_approval
     if allow or deny or lock:
         current = frozenset() if lock else frozenset(_run(lambda c: c.get_environment(name)).get("allow", []))
-        new_allow = _updated_settings(current, _settings(allow or []), _settings(deny or []))
-    env = _run(lambda c: c.update_environment(name, description=description, allow=new_allow))
+        changes["allow"] = _updated_settings(current, _settings(allow or []), _settings(deny or []))
+    if not changes:
+        fail("nothing to change: give --allow, --deny, --lock, --[no-]require-approval or --description")
+    env = _run(lambda c: c.update_environment(name, **changes))
     if output is Format.json:
         return print_json(env)
-    typer.echo(f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}")
+    typer.echo(
+        f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}; "
+        f"host approval {'required' if env.get('require_approval') else 'not required'}"
+    )
 
 
 def _settings(values: list[str]) -> frozenset[str]:
@@ -317,6 +345,16 @@ def hosts_activate(
     _host_action("activate", names, env)
 
 
+@hosts_app.command("approve")
+def hosts_approve(
+    names: Annotated[list[str], typer.Argument(help="Host names or ids.")], env: EnvOption = None
+) -> None:
+    """Admit hosts waiting for approval (reject one with `corral hosts rm`)."""
+    for name in names:
+        host = _run(lambda c, n=name: c.host_action(c.find_host(_env(env), n)["id"], "approve"))
+        typer.echo(f"{host['name']} {host['state']}")
+
+
 @hosts_app.command("rm")
 def hosts_rm(names: Annotated[list[str], typer.Argument(help="Host names or ids.")], env: EnvOption = None) -> None:
     """Remove hosts; for driver-created hosts this also tears the machine down."""
@@ -329,24 +367,53 @@ def hosts_rm(names: Annotated[list[str], typer.Argument(help="Host names or ids.
 
 
 @tokens_app.command("create")
-def tokens_create(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def tokens_create(
+    env: EnvOption = None,
+    once: Annotated[bool, typer.Option("--once", help="The token admits one host only.")] = False,
+    max_uses: Annotated[int | None, typer.Option(help="How many hosts it may admit (default: unlimited).")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime such as 2h, 7d or never (default: 24h).", metavar="DURATION")
+    ] = None,
+    description: Annotated[str, typer.Option(help="Free text, shown in `tokens ls`.")] = "",
+    output: FormatOption = Format.table,
+) -> None:
     """Create a registration token and print the command that adds a host with it."""
-    token = _run(lambda c: c.create_registration_token(_env(env)))
+    if once and max_uses not in (None, 1):
+        fail("--once and --max-uses contradict each other; give one")
+    uses = 1 if once else max_uses
+    token = _run(lambda c: c.create_registration_token(_env(env), description, expires=expires, max_uses=uses))
     print_json(token) if output is Format.json else typer.echo(token["command"])
+
+
+def _when(timestamp: float | None, default: str = "-") -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp)) if timestamp else default
 
 
 @tokens_app.command("ls")
 def tokens_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
-    """List registration tokens (their secrets are never shown again)."""
+    """List registration tokens with their state (their secrets are never shown again)."""
     tokens = _run(lambda c: c.list_registration_tokens(_env(env)))
     if output is Format.json:
         return print_json(tokens)
-    print_table(["ID", "DESCRIPTION"], [[t["id"], t["description"]] for t in tokens])
+    print_table(
+        ["ID", "STATE", "USES", "EXPIRES", "CREATED", "DESCRIPTION"],
+        [
+            [
+                t["id"],
+                styled_state(t["state"]),
+                f"{t['uses']}/{t['max_uses'] if t['max_uses'] is not None else 'unlimited'}",
+                _when(t["expires_at"], "never"),
+                _when(t["created_at"]),
+                t["description"],
+            ]
+            for t in tokens
+        ],
+    )
 
 
 @tokens_app.command("rm")
 def tokens_rm(token_ids: list[str]) -> None:
-    """Delete registration tokens: they can no longer register hosts."""
+    """Revoke registration tokens: they admit no more hosts (and stay listed as revoked)."""
     for token_id in token_ids:
         _run(lambda c, t=token_id: c.delete_registration_token(t))
         typer.echo(token_id)

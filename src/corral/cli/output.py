@@ -25,6 +25,7 @@ STATE_STYLES = {
     "running": "green",
     "reconnecting": "yellow",
     "registering": "yellow",
+    "pending": "yellow",
     "provisioning": "yellow",
     "removing": "yellow",
     "disconnected": "red",

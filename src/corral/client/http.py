@@ -105,8 +105,11 @@ class CorralClient:
         *,
         network: dict[str, Any] | None = None,
         allow: list[str] | None = None,
+        require_approval: bool = False,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "orchestration": orchestration, "description": description}
+        if require_approval:
+            body["require_approval"] = True
         if network:
             body["network"] = network  # {subnet, host_prefix, mtu, vni}
         if allow:
@@ -114,20 +117,13 @@ class CorralClient:
         result: dict[str, Any] = self.request("POST", "/v1/environments", json=body)
         return result
 
-    def update_environment(
-        self, ref: str, *, description: str | None = None, allow: list[str] | None = None
-    ) -> dict[str, Any]:
-        """`allow` replaces the environment's allowed settings ([] locks it); None leaves them."""
-        body: dict[str, Any] = {}
-        if description is not None:
-            body["description"] = description
-        if allow is not None:
-            body["allow"] = allow
-        result: dict[str, Any] = self.request("PATCH", f"/v1/environments/{_segment(ref)}", json=body)
-        return result
-
     def get_environment(self, ref: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/v1/environments/{_segment(ref)}")
+        return result
+
+    def update_environment(self, ref: str, **changes: Any) -> dict[str, Any]:
+        """Change settings: description, allow (replaces the set; [] locks), require_approval."""
+        result: dict[str, Any] = self.request("PATCH", f"/v1/environments/{_segment(ref)}", json=changes)
         return result
 
     def delete_environment(self, ref: str) -> None:
@@ -135,9 +131,18 @@ class CorralClient:
 
     # -- registration tokens ------------------------------------------------------------------------------------
 
-    def create_registration_token(self, environment: str, description: str = "") -> dict[str, Any]:
+    def create_registration_token(
+        self, environment: str, description: str = "", *, expires: str | None = None, max_uses: int | None = None
+    ) -> dict[str, Any]:
+        """`expires`: a duration such as 2h or 7d, or "never" (the server's default: 24h); `max_uses`: None for
+        unlimited."""
+        body: dict[str, Any] = {"description": description}
+        if expires is not None:
+            body["expires"] = expires
+        if max_uses is not None:
+            body["max_uses"] = max_uses
         result: dict[str, Any] = self.request(
-            "POST", f"/v1/environments/{_segment(environment)}/registration-tokens", json={"description": description}
+            "POST", f"/v1/environments/{_segment(environment)}/registration-tokens", json=body
         )
         return result
 
@@ -148,7 +153,12 @@ class CorralClient:
         return data
 
     def delete_registration_token(self, token_id: str) -> None:
+        """Revoke: the token stays listed as `revoked` and admits no more hosts."""
         self.request("DELETE", f"/v1/registration-tokens/{_segment(token_id)}")
+
+    def revoke_registration_token(self, token_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/v1/registration-tokens/{_segment(token_id)}/revoke")
+        return result
 
     # -- private registries -------------------------------------------------------------------------------------
 
@@ -215,7 +225,7 @@ class CorralClient:
         return result
 
     def host_action(self, host_id: str, action: str) -> dict[str, Any]:
-        if action not in ("activate", "deactivate", "evacuate"):
+        if action not in ("activate", "deactivate", "evacuate", "approve"):
             raise InvalidInput(f"unknown host action {action!r}", field="action")
         result: dict[str, Any] = self.request("POST", f"/v1/hosts/{_segment(host_id)}/{action}")
         return result

@@ -24,6 +24,7 @@ SUPPORTED_ORCHESTRATIONS = frozenset({Orchestration.CATTLE})
 class HostState(enum.StrEnum):
     PROVISIONING = "provisioning"  # a driver is creating the machine; no agent yet
     REGISTERING = "registering"  # credentials exist, the agent has not connected yet
+    PENDING = "pending"  # registered in an environment that requires approval; an admin has not approved it yet
     ACTIVE = "active"
     RECONNECTING = "reconnecting"  # agent connection lost or heartbeats missed, within the grace period
     DISCONNECTED = "disconnected"  # grace period over: its workloads may be rescheduled
@@ -71,6 +72,7 @@ class Environment:
     created_at: float
     network: NetworkSettings = field(default_factory=NetworkSettings)  # its managed overlay (model/network.py)
     allow: frozenset[str] = frozenset()  # the dangerous container settings it allows (model/policy.py)
+    require_approval: bool = False  # hosts registering with a token stay `pending` until an admin approves them
 
 
 @dataclass(frozen=True)
@@ -171,3 +173,7 @@ class RegistrationToken:
     environment_id: str
     description: str
     created_at: float
+    expires_at: float | None = None  # None: never
+    max_uses: int | None = None  # None: unlimited
+    uses: int = 0
+    revoked_at: float | None = None

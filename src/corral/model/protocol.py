@@ -22,7 +22,8 @@ Server -> agent
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
                  on connect and whenever it changes (see model/stack.py DesiredContainer for the semantics);
                  also "registries": [{"server", "username", "password"}, ...]  the environment's private registry
-                 credentials (plain passwords: only over this websocket, never logged), used to authenticate pulls
+                 credentials of the registries this host's desired images pull from, no others
+                 (plain passwords: only over this websocket, never logged), used to authenticate pulls
                  of images whose reference names that registry (model/registries.py)
   ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
@@ -44,7 +45,10 @@ any number of `output` messages and exactly one `end`, also when the request fai
   agent -> server
   ``output``     data: {"request_id", "stream": "stdout" | "stderr", "data": base64}   at most 64 KiB of raw bytes
   ``end``        data: {"request_id", "exit_code": int | None, "error": str | None}
-Websocket close codes the server uses: 4401 bad credentials, 4404 host removed (the agent stops retrying).
+Websocket close codes the server uses: 4401 bad credentials, 4404 host removed (the agent stops retrying), 4422 a
+hello whose facts are out of bounds (after an `error` naming the field; nothing of it is stored).
+A host `pending` approval (its environment requires approval) may connect and report, but its `desired` set is
+empty, it gets no `network` message and no registry credentials until an admin approves it.
 """
 
 from __future__ import annotations
@@ -90,8 +94,11 @@ MAX_OUTPUT_CHUNK = 64 * 1024
 
 CLOSE_BAD_CREDENTIALS = 4401
 CLOSE_HOST_REMOVED = 4404
+CLOSE_BAD_HELLO = 4422  # a hello with out-of-bounds facts (model/admission.py): an `error` message says which field
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_REFERENCES = 20_000
+MAX_REFERENCE_LENGTH = 1024
+MAX_ARCHS_PER_IMAGE = 32
 
 
 @dataclass(frozen=True)
@@ -170,8 +177,12 @@ def images_from_wire(data: object) -> dict[str, tuple[str, ...]]:
         raise InvalidInput(f"images lists more than {MAX_IMAGE_REFERENCES} references", field="images")
     merged: dict[str, set[str]] = {}
     for ref, archs in data.items():
-        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+        if len(str(ref)) > MAX_REFERENCE_LENGTH:
+            raise InvalidInput(f"images has a reference longer than {MAX_REFERENCE_LENGTH} characters", field="images")
+        if not isinstance(archs, list) or not all(isinstance(a, str) and len(a) <= 32 for a in archs):
             raise InvalidInput(f"images[{ref!r}] must be a list of architecture strings", field="images")
+        if len(archs) > MAX_ARCHS_PER_IMAGE:
+            raise InvalidInput(f"images[{ref!r}] lists more than {MAX_ARCHS_PER_IMAGE} architectures", field="images")
         key = normalise_reference(str(ref))
         if key:
             merged.setdefault(key, set()).update(normalise_arch(a) for a in archs if a.strip())

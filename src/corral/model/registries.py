@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from corral.model.errors import InvalidInput
@@ -110,3 +110,10 @@ def credentials_from_wire(data: object) -> dict[str, RegistryCredential]:
 def credential_for(image: str, credentials: Mapping[str, RegistryCredential]) -> RegistryCredential | None:
     """The credential for the registry `image` is pulled from, if the environment has one."""
     return credentials.get(registry_of(image))
+
+
+def credentials_needed(images: Iterable[str], credentials: Iterable[RegistryCredential]) -> list[RegistryCredential]:
+    """Of an environment's credentials, those of the registries these images are pulled from (a host gets only
+    what its own desired set needs: a password for a registry it never pulls from stays on the server)."""
+    wanted = {registry_of(image) for image in images if image}
+    return [credential for credential in credentials if normalise_server(credential.server) in wanted]

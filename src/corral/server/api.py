@@ -9,23 +9,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from corral.model.admission import (
+    DEFAULT_TOKEN_LIFETIME,
+    parse_lifetime,
+    validate_facts,
+    validate_host_labels,
+    validate_max_uses,
+)
 from corral.model.entities import (
     SUPPORTED_ORCHESTRATIONS,
     Environment,
-    HostFacts,
     KeyKind,
     Orchestration,
     Principal,
     normalise_arch,
 )
 from corral.model.errors import CorralError, Forbidden, InvalidInput, TooManyRequests, Unauthorized
-from corral.model.names import validate_labels, validate_name
+from corral.model.names import validate_name
 from corral.model.network import NetworkSettings
 from corral.model.policy import parse_settings
 from corral.server.auth import authenticate_request, require_admin, throttle_of
@@ -48,15 +55,19 @@ class EnvironmentCreate(Strict):
     description: str = Field(default="", max_length=2000)
     network: dict[str, Any] | None = None  # {subnet, host_prefix, mtu, vni}; subnet default: CORRAL_DEFAULT_SUBNET
     allow: list[str] = Field(default_factory=list, max_length=32)  # dangerous container settings (model/policy.py)
+    require_approval: bool = False  # hosts registering with a token stay `pending` until approved
 
 
 class EnvironmentUpdate(Strict):
     description: str | None = Field(default=None, max_length=2000)
     allow: list[str] | None = Field(default=None, max_length=32)  # replaces the set; [] locks the environment
+    require_approval: bool | None = None
 
 
 class TokenCreate(Strict):
     description: str = Field(default="", max_length=2000)
+    expires: str = Field(default=DEFAULT_TOKEN_LIFETIME, max_length=32)  # "2h", "7d", "never"
+    max_uses: int | None = None  # None: unlimited; 1: a one-time token
 
 
 class HostCreate(Strict):
@@ -68,13 +79,13 @@ class HostCreate(Strict):
 
 
 class HostUpdate(Strict):
-    labels: dict[str, str]
+    labels: dict[str, Any]
 
 
 class AgentRegistration(Strict):
     token: str = Field(max_length=512)
-    name: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: str = Field(max_length=253)
+    labels: dict[str, Any] = Field(default_factory=dict)  # bounds: model/admission.py
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -115,7 +126,12 @@ def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> d
     network = NetworkSettings.from_dict({"subnet": request.app.state.settings.default_subnet, **(body.network or {})})
     allow = parse_settings(body.allow)
     env = store_of(request).create_environment(
-        name, _orchestration(body.orchestration), body.description, network, allow=allow
+        name,
+        _orchestration(body.orchestration),
+        body.description,
+        network,
+        allow=allow,
+        require_approval=body.require_approval,
     )
     view = environment_view(env)
     request.app.state.bus.publish("environment", "created", view, env.id)
@@ -129,10 +145,10 @@ def get_environment(request: Request, ref: str, _: Admin) -> dict[str, Any]:
 
 @router.patch("/environments/{ref}")
 def update_environment(request: Request, ref: str, body: EnvironmentUpdate, _: Admin) -> dict[str, Any]:
-    store = store_of(request)
-    env = store.get_environment(ref)
-    allow = parse_settings(body.allow) if body.allow is not None else None
-    env = store.update_environment(env.id, description=body.description, allow=allow)
+    changes = body.model_dump(exclude_none=True)
+    if "allow" in changes:
+        changes["allow"] = sorted(parse_settings(body.allow or []))
+    env = store_of(request).update_environment(ref, **changes)
     view = environment_view(env)
     request.app.state.bus.publish("environment", "updated", view, env.id)
     return view
@@ -151,9 +167,12 @@ async def delete_environment(request: Request, ref: str, _: Admin) -> Response:
 
 @router.post("/environments/{ref}/registration-tokens", status_code=201)
 def create_registration_token(request: Request, ref: str, body: TokenCreate, _: Admin) -> dict[str, Any]:
+    lifetime = parse_lifetime(body.expires)
+    max_uses = validate_max_uses(body.max_uses)
     store = store_of(request)
     env = store.get_environment(ref)
-    token, secret = store.create_registration_token(env.id, body.description)
+    expires_at = time.time() + lifetime if lifetime is not None else None
+    token, secret = store.create_registration_token(env.id, body.description, expires_at=expires_at, max_uses=max_uses)
     url = str(request.base_url).rstrip("/")
     view = token_view(token)
     request.app.state.bus.publish("registration_token", "created", view, env.id)
@@ -164,14 +183,27 @@ def create_registration_token(request: Request, ref: str, body: TokenCreate, _: 
 def list_registration_tokens(request: Request, ref: str, _: Admin) -> dict[str, Any]:
     store = store_of(request)
     env = store.get_environment(ref)
-    return {"data": [token_view(t) for t in store.list_registration_tokens(env.id)]}
+    now = time.time()
+    return {"data": [token_view(t, now) for t in store.list_registration_tokens(env.id)]}
+
+
+def _revoke(request: Request, token_id: str) -> dict[str, Any]:
+    token = store_of(request).revoke_registration_token(token_id)
+    view = token_view(token)
+    request.app.state.bus.publish("registration_token", "revoked", view, token.environment_id)
+    return view
 
 
 @router.delete("/registration-tokens/{token_id}", status_code=204)
 def delete_registration_token(request: Request, token_id: str, _: Admin) -> Response:
-    store_of(request).delete_registration_token(token_id)
-    request.app.state.bus.publish("registration_token", "removed", {"id": token_id})
+    """Revoke: the token admits no more hosts; it stays listed as `revoked`."""
+    _revoke(request, token_id)
     return Response(status_code=204)
+
+
+@router.post("/registration-tokens/{token_id}/revoke")
+def revoke_registration_token(request: Request, token_id: str, _: Admin) -> dict[str, Any]:
+    return _revoke(request, token_id)
 
 
 # -- hosts ----------------------------------------------------------------------------------------------------
@@ -193,7 +225,7 @@ def list_hosts(request: Request, _: Admin, environment: Annotated[str | None, Qu
 @router.post("/hosts", status_code=202)
 async def create_host(request: Request, body: HostCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
-    labels = validate_labels(body.labels)
+    labels = validate_host_labels(body.labels)
     arch = None
     if body.arch is not None:
         arch = normalise_arch(body.arch)
@@ -213,7 +245,7 @@ def get_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
 
 @router.patch("/hosts/{host_id}")
 def update_host(request: Request, host_id: str, body: HostUpdate, _: Admin) -> dict[str, Any]:
-    labels = validate_labels(body.labels)
+    labels = validate_host_labels(body.labels)
     host = store_of(request).update_host(host_id, labels=labels)
     view = host_view(host)
     request.app.state.bus.publish("host", "updated", view, host.environment_id)
@@ -245,6 +277,13 @@ def activate_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
     return _set_scheduling(request, host_id, schedulable=True, evacuating=False)
 
 
+@router.post("/hosts/{host_id}/approve")
+async def approve_host(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
+    """Admit a host waiting for approval (reject one by removing it)."""
+    host = await run_in_threadpool(store_of(request).get_host, host_id)
+    return host_view(await _hosts(request).approve(host))
+
+
 @router.delete("/hosts/{host_id}", status_code=204)
 async def delete_host(request: Request, host_id: str, _: Admin) -> Response:
     host = await run_in_threadpool(store_of(request).get_host, host_id)
@@ -266,8 +305,8 @@ def list_host_containers(request: Request, host_id: str, _: Admin) -> dict[str, 
 def register_agent(request: Request, body: AgentRegistration) -> dict[str, Any]:
     """Exchange a registration token (once per host) for per-host credentials."""
     name = validate_name(body.name)
-    labels = validate_labels(body.labels)
-    facts = HostFacts.from_dict(body.facts)
+    labels = validate_host_labels(body.labels)
+    facts = validate_facts(body.facts)
     address = request.client.host if request.client else ""
     throttle = throttle_of(request.app.state)  # a token is a credential: wrong ones are logged and throttled
     wait = throttle.retry_after(address)

@@ -67,20 +67,19 @@ class HostService:
     def register(
         self, token: str, name: str, labels: dict[str, str], facts: HostFacts, address: str
     ) -> tuple[Host, str, str]:
-        environment_id = self.store.resolve_registration_token(token)
-        host = self.store.create_host(
-            environment_id,
-            name,
-            driver="custom",
-            state=HostState.REGISTERING,
-            labels=labels,
-            facts=facts,
-            address=address,
-        )
+        host = self.store.admit_host(token, name, labels=labels, facts=facts, address=address)
+        environment_id = host.environment_id
         access_key, secret = self.store.create_api_key(KeyKind.AGENT, host_id=host.id, description=f"agent of {name}")
-        self.hub.track(host.id, HostState.REGISTERING)
+        self.hub.track(host.id, host.state)
         self.bus.publish("host", "created", host_view(host), environment_id)
         return host, access_key, secret
+
+    async def approve(self, host: Host) -> Host:
+        """Admit a pending host: from now on it gets its desired set and overlay peers and takes containers."""
+        approved = await run_in_threadpool(self.store.approve_host, host.id)
+        self.bus.publish("host", "approved", host_view(approved), approved.environment_id)
+        await self.hub.release(approved.id)
+        return await run_in_threadpool(self.store.get_host, approved.id)
 
     # -- local driver -------------------------------------------------------------------------------------------
 

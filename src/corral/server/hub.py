@@ -27,7 +27,8 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.config import Settings
 from corral.model import protocol
-from corral.model.entities import HostFacts, HostState, KeyKind, normalise_arch
+from corral.model.admission import validate_agent_version, validate_facts
+from corral.model.entities import HostState, KeyKind, normalise_arch
 from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
 from corral.server.auth import authenticate_request
@@ -128,6 +129,15 @@ class AgentHub:
     def track(self, host_id: str, state: HostState) -> None:
         """Start watching a host created while the server runs."""
         self.liveness[host_id] = Liveness(state=state, last_seen=time.time())
+
+    async def release(self, host_id: str) -> None:
+        """An approved host leaves `pending`: the liveness rules take it over (active at once if connected)."""
+        live = self.liveness.get(host_id)
+        if live is None:
+            return
+        live.state = HostState.REGISTERING
+        await self._evaluate(host_id, time.time())
+        self._changed()
 
     def forget(self, host_id: str) -> None:
         self.liveness.pop(host_id, None)
@@ -323,6 +333,11 @@ class AgentHub:
                 raise InvalidInput(f"unknown message type {message.type!r}", field="type")
         except CorralError as exc:
             await session.send(protocol.Message(protocol.ERROR, {"message": exc.message, "in_reply_to": message.id}))
+            if message.type == protocol.HELLO:  # bad facts: nothing was stored; this connection ends here
+                log.warning("agent for %s: hello refused: %s", host_id, exc.message)
+                with contextlib.suppress(Exception):
+                    await session.websocket.close(code=protocol.CLOSE_BAD_HELLO, reason=exc.message[:120])
+                raise WebSocketDisconnect(protocol.CLOSE_BAD_HELLO) from None
         if live.connected is False and message.type == protocol.HELLO:
             live.connected = True
         await self._evaluate(host_id, live.last_seen)
@@ -334,14 +349,15 @@ class AgentHub:
         facts_data = message.data.get("facts")
         if not isinstance(facts_data, dict):
             raise InvalidInput("hello needs a facts object", field="facts")
-        facts = HostFacts.from_dict(facts_data)
-        session.agent_version = str(message.data.get("agent_version") or "")
+        images = protocol.images_from_wire(message.data["images"]) if "images" in message.data else None
+        facts = validate_facts(facts_data)
+        session.agent_version = validate_agent_version(message.data.get("agent_version"))
         declared = (await run_in_threadpool(self.store.host_driver_options, session.host_id)).get("arch")
         if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
             facts = dataclasses.replace(facts, arch=normalise_arch(declared))
         changes: dict[str, object] = {"facts": facts, "address": address}
-        if "images" in message.data:  # stored with the facts: the host is never active with its images unknown
-            changes["images"] = protocol.images_from_wire(message.data["images"])
+        if images is not None:  # stored with the facts: the host is never active with its images unknown
+            changes["images"] = images
         host = await run_in_threadpool(functools.partial(self.store.update_host, session.host_id, **changes))
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         await session.send(

@@ -19,7 +19,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from corral.model import protocol
-from corral.model.entities import Environment, Host, ObservedContainer
+from corral.model.entities import Environment, Host, HostState, ObservedContainer
 from corral.model.network import ContainerRecord, HostNetwork, NetworkState, ServiceRecord
 from corral.model.stack import LaunchConfig, Service, SlotRecord
 from corral.orchestrator.ipam import (
@@ -71,7 +71,8 @@ class NetworkPass:
         `services` and `slots`, when given, are what the store holds now (the orchestrator pass read them)."""
         hosts_by_env: dict[str, list[Host]] = defaultdict(list)
         for host in hosts if hosts is not None else self.store.list_hosts(container_counts=False):
-            hosts_by_env[host.environment_id].append(host)
+            if host.state is not HostState.PENDING:  # not admitted yet: no slice
+                hosts_by_env[host.environment_id].append(host)
         by_id = {s.id: s for s in (services if services is not None else self.stacks.list_services())}
         previous = {s.id: previous_spec(s) for s in by_id.values() if s.upgrade}
         slots_by_env: dict[str, list[SlotRecord]] = defaultdict(list)
@@ -118,13 +119,18 @@ class NetworkPass:
     # -- the `network` message --------------------------------------------------------------------------------------
 
     def states_for(self, host_ids: Iterable[str]) -> dict[str, NetworkState]:
-        """Each host's network state (hosts that are gone are left out)."""
+        """Each host's network state (hosts that are gone, or pending approval, are left out: a pending host gets no
+        state and is nobody's peer)."""
         wanted = set(host_ids)
         hosts = [h for h in self.store.list_hosts(container_counts=False) if h.id in wanted]
         states: dict[str, NetworkState] = {}
         for environment_id in {h.environment_id for h in hosts}:
             env = self.store.get_environment(environment_id)
-            env_hosts = self.store.list_hosts(environment_id, container_counts=False)
+            env_hosts = [
+                h
+                for h in self.store.list_hosts(environment_id, container_counts=False)
+                if h.state is not HostState.PENDING
+            ]
             shared = self._environment_parts(env, env_hosts)
             for host in env_hosts:
                 if host.id in wanted:

@@ -23,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
-from corral.model.errors import InvalidInput, NotFound
+from corral.model.errors import InvalidInput
 from corral.model.images import archs_of_image
+from corral.model.registries import credentials_needed
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
@@ -290,7 +291,7 @@ class Orchestrator:
     async def _push_desired(self, *, force_host: str | None = None) -> None:
         host_ids = {h for h in self.hub.sessions if force_host is None or h == force_host}
         desired = await run_in_threadpool(self.desired_by_host, host_ids)
-        registries = await run_in_threadpool(self.registries_by_host, host_ids)
+        registries = await run_in_threadpool(self.registries_by_host, desired)
         for host_id in host_ids:
             digest = json.dumps([desired[host_id], registries.get(host_id, [])], sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
@@ -302,26 +303,28 @@ class Orchestrator:
             if sent:
                 self._sent[host_id] = digest
 
-    def registries_by_host(self, host_ids: set[str]) -> dict[str, list[dict[str, str]]]:
-        """`registries_for` of each host, reading each environment's credentials once."""
-        if self.registries is None or not host_ids:
+    def registries_by_host(self, desired: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, str]]]:
+        """The registry credentials each host receives with its desired set: only those of registries its own
+        desired containers pull from (model/registries.py `credentials_needed`); each environment's read once."""
+        if self.registries is None or not desired:
             return {}
-        environments = {h.id: h.environment_id for h in self.store.hosts_by_id(host_ids).values()}
+        environments = {h.id: h.environment_id for h in self.store.hosts_by_id(desired).values()}
         credentials = {
-            environment_id: [credential.to_wire() for credential in self.registries.credentials(environment_id)]
-            for environment_id in set(environments.values())
+            environment_id: self.registries.credentials(environment_id) for environment_id in set(environments.values())
         }
-        return {host_id: credentials[environment_id] for host_id, environment_id in environments.items()}
+        return {
+            host_id: [
+                credential.to_wire()
+                for credential in credentials_needed(
+                    (str(entry["launch"].get("image", "")) for entry in desired[host_id]), credentials[environment_id]
+                )
+            ]
+            for host_id, environment_id in environments.items()
+        }
 
     def registries_for(self, host_id: str) -> list[dict[str, str]]:
-        """The registry credentials of the host's environment, as the agent receives them (plain passwords)."""
-        if self.registries is None:
-            return []
-        try:
-            environment_id = self.store.get_host(host_id).environment_id
-        except NotFound:
-            return []
-        return [credential.to_wire() for credential in self.registries.credentials(environment_id)]
+        """The registry credentials the host receives (plain passwords): those its desired set needs."""
+        return self.registries_by_host({host_id: self.desired_for(host_id)}).get(host_id, [])
 
     async def _on_agent_connected(self, host_id: str) -> None:
         self._sent.pop(host_id, None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from corral.model.admission import TokenUsage
 from corral.model.entities import Environment, Host, ObservedContainer, RegistrationToken
 from corral.model.network import HostNetwork
 from corral.model.policy import ContainerPolicy
@@ -21,6 +23,7 @@ def environment_view(env: Environment) -> dict[str, Any]:
         "created_at": env.created_at,
         "network": env.network.to_dict(),
         "allow": ContainerPolicy(env.allow).names(),
+        "require_approval": env.require_approval,
     }
 
 
@@ -53,12 +56,20 @@ def host_view(host: Host, hosts: Iterable[Host] | None = None) -> dict[str, Any]
     return view
 
 
-def token_view(token: RegistrationToken) -> dict[str, Any]:
+def token_view(token: RegistrationToken, now: float | None = None) -> dict[str, Any]:
+    """A token without its secret (which is never stored): expiry, uses and state (`active`, `expired`,
+    `used-up`, `revoked`; model/admission.py)."""
+    usage = TokenUsage(token.id, token.expires_at, token.max_uses, token.uses, token.revoked_at)
     return {
         "id": token.id,
         "environment_id": token.environment_id,
         "description": token.description,
         "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "max_uses": token.max_uses,
+        "uses": token.uses,
+        "revoked_at": token.revoked_at,
+        "state": usage.state(time.time() if now is None else now).value,
     }
 
 

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, Select, delete, func, select
+from sqlalchemy import Engine, Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from corral.model import ids
+from corral.model.admission import APPROVAL_REASON, TokenUsage
 from corral.model.entities import (
     Environment,
     Host,
@@ -28,7 +29,7 @@ from corral.model.entities import (
     Principal,
     RegistrationToken,
 )
-from corral.model.errors import Conflict, NotFound, Unauthorized
+from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
 from corral.store.tables import (
     ApiKeyRow,
@@ -60,6 +61,8 @@ class Store:
         description: str = "",
         network: NetworkSettings | None = None,
         allow: Iterable[str] = (),
+        *,
+        require_approval: bool = False,
     ) -> Environment:
         row = EnvironmentRow(
             id=ids.new_id("env"),
@@ -69,6 +72,7 @@ class Store:
             created_at=time.time(),
             network=(network or NetworkSettings()).to_dict(),
             allow=sorted(allow),
+            require_approval=require_approval,
         )
         try:
             with self.session() as session:
@@ -76,6 +80,17 @@ class Store:
         except IntegrityError as exc:
             raise Conflict(f"an environment named {name!r} already exists", field="name") from exc
         return _environment(row)
+
+    def update_environment(self, ref: str, **changes: Any) -> Environment:
+        """Change settings of an environment (by id or name): description, allow, require_approval."""
+        environment_id = self.get_environment(ref).id
+        with self.session() as session:
+            row = session.get(EnvironmentRow, environment_id)
+            if row is None:
+                raise NotFound(f"environment {ref!r} not found", field="environment")
+            for key, value in changes.items():
+                setattr(row, key, value)
+            return _environment(row)
 
     def list_environments(self) -> list[Environment]:
         with self.session() as session:
@@ -91,20 +106,6 @@ class Store:
             )
             if row is None:
                 raise NotFound(f"environment {ref!r} not found", field="environment")
-            return _environment(row)
-
-    def update_environment(
-        self, environment_id: str, *, description: str | None = None, allow: Iterable[str] | None = None
-    ) -> Environment:
-        """Change what may change after creation (the network settings may not)."""
-        with self.session() as session:
-            row = session.get(EnvironmentRow, environment_id)
-            if row is None:
-                raise NotFound(f"environment {environment_id!r} not found", field="environment")
-            if description is not None:
-                row.description = description
-            if allow is not None:
-                row.allow = sorted(allow)
             return _environment(row)
 
     def delete_environment(self, environment_id: str) -> None:
@@ -147,7 +148,14 @@ class Store:
 
     # -- registration tokens ------------------------------------------------------------------------------------
 
-    def create_registration_token(self, environment_id: str, description: str = "") -> tuple[RegistrationToken, str]:
+    def create_registration_token(
+        self,
+        environment_id: str,
+        description: str = "",
+        *,
+        expires_at: float | None = None,
+        max_uses: int | None = None,
+    ) -> tuple[RegistrationToken, str]:
         """Returns the token record and the token string (`crt<id>.<secret>`), which is never stored."""
         token_id = ids.new_id("rt")
         secret = ids.new_secret()
@@ -157,6 +165,10 @@ class Store:
             secret_digest=ids.digest(secret),
             description=description,
             created_at=time.time(),
+            expires_at=expires_at,
+            max_uses=max_uses,
+            uses=0,
+            revoked_at=None,
         )
         with self.session() as session:
             session.add(row)
@@ -169,21 +181,76 @@ class Store:
                 query = query.where(RegistrationTokenRow.environment_id == environment_id)
             return [_token(row) for row in session.scalars(query).all()]
 
-    def delete_registration_token(self, token_id: str) -> None:
+    def revoke_registration_token(self, token_id: str) -> RegistrationToken:
+        """Revoke a token (it stays listed as `revoked`); revoking it again keeps the first time. Idempotent."""
         with self.session() as session:
             row = session.get(RegistrationTokenRow, token_id)
             if row is None:
                 raise NotFound(f"registration token {token_id!r} not found", field="token")
-            session.delete(row)
+            if row.revoked_at is None:
+                row.revoked_at = time.time()
+            return _token(row)
 
-    def resolve_registration_token(self, token: str) -> str:
-        """Return the environment id a valid token belongs to; a deleted or forged token is Unauthorized."""
+    def admit_host(self, token: str, name: str, *, labels: dict[str, str], facts: HostFacts, address: str) -> Host:
+        """Spend one use of a registration token and create the custom host it admits, in one transaction: a
+        refused host (duplicate name) does not spend a use. The use is counted by a conditional UPDATE, so of two
+        agents racing for a token's last use exactly one wins. A forged token is Unauthorized; an expired, used-up
+        or revoked one Forbidden, saying which. In an environment that requires approval the host starts pending."""
         token_id, _, secret = token.removeprefix(TOKEN_PREFIX).partition(".")
         with self.session() as session:
             row = session.get(RegistrationTokenRow, token_id) if token.startswith(TOKEN_PREFIX) else None
             if row is None or not secret or not ids.secret_matches(secret, row.secret_digest):
-                raise Unauthorized("registration token is invalid or was deleted")
-            return row.environment_id
+                raise Unauthorized("registration token is invalid")
+            now = time.time()
+            refusal = _usage(row).refusal(now)
+            if refusal:
+                raise Forbidden(refusal, field="token")
+            table = RegistrationTokenRow
+            spent = session.execute(
+                update(table)
+                .where(
+                    table.id == token_id,
+                    table.revoked_at.is_(None),
+                    or_(table.expires_at.is_(None), table.expires_at > now),
+                    or_(table.max_uses.is_(None), table.uses < table.max_uses),
+                )
+                .values(uses=table.uses + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if _rowcount(spent) != 1:  # another registration took the last use (or a revoke came) meanwhile
+                session.refresh(row)
+                raise Forbidden(_usage(row).refusal(now) or "registration token is no longer valid", field="token")
+            env = session.get(EnvironmentRow, row.environment_id)
+            if env is None:
+                raise NotFound("the registration token's environment no longer exists", field="environment")
+            pending = env.require_approval
+            host = _new_host_row(
+                env.id,
+                name,
+                driver="custom",
+                state=HostState.PENDING if pending else HostState.REGISTERING,
+                state_reason=APPROVAL_REASON if pending else "",
+                labels=labels,
+                facts=facts,
+                address=address,
+            )
+            session.add(host)
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"a host named {name!r} already exists in this environment", field="name") from exc
+            return _host(host, 0)
+
+    def approve_host(self, host_id: str) -> Host:
+        """A pending host becomes `registering` (its agent, when connected, turns it active). Conflict otherwise."""
+        with self.session() as session:
+            row = session.get(HostRow, host_id)
+            if row is None:
+                raise NotFound(f"host {host_id!r} not found", field="host")
+            if row.state != HostState.PENDING.value:
+                raise Conflict(f"host {row.name!r} is not waiting for approval (it is {row.state})", field="host")
+            row.state, row.state_reason = HostState.REGISTERING.value, "approved"
+            return _host(row, self._container_counts(session, [host_id]).get(host_id, 0))
 
     # -- hosts --------------------------------------------------------------------------------------------------
 
@@ -199,21 +266,15 @@ class Store:
         facts: HostFacts | None = None,
         address: str = "",
     ) -> Host:
-        row = HostRow(
-            id=ids.new_id("host"),
-            environment_id=environment_id,
-            name=name,
-            state=state.value,
-            state_reason="",
+        row = _new_host_row(
+            environment_id,
+            name,
             driver=driver,
-            driver_options=driver_options or {},
+            state=state,
+            labels=labels,
+            driver_options=driver_options,
+            facts=facts,
             address=address,
-            labels=dict(labels),
-            facts=_facts_dict(facts or HostFacts()),
-            last_seen=None,
-            created_at=time.time(),
-            schedulable=True,
-            evacuating=False,
         )
         try:
             with self.session() as session:
@@ -385,12 +446,58 @@ def _environment(row: EnvironmentRow) -> Environment:
         created_at=row.created_at,
         network=NetworkSettings.from_dict(dict(row.network or {})),
         allow=frozenset(row.allow or ()),
+        require_approval=bool(row.require_approval),
     )
 
 
 def _token(row: RegistrationTokenRow) -> RegistrationToken:
     return RegistrationToken(
-        id=row.id, environment_id=row.environment_id, description=row.description, created_at=row.created_at
+        id=row.id,
+        environment_id=row.environment_id,
+        description=row.description,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        max_uses=row.max_uses,
+        uses=row.uses or 0,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _usage(row: RegistrationTokenRow) -> TokenUsage:
+    return TokenUsage(row.id, row.expires_at, row.max_uses, row.uses or 0, row.revoked_at)
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def _new_host_row(
+    environment_id: str,
+    name: str,
+    *,
+    driver: str,
+    state: HostState,
+    labels: dict[str, str],
+    state_reason: str = "",
+    driver_options: dict[str, Any] | None = None,
+    facts: HostFacts | None = None,
+    address: str = "",
+) -> HostRow:
+    return HostRow(
+        id=ids.new_id("host"),
+        environment_id=environment_id,
+        name=name,
+        state=state.value,
+        state_reason=state_reason,
+        driver=driver,
+        driver_options=driver_options or {},
+        address=address,
+        labels=dict(labels),
+        facts=_facts_dict(facts or HostFacts()),
+        last_seen=None,
+        created_at=time.time(),
+        schedulable=True,
+        evacuating=False,
     )
 
 

@@ -27,6 +27,7 @@ class EnvironmentRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     network: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # NetworkSettings; {} = the defaults
     allow: Mapped[list[str]] = mapped_column(JSON, default=list)  # allowed dangerous settings (model/policy.py)
+    require_approval: Mapped[bool] = mapped_column(default=False)  # token-registered hosts start `pending`
 
 
 class ApiKeyRow(Base):
@@ -54,6 +55,10 @@ class RegistrationTokenRow(Base):
     secret_digest: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: never
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: unlimited
+    uses: Mapped[int] = mapped_column(Integer, default=0)  # counted by a conditional UPDATE (store/repository.py)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # revoked tokens stay listed
 
 
 class HostRow(Base):

@@ -1,5 +1,6 @@
-"""UI pages: environments (list, create, delete, switch), the hosts of the current environment (a live table with
-cordon / activate / evacuate / remove, and the "Add host" panel) and one host's page (facts, editable labels, the
+"""UI pages: environments (list, create, delete, switch, host approval on or off), the hosts of the current
+environment (a live table with approve / cordon / activate / evacuate / remove, and the "Add host" panel with its
+registration tokens: create, list with their state, revoke) and one host's page (facts, editable labels, the
 containers it runs).
 
 Why plain forms that post and redirect: every action works without JavaScript and carries the CSRF field; htmx only
@@ -27,7 +28,8 @@ from corral.web.shared import PageSession, PostSession
 router = APIRouter()
 
 ORCHESTRATIONS = [o.value for o in Orchestration]
-HOST_ACTIONS = ("activate", "deactivate", "evacuate")
+HOST_ACTIONS = ("activate", "deactivate", "evacuate", "approve")
+TOKEN_LIFETIMES = ("1h", "24h", "7d", "never")
 HOST_PAGE_PARTS = ("facts", "labels", "containers")
 CORRAL_CONTAINER_LABEL = "io.corral.container"
 LABEL_SEPARATORS = re.compile(r"[\s,]+")
@@ -75,7 +77,7 @@ def _environments_page(
         host_counts=host_counts,
         orchestrations=ORCHESTRATIONS,
         settings=POLICY_SETTINGS,
-        form=form or {"name": "", "orchestration": "cattle", "subnet": ""},
+        form=form or {"name": "", "orchestration": "cattle", "subnet": "", "require_approval": ""},
         errors=errors or {},
     )
 
@@ -93,18 +95,26 @@ def create_environment(
     orchestration: FormText = "cattle",
     subnet: FormText = "",
     allow: FormList = None,
+    require_approval: FormText = "",
 ) -> Response:
     form = {
         "name": name.strip(),
         "orchestration": orchestration,
         "subnet": subnet.strip(),
         "allow": ",".join(allow or []),
+        "require_approval": require_approval,
     }
     try:
         if not form["name"]:
             raise InvalidInput("name is required", field="name")
         network = {"subnet": form["subnet"]} if form["subnet"] else None
-        session.client().create_environment(form["name"], form["orchestration"], network=network, allow=allow or [])
+        session.client().create_environment(
+            form["name"],
+            form["orchestration"],
+            network=network,
+            allow=allow or [],
+            require_approval=bool(require_approval),
+        )
     except CorralError as exc:
         errors = {field_of(exc, ("name", "orchestration", "subnet", "allow"), "name"): exc.message}
         return _environments_page(request, session, exc.status if exc.status < 500 else 422, form, errors)
@@ -119,6 +129,13 @@ def update_policy(request: Request, environment_id: str, session: PostSession, a
     except CorralError as exc:
         status = exc.status if exc.status < 500 else 422
         return _environments_page(request, session, status, errors={"policy": exc.message})
+    return _see("/ui/environments")
+
+
+@router.post("/environments/{environment_id}/approval")
+def set_environment_approval(environment_id: str, session: PostSession, require_approval: FormText = "") -> Response:
+    """Switch whether new hosts of the environment wait for an admin's approval."""
+    session.client().update_environment(environment_id, require_approval=require_approval == "1")
     return _see("/ui/environments")
 
 
@@ -142,13 +159,17 @@ def _hosts_page(
     command: str = "",
 ) -> HTMLResponse:
     environment_id = _current_environment(session)
-    hosts = session.client().list_hosts(environment_id) if environment_id else []
+    client = session.client()
+    hosts = client.list_hosts(environment_id) if environment_id else []
+    tokens = client.list_registration_tokens(environment_id) if environment_id else []
     return render(
         request,
         session,
         "hosts.html",
         status_code,
         hosts=hosts,
+        tokens=tokens,
+        lifetimes=TOKEN_LIFETIMES,
         form=form or {"name": "", "labels": ""},
         errors=errors or {},
         command=command,
@@ -168,14 +189,35 @@ def hosts_rows(request: Request, session: PageSession) -> HTMLResponse:
     return render(request, session, "_hosts_rows.html", hosts=hosts)
 
 
+@router.get("/hosts/tokens")
+def registration_token_rows(request: Request, session: PageSession) -> HTMLResponse:
+    """The registration tokens' rows, re-fetched by htmx whenever an event arrives."""
+    environment_id = _current_environment(session)
+    tokens = session.client().list_registration_tokens(environment_id) if environment_id else []
+    return render(request, session, "_hosts_tokens.html", tokens=tokens)
+
+
 @router.post("/hosts/registration-token")
-def create_registration_token(request: Request, session: PostSession) -> Response:
+def create_registration_token(
+    request: Request, session: PostSession, expires: FormText = "24h", once: FormText = ""
+) -> Response:
     """A new token and the exact command that registers a machine with it (the secret is shown only now)."""
     environment_id = _current_environment(session)
-    token = session.client().create_registration_token(environment_id, "created in the web UI")
+    token = session.client().create_registration_token(
+        environment_id,
+        "created in the web UI",
+        expires=expires if expires in TOKEN_LIFETIMES else None,
+        max_uses=1 if once else None,
+    )
     if request.headers.get("hx-request"):
         return render(request, session, "_hosts_command.html", command=token["command"])
     return _hosts_page(request, session, command=token["command"])
+
+
+@router.post("/hosts/registration-tokens/{token_id}/revoke")
+def revoke_registration_token(token_id: str, session: PostSession) -> Response:
+    session.client().revoke_registration_token(token_id)
+    return _see("/ui/hosts#registration-tokens")
 
 
 @router.post("/hosts/local")

@@ -60,6 +60,13 @@ def age(timestamp: object) -> str:
     return f"{seconds}s"
 
 
+def utc(timestamp: object) -> str:
+    """'2026-12-05 10:00 UTC'; '' when unknown."""
+    if not isinstance(timestamp, int | float) or timestamp <= 0:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+
+
 def human_bytes(value: object) -> str:
     if not isinstance(value, int | float) or value < 0:
         return ""
@@ -81,7 +88,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters.update(state_class=state_class, age=age, human_bytes=human_bytes, short_id=short_id)
+templates.filters.update(state_class=state_class, age=age, utc=utc, human_bytes=human_bytes, short_id=short_id)
 
 
 def environments_of(session: Session) -> list[dict[str, Any]]:

@@ -52,3 +52,33 @@ def test_host_rows_escape_every_value_from_the_api() -> None:
     assert "&lt;script&gt;x&lt;/script&gt;" in html
     assert "cordoned" in html and "broken: &lt;i&gt;peer&lt;/i&gt;" in html
     assert "2.0 GiB" in html
+
+
+def _token(token_id: str, state: str, description: str) -> dict[str, object]:
+    return {
+        "id": token_id,
+        "state": state,
+        "uses": 1,
+        "max_uses": 1 if state == "used-up" else None,
+        "expires_at": None,
+        "created_at": 1.0,
+        "description": description,
+    }
+
+
+def test_token_rows_escape_and_offer_revoke_only_for_active_tokens() -> None:
+    html = templates.get_template("_hosts_tokens.html").render(
+        tokens=[_token("rt_a", "active", "<b>rack</b>"), _token("rt_b", "used-up", "x")], csrf_token="tok"
+    )
+    assert "<b>" not in html and "&lt;b&gt;rack&lt;/b&gt;" in html
+    assert html.count("/revoke") == 1 and "/ui/hosts/registration-tokens/rt_a/revoke" in html
+    assert "1/unlimited" in html and "1/1" in html and "never" in html
+
+
+def test_a_pending_host_row_offers_approve() -> None:
+    pending = {**_host("edge", "a"), "state": "pending", "state_reason": "waiting for approval"}
+    html = templates.get_template("_hosts_rows.html").render(hosts=[pending], csrf_token="tok")
+    assert "/ui/hosts/host-1/actions/approve" in html and "waiting for approval" in html
+    assert "actions/approve" not in templates.get_template("_hosts_rows.html").render(
+        hosts=[_host("edge", "a")], csrf_token="tok"
+    )

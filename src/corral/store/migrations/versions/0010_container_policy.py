@@ -4,7 +4,7 @@ Existing environments become locked (allow nothing), like new ones: running stac
 `corral up` with a dangerous field names the setting to allow.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
