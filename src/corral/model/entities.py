@@ -26,6 +26,7 @@ class HostState(enum.StrEnum):
     REGISTERING = "registering"  # credentials exist, the agent has not connected yet
     ACTIVE = "active"
     RECONNECTING = "reconnecting"  # agent connection lost or heartbeats missed, within the grace period
+    ENGINE_DOWN = "engine-down"  # the agent talks but its Docker engine does not answer; `state_reason` says why
     DISCONNECTED = "disconnected"  # grace period over: its workloads may be rescheduled
     REMOVING = "removing"
     ERROR = "error"  # provisioning failed; `state_reason` says why

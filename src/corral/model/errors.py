@@ -59,6 +59,7 @@ class Unavailable(CorralError):
 
     status = 503
     code = "unavailable"
+    retry_after_seconds = 5  # sent as the HTTP Retry-After header
 
 
 class ProvisioningFailed(CorralError):
