@@ -112,6 +112,10 @@ def test_a_locked_then_read_only_database_is_503_and_the_host_does_not_flap(outa
             locked_at = time.monotonic()
             # the agent reports a container started out of band while the database is locked
             stray = engine.containers.run(IMAGE, ["sleep", "3600"], detach=True, name="stray")
+            # the CLI says so in one line, exit 1
+            cli = server.cli("env", "create", "cli-during-lock", check=False)
+            assert cli.returncode == 1 and cli.stderr.count("\n") == 1, cli.stderr
+            assert "the server's database is unavailable" in cli.stderr and "try again shortly" in cli.stderr
             refused = n = 0
             while time.monotonic() - locked_at < LOCK_SECONDS - 4:
                 n += 1

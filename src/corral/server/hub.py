@@ -100,7 +100,7 @@ class AgentHub:
         self.streams: dict[str, Stream] = {}
         self.backlog = ReportBacklog()
         self._backlog_task: asyncio.Task[None] | None = None
-        self._store_down = False  # for one log line per database outage, not one per report
+        self._store_down = False  # the database refused a write: reports wait in the backlog; one log line per outage
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -288,8 +288,8 @@ class AgentHub:
 
     async def _report(self, host_id: str, report: Report) -> None:
         """Apply an agent's report to the store, or keep it for later while the database is unavailable."""
-        if self.backlog.pending(host_id):  # behind the reports that wait already, in the agent's order
-            self.backlog.add(host_id, report)
+        if self.backlog.pending(host_id) or self._store_down:  # behind those that wait, in the agent's order; and
+            self.backlog.add(host_id, report)  # while the database is down, without holding up this connection
             return
         try:
             await self._apply(host_id, report)
@@ -351,7 +351,7 @@ class AgentHub:
         self.backlog.add(session.host_id, Report(message, address))  # superseded only by a later hello's facts
         report = self.backlog.first(session.host_id)
         host = None
-        if report is not None and report.message is message:  # nothing waits before it: store the facts now
+        if report is not None and report.message is message and not self._store_down:  # none waits before it
             try:
                 host = await self._store_hello(session.host_id, message, address)
             except Unavailable as exc:

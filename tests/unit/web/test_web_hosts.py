@@ -52,3 +52,12 @@ def test_host_rows_escape_every_value_from_the_api() -> None:
     assert "&lt;script&gt;x&lt;/script&gt;" in html
     assert "cordoned" in html and "broken: &lt;i&gt;peer&lt;/i&gt;" in html
     assert "2.0 GiB" in html
+
+
+def test_an_outage_page_says_so_in_a_banner_and_nothing_else() -> None:
+    message = "the server's database is unavailable (locked by another process); try again shortly"
+    html = templates.get_template("error.html").render(
+        message=message, unavailable=True, environments=[], environment=None, session=None, path="/ui/stacks"
+    )
+    assert 'class="banner warn"' in html and message.replace("'", "&#39;") in html
+    assert "Something went wrong" not in html and "Traceback" not in html
