@@ -62,6 +62,9 @@ class Unavailable(CorralError):
     retry_after_seconds = 5  # sent as the HTTP Retry-After header
 
 
+DATABASE_UNAVAILABLE = "the server's database is unavailable"  # how a database outage's message starts (503)
+
+
 class ProvisioningFailed(CorralError):
     """A host driver could not create or remove a host; the message says which step failed."""
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from sqlalchemy import exc as sa
 
-from corral.model.errors import Unavailable
+from corral.model.errors import DATABASE_UNAVAILABLE, Unavailable
 
-UNAVAILABLE_PREFIX = "the server's database is unavailable"
+UNAVAILABLE_PREFIX = DATABASE_UNAVAILABLE
 RETRY_HINT = "try again shortly"
 
 # what the driver said (lower case) -> how the operator reads it; first match wins
