@@ -118,6 +118,8 @@ def test_engine_down_keeps_the_session_alive(
     _, hello = fake_server.expect(protocol.HELLO)
     assert hello.data["facts"]["cpus"] > 0  # this machine's own facts stand in for the engine's
     assert hello.data["facts"]["engine_version"] == ""
+    _, engine = fake_server.expect(protocol.ENGINE)  # the server shows the host engine-down, with the reason
+    assert engine.data["available"] is False and "no-docker.sock" in engine.data["reason"]
     for _ in range(3):
         fake_server.expect(protocol.HEARTBEAT)
     assert [

@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 from corral.model.entities import HostState
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
+from corral.orchestrator.reconciling import staying
+from corral.orchestrator.scheduling import HostView, takes_new
 
 POLICY = LivenessPolicy(heartbeat_seconds=5, missed_heartbeats=3, grace_seconds=60)
 states = st.sampled_from(list(HostState))
@@ -72,3 +74,57 @@ def test_only_a_talking_agent_brings_a_disconnected_host_back(last_seen, silence
         HostState.DISCONNECTED, connected=False, last_seen=last_seen, now=last_seen + silence, policy=POLICY
     )
     assert new is HostState.DISCONNECTED
+
+
+reasons = st.text(min_size=1, max_size=40)
+
+
+@given(
+    st.sampled_from([HostState.ACTIVE, HostState.ENGINE_DOWN, HostState.RECONNECTING, HostState.REGISTERING]),
+    times,
+    reasons,
+)
+def test_a_talking_agent_without_its_engine_makes_its_host_engine_down(state, now, why) -> None:
+    new, reason = next_host_state(state, connected=True, last_seen=now, now=now, policy=POLICY, engine_down=why)
+    assert new is HostState.ENGINE_DOWN and why in reason
+
+
+@given(times, st.floats(0, 15))
+def test_the_engine_back_makes_the_host_active_again(last_seen, silence) -> None:
+    new, reason = next_host_state(
+        HostState.ENGINE_DOWN, connected=True, last_seen=last_seen, now=last_seen + silence, policy=POLICY
+    )
+    assert (new, reason) == (HostState.ACTIVE, "")
+
+
+@given(st.booleans(), times, st.floats(15.01, 1e5), reasons)
+def test_a_silent_agent_outranks_its_engine_report(connected, last_seen, silence, why) -> None:
+    """Without contact, the engine's state is unknown: the host goes the way of any silent host."""
+    new, _ = next_host_state(
+        HostState.ENGINE_DOWN,
+        connected=connected,
+        last_seen=last_seen,
+        now=last_seen + silence,
+        policy=POLICY,
+        engine_down=why,
+    )
+    assert new in (HostState.RECONNECTING, HostState.DISCONNECTED)
+
+
+@given(states, st.booleans(), times, st.floats(0, 1e5), st.one_of(st.just(""), reasons))
+def test_the_rule_is_idempotent_with_the_engine(state, connected, last_seen, silence, why) -> None:
+    now = last_seen + silence
+    once, _ = next_host_state(state, connected=connected, last_seen=last_seen, now=now, policy=POLICY, engine_down=why)
+    twice, _ = next_host_state(once, connected=connected, last_seen=last_seen, now=now, policy=POLICY, engine_down=why)
+    assert once is twice
+
+
+@given(states, st.booleans(), times, st.floats(0, 1e5), reasons)
+def test_an_engine_down_host_never_takes_new_containers(state, connected, last_seen, silence, why) -> None:
+    new, _ = next_host_state(
+        state, connected=connected, last_seen=last_seen, now=last_seen + silence, policy=POLICY, engine_down=why
+    )
+    view = HostView(id="h", name="h", state=new)
+    assert not takes_new(view)
+    if new is HostState.ENGINE_DOWN:
+        assert staying(view)  # its containers stay where they are until the engine is back

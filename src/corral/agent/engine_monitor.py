@@ -4,9 +4,9 @@ Why: the docker SDK blocks, and the engine may be down, restarting, or vanish mi
 runs every engine call on one worker thread (so calls never interleave on the SDK client), consumes the
 event stream on a thread of its own, retries the engine with backoff when it goes away, and tells the
 current session through a queue: a `ContainerEvent` per container event, `IMAGES_CHANGED` after an image
-event and `RESYNC` whenever events may have been missed (the engine came back), so the session sends a full
-snapshot. Events that arrive while no session listens are dropped: every new session starts with a snapshot
-anyway.
+event, `ENGINE_LOST` when the engine stops answering (`down_reason` says why; the session tells the server) and
+`RESYNC` whenever events may have been missed (the engine came back), so the session sends a full snapshot.
+Events that arrive while no session listens are dropped: every new session starts with a snapshot anyway.
 """
 
 from __future__ import annotations
@@ -55,13 +55,22 @@ class _ImagesChanged:
 
 
 IMAGES_CHANGED: Final = _ImagesChanged()
-EngineChange = ContainerEvent | _Resync | _ImagesChanged
+
+
+class _EngineLost:
+    def __repr__(self) -> str:
+        return "ENGINE_LOST"
+
+
+ENGINE_LOST: Final = _EngineLost()
+EngineChange = ContainerEvent | _Resync | _ImagesChanged | _EngineLost
 
 
 class EngineMonitor:
     def __init__(self, engine: DockerEngine, *, max_backoff: float) -> None:
         self.engine = engine
         self.available = False
+        self.down_reason = ""  # why the engine does not answer, once it failed; "" while it answers (or untried)
         self._max_backoff = max_backoff
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="docker-call")
         self._queue: asyncio.Queue[EngineChange] | None = None
@@ -120,6 +129,9 @@ class EngineMonitor:
                     log.warning("%s; retrying in the background", exc.message)
                     announced_down = True
                 self.available = False
+                if not self.down_reason:
+                    self.down_reason = exc.message
+                    self._deliver(ENGINE_LOST)
                 await _sleep_or_stop(stop, backoff.next_delay())
                 continue
 
@@ -128,6 +140,7 @@ class EngineMonitor:
                 log.info("docker engine at %s is available", self.engine.docker_host)
             announced_down = False
             self.available = True
+            self.down_reason = ""
             self._deliver(RESYNC)
 
             waiter = asyncio.create_task(stop.wait())
@@ -143,6 +156,8 @@ class EngineMonitor:
                 backoff.reset()
             log.warning("lost the docker engine at %s; reconnecting", self.engine.docker_host)
             announced_down = True
+            self.down_reason = f"lost the docker engine at {self.engine.docker_host}"
+            self._deliver(ENGINE_LOST)
             await _sleep_or_stop(stop, backoff.next_delay())
 
     def _pump(self, events: Iterator[tuple[str, str]], ended: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:

@@ -6,8 +6,9 @@ reconnect after a backoff, or stop for good when the server removed the host.
 
 Flow: hello -> welcome -> snapshot (once the engine answers) -> heartbeats every `heartbeat_seconds`, one
 `container` message per changed container, a full snapshot again every RESYNC_SECONDS and after an engine
-outage. The architectures of the engine's images go in the hello and, when they change (image events, resyncs), in
-an `images` message. Incoming messages are checked; a malformed one is logged, an unknown type answered with `error`.
+outage. An engine outage itself is reported (`engine`: unavailable, why; available again before the snapshot).
+The architectures of the engine's images go in the hello and, when they change (image events, resyncs), in an
+`images` message. Incoming messages are checked; a malformed one is logged, an unknown type answered with `error`.
 
 Convergence (converge.py): every `desired` message replaces the desired set and converges at once; engine events
 converge again (debounced), and so does a timer every CONVERGE_SECONDS (level-triggered resync). Nothing is
@@ -35,7 +36,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from corral.agent.converge import Converger, SlotReporter, parse_desired
-from corral.agent.engine_monitor import IMAGES_CHANGED, RESYNC, ContainerEvent, EngineChange, EngineMonitor
+from corral.agent.engine_monitor import (
+    ENGINE_LOST,
+    IMAGES_CHANGED,
+    RESYNC,
+    ContainerEvent,
+    EngineChange,
+    EngineMonitor,
+)
 from corral.agent.health import HealthMonitor
 from corral.agent.network import NetworkManager
 from corral.agent.streams import StreamManager, StreamSource
@@ -153,6 +161,7 @@ class Session:
         self.health = health if health is not None else HealthMonitor()  # probes outlive sessions (agent/health.py)
         self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
         self.network = network  # the overlay, DNS and metadata (agent/network.py); outlives sessions
+        self._engine_reported_down = False  # this connection told the server the engine is down
 
     async def run(self) -> SessionResult:
         """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
@@ -378,6 +387,7 @@ class Session:
             await self._send_images()
         else:
             log.info("docker engine is not available; the container snapshot follows once it is")
+            await self._send_engine()
         next_resync = loop.time() + RESYNC_SECONDS
         while True:
             try:
@@ -388,7 +398,10 @@ class Session:
                 self._request_converge(EVENT_DEBOUNCE_SECONDS)  # the engine changed (or came back): converge again
             while not queue.empty():
                 changes.append(queue.get_nowait())
+            if any(change is ENGINE_LOST for change in changes):
+                await self._send_engine()
             if any(change is RESYNC for change in changes):
+                await self._send_engine()
                 await self._send_snapshot()
                 await self._send_images()
                 next_resync = loop.time() + RESYNC_SECONDS
@@ -396,6 +409,16 @@ class Session:
             if any(change is IMAGES_CHANGED for change in changes):
                 await self._send_images()
             await self._send_deltas([c for c in changes if isinstance(c, ContainerEvent)])
+
+    async def _send_engine(self) -> None:
+        """Tell the server when the engine stops answering, and when it answers again (before the snapshot)."""
+        reason = self.monitor.down_reason
+        if reason and not self.monitor.available and not self._engine_reported_down:
+            await self._send(protocol.ENGINE, {"available": False, "reason": reason})
+            self._engine_reported_down = True
+        elif self._engine_reported_down and self.monitor.available:
+            await self._send(protocol.ENGINE, {"available": True, "reason": ""})
+            self._engine_reported_down = False
 
     async def _send_snapshot(self) -> None:
         try:

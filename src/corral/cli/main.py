@@ -22,6 +22,7 @@ from corral.cli.output import (
     wait_for,
 )
 from corral.client import CorralClient
+from corral.client.http import CLI_RETRY_SECONDS
 from corral.model.errors import CorralError, InvalidInput
 from corral.model.names import parse_label_pairs
 from corral.model.policy import ALL, SETTINGS, ContainerPolicy, parse_settings
@@ -62,7 +63,7 @@ class Context:
     def client(self) -> CorralClient:
         if not self.access_key or not self.secret_key:
             fail("no API key: set CORRAL_ACCESS_KEY and CORRAL_SECRET_KEY (see admin.env in the server's data dir)")
-        return CorralClient(self.url, self.access_key, self.secret_key)
+        return CorralClient(self.url, self.access_key, self.secret_key, retry_seconds=CLI_RETRY_SECONDS)
 
 
 _context = Context(url="http://127.0.0.1:8080", access_key="", secret_key="")

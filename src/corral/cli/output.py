@@ -29,6 +29,8 @@ STATE_STYLES = {
     "provisioning": "yellow",
     "removing": "yellow",
     "disconnected": "red",
+    "engine-down": "red",
+    "unknown": "yellow",
     "error": "red",
     "healthy": "green",
     "unhealthy": "red",

@@ -1,13 +1,18 @@
 """The client proper. Errors from the server come back as the same error classes the server raised.
 
 Why httpx: a transport seam (`transport=`) lets tests run the client against an in-process app, and the same
-client speaks to a real server over TCP.
+client speaks to a real server over TCP. With `retry_seconds` (the CLI's), a server that restarts or answers 503
+saying its database is unavailable is waited for: a call that never reached it is sent again, and an idempotent
+one (GET, HEAD, PUT) also after a lost answer or such a 503, for at most that long, so `up` resumes waiting
+across a server restart.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +20,7 @@ import httpx
 
 from corral.client.catalog import CatalogClient
 from corral.model.errors import (
+    DATABASE_UNAVAILABLE,
     Conflict,
     CorralError,
     Forbidden,
@@ -35,6 +41,11 @@ _BY_STATUS: dict[int, type[CorralError]] = {
 }
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT"})
+CLI_RETRY_SECONDS = 30.0  # how long the CLI waits for a server that restarts or whose database is unavailable
+_MAX_RETRY_DELAY = 5.0
+
+
 def basic_auth_header(access_key: str, secret_key: str) -> str:
     return "Basic " + base64.b64encode(f"{access_key}:{secret_key}".encode()).decode()
 
@@ -49,8 +60,11 @@ class CorralClient:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        retry_seconds: float = 0.0,
     ) -> None:
         self.url = url.rstrip("/")
+        self.retry_seconds = retry_seconds
+        self._said_retrying = False
         headers = dict(headers or {})
         if access_key or secret_key:
             headers["Authorization"] = basic_auth_header(access_key, secret_key)
@@ -83,13 +97,37 @@ class CorralClient:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The server's response; a transport failure or an error status raises the matching CorralError."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise _error_from(response)
-        return response
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if (unsent or method.upper() in IDEMPOTENT_METHODS) and self._wait(deadline, delay, str(exc)):
+                    delay = min(delay * 2, _MAX_RETRY_DELAY)
+                    continue
+                raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
+            if response.status_code == 503 and method.upper() in IDEMPOTENT_METHODS:
+                error = _error_from(response)  # only a database outage is worth waiting for, not a lost agent
+                if error.message.startswith(DATABASE_UNAVAILABLE) and self._wait(
+                    deadline, _retry_after(response, delay), error.message
+                ):
+                    delay = min(delay * 2, _MAX_RETRY_DELAY)
+                    continue
+            if response.status_code >= 400:
+                raise _error_from(response)
+            return response
+
+    def _wait(self, deadline: float, delay: float, why: str) -> bool:
+        """Sleep before another try if the retry budget allows it (saying so once on stderr)."""
+        if time.monotonic() + delay > deadline:
+            return False
+        if not self._said_retrying:
+            print(f"waiting for the Corral server at {self.url} ({why}) ...", file=sys.stderr, flush=True)
+            self._said_retrying = True
+        time.sleep(delay)
+        return True
 
     # -- environments -------------------------------------------------------------------------------------------
 
@@ -445,3 +483,10 @@ class StacksClient:
         query = str(httpx.QueryParams(pairs))
         base = self._client.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         return f"{base}/v1/containers/{_segment(container_id)}/exec?{query}", dict(self._client.auth_headers)
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    try:
+        return min(max(float(response.headers.get("retry-after", default)), 0.1), _MAX_RETRY_DELAY)
+    except ValueError:
+        return default

@@ -27,6 +27,7 @@ class HostState(enum.StrEnum):
     PENDING = "pending"  # registered in an environment that requires approval; an admin has not approved it yet
     ACTIVE = "active"
     RECONNECTING = "reconnecting"  # agent connection lost or heartbeats missed, within the grace period
+    ENGINE_DOWN = "engine-down"  # the agent talks but its Docker engine does not answer; `state_reason` says why
     DISCONNECTED = "disconnected"  # grace period over: its workloads may be rescheduled
     REMOVING = "removing"
     ERROR = "error"  # provisioning failed; `state_reason` says why

@@ -77,6 +77,10 @@ class Unavailable(CorralError):
 
     status = 503
     code = "unavailable"
+    retry_after_seconds = 5  # sent as the HTTP Retry-After header
+
+
+DATABASE_UNAVAILABLE = "the server's database is unavailable"  # how a database outage's message starts (503)
 
 
 class ProvisioningFailed(CorralError):

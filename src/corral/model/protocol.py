@@ -17,6 +17,9 @@ Agent -> server
                  connect and whenever the engine's images change. `hello` may carry the same map as "images"
   ``connectivity`` data: {"peers": {host_id: {"ok": bool, "since": float, "error": str}}}  the overlay probe's
                  result towards every peer (sent when a status changes, and after each connect)
+  ``engine``     data: {"available": bool, "reason": str}  the host's Docker engine stopped answering (why), or
+                 answers again (a snapshot follows); sent when that changes and after a connect while it is down.
+                 The server shows the host `engine-down` and its containers `unknown` until it is back
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
@@ -73,6 +76,7 @@ DESIRED = "desired"
 SLOT = "slot"
 IMAGES = "images"
 CONNECTIVITY = "connectivity"
+ENGINE = "engine"
 NETWORK = "network"
 LOGS = "logs"
 EXEC = "exec"
@@ -86,7 +90,9 @@ OUTPUT = "output"
 END = "end"
 ERROR = "error"
 
-AGENT_MESSAGE_TYPES = frozenset({HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, OUTPUT, END, ERROR})
+AGENT_MESSAGE_TYPES = frozenset(
+    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, ENGINE, OUTPUT, END, ERROR}
+)
 SERVER_MESSAGE_TYPES = frozenset(
     {WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, PAUSE, RESUME, ERROR}
 )

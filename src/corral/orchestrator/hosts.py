@@ -1,7 +1,8 @@
 """Host liveness as a pure function: from connection facts and the clock to the host's state.
 
 Why pure: the server's monitor calls it every second for every host; tests drive it with a fake clock
-(Hypothesis), and the rules (active -> reconnecting -> disconnected -> active) live in one place.
+(Hypothesis), and the rules (active -> reconnecting -> disconnected -> active; active <-> engine-down while the
+agent talks but its Docker engine does not answer) live in one place.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from corral.model.entities import HostState
 
-LIVENESS_STATES = frozenset({HostState.ACTIVE, HostState.RECONNECTING, HostState.DISCONNECTED})
+LIVENESS_STATES = frozenset({HostState.ACTIVE, HostState.ENGINE_DOWN, HostState.RECONNECTING, HostState.DISCONNECTED})
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,27 @@ class LivenessPolicy:
 
 
 def next_host_state(
-    current: HostState, *, connected: bool, last_seen: float, now: float, policy: LivenessPolicy
+    current: HostState,
+    *,
+    connected: bool,
+    last_seen: float,
+    now: float,
+    policy: LivenessPolicy,
+    engine_down: str = "",
 ) -> tuple[HostState, str]:
     """The state a host should be in now, and the reason shown to operators.
 
     Hosts that are provisioning, removing or failed are left alone. `last_seen` is the last message from the
     agent, or when the server started if that is later (the server's own downtime is not the host's fault), or
-    when the host was created if its agent never connected.
+    when the host was created if its agent never connected. `engine_down` is the agent's word that its Docker
+    engine does not answer (why), "" while it does: a talking agent without its engine leaves the host `engine-down`.
     """
     if current not in LIVENESS_STATES and current is not HostState.REGISTERING:
         return current, ""
     silence = max(0.0, now - last_seen)
     if connected and silence <= policy.silent_after:
+        if engine_down:
+            return HostState.ENGINE_DOWN, f"the docker engine does not answer: {engine_down}"
         return HostState.ACTIVE, ""
     if current is HostState.DISCONNECTED and not connected:
         return current, "no contact with the agent"

@@ -25,8 +25,9 @@ from corral.orchestrator.rules import NO_RULES, Kind, Rule, Rules, system_labels
 
 Port = tuple[int, str]  # (host port, protocol)
 
-# Hosts whose slots stay where they are: active ones, and reconnecting ones within their grace period.
-STAYING_STATES = frozenset({HostState.ACTIVE, HostState.RECONNECTING})
+# Hosts whose slots stay where they are: active ones, reconnecting ones within their grace period, and those whose
+# engine is down (the agent talks; the engine comes back, the local supervisor revives it). None takes new ones.
+STAYING_STATES = frozenset({HostState.ACTIVE, HostState.RECONNECTING, HostState.ENGINE_DOWN})
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import corral
 from corral.config import Settings
 from corral.model.entities import HostState
-from corral.model.errors import CorralError
+from corral.model.errors import CorralError, Unavailable
 from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_catalog import router as catalog_router
@@ -137,10 +137,13 @@ def _fail_interrupted_provisioning(store: Store) -> None:
             )
 
 
-async def _corral_error(_: Request, exc: Exception) -> JSONResponse:
+async def _corral_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CorralError)
     retry_after = getattr(exc, "retry_after", None)  # TooManyRequests (and any error that says when to retry)
     headers = {"Retry-After": str(max(1, round(retry_after)))} if isinstance(retry_after, (int, float)) else None
+    if isinstance(exc, Unavailable):  # an outage (the database, an engine): the caller may retry
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        log.warning("%s %s: %s", request.method, request.url.path, exc.message)
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 

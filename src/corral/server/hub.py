@@ -8,6 +8,9 @@ Streams (logs, stats, exec) relayed to clients are bounded: when more than `stre
 waits for its client, the agent is told to `pause` that stream (only that one), and to `resume` once the client has
 read it down to `stream_low_bytes`. A stream whose agent sends past `stream_limit_bytes` anyway, or whose client has
 not read for `stream_stall_seconds`, is ended with a reason that says so.
+`LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL. A database outage (`Unavailable`) never ends a connection:
+reports the store cannot take wait in a per-host backlog (server/report_backlog.py) and are applied once it answers,
+and liveness lives in memory, so hosts do not flap because of the database.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from starlette.concurrency import run_in_threadpool
 from corral.config import Settings
 from corral.model import protocol
 from corral.model.admission import validate_agent_version, validate_facts
-from corral.model.entities import HostState, KeyKind, normalise_arch
+from corral.model.entities import Host, HostState, KeyKind, normalise_arch
 from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
 from corral.server.auth import authenticate_request
 from corral.server.events import EventBus
 from corral.server.overlay_status import parse_connectivity
+from corral.server.report_backlog import Report, ReportBacklog
 from corral.server.views import container_view, host_view
 from corral.store.repository import Store
 
@@ -45,6 +49,12 @@ STREAM_HIGH_BYTES = 1024 * 1024
 STREAM_LOW_BYTES = 256 * 1024
 STREAM_LIMIT_BYTES = 8 * 1024 * 1024
 STREAM_STALL_SECONDS = 600.0
+BACKLOG_RETRY_SECONDS = 2.0  # how often reports kept through a database outage are tried again
+ENGINE_UNKNOWN_STATUS = "the host's docker engine does not answer"
+# reports that write to the store; while the database is unavailable they wait in the backlog
+_STORED_REPORTS = frozenset(
+    {protocol.SNAPSHOT, protocol.CONTAINER, protocol.SLOT, protocol.IMAGES, protocol.CONNECTIVITY, protocol.ENGINE}
+)
 
 
 @dataclass
@@ -53,6 +63,7 @@ class Liveness:
     last_seen: float
     connected: bool = False
     last_flushed: float = 0.0
+    engine_down: str = ""  # the agent's word that its Docker engine does not answer (why); "" while it does
 
 
 @dataclass
@@ -106,6 +117,9 @@ class AgentHub:
         self.stream_low_bytes = STREAM_LOW_BYTES
         self.stream_limit_bytes = STREAM_LIMIT_BYTES
         self.stream_stall_seconds = STREAM_STALL_SECONDS
+        self.backlog = ReportBacklog()
+        self._backlog_task: asyncio.Task[None] | None = None
+        self._store_down = False  # the database refused a write: reports wait in the backlog; one log line per outage
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -115,12 +129,14 @@ class AgentHub:
             seen = max(host.last_seen or host.created_at, started)
             self.liveness[host.id] = Liveness(state=host.state, last_seen=seen, last_flushed=seen)
         self._monitor = asyncio.create_task(self._monitor_loop(), name="host-liveness")
+        self._backlog_task = asyncio.create_task(self._backlog_loop(), name="report-backlog")
 
     async def stop(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+        for task in (self._monitor, self._backlog_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._flush_last_seen(force=True)
         for session in list(self.sessions.values()):
             with contextlib.suppress(Exception):
@@ -142,6 +158,7 @@ class AgentHub:
     def forget(self, host_id: str) -> None:
         self.liveness.pop(host_id, None)
         self._environments.pop(host_id, None)
+        self.backlog.forget(host_id)
 
     async def kick(self, host_id: str, code: int = protocol.CLOSE_HOST_REMOVED, reason: str = "host removed") -> None:
         self.forget(host_id)
@@ -296,7 +313,8 @@ class AgentHub:
                 if live is not None:
                     live.connected = False
                 log.info("agent for %s disconnected", host_id)
-                await self._evaluate(host_id, time.time())
+                with contextlib.suppress(Unavailable):  # the monitor records it once the database answers
+                    await self._evaluate(host_id, time.time())
 
     async def _handle(self, session: AgentSession, raw: str, address: str) -> None:
         host_id = session.host_id
@@ -312,19 +330,15 @@ class AgentHub:
         live.last_seen = time.time()
         try:
             if message.type == protocol.HELLO:
+                live.engine_down = ""  # the new connection reports its engine afresh
                 await self._on_hello(session, message, address)
-            elif message.type == protocol.SNAPSHOT:
-                await self._on_snapshot(host_id, message)
-            elif message.type == protocol.CONTAINER:
-                await self._on_container(host_id, message)
+            elif message.type in _STORED_REPORTS:
+                if message.type == protocol.ENGINE:
+                    live.engine_down = _engine_down(message.data)
+                if message.type != protocol.CONTAINER or not live.engine_down:  # deltas without an engine are stale
+                    await self._report(host_id, Report(message, address))
             elif message.type == protocol.HEARTBEAT:
                 pass
-            elif message.type == protocol.SLOT:
-                await self._on_slot(host_id, message)
-            elif message.type == protocol.IMAGES:
-                await self._on_images(host_id, message.data.get("images"))
-            elif message.type == protocol.CONNECTIVITY:
-                await self._on_connectivity(host_id, message.data)
             elif message.type in (protocol.OUTPUT, protocol.END):
                 await self._on_stream_message(host_id, message)
             elif message.type == protocol.ERROR:
@@ -340,26 +354,94 @@ class AgentHub:
                 raise WebSocketDisconnect(protocol.CLOSE_BAD_HELLO) from None
         if live.connected is False and message.type == protocol.HELLO:
             live.connected = True
-        await self._evaluate(host_id, live.last_seen)
+        try:
+            await self._evaluate(host_id, live.last_seen)
+            if message.type == protocol.HELLO:
+                for on_connect in self.connect_listeners:
+                    await on_connect(host_id)
+        except Unavailable as exc:  # the monitor and the orchestrator's next pass catch up once the database answers
+            self._store_unavailable(exc)
+
+    async def _report(self, host_id: str, report: Report) -> None:
+        """Apply an agent's report to the store, or keep it for later while the database is unavailable."""
+        if self.backlog.pending(host_id) or self._store_down:  # behind those that wait, in the agent's order; and
+            self.backlog.add(host_id, report)  # while the database is down, without holding up this connection
+            return
+        try:
+            await self._apply(host_id, report)
+        except Unavailable as exc:
+            self._store_unavailable(exc)
+            self.backlog.add(host_id, report)
+
+    async def _apply(self, host_id: str, report: Report) -> None:
+        message = report.message
         if message.type == protocol.HELLO:
-            for on_connect in self.connect_listeners:
-                await on_connect(host_id)
+            await self._store_hello(host_id, message, report.address)
+        elif message.type == protocol.SNAPSHOT:
+            await self._on_snapshot(host_id, message)
+        elif message.type == protocol.CONTAINER:
+            await self._on_container(host_id, message)
+        elif message.type == protocol.SLOT:
+            await self._on_slot(host_id, message)
+        elif message.type == protocol.IMAGES:
+            await self._on_images(host_id, message.data.get("images"))
+        elif message.type == protocol.CONNECTIVITY:
+            await self._on_connectivity(host_id, message.data)
+        elif message.type == protocol.ENGINE:
+            await self._on_engine(host_id, message.data)
+
+    def _store_unavailable(self, exc: Unavailable) -> None:
+        if not self._store_down:
+            log.warning("%s; agents' reports are kept and applied once it answers", exc.message)
+        self._store_down = True
+
+    async def _backlog_loop(self) -> None:
+        while True:
+            await asyncio.sleep(BACKLOG_RETRY_SECONDS)
+            try:
+                await self.apply_backlog()
+            except Exception:  # the retry loop must outlive any one bad report
+                log.exception("applying the agents' kept reports failed")
+
+    async def apply_backlog(self) -> None:
+        """Apply the kept reports in order; stop at the first one the database still refuses."""
+        for host_id in self.backlog.hosts():
+            while (report := self.backlog.first(host_id)) is not None:
+                try:
+                    await self._apply(host_id, report)
+                except Unavailable as exc:
+                    self._store_unavailable(exc)
+                    return
+                except CorralError as exc:  # the host is gone, or the report cannot be read: it never will
+                    log.warning("dropping a kept %s report of host %s: %s", report.message.type, host_id, exc.message)
+                self.backlog.done(host_id, report)
+        if self._store_down and not self.backlog.hosts():
+            log.info("the database answers again; the agents' kept reports are applied")
+            self._store_down = False
 
     async def _on_hello(self, session: AgentSession, message: protocol.Message, address: str) -> None:
         facts_data = message.data.get("facts")
         if not isinstance(facts_data, dict):
             raise InvalidInput("hello needs a facts object", field="facts")
-        images = protocol.images_from_wire(message.data["images"]) if "images" in message.data else None
-        facts = validate_facts(facts_data)
+        validate_facts(facts_data)  # bounds checked before anything is kept (stored by _store_hello)
+        if "images" in message.data:
+            protocol.images_from_wire(message.data["images"])
         session.agent_version = validate_agent_version(message.data.get("agent_version"))
-        declared = (await run_in_threadpool(self.store.host_driver_options, session.host_id)).get("arch")
-        if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
-            facts = dataclasses.replace(facts, arch=normalise_arch(declared))
-        changes: dict[str, object] = {"facts": facts, "address": address}
-        if images is not None:  # stored with the facts: the host is never active with its images unknown
-            changes["images"] = images
-        host = await run_in_threadpool(functools.partial(self.store.update_host, session.host_id, **changes))
-        self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        self.backlog.add(session.host_id, Report(message, address))  # superseded only by a later hello's facts
+        report = self.backlog.first(session.host_id)
+        host = None
+        if report is not None and report.message is message and not self._store_down:  # none waits before it
+            try:
+                host = await self._store_hello(session.host_id, message, address)
+            except Unavailable as exc:
+                self._store_unavailable(exc)
+            except CorralError:
+                self.backlog.done(session.host_id, report)  # a hello that can never be stored is not kept
+                raise
+            else:
+                self.backlog.done(session.host_id, report)
+        if host is None:  # kept for later; the welcome goes out all the same (reads still work)
+            host = await run_in_threadpool(self.store.get_host, session.host_id)
         await session.send(
             protocol.Message(
                 protocol.WELCOME,
@@ -370,6 +452,27 @@ class AgentHub:
                 },
             )
         )
+
+    async def _store_hello(self, host_id: str, message: protocol.Message, address: str) -> Host:
+        facts = validate_facts(message.data.get("facts") or {})
+        declared = (await run_in_threadpool(self.store.host_driver_options, host_id)).get("arch")
+        if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
+            facts = dataclasses.replace(facts, arch=normalise_arch(declared))
+        changes: dict[str, object] = {"facts": facts, "address": address}
+        if "images" in message.data:  # stored with the facts: the host is never active with its images unknown
+            changes["images"] = protocol.images_from_wire(message.data["images"])
+        host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, **changes))
+        self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        return host
+
+    async def _on_engine(self, host_id: str, data: dict[str, object]) -> None:
+        """The engine is gone: the containers last reported there are `unknown` until the next snapshot."""
+        if not _engine_down(data):
+            return  # back: the snapshot that follows stores the truth
+        if await run_in_threadpool(
+            functools.partial(self.store.mark_host_containers, host_id, state="unknown", status=ENGINE_UNKNOWN_STATUS)
+        ):
+            self._changed()
 
     async def _on_snapshot(self, host_id: str, message: protocol.Message) -> None:
         items = message.data.get("containers")
@@ -444,10 +547,14 @@ class AgentHub:
                     await self._evaluate(host_id, now)
                 except NotFound:
                     self.forget(host_id)
-                except Exception:  # the monitor must outlive any one bad row or a busy database
+                except Unavailable as exc:  # the state stays as it was in the store; tried again next tick
+                    self._store_unavailable(exc)
+                except Exception:  # the monitor must outlive any one bad row
                     log.exception("liveness check of host %s failed", host_id)
             try:
                 await self._flush_last_seen()
+            except Unavailable as exc:
+                self._store_unavailable(exc)
             except Exception:
                 log.exception("could not record last-seen times")
 
@@ -456,7 +563,12 @@ class AgentHub:
         if live is None:
             return
         state, reason = next_host_state(
-            live.state, connected=live.connected, last_seen=live.last_seen, now=now, policy=self.policy
+            live.state,
+            connected=live.connected,
+            last_seen=live.last_seen,
+            now=now,
+            policy=self.policy,
+            engine_down=live.engine_down,
         )
         if state is live.state:
             return
@@ -490,3 +602,11 @@ class AgentHub:
 def _output_bytes(message: protocol.Message) -> int:
     data = message.data.get("data") if message.type == protocol.OUTPUT else None
     return len(data) if isinstance(data, str) else 0
+def _engine_down(data: dict[str, object]) -> str:
+    """Why the agent's engine is down ("" when the `engine` message says it answers)."""
+    available = data.get("available")
+    if not isinstance(available, bool):
+        raise InvalidInput("engine needs an 'available' boolean", field="available")
+    if available:
+        return ""
+    return str(data.get("reason") or "no reason given")[:500]

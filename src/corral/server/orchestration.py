@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
-from corral.model.errors import InvalidInput
+from corral.model.errors import InvalidInput, Unavailable
 from corral.model.images import archs_of_image
 from corral.model.registries import credentials_needed
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
@@ -48,6 +48,7 @@ log = logging.getLogger("corral.orchestration")
 
 RESYNC_SECONDS = 2.0
 OBSERVED_PASS_SECONDS = 1.0  # passes for agents' reports start at least this far apart
+OUTAGE_BACKOFF_CAP_SECONDS = 10.0  # the longest wait between passes while the database is unavailable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,15 +107,26 @@ class Orchestrator:
                 await self._task
 
     async def _loop(self) -> None:
+        outage = 0  # passes in a row the database refused: the next one waits longer (capped), whatever wakes it
         while True:
+            if outage:
+                await asyncio.sleep(min(RESYNC_SECONDS * 2**outage, OUTAGE_BACKOFF_CAP_SECONDS))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=RESYNC_SECONDS)
             self._wake.clear()
             self._last_pass = time.monotonic()
             try:
                 await self.run_once()
+            except Unavailable as exc:  # an outage, not a bug: retried with backoff, logged once
+                if not outage:
+                    log.warning("orchestrator pass postponed: %s", exc.message)
+                outage = min(outage + 1, 8)
+                continue
             except Exception:  # the loop must survive any one bad pass; the next pass starts from scratch
                 log.exception("orchestrator pass failed")
+            if outage:
+                log.info("orchestrator passes resume: the database answers again")
+            outage = 0
 
     async def run_once(self) -> None:
         changed = await run_in_threadpool(self._decide_and_store)

@@ -1,8 +1,9 @@
 """Opening the database: engine options per dialect and migrations to the newest schema.
 
 Why: SQLite needs WAL, a busy timeout and foreign keys switched on for every connection, or concurrent writers
-(the API threads and the agent hub) fail with "database is locked"; PostgreSQL needs none of it. Migrations run at
-server start under Alembic, so an older data directory is upgraded in place.
+(the API threads and the agent hub) fail with "database is locked"; PostgreSQL needs none of it. The busy timeout
+is short: a database locked by another process is an outage answered soon (503), not a request left hanging.
+Migrations run at server start under Alembic, so an older data directory is upgraded in place.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.engine import make_url
 from corral.model.errors import Unavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_BUSY_TIMEOUT_MS = 3_000  # a locked database answers 503 within seconds (store/outage.py), never hangs
 
 
 def open_engine(url: str) -> Engine:

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, Select, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from corral.model import ids
@@ -31,6 +31,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
+from corral.store.outage import unavailable_from
 from corral.store.tables import (
     ApiKeyRow,
     EnvironmentRow,
@@ -49,8 +50,15 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
+        """One transaction; a database that cannot be used now raises `Unavailable` (store/outage.py)."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            unavailable = unavailable_from(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
     # -- environments -------------------------------------------------------------------------------------------
 
@@ -384,6 +392,17 @@ class Store:
     def upsert_host_container(self, host_id: str, container: ObservedContainer) -> None:
         with self.session() as session:
             session.merge(_container_row(host_id, container))
+
+    def mark_host_containers(self, host_id: str, *, state: str, status: str) -> bool:
+        """Overwrite the state of every container reported on the host (its engine is gone: `unknown`) until the
+        agent's next snapshot tells the truth again. Returns whether any row changed."""
+        with self.session() as session:
+            result = session.execute(
+                update(HostContainerRow)
+                .where(HostContainerRow.host_id == host_id, HostContainerRow.state != state)
+                .values(state=state, status=status)
+            )
+            return bool(getattr(result, "rowcount", 0))
 
     def remove_host_container(self, host_id: str, docker_id: str) -> None:
         with self.session() as session:

@@ -179,7 +179,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     if request.headers.get("hx-request"):
         return render(request, session, "_error.html", exc.status, message=exc.message)
     # a full page looks up the environments through /v1 (sync HTTP to this very server): never on the event loop
-    return await run_in_threadpool(render, request, session, "error.html", exc.status, message=exc.message)
+    return await run_in_threadpool(
+        render, request, session, "error.html", exc.status, message=exc.message, unavailable=exc.status == 503
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

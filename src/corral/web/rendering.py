@@ -39,6 +39,8 @@ _STATE_CLASSES = {
     "removed": "muted",
     "evacuating": "warn",
     "disconnected": "bad",
+    "engine-down": "bad",
+    "unknown": "warn",
     "error": "bad",
     "unhealthy": "bad",
     "upgrade-error": "bad",
