@@ -25,7 +25,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import CorralError, Forbidden, InvalidInput
 from corral.model.names import validate_labels, validate_name
-from corral.model.network import NetworkSettings
+from corral.model.network import NetworkSettings, random_vni
 from corral.server.auth import authenticate_header, require_admin
 from corral.server.host_service import HostService
 from corral.server.views import container_view, environment_view, host_view, token_view
@@ -43,7 +43,8 @@ class EnvironmentCreate(Strict):
     name: str
     orchestration: str = "cattle"
     description: str = Field(default="", max_length=2000)
-    network: dict[str, Any] | None = None  # {subnet, host_prefix, mtu, vni}; subnet default: CORRAL_DEFAULT_SUBNET
+    # {subnet, host_prefix, mtu, vni, encryption}; subnet default: CORRAL_DEFAULT_SUBNET, vni: random, encryption: on
+    network: dict[str, Any] | None = None
 
 
 class TokenCreate(Strict):
@@ -103,8 +104,12 @@ def list_environments(request: Request, _: Admin) -> dict[str, Any]:
 @router.post("/environments", status_code=201)
 def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
-    network = NetworkSettings.from_dict({"subnet": request.app.state.settings.default_subnet, **(body.network or {})})
-    env = store_of(request).create_environment(name, _orchestration(body.orchestration), body.description, network)
+    store = store_of(request)
+    vni = random_vni(e.network.vni for e in store.list_environments())
+    network = NetworkSettings.from_dict(
+        {"subnet": request.app.state.settings.default_subnet, "vni": vni, **(body.network or {})}
+    )
+    env = store.create_environment(name, _orchestration(body.orchestration), body.description, network)
     view = environment_view(env)
     request.app.state.bus.publish("environment", "created", view, env.id)
     return view
