@@ -31,7 +31,8 @@ def compose(megabytes: int) -> str:
 services:
   web:
     image: {TEST_IMAGE}
-    command: ["sh", "-c", "mkdir -p /www && dd if=/dev/zero of=/www/big bs=1M count={megabytes} && exec httpd -f -p 80 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www && dd if=/dev/zero of=/www/big bs=1M count={megabytes} &&
+      exec httpd -f -p 80 -h /www"]
     labels:
       io.rancher.scheduler.global: 'true'
 """
