@@ -19,7 +19,9 @@ def test_environment_network_settings_are_stored_and_shown(api: TestClient) -> N
     body = {"name": "edge", "network": {"subnet": "10.50.0.0/16", "host_prefix": 20, "mtu": 1400}}
     created = api.post("/v1/environments", json=body)
     assert created.status_code == 201, created.text
-    expected = {"subnet": "10.50.0.0/16", "host_prefix": 20, "mtu": 1400, "vni": 4242}
+    vni = created.json()["network"]["vni"]
+    assert 1 <= vni < 2**24 and vni != 4242  # random per environment
+    expected = {"subnet": "10.50.0.0/16", "host_prefix": 20, "mtu": 1400, "vni": vni, "encryption": True}
     assert created.json()["network"] == expected
     assert api.get("/v1/environments/edge").json()["network"] == expected
     listed = {e["name"]: e["network"] for e in api.get("/v1/environments").json()["data"]}
@@ -28,10 +30,21 @@ def test_environment_network_settings_are_stored_and_shown(api: TestClient) -> N
 
 def test_without_settings_an_environment_gets_the_default_subnet(api: TestClient, settings) -> None:
     assert api.get("/v1/environments/default").json()["network"]["subnet"] == settings.default_subnet
-    plain = api.post("/v1/environments", json={"name": "plain", "network": {"mtu": 1380}}).json()
-    assert plain["network"] == {"subnet": settings.default_subnet, "host_prefix": 24, "mtu": 1380, "vni": 4242}
+    plain = api.post("/v1/environments", json={"name": "plain", "network": {"encryption": False}}).json()
+    vni = plain["network"]["vni"]
+    assert plain["network"] == {
+        "subnet": settings.default_subnet,
+        "host_prefix": 24,
+        "mtu": 1450,
+        "vni": vni,
+        "encryption": False,
+    }
     again = api.post("/v1/environments", json={"name": "twin"}).json()  # two environments may share a subnet
     assert again["network"]["subnet"] == settings.default_subnet
+    assert (again["network"]["mtu"], again["network"]["encryption"]) == (1370, True)
+    assert again["network"]["vni"] != vni  # each environment its own VNI
+    default = api.get("/v1/environments/default").json()["network"]
+    assert default["encryption"] is True and default["vni"] != 4242
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from corral.model.network import VXLAN_NAME
+from corral.model.network import VXLAN_NAME, NetworkSettings, transit_address
 from corral.provision.local import LocalHostRecord
 from tests.integration.servers import ServerProcess, wait_until
 from tests.integration.test_stacks import _containers, _create_hosts, _write
@@ -95,17 +95,20 @@ def test_containers_reach_each_other_over_the_overlay_and_a_broken_pair_is_seen_
     driver = server.driver()
     record_one, record_two = driver.load("ov1"), driver.load("ov2")
     assert record_one is not None and record_two is not None
+    # the flooding entry points at ov2's VXLAN endpoint: its transit address inside WireGuard (encrypted default)
+    settings = NetworkSettings.from_dict(server.client().get_environment("default")["network"])
+    assert settings.encryption
+    dst_two = transit_address(settings, hosts["ov2"]["overlay"]["slice"])
+    dst_one = transit_address(settings, hosts["ov1"]["overlay"]["slice"])
     fdb = _in_netns(record_one, "bridge", "fdb", "show", "dev", VXLAN_NAME).stdout
-    assert f"dst {record_two.address}" in fdb
+    assert f"dst {dst_two}" in fdb
     # hold the repair off long enough to observe the break: a probe fails, the agent re-applies at once, so the
     # entry is deleted again while the check runs
-    deleted = _in_netns(
-        record_one, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", VXLAN_NAME, "dst", record_two.address
-    )
+    deleted = _in_netns(record_one, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", VXLAN_NAME, "dst", dst_two)
     assert deleted.returncode == 0, deleted.stderr
 
     def broken_seen() -> bool:
-        _in_netns(record_one, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", VXLAN_NAME, "dst", record_two.address)
+        _in_netns(record_one, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", VXLAN_NAME, "dst", dst_two)
         found = _hosts(server)
         return "ov2" in found["ov1"]["overlay"]["broken"] and "ov1" in found["ov2"]["overlay"]["broken"]
 
@@ -114,7 +117,7 @@ def test_containers_reach_each_other_over_the_overlay_and_a_broken_pair_is_seen_
 
     def repaired() -> bool:
         entries = _in_netns(record_one, "bridge", "fdb", "show", "dev", VXLAN_NAME).stdout
-        return f"dst {record_two.address}" in entries and all_ok()
+        return f"dst {dst_two}" in entries and all_ok()
 
     wait_until("the agent repairs the entry and the pair is ok again", repaired, timeout=60)
     assert wait_until("traffic again", lambda: _fetch(server, one["name"], two["ip"]), timeout=30)
@@ -125,7 +128,7 @@ def test_containers_reach_each_other_over_the_overlay_and_a_broken_pair_is_seen_
     def device_back() -> bool:
         link = _in_netns(record_two, "ip", "-d", "link", "show", VXLAN_NAME).stdout
         entries = _in_netns(record_two, "bridge", "fdb", "show", "dev", VXLAN_NAME).stdout
-        return "master corral0" in link and "vxlan id" in link and f"dst {record_one.address}" in entries
+        return "master corral0" in link and "vxlan id" in link and f"dst {dst_one}" in entries
 
     wait_until("the agent recreates the VXLAN device", device_back, timeout=60)
     assert wait_until("traffic with the new device", lambda: _fetch(server, two["name"], one["ip"]), timeout=30)

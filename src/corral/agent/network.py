@@ -9,9 +9,13 @@ attach to it for their connection's lifetime.
   the error for the session to answer with `error`), hand the new state to every registered component, and apply
   the overlay at once.
 - Applying (on a worker thread, never on the websocket loop): the Docker network `corral-managed`
-  (runtime/networks.py) with this host's slice, then the VXLAN device, fdb entries and the services address
-  (network/overlay.py). It runs again every `apply_seconds` (level-triggered: a deleted fdb entry or device is put
-  back without a restart) and at once after a failed probe.
+  (runtime/networks.py) with this host's slice, then, when the environment is encrypted, the WireGuard interface
+  with the peers' keys (network/wireguard.py), the VXLAN device (between transit addresses inside WireGuard when
+  encrypted, else between underlay addresses), fdb entries and the services address (network/overlay.py), and the
+  UDP filter that accepts VXLAN and WireGuard only from the peers (network/firewall.py). The host's WireGuard key
+  pair is made once (state dir, 0600); its public half goes to the server in `hello` (`hello_fields`). Applying
+  runs again every `apply_seconds` (level-triggered: a deleted fdb entry, device or peer is put back without a
+  restart) and at once after a failed probe.
 - The connectivity check (agent/connectivity.py): every `probe_seconds` each peer's gateway is probed over the
   overlay; a `connectivity` message goes out when a status changes and after every connect.
 - The converger asks `gate(desired)` before it creates a managed container: "waiting for an overlay address" while
@@ -28,17 +32,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from corral.agent import connectivity
 from corral.agent.connectivity import EchoResponder, PeerRecord
 from corral.model import protocol
 from corral.model.errors import CorralError, InvalidInput
-from corral.model.network import NetworkState
+from corral.model.network import VXLAN_OVERHEAD, WIREGUARD_PORT, NetworkState, wireguard_interface
 from corral.model.stack import DesiredContainer
+from corral.network.firewall import Firewall, WantedFilter
 from corral.network.overlay import Overlay, WantedOverlay, wanted_peers
+from corral.network.wireguard import Tunnel, TunnelPeer, WantedTunnel, load_or_create_key, usable_peers
 from corral.runtime.containers import on_overlay
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.networks import ensure_network, wanted_network
@@ -72,6 +80,8 @@ class NetworkManager:
         probe_port: int = connectivity.PROBE_PORT,
         clock: Callable[[], float] = connectivity.wall_clock,
         enabled: bool = True,
+        state_dir: Path | None = None,
+        wireguard_port: int = WIREGUARD_PORT,
     ) -> None:
         self.engine = engine
         # False (`CORRAL_AGENT_OVERLAY=0`): this host takes no part in the overlay (no Docker network, VXLAN, DNS or
@@ -93,6 +103,23 @@ class NetworkManager:
         self._on_ready: Callable[[], None] | None = None
         self._responder = EchoResponder(port=probe_port)
         self._report_due = False  # the peer set changed: the next probe round reports even without a flip
+        self.tunnel = Tunnel()
+        self.firewall = Firewall()
+        self.wireguard_port = wireguard_port
+        self._keys: tuple[str, str] | None = None  # (private, public) WireGuard key of this host
+        self._key_problem = "this agent has no WireGuard key (no state dir)"
+        if enabled and state_dir is not None:
+            try:
+                self._keys = load_or_create_key(state_dir)
+            except (CorralError, OSError) as exc:
+                self._key_problem = f"no WireGuard key: {exc}"
+                log.warning("the encrypted overlay cannot work on this host: %s", self._key_problem)
+
+    def hello_fields(self) -> dict[str, Any]:
+        """What `hello` carries for the overlay: the WireGuard public key and port (never the private key)."""
+        if self._keys is None:
+            return {}
+        return {"wireguard": {"public_key": self._keys[1], "port": self.wireguard_port}}
 
     # -- registration and sessions
 
@@ -177,12 +204,51 @@ class NetworkManager:
         if not state.host.address:
             return True, "the server does not know this host's underlay address"
         try:
-            local = state.host.address
-            peers = wanted_peers(local, (p.address for p in state.peers))
-            self.overlay.apply(WantedOverlay(state.settings.vni, local, state.settings.mtu, peers))
+            return True, self._apply_tunnel_and_overlay(state)
         except CorralError as exc:
             return True, exc.message
-        return True, ""
+
+    def _apply_tunnel_and_overlay(self, state: NetworkState) -> str:
+        """WireGuard (when encrypted), VXLAN and the UDP filter; the problem or ""."""
+        settings, host = state.settings, state.host
+        name = wireguard_interface(host.host_id)
+        if not settings.encryption:
+            self.tunnel.remove(name)
+            peers = wanted_peers(host.address, (p.address for p in state.peers))
+            self.overlay.apply(WantedOverlay(settings.vni, host.address, settings.mtu, peers))
+            self.firewall.apply(WantedFilter(vxlan_sources=peers))
+            return ""
+        if self._keys is None:
+            return self._key_problem
+        if not host.transit:
+            return "the server has not given this host a transit address for the encrypted overlay"
+        tunnel_peers = usable_peers(
+            [TunnelPeer(p.public_key, p.address, p.port, p.transit) for p in state.peers if p.address != host.address]
+        )
+        want = WantedTunnel(name, self._keys[0], self.wireguard_port, host.transit, settings.mtu + VXLAN_OVERHEAD)
+        self.tunnel.apply(dataclasses.replace(want, peers=tunnel_peers))
+        transits = frozenset(p.transit for p in tunnel_peers)
+        self.overlay.apply(WantedOverlay(settings.vni, host.transit, settings.mtu, transits))
+        self.firewall.apply(
+            WantedFilter(
+                vxlan_sources=transits,
+                vxlan_interface=name,
+                wireguard_port=self.wireguard_port,
+                wireguard_sources=frozenset(p.endpoint for p in tunnel_peers),
+            )
+        )
+        keyless = sorted(p.name for p in state.peers if p.slice and not p.public_key)
+        return f"peers without a WireGuard key (their agents are too old?): {', '.join(keyless)}" if keyless else ""
+
+    def teardown(self) -> None:
+        """This host left the environment: remove the WireGuard interface and the UDP filter."""
+        state = self.state
+        try:
+            if state is not None:
+                self.tunnel.remove(wireguard_interface(state.host.host_id))
+            self.firewall.remove()
+        except CorralError as exc:
+            log.warning("cleaning up the overlay: %s", exc.message)
 
     async def apply(self) -> None:
         state = self.state

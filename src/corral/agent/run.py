@@ -117,7 +117,7 @@ class Agent:
         self.slot_reporter = SlotReporter()
         self.health = HealthMonitor()
         # The overlay (Docker network + VXLAN), the connectivity check, and DNS/metadata registered on it.
-        self.network = NetworkManager(DockerEngine(docker_host), enabled=settings.agent_overlay)
+        self.network = NetworkManager(DockerEngine(docker_host), enabled=settings.agent_overlay, state_dir=state_dir)
         self.converger.network_gate = self.network.gate
         self.dns = DnsServer()  # on 169.254.169.250:53 once the first network message arrived
         self.metadata = MetadataServer()  # on 169.254.169.250:80 once the first network message arrived
@@ -277,6 +277,7 @@ class Agent:
             if result.outcome is Outcome.STOPPED or self.stop.is_set():
                 return 0
             if result.outcome is Outcome.REJECTED:
+                self.network.teardown()  # removed from its environment: no tunnel or filter is left behind
                 moved = set_aside_credentials(self.state_dir)
                 kept = f" (old credentials moved to {moved})" if moved else ""
                 log.error("%s%s", result.reason, kept)

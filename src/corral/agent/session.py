@@ -203,6 +203,8 @@ class Session:
     async def _converse(self, ws: ClientConnection) -> SessionResult:
         facts = await self.monitor.facts()
         hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": build_id()}
+        if self.network is not None:
+            hello.update(self.network.hello_fields())  # the WireGuard public key for the encrypted overlay
         images = await self._read_images()
         if images is not None:  # the server knows the images' architectures before it schedules on this host
             hello["images"] = protocol.images_to_wire(images)

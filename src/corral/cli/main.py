@@ -7,6 +7,7 @@ Why this shape: settings come from flags or `CORRAL_URL`, `CORRAL_ACCESS_KEY`, `
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -121,6 +122,11 @@ def env_ls(output: FormatOption = Format.table) -> None:
     )
 
 
+class OnOff(enum.StrEnum):
+    on = "on"
+    off = "off"
+
+
 @env_app.command("create")
 def env_create(
     name: str,
@@ -128,7 +134,12 @@ def env_create(
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     subnet: Annotated[str | None, typer.Option(help="Overlay subnet (CIDR); default: the server's.")] = None,
     host_prefix: Annotated[int | None, typer.Option(help="Prefix length of each host's slice (default 24).")] = None,
-    mtu: Annotated[int | None, typer.Option(help="MTU inside the overlay (default 1450).")] = None,
+    mtu: Annotated[
+        int | None, typer.Option(help="MTU inside the overlay (default 1370 encrypted, 1450 plain).")
+    ] = None,
+    overlay_encryption: Annotated[
+        OnOff, typer.Option(help="Encrypt traffic between hosts (WireGuard); off: plain VXLAN for trusted networks.")
+    ] = OnOff.on,
     allow: AllowOption = None,
     require_approval: Annotated[
         bool, typer.Option("--require-approval", help="New hosts stay pending until `corral hosts approve`.")
@@ -136,8 +147,10 @@ def env_create(
     output: FormatOption = Format.table,
 ) -> None:
     """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow."""
-    given = {"subnet": subnet, "host_prefix": host_prefix, "mtu": mtu}
+    given: dict[str, object] = {"subnet": subnet, "host_prefix": host_prefix, "mtu": mtu}
     network = {key: value for key, value in given.items() if value is not None}
+    if overlay_encryption is OnOff.off:
+        network["encryption"] = False
     allowed = sorted(_settings(allow or []))
     env = _run(
         lambda c: c.create_environment(

@@ -129,6 +129,8 @@ class Host:
     overlay_slice: str = ""  # its slice of the environment's overlay subnet (orchestrator/ipam.py), "" for none
     # its agent's overlay probes: peer host id -> {"ok": bool, "since": float, "error": str} (agent/connectivity.py)
     connectivity: dict[str, dict[str, object]] = field(default_factory=dict)
+    overlay_key: str = ""  # its agent's WireGuard public key (base64), "" until its agent sent one
+    overlay_port: int = 0  # its agent's WireGuard listen port
 
 
 @dataclass(frozen=True)

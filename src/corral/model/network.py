@@ -9,11 +9,19 @@ Addresses: an environment has one subnet (default 10.42.0.0/16); each host gets 
 their host's slice (or keep theirs with `retain_ip`, or take `io.rancher.container.requested_ip`). The overlay is
 one flat L2 segment over VXLAN, so an address may live on any host. DNS and metadata answer on the link-local
 `SERVICES_ADDRESS` on every host.
+
+Encryption (on unless the environment was created with `encryption: false`): every host has a WireGuard interface
+(`wireguard_interface`, named from the host id: unique on the machine) with a *transit* address derived from its
+slice (`transit_address`, in `TRANSIT_NETWORK`), and VXLAN runs between transit addresses, so every overlay frame
+crosses the underlay inside WireGuard. The default MTU inside is then 1370 (1500 - 60 WireGuard over IPv4 - 20
+spare for an IPv6 underlay - 50 VXLAN). Each environment gets a random VNI at creation (`random_vni`).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,8 +30,15 @@ from corral.model.errors import InvalidInput
 DEFAULT_SUBNET = "10.42.0.0/16"
 DEFAULT_HOST_PREFIX = 24
 DEFAULT_MTU = 1450  # 1500 minus the VXLAN overhead (50 bytes)
+ENCRYPTED_MTU = 1370  # 1500 minus WireGuard's worst case (80 bytes) and VXLAN's (50 bytes)
+VXLAN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet header
 DEFAULT_VNI = 4242
 VXLAN_PORT = 4789
+WIREGUARD_PORT = 51820  # each host's WireGuard listen port (its own network namespace or machine)
+# Transit addresses (VXLAN endpoints inside the tunnel): link-local, never routed, and clear of the addresses
+# clouds use there (169.254.169.254 metadata, 169.254.170.x, 169.254.20.10 node-local DNS).
+TRANSIT_NETWORK = "169.254.64.0/18"
+WIREGUARD_PREFIX = "cwg"  # + the host id's hex part: at most 15 characters (IFNAMSIZ - 1)
 SERVICES_ADDRESS = "169.254.169.250"  # DNS (port 53) and metadata (port 80) on every host, as in Rancher
 DNS_DOMAIN = "corral.internal"
 BRIDGE_NAME = "corral0"
@@ -33,14 +48,18 @@ DOCKER_NETWORK = "corral-managed"
 
 @dataclass(frozen=True)
 class NetworkSettings:
-    """An environment's overlay: its subnet, the size of each host's slice, the MTU inside and the VXLAN id."""
+    """An environment's overlay: its subnet, the size of each host's slice, the MTU inside, the VXLAN id and
+    whether the hosts' traffic is encrypted (WireGuard). `mtu` 0 means the default for the mode."""
 
     subnet: str = DEFAULT_SUBNET
     host_prefix: int = DEFAULT_HOST_PREFIX
-    mtu: int = DEFAULT_MTU
+    mtu: int = 0
     vni: int = DEFAULT_VNI
+    encryption: bool = True
 
     def __post_init__(self) -> None:
+        if self.mtu == 0:
+            object.__setattr__(self, "mtu", ENCRYPTED_MTU if self.encryption else DEFAULT_MTU)
         try:
             network = ipaddress.IPv4Network(self.subnet, strict=True)
         except ValueError as exc:
@@ -71,25 +90,60 @@ class NetworkSettings:
             return cls()
         if not isinstance(data, dict):
             raise InvalidInput("network must be an object", field="network")
-        known = {"subnet": str, "host_prefix": int, "mtu": int, "vni": int}
+        known: dict[str, type] = {"subnet": str, "host_prefix": int, "mtu": int, "vni": int, "encryption": bool}
         for key, value in data.items():
             if key not in known:
                 raise InvalidInput(f"network.{key} is not a network setting", field=f"network.{key}")
-            if not isinstance(value, known[key]) or isinstance(value, bool):
+            if not isinstance(value, known[key]) or (isinstance(value, bool) and known[key] is not bool):
                 raise InvalidInput(
                     f"network.{key} must be a {known[key].__name__}, not {type(value).__name__}", field=f"network.{key}"
                 )
         return cls(**data)
 
 
+def random_vni(taken: Iterable[int] = ()) -> int:
+    """A VXLAN id for a new environment: random, not one of `taken` (other environments'), never the old fixed
+    4242 (so two installations' environments do not share one by default)."""
+    avoid = {*taken, DEFAULT_VNI}
+    while True:
+        vni = 1 + secrets.randbelow(2**24 - 1)
+        if vni not in avoid:
+            return vni
+
+
+def transit_address(settings: NetworkSettings, slice_text: str) -> str:
+    """A host's address on its WireGuard interface (pure): TRANSIT_NETWORK's (i+1)-th address for the i-th slice of
+    the subnet, so it is unique in the environment and stable for the host's life; "" without a slice or when the
+    slice's number does not fit (more than 16382 slices)."""
+    if not slice_text:
+        return ""
+    subnet, piece = settings.network, ipaddress.IPv4Network(slice_text)
+    index = (int(piece.network_address) - int(subnet.network_address)) >> (32 - piece.prefixlen)
+    transit = ipaddress.IPv4Network(TRANSIT_NETWORK)
+    if not 0 <= index < transit.num_addresses - 2:
+        return ""
+    return str(transit.network_address + index + 1)
+
+
+def wireguard_interface(host_id: str) -> str:
+    """The WireGuard interface of a host: unique on the whole machine (userspace WireGuard's control sockets in
+    /var/run/wireguard are shared by every network namespace), at most 15 characters, letters and digits only."""
+    tail = "".join(c for c in host_id.split("-", 1)[-1].lower() if c.isalnum())
+    return (WIREGUARD_PREFIX + tail)[:15]
+
+
 @dataclass(frozen=True)
 class HostNetwork:
-    """One host on the overlay: its underlay address (VXLAN endpoint) and its slice of the subnet."""
+    """One host on the overlay: its underlay address (VXLAN or WireGuard endpoint), its slice of the subnet and,
+    when the environment is encrypted, its WireGuard public key, listen port and transit address."""
 
     host_id: str
     name: str
-    address: str  # underlay IP: where its VXLAN endpoint listens
+    address: str  # underlay IP: where its VXLAN (or WireGuard) endpoint listens
     slice: str  # e.g. "10.42.3.0/24"; "" until the IPAM gave it one
+    public_key: str = ""  # WireGuard (base64), "" when its agent has not sent one
+    port: int = 0  # WireGuard listen port
+    transit: str = ""  # its WireGuard interface's address (transit_address), "" when the overlay is plain
 
     @property
     def gateway(self) -> str:
@@ -108,6 +162,9 @@ class HostNetwork:
             name=str(data.get("name", "")),
             address=str(data.get("address", "")),
             slice=str(data.get("slice", "")),
+            public_key=str(data.get("public_key", "")),
+            port=int(data.get("port", 0) or 0),
+            transit=str(data.get("transit", "")),
         )
 
 

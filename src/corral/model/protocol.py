@@ -6,7 +6,8 @@ message and never crashes either side.
 
 Agent -> server
   ``hello``      data: {"facts": {...HostFacts fields}, "labels": {...}, "agent_version": str}
-                 sent first on every connection
+                 sent first on every connection; also "wireguard": {"public_key": base64 str, "port": int}  the
+                 host's WireGuard key and listen port for the encrypted overlay (model/network.py), when it has one
   ``snapshot``   data: {"containers": [ObservedContainer as dict, ...]}  full set, after hello and on resync
   ``container``  data: {"container": {...}} or {"removed": docker_id}   one delta from the engine's events
   ``heartbeat``  data: {"time": float}
@@ -56,6 +57,8 @@ empty, it gets no `network` message and no registry credentials until an admin a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -193,3 +196,20 @@ def images_from_wire(data: object) -> dict[str, tuple[str, ...]]:
         if key:
             merged.setdefault(key, set()).update(normalise_arch(a) for a in archs if a.strip())
     return {ref: tuple(sorted(archs)) for ref, archs in sorted(merged.items())}
+
+
+def wireguard_from_wire(data: object) -> tuple[str, int]:
+    """A hello's `wireguard`: (public key, listen port); InvalidInput naming the field when it is not a 32-byte
+    base64 key and a port within 1..65535."""
+    if not isinstance(data, dict):
+        raise InvalidInput("wireguard must be an object with public_key and port", field="wireguard")
+    key, port = data.get("public_key"), data.get("port")
+    try:
+        valid_key = isinstance(key, str) and len(key) == 44 and len(base64.b64decode(key, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        valid_key = False
+    if not valid_key:
+        raise InvalidInput("wireguard.public_key must be a base64 WireGuard key", field="wireguard.public_key")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise InvalidInput(f"wireguard.port must be within 1..65535, not {port!r}", field="wireguard.port")
+    return str(key), port

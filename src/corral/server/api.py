@@ -33,7 +33,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import CorralError, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from corral.model.names import validate_name
-from corral.model.network import NetworkSettings
+from corral.model.network import NetworkSettings, random_vni
 from corral.model.policy import parse_settings
 from corral.server.auth import authenticate_request, require_admin, throttle_of
 from corral.server.host_service import HostService
@@ -53,7 +53,8 @@ class EnvironmentCreate(Strict):
     name: str
     orchestration: str = "cattle"
     description: str = Field(default="", max_length=2000)
-    network: dict[str, Any] | None = None  # {subnet, host_prefix, mtu, vni}; subnet default: CORRAL_DEFAULT_SUBNET
+    # {subnet, host_prefix, mtu, vni, encryption}; subnet default: CORRAL_DEFAULT_SUBNET, vni: random, encryption: on
+    network: dict[str, Any] | None = None
     allow: list[str] = Field(default_factory=list, max_length=32)  # dangerous container settings (model/policy.py)
     require_approval: bool = False  # hosts registering with a token stay `pending` until approved
 
@@ -123,9 +124,13 @@ def list_environments(request: Request, _: Admin) -> dict[str, Any]:
 @router.post("/environments", status_code=201)
 def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> dict[str, Any]:
     name = validate_name(body.name)
-    network = NetworkSettings.from_dict({"subnet": request.app.state.settings.default_subnet, **(body.network or {})})
+    store = store_of(request)
+    vni = random_vni(e.network.vni for e in store.list_environments())
+    network = NetworkSettings.from_dict(
+        {"subnet": request.app.state.settings.default_subnet, "vni": vni, **(body.network or {})}
+    )
     allow = parse_settings(body.allow)
-    env = store_of(request).create_environment(
+    env = store.create_environment(
         name,
         _orchestration(body.orchestration),
         body.description,

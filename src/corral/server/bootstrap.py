@@ -11,7 +11,7 @@ from pathlib import Path
 
 from corral.config import Settings
 from corral.model.entities import KeyKind, Orchestration
-from corral.model.network import NetworkSettings
+from corral.model.network import NetworkSettings, random_vni
 from corral.store.database import migrate, open_engine
 from corral.store.repository import Store
 
@@ -43,5 +43,5 @@ def ensure_default_environment(store: Store, settings: Settings | None = None) -
     """A fresh server has one Cattle environment, `default`, as the system we model had; its overlay subnet is
     `CORRAL_DEFAULT_SUBNET`."""
     if not store.list_environments():
-        network = NetworkSettings(subnet=(settings or Settings()).default_subnet)
+        network = NetworkSettings(subnet=(settings or Settings()).default_subnet, vni=random_vni())
         store.create_environment(DEFAULT_ENVIRONMENT, Orchestration.CATTLE, "created on first start", network)

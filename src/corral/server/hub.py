@@ -426,6 +426,8 @@ class AgentHub:
         validate_facts(facts_data)  # bounds checked before anything is kept (stored by _store_hello)
         if "images" in message.data:
             protocol.images_from_wire(message.data["images"])
+        if "wireguard" in message.data:
+            protocol.wireguard_from_wire(message.data["wireguard"])
         session.agent_version = validate_agent_version(message.data.get("agent_version"))
         self.backlog.add(session.host_id, Report(message, address))  # superseded only by a later hello's facts
         report = self.backlog.first(session.host_id)
@@ -459,6 +461,8 @@ class AgentHub:
         if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
             facts = dataclasses.replace(facts, arch=normalise_arch(declared))
         changes: dict[str, object] = {"facts": facts, "address": address}
+        if "wireguard" in message.data:  # the encrypted overlay's key: the peers get it in their `network`
+            changes["overlay_key"], changes["overlay_port"] = protocol.wireguard_from_wire(message.data["wireguard"])
         if "images" in message.data:  # stored with the facts: the host is never active with its images unknown
             changes["images"] = protocol.images_from_wire(message.data["images"])
         host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, **changes))

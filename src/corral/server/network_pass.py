@@ -9,6 +9,7 @@ digest changes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -20,7 +21,14 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import protocol
 from corral.model.entities import Environment, Host, HostState, ObservedContainer
-from corral.model.network import ContainerRecord, HostNetwork, NetworkState, ServiceRecord
+from corral.model.network import (
+    ContainerRecord,
+    HostNetwork,
+    NetworkSettings,
+    NetworkState,
+    ServiceRecord,
+    transit_address,
+)
 from corral.model.stack import LaunchConfig, Service, SlotRecord
 from corral.orchestrator.ipam import (
     MANAGED,
@@ -138,9 +146,11 @@ class NetworkPass:
                         environment_id=env.id,
                         environment=env.name,
                         settings=env.network,
-                        host=_host_network(host),
+                        host=_host_network(host, env.network),
                         peers=tuple(
-                            _host_network(h) for h in env_hosts if h.id != host.id and h.overlay_slice and h.address
+                            _host_network(h, env.network)
+                            for h in env_hosts
+                            if h.id != host.id and h.overlay_slice and h.address
                         ),
                         containers=shared[0],
                         services=shared[1],
@@ -243,8 +253,17 @@ def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[
     return found
 
 
-def _host_network(host: Host) -> HostNetwork:
-    return HostNetwork(host_id=host.id, name=host.name, address=host.address, slice=host.overlay_slice)
+def _host_network(host: Host, settings: NetworkSettings) -> HostNetwork:
+    """A host as its peers see it; with encryption, its WireGuard key, port and transit address too."""
+    plain = HostNetwork(host_id=host.id, name=host.name, address=host.address, slice=host.overlay_slice)
+    if not settings.encryption:
+        return plain
+    return dataclasses.replace(
+        plain,
+        public_key=host.overlay_key,
+        port=host.overlay_port,
+        transit=transit_address(settings, host.overlay_slice),
+    )
 
 
 def _host_record(host: Host) -> dict[str, Any]:

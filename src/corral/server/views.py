@@ -47,6 +47,7 @@ def host_view(host: Host, hosts: Iterable[Host] | None = None) -> dict[str, Any]
         "overlay": {
             "slice": host.overlay_slice,
             "gateway": HostNetwork(host.id, host.name, host.address, host.overlay_slice).gateway,
+            "public_key": host.overlay_key,  # WireGuard's public half (the private key never leaves the host)
         },
         "last_seen": host.last_seen,
         "created_at": host.created_at,

@@ -338,7 +338,7 @@ class Store:
 
     def update_host(self, host_id: str, **changes: Any) -> Host:
         """Change columns of a host: state, state_reason, labels, facts (HostFacts), address, last_seen,
-        driver_options, images (reference -> architectures), overlay_slice, connectivity."""
+        driver_options, images (reference -> architectures), overlay_slice, connectivity, overlay_key, overlay_port."""
         with self.session() as session:
             row = session.get(HostRow, host_id)
             if row is None:
@@ -551,6 +551,8 @@ def _host(row: HostRow, container_count: int) -> Host:
         images={str(ref): tuple(archs) for ref, archs in (row.images or {}).items() if isinstance(archs, list)},
         overlay_slice=row.overlay_slice or "",
         connectivity={str(k): dict(v) for k, v in (row.connectivity or {}).items() if isinstance(v, dict)},
+        overlay_key=row.overlay_key or "",
+        overlay_port=row.overlay_port or 0,
     )
 
 

@@ -86,6 +86,8 @@ class HostRow(Base):
     overlay_slice: Mapped[str] = mapped_column(String(64), default="")  # its slice of the environment's subnet
     # peer host id -> {"ok": bool, "since": float, "error": str}: the overlay probe's last result (agent-reported)
     connectivity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    overlay_key: Mapped[str] = mapped_column(String(64), default="")  # the agent's WireGuard public key
+    overlay_port: Mapped[int] = mapped_column(default=0)  # its WireGuard listen port
 
 
 class HostContainerRow(Base):
