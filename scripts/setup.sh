@@ -31,7 +31,7 @@ log() { echo "setup: $*"; }
 
 # --- 1. OS packages ------------------------------------------------------------------------------------------
 PACKAGES=(docker.io busybox-static iproute2 iptables util-linux procps git make python3-venv ca-certificates postgresql
-          docker-registry apache2-utils docker-compose)
+          docker-registry apache2-utils docker-compose tcpdump)
 # The web UI's browser tests drive Debian's Chromium (Playwright with executable_path); its assets come from npm.
 PACKAGES+=(chromium fonts-dejavu-core)
 if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi

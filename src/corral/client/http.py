@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +37,19 @@ _BY_STATUS: dict[int, type[CorralError]] = {
 }
 
 
+def ssl_context_for(ca: str | Path | None) -> ssl.SSLContext | None:
+    """A context that trusts the CA in `ca` (a file, or the PEM text itself); None: the system's CAs."""
+    if not ca:
+        return None
+    text = str(ca)
+    try:
+        if text.lstrip().startswith("-----BEGIN"):
+            return ssl.create_default_context(cadata=text)
+        return ssl.create_default_context(cafile=str(Path(text).expanduser()))
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(f"cannot load the CA from {text[:120]!r}: {exc}", field="ca") from exc
+
+
 def basic_auth_header(access_key: str, secret_key: str) -> str:
     return "Basic " + base64.b64encode(f"{access_key}:{secret_key}".encode()).decode()
 
@@ -48,13 +63,19 @@ class CorralClient:
         *,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        ca: str | Path | ssl.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         headers = {}
         if access_key or secret_key:
             headers["Authorization"] = basic_auth_header(access_key, secret_key)
         self.auth_headers = headers
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        # the server's own CA (admin.env's CORRAL_CA_FILE, `--ca`), else the system's CAs
+        self.ssl_context = ca if isinstance(ca, ssl.SSLContext) else ssl_context_for(ca)
+        verify: ssl.SSLContext | bool = self.ssl_context if self.ssl_context is not None else True
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport, verify=verify
+        )
         self.stacks = StacksClient(self)
         self.catalog = CatalogClient(self)
 
@@ -85,6 +106,11 @@ class CorralClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise Unavailable(
+                    f"the certificate of {self.url} is not trusted ({exc}): set CORRAL_CA_FILE or --ca to the "
+                    "server's CA (tls/ca.pem in its data dir; admin.env names it)"
+                ) from exc
             raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
         if response.status_code >= 400:
             raise _error_from(response)
@@ -208,6 +234,17 @@ class CorralClient:
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/healthz")
+        return result
+
+    # -- TLS ------------------------------------------------------------------------------------------------------
+
+    def server_certificate(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/server/certificate")
+        return result
+
+    def rotate_server_certificate(self) -> dict[str, Any]:
+        """A new server certificate from the server's CA, served from the next handshake; agents reconnect."""
+        result: dict[str, Any] = self.request("POST", "/v1/server/certificate/rotate")
         return result
 
 

@@ -40,18 +40,19 @@ router = APIRouter()
 log = logging.getLogger("corral.web")
 
 
-def mount_ui(app: FastAPI, api_url: str) -> None:
-    """Mount the UI at /ui of the server's app and send `/` there. `api_url` is how the UI reaches `/v1`."""
-    app.mount("/ui", create_ui(api_url))
+def mount_ui(app: FastAPI, api_url: str, ca_file: Path | None = None) -> None:
+    """Mount the UI at /ui of the server's app and send `/` there. `api_url` is how the UI reaches `/v1`, trusting
+    the server's CA in `ca_file` over HTTPS."""
+    app.mount("/ui", create_ui(api_url, ca_file))
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/ui/", status_code=303)
 
 
-def create_ui(api_url: str) -> FastAPI:
+def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    ui.state.sessions = SessionStore(api_url)
+    ui.state.sessions = SessionStore(api_url, ca_file)
     ui.middleware("http")(add_security_headers)
     ui.add_exception_handler(LoginRequired, _login_required)
     ui.add_exception_handler(CsrfFailed, _csrf_failed)
@@ -104,7 +105,9 @@ def login(
     try:
         if not access_key.strip() or not secret_key.strip():
             raise Unauthorized("enter the access key and the secret key")
-        with CorralClient(sessions.api_url, access_key.strip(), secret_key.strip(), timeout=10) as probe:
+        with CorralClient(
+            sessions.api_url, access_key.strip(), secret_key.strip(), timeout=10, ca=sessions.ssl_context
+        ) as probe:
             probe.list_environments()
     except CorralError as exc:
         return render(request, None, "login.html", 401, next=target, error=exc.message, access_key=access_key)
@@ -144,7 +147,7 @@ async def events_socket(websocket: WebSocket) -> None:
     url = websocket_url(session.api_url, "/v1/events")
     if environment:
         url += "?environment=" + quote(environment, safe="")
-    await relay(websocket, url, dict(session.client().auth_headers))
+    await relay(websocket, url, dict(session.client().auth_headers), session.ssl_context)
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
