@@ -26,6 +26,7 @@ SCRIPTS = {
     "P4": "agent_rss.py",
     "P5": "failover.py",
     "P6": "sql_per_start.py",
+    "TLS": "tls_handshake.py",
 }
 
 
