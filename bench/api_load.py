@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -57,7 +58,8 @@ class Server:
     def __init__(self) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="corral-bench-p3-"))
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"  # TLS with the server's own CA, as every server serves
+        self.ca_file = self.data_dir / "tls" / "ca.pem"
         self.process: subprocess.Popen[bytes] | None = None
         self.auth = ""
 
@@ -80,13 +82,16 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {(self.data_dir / 'server.log').read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+            with contextlib.suppress(httpx.HTTPError, OSError, ssl.SSLError):
+                if httpx.get(f"{self.url}/healthz", timeout=2, verify=self.ssl()).status_code == 200:
                     break
             time.sleep(0.2)
         values = dict(line.split("=", 1) for line in (self.data_dir / "admin.env").read_text().split() if "=" in line)
         pair = f"{values['CORRAL_ACCESS_KEY']}:{values['CORRAL_SECRET_KEY']}".encode()
         self.auth = "Basic " + base64.b64encode(pair).decode()
+
+    def ssl(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -120,10 +125,11 @@ class Agent:
         self.auth = "Basic " + base64.b64encode(f"{keys['access_key']}:{keys['secret_key']}".encode()).decode()
         self.facts = facts
 
-    async def run(self, url: str, connected: asyncio.Event) -> None:
-        socket_url = url.replace("http://", "ws://") + "/v1/agent"
+    async def run(self, url: str, connected: asyncio.Event, trust: ssl.SSLContext) -> None:
+        socket_url = url.replace("https://", "wss://") + "/v1/agent"
         async with websockets.connect(
             socket_url,
+            ssl=trust,
             additional_headers={"Authorization": self.auth},
             max_size=protocol.MAX_MESSAGE_BYTES,
             ping_interval=None,  # a server busy placing thousands of containers answers pings late
@@ -169,7 +175,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-async def load(url: str, auth: str, clients: int, seconds: float, services: list[dict[str, Any]]) -> dict[str, list]:
+async def load(
+    url: str, auth: str, clients: int, seconds: float, services: list[dict[str, Any]], trust: ssl.SSLContext
+) -> dict[str, list]:
     timings: dict[str, list[float]] = {path: [] for path in (*LIST_CALLS, "scale")}
     scales = {s["id"]: s["scale"] for s in services}
     deadline = time.monotonic() + seconds
@@ -177,7 +185,8 @@ async def load(url: str, auth: str, clients: int, seconds: float, services: list
 
     async def worker(number: int) -> None:
         rng = random.Random(number)  # noqa: S311 - which service to scale, not a secret
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": auth}, timeout=120) as client:
+        headers = {"Authorization": auth}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, verify=trust) as client:
             turn = number
             while time.monotonic() < deadline:
                 call = calls[turn % len(calls)]
@@ -204,7 +213,10 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
         headers = {"Authorization": server.auth}
         # idle connections expire before the server's keep-alive closes them (uvicorn: 5 s)
         limits = httpx.Limits(keepalive_expiry=1.0)
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120, limits=limits) as client:
+        trust = server.ssl()
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=headers, timeout=120, limits=limits, verify=trust
+        ) as client:
             reply = await client.post("/v1/environments/default/registration-tokens", json={"description": "bench"})
             reply.raise_for_status()
             token = reply.json()["token"]
@@ -218,7 +230,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.gather(*(register(a) for a in agents))
             events = [asyncio.Event() for _ in agents]
             for agent, event in zip(agents, events, strict=True):
-                agent.task = asyncio.create_task(agent.run(server.url, event))
+                agent.task = asyncio.create_task(agent.run(server.url, event, trust))
                 await asyncio.sleep(0)
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout=300)
             setup_hosts = time.monotonic() - started
@@ -239,7 +251,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
             setup_containers = time.monotonic() - started
             services = (await client.get("/v1/services")).json()["data"]
-        timings = await load(server.url, server.auth, args.clients, args.seconds, services)
+        timings = await load(server.url, server.auth, args.clients, args.seconds, services, trust)
     finally:
         for agent in agents:
             if agent.task is not None:

@@ -27,6 +27,7 @@ SCRIPTS = {
     "P5": "failover.py",
     "P6": "sql_per_start.py",
     "N1": "overlay_crypto.py",
+    "TLS": "tls_handshake.py",
 }
 
 

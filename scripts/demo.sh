@@ -9,14 +9,14 @@ cd "$(dirname "$0")/.."
 
 PORT="${CORRAL_PORT:-8080}"
 export CORRAL_DATA_DIR="${CORRAL_DATA_DIR:-/var/lib/corral}"
-export CORRAL_URL="http://127.0.0.1:${PORT}"
+export CORRAL_URL="https://127.0.0.1:${PORT}"  # TLS with the server's own CA (tls/ca.pem, named in admin.env)
 HOSTS="${CORRAL_DEMO_HOSTS:-host1 host2 host3}"
 CORRAL=.venv/bin/corral
 
 answers() { .venv/bin/python - "$CORRAL_URL" <<'PY'
-import sys, urllib.request
-try:
-    urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=2)
+import ssl, sys, urllib.request
+try:  # only "does something answer here": the CLI below verifies the server against its CA
+    urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=2, context=ssl._create_unverified_context())
 except Exception:
     sys.exit(1)
 PY
@@ -79,11 +79,11 @@ echo
 cat <<TXT
 
 Corral is running.
-  Web UI:      ${CORRAL_URL}/ui/   (log in with the API key below)
+  Web UI:      ${CORRAL_URL}/ui/   (log in with the API key pair in admin.env; the browser must trust the CA below)
   API:         ${CORRAL_URL}/v1   (OpenAPI document: ${CORRAL_URL}/openapi.json)
-  API key:     CORRAL_ACCESS_KEY=${CORRAL_ACCESS_KEY}
-               CORRAL_SECRET_KEY=${CORRAL_SECRET_KEY}
-               (also in ${CORRAL_DATA_DIR}/admin.env: set -a; . ${CORRAL_DATA_DIR}/admin.env; set +a)
+  API key:     CORRAL_ACCESS_KEY=${CORRAL_ACCESS_KEY}, the secret key in ${CORRAL_DATA_DIR}/admin.env
+               (for the CLI: set -a; . ${CORRAL_DATA_DIR}/admin.env; set +a)
+  Server CA:   ${CORRAL_CA_FILE}
   Try:         .venv/bin/corral ps    .venv/bin/corral scale demo/web=6    .venv/bin/corral logs -f demo/web
                .venv/bin/corral exec -it demo-web-1 -- sh    .venv/bin/corral hosts ls    .venv/bin/corral tokens create
 TXT

@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     # The overlay subnet of the `default` environment and of environments created without one (model/network.py).
     default_subnet: str = "10.42.0.0/16"
 
+    # TLS (server/tls.py): HTTPS and WSS on every listener unless insecure_http; extra names and addresses for the
+    # server certificate (comma-separated); or the operator's own certificate, key and (optionally) its CA.
+    insecure_http: bool = False
+    tls_sans: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+
     # Local host driver (network namespaces + a dockerd each on this machine).
     local_driver: bool = True
     local_bridge: str = "corralbr0"

@@ -22,23 +22,71 @@ from corral.config import load_settings
 from corral.model.errors import CorralError
 from corral.model.names import parse_label_pairs
 
+server_app = typer.Typer(help="Run the Corral server, or manage its certificate.")
+app.add_typer(server_app, name="server")
 
-@app.command("server")
+
+@server_app.callback(invoke_without_command=True)
 def server_command(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            envvar="CORRAL_INSECURE_HTTP", help="Serve plain HTTP instead of HTTPS (keys cross the network in clear)."
+        ),
+    ] = False,
+    tls_san: Annotated[
+        list[str] | None,
+        typer.Option(help="Another name or address for the server certificate (repeatable; CORRAL_TLS_SANS)."),
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Serve this certificate (PEM) instead of the own CA's.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The private key of --tls-cert.")] = None,
+    tls_ca: Annotated[Path | None, typer.Option(help="The CA that issued --tls-cert (agents pin it).")] = None,
 ) -> None:
-    """Run the Corral server (REST API, event stream, agent hub)."""
+    """Run the Corral server (REST API, event stream, agent hub) over HTTPS with its own CA."""
+    if ctx.invoked_subcommand is not None:
+        return
     from corral.server.run import run_server
     from corral.web import mount_ui
 
-    raise typer.Exit(run_server(host, port, load_settings(), extend=mount_ui))
+    settings = load_settings()
+    update: dict[str, object] = {}
+    if insecure_http:
+        update["insecure_http"] = True
+    if tls_san:
+        update["tls_sans"] = ",".join([settings.tls_sans, *tls_san]).strip(",")
+    for key, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("tls_ca", tls_ca)):
+        if value is not None:
+            update[key] = str(value)
+    raise typer.Exit(run_server(host, port, settings.model_copy(update=update), extend=mount_ui))
+
+
+@server_app.command("rotate-cert")
+def rotate_cert_command() -> None:
+    """Issue a new server certificate from the server's CA; the running server serves it from the next handshake
+    and its agents reconnect (they pin the CA, so none needs a restart). Uses CORRAL_URL and the admin key."""
+    from corral.cli.main import call_server
+
+    info = call_server(lambda client: client.rotate_server_certificate())
+    typer.echo(
+        f"new server certificate: serial {info['serial']:x}, valid until {info['not_after']}, "
+        f"CA {info['ca_digest']}; {info['agents_reconnecting']} agents reconnecting"
+    )
 
 
 @app.command("agent")
 def agent_command(
-    url: Annotated[str, typer.Option(help="Server URL, e.g. http://10.0.0.5:8080.")],
-    token: Annotated[str | None, typer.Option(help="Registration token (needed only the first time).")] = None,
+    url: Annotated[str, typer.Option(help="Server URL, e.g. https://10.0.0.5:8080.")],
+    token: Annotated[
+        str | None, typer.Option(help="Join token CORRAL1-<CA digest>-<secret> (needed only the first time).")
+    ] = None,
+    ca_digest: Annotated[
+        str | None, typer.Option(help="Trust the server whose CA has this digest (sha256:<hex>).")
+    ] = None,
+    ca: Annotated[Path | None, typer.Option(help="Trust the server whose certificate this CA file issued.")] = None,
+    insecure: Annotated[bool, typer.Option(help="Allow an http:// server URL (no TLS).")] = False,
     state_dir: Annotated[Path | None, typer.Option(help="Where the agent keeps its credentials.")] = None,
     docker_host: Annotated[str, typer.Option(help="Docker engine to drive.")] = "unix:///var/run/docker.sock",
     label: Annotated[list[str] | None, typer.Option(help="Host label KEY=VALUE (repeatable).")] = None,
@@ -60,6 +108,9 @@ def agent_command(
         labels=labels,
         name=name,
         settings=settings,
+        ca_digest=ca_digest,
+        ca_file=ca,
+        insecure=insecure,
     )
     raise typer.Exit(code)
 

@@ -50,29 +50,30 @@ def test_a_cross_site_post_is_rejected(page, ui_server: ServerProcess) -> None:
         },
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(forged, timeout=10)
+        urllib.request.urlopen(forged, timeout=10, context=ui_server.ssl_context())
     assert refused.value.code == 403
     # same origin but no CSRF token: refused too, and the session still works afterwards
     forged.remove_header("Origin")
     forged.add_header("Origin", ui_server.url)
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(forged, timeout=10)
+        urllib.request.urlopen(forged, timeout=10, context=ui_server.ssl_context())
     assert refused.value.code == 403
     assert "/ui/login" not in page.goto("/ui/hosts").url
 
 
 def test_a_websocket_with_a_foreign_origin_is_refused(page, ui_server: ServerProcess) -> None:
     session = next(c["value"] for c in page.context.cookies() if c["name"] == "corral_session")
-    url = ui_server.url.replace("http://", "ws://") + "/ui/ws/events"
+    url = ui_server.ws_url + "/ui/ws/events"
     headers = {"Cookie": f"corral_session={session}"}
     foreign_origin = {**headers, "Origin": "http://evil.example"}
     with (
-        ws_client.connect(url, additional_headers=foreign_origin) as foreign,
+        ws_client.connect(url, additional_headers=foreign_origin, ssl=ui_server.ssl_context()) as foreign,
         pytest.raises(websockets.exceptions.ConnectionClosed) as closed,
     ):
         foreign.recv(timeout=10)
     assert closed.value.rcvd.code == 4403
-    with ws_client.connect(url, additional_headers={**headers, "Origin": ui_server.url}) as own:
+    own_origin = {**headers, "Origin": ui_server.url}
+    with ws_client.connect(url, additional_headers=own_origin, ssl=ui_server.ssl_context()) as own:
         ui_server.client().create_environment(unique("wsprobe"))
         event = json.loads(own.recv(timeout=10))
     assert event["type"] == "resource.change"

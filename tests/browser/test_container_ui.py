@@ -100,7 +100,8 @@ def test_a_foreign_origin_cannot_open_a_shell(ui_server: ServerProcess, containe
     import websockets
     import websockets.sync.client as ws_client
 
-    url = ui_server.url.replace("http://", "ws://") + f"/ui/ws/containers/{container['id']}/exec"
-    with ws_client.connect(url, origin="http://evil.example") as socket, pytest.raises(websockets.ConnectionClosed):
+    url = ui_server.ws_url + f"/ui/ws/containers/{container['id']}/exec"
+    foreign = ws_client.connect(url, origin="http://evil.example", ssl=ui_server.ssl_context())
+    with foreign as socket, pytest.raises(websockets.ConnectionClosed):
         socket.recv(timeout=10)
     assert socket.close_code == 4403

@@ -40,7 +40,7 @@ from corral.agent import run_agent
 from corral.config import Settings
 token = sys.argv[4] if len(sys.argv) > 4 else None
 sys.exit(run_agent(url=sys.argv[1], token=token, state_dir=Path(sys.argv[2]), docker_host=sys.argv[3],
-                   labels={"zone": "a"}, name=None, settings=Settings()))
+                   labels={"zone": "a"}, name=None, settings=Settings(), insecure=True))
 """
 
 

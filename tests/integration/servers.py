@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from corral.client import CorralClient
 from corral.config import Settings
 from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.errors import CorralError
+from corral.model.join_token import ca_digest_of_pem
 from corral.provision.local import LocalHostDriver
 
 
@@ -50,7 +52,9 @@ class ServerProcess:
         run_id = secrets.token_hex(3)
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        insecure = overrides.get("CORRAL_INSECURE_HTTP", "").lower() in ("1", "true", "yes")
+        self.url = f"{'http' if insecure else 'https'}://127.0.0.1:{self.port}"
+        self.ca_file = None if insecure else data_dir / "tls" / "ca.pem"  # the server's own CA (server/tls.py)
         octet = 128 + secrets.randbelow(120)  # clear of the overlay range 198.18.64.0/18
         self.env = {
             **os.environ,
@@ -96,7 +100,22 @@ class ServerProcess:
         """The command the server runs for a local host's agent (to start one by hand in tests)."""
         state_dir = self.data_dir / "agents" / name
         credentials = AgentCredentials.from_json((state_dir / CREDENTIALS_FILE).read_text())
-        return [sys.executable, "-m", "corral", "agent", "--url", credentials.url, "--state-dir", str(state_dir)]
+        trust = ["--ca-digest", self.ca_digest] if self.ca_file is not None else ["--insecure"]
+        command = [sys.executable, "-m", "corral", "agent", "--url", credentials.url, "--state-dir", str(state_dir)]
+        return command + trust
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Trusts this server's CA (None for a plain-HTTP server): for urllib and websockets in tests."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file is not None else None
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+    @property
+    def ca_digest(self) -> str:
+        assert self.ca_file is not None, "a plain-HTTP server has no CA"
+        return ca_digest_of_pem(self.ca_file.read_text())
 
     def start(self) -> None:
         log = open(self.data_dir / "server.log", "a")  # noqa: SIM115 - handed to the child
@@ -115,8 +134,10 @@ class ServerProcess:
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"server exited with {self.process.returncode}: {self.log()}")
+        if self.ca_file is not None and not self.ca_file.exists():
+            return False
         try:
-            CorralClient(self.url, timeout=2).health()
+            CorralClient(self.url, timeout=2, ca=self.ca_file).health()
         except CorralError:
             return False
         return True
@@ -136,13 +157,14 @@ class ServerProcess:
             self.process.wait()
 
     def client(self) -> CorralClient:
-        return CorralClient(self.url, self.access_key, self.secret_key)
+        return CorralClient(self.url, self.access_key, self.secret_key, ca=self.ca_file)
 
     def cli_env(self) -> dict[str, str]:
         """Environment for running `corral` against this server."""
         return {
             **self.env,
             "CORRAL_URL": self.url,
+            "CORRAL_CA_FILE": str(self.ca_file or ""),
             "CORRAL_ACCESS_KEY": self.access_key,
             "CORRAL_SECRET_KEY": self.secret_key,
             "COLUMNS": "200",

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -63,13 +64,15 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         assert web_hosts == {"host1", "host2", "host3"}, text
         assert re.search(r"demo\s+worker\s+demo-worker-1\s+host\d\s+running", text), text
         assert "default: allows all" in text  # make demo's environment allows the dangerous settings (warned)
-        assert f"http://127.0.0.1:{env['CORRAL_PORT']}" in text
-        ui_url = f"http://127.0.0.1:{env['CORRAL_PORT']}/ui/"
+        assert f"https://127.0.0.1:{env['CORRAL_PORT']}" in text
+        ui_url = f"https://127.0.0.1:{env['CORRAL_PORT']}/ui/"
         assert f"Web UI:      {ui_url}" in text
-        with urllib.request.urlopen(ui_url + "login", timeout=10) as login_page:  # the printed UI answers
+        trust = ssl.create_default_context(cafile=str(tmp_path / "data" / "tls" / "ca.pem"))
+        with urllib.request.urlopen(ui_url + "login", timeout=10, context=trust) as login_page:  # the UI answers
             assert "Log in to Corral" in login_page.read().decode()
         keys = dict(line.split("=", 1) for line in (tmp_path / "data" / "admin.env").read_text().split())
-        assert f"CORRAL_SECRET_KEY={keys['CORRAL_SECRET_KEY']}" in text
+        assert f"CORRAL_ACCESS_KEY={keys['CORRAL_ACCESS_KEY']}" in text
+        assert keys["CORRAL_SECRET_KEY"] not in text  # never printed: it is in admin.env (0600)
 
         os.killpg(demo.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=120)

@@ -16,8 +16,11 @@ DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="corral agent", description="Run the agent on this host.")
-    p.add_argument("--url", required=True, help="Server URL, e.g. http://10.0.0.5:8080.")
-    p.add_argument("--token", default=None, help="Registration token (needed only the first time).")
+    p.add_argument("--url", required=True, help="Server URL, e.g. https://10.0.0.5:8080.")
+    p.add_argument("--token", default=None, help="Join token CORRAL1-<digest>-<secret> (needed the first time only).")
+    p.add_argument("--ca-digest", default=None, help="Trust the server whose CA has this digest (sha256:<hex>).")
+    p.add_argument("--ca", type=Path, default=None, help="Trust the server whose certificate this CA file issued.")
+    p.add_argument("--insecure", action="store_true", help="Allow an http:// server URL (no TLS).")
     p.add_argument("--state-dir", type=Path, default=None, help="Where the agent keeps its credentials.")
     p.add_argument("--docker-host", default=DEFAULT_DOCKER_HOST, help="Docker engine to drive.")
     p.add_argument("--label", action="append", default=[], help="Host label KEY=VALUE (repeatable).")
@@ -46,4 +49,7 @@ def main(argv: list[str]) -> int:
         labels=labels,
         name=args.name,
         settings=settings,
+        ca_digest=args.ca_digest,
+        ca_file=args.ca,
+        insecure=args.insecure,
     )

@@ -2,7 +2,8 @@
 
 Why a module of its own: the file holds a secret, so writing it is done one careful way (mode 0600, atomic
 rename, state dir 0700), and the registration call sorts server answers into "give up with one clear line"
-(`RegistrationRejectedError`) and "retry later" (`Unavailable`).
+(`RegistrationRejectedError`, `UntrustedCertificateError` when the server fails the pinned CA) and "retry later"
+(`Unavailable`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import ssl
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +33,26 @@ class RegistrationRejectedError(CorralError):
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.http_status = status
+
+
+class UntrustedCertificateError(CorralError):
+    """The server's certificate failed verification against the pinned CA: never retried."""
+
+    def __init__(self, cause: ssl.SSLCertVerificationError) -> None:
+        super().__init__(cause.verify_message or str(cause))
+        self.cause = cause
+
+
+def certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a transport error (httpx wraps it), if that is what it was."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def credentials_path(state_dir: Path) -> Path:
@@ -126,6 +148,9 @@ async def register(
     try:
         response = await client.post(endpoint, json=payload, timeout=REGISTER_TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:
+        untrusted = certificate_error(exc)
+        if untrusted is not None:
+            raise UntrustedCertificateError(untrusted) from exc
         raise Unavailable(f"cannot reach {endpoint}: {exc or type(exc).__name__}") from exc
     if response.status_code == 201 or response.status_code == 200:
         try:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Coroutine
@@ -23,6 +24,7 @@ from corral.agent.backoff import Backoff
 from corral.agent.converge import Converger, SlotReporter
 from corral.agent.credentials_store import (
     RegistrationRejectedError,
+    UntrustedCertificateError,
     credentials_path,
     host_name_from,
     load_credentials,
@@ -37,9 +39,11 @@ from corral.agent.metadata import MetadataServer
 from corral.agent.network import NetworkManager
 from corral.agent.session import Outcome, Session, agent_socket_url
 from corral.agent.streams import MAX_STREAMS
+from corral.agent.trust import MITM, UntrustedServerError, establish, pinned_ca_path, refusal
 from corral.config import Settings
 from corral.model.credentials import AgentCredentials
 from corral.model.errors import InvalidInput, Unavailable
+from corral.model.join_token import parse_ca_digest, parse_join_token
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.streams import ContainerStreams
 
@@ -73,8 +77,12 @@ def run_agent(
     labels: dict[str, str],
     name: str | None,
     settings: Settings,
+    ca_digest: str | None = None,
+    ca_file: Path | None = None,
+    insecure: bool = False,
 ) -> int:
-    """Run the agent until SIGTERM/SIGINT (exit 0) or until the server refuses this host for good (exit 1)."""
+    """Run the agent until SIGTERM/SIGINT (exit 0) or until the server refuses this host for good, or is not the
+    server it pinned (exit 1)."""
     configure_logging()
     agent = Agent(
         url=url,
@@ -84,6 +92,9 @@ def run_agent(
         labels=labels,
         name=name,
         settings=settings,
+        ca_digest=ca_digest,
+        ca_file=ca_file,
+        insecure=insecure,
     )
     try:
         return asyncio.run(agent.main())
@@ -102,9 +113,17 @@ class Agent:
         labels: dict[str, str],
         name: str | None,
         settings: Settings,
+        ca_digest: str | None = None,
+        ca_file: Path | None = None,
+        insecure: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
+        self.ca_digest = ca_digest
+        self.ca_file = ca_file
+        self.insecure = insecure
+        self.ssl: ssl.SSLContext | None = None  # the pinned CA's context (trust.py); None for plain HTTP
+        self.pinned_digest = ""
         self.state_dir = state_dir
         self.labels = dict(labels)
         self.name = name
@@ -129,9 +148,17 @@ class Agent:
     async def main(self) -> int:
         try:
             agent_socket_url(self.url)
+            join = parse_join_token(self.token) if self.token else None
+            expected = parse_ca_digest(self.ca_digest) if self.ca_digest else None
         except InvalidInput as exc:
             log.error("%s", exc.message)
             return 1
+        if join is not None and join.ca_digest:
+            if expected and expected != join.ca_digest:
+                log.error("--ca-digest %s differs from the join token's %s; %s", expected, join.ca_digest, MITM)
+                return 1
+            expected = join.ca_digest
+        self.token = join.secret if join is not None else None
         installed = self._install_signal_handlers()
         watcher = asyncio.create_task(self.monitor.run(self.stop), name="engine-monitor")
         prober = asyncio.create_task(self.health.run(self.stop), name="health-checks")
@@ -139,6 +166,8 @@ class Agent:
         dns = asyncio.create_task(self.dns.run(self.stop), name="dns")
         metadata = asyncio.create_task(self.metadata.run(self.stop), name="metadata")
         try:
+            if not await self._trust(expected):
+                return 0 if self.stop.is_set() else 1
             credentials = await self._credentials()
             if credentials is None:
                 return 0 if self.stop.is_set() else 1
@@ -181,6 +210,40 @@ class Agent:
             log.info("received %s; stopping (containers keep running)", sig.name)
         self.stop.set()
 
+    # -- trust
+
+    async def _trust(self, expected: str | None) -> bool:
+        """Pin the server's CA (trust.py); False to exit (reason logged)."""
+        backoff = Backoff(cap=self.settings.agent_max_backoff_seconds)
+        quiet = _RepeatFilter()
+        if self.insecure and self.url.lower().startswith("http://"):
+            log.warning("--insecure: talking to %s over plain HTTP; credentials cross the network in clear", self.url)
+        while not self.stop.is_set():
+            try:
+                work = establish(
+                    self.url, self.state_dir, expected=expected, ca_file=self.ca_file, insecure=self.insecure
+                )
+                trusted = await _unless_stopped(self.stop, work)
+            except UntrustedServerError as exc:
+                log.error("%s", exc.message)
+                return False
+            except (InvalidInput, OSError) as exc:
+                log.error("cannot set up TLS: %s", getattr(exc, "message", exc))
+                return False
+            except Unavailable as exc:
+                delay = backoff.next_delay()
+                if quiet.should_log(exc.message):
+                    log.warning("%s; retrying in %.1fs", exc.message, delay)
+                await _sleep_or_stop(self.stop, delay)
+                continue
+            if trusted is None:
+                return False
+            self.ssl, self.pinned_digest = trusted
+            if self.ssl is not None:
+                log.info("server CA pinned: %s (%s)", self.pinned_digest, pinned_ca_path(self.state_dir))
+            return True
+        return False
+
     # -- credentials
 
     async def _credentials(self) -> AgentCredentials | None:
@@ -212,13 +275,16 @@ class Agent:
         quiet = _RepeatFilter()
         import httpx  # only registering speaks plain HTTP: an agent with credentials never loads it (bench P4)
 
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=self.ssl if self.ssl is not None else True) as client:
             while not self.stop.is_set():
                 try:
                     attempt = register(client, self.url, token=token, name=name, labels=self.labels, facts=facts)
                     credentials = await _unless_stopped(self.stop, attempt)
                     if credentials is None:
                         return None
+                except UntrustedCertificateError as exc:
+                    log.error("%s", await refusal(self.url, self.pinned_digest, exc.cause))
+                    return None
                 except RegistrationRejectedError as exc:
                     log.error("%s", _rejection_line(exc, name))
                     return None
@@ -261,6 +327,7 @@ class Agent:
                 stream_source=self.streams,
                 health=self.health,
                 network=self.network,
+                ssl_context=self.ssl,
             )
             running = asyncio.create_task(session.run(), name="agent-session")
             stopper = asyncio.create_task(self.stop.wait())
@@ -276,6 +343,9 @@ class Agent:
             result = running.result()
             if result.outcome is Outcome.STOPPED or self.stop.is_set():
                 return 0
+            if result.outcome is Outcome.UNTRUSTED and result.certificate_error is not None:
+                log.error("%s", await refusal(self.url, self.pinned_digest, result.certificate_error))
+                return 1
             if result.outcome is Outcome.REJECTED:
                 self.network.teardown()  # removed from its environment: no tunnel or filter is left behind
                 moved = set_aside_credentials(self.state_dir)

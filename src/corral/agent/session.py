@@ -27,6 +27,7 @@ import base64
 import contextlib
 import enum
 import logging
+import ssl
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -82,6 +83,7 @@ class Outcome(enum.Enum):
     STOPPED = "stopped"  # the agent is shutting down
     DROPPED = "dropped"  # lost, refused or never established: reconnect after a backoff
     REJECTED = "rejected"  # the server no longer accepts this host: do not retry
+    UNTRUSTED = "untrusted"  # the server's certificate fails the pinned CA: do not retry (agent/trust.py)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class SessionResult:
     outcome: Outcome
     reason: str
     welcomed: bool = False
+    certificate_error: ssl.SSLCertVerificationError | None = None
 
 
 REMOVED_REASON = "host was removed from the server; re-register with a new token"
@@ -140,8 +143,10 @@ class Session:
         stream_source: StreamSource,
         health: HealthMonitor | None = None,
         network: NetworkManager | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.socket_url = agent_socket_url(url)
+        self.ssl_context = ssl_context if self.socket_url.startswith("wss:") else None
         self.credentials = credentials
         self.labels = labels
         self.monitor = monitor
@@ -175,6 +180,7 @@ class Session:
                 ping_timeout=self.settings.heartbeat_seconds * max(self.settings.missed_heartbeats, 1),
                 close_timeout=5,
                 max_size=protocol.MAX_MESSAGE_BYTES,
+                ssl=self.ssl_context,
             ) as ws:
                 self._ws = ws
                 try:
@@ -192,6 +198,8 @@ class Session:
             code = exc.rcvd.code if exc.rcvd is not None else None
             result = classify_close(code, exc.rcvd.reason if exc.rcvd is not None else "")
             return SessionResult(result.outcome, result.reason, self.welcomed)
+        except ssl.SSLCertVerificationError as exc:
+            return SessionResult(Outcome.UNTRUSTED, exc.verify_message or str(exc), certificate_error=exc)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             return SessionResult(Outcome.DROPPED, f"cannot reach {self.socket_url}: {exc or type(exc).__name__}")
         except Exception as exc:  # a bug must cost one reconnect, not the agent

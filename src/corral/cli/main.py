@@ -2,7 +2,8 @@
 `corral tokens create|ls|rm`.
 
 Why this shape: settings come from flags or `CORRAL_URL`, `CORRAL_ACCESS_KEY`, `CORRAL_SECRET_KEY`,
-`CORRAL_ENVIRONMENT`; every list has `--format json`; every error is one line on stderr and exit code 1.
+`CORRAL_CA_FILE` (the server's CA; a path or the PEM itself), `CORRAL_ENVIRONMENT` (all but the last are in the
+server's `admin.env`); every list has `--format json`; every error is one line on stderr and exit code 1.
 """
 
 from __future__ import annotations
@@ -60,23 +61,39 @@ class Context:
     url: str
     access_key: str
     secret_key: str
+    ca: str = ""
+    _warned: bool = False
 
     def client(self) -> CorralClient:
         if not self.access_key or not self.secret_key:
             fail("no API key: set CORRAL_ACCESS_KEY and CORRAL_SECRET_KEY (see admin.env in the server's data dir)")
-        return CorralClient(self.url, self.access_key, self.secret_key, retry_seconds=CLI_RETRY_SECONDS)
+        if self.url.lower().startswith("http://") and not self._warned:
+            self._warned = True
+            typer.echo(
+                f"warning: {self.url} is plain HTTP: the API key crosses the network in clear (use https://)",
+                err=True,
+            )
+        try:
+            return CorralClient(
+                self.url, self.access_key, self.secret_key, ca=self.ca or None, retry_seconds=CLI_RETRY_SECONDS
+            )
+        except CorralError as exc:
+            fail(exc.message)
 
 
-_context = Context(url="http://127.0.0.1:8080", access_key="", secret_key="")
+_context = Context(url="https://127.0.0.1:8080", access_key="", secret_key="")
 
 
 @app.callback()
 def _configure(
-    url: Annotated[str, typer.Option(envvar="CORRAL_URL", help="Server URL.")] = "http://127.0.0.1:8080",
+    url: Annotated[str, typer.Option(envvar="CORRAL_URL", help="Server URL.")] = "https://127.0.0.1:8080",
     access_key: Annotated[str, typer.Option(envvar="CORRAL_ACCESS_KEY", help="API access key.")] = "",
     secret_key: Annotated[str, typer.Option(envvar="CORRAL_SECRET_KEY", help="API secret key.")] = "",
+    ca: Annotated[
+        str, typer.Option("--ca", envvar="CORRAL_CA_FILE", help="The server's CA certificate (file or PEM).")
+    ] = "",
 ) -> None:
-    _context.url, _context.access_key, _context.secret_key = url, access_key, secret_key
+    _context.url, _context.access_key, _context.secret_key, _context.ca = url, access_key, secret_key, ca
 
 
 def _env(value: str | None) -> str:
@@ -85,6 +102,11 @@ def _env(value: str | None) -> str:
 
 def _context_client() -> CorralClient:
     return _context.client()
+
+
+def call_server(action: Any) -> Any:
+    """Call the server with the CLI's settings; any Corral error becomes one line and exit code 1."""
+    return _run(action)
 
 
 def _run(action: Any) -> Any:

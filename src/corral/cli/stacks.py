@@ -396,5 +396,5 @@ def exec_command(
         sys.stdout.write(result["stdout"])
         sys.stderr.write(result["stderr"])
         raise typer.Exit(result["exit_code"] if isinstance(result["exit_code"], int) else 1)
-    url, headers = _run(lambda c: c.stacks.exec_socket(target["id"], cmd, tty=tty))
-    raise typer.Exit(interactive_exec(url, headers, tty=tty))
+    url, headers, context = _run(lambda c: (*c.stacks.exec_socket(target["id"], cmd, tty=tty), c.ssl_context))
+    raise typer.Exit(interactive_exec(url, headers, tty=tty, ssl_context=context))

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -46,10 +47,11 @@ def _stdin_to_socket(socket: ClientConnection) -> None:
             socket.send(data)
 
 
-def interactive_exec(url: str, headers: dict[str, str], *, tty: bool) -> int:
+def interactive_exec(url: str, headers: dict[str, str], *, tty: bool, ssl_context: ssl.SSLContext | None = None) -> int:
     """Run the session; returns the command's exit code (1 if it could not run)."""
     try:
-        socket = connect(url, additional_headers=headers, max_size=None)
+        secure = ssl_context if url.startswith("wss:") else None
+        socket = connect(url, additional_headers=headers, max_size=None, ssl=secure)
     except (OSError, ConnectionClosed) as exc:
         print(f"error: cannot open the exec session: {exc}", file=sys.stderr)
         return 1

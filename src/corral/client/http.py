@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +46,17 @@ _BY_STATUS: dict[int, type[CorralError]] = {
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT"})
 CLI_RETRY_SECONDS = 30.0  # how long the CLI waits for a server that restarts or whose database is unavailable
 _MAX_RETRY_DELAY = 5.0
+def ssl_context_for(ca: str | Path | None) -> ssl.SSLContext | None:
+    """A context that trusts the CA in `ca` (a file, or the PEM text itself); None: the system's CAs."""
+    if not ca:
+        return None
+    text = str(ca)
+    try:
+        if text.lstrip().startswith("-----BEGIN"):
+            return ssl.create_default_context(cadata=text)
+        return ssl.create_default_context(cafile=str(Path(text).expanduser()))
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(f"cannot load the CA from {text[:120]!r}: {exc}", field="ca") from exc
 
 
 def basic_auth_header(access_key: str, secret_key: str) -> str:
@@ -61,6 +74,7 @@ class CorralClient:
         transport: httpx.BaseTransport | None = None,
         headers: dict[str, str] | None = None,
         retry_seconds: float = 0.0,
+        ca: str | Path | ssl.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.retry_seconds = retry_seconds
@@ -69,7 +83,12 @@ class CorralClient:
         if access_key or secret_key:
             headers["Authorization"] = basic_auth_header(access_key, secret_key)
         self.auth_headers = headers
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        # the server's own CA (admin.env's CORRAL_CA_FILE, `--ca`), else the system's CAs
+        self.ssl_context = ca if isinstance(ca, ssl.SSLContext) else ssl_context_for(ca)
+        verify: ssl.SSLContext | bool = self.ssl_context if self.ssl_context is not None else True
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport, verify=verify
+        )
         self.stacks = StacksClient(self)
         self.catalog = CatalogClient(self)
 
@@ -103,6 +122,11 @@ class CorralClient:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    raise Unavailable(
+                        f"the certificate of {self.url} is not trusted ({exc}): set CORRAL_CA_FILE or --ca to the "
+                        "server's CA (tls/ca.pem in its data dir; admin.env names it)"
+                    ) from exc
                 unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if (unsent or method.upper() in IDEMPOTENT_METHODS) and self._wait(deadline, delay, str(exc)):
                     delay = min(delay * 2, _MAX_RETRY_DELAY)
@@ -277,6 +301,17 @@ class CorralClient:
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/healthz")
+        return result
+
+    # -- TLS ------------------------------------------------------------------------------------------------------
+
+    def server_certificate(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/server/certificate")
+        return result
+
+    def rotate_server_certificate(self) -> dict[str, Any]:
+        """A new server certificate from the server's CA, served from the next handshake; agents reconnect."""
+        result: dict[str, Any] = self.request("POST", "/v1/server/certificate/rotate")
         return result
 
 

@@ -32,6 +32,7 @@ from corral.model.entities import (
     normalise_arch,
 )
 from corral.model.errors import CorralError, Forbidden, InvalidInput, TooManyRequests, Unauthorized
+from corral.model.join_token import format_join_token
 from corral.model.names import validate_name
 from corral.model.network import NetworkSettings, random_vni
 from corral.model.policy import parse_settings
@@ -181,7 +182,11 @@ def create_registration_token(request: Request, ref: str, body: TokenCreate, _: 
     url = str(request.base_url).rstrip("/")
     view = token_view(token)
     request.app.state.bus.publish("registration_token", "created", view, env.id)
-    return {**view, "token": secret, "url": url, "command": f"corral agent --url {url} --token {secret}"}
+    tls = request.app.state.tls
+    if tls is not None:  # the join token pins this server's CA: `CORRAL1-<CA digest>-<secret>`
+        secret = format_join_token(secret, tls.ca_digest)
+    insecure = "" if tls is not None else " --insecure"
+    return {**view, "token": secret, "url": url, "command": f"corral agent --url {url} --token {secret}{insecure}"}
 
 
 @router.get("/environments/{ref}/registration-tokens")

@@ -31,6 +31,7 @@ from corral.server.api_catalog import router as catalog_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
+from corral.server.api_tls import router as tls_router
 from corral.server.api_upgrades import router as upgrades_router
 from corral.server.auth import AuthThrottle
 from corral.server.catalog_service import CatalogService
@@ -45,11 +46,18 @@ from corral.store.stacks import StackStore
 
 if TYPE_CHECKING:
     from corral.provision.local import LocalHostDriver
+    from corral.server.tls import ServerTls
 
 log = logging.getLogger("corral.server")
 
 
-def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None = None, agent_url: str = "") -> FastAPI:
+def create_app(
+    settings: Settings,
+    store: Store,
+    driver: LocalHostDriver | None = None,
+    agent_url: str = "",
+    tls: ServerTls | None = None,
+) -> FastAPI:
     bus = EventBus()
     hub = AgentHub(store, bus, settings)
     stacks = StackStore(store)
@@ -65,6 +73,7 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
     )
     host_service = HostService(store, bus, hub, settings, driver)
     host_service.agent_url = agent_url
+    host_service.tls = tls  # local agents get the CA digest and file
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,12 +119,14 @@ def create_app(settings: Settings, store: Store, driver: LocalHostDriver | None 
         max_body=settings.max_body_bytes,
         public_max_body=settings.public_max_body_bytes,
     )
+    app.state.tls = tls  # None: plain HTTP (--insecure-http)
     app.include_router(router)
     app.include_router(stacks_router)
     app.include_router(streams_router)
     app.include_router(upgrades_router)
     app.include_router(catalog_router)
     app.include_router(registries_router)
+    app.include_router(tls_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the loop itself: answers even when every worker thread is busy

@@ -24,6 +24,7 @@ from corral.config import Settings
 from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.entities import Environment, Host, HostFacts, HostState, KeyKind
 from corral.model.errors import Conflict, CorralError, InvalidInput, Unavailable
+from corral.model.join_token import parse_join_token
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
 from corral.server.views import host_view
@@ -31,6 +32,7 @@ from corral.store.repository import Store
 
 if TYPE_CHECKING:
     from corral.provision.local import LocalHostDriver
+    from corral.server.tls import ServerTls
 
 log = logging.getLogger("corral.hosts")
 
@@ -59,6 +61,7 @@ class HostService:
         self.settings = settings
         self.driver = driver
         self.agent_url = ""  # set by the server once it knows its port
+        self.tls: ServerTls | None = None  # set by the server: local agents pin its CA (None: plain HTTP)
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()  # local host names being provisioned or removed: not for the supervisor
 
@@ -67,7 +70,7 @@ class HostService:
     def register(
         self, token: str, name: str, labels: dict[str, str], facts: HostFacts, address: str
     ) -> tuple[Host, str, str]:
-        host = self.store.admit_host(token, name, labels=labels, facts=facts, address=address)
+        host = self.store.admit_host(parse_join_token(token).secret, name, labels=labels, facts=facts, address=address)
         environment_id = host.environment_id
         access_key, secret = self.store.create_api_key(KeyKind.AGENT, host_id=host.id, description=f"agent of {name}")
         self.hub.track(host.id, host.state)
@@ -126,7 +129,9 @@ class HostService:
         return self.settings.data_dir / "agents" / name
 
     def agent_command(self, state_dir: Path) -> list[str]:
-        return [sys.executable, "-m", "corral", "agent", "--url", self.agent_url, "--state-dir", str(state_dir)]
+        """The agent of a local host pins the server's CA by its digest, as an agent joining from afar does."""
+        command = [sys.executable, "-m", "corral", "agent", "--url", self.agent_url, "--state-dir", str(state_dir)]
+        return command + (["--ca-digest", self.tls.ca_digest] if self.tls is not None else ["--insecure"])
 
     async def _provision(self, host: Host, credentials: AgentCredentials, arch: str | None) -> None:
         self._busy.add(host.name)

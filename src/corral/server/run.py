@@ -1,4 +1,7 @@
-"""`corral server`: open the store, mint the first admin key, start the local driver's bridge, serve HTTP.
+"""`corral server`: open the store, mint the first admin key, start the local driver's bridge, serve HTTPS.
+
+TLS on every listener (loopback included) with the server's own CA (server/tls.py), unless `--insecure-http`.
+The admin key pair is never printed: it is in `admin.env`, which also names the URL and the CA file to trust.
 
 Why the extra listener: agents of local hosts live in network namespaces and reach the server through the local
 bridge's gateway address, so when the local driver is available the server listens there too (same port).
@@ -12,6 +15,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -20,7 +24,8 @@ from corral.config import Settings
 from corral.model.errors import CorralError
 from corral.provision.local import LocalHostDriver
 from corral.server.app import create_app
-from corral.server.bootstrap import ADMIN_ENV_FILE, ensure_admin_key, ensure_default_environment, open_store
+from corral.server.bootstrap import ensure_admin_key, ensure_default_environment, open_store, update_admin_env
+from corral.server.tls import ServerTls, server_names, split_sans
 
 log = logging.getLogger("corral.server")
 
@@ -54,9 +59,40 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(host: str, port: int, settings: Settings, extend: Callable[[FastAPI, str], None] | None = None) -> int:
-    """Serve until stopped. `extend(app, api_url)` may add routes (the web UI) that reach `/v1` at `api_url`."""
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def server_tls(settings: Settings, listen: list[str]) -> ServerTls:
+    """The server's certificate (made or checked now) for its names and the addresses it listens on."""
+
+    def given(value: str) -> Path | None:
+        return Path(value).expanduser() if value else None
+
+    tls = ServerTls(
+        settings.data_dir,
+        cert_file=given(settings.tls_cert),
+        key_file=given(settings.tls_key),
+        ca_file=given(settings.tls_ca),
+    )
+    tls.ensure(server_names(listen, split_sans(settings.tls_sans)))
+    return tls
+
+
+def run_server(
+    host: str,
+    port: int,
+    settings: Settings,
+    extend: Callable[[FastAPI, str, Path | None], None] | None = None,
+) -> int:
+    """Serve until stopped. `extend(app, api_url, ca_file)` may add routes (the web UI) that reach `/v1` at
+    `api_url`, trusting `ca_file` (None for plain HTTP)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    scheme = "http" if settings.insecure_http else "https"
     try:
         store = open_store(settings)
         created = ensure_admin_key(store, settings.data_dir)
@@ -66,6 +102,7 @@ def run_server(host: str, port: int, settings: Settings, extend: Callable[[FastA
         port = sockets[0].getsockname()[1]
         driver = local_driver_for(settings)
         agent_url = ""
+        listen = [host]
         if driver is not None:
             try:
                 gateway = driver.ensure_bridge()
@@ -73,29 +110,44 @@ def run_server(host: str, port: int, settings: Settings, extend: Callable[[FastA
                 log.warning("local host driver disabled: %s", exc.message)
                 driver = None
             else:
-                agent_url = f"http://{gateway}:{port}"
+                agent_url = f"{scheme}://{_url_host(gateway)}:{port}"
+                listen.append(gateway)
                 if host not in ("0.0.0.0", "::", gateway):
                     sockets.append(_listen(gateway, port))
+        tls = None if settings.insecure_http else server_tls(settings, listen)
     except CorralError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
-    if created is not None:
-        access_key, secret = created
-        print("Created the admin API key (shown only this once):", flush=True)
-        print(f"  CORRAL_ACCESS_KEY={access_key}\n  CORRAL_SECRET_KEY={secret}", flush=True)
-        print(f"  saved to {settings.data_dir / ADMIN_ENV_FILE} (mode 0600)", flush=True)
-    app = create_app(settings, store, driver, agent_url)
+    local = host in ("0.0.0.0", "::", "localhost") or host.startswith("127.")
+    api_url = f"{scheme}://127.0.0.1:{port}" if local else f"{scheme}://{_url_host(host)}:{port}"
+    ca_file = tls.ca_path if tls is not None else None
+    admin_env = update_admin_env(settings.data_dir, api_url, ca_file)
+    app = create_app(settings, store, driver, agent_url, tls)
     if extend is not None:
-        loopback = host in ("0.0.0.0", "::", "localhost") or host.startswith("127.")
-        extend(app, f"http://127.0.0.1:{port}" if loopback else f"http://{host}:{port}")
+        extend(app, api_url, ca_file)
     print(
-        f"Corral server listening on http://{host}:{port}" + (f" (agents: {agent_url})" if agent_url else ""),
+        f"Corral server listening on {scheme}://{_url_host(host)}:{port}"
+        + (f" (agents: {agent_url})" if agent_url else ""),
         flush=True,
     )
-    config = uvicorn.Config(app, log_level="warning", ws_max_size=16 * 1024 * 1024, timeout_graceful_shutdown=5)
+    if tls is not None:
+        print(f"  CA {tls.ca_digest} ({ca_file}); join tokens carry this digest", flush=True)
+    else:
+        where = "on loopback only" if _is_loopback(host) else f"on {host}: keys and secrets cross the network in clear"
+        print(f"WARNING: --insecure-http: serving plain HTTP {where}", flush=True)
+    if admin_env is not None:
+        what = "Created the admin API key" if created is not None else "Admin API key"
+        print(f"  {what}: in {admin_env} (mode 0600; `set -a; . {admin_env}; set +a` for the CLI)", flush=True)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        ws_max_size=16 * 1024 * 1024,
+        timeout_graceful_shutdown=5,
+        ssl_context_factory=(lambda _config, _default: tls.context()) if tls is not None else None,
+    )
     server = uvicorn.Server(config)
     server.run(sockets=sockets)
     return 0

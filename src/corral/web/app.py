@@ -42,12 +42,13 @@ FORWARDED_FOR = "X-Corral-Forwarded-For"  # server/auth.py reads them (same name
 FORWARD_TOKEN = "X-Corral-Forward-Token"  # noqa: S105 - a header name
 
 
-def mount_ui(app: FastAPI, api_url: str) -> None:
-    """Mount the UI at /ui of the server's app and send `/` there. `api_url` is how the UI reaches `/v1`.
+def mount_ui(app: FastAPI, api_url: str, ca_file: Path | None = None) -> None:
+    """Mount the UI at /ui of the server's app and send `/` there. `api_url` is how the UI reaches `/v1`, trusting
+    the server's CA in `ca_file` over HTTPS.
 
     The server's `forward_token` (when it has one) lets the login probe name the browser's address, so that the
     API throttles failed logins per browser rather than blocking the UI's own loopback address."""
-    ui = create_ui(api_url)
+    ui = create_ui(api_url, ca_file)
     ui.state.forward_token = str(getattr(app.state, "forward_token", "") or "")
     app.mount("/ui", ui)
 
@@ -56,9 +57,9 @@ def mount_ui(app: FastAPI, api_url: str) -> None:
         return RedirectResponse("/ui/", status_code=303)
 
 
-def create_ui(api_url: str) -> FastAPI:
+def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    ui.state.sessions = SessionStore(api_url)
+    ui.state.sessions = SessionStore(api_url, ca_file)
     ui.middleware("http")(add_security_headers)
     ui.add_exception_handler(LoginRequired, _login_required)
     ui.add_exception_handler(CsrfFailed, _csrf_failed)
@@ -115,7 +116,12 @@ def login(
         browser = request.client.host if request.client else ""
         headers = {FORWARDED_FOR: browser, FORWARD_TOKEN: forward} if forward and browser else None
         with CorralClient(
-            sessions.api_url, access_key.strip(), secret_key.strip(), timeout=10, headers=headers
+            sessions.api_url,
+            access_key.strip(),
+            secret_key.strip(),
+            timeout=10,
+            headers=headers,
+            ca=sessions.ssl_context,
         ) as probe:
             probe.list_environments()
     except CorralError as exc:
@@ -156,7 +162,7 @@ async def events_socket(websocket: WebSocket) -> None:
     url = websocket_url(session.api_url, "/v1/events")
     if environment:
         url += "?environment=" + quote(environment, safe="")
-    await relay(websocket, url, dict(session.client().auth_headers))
+    await relay(websocket, url, dict(session.client().auth_headers), session.ssl_context)
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:

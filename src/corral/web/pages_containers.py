@@ -108,4 +108,4 @@ async def container_shell(websocket: WebSocket, container_id: str) -> None:
     if session is None:
         return
     url, headers = session.client().stacks.exec_socket(container_id, SHELL, tty=True)
-    await relay(websocket, url, headers)
+    await relay(websocket, url, headers, session.ssl_context)

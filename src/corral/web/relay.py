@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -29,11 +30,17 @@ def websocket_url(api_url: str, path: str) -> str:
     return api_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + path
 
 
-async def relay(browser: WebSocket, upstream_url: str, headers: dict[str, str]) -> None:
+async def relay(
+    browser: WebSocket, upstream_url: str, headers: dict[str, str], ssl_context: ssl.SSLContext | None = None
+) -> None:
     """Pipe frames both ways until one side closes. The browser socket must already be accepted."""
     try:
         upstream = await websockets.connect(
-            upstream_url, additional_headers=headers, max_size=MAX_FRAME_BYTES, max_queue=MAX_QUEUED_FRAMES
+            upstream_url,
+            additional_headers=headers,
+            max_size=MAX_FRAME_BYTES,
+            max_queue=MAX_QUEUED_FRAMES,
+            ssl=ssl_context if upstream_url.startswith("wss:") else None,
         )
     except (OSError, websockets.WebSocketException) as exc:
         await browser.close(code=CLOSE_UPSTREAM_FAILED, reason=f"server socket failed: {exc}"[:120])

@@ -121,6 +121,7 @@ def render(
         environments=environments,
         environment=current,
         insecure_cookie=not cookie_should_be_secure(request),
+        insecure_http=request.url.scheme == "http",
         path=request.url.path,
         **context,
     )

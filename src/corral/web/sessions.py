@@ -9,9 +9,11 @@ log in again, which is the safe failure.
 from __future__ import annotations
 
 import secrets
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from corral.client import CorralClient
 
@@ -26,6 +28,7 @@ class Session:
     secret_key: str
     csrf_token: str
     api_url: str
+    ssl_context: ssl.SSLContext | None = None  # trusts the server's own CA when /v1 is served over HTTPS
     environment_id: str = ""
     last_seen: float = field(default_factory=time.monotonic)
     _client: CorralClient | None = None
@@ -33,7 +36,7 @@ class Session:
     def client(self) -> CorralClient:
         """The API client of this session (one per session: httpx clients are thread-safe and keep connections)."""
         if self._client is None:
-            self._client = CorralClient(self.api_url, self.access_key, self.secret_key, timeout=30)
+            self._client = CorralClient(self.api_url, self.access_key, self.secret_key, timeout=30, ca=self.ssl_context)
         return self._client
 
     def close(self) -> None:
@@ -43,8 +46,9 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, ca_file: Path | None = None) -> None:
         self.api_url = api_url
+        self.ssl_context = ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else None
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -55,6 +59,7 @@ class SessionStore:
             secret_key=secret_key,
             csrf_token=secrets.token_urlsafe(32),
             api_url=self.api_url,
+            ssl_context=self.ssl_context,
         )
         with self._lock:
             self._expire_idle()

@@ -32,6 +32,7 @@ async def relay_stream(
         base_url=session.api_url,
         headers=dict(session.client().auth_headers),
         timeout=httpx.Timeout(CONNECT_SECONDS, read=None),
+        verify=session.ssl_context if session.ssl_context is not None else True,
     )
     query = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in params.items()}
     try:
