@@ -27,6 +27,7 @@ from corral.model.errors import CorralError, Forbidden, InvalidInput
 from corral.model.names import validate_labels, validate_name
 from corral.model.network import NetworkSettings
 from corral.model.policy import parse_settings
+from corral.model.quotas import Quotas, checked_overrides, merged
 from corral.server.auth import authenticate_header, require_admin
 from corral.server.host_service import HostService
 from corral.server.views import container_view, environment_view, host_view, token_view
@@ -46,11 +47,13 @@ class EnvironmentCreate(Strict):
     description: str = Field(default="", max_length=2000)
     network: dict[str, Any] | None = None  # {subnet, host_prefix, mtu, vni}; subnet default: CORRAL_DEFAULT_SUBNET
     allow: list[str] = Field(default_factory=list, max_length=32)  # dangerous container settings (model/policy.py)
+    quotas: dict[str, int | None] = Field(default_factory=dict, max_length=16)  # over CORRAL_QUOTA_* (model/quotas.py)
 
 
 class EnvironmentUpdate(Strict):
     description: str | None = Field(default=None, max_length=2000)
     allow: list[str] | None = Field(default=None, max_length=32)  # replaces the set; [] locks the environment
+    quotas: dict[str, int | None] | None = Field(default=None, max_length=16)  # merged; null = the server's default
 
 
 class TokenCreate(Strict):
@@ -86,6 +89,25 @@ def _hosts(request: Request) -> HostService:
     return service
 
 
+def quota_defaults(request: Request) -> Quotas:
+    """The server's quotas (`CORRAL_QUOTA_*`), under each environment's own."""
+    settings = request.app.state.settings
+    return Quotas(
+        services_per_stack=settings.quota_services_per_stack,
+        services_per_environment=settings.quota_services_per_environment,
+        containers_per_stack=settings.quota_containers_per_stack,
+        containers_per_environment=settings.quota_containers_per_environment,
+    )
+
+
+def environment_quotas(request: Request, env: Environment) -> Quotas:
+    return quota_defaults(request).with_overrides(env.quotas)
+
+
+def _view(request: Request, env: Environment) -> dict[str, Any]:
+    return environment_view(env, quota_defaults(request))
+
+
 def _orchestration(value: str) -> Orchestration:
     try:
         orchestration = Orchestration(value)
@@ -104,7 +126,7 @@ def _orchestration(value: str) -> Orchestration:
 
 @router.get("/environments")
 def list_environments(request: Request, _: Admin) -> dict[str, Any]:
-    return {"data": [environment_view(env) for env in store_of(request).list_environments()]}
+    return {"data": [_view(request, env) for env in store_of(request).list_environments()]}
 
 
 @router.post("/environments", status_code=201)
@@ -112,17 +134,18 @@ def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> d
     name = validate_name(body.name)
     network = NetworkSettings.from_dict({"subnet": request.app.state.settings.default_subnet, **(body.network or {})})
     allow = parse_settings(body.allow)
+    quotas = merged({}, checked_overrides(body.quotas))
     env = store_of(request).create_environment(
-        name, _orchestration(body.orchestration), body.description, network, allow=allow
+        name, _orchestration(body.orchestration), body.description, network, allow=allow, quotas=quotas
     )
-    view = environment_view(env)
+    view = _view(request, env)
     request.app.state.bus.publish("environment", "created", view, env.id)
     return view
 
 
 @router.get("/environments/{ref}")
 def get_environment(request: Request, ref: str, _: Admin) -> dict[str, Any]:
-    return environment_view(store_of(request).get_environment(ref))
+    return _view(request, store_of(request).get_environment(ref))
 
 
 @router.patch("/environments/{ref}")
@@ -130,8 +153,9 @@ def update_environment(request: Request, ref: str, body: EnvironmentUpdate, _: A
     store = store_of(request)
     env = store.get_environment(ref)
     allow = parse_settings(body.allow) if body.allow is not None else None
-    env = store.update_environment(env.id, description=body.description, allow=allow)
-    view = environment_view(env)
+    quotas = merged(env.quotas, checked_overrides(body.quotas)) if body.quotas is not None else None
+    env = store.update_environment(env.id, description=body.description, allow=allow, quotas=quotas)
+    view = _view(request, env)
     request.app.state.bus.publish("environment", "updated", view, env.id)
     return view
 
@@ -140,7 +164,7 @@ def update_environment(request: Request, ref: str, body: EnvironmentUpdate, _: A
 async def delete_environment(request: Request, ref: str, _: Admin) -> Response:
     env = await run_in_threadpool(store_of(request).get_environment, ref)
     await _hosts(request).remove_environment(env)
-    request.app.state.bus.publish("environment", "removed", environment_view(env), env.id)
+    request.app.state.bus.publish("environment", "removed", _view(request, env), env.id)
     return Response(status_code=204)
 
 

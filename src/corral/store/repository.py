@@ -7,7 +7,7 @@ and tokens; they never see a session or a row. Unique-constraint violations come
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -60,6 +60,7 @@ class Store:
         description: str = "",
         network: NetworkSettings | None = None,
         allow: Iterable[str] = (),
+        quotas: Mapping[str, int] | None = None,
     ) -> Environment:
         row = EnvironmentRow(
             id=ids.new_id("env"),
@@ -69,6 +70,7 @@ class Store:
             created_at=time.time(),
             network=(network or NetworkSettings()).to_dict(),
             allow=sorted(allow),
+            quotas=dict(quotas or {}),
         )
         try:
             with self.session() as session:
@@ -94,7 +96,12 @@ class Store:
             return _environment(row)
 
     def update_environment(
-        self, environment_id: str, *, description: str | None = None, allow: Iterable[str] | None = None
+        self,
+        environment_id: str,
+        *,
+        description: str | None = None,
+        allow: Iterable[str] | None = None,
+        quotas: Mapping[str, int] | None = None,
     ) -> Environment:
         """Change what may change after creation (the network settings may not)."""
         with self.session() as session:
@@ -105,6 +112,8 @@ class Store:
                 row.description = description
             if allow is not None:
                 row.allow = sorted(allow)
+            if quotas is not None:
+                row.quotas = dict(quotas)
             return _environment(row)
 
     def delete_environment(self, environment_id: str) -> None:
@@ -385,6 +394,7 @@ def _environment(row: EnvironmentRow) -> Environment:
         created_at=row.created_at,
         network=NetworkSettings.from_dict(dict(row.network or {})),
         allow=frozenset(row.allow or ()),
+        quotas={str(k): int(v) for k, v in (row.quotas or {}).items()},
     )
 
 

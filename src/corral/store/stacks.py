@@ -154,6 +154,12 @@ class StackStore:
             query = query.order_by(StackRow.name, ServiceRow.position)
             return [_service(row, stack_name) for row, stack_name in session.execute(query).all()]
 
+    def service_scales(self, environment_id: str) -> list[tuple[str, int]]:
+        """(stack id, scale) of every service of the environment, without their specs (the quota check's usage)."""
+        with self.session() as session:
+            query = select(ServiceRow.stack_id, ServiceRow.scale).where(ServiceRow.environment_id == environment_id)
+            return [(stack_id, int(scale)) for stack_id, scale in session.execute(query).all()]
+
     def get_service(self, service_id: str) -> Service:
         with self.session() as session:
             result = session.execute(

@@ -27,6 +27,7 @@ class EnvironmentRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     network: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # NetworkSettings; {} = the defaults
     allow: Mapped[list[str]] = mapped_column(JSON, default=list)  # allowed dangerous settings (model/policy.py)
+    quotas: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # limits over the defaults (model/quotas.py)
 
 
 class ApiKeyRow(Base):
