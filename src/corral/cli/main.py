@@ -23,6 +23,8 @@ from corral.client import CorralClient
 from corral.model.errors import CorralError, InvalidInput
 from corral.model.names import parse_label_pairs
 from corral.model.policy import ALL, SETTINGS, ContainerPolicy, parse_settings
+from corral.model.quotas import NAMES as QUOTA_NAMES
+from corral.model.quotas import parse_quotas
 
 __all__ = ["app", "fail"]
 
@@ -44,6 +46,13 @@ AllowOption = Annotated[
     list[str] | None,
     typer.Option(
         help=f"Dangerous container settings to allow (comma-separated, repeatable): {', '.join(SETTINGS)} or all."
+    ),
+]
+QuotaOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help=f"Quotas as NAME=LIMIT (comma-separated, repeatable; LIMIT 'default' for the server's): "
+        f"{', '.join(QUOTA_NAMES)}."
     ),
 ]
 EnvOption = Annotated[
@@ -102,7 +111,7 @@ def env_ls(output: FormatOption = Format.table) -> None:
     if output is Format.json:
         return print_json(envs)
     print_table(
-        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "DESCRIPTION"],
+        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "QUOTAS", "DESCRIPTION"],
         [
             [
                 e["id"],
@@ -110,6 +119,7 @@ def env_ls(output: FormatOption = Format.table) -> None:
                 e["orchestration"],
                 e.get("network", {}).get("subnet", ""),
                 ",".join(e.get("allow", [])) or "-",
+                _quota_short(e),
                 e["description"],
             ]
             for e in envs
@@ -126,13 +136,20 @@ def env_create(
     host_prefix: Annotated[int | None, typer.Option(help="Prefix length of each host's slice (default 24).")] = None,
     mtu: Annotated[int | None, typer.Option(help="MTU inside the overlay (default 1450).")] = None,
     allow: AllowOption = None,
+    quota: QuotaOption = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow."""
+    """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow,
+    and has the server's quotas unless --quota."""
     given = {"subnet": subnet, "host_prefix": host_prefix, "mtu": mtu}
     network = {key: value for key, value in given.items() if value is not None}
     allowed = sorted(_settings(allow or []))
-    env = _run(lambda c: c.create_environment(name, orchestration, description, network=network or None, allow=allowed))
+    quotas = _quotas(quota or [])
+    env = _run(
+        lambda c: c.create_environment(
+            name, orchestration, description, network=network or None, allow=allowed, quotas=quotas
+        )
+    )
     print_json(env) if output is Format.json else typer.echo(env["id"])
 
 
@@ -145,17 +162,45 @@ def env_update(
     ] = None,
     lock: Annotated[bool, typer.Option("--lock", help="Allow no dangerous setting (before any --allow).")] = False,
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    quota: QuotaOption = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """Change an environment's description or the dangerous container settings it allows."""
+    """Change an environment's description, the dangerous container settings it allows or its quotas."""
     new_allow: list[str] | None = None
+    quotas = _quotas(quota) if quota else None
     if allow or deny or lock:
         current = frozenset() if lock else frozenset(_run(lambda c: c.get_environment(name)).get("allow", []))
         new_allow = _updated_settings(current, _settings(allow or []), _settings(deny or []))
-    env = _run(lambda c: c.update_environment(name, description=description, allow=new_allow))
+    env = _run(lambda c: c.update_environment(name, description=description, allow=new_allow, quotas=quotas))
     if output is Format.json:
         return print_json(env)
+    if quotas is not None and not (allow or deny or lock):
+        return typer.echo(f"{env['name']}: quotas {_quota_text(env)}")
     typer.echo(f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}")
+
+
+def _quotas(values: list[str]) -> dict[str, int | None]:
+    try:
+        return parse_quotas(values)
+    except InvalidInput as exc:
+        fail(exc.message)
+
+
+def _quota_short(env: dict[str, Any]) -> str:
+    """`services 200/1000 containers 5000/10000` (per stack / per environment), for the table."""
+    q = env.get("quotas", {})
+    if not q:
+        return "-"
+    return (
+        f"services {q.get('services_per_stack')}/{q.get('services_per_environment')} "
+        f"containers {q.get('containers_per_stack')}/{q.get('containers_per_environment')}"
+    )
+
+
+def _quota_text(env: dict[str, Any]) -> str:
+    """`services_per_stack=200,...`; an environment's own limits are marked with `*`."""
+    own = env.get("quota_overrides", {})
+    return ",".join(f"{k}={v}{'*' if k in own else ''}" for k, v in env.get("quotas", {}).items()) or "-"
 
 
 def _settings(values: list[str]) -> frozenset[str]:

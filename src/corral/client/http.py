@@ -104,24 +104,35 @@ class CorralClient:
         *,
         network: dict[str, Any] | None = None,
         allow: list[str] | None = None,
+        quotas: dict[str, int | None] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "orchestration": orchestration, "description": description}
         if network:
             body["network"] = network  # {subnet, host_prefix, mtu, vni}
         if allow:
             body["allow"] = allow  # dangerous container settings (model/policy.py)
+        if quotas:
+            body["quotas"] = quotas  # model/quotas.py
         result: dict[str, Any] = self.request("POST", "/v1/environments", json=body)
         return result
 
     def update_environment(
-        self, ref: str, *, description: str | None = None, allow: list[str] | None = None
+        self,
+        ref: str,
+        *,
+        description: str | None = None,
+        allow: list[str] | None = None,
+        quotas: dict[str, int | None] | None = None,
     ) -> dict[str, Any]:
-        """`allow` replaces the environment's allowed settings ([] locks it); None leaves them."""
+        """`allow` replaces the environment's allowed settings ([] locks it); None leaves them. `quotas` changes
+        the named quotas (None as a limit: back to the server's default)."""
         body: dict[str, Any] = {}
         if description is not None:
             body["description"] = description
         if allow is not None:
             body["allow"] = allow
+        if quotas is not None:
+            body["quotas"] = quotas
         result: dict[str, Any] = self.request("PATCH", f"/v1/environments/{_segment(ref)}", json=body)
         return result
 
