@@ -28,7 +28,8 @@ PER_STACK = 200
 
 def compose(prefix: str, services: int, scale: int) -> str:
     return "services:\n" + "".join(
-        f"  {prefix}{i}:\n    image: busybox:latest\n    command: sleep 1d\n    scale: {scale}\n" for i in range(services)
+        f"  {prefix}{i}:\n    image: busybox:latest\n    command: sleep 1d\n    scale: {scale}\n"
+        for i in range(services)
     )
 
 
@@ -59,9 +60,15 @@ def run(services: int, seconds: float) -> dict[str, Any]:
         api.post("/v1/environments", json={"name": "noisy", "quotas": quotas}).raise_for_status()
         api.post("/v1/environments", json={"name": "quiet"}).raise_for_status()
         for number in range(0, services, PER_STACK):
-            body = {"environment": "noisy", "name": f"n{number}", "compose": compose("s", min(PER_STACK, services - number), 0)}
+            body = {
+                "environment": "noisy",
+                "name": f"n{number}",
+                "compose": compose("s", min(PER_STACK, services - number), 0),
+            }
             api.put("/v1/stacks", json=body).raise_for_status()
-        api.put("/v1/stacks", json={"environment": "quiet", "name": "app", "compose": compose("w", 1, 1)}).raise_for_status()
+        api.put(
+            "/v1/stacks", json={"environment": "quiet", "name": "app", "compose": compose("w", 1, 1)}
+        ).raise_for_status()
         service_id = api.get("/v1/services", params={"environment": "quiet"}).json()["data"][0]["id"]
         time.sleep(2 * 2.0)  # passes settle
         passes.clear()
