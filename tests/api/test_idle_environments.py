@@ -32,6 +32,10 @@ def test_only_changed_environments_are_planned_again(api: TestClient, monkeypatc
 
     monkeypatch.setattr(orchestration, "reconcile", counting)
 
+    reads: list[int] = []
+    snapshot = orchestrator._snapshot
+    monkeypatch.setattr(orchestrator, "_snapshot", lambda: reads.append(1) or snapshot())
+
     def one_pass() -> list[str]:
         planned.clear()
         orchestrator._decide_and_store()
@@ -39,9 +43,11 @@ def test_only_changed_environments_are_planned_again(api: TestClient, monkeypatc
 
     one_pass()
     assert one_pass() == []  # nothing changed anywhere: no environment is planned
+    reads.clear()
+    assert one_pass() == [] and reads == []  # nor the store read, while nothing is written to it
     web = api.get("/v1/services", params={"environment": "busy"}).json()["data"][0]
     assert api.post(f"/v1/services/{web['id']}/scale", json={"scale": 1}).status_code == 200
-    assert one_pass() == ["web"]  # only the changed environment; its service gets a reason (no host)
+    assert one_pass() == ["web"] and reads == [1]  # only the changed environment; it gets a reason (no host)
     assert api.get(f"/v1/services/{web['id']}").json()["reason"] != ""
     assert one_pass() == ["web"]  # the reason it stored is a change of its inputs
     assert one_pass() == []

@@ -39,6 +39,7 @@ from corral.server.network_pass import NetworkPass, carried_addresses
 from corral.server.port_pass import PortPass
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
+from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -75,6 +76,8 @@ class Orchestrator:
         self._health_history: dict[str, dict[int, Replacement]] = {}
         # environment id -> (its inputs, when it was last planned) after a pass that changed nothing in it
         self._quiet: dict[str, tuple[tuple[Any, ...], float]] = {}
+        # (store write version, when its oldest quiet environment was planned) after a pass that planned nothing
+        self._idle_at: tuple[int, float] | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_pass = 0.0  # monotonic start of the latest pass
         self._observed_wake: asyncio.TimerHandle | None = None  # a pass due for agents' reports
@@ -147,6 +150,11 @@ class Orchestrator:
         return Snapshot(hosts, self.stacks.list_services(), slots, observed)
 
     def _decide_and_store(self) -> list[Service]:
+        version = write_version()
+        idle = self._idle_at
+        if idle is not None and idle[0] == version and time.monotonic() - idle[1] <= FULL_PASS_SECONDS:
+            return []  # nothing was written since a pass in which every environment was quiet: same inputs
+        self._idle_at = None
         snapshot = self._snapshot()
         now = time.time()
         changed: list[Service] = []
@@ -246,6 +254,7 @@ class Orchestrator:
                 self._quiet.pop(environment_id, None)
         # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
         # reuse it instead of reading services and slots again (bench P6, statements per container start).
+        self._note_idle(version, {s.environment_id for s in snapshot.services}, changed, snapshot.services)
         services, slots = self._after_pass(snapshot, {s.environment_id for s in changed})
         self.network.assign(retained, hosts=snapshot.hosts, services=services, slots=slots)
         self.ports.assign(slots, services)
@@ -265,6 +274,17 @@ class Orchestrator:
         slots.sort(key=lambda r: (r.slot.stack, r.slot.service, r.slot.index))
         return services, slots
 
+    def _note_idle(self, version: int, environments: set[str], changed: list[Service], services: list[Service]) -> None:
+        """After a pass in which every environment was quiet (and none runs a time-driven rule), the next passes
+        need not even read the store until something is written to it (or the oldest quiet environment is due)."""
+        if changed or any(e not in self._quiet for e in environments) or self._time_driven(services):
+            return
+        oldest = min((self._quiet[e][1] for e in environments), default=time.monotonic())
+        self._idle_at = (version, oldest)
+
+    def _time_driven(self, services: list[Service]) -> bool:
+        return any(s.upgrade or s.state != "active" or self._health_history.get(s.id) for s in services)
+
     def _unchanged(self, environment_id: str, inputs: tuple[Any, ...], services: list[Service]) -> bool:
         """The environment's last pass changed nothing, nothing it plans from changed since, and no time-driven rule
         is running in it (a rolling upgrade's batches, a health replacement's backoff): planning it again would
@@ -273,7 +293,7 @@ class Orchestrator:
         quiet = self._quiet.get(environment_id)
         if quiet is None or quiet[0] != inputs or time.monotonic() - quiet[1] > FULL_PASS_SECONDS:
             return False
-        return not any(s.upgrade or s.state != "active" or self._health_history.get(s.id) for s in services)
+        return not self._time_driven(services)
 
     def _store_plan(self, service: Service, plan: Plan) -> None:
         self.stacks.apply_slot_changes(
