@@ -24,6 +24,7 @@ from corral.server.app import create_app
 from corral.server.bootstrap import ensure_admin_key, ensure_default_environment, open_store
 
 PER_STACK = 200
+IDLE_SECONDS = 10.0
 
 
 def compose(prefix: str, services: int, scale: int) -> str:
@@ -72,6 +73,11 @@ def run(services: int, seconds: float) -> dict[str, Any]:
         service_id = api.get("/v1/services", params={"environment": "quiet"}).json()["data"][0]["id"]
         time.sleep(2 * 2.0)  # passes settle
         passes.clear()
+        cpu, wall = time.process_time(), time.monotonic()
+        time.sleep(IDLE_SECONDS)  # nobody works: what do the idle environments cost?
+        idle_cpu = (time.process_time() - cpu) / (time.monotonic() - wall)
+        idle_passes = list(passes)
+        passes.clear()
         writes: list[float] = []
         reads: list[float] = []
         deadline = time.monotonic() + seconds
@@ -89,6 +95,8 @@ def run(services: int, seconds: float) -> dict[str, Any]:
     ms = 1000.0
     return {
         "services_at_scale_0": services,
+        "idle_cpu_percent": round(idle_cpu * 100, 1),
+        "idle_pass_ms": round(statistics.median(idle_passes) * ms, 1) if idle_passes else 0.0,
         "calls": len(writes),
         "scale_p50_ms": round(statistics.median(writes) * ms, 1),
         "scale_p99_ms": round(percentile(writes, 0.99) * ms, 1),
