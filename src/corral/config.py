@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     host_port_range: str = "49153-65535"
     # The overlay subnet of the `default` environment and of environments created without one (model/network.py).
     default_subnet: str = "10.42.0.0/16"
+    # Quotas of every environment that does not set its own (model/quotas.py; `corral env update --quota`): services
+    # and containers (the sum of the services' scales) per stack and per environment.
+    quota_services_per_stack: int = 200
+    quota_services_per_environment: int = 1000
+    quota_containers_per_stack: int = 5000
+    quota_containers_per_environment: int = 10000
 
     # TLS (server/tls.py): HTTPS and WSS on every listener unless insecure_http; extra names and addresses for the
     # server certificate (comma-separated); or the operator's own certificate, key and (optionally) its CA.

@@ -28,6 +28,8 @@ from corral.client.http import CLI_RETRY_SECONDS
 from corral.model.errors import CorralError, InvalidInput
 from corral.model.names import parse_label_pairs
 from corral.model.policy import ALL, SETTINGS, ContainerPolicy, parse_settings
+from corral.model.quotas import NAMES as QUOTA_NAMES
+from corral.model.quotas import parse_quotas
 
 __all__ = ["app", "fail"]
 
@@ -49,6 +51,13 @@ AllowOption = Annotated[
     list[str] | None,
     typer.Option(
         help=f"Dangerous container settings to allow (comma-separated, repeatable): {', '.join(SETTINGS)} or all."
+    ),
+]
+QuotaOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help=f"Quotas as NAME=LIMIT (comma-separated, repeatable; LIMIT 'default' for the server's): "
+        f"{', '.join(QUOTA_NAMES)}."
     ),
 ]
 EnvOption = Annotated[
@@ -128,7 +137,7 @@ def env_ls(output: FormatOption = Format.table) -> None:
     if output is Format.json:
         return print_json(envs)
     print_table(
-        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "APPROVAL", "DESCRIPTION"],
+        ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "APPROVAL", "QUOTAS", "DESCRIPTION"],
         [
             [
                 e["id"],
@@ -137,6 +146,7 @@ def env_ls(output: FormatOption = Format.table) -> None:
                 e.get("network", {}).get("subnet", ""),
                 ",".join(e.get("allow", [])) or "-",
                 "required" if e.get("require_approval") else "-",
+                _quota_short(e),
                 e["description"],
             ]
             for e in envs
@@ -166,14 +176,17 @@ def env_create(
     require_approval: Annotated[
         bool, typer.Option("--require-approval", help="New hosts stay pending until `corral hosts approve`.")
     ] = False,
+    quota: QuotaOption = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow."""
+    """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow,
+    and has the server's quotas unless --quota."""
     given: dict[str, object] = {"subnet": subnet, "host_prefix": host_prefix, "mtu": mtu}
     network = {key: value for key, value in given.items() if value is not None}
     if overlay_encryption is OnOff.off:
         network["encryption"] = False
     allowed = sorted(_settings(allow or []))
+    quotas = _quotas(quota or [])
     env = _run(
         lambda c: c.create_environment(
             name,
@@ -182,6 +195,7 @@ def env_create(
             network=network or None,
             allow=allowed,
             require_approval=require_approval,
+            quotas=quotas,
         )
     )
     print_json(env) if output is Format.json else typer.echo(env["id"])
@@ -200,26 +214,55 @@ def env_update(
         typer.Option("--require-approval/--no-require-approval", help="Whether new hosts wait for approval."),
     ] = None,
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    quota: QuotaOption = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """Change an environment's description, the dangerous container settings it allows, or host approval."""
+    """Change an environment's description, the dangerous container settings it allows, host approval or quotas."""
     changes: dict[str, Any] = {}
     if description is not None:
         changes["description"] = description
     if require_approval is not None:
         changes["require_approval"] = require_approval
+    if quota:
+        changes["quotas"] = _quotas(quota)
     if allow or deny or lock:
         current = frozenset() if lock else frozenset(_run(lambda c: c.get_environment(name)).get("allow", []))
         changes["allow"] = _updated_settings(current, _settings(allow or []), _settings(deny or []))
     if not changes:
-        fail("nothing to change: give --allow, --deny, --lock, --[no-]require-approval or --description")
+        fail("nothing to change: give --allow, --deny, --lock, --[no-]require-approval, --quota or --description")
     env = _run(lambda c: c.update_environment(name, **changes))
     if output is Format.json:
         return print_json(env)
+    if "quotas" in changes and not (allow or deny or lock):
+        return typer.echo(f"{env['name']}: quotas {_quota_text(env)}")
     typer.echo(
         f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}; "
         f"host approval {'required' if env.get('require_approval') else 'not required'}"
     )
+
+
+def _quotas(values: list[str]) -> dict[str, int | None]:
+    try:
+        return parse_quotas(values)
+    except InvalidInput as exc:
+        fail(exc.message)
+
+
+def _quota_short(env: dict[str, Any]) -> str:
+    """`services 200/1000 containers 5000/10000` (per stack / per environment), for the table."""
+    q = env.get("quotas", {})
+    if not q:
+        return "-"
+    return (
+        f"services {q.get('services_per_stack')}/{q.get('services_per_environment')} "
+        f"containers {q.get('containers_per_stack')}/{q.get('containers_per_environment')}"
+    )
+
+
+def _quota_text(env: dict[str, Any]) -> str:
+    """`services_per_stack=200,...`; an environment's own limits are marked with `*`."""
+    own = env.get("quota_overrides", {})
+    return ",".join(f"{k}={v}{'*' if k in own else ''}" for k, v in env.get("quotas", {}).items()) or "-"
 
 
 def _settings(values: list[str]) -> frozenset[str]:

@@ -168,6 +168,7 @@ class CorralClient:
         network: dict[str, Any] | None = None,
         allow: list[str] | None = None,
         require_approval: bool = False,
+        quotas: dict[str, int | None] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "orchestration": orchestration, "description": description}
         if require_approval:
@@ -176,6 +177,8 @@ class CorralClient:
             body["network"] = network  # {subnet, host_prefix, mtu, vni}
         if allow:
             body["allow"] = allow  # dangerous container settings (model/policy.py)
+        if quotas:
+            body["quotas"] = quotas  # model/quotas.py
         result: dict[str, Any] = self.request("POST", "/v1/environments", json=body)
         return result
 

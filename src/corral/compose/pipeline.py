@@ -30,6 +30,9 @@ _TOP_KEYS = frozenset({"version", "services", "volumes", "networks"})
 _TOP_IGNORED = frozenset({"networks", "secrets", "configs", "include", "models"})
 _CATALOG_KEYS = frozenset({"catalog", ".catalog"})
 _VOLUME_KEYS = frozenset({"driver", "driver_opts", "external", "labels", "name", "per_container"})
+# A bound of the parser, before any service is read (the operator's limits are the quotas, model/quotas.py); the
+# largest services_per_stack quota that compose files can reach.
+MAX_SERVICES = 2000
 
 
 def build_stack(
@@ -46,6 +49,8 @@ def build_stack(
     doc = _top_mapping(load_yaml(compose_text, compose_name), compose_name)
     interpolator = Interpolator(answers)
     raw_services, services_loc = _compose_layout(doc, compose_name, stack_name, warnings)
+    if len(raw_services) > MAX_SERVICES:
+        raise services_loc.error(f"{len(raw_services)} services; a compose file may define at most {MAX_SERVICES}")
     raw_services = {
         name: interpolator.value(body, services_loc.in_service(name)) for name, body in raw_services.items()
     }

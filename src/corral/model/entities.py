@@ -7,6 +7,7 @@ back. The store maps them to rows, the server to JSON.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from corral.model.network import NetworkSettings
@@ -74,6 +75,7 @@ class Environment:
     network: NetworkSettings = field(default_factory=NetworkSettings)  # its managed overlay (model/network.py)
     allow: frozenset[str] = frozenset()  # the dangerous container settings it allows (model/policy.py)
     require_approval: bool = False  # hosts registering with a token stay `pending` until an admin approves them
+    quotas: Mapping[str, int] = field(default_factory=dict)  # its own limits over the server's (model/quotas.py)
 
 
 @dataclass(frozen=True)

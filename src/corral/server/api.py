@@ -36,6 +36,7 @@ from corral.model.join_token import format_join_token
 from corral.model.names import validate_name
 from corral.model.network import NetworkSettings, random_vni
 from corral.model.policy import parse_settings
+from corral.model.quotas import Quotas, checked_overrides, merged
 from corral.server.auth import authenticate_request, require_admin, throttle_of
 from corral.server.host_service import HostService
 from corral.server.views import container_view, environment_view, host_view, token_view
@@ -58,12 +59,14 @@ class EnvironmentCreate(Strict):
     network: dict[str, Any] | None = None
     allow: list[str] = Field(default_factory=list, max_length=32)  # dangerous container settings (model/policy.py)
     require_approval: bool = False  # hosts registering with a token stay `pending` until approved
+    quotas: dict[str, int | None] = Field(default_factory=dict, max_length=16)  # over CORRAL_QUOTA_* (model/quotas.py)
 
 
 class EnvironmentUpdate(Strict):
     description: str | None = Field(default=None, max_length=2000)
     allow: list[str] | None = Field(default=None, max_length=32)  # replaces the set; [] locks the environment
     require_approval: bool | None = None
+    quotas: dict[str, int | None] | None = Field(default=None, max_length=16)  # merged; null = the server's default
 
 
 class TokenCreate(Strict):
@@ -101,6 +104,25 @@ def _hosts(request: Request) -> HostService:
     return service
 
 
+def quota_defaults(request: Request) -> Quotas:
+    """The server's quotas (`CORRAL_QUOTA_*`), under each environment's own."""
+    settings = request.app.state.settings
+    return Quotas(
+        services_per_stack=settings.quota_services_per_stack,
+        services_per_environment=settings.quota_services_per_environment,
+        containers_per_stack=settings.quota_containers_per_stack,
+        containers_per_environment=settings.quota_containers_per_environment,
+    )
+
+
+def environment_quotas(request: Request, env: Environment) -> Quotas:
+    return quota_defaults(request).with_overrides(env.quotas)
+
+
+def _view(request: Request, env: Environment) -> dict[str, Any]:
+    return environment_view(env, quota_defaults(request))
+
+
 def _orchestration(value: str) -> Orchestration:
     try:
         orchestration = Orchestration(value)
@@ -119,7 +141,7 @@ def _orchestration(value: str) -> Orchestration:
 
 @router.get("/environments")
 def list_environments(request: Request, _: Admin) -> dict[str, Any]:
-    return {"data": [environment_view(env) for env in store_of(request).list_environments()]}
+    return {"data": [_view(request, env) for env in store_of(request).list_environments()]}
 
 
 @router.post("/environments", status_code=201)
@@ -131,6 +153,7 @@ def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> d
         {"subnet": request.app.state.settings.default_subnet, "vni": vni, **(body.network or {})}
     )
     allow = parse_settings(body.allow)
+    quotas = merged({}, checked_overrides(body.quotas))
     env = store.create_environment(
         name,
         _orchestration(body.orchestration),
@@ -138,24 +161,28 @@ def create_environment(request: Request, body: EnvironmentCreate, _: Admin) -> d
         network,
         allow=allow,
         require_approval=body.require_approval,
+        quotas=quotas,
     )
-    view = environment_view(env)
+    view = _view(request, env)
     request.app.state.bus.publish("environment", "created", view, env.id)
     return view
 
 
 @router.get("/environments/{ref}")
 def get_environment(request: Request, ref: str, _: Admin) -> dict[str, Any]:
-    return environment_view(store_of(request).get_environment(ref))
+    return _view(request, store_of(request).get_environment(ref))
 
 
 @router.patch("/environments/{ref}")
 def update_environment(request: Request, ref: str, body: EnvironmentUpdate, _: Admin) -> dict[str, Any]:
+    store = store_of(request)
     changes = body.model_dump(exclude_none=True)
     if "allow" in changes:
         changes["allow"] = sorted(parse_settings(body.allow or []))
-    env = store_of(request).update_environment(ref, **changes)
-    view = environment_view(env)
+    if body.quotas is not None:
+        changes["quotas"] = merged(store.get_environment(ref).quotas, checked_overrides(body.quotas))
+    env = store.update_environment(ref, **changes)
+    view = _view(request, env)
     request.app.state.bus.publish("environment", "updated", view, env.id)
     return view
 
@@ -164,7 +191,7 @@ def update_environment(request: Request, ref: str, body: EnvironmentUpdate, _: A
 async def delete_environment(request: Request, ref: str, _: Admin) -> Response:
     env = await run_in_threadpool(store_of(request).get_environment, ref)
     await _hosts(request).remove_environment(env)
-    request.app.state.bus.publish("environment", "removed", environment_view(env), env.id)
+    request.app.state.bus.publish("environment", "removed", _view(request, env), env.id)
     return Response(status_code=204)
 
 

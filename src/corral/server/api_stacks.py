@@ -21,10 +21,12 @@ from corral.model.entities import Environment, Principal
 from corral.model.errors import Conflict, InvalidInput
 from corral.model.names import validate_name
 from corral.model.policy import ContainerPolicy, enforce
+from corral.model.quotas import Demand, demand_of, spec_demand
+from corral.model.quotas import enforce as enforce_quotas
 from corral.model.stack import Service, Stack, StackSpec
 from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.upgrades import strategy_for
-from corral.server.api import Strict, store_of
+from corral.server.api import Strict, environment_quotas, store_of
 from corral.server.api_upgrades import RollingRestart, start_rolling_restart
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService
@@ -135,6 +137,21 @@ def environment_policy(request: Request, env: Environment) -> ContainerPolicy:
     return ContainerPolicy(env.allow, (str(request.app.state.settings.data_dir),))
 
 
+def check_quotas(request: Request, env: Environment, spec: StackSpec, stack_id: str | None) -> None:
+    """`QuotaExceeded` (422 `quota`, every quota passed) when storing `spec` as the stack `stack_id` (None: a new
+    one) would pass the environment's quotas."""
+    scales = _stacks(request).service_scales(env.id)
+    stack_now = demand_of(scale for sid, scale in scales if sid == stack_id) if stack_id else Demand()
+    enforce_quotas(
+        environment_quotas(request, env),
+        stack=spec.name,
+        stack_now=stack_now,
+        stack_after=spec_demand(spec),
+        environment_now=demand_of(scale for _, scale in scales),
+        environment=env.name,
+    )
+
+
 stack_result = _stack_result  # the view of one stack, for the catalog routes
 parse_stack_files = _parse  # files -> checked StackSpec without storing anything (catalog preview)
 
@@ -152,6 +169,7 @@ def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]
     env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
     spec = enforce(spec, environment_policy(request, env), env.name)
+    check_quotas(request, env, spec, None)
     stack = _stacks(request).create_stack(env.id, spec, files)
     _wake(request)
     request.app.state.bus.publish("stack", "created", {"id": stack.id, "name": stack.name}, env.id)
@@ -182,6 +200,7 @@ def apply_stack(
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
     if existing is not None and create_only:
         raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="stack")
+    check_quotas(request, env, spec, existing.id if existing is not None else None)  # QuotaExceeded (422)
     if existing is None:
         stack = stacks.create_stack(env.id, spec, files, catalog=catalog)
         changed = [s.name for s in spec.services]
@@ -268,6 +287,7 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
             f"scale {primary} instead",
             field="scale",
         )
+    _check_scale(request, service, body.scale)
     stacks.set_scale(service.id, body.scale)
     for sidekick in stacks.list_services(stack_id=service.stack_id):  # lockstep: a unit has one scale
         if sidekick.spec.sidekick_of == service.name:
@@ -275,6 +295,22 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
     _wake(request)
     request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
     return _service_result(request, stacks.get_service(service_id))
+
+
+def _check_scale(request: Request, service: Service, scale: int) -> None:
+    """The quotas, for the service (and its sidekicks, in lockstep) at this scale."""
+    stacks = _stacks(request)
+    env = store_of(request).get_environment(service.environment_id)
+    in_stack = stacks.list_services(stack_id=service.stack_id)
+    unit = {service.id} | {s.id for s in in_stack if s.spec.sidekick_of == service.name}
+    enforce_quotas(
+        environment_quotas(request, env),
+        stack=service.stack,
+        stack_now=demand_of(s.scale for s in in_stack),
+        stack_after=demand_of(scale if s.id in unit else s.scale for s in in_stack),
+        environment_now=demand_of(scale for _, scale in stacks.service_scales(env.id)),
+        environment=env.name,
+    )
 
 
 def _service_result(request: Request, service: Service) -> dict[str, Any]:

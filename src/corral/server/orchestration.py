@@ -40,6 +40,7 @@ from corral.server.network_pass import NetworkPass, carried_addresses
 from corral.server.port_pass import PortPass
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
+from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -49,6 +50,9 @@ log = logging.getLogger("corral.orchestration")
 RESYNC_SECONDS = 2.0
 OBSERVED_PASS_SECONDS = 1.0  # passes for agents' reports start at least this far apart
 OUTAGE_BACKOFF_CAP_SECONDS = 10.0  # the longest wait between passes while the database is unavailable
+# An environment whose inputs did not change since a pass that changed nothing is skipped (its plan would be the
+# same), but planned again at least this often all the same (level-triggered: nothing is trusted for long).
+FULL_PASS_SECONDS = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,10 @@ class Orchestrator:
         # service id -> index -> health replacements in a row (the backoff of orchestrator/health.py); in memory:
         # a restarted server starts the backoff afresh, which is still bounded
         self._health_history: dict[str, dict[int, Replacement]] = {}
+        # environment id -> (its inputs, when it was last planned) after a pass that changed nothing in it
+        self._quiet: dict[str, tuple[tuple[Any, ...], float]] = {}
+        # (store write version, when its oldest quiet environment was planned) after a pass that planned nothing
+        self._idle_at: tuple[int, float] | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_pass = 0.0  # monotonic start of the latest pass
         self._observed_wake: asyncio.TimerHandle | None = None  # a pass due for agents' reports
@@ -155,6 +163,11 @@ class Orchestrator:
         return Snapshot(hosts, self.stacks.list_services(), slots, observed)
 
     def _decide_and_store(self) -> list[Service]:
+        version = write_version()
+        idle = self._idle_at
+        if idle is not None and idle[0] == version and time.monotonic() - idle[1] <= FULL_PASS_SECONDS:
+            return []  # nothing was written since a pass in which every environment was quiet: same inputs
+        self._idle_at = None
         snapshot = self._snapshot()
         now = time.time()
         changed: list[Service] = []
@@ -169,6 +182,10 @@ class Orchestrator:
             hosts = [_host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
             image_reports = [h.images for h in snapshot.hosts if h.environment_id == environment_id]
             env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
+            inputs = _inputs(hosts, image_reports, services, env_slots, snapshot.observed)
+            if self._unchanged(environment_id, inputs, services):
+                continue
+            changed_before = len(changed)
             specs = {s.id: s.spec for s in services}
             views = {
                 r.slot.id: _slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in env_slots
@@ -178,6 +195,7 @@ class Orchestrator:
             # one running host load for the pass (orchestrator/scheduling.py `HostLoad.shared`): each service
             # releases its own slots from it instead of rebuilding it from every other slot
             load = HostLoad.shared(hosts, (_rules_of(s) for s in services))
+            sidekicks = _sidekicks_by_primary(services)
             for view in views.values():
                 load.claim_view(view)
             for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
@@ -209,7 +227,7 @@ class Orchestrator:
                     now=now,
                     image_archs=archs_of_image(service.spec.launch.image, image_reports),
                     accepted_hashes=upgrade.accepted_hashes,
-                    sidekicks=_sidekicks_of(service, services),
+                    sidekicks=sidekicks.get((service.stack_id, service.name), []),
                     primary=placements.get((service.stack_id, service.spec.sidekick_of or "")),
                     health_history=self._health_history.get(service.id, {}),
                 )
@@ -243,14 +261,52 @@ class Orchestrator:
                     _claim_rest(load, service, before, upgrade.retired - upgrade.retired_running, plan)
             self.stacks.set_service_reasons(reasons)
             changed.extend(s for s in services if s.id in reasons and s not in changed)
+            if len(changed) == changed_before:
+                self._quiet[environment_id] = (inputs, time.monotonic())
+            else:
+                self._quiet.pop(environment_id, None)
         # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
         # reuse it instead of reading services and slots again (bench P6, statements per container start).
-        services, slots = (
-            (self.stacks.list_services(), self.stacks.list_slots()) if changed else (snapshot.services, snapshot.slots)
-        )
+        self._note_idle(version, {s.environment_id for s in snapshot.services}, changed, snapshot.services)
+        services, slots = self._after_pass(snapshot, {s.environment_id for s in changed})
         self.network.assign(retained, hosts=snapshot.hosts, services=services, slots=slots)
         self.ports.assign(slots, services)
         return changed
+
+    def _after_pass(self, snapshot: Snapshot, changed: set[str]) -> tuple[list[Service], list[SlotRecord]]:
+        """Services and slots as stored after the pass: the snapshot's, with the environments it changed read again
+        (not every environment: an idle one with thousands of services costs nothing here)."""
+        if not changed:
+            return snapshot.services, snapshot.slots
+        services = [s for s in snapshot.services if s.environment_id not in changed]
+        slots = [r for r in snapshot.slots if r.slot.environment_id not in changed]
+        for environment_id in sorted(changed):
+            services.extend(self.stacks.list_services(environment_id=environment_id))
+            slots.extend(self.stacks.list_slots(environment_id=environment_id))
+        services.sort(key=lambda s: (s.stack, s.position))
+        slots.sort(key=lambda r: (r.slot.stack, r.slot.service, r.slot.index))
+        return services, slots
+
+    def _note_idle(self, version: int, environments: set[str], changed: list[Service], services: list[Service]) -> None:
+        """After a pass in which every environment was quiet (and none runs a time-driven rule), the next passes
+        need not even read the store until something is written to it (or the oldest quiet environment is due)."""
+        if changed or any(e not in self._quiet for e in environments) or self._time_driven(services):
+            return
+        oldest = min((self._quiet[e][1] for e in environments), default=time.monotonic())
+        self._idle_at = (version, oldest)
+
+    def _time_driven(self, services: list[Service]) -> bool:
+        return any(s.upgrade or s.state != "active" or self._health_history.get(s.id) for s in services)
+
+    def _unchanged(self, environment_id: str, inputs: tuple[Any, ...], services: list[Service]) -> bool:
+        """The environment's last pass changed nothing, nothing it plans from changed since, and no time-driven rule
+        is running in it (a rolling upgrade's batches, a health replacement's backoff): planning it again would
+        change nothing either, so a large idle environment costs a pass little (issue 14: one stack starved the
+        server). Still planned every FULL_PASS_SECONDS."""
+        quiet = self._quiet.get(environment_id)
+        if quiet is None or quiet[0] != inputs or time.monotonic() - quiet[1] > FULL_PASS_SECONDS:
+            return False
+        return not self._time_driven(services)
 
     def _store_plan(self, service: Service, plan: Plan) -> None:
         self.stacks.apply_slot_changes(
@@ -383,8 +439,31 @@ def _claim_rest(load: HostLoad, service: Service, before: list[SlotView], retire
                 load.used[view.slot.host_id].update(extra)
 
 
-def _sidekicks_of(service: Service, services: list[Service]) -> list[ServiceSpec]:
-    return [s.spec for s in services if s.stack_id == service.stack_id and s.spec.sidekick_of == service.name]
+def _sidekicks_by_primary(services: list[Service]) -> dict[tuple[str, str], list[ServiceSpec]]:
+    """(stack id, primary name) -> the specs of its sidekicks, for the whole environment at once (one scan, not
+    one per service)."""
+    result: dict[tuple[str, str], list[ServiceSpec]] = defaultdict(list)
+    for s in services:
+        if s.spec.sidekick_of is not None:
+            result[(s.stack_id, s.spec.sidekick_of)].append(s.spec)
+    return result
+
+
+def _inputs(
+    hosts: list[HostView],
+    image_reports: list[dict[str, tuple[str, ...]]],
+    services: list[Service],
+    slots: list[SlotRecord],
+    observed: dict[str, ObservedContainer],
+) -> tuple[Any, ...]:
+    """What an environment's plan is made from, comparable with `==` (of the reported containers only what the
+    planner reads)."""
+    seen = tuple(
+        (r.slot.id, c.state, c.exit_code, c.health, c.labels.get("io.corral.config-hash"))
+        for r in slots
+        if (c := observed.get(r.slot.id)) is not None
+    )
+    return (hosts, image_reports, services, slots, seen)
 
 
 def _has_changes(plan: Plan) -> bool:

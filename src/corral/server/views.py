@@ -11,10 +11,13 @@ from corral.model.admission import TokenUsage
 from corral.model.entities import Environment, Host, ObservedContainer, RegistrationToken
 from corral.model.network import HostNetwork
 from corral.model.policy import ContainerPolicy
+from corral.model.quotas import Quotas
 from corral.server.overlay_status import overlay_connectivity
 
 
-def environment_view(env: Environment) -> dict[str, Any]:
+def environment_view(env: Environment, quota_defaults: Quotas | None = None) -> dict[str, Any]:
+    """`quotas` are the limits in force (the server's defaults under the environment's own), `quota_overrides`
+    the environment's own."""
     return {
         "id": env.id,
         "name": env.name,
@@ -24,6 +27,8 @@ def environment_view(env: Environment) -> dict[str, Any]:
         "network": env.network.to_dict(),
         "allow": ContainerPolicy(env.allow).names(),
         "require_approval": env.require_approval,
+        "quotas": (quota_defaults or Quotas()).with_overrides(env.quotas).to_dict(),
+        "quota_overrides": dict(env.quotas),
     }
 
 

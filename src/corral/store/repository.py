@@ -7,7 +7,7 @@ and tokens; they never see a session or a row. Unique-constraint violations come
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -71,6 +71,7 @@ class Store:
         allow: Iterable[str] = (),
         *,
         require_approval: bool = False,
+        quotas: Mapping[str, int] | None = None,
     ) -> Environment:
         row = EnvironmentRow(
             id=ids.new_id("env"),
@@ -81,6 +82,7 @@ class Store:
             network=(network or NetworkSettings()).to_dict(),
             allow=sorted(allow),
             require_approval=require_approval,
+            quotas=dict(quotas or {}),
         )
         try:
             with self.session() as session:
@@ -466,6 +468,7 @@ def _environment(row: EnvironmentRow) -> Environment:
         network=NetworkSettings.from_dict(dict(row.network or {})),
         allow=frozenset(row.allow or ()),
         require_approval=bool(row.require_approval),
+        quotas={str(k): int(v) for k, v in (row.quotas or {}).items()},
     )
 
 

@@ -6,13 +6,14 @@ the orchestrator loop reads them as one snapshot per environment and writes plan
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from corral.model import ids
@@ -145,14 +146,24 @@ class StackStore:
     # -- services -----------------------------------------------------------------------------------------------
 
     def list_services(self, *, environment_id: str | None = None, stack_id: str | None = None) -> list[Service]:
+        """From plain rows, each spec parsed once per distinct text (`_spec_of`): the orchestrator reads every
+        service on each pass that follows a write, and most specs never change."""
+        columns = [c for c in ServiceRow.__table__.c if c.name != "spec"]
+        query = select(*columns, cast(ServiceRow.spec, Text).label("spec_text"), StackRow.name.label("stack_name"))
+        query = query.join(StackRow, StackRow.id == ServiceRow.stack_id)
+        if environment_id is not None:
+            query = query.where(ServiceRow.environment_id == environment_id)
+        if stack_id is not None:
+            query = query.where(ServiceRow.stack_id == stack_id)
         with self.session() as session:
-            query = select(ServiceRow, StackRow.name).join(StackRow, StackRow.id == ServiceRow.stack_id)
-            if environment_id is not None:
-                query = query.where(ServiceRow.environment_id == environment_id)
-            if stack_id is not None:
-                query = query.where(ServiceRow.stack_id == stack_id)
-            query = query.order_by(StackRow.name, ServiceRow.position)
-            return [_service(row, stack_name) for row, stack_name in session.execute(query).all()]
+            rows = session.execute(query.order_by(StackRow.name, ServiceRow.position)).mappings().all()
+        return [_service(SimpleNamespace(**row), row["stack_name"], spec=_spec_of(row["spec_text"])) for row in rows]
+
+    def service_scales(self, environment_id: str) -> list[tuple[str, int]]:
+        """(stack id, scale) of every service of the environment, without their specs (the quota check's usage)."""
+        with self.session() as session:
+            query = select(ServiceRow.stack_id, ServiceRow.scale).where(ServiceRow.environment_id == environment_id)
+            return [(stack_id, int(scale)) for stack_id, scale in session.execute(query).all()]
 
     def get_service(self, service_id: str) -> Service:
         with self.session() as session:
@@ -397,14 +408,20 @@ def _stack(row: StackRow) -> Stack:
     )
 
 
-def _service(row: ServiceRow, stack_name: str) -> Service:
+@functools.lru_cache(maxsize=16384)
+def _spec_of(text: str) -> ServiceSpec:
+    """A stored spec's text -> the (immutable) spec, shared by every read of the same text."""
+    return ServiceSpec.from_dict(json.loads(text))
+
+
+def _service(row: ServiceRow | SimpleNamespace, stack_name: str, *, spec: ServiceSpec | None = None) -> Service:
     return Service(
         id=row.id,
         stack_id=row.stack_id,
         environment_id=row.environment_id,
         stack=stack_name,
         name=row.name,
-        spec=ServiceSpec.from_dict(row.spec),
+        spec=spec if spec is not None else ServiceSpec.from_dict(row.spec),
         scale=row.scale,
         position=row.position,
         reason=row.reason,

@@ -28,6 +28,7 @@ class EnvironmentRow(Base):
     network: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # NetworkSettings; {} = the defaults
     allow: Mapped[list[str]] = mapped_column(JSON, default=list)  # allowed dangerous settings (model/policy.py)
     require_approval: Mapped[bool] = mapped_column(default=False)  # token-registered hosts start `pending`
+    quotas: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # limits over the defaults (model/quotas.py)
 
 
 class ApiKeyRow(Base):
