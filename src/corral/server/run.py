@@ -54,9 +54,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(
-    host: str, port: int, settings: Settings, extend: Callable[[FastAPI, str], None] | None = None
-) -> int:
+def run_server(host: str, port: int, settings: Settings, extend: Callable[[FastAPI, str], None] | None = None) -> int:
     """Serve until stopped. `extend(app, api_url)` may add routes (the web UI) that reach `/v1` at `api_url`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -23,6 +23,7 @@ from .harness import (
     after,
     hosts,
     ids,
+    leftovers_of,
     other_slots,
     service,
     slot,
@@ -51,11 +52,19 @@ def run_unit(
     data_slots: Sequence[SlotView],
     host_views: Sequence[HostView],
     others: Sequence[SlotView] = (),
+    blocked: dict[int, str] | None = None,
 ) -> tuple[Plan, Plan]:
-    """One server pass over the unit: the primary (with the sidekick's slots among the others), then the sidekick."""
+    """One server pass over the unit: the primary (with the sidekick's slots among the others), then the sidekick.
+    `blocked`: the unit's indexes whose old containers may still run (occupancy.py `unit_blocked`)."""
     common = {"stack": STACK, "environment_id": ENV, "hosts": host_views, "dependencies_ready": True, "now": 0.0}
     web_plan = reconcile(
-        web, slots=web_slots, other_slots=[*others, *data_slots], new_id=ids("w"), sidekicks=[data], **common
+        web,
+        slots=web_slots,
+        other_slots=[*others, *data_slots],
+        new_id=ids("w"),
+        sidekicks=[data],
+        blocked=blocked,
+        **common,
     )
     data_plan = reconcile(
         data,
@@ -63,6 +72,7 @@ def run_unit(
         other_slots=[*others, *web_slots],
         new_id=ids("d"),
         primary=primary_placement("web", web_slots, web_plan),
+        blocked=blocked,
         **common,
     )
     return web_plan, data_plan
@@ -204,7 +214,8 @@ def test_every_sidekick_slot_shares_host_and_index_with_a_primary_slot_and_rerun
     assert all(v.slot.config_hash == data.launch.config_hash() for v in data_after)
     assert [i for i, _ in data_plan.unplaced] == [i for i, _ in web_plan.unplaced]
 
-    again_web, again_data = run_unit(web, data, web_after, data_after, host_views)
+    blocked = {**leftovers_of(web_slots, web_plan, host_views), **leftovers_of(data_slots, data_plan, host_views)}
+    again_web, again_data = run_unit(web, data, web_after, data_after, host_views, blocked=blocked)
     assert again_web.empty, again_web
     assert again_data.empty, again_data
 
