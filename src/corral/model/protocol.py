@@ -15,6 +15,8 @@ Agent -> server
   ``images``     data: {"images": {reference: [arch, ...]}}  the architectures of every image on the host's engine,
                  by each repo tag, repo digest and image id (normalised: model/images.py); the full map, sent on
                  connect and whenever the engine's images change. `hello` may carry the same map as "images"
+  ``converged``  data: {"revision": float}  the agent finished converging its engine to the desired set of that
+                 revision (sent once per revision): containers that set does not run are stopped or removed
   ``connectivity`` data: {"peers": {host_id: {"ok": bool, "since": float, "error": str}}}  the overlay probe's
                  result towards every peer (sent when a status changes, and after each connect)
 Server -> agent
@@ -23,7 +25,8 @@ Server -> agent
                  on connect and whenever it changes (see model/stack.py DesiredContainer for the semantics);
                  also "registries": [{"server", "username", "password"}, ...]  the environment's private registry
                  credentials (plain passwords: only over this websocket, never logged), used to authenticate pulls
-                 of images whose reference names that registry (model/registries.py)
+                 of images whose reference names that registry (model/registries.py); "revision": float, the
+                 set's number (increasing), which the agent acknowledges with `converged`
   ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
                  it changes
@@ -66,6 +69,7 @@ DESIRED = "desired"
 SLOT = "slot"
 IMAGES = "images"
 CONNECTIVITY = "connectivity"
+CONVERGED = "converged"
 NETWORK = "network"
 LOGS = "logs"
 EXEC = "exec"

@@ -88,6 +88,7 @@ class AgentHub:
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
         self.slot_reasons: Callable[[str, str], bool] | None = None  # stores an agent's `slot` report
         self.streams: dict[str, Stream] = {}
+        self.converged: dict[str, float] = {}  # host id -> revision of the desired set its agent last converged to
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -253,6 +254,8 @@ class AgentHub:
                 await self._on_slot(host_id, message)
             elif message.type == protocol.IMAGES:
                 await self._on_images(host_id, message.data.get("images"))
+            elif message.type == protocol.CONVERGED:
+                self._on_converged(host_id, message.data.get("revision"))
             elif message.type == protocol.CONNECTIVITY:
                 await self._on_connectivity(host_id, message.data)
             elif message.type in (protocol.OUTPUT, protocol.END):
@@ -304,6 +307,14 @@ class AgentHub:
             return  # the same report as before: nothing to show or reconcile
         host = await run_in_threadpool(self.store.get_host, host_id)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        self._changed()
+
+    def _on_converged(self, host_id: str, revision: object) -> None:
+        """The agent converged to the desired set of `revision` (orchestrator/occupancy.py: its stopped containers
+        no longer hold their indexes once reported stopped). In memory: a restarted server waits for new ones."""
+        if not isinstance(revision, int | float) or isinstance(revision, bool):
+            raise InvalidInput("converged needs a numeric revision", field="revision")
+        self.converged[host_id] = float(revision)
         self._changed()
 
     async def _on_images(self, host_id: str, data: object) -> None:

@@ -28,6 +28,7 @@ from corral.model.images import archs_of_image
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
+from corral.orchestrator.occupancy import blocked_indexes, unit_blocked
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
 from corral.orchestrator.rules import NO_RULES, Rules, parse_rules
 from corral.orchestrator.scheduling import HostLoad
@@ -36,12 +37,13 @@ from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
 from corral.server.network_pass import NetworkPass, carried_addresses
+from corral.server.occupancy_pass import Revisions, leftovers_of, released_ids
 from corral.server.port_pass import PortPass
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
-from corral.store.stacks import StackStore
+from corral.store.stacks import LeftoverRecord, StackStore
 
 log = logging.getLogger("corral.orchestration")
 
@@ -55,6 +57,8 @@ class Snapshot:
     services: list[Service]
     slots: list[SlotRecord]
     observed: dict[str, ObservedContainer]  # slot id -> the container reported for it (on the slot's host)
+    by_host: dict[str, dict[str, ObservedContainer]]  # host id -> slot id -> the container reported there
+    leftovers: list[LeftoverRecord]  # removed slots whose containers may still run (orchestrator/occupancy.py)
 
 
 class Orchestrator:
@@ -76,6 +80,7 @@ class Orchestrator:
         self.network = NetworkPass(store, stacks, hub)  # overlay IPAM and the `network` message
         self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
+        self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
 
     def trigger(self) -> None:
         self._wake.set()
@@ -139,7 +144,7 @@ class Orchestrator:
             if record.slot.id in by_host.get(record.slot.host_id, {})
         }
         hosts = self.store.list_hosts(container_counts=False)
-        return Snapshot(hosts, self.stacks.list_services(), slots, observed)
+        return Snapshot(hosts, self.stacks.list_services(), slots, observed, by_host, self.stacks.list_leftovers())
 
     def _decide_and_store(self) -> list[Service]:
         snapshot = self._snapshot()
@@ -152,10 +157,18 @@ class Orchestrator:
         services_by_env: dict[str, list[Service]] = defaultdict(list)
         for service in snapshot.services:
             services_by_env[service.environment_id].append(service)
+        forget: list[str] = []  # stored leftovers observed gone
+        converged = dict(self.hub.converged)
         for environment_id, services in services_by_env.items():
             hosts = [_host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
+            host_map = {h.id: h for h in hosts}
             image_reports = [h.images for h in snapshot.hosts if h.environment_id == environment_id]
             env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
+            stored = [item for item in snapshot.leftovers if item.environment_id == environment_id]
+            stopped = [r for r in env_slots if r.retired and not r.running]  # by stop-first upgrades
+            leftovers = leftovers_of(stored, stopped, snapshot.by_host, converged, self.revisions)
+            forget.extend(released_ids(leftovers, host_map, {item.slot_id for item in stored}))
+            blocked = blocked_indexes(leftovers, host_map)
             specs = {s.id: s.spec for s in services}
             views = {
                 r.slot.id: _slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in env_slots
@@ -169,6 +182,17 @@ class Orchestrator:
                 load.claim_view(view)
             for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
                 upgrade = run_upgrade_pass(self.stacks, service, slots_by_service[service.id], snapshot.observed, now)
+                stopping = [  # retired by this very pass and stopped: their indexes wait for them
+                    r
+                    for r in slots_by_service[service.id]
+                    if r.slot.id in upgrade.retired and r.slot.id not in upgrade.retired_running and r.running
+                ]
+                if stopping:
+                    fresh = blocked_indexes(
+                        leftovers_of([], stopping, snapshot.by_host, converged, self.revisions), host_map
+                    )
+                    for key, indexes in fresh.items():
+                        blocked[key] = {**indexes, **blocked.get(key, {})}
                 own = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id not in upgrade.retired]
                 before = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id in views]
                 for view in before:
@@ -199,6 +223,7 @@ class Orchestrator:
                     sidekicks=_sidekicks_of(service, services),
                     primary=placements.get((service.stack_id, service.spec.sidekick_of or "")),
                     health_history=self._health_history.get(service.id, {}),
+                    blocked=unit_blocked(blocked, service.stack, _unit_members(service, services)),
                 )
                 self._health_history[service.id] = record_replacements(
                     self._health_history.get(service.id, {}), own, plan, now
@@ -230,6 +255,8 @@ class Orchestrator:
                     _claim_rest(load, service, before, upgrade.retired - upgrade.retired_running, plan)
             self.stacks.set_service_reasons(reasons)
             changed.extend(s for s in services if s.id in reasons and s not in changed)
+        self.stacks.forget_leftovers(forget)
+        self.revisions.prune(converged, {r.slot.id for r in snapshot.slots})
         # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
         # reuse it instead of reading services and slots again (bench P6, statements per container start).
         services, slots = (
@@ -289,18 +316,20 @@ class Orchestrator:
 
     async def _push_desired(self, *, force_host: str | None = None) -> None:
         host_ids = {h for h in self.hub.sessions if force_host is None or h == force_host}
+        revision = self.revisions.next()  # before reading: the set holds every change stored before this
         desired = await run_in_threadpool(self.desired_by_host, host_ids)
         registries = await run_in_threadpool(self.registries_by_host, host_ids)
         for host_id in host_ids:
             digest = json.dumps([desired[host_id], registries.get(host_id, [])], sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
-            data: dict[str, Any] = {"containers": desired[host_id]}
+            data: dict[str, Any] = {"containers": desired[host_id], "revision": revision}
             if registries.get(host_id):  # never logged: it carries passwords; absent = none (the agent forgets them)
                 data["registries"] = registries[host_id]
             sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest
+                self.revisions.sent(host_id, revision, desired[host_id])
 
     def registries_by_host(self, host_ids: set[str]) -> dict[str, list[dict[str, str]]]:
         """`registries_for` of each host, reading each environment's credentials once."""
@@ -366,6 +395,12 @@ def _claim_rest(load: HostLoad, service: Service, before: list[SlotView], retire
             extra = view.published_ports - fixed
             if extra:
                 load.used[view.slot.host_id].update(extra)
+
+
+def _unit_members(service: Service, services: list[Service]) -> list[str]:
+    """The services placed as one with this one (a primary and its sidekicks): an index waits for any of them."""
+    primary = service.spec.sidekick_of or service.name
+    return [primary, *(s.name for s in services if s.stack_id == service.stack_id and s.spec.sidekick_of == primary)]
 
 
 def _sidekicks_of(service: Service, services: list[Service]) -> list[ServiceSpec]:
