@@ -181,7 +181,14 @@ class Orchestrator:
             for view in views.values():
                 load.claim_view(view)
             for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
-                upgrade = run_upgrade_pass(self.stacks, service, slots_by_service[service.id], snapshot.observed, now)
+                upgrade = run_upgrade_pass(
+                    self.stacks,
+                    service,
+                    slots_by_service[service.id],
+                    snapshot.observed,
+                    now,
+                    blocked.get((service.stack, service.name), {}),
+                )
                 stopping = [  # retired by this very pass and stopped: their indexes wait for them
                     r
                     for r in slots_by_service[service.id]

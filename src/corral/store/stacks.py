@@ -212,6 +212,21 @@ class StackStore:
             if row.state != state:
                 row.state, row.state_since = state, now
 
+    def start_held(self, service_id: str, slot_ids: Sequence[str]) -> None:
+        """A rollback's old containers whose indexes are free again start now."""
+        now = time.time()
+        with self.session() as session:
+            row = session.get(ServiceRow, service_id)
+            if row is None:
+                return
+            session.execute(
+                update(SlotRow)
+                .where(SlotRow.id.in_(list(slot_ids)))
+                .values(running=True, start_requested_at=now, updated_at=now)
+            )
+            held = [sid for sid in (row.upgrade or {}).get("held", []) if sid not in set(slot_ids)]
+            row.upgrade = {**(row.upgrade or {}), "held": held}
+
     def confirm_upgrade(self, service_id: str) -> None:
         """Finish an upgrade: its retired slots go (the agents remove their containers), the service is active."""
         with self.session() as session:
@@ -239,13 +254,23 @@ class StackStore:
             old_hash = previous.launch.config_hash()
             new_slots = (SlotRow.service_id == row.id) & SlotRow.retired.is_(False) & (SlotRow.config_hash != old_hash)
             _drop_slots(session, new_slots, now)
+            start_first = bool((row.upgrade.get("strategy") or {}).get("start_first", False))
+            retired = SlotRow.service_id == row.id, SlotRow.retired.is_(True)
+            # stop-first: the old containers start again once the new ones of their indexes are observed stopped
+            held = (
+                []
+                if start_first
+                else list(session.scalars(select(SlotRow.id).where(*retired, SlotRow.running.is_(False))))
+            )
             session.execute(
                 update(SlotRow)
-                .where(SlotRow.service_id == row.id, SlotRow.retired.is_(True))
+                .where(*retired)
                 .values(retired=False, running=True, start_requested_at=now, updated_at=now)
             )
+            if held:
+                session.execute(update(SlotRow).where(SlotRow.id.in_(held)).values(running=False))
             row.spec, row.scale = row.upgrade["previous_spec"], int(row.upgrade["previous_scale"])
-            row.upgrade = {"rollback_deadline_seconds": deadline_seconds, "reason": ""}
+            row.upgrade = {"rollback_deadline_seconds": deadline_seconds, "reason": "", "held": held}
             row.state, row.state_since, row.updated_at = "rolling-back", now, now
 
     # -- slots --------------------------------------------------------------------------------------------------
