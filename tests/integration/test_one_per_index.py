@@ -70,7 +70,9 @@ class Sampler(threading.Thread):
 def _up(server: ServerProcess, tmp_path: Path, release: str, *extra: str) -> None:
     compose = tmp_path / f"docker-compose-{release}.yml"
     compose.write_text(COMPOSE.format(release=release))
-    server.cli("up", "-f", str(compose), "-s", "r", *extra)
+    rancher = tmp_path / "rancher-compose.yml"
+    rancher.write_text("version: '2'\nservices:\n  a:\n    scale: 2\n")
+    server.cli("up", "-d", "-f", str(compose), "-f", str(rancher), "-s", "r", *extra)
 
 
 def _host_of(sampler: Sampler, index: int) -> str:
