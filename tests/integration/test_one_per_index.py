@@ -107,6 +107,7 @@ def test_an_index_never_runs_twice_through_an_upgrade_and_a_scale_down_and_up(
         _up(server, tmp_path, "2", "-u", "--batch-size", "1", "--interval", "2000")
         wait_until("upgraded", lambda: _service(server)["state"] == "upgraded", 90)
         assert _host_of(sampler, 1) != first
+        assert not sampler.violations, sampler.violations
         server.cli("up", "-s", "r", "--confirm-upgrade")
         server.cli("hosts", "activate", first)
 
@@ -129,5 +130,6 @@ def test_an_index_never_runs_twice_through_an_upgrade_and_a_scale_down_and_up(
             60,
         )
 
+    print(f"engine samples: {sampler.samples}, violations: {len(sampler.violations)}")
     assert sampler.samples > 20
     assert not sampler.violations, sampler.violations
