@@ -245,6 +245,8 @@ class Orchestrator:
                     reasons[service.id] = reason
                 if _has_changes(plan):
                     retained.update(carried_addresses(service, slots_by_service[service.id], plan))
+                    if service.spec.retain_ip:  # a slot that moved in two steps (stopped, then placed) keeps it too
+                        retained.update(_addresses_of_leftovers(stored, service, plan))
                     self._store_plan(service, plan)
                     changed.append(service)
                     # later services in this pass see this service's new slots (ports, spread)
@@ -402,6 +404,16 @@ def _claim_rest(load: HostLoad, service: Service, before: list[SlotView], retire
             extra = view.published_ports - fixed
             if extra:
                 load.used[view.slot.host_id].update(extra)
+
+
+def _addresses_of_leftovers(stored: list[LeftoverRecord], service: Service, plan: Plan) -> dict[str, str]:
+    """New slot id -> the address of the removed slot of its index (the newest one that had an address)."""
+    ips = {
+        item.index: item.ip
+        for item in sorted(stored, key=lambda i: i.created_at)
+        if item.ip and item.stack == service.stack and item.service == service.name
+    }
+    return {slot.id: ips[slot.index] for slot in plan.place if slot.index in ips}
 
 
 def _unit_members(service: Service, services: list[Service]) -> list[str]:

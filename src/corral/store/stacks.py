@@ -398,6 +398,7 @@ class LeftoverRecord:
     host_id: str
     name: str
     created_at: float
+    ip: str = ""
 
 
 def _drop_slots(session: Session, which: ColumnElement[bool], now: float) -> None:
@@ -415,6 +416,7 @@ def _drop_slots(session: Session, which: ColumnElement[bool], now: float) -> Non
                     host_id=slot.host_id,
                     name=slot.name,
                     created_at=now,
+                    ip=row["ip"] or "",
                 )
             )
     session.execute(delete(SlotRow).where(which))

@@ -179,6 +179,7 @@ class LeftoverRow(Base):
     index: Mapped[int] = mapped_column(Integer)
     host_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))  # its Docker name
+    ip: Mapped[str] = mapped_column(String(64), default="")  # its overlay address (retain_ip: the next one's)
     created_at: Mapped[float] = mapped_column(Float)
 
 

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("index", sa.Integer, nullable=False),
         sa.Column("host_id", sa.String(64), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("ip", sa.String(64), nullable=False, server_default=""),
         sa.Column("created_at", sa.Float, nullable=False),
     )
 
