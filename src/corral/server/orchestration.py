@@ -81,6 +81,7 @@ class Orchestrator:
         self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
         self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
+        self._push_lock = asyncio.Lock()
 
     def trigger(self) -> None:
         self._wake.set()
@@ -324,6 +325,11 @@ class Orchestrator:
         return desired
 
     async def _push_desired(self, *, force_host: str | None = None) -> None:
+        # one push at a time: a set read earlier never reaches an agent after one read later (revisions in order)
+        async with self._push_lock:
+            await self._push_desired_now(force_host)
+
+    async def _push_desired_now(self, force_host: str | None) -> None:
         host_ids = {h for h in self.hub.sessions if force_host is None or h == force_host}
         revision = self.revisions.next()  # before reading: the set holds every change stored before this
         desired = await run_in_threadpool(self.desired_by_host, host_ids)
