@@ -171,7 +171,9 @@ def test_agent_session_makes_host_active_and_reports_containers(api: TestClient)
         assert welcome.type == protocol.WELCOME
         assert welcome.data["host_id"] == host_id
         desired = _recv(ws)  # the full desired set follows every hello, even when it is empty
-        assert (desired.type, desired.data) == (protocol.DESIRED, {"containers": []})
+        assert (desired.type, desired.data["containers"]) == (protocol.DESIRED, [])
+        assert isinstance(desired.data["revision"], float)  # acknowledged by `converged` (occupancy.py)
+        ws.send_text(protocol.Message(protocol.CONVERGED, {"revision": desired.data["revision"]}).encode())
         ws.send_text(protocol.Message(protocol.SNAPSHOT, {"containers": [container]}).encode())
         ws.send_text(protocol.Message("bogus", {}).encode())
         reply = _recv(ws, protocol.DESIRED)

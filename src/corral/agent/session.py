@@ -160,6 +160,8 @@ class Session:
         self._ws: ClientConnection | None = None
         self.environment_id = credentials.environment_id
         self.desired: list[DesiredContainer] | None = None  # None until the server's first `desired` arrives
+        self.desired_revision: float | None = None  # its number, acknowledged with `converged` once converged
+        self._acked_revision: float | None = None
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
         self.streams = StreamManager(stream_source, self._send)
@@ -331,6 +333,8 @@ class Session:
             return
         log.info("received the desired set (%d containers, %d registries)", len(desired), len(registries))
         self.desired = desired
+        revision = message.data.get("revision")
+        self.desired_revision = float(revision) if isinstance(revision, int | float) else None
         self.converger.registries = registries  # never logged: they carry passwords
         self.health.set_desired(desired)
         self.converger.retry_now()
@@ -364,19 +368,25 @@ class Session:
                 continue
             # The next periodic round; events arriving while this one runs bring it forward again.
             self._converge_due = loop.time() + CONVERGE_SECONDS
-            await self._converge(self.desired)
+            revision = self.desired_revision
+            if await self._converge(self.desired) and revision is not None and revision != self._acked_revision:
+                # the server waits for this before it places a stopped container's index elsewhere
+                await self._send(protocol.CONVERGED, {"revision": revision})
+                self._acked_revision = revision
 
-    async def _converge(self, desired: list[DesiredContainer]) -> None:
+    async def _converge(self, desired: list[DesiredContainer]) -> bool:
+        """One round; True when it ran to its end (every unwanted container was stopped or removed)."""
         try:
             report = await self.converger.run(desired, self.environment_id)
         except Unavailable as exc:
             log.debug("not converging now: %s", exc.message)
-            return
+            return False
         except Exception:  # a bug must cost one round, not the session
             log.exception("converging failed")
-            return
+            return False
         for slot_id, reason in self.slot_reporter.updates(report.problems, [d.slot.id for d in desired]):
             await self._send(protocol.SLOT, {"slot_id": slot_id, "reason": reason})
+        return True
 
     async def _send(self, kind: str, data: dict[str, Any]) -> None:
         assert self._ws is not None

@@ -16,6 +16,8 @@ Agent -> server
   ``images``     data: {"images": {reference: [arch, ...]}}  the architectures of every image on the host's engine,
                  by each repo tag, repo digest and image id (normalised: model/images.py); the full map, sent on
                  connect and whenever the engine's images change. `hello` may carry the same map as "images"
+  ``converged``  data: {"revision": float}  the agent finished converging its engine to the desired set of that
+                 revision (sent once per revision): containers that set does not run are stopped or removed
   ``connectivity`` data: {"peers": {host_id: {"ok": bool, "since": float, "error": str}}}  the overlay probe's
                  result towards every peer (sent when a status changes, and after each connect)
   ``engine``     data: {"available": bool, "reason": str}  the host's Docker engine stopped answering (why), or
@@ -28,7 +30,8 @@ Server -> agent
                  also "registries": [{"server", "username", "password"}, ...]  the environment's private registry
                  credentials of the registries this host's desired images pull from, no others
                  (plain passwords: only over this websocket, never logged), used to authenticate pulls
-                 of images whose reference names that registry (model/registries.py)
+                 of images whose reference names that registry (model/registries.py); "revision": float, the
+                 set's number (increasing), which the agent acknowledges with `converged`
   ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
                  it changes
@@ -80,6 +83,7 @@ SLOT = "slot"
 IMAGES = "images"
 CONNECTIVITY = "connectivity"
 ENGINE = "engine"
+CONVERGED = "converged"
 NETWORK = "network"
 LOGS = "logs"
 EXEC = "exec"
@@ -94,7 +98,7 @@ END = "end"
 ERROR = "error"
 
 AGENT_MESSAGE_TYPES = frozenset(
-    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, ENGINE, OUTPUT, END, ERROR}
+    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, ENGINE, CONVERGED, OUTPUT, END, ERROR}
 )
 SERVER_MESSAGE_TYPES = frozenset(
     {WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, PAUSE, RESUME, ERROR}

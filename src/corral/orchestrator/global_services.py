@@ -7,7 +7,9 @@ later included); a slot on a host that no longer matches (its labels changed) or
 host that is reconnecting, disconnected, evacuating or cordoned stays (it cannot go anywhere else). Indexes stay
 unique: new slots and hosts that cannot take theirs (ports, reservations) get the lowest free indexes in host name
 order (placed ones first), so `placed + unplaced` is one per host that can run it now. Under a `recreate` /
-`recreateOnQuorum` health check an unhealthy container is replaced by a new slot on its own host (`health.py`).
+`recreateOnQuorum` health check an unhealthy container is replaced by a new slot on its own host (`health.py`):
+the old slot goes first, and the host's next container never takes an index whose old container may still run
+(`blocked`, occupancy.py).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def reconcile_global(
     new_id: Callable[[], str],
     now: float = 0.0,
     health_history: Mapping[int, Replacement] | None = None,
+    blocked: Mapping[int, str] | None = None,
 ) -> Plan:
     """The plan for a global service; `hold` (dependencies, malformed labels) keeps slots and places nothing."""
     demand = dataclasses.replace(demand, rules=Rules(hard=demand.rules.host_rules, global_=True))
@@ -121,10 +124,11 @@ def reconcile_global(
     )
     for host_id, view in chosen.items():
         host = load.hosts[host_id]
-        if view.slot.index in unhealthy:  # a new container on the same host: the old one goes
-            fresh = dataclasses.replace(view.slot, id=new_id(), config_hash=want)
+        if view.slot.index in unhealthy:  # it goes; a new container follows on this host once it has stopped
             demand.claim(load, host_id, view.slot.index)
-            replaced.append((view.slot.id, fresh))
+            removed.append(view)
+            waiting = f"{unhealthy[view.slot.index]}; waiting for {view.slot.name} on {host.name} to stop"
+            unplaced.append((view.slot.index, waiting))
         elif hold is not None or view.slot.config_hash == want or host.state not in STAYING_STATES:
             kept.append(view.slot.id)
             demand.claim(load, host_id, view.slot.index)
@@ -140,16 +144,16 @@ def reconcile_global(
             demand.claim(load, host.id, view.slot.index)
             updated.append(dataclasses.replace(view.slot, config_hash=want))
 
-    taken = {v.slot.index for v in chosen.values()}
+    taken = {v.slot.index for v in chosen.values()} | set(blocked or {})
     free = _free_indexes(taken | {i for i, _ in unplaced})
     place: list[ContainerSlot] = []
-    blocked: list[str] = []
+    refusals: list[str] = []
     for host in sorted(load.hosts.values(), key=lambda h: (h.name, h.id)):
         if host.id in chosen or not takes_new(host) or not matches(host, demand):
             continue
         cannot = hold if hold is not None else host_reason(host, load, demand)
         if cannot is not None:
-            blocked.append(cannot)
+            refusals.append(cannot)
             continue
         index = next(free)
         slot = ContainerSlot(
@@ -163,7 +167,7 @@ def reconcile_global(
         )
         demand.claim(load, host.id, index)
         place.append(slot)
-    unplaced.extend((next(free), reason) for reason in blocked)  # after the placed ones: placed indexes stay dense
+    unplaced.extend((next(free), reason) for reason in refusals)  # after the placed ones: placed indexes stay dense
 
     removed.sort(key=lambda v: (-v.slot.index, v.slot.id))
     index_of = {v.slot.id: v.slot.index for v in chosen.values()}

@@ -83,9 +83,10 @@ def record_replacements(
     """The history after `plan`: health replacements counted, indexes with a healthy container forgotten."""
     by_id = {v.slot.id: v for v in slots}
     result = {i: r for i, r in history.items() if not any(v.slot.index == i and v.health == HEALTHY for v in slots)}
-    for old_id, new in plan.replace:
+    # an unhealthy slot replaced at once (its host is lost) or removed first (its replacement waits for it to stop)
+    for old_id in [*(old for old, _ in plan.replace), *plan.remove]:
         old = by_id.get(old_id)
         if old is not None and old.health == UNHEALTHY:
-            previous = result.get(new.index)
-            result[new.index] = Replacement((previous.count if previous else 0) + 1, now)
+            previous = result.get(old.slot.index)
+            result[old.slot.index] = Replacement((previous.count if previous else 0) + 1, now)
     return result

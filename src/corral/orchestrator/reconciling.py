@@ -24,6 +24,10 @@ Rules (Rancher 1.x semantics, minus its known faults):
   replaced on its own host;
 - while dependencies are not ready nothing is placed, moved or updated (a recreate is a start); slots stay. The
   same holds while the service's scheduling labels are malformed (the reason names the label);
+- at most one container per (service, index): a new container for an index is placed only when no container the
+  plan no longer wants at that index may still run (`blocked`, from `occupancy.py`); a slot that moves off a host
+  that still answers (evacuating, unhealthy, a port clash) goes first and its index waits for its container to be
+  observed stopped ("waiting for r-a-1 on h2 to stop"); only a disconnected host's slot is replaced at once;
 - placement follows the service's scheduling labels (`rules.py`: affinity, soft rules, reservations, image archs);
   existing slots are not moved when a host stops satisfying a rule (as in Rancher), except for global services
   (`global_services.py`): one slot per matching host, and a host that stops matching loses its slot.
@@ -41,6 +45,7 @@ from corral.model.errors import InvalidInput
 from corral.model.stack import ContainerSlot, ServiceSpec
 from corral.orchestrator.global_services import reconcile_global
 from corral.orchestrator.health import Replacement, health_replacements
+from corral.orchestrator.occupancy import RELEASING_STATES
 from corral.orchestrator.plans import Plan, apply_plan
 from corral.orchestrator.rules import NO_RULES, Rules, parse_rules, system_labels
 from corral.orchestrator.scheduling import (
@@ -77,6 +82,16 @@ def _host_rank(host: HostView | None) -> int:
 def staying(host: HostView | None) -> bool:
     """A slot on this host stays where it is (active or reconnecting, and not evacuating)."""
     return host is not None and host.state in STAYING_STATES and not host.evacuating
+
+
+def released_host(host: HostView | None) -> bool:
+    """Nothing runs there that Corral could wait for: the host is gone or past its grace period."""
+    return host is None or host.state in RELEASING_STATES
+
+
+def _waiting_for(view: SlotView, host: HostView | None) -> str:
+    where = f" on {host.name}" if host is not None else ""
+    return f"waiting for {view.slot.name}{where} to stop"
 
 
 def demand_of(
@@ -118,6 +133,7 @@ def reconcile(
     primary: PrimaryPlacement | None = None,
     health_history: Mapping[int, Replacement] | None = None,
     load: HostLoad | None = None,
+    blocked: Mapping[int, str] | None = None,
 ) -> Plan:
     """Plan the changes that bring `slots` (this service's) to `service`'s desired state.
 
@@ -132,6 +148,8 @@ def reconcile(
     `now` and `health_history` drive the health-check strategy (health.py: unhealthy slots are replaced, with a
     backoff per index). A primary gets its `sidekicks`' specs (the unit is placed as one); a sidekick
     (`service.sidekick_of`) gets its primary's planned slots and only mirrors them (sidekicks.py).
+    `blocked` maps the indexes whose old container may still run (occupancy.py `blocked_indexes`; for a unit, every
+    member's) to the reason: no new container is placed there.
     """
     if load is not None and (sidekicks or service.sidekick_of is not None):
         raise ValueError(f"service {service.name}: a shared host load does not support sidekick units")
@@ -144,6 +162,7 @@ def reconcile(
             primary=primary,
             new_id=new_id,
             accepted_hashes=accepted_hashes,
+            blocked=blocked,
         )
     hold: str | None = None if dependencies_ready else dependencies_reason(service)
     try:
@@ -172,10 +191,21 @@ def reconcile(
             new_id=new_id,
             now=now,
             health_history=health_history or {},
+            blocked=blocked or {},
         )
     else:
         plan = _reconcile_scaled(
-            service, demand, environment_id, slots, load, hold, new_id, accepted_hashes, now, health_history or {}
+            service,
+            demand,
+            environment_id,
+            slots,
+            load,
+            hold,
+            new_id,
+            accepted_hashes,
+            now,
+            health_history or {},
+            blocked or {},
         )
     if load.is_shared:
         _claim_unclaimed_kept(load, demand, slots, plan)
@@ -205,8 +235,10 @@ def _reconcile_scaled(
     accepted_hashes: frozenset[str] = frozenset(),
     now: float = 0.0,
     health_history: Mapping[int, Replacement] | None = None,
+    blocked: Mapping[int, str] | None = None,
 ) -> Plan:
     want = service.launch.config_hash()
+    blocked = blocked or {}
     current_hashes = {want, *accepted_hashes}
     ports = demand.ports
     stack = demand.stack
@@ -309,8 +341,21 @@ def _reconcile_scaled(
                 kept[index] = move.view.slot.id
                 unplaced.append((index, f"{hold} (before moving it: {move.why})"))
             continue
+        waiting = blocked.get(index)
+        if move is None and waiting is not None:
+            unplaced.append((index, waiting))
+            continue
+        if move is not None and waiting is not None and released_host(host_of(move.view)):
+            kept[index] = move.view.slot.id  # lost, and another old container of its index still runs
+            unplaced.append((index, f"{move.why}; {waiting}"))
+            continue
         target = placer.take(index)
-        if target is not None:
+        if target is not None and move is not None and (waiting is not None or not released_host(host_of(move.view))):
+            # the old container may still run: it goes first, its replacement waits until it is observed stopped
+            removed.append(move.view)
+            why = waiting or _waiting_for(move.view, host_of(move.view))
+            unplaced.append((index, f"{move.why}; {why}"))
+        elif target is not None:
             if move is None:
                 place.append(new_slot(index, target))
             else:

@@ -14,7 +14,7 @@ as planned (`PrimaryPlacement`). Works for scaled and global primaries alike: on
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from corral.model.stack import ContainerSlot, ServiceSpec
@@ -62,14 +62,18 @@ def reconcile_sidekick(
     primary: PrimaryPlacement | None,
     new_id: Callable[[], str],
     accepted_hashes: frozenset[str] = frozenset(),
+    blocked: Mapping[int, str] | None = None,
 ) -> Plan:
     """Mirror the primary's slots: keep (or update in place) a sidekick slot on its primary slot's host and index,
     move one of the same index there otherwise, place a new one if none; every other sidekick slot goes.
 
     Without a primary (it is gone from the stack) the sidekick has no slots. Indexes the primary cannot place are
     reported for the sidekick too, naming the primary. Slots with a hash in `accepted_hashes` (the old config of a
-    rolling upgrade of the sidekick) are kept as they are: the upgrade replaces them batch by batch.
+    rolling upgrade of the sidekick) are kept as they are: the upgrade replaces them batch by batch. An index in
+    `blocked` (an old container of the sidekick's may still run there, occupancy.py) gets no new container yet.
     """
+    blocked = blocked or {}
+    waiting: list[tuple[int, str]] = []
     want = service.launch.config_hash()
     targets = sorted({(s.index, s.host_id) for s in primary.slots}) if primary is not None else []
     wanted = set(targets)
@@ -103,6 +107,9 @@ def reconcile_sidekick(
     for index, host_id in targets:
         if (index, host_id) in taken:
             continue
+        if index in blocked:
+            waiting.append((index, blocked[index]))
+            continue
         new = ContainerSlot(
             id=new_id(),
             environment_id=environment_id,
@@ -121,6 +128,7 @@ def reconcile_sidekick(
 
     removed = sorted(leftovers, key=lambda v: (-v.slot.index, v.slot.id))
     unplaced = tuple((i, f"its primary {primary.name}: {why}") for i, why in primary.unplaced) if primary else ()
+    unplaced = tuple(sorted((*unplaced, *waiting)))
     return Plan(
         place=tuple(place),
         remove=tuple(v.slot.id for v in removed),

@@ -120,6 +120,7 @@ class AgentHub:
         self.backlog = ReportBacklog()
         self._backlog_task: asyncio.Task[None] | None = None
         self._store_down = False  # the database refused a write: reports wait in the backlog; one log line per outage
+        self.converged: dict[str, float] = {}  # host id -> revision of the desired set its agent last converged to
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -339,6 +340,8 @@ class AgentHub:
                     await self._report(host_id, Report(message, address))
             elif message.type == protocol.HEARTBEAT:
                 pass
+            elif message.type == protocol.CONVERGED:
+                self._on_converged(host_id, message.data.get("revision"))
             elif message.type in (protocol.OUTPUT, protocol.END):
                 await self._on_stream_message(host_id, message)
             elif message.type == protocol.ERROR:
@@ -487,6 +490,14 @@ class AgentHub:
             return  # the same report as before: nothing to show or reconcile
         host = await run_in_threadpool(self.store.get_host, host_id)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        self._changed()
+
+    def _on_converged(self, host_id: str, revision: object) -> None:
+        """The agent converged to the desired set of `revision` (orchestrator/occupancy.py: its stopped containers
+        no longer hold their indexes once reported stopped). In memory: a restarted server waits for new ones."""
+        if not isinstance(revision, int | float) or isinstance(revision, bool):
+            raise InvalidInput("converged needs a numeric revision", field="revision")
+        self.converged[host_id] = float(revision)
         self._changed()
 
     async def _on_images(self, host_id: str, data: object) -> None:

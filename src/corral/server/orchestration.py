@@ -29,6 +29,7 @@ from corral.model.registries import credentials_needed
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
+from corral.orchestrator.occupancy import blocked_indexes, unit_blocked
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
 from corral.orchestrator.rules import NO_RULES, Rules, parse_rules
 from corral.orchestrator.scheduling import HostLoad
@@ -37,13 +38,14 @@ from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
 from corral.server.network_pass import NetworkPass, carried_addresses
+from corral.server.occupancy_pass import Revisions, leftovers_of, released_ids
 from corral.server.port_pass import PortPass
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
-from corral.store.stacks import StackStore
+from corral.store.stacks import LeftoverRecord, StackStore
 
 log = logging.getLogger("corral.orchestration")
 
@@ -61,6 +63,8 @@ class Snapshot:
     services: list[Service]
     slots: list[SlotRecord]
     observed: dict[str, ObservedContainer]  # slot id -> the container reported for it (on the slot's host)
+    by_host: dict[str, dict[str, ObservedContainer]]  # host id -> slot id -> the container reported there
+    leftovers: list[LeftoverRecord]  # removed slots whose containers may still run (orchestrator/occupancy.py)
 
 
 class Orchestrator:
@@ -86,6 +90,8 @@ class Orchestrator:
         self.network = NetworkPass(store, stacks, hub)  # overlay IPAM and the `network` message
         self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
+        self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
+        self._push_lock = asyncio.Lock()
 
     def trigger(self) -> None:
         self._wake.set()
@@ -160,7 +166,7 @@ class Orchestrator:
             if record.slot.id in by_host.get(record.slot.host_id, {})
         }
         hosts = self.store.list_hosts(container_counts=False)
-        return Snapshot(hosts, self.stacks.list_services(), slots, observed)
+        return Snapshot(hosts, self.stacks.list_services(), slots, observed, by_host, self.stacks.list_leftovers())
 
     def _decide_and_store(self) -> list[Service]:
         version = write_version()
@@ -178,12 +184,21 @@ class Orchestrator:
         services_by_env: dict[str, list[Service]] = defaultdict(list)
         for service in snapshot.services:
             services_by_env[service.environment_id].append(service)
+        forget: list[str] = []  # stored leftovers observed gone
+        converged = dict(self.hub.converged)
         for environment_id, services in services_by_env.items():
             hosts = [_host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
+            host_map = {h.id: h for h in hosts}
             image_reports = [h.images for h in snapshot.hosts if h.environment_id == environment_id]
             env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
+            stored = [item for item in snapshot.leftovers if item.environment_id == environment_id]
+            stopped = [r for r in env_slots if r.retired and not r.running]  # by stop-first upgrades
+            leftovers = leftovers_of(stored, stopped, snapshot.by_host, converged, self.revisions)
+            forget.extend(released_ids(leftovers, host_map, {item.slot_id for item in stored}))
+            blocked = blocked_indexes(leftovers, host_map)
             inputs = _inputs(hosts, image_reports, services, env_slots, snapshot.observed)
-            if self._unchanged(environment_id, inputs, services):
+            # an old container that may still run is released by acknowledgements the store never sees: plan again
+            if not leftovers and self._unchanged(environment_id, inputs, services):
                 continue
             changed_before = len(changed)
             specs = {s.id: s.spec for s in services}
@@ -199,7 +214,25 @@ class Orchestrator:
             for view in views.values():
                 load.claim_view(view)
             for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
-                upgrade = run_upgrade_pass(self.stacks, service, slots_by_service[service.id], snapshot.observed, now)
+                upgrade = run_upgrade_pass(
+                    self.stacks,
+                    service,
+                    slots_by_service[service.id],
+                    snapshot.observed,
+                    now,
+                    blocked.get((service.stack, service.name), {}),
+                )
+                stopping = [  # retired by this very pass and stopped: their indexes wait for them
+                    r
+                    for r in slots_by_service[service.id]
+                    if r.slot.id in upgrade.retired and r.slot.id not in upgrade.retired_running and r.running
+                ]
+                if stopping:
+                    fresh = blocked_indexes(
+                        leftovers_of([], stopping, snapshot.by_host, converged, self.revisions), host_map
+                    )
+                    for key, indexes in fresh.items():
+                        blocked[key] = {**indexes, **blocked.get(key, {})}
                 own = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id not in upgrade.retired]
                 before = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id in views]
                 for view in before:
@@ -230,6 +263,7 @@ class Orchestrator:
                     sidekicks=sidekicks.get((service.stack_id, service.name), []),
                     primary=placements.get((service.stack_id, service.spec.sidekick_of or "")),
                     health_history=self._health_history.get(service.id, {}),
+                    blocked=unit_blocked(blocked, service.stack, _unit_members(service, sidekicks)),
                 )
                 self._health_history[service.id] = record_replacements(
                     self._health_history.get(service.id, {}), own, plan, now
@@ -244,6 +278,8 @@ class Orchestrator:
                     reasons[service.id] = reason
                 if _has_changes(plan):
                     retained.update(carried_addresses(service, slots_by_service[service.id], plan))
+                    if service.spec.retain_ip:  # a slot that moved in two steps (stopped, then placed) keeps it too
+                        retained.update(_addresses_of_leftovers(stored, service, plan))
                     self._store_plan(service, plan)
                     changed.append(service)
                     # later services in this pass see this service's new slots (ports, spread)
@@ -261,10 +297,12 @@ class Orchestrator:
                     _claim_rest(load, service, before, upgrade.retired - upgrade.retired_running, plan)
             self.stacks.set_service_reasons(reasons)
             changed.extend(s for s in services if s.id in reasons and s not in changed)
-            if len(changed) == changed_before:
+            if len(changed) == changed_before and not leftovers:
                 self._quiet[environment_id] = (inputs, time.monotonic())
             else:
                 self._quiet.pop(environment_id, None)
+        self.stacks.forget_leftovers(forget)
+        self.revisions.prune(converged, {r.slot.id for r in snapshot.slots})
         # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
         # reuse it instead of reading services and slots again (bench P6, statements per container start).
         self._note_idle(version, {s.environment_id for s in snapshot.services}, changed, snapshot.services)
@@ -357,19 +395,26 @@ class Orchestrator:
         return desired
 
     async def _push_desired(self, *, force_host: str | None = None) -> None:
+        # one push at a time: a set read earlier never reaches an agent after one read later (revisions in order)
+        async with self._push_lock:
+            await self._push_desired_now(force_host)
+
+    async def _push_desired_now(self, force_host: str | None) -> None:
         host_ids = {h for h in self.hub.sessions if force_host is None or h == force_host}
+        revision = self.revisions.next()  # before reading: the set holds every change stored before this
         desired = await run_in_threadpool(self.desired_by_host, host_ids)
         registries = await run_in_threadpool(self.registries_by_host, desired)
         for host_id in host_ids:
             digest = json.dumps([desired[host_id], registries.get(host_id, [])], sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
-            data: dict[str, Any] = {"containers": desired[host_id]}
+            data: dict[str, Any] = {"containers": desired[host_id], "revision": revision}
             if registries.get(host_id):  # never logged: it carries passwords; absent = none (the agent forgets them)
                 data["registries"] = registries[host_id]
             sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest
+                self.revisions.sent(host_id, revision, desired[host_id])
 
     def registries_by_host(self, desired: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, str]]]:
         """The registry credentials each host receives with its desired set: only those of registries its own
@@ -464,6 +509,22 @@ def _inputs(
         if (c := observed.get(r.slot.id)) is not None
     )
     return (hosts, image_reports, services, slots, seen)
+
+
+def _addresses_of_leftovers(stored: list[LeftoverRecord], service: Service, plan: Plan) -> dict[str, str]:
+    """New slot id -> the address of the removed slot of its index (the newest one that had an address)."""
+    ips = {
+        item.index: item.ip
+        for item in sorted(stored, key=lambda i: i.created_at)
+        if item.ip and item.stack == service.stack and item.service == service.name
+    }
+    return {slot.id: ips[slot.index] for slot in plan.place if slot.index in ips}
+
+
+def _unit_members(service: Service, sidekicks: dict[tuple[str, str], list[ServiceSpec]]) -> list[str]:
+    """The services placed as one with this one (a primary and its sidekicks): an index waits for any of them."""
+    primary = service.spec.sidekick_of or service.name
+    return [primary, *(spec.name for spec in sidekicks.get((service.stack_id, primary), []))]
 
 
 def _has_changes(plan: Plan) -> bool:

@@ -9,15 +9,17 @@ named beside retired ones, which launch config a slot runs) in one place, hooked
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.model.entities import ObservedContainer
 from corral.model.stack import ContainerSlot, LaunchConfig, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.plans import Plan
 from corral.orchestrator.upgrades import (
+    ACTIVE,
     DEFAULT_DEADLINE_SECONDS,
     ROLLBACK_STATES,
+    ROLLING_BACK,
     UPGRADE_STATES,
     Strategy,
     UpgradeSlot,
@@ -89,13 +91,26 @@ def run_upgrade_pass(
     records: Sequence[SlotRecord],
     observed: dict[str, ObservedContainer],
     now: float,
+    blocked: Mapping[int, str] | None = None,
 ) -> UpgradePass:
+    """`blocked`: the service's indexes whose new container may still run (occupancy.py): a stop-first rollback
+    starts the old container of such an index only once it is free."""
     views = [_upgrade_slot(r, observed.get(r.slot.id)) for r in records]
     upgrade = service.upgrade
     if service.state in ROLLBACK_STATES:
         deadline = float(upgrade.get("rollback_deadline_seconds", DEFAULT_DEADLINE_SECONDS))
         config_hash = service.spec.launch.config_hash()
         back = rollback_step(views, config_hash=config_hash, since=service.state_since, now=now, deadline=deadline)
+        held = set(upgrade.get("held", []))
+        pending = [r for r in records if r.slot.id in held]
+        start = [r.slot.id for r in pending if r.slot.index not in (blocked or {})]
+        if start:
+            stacks.start_held(service.id, start)
+        waiting = [(blocked or {})[r.slot.index] for r in pending if r.slot.id not in start]
+        if start or waiting:  # not back before every old container runs again
+            reason = "; ".join(waiting) or back.reason or "starting the old containers"
+            state = back.state if back.state != ACTIVE else ROLLING_BACK
+            back = dataclasses.replace(back, state=state, reason=reason)
         changed = back.state != service.state or back.reason != upgrade.get("reason", "")
         if changed:
             stacks.record_upgrade_step(service.id, state=back.state, reason=back.reason, batch_at=0.0)

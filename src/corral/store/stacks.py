@@ -10,17 +10,19 @@ import functools
 import json
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, select, update
+from sqlalchemy import ColumnElement, Text, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from corral.model import ids
 from corral.model.errors import Conflict, NotFound
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord, Stack, StackSpec
 from corral.store.repository import Store
-from corral.store.tables import ServiceRow, SlotRow, StackRow
+from corral.store.tables import LeftoverRow, ServiceRow, SlotRow, StackRow
 
 
 class StackStore:
@@ -79,7 +81,7 @@ class StackStore:
             wanted = {s.name for s in spec.services}
             for name, service_row in existing.items():
                 if name not in wanted:
-                    session.execute(delete(SlotRow).where(SlotRow.service_id == service_row.id))
+                    _drop_slots(session, SlotRow.service_id == service_row.id, now)
                     session.delete(service_row)
                     changed.append(name)
             for position, service in enumerate(spec.services):
@@ -139,7 +141,7 @@ class StackStore:
 
     def delete_stack(self, stack_id: str) -> None:
         with self.session() as session:
-            session.execute(delete(SlotRow).where(SlotRow.stack_id == stack_id))
+            _drop_slots(session, SlotRow.stack_id == stack_id, time.time())
             session.execute(delete(ServiceRow).where(ServiceRow.stack_id == stack_id))
             session.execute(delete(StackRow).where(StackRow.id == stack_id))
 
@@ -221,6 +223,21 @@ class StackStore:
             if row.state != state:
                 row.state, row.state_since = state, now
 
+    def start_held(self, service_id: str, slot_ids: Sequence[str]) -> None:
+        """A rollback's old containers whose indexes are free again start now."""
+        now = time.time()
+        with self.session() as session:
+            row = session.get(ServiceRow, service_id)
+            if row is None:
+                return
+            session.execute(
+                update(SlotRow)
+                .where(SlotRow.id.in_(list(slot_ids)))
+                .values(running=True, start_requested_at=now, updated_at=now)
+            )
+            held = [sid for sid in (row.upgrade or {}).get("held", []) if sid not in set(slot_ids)]
+            row.upgrade = {**(row.upgrade or {}), "held": held}
+
     def confirm_upgrade(self, service_id: str) -> None:
         """Finish an upgrade: its retired slots go (the agents remove their containers), the service is active."""
         with self.session() as session:
@@ -230,7 +247,7 @@ class StackStore:
             if row.state != "upgraded":
                 what = "has no upgrade to confirm" if row.state == _SETTLED else f"is {row.state}, not upgraded yet"
                 raise Conflict(f"service {row.name} {what}", field="service")
-            session.execute(delete(SlotRow).where(SlotRow.service_id == row.id, SlotRow.retired.is_(True)))
+            _drop_slots(session, (SlotRow.service_id == row.id) & SlotRow.retired.is_(True), time.time())
             row.upgrade, row.state, row.state_since, row.updated_at = {}, _SETTLED, time.time(), time.time()
 
     def rollback_upgrade(self, service_id: str, deadline_seconds: float) -> None:
@@ -246,18 +263,25 @@ class StackStore:
                 raise Conflict(f"service {row.name} has no upgrade to roll back ({row.state})", field="service")
             previous = ServiceSpec.from_dict(row.upgrade["previous_spec"])
             old_hash = previous.launch.config_hash()
-            session.execute(
-                delete(SlotRow).where(
-                    SlotRow.service_id == row.id, SlotRow.retired.is_(False), SlotRow.config_hash != old_hash
-                )
+            new_slots = (SlotRow.service_id == row.id) & SlotRow.retired.is_(False) & (SlotRow.config_hash != old_hash)
+            _drop_slots(session, new_slots, now)
+            start_first = bool((row.upgrade.get("strategy") or {}).get("start_first", False))
+            retired = SlotRow.service_id == row.id, SlotRow.retired.is_(True)
+            # stop-first: the old containers start again once the new ones of their indexes are observed stopped
+            held = (
+                []
+                if start_first
+                else list(session.scalars(select(SlotRow.id).where(*retired, SlotRow.running.is_(False))))
             )
             session.execute(
                 update(SlotRow)
-                .where(SlotRow.service_id == row.id, SlotRow.retired.is_(True))
+                .where(*retired)
                 .values(retired=False, running=True, start_requested_at=now, updated_at=now)
             )
+            if held:
+                session.execute(update(SlotRow).where(SlotRow.id.in_(held)).values(running=False))
             row.spec, row.scale = row.upgrade["previous_spec"], int(row.upgrade["previous_scale"])
-            row.upgrade = {"rollback_deadline_seconds": deadline_seconds, "reason": ""}
+            row.upgrade = {"rollback_deadline_seconds": deadline_seconds, "reason": "", "held": held}
             row.state, row.state_since, row.updated_at = "rolling-back", now, now
 
     # -- slots --------------------------------------------------------------------------------------------------
@@ -296,7 +320,7 @@ class StackStore:
         with self.session() as session:
             removed = list(remove)
             if removed:
-                session.execute(delete(SlotRow).where(SlotRow.id.in_(removed)))
+                _drop_slots(session, SlotRow.id.in_(removed), now)
             for slot in add:
                 session.add(
                     SlotRow(
@@ -322,6 +346,22 @@ class StackStore:
                     .where(SlotRow.id == slot.id)
                     .values(config_hash=slot.config_hash, host_id=slot.host_id, reason="")
                 )
+
+    # -- leftovers: removed slots whose containers may still run (orchestrator/occupancy.py) ------------------
+
+    def list_leftovers(self, environment_id: str | None = None) -> list[LeftoverRecord]:
+        with self.session() as session:
+            query = select(LeftoverRow.__table__)
+            if environment_id is not None:
+                query = query.where(LeftoverRow.environment_id == environment_id)
+            return [LeftoverRecord(**row) for row in session.execute(query).mappings()]
+
+    def forget_leftovers(self, slot_ids: Iterable[str]) -> None:
+        """Their containers are observed gone (or their hosts disconnected): their indexes are free again."""
+        gone = list(slot_ids)
+        if gone:
+            with self.session() as session:
+                session.execute(delete(LeftoverRow).where(LeftoverRow.slot_id.in_(gone)))
 
     def set_slot_ips(self, addresses: dict[str, str]) -> None:
         """Store overlay addresses (slot id -> address, "" for none) the IPAM gave (server/network_pass.py)."""
@@ -358,6 +398,42 @@ class StackStore:
 
 
 _SETTLED = "active"
+
+
+@dataclass(frozen=True)
+class LeftoverRecord:
+    """A removed slot as kept until its container is observed gone."""
+
+    slot_id: str
+    environment_id: str
+    stack: str
+    service: str
+    index: int
+    host_id: str
+    name: str
+    created_at: float
+    ip: str = ""
+
+
+def _drop_slots(session: Session, which: ColumnElement[bool], now: float) -> None:
+    """Delete the slots `which` selects, keeping each as a leftover until its container is observed gone."""
+    for row in session.execute(select(SlotRow.__table__).where(which)).mappings():
+        if session.get(LeftoverRow, row["id"]) is None:
+            slot = _slot(SimpleNamespace(**row)).slot
+            session.add(
+                LeftoverRow(
+                    slot_id=slot.id,
+                    environment_id=slot.environment_id,
+                    stack=slot.stack,
+                    service=slot.service,
+                    index=slot.index,
+                    host_id=slot.host_id,
+                    name=slot.name,
+                    created_at=now,
+                    ip=row["ip"] or "",
+                )
+            )
+    session.execute(delete(SlotRow).where(which))
 
 
 def _refuse_during_upgrade(row: ServiceRow) -> None:

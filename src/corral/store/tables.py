@@ -175,6 +175,23 @@ class SlotRow(Base):
     host_ports: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
 
 
+class LeftoverRow(Base):
+    """A removed slot whose container may still run (orchestrator/occupancy.py): its index gets no new container
+    until the container is observed stopped or its host is disconnected; then the row goes."""
+
+    __tablename__ = "slot_leftovers"
+
+    slot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(String(64), index=True)
+    stack: Mapped[str] = mapped_column(String(63))
+    service: Mapped[str] = mapped_column(String(63))
+    index: Mapped[int] = mapped_column(Integer)
+    host_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))  # its Docker name
+    ip: Mapped[str] = mapped_column(String(64), default="")  # its overlay address (retain_ip: the next one's)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
 class CatalogRow(Base):
     """A catalog source: a directory or a git repository (cloned under the data dir); global or per environment."""
 

@@ -122,6 +122,7 @@ def run(
     ready: bool = True,
     new_id: Callable[[], str] | None = None,
     image_archs: frozenset[str] | None = None,
+    blocked: dict[int, str] | None = None,
 ) -> Plan:
     return reconcile(
         spec,
@@ -134,7 +135,19 @@ def run(
         new_id=new_id or ids(),
         now=1000.0,
         image_archs=image_archs,
+        blocked=blocked,
     )
+
+
+def leftovers_of(slots: Sequence[SlotView], plan: Plan, host_views: Sequence[HostView]) -> dict[int, str]:
+    """The indexes blocked after `plan` (occupancy.py): its removed slots on hosts that still answer may still run."""
+    states = {h.id: h.state for h in host_views}
+    gone = {*plan.remove, *(old for old, _ in plan.replace)}
+    return {
+        v.slot.index: f"waiting for {v.slot.name} to stop"
+        for v in slots
+        if v.slot.id in gone and states.get(v.slot.host_id) in (ACTIVE, RECONNECTING)
+    }
 
 
 def after(slots: Sequence[SlotView], plan: Plan, launch_of: dict[str, LaunchConfig]) -> list[SlotView]:

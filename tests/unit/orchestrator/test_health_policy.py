@@ -56,8 +56,25 @@ def test_recreate_replaces_the_unhealthy_slot_with_a_new_id_for_the_same_index()
     spec = checked(3)
     slots = views(spec, [HEALTHY, UNHEALTHY, INITIALIZING])
     plan = plan_for(spec, slots)
-    assert [(old, new.index, new.id) for old, new in plan.replace] == [("s2", 2, "new1")]
-    assert set(plan.keep) == {"s1", "s3"} and not plan.place and not plan.remove and not plan.unplaced
+    # it goes first; its index waits until the old container is observed stopped (occupancy.py)
+    assert plan.remove == ("s2",) and not plan.replace and not plan.place
+    assert plan.unplaced == ((2, "its container is unhealthy; waiting for app-web-2 on host02 to stop"),)
+    assert set(plan.keep) == {"s1", "s3"}
+    after = [v for v in slots if v.slot.id != "s2"]
+    waiting = reconcile(
+        spec,
+        stack=STACK,
+        environment_id=ENV,
+        slots=after,
+        hosts=active_hosts(3),
+        other_slots=[],
+        dependencies_ready=True,
+        new_id=ids(),
+        now=1000.0,
+        blocked={2: "waiting for app-web-2 on host02 to stop"},
+    )
+    assert waiting.empty and waiting.unplaced == ((2, "waiting for app-web-2 on host02 to stop"),)
+    assert [(new.index, new.id) for new in plan_for(spec, after).place] == [(2, "new1")]
 
 
 def test_none_and_no_check_leave_unhealthy_containers_alone() -> None:
@@ -74,14 +91,14 @@ def test_recreate_on_quorum_replaces_only_while_enough_are_healthy() -> None:
     )
     assert decision.waiting == {2: "unhealthy, not replaced: 1 healthy, recreateOnQuorum needs 2"}
     plan = plan_for(spec, views(spec, [HEALTHY, HEALTHY, UNHEALTHY]))
-    assert [old for old, _ in plan.replace] == ["s3"]
+    assert plan.remove == ("s3",)
 
 
 def test_backoff_holds_a_repeatedly_replaced_index() -> None:
     spec = checked(1)
     slots = views(spec, [UNHEALTHY])
     assert plan_for(spec, slots, {1: Replacement(1, 995.0)}).empty  # 5 s ago, waits 10 s
-    assert plan_for(spec, slots, {1: Replacement(1, 990.0)}).replace  # 10 s ago
+    assert plan_for(spec, slots, {1: Replacement(1, 990.0)}).remove  # 10 s ago
     assert plan_for(spec, slots, {1: Replacement(3, 970.0)}).empty  # waits 40 s
     plan = plan_for(spec, slots)
     history = record_replacements({}, slots, plan, 1000.0)
@@ -135,10 +152,11 @@ def test_policy_properties(strategy: str, quorum: int, healths: list[str], histo
     for index in decision.replace:
         last = history.get(index)
         assert last is None or last.at + backoff_seconds(last.count) <= 1000.0
-    # the reconciler replaces exactly those, keeping the index and the count
+    # the reconciler removes exactly those first (their indexes wait for the old containers to stop)
     plan = plan_for(spec, slots, history)
-    assert {new.index for _, new in plan.replace} == set(decision.replace)
-    assert len(plan.keep) + len(plan.replace) == len(healths) and not plan.place and not plan.remove
+    assert {v.slot.index for v in slots if v.slot.id in plan.remove} == set(decision.replace)
+    assert not plan.replace and not plan.place
+    assert len(plan.keep) + len(plan.remove) == len(healths)
 
 
 def test_a_global_service_replaces_an_unhealthy_container_on_its_own_host() -> None:
@@ -147,7 +165,24 @@ def test_a_global_service_replaces_an_unhealthy_container_on_its_own_host() -> N
     spec = dataclasses.replace(base, launch=dataclasses.replace(base.launch, labels=labels))
     slots = views(spec, [HEALTHY, UNHEALTHY, UNHEALTHY])
     plan = plan_for(spec, slots, {3: Replacement(1, 995.0)})  # index 3 waits out its backoff
-    assert [(old, new.index, new.host_id) for old, new in plan.replace] == [("s2", 2, "h02")]
-    assert set(plan.keep) == {"s1", "s3"} and not plan.place and not plan.remove and not plan.unplaced
+    assert plan.remove == ("s2",) and not plan.replace and not plan.place
+    assert plan.unplaced == ((2, "its container is unhealthy; waiting for app-web-2 on host02 to stop"),)
+    assert set(plan.keep) == {"s1", "s3"}
     none = dataclasses.replace(spec, health_check=HealthCheck(port=80, strategy="none").to_dict())
-    assert not plan_for(none, views(none, [HEALTHY, UNHEALTHY, UNHEALTHY])).replace
+    assert not plan_for(none, views(none, [HEALTHY, UNHEALTHY, UNHEALTHY])).remove
+    # the host gets a new container at once, at an index no old container may still hold
+    after = [v for v in slots if v.slot.id != "s2"]
+    again = reconcile(
+        spec,
+        stack=STACK,
+        environment_id=ENV,
+        slots=after,
+        hosts=active_hosts(3),
+        other_slots=[],
+        dependencies_ready=True,
+        new_id=ids(),
+        now=1000.0,
+        health_history={3: Replacement(1, 995.0)},
+        blocked={2: "waiting for app-web-2 on host02 to stop"},
+    )
+    assert [(new.index, new.host_id) for new in again.place] == [(4, "h02")]

@@ -3,7 +3,7 @@
 Existing environments keep `{}`: the `CORRAL_QUOTA_*` defaults apply to them.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
