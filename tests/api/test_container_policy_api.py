@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from corral.config import Settings
 from tests.api.test_catalog_api import _add_dir
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The catalog tests here add a dir catalog, which a server takes only when the operator allows it."""
+    return settings.model_copy(update={"catalog_allow_local": True})
+
 
 # setting -> (service body, the text the refusal names)
 FIELDS = {

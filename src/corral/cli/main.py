@@ -233,12 +233,12 @@ def env_update(
     env = _run(lambda c: c.update_environment(name, **changes))
     if output is Format.json:
         return print_json(env)
-    if "quotas" in changes and not (allow or deny or lock):
-        return typer.echo(f"{env['name']}: quotas {_quota_text(env)}")
-    typer.echo(
-        f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}; "
-        f"host approval {'required' if env.get('require_approval') else 'not required'}"
-    )
+    if "allow" in changes or "description" in changes:
+        typer.echo(f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}")
+    if "require_approval" in changes:
+        typer.echo(f"{env['name']} approval {'required' if env.get('require_approval') else 'not required'}")
+    if "quotas" in changes:
+        typer.echo(f"{env['name']}: quotas {_quota_text(env)}")
 
 
 def _quotas(values: list[str]) -> dict[str, int | None]:
