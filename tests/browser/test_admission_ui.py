@@ -28,6 +28,7 @@ def test_approve_a_pending_host_and_revoke_a_token(page: Page, ui_server: Server
             f"{ui_server.url}/v1/agent/register",
             json={"token": token["token"], "name": "visitor", "facts": {"arch": "x86_64", "cpus": 1}},
             timeout=10,
+            verify=ui_server.ssl_context() or True,
         )
         assert registered.status_code == 201, registered.text
 

@@ -20,7 +20,10 @@ FACTS = {"hostname": "edge", "arch": "x86_64", "cpus": 1, "memory_bytes": 1 << 3
 
 def _register(server: ServerProcess, token: str, name: str) -> httpx.Response:
     return httpx.post(
-        f"{server.url}/v1/agent/register", json={"token": token, "name": name, "facts": FACTS}, timeout=10
+        f"{server.url}/v1/agent/register",
+        json={"token": token, "name": name, "facts": FACTS},
+        timeout=10,
+        verify=server.ssl_context() or True,
     )
 
 
