@@ -43,7 +43,10 @@ RSS_BUDGET_BYTES = 300 * 1000 * 1000
 def server(prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("hostile") / "data"
     data.mkdir()
-    process = ServerProcess(data, CORRAL_CATALOG_ALLOW_LOCAL="1", CORRAL_LOCAL_DRIVER="0")
+    # plain HTTP on loopback: the tests speak raw sockets to show what the server reads before authentication
+    process = ServerProcess(
+        data, CORRAL_CATALOG_ALLOW_LOCAL="1", CORRAL_LOCAL_DRIVER="0", CORRAL_INSECURE_HTTP="1"
+    )
     process.start()
     try:
         yield process

@@ -51,7 +51,12 @@ def outage_server(server_with: Any, tmp_path: Path) -> ServerProcess:
 
 
 def _http(server: ServerProcess) -> httpx.Client:
-    return httpx.Client(base_url=server.url, auth=(server.access_key, server.secret_key), timeout=30)
+    return httpx.Client(
+        base_url=server.url,
+        auth=(server.access_key, server.secret_key),
+        timeout=30,
+        verify=server.ssl_context() or True,
+    )
 
 
 def _host(http: httpx.Client) -> dict[str, Any]:
