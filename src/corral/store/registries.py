@@ -1,11 +1,7 @@
 """Repository of private registry credentials, the password encrypted at rest.
 
-Why encrypted and not digested: agents must send the password to the registry, so it has to come back; a digest
-cannot. The password is encrypted with Fernet (AES-128-CBC + HMAC-SHA256, `cryptography`) under a key kept in the
-server's data dir, `registry.key` (mode 0600, created on first use). A copy of the database alone (a backup, a
-PostgreSQL dump) does not reveal passwords; whoever holds both the data dir and the database does. Losing the key
-makes the stored passwords unreadable: delete and re-add those registries. Rotating the key = stop the server,
-re-add registries after replacing the file.
+Agents must send the password to the registry, so it is sealed (store/sealing.py: Fernet under the data dir's
+key), not digested. Losing the key makes the stored passwords unreadable: delete and re-add those registries.
 
 The plain password leaves this class only through `credentials()`, which the orchestrator sends to the
 environment's agents over their websocket; `Registry` (what the API shows) has no password at all.
@@ -14,13 +10,10 @@ environment's agents over their websocket; `Registry` (what the API shows) has n
 from __future__ import annotations
 
 import builtins
-import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,9 +21,10 @@ from corral.model import ids
 from corral.model.errors import Conflict, InvalidInput, NotFound, Unavailable
 from corral.model.registries import MAX_PASSWORD, MAX_USERNAME, RegistryCredential, validate_server
 from corral.store.repository import Store
+from corral.store.sealing import KEY_FILE, Sealer, Unsealable
 from corral.store.tables import RegistryRow
 
-KEY_FILE = "registry.key"
+__all__ = ["KEY_FILE", "Registry", "RegistryStore"]
 
 
 @dataclass(frozen=True)
@@ -47,46 +41,16 @@ class Registry:
 class RegistryStore:
     def __init__(self, store: Store, data_dir: Path) -> None:
         self.session = store.session
-        self.key_path = Path(data_dir) / KEY_FILE
-        self._fernet: Fernet | None = None
-        self._lock = threading.Lock()
-
-    # -- the key ------------------------------------------------------------------------------------------------
-
-    def _cipher(self) -> Fernet:
-        with self._lock:
-            if self._fernet is None:
-                try:
-                    self._fernet = Fernet(self._load_or_create_key())
-                except ValueError as exc:  # not a Fernet key: a damaged or foreign file
-                    raise Unavailable(
-                        f"the registry key {self.key_path} is not a valid key (damaged?): restore it from a backup, "
-                        "or move it away and add the registries again"
-                    ) from exc
-            return self._fernet
-
-    def _load_or_create_key(self) -> bytes:
-        path = self.key_path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return path.read_bytes().strip()
-            key = Fernet.generate_key()
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(key + b"\n")
-            return key
-        except OSError as exc:
-            raise Unavailable(f"cannot read or create the registry key {path}: {exc.strerror}") from exc
+        self.sealer = Sealer(data_dir)
+        self.key_path = self.sealer.key_path
 
     def _encrypt(self, password: str) -> str:
-        return self._cipher().encrypt(password.encode()).decode("ascii")
+        return self.sealer.seal(password)
 
     def _decrypt(self, row: RegistryRow) -> str:
         try:
-            return self._cipher().decrypt(row.password_encrypted.encode("ascii")).decode()
-        except (InvalidToken, ValueError) as exc:
+            return self.sealer.unseal(row.password_encrypted)
+        except Unsealable as exc:
             raise Unavailable(
                 f"the password of registry {row.server} cannot be decrypted with {self.key_path} "
                 "(was the key replaced?); delete and add the registry again"
