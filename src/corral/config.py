@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # After this many failed authentications from one address within a minute, it gets 429 for `auth_block_seconds`.
     auth_failures_per_minute: int = 10
     auth_block_seconds: float = 60.0
+    # Audit log retention (issue 16): entries older than this many days, and all but the newest rows, are dropped.
+    audit_retention_days: float = 90.0
+    audit_max_rows: int = 200_000
+    # A UI login lasts this long (the session's key expires with it).
+    session_hours: float = 12.0
     # `dir` catalogs and `file://` git catalogs read the server's own file system: only when the operator allows it.
     catalog_allow_local: bool = False
     # Wall-time budget of rendering one catalog template version (catalog/gotemplate/budget.py).

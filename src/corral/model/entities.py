@@ -159,17 +159,27 @@ class ObservedContainer:
 
 
 class KeyKind(enum.StrEnum):
-    ADMIN = "admin"
-    AGENT = "agent"
+    ADMIN = "admin"  # the bootstrap key (admin.env)
+    AGENT = "agent"  # one host's agent
+    ACCOUNT = "account"  # a user's account key: the user's roles in every environment
+    ENVIRONMENT = "environment"  # one environment, one role (no higher than its creator's)
+    SESSION = "session"  # a UI login (expires; removed at logout)
+    SERVICE = "service"  # a container's service account (io.rancher.container.create_agent)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an admin API key, or an agent's per-host key (which may only speak for its host)."""
+    """Who is calling: the bootstrap admin key, a user's key (account, UI session), an environment or service
+    key, or an agent's per-host key (which may only speak for its host)."""
 
     access_key: str
     kind: KeyKind
     host_id: str | None = None
+    user_id: str | None = None  # account and session keys (and environment keys: their creator)
+    username: str = ""
+    admin: bool = False  # the bootstrap key, or a user flagged admin
+    environment_id: str | None = None  # environment and service keys: the only environment they reach
+    role: str | None = None  # environment and service keys: their role there (model/access.Role)
 
 
 @dataclass(frozen=True)

@@ -26,18 +26,18 @@ from corral.model.admission import (
 from corral.model.entities import (
     SUPPORTED_ORCHESTRATIONS,
     Environment,
-    KeyKind,
     Orchestration,
     Principal,
     normalise_arch,
 )
-from corral.model.errors import CorralError, Forbidden, InvalidInput, TooManyRequests, Unauthorized
+from corral.model.errors import CorralError, InvalidInput, TooManyRequests, Unauthorized
 from corral.model.join_token import format_join_token
 from corral.model.names import validate_name
 from corral.model.network import NetworkSettings, random_vni
 from corral.model.policy import parse_settings
 from corral.model.quotas import Quotas, checked_overrides, merged
 from corral.server.auth import authenticate_request, require_admin, throttle_of
+from corral.server.authorization import visible_environment_ids
 from corral.server.host_service import HostService
 from corral.server.views import container_view, environment_view, host_view, token_view
 from corral.store.repository import Store
@@ -141,7 +141,9 @@ def _orchestration(value: str) -> Orchestration:
 
 @router.get("/environments")
 def list_environments(request: Request, _: Admin) -> dict[str, Any]:
-    return {"data": [_view(request, env) for env in store_of(request).list_environments()]}
+    visible = visible_environment_ids(request)
+    environments = store_of(request).list_environments()
+    return {"data": [_view(request, env) for env in environments if visible is None or env.id in visible]}
 
 
 @router.post("/environments", status_code=201)
@@ -381,9 +383,7 @@ async def events_socket(websocket: WebSocket, environment: str | None = None) ->
     await websocket.accept()
     try:
         address = websocket.client.host if websocket.client else ""
-        principal = await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
-        if principal.kind is not KeyKind.ADMIN:
-            raise Forbidden("host credentials cannot read the event stream")
+        await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
         env = await run_in_threadpool(_environment_for, store, environment)
     except CorralError as exc:
         await websocket.close(code=4000 + exc.status, reason=exc.message[:120])

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -27,19 +27,23 @@ from corral.model.entities import HostState
 from corral.model.errors import CorralError, Unavailable
 from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
+from corral.server.api_access import router as access_router
 from corral.server.api_catalog import router as catalog_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
 from corral.server.api_tls import router as tls_router
 from corral.server.api_upgrades import router as upgrades_router
+from corral.server.audit import AuditTrail
 from corral.server.auth import AuthThrottle
+from corral.server.authorization import SocketRefused, enforce, refuse_socket
 from corral.server.catalog_service import CatalogService
 from corral.server.events import EventBus
 from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.server.orchestration import Orchestrator
+from corral.store.access import AccessStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -99,6 +103,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # Swagger/ReDoc pages load their scripts from a CDN; the UI will ship its own assets
         redoc_url=None,
+        dependencies=[Depends(enforce)],  # every /v1 route and websocket: server/authorization.py
     )
     app.state.settings = settings
     app.state.store = store
@@ -109,6 +114,7 @@ def create_app(
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.registries = registries
+    app.state.access = AccessStore(store)
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(
         max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds
@@ -119,6 +125,7 @@ def create_app(
         max_body=settings.max_body_bytes,
         public_max_body=settings.public_max_body_bytes,
     )
+    app.add_middleware(AuditTrail, app_state=app.state)  # outside the guard: sees its 401s and 413s too
     app.state.tls = tls  # None: plain HTTP (--insecure-http)
     app.include_router(router)
     app.include_router(stacks_router)
@@ -127,11 +134,13 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(registries_router)
     app.include_router(tls_router)
+    app.include_router(access_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the loop itself: answers even when every worker thread is busy
         return {"status": "ok", "version": corral.__version__, "connected_agents": len(hub.sessions)}
 
+    app.add_exception_handler(SocketRefused, refuse_socket)
     app.add_exception_handler(CorralError, _corral_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -31,6 +31,7 @@ from corral.store.repository import Store
 log = logging.getLogger("corral.server.auth")
 
 PRINCIPAL_SCOPE_KEY = "corral.principal"  # set by server/guard.py once the request's credentials were checked
+ACCESS_SCOPE_KEY = "corral.access"  # set by server/authorization.py once the call was allowed
 MAX_TRACKED_ADDRESSES = 10_000
 WINDOW_SECONDS = 60.0
 
@@ -163,11 +164,13 @@ async def authenticate_request(app_state: Any, header: str | None, address: str)
 
 
 async def require_admin(request: Request) -> Principal:
-    """FastAPI dependency for the admin API."""
+    """The caller of a /v1 route (the `Admin` dependency of the routes; the name predates roles). The decision
+    is made before, once, by server/authorization.py's policy table; an app without that check (never served)
+    falls back to admins only."""
     principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if not isinstance(principal, Principal):
         address = request.client.host if request.client else ""
         principal = await authenticate_request(request.app.state, request.headers.get("authorization"), address)
-    if principal.kind is not KeyKind.ADMIN:
+    if principal.kind is KeyKind.AGENT or not (principal.admin or request.scope.get(ACCESS_SCOPE_KEY)):
         raise Forbidden("host credentials cannot call the admin API")
     return principal

@@ -15,6 +15,7 @@ from pathlib import Path
 from corral.config import Settings
 from corral.model.entities import KeyKind, Orchestration
 from corral.model.network import NetworkSettings, random_vni
+from corral.store.access import AccessStore
 from corral.store.database import migrate, open_engine
 from corral.store.repository import Store
 
@@ -69,8 +70,11 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def ensure_admin_key(store: Store, data_dir: Path) -> tuple[str, str] | None:
-    """Create the first admin key pair if there is none; returns it (only on that first time)."""
-    if store.count_api_keys(KeyKind.ADMIN) > 0:
+    """Create the first admin key pair on an empty database only; returns it (only on that first time).
+
+    A bootstrap key an admin removed stays removed across restarts (CVE-2019-11202): once the database has any
+    key, user or environment, nothing is created."""
+    if store.count_api_keys(None) > 0 or store.list_environments() or AccessStore(store).count_users() > 0:
         return None
     access_key, secret = store.create_api_key(KeyKind.ADMIN, description="created on first start")
     _write_env(data_dir / ADMIN_ENV_FILE, {"CORRAL_ACCESS_KEY": access_key, "CORRAL_SECRET_KEY": secret})

@@ -31,6 +31,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
+from corral.store.keys import principal_of_key
 from corral.store.outage import unavailable_from
 from corral.store.tables import (
     ApiKeyRow,
@@ -145,16 +146,21 @@ class Store:
             )
         return access_key, secret
 
-    def count_api_keys(self, kind: KeyKind) -> int:
+    def count_api_keys(self, kind: KeyKind | None) -> int:
+        """Keys of one kind (None: of every kind)."""
+        query = select(func.count()).select_from(ApiKeyRow)
+        if kind is not None:
+            query = query.where(ApiKeyRow.kind == kind.value)
         with self.session() as session:
-            return session.scalar(select(func.count()).where(ApiKeyRow.kind == kind.value)) or 0
+            return session.scalar(query) or 0
 
     def authenticate(self, access_key: str, secret: str) -> Principal:
+        """Checked on every call, so a removed key, an expired one or a disabled user stops at once."""
         with self.session() as session:
             row = session.get(ApiKeyRow, access_key)
             if row is None or not ids.secret_matches(secret, row.secret_digest):
                 raise Unauthorized("invalid API key or secret")
-            return Principal(access_key=row.access_key, kind=KeyKind(row.kind), host_id=row.host_id)
+            return principal_of_key(session, row)
 
     # -- registration tokens ------------------------------------------------------------------------------------
 

@@ -44,6 +44,64 @@ class ApiKeyRow(Base):
     )
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
+    # access control (issue 16): whose key, which environment and role it is limited to, when it stops working
+    user_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    environment_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("environments.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    container_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # service accounts
+
+
+class UserRow(Base):
+    """A person: local (argon2 password digest) or from LDAP (no password stored)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_digest: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="local")
+    admin: Mapped[bool] = mapped_column(default=False)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class MembershipRow(Base):
+    """A role in one environment for a user (subject = user id) or an LDAP group (subject = group name)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("environment_id", "subject_kind", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class AuditRow(Base):
+    """One mutating call or exec session: who, what, where from, the result. Never a body."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    actor: Mapped[str] = mapped_column(String(255))  # user name, or the key's access key
+    auth_kind: Mapped[str] = mapped_column(String(16))
+    access_key: Mapped[str] = mapped_column(String(64))
+    environment_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    action: Mapped[str] = mapped_column(String(255))  # "POST /v1/stacks"
+    resource: Mapped[str] = mapped_column(Text)  # the path called
+    status: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(String(64), default="")
 
 
 class RegistrationTokenRow(Base):
