@@ -235,8 +235,9 @@ def remove_member(request: Request, ref: str, subject_kind: str, subject: str, _
 
 @router.get("/keys")
 def list_own_keys(request: Request, caller: Caller) -> dict[str, Any]:
-    """The caller's account keys and the environment keys they created."""
-    return {"data": [key_view(k) for k in access_of(request).list_keys(user_id=require_user(caller))]}
+    """The caller's account keys and the environment keys they created (an admin key without a user: all)."""
+    user_id = None if caller.admin and caller.user_id is None else require_user(caller)
+    return {"data": [key_view(k) for k in access_of(request).list_keys(user_id=user_id)]}
 
 
 @router.post("/keys", status_code=201)

@@ -25,7 +25,7 @@ from starlette.requests import HTTPConnection
 
 from corral.model.access import Action, Role, permits
 from corral.model.entities import KeyKind, Principal
-from corral.model.errors import CorralError, Forbidden, InvalidInput, NotFound, Unauthorized
+from corral.model.errors import CorralError, Forbidden, InvalidInput, NotFound
 from corral.server.access_rules import RULES, Rule, RuleKind
 from corral.server.auth import ACCESS_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, authenticate_request
 
@@ -277,5 +277,5 @@ RESOLVERS: dict[str, Callable[[Any, str], str | None]] = {
 def require_user(principal: Principal) -> str:
     """The user behind a call (account or session key); keys without a user cannot manage their own keys."""
     if principal.user_id is None:
-        raise Unauthorized("this call needs a user's key (an account key or a UI session)")
+        raise InvalidInput("this call needs a user's key (an account key or a UI session); this key has no user")
     return principal.user_id

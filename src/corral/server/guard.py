@@ -21,10 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.model.errors import CorralError, PayloadTooLarge
+from corral.server.access_rules import RULES, RuleKind
 from corral.server.auth import PRINCIPAL_SCOPE_KEY, authenticate_request, client_address
 
-# Paths anyone may call without a key pair (the UI's own pages authenticate by session cookie).
-PUBLIC_API_PATHS = frozenset({"/v1/agent/register", "/v1/ca"})
+# Paths anyone may call without a key pair (server/access_rules.py; the UI's pages authenticate by session cookie).
+PUBLIC_API_PATHS = frozenset(path for (_, path), rule in RULES.items() if rule.kind is RuleKind.PUBLIC)
 PUBLIC_PATHS = frozenset({*PUBLIC_API_PATHS, "/healthz", "/ui/login"})
 FORWARDED_FOR = b"x-corral-forwarded-for"  # the UI's login probe names the browser (server/auth.client_address)
 FORWARD_TOKEN = b"x-corral-forward-token"

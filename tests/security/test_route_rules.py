@@ -1,0 +1,40 @@
+"""Every route is declared in the policy table (server/access_rules.py), and the table names no route that is gone.
+
+A new route without a rule fails here: add one line to RULES (and the matrix test calls it with every role)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from corral.server.access_rules import RULES
+from tests.security.routes import openapi_routes, v1_routes
+
+
+def test_every_route_of_the_openapi_document_and_every_websocket_has_a_rule(api: TestClient) -> None:
+    app = api.app
+    routes = v1_routes(app)  # type: ignore[arg-type]
+    documented = openapi_routes(app)  # type: ignore[arg-type]
+    assert documented, "the OpenAPI document lists no /v1 route"
+    assert documented <= routes, f"OpenAPI paths the app does not serve: {sorted(documented - routes)}"
+    assert any(method == "WS" for method, _ in routes)
+    missing = sorted(routes - set(RULES))
+    assert not missing, f"routes without a rule in server/access_rules.py: {missing}"
+    stale = sorted(set(RULES) - routes)
+    assert not stale, f"rules for routes that do not exist: {stale}"
+
+
+def test_an_undeclared_route_is_admin_only(api: TestClient) -> None:
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/undeclared-probe")
+    def probe() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    api.app.include_router(router)  # type: ignore[attr-defined]
+    assert api.get("/v1/undeclared-probe").status_code == 200  # the admin
+    assert api.post("/v1/users", json={"username": "probe", "password": "long enough pw"}).status_code == 201
+    session = api.post("/v1/login", json={"username": "probe", "password": "long enough pw"}).json()
+    headers = {"Authorization": f"Bearer {session['access_key']}:{session['secret_key']}"}
+    response = api.get("/v1/undeclared-probe", headers=headers)
+    assert response.status_code == 403, response.text
