@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from corral.cli import profiles
 from corral.cli.output import (
     Format,
     fail,
@@ -71,11 +72,15 @@ class Context:
     access_key: str
     secret_key: str
     ca: str = ""
+    environment: str = ""  # the profile's default environment
     _warned: bool = False
 
     def client(self) -> CorralClient:
         if not self.access_key or not self.secret_key:
-            fail("no API key: set CORRAL_ACCESS_KEY and CORRAL_SECRET_KEY (see admin.env in the server's data dir)")
+            fail(
+                "no API key: run `corral login`, or set CORRAL_ACCESS_KEY and CORRAL_SECRET_KEY "
+                "(see admin.env in the server's data dir)"
+            )
         if self.url.lower().startswith("http://") and not self._warned:
             self._warned = True
             typer.echo(
@@ -90,23 +95,36 @@ class Context:
             fail(exc.message)
 
 
-_context = Context(url="https://127.0.0.1:8080", access_key="", secret_key="")
+DEFAULT_URL = "https://127.0.0.1:8080"
+_context = Context(url=DEFAULT_URL, access_key="", secret_key="")
 
 
 @app.callback()
 def _configure(
-    url: Annotated[str, typer.Option(envvar="CORRAL_URL", help="Server URL.")] = "https://127.0.0.1:8080",
+    url: Annotated[str, typer.Option(envvar="CORRAL_URL", help=f"Server URL [default: {DEFAULT_URL}].")] = "",
     access_key: Annotated[str, typer.Option(envvar="CORRAL_ACCESS_KEY", help="API access key.")] = "",
     secret_key: Annotated[str, typer.Option(envvar="CORRAL_SECRET_KEY", help="API secret key.")] = "",
     ca: Annotated[
         str, typer.Option("--ca", envvar="CORRAL_CA_FILE", help="The server's CA certificate (file or PEM).")
     ] = "",
+    profile: Annotated[
+        str | None, typer.Option(envvar="CORRAL_PROFILE", help="Profile of the CLI config file (`corral login`).")
+    ] = None,
 ) -> None:
-    _context.url, _context.access_key, _context.secret_key, _context.ca = url, access_key, secret_key, ca
+    try:
+        saved = profiles.profile(profile)
+    except CorralError as exc:
+        fail(exc.message)
+    _context.url = url or saved.url or DEFAULT_URL
+    _context.access_key, _context.secret_key = (
+        (access_key, secret_key) if access_key else (saved.access_key, saved.secret_key)
+    )
+    _context.ca = ca or saved.ca
+    _context.environment = saved.environment
 
 
 def _env(value: str | None) -> str:
-    return value or "default"
+    return value or _context.environment or "default"
 
 
 def _context_client() -> CorralClient:
