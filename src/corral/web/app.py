@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.client import CorralClient
+from corral.client.access import AccessClient
 from corral.model.errors import CorralError, Unauthorized
-from corral.web import pages_catalog, pages_containers, pages_events, pages_hosts, pages_stacks
+from corral.web import pages_access, pages_catalog, pages_containers, pages_events, pages_hosts, pages_stacks
 from corral.web.relay import relay, websocket_url
 from corral.web.rendering import render
 from corral.web.security import SECURITY_HEADERS, add_security_headers, cookie_should_be_secure, same_origin
@@ -68,7 +69,7 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui.add_exception_handler(Exception, _unexpected_error)
     ui.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     ui.include_router(router)
-    for module in (pages_hosts, pages_stacks, pages_containers, pages_catalog, pages_events):
+    for module in (pages_hosts, pages_stacks, pages_containers, pages_catalog, pages_events, pages_access):
         ui.include_router(module.router)
     return ui
 
@@ -95,38 +96,46 @@ def vendor_file(name: str) -> Response:
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
-    return render(request, None, "login.html", next=_safe_next(next), error="", access_key="")
+    return render(request, None, "login.html", next=_safe_next(next), error="", access_key="", username="")
 
 
 @router.post("/login")
 def login(
     request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
     access_key: Annotated[str, Form()] = "",
     secret_key: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/ui/",
 ) -> Response:
+    """A user name and password (traded for a session key pair by the API), or an API key pair."""
+    shown = {"access_key": access_key, "username": username}
     if not same_origin(request):
-        return render(request, None, "login.html", 403, next="/ui/", error="cross-site login refused", access_key="")
+        return render(request, None, "login.html", 403, next="/ui/", error="cross-site login refused", **shown)
     target = _safe_next(next)
     sessions: SessionStore = request.app.state.sessions
+    forward = str(getattr(request.app.state, "forward_token", "") or "")
+    browser = request.client.host if request.client else ""
+    headers = {FORWARDED_FOR: browser, FORWARD_TOKEN: forward} if forward and browser else None
     try:
-        if not access_key.strip() or not secret_key.strip():
-            raise Unauthorized("enter the access key and the secret key")
-        forward = str(getattr(request.app.state, "forward_token", "") or "")
-        browser = request.client.host if request.client else ""
-        headers = {FORWARDED_FOR: browser, FORWARD_TOKEN: forward} if forward and browser else None
-        with CorralClient(
-            sessions.api_url,
-            access_key.strip(),
-            secret_key.strip(),
-            timeout=10,
-            headers=headers,
-            ca=sessions.ssl_context,
-        ) as probe:
-            probe.list_environments()
+        if username.strip():
+            if not password:
+                raise Unauthorized("enter your password")
+            with CorralClient(sessions.api_url, timeout=10, headers=headers, ca=sessions.ssl_context) as anonymous:
+                signed_in = AccessClient(anonymous).login(username.strip(), password)
+            access_key, secret_key, signed_out = signed_in["access_key"], signed_in["secret_key"], True
+        else:
+            if not access_key.strip() or not secret_key.strip():
+                raise Unauthorized("enter your user name and password, or an access key and a secret key")
+            access_key, secret_key, signed_out = access_key.strip(), secret_key.strip(), False
+            with CorralClient(
+                sessions.api_url, access_key, secret_key, timeout=10, headers=headers, ca=sessions.ssl_context
+            ) as probe:
+                probe.list_environments()
     except CorralError as exc:
-        return render(request, None, "login.html", 401, next=target, error=exc.message, access_key=access_key)
-    session = sessions.create(access_key.strip(), secret_key.strip())
+        return render(request, None, "login.html", 401, next=target, error=exc.message, **shown)
+    session = sessions.create(access_key, secret_key)
+    session.ends_with_logout = signed_out
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -141,6 +150,11 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, session: PostSession) -> Response:
+    if session.ends_with_logout:  # a password login's session key dies with it
+        try:
+            AccessClient(session.client()).logout()
+        except CorralError as exc:
+            log.warning("could not end the session key at logout: %s", exc.message)
     request.app.state.sessions.remove(session.token)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/ui")

@@ -1,6 +1,7 @@
-"""Browser sessions of the web UI: the API key pair a user logged in with, behind a random cookie token.
+"""Browser sessions of the web UI: the API key pair a user logged in with (or the session key pair the API
+gave for their user name and password), behind a random cookie token.
 
-Why server-side: the key pair is a full admin credential; it never goes back to the browser, not even encrypted.
+Why server-side: the key pair is a full credential; it never goes back to the browser, not even encrypted.
 The cookie holds only a random token (HttpOnly, SameSite=Strict, Secure wherever the browser accepts it), and each
 session carries its own CSRF token for form posts. Sessions live in the server process: a restart asks users to
 log in again, which is the safe failure.
@@ -30,6 +31,7 @@ class Session:
     api_url: str
     ssl_context: ssl.SSLContext | None = None  # trusts the server's own CA when /v1 is served over HTTPS
     environment_id: str = ""
+    ends_with_logout: bool = False  # a password login: its session key is removed at logout
     last_seen: float = field(default_factory=time.monotonic)
     _client: CorralClient | None = None
 

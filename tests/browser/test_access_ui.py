@@ -1,0 +1,61 @@
+"""Users in the browser: sign in with a user name and password, see what the role allows, the audit page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from corral.client.access import AccessClient
+from tests.browser.conftest import unique
+from tests.integration.servers import ServerProcess
+
+pytestmark = pytest.mark.integration
+PASSWORD = "a long enough password"
+
+
+def _user(server: ServerProcess, role: str) -> str:
+    name = unique(f"ui-{role}")
+    with server.client() as client:
+        access = AccessClient(client)
+        access.create_user(name, PASSWORD)
+        access.set_member("default", role, user=name)
+    return name
+
+
+def _sign_in(page: object, server: ServerProcess, username: str, password: str = PASSWORD) -> None:
+    page.goto(server.url + "/ui/login")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", username)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", password)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+
+
+def test_a_read_only_user_signs_in_sees_stacks_and_not_the_audit(anonymous_page, ui_server: ServerProcess) -> None:
+    name = _user(ui_server, "read-only")
+    _sign_in(anonymous_page, ui_server, name, "wrong password!")
+    assert "wrong user name or password" in anonymous_page.locator(".field-error").inner_text()
+    _sign_in(anonymous_page, ui_server, name)
+    anonymous_page.wait_for_url(lambda url: "/ui/login" not in url)
+    anonymous_page.goto("/ui/stacks")
+    assert anonymous_page.locator("h1").first.inner_text().startswith("Stacks")
+    anonymous_page.goto("/ui/audit")
+    assert "may not read audit" in anonymous_page.locator(".field-error").inner_text()
+    anonymous_page.click("form.logout button")
+    anonymous_page.wait_for_url(lambda url: "/ui/login" in url)
+    with ui_server.client() as client:  # the session's key died with the logout
+        keys = [k for k in AccessClient(client).keys() if k["kind"] == "session"]
+    assert keys == []
+
+
+def test_an_owner_sees_their_sign_in_in_the_audit_page(anonymous_page, ui_server: ServerProcess) -> None:
+    name = _user(ui_server, "owner")
+    _sign_in(anonymous_page, ui_server, name)
+    anonymous_page.wait_for_url(lambda url: "/ui/login" not in url)
+    anonymous_page.goto("/ui/audit")
+    assert anonymous_page.locator(".field-error").count() == 0
+    assert "PUT /v1/environments/{ref}/members" in anonymous_page.locator("#audit").inner_text()
+    anonymous_page.goto("/ui/hosts")  # an owner may add hosts: a registration token, made through the UI
+    anonymous_page.click("#create-token")
+    expect(anonymous_page.locator("#registration-command")).to_contain_text("corral agent --url")
+    anonymous_page.goto(f"/ui/audit?user={name}")  # what the owner did: the UI's calls under their name
+    table = anonymous_page.locator("#audit").inner_text()
+    assert name in table and "session" in table and "POST /v1/environments/{ref}/registration-tokens" in table
