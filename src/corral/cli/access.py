@@ -172,7 +172,7 @@ def keys_ls(
     output: FormatOption = Format.table,
 ) -> None:
     """List your account keys, or an environment's keys (never their secrets)."""
-    keys = _access(lambda a: a.keys(env))
+    keys = _access(lambda a: a.list_keys(env))
     if output is Format.json:
         return print_json(keys)
     print_table(

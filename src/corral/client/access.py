@@ -73,7 +73,7 @@ class AccessClient:
 
     # -- keys -------------------------------------------------------------------------------------------------------
 
-    def keys(self, environment: str | None = None) -> list[dict[str, Any]]:
+    def list_keys(self, environment: str | None = None) -> list[dict[str, Any]]:
         if environment:
             return self._data(f"/v1/environments/{_segment(environment)}/keys")
         return self._data("/v1/keys")
