@@ -171,3 +171,32 @@ class AuditEntry:
     resource: str
     status: int
     address: str
+
+
+CREATE_AGENT_LABELS = ("io.rancher.container.create_agent", "io.corral.container.create_agent")
+AGENT_ROLE_LABELS = ("io.rancher.container.agent.role", "io.corral.container.agent.role")
+# Rancher's `agent.role` values and our role names; a workload never gets more than `restricted` (CVE-2018-20321:
+# whoever may deploy a stack must not mint themselves an owner's key through a label).
+_SERVICE_ROLES = {
+    "environment": Role.RESTRICTED,
+    "restricted": Role.RESTRICTED,
+    "read-only": Role.READ_ONLY,
+    "readonly": Role.READ_ONLY,
+}
+SERVICE_ACCOUNT_MAX = Role.RESTRICTED
+
+
+def service_account_role(labels: dict[str, str]) -> Role | None:
+    """The role a container's service account gets from its labels (None: it asked for no credentials)."""
+    if not any(labels.get(name, "").strip().lower() == "true" for name in CREATE_AGENT_LABELS):
+        return None
+    asked = next((labels[name].strip().lower() for name in AGENT_ROLE_LABELS if labels.get(name)), "environment")
+    role = _SERVICE_ROLES.get(asked)
+    if role is None:
+        choices = ", ".join(sorted(_SERVICE_ROLES))
+        raise InvalidInput(
+            f"label {AGENT_ROLE_LABELS[0]}={asked!r}: a container's credentials may have the roles {choices} "
+            f"(at most {SERVICE_ACCOUNT_MAX.value})",
+            field="labels",
+        )
+    return role

@@ -43,9 +43,11 @@ from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.server.orchestration import Orchestrator
+from corral.server.service_accounts import ServiceAccounts
 from corral.store.access import AccessStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
+from corral.store.sealing import Sealer
 from corral.store.stacks import StackStore
 
 if TYPE_CHECKING:
@@ -115,6 +117,12 @@ def create_app(
     app.state.catalogs = catalogs
     app.state.registries = registries
     app.state.access = AccessStore(store)
+    orchestrator.service_accounts = ServiceAccounts(
+        app.state.access,
+        Sealer(settings.data_dir),
+        lambda: host_service.agent_url,
+        ca_pem=tls.ca_pem.decode() if tls is not None else "",
+    )
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(
         max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds

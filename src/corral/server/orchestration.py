@@ -40,6 +40,7 @@ from corral.server.hub import AgentHub
 from corral.server.network_pass import NetworkPass, carried_addresses
 from corral.server.occupancy_pass import Revisions, leftovers_of, released_ids
 from corral.server.port_pass import PortPass
+from corral.server.service_accounts import ServiceAccounts
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.store.changes import write_version
@@ -90,6 +91,7 @@ class Orchestrator:
         self.network = NetworkPass(store, stacks, hub)  # overlay IPAM and the `network` message
         self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
+        self.service_accounts: ServiceAccounts | None = None  # containers' own credentials, sent with `desired`
         self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
         self._push_lock = asyncio.Lock()
 
@@ -392,6 +394,8 @@ class Orchestrator:
                 check = service.spec.health()
                 health[service.id] = check.to_dict() if check is not None else None
             into.append(_desired_dict(record, launches[key], health[service.id]))
+        if self.service_accounts is not None:
+            self.service_accounts.inject(desired)
         return desired
 
     async def _push_desired(self, *, force_host: str | None = None) -> None:

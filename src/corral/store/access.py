@@ -22,7 +22,7 @@ from corral.model.access import AuditEntry, Grant, KeyInfo, Role, User, stronges
 from corral.model.entities import KeyKind
 from corral.model.errors import Conflict, NotFound, Unauthorized
 from corral.store.repository import Store
-from corral.store.tables import ApiKeyRow, AuditRow, MembershipRow, UserRow
+from corral.store.tables import ApiKeyRow, AuditRow, MembershipRow, SlotRow, UserRow
 
 _HASHER = PasswordHasher()
 _DUMMY_DIGEST = _HASHER.hash("a password nobody has")  # unknown users cost the same time as wrong passwords
@@ -247,10 +247,45 @@ class AccessStore:
                 removed += result.rowcount  # type: ignore[attr-defined]
         return removed
 
-    def service_key_containers(self) -> set[str]:
+    def delete_orphan_service_keys(self) -> int:
+        """Service keys whose container slot is gone (the key stopped working then already: store/keys.py)."""
         with self.store.session() as session:
-            query = select(ApiKeyRow.container_id).where(ApiKeyRow.container_id.is_not(None))
-            return {c for c in session.scalars(query).all() if c}
+            live = select(SlotRow.id)
+            result = session.execute(
+                delete(ApiKeyRow).where(ApiKeyRow.kind == KeyKind.SERVICE.value, ApiKeyRow.container_id.not_in(live))
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def service_keys(self) -> dict[str, tuple[str, str]]:
+        """Each container's service account: container id -> (access key, sealed secret)."""
+        with self.store.session() as session:
+            query = select(ApiKeyRow).where(ApiKeyRow.kind == KeyKind.SERVICE.value)
+            return {
+                r.container_id: (r.access_key, r.sealed_secret or "")
+                for r in session.scalars(query).all()
+                if r.container_id
+            }
+
+    def create_service_key(
+        self, container_id: str, environment_id: str, role: Role, secret: str, sealed_secret: str
+    ) -> str:
+        """A container's key; its secret is kept sealed (store/sealing.py) to be sent to its host again."""
+        access_key = ids.new_access_key(KEY_PREFIXES[KeyKind.SERVICE])
+        with self.store.session() as session:
+            session.add(
+                ApiKeyRow(
+                    access_key=access_key,
+                    secret_digest=ids.digest(secret),
+                    kind=KeyKind.SERVICE.value,
+                    description=f"service account of container {container_id}",
+                    created_at=time.time(),
+                    environment_id=environment_id,
+                    role=role.value,
+                    container_id=container_id,
+                    sealed_secret=sealed_secret,
+                )
+            )
+        return access_key
 
     def count_keys(self) -> int:
         with self.store.session() as session:

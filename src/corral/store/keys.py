@@ -1,8 +1,9 @@
-"""From an API key row to the principal calling with it: expiry, the user behind it, usage time.
+"""From an API key row to the principal calling with it: expiry, the user behind it, a service account's
+container, usage time.
 
-Why apart from the repository: authentication runs on every request and must see a disabled user or an expired
-key at once (CVE-2019-6287: access surviving removal); the last-used time is written at most once a minute so
-that reads do not turn into a write per call.
+Why apart from the repository: authentication runs on every request and must see a disabled user, an expired
+key or a removed container at once (CVE-2019-6287: access surviving removal); the last-used time is written at
+most once a minute so that reads do not turn into a write per call.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from corral.model.entities import KeyKind, Principal
 from corral.model.errors import Unauthorized
-from corral.store.tables import ApiKeyRow, UserRow
+from corral.store.tables import ApiKeyRow, SlotRow, UserRow
 
 LAST_USED_RESOLUTION_SECONDS = 60.0
 
@@ -23,6 +24,8 @@ def principal_of_key(session: Session, row: ApiKeyRow) -> Principal:
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("this API key has expired")
     kind = KeyKind(row.kind)
+    if kind is KeyKind.SERVICE and (row.container_id is None or session.get(SlotRow, row.container_id) is None):
+        raise Unauthorized("this container's credentials were revoked: the container is gone")
     username = ""
     admin = kind is KeyKind.ADMIN
     if row.user_id is not None:

@@ -55,6 +55,7 @@ class ApiKeyRow(Base):
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     container_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # service accounts
+    sealed_secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # service accounts: re-sent to agents
 
 
 class UserRow(Base):

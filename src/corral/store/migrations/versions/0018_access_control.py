@@ -64,6 +64,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("expires_at", sa.Float, nullable=True))
         batch.add_column(sa.Column("last_used_at", sa.Float, nullable=True))
         batch.add_column(sa.Column("container_id", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("sealed_secret", sa.Text, nullable=True))
         batch.create_foreign_key("fk_api_keys_user_id", "users", ["user_id"], ["id"], ondelete="CASCADE")
         batch.create_foreign_key(
             "fk_api_keys_environment_id", "environments", ["environment_id"], ["id"], ondelete="CASCADE"
@@ -80,7 +81,15 @@ def downgrade() -> None:
         batch.drop_index("ix_api_keys_user_id")
         batch.drop_constraint("fk_api_keys_environment_id", type_="foreignkey")
         batch.drop_constraint("fk_api_keys_user_id", type_="foreignkey")
-        for column in ("container_id", "last_used_at", "expires_at", "role", "environment_id", "user_id"):
+        for column in (
+            "sealed_secret",
+            "container_id",
+            "last_used_at",
+            "expires_at",
+            "role",
+            "environment_id",
+            "user_id",
+        ):
             batch.drop_column(column)
     op.drop_table("audit_log")
     op.drop_table("memberships")
