@@ -36,6 +36,8 @@ PACKAGES=(docker.io busybox-static iproute2 iptables util-linux procps git make 
 PACKAGES+=(wireguard-go wireguard-tools tcpdump)
 # The web UI's browser tests drive Debian's Chromium (Playwright with executable_path); its assets come from npm.
 PACKAGES+=(chromium fonts-dejavu-core)
+# LDAP as an identity source: the tests start their own OpenLDAP (slapd) on loopback; ldap-utils for operators.
+PACKAGES+=(slapd ldap-utils)
 if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     audit_max_rows: int = 200_000
     # A UI login lasts this long (the session's key expires with it).
     session_hours: float = 12.0
+    # LDAP / Active Directory sign-in (server/ldap_identity.py); off while `ldap_url` is empty.
+    ldap_url: str = ""  # ldap://host:389 (with StartTLS) or ldaps://host:636
+    ldap_starttls: bool = True
+    ldap_ca_file: str = ""  # the CA that issued the directory's certificate (empty: the system's)
+    ldap_bind_dn: str = ""  # the service account that searches users and groups (empty: anonymous)
+    ldap_bind_password: str = ""
+    ldap_user_base: str = ""
+    ldap_user_filter: str = "(uid={username})"  # AD: (sAMAccountName={username})
+    ldap_group_base: str = ""
+    ldap_group_filter: str = "(member={dn})"  # groups whose `member` is the user; their `cn` names them
+    ldap_cache_seconds: float = 300.0  # group changes in the directory apply within this time (or at sign-in)
     # `dir` catalogs and `file://` git catalogs read the server's own file system: only when the operator allows it.
     catalog_allow_local: bool = False
     # Wall-time budget of rendering one catalog template version (catalog/gotemplate/budget.py).

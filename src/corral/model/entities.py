@@ -177,6 +177,7 @@ class Principal:
     host_id: str | None = None
     user_id: str | None = None  # account and session keys (and environment keys: their creator)
     username: str = ""
+    directory_user: bool = False  # the user comes from LDAP: their groups there carry roles too
     admin: bool = False  # the bootstrap key, or a user flagged admin
     environment_id: str | None = None  # environment and service keys: the only environment they reach
     role: str | None = None  # environment and service keys: their role there (model/access.Role)

@@ -103,12 +103,12 @@ async def login(request: Request, body: LoginBody) -> dict[str, Any]:
     wait = throttle.retry_after(address)
     if wait > 0:
         raise TooManyRequests(f"too many failed sign-ins from {address}; try again in {wait:.0f} s", retry_after=wait)
-    access = access_of(request)
     try:
-        user = await run_in_threadpool(access.verify_password, body.username.strip(), body.password)
+        user = await run_in_threadpool(_sign_in, request, body.username.strip(), body.password)
     except Unauthorized:
         throttle.failed(address)
         raise
+    access = access_of(request)
     hours = request.app.state.settings.session_hours
     key, secret = await run_in_threadpool(
         access.create_key,
@@ -118,6 +118,21 @@ async def login(request: Request, body: LoginBody) -> dict[str, Any]:
         expires_at=time.time() + hours * 3600,
     )
     return {"access_key": key.access_key, "secret_key": secret, "expires_at": key.expires_at, "user": user_view(user)}
+
+
+def _sign_in(request: Request, username: str, password: str) -> User:
+    """A local user by their password; otherwise, with LDAP configured, a directory user (recorded on first
+    sign-in with source `ldap` and no password, so that memberships and keys can name them)."""
+    access = access_of(request)
+    identity = getattr(request.app.state, "ldap", None)
+    known = access.find_user(username)
+    if identity is None or (known is not None and known.source == "local"):
+        return access.verify_password(username, password)
+    identity.authenticate(username, password)
+    user = known or access.create_user(validate_username(username), None, source="ldap")
+    if user.disabled:
+        raise Unauthorized("wrong user name or password, or the user is disabled")
+    return user
 
 
 @router.post("/logout", status_code=204)

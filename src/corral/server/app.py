@@ -42,6 +42,7 @@ from corral.server.events import EventBus
 from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
+from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
 from corral.store.access import AccessStore
@@ -117,6 +118,7 @@ def create_app(
     app.state.catalogs = catalogs
     app.state.registries = registries
     app.state.access = AccessStore(store)
+    app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None
     orchestrator.service_accounts = ServiceAccounts(
         app.state.access,
         Sealer(settings.data_dir),

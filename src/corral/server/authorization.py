@@ -60,7 +60,8 @@ def roles_of(app_state: Any, principal: Principal) -> dict[str, Role]:
         return {}
     if principal.user_id is None:
         return {}
-    groups = app_state.ldap_groups.get(principal.user_id, ()) if hasattr(app_state, "ldap_groups") else ()
+    identity = getattr(app_state, "ldap", None)
+    groups = identity.groups_of(principal.username) if identity is not None and principal.directory_user else ()
     result: dict[str, Role] = app_state.access.roles_of(principal.user_id, groups)
     return result
 

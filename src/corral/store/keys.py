@@ -27,12 +27,14 @@ def principal_of_key(session: Session, row: ApiKeyRow) -> Principal:
     if kind is KeyKind.SERVICE and (row.container_id is None or session.get(SlotRow, row.container_id) is None):
         raise Unauthorized("this container's credentials were revoked: the container is gone")
     username = ""
+    directory_user = False
     admin = kind is KeyKind.ADMIN
     if row.user_id is not None:
         user = session.get(UserRow, row.user_id)
         if user is None or user.disabled:
             raise Unauthorized("this key's user is disabled or removed")
         username = user.username
+        directory_user = user.source == "ldap"
         admin = admin or (user.admin and kind in (KeyKind.ACCOUNT, KeyKind.SESSION))
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION_SECONDS:
         row.last_used_at = now
@@ -42,6 +44,7 @@ def principal_of_key(session: Session, row: ApiKeyRow) -> Principal:
         host_id=row.host_id,
         user_id=row.user_id,
         username=username,
+        directory_user=directory_user,
         admin=admin,
         environment_id=row.environment_id,
         role=row.role,
