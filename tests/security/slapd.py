@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 SUFFIX = "dc=example,dc=org"
 ROOT_DN = f"cn=admin,{SUFFIX}"
-ROOT_PASSWORD = "directory-admin-pw"  # noqa: S105 - the test directory's own
+ROOT_PASSWORD = "directory-admin-pw"
 USERS = {"alice": "alice-ldap-password", "bob": "bob-ldap-password"}
 
 LDIF = f"""\
