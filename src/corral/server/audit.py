@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.model.access import AuditEntry
 from corral.model.entities import Principal
-from corral.server.auth import ACCESS_SCOPE_KEY, PRINCIPAL_SCOPE_KEY
+from corral.server.auth import ACCESS_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, TOUCHED_ENVIRONMENT_KEY
 
 log = logging.getLogger("corral.server.audit")
 
@@ -90,7 +90,7 @@ def entry_of(scope: Scope, status: int) -> AuditEntry:
         actor=actor,
         auth_kind=kind,
         access_key=key,
-        environment_id=getattr(access, "environment_id", None),
+        environment_id=getattr(access, "environment_id", None) or scope.get(TOUCHED_ENVIRONMENT_KEY),
         action=f"{method} {getattr(route, 'path', scope.get('path', ''))}",
         resource=str(scope.get("path", "")),
         status=status,

@@ -32,6 +32,7 @@ log = logging.getLogger("corral.server.auth")
 
 PRINCIPAL_SCOPE_KEY = "corral.principal"  # set by server/guard.py once the request's credentials were checked
 ACCESS_SCOPE_KEY = "corral.access"  # set by server/authorization.py once the call was allowed
+TOUCHED_ENVIRONMENT_KEY = "corral.environment"  # the environment a call named, allowed or not
 MAX_TRACKED_ADDRESSES = 10_000
 WINDOW_SECONDS = 60.0
 

@@ -27,7 +27,12 @@ from corral.model.access import Action, Role, permits
 from corral.model.entities import KeyKind, Principal
 from corral.model.errors import CorralError, Forbidden, InvalidInput, NotFound
 from corral.server.access_rules import RULES, Rule, RuleKind
-from corral.server.auth import ACCESS_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, authenticate_request
+from corral.server.auth import (
+    ACCESS_SCOPE_KEY,
+    PRINCIPAL_SCOPE_KEY,
+    TOUCHED_ENVIRONMENT_KEY,
+    authenticate_request,
+)
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ async def authorize(connection: HTTPConnection) -> Access:
         principal = await authenticate_request(connection.app.state, connection.headers.get("authorization"), address)
         scope[PRINCIPAL_SCOPE_KEY] = principal
     environment_id, found = await _environment_of(connection, rule, principal)
+    scope[TOUCHED_ENVIRONMENT_KEY] = environment_id  # the audit log files a refused call under it too
     access = await run_in_threadpool(decide, connection.app.state, principal, rule, environment_id, found)
     scope[ACCESS_SCOPE_KEY] = access
     return access

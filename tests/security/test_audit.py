@@ -1,0 +1,42 @@
+"""The audit log: who did what from where with which result, paged, bounded by age and rows, and no body."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from corral.server.audit import prune
+from tests.security.conftest import People
+
+
+def test_entries_name_the_actor_and_result_and_page_back_in_time(api: TestClient, people: People) -> None:
+    member = people.by_role["member"]
+    api.post("/v1/environments/default/registration-tokens", json={"description": "from the member"}, headers=member)
+    api.post("/v1/environments/default/registration-tokens", json={}, headers=people.by_role["read-only"])
+    entries = api.get("/v1/audit", params={"environment": "default", "limit": 2}).json()
+    newest, before = entries["data"], entries["next"]
+    assert [(e["actor"], e["auth_kind"], e["status"]) for e in newest] == [
+        ("u-read-only", "session", 403),
+        ("u-member", "session", 201),
+    ]
+    assert newest[1]["action"] == "POST /v1/environments/{ref}/registration-tokens"
+    assert newest[1]["address"] == "testclient" and "from the member" not in str(newest)
+    older = api.get("/v1/audit", params={"environment": "default", "limit": 2, "before": before}).json()["data"]
+    assert older and all(e["id"] < before for e in older)
+    assert api.get("/v1/audit", params={"environment": "default"}, headers=people.by_role["owner"]).status_code == 200
+    assert api.get("/v1/audit", params={"environment": "default"}, headers=member).status_code == 403
+
+
+def test_retention_drops_old_entries_and_keeps_at_most_the_newest_rows(api: TestClient, people: People) -> None:
+    state = api.app.state  # type: ignore[attr-defined]
+    total = len(api.get("/v1/audit", params={"limit": 500}).json()["data"])
+    assert total > 5
+    state.settings = state.settings.model_copy(update={"audit_max_rows": 5})
+    assert prune(state) == total - 5
+    remaining = api.get("/v1/audit", params={"limit": 500}).json()["data"]
+    assert len(remaining) == 5
+    state.settings = state.settings.model_copy(update={"audit_retention_days": 0.0})
+    time.sleep(0.01)
+    prune(state)
+    assert api.get("/v1/audit", params={"limit": 500}).json()["data"] == []
