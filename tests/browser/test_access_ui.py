@@ -60,3 +60,24 @@ def test_an_owner_sees_their_sign_in_in_the_audit_page(anonymous_page, ui_server
     anonymous_page.goto(f"/ui/audit?user={name}")  # what the owner did: the UI's calls under their name
     table = anonymous_page.locator("#audit").inner_text()
     assert name in table and "session" in table and "POST /v1/environments/{ref}/registration-tokens" in table
+
+
+def test_an_admin_creates_a_user_and_makes_them_a_member_in_the_ui(page, ui_server: ServerProcess) -> None:
+    name = unique("ui-new")
+    page.goto("/ui/access")
+    page.fill("#user-form input[name=username]", name)
+    page.fill("#user-form input[name=password]", PASSWORD)
+    page.click("#user-form button[type=submit]")
+    expect(page.locator("#users")).to_contain_text(name)
+    page.fill("#member-form input[name=name]", name)
+    page.select_option("#member-form select[name=role]", "restricted")
+    page.click("#member-form button[type=submit]")
+    expect(page.locator("#members")).to_contain_text(f"{name}")
+    expect(page.locator("#members")).to_contain_text("restricted")
+    page.fill("#user-form input[name=username]", "bad name!")
+    page.fill("#user-form input[name=password]", PASSWORD)
+    page.click("#user-form button[type=submit]")
+    expect(page.locator(".field-error")).to_contain_text("user name")
+    with ui_server.client() as client:
+        members = {m["name"]: m["role"] for m in AccessClient(client).members("default")}
+    assert members[name] == "restricted"
