@@ -32,8 +32,9 @@ from corral.model.entities import KeyKind, Principal
 from corral.model.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from corral.server.api import Strict
 from corral.server.audit import ACTOR_SCOPE_KEY
-from corral.server.auth import require_admin, throttle_of
+from corral.server.auth import client_address, require_admin, throttle_of
 from corral.server.authorization import require_user, role_in, roles_of, visible_environment_ids
+from corral.server.guard import FORWARD_TOKEN, FORWARDED_FOR
 from corral.store.access import AccessStore
 
 router = APIRouter(prefix="/v1")
@@ -99,7 +100,12 @@ async def login(request: Request, body: LoginBody) -> dict[str, Any]:
     """A user name and password for a session key pair (the UI keeps it server-side, never in the browser)."""
     request.scope[ACTOR_SCOPE_KEY] = body.username[:64]
     throttle = throttle_of(request.app.state)
-    address = request.client.host if request.client else ""
+    address = client_address(
+        request.app.state,
+        request.client.host if request.client else "",
+        request.headers.get(FORWARDED_FOR.decode()),  # the UI names the browser it signs in for
+        request.headers.get(FORWARD_TOKEN.decode()),
+    )
     wait = throttle.retry_after(address)
     if wait > 0:
         raise TooManyRequests(f"too many failed sign-ins from {address}; try again in {wait:.0f} s", retry_after=wait)
