@@ -84,3 +84,12 @@ def test_a_labelled_container_gets_restricted_credentials_that_die_with_it(api: 
     while api.get("/v1/me", headers=credentials).status_code != 401:
         assert time.monotonic() < deadline, "the container's credentials outlived it"
         time.sleep(0.2)
+
+
+def test_a_container_may_not_ask_for_more_than_restricted(api: TestClient, people: People) -> None:
+    compose = COMPOSE.replace("agent.role: environment", "agent.role: environmentAdmin")
+    response = api.put("/v1/stacks", json={"name": "greedy", "compose": compose, "environment": "default"})
+    assert response.status_code == 422
+    assert "service robot" in response.json()["message"] and "at most restricted" in response.json()["message"]
+    assert response.json()["field"] == "services.robot.labels"
+    assert api.get("/v1/stacks", params={"environment": "default"}).json()["data"] == []

@@ -30,6 +30,7 @@ from corral.server.api import Strict, environment_quotas, store_of
 from corral.server.api_upgrades import RollingRestart, start_rolling_restart
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService
+from corral.server.service_accounts import check_service_accounts
 from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -196,6 +197,7 @@ def apply_stack(
     env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
     spec = enforce(spec, environment_policy(request, env), env.name)  # PolicyRefused (422) before anything is stored
+    check_service_accounts(spec)  # InvalidInput (422) for a container credential role above restricted
     stacks = _stacks(request)
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
     if existing is not None and create_only:

@@ -20,6 +20,7 @@ from typing import Any
 from corral.model import ids
 from corral.model.access import service_account_role
 from corral.model.errors import InvalidInput
+from corral.model.stack import StackSpec
 from corral.store.access import AccessStore
 from corral.store.sealing import Sealer
 
@@ -85,6 +86,17 @@ class ServiceAccounts:
             injected["CORRAL_CA_FILE"] = self.ca_pem
         own = {str(k): str(v) for k, v in entry["launch"].get("environment", []) if k not in injected}
         return [[k, v] for k, v in sorted({**own, **injected}.items())]
+
+
+def check_service_accounts(spec: StackSpec) -> None:
+    """Refuse, before anything is stored, a service asking for credentials with a role no container may hold."""
+    for service in spec.services:
+        try:
+            service_account_role(dict(service.launch.labels))
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"service {service.name}: {exc.message}", field=f"services.{service.name}.labels"
+            ) from exc
 
 
 def _labels(entry: dict[str, Any]) -> dict[str, str]:
