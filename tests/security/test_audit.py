@@ -40,3 +40,16 @@ def test_retention_drops_old_entries_and_keeps_at_most_the_newest_rows(api: Test
     time.sleep(0.01)
     prune(state)
     assert api.get("/v1/audit", params={"limit": 500}).json()["data"] == []
+
+
+def test_exec_sessions_are_recorded_even_when_refused(api: TestClient, people: People) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    try:
+        with api.websocket_connect("/v1/containers/c-none/exec?cmd=sh", headers=people.by_role["member"]) as ws:
+            ws.receive_text()
+    except WebSocketDisconnect:
+        pass
+    entry = api.get("/v1/audit", params={"user": "u-member"}).json()["data"][0]
+    assert (entry["action"], entry["status"]) == ("WS /v1/containers/{container_id}/exec", 404)
+    assert entry["resource"] == "/v1/containers/c-none/exec"

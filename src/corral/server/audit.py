@@ -53,8 +53,8 @@ class AuditTrail:
                 status = int(message["status"])
             elif kind == "websocket.accept":
                 status = 101
-            elif kind == "websocket.close" and status == 500:
-                status = int(message.get("code", 1000)) - 4000 if message.get("code", 0) >= 4000 else 403
+            elif kind == "websocket.close" and int(message.get("code") or 1000) >= 4000:
+                status = int(message["code"]) - 4000  # refused or failed: 4000 + the HTTP status
             await send(message)
 
         try:
