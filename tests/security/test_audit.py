@@ -53,3 +53,16 @@ def test_exec_sessions_are_recorded_even_when_refused(api: TestClient, people: P
     entry = api.get("/v1/audit", params={"user": "u-member"}).json()["data"][0]
     assert (entry["action"], entry["status"]) == ("WS /v1/containers/{container_id}/exec", 404)
     assert entry["resource"] == "/v1/containers/c-none/exec"
+
+
+def test_a_key_s_last_use_is_recorded(api: TestClient, people: People) -> None:
+    from tests.api.conftest import basic
+
+    owner = people.by_role["owner"]
+    key = api.post("/v1/keys", json={"description": "ci", "expires": "30d"}, headers=owner).json()
+    assert key["last_used_at"] is None and key["expires_at"] > time.time() + 29 * 86400
+    assert api.get("/v1/me", headers=basic(key["access_key"], key["secret_key"])).status_code == 200
+    deadline = time.monotonic() + 10
+    while not next(k for k in api.get("/v1/keys", headers=owner).json()["data"])["last_used_at"]:
+        assert time.monotonic() < deadline, "the last use was never written"
+        time.sleep(0.05)

@@ -31,7 +31,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
-from corral.store.keys import principal_of_key
+from corral.store.keys import KeyUsage, principal_of_key
 from corral.store.outage import unavailable_from
 from corral.store.tables import (
     ApiKeyRow,
@@ -48,6 +48,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.key_usage = KeyUsage(engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -160,7 +161,9 @@ class Store:
             row = session.get(ApiKeyRow, access_key)
             if row is None or not ids.secret_matches(secret, row.secret_digest):
                 raise Unauthorized("invalid API key or secret")
-            return principal_of_key(session, row)
+            principal = principal_of_key(session, row)
+        self.key_usage.seen(access_key)
+        return principal
 
     # -- registration tokens ------------------------------------------------------------------------------------
 
