@@ -66,3 +66,20 @@ def test_a_key_s_last_use_is_recorded(api: TestClient, people: People) -> None:
     while not next(k for k in api.get("/v1/keys", headers=owner).json()["data"])["last_used_at"]:
         assert time.monotonic() < deadline, "the last use was never written"
         time.sleep(0.05)
+
+
+def test_the_actor_of_account_environment_and_service_keys(api: TestClient, people: People) -> None:
+    from tests.api.conftest import basic
+
+    owner = people.by_role["owner"]
+    account = api.post("/v1/keys", json={}, headers=owner).json()
+    environment = api.post("/v1/environments/default/keys", json={"role": "member"}, headers=owner).json()
+    for key, description in ((account, "by-account"), (environment, "by-environment-key")):
+        headers = basic(key["access_key"], key["secret_key"])
+        body = {"description": description}
+        assert api.post("/v1/environments/default/registration-tokens", json=body, headers=headers).status_code == 201
+    entries = api.get("/v1/audit", params={"environment": "default", "limit": 2}).json()["data"]
+    assert [(e["actor"], e["auth_kind"], e["access_key"]) for e in entries] == [
+        ("u-owner", "environment", environment["access_key"]),
+        ("u-owner", "account", account["access_key"]),
+    ]
