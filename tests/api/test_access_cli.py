@@ -102,3 +102,41 @@ def test_a_user_logs_in_works_with_a_profile_and_is_audited(wired: dict[str, str
     assert logins and logins[0]["actor"] == "alice" and logins[0]["status"] == 201
     code, out = corral("audit", "ls", "--since", "1h", env=admin)
     assert code == 0 and "alice" in out
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_read_only_profile_reads_and_is_refused_every_change(wired: dict[str, str], tmp_path: Path) -> None:
+    admin = {k: v for k, v in wired.items() if k.startswith("CORRAL_")}
+    assert corral("users", "create", "rita", "--password-stdin", env=admin, stdin=PASSWORD + "\n")[0] == 0
+    assert corral("members", "set", "rita", "--role", "read-only", env=admin)[0] == 0
+    code, out = corral(
+        "--url",
+        "http://testserver",
+        "login",
+        "-u",
+        "rita",
+        "--save-as",
+        "ro",
+        "--env",
+        "default",
+        "--password-stdin",
+        stdin=PASSWORD,
+    )
+    assert code == 0, out
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  web:\n    image: corral/busybox\n")
+    assert corral("up", "-d", "-f", str(compose), "-s", "app", env=admin)[0] == 0
+    assert corral("--profile", "ro", "ps", "--format", "json")[0] == 0
+    code, out = corral("--profile", "ro", "members", "ls")
+    assert code == 0 and "rita" in out and "read-only" in out
+    assert corral("--profile", "ro", "hosts", "ls")[0] == 0
+    for args in (
+        ["scale", "app/web=2"],
+        ["rm", "app"],
+        ["tokens", "create"],
+        ["members", "set", "rita", "--role", "owner"],
+    ):
+        code, out = corral("--profile", "ro", *args)
+        assert code == 1 and "read-only role may not" in out, (args, out)
+    code, out = corral("--profile", "nope", "ps")
+    assert code == 1 and "no profile 'nope'" in out
