@@ -115,6 +115,7 @@ async def login(request: Request, body: LoginBody) -> dict[str, Any]:
         throttle.failed(address)
         raise
     access = access_of(request)
+    await run_in_threadpool(access.delete_keys, expired_before=time.time())  # old sessions do not pile up
     hours = request.app.state.settings.session_hours
     key, secret = await run_in_threadpool(
         access.create_key,
