@@ -37,7 +37,7 @@ from corral.server.auth import (
 
 @dataclass(frozen=True)
 class Access:
-    principal: Principal
+    principal: Principal | None  # None: a public route, called without credentials
     environment_id: str | None  # the environment the call touches (None: global, or every one for an admin)
     role: Role | None
 
@@ -154,7 +154,7 @@ async def authorize(connection: HTTPConnection) -> Access:
     if rule is None:
         rule = Rule(RuleKind.ADMIN)  # undeclared: admins only (and a failing test)
     if rule.kind in (RuleKind.PUBLIC, RuleKind.AGENT):  # the hub checks an agent's own key and host
-        return Access(Principal(access_key="", kind=KeyKind.AGENT), None, None)
+        return Access(None, None, None)
     principal = scope.get(PRINCIPAL_SCOPE_KEY)
     if not isinstance(principal, Principal):
         address = connection.client.host if connection.client else ""
@@ -201,9 +201,7 @@ def _resolved(resolver: Callable[[Any, str], str | None], state: Any, value: str
     """Resolve an id to its environment; an unknown id and an id the caller may not see both read as 404."""
     try:
         return resolver(state, value)
-    except NotFound:
-        raise
-    except CorralError:
+    except CorralError:  # NotFound, or an outage (503)
         raise
     except Exception as exc:
         raise NotFound(f"{value!r} not found") from exc
