@@ -78,6 +78,14 @@ def test_cve_2019_6287_removal_and_disabling_take_effect_at_once(api: TestClient
     assert api.get("/v1/me", headers=account).status_code == 200
     assert api.delete(f"/v1/keys/{key['access_key']}", headers=account).status_code == 204
     assert api.get("/v1/me", headers=account).status_code == 401
+    restricted = people.by_role["restricted"]
+    created = api.post("/v1/environments/default/keys", json={"role": "restricted"}, headers=restricted).json()
+    env_key = basic(created["access_key"], created["secret_key"])
+    assert api.post("/v1/stacks", json={"environment": "default"}, headers=env_key).status_code == 422  # may write
+    api.put("/v1/environments/default/members", json={"user": "u-restricted", "role": "read-only"})
+    assert api.post("/v1/stacks", json={"environment": "default"}, headers=env_key).status_code == 403  # capped
+    assert api.delete("/v1/environments/default/members/user/u-restricted").status_code == 204
+    assert api.get("/v1/stacks", headers=env_key).status_code == 403  # its creator is gone from there
     assert api.post("/v1/logout", headers=people.by_role["read-only"]).status_code == 204
     assert api.get("/v1/me", headers=people.by_role["read-only"]).status_code == 401
 

@@ -50,9 +50,7 @@ def role_in(app_state: Any, principal: Principal, environment_id: str) -> Role |
     """The caller's role in one environment: admins own everything; keys bound to an environment carry theirs."""
     if principal.admin:
         return Role.OWNER
-    if principal.kind in (KeyKind.ENVIRONMENT, KeyKind.SERVICE):
-        return Role(principal.role) if principal.environment_id == environment_id and principal.role else None
-    if principal.user_id is None:
+    if principal.user_id is None and principal.kind not in (KeyKind.ENVIRONMENT, KeyKind.SERVICE):
         return None
     return roles_of(app_state, principal).get(environment_id)
 
@@ -60,11 +58,22 @@ def role_in(app_state: Any, principal: Principal, environment_id: str) -> Role |
 def roles_of(app_state: Any, principal: Principal) -> dict[str, Role]:
     """Every environment the caller may see, with the role there (admins: not listed, they see all)."""
     if principal.kind in (KeyKind.ENVIRONMENT, KeyKind.SERVICE):
-        if principal.environment_id and principal.role:
-            return {principal.environment_id: Role(principal.role)}
-        return {}
+        if not principal.environment_id or not principal.role:
+            return {}
+        role: Role | None = Role(principal.role)
+        if principal.user_id is not None:  # never more than its creator holds there now (demoted, removed)
+            creator = app_state.access.get_user(principal.user_id)
+            held = Role.OWNER if creator.admin else _user_roles(app_state, principal).get(principal.environment_id)
+            role = min(role, held, key=lambda r: r.rank) if held is not None else None
+        return {principal.environment_id: role} if role is not None else {}
     if principal.user_id is None:
         return {}
+    return _user_roles(app_state, principal)
+
+
+def _user_roles(app_state: Any, principal: Principal) -> dict[str, Role]:
+    """The roles of the user behind a key: their memberships and their directory groups'."""
+    assert principal.user_id is not None
     identity = getattr(app_state, "ldap", None)
     groups = identity.groups_of(principal.username) if identity is not None and principal.directory_user else ()
     result: dict[str, Role] = app_state.access.roles_of(principal.user_id, groups)
