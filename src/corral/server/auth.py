@@ -1,7 +1,9 @@
 """API authentication: every call carries a key pair, as HTTP Basic (access:secret) or `Bearer access:secret`.
 
-Why: the system we model let unauthenticated callers in by default; Corral has no anonymous mode. Admin keys may
-call the admin API; an agent's per-host key may only hold its own host's agent connection. Every failed
+Why: the system we model let unauthenticated callers in by default; Corral has no anonymous mode. This module
+finds who calls (store/keys.py: admin, user, environment, service or agent keys); what they may do is decided by
+the policy table (server/authorization.py, server/access_rules.py); an agent's per-host key may only hold its own
+host's agent connection. Every failed
 authentication is logged (address and access key, never the secret) and counted per client address: an address
 with too many failures in a minute gets 429 with Retry-After for a while, without its credentials being checked,
 so guessing secrets is slow. HTTP requests are authenticated by `server/guard.py` before their body is read; the
