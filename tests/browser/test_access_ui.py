@@ -37,6 +37,14 @@ def test_a_read_only_user_signs_in_sees_stacks_and_not_the_audit(anonymous_page,
     anonymous_page.wait_for_url(lambda url: "/ui/login" not in url)
     anonymous_page.goto("/ui/stacks")
     assert anonymous_page.locator("h1").first.inner_text().startswith("Stacks")
+    anonymous_page.goto("/ui/hosts")
+    expect(anonymous_page.locator("h1").first).to_contain_text("Hosts")
+    expect(anonymous_page.locator(".field-error")).to_have_count(0)
+    for page_path in ("/ui/stacks", "/ui/catalog", "/ui/events", "/ui/access"):  # every page reads fine
+        anonymous_page.goto(page_path)
+        expect(anonymous_page.locator("h1").first).not_to_contain_text("Something went wrong")
+    anonymous_page.goto("/ui/environments")  # only the environments the user is a member of
+    expect(anonymous_page.locator("#env-select option")).to_have_count(1)
     anonymous_page.goto("/ui/audit")
     assert "may not read audit" in anonymous_page.locator(".field-error").inner_text()
     anonymous_page.click("form.logout button")

@@ -67,7 +67,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("WS", "/v1/events"): listing(R.STACKS),
     # hosts and registration tokens
     ("POST", "/v1/environments/{ref}/registration-tokens"): env(R.HOSTS, WRITE),
-    ("GET", "/v1/environments/{ref}/registration-tokens"): env(R.HOSTS, WRITE),
+    ("GET", "/v1/environments/{ref}/registration-tokens"): env(R.HOSTS),  # no secret: they are never stored
     ("DELETE", "/v1/registration-tokens/{token_id}"): env(R.HOSTS, WRITE),
     ("POST", "/v1/registration-tokens/{token_id}/revoke"): env(R.HOSTS, WRITE),
     ("GET", "/v1/hosts"): listing(R.HOSTS),
