@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from corral.client import CorralClient
 from corral.client.access import AccessClient
+from corral.model.errors import CorralError
 from tests.browser.conftest import unique
 from tests.integration.servers import ServerProcess
 
@@ -89,3 +91,29 @@ def test_an_admin_creates_a_user_and_makes_them_a_member_in_the_ui(page, ui_serv
     with ui_server.client() as client:
         members = {m["name"]: m["role"] for m in AccessClient(client).members("default")}
     assert members[name] == "restricted"
+
+
+def test_a_user_creates_an_api_key_sees_its_secret_once_and_revokes_it(
+    anonymous_page, ui_server: ServerProcess
+) -> None:
+    name = _user(ui_server, "member")
+    _sign_in(anonymous_page, ui_server, name)
+    anonymous_page.wait_for_url(lambda url: "/ui/login" not in url)
+    anonymous_page.goto("/ui/access")
+    anonymous_page.fill("#key-form input[name=description]", "laptop")
+    anonymous_page.click("#key-form button[type=submit]")
+    banner = anonymous_page.locator("#new-key").inner_text()
+    secret = banner.split("CORRAL_SECRET_KEY=", 1)[1].split()[0]
+    access_key = banner.split("CORRAL_ACCESS_KEY=", 1)[1].split()[0]
+    with CorralClient(ui_server.url, access_key, secret, ca=ui_server.ca_file) as client:
+        assert AccessClient(client).me()["username"] == name
+    anonymous_page.goto("/ui/access")
+    assert secret not in anonymous_page.content()
+    expect(anonymous_page.locator("#keys")).to_contain_text("laptop")
+    anonymous_page.locator("#keys form button").first.click()
+    expect(anonymous_page.locator("#keys")).not_to_contain_text("laptop")
+    with (
+        CorralClient(ui_server.url, access_key, secret, ca=ui_server.ca_file) as client,
+        pytest.raises(CorralError, match="invalid API key"),
+    ):
+        AccessClient(client).me()
