@@ -44,6 +44,7 @@ SUPPORTED_KEYS = frozenset({
     "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
+    "profiles",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
@@ -54,16 +55,15 @@ IGNORED_KEYS = frozenset({
     "dockerfile", "domainname", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
     "memswap_limit", "models", "networks", "oom_kill_disable",
-    "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
+    "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "provider",
     "pull_policy", "read_only", "runtime", "secrets", "security_opt", "shm_size", "stop_signal", "storage_opt",
     "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.
 REJECTED_KEYS = {
     "build": "build is not supported: use an image",
-    "extends": "extends is not supported: copy the settings into the service",
 }
-SPECIAL_KEYS = frozenset({"container_name"})
+SPECIAL_KEYS = frozenset({"container_name", "extends"})  # extends is resolved before (compose/extends.py)
 KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | REJECTED_KEYS.keys() | SPECIAL_KEYS
 
 _DEPLOY_KEYS = frozenset({
@@ -91,7 +91,7 @@ class ServiceContext:
     answers: Mapping[str, str]
     env_files: Mapping[str, str]
     base_dir: str | None
-    volume_names: Mapping[str, str]
+    volume_names: Mapping[str, str] | None  # None: a version 1 file (named volumes are not declared)
     warnings: list[str] = field(default_factory=list)
     stack_name: str = ""  # for Rancher's same-stack `external_links: [service:alias]`
 
@@ -107,6 +107,7 @@ class ParsedService:
     health_check: dict[str, Any] | None
     mem_reservation_bytes: int | None = None
     cpu_reservation: float | None = None
+    container_name: str = ""
 
 
 def unsupported(loc: Loc, key: str) -> str:
@@ -125,8 +126,6 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
             raise loc.key(key).error(f"unknown key {key!r}{hint}")
         if key in IGNORED_KEYS:
             warn.append(unsupported(loc, key))
-        elif key == "container_name":
-            warn.append(f"{loc.service_prefix()}: key 'container_name' was ignored: Corral names containers itself")
     for key, reason in REJECTED_KEYS.items():
         if key in body and (key != "build" or body.get("image") is None):
             raise loc.key(key).error(reason)
@@ -164,7 +163,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         environment=tuple(sorted(_environment(body, loc, ctx).items())),
         labels=tuple(sorted(labels.items())),
         ports=parse_ports(body.get("ports"), loc.key("ports"), warn),
-        expose=parse_expose(body.get("expose"), loc.key("expose")),
+        expose=parse_expose(body.get("expose"), loc.key("expose"), warn),
         volumes=parse_volumes(
             body.get("volumes"), loc.key("volumes"), warn, base_dir=ctx.base_dir, volume_names=ctx.volume_names
         ),
@@ -190,6 +189,11 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         volumes_from=volumes_from,
         healthcheck=docker_healthcheck(healthcheck),
     )
+    if network_mode == "host" and launch.ports:
+        raise loc.key("ports").error(
+            "a service on the host's network cannot publish ports (its ports are the host's already): "
+            "remove ports, or network_mode: host"
+        )
     scale = deploy.get("replicas")
     if scale is None and _given(body, "scale"):
         scale = as_int(body["scale"], loc.key("scale"), low=0, high=MAX_SCALE)
@@ -203,6 +207,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         health_check=healthcheck,
         mem_reservation_bytes=mem_reservation,
         cpu_reservation=cpu_reservation,
+        container_name=as_str(_value(body, "container_name", ""), loc.key("container_name")),
     )
 
 
@@ -273,7 +278,8 @@ def _environment(body: dict[str, Any], loc: Loc, ctx: ServiceContext) -> dict[st
     env_value = body.get("environment")
     if env_value is not None and not isinstance(env_value, list | dict):
         raise loc.key("environment").error(f"must be a list of KEY=VALUE strings or a mapping, not {kind(env_value)}")
-    env.update(key_values(env_value, loc.key("environment"), missing=lambda key: ctx.answers.get(key, "")))
+    # `KEY` alone takes the caller's value, and is left unset without one (as Compose does, never "")
+    env.update(key_values(env_value, loc.key("environment"), missing=ctx.answers.get))
     for key, value in env.items():
         if "=" in key or "\0" in key or "\0" in value:
             raise loc.key("environment").key(key).error(f"{key!r} is not a valid environment variable")
