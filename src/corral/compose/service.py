@@ -142,6 +142,9 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     labels.update(_labels(body.get("labels"), loc.key("labels")))
     if deploy.get("global"):
         labels.setdefault(GLOBAL_LABEL, "true")
+    for key, value in labels.items():
+        if ".scheduler.affinity:" in key and not value.strip():
+            warn.append(f"{loc.key('labels').key(key).prefix()}: an empty affinity is no constraint (as in Rancher)")
     mem_limit = memory_bytes(body["mem_limit"], loc.key("mem_limit")) if _given(body, "mem_limit") else None
     cpus = as_float(body["cpus"], loc.key("cpus")) if _given(body, "cpus") else None
     mem_limit = deploy.get("memory", mem_limit)
