@@ -220,7 +220,8 @@ def _compose_layout(
             if doc[key]:
                 warnings.append(f"{file_name}: top-level key {key!r} is not supported yet and was ignored")
         elif key == "name":
-            warnings.append(f"{file_name}: top-level key 'name' was ignored: the stack is named {stack_name!r}")
+            if doc[key] != stack_name:
+                warnings.append(f"{file_name}: top-level key 'name' was ignored: the stack is named {stack_name!r}")
         else:
             raise top.key(key).error(
                 f"unknown top-level key {key!r} (known: {', '.join(sorted(_TOP_KEYS | _TOP_IGNORED | {'name'}))})"

@@ -62,6 +62,7 @@ class StackFiles(Strict):
     rancher_compose_name: str = Field(default="rancher-compose.yml", max_length=255)
     answers: dict[str, str] = Field(default_factory=dict)
     env_files: dict[str, str] = Field(default_factory=dict)
+    profiles: list[str] = Field(default_factory=list, max_length=100)  # Compose profiles enabled ("*": all)
     upgrade: UpgradeRequest | None = None
 
 
@@ -91,12 +92,14 @@ def _parse(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
         rancher,
         answers=body.answers,
         env_files=body.env_files,
+        profiles=frozenset(body.profiles),
     )
     check_scheduling_labels(spec, body.compose_name)
     files = {
         body.compose_name: body.compose,
         **({body.rancher_compose_name: body.rancher_compose} if body.rancher_compose is not None else {}),
         "answers": body.answers,
+        **({"profiles": sorted(set(body.profiles))} if body.profiles else {}),
     }
     return spec, files
 
