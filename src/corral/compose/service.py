@@ -138,8 +138,13 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         raise loc.key("image").error(f"{image!r} is not a valid image reference")
 
     deploy = _deploy(body.get("deploy"), loc.key("deploy"), warn)
-    labels = _labels(deploy.get("labels"), loc.key("deploy").key("labels"))
-    labels.update(_labels(body.get("labels"), loc.key("labels")))
+    if deploy.get("labels"):  # Compose puts them on the Swarm service, never on the containers
+        _labels(deploy["labels"], loc.key("deploy").key("labels"))
+        warn.append(
+            f"{loc.service_prefix()}: deploy.labels label the Swarm service, not its containers, and were ignored "
+            "(use labels)"
+        )
+    labels = _labels(body.get("labels"), loc.key("labels"))
     if deploy.get("global"):
         labels.setdefault(GLOBAL_LABEL, "true")
     for key, value in labels.items():

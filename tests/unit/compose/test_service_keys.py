@@ -152,9 +152,10 @@ def test_environment_errors(body: str, field: str, reason: str) -> None:
     assert reason in exc.message
 
 
-def test_labels_list_and_map_and_deploy_labels_merge() -> None:
-    config = launch(
+def test_labels_list_and_map_and_deploy_labels_stay_off_the_containers() -> None:
+    spec = service(
         """
+        image: nginx
         labels:
           io.rancher.scheduler.global: 'true'
           b: 2
@@ -163,12 +164,9 @@ def test_labels_list_and_map_and_deploy_labels_merge() -> None:
           labels: [shared=from-deploy, d=4]
         """
     )
-    assert config.labels == (
-        ("b", "2"),
-        ("d", "4"),
-        ("io.rancher.scheduler.global", "true"),
-        ("shared", "from-labels"),
-    )
+    assert spec.launch.labels == (("b", "2"), ("io.rancher.scheduler.global", "true"), ("shared", "from-labels"))
+    assert f"{DC}: service web: deploy.labels label the Swarm service, not its containers, and were ignored " \
+        "(use labels)" in warnings_of("image: nginx\ndeploy:\n  labels: [d=4]\n")
     assert launch("labels: [a=1, flag]\n").labels == (("a", "1"), ("flag", ""))
 
 
