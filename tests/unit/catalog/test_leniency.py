@@ -93,7 +93,8 @@ def test_validate_refuses_what_install_refuses(tmp_path: Path) -> None:
     bad_label = "version: '2'\nservices:\n  web:\n    image: nginx\n    labels:\n" \
         "      io.rancher.scheduler.affinity:host_label: nokeyvalue\n"
     host_ports = "version: '2'\nservices:\n  web:\n    image: nginx\n    network_mode: host\n    ports: ['80:80']\n"
-    write_template(tmp_path, "strict", {"0": {"docker-compose.yml": bad_label}, "1": {"docker-compose.yml": host_ports}})
+    versions = {"0": {"docker-compose.yml": bad_label}, "1": {"docker-compose.yml": host_ports}}
+    write_template(tmp_path, "strict", versions)
     results = {r.version: r for r in validate_catalog(tmp_path)}
     assert not results["0"].ok and "'nokeyvalue' is not key=value" in results["0"].error
     assert not results["1"].ok and "cannot publish ports" in results["1"].error
