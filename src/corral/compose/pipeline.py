@@ -172,22 +172,26 @@ def collect_env_files(
 ) -> dict[str, str]:
     """Read every env file and `extends` file the compose file's services name, from below `base_dir`: what a
     client uploads as `env_files`. Optional (`required: false`) env files that are missing are left out."""
-    doc = _top_mapping(load_yaml(compose_text, compose_name), compose_name)
+    doc = _top_mapping(load_yaml(compose_text, compose_name, warnings=[]), compose_name)
     raw_services, services_loc = _compose_layout(doc, compose_name, "", [])
     interpolator = Interpolator(answers)
     contents: dict[str, str] = {}
-    for name, raw in raw_services.items():
-        loc = services_loc.in_service(name)
-        body = interpolator.value(raw, loc)
+
+    def read_side_file(path: str, loc: Loc) -> str:
+        contents[path] = read_env_file(path, loc, env_files={}, base_dir=base_dir, what="extends file")
+        return contents[path]
+
+    def load_side_file(file_name: str, text: str) -> dict[str, Any]:
+        side = _top_mapping(load_yaml(text, file_name, warnings=[]), file_name)
+        side_services, side_loc = _compose_layout(side, file_name, "", [])
+        return {name: interpolator.value(body, side_loc.in_service(name)) for name, body in side_services.items()}
+
+    bodies = {name: interpolator.value(raw, services_loc.in_service(name)) for name, raw in raw_services.items()}
+    resolved = resolve_extends(bodies, services_loc, read_file=read_side_file, load_file=load_side_file)
+    for name, body in resolved.items():
         if not isinstance(body, dict):
             continue
-        extends = body.get("extends")
-        if isinstance(extends, dict) and isinstance(extends.get("file"), str):
-            where = loc.key("extends").key("file")
-            contents[extends["file"]] = read_env_file(
-                extends["file"], where, env_files={}, base_dir=base_dir, what="extends file"
-            )
-        for path, required, where in env_file_entries(body, loc):
+        for path, required, where in env_file_entries(body, services_loc.in_service(name)):
             try:
                 contents[path] = read_env_file(path, where, env_files={}, base_dir=base_dir)
             except InvalidInput:
