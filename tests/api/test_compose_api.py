@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
+
+from corral.config import Settings
 
 COMPOSE = """\
 services:
@@ -52,3 +57,33 @@ def test_rancher_leniencies_are_warnings(api: TestClient) -> None:
 
 def test_files_of_an_unknown_stack_is_404(api: TestClient) -> None:
     assert api.get("/v1/stacks/nope/files").status_code == 404
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A dir catalog (for the secret-answer test) is taken only when the operator allows local catalogs."""
+    return settings.model_copy(update={"catalog_allow_local": True})
+
+
+def test_export_masks_secret_answers_of_a_catalog_stack(api: TestClient, tmp_path: Path) -> None:
+    version = tmp_path / "templates" / "app" / "0"
+    version.mkdir(parents=True)
+    (version.parent / "config.yml").write_text("name: App\nversion: 1.0.0\n")
+    (version / "docker-compose.yml.tpl").write_text(
+        "version: '2'\nservices:\n  web:\n    image: corral/busybox\n    environment:\n"
+        "      TOKEN: '{{ .Values.TOKEN }}'\n"
+    )
+    (version / "rancher-compose.yml").write_text(
+        "version: '2'\ncatalog:\n  name: App\n  version: 1.0.0\n  questions:\n"
+        "  - variable: TOKEN\n    type: password\n    required: true\n"
+    )
+    assert api.post("/v1/catalogs", json={"name": "local", "kind": "dir", "url": str(tmp_path)}).status_code == 201
+    url = "/v1/environments/default/templates/local/app/install"
+    installed = api.post(url, json={"stack": "app", "answers": {"TOKEN": "s3cret-value"}})
+    assert installed.status_code == 201, installed.text
+    exported = api.get(f"/v1/stacks/{installed.json()['id']}/files")
+    assert exported.status_code == 200
+    assert "s3cret-value" not in exported.text
+    assert "TOKEN: '********'" in exported.json()["files"]["docker-compose.yml"]
+    assert exported.json()["answers"]["TOKEN"] == "********"
+    assert exported.json()["warnings"] == ["secret answers are shown as ********: give them again when applying"]
