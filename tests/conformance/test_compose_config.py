@@ -30,16 +30,9 @@ PROFILES = {"services": [], "model": ["debug"], "engine": []}
 
 # (service field, why Corral differs). A field listed here may differ in every fixture service.
 DELIBERATE: dict[str, str] = {
-    "ulimits": "not implemented yet: warned and ignored",
     "sysctls": "not implemented yet: warned and ignored",
-    "shm_size": "not implemented yet: warned and ignored",
-    "init": "not implemented yet: warned and ignored",
     "group_add": "not implemented yet: warned and ignored",
-    "read_only": "not implemented yet: warned and ignored",
-    "tmpfs": "not implemented yet: warned and ignored",
-    "extra_hosts": "not implemented yet: warned and ignored",
     "dns": "Corral's DNS serves every container (service discovery); other resolvers are warned and ignored",
-    "stop_signal": "not implemented yet: warned and ignored",
     "security_opt": "not implemented yet: warned and ignored",
     "logging": "not implemented yet: warned and ignored (Docker's default json-file logging is used)",
     "pull_policy": "not implemented yet: warned and ignored (Corral pulls missing images)",
@@ -156,7 +149,7 @@ def test_every_deliberate_difference_still_occurs() -> None:
 def test_each_ignored_engine_option_is_warned_never_silently_dropped() -> None:
     ours, warnings = corral_model(PROJECTS / "engine")
     text = "\n".join(warnings)
-    for key in ("ulimits", "sysctls", "shm_size", "init", "logging", "pull_policy", "platform"):
+    for key in ("sysctls", "logging", "pull_policy", "platform", "group_add"):
         assert f"key {key!r} is not supported yet and was ignored" in text
     assert ours["services"]["tuned"]["scale"] == 2
 

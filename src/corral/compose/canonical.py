@@ -60,6 +60,15 @@ def _service(service: ServiceSpec) -> dict[str, Any]:
         "depends_on": {name: {"condition": "service_started", "required": True} for name in service.depends_on},
         "healthcheck": _healthcheck(launch.healthcheck) if launch.healthcheck is not None else None,
         "scale": service.scale if service.scale != 1 else None,
+        "init": launch.init,
+        "read_only": launch.read_only,
+        "shm_size": str(launch.shm_size_bytes) if launch.shm_size_bytes is not None else None,
+        "stop_signal": launch.stop_signal,
+        "extra_hosts": [host.replace(":", "=", 1) for host in launch.extra_hosts],
+        "tmpfs": list(launch.tmpfs),
+        "ulimits": {
+            name: soft if soft == hard else {"soft": soft, "hard": hard} for name, soft, hard in launch.ulimits
+        },
     }
     out.update({key: value for key, value in optional.items() if value not in (None, "", [], {}, False)})
     return dict(sorted(out.items()))

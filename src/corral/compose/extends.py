@@ -16,11 +16,11 @@ from corral.compose.location import Loc
 from corral.compose.values import as_str, kind, mapping, scalar_text, sequence
 
 # Collections written as a list of K=V or a mapping: merged by key.
-_KEY_VALUE = frozenset({"environment", "labels", "extra_hosts", "sysctls", "annotations", "build_args"})
+_KEY_VALUE = frozenset({"environment", "labels", "sysctls", "annotations", "build_args"})
 # Lists whose entries add up (duplicates dropped), as Compose's merge does.
 _ADDITIVE = frozenset({
     "ports", "expose", "cap_add", "cap_drop", "dns", "dns_search", "dns_opt", "env_file", "external_links",
-    "group_add", "security_opt", "tmpfs", "devices", "volumes_from", "links", "profiles",
+    "group_add", "security_opt", "tmpfs", "devices", "volumes_from", "links", "profiles", "extra_hosts",
 })  # fmt: skip
 MAX_EXTENDS_DEPTH = 16
 ReadFile = Callable[[str, Loc], str]

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.compose.engine_options import engine_options
 from corral.compose.envfile import parse_env_file, read_env_file
 from corral.compose.location import Loc
 from corral.compose.ports import parse_expose, parse_ports
@@ -44,7 +45,7 @@ SUPPORTED_KEYS = frozenset({
     "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
-    "profiles",
+    "profiles", "init", "read_only", "shm_size", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
@@ -52,12 +53,12 @@ IGNORED_KEYS = frozenset({
     "configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
     "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
     "device_read_iops", "device_write_bps", "device_write_iops", "devices", "dns", "dns_opt", "dns_search",
-    "dockerfile", "domainname", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
+    "dockerfile", "domainname", "gpus", "group_add", "ipc", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
     "memswap_limit", "models", "networks", "oom_kill_disable",
     "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "provider",
-    "pull_policy", "read_only", "runtime", "secrets", "security_opt", "shm_size", "stop_signal", "storage_opt",
-    "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver",
+    "pull_policy", "runtime", "secrets", "security_opt", "storage_opt",
+    "sysctls", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.
 REJECTED_KEYS = {
@@ -196,6 +197,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         external_links=_external_links(body.get("external_links"), loc.key("external_links"), ctx.stack_name),
         volumes_from=volumes_from,
         healthcheck=docker_healthcheck(healthcheck),
+        **engine_options(body, loc),
     )
     if network_mode == "host" and launch.ports:
         raise loc.key("ports").error(

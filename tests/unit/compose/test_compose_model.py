@@ -156,3 +156,42 @@ def test_expose_with_a_host_port_exposes_the_container_side_with_a_warning() -> 
 def test_rancher_compose_for_an_undefined_service_is_a_warning() -> None:
     spec = stack("version: '2'\nservices:\n  web: {image: nginx}\n", "version: '2'\nservices:\n  lb: {scale: 1}\n")
     assert f"{RC}: service 'lb' is not defined in {DC}; its settings were ignored" in spec.warnings
+
+
+def test_engine_options_pass_through_as_compose_spells_them() -> None:
+    launch = stack(
+        """
+        services:
+          web:
+            image: nginx
+            init: true
+            read_only: true
+            shm_size: 64m
+            stop_signal: SIGQUIT
+            extra_hosts: ["db.local:10.0.0.5", "v6=::1"]
+            tmpfs: /run
+            ulimits: {nproc: 65535, nofile: {soft: 1024, hard: 2048}}
+        """
+    ).services[0].launch
+    assert (launch.init, launch.read_only, launch.shm_size_bytes, launch.stop_signal) == (
+        True, True, 64 * 1024**2, "SIGQUIT",
+    )  # fmt: skip
+    assert launch.extra_hosts == ("db.local:10.0.0.5", "v6:::1")
+    assert launch.tmpfs == ("/run",)
+    assert launch.ulimits == (("nofile", 1024, 2048), ("nproc", 65535, 65535))
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ("ulimits: {nofile: {soft: 10, hard: 5}}", "ulimits.nofile", "above the hard limit"),
+        ("ulimits: {nofile: {soft: 10}}", "ulimits.nofile", "needs both soft and hard"),
+        ("extra_hosts: ['db:not-an-ip']", "extra_hosts[0]", "is not an IP address"),
+        ("tmpfs: [run]", "tmpfs[0]", "must be an absolute path"),
+        ("stop_signal: 'kill me'", "stop_signal", "is not a signal"),
+    ],
+)
+def test_bad_engine_options_name_the_field(body: str, field: str, reason: str) -> None:
+    exc = service_error("image: nginx\n" + body + "\n")
+    assert exc.field == f"{DC}:services.web.{field}"
+    assert reason in exc.message
