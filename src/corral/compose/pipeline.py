@@ -94,6 +94,7 @@ def build_stack(
     if errors:
         raise _combined(errors, interpolator.unset)
     _check_cycles(parsed, compose_name)
+    parsed = _links_order_start_up(parsed, warnings)
     parsed, units = resolve_units(parsed, compose_name)
 
     extra: dict[str, RancherService] = {}
@@ -146,6 +147,28 @@ def _renamed(service: ParsedService, renames: Mapping[str, str]) -> ParsedServic
         references=tuple((renames.get(t, t), where, how) for t, where, how in service.references),
         launch=replace(service.launch, links=tuple(link(x) for x in service.launch.links)),
     )
+
+
+def _links_order_start_up(parsed: dict[str, ParsedService], warnings: list[str]) -> dict[str, ParsedService]:
+    """A link orders start-up as depends_on does (Compose adds that dependency); links that form a cycle, which
+    Rancher 1.6 allowed, are kept for DNS but order nothing (warned)."""
+    with_links = {
+        name: replace(
+            service,
+            depends_on=tuple(sorted({*service.depends_on, *(t for t, _, how in service.references if how == "links")})),
+        )
+        for name, service in parsed.items()
+    }
+    if with_links == parsed:
+        return parsed
+    if len(_start_order(with_links)) == len(with_links):
+        return with_links
+    linked = sorted(name for name, service in parsed.items() if "links" in {how for _, _, how in service.references})
+    warnings.append(
+        f"{next(iter(parsed.values())).loc.file}: the links of {', '.join(linked)} form a cycle: "
+        "they give DNS names but do not order start-up"
+    )
+    return parsed
 
 
 def _check_container_names(

@@ -163,6 +163,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
     volumes_from, volumes_from_refs = parse_volumes_from(body.get("volumes_from"), loc.key("volumes_from"))
     references = depends_refs + link_refs + ((network_service,) if network_service else ()) + volumes_from_refs
+
     healthcheck = _healthcheck(body.get("healthcheck"), loc.key("healthcheck"))
 
     launch = LaunchConfig(

@@ -195,3 +195,14 @@ def test_bad_engine_options_name_the_field(body: str, field: str, reason: str) -
     exc = service_error("image: nginx\n" + body + "\n")
     assert exc.field == f"{DC}:services.web.{field}"
     assert reason in exc.message
+
+
+def test_links_order_start_up_like_depends_on() -> None:
+    spec = stack("services:\n  web: {image: nginx, links: ['db:database']}\n  db: {image: postgres}\n")
+    assert [s.name for s in spec.services] == ["db", "web"]
+    web = spec.service("web")
+    assert web is not None and web.depends_on == ("db",)
+    # Rancher 1.6 allowed links both ways: kept for DNS, they order nothing then (warned)
+    cyclic = stack("services:\n  a: {image: x, links: [b]}\n  b: {image: x, depends_on: [a]}\n")
+    assert [s.depends_on for s in cyclic.services] == [(), ("a",)]
+    assert any("form a cycle: they give DNS names but do not order start-up" in w for w in cyclic.warnings)

@@ -413,8 +413,8 @@ def test_container_name_warns_at_scale_1_and_is_refused_above() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
-     "security_opt", "pid", "ipc", "read_only", "tmpfs",
+    ["logging", "secrets", "configs", "networks", "dns", "sysctls", "devices",
+     "security_opt", "pid", "ipc",
      "log_driver"],
 )  # fmt: skip
 def test_known_unsupported_keys_warn_naming_file_service_and_key(key: str) -> None:
@@ -490,7 +490,7 @@ def test_links_are_kept_and_checked() -> None:
     web = spec.service("web")
     assert web is not None
     assert web.launch.links == ("db", "cache:redis")
-    assert web.depends_on == ()  # links are not dependencies
+    assert web.depends_on == ("cache", "db")  # links order start-up, as in Compose
     exc = service_error("image: nginx\nlinks: [ghost]\n")
     assert exc.field == f"{DC}:services.web.links[0]"
     assert exc.message == (
