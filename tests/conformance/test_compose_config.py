@@ -46,7 +46,8 @@ DELIBERATE: dict[str, str] = {
     "scale": "deploy.replicas is the service's scale (Compose keeps it under deploy); a sidekick runs at its "
     "primary's scale (Rancher's deployment units)",
     "depends_on": "network_mode service:X and volumes_from X need X in the same deployment unit (sidekicks, as "
-    "in Rancher), which starts them together: Compose adds an implicit depends_on instead",
+    "in Rancher), which starts them together: Compose adds an implicit depends_on instead; a dependency's "
+    "restart does not restart its dependents (Compose's `restart: true`)",
     "restart": "on-failure:N keeps on-failure, the retry count is warned and ignored",
     "profiles": "applied when the file is read (services left out are absent); not kept on the running service",
 }
