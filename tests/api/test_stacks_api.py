@@ -35,8 +35,8 @@ def test_bad_compose_is_422_and_stores_nothing(api: TestClient) -> None:
         assert response.status_code == 422, response.text
         body = response.json()
         assert body["field"].startswith("docker-compose.yml") and part in body["field"] + body["message"]
-    response = _up(api, rancher_compose="services:\n  nope:\n    scale: 2\n")
-    assert response.status_code == 422 and "nope" in response.json()["message"]
+    response = _up(api, rancher_compose="services:\n  web:\n    scale: lots\n")
+    assert response.status_code == 422 and "scale" in response.json()["message"]
     assert api.get("/v1/stacks").json()["data"] == []
 
 

@@ -41,6 +41,7 @@ DANGEROUS = {
 
 def compose(body: str, name: str = "web") -> StackSpec:
     text = f"services:\n  {name}:\n    image: nginx\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    text += "\nvolumes:\n  etc: {}\n"  # named volumes are declared, as in Compose
     return load_stack("app", ComposeFile("docker-compose.yml", text), None, answers={}, env_files={})
 
 
@@ -77,6 +78,8 @@ def test_refusal_lists_every_violation_of_every_service() -> None:
           a: {image: nginx, privileged: true, network_mode: host}
           b: {image: nginx, cap_add: [SYS_ADMIN], volumes: ["/:/host:ro", "data:/data"]}
           c: {image: nginx, volumes: ["/srv/app:/app"]}
+        volumes:
+          data: {}
         """
     spec = load_stack("app", ComposeFile("docker-compose.yml", textwrap.dedent(text)), None, answers={}, env_files={})
     with pytest.raises(PolicyRefused) as info:

@@ -25,6 +25,7 @@ from corral.compose.envfile import parse_answers
 from corral.model.errors import InvalidInput
 
 _INT = re.compile(r"[+-]?[0-9]+")
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def parse_answers_file(text: str, filename: str) -> dict[str, str]:
@@ -48,6 +49,8 @@ def resolve_answers(
         if value is None:
             value = question.default
         value = _normalise(question, str(value))
+        if question.type == "service" and services is not None:
+            value = resolve_service(value, services) if problem(question, value, services=services) is None else value
         reason = problem(question, value, services=services)
         if reason is not None:
             raise InvalidInput(f"answers: question {question.title}: {reason}", field=f"answers.{question.variable}")
@@ -72,11 +75,29 @@ def problem(question: Question, value: str, *, services: Collection[str] | None)
         return None
     if kind == "service":
         if "/" not in value.strip("/"):
-            return f"{value!r} is not a service as stack/service"
+            # Rancher 1.6 templates default to a bare service name; install resolves it (`resolve_service`)
+            if services is None:
+                return None if _SERVICE_NAME.fullmatch(value) else f"{value!r} is not a service as stack/service"
+            return None if resolve_service(value, services) != value else _bare_problem(value, services)
         if services is not None and value not in services:
             return f"no service {value!r} in this environment"
         return None
     return _text_problem(question, value)
+
+
+def resolve_service(value: str, services: Collection[str]) -> str:
+    """A bare service name as the one `stack/service` of the environment with that name (else unchanged)."""
+    if "/" in value:
+        return value
+    matches = [s for s in services if s.partition("/")[2] == value]
+    return matches[0] if len(matches) == 1 else value
+
+
+def _bare_problem(value: str, services: Collection[str]) -> str:
+    count = sum(1 for s in services if s.partition("/")[2] == value)
+    if count == 0:
+        return f"{value!r} is not a service as stack/service, and no service of this environment is named so"
+    return f"{value!r} names {count} services of this environment: answer as stack/service"
 
 
 def check_value(question: Question, value: str, *, services: Collection[str] | None) -> None:

@@ -338,8 +338,8 @@ def _text(value: Any) -> str:
 
 
 def _yaml(text: str, file_name: str) -> Any:
-    try:
-        return load_yaml(text, file_name)
+    try:  # duplicate keys as Rancher read them (the last wins); the compose pipeline warns about them at install
+        return load_yaml(text, file_name, warnings=[])
     except InvalidInput as exc:
         raise _Problem(exc.message) from None
 

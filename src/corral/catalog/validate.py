@@ -3,6 +3,7 @@
 Why: catalog authors run `corral catalog validate` in their CI, and Corral checks the catalogs it ships and the
 real community samples the same way. Each version is checked on its own; one failure never hides the others.
 
+The checks are install's (the compose pipeline, then `check_scheduling_labels`), with the default answers.
 Required questions without a default get a placeholder valid for their type (`answers.placeholder`), since a
 linter cannot know the operator's answer; the result lists which variables got one. Service questions are not
 looked up (there is no environment), only their `stack/service` form is checked.
@@ -20,6 +21,7 @@ from corral.catalog.model import TemplateVersion, folder_order
 from corral.catalog.render import COMPOSE, RANCHER, render_version
 from corral.compose import ComposeFile, load_stack
 from corral.model.errors import CorralError
+from corral.orchestrator.stack_checks import check_scheduling_labels
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,13 @@ def validate_version(version: TemplateVersion) -> ValidationResult:
         answers, stand_ins = default_answers(version)
         stack_name = _stack_name(version.template)
         files = render_version(version, answers, stack_name=stack_name)
-        load_stack(
+        spec = load_stack(
             stack_name,
             ComposeFile(COMPOSE, files[COMPOSE]),
             ComposeFile(RANCHER, files[RANCHER]) if files[RANCHER].strip() else None,
             answers=answers,
         )
+        check_scheduling_labels(spec, COMPOSE)  # what install checks after the pipeline (server/api_stacks.py)
     except CorralError as exc:
         return ValidationResult(version.template, version.folder, False, exc.message, stand_ins)
     return ValidationResult(version.template, version.folder, True, "", stand_ins)

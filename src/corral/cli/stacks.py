@@ -1,7 +1,7 @@
 """Commands for stacks: `corral up`, `ps`, `scale`, `rm`, `stop|start|restart`, `inspect`.
 
 Why the CLI reads files itself: the server never sees the operator's disk, so `up` sends the compose files, the
-answers and every env_file the compose file names (read relative to the compose file's folder).
+variables they read and every env_file and extends file they name (cli/project.py reads the project as Compose does).
 """
 
 from __future__ import annotations
@@ -16,29 +16,13 @@ import typer
 
 from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
 from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
+from corral.cli.project import load_project
 from corral.cli.terminal import interactive_exec
 from corral.client import CorralClient
-from corral.compose import ComposeFile, env_files_for_upload, parse_answers
 from corral.model.errors import CorralError, InvalidInput
 
 WAIT_SECONDS = 180.0
 STUCK_SECONDS = 20.0  # a reason that has not changed for this long is reported instead of waiting further
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-
-
-def _env_files(compose_path: Path, text: str, answers: dict[str, str]) -> dict[str, str]:
-    """Contents of the env_file entries of a compose file (read below its folder), to send with it."""
-    compose = ComposeFile(name=compose_path.name, text=text, base_dir=str(compose_path.resolve().parent))
-    try:
-        return env_files_for_upload(compose, answers=answers)
-    except InvalidInput as exc:
-        fail(exc.message)
 
 
 def _stack_name(value: str | None, compose_path: Path) -> str:
@@ -74,6 +58,9 @@ def up(
     rollback: Annotated[
         bool, typer.Option("-r", "--rollback", help="Undo an upgrade: old containers back, new ones removed.")
     ] = False,
+    profile: Annotated[
+        list[str] | None, typer.Option("--profile", help="Enable services of this Compose profile (repeatable).")
+    ] = None,
     env: EnvOption = None,
     output: FormatOption = Format.table,
 ) -> None:
@@ -83,23 +70,11 @@ def up(
     if (confirm_upgrade or rollback) and not upgrade:
         name = _stack_name(stack, (list(file or []) or [Path("docker-compose.yml")])[0])
         return _finish_upgrade(env, name, "rollback" if rollback else "confirm-upgrade", detach, timeout, output)
-    files = list(file or [])
-    if not files:
-        files = [Path("docker-compose.yml")]
-        if Path("rancher-compose.yml").exists():
-            files.append(Path("rancher-compose.yml"))
-    if len(files) > 2:
-        fail("give at most two files: docker-compose.yml and rancher-compose.yml")
-    compose_path = files[0]
-    compose_text = _read(compose_path)
-    rancher_path = files[1] if len(files) == 2 else None
-    answer_values: dict[str, str] = {}
-    if answers is not None:
-        try:
-            answer_values = parse_answers(_read(answers), file_name=answers.name)
-        except InvalidInput as exc:
-            fail(exc.message)
-    name = _stack_name(stack, compose_path)
+    try:  # compose.yaml discovery, .env, the caller's variables, COMPOSE_PROJECT_NAME, profiles (cli/project.py)
+        project = load_project(list(file or []), stack=stack, answers_file=answers, profiles=profile)
+    except InvalidInput as exc:
+        fail(exc.message)
+    name = project.name
     upgrade_request: dict[str, Any] | None = None
     if upgrade:
         wanted = {"batch_size": batch_size, "interval_ms": interval, "start_first": start_first}
@@ -108,13 +83,14 @@ def up(
         lambda c: c.stacks.up(
             _env(env),
             name,
-            compose_text,
-            compose_name=compose_path.name,
-            rancher_compose=_read(rancher_path) if rancher_path else None,
-            rancher_compose_name=rancher_path.name if rancher_path else "rancher-compose.yml",
-            answers=answer_values,
-            env_files=_env_files(compose_path, compose_text, answer_values),
+            project.compose_text,
+            compose_name=project.compose_path.name,
+            rancher_compose=project.rancher_text,
+            rancher_compose_name=project.rancher_path.name if project.rancher_path else "rancher-compose.yml",
+            answers=project.variables,
+            env_files=project.env_files,
             upgrade=upgrade_request,
+            profiles=project.profiles,
         )
     )
     for warning in result.get("warnings", []):

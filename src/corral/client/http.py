@@ -355,9 +355,11 @@ class StacksClient:
         answers: dict[str, str] | None = None,
         env_files: dict[str, str] | None = None,
         upgrade: dict[str, Any] | None = None,
+        profiles: list[str] | None = None,
     ) -> dict[str, Any]:
         """Create or update a stack. `upgrade` ({} or some of batch_size, interval_ms, start_first,
-        deadline_seconds) makes changed services upgrade in batches instead of all at once."""
+        deadline_seconds) makes changed services upgrade in batches instead of all at once; `profiles` are the
+        Compose profiles to enable."""
         body: dict[str, Any] = {
             "environment": environment,
             "name": name,
@@ -371,6 +373,8 @@ class StacksClient:
             body["rancher_compose"] = rancher_compose
         if upgrade is not None:
             body["upgrade"] = upgrade
+        if profiles:
+            body["profiles"] = profiles
         result: dict[str, Any] = self._client.request("PUT", "/v1/stacks", json=body)
         return result
 
@@ -404,6 +408,11 @@ class StacksClient:
 
     def get(self, stack_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}")
+        return result
+
+    def files(self, stack_id: str) -> dict[str, Any]:
+        """The stack's compose files as last applied (`corral export`): {"files": {name: text}, "warnings": [...]}."""
+        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}/files")
         return result
 
     def delete(self, stack_id: str) -> None:

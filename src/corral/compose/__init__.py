@@ -35,11 +35,14 @@ def load_stack(
     *,
     answers: Mapping[str, str] = _NO_VALUES,
     env_files: Mapping[str, str] = _NO_VALUES,
+    profiles: frozenset[str] = frozenset(),
 ) -> StackSpec:
-    """Parse, interpolate, validate and merge; raise `InvalidInput` naming file, service and field on any problem.
+    """Parse, interpolate, validate and merge; raise `InvalidInput` naming file, service and field on any problem
+    (every problem of the services at once).
 
-    `answers` are the variables for `${VAR}`; `env_files` maps an env_file path as written in the compose file to
-    its content. The stack name is validated by the caller.
+    `answers` are the variables for `${VAR}` and bare `environment: [KEY]` entries; `env_files` maps the path of an
+    env_file or `extends` file, as written in the compose file, to its content; `profiles` are the active Compose
+    profiles ("*": all). The stack name is validated by the caller.
     """
     if compose.base_dir is not None and not os.path.isabs(compose.base_dir):
         raise InvalidInput(f"base_dir {compose.base_dir!r} must be an absolute path", field="base_dir")
@@ -51,12 +54,13 @@ def load_stack(
         answers=answers,
         env_files=env_files,
         base_dir=compose.base_dir,
+        profiles=profiles,
     )
 
 
 def env_files_for_upload(compose: ComposeFile, *, answers: Mapping[str, str] = _NO_VALUES) -> dict[str, str]:
-    """For clients: the contents of every env_file the services name, read from below `compose.base_dir`, keyed
-    as `load_stack(env_files=...)` expects (the path as written, after `${VAR}` interpolation)."""
+    """For clients: the contents of every env_file and `extends` file the services name, read from below
+    `compose.base_dir`, keyed as `load_stack(env_files=...)` expects (the path as written, after interpolation)."""
     if compose.base_dir is None or not os.path.isabs(compose.base_dir):
         raise InvalidInput(
             "reading env files needs the compose file's directory as an absolute base_dir", field="base_dir"

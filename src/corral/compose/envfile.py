@@ -43,7 +43,7 @@ def parse_answers(text: str, *, file_name: str = "answers.txt") -> dict[str, str
 
 def parse_env_file(text: str, file_name: str, answers: Mapping[str, str]) -> dict[str, str]:
     """Compose's env file semantics: `KEY=VALUE`, optional `export `, quotes stripped, ` #` comments after
-    unquoted values; a line with a bare `KEY` takes the value from the answers (or "")."""
+    unquoted values; a line with a bare `KEY` takes the value from the answers, and is left unset without one."""
     env: dict[str, str] = {}
     for number, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         line = raw.strip()
@@ -58,7 +58,10 @@ def parse_env_file(text: str, file_name: str, answers: Mapping[str, str]) -> dic
                 f"env file {file_name}: line {number}: {key!r} is not a valid variable name",
                 field=f"{file_name}:{number}",
             )
-        env[key] = _env_value(value) if sep else answers.get(key, "")
+        if sep:
+            env[key] = _env_value(value)
+        elif key in answers:
+            env[key] = answers[key]
     return env
 
 
@@ -88,28 +91,31 @@ def _closing_double_quote(value: str) -> int:
     return -1
 
 
-def read_env_file(path: str, loc: Loc, *, env_files: Mapping[str, str], base_dir: str | None) -> str:
-    """The text of env file `path` as written in the compose file: uploaded content first, then `base_dir`."""
+def read_env_file(
+    path: str, loc: Loc, *, env_files: Mapping[str, str], base_dir: str | None, what: str = "env file"
+) -> str:
+    """The text of env file `path` as written in the compose file: uploaded content first, then `base_dir`.
+    `what` names the kind of file in errors (an `extends` file is read the same way)."""
     if path in env_files:
         return env_files[path]
     if base_dir is None:
-        raise loc.error(f"env file {path!r} was not provided (upload its content with the compose file)")
+        raise loc.error(f"{what} {path!r} was not provided (upload its content with the compose file)")
     if os.path.isabs(path) or path.startswith("~"):
-        raise loc.error(f"env file {path!r} must be a path relative to the compose file's directory")
+        raise loc.error(f"{what} {path!r} must be a path relative to the compose file's directory")
     base = os.path.realpath(base_dir)
     full = os.path.realpath(os.path.join(base, path))
     if os.path.commonpath([base, full]) != base:
-        raise loc.error(f"env file {path!r} is outside the compose file's directory")
+        raise loc.error(f"{what} {path!r} is outside the compose file's directory")
     if not os.path.isfile(full):
-        raise loc.error(f"env file {path!r} does not exist or is not a regular file")
+        raise loc.error(f"{what} {path!r} does not exist or is not a regular file")
     try:
         with open(full, "rb") as handle:
             data = handle.read(MAX_ENV_FILE_BYTES + 1)
     except OSError as exc:
-        raise loc.error(f"cannot read env file {path!r}: {exc.strerror or exc}") from None
+        raise loc.error(f"cannot read {what} {path!r}: {exc.strerror or exc}") from None
     if len(data) > MAX_ENV_FILE_BYTES:
-        raise loc.error(f"env file {path!r} is larger than {MAX_ENV_FILE_BYTES // 1024} KiB")
+        raise loc.error(f"{what} {path!r} is larger than {MAX_ENV_FILE_BYTES // 1024} KiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise loc.error(f"env file {path!r} is not UTF-8 text") from None
+        raise loc.error(f"{what} {path!r} is not UTF-8 text") from None

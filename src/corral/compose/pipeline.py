@@ -10,9 +10,11 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from corral.compose.envfile import read_env_file
+from corral.compose.extends import active_services, resolve_extends
 from corral.compose.interpolate import Interpolator
 from corral.compose.location import Loc
 from corral.compose.rancher import RancherService, parse_rancher_service
@@ -44,9 +46,10 @@ def build_stack(
     answers: Mapping[str, str],
     env_files: Mapping[str, str],
     base_dir: str | None,
+    profiles: frozenset[str] = frozenset(),
 ) -> StackSpec:
     warnings: list[str] = []
-    doc = _top_mapping(load_yaml(compose_text, compose_name), compose_name)
+    doc = _top_mapping(load_yaml(compose_text, compose_name, warnings=warnings), compose_name)
     interpolator = Interpolator(answers)
     raw_services, services_loc = _compose_layout(doc, compose_name, stack_name, warnings)
     if len(raw_services) > MAX_SERVICES:
@@ -54,55 +57,164 @@ def build_stack(
     raw_services = {
         name: interpolator.value(body, services_loc.in_service(name)) for name, body in raw_services.items()
     }
-    volume_names: dict[str, str] = {}
+
+    def read_side_file(path: str, loc: Loc) -> str:
+        return read_env_file(path, loc, env_files=env_files, base_dir=base_dir, what="extends file")
+
+    def load_side_file(file_name: str, text: str) -> dict[str, Any]:
+        side = _top_mapping(load_yaml(text, file_name, warnings=warnings), file_name)
+        side_services, side_loc = _compose_layout(side, file_name, stack_name, warnings)
+        return {name: interpolator.value(body, side_loc.in_service(name)) for name, body in side_services.items()}
+
+    raw_services = resolve_extends(raw_services, services_loc, read_file=read_side_file, load_file=load_side_file)
+    raw_services, disabled = active_services(raw_services, profiles, services_loc)
+    volume_names: dict[str, str] | None = None
     if "version" in doc or "services" in doc:
         volumes_loc = Loc(compose_name, ("volumes",))
-        volume_names = _volumes(interpolator.value(doc.get("volumes"), volumes_loc), volumes_loc, warnings)
+        volume_names = _volumes(
+            interpolator.value(doc.get("volumes"), volumes_loc), volumes_loc, warnings, stack_name=stack_name
+        )
     warnings.extend(interpolator.warnings())
     if not raw_services:
-        raise services_loc.error("no services are defined")
+        raise services_loc.error("no services are defined" + (" (all are disabled by profiles)" if disabled else ""))
 
     ctx = ServiceContext(answers, env_files, base_dir, volume_names, warnings, stack_name=stack_name)
+    renames = _service_names(list(raw_services), services_loc, warnings)
     parsed: dict[str, ParsedService] = {}
-    try:
-        for name, body in raw_services.items():
-            checked = _service_name(name, services_loc)
-            parsed[checked] = parse_service(checked, body, services_loc.in_service(checked), ctx)
-    except InvalidInput as exc:
-        if not interpolator.unset:
-            raise
-        hint = f" (variables not set: {', '.join(sorted(interpolator.unset))})"
-        raise InvalidInput(exc.message + hint, field=exc.field) from None
-    _check_references(parsed, compose_name)
+    errors: list[InvalidInput] = []
+    for name, body in raw_services.items():
+        checked = renames.get(name, name)
+        try:
+            parsed[checked] = parse_service(checked, body, services_loc.in_service(name), ctx)
+        except InvalidInput as exc:
+            errors.append(exc)
+    parsed = {name: _renamed(service, renames) for name, service in parsed.items()}
+    if not errors:
+        errors.extend(_reference_errors(parsed, compose_name, disabled))
+    if errors:
+        raise _combined(errors, interpolator.unset)
     _check_cycles(parsed, compose_name)
+    parsed = _links_order_start_up(parsed, warnings)
     parsed, units = resolve_units(parsed, compose_name)
 
     extra: dict[str, RancherService] = {}
     if rancher is not None:
-        extra = _rancher(rancher[0], rancher[1], compose_name, parsed, answers, warnings)
+        extra = _rancher(rancher[0], rancher[1], compose_name, parsed, answers, warnings, renames)
 
     services = tuple(_spec(parsed[name], extra.get(name, RancherService())) for name in _start_order(parsed))
     explicit_scale = {n: s for n in parsed if (s := _explicit_scale(parsed[n], extra.get(n))) is not None}
     loc_of = {n: p.loc for n, p in parsed.items()}
     services = apply_units(services, units, explicit_scale=explicit_scale, loc_of=loc_of, warnings=warnings)
+    _check_container_names(parsed, services, warnings)
     return StackSpec(name=stack_name, services=services, warnings=tuple(warnings))
+
+
+def _combined(errors: list[InvalidInput], unset: Mapping[str, Loc]) -> InvalidInput:
+    """Every error of the file at once, the first one's field for clients that show one."""
+    hint = f" (variables not set: {', '.join(sorted(unset))})" if unset else ""
+    if len(errors) == 1:
+        return InvalidInput(errors[0].message + hint, field=errors[0].field)
+    lines = "\n".join(f"  - {exc.message}" for exc in errors)
+    return InvalidInput(f"{len(errors)} errors{hint}:\n{lines}", field=errors[0].field)
+
+
+def _service_names(names: list[str], services_loc: Loc, warnings: list[str]) -> dict[str, str]:
+    """Valid names as they are; mixed-case ones (Rancher 1.6 ran them) lowercased with a warning."""
+    renames: dict[str, str] = {}
+    for name in names:
+        lowered = name.lower()
+        if lowered != name and _valid_service_name(lowered) and lowered not in names:
+            warnings.append(
+                f"{services_loc.file}: service {name!r} is named {lowered!r} (container and DNS names are lowercase)"
+            )
+            renames[name] = lowered
+        elif not _valid_service_name(name):
+            _service_name(name, services_loc)  # raises, with a suggestion
+    return renames
+
+
+def _renamed(service: ParsedService, renames: Mapping[str, str]) -> ParsedService:
+    if not renames:
+        return service
+
+    def link(text: str) -> str:
+        target, sep, alias = text.partition(":")
+        return f"{renames.get(target, target)}{sep}{alias}"
+
+    return replace(
+        service,
+        depends_on=tuple(sorted({renames.get(d, d) for d in service.depends_on})),
+        references=tuple((renames.get(t, t), where, how) for t, where, how in service.references),
+        launch=replace(service.launch, links=tuple(link(x) for x in service.launch.links)),
+    )
+
+
+def _links_order_start_up(parsed: dict[str, ParsedService], warnings: list[str]) -> dict[str, ParsedService]:
+    """A link orders start-up as depends_on does (Compose adds that dependency); links that form a cycle, which
+    Rancher 1.6 allowed, are kept for DNS but order nothing (warned)."""
+    with_links = {
+        name: replace(
+            service,
+            depends_on=tuple(sorted({*service.depends_on, *(t for t, _, how in service.references if how == "links")})),
+        )
+        for name, service in parsed.items()
+    }
+    if with_links == parsed:
+        return parsed
+    if len(_start_order(with_links)) == len(with_links):
+        return with_links
+    linked = sorted(name for name, service in parsed.items() if "links" in {how for _, _, how in service.references})
+    warnings.append(
+        f"{next(iter(parsed.values())).loc.file}: the links of {', '.join(linked)} form a cycle: "
+        "they give DNS names but do not order start-up"
+    )
+    return parsed
+
+
+def _check_container_names(
+    parsed: Mapping[str, ParsedService], services: tuple[ServiceSpec, ...], warnings: list[str]
+) -> None:
+    for service in services:
+        source = parsed.get(service.name)
+        if source is None or not source.container_name:
+            continue
+        where = source.loc.key("container_name")
+        if service.scale > 1:
+            raise where.error(
+                f"a container name is unique: the service cannot run {service.scale} containers named "
+                f"{source.container_name!r} (remove container_name, or scale to 1)"
+            )
+        warnings.append(
+            f"{where.prefix()}: the container is named by Corral; {service.name!r} reaches it by DNS, "
+            f"and {source.container_name!r} was not used"
+        )
 
 
 def collect_env_files(
     compose_name: str, compose_text: str, base_dir: str, *, answers: Mapping[str, str]
 ) -> dict[str, str]:
-    """Read every env file the compose file's services name, from below `base_dir`: what a client uploads as
-    `env_files`. Optional (`required: false`) files that are missing are left out."""
-    doc = _top_mapping(load_yaml(compose_text, compose_name), compose_name)
+    """Read every env file and `extends` file the compose file's services name, from below `base_dir`: what a
+    client uploads as `env_files`. Optional (`required: false`) env files that are missing are left out."""
+    doc = _top_mapping(load_yaml(compose_text, compose_name, warnings=[]), compose_name)
     raw_services, services_loc = _compose_layout(doc, compose_name, "", [])
     interpolator = Interpolator(answers)
     contents: dict[str, str] = {}
-    for name, raw in raw_services.items():
-        loc = services_loc.in_service(name)
-        body = interpolator.value(raw, loc)
+
+    def read_side_file(path: str, loc: Loc) -> str:
+        contents[path] = read_env_file(path, loc, env_files={}, base_dir=base_dir, what="extends file")
+        return contents[path]
+
+    def load_side_file(file_name: str, text: str) -> dict[str, Any]:
+        side = _top_mapping(load_yaml(text, file_name, warnings=[]), file_name)
+        side_services, side_loc = _compose_layout(side, file_name, "", [])
+        return {name: interpolator.value(body, side_loc.in_service(name)) for name, body in side_services.items()}
+
+    bodies = {name: interpolator.value(raw, services_loc.in_service(name)) for name, raw in raw_services.items()}
+    resolved = resolve_extends(bodies, services_loc, read_file=read_side_file, load_file=load_side_file)
+    for name, body in resolved.items():
         if not isinstance(body, dict):
             continue
-        for path, required, where in env_file_entries(body, loc):
+        for path, required, where in env_file_entries(body, services_loc.in_service(name)):
             try:
                 contents[path] = read_env_file(path, where, env_files={}, base_dir=base_dir)
             except InvalidInput:
@@ -135,7 +247,8 @@ def _compose_layout(
             if doc[key]:
                 warnings.append(f"{file_name}: top-level key {key!r} is not supported yet and was ignored")
         elif key == "name":
-            warnings.append(f"{file_name}: top-level key 'name' was ignored: the stack is named {stack_name!r}")
+            if doc[key] != stack_name:
+                warnings.append(f"{file_name}: top-level key 'name' was ignored: the stack is named {stack_name!r}")
         else:
             raise top.key(key).error(
                 f"unknown top-level key {key!r} (known: {', '.join(sorted(_TOP_KEYS | _TOP_IGNORED | {'name'}))})"
@@ -170,8 +283,9 @@ def _version(value: Any, loc: Loc) -> str:
     return text
 
 
-def _volumes(value: Any, loc: Loc, warnings: list[str]) -> dict[str, str]:
-    """Top-level volume declarations: their Docker names (`name:`), and warnings for unsupported options."""
+def _volumes(value: Any, loc: Loc, warnings: list[str], *, stack_name: str) -> dict[str, str]:
+    """Top-level volume declarations and their Docker names: `<stack>_<key>` (scoped to the stack, as Compose
+    scopes them to the project), the `name:` given, or the external volume's name as is."""
     names: dict[str, str] = {}
     for name, conf in mapping(value, loc).items():
         where = loc.key(name)
@@ -188,20 +302,25 @@ def _volumes(value: Any, loc: Loc, warnings: list[str]) -> dict[str, str]:
         for key in ("driver_opts", "labels", "per_container"):
             if options.get(key):
                 warnings.append(f"{loc.file}: volume {name}: key {key!r} is not supported yet and was ignored")
+        names[name] = f"{stack_name}_{name}" if stack_name else name
         external = options.get("external")
         if isinstance(external, dict):
             external_name = mapping(external, where.key("external")).get("name")
             if external_name is not None:
                 names[name] = as_str(external_name, where.key("external").key("name"))
-        elif external is not None:
-            as_bool(external, where.key("external"))
+        elif external is not None and as_bool(external, where.key("external")):
+            names[name] = name
         if options.get("name") is not None:
             names[name] = as_str(options["name"], where.key("name"))
     return names
 
 
+def _valid_service_name(text: str) -> bool:
+    return len(text) <= 63 and SERVICE_NAME.fullmatch(text) is not None
+
+
 def _service_name(text: str, services_loc: Loc) -> str:
-    if len(text) <= 63 and SERVICE_NAME.fullmatch(text):
+    if _valid_service_name(text):
         return text
     suggestion = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]+", "-", text.lower())).strip("-")[:63].strip("-")
     raise services_loc.key(text).error(
@@ -210,11 +329,15 @@ def _service_name(text: str, services_loc: Loc) -> str:
     )
 
 
-def _check_references(parsed: dict[str, ParsedService], file_name: str) -> None:
+def _reference_errors(parsed: dict[str, ParsedService], file_name: str, disabled: set[str]) -> list[InvalidInput]:
+    errors = []
     for service in parsed.values():
         for target, where, how in service.references:
-            if target not in parsed:
-                raise where.error(f"{how} names service {target!r}, which is not defined in {file_name}")
+            if target in disabled:
+                errors.append(where.error(f"{how} names service {target!r}, which its profiles leave out"))
+            elif target not in parsed:
+                errors.append(where.error(f"{how} names service {target!r}, which is not defined in {file_name}"))
+    return errors
 
 
 def _check_cycles(parsed: dict[str, ParsedService], file_name: str) -> None:
@@ -268,8 +391,9 @@ def _rancher(
     parsed: dict[str, ParsedService],
     answers: Mapping[str, str],
     warnings: list[str],
+    renames: Mapping[str, str],
 ) -> dict[str, RancherService]:
-    doc = load_yaml(text, file_name)
+    doc = load_yaml(text, file_name, warnings=warnings)
     if doc is None:
         return {}
     doc = _top_mapping(doc, file_name)
@@ -289,10 +413,14 @@ def _rancher(
     entries = {name: interpolator.value(body, services_loc.in_service(name)) for name, body in raw.items()}
     warnings.extend(interpolator.warnings())
     result: dict[str, RancherService] = {}
-    for name, body in entries.items():
-        if name not in parsed:
-            raise services_loc.key(name).error(f"service {name!r} is in {file_name} but not defined in {compose_name}")
-        result[name] = parse_rancher_service(body, services_loc.in_service(name), warnings)
+    for raw_name, body in entries.items():
+        name = renames.get(raw_name, raw_name)
+        if name not in parsed:  # Rancher 1.6 ignored these (often a load balancer or a removed service)
+            warnings.append(
+                f"{file_name}: service {raw_name!r} is not defined in {compose_name}; its settings were ignored"
+            )
+            continue
+        result[name] = parse_rancher_service(body, services_loc.in_service(raw_name), warnings)
     return result
 
 

@@ -40,11 +40,18 @@ def parse_ports(value: Any, loc: Loc, warnings: list[str]) -> tuple[PortSpec, ..
     return tuple(ports)
 
 
-def parse_expose(value: Any, loc: Loc) -> tuple[str, ...]:
+def parse_expose(value: Any, loc: Loc, warnings: list[str]) -> tuple[str, ...]:
     exposed: list[str] = []
     for i, item in enumerate(sequence(value, loc)):
         entry = loc.key(i)
         text = as_str(item, entry, numbers=True).strip()
+        if ":" in text:  # Rancher 1.6 templates write "8080:8080"; Docker exposes the container side only
+            container_side = text.rpartition(":")[2]
+            warnings.append(
+                f"{entry.prefix()}: {text!r} names a host port, which expose does not publish; "
+                f"exposing {container_side!r} (use ports to publish it)"
+            )
+            text = container_side
         ports, _, proto = text.partition("/")
         start, end = _range(ports, entry, text)
         protocol = _protocol(proto or "tcp", entry)

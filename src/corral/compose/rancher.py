@@ -67,7 +67,7 @@ def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherSer
     return RancherService(
         scale=_optional(body, "scale", loc, lambda v, at: as_int(v, at, low=0, high=MAX_SCALE)),
         start_on_create=_optional(body, "start_on_create", loc, as_bool),
-        health_check=_health_check(body.get("health_check"), loc.key("health_check")),
+        health_check=_health_check(body.get("health_check"), loc.key("health_check"), warnings),
         upgrade_strategy=_upgrade_strategy(body.get("upgrade_strategy"), loc.key("upgrade_strategy")),
         retain_ip=_optional(body, "retain_ip", loc, as_bool),
         metadata=_free_mapping(body["metadata"], loc.key("metadata")) if "metadata" in body else None,
@@ -80,10 +80,16 @@ def _optional(body: dict[str, Any], key: str, loc: Loc, read: Any) -> Any:
     return read(body[key], loc.key(key)) if body.get(key) is not None else None
 
 
-def _health_check(value: Any, loc: Loc) -> dict[str, Any] | None:
+def _health_check(value: Any, loc: Loc, warnings: list[str]) -> dict[str, Any] | None:
     if value is None:
         return None
     check = _free_mapping(value, loc)
+    request_line = check.get("request_line")
+    if isinstance(request_line, str) and '"' in request_line:
+        # HAProxy's quoting (`GET "/health" "HTTP/1.0"`), which Rancher 1.6 passed through to its HAProxy checks
+        unquoted = " ".join(word.strip('"') for word in request_line.split())
+        warnings.append(f"{loc.key('request_line').prefix()}: quotes removed: {request_line!r} read as {unquoted!r}")
+        check["request_line"] = unquoted
     for key, (low, high) in _HEALTH_INTS.items():
         if check.get(key) is not None:
             check[key] = as_int(check[key], loc.key(key), low=low, high=high)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.compose.engine_options import engine_options
 from corral.compose.envfile import parse_env_file, read_env_file
 from corral.compose.location import Loc
 from corral.compose.ports import parse_expose, parse_ports
@@ -44,6 +45,7 @@ SUPPORTED_KEYS = frozenset({
     "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
+    "profiles", "init", "read_only", "shm_size", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
@@ -51,19 +53,18 @@ IGNORED_KEYS = frozenset({
     "configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
     "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
     "device_read_iops", "device_write_bps", "device_write_iops", "devices", "dns", "dns_opt", "dns_search",
-    "dockerfile", "domainname", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
+    "dockerfile", "domainname", "gpus", "group_add", "ipc", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
     "memswap_limit", "models", "networks", "oom_kill_disable",
-    "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
-    "pull_policy", "read_only", "runtime", "secrets", "security_opt", "shm_size", "stop_signal", "storage_opt",
-    "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver",
+    "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "provider",
+    "pull_policy", "runtime", "secrets", "security_opt", "storage_opt",
+    "sysctls", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.
 REJECTED_KEYS = {
     "build": "build is not supported: use an image",
-    "extends": "extends is not supported: copy the settings into the service",
 }
-SPECIAL_KEYS = frozenset({"container_name"})
+SPECIAL_KEYS = frozenset({"container_name", "extends"})  # extends is resolved before (compose/extends.py)
 KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | REJECTED_KEYS.keys() | SPECIAL_KEYS
 
 _DEPLOY_KEYS = frozenset({
@@ -91,7 +92,7 @@ class ServiceContext:
     answers: Mapping[str, str]
     env_files: Mapping[str, str]
     base_dir: str | None
-    volume_names: Mapping[str, str]
+    volume_names: Mapping[str, str] | None  # None: a version 1 file (named volumes are not declared)
     warnings: list[str] = field(default_factory=list)
     stack_name: str = ""  # for Rancher's same-stack `external_links: [service:alias]`
 
@@ -107,6 +108,7 @@ class ParsedService:
     health_check: dict[str, Any] | None
     mem_reservation_bytes: int | None = None
     cpu_reservation: float | None = None
+    container_name: str = ""
 
 
 def unsupported(loc: Loc, key: str) -> str:
@@ -125,8 +127,6 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
             raise loc.key(key).error(f"unknown key {key!r}{hint}")
         if key in IGNORED_KEYS:
             warn.append(unsupported(loc, key))
-        elif key == "container_name":
-            warn.append(f"{loc.service_prefix()}: key 'container_name' was ignored: Corral names containers itself")
     for key, reason in REJECTED_KEYS.items():
         if key in body and (key != "build" or body.get("image") is None):
             raise loc.key(key).error(reason)
@@ -139,10 +139,18 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         raise loc.key("image").error(f"{image!r} is not a valid image reference")
 
     deploy = _deploy(body.get("deploy"), loc.key("deploy"), warn)
-    labels = _labels(deploy.get("labels"), loc.key("deploy").key("labels"))
-    labels.update(_labels(body.get("labels"), loc.key("labels")))
+    if deploy.get("labels"):  # Compose puts them on the Swarm service, never on the containers
+        _labels(deploy["labels"], loc.key("deploy").key("labels"))
+        warn.append(
+            f"{loc.service_prefix()}: deploy.labels label the Swarm service, not its containers, and were ignored "
+            "(use labels)"
+        )
+    labels = _labels(body.get("labels"), loc.key("labels"))
     if deploy.get("global"):
         labels.setdefault(GLOBAL_LABEL, "true")
+    for key, value in labels.items():
+        if ".scheduler.affinity:" in key and not value.strip():
+            warn.append(f"{loc.key('labels').key(key).prefix()}: an empty affinity is no constraint (as in Rancher)")
     mem_limit = memory_bytes(body["mem_limit"], loc.key("mem_limit")) if _given(body, "mem_limit") else None
     cpus = as_float(body["cpus"], loc.key("cpus")) if _given(body, "cpus") else None
     mem_limit = deploy.get("memory", mem_limit)
@@ -155,6 +163,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
     volumes_from, volumes_from_refs = parse_volumes_from(body.get("volumes_from"), loc.key("volumes_from"))
     references = depends_refs + link_refs + ((network_service,) if network_service else ()) + volumes_from_refs
+
     healthcheck = _healthcheck(body.get("healthcheck"), loc.key("healthcheck"))
 
     launch = LaunchConfig(
@@ -164,7 +173,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         environment=tuple(sorted(_environment(body, loc, ctx).items())),
         labels=tuple(sorted(labels.items())),
         ports=parse_ports(body.get("ports"), loc.key("ports"), warn),
-        expose=parse_expose(body.get("expose"), loc.key("expose")),
+        expose=parse_expose(body.get("expose"), loc.key("expose"), warn),
         volumes=parse_volumes(
             body.get("volumes"), loc.key("volumes"), warn, base_dir=ctx.base_dir, volume_names=ctx.volume_names
         ),
@@ -189,7 +198,13 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         external_links=_external_links(body.get("external_links"), loc.key("external_links"), ctx.stack_name),
         volumes_from=volumes_from,
         healthcheck=docker_healthcheck(healthcheck),
+        **engine_options(body, loc),
     )
+    if network_mode == "host" and launch.ports:
+        raise loc.key("ports").error(
+            "a service on the host's network cannot publish ports (its ports are the host's already): "
+            "remove ports, or network_mode: host"
+        )
     scale = deploy.get("replicas")
     if scale is None and _given(body, "scale"):
         scale = as_int(body["scale"], loc.key("scale"), low=0, high=MAX_SCALE)
@@ -203,6 +218,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         health_check=healthcheck,
         mem_reservation_bytes=mem_reservation,
         cpu_reservation=cpu_reservation,
+        container_name=as_str(_value(body, "container_name", ""), loc.key("container_name")),
     )
 
 
@@ -273,7 +289,8 @@ def _environment(body: dict[str, Any], loc: Loc, ctx: ServiceContext) -> dict[st
     env_value = body.get("environment")
     if env_value is not None and not isinstance(env_value, list | dict):
         raise loc.key("environment").error(f"must be a list of KEY=VALUE strings or a mapping, not {kind(env_value)}")
-    env.update(key_values(env_value, loc.key("environment"), missing=lambda key: ctx.answers.get(key, "")))
+    # `KEY` alone takes the caller's value, and is left unset without one (as Compose does, never "")
+    env.update(key_values(env_value, loc.key("environment"), missing=ctx.answers.get))
     for key, value in env.items():
         if "=" in key or "\0" in key or "\0" in value:
             raise loc.key("environment").key(key).error(f"{key!r} is not a valid environment variable")

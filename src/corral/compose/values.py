@@ -162,10 +162,11 @@ def str_list(value: Any, loc: Loc, *, single: bool = False) -> tuple[str, ...]:
     return tuple(as_str(item, loc.key(i), numbers=True) for i, item in enumerate(sequence(value, loc)))
 
 
-def key_values(value: Any, loc: Loc, *, missing: Callable[[str], str]) -> dict[str, str]:
+def key_values(value: Any, loc: Loc, *, missing: Callable[[str], str | None]) -> dict[str, str]:
     """`environment`/`labels` style collections: a list of `K=V` / `K` items, or a mapping of scalars.
 
-    A key without a value (`K` in a list, `K:` with null in a mapping) gets `missing(K)`.
+    A key without a value (`K` in a list, `K:` with null in a mapping) gets `missing(K)`, or is left out when that
+    is None.
     """
     result: dict[str, str] = {}
     if isinstance(value, list):
@@ -176,14 +177,20 @@ def key_values(value: Any, loc: Loc, *, missing: Callable[[str], str]) -> dict[s
                 raise loc.key(i).error(f"{text!r} must look like KEY=VALUE")
             if key in result:
                 raise loc.key(i).error(f"{key!r} is set twice")
-            result[key] = val if sep else missing(key)
+            found = val if sep else missing(key)
+            if found is not None:
+                result[key] = found
         return result
     if isinstance(value, dict):
         for key, val in value.items():
             name = scalar_text(key, loc) if not isinstance(key, dict | list) else ""
             if not name:
                 raise loc.error(f"key {key!r} must be a non-empty string")
-            result[name] = missing(name) if val is None else scalar_text(val, loc.key(name))
+            if name in result:
+                raise loc.key(name).error(f"{name!r} is set twice")
+            found = missing(name) if val is None else scalar_text(val, loc.key(name))
+            if found is not None:
+                result[name] = found
         return result
     if value is None:
         return result

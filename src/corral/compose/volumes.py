@@ -31,9 +31,10 @@ def parse_volumes(
     warnings: list[str],
     *,
     base_dir: str | None,
-    volume_names: Mapping[str, str],
+    volume_names: Mapping[str, str] | None,
 ) -> tuple[VolumeSpec, ...]:
-    """`volume_names` maps a volume declared at the top level to its Docker name (its `name:`, if any)."""
+    """`volume_names` maps a volume declared at the top level to its Docker name; a named volume not declared there
+    is refused, as Compose does (None: a version 1 file, where names are used as written)."""
     specs: list[VolumeSpec] = []
     targets: dict[str, int] = {}
     for i, item in enumerate(sequence(value, loc)):
@@ -46,12 +47,14 @@ def parse_volumes(
             raise entry.error(f"must be a string like 'data:/path' or a mapping, not {kind(item)}")
         if spec is None:
             continue
-        if spec.kind == "volume":
+        if spec.kind == "volume" and volume_names is not None:
+            if spec.source not in volume_names:
+                raise entry.error(
+                    f"volume {spec.source!r} is not declared: add it under the top-level 'volumes:' key "
+                    f"(or use a path starting with '/' or '.' for a bind mount)"
+                )
             spec = VolumeSpec(
-                kind="volume",
-                target=spec.target,
-                source=volume_names.get(spec.source, spec.source),
-                read_only=spec.read_only,
+                kind="volume", target=spec.target, source=volume_names[spec.source], read_only=spec.read_only
             )
         if spec.target in targets:
             raise entry.error(f"target {spec.target!r} is already mounted by volumes[{targets[spec.target]}]")

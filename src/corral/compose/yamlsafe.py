@@ -124,9 +124,10 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _check_nodes(root: Node) -> int:
+def _check_nodes(root: Node, duplicates: list[str] | None = None) -> int:
     """Walk the node graph once (iteratively): duplicate keys, nesting depth, alias uses, recursive aliases, and
-    the size of the document with every alias expanded, which is returned."""
+    the size of the document with every alias expanded, which is returned. With `duplicates`, a duplicate key is
+    recorded there instead of refused (the last one wins, as Compose v1 and Rancher 1.6 read it)."""
     sizes: dict[int, int] = {}
     on_path: set[int] = set()
     alias_uses = 0
@@ -153,7 +154,10 @@ def _check_nodes(root: Node) -> int:
                 if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE_TAG:
                     ident = (key_node.tag, key_node.value)
                     if ident in seen:
-                        raise _Problem(f"duplicate key {key_node.value!r}", key_node)
+                        if duplicates is None:
+                            raise _Problem(f"duplicate key {key_node.value!r}", key_node)
+                        line = key_node.start_mark.line + 1 if key_node.start_mark is not None else 0
+                        duplicates.append(f"duplicate key {key_node.value!r} at line {line}: the last one is used")
                     seen.add(ident)
         on_path.add(key)
         stack.append((node, depth, True))
@@ -168,8 +172,9 @@ class _Problem(Exception):
         self.node = node
 
 
-def load_yaml(text: str, file_name: str) -> Any:
-    """Parse one YAML document; every failure is an `InvalidInput` naming the file (and line and column)."""
+def load_yaml(text: str, file_name: str, *, warnings: list[str] | None = None) -> Any:
+    """Parse one YAML document; every failure is an `InvalidInput` naming the file (and line and column). Given
+    `warnings`, duplicate keys are accepted (the last wins) with a warning each, as Compose v1 and Rancher did."""
     if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(f"{file_name}: file is larger than {MAX_DOCUMENT_BYTES // 1024} KiB", field=file_name)
     loader: Any = None
@@ -181,7 +186,10 @@ def load_yaml(text: str, file_name: str) -> Any:
         if node is None:
             return None
         try:
-            expanded = _check_nodes(node)
+            duplicates: list[str] | None = [] if warnings is not None else None
+            expanded = _check_nodes(node, duplicates)
+            if warnings is not None and duplicates:
+                warnings.extend(f"{file_name}: {problem}" for problem in duplicates)
         except _Problem as problem:
             mark = problem.node.start_mark
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -68,6 +68,14 @@ class LaunchConfig:
     # "SERVICE[:ro|:rw]" (a service of the same deployment unit) or "container:NAME[:ro|:rw]" (any container)
     volumes_from: tuple[str, ...] = ()
     healthcheck: DockerHealthcheck | None = None  # compose `healthcheck`: Docker runs its command (model/health.py)
+    # Engine options Compose passes through to Docker as they are
+    init: bool = False
+    read_only: bool = False
+    shm_size_bytes: int | None = None
+    stop_signal: str = ""
+    extra_hosts: tuple[str, ...] = ()  # "HOST:IP"
+    tmpfs: tuple[str, ...] = ()  # "/path[:options]"
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard), sorted by name
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,8 +92,9 @@ class LaunchConfig:
                 values[key] = tuple(values[key])
         for key in ("environment", "labels"):
             values[key] = tuple((str(k), str(v)) for k, v in values.get(key, ()))
-        for key in ("expose", "cap_add", "cap_drop", "links", "external_links", "volumes_from"):
+        for key in ("expose", "cap_add", "cap_drop", "links", "external_links", "volumes_from", "extra_hosts", "tmpfs"):
             values[key] = tuple(values.get(key, ()))
+        values["ulimits"] = tuple((str(n), int(soft), int(hard)) for n, soft, hard in values.get("ulimits", ()))
         values["ports"] = tuple(PortSpec(**p) for p in values.get("ports", ()))
         values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
         if values.get("healthcheck") is not None:
@@ -102,7 +111,10 @@ class LaunchConfig:
 
 
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
-_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck", "external_links")
+_OMIT_WHEN_DEFAULT: tuple[str, ...] = (
+    "volumes_from", "healthcheck", "external_links",
+    "init", "read_only", "shm_size_bytes", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
+)  # fmt: skip
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
 }

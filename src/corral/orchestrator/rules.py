@@ -175,6 +175,8 @@ def parse_rules(labels: Mapping[str, str] | Iterable[tuple[str, str]], *, stack:
         elif rest.startswith(AFFINITY):
             kind, is_soft, negated = _kind_of(key, rest[len(AFFINITY) :])
             value = substitute(str(raw), stack=stack, service=service)
+            if not value.strip():  # Rancher 1.6 read an empty affinity as no constraint (compose/ warns)
+                continue
             rule = Rule(kind, is_soft, negated, _pairs(key, kind, value))
             (soft if is_soft else hard).append(rule)
     return Rules(tuple(hard), tuple(soft), global_)

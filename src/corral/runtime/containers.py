@@ -143,6 +143,24 @@ def docker_healthcheck_config(check: DockerHealthcheck) -> dict[str, Any]:
     return result
 
 
+def engine_host_options(launch: LaunchConfig) -> dict[str, Any]:
+    """Compose's pass-through engine options (compose/engine_options.py) as docker-py host config arguments."""
+    options: dict[str, Any] = {}
+    if launch.init:
+        options["init"] = True
+    if launch.read_only:
+        options["read_only"] = True
+    if launch.shm_size_bytes is not None:
+        options["shm_size"] = launch.shm_size_bytes
+    if launch.extra_hosts:
+        options["extra_hosts"] = list(launch.extra_hosts)
+    if launch.tmpfs:
+        options["tmpfs"] = dict((path.partition(":")[0], path.partition(":")[2]) for path in launch.tmpfs)
+    if launch.ulimits:
+        options["ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in launch.ulimits]
+    return options
+
+
 def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | None = None) -> CreateArguments:
     """Everything Docker needs to create `desired` (pure). `targets`: docker ids of the unit's containers that
     its `volumes_from` / `network_mode: service:` name (runtime/units.py)."""
@@ -197,6 +215,8 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
     }
     if launch.healthcheck is not None:
         config["healthcheck"] = docker_healthcheck_config(launch.healthcheck)
+    if launch.stop_signal:
+        config["stop_signal"] = launch.stop_signal
     if desired.host_ports:
         config["labels"][labels.HOST_PORTS] = host_ports_label(desired.host_ports)
     host_config: dict[str, Any] = {
@@ -210,6 +230,7 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
         "privileged": launch.privileged,
         "mem_limit": launch.mem_limit_bytes,
         "nano_cpus": round(launch.cpus * 1e9) if launch.cpus is not None else None,
+        **engine_host_options(launch),
     }
     endpoint: dict[str, str] | None = None
     if desired.ip and on_overlay(desired) and not unit.network_mode:

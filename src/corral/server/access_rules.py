@@ -103,6 +103,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/v1/stacks"): env(R.STACKS, WRITE, body_environment=True, default_environment="default"),
     ("GET", "/v1/stacks"): listing(R.STACKS),
     ("GET", "/v1/stacks/{stack_id}"): env(R.STACKS),
+    ("GET", "/v1/stacks/{stack_id}/files"): env(R.STACKS),
     ("DELETE", "/v1/stacks/{stack_id}"): env(R.STACKS, WRITE),
     ("POST", "/v1/stacks/{stack_id}/confirm-upgrade"): env(R.STACKS, WRITE),
     ("POST", "/v1/stacks/{stack_id}/rollback"): env(R.STACKS, WRITE),

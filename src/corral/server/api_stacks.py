@@ -25,6 +25,7 @@ from corral.model.quotas import Demand, demand_of, spec_demand
 from corral.model.quotas import enforce as enforce_quotas
 from corral.model.stack import Service, Stack, StackSpec
 from corral.orchestrator.rules import parse_rules
+from corral.orchestrator.stack_checks import check_scheduling_labels
 from corral.orchestrator.upgrades import strategy_for
 from corral.server.api import Strict, environment_quotas, store_of
 from corral.server.api_upgrades import RollingRestart, start_rolling_restart
@@ -62,6 +63,7 @@ class StackFiles(Strict):
     rancher_compose_name: str = Field(default="rancher-compose.yml", max_length=255)
     answers: dict[str, str] = Field(default_factory=dict)
     env_files: dict[str, str] = Field(default_factory=dict)
+    profiles: list[str] = Field(default_factory=list, max_length=100)  # Compose profiles enabled ("*": all)
     upgrade: UpgradeRequest | None = None
 
 
@@ -91,17 +93,14 @@ def _parse(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
         rancher,
         answers=body.answers,
         env_files=body.env_files,
+        profiles=frozenset(body.profiles),
     )
-    for service in spec.services:  # scheduling labels are checked now, not when the scheduler first meets them
-        try:
-            parse_rules(service.launch.labels, stack=spec.name, service=service.name)
-        except InvalidInput as exc:
-            field = f"{body.compose_name}:services.{service.name}.labels"
-            raise InvalidInput(f"{body.compose_name}: service {service.name}: {exc.message}", field=field) from exc
+    check_scheduling_labels(spec, body.compose_name)
     files = {
         body.compose_name: body.compose,
         **({body.rancher_compose_name: body.rancher_compose} if body.rancher_compose is not None else {}),
         "answers": body.answers,
+        **({"profiles": sorted(set(body.profiles))} if body.profiles else {}),
     }
     return spec, files
 

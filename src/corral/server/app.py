@@ -29,6 +29,7 @@ from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_access import router as access_router
 from corral.server.api_catalog import router as catalog_router
+from corral.server.api_compose import router as compose_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(registries_router)
     app.include_router(tls_router)
     app.include_router(access_router)
+    app.include_router(compose_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the loop itself: answers even when every worker thread is busy

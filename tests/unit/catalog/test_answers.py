@@ -34,7 +34,10 @@ REJECTED = [
     (PORT, "", "answers: question Port (PORT): an answer is required"),
     (DEBUG, "yes", "answers: question Debug (DEBUG): 'yes' is not true or false"),
     (MODE, "c", "answers: question Mode (MODE): 'c' is not one of the options (a, b)"),
-    (DB, "db", "answers: question Database (DB): 'db' is not a service as stack/service"),
+    (DB, "db", "answers: question Database (DB): 'db' is not a service as stack/service, and no service of this "
+     "environment is named so"),
+    (DB, "a b", "answers: question Database (DB): 'a b' is not a service as stack/service, and no service of this "
+     "environment is named so"),
     (DB, "shop/db", "answers: question Database (DB): no service 'shop/db' in this environment"),
     (NAME, "x", "answers: question Name (NAME): shorter than 2 characters"),
     (NAME, "xxxxxx", "answers: question Name (NAME): longer than 5 characters"),
@@ -59,6 +62,15 @@ def test_services_are_looked_up_unless_none() -> None:
     assert resolve_answers([DB], {"DB": "shop/db"}, services=None)["DB"] == "shop/db"
     with pytest.raises(InvalidInput):
         resolve_answers([DB], {"DB": "shop/db"})  # no services in the environment
+
+
+def test_a_bare_service_name_is_the_one_service_of_that_name_as_rancher_templates_default_to() -> None:
+    assert resolve_answers([DB], {"DB": "app"}, services=["web/app", "web/db"])["DB"] == "web/app"
+    with pytest.raises(InvalidInput, match=r"'app' names 2 services of this environment: answer as stack/service"):
+        resolve_answers([DB], {"DB": "app"}, services=["web/app", "other/app"])
+    # without an environment (catalog validate, template loading) a bare name is accepted as a default
+    assert problem(DB, "app", services=None) is None
+    assert problem(DB, "a b", services=None) == "'a b' is not a service as stack/service"
 
 
 def test_chars_rules_and_untitled_question() -> None:

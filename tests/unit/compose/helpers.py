@@ -12,6 +12,8 @@ from corral.model.errors import InvalidInput
 from corral.model.stack import LaunchConfig, ServiceSpec, StackSpec
 
 DC = "docker-compose.yml"
+# The named volumes the one-service helpers declare (an undeclared named volume is an error, as in Compose).
+_VOLUMES = "volumes:\n  data: {}\n  a1: {}\n"
 RC = "rancher-compose.yml"
 
 
@@ -22,6 +24,7 @@ def stack(
     answers: Mapping[str, str] | None = None,
     env_files: Mapping[str, str] | None = None,
     base_dir: str | None = None,
+    profiles: frozenset[str] = frozenset(),
 ) -> StackSpec:
     return load_stack(
         "app",
@@ -29,12 +32,13 @@ def stack(
         ComposeFile(RC, textwrap.dedent(rancher)) if rancher is not None else None,
         answers=answers or {},
         env_files=env_files or {},
+        profiles=profiles,
     )
 
 
 def service(body: str, **kwargs: object) -> ServiceSpec:
     """A v2 file with one service `web` whose body is `body` (indented as the service's keys)."""
-    text = "version: '2'\nservices:\n  web:\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    text = "version: '2'\nservices:\n  web:\n" + textwrap.indent(textwrap.dedent(body), "    ") + _VOLUMES
     spec = stack(text, **kwargs)  # type: ignore[arg-type]
     found = spec.service("web")
     assert found is not None
@@ -52,10 +56,10 @@ def error(compose: str, rancher: str | None = None, **kwargs: object) -> Invalid
 
 
 def service_error(body: str, **kwargs: object) -> InvalidInput:
-    text = "version: '2'\nservices:\n  web:\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    text = "version: '2'\nservices:\n  web:\n" + textwrap.indent(textwrap.dedent(body), "    ") + _VOLUMES
     return error(text, None, **kwargs)
 
 
 def warnings_of(body: str, **kwargs: object) -> tuple[str, ...]:
-    text = "version: '2'\nservices:\n  web:\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    text = "version: '2'\nservices:\n  web:\n" + textwrap.indent(textwrap.dedent(body), "    ") + _VOLUMES
     return stack(text, **kwargs).warnings  # type: ignore[arg-type]

@@ -84,16 +84,16 @@ def test_ports_must_be_a_list() -> None:
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("data:/var/lib/data", VolumeSpec("volume", "/var/lib/data", "data")),
-        ("data:/var/lib/data:ro", VolumeSpec("volume", "/var/lib/data", "data", True)),
+        ("data:/var/lib/data", VolumeSpec("volume", "/var/lib/data", "app_data")),
+        ("data:/var/lib/data:ro", VolumeSpec("volume", "/var/lib/data", "app_data", True)),
         ("/srv/www:/usr/share/nginx/html:rw", VolumeSpec("bind", "/usr/share/nginx/html", "/srv/www")),
         ("/run/docker.sock:/var/run/docker.sock", VolumeSpec("bind", "/var/run/docker.sock", "/run/docker.sock")),
         ("/cache", VolumeSpec("anonymous", "/cache")),
         ("'/srv//a/../b:/data/'", VolumeSpec("bind", "/data", "/srv/b")),
-        ("{type: volume, source: data, target: /d, read_only: true}", VolumeSpec("volume", "/d", "data", True)),
+        ("{type: volume, source: data, target: /d, read_only: true}", VolumeSpec("volume", "/d", "app_data", True)),
         ("{type: bind, source: /srv, target: /d}", VolumeSpec("bind", "/d", "/srv")),
         ("{type: volume, target: /d}", VolumeSpec("anonymous", "/d")),
-        ("{source: data, target: /d}", VolumeSpec("volume", "/d", "data")),
+        ("{source: data, target: /d}", VolumeSpec("volume", "/d", "app_data")),
     ],
 )  # fmt: skip
 def test_volumes(entry: str, expected: VolumeSpec) -> None:
@@ -176,7 +176,7 @@ def test_top_level_volume_names_and_driver_warnings() -> None:
           unused:
         """
     )
-    assert [v.source for v in spec.services[0].launch.volumes] == ["real-data", "logs", "pre-existing"]
+    assert [v.source for v in spec.services[0].launch.volumes] == ["real-data", "app_logs", "pre-existing"]
     assert spec.warnings == (
         f"{DC}: volume logs: driver 'rancher-nfs' is not supported yet; Docker's local driver is used",
     )

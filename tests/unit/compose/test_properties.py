@@ -69,7 +69,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         if dependencies:
             body["depends_on"] = dependencies
         services[name] = body
-    return {"version": draw(st.sampled_from(["2", "2.1", "3", "3.8"])), "services": services}
+    return {"version": draw(st.sampled_from(["2", "2.1", "3", "3.8"])), "services": services, "volumes": {"data": {}}}
 
 
 def reversed_order(value: Any) -> Any:

@@ -65,10 +65,10 @@ def test_build_with_image_warns_and_uses_the_image() -> None:
     )
 
 
-def test_extends_is_an_error() -> None:
+def test_extends_of_a_missing_service_is_an_error() -> None:
     exc = service_error("image: nginx\nextends:\n  service: base\n")
-    assert "extends is not supported" in exc.message
-    assert exc.field == f"{DC}:services.web.extends"
+    assert "extends names service 'base', which is not defined" in exc.message
+    assert exc.field == f"{DC}:services.web.extends.service"
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,6 @@ def test_environment_map_form_with_types() -> None:
         ("FLOAT", "1.5"),
         ("FROM_ANSWERS", "answered"),
         ("INT", "5"),
-        ("NO_VALUE", ""),
         ("QUOTED", "yes"),
         ("STR", "text"),
     )
@@ -133,7 +132,8 @@ def test_environment_list_form() -> None:
         """,
         answers={"FROM_ANSWERS": "v"},
     )
-    assert config.environment == (("A", "x=y"), ("B", "2"), ("BARE", ""), ("EMPTY", ""), ("FROM_ANSWERS", "v"))
+    # BARE has no value anywhere: left unset, as Compose leaves it (never "")
+    assert config.environment == (("A", "x=y"), ("B", "2"), ("EMPTY", ""), ("FROM_ANSWERS", "v"))
 
 
 @pytest.mark.parametrize(
@@ -152,9 +152,10 @@ def test_environment_errors(body: str, field: str, reason: str) -> None:
     assert reason in exc.message
 
 
-def test_labels_list_and_map_and_deploy_labels_merge() -> None:
-    config = launch(
+def test_labels_list_and_map_and_deploy_labels_stay_off_the_containers() -> None:
+    spec = service(
         """
+        image: nginx
         labels:
           io.rancher.scheduler.global: 'true'
           b: 2
@@ -163,12 +164,9 @@ def test_labels_list_and_map_and_deploy_labels_merge() -> None:
           labels: [shared=from-deploy, d=4]
         """
     )
-    assert config.labels == (
-        ("b", "2"),
-        ("d", "4"),
-        ("io.rancher.scheduler.global", "true"),
-        ("shared", "from-labels"),
-    )
+    assert spec.launch.labels == (("b", "2"), ("io.rancher.scheduler.global", "true"), ("shared", "from-labels"))
+    assert f"{DC}: service web: deploy.labels label the Swarm service, not its containers, and were ignored " \
+        "(use labels)" in warnings_of("image: nginx\ndeploy:\n  labels: [d=4]\n")
     assert launch("labels: [a=1, flag]\n").labels == (("a", "1"), ("flag", ""))
 
 
@@ -403,16 +401,20 @@ def test_healthcheck_errors(body: str, field: str) -> None:
     assert service_error("image: nginx\n" + body).field == f"{DC}:{field}"
 
 
-def test_container_name_warns() -> None:
+def test_container_name_warns_at_scale_1_and_is_refused_above() -> None:
     assert warnings_of("image: nginx\ncontainer_name: my-web\n") == (
-        f"{DC}: service web: key 'container_name' was ignored: Corral names containers itself",
+        f"{DC}: service web: container_name: the container is named by Corral; 'web' reaches it by DNS, "
+        "and 'my-web' was not used",
     )
+    exc = service_error("image: nginx\ncontainer_name: my-web\nscale: 2\n")
+    assert exc.field == f"{DC}:services.web.container_name"
+    assert "cannot run 2 containers named 'my-web'" in exc.message
 
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
-     "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
+    ["logging", "secrets", "configs", "networks", "dns", "sysctls", "devices",
+     "security_opt", "pid", "ipc",
      "log_driver"],
 )  # fmt: skip
 def test_known_unsupported_keys_warn_naming_file_service_and_key(key: str) -> None:
@@ -488,7 +490,7 @@ def test_links_are_kept_and_checked() -> None:
     web = spec.service("web")
     assert web is not None
     assert web.launch.links == ("db", "cache:redis")
-    assert web.depends_on == ()  # links are not dependencies
+    assert web.depends_on == ("cache", "db")  # links order start-up, as in Compose
     exc = service_error("image: nginx\nlinks: [ghost]\n")
     assert exc.field == f"{DC}:services.web.links[0]"
     assert exc.message == (

@@ -29,16 +29,23 @@ def test_tabs_are_invalid_yaml_with_position() -> None:
     assert "line 2, column 1" in exc.message
 
 
-def test_duplicate_keys_are_errors_naming_the_key_and_line() -> None:
-    exc = error("version: '2'\nservices:\n  web:\n    image: a\n    image: b\n")
-    assert "duplicate key 'image'" in exc.message
-    assert "line 5" in exc.message
-    assert exc.field == DC
+def test_duplicate_keys_take_the_last_value_with_a_warning_naming_the_key_and_line() -> None:
+    # Compose v1 and Rancher 1.6 read duplicate keys, the last one winning: so does Corral, and says so
+    spec = stack("version: '2'\nservices:\n  web:\n    image: a\n    image: b\n")
+    assert spec.services[0].launch.image == "b"
+    assert f"{DC}: duplicate key 'image' at line 5: the last one is used" in spec.warnings
 
 
-def test_duplicate_services_are_errors() -> None:
-    exc = error("web:\n  image: a\nweb:\n  image: b\n")
-    assert "duplicate key 'web'" in exc.message
+def test_duplicate_services_take_the_last_one_with_a_warning() -> None:
+    spec = stack("web:\n  image: a\nweb:\n  image: b\n")
+    assert [s.launch.image for s in spec.services] == ["b"]
+    assert any("duplicate key 'web' at line 3" in w for w in spec.warnings)
+
+
+def test_duplicate_keys_are_errors_where_no_warning_can_be_shown() -> None:
+    with pytest.raises(InvalidInput) as info:
+        load_yaml("a: 1\na: 2\n", DC)
+    assert "duplicate key 'a'" in info.value.message
 
 
 def test_merge_keys_may_override_without_counting_as_duplicates() -> None:

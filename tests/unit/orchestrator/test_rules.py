@@ -71,7 +71,6 @@ def test_global_true_false_and_soft_rules_keep_label_order() -> None:
     ("key", "value", "message"),
     [
         (A + "host_label", "zone", "'zone' is not key=value"),
-        (A + "host_label", "", "has an empty entry"),
         (A + "host_label", "a=1,,b=2", "has an empty entry"),
         (A + "container_label", "=v", "'=v' is not key=value"),
         (A + "host", "zone=eu", "unknown affinity 'host'"),
@@ -95,3 +94,8 @@ def test_matching_semantics_and_for_positive_or_for_ne() -> None:
     names = Rule(Kind.CONTAINER, False, False, (("app-db-1", ""),))
     assert names.containers_ok({}, {"app-db-1": 1}) and not names.containers_ok({}, {})
     assert ("io.rancher.stack_service.name", "app/web") in system_labels("app", "web")
+
+
+def test_an_empty_affinity_is_no_constraint_as_in_rancher() -> None:
+    rules = parse_rules({A + "host_label": "", A + "host_label_soft": "  "}, stack="s", service="w")
+    assert (rules.hard, rules.soft) == ((), ())

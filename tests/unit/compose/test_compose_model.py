@@ -1,0 +1,208 @@
+"""The rest of the compose model (issue 17 item 6): extends, profiles, every error at once, volumes scoped to the
+stack, and the leniencies Rancher 1.6 had (each with a warning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral.compose import ComposeFile, env_files_for_upload, load_stack
+from corral.model.stack import VolumeSpec
+
+from .helpers import DC, RC, error, service_error, stack
+
+
+def test_extends_merges_as_compose_does() -> None:
+    spec = stack(
+        """
+        services:
+          base:
+            image: nginx
+            environment: {A: "1", B: "2"}
+            ports: ["8080:80"]
+            volumes: ["/srv/a:/a", "/srv/b:/b"]
+            labels: [x=1]
+          web:
+            extends: base
+            environment: [B=3, C=4]
+            ports: ["8443:443"]
+            volumes: ["/srv/c:/b"]
+            labels: {y: "2"}
+            command: run
+        """
+    )
+    web = spec.service("web")
+    assert web is not None
+    assert dict(web.launch.environment) == {"A": "1", "B": "3", "C": "4"}
+    assert sorted(p.host_port or 0 for p in web.launch.ports) == [8080, 8443]
+    assert web.launch.volumes == (VolumeSpec("bind", "/a", "/srv/a"), VolumeSpec("bind", "/b", "/srv/c"))
+    assert dict(web.launch.labels) == {"x": "1", "y": "2"}
+    assert web.launch.command == ("run",)
+
+
+def test_extends_chains_and_cycles() -> None:
+    spec = stack(
+        "services:\n  a: {image: nginx, user: u}\n  b: {extends: {service: a}, tty: true}\n  c: {extends: b}\n"
+    )
+    c = spec.service("c")
+    assert c is not None and c.launch.user == "u" and c.launch.tty
+    exc = error("services:\n  a: {extends: b, image: x}\n  b: {extends: a, image: y}\n")
+    assert "extends cycle: a -> b -> a" in exc.message
+
+
+def test_extends_from_another_file_reads_below_the_compose_folder(tmp_path: Path) -> None:
+    (tmp_path / "common.yml").write_text("services:\n  base:\n    image: redis\n    environment: [K=v]\n")
+    text = "services:\n  cache:\n    extends: {file: common.yml, service: base}\n"
+    compose = ComposeFile(DC, text, str(tmp_path))
+    assert dict(load_stack("app", compose).services[0].launch.environment) == {"K": "v"}
+    # a client uploads the file's content with the compose file; the server reads nothing from disk
+    uploaded = env_files_for_upload(compose)
+    spec = load_stack("app", ComposeFile(DC, text), env_files=uploaded)
+    assert spec.services[0].launch.image == "redis"
+    exc = error(text)
+    assert exc.field == f"{DC}:services.cache.extends.file"
+    assert "extends file 'common.yml' was not provided" in exc.message
+
+
+def test_profiles_enable_services() -> None:
+    text = """
+    services:
+      web: {image: nginx}
+      debug: {image: busybox, profiles: [debug]}
+      tools: {image: busybox, profiles: [ops, debug]}
+    """
+    assert [s.name for s in stack(text).services] == ["web"]
+    assert sorted(s.name for s in stack(text, profiles=frozenset({"ops"})).services) == ["tools", "web"]
+    assert len(stack(text, profiles=frozenset({"*"})).services) == 3
+
+
+def test_a_dependency_left_out_by_profiles_is_named() -> None:
+    exc = error("services:\n  web: {image: nginx, depends_on: [db]}\n  db: {image: pg, profiles: [data]}\n")
+    assert exc.field == f"{DC}:services.web.depends_on[0]"
+    assert "names service 'db', which its profiles leave out" in exc.message
+
+
+def test_every_error_of_a_file_is_reported_at_once() -> None:
+    exc = error(
+        """
+        services:
+          a: {image: nginx, restart: sometimes}
+          b: {image: nginx, ports: ["x:80"]}
+          c: {image: nginx}
+          d: {image: nginx, volumes: ["undeclared:/data"]}
+        """
+    )
+    assert exc.message.startswith("3 errors:")
+    for service in ("a", "b", "d"):
+        assert f"service {service}:" in exc.message
+    assert exc.field == f"{DC}:services.a.restart"
+
+
+def test_environment_key_alone_comes_from_the_callers_values_or_stays_unset() -> None:
+    text = "services:\n  web:\n    image: nginx\n    environment: [HOME_DIR, MISSING]\n"
+    assert stack(text, answers={"HOME_DIR": "/home/me"}).services[0].launch.environment == (("HOME_DIR", "/home/me"),)
+
+
+def test_named_volumes_are_scoped_to_the_stack_unless_external_or_named() -> None:
+    spec = stack(
+        """
+        services:
+          web:
+            image: nginx
+            volumes: [data:/data, shared:/shared, fixed:/fixed]
+        volumes:
+          data: {}
+          shared: {external: true}
+          fixed: {name: exact}
+        """
+    )
+    assert [v.source for v in spec.services[0].launch.volumes] == ["app_data", "shared", "exact"]
+
+
+def test_an_undeclared_named_volume_is_refused_as_compose_does() -> None:
+    exc = service_error("image: nginx\nvolumes: ['other:/data']\n")
+    assert exc.field == f"{DC}:services.web.volumes[0]"
+    assert "volume 'other' is not declared" in exc.message
+    # version 1 files have no top-level volumes: names are used as written
+    assert stack("web:\n  image: nginx\n  volumes: ['other:/data']\n").services[0].launch.volumes[0].source == "other"
+
+
+def test_host_network_with_ports_is_refused_at_validation() -> None:
+    exc = service_error("image: nginx\nnetwork_mode: host\nports: ['80:80']\n")
+    assert exc.field == f"{DC}:services.web.ports"
+    assert "host's network cannot publish ports" in exc.message
+
+
+@pytest.mark.parametrize("name", ["MyService", "Web"])
+def test_mixed_case_service_names_are_lowercased_with_a_warning(name: str) -> None:
+    spec = stack(
+        f"version: '2'\nservices:\n  {name}: {{image: nginx}}\n  other: {{image: nginx, links: ['{name}:alias']}}\n",
+        f"version: '2'\nservices:\n  {name}: {{scale: 2}}\n",
+    )
+    lowered = spec.service(name.lower())
+    assert lowered is not None and lowered.scale == 2
+    other = spec.service("other")
+    assert other is not None and other.launch.links == (f"{name.lower()}:alias",)
+    assert f"{DC}: service {name!r} is named {name.lower()!r} (container and DNS names are lowercase)" in spec.warnings
+
+
+def test_expose_with_a_host_port_exposes_the_container_side_with_a_warning() -> None:
+    spec = stack("version: '2'\nservices:\n  web: {image: nginx, expose: ['8080:80', '53:53/udp']}\n")
+    assert spec.services[0].launch.expose == ("80", "53/udp")
+    assert any("'8080:80' names a host port" in w for w in spec.warnings)
+
+
+def test_rancher_compose_for_an_undefined_service_is_a_warning() -> None:
+    spec = stack("version: '2'\nservices:\n  web: {image: nginx}\n", "version: '2'\nservices:\n  lb: {scale: 1}\n")
+    assert f"{RC}: service 'lb' is not defined in {DC}; its settings were ignored" in spec.warnings
+
+
+def test_engine_options_pass_through_as_compose_spells_them() -> None:
+    launch = stack(
+        """
+        services:
+          web:
+            image: nginx
+            init: true
+            read_only: true
+            shm_size: 64m
+            stop_signal: SIGQUIT
+            extra_hosts: ["db.local:10.0.0.5", "v6=::1"]
+            tmpfs: /run
+            ulimits: {nproc: 65535, nofile: {soft: 1024, hard: 2048}}
+        """
+    ).services[0].launch
+    assert (launch.init, launch.read_only, launch.shm_size_bytes, launch.stop_signal) == (
+        True, True, 64 * 1024**2, "SIGQUIT",
+    )  # fmt: skip
+    assert launch.extra_hosts == ("db.local:10.0.0.5", "v6:::1")
+    assert launch.tmpfs == ("/run",)
+    assert launch.ulimits == (("nofile", 1024, 2048), ("nproc", 65535, 65535))
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ("ulimits: {nofile: {soft: 10, hard: 5}}", "ulimits.nofile", "above the hard limit"),
+        ("ulimits: {nofile: {soft: 10}}", "ulimits.nofile", "needs both soft and hard"),
+        ("extra_hosts: ['db:not-an-ip']", "extra_hosts[0]", "is not an IP address"),
+        ("tmpfs: [run]", "tmpfs[0]", "must be an absolute path"),
+        ("stop_signal: 'kill me'", "stop_signal", "is not a signal"),
+    ],
+)
+def test_bad_engine_options_name_the_field(body: str, field: str, reason: str) -> None:
+    exc = service_error("image: nginx\n" + body + "\n")
+    assert exc.field == f"{DC}:services.web.{field}"
+    assert reason in exc.message
+
+
+def test_links_order_start_up_like_depends_on() -> None:
+    spec = stack("services:\n  web: {image: nginx, links: ['db:database']}\n  db: {image: postgres}\n")
+    assert [s.name for s in spec.services] == ["db", "web"]
+    web = spec.service("web")
+    assert web is not None and web.depends_on == ("db",)
+    # Rancher 1.6 allowed links both ways: kept for DNS, they order nothing then (warned)
+    cyclic = stack("services:\n  a: {image: x, links: [b]}\n  b: {image: x, depends_on: [a]}\n")
+    assert [s.depends_on for s in cyclic.services] == [(), ("a",)]
+    assert any("form a cycle: they give DNS names but do not order start-up" in w for w in cyclic.warnings)
