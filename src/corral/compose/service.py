@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.compose.envfile import parse_env_file, read_env_file
+from corral.compose.host_access import parse_devices, parse_ipc, parse_pid
 from corral.compose.location import Loc
 from corral.compose.ports import parse_expose, parse_ports
 from corral.compose.sidekicks import parse_volumes_from
@@ -44,17 +45,18 @@ SUPPORTED_KEYS = frozenset({
     "working_dir", "user", "hostname", "restart", "stop_grace_period", "cap_add", "cap_drop", "privileged",
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
+    "pid", "ipc", "devices",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
     "annotations", "attach", "blkio_config", "blkio_weight", "blkio_weight_device", "cgroup", "cgroup_parent",
     "configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
     "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
-    "device_read_iops", "device_write_bps", "device_write_iops", "devices", "dns", "dns_opt", "dns_search",
-    "dockerfile", "domainname", "extra_hosts", "gpus", "group_add", "init", "ipc", "isolation",
+    "device_read_iops", "device_write_bps", "device_write_iops", "dns", "dns_opt", "dns_search",
+    "dockerfile", "domainname", "extra_hosts", "gpus", "group_add", "init", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
     "memswap_limit", "models", "networks", "oom_kill_disable",
-    "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
+    "oom_score_adj", "pids_limit", "platform", "post_start", "pre_stop", "profiles", "provider",
     "pull_policy", "read_only", "runtime", "secrets", "security_opt", "shm_size", "stop_signal", "storage_opt",
     "sysctls", "tmpfs", "ulimits", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
@@ -189,6 +191,9 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         external_links=_external_links(body.get("external_links"), loc.key("external_links"), ctx.stack_name),
         volumes_from=volumes_from,
         healthcheck=docker_healthcheck(healthcheck),
+        pid=parse_pid(body.get("pid"), loc.key("pid")),
+        ipc=parse_ipc(body.get("ipc"), loc.key("ipc")),
+        devices=parse_devices(body.get("devices"), loc.key("devices")),
     )
     scale = deploy.get("replicas")
     if scale is None and _given(body, "scale"):

@@ -68,6 +68,9 @@ class LaunchConfig:
     # "SERVICE[:ro|:rw]" (a service of the same deployment unit) or "container:NAME[:ro|:rw]" (any container)
     volumes_from: tuple[str, ...] = ()
     healthcheck: DockerHealthcheck | None = None  # compose `healthcheck`: Docker runs its command (model/health.py)
+    pid: str = ""  # "" or "host" (compose/host_access.py)
+    ipc: str = ""  # "", "host", "private", "shareable" or "none"
+    devices: tuple[str, ...] = ()  # "HOST:CONTAINER:PERMISSIONS"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,7 +87,7 @@ class LaunchConfig:
                 values[key] = tuple(values[key])
         for key in ("environment", "labels"):
             values[key] = tuple((str(k), str(v)) for k, v in values.get(key, ()))
-        for key in ("expose", "cap_add", "cap_drop", "links", "external_links", "volumes_from"):
+        for key in ("expose", "cap_add", "cap_drop", "links", "external_links", "volumes_from", "devices"):
             values[key] = tuple(values.get(key, ()))
         values["ports"] = tuple(PortSpec(**p) for p in values.get("ports", ()))
         values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
@@ -102,7 +105,7 @@ class LaunchConfig:
 
 
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
-_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck", "external_links")
+_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck", "external_links", "pid", "ipc", "devices")
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
 }

@@ -208,6 +208,9 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
         "cap_add": list(launch.cap_add) or None,
         "cap_drop": list(launch.cap_drop) or None,
         "privileged": launch.privileged,
+        "pid_mode": launch.pid or None,
+        "ipc_mode": launch.ipc or None,
+        "devices": list(launch.devices) or None,
         "mem_limit": launch.mem_limit_bytes,
         "nano_cpus": round(launch.cpus * 1e9) if launch.cpus is not None else None,
     }

@@ -411,8 +411,8 @@ def test_container_name_warns() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
-     "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
+    ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls",
+     "security_opt", "read_only", "tmpfs", "profiles",
      "log_driver"],
 )  # fmt: skip
 def test_known_unsupported_keys_warn_naming_file_service_and_key(key: str) -> None:
