@@ -76,3 +76,30 @@ def test_the_ca_rotates_under_connected_agents_without_a_restart(server: ServerP
     finally:
         output = again.stop()
     assert MITM not in output
+
+
+def test_an_agent_registered_before_tls_pins_the_ca_it_is_given_and_stays_the_same_host(
+    server_with, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    server: ServerProcess = server_with(CORRAL_INSECURE_HTTP="1")
+    token = json.loads(server.cli("tokens", "create", "--format", "json").stdout)["token"]
+    state = tmp_path / "state"
+    agent = AgentProcess(server, server.url, state, "old-timer", "--token", token, "--insecure")
+    try:
+        wait_until("old-timer active", lambda: _host_state(server, "old-timer") == "active", timeout=60)
+    finally:
+        agent.stop()
+    host_ids = [h["id"] for h in server.client().list_hosts() if h["name"] == "old-timer"]
+    server.stop()  # the same data dir, now with TLS
+    del server.env["CORRAL_INSECURE_HTTP"]
+    server.url, server.ca_file = server.url.replace("http://", "https://"), server.data_dir / "tls" / "ca.pem"
+    server.start()
+    refused = AgentProcess(server, server.url, state, "old-timer")  # no CA to pin: one clear line, exit 1
+    assert refused.wait(timeout=30) == 1 and "--ca-digest" in refused.log
+    again = AgentProcess(server, server.url, state, "old-timer", "--ca-digest", server.ca_digest)
+    try:
+        wait_until("old-timer active over TLS", lambda: _host_state(server, "old-timer") == "active", timeout=60)
+    finally:
+        output = again.stop()
+    assert [h["id"] for h in server.client().list_hosts() if h["name"] == "old-timer"] == host_ids
+    assert ca_digest_of_pem((state / "ca.pem").read_text()) == server.ca_digest and MITM not in output
