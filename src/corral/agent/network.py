@@ -251,6 +251,7 @@ class NetworkManager:
                 settings.subnet,
                 frozenset(route for peer in tunnel_peers for route in peer.routed),
                 foreign_addresses(host.slice, on_host.get(host.host_id, ())),
+                host.gateway,
             )
         )
         self.firewall.apply(

@@ -7,9 +7,10 @@ wireguard-go's TCP GSO/GRO moves 64 KiB per system call. It is also tighter: Wir
 from a peer only its transit address and its own slice (AllowedIPs), so a peer cannot speak for another host.
 
 What is wanted, given the WireGuard interface, the bridge `corral0` and the peers' slices:
-- one route `SLICE dev WG` per peer, and `ADDRESS/32 dev WG` for a peer's container whose address is outside the
-  peer's slice (`retain_ip`, `requested_ip`), `ADDRESS/32 dev corral0` for such a container here (stale ones
-  removed; the interface's own transit route stays);
+- one route `SLICE dev WG src GATEWAY` per peer (the host's own probes and answers leave from its gateway, an
+  address the peers' AllowedIPs accept and route back), and `ADDRESS/32 dev WG` for a peer's container whose
+  address is outside the peer's slice (`retain_ip`, `requested_ip`), `ADDRESS/32 dev corral0` for such a container
+  here (stale ones removed; the interface's own transit route stays);
 - `proxy_arp` on `corral0`: containers see the whole environment subnet as on-link and ARP for a peer's
   container; the host answers for addresses it routes elsewhere, then forwards;
 - forwarding between the interface and the bridge accepted (Docker's FORWARD policy is DROP), no masquerading of
@@ -47,6 +48,7 @@ class WantedRoutes:
     subnet: str  # the environment's subnet
     via_tunnel: frozenset[str]  # the peers' slices and their containers' addresses outside them (/32)
     on_bridge: frozenset[str] = frozenset()  # this host's containers' addresses outside its slice (/32)
+    source: str = ""  # this host's gateway: the source of what the host itself sends into the tunnel
 
 
 def route_differences(wanted: frozenset[str], present: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -137,17 +139,19 @@ class Routes:
                 bridge = ipr.link_lookup(ifname=BRIDGE_NAME)
                 if not bridge:
                     raise OverlayError(f"the bridge {BRIDGE_NAME} is missing")
-                for index, name, wanted, hosts_only in (
-                    (int(found[0]), want.interface, want.via_tunnel, False),
-                    (int(bridge[0]), BRIDGE_NAME, want.on_bridge, True),
+                for index, name, wanted, hosts_only, source in (
+                    (int(found[0]), want.interface, want.via_tunnel, False, want.source),
+                    (int(bridge[0]), BRIDGE_NAME, want.on_bridge, True, ""),
                 ):
-                    add, delete = route_differences(wanted, _routes_on(ipr, index, hosts_only))
+                    present = _routes_on(ipr, index, hosts_only)
+                    add, delete = route_differences(wanted, present)
+                    add += sorted(d for d in wanted & present.keys() if present[d] != source)  # another source
                     for destination in delete:
                         ipr.route("del", dst=destination, oif=index)
                         changed.append(f"route {destination} removed from {name}")
                     for destination in add:
-                        ipr.route("replace", dst=destination, oif=index)
-                        changed.append(f"route {destination} via {name}")
+                        ipr.route("replace", dst=destination, oif=index, **({"prefsrc": source} if source else {}))
+                        changed.append(f"route {destination} via {name}" + (f" src {source}" if source else ""))
             changed += _proxy_arp()
             for table, chain, rule in rules(want):
                 if _ensure_first(table, chain, rule):
@@ -167,14 +171,15 @@ class Routes:
                 pass
 
 
-def _routes_on(ipr: Any, index: int, hosts_only: bool) -> list[str]:
-    """Destinations of the main table's routes through the device, except its connected networks (proto kernel);
-    only /32 ones when `hosts_only` (the bridge's other routes are Docker's)."""
-    found: list[str] = []
+def _routes_on(ipr: Any, index: int, hosts_only: bool) -> dict[str, str]:
+    """Destination -> preferred source of the main table's routes through the device, except its connected
+    networks (proto kernel); only /32 ones when `hosts_only` (the bridge's other routes are Docker's)."""
+    found: dict[str, str] = {}
     for route in ipr.get_routes(family=2, oif=index, table=254):
         if route["proto"] == 2 or (hosts_only and route["dst_len"] != 32):
             continue
-        found.append(str(ipaddress.IPv4Network(f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}")))
+        destination = str(ipaddress.IPv4Network(f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"))
+        found[destination] = str(route.get_attr("RTA_PREFSRC") or "")
     return found
 
 
