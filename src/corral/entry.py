@@ -78,6 +78,32 @@ def rotate_cert_command() -> None:
     )
 
 
+@server_app.command("rotate-ca")
+def rotate_ca_command(
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the agents to confirm (0: do not wait).")] = 60.0,
+) -> None:
+    """Replace the server's CA: connected agents learn the new CA over their pinned connection and confirm it; then
+    the server serves a certificate of the new CA and the old one is dropped (no agent restarts, no re-register).
+    Until then the CLI trusts both through admin.env's CA file. Uses CORRAL_URL and the admin key."""
+    import time
+
+    from corral.cli.main import call_server
+
+    status = call_server(lambda client: client.rotate_ca())
+    typer.echo(f"next CA {status['next_ca_digest'] or status['ca_digest']}")
+    deadline = time.monotonic() + wait
+    while status["state"] == "rotating" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = call_server(lambda client: client.ca_rotation())
+    if status["state"] == "rotating":
+        typer.echo(
+            f"still waiting for {len(status['waiting_for'])} agents to confirm ({', '.join(status['waiting_for'])}); "
+            f"the server switches when they do or in {status['deadline_seconds']:g} s"
+        )
+        raise typer.Exit(1)
+    typer.echo(f"CA rotated: {status['ca_digest']}; join tokens carry this digest from now on")
+
+
 @app.command("agent")
 def agent_command(
     url: Annotated[str, typer.Option(help="Server URL, e.g. https://10.0.0.5:8080.")],

@@ -41,7 +41,7 @@ def test_without_settings_an_environment_gets_the_default_subnet(api: TestClient
     }
     again = api.post("/v1/environments", json={"name": "twin"}).json()  # two environments may share a subnet
     assert again["network"]["subnet"] == settings.default_subnet
-    assert (again["network"]["mtu"], again["network"]["encryption"]) == (1370, True)
+    assert (again["network"]["mtu"], again["network"]["encryption"]) == (1420, True)
     assert again["network"]["vni"] != vni  # each environment its own VNI
     default = api.get("/v1/environments/default").json()["network"]
     assert default["encryption"] is True and default["vni"] != 4242

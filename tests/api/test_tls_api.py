@@ -3,9 +3,11 @@ of the token, and certificate rotation for admins only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
-from corral.model.join_token import ca_digest_of_pem, parse_join_token
+from corral.model.join_token import ca_digest_of_pem, ca_digests_of_bundle, parse_join_token
 
 FACTS = {"hostname": "h", "arch": "x86_64", "cpus": 1, "memory_bytes": 2**30, "os": "linux"}
 
@@ -39,3 +41,53 @@ def test_rotation_is_for_admins_and_keeps_the_ca(api: TestClient) -> None:
     assert after["serial"] != before["serial"] and after["ca_digest"] == before["ca_digest"]
     assert after["agents_reconnecting"] == 0
     assert api.get("/v1/server/certificate").json()["serial"] == after["serial"]
+
+
+def test_ca_rotation_is_for_admins_and_without_agents_switches_at_once(api: TestClient) -> None:
+    assert api.post("/v1/server/ca/rotate", headers={"Authorization": ""}).status_code == 401
+    assert api.get("/v1/server/ca/rotation", headers={"Authorization": ""}).status_code == 401
+    old = ca_digest_of_pem(api.get("/v1/ca").text)
+    assert api.get("/v1/server/ca/rotation").json()["state"] == "idle"
+    status = api.post("/v1/server/ca/rotate").json()
+    assert status["state"] == "idle" and status["ca_digest"] != old and status["waiting_for"] == []
+    new = ca_digest_of_pem(api.get("/v1/ca").text)
+    assert new == status["ca_digest"] == api.get("/v1/server/certificate").json()["ca_digest"]
+    created = api.post("/v1/environments/default/registration-tokens", json={}).json()
+    assert parse_join_token(created["token"]).ca_digest == new
+
+
+def test_ca_rotation_waits_for_each_connected_agent_to_pin_the_next_ca(api: TestClient) -> None:
+    from corral.model import protocol
+    from tests.api.conftest import basic
+    from tests.api.test_api import _recv, register
+
+    creds = register(api, "rotating-agent")
+    old = ca_digest_of_pem(api.get("/v1/ca").text)
+    with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
+        facts = {"hostname": "edge", "arch": "amd64", "cpus": 1, "memory_bytes": 1 << 30}
+        ws.send_text(protocol.Message(protocol.HELLO, {"facts": facts}).encode())
+        assert _recv(ws).type == protocol.WELCOME
+        status = api.post("/v1/server/ca/rotate").json()
+        assert status["state"] == "rotating" and status["waiting_for"] == [creds["host_id"]]
+        assert status["ca_digest"] == old and status["next_ca_digest"] != old
+        trust = _next(ws, protocol.TRUST)
+        assert ca_digests_of_bundle(trust.data["ca"]) == [old, status["next_ca_digest"]]
+        assert ca_digest_of_pem(api.get("/v1/ca").text) == old  # still the current CA until the agent confirms
+        ws.send_text(protocol.Message(protocol.TRUSTED, {"digests": [old]}).encode())  # not the next one: no
+        assert api.get("/v1/server/ca/rotation").json()["state"] == "rotating"
+        ws.send_text(protocol.Message(protocol.TRUSTED, {"digests": [old, status["next_ca_digest"]]}).encode())
+        final = _next(ws, protocol.TRUST)  # the new CA alone: the old one is dropped
+        assert ca_digests_of_bundle(final.data["ca"]) == [status["next_ca_digest"]]
+    done = api.get("/v1/server/ca/rotation").json()
+    assert done["state"] == "idle" and done["ca_digest"] == status["next_ca_digest"]
+    assert ca_digest_of_pem(api.get("/v1/ca").text) == done["ca_digest"]
+
+
+def _next(ws: Any, kind: str) -> Any:
+    """The next message of type `kind` (others, such as `desired` and `network`, may come first)."""
+    from corral.model import protocol
+
+    while True:
+        message = protocol.decode(ws.receive_text())
+        if message.type == kind:
+            return message

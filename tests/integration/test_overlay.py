@@ -1,5 +1,6 @@
 """The managed overlay on real netns hosts: containers on different hosts reach each other by overlay address; a
-deleted fdb entry shows the pair broken (API and CLI) and is repaired by the agent; an agent restart breaks nothing.
+deleted route to a peer's slice shows the pair broken (API and CLI) and is repaired by the agent, as is a deleted
+WireGuard interface; an agent restart breaks nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from corral.model.network import VXLAN_NAME, NetworkSettings, transit_address
+from corral.model.network import VXLAN_NAME, NetworkSettings, wireguard_interface
 from corral.provision.local import LocalHostRecord
 from tests.integration.servers import ServerProcess, wait_until
 from tests.integration.test_stacks import _containers, _create_hosts, _write
@@ -91,24 +92,24 @@ def test_containers_reach_each_other_over_the_overlay_and_a_broken_pair_is_seen_
     wait_until("both hosts report the overlay ok", all_ok, timeout=60)
     assert _network_cell(server, "ov1") == "ok"
 
-    # break ov1's flooding entry towards ov2: the pair is broken (seen on both hosts), then repaired by the agent
+    # break ov1's route towards ov2's slice: the pair is broken (seen on both hosts), then repaired by the agent
     driver = server.driver()
     record_one, record_two = driver.load("ov1"), driver.load("ov2")
     assert record_one is not None and record_two is not None
-    # the flooding entry points at ov2's VXLAN endpoint: its transit address inside WireGuard (encrypted default)
+    # encrypted (the default): each peer's slice is routed into the host's WireGuard interface, no VXLAN inside
     settings = NetworkSettings.from_dict(server.client().get_environment("default")["network"])
     assert settings.encryption
-    dst_two = transit_address(settings, hosts["ov2"]["overlay"]["slice"])
-    dst_one = transit_address(settings, hosts["ov1"]["overlay"]["slice"])
-    fdb = _in_netns(record_one, "bridge", "fdb", "show", "dev", VXLAN_NAME).stdout
-    assert f"dst {dst_two}" in fdb
+    slice_two = hosts["ov2"]["overlay"]["slice"]
+    wg_one, wg_two = wireguard_interface(hosts["ov1"]["id"]), wireguard_interface(hosts["ov2"]["id"])
+    assert f"{slice_two} dev {wg_one}" in _in_netns(record_one, "ip", "route").stdout
+    assert VXLAN_NAME not in _in_netns(record_one, "ip", "link").stdout
     # hold the repair off long enough to observe the break: a probe fails, the agent re-applies at once, so the
-    # entry is deleted again while the check runs
-    deleted = _in_netns(record_one, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", VXLAN_NAME, "dst", dst_two)
+    # route is deleted again while the check runs
+    deleted = _in_netns(record_one, "ip", "route", "del", slice_two, "dev", wg_one)
     assert deleted.returncode == 0, deleted.stderr
 
     def broken_seen() -> bool:
-        _in_netns(record_one, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", VXLAN_NAME, "dst", dst_two)
+        _in_netns(record_one, "ip", "route", "del", slice_two, "dev", wg_one)
         found = _hosts(server)
         return "ov2" in found["ov1"]["overlay"]["broken"] and "ov1" in found["ov2"]["overlay"]["broken"]
 
@@ -116,22 +117,21 @@ def test_containers_reach_each_other_over_the_overlay_and_a_broken_pair_is_seen_
     assert _network_cell(server, "ov1") == "broken: ov2"
 
     def repaired() -> bool:
-        entries = _in_netns(record_one, "bridge", "fdb", "show", "dev", VXLAN_NAME).stdout
-        return f"dst {dst_two}" in entries and all_ok()
+        routes = _in_netns(record_one, "ip", "route").stdout
+        return f"{slice_two} dev {wg_one}" in routes and all_ok()
 
-    wait_until("the agent repairs the entry and the pair is ok again", repaired, timeout=60)
+    wait_until("the agent repairs the route and the pair is ok again", repaired, timeout=60)
     assert wait_until("traffic again", lambda: _fetch(server, one["name"], two["ip"]), timeout=30)
 
-    # a lost VXLAN device is put back too (level-triggered), enslaved to the bridge with its flooding entries
-    assert _in_netns(record_two, "ip", "link", "del", VXLAN_NAME).returncode == 0
+    # a lost WireGuard interface is put back too (level-triggered), with its peers and routes
+    assert _in_netns(record_two, "ip", "link", "del", wg_two).returncode == 0
+    slice_one = hosts["ov1"]["overlay"]["slice"]
 
     def device_back() -> bool:
-        link = _in_netns(record_two, "ip", "-d", "link", "show", VXLAN_NAME).stdout
-        entries = _in_netns(record_two, "bridge", "fdb", "show", "dev", VXLAN_NAME).stdout
-        return "master corral0" in link and "vxlan id" in link and f"dst {dst_one}" in entries
+        return f"{slice_one} dev {wg_two}" in _in_netns(record_two, "ip", "route").stdout
 
-    wait_until("the agent recreates the VXLAN device", device_back, timeout=60)
-    assert wait_until("traffic with the new device", lambda: _fetch(server, two["name"], one["ip"]), timeout=30)
+    wait_until("the agent recreates the WireGuard interface", device_back, timeout=60)
+    assert wait_until("traffic with the new interface", lambda: _fetch(server, two["name"], one["ip"]), timeout=30)
 
     # restarting ov1's agent (the server's supervisor brings it back) breaks nothing for long
     assert record_one.agent_pid is not None

@@ -36,6 +36,9 @@ DANGEROUS = {
     "cap_add": ("cap_add: [NET_ADMIN, SYS_TIME]", "cap_add", "NET_ADMIN, SYS_TIME"),
     "host_network": ("network_mode: host", "network_mode", "host"),
     "system_mounts": ("volumes: ['/var/run/docker.sock:/var/run/docker.sock']", "volumes", "/var/run/docker.sock"),
+    "host_pid": ("pid: host", "pid", "host"),
+    "host_ipc": ("ipc: host", "ipc", "host"),
+    "devices": ("devices: ['/dev/kvm', '/dev/fuse:/dev/fuse:rw']", "devices", "/dev/kvm, /dev/fuse"),
 }
 
 
@@ -160,11 +163,53 @@ def test_every_compose_key_that_reaches_docker_is_checked() -> None:
     assert CHECKED_COMPOSE_KEYS <= SUPPORTED_KEYS
 
 
-@pytest.mark.parametrize("body", ["pid: host", "ipc: host", "devices: ['/dev/kvm:/dev/kvm']", "userns_mode: host"])
+def test_every_setting_has_a_dangerous_compose_example() -> None:
+    assert set(DANGEROUS) == set(SETTINGS)
+
+
+@pytest.mark.parametrize("body", ["userns_mode: host", "uts: host"])
 def test_ignored_host_keys_never_reach_the_launch_config(body: str) -> None:
     spec = compose(body)
     assert spec.services[0].launch == LaunchConfig(image="nginx")
     assert any("is not supported yet and was ignored" in w for w in spec.warnings)
+
+
+def test_pid_ipc_and_devices_are_kept_for_the_engine() -> None:
+    spec = compose("pid: host\nipc: shareable\ndevices: ['/dev/kvm', '/dev/sda:/dev/xvda:r']\n")
+    launch = spec.services[0].launch
+    assert (launch.pid, launch.ipc, launch.devices) == (
+        "host",
+        "shareable",
+        ("/dev/kvm:/dev/kvm:rwm", "/dev/sda:/dev/xvda:r"),
+    )
+    assert LaunchConfig.from_dict(launch.to_dict()) == launch
+    assert [f.setting for f in violations(spec, LOCKED)] == ["host_pid", "devices"]  # ipc shareable is not the host's
+
+
+def test_launch_configs_without_the_new_keys_keep_their_hash() -> None:
+    launch = LaunchConfig(image="nginx")
+    assert {"pid", "ipc", "devices"}.isdisjoint(launch.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("pid: service:db", "'service:db' is not supported: Corral names and places containers itself"),
+        ("ipc: container:x", "'container:x' is not supported"),
+        ("pid: private", "'private' is not a valid mode (known: host)"),
+        ("ipc: hots", "'hots' is not a valid mode (known: host, private, shareable, none)"),
+        ("devices: ['dev/kvm']", "device path 'dev/kvm' must be absolute"),
+        ("devices: ['/dev/kvm:/dev/kvm:rx']", "permissions 'rx' must be letters of 'rwm'"),
+        ("devices: ['/a:/b:r:w']", "is not HOST_PATH[:CONTAINER_PATH[:PERMISSIONS]]"),
+        ("devices: /dev/kvm", "devices"),
+    ],
+)
+def test_bad_pid_ipc_and_devices_name_the_service_and_field(body: str, reason: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        compose(body)
+    assert reason in str(caught.value)
+    assert "web" in str(caught.value)
+    assert body.split(":")[0] in str(caught.value)
 
 
 # -- properties --------------------------------------------------------------------------------------------------
@@ -186,6 +231,9 @@ def launches(draw: st.DrawFn) -> LaunchConfig:
         cap_add=tuple(draw(st.lists(st.sampled_from(["NET_ADMIN", "SYS_ADMIN"]), max_size=2))),
         network_mode=draw(st.sampled_from(["managed", "host", "bridge", "none", "service:db"])),
         volumes=volumes,
+        pid=draw(st.sampled_from(["", "host"])),
+        ipc=draw(st.sampled_from(["", "host", "private"])),
+        devices=tuple(draw(st.lists(st.sampled_from(["/dev/kvm:/dev/kvm:rwm", "/dev/fuse:/dev/fuse:r"]), max_size=2))),
     )
 
 

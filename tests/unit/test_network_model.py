@@ -28,7 +28,7 @@ def test_defaults_are_rancher_like_and_encrypted() -> None:
     assert (settings.subnet, settings.host_prefix, settings.mtu, settings.encryption) == (
         "10.42.0.0/16",
         24,
-        1370,
+        1420,
         True,
     )
     plain = NetworkSettings.from_dict({"encryption": False})

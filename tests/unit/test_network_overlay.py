@@ -133,3 +133,16 @@ def test_wanted_peers_drop_self_and_empty() -> None:
 def test_bad_addresses_are_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="not an IPv4 address"):
         WantedOverlay(vni=1, local="nope", mtu=1450, peers=frozenset())
+
+
+@given(have_link=links, up=st.booleans(), peers=st.frozensets(addresses, max_size=3))
+def test_a_routed_overlay_removes_any_vxlan_and_keeps_the_bridge_parts(
+    have_link: VxlanLink | None, up: bool, peers: frozenset[str]
+) -> None:
+    routed = want(peers, vxlan=False)
+    have = PresentOverlay(BRIDGE, up, have_link, frozenset(), frozenset())
+    plan = plan_overlay(routed, have)
+    assert not {StepKind.CREATE_VXLAN, StepKind.SET_VXLAN, StepKind.FDB_ADD} & {s.kind for s in plan.steps}
+    after = simulate(have, plan, routed)
+    assert after.vxlan is None and after.bridge_up and SERVICES in after.bridge_addresses
+    assert plan_overlay(routed, after).converged

@@ -4,6 +4,7 @@ rules, and the hello's `wireguard` field."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 from hypothesis import given
@@ -23,14 +24,15 @@ def _key(n: int) -> str:
 
 
 def _peer(n: int) -> TunnelPeer:
-    return TunnelPeer(_key(n), f"198.18.0.{10 + n}", 51820, f"169.254.64.{n}")
+    return TunnelPeer(_key(n), f"198.18.0.{10 + n}", 51820, f"169.254.64.{n}", (f"10.42.{n}.0/24", f"10.42.99.{n}/32"))
 
 
 def _dump(want: WantedTunnel, peers: list[TunnelPeer]) -> str:
     """What `wg show NAME dump` prints for an interface configured with `peers`."""
     lines = [f"{want.private_key}\t{PUBLIC}\t{want.port}\toff"]
     for p in peers:
-        lines.append(f"{p.public_key}\t(none)\t{p.endpoint}:{p.port}\t{p.transit}/32\t0\t0\t0\toff")
+        allowed = ",".join(reversed(p.allowed_ips))  # wg prints them in its own order
+        lines.append(f"{p.public_key}\t(none)\t{p.endpoint}:{p.port}\t{allowed}\t0\t0\t0\toff")
     return "\n".join(lines) + "\n"
 
 
@@ -67,7 +69,8 @@ def test_config_holds_one_section_per_usable_peer() -> None:
     text = tunnel_config(want)
     assert text.startswith(f"[Interface]\nPrivateKey = {PRIVATE}\nListenPort = 51820\n")
     assert text.count("[Peer]") == 2
-    assert f"PublicKey = {_key(2)}\nEndpoint = 198.18.0.12:51820\nAllowedIPs = 169.254.64.2/32" in text
+    allowed = "169.254.64.2/32, 10.42.2.0/24, 10.42.99.2/32"
+    assert f"PublicKey = {_key(2)}\nEndpoint = 198.18.0.12:51820\nAllowedIPs = {allowed}" in text
     assert usable_peers(want.peers) == (_peer(2), _peer(3))
     assert want.address == "169.254.64.1/18"
 
@@ -110,3 +113,11 @@ def test_hello_wireguard_field_is_checked() -> None:
         with pytest.raises(InvalidInput) as caught:
             wireguard_from_wire(bad)
         assert caught.value.field == field
+
+
+def test_a_peer_whose_routed_addresses_changed_is_reconfigured() -> None:
+    want = WantedTunnel("cwg0123", PRIVATE, 51820, "169.254.64.1", 1420, (_peer(2),))
+    grown = TunnelPeer(_key(2), "198.18.0.12", 51820, "169.254.64.2", (*_peer(2).routed, "10.42.7.9/32"))
+    assert tunnel_differences(dataclasses.replace(want, peers=(grown,)), _dump(want, [_peer(2)])) == [
+        f"peer {_key(2)[:8]}… has endpoint 198.18.0.12:51820, allowed 10.42.2.0/24,10.42.99.2/32,169.254.64.2/32"
+    ]

@@ -44,6 +44,7 @@ def test_defaults_leave_the_image_in_charge() -> None:
     assert host["network_mode"] == "bridge"
     assert host["restart_policy"] is None and host["port_bindings"] is None and host["binds"] is None
     assert host["mem_limit"] is None and host["nano_cpus"] is None
+    assert host["pid_mode"] is None and host["ipc_mode"] is None and host["devices"] is None
 
 
 def test_everything_a_launch_config_says_reaches_docker() -> None:
@@ -76,7 +77,11 @@ def test_everything_a_launch_config_says_reaches_docker() -> None:
         tty=True,
         stdin_open=True,
         network_mode="host",
+        pid="host",
+        ipc="shareable",
+        devices=("/dev/kvm:/dev/kvm:rwm",),
     )
+    assert (host["pid_mode"], host["ipc_mode"], host["devices"]) == ("host", "shareable", ["/dev/kvm:/dev/kvm:rwm"])
     assert config["command"] == ["httpd", "-f"] and config["entrypoint"] == ["/bin/sh", "-c"]
     assert config["environment"] == ["A=1", "B=x=y"]
     assert config["ports"] == [(80, "tcp"), (53, "udp"), (9000, "tcp"), (7000, "tcp"), (7001, "tcp")]

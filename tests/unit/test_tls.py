@@ -21,11 +21,12 @@ from corral.model.join_token import (
     JOIN_PREFIX,
     ca_digest_of_der,
     ca_digest_of_pem,
+    ca_digests_of_bundle,
     format_join_token,
     parse_ca_digest,
     parse_join_token,
 )
-from corral.server.tls import ServerTls, certificate_sans, new_ca, new_server_certificate, server_names
+from corral.server.tls import ServerTls, _key_pem, certificate_sans, new_ca, new_server_certificate, server_names
 
 SANS = ["localhost", "127.0.0.1", "::1", "corral.example", "198.18.0.1"]
 
@@ -171,3 +172,40 @@ def test_any_text_parses_or_fails_with_a_clear_error(text: str) -> None:
 def test_a_malformed_join_token_names_its_shape(token: str) -> None:
     with pytest.raises(InvalidInput, match="CORRAL1-<64 hex digits>-<secret>"):
         parse_join_token(token)
+
+
+def test_a_ca_rotation_publishes_the_bundle_then_keeps_the_new_ca_alone(tmp_path: Path) -> None:
+    tls = ServerTls(tmp_path)
+    tls.ensure(["localhost"])
+    context = tls.context()
+    old = tls.ca_digest
+    before = tls.info()
+    upcoming = tls.begin_ca_rotation()
+    assert tls.rotating and tls.begin_ca_rotation() == upcoming  # begun once: a second call keeps that CA
+    assert ca_digests_of_bundle((tmp_path / "tls" / "ca.pem").read_bytes()) == [old, upcoming]
+    assert ca_digests_of_bundle(tls.trust_bundle) == [old, upcoming]
+    assert tls.ca_digest == old and tls.info().serial == before.serial  # still serving the current CA's certificate
+    after = tls.finish_ca_rotation()
+    assert not tls.rotating and after.ca_digest == upcoming == tls.ca_digest
+    assert ca_digests_of_bundle((tmp_path / "tls" / "ca.pem").read_bytes()) == [upcoming]
+    assert not (tmp_path / "tls" / "ca-next.key").exists()
+    cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "server.pem").read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(tls.ca_pem))
+    assert tls.context() is context
+    for name in ("ca.pem", "ca.key", "server.key"):
+        assert (tmp_path / "tls" / name).stat().st_mode & 0o777 == 0o600
+    with pytest.raises(InvalidInput, match="no CA rotation is running"):
+        tls.finish_ca_rotation()
+    restarted = ServerTls(tmp_path)  # a later start keeps the new CA and its certificate
+    restarted.ensure(["localhost"])
+    assert restarted.ca_digest == upcoming and restarted.info().serial == after.serial
+
+
+def test_an_operator_certificate_is_not_rotated_by_corral(tmp_path: Path) -> None:
+    ca, ca_key = new_ca()
+    cert, key = new_server_certificate(ca, ca_key, ["corral.example"])
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(_key_pem(key))
+    tls = ServerTls(tmp_path, cert_file=tmp_path / "c.pem", key_file=tmp_path / "k.pem")
+    with pytest.raises(InvalidInput, match="operator-given certificate"):
+        tls.begin_ca_rotation()

@@ -10,9 +10,10 @@ attach to it for their connection's lifetime.
   the overlay at once.
 - Applying (on a worker thread, never on the websocket loop): the Docker network `corral-managed`
   (runtime/networks.py) with this host's slice, then, when the environment is encrypted, the WireGuard interface
-  with the peers' keys (network/wireguard.py), the VXLAN device (between transit addresses inside WireGuard when
-  encrypted, else between underlay addresses), fdb entries and the services address (network/overlay.py), and the
-  UDP filter that accepts VXLAN and WireGuard only from the peers (network/firewall.py). The host's WireGuard key
+  with the peers' keys (network/wireguard.py) and the peers' slices routed into it (network/routing.py, no VXLAN),
+  else the VXLAN device between underlay addresses with its fdb entries (network/overlay.py), the services
+  address on the bridge either way, and the UDP filter that accepts VXLAN and WireGuard only from the peers
+  (network/firewall.py). The host's WireGuard key
   pair is made once (state dir, 0600); its public half goes to the server in `hello` (`hello_fields`). Applying
   runs again every `apply_seconds` (level-triggered: a deleted fdb entry, device or peer is put back without a
   restart) and at once after a failed probe.
@@ -42,10 +43,11 @@ from corral.agent import connectivity
 from corral.agent.connectivity import EchoResponder, PeerRecord
 from corral.model import protocol
 from corral.model.errors import CorralError, InvalidInput
-from corral.model.network import VXLAN_OVERHEAD, WIREGUARD_PORT, NetworkState, wireguard_interface
+from corral.model.network import WIREGUARD_MTU, WIREGUARD_PORT, NetworkState, wireguard_interface
 from corral.model.stack import DesiredContainer
 from corral.network.firewall import Firewall, WantedFilter
 from corral.network.overlay import Overlay, WantedOverlay, wanted_peers
+from corral.network.routing import Routes, WantedRoutes, foreign_addresses
 from corral.network.wireguard import Tunnel, TunnelPeer, WantedTunnel, load_or_create_key, usable_peers
 from corral.runtime.containers import on_overlay
 from corral.runtime.docker_engine import DockerEngine
@@ -105,6 +107,7 @@ class NetworkManager:
         self._report_due = False  # the peer set changed: the next probe round reports even without a flip
         self.tunnel = Tunnel()
         self.firewall = Firewall()
+        self.routes = Routes()
         self.wireguard_port = wireguard_port
         self._keys: tuple[str, str] | None = None  # (private, public) WireGuard key of this host
         self._key_problem = "this agent has no WireGuard key (no state dir)"
@@ -209,7 +212,8 @@ class NetworkManager:
             return True, exc.message
 
     def _apply_tunnel_and_overlay(self, state: NetworkState) -> str:
-        """WireGuard (when encrypted), VXLAN and the UDP filter; the problem or ""."""
+        """Plain: VXLAN between underlay addresses. Encrypted: WireGuard, the peers' slices routed into it and no
+        VXLAN. Then the UDP filter. The problem or ""."""
         settings, host = state.settings, state.host
         name = wireguard_interface(host.host_id)
         if not settings.encryption:
@@ -222,19 +226,37 @@ class NetworkManager:
             return self._key_problem
         if not host.transit:
             return "the server has not given this host a transit address for the encrypted overlay"
+        on_host: dict[str, list[str]] = {}
+        for container in state.containers:
+            on_host.setdefault(container.host_id, []).append(container.ip)
         tunnel_peers = usable_peers(
-            [TunnelPeer(p.public_key, p.address, p.port, p.transit) for p in state.peers if p.address != host.address]
+            [
+                TunnelPeer(
+                    p.public_key,
+                    p.address,
+                    p.port,
+                    p.transit,
+                    (p.slice, *sorted(foreign_addresses(p.slice, on_host.get(p.host_id, ())))),
+                )
+                for p in state.peers
+                if p.address != host.address and p.slice
+            ]
         )
-        want = WantedTunnel(name, self._keys[0], self.wireguard_port, host.transit, settings.mtu + VXLAN_OVERHEAD)
+        want = WantedTunnel(name, self._keys[0], self.wireguard_port, host.transit, WIREGUARD_MTU)
         self.tunnel.apply(dataclasses.replace(want, peers=tunnel_peers))
-        transits = frozenset(p.transit for p in tunnel_peers)
-        self.overlay.apply(WantedOverlay(settings.vni, host.transit, settings.mtu, transits))
+        self.overlay.apply(WantedOverlay(settings.vni, host.transit, settings.mtu, frozenset(), vxlan=False))
+        self.routes.apply(
+            WantedRoutes(
+                name,
+                settings.subnet,
+                frozenset(route for peer in tunnel_peers for route in peer.routed),
+                foreign_addresses(host.slice, on_host.get(host.host_id, ())),
+                host.gateway,
+            )
+        )
         self.firewall.apply(
             WantedFilter(
-                vxlan_sources=transits,
-                vxlan_interface=name,
-                wireguard_port=self.wireguard_port,
-                wireguard_sources=frozenset(p.endpoint for p in tunnel_peers),
+                wireguard_port=self.wireguard_port, wireguard_sources=frozenset(p.endpoint for p in tunnel_peers)
             )
         )
         keyless = sorted(p.name for p in state.peers if p.slice and not p.public_key)
@@ -245,7 +267,9 @@ class NetworkManager:
         state = self.state
         try:
             if state is not None:
-                self.tunnel.remove(wireguard_interface(state.host.host_id))
+                name = wireguard_interface(state.host.host_id)
+                self.tunnel.remove(name)
+                self.routes.remove(WantedRoutes(name, state.settings.subnet, frozenset()))
             self.firewall.remove()
         except CorralError as exc:
             log.warning("cleaning up the overlay: %s", exc.message)

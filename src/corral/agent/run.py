@@ -39,7 +39,7 @@ from corral.agent.metadata import MetadataServer
 from corral.agent.network import NetworkManager
 from corral.agent.session import Outcome, Session, agent_socket_url
 from corral.agent.streams import MAX_STREAMS
-from corral.agent.trust import MITM, UntrustedServerError, establish, pinned_ca_path, refusal
+from corral.agent.trust import MITM, UntrustedServerError, establish, pin_bundle, pinned_ca_path, refusal
 from corral.config import Settings
 from corral.model.credentials import AgentCredentials
 from corral.model.errors import InvalidInput, Unavailable
@@ -311,6 +311,12 @@ class Agent:
 
     # -- the connection
 
+    def _pin_trust(self, pem: str) -> list[str]:
+        """A CA rotation's bundle, received over the pinned channel: pinned, and used from the next connection."""
+        self.ssl, digests = pin_bundle(self.state_dir, pem)
+        self.pinned_digest = digests[0]
+        return digests
+
     async def _stay_connected(self, credentials: AgentCredentials) -> int:
         backoff = Backoff(cap=self.settings.agent_max_backoff_seconds)
         quiet = _RepeatFilter()
@@ -328,6 +334,7 @@ class Agent:
                 health=self.health,
                 network=self.network,
                 ssl_context=self.ssl,
+                pin_trust=self._pin_trust if self.ssl is not None else None,
             )
             running = asyncio.create_task(session.run(), name="agent-session")
             stopper = asyncio.create_task(self.stop.wait())

@@ -29,6 +29,7 @@ import enum
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -53,7 +54,7 @@ from corral.config import Settings
 from corral.model import protocol
 from corral.model.credentials import AgentCredentials
 from corral.model.entities import ObservedContainer
-from corral.model.errors import InvalidInput, Unavailable
+from corral.model.errors import CorralError, InvalidInput, Unavailable
 from corral.model.registries import credentials_from_wire
 from corral.model.stack import DesiredContainer
 
@@ -144,8 +145,10 @@ class Session:
         health: HealthMonitor | None = None,
         network: NetworkManager | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        pin_trust: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.socket_url = agent_socket_url(url)
+        self.pin_trust = pin_trust  # pins a `trust` message's CA bundle; the digests now trusted (agent/trust.py)
         self.ssl_context = ssl_context if self.socket_url.startswith("wss:") else None
         self.credentials = credentials
         self.labels = labels
@@ -314,6 +317,8 @@ class Session:
             error = self.network.receive(message.data)
             if error:
                 await self._send(protocol.ERROR, {"message": error, "in_reply_to": message.id or None})
+        elif message.type == protocol.TRUST and self.pin_trust is not None:
+            await self._on_trust(message)
         elif message.type == protocol.ERROR:
             log.warning("server reports an error: %s", message.data.get("message", "(no message)"))
         else:
@@ -322,6 +327,18 @@ class Session:
                 protocol.ERROR,
                 {"message": f"unknown message type {message.type!r}", "in_reply_to": message.id or None},
             )
+
+    async def _on_trust(self, message: protocol.Message) -> None:
+        assert self.pin_trust is not None
+        try:
+            digests = self.pin_trust(str(message.data.get("ca", "")))
+        except (CorralError, OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            log.warning("cannot pin the CA bundle the server sent (keeping the pinned one): %s", reason)
+            await self._send(protocol.ERROR, {"message": f"trust: {reason}", "in_reply_to": message.id or None})
+            return
+        log.info("pinned the server's CA bundle: %s", ", ".join(digests))
+        await self._send(protocol.TRUSTED, {"digests": digests})
 
     async def _on_desired(self, message: protocol.Message) -> None:
         try:

@@ -7,6 +7,11 @@ on every later connection. The join token carries `sha256:<digest>` of the serve
 From then on, registration and the websocket verify the server's certificate against that CA alone, also across
 restarts; a server certificate the CA did not sign ends the agent with one line and exit code 1.
 
+A CA rotation (server/ca_rotation.py) reaches the agent as a `trust` message over the connection the pinned CA
+verified: `pin_bundle` pins the bundle it carries (current and next CA, later the new one alone) and keeps the
+digests it replaced in `ca-history`, so an agent restarted with the digest it was first given (`--ca-digest`, the
+join token) still accepts the CA it learned since.
+
 Plain stdlib (`ssl`, asyncio streams): an agent with credentials never loads an HTTP client (bench P4).
 """
 
@@ -20,9 +25,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from corral.model.errors import CorralError, InvalidInput, Unavailable
-from corral.model.join_token import ca_digest_of_pem
+from corral.model.join_token import ca_digest_of_pem, ca_digests_of_bundle
 
 PINNED_CA_FILE = "ca.pem"
+HISTORY_FILE = "ca-history"
+MAX_HISTORY = 16
 FETCH_TIMEOUT_SECONDS = 10.0
 MAX_CA_BYTES = 64 * 1024
 MITM = "refusing: possible man in the middle"
@@ -156,8 +163,9 @@ async def establish(
     pinned = pinned_ca_path(state_dir)
     if pinned.exists():
         pem = pinned.read_text(encoding="ascii", errors="replace")
-        digest = ca_digest_of_pem(pem)
-        if expected and digest != expected:
+        digests = ca_digests_of_bundle(pem)
+        digest = digests[0]
+        if expected and expected not in digests and expected not in _history(state_dir):
             raise UntrustedServerError(
                 f"the CA pinned in {pinned} is {digest}, but {expected} was given; {MITM} "
                 f"(remove {pinned} only if the server's CA really changed)"
@@ -182,3 +190,22 @@ async def establish(
         raise UntrustedServerError(f"CA from {source} has digest {digest}, expected {expected}; {MITM}")
     _write_private(pinned, pem)
     return client_context(pem), digest
+
+
+def _history(state_dir: Path) -> list[str]:
+    path = state_dir / HISTORY_FILE
+    return path.read_text(encoding="ascii", errors="replace").split() if path.exists() else []
+
+
+def pin_bundle(state_dir: Path, pem: str) -> tuple[ssl.SSLContext, list[str]]:
+    """Pin the CA bundle a `trust` message carried (InvalidInput when it holds no usable certificate; the pin is
+    then unchanged); the digests it replaces go to the history. Returns the new context and the bundle's digests."""
+    digests = ca_digests_of_bundle(pem)
+    context = client_context(pem)  # raises ssl.SSLError for a certificate OpenSSL cannot load
+    pinned = pinned_ca_path(state_dir)
+    if pinned.exists():
+        previous = ca_digests_of_bundle(pinned.read_text(encoding="ascii", errors="replace"))
+        history = [d for d in (*_history(state_dir), *previous) if d not in digests]
+        _write_private(state_dir / HISTORY_FILE, "\n".join(dict.fromkeys(history[-MAX_HISTORY:])) + "\n")
+    _write_private(pinned, pem)
+    return context, digests

@@ -185,7 +185,7 @@ def env_create(
     subnet: Annotated[str | None, typer.Option(help="Overlay subnet (CIDR); default: the server's.")] = None,
     host_prefix: Annotated[int | None, typer.Option(help="Prefix length of each host's slice (default 24).")] = None,
     mtu: Annotated[
-        int | None, typer.Option(help="MTU inside the overlay (default 1370 encrypted, 1450 plain).")
+        int | None, typer.Option(help="MTU inside the overlay (default 1420 encrypted, 1450 plain).")
     ] = None,
     overlay_encryption: Annotated[
         OnOff, typer.Option(help="Encrypt traffic between hosts (WireGuard); off: plain VXLAN for trusted networks.")

@@ -312,6 +312,15 @@ class CorralClient:
         result: dict[str, Any] = self.request("GET", "/v1/server/certificate")
         return result
 
+    def rotate_ca(self) -> dict[str, Any]:
+        """Begin a CA rotation (server/ca_rotation.py); the answer is its status."""
+        result: dict[str, Any] = self.request("POST", "/v1/server/ca/rotate")
+        return result
+
+    def ca_rotation(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/server/ca/rotation")
+        return result
+
     def rotate_server_certificate(self) -> dict[str, Any]:
         """A new server certificate from the server's CA, served from the next handshake; agents reconnect."""
         result: dict[str, Any] = self.request("POST", "/v1/server/certificate/rotate")

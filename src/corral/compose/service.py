@@ -16,6 +16,7 @@ from typing import Any
 
 from corral.compose.engine_options import engine_options
 from corral.compose.envfile import parse_env_file, read_env_file
+from corral.compose.host_access import parse_devices, parse_ipc, parse_pid
 from corral.compose.location import Loc
 from corral.compose.ports import parse_expose, parse_ports
 from corral.compose.sidekicks import parse_volumes_from
@@ -46,17 +47,18 @@ SUPPORTED_KEYS = frozenset({
     "mem_limit", "cpus", "depends_on", "links", "tty", "stdin_open", "network_mode", "net", "deploy",
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
     "profiles", "init", "read_only", "shm_size", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
+    "pid", "ipc", "devices",
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
     "annotations", "attach", "blkio_config", "blkio_weight", "blkio_weight_device", "cgroup", "cgroup_parent",
     "configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
     "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
-    "device_read_iops", "device_write_bps", "device_write_iops", "devices", "dns", "dns_opt", "dns_search",
-    "dockerfile", "domainname", "gpus", "group_add", "ipc", "isolation",
+    "device_read_iops", "device_write_bps", "device_write_iops", "dns", "dns_opt", "dns_search",
+    "dockerfile", "domainname", "gpus", "group_add", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
     "memswap_limit", "models", "networks", "oom_kill_disable",
-    "oom_score_adj", "pid", "pids_limit", "platform", "post_start", "pre_stop", "provider",
+    "oom_score_adj", "pids_limit", "platform", "post_start", "pre_stop", "provider",
     "pull_policy", "runtime", "secrets", "security_opt", "storage_opt",
     "sysctls", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
@@ -199,6 +201,9 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         volumes_from=volumes_from,
         healthcheck=docker_healthcheck(healthcheck),
         **engine_options(body, loc),
+        pid=parse_pid(body.get("pid"), loc.key("pid")),
+        ipc=parse_ipc(body.get("ipc"), loc.key("ipc")),
+        devices=parse_devices(body.get("devices"), loc.key("devices")),
     )
     if network_mode == "host" and launch.ports:
         raise loc.key("ports").error(

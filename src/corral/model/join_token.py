@@ -51,6 +51,22 @@ def ca_digest_of_pem(pem: str | bytes) -> str:
     return ca_digest_of_der(der)
 
 
+MAX_BUNDLE_CERTIFICATES = 4
+
+
+def ca_digests_of_bundle(pem: str | bytes) -> list[str]:
+    """The digest of every certificate of a PEM bundle, in order (a CA rotation trusts two for a while);
+    InvalidInput when there is none, one cannot be decoded, or there are more than MAX_BUNDLE_CERTIFICATES."""
+    text = pem.decode("ascii", "replace") if isinstance(pem, bytes) else pem
+    end = "-----END CERTIFICATE-----"
+    blocks = [block + end for block in text.split(end)[:-1]]
+    if not blocks:
+        raise InvalidInput("no PEM certificate found", field="ca")
+    if len(blocks) > MAX_BUNDLE_CERTIFICATES:
+        raise InvalidInput(f"more than {MAX_BUNDLE_CERTIFICATES} certificates in a CA bundle", field="ca")
+    return [ca_digest_of_pem(block) for block in blocks]
+
+
 def parse_ca_digest(text: str) -> str:
     """`sha256:<hex>` (or the bare 64 hex digits), normalized to lowercase `sha256:<hex>`."""
     value = text.strip().lower()

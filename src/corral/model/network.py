@@ -12,9 +12,10 @@ one flat L2 segment over VXLAN, so an address may live on any host. DNS and meta
 
 Encryption (on unless the environment was created with `encryption: false`): every host has a WireGuard interface
 (`wireguard_interface`, named from the host id: unique on the machine) with a *transit* address derived from its
-slice (`transit_address`, in `TRANSIT_NETWORK`), and VXLAN runs between transit addresses, so every overlay frame
-crosses the underlay inside WireGuard. The default MTU inside is then 1370 (1500 - 60 WireGuard over IPv4 - 20
-spare for an IPv6 underlay - 50 VXLAN). Each environment gets a random VNI at creation (`random_vni`).
+slice (`transit_address`, in `TRANSIT_NETWORK`); each peer's slice is routed into it (network/routing.py), no
+VXLAN, so every overlay packet crosses the underlay inside WireGuard and the segment is L3 between hosts (the host
+answers ARP for the other slices). The interface's MTU is `WIREGUARD_MTU` (1500 - 60 WireGuard over IPv4 - 20
+spare for an IPv6 underlay), the default inside too. Each environment gets a random VNI at creation (`random_vni`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from corral.model.errors import InvalidInput
 DEFAULT_SUBNET = "10.42.0.0/16"
 DEFAULT_HOST_PREFIX = 24
 DEFAULT_MTU = 1450  # 1500 minus the VXLAN overhead (50 bytes)
-ENCRYPTED_MTU = 1370  # 1500 minus WireGuard's worst case (80 bytes) and VXLAN's (50 bytes)
+WIREGUARD_MTU = 1420  # 1500 minus WireGuard's worst case (80 bytes): its interface, whatever the environment's MTU
+ENCRYPTED_MTU = WIREGUARD_MTU  # routed, no VXLAN inside (environments made before keep their stored 1370)
 VXLAN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet header
 DEFAULT_VNI = 4242
 VXLAN_PORT = 4789

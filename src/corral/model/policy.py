@@ -6,10 +6,9 @@ containers there. Whoever may run stacks in an environment should not own its ho
 so. Each environment keeps a set of allowed settings (`SETTINGS`, or `all`); new environments allow nothing.
 
 Only what the compose layer keeps in a `LaunchConfig` reaches Docker (compose/service.py): `privileged`,
-`cap_add`, `network_mode` and bind `volumes`. `devices`, `pid`, `ipc`, `uts`, `userns_mode`, `security_opt`,
-`cgroup_parent`, `sysctls` are warned about and dropped there today; the settings `host_pid`, `host_ipc` and
-`devices` exist so an environment's policy already says what it allows when compose starts keeping those keys
-(`GUARDED_COMPOSE_KEYS` and its unit test make that a deliberate step).
+`cap_add`, `network_mode`, bind `volumes`, `pid`, `ipc` and `devices`, each checked here. `uts`, `userns_mode`,
+`security_opt`, `cgroup_parent`, `sysctls` are warned about and dropped there today (`GUARDED_COMPOSE_KEYS` and its
+unit test make keeping one of them a deliberate step that starts with its rule here).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ SETTINGS: tuple[str, ...] = (PRIVILEGED, CAP_ADD, HOST_NETWORK, HOST_PID, HOST_I
 
 # Compose keys that could hand a container its host. Those compose keeps are checked below; the others are
 # dropped with a warning by compose/service.py (a unit test fails when one of them becomes supported unchecked).
-CHECKED_COMPOSE_KEYS = frozenset({"privileged", "cap_add", "network_mode", "net", "volumes"})
+CHECKED_COMPOSE_KEYS = frozenset({"privileged", "cap_add", "network_mode", "net", "volumes", "pid", "ipc", "devices"})
 GUARDED_COMPOSE_KEYS = CHECKED_COMPOSE_KEYS | frozenset({
     "devices", "pid", "ipc", "uts", "userns_mode", "security_opt", "cgroup_parent", "sysctls", "device_cgroup_rules",
     "use_api_socket", "gpus", "runtime", "group_add",
@@ -148,6 +147,12 @@ def launch_findings(service: str, launch: LaunchConfig, protected_paths: Iterabl
         found.append(Finding(service, CAP_ADD, "cap_add", ", ".join(launch.cap_add)))
     if launch.network_mode == "host":
         found.append(Finding(service, HOST_NETWORK, "network_mode", "host"))
+    if launch.pid == "host":
+        found.append(Finding(service, HOST_PID, "pid", "host"))
+    if launch.ipc == "host":
+        found.append(Finding(service, HOST_IPC, "ipc", "host"))
+    if launch.devices:
+        found.append(Finding(service, DEVICES, "devices", ", ".join(d.split(":")[0] for d in launch.devices)))
     extra = tuple(protected_paths)
     for volume in launch.volumes:
         if volume.kind == "bind" and is_system_path(volume.source, extra):

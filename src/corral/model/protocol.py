@@ -23,6 +23,7 @@ Agent -> server
   ``engine``     data: {"available": bool, "reason": str}  the host's Docker engine stopped answering (why), or
                  answers again (a snapshot follows); sent when that changes and after a connect while it is down.
                  The server shows the host `engine-down` and its containers `unknown` until it is back
+  ``trusted``    data: {"digests": [str, ...]}  the CA digests the agent pinned after a `trust` message
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
@@ -35,6 +36,8 @@ Server -> agent
   ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
                  it changes
+  ``trust``      data: {"ca": PEM}  the CA bundle to pin from now on (a CA rotation: the current and the next CA,
+                 then the new one alone; server/ca_rotation.py); it arrives over the channel the pinned CA verified
   ``error``      data: {"message": str, "in_reply_to": str | None}
 Streams (logs, exec, stats): the server opens one with a request carrying a fresh `request_id`; the agent answers with
 any number of `output` messages and exactly one `end`, also when the request fails or is cancelled.
@@ -85,6 +88,8 @@ CONNECTIVITY = "connectivity"
 ENGINE = "engine"
 CONVERGED = "converged"
 NETWORK = "network"
+TRUST = "trust"
+TRUSTED = "trusted"
 LOGS = "logs"
 EXEC = "exec"
 STATS = "stats"

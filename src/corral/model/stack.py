@@ -76,6 +76,9 @@ class LaunchConfig:
     extra_hosts: tuple[str, ...] = ()  # "HOST:IP"
     tmpfs: tuple[str, ...] = ()  # "/path[:options]"
     ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard), sorted by name
+    pid: str = ""  # "" or "host" (compose/host_access.py)
+    ipc: str = ""  # "", "host", "private", "shareable" or "none"
+    devices: tuple[str, ...] = ()  # "HOST:CONTAINER:PERMISSIONS"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -92,7 +95,17 @@ class LaunchConfig:
                 values[key] = tuple(values[key])
         for key in ("environment", "labels"):
             values[key] = tuple((str(k), str(v)) for k, v in values.get(key, ()))
-        for key in ("expose", "cap_add", "cap_drop", "links", "external_links", "volumes_from", "extra_hosts", "tmpfs"):
+        for key in (
+            "expose",
+            "cap_add",
+            "cap_drop",
+            "links",
+            "external_links",
+            "volumes_from",
+            "extra_hosts",
+            "tmpfs",
+            "devices",
+        ):
             values[key] = tuple(values.get(key, ()))
         values["ulimits"] = tuple((str(n), int(soft), int(hard)) for n, soft, hard in values.get("ulimits", ()))
         values["ports"] = tuple(PortSpec(**p) for p in values.get("ports", ()))
@@ -113,7 +126,7 @@ class LaunchConfig:
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
 _OMIT_WHEN_DEFAULT: tuple[str, ...] = (
     "volumes_from", "healthcheck", "external_links",
-    "init", "read_only", "shm_size_bytes", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
+    "init", "read_only", "shm_size_bytes", "stop_signal", "extra_hosts", "tmpfs", "ulimits", "pid", "ipc", "devices",
 )  # fmt: skip
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)

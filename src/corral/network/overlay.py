@@ -1,6 +1,9 @@
 """The VXLAN half of the managed overlay on one host (DESIGN.md §6, §9): `corralvx` on `corral0`, flooding entries
 for the peers, and the services address on the bridge.
 
+In an encrypted environment (`vxlan=False`) there is no VXLAN device (an old one is deleted): the peers' slices are
+routed over WireGuard instead (network/routing.py), and only the bridge's parts below remain.
+
 Why split in two: `plan_overlay` is pure (what is wanted + what the kernel has -> a list of steps, each with a
 reason), so its rules are property-tested without a network namespace; `Overlay.apply` reads the links, forwarding
 entries and addresses through netlink (pyroute2, only here), plans, and runs the steps. Applying is idempotent and
@@ -55,6 +58,7 @@ class WantedOverlay:
     mtu: int
     peers: frozenset[str]  # the peers' underlay addresses
     port: int = VXLAN_PORT
+    vxlan: bool = True  # False: routed over WireGuard (network/routing.py): no VXLAN device, only the bridge's parts
 
     def __post_init__(self) -> None:
         for address in (self.local, *self.peers):
@@ -119,6 +123,10 @@ def plan_overlay(want: WantedOverlay, have: PresentOverlay) -> OverlayPlan:
     steps: list[Step] = []
     vxlan = have.vxlan
     flood = have.flood_peers
+    if not want.vxlan:
+        if vxlan is not None:
+            steps.append(Step(StepKind.DELETE_VXLAN, f"{VXLAN_NAME} is not wanted: the overlay is routed"))
+        return OverlayPlan(tuple(steps + _bridge_steps(have)))
     if vxlan is not None:
         differs = [
             name
@@ -149,15 +157,21 @@ def plan_overlay(want: WantedOverlay, have: PresentOverlay) -> OverlayPlan:
         ]
         if wrong:
             steps.append(Step(StepKind.SET_VXLAN, f"{VXLAN_NAME}: {', '.join(wrong)}"))
-    if not have.bridge_up:
-        steps.append(Step(StepKind.BRIDGE_UP, f"{BRIDGE_NAME} is down"))
-    if f"{SERVICES_ADDRESS}/32" not in have.bridge_addresses:
-        steps.append(Step(StepKind.ADDRESS_ADD, f"{SERVICES_ADDRESS}/32 is not on {BRIDGE_NAME}"))
+    steps += _bridge_steps(have)
     for peer in sorted(flood - want.peers):
         steps.append(Step(StepKind.FDB_DEL, "no longer a peer", peer))
     for peer in sorted(want.peers - flood):
         steps.append(Step(StepKind.FDB_ADD, "peer without a flooding entry", peer))
     return OverlayPlan(tuple(steps))
+
+
+def _bridge_steps(have: PresentOverlay) -> list[Step]:
+    steps: list[Step] = []
+    if not have.bridge_up:
+        steps.append(Step(StepKind.BRIDGE_UP, f"{BRIDGE_NAME} is down"))
+    if f"{SERVICES_ADDRESS}/32" not in have.bridge_addresses:
+        steps.append(Step(StepKind.ADDRESS_ADD, f"{SERVICES_ADDRESS}/32 is not on {BRIDGE_NAME}"))
+    return steps
 
 
 def wanted_peers(local: str, peers: Iterable[str]) -> frozenset[str]:

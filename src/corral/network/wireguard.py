@@ -81,7 +81,13 @@ class TunnelPeer:
     public_key: str
     endpoint: str  # the peer's underlay address
     port: int
-    transit: str  # its transit address: the only address allowed from it
+    transit: str  # its transit address
+    routed: tuple[str, ...] = ()  # its slice and its containers' addresses outside it (network/routing.py)
+
+    @property
+    def allowed_ips(self) -> tuple[str, ...]:
+        """The addresses accepted from it and sent to it: its transit address and what is routed to it."""
+        return (f"{self.transit}/32", *self.routed)
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ def tunnel_config(want: WantedTunnel) -> str:
             "[Peer]",
             f"PublicKey = {peer.public_key}",
             f"Endpoint = {peer.endpoint}:{peer.port}",
-            f"AllowedIPs = {peer.transit}/32",
+            f"AllowedIPs = {', '.join(peer.allowed_ips)}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -133,8 +139,10 @@ def tunnel_differences(want: WantedTunnel, dump: str) -> list[str]:
         differences.append("another private key")
     if rows[0][2] != str(want.port):
         differences.append(f"listen port {rows[0][2]} is not {want.port}")
-    have = {row[0]: (row[2], row[3]) for row in rows[1:] if len(row) >= 4}
-    wanted = {p.public_key: (f"{p.endpoint}:{p.port}", f"{p.transit}/32") for p in usable_peers(want.peers)}
+    have = {row[0]: (row[2], ",".join(sorted(row[3].split(",")))) for row in rows[1:] if len(row) >= 4}
+    wanted = {
+        p.public_key: (f"{p.endpoint}:{p.port}", ",".join(sorted(p.allowed_ips))) for p in usable_peers(want.peers)
+    }
     for key in sorted(have.keys() - wanted.keys()):
         differences.append(f"peer {key[:8]}… is no longer wanted")
     for key, (endpoint, allowed) in sorted(wanted.items()):

@@ -58,6 +58,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("WS", "/v1/agent"): AGENT,
     ("GET", "/v1/server/certificate"): ADMIN,
     ("POST", "/v1/server/certificate/rotate"): ADMIN,
+    ("POST", "/v1/server/ca/rotate"): ADMIN,
+    ("GET", "/v1/server/ca/rotation"): ADMIN,
     # environments
     ("GET", "/v1/environments"): USER,  # the handler lists only the caller's environments
     ("POST", "/v1/environments"): ADMIN,

@@ -1,5 +1,6 @@
-"""TLS routes: the CA certificate for agents and remote CLIs (`GET /v1/ca`, no authentication) and the server
-certificate's rotation (`POST /v1/server/certificate/rotate`, admin).
+"""TLS routes: the CA certificate for agents and remote CLIs (`GET /v1/ca`, no authentication), the server
+certificate's rotation (`POST /v1/server/certificate/rotate`, admin) and the CA's (`POST /v1/server/ca/rotate`,
+`GET /v1/server/ca/rotation`, admin; server/ca_rotation.py).
 
 Why the CA is public: it is a public certificate, and a new agent fetches it before it holds any credential; the
 agent trusts it only when its digest equals the one in the join token it was given. Rotation issues a new server
@@ -21,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from corral.model.entities import Principal
 from corral.model.errors import NotFound
 from corral.server.auth import require_admin
+from corral.server.ca_rotation import CaRotation
 from corral.server.tls import ServerTls
 
 router = APIRouter(prefix="/v1")
@@ -61,3 +63,21 @@ async def rotate_certificate(request: Request, _: Admin) -> dict[str, Any]:
             await session.websocket.close(code=CLOSE_SERVICE_RESTART, reason="server certificate rotated")
             reconnecting += 1
     return {**asdict(info), "agents_reconnecting": reconnecting}
+
+
+def _rotation(request: Request) -> CaRotation:
+    tls_of(request)
+    rotation: CaRotation = request.app.state.ca_rotation
+    return rotation
+
+
+@router.post("/server/ca/rotate")
+async def rotate_ca(request: Request, _: Admin) -> dict[str, Any]:
+    """Begin a CA rotation: the agents get the bundle (current + next CA); once they all confirmed it, the server
+    switches to a certificate of the next CA and the old CA is dropped. The answer is the rotation's status."""
+    return await _rotation(request).start()
+
+
+@router.get("/server/ca/rotation")
+def ca_rotation_status(request: Request, _: Admin) -> dict[str, Any]:
+    return _rotation(request).status()

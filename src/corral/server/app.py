@@ -38,6 +38,7 @@ from corral.server.api_upgrades import router as upgrades_router
 from corral.server.audit import AuditTrail
 from corral.server.auth import AuthThrottle
 from corral.server.authorization import SocketRefused, enforce, refuse_socket
+from corral.server.ca_rotation import CaRotation
 from corral.server.catalog_service import CatalogService
 from corral.server.events import EventBus
 from corral.server.guard import RequestGuard
@@ -89,6 +90,8 @@ def create_app(
         await run_in_threadpool(_fail_interrupted_provisioning, store)
         await run_in_threadpool(catalogs.ensure_builtin)
         await hub.start()
+        if app.state.ca_rotation is not None:
+            app.state.ca_rotation.attach()
         await orchestrator.start()
         supervisor = asyncio.create_task(host_service.supervise(), name="local-host-supervisor")
         try:
@@ -138,6 +141,7 @@ def create_app(
     )
     app.add_middleware(AuditTrail, app_state=app.state)  # outside the guard: sees its 401s and 413s too
     app.state.tls = tls  # None: plain HTTP (--insecure-http)
+    app.state.ca_rotation = CaRotation(tls, hub) if tls is not None else None
     app.include_router(router)
     app.include_router(stacks_router)
     app.include_router(streams_router)

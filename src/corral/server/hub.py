@@ -24,6 +24,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
@@ -109,6 +110,7 @@ class AgentHub:
         self._environments: dict[str, str] = {}  # host id -> its environment id (fixed for a host's life)
         self._monitor: asyncio.Task[None] | None = None
         self.connect_listeners: list[Callable[[str], Awaitable[None]]] = []  # called after `welcome`
+        self.trust_listener: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None  # `trusted` answers
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
         # stores an agent's `slot` report: (host id, slot id, reason) -> whether a slot of that host took it
         self.slot_reasons: Callable[[str, str, str], bool] | None = None
@@ -344,6 +346,9 @@ class AgentHub:
                 self._on_converged(host_id, message.data.get("revision"))
             elif message.type in (protocol.OUTPUT, protocol.END):
                 await self._on_stream_message(host_id, message)
+            elif message.type == protocol.TRUSTED:
+                if self.trust_listener is not None:
+                    await self.trust_listener(host_id, message.data)
             elif message.type == protocol.ERROR:
                 log.warning("agent %s reports an error: %s", host_id, message.data.get("message"))
             else:

@@ -7,6 +7,11 @@ ECDSA P-256, made and signed by the `cryptography` package; files live in `DATA_
 
 The live `ssl.SSLContext` is the one uvicorn serves with: `rotate()` loads the new certificate into it, so new
 handshakes get the new certificate while established connections go on.
+
+The CA itself is rotated in two steps (server/ca_rotation.py drives them): `begin_ca_rotation` makes the next CA
+(`ca-next.pem`/`ca-next.key`) and writes `ca.pem` as the bundle "current, next", which clients (the CLI through
+admin.env, agents once told) trust; `finish_ca_rotation` makes the next CA the current one alone, issues the
+server certificate from it and serves it. The current CA is always the first certificate of `ca.pem`.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from corral.model.errors import InvalidInput
-from corral.model.join_token import ca_digest_of_der
+from corral.model.join_token import ca_digest_of_der, ca_digest_of_pem
 
 log = logging.getLogger("corral.tls")
 
@@ -40,6 +45,8 @@ TLS_DIR = "tls"
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca.key"
 GIVEN_CA_FILE = "given-ca.pem"  # the CA of an operator-given certificate, alone in a file for clients
+NEXT_CA_CERT_FILE = "ca-next.pem"
+NEXT_CA_KEY_FILE = "ca-next.key"
 CERT_FILE = "server.pem"
 KEY_FILE = "server.key"
 CA_DAYS = 3650
@@ -261,7 +268,7 @@ class ServerTls:
             certificates = x509.load_pem_x509_certificates(self.ca_file.read_bytes())
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot read a CA certificate from {self.ca_file}: {exc}", field="tls_ca") from exc
-        return certificates[-1]  # a chain file ends with its issuer
+        return certificates[-1] if self.given else certificates[0]  # a chain file ends with its issuer
 
     def _issue(self) -> x509.Certificate:
         ca_cert = self._load_ca_certificate()
@@ -309,6 +316,61 @@ class ServerTls:
                 context.load_cert_chain(self.cert_file, self.key_file)
                 self._context = context
             return self._context
+
+    # -- CA rotation --------------------------------------------------------------------------------------------
+
+    @property
+    def next_ca_file(self) -> Path:
+        return self.dir / NEXT_CA_CERT_FILE
+
+    @property
+    def rotating(self) -> bool:
+        return not self.given and self.next_ca_file.exists()
+
+    @property
+    def trust_bundle(self) -> bytes:
+        """What clients must trust now: the current CA, then the next one while a rotation runs."""
+        pem = self.ca_pem
+        if self.rotating:
+            pem += self.next_ca_file.read_bytes()
+        return pem
+
+    @property
+    def next_ca_digest(self) -> str:
+        return ca_digest_of_pem(self.next_ca_file.read_bytes()) if self.rotating else ""
+
+    def begin_ca_rotation(self) -> str:
+        """Make the next CA (once: a rotation already begun keeps its CA) and publish the bundle in `ca.pem`;
+        return the next CA's digest. The server certificate stays the current CA's until `finish_ca_rotation`."""
+        if self.given:
+            raise InvalidInput(
+                "the server uses an operator-given certificate: replace its files and restart, or rotate-cert",
+                field="tls_ca",
+            )
+        with self._lock:
+            if not self.rotating:
+                ca_cert, ca_key = new_ca()
+                _write_private(self.dir / NEXT_CA_KEY_FILE, _key_pem(ca_key))
+                _write_private(self.next_ca_file, ca_cert.public_bytes(serialization.Encoding.PEM))
+            _write_private(self.dir / CA_CERT_FILE, self.trust_bundle)
+            log.info("CA rotation begun: next CA %s", self.next_ca_digest)
+            return self.next_ca_digest
+
+    def finish_ca_rotation(self) -> CertificateInfo:
+        """The next CA becomes the only one: its key and certificate replace the current ones, the server
+        certificate is issued from it and served from the next handshake on."""
+        with self._lock:
+            if not self.rotating:
+                raise InvalidInput("no CA rotation is running", field="tls_ca")
+            _write_private(self.ca_key_file, (self.dir / NEXT_CA_KEY_FILE).read_bytes())
+            _write_private(self.dir / CA_CERT_FILE, self.next_ca_file.read_bytes())
+            (self.dir / NEXT_CA_KEY_FILE).unlink()
+            self.next_ca_file.unlink()
+            self._issue()
+            if self._context is not None:
+                self._context.load_cert_chain(self.cert_file, self.key_file)
+        log.info("CA rotation finished: the server certificate is issued by %s", self.ca_digest)
+        return self.info()
 
     def rotate(self) -> CertificateInfo:
         """A new server certificate from the same CA (or the operator's files read again), served from the next

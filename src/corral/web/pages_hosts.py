@@ -77,7 +77,7 @@ def _environments_page(
         host_counts=host_counts,
         orchestrations=ORCHESTRATIONS,
         settings=POLICY_SETTINGS,
-        form=form or {"name": "", "orchestration": "cattle", "subnet": "", "require_approval": ""},
+        form=form or {"name": "", "orchestration": "cattle", "subnet": "", "require_approval": "", "encryption": "on"},
         errors=errors or {},
     )
 
@@ -96,6 +96,7 @@ def create_environment(
     subnet: FormText = "",
     allow: FormList = None,
     require_approval: FormText = "",
+    encryption: FormText = "on",
 ) -> Response:
     form = {
         "name": name.strip(),
@@ -103,20 +104,25 @@ def create_environment(
         "subnet": subnet.strip(),
         "allow": ",".join(allow or []),
         "require_approval": require_approval,
+        "encryption": encryption,
     }
     try:
         if not form["name"]:
             raise InvalidInput("name is required", field="name")
-        network = {"subnet": form["subnet"]} if form["subnet"] else None
+        if encryption not in ("on", "off"):
+            raise InvalidInput(f"overlay encryption must be on or off, not {encryption!r}", field="encryption")
+        network: dict[str, object] = {"subnet": form["subnet"]} if form["subnet"] else {}
+        if encryption == "off":
+            network["encryption"] = False
         session.client().create_environment(
             form["name"],
             form["orchestration"],
-            network=network,
+            network=network or None,
             allow=allow or [],
             require_approval=bool(require_approval),
         )
     except CorralError as exc:
-        errors = {field_of(exc, ("name", "orchestration", "subnet", "allow"), "name"): exc.message}
+        errors = {field_of(exc, ("name", "orchestration", "subnet", "allow", "encryption"), "name"): exc.message}
         return _environments_page(request, session, exc.status if exc.status < 500 else 422, form, errors)
     return _see("/ui/environments")
 

@@ -51,6 +51,8 @@ class SessionStore:
     def __init__(self, api_url: str, ca_file: Path | None = None) -> None:
         self.api_url = api_url
         self.ssl_context = ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else None
+        self.ca_file = ca_file
+        self._ca_stamp = _stamp(ca_file)
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -68,9 +70,17 @@ class SessionStore:
             self._sessions[session.token] = session
         return session
 
+    def _follow_ca(self) -> None:
+        """A CA rotation rewrites the CA file (the bundle, then the new CA): trust what it holds from now on."""
+        stamp = _stamp(self.ca_file)
+        if self.ssl_context is not None and self.ca_file is not None and stamp != self._ca_stamp:
+            self._ca_stamp = stamp
+            self.ssl_context.load_verify_locations(cafile=str(self.ca_file))
+
     def get(self, token: str | None) -> Session | None:
         if not token:
             return None
+        self._follow_ca()
         with self._lock:
             session = self._sessions.get(token)
             if session is None:
@@ -93,3 +103,11 @@ class SessionStore:
         now = time.monotonic()
         for token in [t for t, s in self._sessions.items() if now - s.last_seen > IDLE_TIMEOUT_SECONDS]:
             self._sessions.pop(token).close()
+
+
+def _stamp(path: Path | None) -> tuple[int, int]:
+    try:
+        info = path.stat() if path is not None else None
+    except OSError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_size) if info is not None else (0, 0)

@@ -413,8 +413,8 @@ def test_container_name_warns_at_scale_1_and_is_refused_above() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "secrets", "configs", "networks", "dns", "sysctls", "devices",
-     "security_opt", "pid", "ipc",
+    ["logging", "secrets", "configs", "networks", "dns", "sysctls",
+     "security_opt",
      "log_driver"],
 )  # fmt: skip
 def test_known_unsupported_keys_warn_naming_file_service_and_key(key: str) -> None:
