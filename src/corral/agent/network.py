@@ -12,7 +12,8 @@ attach to it for their connection's lifetime.
   (runtime/networks.py) with this host's slice, then, when the environment is encrypted, the WireGuard interface
   with the peers' keys (network/wireguard.py), the VXLAN device (between transit addresses inside WireGuard when
   encrypted, else between underlay addresses), fdb entries and the services address (network/overlay.py), and the
-  UDP filter that accepts VXLAN and WireGuard only from the peers (network/firewall.py). The host's WireGuard key
+  UDP filter that accepts VXLAN and WireGuard only from the peers (network/firewall.py), and the NAT rules that send
+  the services address's ports 53 and 80 to the DNS and metadata (network/services_nat.py). The host's WireGuard key
   pair is made once (state dir, 0600); its public half goes to the server in `hello` (`hello_fields`). Applying
   runs again every `apply_seconds` (level-triggered: a deleted fdb entry, device or peer is put back without a
   restart) and at once after a failed probe.
@@ -46,6 +47,7 @@ from corral.model.network import VXLAN_OVERHEAD, WIREGUARD_PORT, NetworkState, w
 from corral.model.stack import DesiredContainer
 from corral.network.firewall import Firewall, WantedFilter
 from corral.network.overlay import Overlay, WantedOverlay, wanted_peers
+from corral.network.services_nat import ServicesNat
 from corral.network.wireguard import Tunnel, TunnelPeer, WantedTunnel, load_or_create_key, usable_peers
 from corral.runtime.containers import on_overlay
 from corral.runtime.docker_engine import DockerEngine
@@ -105,6 +107,7 @@ class NetworkManager:
         self._report_due = False  # the peer set changed: the next probe round reports even without a flip
         self.tunnel = Tunnel()
         self.firewall = Firewall()
+        self.services_nat = ServicesNat()
         self.wireguard_port = wireguard_port
         self._keys: tuple[str, str] | None = None  # (private, public) WireGuard key of this host
         self._key_problem = "this agent has no WireGuard key (no state dir)"
@@ -201,12 +204,19 @@ class NetworkManager:
             ensure_network(self.engine, wanted_network(state.settings, state.host, state.environment_id))
         except CorralError as exc:
             return False, exc.message
-        if not state.host.address:
-            return True, "the server does not know this host's underlay address"
         try:
-            return True, self._apply_tunnel_and_overlay(state)
+            self.services_nat.apply()
+            nat_problem = ""
         except CorralError as exc:
-            return True, exc.message
+            nat_problem = exc.message
+        if not state.host.address:
+            problem = "the server does not know this host's underlay address"
+        else:
+            try:
+                problem = self._apply_tunnel_and_overlay(state)
+            except CorralError as exc:
+                problem = exc.message
+        return True, "; ".join(p for p in (problem, nat_problem) if p)
 
     def _apply_tunnel_and_overlay(self, state: NetworkState) -> str:
         """WireGuard (when encrypted), VXLAN and the UDP filter; the problem or ""."""
@@ -247,6 +257,7 @@ class NetworkManager:
             if state is not None:
                 self.tunnel.remove(wireguard_interface(state.host.host_id))
             self.firewall.remove()
+            self.services_nat.remove()
         except CorralError as exc:
             log.warning("cleaning up the overlay: %s", exc.message)
 

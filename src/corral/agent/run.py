@@ -44,6 +44,7 @@ from corral.config import Settings
 from corral.model.credentials import AgentCredentials
 from corral.model.errors import InvalidInput, Unavailable
 from corral.model.join_token import parse_ca_digest, parse_join_token
+from corral.model.network import DNS_LISTEN_PORT, METADATA_LISTEN_PORT
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.streams import ContainerStreams
 
@@ -138,8 +139,9 @@ class Agent:
         # The overlay (Docker network + VXLAN), the connectivity check, and DNS/metadata registered on it.
         self.network = NetworkManager(DockerEngine(docker_host), enabled=settings.agent_overlay, state_dir=state_dir)
         self.converger.network_gate = self.network.gate
-        self.dns = DnsServer()  # on 169.254.169.250:53 once the first network message arrived
-        self.metadata = MetadataServer()  # on 169.254.169.250:80 once the first network message arrived
+        # on 169.254.169.250 once the first network message arrived; ports 53 and 80 reach them through NAT
+        self.dns = DnsServer(port=DNS_LISTEN_PORT)
+        self.metadata = MetadataServer(port=METADATA_LISTEN_PORT)
         if settings.agent_overlay:
             self.network.register(self.dns)
             self.network.register(self.metadata)
