@@ -18,7 +18,7 @@ log() { echo "images: $*"; }
 declare -A IMAGES=(
     [haproxy]='haproxy|["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]'
 )
-RECIPE=1
+RECIPE=2
 
 base_rootfs() {
     local base="$CACHE/$SUITE-minbase"
@@ -57,6 +57,21 @@ build() {
     chroot "$work" apt-get clean
     rm -rf "$work"/var/lib/apt/lists/* "$work/usr/sbin/policy-rc.d" "$work"/usr/share/doc/* "$work"/usr/share/man/*
     mkdir -p "$work/usr/local/etc/$name"
+    if [ "$name" = haproxy ]; then
+        # until the agent writes the real one (agent/lb.py): only the LB's health check on port 42
+        cat >"$work/usr/local/etc/haproxy/haproxy.cfg" <<'CFG'
+global
+    stats socket /var/run/haproxy.sock mode 600 level admin expose-fd listeners
+defaults
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend health
+    bind *:42
+    mode http
+    monitor-uri /
+CFG
+    fi
     tar -C "$work" -c . | "$DOCKER" import \
         -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         -c "CMD $cmd" -c "LABEL io.corral.image-recipe=$RECIPE:$packages" - "$image" >/dev/null

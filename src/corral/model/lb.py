@@ -9,9 +9,9 @@ rule list must mean the same thing in every layer, and every field has a Rancher
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 LB_IMAGE_PREFIX: Final = "rancher/lb-service-haproxy"
 LB_LABEL: Final = "io.corral.lb"
@@ -87,3 +87,27 @@ class LbConfig:
 def is_lb_service(image: str, labels: dict[str, str]) -> bool:
     """An LB service: Rancher's LB image (any tag) or the `io.corral.lb` label."""
     return image.split(":", 1)[0].split("@", 1)[0] == LB_IMAGE_PREFIX or labels.get(LB_LABEL, "") not in ("", "false")
+
+
+def lb_config_to_dict(config: LbConfig) -> dict[str, Any]:
+    """Plain JSON-able data (stored with the service spec, sent in the `network` message)."""
+    data = asdict(config)
+    del data["warnings"]
+    for rule in data["port_rules"]:
+        rule["protocol"] = str(rule["protocol"])
+    return data
+
+
+def lb_config_from_dict(data: dict[str, Any]) -> LbConfig:
+    rules = tuple(
+        PortRule(**{**rule, "protocol": LbProtocol(rule.get("protocol", "http"))})
+        for rule in data.get("port_rules", ())
+    )
+    sticky = data.get("stickiness")
+    return LbConfig(
+        port_rules=rules,
+        certs=tuple(data.get("certs", ())),
+        default_cert=str(data.get("default_cert", "")),
+        stickiness=Stickiness(**sticky) if isinstance(sticky, dict) else None,
+        config=str(data.get("config", "")),
+    )

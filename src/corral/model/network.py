@@ -225,6 +225,7 @@ class ServiceRecord:
     sidekicks: tuple[str, ...] = ()
     sidekick_of: str = ""
     ports: tuple[str, ...] = ()  # "HOST:CONTAINER/PROTO" as shown in views
+    lb: dict[str, Any] = field(default_factory=dict)  # a load balancer's rules (model/lb.py), {} for other services
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -236,6 +237,7 @@ class ServiceRecord:
         values["ports"] = tuple(values.get("ports", ()))
         values["labels"] = dict(values.get("labels", {}))
         values["metadata"] = dict(values.get("metadata", {}))
+        values["lb"] = dict(values.get("lb", {}))
         return cls(**values)
 
 
