@@ -5,7 +5,9 @@ it to HAProxy (master-worker, reloaded with socket transfer so no connection is 
 must give the same bytes, so a reload happens only on a real change. One frontend per source port (TLS terminated
 there for https/tls rules, with every certificate of the rules in one directory: HAProxy picks by SNI, the default
 first); HTTP rules route by Host header (`*.a.com`, `a.com.*`, exact) and path prefix in rule order; each (service,
-target port, mode) is one backend of the running, healthy targets only (none: HAProxy answers 503); stickiness
+target port, mode) is one backend of the running, healthy targets only (none: HAProxy answers 503); a connection a
+target refuses or drops (it stopped before the next configuration arrived) is retried on another one (`retries`,
+`option redispatch`, `retry-on` for HTTP) and HAProxy's own check takes such a target out within a second; stickiness
 inserts a cookie. Port 42 answers the LB's own health check. `config` is appended as the user wrote it.
 """
 
@@ -62,6 +64,7 @@ def render(config: LbConfig, targets: Mapping[str, Sequence[Target]], *, has_cer
         "    timeout server 60s",
         "    option redispatch",
         "    retries 3",
+        "    default-server inter 1s fall 1 rise 1",
         "",
         "frontend health",
         f"    bind *:{HEALTH_CHECK_PORT}",
@@ -113,6 +116,8 @@ def _frontend(port: int, rules: list[PortRule], has_certificates: bool) -> list[
 def _backend(name: str, rule: PortRule, targets: Sequence[Target], config: LbConfig) -> list[str]:
     http = rule.protocol.is_http
     lines = [f"backend {name}", f"    mode {'http' if http else 'tcp'}", "    balance roundrobin"]
+    if http:  # a target that went away between two configurations: the request goes to another one
+        lines.append("    retry-on all-retryable-errors")
     sticky = config.stickiness if http else None
     if sticky is not None:
         options = [f"cookie {sticky.cookie} {sticky.mode}"]
