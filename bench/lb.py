@@ -1,8 +1,8 @@
 """L1 (not a test): requests per second through a load balancer against the same target hit directly (ratio, same
 run), and the seconds from a scale to the new target receiving traffic through the LB (issue 19).
 
-Set-up: one local host; `app` (busybox httpd, a 6-byte page, scale 1) publishes 8081 directly, and an LB service
-(real HAProxy, corral/haproxy) publishes 80 routing to app:8080. Clients: `--clients` threads in this process, a new
+Set-up: one local host; `app` (busybox httpd, a short page, scale 1) publishes 8080 on a random host port, and an
+LB service (real HAProxy, corral/haproxy) publishes 80 routing to app:8080. Clients: `--clients` threads in this process, a new
 connection per request (what a reload must not break), from the root namespace to the host's address; each mode for
 `--seconds`. Then `app` scales 1 -> 2 and the time until the new container's page comes back through the LB is
 taken (it includes the container's start and its health check: 2 passes 500 ms apart).
@@ -28,7 +28,7 @@ services:
     ports: ["80:80"]
   app:
     image: corral/busybox:latest
-    ports: ["8081:8080"]
+    ports: ["8080"]
     command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
 """
 
@@ -87,7 +87,9 @@ def main() -> None:
         cluster.up("bench", COMPOSE, RANCHER)
         wait_until("the LB answers", lambda: fetch(address, 80) is not None, timeout=300, interval=0.5)
         first = fetch(address, 80)
-        direct = rate(address, 8081, args.clients, args.seconds)
+        published = [p for c in cluster.running("bench") if c["service"] == "app" for p in c.get("ports", [])]
+        direct_port = int(published[0].split("->")[0].rsplit(":", 1)[1])
+        direct = rate(address, direct_port, args.clients, args.seconds)
         through = rate(address, 80, args.clients, args.seconds)
         started = time.monotonic()
         cluster.server.cli("scale", "bench/app=2")
