@@ -1,10 +1,10 @@
 """L1 (not a test): requests per second through a load balancer against the same target hit directly (ratio, same
 run), and the seconds from a scale to the new target receiving traffic through the LB (issue 19).
 
-Set-up: one local host; `app` (busybox httpd, a short page, scale 1) publishes 8080 on a random host port, and an
-LB service (real HAProxy, corral/haproxy) publishes 80 routing to app:8080. Clients: `--clients` threads in this process, a new
-connection per request (what a reload must not break), from the root namespace to the host's address; each mode for
-`--seconds`. Then `app` scales 1 -> 2 and the time until the new container's page comes back through the LB is
+Set-up: one local host; `app` (busybox httpd, a short page, scale 1) publishes 8080 on a random host port, and an LB
+service (real HAProxy, corral/haproxy) publishes 80 routing to app:8080. Clients: `--clients` threads in this process,
+a new connection per request (what a reload must not break), from the root namespace to the host's address; each mode
+for `--seconds`. Then `app` scales 1 -> 2 and the time until the new container's page comes back through the LB is
 taken (it includes the container's start and its health check: 2 passes 500 ms apart).
 
 Run: .venv/bin/python bench/lb.py [--clients 8] [--seconds 10] [--json]
