@@ -196,4 +196,9 @@ if ! bash scripts/setup-arm64.sh; then
     log "WARNING: arm64 setup failed (see above); tests/integration/test_heterogeneous.py will fail"
 fi
 
+# --- 6. real software images (issue 19): corral/haproxy from a cached debootstrap minbase ---------------------
+if ! DOCKER="$DOCKER" bash scripts/images.sh; then
+    log "WARNING: building the Debian images failed (see above); the load balancer tests will fail"
+fi
+
 log "done ($REPO)"

@@ -24,9 +24,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from corral.model.network import CONNECTIVITY_PROBE_PORT
+
 log = logging.getLogger("corral.agent.connectivity")
 
-PROBE_PORT = 4790
+PROBE_PORT = CONNECTIVITY_PROBE_PORT
 PROBE_MAGIC = b"corral-probe "
 REPLY_MAGIC = b"corral-reply "
 PROBE_ATTEMPTS = 3

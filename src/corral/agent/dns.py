@@ -7,7 +7,9 @@ embedded resolver at 127.0.0.11 forwards from inside the container's namespace: 
 differ per container. And it reads the host's /etc/resolv.conf from there, so an upstream at 127.0.0.53 (a local
 caching resolver) still works — Rancher's DNS, in a container, broke on exactly that.
 
-Wire details: UDP and TCP on port 53; dnslib for the format. Our own answers are authoritative with a TTL of
+Wire details: UDP and TCP; containers ask port 53, which the host's NAT table sends to the agent's
+`DNS_LISTEN_PORT` (network/services_nat.py) so that port 53 stays free for containers to publish; dnslib for the
+format. Our own answers are authoritative with a TTL of
 `ANSWER_TTL` seconds (one second: the addresses follow health and running state, which change any moment, and
 the server is on the same host, so asking again costs nothing; a longer TTL would let a caching client keep an
 unhealthy container). A forwarded query is sent upstream byte for byte (same id) and the upstream's answer

@@ -1,12 +1,15 @@
-"""The metadata service of one host: HTTP on 169.254.169.250:80 inside the host's namespace, answering each managed
-container about itself, its service, stack and host, and about the environment (agent/metadata_tree.py).
+"""The metadata service of one host: HTTP on 169.254.169.250 (port 80 for containers) inside the host's
+namespace, answering each managed container about itself, its service, stack and host, and about the environment
+(agent/metadata_tree.py).
 
 Why a tiny HTTP/1.1 server on `asyncio.start_server` rather than a web framework: the agent is meant to stay small,
 the requests are GETs of short paths, and each connection gets one answer and is closed (busybox `wget`, `curl` and
 rancher-metadata clients all cope). The caller is identified by its source address, which on the overlay is the
 container's managed IP, so the service must listen where containers reach it directly: the link-local address the
-overlay (agent/overlay) puts on `corral0`. The socket binds with IP_FREEBIND so it can listen before that address
-exists; tests pass a loopback address and port 0 instead.
+overlay (agent/overlay) puts on `corral0`. Containers ask port 80; the agent listens on `METADATA_LISTEN_PORT`
+and the host's NAT table sends one to the other (network/services_nat.py), so port 80 stays the user's. The
+socket binds with IP_FREEBIND so it can listen before that address exists; tests pass a loopback address and port 0
+instead.
 
 Component contract (agent/network.py dispatches the `network` message): `update(state)` swaps the answer index;
 `run(stop)` listens from the first state until `stop` (`start()` / `stop()` open and close the socket directly).

@@ -13,7 +13,8 @@ attach to it for their connection's lifetime.
   with the peers' keys (network/wireguard.py) and the peers' slices routed into it (network/routing.py, no VXLAN),
   else the VXLAN device between underlay addresses with its fdb entries (network/overlay.py), the services
   address on the bridge either way, and the UDP filter that accepts VXLAN and WireGuard only from the peers
-  (network/firewall.py). The host's WireGuard key
+  (network/firewall.py), and the NAT rules that send the services address's ports 53 and 80 to the DNS and
+  metadata (network/services_nat.py). The host's WireGuard key
   pair is made once (state dir, 0600); its public half goes to the server in `hello` (`hello_fields`). Applying
   runs again every `apply_seconds` (level-triggered: a deleted fdb entry, device or peer is put back without a
   restart) and at once after a failed probe.
@@ -48,6 +49,7 @@ from corral.model.stack import DesiredContainer
 from corral.network.firewall import Firewall, WantedFilter
 from corral.network.overlay import Overlay, WantedOverlay, wanted_peers
 from corral.network.routing import Routes, WantedRoutes, foreign_addresses
+from corral.network.services_nat import ServicesNat
 from corral.network.wireguard import Tunnel, TunnelPeer, WantedTunnel, load_or_create_key, usable_peers
 from corral.runtime.containers import on_overlay
 from corral.runtime.docker_engine import DockerEngine
@@ -108,6 +110,7 @@ class NetworkManager:
         self.tunnel = Tunnel()
         self.firewall = Firewall()
         self.routes = Routes()
+        self.services_nat = ServicesNat()
         self.wireguard_port = wireguard_port
         self._keys: tuple[str, str] | None = None  # (private, public) WireGuard key of this host
         self._key_problem = "this agent has no WireGuard key (no state dir)"
@@ -204,12 +207,19 @@ class NetworkManager:
             ensure_network(self.engine, wanted_network(state.settings, state.host, state.environment_id))
         except CorralError as exc:
             return False, exc.message
-        if not state.host.address:
-            return True, "the server does not know this host's underlay address"
         try:
-            return True, self._apply_tunnel_and_overlay(state)
+            self.services_nat.apply()
+            nat_problem = ""
         except CorralError as exc:
-            return True, exc.message
+            nat_problem = exc.message
+        if not state.host.address:
+            problem = "the server does not know this host's underlay address"
+        else:
+            try:
+                problem = self._apply_tunnel_and_overlay(state)
+            except CorralError as exc:
+                problem = exc.message
+        return True, "; ".join(p for p in (problem, nat_problem) if p)
 
     def _apply_tunnel_and_overlay(self, state: NetworkState) -> str:
         """Plain: VXLAN between underlay addresses. Encrypted: WireGuard, the peers' slices routed into it and no
@@ -271,6 +281,7 @@ class NetworkManager:
                 self.tunnel.remove(name)
                 self.routes.remove(WantedRoutes(name, state.settings.subnet, frozenset()))
             self.firewall.remove()
+            self.services_nat.remove()
         except CorralError as exc:
             log.warning("cleaning up the overlay: %s", exc.message)
 

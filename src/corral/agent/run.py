@@ -35,6 +35,7 @@ from corral.agent.credentials_store import (
 from corral.agent.dns import DnsServer
 from corral.agent.engine_monitor import EngineMonitor
 from corral.agent.health import HealthMonitor
+from corral.agent.lb import LoadBalancers
 from corral.agent.metadata import MetadataServer
 from corral.agent.network import NetworkManager
 from corral.agent.session import Outcome, Session, agent_socket_url
@@ -44,6 +45,7 @@ from corral.config import Settings
 from corral.model.credentials import AgentCredentials
 from corral.model.errors import InvalidInput, Unavailable
 from corral.model.join_token import parse_ca_digest, parse_join_token
+from corral.model.network import DNS_LISTEN_PORT, METADATA_LISTEN_PORT
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.streams import ContainerStreams
 
@@ -138,11 +140,14 @@ class Agent:
         # The overlay (Docker network + VXLAN), the connectivity check, and DNS/metadata registered on it.
         self.network = NetworkManager(DockerEngine(docker_host), enabled=settings.agent_overlay, state_dir=state_dir)
         self.converger.network_gate = self.network.gate
-        self.dns = DnsServer()  # on 169.254.169.250:53 once the first network message arrived
-        self.metadata = MetadataServer()  # on 169.254.169.250:80 once the first network message arrived
+        # on 169.254.169.250 once the first network message arrived; ports 53 and 80 reach them through NAT
+        self.dns = DnsServer(port=DNS_LISTEN_PORT)
+        self.metadata = MetadataServer(port=METADATA_LISTEN_PORT)
+        self.load_balancers = LoadBalancers(DockerEngine(docker_host))  # haproxy.cfg of the LB containers here
         if settings.agent_overlay:
             self.network.register(self.dns)
             self.network.register(self.metadata)
+            self.network.register(self.load_balancers)
         self.stop = asyncio.Event()
 
     async def main(self) -> int:
@@ -165,6 +170,7 @@ class Agent:
         overlay = asyncio.create_task(self.network.run(self.stop), name="overlay")
         dns = asyncio.create_task(self.dns.run(self.stop), name="dns")
         metadata = asyncio.create_task(self.metadata.run(self.stop), name="metadata")
+        balancers = asyncio.create_task(self.load_balancers.run(self.stop), name="load-balancers")
         try:
             if not await self._trust(expected):
                 return 0 if self.stop.is_set() else 1
@@ -184,10 +190,13 @@ class Agent:
                 await asyncio.wait_for(dns, timeout=STOP_GRACE_SECONDS)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(metadata, timeout=STOP_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(balancers, timeout=STOP_GRACE_SECONDS)
             self.monitor.close()
             self.converger.close()
             self.streams.close()
             self.network.close()
+            self.load_balancers.close()
             loop = asyncio.get_running_loop()
             for sig in installed:
                 loop.remove_signal_handler(sig)

@@ -16,6 +16,7 @@ from typing import Any
 from corral.compose.envfile import read_env_file
 from corral.compose.extends import active_services, resolve_extends
 from corral.compose.interpolate import Interpolator
+from corral.compose.lb_config import lb_service
 from corral.compose.location import Loc
 from corral.compose.rancher import RancherService, parse_rancher_service
 from corral.compose.service import ParsedService, ServiceContext, env_file_entries, parse_service
@@ -101,7 +102,11 @@ def build_stack(
     if rancher is not None:
         extra = _rancher(rancher[0], rancher[1], compose_name, parsed, answers, warnings, renames)
 
-    services = tuple(_spec(parsed[name], extra.get(name, RancherService())) for name in _start_order(parsed))
+    rancher_file = rancher[0] if rancher is not None else "rancher-compose.yml"
+    plain = {name: extra.get(name, RancherService()) for name in parsed}
+    services = tuple(
+        lb_service(_spec(parsed[n], plain[n]), plain[n].lb_config, warnings, rancher_file) for n in _start_order(parsed)
+    )
     explicit_scale = {n: s for n in parsed if (s := _explicit_scale(parsed[n], extra.get(n))) is not None}
     loc_of = {n: p.loc for n, p in parsed.items()}
     services = apply_units(services, units, explicit_scale=explicit_scale, loc_of=loc_of, warnings=warnings)

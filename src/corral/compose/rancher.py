@@ -1,5 +1,6 @@
 """One rancher-compose.yml service entry: scale, start_on_create, health_check, upgrade_strategy, retain_ip, metadata,
-and the scheduler reservations (mem_reservation, milli_cpu_reservation).
+the scheduler reservations (mem_reservation, milli_cpu_reservation) and a load balancer's lb_config (kept as written
+for compose/lb_config.py).
 
 Why separate from docker-compose parsing: rancher-compose.yml only adds Rancher's service-level settings to
 services defined in docker-compose.yml, with its own key set (and its own units: health check times are in
@@ -22,10 +23,10 @@ from corral.model.health import check_rancher_health_check
 
 SUPPORTED_KEYS = frozenset({
     "scale", "start_on_create", "health_check", "upgrade_strategy", "retain_ip", "metadata", "mem_reservation",
-    "milli_cpu_reservation",
+    "milli_cpu_reservation", "lb_config",
 })  # fmt: skip
 IGNORED_KEYS = frozenset({
-    "lb_config", "load_balancer_config", "scale_policy", "external_ips", "hostname", "drain_timeout_ms",
+    "load_balancer_config", "scale_policy", "external_ips", "hostname", "drain_timeout_ms",
     "storage_driver", "network_driver", "certs", "default_cert", "service_schemas", "type",
 })  # fmt: skip
 _HEALTH_INTS = {
@@ -50,6 +51,7 @@ class RancherService:
     metadata: dict[str, Any] | None = None
     mem_reservation_bytes: int | None = None
     cpu_reservation: float | None = None
+    lb_config: Any = None  # as written: compose/lb_config.py reads it with the service's labels and ports
 
 
 def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherService:
@@ -73,6 +75,7 @@ def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherSer
         metadata=_free_mapping(body["metadata"], loc.key("metadata")) if "metadata" in body else None,
         mem_reservation_bytes=mem_reservation,
         cpu_reservation=cpu_reservation,
+        lb_config=body.get("lb_config"),
     )
 
 

@@ -42,6 +42,22 @@ WIREGUARD_PORT = 51820  # each host's WireGuard listen port (its own network nam
 TRANSIT_NETWORK = "169.254.64.0/18"
 WIREGUARD_PREFIX = "cwg"  # + the host id's hex part: at most 15 characters (IFNAMSIZ - 1)
 SERVICES_ADDRESS = "169.254.169.250"  # DNS (port 53) and metadata (port 80) on every host, as in Rancher
+# Every host port is the user's (issue 17 item 9): the agent's DNS and metadata listen on the services address at
+# these ports, and the host's NAT table sends SERVICES_ADDRESS:53 and :80 there (network/services_nat.py), so a
+# container may publish 53 and 80 itself.
+DNS_LISTEN_PORT = 9553
+METADATA_LISTEN_PORT = 9580
+CONNECTIVITY_PROBE_PORT = 4790  # the overlay's UDP echo (agent/connectivity.py)
+# What Corral itself holds in each host's namespace, by (port, protocol): the scheduler refuses these to containers
+# (the reason names the holder) and the host port allocator never hands them out.
+HELD_HOST_PORTS: dict[tuple[int, str], str] = {
+    (DNS_LISTEN_PORT, "udp"): "Corral's DNS for containers",
+    (DNS_LISTEN_PORT, "tcp"): "Corral's DNS for containers",
+    (METADATA_LISTEN_PORT, "tcp"): "Corral's metadata service",
+    (VXLAN_PORT, "udp"): "Corral's overlay (VXLAN)",
+    (CONNECTIVITY_PROBE_PORT, "udp"): "Corral's overlay connectivity check",
+    (WIREGUARD_PORT, "udp"): "Corral's encrypted overlay (WireGuard)",
+}
 DNS_DOMAIN = "corral.internal"
 BRIDGE_NAME = "corral0"
 VXLAN_NAME = "corralvx"
@@ -211,6 +227,7 @@ class ServiceRecord:
     sidekicks: tuple[str, ...] = ()
     sidekick_of: str = ""
     ports: tuple[str, ...] = ()  # "HOST:CONTAINER/PROTO" as shown in views
+    lb: dict[str, Any] = field(default_factory=dict)  # a load balancer's rules (model/lb.py), {} for other services
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,6 +239,7 @@ class ServiceRecord:
         values["ports"] = tuple(values.get("ports", ()))
         values["labels"] = dict(values.get("labels", {}))
         values["metadata"] = dict(values.get("metadata", {}))
+        values["lb"] = dict(values.get("lb", {}))
         return cls(**values)
 
 

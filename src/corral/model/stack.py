@@ -152,6 +152,8 @@ class ServiceSpec:
     # Sidekicks (`io.rancher.sidekicks` on the primary): one deployment unit, same host and index, the primary's scale.
     sidekicks: tuple[str, ...] = ()  # on a primary: its sidekick services
     sidekick_of: str | None = None  # on a sidekick: its primary service
+    # A load balancer service's rules (model/lb.py `lb_config_to_dict`), None for every other service.
+    lb_config: dict[str, Any] | None = None
 
     def health(self) -> HealthCheck | None:
         """The typed health check (`health_check` holds `HealthCheck.to_dict()`, see model/health.py)."""
@@ -164,6 +166,8 @@ class ServiceSpec:
             del data["sidekicks"]
         if self.sidekick_of is None:
             del data["sidekick_of"]
+        if self.lb_config is None:
+            del data["lb_config"]
         return data
 
     @classmethod

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.model.errors import InvalidInput
+from corral.model.network import HELD_HOST_PORTS
 
 HostPort = tuple[int, str, int]  # (container port, protocol, host port)
 DEFAULT_RANGE = "49153-65535"
@@ -85,7 +86,7 @@ def allocate_host_ports(
     ports: dict[str, tuple[HostPort, ...]] = {}
     exhausted: dict[str, str] = {}
     for host_id, host_needs in by_host.items():
-        used: set[tuple[int, str]] = set(fixed.get(host_id, ()))
+        used: set[tuple[int, str]] = set(fixed.get(host_id, ())).union(HELD_HOST_PORTS)  # never Corral's own
         ordered = sorted(host_needs, key=lambda n: n.slot_id)
         kept: dict[str, dict[tuple[int, str], int]] = {}
         for need in ordered:  # first every slot keeps what it has, so a newcomer never takes a port away

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.model.entities import HostState, normalise_arch
+from corral.model.network import HELD_HOST_PORTS
 from corral.model.stack import ContainerSlot
 from corral.orchestrator.rules import NO_RULES, Kind, Rule, Rules, system_labels
 
@@ -251,6 +252,15 @@ def arch_ok(host: HostView, archs: frozenset[str] | None) -> bool:
     return archs is None or normalise_arch(host.arch) in archs
 
 
+def held_ports_reason(ports: Iterable[Port]) -> str | None:
+    """Why a container cannot publish `ports` anywhere because Corral itself holds them on every host, or None."""
+    held = sorted(p for p in ports if p in HELD_HOST_PORTS)
+    if not held:
+        return None
+    holders = "; ".join(f"{format_port(p)} by {HELD_HOST_PORTS[p]}" for p in held)
+    return f"{ports_phrase(held)} {'is' if len(held) == 1 else 'are'} held on every host ({holders})"
+
+
 def fits_capacity(host: HostView, demand: Demand, mem_used: int = 0, cpu_used: float = 0.0) -> bool:
     mem_ok = not demand.mem or not host.memory_bytes or mem_used + demand.mem <= host.memory_bytes
     cpu_ok = not demand.cpu or not host.cpus or cpu_used + demand.cpu <= host.cpus + 1e-9
@@ -266,13 +276,15 @@ class Feasibility:
         self._static: dict[tuple[object, ...], bool] = {}
         self._host_rules = demand.rules.host_rules
         self._container_rules = demand.rules.container_rules
+        self._held = held_ports_reason(demand.ports) is not None
 
     def static_ok(self, host: HostView) -> bool:
         key = host.class_key()
         known = self._static.get(key)
         if known is None:
             known = (
-                takes_new(host)
+                not self._held
+                and takes_new(host)
                 and arch_ok(host, self.demand.archs)
                 and all(r.host_ok(host.labels) for r in self._host_rules)
                 and fits_capacity(host, self.demand)
@@ -418,6 +430,9 @@ def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> st
         if total == 1:
             return f"the only active host takes no new containers ({parts})"
         return f"none of the {total} active hosts takes new containers ({parts})"
+    held = held_ports_reason(demand.ports)
+    if held is not None:
+        return held
     if demand.archs is not None:
         matching = [h for h in hosts if arch_ok(h, demand.archs)]
         if not matching:

@@ -292,4 +292,5 @@ def _service_record(service: Service) -> ServiceRecord:
             f"{p.host_port}:{p.container_port}/{p.protocol}" if p.host_port else f"{p.container_port}/{p.protocol}"
             for p in launch.ports
         ),
+        lb=dict(service.spec.lb_config or {}),
     )

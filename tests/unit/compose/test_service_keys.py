@@ -31,7 +31,7 @@ def test_minimal_service_defaults() -> None:
         "[::1]:5000/app:tag",
         "ghcr.io/org/app@sha256:" + "a" * 64,
         "app:tag@sha256:" + "0" * 64,
-        "rancher/lb-service-haproxy:v0.7.15",
+        "rancher/network-manager:v0.7.15",  # (rancher/lb-service-haproxy runs as corral/haproxy: test_lb_config)
         "my_app__x/sub-part.name",
     ],
 )

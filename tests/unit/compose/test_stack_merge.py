@@ -280,8 +280,9 @@ def test_rancher_keys_we_do_not_support_warn() -> None:
         """,
     )
     assert spec.warnings == (
-        f"{RC}: service web: key 'lb_config' is not supported yet and was ignored",
         f"{RC}: service web: key 'drain_timeout_ms' is not supported yet and was ignored",
+        f"{RC}: service web: lb_config is ignored: the service is not a load balancer"
+        " (image rancher/lb-service-haproxy or label io.corral.lb)",
     )
 
 

@@ -1,0 +1,141 @@
+"""The load balancers on this host (issue 19): every running LB container here gets the haproxy.cfg its rules and
+its targets' healthy overlay addresses give, and HAProxy reloads it without dropping a connection.
+
+Why a network component: the `network` message already carries what it takes (every container of the environment
+with its address, running state and health, and each service's `lb` rules, model/network.py), and it comes again
+whenever a target starts, stops or changes health, so a scale, an upgrade or a failed check reaches the LB's
+configuration without anything else. Level-triggered: each round renders the wanted configuration per LB container
+(`wanted_configs`, pure) and pushes only what differs from what that container (by Docker id: a recreated container
+starts from the image's default) last got; a push writes the file through the engine and sends SIGUSR2 to HAProxy's
+master (`haproxy -W`), which starts new workers on the same listening sockets (`expose-fd listeners`) while the old
+ones finish their connections. A round also runs every `apply_seconds`, so a failed push is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import logging
+from collections.abc import Iterable
+
+from corral.model.errors import CorralError
+from corral.model.lb import lb_config_from_dict
+from corral.model.network import ContainerRecord, NetworkState, ServiceRecord
+from corral.network.haproxy_config import Target, render
+from corral.runtime.docker_engine import DockerEngine
+from corral.runtime.files import container_id, put_file, send_signal
+
+log = logging.getLogger("corral.agent.lb")
+
+CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
+RELOAD_SIGNAL = "SIGUSR2"
+APPLY_SECONDS = 5.0
+
+
+def _selected(selector: str, service: ServiceRecord) -> bool:
+    pairs = [part.strip().partition("=") for part in selector.split(",") if part.strip()]
+    return bool(pairs) and all(service.labels.get(key.strip()) == value.strip() for key, _, value in pairs)
+
+
+def _targets(
+    ref: str, selector: str, stack: str, state: NetworkState, by_service: dict[tuple[str, str], list[ContainerRecord]]
+) -> list[Target]:
+    if selector:
+        keys = [(s.stack, s.name) for s in state.services if _selected(selector, s)]
+    else:
+        target_stack, _, name = ref.rpartition("/")
+        keys = [(target_stack or stack, name)]
+    return [Target(c.name, c.ip) for key in keys for c in by_service.get(key, ()) if c.running and c.healthy and c.ip]
+
+
+def wanted_configs(state: NetworkState) -> dict[str, str]:
+    """Docker name of each running LB container on this host -> its haproxy.cfg (pure)."""
+    lbs = {(s.stack, s.name): s for s in state.services if s.lb}
+    if not lbs:
+        return {}
+    by_service: dict[tuple[str, str], list[ContainerRecord]] = {}
+    for record in state.containers:
+        by_service.setdefault((record.stack, record.service), []).append(record)
+    wanted: dict[str, str] = {}
+    for record in state.containers:
+        service = lbs.get((record.stack, record.service))
+        if service is None or record.host_id != state.host.host_id or not record.running:
+            continue
+        config = lb_config_from_dict(service.lb)
+        targets = {
+            (rule.service or rule.selector): _targets(rule.service, rule.selector, record.stack, state, by_service)
+            for rule in config.port_rules
+        }
+        wanted[record.name] = render(config, targets)
+    return wanted
+
+
+class LoadBalancers:
+    """Keeps every LB container on this host configured (register it on the NetworkManager)."""
+
+    def __init__(self, engine: DockerEngine, *, apply_seconds: float = APPLY_SECONDS) -> None:
+        self.engine = engine
+        self.apply_seconds = apply_seconds
+        self._state: NetworkState | None = None
+        self._wake = asyncio.Event()
+        self._pushed: dict[str, tuple[str, str]] = {}  # container name -> (docker id, config digest)
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lb")
+
+    def update(self, state: NetworkState) -> None:
+        self._state = state
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                woken = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait({stopping, woken}, timeout=self.apply_seconds, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                self._wake.clear()
+                state = self._state
+                if state is None or stop.is_set():
+                    continue
+                try:
+                    await loop.run_in_executor(self._executor, self.apply_blocking, state)
+                except Exception:  # a bug costs one round
+                    log.exception("configuring the load balancers failed")
+        finally:
+            stopping.cancel()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def apply_blocking(self, state: NetworkState) -> list[str]:
+        """Push each differing configuration; the names of the containers that got one."""
+        wanted = wanted_configs(state)
+        pushed: list[str] = []
+        for name in set(self._pushed) - set(wanted):
+            del self._pushed[name]
+        for name, text in sorted(wanted.items()):
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            try:
+                docker_id = container_id(self.engine, name)
+                if docker_id is None or self._pushed.get(name) == (docker_id, digest):
+                    continue
+                put_file(self.engine, name, CONFIG_PATH, text.encode())
+                send_signal(self.engine, name, RELOAD_SIGNAL)
+            except CorralError as exc:
+                log.warning("load balancer %s: cannot update its configuration: %s", name, exc.message)
+                continue
+            self._pushed[name] = (docker_id, digest)
+            pushed.append(name)
+            log.info("load balancer %s: configuration updated (%s)", name, _summary(text))
+        return pushed
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
+
+
+def _summary(text: str) -> str:
+    servers = sum(1 for line in text.splitlines() if line.strip().startswith("server "))
+    frontends: Iterable[str] = (line for line in text.splitlines() if line.startswith("frontend port_"))
+    return f"{len(list(frontends))} ports, {servers} targets"

@@ -1,0 +1,151 @@
+"""No failed request through a load balancer while its target scales 2 -> 6 -> 2 and is upgraded with batch 1
+(issue 19 acceptance), and none answered by a container that had not become healthy: each target serves 404
+until its page exists, a few seconds after start, and its health check asks for that page, so a request sent to
+a target before it turned healthy would fail. Bounded: 16 client threads, new connection per request, from the
+root namespace to the host's published port."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.integration.servers import ServerProcess, wait_until
+from tests.integration.test_stacks import _containers, _write
+
+pytestmark = pytest.mark.integration
+
+CLIENTS = 16
+
+COMPOSE = """\
+version: '2'
+services:
+  lb:
+    image: rancher/lb-service-haproxy:v0.9.1
+    ports: ["80:80"]
+  app:
+    image: corral/busybox:latest
+    stop_grace_period: 2s
+    environment:
+      RELEASE: "{release}"
+    command: ["sh", "-c", "mkdir -p /www && (sleep 3; echo $$RELEASE $$(hostname) > /www/index.html) &
+      exec httpd -f -p 8080 -h /www"]
+"""
+
+RANCHER = """\
+version: '2'
+services:
+  lb:
+    lb_config:
+      port_rules: [{source_port: 80, target_port: 8080, service: app}]
+  app:
+    scale: 2
+    upgrade_strategy: {batch_size: 1, interval_millis: 0}
+    health_check:
+      port: 8080
+      request_line: GET /index.html HTTP/1.0
+      interval: 500
+      response_timeout: 1000
+      healthy_threshold: 2
+      unhealthy_threshold: 2
+      initializing_timeout: 20000
+      strategy: none
+"""
+
+
+class Load:
+    """Client threads sending GET / with a new connection each; every answer counted by (status, body)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.stop = threading.Event()
+        self.answers: Counter[str] = Counter()
+        self.total = 0  # successful requests over the whole run
+        self.failures: list[str] = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(CLIENTS)]
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                connection = http.client.HTTPConnection(self.address, 80, timeout=10)
+                connection.request("GET", "/", headers={"Host": "app.example"})
+                response = connection.getresponse()
+                body = response.read().decode().strip()
+                connection.close()
+                outcome = body if response.status == 200 else f"HTTP {response.status}: {body[:60]}"
+            except OSError as exc:
+                outcome = f"error: {exc!r}"
+            with self.lock:
+                if outcome.startswith(("HTTP ", "error: ")):
+                    self.failures.append(f"{time.strftime('%H:%M:%S')} {outcome}")
+                else:
+                    self.answers[outcome] += 1
+                    self.total += 1
+
+    def serving(self) -> set[str]:
+        """The answers seen since the last call (then forgotten)."""
+        with self.lock:
+            seen, self.answers = set(self.answers), Counter()
+        return seen
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+
+
+def _files(tmp_path: Path, release: str) -> list[str]:
+    compose = _write(tmp_path, f"docker-compose-{release}.yml", COMPOSE.format(release=release))
+    rancher = _write(tmp_path, "rancher-compose.yml", RANCHER)
+    return ["-f", str(compose), "-f", str(rancher)]
+
+
+def _serving_for(load: Load, seconds: float) -> set[str]:
+    load.serving()
+    time.sleep(seconds)
+    return load.serving()
+
+
+def test_no_failed_request_through_scale_and_upgrade(server: ServerProcess, tmp_path: Path) -> None:
+    server.cli("hosts", "create", "--driver", "local", "load1")
+    server.cli("up", "-d", *_files(tmp_path, "r1"), "-s", "shop")
+    with server.client() as client:
+        address = next(h["address"] for h in client.list_hosts() if h["name"] == "load1")
+
+    def two_serving() -> bool:
+        try:
+            connection = http.client.HTTPConnection(address, 80, timeout=5)
+            connection.request("GET", "/")
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+
+    wait_until("the LB serves app", two_serving, 180)
+    started = time.monotonic()
+    with Load(address) as load:
+        wait_until("both app containers serve", lambda: len(_serving_for(load, 2)) == 2, 60)
+        server.cli("scale", "shop/app=6")
+        wait_until("six app containers serve", lambda: len(_serving_for(load, 2)) == 6, 180)
+        server.cli("scale", "shop/app=2")
+        wait_until("two app containers serve", lambda: len(_serving_for(load, 3)) == 2, 120)
+        server.cli("up", *_files(tmp_path, "r2"), "-s", "shop", "--upgrade", "--batch-size", "1", "--interval", "0")
+        wait_until(
+            "only r2 serves", lambda: (seen := _serving_for(load, 3)) and all(s.startswith("r2 ") for s in seen), 180
+        )
+        server.cli("up", "-s", "shop", "--confirm-upgrade")
+        time.sleep(3)
+    elapsed = time.monotonic() - started
+    answered = [c for c in _containers(server, "shop") if c["service"] == "app" and c["state"] == "running"]
+    print(f"\nload: {CLIENTS} clients, {elapsed:.0f} s, {load.total} requests answered, {len(load.failures)} failed")
+    assert load.failures == [], load.failures[:20]
+    assert len(answered) == 2
