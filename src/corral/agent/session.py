@@ -26,6 +26,7 @@ import asyncio
 import base64
 import contextlib
 import enum
+import functools
 import logging
 import ssl
 import time
@@ -225,6 +226,9 @@ class Session:
             return SessionResult(Outcome.DROPPED, f"server sent no welcome within {WELCOME_TIMEOUT_SECONDS:.0f}s")
         queue = self.monitor.attach()
         self.health.attach(self._send_health)
+        if self.converger.puller is not None:  # a finished pull converges at once (agent/pulls.py)
+            loop = asyncio.get_running_loop()
+            self.converger.puller.on_done = functools.partial(loop.call_soon_threadsafe, self._on_network_ready)
         self.slot_reporter.new_connection()
         if self.network is not None:
             self.network.attach(self._send, self._on_network_ready)
@@ -343,7 +347,8 @@ class Session:
     # -- convergence
 
     def _on_network_ready(self) -> None:
-        """The overlay network is in place: managed containers that waited for it are created now."""
+        """The overlay network is in place, or an image pull ended: the containers that waited for it are created
+        now."""
         self.converger.retry_now()
         self._request_converge(0.0)
 

@@ -248,6 +248,15 @@ def ensure_image(
     cannot be pulled, `EngineRejected` when a pull that `always_pull` asked for fails (a stale local copy is not
     silently used instead).
     """
+    if not always_pull and image_present(engine, image):
+        return
+    failure = pull_image(engine, image, credential)
+    if failure:
+        raise pull_error(image, failure, always_pull=always_pull)
+
+
+def image_present(engine: DockerEngine, image: str) -> bool:
+    """Whether the engine's local store has `image` (one quick lookup)."""
 
     def present(client: docker.DockerClient) -> bool:
         try:
@@ -257,6 +266,13 @@ def ensure_image(
         except docker.errors.APIError as exc:
             raise EngineRejected(f"image {image}: {_explain(exc)}", field="launch.image") from exc
         return True
+
+    return engine.call(f"look up image {image}", present)
+
+
+def pull_image(engine: DockerEngine, image: str, credential: RegistryCredential | None = None) -> str:
+    """Pull `image` (blocks until the engine is done); "" when it worked, else why it failed (never the password).
+    Raises `Unavailable` when the engine cannot be reached."""
 
     def pull(client: docker.DockerClient) -> str:
         repository, tag = docker.utils.parse_repository_tag(image)
@@ -269,14 +285,14 @@ def ensure_image(
             return _pull_failure(image, str(exc), credential)
         return ""
 
-    if not always_pull and engine.call(f"look up image {image}", present):
-        return
-    failure = engine.call(f"pull image {image}", pull)
-    if not failure:
-        return
+    return engine.call(f"pull image {image}", pull)
+
+
+def pull_error(image: str, failure: str, *, always_pull: bool) -> CorralError:
+    """The container's error for a failed pull of its image."""
     if always_pull:
-        raise EngineRejected(f"pull_image is always, and pulling {image} failed: {failure}", field="launch.image")
-    raise ImageMissing(
+        return EngineRejected(f"pull_image is always, and pulling {image} failed: {failure}", field="launch.image")
+    return ImageMissing(
         f"image {image} is not present on this host and cannot be pulled: {failure}", field="launch.image"
     )
 
