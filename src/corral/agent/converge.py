@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from corral.agent.files import ContainerFiles
 from corral.agent.pulls import ImagePuller
 from corral.agent.units import arrange_unit_actions
 from corral.model.entities import ObservedContainer
@@ -223,22 +224,32 @@ def unassigned_random_ports(desired: DesiredContainer) -> str:
     return ", ".join(f"{c}/{p}" for c, p in wanted if (c, p) not in assigned)
 
 
-def apply_action(
-    engine: DockerEngine,
-    action: Action,
-    *,
-    protected_slots: Collection[str] = (),
-    gate: NetworkGate | None = None,
-    registries: Mapping[str, RegistryCredential] | None = None,
-    puller: ImagePuller | None = None,
-) -> str:
-    """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError.
+FilePreparer = Callable[[DesiredContainer], list[tuple[str, str]]]  # writes a container's files (agent/files.py)
 
-    `gate` (agent/network.py) holds back a create or recreate whose network is not ready (its reason is raised).
-    `registries` (server -> credential, from the server's `desired` message) authenticate image pulls. With a
-    `puller` (agent/pulls.py) a missing image is pulled in the background and the action waits (raises
-    `WaitingForImage`) instead of blocking on the pull."""
+
+@dataclass(frozen=True)
+class ApplyContext:
+    """What applying an action may need besides the engine.
+
+    `protected_slots`: the slots still desired (a create may remove a stale holder of its name only if it is not
+    one of them). `gate` (agent/network.py) holds back a create or recreate whose network is not ready (its
+    reason is raised). `registries` (server -> credential, from the server's `desired` message) authenticate image
+    pulls. With a `puller` (agent/pulls.py) a missing image is pulled in the background and the action waits
+    (raises `WaitingForImage`) instead of blocking on the pull. `files` writes the container's secrets, configs
+    and uploads and returns their read-only binds."""
+
+    protected_slots: Collection[str] = ()
+    gate: NetworkGate | None = None
+    registries: Mapping[str, RegistryCredential] = field(default_factory=dict)
+    puller: ImagePuller | None = None
+    files: FilePreparer | None = None
+
+
+def apply_action(engine: DockerEngine, action: Action, context: ApplyContext | None = None) -> str:
+    """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError."""
+    context = context if context is not None else ApplyContext()
     want = action.desired
+    gate = context.gate
     if gate is not None and want is not None and action.kind in (ActionKind.CREATE, ActionKind.RECREATE):
         waiting = gate(want)
         if waiting:
@@ -262,29 +273,25 @@ def apply_action(
     assert want is not None, f"{action.kind} needs a desired container"
     # never remove what cannot be created again
     image = want.launch.image
-    credential = credential_for(image, registries or {})
+    credential = credential_for(image, context.registries)
     always = runtime.wants_image_pull(want.launch)
-    if puller is None:
+    if context.puller is None:
         runtime.ensure_image(engine, image, always_pull=always, credential=credential)
     else:
         present = functools.partial(runtime.image_present, engine, image)
-        puller.require(image, present=present, always=always, credential=credential, requester=action.slot_id)
+        context.puller.require(image, present=present, always=always, credential=credential, requester=action.slot_id)
+    binds = context.files(want) if context.files is not None and want.launch.files else []
     if action.kind is ActionKind.RECREATE:
         runtime.remove_container(engine, action.docker_id, name=action.name)
-    docker_id = runtime.create_container(engine, want, protected_slots=protected_slots, image_ready=True)
+    create = functools.partial(runtime.create_container, protected_slots=context.protected_slots, image_ready=True)
+    docker_id = create(engine, want, file_binds=binds) if binds else create(engine, want)
     if want.running:
         runtime.start_container(engine, docker_id, name=want.slot.name)
     return docker_id
 
 
 def apply_actions(
-    engine: DockerEngine,
-    actions: Iterable[Action],
-    *,
-    protected_slots: Collection[str] = (),
-    gate: NetworkGate | None = None,
-    registries: Mapping[str, RegistryCredential] | None = None,
-    puller: ImagePuller | None = None,
+    engine: DockerEngine, actions: Iterable[Action], context: ApplyContext | None = None
 ) -> list[ActionResult]:
     """Apply every action in order; a failure is recorded in its result and the next action still runs.
 
@@ -293,9 +300,10 @@ def apply_actions(
     waits for another's; the remaining actions run in batches of one kind, `PARALLEL_ACTIONS` at a time (an engine
     creates and starts containers concurrently: 20 serial starts cost 20 network set-ups in a row)."""
     todo = list(actions)
+    context = context if context is not None else ApplyContext()
 
     def apply(action: Action) -> ActionResult:
-        return _applied(engine, action, protected_slots, gate, registries, puller)
+        return _applied(engine, action, context)
 
     early = [a for a in todo if a.kind in (ActionKind.REMOVE, ActionKind.STOP)]
     later = [a for a in todo if a.kind not in (ActionKind.REMOVE, ActionKind.STOP)]
@@ -334,18 +342,9 @@ def _in_batches(
     return results
 
 
-def _applied(
-    engine: DockerEngine,
-    action: Action,
-    protected_slots: Collection[str],
-    gate: NetworkGate | None,
-    registries: Mapping[str, RegistryCredential] | None,
-    puller: ImagePuller | None = None,
-) -> ActionResult:
+def _applied(engine: DockerEngine, action: Action, context: ApplyContext) -> ActionResult:
     try:
-        docker_id = apply_action(
-            engine, action, protected_slots=protected_slots, gate=gate, registries=registries, puller=puller
-        )
+        docker_id = apply_action(engine, action, context)
     except CorralError as exc:
         return ActionResult(action, exc.message or type(exc).__name__, action.docker_id)
     except Exception as exc:  # a bug costs this action, not the others
@@ -424,6 +423,7 @@ class Converger:
         clock: Callable[[], float] = time.monotonic,
         max_retry_seconds: float = MAX_RETRY_SECONDS,
         puller: ImagePuller | None = None,
+        files: ContainerFiles | None = None,
     ) -> None:
         self.engine = engine
         self._clock = clock
@@ -440,10 +440,17 @@ class Converger:
         # registry server -> credential for pulls, replaced by each `desired` message (agent/session.py)
         self.registries: Mapping[str, RegistryCredential] = {}
         self.puller = puller  # background pulls (agent/pulls.py); None: a create waits for its pull
+        self.files = files  # where containers' secrets, configs and uploads are written (agent/files.py)
+        self.secrets: Mapping[str, str] = {}  # secret name -> value, replaced by each `desired` message (never logged)
 
     async def run(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.converge, list(desired), environment_id)
+
+    def _prepare_files(self, desired: DesiredContainer) -> list[tuple[str, str]]:
+        if self.files is None:
+            raise CorralError("this agent has no directory for container files (secrets, configs)")
+        return self.files.prepare(desired, self.secrets)
 
     def retry_now(self) -> None:
         """Forget retry delays (the server sent a new desired set: try everything again)."""
@@ -469,16 +476,12 @@ class Converger:
         actions = arrange_unit_actions(actions, desired, observed)  # a sidekick unit: targets first
         due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
         deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
-        results = apply_actions(
-            self.engine,
-            due,
-            protected_slots=wanted,
-            gate=self.network_gate,
-            registries=self.registries,
-            puller=self.puller,
-        )
+        context = ApplyContext(wanted, self.network_gate, self.registries, self.puller, self._prepare_files)
+        results = apply_actions(self.engine, due, context)
         if self.puller is not None:
             self.puller.forget(wanted.__contains__)
+        if self.files is not None:
+            self.files.prune(wanted)
 
         errors: dict[str, str] = {}
         for result in results:

@@ -34,6 +34,7 @@ from corral.agent.credentials_store import (
 )
 from corral.agent.dns import DnsServer
 from corral.agent.engine_monitor import EngineMonitor
+from corral.agent.files import ContainerFiles
 from corral.agent.health import HealthMonitor
 from corral.agent.metadata import MetadataServer
 from corral.agent.network import NetworkManager
@@ -133,7 +134,8 @@ class Agent:
         # Its own engine client and thread: a long stop grace period never holds up snapshots and deltas.
         # Pulls run beside it on their own engine connections: one stack's slow pull never holds up another stack.
         puller = ImagePuller(DockerEngine(docker_host, timeout=PULL_TIMEOUT_SECONDS, pool_size=MAX_PARALLEL_PULLS + 2))
-        self.converger = Converger(DockerEngine(docker_host), puller=puller)
+        files = ContainerFiles.for_state_dir(state_dir)  # secrets (tmpfs), configs and uploads of its containers
+        self.converger = Converger(DockerEngine(docker_host), puller=puller, files=files)
         # Logs and exec: one engine client for all streams, a pooled connection for each (they last long).
         self.streams = ContainerStreams(DockerEngine(docker_host, pool_size=MAX_STREAMS + 8))
         self.slot_reporter = SlotReporter()

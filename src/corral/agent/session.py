@@ -46,6 +46,7 @@ from corral.agent.engine_monitor import (
     EngineChange,
     EngineMonitor,
 )
+from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
 from corral.agent.network import NetworkManager
 from corral.agent.streams import StreamManager, StreamSource
@@ -340,6 +341,7 @@ class Session:
         revision = message.data.get("revision")
         self.desired_revision = float(revision) if isinstance(revision, int | float) else None
         self.converger.registries = registries  # never logged: they carry passwords
+        self.converger.secrets = secrets_from_wire(message.data.get("secrets"))  # never logged either
         self.health.set_desired(desired)
         self.converger.retry_now()
         self._request_converge(0.0)

@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from corral.model.files import FileMount
 from corral.model.health import DockerHealthcheck, HealthCheck
 
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
@@ -68,6 +69,7 @@ class LaunchConfig:
     # "SERVICE[:ro|:rw]" (a service of the same deployment unit) or "container:NAME[:ro|:rw]" (any container)
     volumes_from: tuple[str, ...] = ()
     healthcheck: DockerHealthcheck | None = None  # compose `healthcheck`: Docker runs its command (model/health.py)
+    files: tuple[FileMount, ...] = ()  # secrets, configs and uploaded bind files, mounted read-only (model/files.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -90,6 +92,7 @@ class LaunchConfig:
         values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
         if values.get("healthcheck") is not None:
             values["healthcheck"] = DockerHealthcheck.from_dict(values["healthcheck"])
+        values["files"] = tuple(FileMount.from_dict(f) for f in values.get("files", ()))
         return cls(**values)
 
     def config_hash(self) -> str:
@@ -102,7 +105,7 @@ class LaunchConfig:
 
 
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
-_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck", "external_links")
+_OMIT_WHEN_DEFAULT: tuple[str, ...] = ("volumes_from", "healthcheck", "external_links", "files")
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
 }

@@ -143,9 +143,12 @@ def docker_healthcheck_config(check: DockerHealthcheck) -> dict[str, Any]:
     return result
 
 
-def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | None = None) -> CreateArguments:
+def create_arguments(
+    desired: DesiredContainer, targets: Mapping[str, str] | None = None, file_binds: Iterable[tuple[str, str]] = ()
+) -> CreateArguments:
     """Everything Docker needs to create `desired` (pure). `targets`: docker ids of the unit's containers that
-    its `volumes_from` / `network_mode: service:` name (runtime/units.py)."""
+    its `volumes_from` / `network_mode: service:` name (runtime/units.py). `file_binds`: (host path, container
+    path) of the files the agent wrote for its secrets, configs and uploads (agent/files.py), bound read-only."""
     launch: LaunchConfig = desired.launch
     unit = unit_options(launch, targets or {})
     exposed: list[tuple[int, str]] = []
@@ -176,6 +179,7 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
             anonymous.append(volume.target)
         else:
             binds.append(f"{volume.source}:{volume.target}:{'ro' if volume.read_only else 'rw'}")
+    binds += [f"{host_path}:{target}:ro" for host_path, target in file_binds]
 
     config: dict[str, Any] = {
         "image": launch.image,
@@ -345,6 +349,7 @@ def create_container(
     *,
     protected_slots: Collection[str] = (),
     image_ready: bool = False,
+    file_binds: Iterable[tuple[str, str]] = (),
 ) -> str:
     """Create (not start) the container for `desired`, named `slot.name`; return its docker id.
 
@@ -354,7 +359,7 @@ def create_container(
     """
     if not image_ready:
         ensure_image(engine, desired.launch.image, always_pull=wants_image_pull(desired.launch))
-    arguments = create_arguments(desired, resolve_targets(engine, desired))
+    arguments = create_arguments(desired, resolve_targets(engine, desired), file_binds)
     name = desired.slot.name
     for _ in range(3):
         try:

@@ -29,6 +29,7 @@ from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_catalog import router as catalog_router
 from corral.server.api_registries import router as registries_router
+from corral.server.api_secrets import router as secrets_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
 from corral.server.api_tls import router as tls_router
@@ -42,6 +43,7 @@ from corral.server.hub import AgentHub
 from corral.server.orchestration import Orchestrator
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
+from corral.store.secrets import SecretStore
 from corral.store.stacks import StackStore
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ def create_app(
     orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
     registries = RegistryStore(store, settings.data_dir)
     orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
+    orchestrator.secrets = SecretStore(store, settings.data_dir)  # so do the secrets its containers name
     catalogs = CatalogService(
         store,
         settings.data_dir,
@@ -109,6 +112,7 @@ def create_app(
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.registries = registries
+    app.state.secrets = orchestrator.secrets
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(
         max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds
@@ -126,6 +130,7 @@ def create_app(
     app.include_router(upgrades_router)
     app.include_router(catalog_router)
     app.include_router(registries_router)
+    app.include_router(secrets_router)
     app.include_router(tls_router)
 
     @app.get("/healthz", include_in_schema=False)
