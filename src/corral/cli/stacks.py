@@ -6,6 +6,7 @@ answers and every env_file the compose file names (read relative to the compose 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from corral.cli.output import Format, err_console, fail, print_json, print_table
 from corral.cli.terminal import interactive_exec
 from corral.client import CorralClient
 from corral.compose import ComposeFile, env_files_for_upload, parse_answers
+from corral.compose.files import collect_uploads
 from corral.model.errors import CorralError, InvalidInput
 
 WAIT_SECONDS = 180.0
@@ -39,6 +41,18 @@ def _env_files(compose_path: Path, text: str, answers: dict[str, str]) -> dict[s
         return env_files_for_upload(compose, answers=answers)
     except InvalidInput as exc:
         fail(exc.message)
+
+
+def _uploads(compose_path: Path, text: str, answers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The files of relative binds, secrets and configs (read below the compose file's folder) and the values of
+    `environment:` secrets and configs, to send with the stack."""
+    try:
+        uploads = collect_uploads(
+            compose_path.name, text, str(compose_path.resolve().parent), answers=answers, environ=os.environ
+        )
+    except InvalidInput as exc:
+        fail(exc.message)
+    return uploads.to_wire()
 
 
 def _stack_name(value: str | None, compose_path: Path) -> str:
@@ -115,6 +129,7 @@ def up(
             answers=answer_values,
             env_files=_env_files(compose_path, compose_text, answer_values),
             upgrade=upgrade_request,
+            uploads=_uploads(compose_path, compose_text, answer_values),
         )
     )
     for warning in result.get("warnings", []):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from corral.compose.envfile import parse_answers
+from corral.compose.files import Uploads, attach_files
 from corral.compose.pipeline import build_stack, collect_env_files
 from corral.model.errors import InvalidInput
 from corral.model.stack import StackSpec
@@ -35,15 +36,17 @@ def load_stack(
     *,
     answers: Mapping[str, str] = _NO_VALUES,
     env_files: Mapping[str, str] = _NO_VALUES,
+    uploads: Uploads | None = None,
 ) -> StackSpec:
     """Parse, interpolate, validate and merge; raise `InvalidInput` naming file, service and field on any problem.
 
     `answers` are the variables for `${VAR}`; `env_files` maps an env_file path as written in the compose file to
-    its content. The stack name is validated by the caller.
+    its content; `uploads` holds the files and environment values `corral up` sent for relative binds, secrets and
+    configs (compose/files.py). The stack name is validated by the caller.
     """
     if compose.base_dir is not None and not os.path.isabs(compose.base_dir):
         raise InvalidInput(f"base_dir {compose.base_dir!r} must be an absolute path", field="base_dir")
-    return build_stack(
+    spec = build_stack(
         stack_name,
         compose.name,
         compose.text,
@@ -52,6 +55,7 @@ def load_stack(
         env_files=env_files,
         base_dir=compose.base_dir,
     )
+    return attach_files(spec, compose.name, compose.text, answers=answers, uploads=uploads)
 
 
 def env_files_for_upload(compose: ComposeFile, *, answers: Mapping[str, str] = _NO_VALUES) -> dict[str, str]:

@@ -411,7 +411,7 @@ def test_container_name_warns() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "secrets", "configs", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
+    ["logging", "networks", "dns", "extra_hosts", "ulimits", "sysctls", "devices",
      "security_opt", "pid", "ipc", "read_only", "tmpfs", "profiles",
      "log_driver"],
 )  # fmt: skip
