@@ -440,8 +440,11 @@ def _number(value: Any, loc: Loc) -> int:
 
 
 def _mode(value: Any, loc: Loc) -> int:
+    """Compose writes modes in octal (`0440`); the YAML loader reads that as the number 440, so digits 0-7 are
+    taken as octal, as Compose means them."""
     if isinstance(value, int) and not isinstance(value, bool):
-        mode = value
+        digits = str(value)
+        mode = int(digits, 8) if set(digits) <= set("01234567") else value
     else:
         try:
             mode = int(str(value), 8)
