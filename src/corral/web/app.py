@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.client import CorralClient
 from corral.model.errors import CorralError, Unauthorized
-from corral.web import pages_catalog, pages_containers, pages_events, pages_hosts, pages_stacks
+from corral.web import pages_catalog, pages_containers, pages_events, pages_hosts, pages_secrets, pages_stacks
 from corral.web.relay import relay, websocket_url
 from corral.web.rendering import render
 from corral.web.security import SECURITY_HEADERS, add_security_headers, cookie_should_be_secure, same_origin
@@ -68,7 +68,7 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui.add_exception_handler(Exception, _unexpected_error)
     ui.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     ui.include_router(router)
-    for module in (pages_hosts, pages_stacks, pages_containers, pages_catalog, pages_events):
+    for module in (pages_hosts, pages_stacks, pages_containers, pages_catalog, pages_events, pages_secrets):
         ui.include_router(module.router)
     return ui
 
