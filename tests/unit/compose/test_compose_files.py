@@ -67,5 +67,5 @@ def test_the_client_names_a_missing_variable_and_a_file_too_large(tmp_path: Path
     with pytest.raises(InvalidInput, match="secret token: environment variable TOKEN is not set"):
         collect_uploads("dc.yml", COMPOSE, base, answers={}, environ={})
     (tmp_path / "motd.txt").write_bytes(b"x" * (MAX_UPLOAD_FILE_BYTES + 1))
-    with pytest.raises(InvalidInput, match="an uploaded file at most .*: put larger data in a named volume"):
+    with pytest.raises(InvalidInput, match=r"an uploaded file at most .*: put larger data in a named volume"):
         collect_uploads("dc.yml", COMPOSE, base, answers={}, environ={"TOKEN": "t"})
