@@ -101,8 +101,7 @@ def test_a_hanging_pull_does_not_delay_another_stack_and_both_waiters_say_why(
                 wait_until(
                     f"{stuck} to say it waits for its image",
                     lambda stuck=stuck: any(  # type: ignore[misc]
-                        f"waiting for image {registry}/{stuck}/app:1" in c["reason"]
-                        for c in _containers(server, stuck)
+                        f"waiting for image {registry}/{stuck}/app:1" in c["reason"] for c in _containers(server, stuck)
                     ),
                     timeout=60,
                 )
