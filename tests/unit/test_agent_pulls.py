@@ -67,8 +67,8 @@ def test_a_present_image_needs_no_pull_and_a_failed_pull_is_each_waiters_error_o
     wait_for_pulls(puller)
     with pytest.raises(ImageMissing, match="gone:1 is not present on this host and cannot be pulled: pull access"):
         puller.require("gone:1", present=lambda: False, requester="a")
-    with pytest.raises(WaitingForImage, match="pull started"):  # the next request tries again
-        puller.require("gone:1", present=lambda: False, requester="a")
+    with pytest.raises(WaitingForImage, match="pull started; the previous attempt failed: image gone:1 is not"):
+        puller.require("gone:1", present=lambda: False, requester="a")  # the next request tries again, saying why
 
 
 def test_pull_always_wants_a_pull_that_ended_after_it_asked() -> None:

@@ -67,6 +67,7 @@ class ImagePuller:
         self._lock = threading.Lock()
         self._pulls: dict[str, _Pull] = {}  # image -> its latest pull (running or ended)
         self._asked: dict[tuple[str, str], float] = {}  # (requester, image) -> when an `always` pull was asked for
+        self._failed: dict[str, str] = {}  # image -> why its latest pull failed (kept in the waiting reason)
 
     def require(
         self,
@@ -84,7 +85,7 @@ class ImagePuller:
             pull = self._pulls.get(image)
             if pull is not None and pull.finished is None:
                 pull.requesters.add(requester)
-                raise WaitingForImage(f"waiting for image {image}: pull running for {now - pull.started:.0f} s")
+                raise self._waiting(image, f"pull running for {now - pull.started:.0f} s", always)
             asked = self._asked.get((requester, image)) if always else None
             if pull is not None and pull.finished is not None and requester in pull.requesters:
                 pull.requesters.discard(requester)
@@ -100,7 +101,7 @@ class ImagePuller:
             pull = self._pulls.get(image)
             if pull is not None and pull.finished is None:  # another thread started it meanwhile
                 pull.requesters.add(requester)
-                raise WaitingForImage(f"waiting for image {image}: pull running for {now - pull.started:.0f} s")
+                raise self._waiting(image, f"pull running for {now - pull.started:.0f} s", always)
             running = [name for name, p in self._pulls.items() if p.finished is None]
             if len(running) >= self._max_parallel:
                 busy = ", ".join(sorted(running))
@@ -109,7 +110,15 @@ class ImagePuller:
                 self._asked.setdefault((requester, image), now)
             self._pulls[image] = _Pull(started=now, requesters={requester})
         threading.Thread(target=self._run, args=(image, credential), name=f"pull-{image[:40]}", daemon=True).start()
-        raise WaitingForImage(f"waiting for image {image}: pull started")
+        raise self._waiting(image, "pull started", always)
+
+    def _waiting(self, image: str, doing: str, always: bool) -> WaitingForImage:
+        """The reason of a container waiting for its image; after a failed pull, why that one failed too."""
+        failed = self._failed.get(image)
+        if failed is None:
+            return WaitingForImage(f"waiting for image {image}: {doing}")
+        earlier = runtime.pull_error(image, failed, always_pull=always).message
+        return WaitingForImage(f"waiting for image {image}: {doing}; the previous attempt failed: {earlier}")
 
     def running(self) -> list[str]:
         with self._lock:
@@ -128,6 +137,10 @@ class ImagePuller:
             pull = self._pulls[image]
             pull.finished = self._clock()
             pull.failure = failure
+            if failure:
+                self._failed[image] = failure
+            else:
+                self._failed.pop(image, None)
             took = pull.finished - pull.started
         if failure:
             log.warning("pull of image %s failed after %.0f s: %s", image, took, failure)
