@@ -18,6 +18,7 @@ from corral.cli import catalog as _catalog_commands  # noqa: F401 - registers `c
 from corral.cli import catalog_commands as _catalog_more  # noqa: F401 - `catalog ls|show|install|upgrade|...`
 from corral.cli import compose_commands as _compose_commands  # noqa: F401 - registers `config`, `export`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
+from corral.cli import secrets as _secret_commands  # noqa: F401 - registers `secrets ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
 from corral.cli.main import app, fail
 from corral.config import load_settings

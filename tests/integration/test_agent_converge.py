@@ -416,7 +416,10 @@ def test_the_agent_converges_and_survives_sigkill_without_touching_containers(
     fake_server.after_welcome = [desired]  # as the server does: the full desired set on every connection
 
     agent = start_agent(state_dir, DOCKER_HOST)
-    number, message = fake_server.expect(protocol.SLOT, timeout=20)
+    _, message = fake_server.expect(protocol.SLOT, timeout=20)
+    assert message.data["slot_id"] == broken.slot.id  # the pull runs in the background (agent/pulls.py) ...
+    assert message.data["reason"].startswith(f"waiting for image {missing_image}")
+    number, message = fake_server.expect(protocol.SLOT, timeout=20)  # ... and its failure is the next reason
     assert message.data["slot_id"] == broken.slot.id
     assert message.data["reason"].startswith(f"image {missing_image} is not present on this host and cannot be pulled")
     _wait_for(lambda: [s[1] for s in _state(world, web.slot.id)] == ["running"], "the web container to run")

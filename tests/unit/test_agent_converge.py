@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,6 +22,7 @@ from corral.agent.converge import (
     parse_desired,
     plan_convergence,
 )
+from corral.agent.pulls import ImagePuller
 from corral.model.entities import ObservedContainer
 from corral.model.errors import Conflict, InvalidInput, Unavailable
 from corral.model.stack import ContainerSlot, DesiredContainer, LaunchConfig
@@ -659,3 +661,40 @@ def test_a_recreate_checks_the_image_before_removing(fake: FakeEngine) -> None:
     converger.converge([want("s1", config_hash="h2")], ENV)
     assert fake.calls[:2] == [f"image {IMAGE}", f"remove {old}"]
     assert [c.labels[labels.CONFIG_HASH] for c in fake.containers_by_id.values()] == ["h2"]
+
+
+def unit_member(slot_id: str, stack: str, image: str, *, volumes_from: tuple[str, ...] = ()) -> DesiredContainer:
+    slot = ContainerSlot(slot_id, "env", stack, slot_id, 1, "host-1", "h1")
+    return DesiredContainer(slot, LaunchConfig(image=image, volumes_from=volumes_from))
+
+
+def test_a_hanging_pull_of_one_stack_does_not_hold_up_another_stacks_containers(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+
+    def pull(_engine: Any, image: str, _credential: Any) -> str:
+        release.wait(30)  # a registry that accepts the connection and does not answer
+        return ""
+
+    present = {"corral/busybox:latest"}
+    monkeypatch.setattr(converge.runtime, "image_present", lambda _engine, image: image in present)
+    done = threading.Event()
+    puller = ImagePuller(fake, pull=pull, on_done=done.set)  # type: ignore[arg-type]
+    converger = Converger(fake, puller=puller)  # type: ignore[arg-type]
+    wanted = [
+        unit_member("a-main", "a", "hangs:1"),
+        unit_member("a-side", "a", "corral/busybox:latest", volumes_from=("a-main",)),
+        unit_member("b-web", "b", "corral/busybox:latest"),
+    ]
+    report = converger.converge(wanted, "env")  # returns while the pull hangs (until `release`)
+    assert "create b-b-web-1" in fake.calls
+    assert report.problems["a-main"] == "waiting for image hangs:1: pull started"
+    assert "create a-a-main-1" not in fake.calls
+    release.set()
+    assert done.wait(10)
+    present.add("hangs:1")
+    converger.retry_now()
+    report = converger.converge(wanted, "env")
+    assert "create a-a-main-1" in fake.calls
+    assert "a-main" not in report.problems

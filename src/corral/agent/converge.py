@@ -21,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import enum
+import functools
 import itertools
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from corral.agent.files import ContainerFiles
+from corral.agent.pulls import ImagePuller
 from corral.agent.units import arrange_unit_actions
 from corral.model.entities import ObservedContainer
 from corral.model.errors import CorralError, InvalidInput
@@ -221,19 +224,32 @@ def unassigned_random_ports(desired: DesiredContainer) -> str:
     return ", ".join(f"{c}/{p}" for c, p in wanted if (c, p) not in assigned)
 
 
-def apply_action(
-    engine: DockerEngine,
-    action: Action,
-    *,
-    protected_slots: Collection[str] = (),
-    gate: NetworkGate | None = None,
-    registries: Mapping[str, RegistryCredential] | None = None,
-) -> str:
-    """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError.
+FilePreparer = Callable[[DesiredContainer], list[tuple[str, str]]]  # writes a container's files (agent/files.py)
 
-    `gate` (agent/network.py) holds back a create or recreate whose network is not ready (its reason is raised).
-    `registries` (server -> credential, from the server's `desired` message) authenticate image pulls."""
+
+@dataclass(frozen=True)
+class ApplyContext:
+    """What applying an action may need besides the engine.
+
+    `protected_slots`: the slots still desired (a create may remove a stale holder of its name only if it is not
+    one of them). `gate` (agent/network.py) holds back a create or recreate whose network is not ready (its
+    reason is raised). `registries` (server -> credential, from the server's `desired` message) authenticate image
+    pulls. With a `puller` (agent/pulls.py) a missing image is pulled in the background and the action waits
+    (raises `WaitingForImage`) instead of blocking on the pull. `files` writes the container's secrets, configs
+    and uploads and returns their read-only binds."""
+
+    protected_slots: Collection[str] = ()
+    gate: NetworkGate | None = None
+    registries: Mapping[str, RegistryCredential] = field(default_factory=dict)
+    puller: ImagePuller | None = None
+    files: FilePreparer | None = None
+
+
+def apply_action(engine: DockerEngine, action: Action, context: ApplyContext | None = None) -> str:
+    """Apply one action; return the docker id of the container it leaves ("" after REMOVE). Raises CorralError."""
+    context = context if context is not None else ApplyContext()
     want = action.desired
+    gate = context.gate
     if gate is not None and want is not None and action.kind in (ActionKind.CREATE, ActionKind.RECREATE):
         waiting = gate(want)
         if waiting:
@@ -256,53 +272,79 @@ def apply_action(
         return action.docker_id
     assert want is not None, f"{action.kind} needs a desired container"
     # never remove what cannot be created again
-    runtime.ensure_image(
-        engine,
-        want.launch.image,
-        always_pull=runtime.wants_image_pull(want.launch),
-        credential=credential_for(want.launch.image, registries or {}),
-    )
+    image = want.launch.image
+    credential = credential_for(image, context.registries)
+    always = runtime.wants_image_pull(want.launch)
+    if context.puller is None:
+        runtime.ensure_image(engine, image, always_pull=always, credential=credential)
+    else:
+        present = functools.partial(runtime.image_present, engine, image)
+        context.puller.require(image, present=present, always=always, credential=credential, requester=action.slot_id)
+    binds = context.files(want) if context.files is not None and want.launch.files else []
     if action.kind is ActionKind.RECREATE:
         runtime.remove_container(engine, action.docker_id, name=action.name)
-    docker_id = runtime.create_container(engine, want, protected_slots=protected_slots, image_ready=True)
+    create = functools.partial(runtime.create_container, protected_slots=context.protected_slots, image_ready=True)
+    docker_id = create(engine, want, file_binds=binds) if binds else create(engine, want)
     if want.running:
         runtime.start_container(engine, docker_id, name=want.slot.name)
     return docker_id
 
 
 def apply_actions(
-    engine: DockerEngine,
-    actions: Iterable[Action],
-    *,
-    protected_slots: Collection[str] = (),
-    gate: NetworkGate | None = None,
-    registries: Mapping[str, RegistryCredential] | None = None,
+    engine: DockerEngine, actions: Iterable[Action], context: ApplyContext | None = None
 ) -> list[ActionResult]:
     """Apply every action in order; a failure is recorded in its result and the next action still runs.
 
-    Consecutive actions of one kind touch different slots, so they run `PARALLEL_ACTIONS` at a time (an engine
-    creates and starts containers concurrently: 20 serial starts cost 20 network set-ups in a row) — unless a
-    container of a sidekick unit is among them: those keep their order (targets first)."""
+    Removals and stops come first (they free names and ports). Then each stack whose containers form sidekick
+    units gets a lane of its own, applied in order (targets first) beside the others, so one stack's unit never
+    waits for another's; the remaining actions run in batches of one kind, `PARALLEL_ACTIONS` at a time (an engine
+    creates and starts containers concurrently: 20 serial starts cost 20 network set-ups in a row)."""
     todo = list(actions)
-    if any(unit_references(a.desired.launch) for a in todo if a.desired is not None):
-        return [_applied(engine, a, protected_slots, gate, registries) for a in todo]
-    results: list[ActionResult] = []
+    context = context if context is not None else ApplyContext()
+
+    def apply(action: Action) -> ActionResult:
+        return _applied(engine, action, context)
+
+    early = [a for a in todo if a.kind in (ActionKind.REMOVE, ActionKind.STOP)]
+    later = [a for a in todo if a.kind not in (ActionKind.REMOVE, ActionKind.STOP)]
+    unit_stacks = {_stack_of(a) for a in later if a.desired is not None and unit_references(a.desired.launch)}
+    lanes: dict[tuple[str, str], list[Action]] = {}
+    for action in later:
+        if _stack_of(action) in unit_stacks:
+            lanes.setdefault(_stack_of(action), []).append(action)
+    batched = [a for a in later if _stack_of(a) not in unit_stacks]
+    done: dict[int, ActionResult] = {}
     with concurrent.futures.ThreadPoolExecutor(PARALLEL_ACTIONS, thread_name_prefix="apply") as pool:
-        for _, group in itertools.groupby(todo, key=lambda a: a.kind):
-            batch = list(group)
-            results += pool.map(lambda a: _applied(engine, a, protected_slots, gate, registries), batch)
+        for action, result in zip(early, _in_batches(pool, apply, early), strict=True):
+            done[id(action)] = result
+        with concurrent.futures.ThreadPoolExecutor(max(len(lanes), 1), thread_name_prefix="unit") as unit_pool:
+            lane_results = [unit_pool.submit(lambda lane: [apply(a) for a in lane], lane) for lane in lanes.values()]
+            for action, result in zip(batched, _in_batches(pool, apply, batched), strict=True):
+                done[id(action)] = result
+            for lane, future in zip(lanes.values(), lane_results, strict=True):
+                for action, result in zip(lane, future.result(), strict=True):
+                    done[id(action)] = result
+    return [done[id(a)] for a in todo]
+
+
+def _stack_of(action: Action) -> tuple[str, str]:
+    slot = action.desired.slot if action.desired is not None else None
+    return (slot.environment_id, slot.stack) if slot is not None else ("", "")
+
+
+def _in_batches(
+    pool: concurrent.futures.Executor, apply: Callable[[Action], ActionResult], actions: list[Action]
+) -> list[ActionResult]:
+    """Consecutive actions of one kind touch different slots: each such batch runs on the pool, in parallel."""
+    results: list[ActionResult] = []
+    for _, group in itertools.groupby(actions, key=lambda a: a.kind):
+        results += pool.map(apply, list(group))
     return results
 
 
-def _applied(
-    engine: DockerEngine,
-    action: Action,
-    protected_slots: Collection[str],
-    gate: NetworkGate | None,
-    registries: Mapping[str, RegistryCredential] | None,
-) -> ActionResult:
+def _applied(engine: DockerEngine, action: Action, context: ApplyContext) -> ActionResult:
     try:
-        docker_id = apply_action(engine, action, protected_slots=protected_slots, gate=gate, registries=registries)
+        docker_id = apply_action(engine, action, context)
     except CorralError as exc:
         return ActionResult(action, exc.message or type(exc).__name__, action.docker_id)
     except Exception as exc:  # a bug costs this action, not the others
@@ -380,6 +422,8 @@ class Converger:
         *,
         clock: Callable[[], float] = time.monotonic,
         max_retry_seconds: float = MAX_RETRY_SECONDS,
+        puller: ImagePuller | None = None,
+        files: ContainerFiles | None = None,
     ) -> None:
         self.engine = engine
         self._clock = clock
@@ -395,10 +439,18 @@ class Converger:
         self.network_gate: NetworkGate | None = None  # set by the agent's NetworkManager (agent/network.py)
         # registry server -> credential for pulls, replaced by each `desired` message (agent/session.py)
         self.registries: Mapping[str, RegistryCredential] = {}
+        self.puller = puller  # background pulls (agent/pulls.py); None: a create waits for its pull
+        self.files = files  # where containers' secrets, configs and uploads are written (agent/files.py)
+        self.secrets: Mapping[str, str] = {}  # secret name -> value, replaced by each `desired` message (never logged)
 
     async def run(self, desired: Sequence[DesiredContainer], environment_id: str | None) -> ConvergeReport:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.converge, list(desired), environment_id)
+
+    def _prepare_files(self, desired: DesiredContainer) -> list[tuple[str, str]]:
+        if self.files is None:
+            raise CorralError("this agent has no directory for container files (secrets, configs)")
+        return self.files.prepare(desired, self.secrets)
 
     def retry_now(self) -> None:
         """Forget retry delays (the server sent a new desired set: try everything again)."""
@@ -424,9 +476,12 @@ class Converger:
         actions = arrange_unit_actions(actions, desired, observed)  # a sidekick unit: targets first
         due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
         deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
-        results = apply_actions(
-            self.engine, due, protected_slots=wanted, gate=self.network_gate, registries=self.registries
-        )
+        context = ApplyContext(wanted, self.network_gate, self.registries, self.puller, self._prepare_files)
+        results = apply_actions(self.engine, due, context)
+        if self.puller is not None:
+            self.puller.forget(wanted.__contains__)
+        if self.files is not None:
+            self.files.prune(wanted)
 
         errors: dict[str, str] = {}
         for result in results:

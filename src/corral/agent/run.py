@@ -34,10 +34,12 @@ from corral.agent.credentials_store import (
 )
 from corral.agent.dns import DnsServer
 from corral.agent.engine_monitor import EngineMonitor
+from corral.agent.files import ContainerFiles
 from corral.agent.health import HealthMonitor
 from corral.agent.lb import LoadBalancers
 from corral.agent.metadata import MetadataServer
 from corral.agent.network import NetworkManager
+from corral.agent.pulls import MAX_PARALLEL_PULLS, PULL_TIMEOUT_SECONDS, ImagePuller
 from corral.agent.session import Outcome, Session, agent_socket_url
 from corral.agent.streams import MAX_STREAMS
 from corral.agent.trust import MITM, UntrustedServerError, establish, pin_bundle, pinned_ca_path, refusal
@@ -132,7 +134,10 @@ class Agent:
         self.settings = settings
         self.monitor = EngineMonitor(DockerEngine(docker_host), max_backoff=settings.agent_max_backoff_seconds)
         # Its own engine client and thread: a long stop grace period never holds up snapshots and deltas.
-        self.converger = Converger(DockerEngine(docker_host))
+        # Pulls run beside it on their own engine connections: one stack's slow pull never holds up another stack.
+        puller = ImagePuller(DockerEngine(docker_host, timeout=PULL_TIMEOUT_SECONDS, pool_size=MAX_PARALLEL_PULLS + 2))
+        files = ContainerFiles.for_state_dir(state_dir)  # secrets (tmpfs), configs and uploads of its containers
+        self.converger = Converger(DockerEngine(docker_host), puller=puller, files=files)
         # Logs and exec: one engine client for all streams, a pooled connection for each (they last long).
         self.streams = ContainerStreams(DockerEngine(docker_host, pool_size=MAX_STREAMS + 8))
         self.slot_reporter = SlotReporter()

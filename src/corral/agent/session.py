@@ -26,6 +26,7 @@ import asyncio
 import base64
 import contextlib
 import enum
+import functools
 import logging
 import ssl
 import time
@@ -46,6 +47,7 @@ from corral.agent.engine_monitor import (
     EngineChange,
     EngineMonitor,
 )
+from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
 from corral.agent.network import NetworkManager
 from corral.agent.streams import StreamManager, StreamSource
@@ -228,6 +230,9 @@ class Session:
             return SessionResult(Outcome.DROPPED, f"server sent no welcome within {WELCOME_TIMEOUT_SECONDS:.0f}s")
         queue = self.monitor.attach()
         self.health.attach(self._send_health)
+        if self.converger.puller is not None:  # a finished pull converges at once (agent/pulls.py)
+            loop = asyncio.get_running_loop()
+            self.converger.puller.on_done = functools.partial(loop.call_soon_threadsafe, self._on_network_ready)
         self.slot_reporter.new_connection()
         if self.network is not None:
             self.network.attach(self._send, self._on_network_ready)
@@ -353,6 +358,7 @@ class Session:
         revision = message.data.get("revision")
         self.desired_revision = float(revision) if isinstance(revision, int | float) else None
         self.converger.registries = registries  # never logged: they carry passwords
+        self.converger.secrets = secrets_from_wire(message.data.get("secrets"))  # never logged either
         self.health.set_desired(desired)
         self.converger.retry_now()
         self._request_converge(0.0)
@@ -360,7 +366,8 @@ class Session:
     # -- convergence
 
     def _on_network_ready(self) -> None:
-        """The overlay network is in place: managed containers that waited for it are created now."""
+        """The overlay network is in place, or an image pull ended: the containers that waited for it are created
+        now."""
         self.converger.retry_now()
         self._request_converge(0.0)
 

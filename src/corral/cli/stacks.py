@@ -6,6 +6,7 @@ variables they read and every env_file and extends file they name (cli/project.p
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -19,10 +20,23 @@ from corral.cli.output import Format, err_console, fail, print_json, print_table
 from corral.cli.project import load_project
 from corral.cli.terminal import interactive_exec
 from corral.client import CorralClient
+from corral.compose.files import collect_uploads
 from corral.model.errors import CorralError, InvalidInput
 
 WAIT_SECONDS = 180.0
 STUCK_SECONDS = 20.0  # a reason that has not changed for this long is reported instead of waiting further
+
+
+def _uploads(compose_path: Path, text: str, answers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The files of relative binds, secrets and configs (read below the compose file's folder) and the values of
+    `environment:` secrets and configs, to send with the stack."""
+    try:
+        uploads = collect_uploads(
+            compose_path.name, text, str(compose_path.resolve().parent), answers=answers, environ=os.environ
+        )
+    except InvalidInput as exc:
+        fail(exc.message)
+    return uploads.to_wire()
 
 
 def _stack_name(value: str | None, compose_path: Path) -> str:
@@ -91,6 +105,7 @@ def up(
             env_files=project.env_files,
             upgrade=upgrade_request,
             profiles=project.profiles,
+            uploads=_uploads(project.compose_path, project.compose_text, project.variables),
         )
     )
     for warning in result.get("warnings", []):

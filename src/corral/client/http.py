@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from corral.client.catalog import CatalogClient
+from corral.client.secrets import SecretsClient
 from corral.model.errors import (
     DATABASE_UNAVAILABLE,
     Conflict,
@@ -91,6 +92,7 @@ class CorralClient:
         )
         self.stacks = StacksClient(self)
         self.catalog = CatalogClient(self)
+        self.secrets = SecretsClient(self)
 
     def close(self) -> None:
         self._http.close()
@@ -365,10 +367,12 @@ class StacksClient:
         env_files: dict[str, str] | None = None,
         upgrade: dict[str, Any] | None = None,
         profiles: list[str] | None = None,
+        uploads: tuple[dict[str, str], dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """Create or update a stack. `upgrade` ({} or some of batch_size, interval_ms, start_first,
         deadline_seconds) makes changed services upgrade in batches instead of all at once; `profiles` are the
-        Compose profiles to enable."""
+        Compose profiles to enable; `uploads`: the files (path -> base64) and environment values of relative binds,
+        secrets and configs (compose/files.py)."""
         body: dict[str, Any] = {
             "environment": environment,
             "name": name,
@@ -384,6 +388,8 @@ class StacksClient:
             body["upgrade"] = upgrade
         if profiles:
             body["profiles"] = profiles
+        if uploads is not None:
+            body["uploads"], body["upload_environment"] = uploads
         result: dict[str, Any] = self._client.request("PUT", "/v1/stacks", json=body)
         return result
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from corral.compose.envfile import parse_answers
+from corral.compose.files import Uploads, attach_files
 from corral.compose.pipeline import build_stack, collect_env_files
 from corral.model.errors import InvalidInput
 from corral.model.stack import StackSpec
@@ -36,17 +37,19 @@ def load_stack(
     answers: Mapping[str, str] = _NO_VALUES,
     env_files: Mapping[str, str] = _NO_VALUES,
     profiles: frozenset[str] = frozenset(),
+    uploads: Uploads | None = None,
 ) -> StackSpec:
     """Parse, interpolate, validate and merge; raise `InvalidInput` naming file, service and field on any problem
     (every problem of the services at once).
 
     `answers` are the variables for `${VAR}` and bare `environment: [KEY]` entries; `env_files` maps the path of an
     env_file or `extends` file, as written in the compose file, to its content; `profiles` are the active Compose
-    profiles ("*": all). The stack name is validated by the caller.
+    profiles ("*": all); `uploads` holds the files and environment values `corral up` sent for relative binds,
+    secrets and configs (compose/files.py). The stack name is validated by the caller.
     """
     if compose.base_dir is not None and not os.path.isabs(compose.base_dir):
         raise InvalidInput(f"base_dir {compose.base_dir!r} must be an absolute path", field="base_dir")
-    return build_stack(
+    spec = build_stack(
         stack_name,
         compose.name,
         compose.text,
@@ -56,6 +59,7 @@ def load_stack(
         base_dir=compose.base_dir,
         profiles=profiles,
     )
+    return attach_files(spec, compose.name, compose.text, answers=answers, uploads=uploads)
 
 
 def env_files_for_upload(compose: ComposeFile, *, answers: Mapping[str, str] = _NO_VALUES) -> dict[str, str]:

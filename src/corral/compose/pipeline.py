@@ -29,8 +29,8 @@ from corral.model.stack import ServiceSpec, StackSpec
 
 SERVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _VERSION = re.compile(r"[23](?:\.[0-9]+)?")
-_TOP_KEYS = frozenset({"version", "services", "volumes", "networks"})
-_TOP_IGNORED = frozenset({"networks", "secrets", "configs", "include", "models"})
+_TOP_KEYS = frozenset({"version", "services", "volumes", "networks", "secrets", "configs"})  # the last two: files.py
+_TOP_IGNORED = frozenset({"networks", "include", "models"})
 _CATALOG_KEYS = frozenset({"catalog", ".catalog"})
 _VOLUME_KEYS = frozenset({"driver", "driver_opts", "external", "labels", "name", "per_container"})
 # A bound of the parser, before any service is read (the operator's limits are the quotas, model/quotas.py); the

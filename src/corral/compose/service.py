@@ -48,18 +48,19 @@ SUPPORTED_KEYS = frozenset({
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
     "profiles", "init", "read_only", "shm_size", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
     "pid", "ipc", "devices",
+    "secrets", "configs",  # read by compose/files.py
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
     "annotations", "attach", "blkio_config", "blkio_weight", "blkio_weight_device", "cgroup", "cgroup_parent",
-    "configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
+    "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
     "cpu_shares", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "device_read_bps",
     "device_read_iops", "device_write_bps", "device_write_iops", "dns", "dns_opt", "dns_search",
     "dockerfile", "domainname", "gpus", "group_add", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
     "memswap_limit", "models", "networks", "oom_kill_disable",
     "oom_score_adj", "pids_limit", "platform", "post_start", "pre_stop", "provider",
-    "pull_policy", "runtime", "secrets", "security_opt", "storage_opt",
+    "pull_policy", "runtime", "security_opt", "storage_opt",
     "sysctls", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.

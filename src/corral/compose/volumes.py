@@ -1,8 +1,9 @@
 """`volumes` entries of a service, short and long syntax, into `VolumeSpec`s.
 
-Why relative host paths need `base_dir`: "./data" means "next to the compose file", which only the CLI knows; a
-file uploaded through the API has no directory, so such a path is an error rather than a guess. Home-relative
-paths ("~/x") are rejected for the same reason: whose home?
+Why relative host paths need `base_dir`: "./data" means "next to the compose file", which only the CLI knows. A
+file uploaded through the API has no directory: there a relative source is kept as written and compose/files.py
+mounts the copy `corral up` uploaded with the stack (or refuses it). Home-relative paths ("~/x") are rejected:
+whose home?
 """
 
 from __future__ import annotations
@@ -123,11 +124,8 @@ def _sourced(source: str, target: str, read_only: bool, loc: Loc, text: str, bas
     if source.startswith("/"):
         return VolumeSpec(kind="bind", target=target, source=posixpath.normpath(source), read_only=read_only)
     if source.startswith("."):
-        if base_dir is None:
-            raise loc.error(
-                f"invalid volume {text!r}: a relative host path needs the compose file's directory, which files "
-                "uploaded through the API do not have; use an absolute path"
-            )
+        if base_dir is None:  # uploaded with the stack, or refused (compose/files.py)
+            return VolumeSpec(kind="bind", target=target, source=source, read_only=read_only)
         full = posixpath.normpath(posixpath.join(base_dir, source))
         return VolumeSpec(kind="bind", target=target, source=full, read_only=read_only)
     if not _VOLUME_NAME.fullmatch(source):

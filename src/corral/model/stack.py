@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from corral.model.files import FileMount
 from corral.model.health import DockerHealthcheck, HealthCheck
 
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
@@ -79,6 +80,7 @@ class LaunchConfig:
     pid: str = ""  # "" or "host" (compose/host_access.py)
     ipc: str = ""  # "", "host", "private", "shareable" or "none"
     devices: tuple[str, ...] = ()  # "HOST:CONTAINER:PERMISSIONS"
+    files: tuple[FileMount, ...] = ()  # secrets, configs and uploaded bind files, mounted read-only (model/files.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,6 +114,7 @@ class LaunchConfig:
         values["volumes"] = tuple(VolumeSpec(**v) for v in values.get("volumes", ()))
         if values.get("healthcheck") is not None:
             values["healthcheck"] = DockerHealthcheck.from_dict(values["healthcheck"])
+        values["files"] = tuple(FileMount.from_dict(f) for f in values.get("files", ()))
         return cls(**values)
 
     def config_hash(self) -> str:
@@ -126,7 +129,8 @@ class LaunchConfig:
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).
 _OMIT_WHEN_DEFAULT: tuple[str, ...] = (
     "volumes_from", "healthcheck", "external_links",
-    "init", "read_only", "shm_size_bytes", "stop_signal", "extra_hosts", "tmpfs", "ulimits", "pid", "ipc", "devices",
+    "init", "read_only", "shm_size_bytes", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
+    "pid", "ipc", "devices", "files",
 )  # fmt: skip
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)

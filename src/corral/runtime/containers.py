@@ -161,9 +161,12 @@ def engine_host_options(launch: LaunchConfig) -> dict[str, Any]:
     return options
 
 
-def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | None = None) -> CreateArguments:
+def create_arguments(
+    desired: DesiredContainer, targets: Mapping[str, str] | None = None, file_binds: Iterable[tuple[str, str]] = ()
+) -> CreateArguments:
     """Everything Docker needs to create `desired` (pure). `targets`: docker ids of the unit's containers that
-    its `volumes_from` / `network_mode: service:` name (runtime/units.py)."""
+    its `volumes_from` / `network_mode: service:` name (runtime/units.py). `file_binds`: (host path, container
+    path) of the files the agent wrote for its secrets, configs and uploads (agent/files.py), bound read-only."""
     launch: LaunchConfig = desired.launch
     unit = unit_options(launch, targets or {})
     exposed: list[tuple[int, str]] = []
@@ -194,6 +197,7 @@ def create_arguments(desired: DesiredContainer, targets: Mapping[str, str] | Non
             anonymous.append(volume.target)
         else:
             binds.append(f"{volume.source}:{volume.target}:{'ro' if volume.read_only else 'rw'}")
+    binds += [f"{host_path}:{target}:ro" for host_path, target in file_binds]
 
     config: dict[str, Any] = {
         "image": launch.image,
@@ -272,6 +276,15 @@ def ensure_image(
     cannot be pulled, `EngineRejected` when a pull that `always_pull` asked for fails (a stale local copy is not
     silently used instead).
     """
+    if not always_pull and image_present(engine, image):
+        return
+    failure = pull_image(engine, image, credential)
+    if failure:
+        raise pull_error(image, failure, always_pull=always_pull)
+
+
+def image_present(engine: DockerEngine, image: str) -> bool:
+    """Whether the engine's local store has `image` (one quick lookup)."""
 
     def present(client: docker.DockerClient) -> bool:
         try:
@@ -281,6 +294,13 @@ def ensure_image(
         except docker.errors.APIError as exc:
             raise EngineRejected(f"image {image}: {_explain(exc)}", field="launch.image") from exc
         return True
+
+    return engine.call(f"look up image {image}", present)
+
+
+def pull_image(engine: DockerEngine, image: str, credential: RegistryCredential | None = None) -> str:
+    """Pull `image` (blocks until the engine is done); "" when it worked, else why it failed (never the password).
+    Raises `Unavailable` when the engine cannot be reached."""
 
     def pull(client: docker.DockerClient) -> str:
         repository, tag = docker.utils.parse_repository_tag(image)
@@ -293,14 +313,14 @@ def ensure_image(
             return _pull_failure(image, str(exc), credential)
         return ""
 
-    if not always_pull and engine.call(f"look up image {image}", present):
-        return
-    failure = engine.call(f"pull image {image}", pull)
-    if not failure:
-        return
+    return engine.call(f"pull image {image}", pull)
+
+
+def pull_error(image: str, failure: str, *, always_pull: bool) -> CorralError:
+    """The container's error for a failed pull of its image."""
     if always_pull:
-        raise EngineRejected(f"pull_image is always, and pulling {image} failed: {failure}", field="launch.image")
-    raise ImageMissing(
+        return EngineRejected(f"pull_image is always, and pulling {image} failed: {failure}", field="launch.image")
+    return ImageMissing(
         f"image {image} is not present on this host and cannot be pulled: {failure}", field="launch.image"
     )
 
@@ -353,6 +373,7 @@ def create_container(
     *,
     protected_slots: Collection[str] = (),
     image_ready: bool = False,
+    file_binds: Iterable[tuple[str, str]] = (),
 ) -> str:
     """Create (not start) the container for `desired`, named `slot.name`; return its docker id.
 
@@ -362,7 +383,7 @@ def create_container(
     """
     if not image_ready:
         ensure_image(engine, desired.launch.image, always_pull=wants_image_pull(desired.launch))
-    arguments = create_arguments(desired, resolve_targets(engine, desired))
+    arguments = create_arguments(desired, resolve_targets(engine, desired), file_binds)
     name = desired.slot.name
     for _ in range(3):
         try:

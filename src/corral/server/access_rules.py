@@ -94,6 +94,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/environments/{ref}/templates/{catalog}/{template}/install"): env(R.STACKS, WRITE),
     ("POST", "/v1/environments/{ref}/templates/{catalog}/{template}/preview"): env(R.STACKS),
     ("POST", "/v1/stacks/{stack_id}/catalog-upgrade"): env(R.STACKS, WRITE),
+    # secrets: credentials like registries (the same roles); their values never come back
+    ("POST", "/v1/environments/{ref}/secrets"): env(R.REGISTRIES, WRITE),
+    ("GET", "/v1/environments/{ref}/secrets"): env(R.REGISTRIES),
+    ("DELETE", "/v1/environments/{ref}/secrets/{name}"): env(R.REGISTRIES, WRITE),
     # registries
     ("POST", "/v1/environments/{ref}/registries"): env(R.REGISTRIES, WRITE),
     ("GET", "/v1/environments/{ref}/registries"): env(R.REGISTRIES),

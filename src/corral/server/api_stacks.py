@@ -32,6 +32,7 @@ from corral.server.api_upgrades import RollingRestart, start_rolling_restart
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService
 from corral.server.service_accounts import check_service_accounts
+from corral.server.stack_secrets import remove_stack_secrets, store_stack_secrets, uploads_of
 from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -65,6 +66,9 @@ class StackFiles(Strict):
     env_files: dict[str, str] = Field(default_factory=dict)
     profiles: list[str] = Field(default_factory=list, max_length=100)  # Compose profiles enabled ("*": all)
     upgrade: UpgradeRequest | None = None
+    # relative binds, secret and config files (path -> base64) and `environment:` sources, sent by `corral up`
+    uploads: dict[str, str] | None = Field(default=None, repr=False)
+    upload_environment: dict[str, str] = Field(default_factory=dict, repr=False)
 
 
 class ScaleBody(Strict):
@@ -94,6 +98,7 @@ def _parse(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
         answers=body.answers,
         env_files=body.env_files,
         profiles=frozenset(body.profiles),
+        uploads=uploads_of(body.uploads, body.upload_environment),
     )
     check_scheduling_labels(spec, body.compose_name)
     files = {
@@ -202,6 +207,7 @@ def apply_stack(
     if existing is not None and create_only:
         raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="stack")
     check_quotas(request, env, spec, existing.id if existing is not None else None)  # QuotaExceeded (422)
+    store_stack_secrets(request, env.id, spec, body)  # external ones must exist; file/environment ones stored
     if existing is None:
         stack = stacks.create_stack(env.id, spec, files, catalog=catalog)
         changed = [s.name for s in spec.services]
@@ -240,6 +246,7 @@ def get_stack(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
 def delete_stack(request: Request, stack_id: str, _: Admin) -> Response:
     stack = _stacks(request).get_stack(stack_id)
     _stacks(request).delete_stack(stack.id)
+    remove_stack_secrets(request, stack.environment_id, stack.name)
     _wake(request)
     request.app.state.bus.publish("stack", "removed", {"id": stack.id, "name": stack.name}, stack.environment_id)
     return Response(status_code=204)

@@ -31,6 +31,7 @@ from corral.server.api_access import router as access_router
 from corral.server.api_catalog import router as catalog_router
 from corral.server.api_compose import router as compose_router
 from corral.server.api_registries import router as registries_router
+from corral.server.api_secrets import router as secrets_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
 from corral.server.api_tls import router as tls_router
@@ -51,6 +52,7 @@ from corral.store.access import AccessStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.sealing import Sealer
+from corral.store.secrets import SecretStore
 from corral.store.stacks import StackStore
 
 if TYPE_CHECKING:
@@ -74,6 +76,7 @@ def create_app(
     orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
     registries = RegistryStore(store, settings.data_dir)
     orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
+    orchestrator.secrets = SecretStore(store, settings.data_dir)  # so do the secrets its containers name
     catalogs = CatalogService(
         store,
         settings.data_dir,
@@ -129,6 +132,7 @@ def create_app(
         lambda: host_service.agent_url,
         ca_pem=tls.ca_pem.decode() if tls is not None else "",
     )
+    app.state.secrets = orchestrator.secrets
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(
         max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds
@@ -148,6 +152,7 @@ def create_app(
     app.include_router(upgrades_router)
     app.include_router(catalog_router)
     app.include_router(registries_router)
+    app.include_router(secrets_router)
     app.include_router(tls_router)
     app.include_router(access_router)
     app.include_router(compose_router)

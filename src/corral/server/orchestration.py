@@ -40,12 +40,14 @@ from corral.server.hub import AgentHub
 from corral.server.network_pass import NetworkPass, carried_addresses
 from corral.server.occupancy_pass import Revisions, leftovers_of, released_ids
 from corral.server.port_pass import PortPass
+from corral.server.secret_delivery import secrets_by_host
 from corral.server.service_accounts import ServiceAccounts
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
+from corral.store.secrets import SecretStore
 from corral.store.stacks import LeftoverRecord, StackStore
 
 log = logging.getLogger("corral.orchestration")
@@ -92,6 +94,7 @@ class Orchestrator:
         self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
         self.service_accounts: ServiceAccounts | None = None  # containers' own credentials, sent with `desired`
+        self.secrets: SecretStore | None = None  # secret values, sent with `desired` (server/secret_delivery.py)
         self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
         self._push_lock = asyncio.Lock()
 
@@ -408,13 +411,17 @@ class Orchestrator:
         revision = self.revisions.next()  # before reading: the set holds every change stored before this
         desired = await run_in_threadpool(self.desired_by_host, host_ids)
         registries = await run_in_threadpool(self.registries_by_host, desired)
+        secrets = await run_in_threadpool(secrets_by_host, self.store, self.secrets, desired)
         for host_id in host_ids:
-            digest = json.dumps([desired[host_id], registries.get(host_id, [])], sort_keys=True)
+            sending = [desired[host_id], registries.get(host_id, []), secrets.get(host_id, {})]
+            digest = json.dumps(sending, sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
             data: dict[str, Any] = {"containers": desired[host_id], "revision": revision}
             if registries.get(host_id):  # never logged: it carries passwords; absent = none (the agent forgets them)
                 data["registries"] = registries[host_id]
+            if secrets.get(host_id):  # never logged either: the values of the secrets its containers name
+                data["secrets"] = secrets[host_id]
             sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest

@@ -21,7 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from corral.client import CorralClient
 from corral.client.access import AccessClient
 from corral.model.errors import CorralError, Unauthorized
-from corral.web import pages_access, pages_catalog, pages_containers, pages_events, pages_hosts, pages_stacks
+from corral.web import (
+    pages_access,
+    pages_catalog,
+    pages_containers,
+    pages_events,
+    pages_hosts,
+    pages_secrets,
+    pages_stacks,
+)
 from corral.web.relay import relay, websocket_url
 from corral.web.rendering import render
 from corral.web.security import SECURITY_HEADERS, add_security_headers, cookie_should_be_secure, same_origin
@@ -69,7 +77,8 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui.add_exception_handler(Exception, _unexpected_error)
     ui.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     ui.include_router(router)
-    for module in (pages_hosts, pages_stacks, pages_containers, pages_catalog, pages_events, pages_access):
+    pages = (pages_hosts, pages_stacks, pages_containers, pages_catalog, pages_events, pages_secrets, pages_access)
+    for module in pages:
         ui.include_router(module.router)
     return ui
 

@@ -413,7 +413,7 @@ def test_container_name_warns_at_scale_1_and_is_refused_above() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "secrets", "configs", "networks", "dns", "sysctls",
+    ["logging", "networks", "dns", "sysctls",
      "security_opt",
      "log_driver"],
 )  # fmt: skip

@@ -62,8 +62,7 @@ def test_unsupported_top_level_keys_warn() -> None:
     assert spec.warnings == (
         f"{DC}: top-level key 'name' was ignored: the stack is named 'app'",
         f"{DC}: top-level key 'networks' is not supported yet and was ignored",
-        f"{DC}: top-level key 'secrets' is not supported yet and was ignored",
-    )
+    )  # `secrets` is supported (compose/files.py)
 
 
 @pytest.mark.parametrize(
