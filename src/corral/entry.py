@@ -17,6 +17,7 @@ from corral.cli import catalog as _catalog_commands  # noqa: F401 - registers `c
 from corral.cli import catalog_commands as _catalog_more  # noqa: F401 - `catalog ls|show|install|upgrade|...`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
+from corral.cli.help import build
 from corral.cli.main import app, fail
 from corral.config import load_settings
 from corral.model.errors import CorralError
@@ -118,7 +119,7 @@ def agent_command(
 def main() -> None:
     """Run the command; usage errors (unknown flag, missing argument) are one line on stderr and exit code 1."""
     try:
-        result = app(prog_name="corral", standalone_mode=False)
+        result = build(app).main(prog_name="corral", standalone_mode=False)
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(1)

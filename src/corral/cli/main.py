@@ -37,6 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, wrapped at the terminal's width (cli/help.py)
     help="Corral: container management for Cattle environments of real Docker hosts.",
 )
 env_app = typer.Typer(no_args_is_help=True, help="Environments.")
@@ -93,6 +94,14 @@ class Context:
 _context = Context(url="https://127.0.0.1:8080", access_key="", secret_key="")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"corral {version('corral')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _configure(
     url: Annotated[str, typer.Option(envvar="CORRAL_URL", help="Server URL.")] = "https://127.0.0.1:8080",
@@ -101,6 +110,9 @@ def _configure(
     ca: Annotated[
         str, typer.Option("--ca", envvar="CORRAL_CA_FILE", help="The server's CA certificate (file or PEM).")
     ] = "",
+    _version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     _context.url, _context.access_key, _context.secret_key, _context.ca = url, access_key, secret_key, ca
 

@@ -218,7 +218,7 @@ DetachOption = Annotated[bool, typer.Option("-d", "--detach", help="Return at on
 
 @app.command("scale")
 def scale(
-    targets: Annotated[list[str], typer.Argument(help="STACK/SERVICE=N ...", metavar="STACK/SERVICE=N...")],
+    targets: Annotated[list[str], typer.Argument(help="STACK/SERVICE=N ...", metavar="STACK/SERVICE=N")],
     detach: DetachOption = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the containers.")] = WAIT_SECONDS,
     env: EnvOption = None,
@@ -303,9 +303,7 @@ def _container_command(
         typer.echo(name)
 
 
-TargetsArgument = Annotated[
-    list[str], typer.Argument(help="CONTAINER, STACK/SERVICE or STACK ...", metavar="TARGET...")
-]
+TargetsArgument = Annotated[list[str], typer.Argument(help="CONTAINER, STACK/SERVICE or STACK ...", metavar="TARGET")]
 ActionTimeout = Annotated[float, typer.Option(help="Seconds to wait for the engine.")]
 
 
