@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from corral.cli import catalog as _catalog_commands  # noqa: F401 - registers `catalog ...`
 from corral.cli import catalog_commands as _catalog_more  # noqa: F401 - `catalog ls|show|install|upgrade|...`
+from corral.cli import events as _event_commands  # noqa: F401 - registers `events`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
 from corral.cli.help import build

@@ -28,6 +28,7 @@ from corral.model.errors import CorralError, Unavailable
 from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_catalog import router as catalog_router
+from corral.server.api_events import router as events_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
@@ -35,11 +36,13 @@ from corral.server.api_tls import router as tls_router
 from corral.server.api_upgrades import router as upgrades_router
 from corral.server.auth import AuthThrottle
 from corral.server.catalog_service import CatalogService
+from corral.server.event_history import EventHistory
 from corral.server.events import EventBus
 from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.server.orchestration import Orchestrator
+from corral.store.events import EventStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -59,6 +62,9 @@ def create_app(
     tls: ServerTls | None = None,
 ) -> FastAPI:
     bus = EventBus()
+    event_store = EventStore(store)
+    event_history = EventHistory(event_store)
+    bus.recorders.append(event_history.record)
     hub = AgentHub(store, bus, settings)
     stacks = StackStore(store)
     hub.slot_reasons = stacks.set_slot_reason
@@ -78,6 +84,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
+        event_history.start()
         await run_in_threadpool(_fail_interrupted_provisioning, store)
         await run_in_threadpool(catalogs.ensure_builtin)
         await hub.start()
@@ -91,6 +98,8 @@ def create_app(
                 await supervisor
             await orchestrator.stop()
             await hub.stop()
+            with contextlib.suppress(Exception):  # a database gone at shutdown loses at most a second of history
+                await event_history.stop()
 
     app = FastAPI(
         title="Corral",
@@ -103,6 +112,8 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.bus = bus
+    app.state.event_store = event_store
+    app.state.event_history = event_history
     app.state.hub = hub
     app.state.host_service = host_service
     app.state.stacks = stacks
@@ -127,6 +138,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(registries_router)
     app.include_router(tls_router)
+    app.include_router(events_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the loop itself: answers even when every worker thread is busy
