@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from corral.cli.events import iso
 from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
 from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
 from corral.cli.terminal import interactive_exec
@@ -339,6 +340,44 @@ def restart(
     _container_command("restart", names, env, rolling, detach=detach, timeout=timeout)
 
 
+stacks_app = typer.Typer(no_args_is_help=True, help="Stacks: list them (create with `up`, remove with `rm`).")
+app.add_typer(stacks_app, name="stacks")
+
+
+@stacks_app.command("ls")
+def stacks_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+    """List stacks with their state and how many containers run."""
+    stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+    if output is Format.json:
+        return print_json(stacks)
+    rows = []
+    for s in stacks:
+        running = sum(service["running"] for service in s["services"])
+        wanted = sum(service["scale"] for service in s["services"])
+        origin = s.get("catalog") or {}
+        source = f"{origin['catalog']}/{origin['template']}:{origin['version']}" if origin else "-"
+        rows.append([s["name"], styled_state(s["state"]), len(s["services"]), f"{running}/{wanted}", source, s["id"]])
+    print_table(["NAME", "STATE", "SERVICES", "CONTAINERS", "CATALOG", "ID"], rows)
+
+
+TIME_KEYS = ("created_at", "updated_at", "since", "last_seen", "start_requested_at", "expires_at", "revoked_at")
+
+
+def iso_times(value: Any) -> Any:
+    """The value with every UNIX time under a `*_at`/`since`/`last_seen` key as ISO 8601 UTC (0 stays null)."""
+    if isinstance(value, list):
+        return [iso_times(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    converted = {}
+    for key, item in value.items():
+        if key in TIME_KEYS and isinstance(item, int | float) and not isinstance(item, bool):
+            converted[key] = iso(item) if item > 0 else None
+        else:
+            converted[key] = iso_times(item)
+    return converted
+
+
 @app.command("inspect")
 def inspect(
     ref: Annotated[str, typer.Argument(help="STACK, STACK/SERVICE or CONTAINER")], env: EnvOption = None
@@ -353,20 +392,17 @@ def inspect(
         except CorralError:
             return c.stacks.find_container(_env(env), ref)
 
-    print_json(_run(lookup))
+    print_json(iso_times(_run(lookup)))
 
 
 def _targets(c: CorralClient, env: str | None, ref: str) -> list[dict[str, Any]]:
-    """The containers a CLI argument names: one container, or every container of STACK/SERVICE."""
-    if "/" in ref:
-        containers: list[dict[str, Any]] = c.stacks.find_service(_env(env), ref)["containers"]
-        return containers
-    return [c.stacks.find_container(_env(env), ref)]
+    """The containers a CLI argument names: one container, every container of STACK/SERVICE, or of a stack."""
+    return _containers_of(c, env, ref)
 
 
 @app.command("logs")
 def logs(
-    target: Annotated[str, typer.Argument(help="CONTAINER or STACK/SERVICE")],
+    target: Annotated[str, typer.Argument(help="CONTAINER, STACK/SERVICE or STACK")],
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new output.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
     env: EnvOption = None,
