@@ -17,9 +17,11 @@ from corral.cli import access as _access_commands  # noqa: F401 - `login`, `keys
 from corral.cli import catalog as _catalog_commands  # noqa: F401 - registers `catalog ...`
 from corral.cli import catalog_commands as _catalog_more  # noqa: F401 - `catalog ls|show|install|upgrade|...`
 from corral.cli import compose_commands as _compose_commands  # noqa: F401 - registers `config`, `export`
+from corral.cli import events as _event_commands  # noqa: F401 - registers `events`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
 from corral.cli import secrets as _secret_commands  # noqa: F401 - registers `secrets ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
+from corral.cli.help import build
 from corral.cli.main import app, fail
 from corral.config import load_settings
 from corral.model.errors import CorralError
@@ -147,7 +149,7 @@ def agent_command(
 def main() -> None:
     """Run the command; usage errors (unknown flag, missing argument) are one line on stderr and exit code 1."""
     try:
-        result = app(prog_name="corral", standalone_mode=False)
+        result = build(app).main(prog_name="corral", standalone_mode=False)
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(1)

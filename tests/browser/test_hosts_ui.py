@@ -170,3 +170,18 @@ def test_the_events_log_shows_a_change_as_it_happens(page: Page, ui_server: Serv
         expect(row).to_be_visible()
     finally:
         ui_server.client().update_host_labels(host["id"], host["labels"])
+
+
+def test_the_events_log_starts_with_history(page: Page, ui_server: ServerProcess) -> None:
+    host = _host(ui_server, "uih1")
+    key = unique("uihistory")
+    ui_server.client().update_host_labels(host["id"], {**host["labels"], key: "x"})
+    try:
+        page.goto("/ui/events")  # opened after the change: the row comes from the server's kept history
+        row = page.locator("#event-rows tr.history[data-resource-type=host]").filter(
+            has=page.locator(f'td[title*="{key}"]')
+        )
+        expect(row.first).to_contain_text("updated")
+        expect(row.first).to_contain_text("uih1")
+    finally:
+        ui_server.client().update_host_labels(host["id"], host["labels"])

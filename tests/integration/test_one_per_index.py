@@ -117,7 +117,7 @@ def test_an_index_never_runs_twice_through_an_upgrade_and_a_scale_down_and_up(
         third = _host_of(sampler, 3)
         server.cli("hosts", "deactivate", third)
         server.cli("scale", "r/a=2")
-        server.cli("scale", "r/a=3")
+        server.cli("scale", "-d", "r/a=3")  # -d: the test watches the index wait for its old container
         web = wait_until(
             "r-a-3 waiting for its old container",
             lambda: "waiting for r-a-3" in (s := _service(server))["reason"] and s,

@@ -146,7 +146,7 @@ def test_rolling_restart_and_an_upgrade_that_cannot_finish(server: ServerProcess
     old = wait_until("4 web containers running", lambda: _running_if(engines, lambda ids: len(ids) == 4), 60)
 
     before = _started_at(engines, old)
-    server.cli("restart", "shop/web", "--batch-size", "1")
+    server.cli("restart", "-d", "shop/web", "--batch-size", "1")  # -d: the test samples the engines meanwhile
     samples = []
 
     def all_restarted() -> bool:

@@ -16,7 +16,8 @@ from corral.catalog.answers import parse_answers_file
 from corral.cli.catalog import catalog_app
 from corral.cli.main import EnvOption, FormatOption, _env, _run
 from corral.cli.output import Format, err_console, fail, print_json, print_table
-from corral.cli.stacks import WAIT_SECONDS, _finish_upgrade, _print_containers, _wait_for_stack
+from corral.cli.stacks import WAIT_SECONDS, _finish_upgrade, _print_containers
+from corral.cli.waiting import wait_for_stack as _wait_for_stack
 from corral.model.errors import InvalidInput
 
 AnswerOption = Annotated[

@@ -38,6 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, wrapped at the terminal's width (cli/help.py)
     help="Corral: container management for Cattle environments of real Docker hosts.",
 )
 env_app = typer.Typer(no_args_is_help=True, help="Environments.")
@@ -99,6 +100,14 @@ DEFAULT_URL = "https://127.0.0.1:8080"
 _context = Context(url=DEFAULT_URL, access_key="", secret_key="")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"corral {version('corral')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _configure(
     url: Annotated[str, typer.Option(envvar="CORRAL_URL", help=f"Server URL [default: {DEFAULT_URL}].")] = "",
@@ -110,6 +119,9 @@ def _configure(
     profile: Annotated[
         str | None, typer.Option(envvar="CORRAL_PROFILE", help="Profile of the CLI config file (`corral login`).")
     ] = None,
+    _version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     try:
         saved = profiles.profile(profile)

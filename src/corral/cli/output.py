@@ -28,6 +28,9 @@ STATE_STYLES = {
     "pending": "yellow",
     "provisioning": "yellow",
     "removing": "yellow",
+    "stopping": "yellow",
+    "starting": "yellow",
+    "unplaced": "red",
     "disconnected": "red",
     "engine-down": "red",
     "unknown": "yellow",
@@ -66,15 +69,51 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     console.print(table, highlight=False)
 
 
+class Progress:
+    """What a wait is doing, on stderr: a Rich spinner on a terminal, one plain line per change when piped (so logs
+    and CI show the progress without control characters)."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._live = err_console.is_terminal
+        self._status: Any = None
+
+    def __enter__(self) -> Progress:
+        if self._live:
+            self._status = err_console.status(self._text)
+            self._status.__enter__()
+        else:
+            self._plain(self._text)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)
+
+    def update(self, text: str) -> None:
+        if text == self._text:
+            return
+        self._text = text
+        if self._status is not None:
+            self._status.update(text)
+        else:
+            self._plain(text)
+
+    @staticmethod
+    def _plain(text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
 def wait_for(describe: str, check: Callable[[], tuple[bool, str]], *, timeout: float, interval: float = 0.5) -> None:
     """Poll `check` until it returns (True, _) or the deadline passes; show progress on stderr."""
     deadline = time.monotonic() + timeout
-    with err_console.status(describe) as status:
+    with Progress(describe) as progress:
         while True:
             done, detail = check()
             if done:
                 return
             if time.monotonic() > deadline:
                 fail(f"{describe}: gave up after {timeout:g} s ({detail})")
-            status.update(f"{describe} ({detail})")
+            progress.update(f"{describe} ({detail})")
             time.sleep(interval)

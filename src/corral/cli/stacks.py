@@ -9,22 +9,30 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from corral.cli.events import iso
 from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
 from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
 from corral.cli.project import load_project
 from corral.cli.terminal import interactive_exec
+from corral.cli.waiting import (
+    ended_after,
+    started_after,
+    stopped,
+    wait_for_containers,
+    wait_for_service,
+)
+from corral.cli.waiting import wait_for_stack as _wait_for_stack
 from corral.client import CorralClient
 from corral.compose.files import collect_uploads
 from corral.model.errors import CorralError, InvalidInput
 
 WAIT_SECONDS = 180.0
-STUCK_SECONDS = 20.0  # a reason that has not changed for this long is reported instead of waiting further
+ACTION_SECONDS = 60.0  # stop, start, restart: Docker's stop timeout is 10 s per container
 
 
 def _uploads(compose_path: Path, text: str, answers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -135,59 +143,15 @@ def _finish_upgrade(env: str | None, name: str, action: str, detach: bool, timeo
     _print_containers([c for s in result["services"] for c in s["containers"]], show_all=True)
 
 
-FAILED_STATES = ("upgrade-error", "rollback-error")
+_LIVE_STATES = ("running", "pending", "created", "restarting", "starting", "stopping")
 
 
-def _wait_for_stack(stack_id: str, timeout: float, *, until: tuple[str, ...] = ("active",)) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    last_reasons: tuple[str, ...] = ()
-    reasons_since = time.monotonic()
-    with err_console.status("starting containers") as status:
-        while True:
-            stack: dict[str, Any] = _run(lambda c: c.stacks.get(stack_id))
-            if stack["state"] in until:
-                return stack
-            if stack["state"] == "degraded" and "active" in until and not _health_pending(stack):
-                err_console.print(f"[yellow]warning:[/yellow] stack {stack['name']} runs, but is degraded")
-                for reason in _reasons(stack):
-                    err_console.print(f"  {reason}", highlight=False)
-                return stack
-            if stack["state"] in FAILED_STATES:
-                err_console.print(f"[red]error:[/red] stack {stack['name']} is {stack['state']}")
-                for reason in _reasons(stack):
-                    err_console.print(f"  {reason}", highlight=False)
-                raise typer.Exit(1)
-            reasons = _reasons(stack)
-            if reasons != last_reasons:
-                last_reasons, reasons_since = reasons, time.monotonic()
-            progress = ", ".join(f"{s['name']} {s['running']}/{s['scale']}" for s in stack["services"])
-            status.update(f"starting containers: {progress}")
-            transition = stack["state"] in ("upgrading", "rolling-back")  # the server applies its own deadline
-            stuck = reasons and not transition and time.monotonic() - reasons_since > STUCK_SECONDS
-            if stuck or time.monotonic() > deadline:
-                err_console.print(f"[red]error:[/red] stack {stack['name']} is not running yet: {progress}")
-                for reason in reasons or ("containers are still starting",):
-                    err_console.print(f"  {reason}", highlight=False)
-                raise typer.Exit(1)
-            time.sleep(0.5)
-
-
-def _health_pending(stack: dict[str, Any]) -> bool:
-    """Some container's health check has not decided yet (initializing or reinitializing)."""
-    pending = ("initializing", "reinitializing")
-    return any(c.get("health") in pending for s in stack["services"] for c in s["containers"])
-
-
-def _reasons(stack: dict[str, Any]) -> tuple[str, ...]:
-    found = [f"{stack['name']}/{s['name']}: {s['reason']}" for s in stack["services"] if s["reason"]]
-    found += [f"{c['name']}: {c['reason']}" for s in stack["services"] for c in s["containers"] if c["reason"]]
-    return tuple(found)
-
-
-def _print_containers(containers: list[dict[str, Any]], *, show_all: bool) -> None:
+def _print_containers(
+    containers: list[dict[str, Any]], *, show_all: bool, extra: list[list[str]] | None = None
+) -> None:
     rows = []
     for c in containers:
-        if not show_all and c["state"] not in ("running", "pending", "created", "restarting"):
+        if not show_all and c["state"] not in _LIVE_STATES:
             continue
         state = styled_state(c["state"])
         if c["state"] == "exited" and c["exit_code"] is not None:
@@ -199,29 +163,59 @@ def _print_containers(containers: list[dict[str, Any]], *, show_all: bool) -> No
         reason = c["reason"] or c.get("health_reason", "")
         ports = ", ".join(c.get("ports") or ()) or "-"
         rows.append([c["stack"], c["service"], c["name"], host, state, health, ip, ports, docker_id, reason])
+    for stack, service, name, host, state, reason in extra or []:
+        rows.append([stack, service, name, host, state, "-", "-", "-", "-", reason])
     print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "HEALTH", "IP", "PORTS", "DOCKER ID", "REASON"], rows)
+
+
+def _unplaced_rows(services: list[dict[str, Any]]) -> list[list[str]]:
+    """One `ps` row per index no host can take, with its reason (the server groups them: model/reasons.py)."""
+    rows = []
+    for service in services:
+        for group in service.get("unplaced", []):
+            for index in group["indexes"]:
+                name = f"{service['stack']}-{service['name']}-{index}"
+                rows.append([service["stack"], service["name"], name, "-", styled_state("unplaced"), group["reason"]])
+    return rows
 
 
 @app.command("ps")
 def ps(
     stack: Annotated[str | None, typer.Argument(help="Only this stack.")] = None,
     all_containers: Annotated[bool, typer.Option("-a", "--all", help="Also stopped and exited containers.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only container ids.")] = False,
     env: EnvOption = None,
     output: FormatOption = Format.table,
 ) -> None:
-    """List the containers of stacks: where they run and in which state."""
-    containers = _run(lambda c: c.stacks.containers(_env(env), stack))
+    """List the containers of stacks: where they run and in which state, and the indexes no host can take."""
+    stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+    if stack is not None:
+        stacks = [s for s in stacks if stack in (s["name"], s["id"])]
+        if not stacks:
+            fail(f"stack {stack!r} not found in environment {_env(env)!r}")
+    services = [service for s in stacks for service in s["services"]]
+    containers = [c for service in services for c in service["containers"]]
+    if quiet:
+        shown = [c for c in containers if all_containers or c["state"] in _LIVE_STATES]
+        for container in shown:
+            typer.echo(container["id"])
+        return
     if output is Format.json:
         return print_json(containers)
-    _print_containers(containers, show_all=all_containers)
+    _print_containers(containers, show_all=all_containers, extra=_unplaced_rows(services))
+
+
+DetachOption = Annotated[bool, typer.Option("-d", "--detach", help="Return at once; do not wait for the change.")]
 
 
 @app.command("scale")
 def scale(
-    targets: Annotated[list[str], typer.Argument(help="STACK/SERVICE=N ...")],
+    targets: Annotated[list[str], typer.Argument(help="STACK/SERVICE=N ...", metavar="STACK/SERVICE=N")],
+    detach: DetachOption = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the containers.")] = WAIT_SECONDS,
     env: EnvOption = None,
 ) -> None:
-    """Set the number of containers of services."""
+    """Set the number of containers of services; waits until they run (exit 1 naming the indexes that cannot)."""
     wanted: list[tuple[str, int]] = []
     for target in targets:
         ref, sep, count = target.rpartition("=")
@@ -229,13 +223,18 @@ def scale(
             fail(f"{target!r} must look like STACK/SERVICE=N")
         wanted.append((ref, int(count)))
 
-    def action(c: CorralClient) -> None:
+    def action(c: CorralClient) -> list[tuple[str, str]]:
+        scaled = []
         for ref, count in wanted:
             service = c.stacks.find_service(_env(env), ref)
             c.stacks.scale(service["id"], count)
-            typer.echo(f"{ref}={count}")
+            scaled.append((ref, service["id"]))
+        return scaled
 
-    _run(action)
+    for ref, service_id in _run(action):
+        if not detach:
+            wait_for_service(service_id, timeout, doing=f"scaling {ref}")
+        typer.echo(f"{ref}={dict(wanted)[ref]}")
 
 
 @app.command("rm")
@@ -246,53 +245,128 @@ def rm(stacks: Annotated[list[str], typer.Argument(help="Stack names.")], env: E
         typer.echo(name)
 
 
-def _container_command(action: str, names: list[str], env: str | None, rolling: tuple[int, int] | None = None) -> None:
+def _containers_of(c: CorralClient, env: str | None, name: str) -> list[dict[str, Any]]:
+    """The containers NAME stands for: a container, every container of STACK/SERVICE, or of a stack."""
+    if "/" in name:
+        containers: list[dict[str, Any]] = c.stacks.find_service(_env(env), name)["containers"]
+        return [x for x in containers if not x.get("retired")]
+    try:
+        return [c.stacks.find_container(_env(env), name)]
+    except CorralError:
+        stack = c.stacks.find(_env(env), name)
+        return [x for s in stack["services"] for x in s["containers"] if not x.get("retired")]
+
+
+def _container_command(
+    action: str,
+    names: list[str],
+    env: str | None,
+    rolling: tuple[int, int] | None = None,
+    *,
+    detach: bool = False,
+    timeout: float = ACTION_SECONDS,
+) -> None:
+    touched: list[dict[str, Any]] = []
+
     def run(c: CorralClient) -> None:
         for name in names:
+            containers = _containers_of(c, env, name)
+            touched.extend(containers)
             if "/" in name and action == "restart":  # a whole service, restarted by the server
-                service_id = c.stacks.find_service(_env(env), name)["id"]
+                service_id = containers[0]["service_id"] if containers else c.stacks.find_service(_env(env), name)["id"]
                 if rolling is None:
                     c.stacks.restart_service(service_id)
                 else:
                     c.stacks.restart_service(service_id, batch_size=rolling[0], interval_ms=rolling[1])
-            elif "/" in name:  # a whole service
-                service = c.stacks.find_service(_env(env), name)
-                for container in service["containers"]:
-                    c.stacks.container_action(container["id"], action)
             else:
-                c.stacks.container_action(c.stacks.find_container(_env(env), name)["id"], action)
-            typer.echo(name)
+                for container in containers:
+                    c.stacks.container_action(container["id"], action)
 
     _run(run)
+    if not detach and touched:
+        doing = {"stop": "stopping", "start": "starting", "restart": "restarting"}[action]
+        if action == "stop":
+            wait_for_containers(touched, stopped, timeout, doing=doing)
+        else:
+            before = {c["id"]: float(c.get("start_requested_at") or 0.0) for c in touched}
+            wait = timeout if rolling is None else max(timeout, WAIT_SECONDS)
+            wait_for_containers(touched, started_after(before), wait, doing=doing, failed=ended_after(before))
+    for name in names:
+        typer.echo(name)
+
+
+TargetsArgument = Annotated[list[str], typer.Argument(help="CONTAINER, STACK/SERVICE or STACK ...", metavar="TARGET")]
+ActionTimeout = Annotated[float, typer.Option(help="Seconds to wait for the engine.")]
 
 
 @app.command("stop")
 def stop(
-    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")], env: EnvOption = None
+    names: TargetsArgument, detach: DetachOption = False, timeout: ActionTimeout = ACTION_SECONDS, env: EnvOption = None
 ) -> None:
-    """Stop containers (they stay stopped until started)."""
-    _container_command("stop", names, env)
+    """Stop containers (they stay stopped until started); waits until the engine reports them exited."""
+    _container_command("stop", names, env, detach=detach, timeout=timeout)
 
 
 @app.command("start")
 def start(
-    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")], env: EnvOption = None
+    names: TargetsArgument, detach: DetachOption = False, timeout: ActionTimeout = ACTION_SECONDS, env: EnvOption = None
 ) -> None:
-    """Start stopped or exited containers."""
-    _container_command("start", names, env)
+    """Start stopped or exited containers; waits until they run."""
+    _container_command("start", names, env, detach=detach, timeout=timeout)
 
 
 @app.command("restart")
 def restart(
-    names: Annotated[list[str], typer.Argument(help="CONTAINER or STACK/SERVICE ...")],
+    names: TargetsArgument,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Restart a service this many containers at a time.")
     ] = None,
     interval: Annotated[int, typer.Option("--interval", min=0, help="Milliseconds between batches.")] = 0,
+    detach: DetachOption = False,
+    timeout: ActionTimeout = ACTION_SECONDS,
     env: EnvOption = None,
 ) -> None:
-    """Restart containers; a service in batches with --batch-size (a rolling restart)."""
-    _container_command("restart", names, env, (batch_size, interval) if batch_size is not None else None)
+    """Restart containers; a service in batches with --batch-size (a rolling restart). Waits until they run again."""
+    rolling = (batch_size, interval) if batch_size is not None else None
+    _container_command("restart", names, env, rolling, detach=detach, timeout=timeout)
+
+
+stacks_app = typer.Typer(no_args_is_help=True, help="Stacks: list them (create with `up`, remove with `rm`).")
+app.add_typer(stacks_app, name="stacks")
+
+
+@stacks_app.command("ls")
+def stacks_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+    """List stacks with their state and how many containers run."""
+    stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+    if output is Format.json:
+        return print_json(stacks)
+    rows = []
+    for s in stacks:
+        running = sum(service["running"] for service in s["services"])
+        wanted = sum(service["scale"] for service in s["services"])
+        origin = s.get("catalog") or {}
+        source = f"{origin['catalog']}/{origin['template']}:{origin['version']}" if origin else "-"
+        rows.append([s["name"], styled_state(s["state"]), len(s["services"]), f"{running}/{wanted}", source, s["id"]])
+    print_table(["NAME", "STATE", "SERVICES", "CONTAINERS", "CATALOG", "ID"], rows)
+
+
+TIME_KEYS = ("created_at", "updated_at", "since", "last_seen", "start_requested_at", "expires_at", "revoked_at")
+
+
+def iso_times(value: Any) -> Any:
+    """The value with every UNIX time under a `*_at`/`since`/`last_seen` key as ISO 8601 UTC (0 stays null)."""
+    if isinstance(value, list):
+        return [iso_times(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    converted = {}
+    for key, item in value.items():
+        if key in TIME_KEYS and isinstance(item, int | float) and not isinstance(item, bool):
+            converted[key] = iso(item) if item > 0 else None
+        else:
+            converted[key] = iso_times(item)
+    return converted
 
 
 @app.command("inspect")
@@ -309,20 +383,17 @@ def inspect(
         except CorralError:
             return c.stacks.find_container(_env(env), ref)
 
-    print_json(_run(lookup))
+    print_json(iso_times(_run(lookup)))
 
 
 def _targets(c: CorralClient, env: str | None, ref: str) -> list[dict[str, Any]]:
-    """The containers a CLI argument names: one container, or every container of STACK/SERVICE."""
-    if "/" in ref:
-        containers: list[dict[str, Any]] = c.stacks.find_service(_env(env), ref)["containers"]
-        return containers
-    return [c.stacks.find_container(_env(env), ref)]
+    """The containers a CLI argument names: one container, every container of STACK/SERVICE, or of a stack."""
+    return _containers_of(c, env, ref)
 
 
 @app.command("logs")
 def logs(
-    target: Annotated[str, typer.Argument(help="CONTAINER or STACK/SERVICE")],
+    target: Annotated[str, typer.Argument(help="CONTAINER, STACK/SERVICE or STACK")],
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new output.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
     env: EnvOption = None,

@@ -323,6 +323,20 @@ class CorralClient:
         result: dict[str, Any] = self.request("GET", "/v1/server/ca/rotation")
         return result
 
+    def events(
+        self,
+        environment: str | None = None,
+        *,
+        since: float | None = None,
+        resource_type: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """One page of the kept events, newest first: {"data": [...], "next": cursor or None}."""
+        wanted = {"environment": environment, "since": since, "type": resource_type, "before": before, "limit": limit}
+        result: dict[str, Any] = self.request("GET", "/v1/events", params={k: v for k, v in wanted.items() if v})
+        return result
+
     def rotate_server_certificate(self) -> dict[str, Any]:
         """A new server certificate from the server's CA, served from the next handshake; agents reconnect."""
         result: dict[str, Any] = self.request("POST", "/v1/server/certificate/rotate")

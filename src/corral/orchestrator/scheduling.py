@@ -420,6 +420,31 @@ def no_host_reason(load: HostLoad, demand: Demand) -> str:
 
 
 def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> str:
+    dropped: list[tuple[str, str]] = []  # (host name, why it is out of the count), in check order
+    text = _active_reason_text(load, demand, active, dropped)
+    return f"{text} ({_dropped_text(dropped)})" if dropped else text
+
+
+def _dropped_text(dropped: list[tuple[str, str]]) -> str:
+    """ "left out: h4 (deactivated); h5, h6 (aarch64)": the hosts a "remaining" count does not include, and why."""
+    names: dict[str, list[str]] = {}
+    for name, why in dropped:
+        names.setdefault(why, []).append(name)
+    groups = []
+    for why, hosts in names.items():
+        shown = ", ".join(sorted(hosts)[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+        groups.append(f"{shown} ({why})")
+    return "left out: " + "; ".join(groups)
+
+
+def _keep(hosts: list[HostView], ok: list[HostView], why: str, dropped: list[tuple[str, str]]) -> list[HostView]:
+    """`ok`, noting every host of `hosts` it leaves out with `why`."""
+    kept = {h.id for h in ok}
+    dropped.extend((h.name, why) for h in hosts if h.id not in kept)
+    return ok
+
+
+def _active_reason_text(load: HostLoad, demand: Demand, active: list[HostView], dropped: list[tuple[str, str]]) -> str:
     total = len(active)
     hosts = [h for h in active if h.schedulable and not h.evacuating]
     if not hosts:
@@ -433,12 +458,19 @@ def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> st
     held = held_ports_reason(demand.ports)
     if held is not None:
         return held
+    for host in active:
+        if not host.schedulable or host.evacuating:
+            dropped.append((host.name, "deactivated" if not host.schedulable else "evacuating"))
     if demand.archs is not None:
         matching = [h for h in hosts if arch_ok(h, demand.archs)]
         if not matching:
             have = ", ".join(sorted({normalise_arch(h.arch) or "unknown" for h in hosts}))
             needs = " or ".join(sorted(image_arch_name(a) for a in demand.archs))
             return f"needs {needs}: {_of(len(hosts), total)} match (they have {have})"
+        for host in hosts:
+            if host not in matching:
+                arch = normalise_arch(host.arch) or "unknown arch"
+                dropped.append((host.name, f"{arch}, the image has no such build"))
         hosts = matching
     for rule in demand.rules.host_rules:
         matching = [h for h in hosts if rule.host_ok(h.labels)]
@@ -447,16 +479,17 @@ def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> st
                 verb = "matches" if len(hosts) == 1 else "match"
                 return f"{rule.describe()}: {_all(len(hosts), total)} {verb}"
             return f"{rule.describe()}: {_of(len(hosts), total)} match"
-        hosts = matching
+        hosts = _keep(hosts, matching, f"fails {rule.describe()}", dropped)
     text = _reservation_text(load, hosts, demand)
     if text is not None:
         return text
-    hosts = [h for h in hosts if fits_capacity(h, demand, load.mem[h.id], load.cpu[h.id])]
+    fitting = [h for h in hosts if fits_capacity(h, demand, load.mem[h.id], load.cpu[h.id])]
+    hosts = _keep(hosts, fitting, "no room for the reservations", dropped)
     if demand.ports:
         free = [h for h in hosts if not load.conflicts(h.id, demand.ports)]
         if not free:
             return _ports_text(load, hosts, demand.ports, demand.service, total)
-        hosts = free
+        hosts = _keep(hosts, free, f"{ports_phrase(demand.ports)} taken", dropped)
     for rule in demand.rules.container_rules:
         matching = [h for h in hosts if load.container_ok(h.id, rule)]
         if not matching:
@@ -465,7 +498,7 @@ def _active_reason(load: HostLoad, demand: Demand, active: list[HostView]) -> st
                 return f"{rule.describe()}: {_all(len(hosts), total)} already {verb} one"
             what = "it" if rule.kind is Kind.CONTAINER else "a matching container"
             return f"{rule.describe()}: {_of(len(hosts), total)} run {what}"
-        hosts = matching
+        hosts = _keep(hosts, matching, f"fails {rule.describe()}", dropped)
     return f"none of the {_plural(total, 'active host')} is feasible"
 
 

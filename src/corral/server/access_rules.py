@@ -67,6 +67,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/v1/environments/{ref}"): env(R.ENVIRONMENT, WRITE),
     ("DELETE", "/v1/environments/{ref}"): env(R.ENVIRONMENT, WRITE),
     ("WS", "/v1/events"): listing(R.STACKS),
+    ("GET", "/v1/events"): listing(R.STACKS),
     # hosts and registration tokens
     ("POST", "/v1/environments/{ref}/registration-tokens"): env(R.HOSTS, WRITE),
     ("GET", "/v1/environments/{ref}/registration-tokens"): env(R.HOSTS),  # no secret: they are never stored

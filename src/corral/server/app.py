@@ -30,6 +30,7 @@ from corral.server.api import router
 from corral.server.api_access import router as access_router
 from corral.server.api_catalog import router as catalog_router
 from corral.server.api_compose import router as compose_router
+from corral.server.api_events import router as events_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_secrets import router as secrets_router
 from corral.server.api_stacks import router as stacks_router
@@ -41,6 +42,7 @@ from corral.server.auth import AuthThrottle
 from corral.server.authorization import SocketRefused, enforce, refuse_socket
 from corral.server.ca_rotation import CaRotation
 from corral.server.catalog_service import CatalogService
+from corral.server.event_history import EventHistory
 from corral.server.events import EventBus
 from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
@@ -49,6 +51,7 @@ from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
 from corral.store.access import AccessStore
+from corral.store.events import EventStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.sealing import Sealer
@@ -70,6 +73,9 @@ def create_app(
     tls: ServerTls | None = None,
 ) -> FastAPI:
     bus = EventBus()
+    event_store = EventStore(store)
+    event_history = EventHistory(event_store)
+    bus.recorders.append(event_history.record)
     hub = AgentHub(store, bus, settings)
     stacks = StackStore(store)
     hub.slot_reasons = stacks.set_slot_reason
@@ -90,6 +96,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
+        event_history.start()
         await run_in_threadpool(_fail_interrupted_provisioning, store)
         await run_in_threadpool(catalogs.ensure_builtin)
         await hub.start()
@@ -105,6 +112,8 @@ def create_app(
                 await supervisor
             await orchestrator.stop()
             await hub.stop()
+            with contextlib.suppress(Exception):  # a database gone at shutdown loses at most a second of history
+                await event_history.stop()
 
     app = FastAPI(
         title="Corral",
@@ -118,6 +127,8 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.bus = bus
+    app.state.event_store = event_store
+    app.state.event_history = event_history
     app.state.hub = hub
     app.state.host_service = host_service
     app.state.stacks = stacks
@@ -156,6 +167,7 @@ def create_app(
     app.include_router(tls_router)
     app.include_router(access_router)
     app.include_router(compose_router)
+    app.include_router(events_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the loop itself: answers even when every worker thread is busy

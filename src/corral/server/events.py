@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sequence = 0
+        self.recorders: list[Callable[[dict[str, Any]], None]] = []  # e.g. the history (server/event_history.py)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -67,6 +69,8 @@ class EventBus:
     def _fan_out(self, event: dict[str, Any]) -> None:
         self._sequence += 1
         event["sequence"] = self._sequence
+        for record in self.recorders:
+            record(event)
         for subscription in list(self._subscribers):
             if subscription.environment_id not in (None, event["environment_id"]):
                 continue

@@ -25,6 +25,7 @@ from corral.model import ids, protocol
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import InvalidInput, Unavailable
 from corral.model.images import archs_of_image
+from corral.model.reasons import group_unplaced
 from corral.model.registries import credentials_needed
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
@@ -278,7 +279,7 @@ class Orchestrator:
                     placements[(service.stack_id, service.name)] = primary_placement(service.name, own, plan)
                 if upgrade.changed and not _has_changes(plan):  # else appended below
                     changed.append(service)
-                reason = "; ".join(f"#{index}: {why}" for index, why in plan.unplaced)
+                reason = group_unplaced(plan.unplaced)
                 if reason != service.reason:
                     reasons[service.id] = reason
                 if _has_changes(plan):

@@ -20,6 +20,7 @@ from corral.config import load_settings
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import CorralError
 from corral.model.policy import service_findings
+from corral.model.reasons import parse_unplaced
 from corral.model.stack import Service, SlotRecord, Stack
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
@@ -167,12 +168,25 @@ def is_global_service(service: Service) -> bool:
         return False
 
 
-def container_state(record: SlotRecord, observed: ObservedContainer | None, host: Host | None) -> str:
-    if observed is not None:
-        return observed.state
-    if host is None:
-        return "lost"
-    return "pending" if record.running else "stopped"
+STARTING_SECONDS = 15.0  # an exited container asked to start this recently shows "starting"
+
+
+def container_state(record: SlotRecord, observed: ObservedContainer | None, host: Host | None, now: float = 0.0) -> str:
+    """What the engine reports, or the transition Corral has asked for and the engine has not finished: `stopping`
+    (asked to stop, still running), `starting` (asked to start: created, or exited before the request's answer)."""
+    if observed is None:
+        if host is None:
+            return "lost"
+        return "pending" if record.running else "stopped"
+    if not record.running and observed.state in ("running", "restarting"):
+        return "stopping"
+    if record.running and not record.reason and not record.retired:
+        if observed.state == "created":
+            return "starting"
+        asked = record.start_requested_at
+        if observed.state == "exited" and asked and now - asked < STARTING_SECONDS:
+            return "starting"
+    return observed.state
 
 
 def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str, Any]:
@@ -190,8 +204,9 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "host_id": record.slot.host_id,
         "host": host.name if host is not None else "",
         "host_address": host.address if host is not None else "",
-        "state": container_state(record, observed, host),
+        "state": container_state(record, observed, host, state.now),
         "desired": "running" if record.running else "stopped",
+        "start_requested_at": record.start_requested_at,  # grows with each start/restart (the CLI waits on it)
         "docker_id": observed.docker_id if observed is not None else "",
         "ip": observed.ip if observed is not None else "",
         "overlay_ip": record.ip,  # the address the IPAM gave it (server/network_pass.py)
@@ -301,6 +316,7 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         "running": running,
         "healthy": healthy,
         "pending": 0 if is_global else max(0, desired - len(slots)),
+        "unplaced": [{"indexes": indexes, "reason": why} for indexes, why in parse_unplaced(service.reason)],
         "reason": "; ".join([service.reason, *errors] if service.reason else errors),
         "image": launch.image,
         "depends_on": list(service.spec.depends_on),

@@ -300,3 +300,17 @@ class SecretRow(Base):
     stack: Mapped[str] = mapped_column(String(255), default="")  # the stack whose compose file defined it, if any
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class EventRow(Base):
+    """A published event kept for history (store/events.py): bounded by count, pruned oldest first."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # the order, a paging cursor
+    time: Mapped[float] = mapped_column(Float, index=True)
+    environment_id: Mapped[str] = mapped_column(String(64), default="", index=True)  # "" = not of an environment
+    resource_type: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(64), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -29,6 +29,9 @@ _STATE_CLASSES = {
     "upgrading": "info",
     "activating": "info",
     "provisioning": "info",
+    "starting": "info",  # transitional container states (server/stack_views.py container_state)
+    "stopping": "info",
+    "removing": "info",
     "reconnecting": "warn",
     "initializing": "info",
     "pending": "warn",

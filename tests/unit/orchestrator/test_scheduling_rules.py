@@ -72,7 +72,13 @@ def test_host_label_ne_excludes_a_host_matching_any_pair() -> None:
 def test_rules_after_a_filter_speak_of_remaining_hosts() -> None:
     labels = {A + "host_label": "zone=eu", A + "host_label_ne": "disk=hdd"}
     plan = settle(service(1, labels=labels), labelled_hosts({"zone": "eu", "disk": "hdd"}, {"zone": "us"}))
-    assert plan.unplaced == ((1, "affinity host_label_ne disk=hdd: the only remaining active host matches"),)
+    assert plan.unplaced == (
+        (
+            1,
+            "affinity host_label_ne disk=hdd: the only remaining active host matches"
+            " (left out: host02 (fails affinity host_label zone=eu))",
+        ),
+    )
 
 
 # -- container_label and container -----------------------------------------------------------------------------

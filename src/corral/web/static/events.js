@@ -21,7 +21,7 @@
   // The state pill uses the same colour classes as the server-rendered pages (rendering.py state_class).
   var STATE_CLASSES = {
     active: "ok", running: "ok", healthy: "ok", upgraded: "info", upgrading: "info", activating: "info",
-    provisioning: "info", initializing: "info", reconnecting: "warn", pending: "warn", degraded: "warn",
+    provisioning: "info", initializing: "info", starting: "info", stopping: "info", removing: "info", reconnecting: "warn", pending: "warn", degraded: "warn",
     evacuating: "warn", disconnected: "bad", error: "bad", unhealthy: "bad", "upgrade-error": "bad"
   };
 
