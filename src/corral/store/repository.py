@@ -48,6 +48,11 @@ class Store:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        """Its sessions' factory, for listeners scoped to this store (store/keyed.py `watch`)."""
+        return self._sessions
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction; a database that cannot be used now raises `Unavailable` (store/outage.py)."""
