@@ -25,7 +25,8 @@ from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.state.cluster import ClusterState
 from corral.state.snapshot import EntityTable
 from corral.store.database import migrate, open_engine
-from corral.store.keyed import TABLES, read_all
+from corral.store.journal import TABLES
+from corral.store.keyed import read_all
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 from corral.store.tables import Base, SlotRow

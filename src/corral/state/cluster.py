@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from corral.state.snapshot import ClusterSnapshot, EntityTable
-from corral.store.keyed import CHILDREN, TABLES, Key, Scope, read_all, read_scope, watch
+from corral.store.journal import CHILDREN, TABLES, Key, Scope, watch
+from corral.store.keyed import read_all, read_scope
 from corral.store.repository import Store
 
 log = logging.getLogger("corral.state")

@@ -16,7 +16,7 @@ from immutables import Map
 from corral.model.entities import Environment, Host, ObservedContainer
 from corral.model.stack import Service, SlotRecord, Stack
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
-from corral.store.keyed import PK, TABLES, Key, Scope
+from corral.store.journal import PK, TABLES, Key, Scope
 from corral.store.stacks import LeftoverRecord
 
 Extractor = Callable[[Key, Any], Hashable]

@@ -31,6 +31,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
+from corral.store.journal import deliver
 from corral.store.outage import unavailable_from
 from corral.store.tables import (
     ApiKeyRow,
@@ -64,6 +65,7 @@ class Store:
             if unavailable is None:
                 raise
             raise unavailable from exc
+        deliver(session)  # committed and closed: the in-memory state reads what changed (store/journal.py)
 
     # -- environments -------------------------------------------------------------------------------------------
 
