@@ -40,10 +40,22 @@ class Boom(Exception):
     pass
 
 
-def machine_for(engine: Engine) -> type[RuleBasedStateMachine]:
+class Ids:
+    """Ids that repeat from one example to the next: Hypothesis replays a case and must pick the same entities."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}-{self.count:06d}"
+
+
+def machine_for(engine: Engine, new_ids: Ids) -> type[RuleBasedStateMachine]:
     class StateMatchesStore(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
+            new_ids.count = 0
             with engine.begin() as connection:  # each example starts from an empty database
                 for table in reversed(Base.metadata.sorted_tables):
                     connection.execute(table.delete())
@@ -252,9 +264,11 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def test_memory_equals_database_after_any_writes(engine: Engine) -> None:
+def test_memory_equals_database_after_any_writes(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    new_ids = Ids()
+    monkeypatch.setattr(ids, "new_id", new_ids)
     run_state_machine_as_test(
-        machine_for(engine),
+        machine_for(engine, new_ids),
         settings=settings(
             max_examples=40,
             stateful_step_count=30,

@@ -40,6 +40,8 @@ from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.server.orchestration import Orchestrator
+from corral.state.cluster import ClusterState
+from corral.state.reads import StateReads
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -62,7 +64,10 @@ def create_app(
     hub = AgentHub(store, bus, settings)
     stacks = StackStore(store)
     hub.slot_reasons = stacks.set_slot_reason
-    orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
+    state = ClusterState(store)  # loaded at start (lifespan), then kept equal to the database after every commit
+    orchestrator = Orchestrator(
+        store, stacks, hub, bus, PortRange.parse(settings.host_port_range), reads=StateReads(state)
+    )
     registries = RegistryStore(store, settings.data_dir)
     orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
     catalogs = CatalogService(
@@ -78,6 +83,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
+        await run_in_threadpool(state.resync)
         await run_in_threadpool(_fail_interrupted_provisioning, store)
         await run_in_threadpool(catalogs.ensure_builtin)
         await hub.start()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ class ClusterState:
         self._current = ClusterSnapshot.empty()
         self._history: collections.deque[Change] = collections.deque(maxlen=HISTORY)
         self._stale = True  # nothing loaded yet, or a refresh failed: the next refresh reloads everything
+        self._resynced_at = 0.0  # monotonic time of the last full reload
         self.listeners: list[Callable[[Change], None]] = []  # called after each change, in the writer's thread
         watch(store.session_factory, self._committed)
 
@@ -68,6 +70,17 @@ class ClusterState:
                     merged.setdefault(kind, set()).update(keys)
         return merged
 
+    def resync_if_due(self, max_age_seconds: float) -> bool:
+        """The safety net: a full reload when memory may be stale or the last one is older than `max_age_seconds`.
+        Returns whether memory differed from the database (a bug somewhere: logged)."""
+        if not self._stale and time.monotonic() - self._resynced_at < max_age_seconds:
+            return False
+        stale = self._stale
+        differed = self.resync()
+        if differed and not stale:
+            log.warning("the in-memory state differed from the database; reloaded it")
+        return differed
+
     def resync(self) -> bool:
         """Reload every table from the database; returns whether memory differed (it should not)."""
         with self._lock:
@@ -83,6 +96,7 @@ class ClusterState:
                     tables[kind] = table.changed(differ, stale)
                     changed[kind] = {*stale, *differ}
             self._stale = False
+            self._resynced_at = time.monotonic()
             change = self._publish(tables, changed)
         if change is not None:
             self._notify(change)
