@@ -50,6 +50,8 @@ from corral.server.hub import AgentHub
 from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
+from corral.state.cluster import ClusterState
+from corral.state.reads import StateReads
 from corral.store.access import AccessStore
 from corral.store.events import EventStore
 from corral.store.registries import RegistryStore
@@ -79,7 +81,10 @@ def create_app(
     hub = AgentHub(store, bus, settings)
     stacks = StackStore(store)
     hub.slot_reasons = stacks.set_slot_reason
-    orchestrator = Orchestrator(store, stacks, hub, bus, PortRange.parse(settings.host_port_range))
+    state = ClusterState(store)  # loaded at start (lifespan), then kept equal to the database after every commit
+    orchestrator = Orchestrator(
+        store, stacks, hub, bus, PortRange.parse(settings.host_port_range), reads=StateReads(state)
+    )
     registries = RegistryStore(store, settings.data_dir)
     orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
     orchestrator.secrets = SecretStore(store, settings.data_dir)  # so do the secrets its containers name
@@ -97,6 +102,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
         event_history.start()
+        await run_in_threadpool(state.resync)
         await run_in_threadpool(_fail_interrupted_provisioning, store)
         await run_in_threadpool(catalogs.ensure_builtin)
         await hub.start()

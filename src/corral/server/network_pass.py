@@ -42,6 +42,7 @@ from corral.orchestrator.plans import Plan
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.hub import AgentHub
 from corral.server.upgrade_pass import launch_for, previous_spec
+from corral.state.reads import StateReads
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -57,9 +58,10 @@ def carried_addresses(service: Service, records: Iterable[SlotRecord], plan: Pla
 
 
 class NetworkPass:
-    def __init__(self, store: Store, stacks: StackStore, hub: AgentHub) -> None:
+    def __init__(self, store: Store, stacks: StackStore, hub: AgentHub, reads: StateReads) -> None:
         self.store = store
         self.stacks = stacks
+        self.reads = reads  # what it plans from: the in-memory state; what it decides is written to the store
         self.hub = hub
         self._sent: dict[str, str] = {}  # host id -> digest of the network state last sent
         self._reasons: dict[str, str] = {}  # host or slot id -> the IPAM's last reason (logged when it changes)
@@ -78,16 +80,16 @@ class NetworkPass:
         `retained` maps new slot ids to the addresses of the slots they replaced (`carried_addresses`). `hosts`,
         `services` and `slots`, when given, are what the store holds now (the orchestrator pass read them)."""
         hosts_by_env: dict[str, list[Host]] = defaultdict(list)
-        for host in hosts if hosts is not None else self.store.list_hosts(container_counts=False):
+        for host in hosts if hosts is not None else self.reads.list_hosts(container_counts=False):
             if host.state is not HostState.PENDING:  # not admitted yet: no slice
                 hosts_by_env[host.environment_id].append(host)
-        by_id = {s.id: s for s in (services if services is not None else self.stacks.list_services())}
+        by_id = {s.id: s for s in (services if services is not None else self.reads.list_services())}
         previous = {s.id: previous_spec(s) for s in by_id.values() if s.upgrade}
         slots_by_env: dict[str, list[SlotRecord]] = defaultdict(list)
-        for record in slots if slots is not None else self.stacks.list_slots():
+        for record in slots if slots is not None else self.reads.list_slots():
             slots_by_env[record.slot.environment_id].append(record)
         reasons: dict[str, str] = {}
-        for env in self.store.list_environments():
+        for env in self.reads.list_environments():
             hosts = sorted(hosts_by_env.get(env.id, []), key=lambda h: (h.created_at, h.id))
             slices = assign_slices(env.network, [HostSlice(h.id, h.overlay_slice) for h in hosts])
             for host in hosts:
@@ -130,13 +132,13 @@ class NetworkPass:
         """Each host's network state (hosts that are gone, or pending approval, are left out: a pending host gets no
         state and is nobody's peer)."""
         wanted = set(host_ids)
-        hosts = [h for h in self.store.list_hosts(container_counts=False) if h.id in wanted]
+        hosts = [h for h in self.reads.list_hosts(container_counts=False) if h.id in wanted]
         states: dict[str, NetworkState] = {}
         for environment_id in {h.environment_id for h in hosts}:
-            env = self.store.get_environment(environment_id)
+            env = self.reads.get_environment(environment_id)
             env_hosts = [
                 h
-                for h in self.store.list_hosts(environment_id, container_counts=False)
+                for h in self.reads.list_hosts(environment_id, container_counts=False)
                 if h.state is not HostState.PENDING
             ]
             shared = self._environment_parts(env, env_hosts)
@@ -161,11 +163,11 @@ class NetworkPass:
     def _environment_parts(
         self, env: Environment, hosts: list[Host]
     ) -> tuple[tuple[ContainerRecord, ...], tuple[ServiceRecord, ...], tuple[dict[str, Any], ...]]:
-        services = {s.id: s for s in self.stacks.list_services(environment_id=env.id)}
+        services = {s.id: s for s in self.reads.list_services(environment_id=env.id)}
         previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
-        observed = _observed_by_slot(self.store.list_all_host_containers(env.id))
+        observed = _observed_by_slot(self.reads.list_all_host_containers(env.id))
         containers = []
-        for record in self.stacks.list_slots(environment_id=env.id):
+        for record in self.reads.list_slots(environment_id=env.id):
             service = services.get(record.service_id)
             if service is None:
                 continue

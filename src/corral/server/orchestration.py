@@ -45,6 +45,7 @@ from corral.server.secret_delivery import secrets_by_host
 from corral.server.service_accounts import ServiceAccounts
 from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
+from corral.state.reads import StateReads
 from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
@@ -73,10 +74,18 @@ class Snapshot:
 
 class Orchestrator:
     def __init__(
-        self, store: Store, stacks: StackStore, hub: AgentHub, bus: EventBus, host_ports: PortRange | None = None
+        self,
+        store: Store,
+        stacks: StackStore,
+        hub: AgentHub,
+        bus: EventBus,
+        host_ports: PortRange | None = None,
+        *,
+        reads: StateReads,
     ) -> None:
         self.store = store
         self.stacks = stacks
+        self.reads = reads  # every pass reads the in-memory state; writes go through the store
         self.hub = hub
         self.bus = bus
         self._wake = asyncio.Event()
@@ -91,8 +100,8 @@ class Orchestrator:
         self._task: asyncio.Task[None] | None = None
         self._last_pass = 0.0  # monotonic start of the latest pass
         self._observed_wake: asyncio.TimerHandle | None = None  # a pass due for agents' reports
-        self.network = NetworkPass(store, stacks, hub)  # overlay IPAM and the `network` message
-        self.ports = PortPass(stacks, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
+        self.network = NetworkPass(store, stacks, hub, reads)  # overlay IPAM and the `network` message
+        self.ports = PortPass(stacks, reads, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
         self.service_accounts: ServiceAccounts | None = None  # containers' own credentials, sent with `desired`
         self.secrets: SecretStore | None = None  # secret values, sent with `desired` (server/secret_delivery.py)
@@ -158,9 +167,11 @@ class Orchestrator:
     # -- decide ---------------------------------------------------------------------------------------------------
 
     def _snapshot(self) -> Snapshot:
-        slots = self.stacks.list_slots()
+        """One consistent view from the in-memory state (corral/state): no query."""
+        state = self.reads.snapshot()
+        slots = state.slots()
         by_host: dict[str, dict[str, ObservedContainer]] = defaultdict(dict)
-        for host_id, container in self.store.list_all_host_containers():
+        for host_id, container in state.containers():
             slot_id = container.labels.get(CONTAINER_LABEL)
             if slot_id:
                 current = by_host[host_id].get(slot_id)
@@ -171,8 +182,7 @@ class Orchestrator:
             for record in slots
             if record.slot.id in by_host.get(record.slot.host_id, {})
         }
-        hosts = self.store.list_hosts(container_counts=False)
-        return Snapshot(hosts, self.stacks.list_services(), slots, observed, by_host, self.stacks.list_leftovers())
+        return Snapshot(state.hosts(), state.services(), slots, observed, by_host, state.leftovers())
 
     def _decide_and_store(self) -> list[Service]:
         version = write_version()
@@ -180,6 +190,7 @@ class Orchestrator:
         if idle is not None and idle[0] == version and time.monotonic() - idle[1] <= FULL_PASS_SECONDS:
             return []  # nothing was written since a pass in which every environment was quiet: same inputs
         self._idle_at = None
+        self.reads.state.resync_if_due(FULL_PASS_SECONDS)
         snapshot = self._snapshot()
         now = time.time()
         changed: list[Service] = []
@@ -324,9 +335,10 @@ class Orchestrator:
             return snapshot.services, snapshot.slots
         services = [s for s in snapshot.services if s.environment_id not in changed]
         slots = [r for r in snapshot.slots if r.slot.environment_id not in changed]
+        state = self.reads.snapshot()
         for environment_id in sorted(changed):
-            services.extend(self.stacks.list_services(environment_id=environment_id))
-            slots.extend(self.stacks.list_slots(environment_id=environment_id))
+            services.extend(state.services(environment_id=environment_id))
+            slots.extend(state.slots(environment_id=environment_id))
         services.sort(key=lambda s: (s.stack, s.position))
         slots.sort(key=lambda r: (r.slot.stack, r.slot.service, r.slot.index))
         return services, slots
@@ -379,13 +391,14 @@ class Orchestrator:
         a push to hundreds of agents must not re-read every service for each)."""
         if not host_ids:
             return {}
-        services = {s.id: s for s in self.stacks.list_services()}
+        state = self.reads.snapshot()
+        services = {s.id: s for s in state.services()}
         previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
         launches: dict[tuple[str, bool], dict[str, Any]] = {}  # (service id, previous config) -> its launch dict
         health: dict[str, dict[str, Any] | None] = {}
         desired: dict[str, list[dict[str, Any]]] = {host_id: [] for host_id in host_ids}
         only = next(iter(host_ids)) if len(host_ids) == 1 else None
-        for record in self.stacks.list_slots(host_id=only):
+        for record in state.slots(host_id=only):
             into = desired.get(record.slot.host_id)
             service = services.get(record.service_id)
             if into is None or service is None:
@@ -433,7 +446,7 @@ class Orchestrator:
         desired containers pull from (model/registries.py `credentials_needed`); each environment's read once."""
         if self.registries is None or not desired:
             return {}
-        environments = {h.id: h.environment_id for h in self.store.hosts_by_id(desired).values()}
+        environments = {h.id: h.environment_id for h in self.reads.hosts_by_id(desired).values()}
         credentials = {
             environment_id: self.registries.credentials(environment_id) for environment_id in set(environments.values())
         }

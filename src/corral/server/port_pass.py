@@ -15,6 +15,7 @@ from collections import defaultdict
 from corral.model.stack import LaunchConfig, Service, SlotRecord
 from corral.orchestrator.host_ports import PortNeed, PortRange, allocate_host_ports
 from corral.server.upgrade_pass import launch_for, previous_spec
+from corral.state.reads import StateReads
 from corral.store.stacks import StackStore
 
 log = logging.getLogger("corral.host_ports")
@@ -26,18 +27,19 @@ def random_ports(launch: LaunchConfig) -> tuple[tuple[int, str], ...]:
 
 
 class PortPass:
-    def __init__(self, stacks: StackStore, port_range: PortRange) -> None:
+    def __init__(self, stacks: StackStore, reads: StateReads, port_range: PortRange) -> None:
         self.stacks = stacks
+        self.reads = reads
         self.port_range = port_range
         self._reasons: dict[str, str] = {}  # slot id -> why it lacks a port (logged when it changes)
 
     def assign(self, records: list[SlotRecord] | None = None, services: list[Service] | None = None) -> None:
-        services_by_id = {s.id: s for s in (services if services is not None else self.stacks.list_services())}
+        services_by_id = {s.id: s for s in (services if services is not None else self.reads.list_services())}
         previous = {s.id: previous_spec(s) for s in services_by_id.values() if s.upgrade}
         fixed: dict[str, set[tuple[int, str]]] = defaultdict(set)
         needs: list[PortNeed] = []
         by_id: dict[str, SlotRecord] = {}
-        for record in records if records is not None else self.stacks.list_slots():
+        for record in records if records is not None else self.reads.list_slots():
             service = services_by_id.get(record.service_id)
             if service is None:
                 continue

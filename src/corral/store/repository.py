@@ -31,6 +31,7 @@ from corral.model.entities import (
 )
 from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
+from corral.store.journal import deliver
 from corral.store.keys import KeyUsage, principal_of_key
 from corral.store.outage import unavailable_from
 from corral.store.tables import (
@@ -50,6 +51,11 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.key_usage = KeyUsage(engine)
 
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        """Its sessions' factory, for listeners scoped to this store (store/keyed.py `watch`)."""
+        return self._sessions
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction; a database that cannot be used now raises `Unavailable` (store/outage.py)."""
@@ -61,6 +67,7 @@ class Store:
             if unavailable is None:
                 raise
             raise unavailable from exc
+        deliver(session)  # committed and closed: the in-memory state reads what changed (store/journal.py)
 
     # -- environments -------------------------------------------------------------------------------------------
 

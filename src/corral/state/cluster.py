@@ -1,0 +1,166 @@
+"""The one in-memory cluster state of a server: loaded from the database at start, kept equal to it after every
+commit, read as immutable snapshots.
+
+Why this way round (the database first, then memory): a write is one transaction of the store; only once it has
+committed does the journal (store/keyed.py) hand its scopes here, and the rows of those scopes are read again and
+applied, under one lock, so memory never holds what the database did not keep (a failed commit changes nothing)
+and concurrent commits apply in an order that ends at the database's latest rows. Each applied change raises the
+version and is kept in a bounded history, so a pass can ask what changed since the version it last planned (an
+incremental pass); `resync()` reloads everything (start, the periodic safety net, after a failed refresh).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from corral.state.snapshot import ClusterSnapshot, EntityTable
+from corral.store.journal import CHILDREN, TABLES, Key, Scope, watch
+from corral.store.keyed import read_all, read_scope
+from corral.store.repository import Store
+
+log = logging.getLogger("corral.state")
+
+HISTORY = 1024  # changes kept for `changes_since`; an older version gets None (plan everything)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one applied commit (or resync) changed: kind -> keys put or removed."""
+
+    version: int
+    keys: Mapping[str, frozenset[Key]]
+
+
+class ClusterState:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._current = ClusterSnapshot.empty()
+        self._history: collections.deque[Change] = collections.deque(maxlen=HISTORY)
+        self._stale = True  # nothing loaded yet, or a refresh failed: the next refresh reloads everything
+        self._resynced_at = 0.0  # monotonic time of the last full reload
+        self.listeners: list[Callable[[Change], None]] = []  # called after each change, in the writer's thread
+        watch(store.session_factory, self._committed)
+
+    @property
+    def version(self) -> int:
+        return self._current.version
+
+    def snapshot(self) -> ClusterSnapshot:
+        return self._current
+
+    def changes_since(self, version: int) -> dict[str, set[Key]] | None:
+        """Kind -> keys changed after `version`, or None when the history no longer reaches back that far."""
+        with self._lock:
+            history = list(self._history)
+            current = self._current.version
+        if version >= current:
+            return {}
+        if not history or history[0].version > version + 1:
+            return None
+        merged: dict[str, set[Key]] = {}
+        for change in history:
+            if change.version > version:
+                for kind, keys in change.keys.items():
+                    merged.setdefault(kind, set()).update(keys)
+        return merged
+
+    def resync_if_due(self, max_age_seconds: float) -> bool:
+        """The safety net: a full reload when memory may be stale or the last one is older than `max_age_seconds`.
+        Returns whether memory differed from the database (a bug somewhere: logged)."""
+        if not self._stale and time.monotonic() - self._resynced_at < max_age_seconds:
+            return False
+        stale = self._stale
+        differed = self.resync()
+        if differed and not stale:
+            log.warning("the in-memory state differed from the database; reloaded it")
+        return differed
+
+    def resync(self) -> bool:
+        """Reload every table from the database; returns whether memory differed (it should not)."""
+        with self._lock:
+            with self._store.session() as session:
+                fresh = {kind: read_all(session, kind) for kind in TABLES}
+            changed: dict[str, set[Key]] = {}
+            tables = dict(self._current.tables)
+            for kind, rows in fresh.items():
+                table = tables[kind]
+                stale = [key for key in table.rows if key not in rows]
+                differ = {key: entity for key, entity in rows.items() if table.rows.get(key) != entity}
+                if stale or differ:
+                    tables[kind] = table.changed(differ, stale)
+                    changed[kind] = {*stale, *differ}
+            self._stale = False
+            self._resynced_at = time.monotonic()
+            change = self._publish(tables, changed)
+        if change is not None:
+            self._notify(change)
+        return change is not None
+
+    def _committed(self, scopes: list[Scope]) -> None:
+        """A transaction committed: read its scopes again and apply them. Never raises into the writer, whose
+        transaction is already durable: a failed read marks memory stale, and the next refresh reloads it all."""
+        try:
+            if self._stale:
+                self.resync()
+            else:
+                self._refresh(scopes)
+        except Exception:
+            self._stale = True
+            log.warning("the in-memory state could not read a committed change; it reloads at the next one")
+
+    def _refresh(self, scopes: Iterable[Scope]) -> None:
+        with self._lock:
+            tables = dict(self._current.tables)
+            changed: dict[str, set[Key]] = {}
+            pending = _merged(scopes)
+            with self._store.session() as session:
+                while pending:
+                    scope = pending.pop()
+                    table = tables[scope.kind]
+                    fresh = read_scope(session, scope)
+                    held = table.in_scope(scope)
+                    gone = held - fresh.keys()
+                    differ = {key: entity for key, entity in fresh.items() if table.rows.get(key) != entity}
+                    if gone or differ:
+                        tables[scope.kind] = table.changed(differ, gone)
+                        changed.setdefault(scope.kind, set()).update(gone, differ)
+                    pending.extend(_cascade(scope.kind, gone))
+            change = self._publish(tables, changed)
+        if change is not None:
+            self._notify(change)
+
+    def _publish(self, tables: dict[str, EntityTable], changed: dict[str, set[Key]]) -> Change | None:
+        if not changed:
+            return None
+        version = self._current.version + 1
+        self._current = ClusterSnapshot(version, tables)
+        change = Change(version, {kind: frozenset(keys) for kind, keys in changed.items()})
+        self._history.append(change)
+        return change
+
+    def _notify(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("a state listener failed")
+
+
+def _merged(scopes: Iterable[Scope]) -> list[Scope]:
+    by_column: dict[tuple[str, str], set[Key]] = {}
+    for scope in scopes:
+        by_column.setdefault((scope.kind, scope.column), set()).update(scope.values)
+    return [Scope(kind, column, frozenset(values)) for (kind, column), values in by_column.items() if values]
+
+
+def _cascade(kind: str, gone: set[Key]) -> list[Scope]:
+    """The children of removed parents, re-read: the database may have removed them too (ON DELETE CASCADE)."""
+    if not gone:
+        return []
+    return [Scope(child, column, frozenset(gone)) for child, column in CHILDREN.get(kind, ())]

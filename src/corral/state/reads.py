@@ -1,0 +1,73 @@
+"""The repositories' read methods, answered from the in-memory state instead of the database.
+
+Why the same signatures: the orchestrator, network and port passes read through these (the passes "read the
+snapshot, never the database"), and code that has a `Store`/`StackStore` today reads the same entities in the same
+order from here, without a query. Each call reads one snapshot; callers that need several lists consistent with one
+another take `snapshot()` once and ask it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from corral.model.entities import Environment, Host, ObservedContainer
+from corral.model.errors import NotFound
+from corral.model.stack import Service, SlotRecord
+from corral.state.cluster import ClusterState
+from corral.state.snapshot import ClusterSnapshot
+from corral.store.stacks import LeftoverRecord
+
+
+class StateReads:
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+
+    def snapshot(self) -> ClusterSnapshot:
+        return self.state.snapshot()
+
+    def list_environments(self) -> list[Environment]:
+        return self.snapshot().environments()
+
+    def get_environment(self, ref: str) -> Environment:
+        """By id or by name, as `Store.get_environment`."""
+        snapshot = self.snapshot()
+        found: Environment | None = snapshot.get("environments", ref)
+        if found is None:
+            found = next((e for e in snapshot.environments() if e.name == ref), None)
+        if found is None:
+            raise NotFound(f"environment {ref!r} not found", field="environment")
+        return found
+
+    def list_hosts(self, environment_id: str | None = None, *, container_counts: bool = True) -> list[Host]:
+        snapshot = self.snapshot()
+        hosts = snapshot.hosts(environment_id)
+        if not container_counts:
+            return hosts
+        return [_counted(host, snapshot) for host in hosts]
+
+    def hosts_by_id(self, host_ids: Iterable[str]) -> dict[str, Host]:
+        snapshot = self.snapshot()
+        found = {host_id: snapshot.get("hosts", host_id) for host_id in set(host_ids)}
+        return {host_id: _counted(host, snapshot) for host_id, host in found.items() if host is not None}
+
+    def list_all_host_containers(self, environment_id: str | None = None) -> list[tuple[str, ObservedContainer]]:
+        snapshot = self.snapshot()
+        if environment_id is None:
+            return snapshot.containers()
+        return [item for host in snapshot.hosts(environment_id) for item in snapshot.containers(host.id)]
+
+    def list_services(self, *, environment_id: str | None = None, stack_id: str | None = None) -> list[Service]:
+        return self.snapshot().services(environment_id=environment_id, stack_id=stack_id)
+
+    def list_slots(
+        self, *, environment_id: str | None = None, host_id: str | None = None, service_id: str | None = None
+    ) -> list[SlotRecord]:
+        return self.snapshot().slots(environment_id=environment_id, host_id=host_id, service_id=service_id)
+
+    def list_leftovers(self, environment_id: str | None = None) -> list[LeftoverRecord]:
+        return self.snapshot().leftovers(environment_id)
+
+
+def _counted(host: Host, snapshot: ClusterSnapshot) -> Host:
+    return dataclasses.replace(host, container_count=snapshot.container_count(host.id))

@@ -1,0 +1,159 @@
+"""Which rows a transaction may have changed, handed to a listener once it has committed.
+
+Why session events: every write of the store goes through an ORM session, as flushed objects or as bulk
+`update`/`delete` statements. The journal records per session a *scope* covering every row the transaction may have
+changed (a superset is harmless: rows re-read unchanged stay unchanged): a kind of entity and one column with the
+values it matched, the primary key or a column the in-memory state indexes (environment, host, stack, service). After
+the commit, once the session has given its connection back (`Store.session` calls `deliver`), the listener gets the
+scopes; a rolled back transaction hands over nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
+
+from corral.store.tables import (
+    EnvironmentRow,
+    HostContainerRow,
+    HostRow,
+    LeftoverRow,
+    ServiceRow,
+    SlotRow,
+    StackRow,
+)
+
+Key = str | tuple[str, str]  # an id, or (host id, docker id) for a reported container
+PK = "pk"  # the scope column naming the primary key
+
+TABLES: dict[str, Any] = {
+    "environments": EnvironmentRow,
+    "hosts": HostRow,
+    "stacks": StackRow,
+    "services": ServiceRow,
+    "slots": SlotRow,
+    "leftovers": LeftoverRow,
+    "containers": HostContainerRow,
+}
+KIND_OF_TABLE = {table.__tablename__: kind for kind, table in TABLES.items()}
+# the columns a scope may name besides the primary key (the state keeps an index of each)
+SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "environments": (),
+    "hosts": ("environment_id",),
+    "stacks": ("environment_id",),
+    "services": ("environment_id", "stack_id"),
+    "slots": ("environment_id", "stack_id", "service_id", "host_id"),
+    "leftovers": ("environment_id", "host_id"),
+    "containers": ("host_id",),
+}
+# rows the database removes with their parent (ON DELETE CASCADE): re-read when a parent goes
+CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
+    "environments": (("hosts", "environment_id"), ("stacks", "environment_id")),
+    "hosts": (("containers", "host_id"),),
+    "stacks": (("services", "stack_id"), ("slots", "stack_id")),
+    "services": (("slots", "service_id"),),
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str
+    column: str  # PK or one of SCOPE_COLUMNS[kind]
+    values: frozenset[Key]
+
+
+def key_of(kind: str, row: Any) -> Key:
+    if kind == "containers":
+        return (str(row.host_id), str(row.docker_id))
+    return str(row.slot_id if kind == "leftovers" else row.id)
+
+
+_TOUCHED = "corral.touched"  # session.info: scopes of the open transaction
+_COMMITTED = "corral.committed"  # session.info: scopes of committed transactions, not yet delivered
+_LISTENER = "corral.journal"  # factory.kw["info"]: the listener of the factory's sessions
+Listener = Callable[[list[Scope]], None]
+
+
+def watch(factory: sessionmaker[Session], listener: Listener) -> None:
+    """Call `listener` with the scopes of every committed transaction of `factory`'s sessions (see `deliver`)."""
+    factory.kw.setdefault("info", {})[_LISTENER] = listener
+    event.listen(factory, "after_flush", _flushed)
+    event.listen(factory, "do_orm_execute", _executed)
+    event.listen(factory, "after_commit", _committed)
+    event.listen(factory, "after_rollback", lambda session: session.info.pop(_TOUCHED, None))
+
+
+def deliver(session: Session) -> None:
+    """Hand the session's committed scopes to its factory's listener; called once the session is closed."""
+    committed: list[Scope] | None = session.info.pop(_COMMITTED, None)
+    listener: Listener | None = session.info.get(_LISTENER)
+    if committed and listener is not None:
+        listener(committed)
+
+
+def _touch(session: Session, kind: str, column: str, values: Iterable[Key]) -> None:
+    touched: dict[tuple[str, str], set[Key]] = session.info.setdefault(_TOUCHED, {})
+    touched.setdefault((kind, column), set()).update(values)
+
+
+def _flushed(session: Session, _flush: UOWTransaction) -> None:
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        kind = KIND_OF_TABLE.get(getattr(instance, "__tablename__", ""))
+        if kind is not None:
+            _touch(session, kind, PK, [key_of(kind, instance)])
+
+
+def _executed(execution: ORMExecuteState) -> None:
+    if not (execution.is_update or execution.is_delete):
+        return
+    statement: Any = execution.statement
+    kind = KIND_OF_TABLE.get(statement.table.name)
+    if kind is None:
+        return
+    bound = _bound_column(kind, statement.whereclause)
+    if bound is not None:
+        _touch(execution.session, kind, *bound)
+        return
+    # no column we can scope by: note the keys the statement is about to touch (one more read, rare)
+    table = TABLES[kind]
+    pk_columns = list(table.__table__.primary_key.columns)
+    query = select(*pk_columns)
+    if statement.whereclause is not None:
+        query = query.where(statement.whereclause)
+    keys = [tuple(row) if kind == "containers" else row[0] for row in execution.session.execute(query)]
+    _touch(execution.session, kind, PK, keys)
+
+
+def _bound_column(kind: str, clause: Any) -> tuple[str, Collection[Key]] | None:
+    """A (column, values) every row the clause matches has: from `col == value` or `col IN (...)`, alone or as
+    one term of an AND."""
+    terms = clause.clauses if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_ else [clause]
+    pk_name = "slot_id" if kind == "leftovers" else "id"
+    for term in terms:
+        if not isinstance(term, BinaryExpression) or not isinstance(term.right, BindParameter):
+            continue
+        name = getattr(term.left, "name", None)
+        if kind == "containers" and name == "docker_id":
+            continue  # half a composite key: host_id, when the clause has it, scopes the row
+        column = PK if name == pk_name else name
+        if column != PK and column not in SCOPE_COLUMNS[kind]:
+            continue
+        value = term.right.effective_value
+        if term.operator is operators.eq and value is not None:
+            return column, [value]
+        if term.operator is operators.in_op and isinstance(value, list | tuple):
+            return column, list(value)
+    return None
+
+
+def _committed(session: Session) -> None:
+    touched: dict[tuple[str, str], set[Key]] | None = session.info.pop(_TOUCHED, None)
+    if touched:
+        scopes = [Scope(kind, column, frozenset(values)) for (kind, column), values in touched.items()]
+        session.info.setdefault(_COMMITTED, []).extend(scopes)
