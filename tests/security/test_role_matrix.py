@@ -54,6 +54,7 @@ def _created(api: TestClient, host: dict[str, Any]) -> dict[str, str]:
     catalog = next(c for c in api.get("/v1/catalogs").json()["data"] if not c["environment_id"])
     templates = api.get("/v1/environments/default/templates").json()["data"]
     key = api.post("/v1/environments/default/keys", json={"role": "read-only"}).json()
+    secret = api.post("/v1/environments/default/secrets", json={"name": "matrix", "value": "s3cret"}).json()
     add_user(api, "victim", "default", "read-only")
     return {
         "ref": "default",
@@ -63,6 +64,7 @@ def _created(api: TestClient, host: dict[str, Any]) -> dict[str, str]:
         "service_id": service["id"],
         "container_id": containers[0]["id"] if containers else "none",
         "registry_id": registry["id"],
+        "name": secret["name"],
         "catalog_id": catalog["id"],
         "catalog": catalog["name"],
         "template": templates[0]["name"] if templates else "none",
