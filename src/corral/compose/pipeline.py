@@ -110,8 +110,39 @@ def build_stack(
     explicit_scale = {n: s for n in parsed if (s := _explicit_scale(parsed[n], extra.get(n))) is not None}
     loc_of = {n: p.loc for n, p in parsed.items()}
     services = apply_units(services, units, explicit_scale=explicit_scale, loc_of=loc_of, warnings=warnings)
+    services = _condition_targets(services, loc_of, warnings)
     _check_container_names(parsed, services, warnings)
     return StackSpec(name=stack_name, services=services, warnings=tuple(warnings))
+
+
+def _condition_targets(
+    services: tuple[ServiceSpec, ...], loc_of: Mapping[str, Loc], warnings: list[str]
+) -> tuple[ServiceSpec, ...]:
+    """What a depends_on condition asks of its service: one waited for with service_completed_successfully runs
+    once to its end (Compose does not restart it; Cattle restarts an exited container), and one waited for with
+    service_healthy needs a health check (else the wait names the missing check; an image's HEALTHCHECK counts)."""
+    completed = {d for s in services for d, c in s.depends_conditions if c == "service_completed_successfully"}
+    healthy = sorted({d for s in services for d, c in s.depends_conditions if c == "service_healthy"})
+    by_name = {s.name: s for s in services}
+    for name in healthy:
+        target = by_name.get(name)
+        if target is not None and target.health_check is None and target.launch.healthcheck is None:
+            warnings.append(
+                f"{loc_of[name].service_prefix()}: services wait for it to be healthy (depends_on condition "
+                "service_healthy) but it has no healthcheck; they wait until its image's HEALTHCHECK passes"
+            )
+    result = []
+    for spec in services:
+        if spec.name in completed:
+            if spec.launch.restart != "no":
+                warnings.append(
+                    f"{loc_of[spec.name].service_prefix()}: services wait for it to complete (depends_on condition "
+                    f"service_completed_successfully) but restart {spec.launch.restart!r} restarts it when it ends"
+                )
+            else:
+                spec = replace(spec, launch=replace(spec.launch, run_once=True))
+        result.append(spec)
+    return tuple(result)
 
 
 def _combined(errors: list[InvalidInput], unset: Mapping[str, Loc]) -> InvalidInput:
@@ -149,6 +180,7 @@ def _renamed(service: ParsedService, renames: Mapping[str, str]) -> ParsedServic
     return replace(
         service,
         depends_on=tuple(sorted({renames.get(d, d) for d in service.depends_on})),
+        depends_conditions=tuple(sorted((renames.get(d, d), c) for d, c in service.depends_conditions)),
         references=tuple((renames.get(t, t), where, how) for t, where, how in service.references),
         launch=replace(service.launch, links=tuple(link(x) for x in service.launch.links)),
     )
@@ -448,6 +480,7 @@ def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:
         launch=service.launch,
         scale=scale,
         depends_on=service.depends_on,
+        depends_conditions=service.depends_conditions,
         start_on_create=extra.start_on_create if extra.start_on_create is not None else True,
         health_check=health.to_dict() if health is not None else None,
         upgrade_strategy=extra.upgrade_strategy,

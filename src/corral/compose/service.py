@@ -106,6 +106,7 @@ class ParsedService:
     loc: Loc
     launch: LaunchConfig
     depends_on: tuple[str, ...]
+    depends_conditions: tuple[tuple[str, str], ...]  # (service, condition) when not service_started
     references: tuple[tuple[str, Loc, str], ...]  # (service named, where, how: "depends_on"/"links"/...)
     scale: int | None
     health_check: dict[str, Any] | None
@@ -163,7 +164,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     cpu_reservation = deploy.get("reserve_cpus", cpu_reservation)
     network_mode, network_service = _network_mode(body, loc)
     links, link_refs = _links(body.get("links"), loc.key("links"))
-    depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
+    depends_on, depends_refs, conditions = _depends_on(body.get("depends_on"), loc.key("depends_on"))
     volumes_from, volumes_from_refs = parse_volumes_from(body.get("volumes_from"), loc.key("volumes_from"))
     references = depends_refs + link_refs + ((network_service,) if network_service else ()) + volumes_from_refs
 
@@ -219,6 +220,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         loc=loc,
         launch=launch,
         depends_on=depends_on,
+        depends_conditions=tuple(sorted(conditions.items())),
         references=references,
         scale=scale,
         health_check=healthcheck,
@@ -385,8 +387,10 @@ def _external_links(value: Any, loc: Loc, stack_name: str = "") -> tuple[str, ..
     return tuple(links)
 
 
-def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...]]:
+def _depends_on(value: Any, loc: Loc) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...], dict[str, str]]:
+    """Names, references and the conditions other than service_started (the orchestrator waits for them)."""
     refs: list[tuple[str, Loc, str]] = []
+    conditions: dict[str, str] = {}
     if isinstance(value, dict):
         for name, options in mapping(value, loc).items():
             where = loc.key(name)
@@ -399,17 +403,14 @@ def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, .
             if condition not in _CONDITIONS:
                 raise where.key("condition").error(f"{condition!r} must be one of {', '.join(_CONDITIONS)}")
             if condition != "service_started":
-                warnings.append(
-                    f"{where.prefix()}: condition {condition!r} is not supported yet; Corral starts this service "
-                    f"once {name} is running"
-                )
+                conditions[name] = condition
             for key in ("restart", "required"):
                 if key in opts:
                     as_bool(opts[key], where.key(key))
     else:
         for i, name in enumerate(str_list(value, loc)):
             refs.append((name, loc.key(i), "depends_on"))
-    return tuple(sorted({name for name, _, _ in refs})), tuple(refs)
+    return tuple(sorted({name for name, _, _ in refs})), tuple(refs), conditions
 
 
 GLOBAL_LABEL = "io.rancher.scheduler.global"

@@ -81,6 +81,9 @@ class LaunchConfig:
     ipc: str = ""  # "", "host", "private", "shareable" or "none"
     devices: tuple[str, ...] = ()  # "HOST:CONTAINER:PERMISSIONS"
     files: tuple[FileMount, ...] = ()  # secrets, configs and uploaded bind files, mounted read-only (model/files.py)
+    # Runs to its end once, as `start_once` labels it: a service others wait for with depends_on condition
+    # service_completed_successfully (Compose does not restart it; Cattle would)
+    run_once: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -130,7 +133,7 @@ class LaunchConfig:
 _OMIT_WHEN_DEFAULT: tuple[str, ...] = (
     "volumes_from", "healthcheck", "external_links",
     "init", "read_only", "shm_size_bytes", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
-    "pid", "ipc", "devices", "files",
+    "pid", "ipc", "devices", "files", "run_once",
 )  # fmt: skip
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
@@ -143,6 +146,9 @@ class ServiceSpec:
     launch: LaunchConfig
     scale: int = 1
     depends_on: tuple[str, ...] = ()
+    # depends_on entries whose condition is not service_started: (service, "service_healthy" or
+    # "service_completed_successfully"), sorted; the orchestrator waits for that condition (server/dependencies.py)
+    depends_conditions: tuple[tuple[str, str], ...] = ()
     start_on_create: bool = True
     # Kept from rancher-compose.yml for later issues (health checks, upgrades, networking, metadata).
     health_check: dict[str, Any] | None = None
@@ -172,6 +178,8 @@ class ServiceSpec:
             del data["sidekick_of"]
         if self.lb_config is None:
             del data["lb_config"]
+        if not self.depends_conditions:
+            del data["depends_conditions"]
         return data
 
     @classmethod
@@ -180,6 +188,7 @@ class ServiceSpec:
         values["launch"] = LaunchConfig.from_dict(values["launch"])
         values["depends_on"] = tuple(values.get("depends_on", ()))
         values["sidekicks"] = tuple(values.get("sidekicks", ()))
+        values["depends_conditions"] = tuple((str(n), str(c)) for n, c in values.get("depends_conditions", ()))
         return cls(**values)
 
 

@@ -165,8 +165,10 @@ def test_labels_list_and_map_and_deploy_labels_stay_off_the_containers() -> None
         """
     )
     assert spec.launch.labels == (("b", "2"), ("io.rancher.scheduler.global", "true"), ("shared", "from-labels"))
-    assert f"{DC}: service web: deploy.labels label the Swarm service, not its containers, and were ignored " \
+    assert (
+        f"{DC}: service web: deploy.labels label the Swarm service, not its containers, and were ignored "
         "(use labels)" in warnings_of("image: nginx\ndeploy:\n  labels: [d=4]\n")
+    )
     assert launch("labels: [a=1, flag]\n").labels == (("a", "1"), ("flag", ""))
 
 
@@ -533,10 +535,43 @@ def test_depends_on_list_and_map_forms() -> None:
     )
     assert spec.service("web").depends_on == ("cache", "db")  # type: ignore[union-attr]
     assert spec.service("worker").depends_on == ("db",)  # type: ignore[union-attr]
+    assert spec.service("web").depends_conditions == (("db", "service_healthy"),)  # type: ignore[union-attr]
     assert spec.warnings == (
-        f"{DC}: service web: depends_on.db: condition 'service_healthy' is not supported yet; "
-        "Corral starts this service once db is running",
+        f"{DC}: service db: services wait for it to be healthy (depends_on condition service_healthy) but it has "
+        "no healthcheck; they wait until its image's HEALTHCHECK passes",
     )
+
+
+def test_depends_on_conditions_are_kept_and_a_completed_dependency_runs_once() -> None:
+    spec = stack(
+        """
+        services:
+          web:
+            image: nginx
+            depends_on:
+              db: {condition: service_healthy}
+              migrate: {condition: service_completed_successfully}
+              Cache: {condition: service_started}
+          db:
+            image: postgres
+            healthcheck: {test: ["CMD", "pg_isready"]}
+          migrate: {image: app, command: ["migrate"]}
+          Cache: {image: redis}
+          seed: {image: app, restart: always}
+          late: {image: app, depends_on: {seed: {condition: service_completed_successfully}}}
+        """
+    )
+    web, migrate, seed = (spec.service(n) for n in ("web", "migrate", "seed"))
+    assert web is not None and migrate is not None and seed is not None
+    assert web.depends_on == ("cache", "db", "migrate")
+    assert web.depends_conditions == (("db", "service_healthy"), ("migrate", "service_completed_successfully"))
+    assert migrate.launch.run_once and not seed.launch.run_once
+    assert not any(s.launch.run_once for s in spec.services if s.name not in ("migrate",))
+    assert any("service seed: services wait for it to complete" in w and "restart 'always'" in w for w in spec.warnings)
+    again = ServiceSpec.from_dict(json.loads(json.dumps(web.to_dict())))
+    assert again == web
+    assert "depends_conditions" not in spec.service("db").to_dict()  # type: ignore[union-attr]
+    assert "run_once" not in spec.service("db").launch.to_dict()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
