@@ -25,7 +25,7 @@ from corral.compose.values import as_bool, as_str, kind, mapping, scalar_text
 from corral.compose.yamlsafe import load_yaml
 from corral.model.errors import InvalidInput
 from corral.model.health import merge_health_check
-from corral.model.stack import ServiceSpec, StackSpec
+from corral.model.stack import ServiceSpec, StackSpec, VolumeScope
 
 SERVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _VERSION = re.compile(r"[23](?:\.[0-9]+)?")
@@ -70,16 +70,19 @@ def build_stack(
     raw_services = resolve_extends(raw_services, services_loc, read_file=read_side_file, load_file=load_side_file)
     raw_services, disabled = active_services(raw_services, profiles, services_loc)
     volume_names: dict[str, str] | None = None
+    volume_scopes: dict[str, VolumeScope] = {}
     if "version" in doc or "services" in doc:
         volumes_loc = Loc(compose_name, ("volumes",))
-        volume_names = _volumes(
+        volume_names, volume_scopes = _volumes(
             interpolator.value(doc.get("volumes"), volumes_loc), volumes_loc, warnings, stack_name=stack_name
         )
     warnings.extend(interpolator.warnings())
     if not raw_services:
         raise services_loc.error("no services are defined" + (" (all are disabled by profiles)" if disabled else ""))
 
-    ctx = ServiceContext(answers, env_files, base_dir, volume_names, warnings, stack_name=stack_name)
+    ctx = ServiceContext(
+        answers, env_files, base_dir, volume_names, warnings, stack_name=stack_name, volume_scopes=volume_scopes
+    )
     renames = _service_names(list(raw_services), services_loc, warnings)
     parsed: dict[str, ParsedService] = {}
     errors: list[InvalidInput] = []
@@ -320,10 +323,14 @@ def _version(value: Any, loc: Loc) -> str:
     return text
 
 
-def _volumes(value: Any, loc: Loc, warnings: list[str], *, stack_name: str) -> dict[str, str]:
-    """Top-level volume declarations and their Docker names: `<stack>_<key>` (scoped to the stack, as Compose
-    scopes them to the project), the `name:` given, or the external volume's name as is."""
+def _volumes(
+    value: Any, loc: Loc, warnings: list[str], *, stack_name: str
+) -> tuple[dict[str, str], dict[str, VolumeScope]]:
+    """Top-level volume declarations, their Docker names and Rancher scopes: `<stack>_<key>` (scoped to the stack,
+    as Compose scopes them to the project), the `name:` given, or the external volume's name as is (scope
+    "environment": it must exist); `per_container: true` gives each container index its own (scope "container")."""
     names: dict[str, str] = {}
+    scopes: dict[str, VolumeScope] = {}
     for name, conf in mapping(value, loc).items():
         where = loc.key(name)
         options = mapping(conf, where)
@@ -336,20 +343,27 @@ def _volumes(value: Any, loc: Loc, warnings: list[str], *, stack_name: str) -> d
                 f"{loc.file}: volume {name}: driver {scalar_text(driver, where)!r} is not supported yet; "
                 "Docker's local driver is used"
             )
-        for key in ("driver_opts", "labels", "per_container"):
+        for key in ("driver_opts", "labels"):
             if options.get(key):
                 warnings.append(f"{loc.file}: volume {name}: key {key!r} is not supported yet and was ignored")
         names[name] = f"{stack_name}_{name}" if stack_name else name
         external = options.get("external")
         if isinstance(external, dict):
             external_name = mapping(external, where.key("external")).get("name")
+            names[name] = name
             if external_name is not None:
                 names[name] = as_str(external_name, where.key("external").key("name"))
+            scopes[name] = "environment"
         elif external is not None and as_bool(external, where.key("external")):
             names[name] = name
+            scopes[name] = "environment"
         if options.get("name") is not None:
             names[name] = as_str(options["name"], where.key("name"))
-    return names
+        if options.get("per_container") is not None and as_bool(options["per_container"], where.key("per_container")):
+            if name in scopes:
+                raise where.key("per_container").error("an external volume cannot be per_container (it exists once)")
+            scopes[name] = "container"
+    return names, scopes
 
 
 def _valid_service_name(text: str) -> bool:

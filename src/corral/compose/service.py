@@ -37,7 +37,7 @@ from corral.compose.volumes import parse_volumes
 from corral.model.errors import InvalidInput
 from corral.model.health import docker_healthcheck
 from corral.model.names import LABEL_KEY_PATTERN
-from corral.model.stack import LaunchConfig, RestartPolicy
+from corral.model.stack import LaunchConfig, RestartPolicy, VolumeScope
 
 MAX_SCALE = 1000
 
@@ -98,6 +98,7 @@ class ServiceContext:
     volume_names: Mapping[str, str] | None  # None: a version 1 file (named volumes are not declared)
     warnings: list[str] = field(default_factory=list)
     stack_name: str = ""  # for Rancher's same-stack `external_links: [service:alias]`
+    volume_scopes: Mapping[str, VolumeScope] = field(default_factory=dict)  # top-level key -> scope
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,12 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         ports=parse_ports(body.get("ports"), loc.key("ports"), warn),
         expose=parse_expose(body.get("expose"), loc.key("expose"), warn),
         volumes=parse_volumes(
-            body.get("volumes"), loc.key("volumes"), warn, base_dir=ctx.base_dir, volume_names=ctx.volume_names
+            body.get("volumes"),
+            loc.key("volumes"),
+            warn,
+            base_dir=ctx.base_dir,
+            volume_names=ctx.volume_names,
+            volume_scopes=ctx.volume_scopes,
         ),
         working_dir=_working_dir(body.get("working_dir"), loc.key("working_dir")),
         user=as_str(_value(body, "user", ""), loc.key("user"), numbers=True),

@@ -18,6 +18,9 @@ from corral.model.health import DockerHealthcheck, HealthCheck
 
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 VolumeKind = Literal["bind", "volume", "anonymous"]
+# Rancher's volume scopes: "" (the stack's, `<stack>_<key>`, or the `name:` given), "container" (`per_container`:
+# one volume per container index, `<name>_<index>`) and "environment" (`external`: it must exist, never created)
+VolumeScope = Literal["", "container", "environment"]
 NetworkMode = str  # "managed" (default; bridge until the overlay lands), "host", "bridge", "none", "container:NAME"
 
 
@@ -37,6 +40,11 @@ class VolumeSpec:
     target: str
     source: str = ""  # host path for bind, volume name for volume, empty for anonymous
     read_only: bool = False
+    scope: VolumeScope = ""  # named volumes only
+
+    def docker_source(self, index: int) -> str:
+        """The Docker volume (or host path) container index `index` mounts."""
+        return f"{self.source}_{index}" if self.scope == "container" else self.source
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,9 @@ class LaunchConfig:
         for name in _OMIT_WHEN_DEFAULT:  # fields added later: existing config hashes stay what they were
             if data.get(name) == _LAUNCH_DEFAULTS[name]:
                 del data[name]
+        for volume in data["volumes"]:
+            if not volume["scope"]:
+                del volume["scope"]
         return data
 
     @classmethod

@@ -3,12 +3,14 @@ stack, and the leniencies Rancher 1.6 had (each with a warning)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from corral.compose import ComposeFile, env_files_for_upload, load_stack
-from corral.model.stack import VolumeSpec
+from corral.model.errors import InvalidInput
+from corral.model.stack import LaunchConfig, VolumeSpec
 
 from .helpers import DC, RC, error, service_error, stack
 
@@ -118,6 +120,42 @@ def test_named_volumes_are_scoped_to_the_stack_unless_external_or_named() -> Non
         """
     )
     assert [v.source for v in spec.services[0].launch.volumes] == ["app_data", "shared", "exact"]
+    assert [v.scope for v in spec.services[0].launch.volumes] == ["", "environment", ""]
+
+
+def test_rancher_volume_scopes_per_container_and_external() -> None:
+    spec = stack(
+        """
+        services:
+          web:
+            image: nginx
+            volumes: [cache:/cache, shared:/shared:ro, data:/data]
+        volumes:
+          cache: {per_container: true}
+          shared: {external: true}
+          data: {}
+        """
+    )
+    cache, shared, data = spec.services[0].launch.volumes
+    assert (cache.source, cache.scope, cache.docker_source(2)) == ("app_cache", "container", "app_cache_2")
+    assert (shared.source, shared.scope, shared.docker_source(2), shared.read_only) == (
+        "shared",
+        "environment",
+        "shared",
+        True,
+    )
+    assert (data.scope, data.docker_source(2)) == ("", "app_data")
+    assert spec.warnings == ()  # per_container is honoured, no longer warned
+    stored = spec.services[0].launch.to_dict()
+    assert "scope" not in stored["volumes"][2]  # config hashes of existing stacks stay as they were
+    assert LaunchConfig.from_dict(json.loads(json.dumps(stored))) == spec.services[0].launch
+
+
+def test_an_external_volume_cannot_be_per_container() -> None:
+    text = "services:\n  web: {image: nginx, volumes: ['x:/x']}\nvolumes:\n  x: {external: true, per_container: true}\n"
+    with pytest.raises(InvalidInput) as info:
+        stack(text)
+    assert info.value.field == f"{DC}:volumes.x.per_container"
 
 
 def test_an_undeclared_named_volume_is_refused_as_compose_does() -> None:
@@ -159,8 +197,9 @@ def test_rancher_compose_for_an_undefined_service_is_a_warning() -> None:
 
 
 def test_engine_options_pass_through_as_compose_spells_them() -> None:
-    launch = stack(
-        """
+    launch = (
+        stack(
+            """
         services:
           web:
             image: nginx
@@ -172,7 +211,10 @@ def test_engine_options_pass_through_as_compose_spells_them() -> None:
             tmpfs: /run
             ulimits: {nproc: 65535, nofile: {soft: 1024, hard: 2048}}
         """
-    ).services[0].launch
+        )
+        .services[0]
+        .launch
+    )
     assert (launch.init, launch.read_only, launch.shm_size_bytes, launch.stop_signal) == (
         True, True, 64 * 1024**2, "SIGQUIT",
     )  # fmt: skip
