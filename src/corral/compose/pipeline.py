@@ -18,6 +18,7 @@ from corral.compose.extends import active_services, resolve_extends
 from corral.compose.interpolate import Interpolator
 from corral.compose.lb_config import lb_service
 from corral.compose.location import Loc
+from corral.compose.networks import declared_networks
 from corral.compose.rancher import RancherService, parse_rancher_service
 from corral.compose.service import ParsedService, ServiceContext, env_file_entries, parse_service
 from corral.compose.sidekicks import apply_units, resolve_units
@@ -30,7 +31,7 @@ from corral.model.stack import ServiceSpec, StackSpec, VolumeScope
 SERVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _VERSION = re.compile(r"[23](?:\.[0-9]+)?")
 _TOP_KEYS = frozenset({"version", "services", "volumes", "networks", "secrets", "configs"})  # the last two: files.py
-_TOP_IGNORED = frozenset({"networks", "include", "models"})
+_TOP_IGNORED = frozenset({"include", "models"})
 _CATALOG_KEYS = frozenset({"catalog", ".catalog"})
 _VOLUME_KEYS = frozenset({"driver", "driver_opts", "external", "labels", "name", "per_container"})
 # A bound of the parser, before any service is read (the operator's limits are the quotas, model/quotas.py); the
@@ -76,12 +77,25 @@ def build_stack(
         volume_names, volume_scopes = _volumes(
             interpolator.value(doc.get("volumes"), volumes_loc), volumes_loc, warnings, stack_name=stack_name
         )
+    networks: dict[str, str] | None = None  # None: the environment's flat network (nothing declares networks)
+    if doc.get("networks") or any(isinstance(b, dict) and b.get("networks") for b in raw_services.values()):
+        networks_loc = Loc(compose_name, ("networks",))
+        networks = declared_networks(
+            interpolator.value(doc.get("networks"), networks_loc), networks_loc, warnings, stack_name=stack_name
+        )
     warnings.extend(interpolator.warnings())
     if not raw_services:
         raise services_loc.error("no services are defined" + (" (all are disabled by profiles)" if disabled else ""))
 
     ctx = ServiceContext(
-        answers, env_files, base_dir, volume_names, warnings, stack_name=stack_name, volume_scopes=volume_scopes
+        answers,
+        env_files,
+        base_dir,
+        volume_names,
+        warnings,
+        stack_name=stack_name,
+        volume_scopes=volume_scopes,
+        networks=networks,
     )
     renames = _service_names(list(raw_services), services_loc, warnings)
     parsed: dict[str, ParsedService] = {}
@@ -495,6 +509,7 @@ def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:
         scale=scale,
         depends_on=service.depends_on,
         depends_conditions=service.depends_conditions,
+        networks=service.networks,
         start_on_create=extra.start_on_create if extra.start_on_create is not None else True,
         health_check=health.to_dict() if health is not None else None,
         upgrade_strategy=extra.upgrade_strategy,

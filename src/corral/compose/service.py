@@ -18,6 +18,7 @@ from corral.compose.engine_options import engine_options
 from corral.compose.envfile import parse_env_file, read_env_file
 from corral.compose.host_access import parse_devices, parse_ipc, parse_pid
 from corral.compose.location import Loc
+from corral.compose.networks import service_networks
 from corral.compose.ports import parse_expose, parse_ports
 from corral.compose.sidekicks import parse_volumes_from
 from corral.compose.values import (
@@ -48,6 +49,7 @@ SUPPORTED_KEYS = frozenset({
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
     "profiles", "init", "read_only", "shm_size", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
     "pid", "ipc", "devices",
+    "networks",  # compose/networks.py
     "secrets", "configs",  # read by compose/files.py
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
@@ -58,7 +60,7 @@ IGNORED_KEYS = frozenset({
     "device_read_iops", "device_write_bps", "device_write_iops", "dns", "dns_opt", "dns_search",
     "dockerfile", "domainname", "gpus", "group_add", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
-    "memswap_limit", "models", "networks", "oom_kill_disable",
+    "memswap_limit", "models", "oom_kill_disable",
     "oom_score_adj", "pids_limit", "platform", "post_start", "pre_stop", "provider",
     "pull_policy", "runtime", "security_opt", "storage_opt",
     "sysctls", "use_api_socket", "userns_mode", "uts", "volume_driver",
@@ -99,6 +101,7 @@ class ServiceContext:
     warnings: list[str] = field(default_factory=list)
     stack_name: str = ""  # for Rancher's same-stack `external_links: [service:alias]`
     volume_scopes: Mapping[str, VolumeScope] = field(default_factory=dict)  # top-level key -> scope
+    networks: dict[str, str] | None = None  # declared networks (key -> name); None: the flat network
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class ParsedService:
     mem_reservation_bytes: int | None = None
     cpu_reservation: float | None = None
     container_name: str = ""
+    networks: tuple[str, ...] = ()  # the network names it is on; () on the environment's flat network
 
 
 def unsupported(loc: Loc, key: str) -> str:
@@ -218,6 +222,15 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
             "a service on the host's network cannot publish ports (its ports are the host's already): "
             "remove ports, or network_mode: host"
         )
+    networks: tuple[str, ...] = ()
+    if network_mode != "managed" and body.get("networks"):
+        raise loc.key("networks").error(
+            f"cannot be combined with network_mode {network_mode!r} (Compose refuses both): remove one"
+        )
+    if ctx.networks is not None and network_mode == "managed":
+        networks = service_networks(
+            body.get("networks"), loc.key("networks"), warn, declared=ctx.networks, stack_name=ctx.stack_name
+        )
     scale = deploy.get("replicas")
     if scale is None and _given(body, "scale"):
         scale = as_int(body["scale"], loc.key("scale"), low=0, high=MAX_SCALE)
@@ -233,6 +246,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         mem_reservation_bytes=mem_reservation,
         cpu_reservation=cpu_reservation,
         container_name=as_str(_value(body, "container_name", ""), loc.key("container_name")),
+        networks=networks,
     )
 
 

@@ -202,13 +202,18 @@ class ContainerRecord:
     primary: str = ""  # for a sidekick's container: its primary service (DNS name `sidekick.primary`)
     links: tuple[str, ...] = ()  # "service" or "service:alias" (same stack)
     external_links: tuple[str, ...] = ()  # "stack/service" or "stack/service:alias"
+    networks: tuple[str, ...] = ()  # its compose networks (segments); () on the flat network
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.networks:
+            del data["networks"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContainerRecord:
         values = dict(data)
+        values["networks"] = tuple(values.get("networks", ()))
         values["links"] = tuple(values.get("links", ()))
         values["external_links"] = tuple(values.get("external_links", ()))
         return cls(**values)

@@ -160,6 +160,8 @@ class ServiceSpec:
     # depends_on entries whose condition is not service_started: (service, "service_healthy" or
     # "service_completed_successfully"), sorted; the orchestrator waits for that condition (server/dependencies.py)
     depends_conditions: tuple[tuple[str, str], ...] = ()
+    # compose `networks:` as network names (compose/networks.py); () on the environment's flat network
+    networks: tuple[str, ...] = ()
     start_on_create: bool = True
     # Kept from rancher-compose.yml for later issues (health checks, upgrades, networking, metadata).
     health_check: dict[str, Any] | None = None
@@ -191,6 +193,8 @@ class ServiceSpec:
             del data["lb_config"]
         if not self.depends_conditions:
             del data["depends_conditions"]
+        if not self.networks:
+            del data["networks"]
         return data
 
     @classmethod
@@ -199,6 +203,7 @@ class ServiceSpec:
         values["launch"] = LaunchConfig.from_dict(values["launch"])
         values["depends_on"] = tuple(values.get("depends_on", ()))
         values["sidekicks"] = tuple(values.get("sidekicks", ()))
+        values["networks"] = tuple(values.get("networks", ()))
         values["depends_conditions"] = tuple((str(n), str(c)) for n, c in values.get("depends_conditions", ()))
         return cls(**values)
 

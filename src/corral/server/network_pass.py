@@ -187,6 +187,7 @@ class NetworkPass:
                     primary=service.spec.sidekick_of or "",
                     links=tuple(launch.links),
                     external_links=tuple(getattr(launch, "external_links", ())),
+                    networks=service.spec.networks,
                 )
             )
         return (

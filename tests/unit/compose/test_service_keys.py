@@ -415,7 +415,7 @@ def test_container_name_warns_at_scale_1_and_is_refused_above() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "networks", "dns", "sysctls",
+    ["logging", "dns", "sysctls",
      "security_opt",
      "log_driver"],
 )  # fmt: skip
