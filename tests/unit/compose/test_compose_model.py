@@ -248,3 +248,48 @@ def test_links_order_start_up_like_depends_on() -> None:
     cyclic = stack("services:\n  a: {image: x, links: [b]}\n  b: {image: x, depends_on: [a]}\n")
     assert [s.depends_on for s in cyclic.services] == [(), ("a",)]
     assert any("form a cycle: they give DNS names but do not order start-up" in w for w in cyclic.warnings)
+
+
+def test_networks_are_segments_named_for_the_stack_with_default_and_external() -> None:
+    spec = stack(
+        """
+        services:
+          web: {image: nginx, networks: [front]}
+          api:
+            image: app
+            networks:
+              front: {aliases: [backend]}
+              back: {}
+          db: {image: postgres, networks: [back, shared]}
+          tool: {image: app}
+        networks:
+          front: {}
+          back: {internal: true}
+          shared: {external: true}
+        """
+    )
+    nets = {s.name: s.networks for s in spec.services}
+    assert nets == {
+        "web": ("app_front",),
+        "api": ("app_back", "app_front"),
+        "db": ("app_back", "shared"),
+        "tool": ("app_default",),
+    }
+    text = "\n".join(spec.warnings)
+    assert any("api" in w and "networks.front.aliases: ignored (not supported yet)" in w for w in spec.warnings), text
+    assert "network back: internal is not enforced yet" in text
+    assert spec.service("web").to_dict()["networks"] == ("app_front",)  # type: ignore[union-attr]
+
+
+def test_a_stack_without_networks_stays_on_the_flat_network() -> None:
+    spec = stack("services:\n  web: {image: nginx}\n  db: {image: postgres}\n")
+    assert [s.networks for s in spec.services] == [(), ()]
+    assert "networks" not in spec.services[0].to_dict()  # stored specs of existing stacks stay as they were
+
+
+def test_an_undeclared_network_and_network_mode_with_networks_are_refused() -> None:
+    exc = error("services:\n  web: {image: nginx, networks: [nowhere]}\n")
+    assert exc.field == f"{DC}:services.web.networks.nowhere"
+    assert "network 'nowhere' is not declared" in exc.message
+    exc = error("services:\n  web: {image: nginx, network_mode: host, networks: [default]}\n")
+    assert exc.field == f"{DC}:services.web.networks"
