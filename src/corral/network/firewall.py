@@ -52,10 +52,10 @@ def chain_rules(want: WantedFilter) -> list[str]:
     return rules
 
 
-def restore_input(rules: Iterable[str], chain: str = CHAIN) -> str:
+def restore_input(rules: Iterable[str]) -> str:
     """`iptables-restore --noflush` input that replaces the chain's rules (declaring a chain flushes it)."""
     body = [rule for rule in rules if not rule.startswith("-N ")]
-    return "\n".join(["*filter", f":{chain} - [0:0]", *body, "COMMIT"]) + "\n"
+    return "\n".join(["*filter", f":{CHAIN} - [0:0]", *body, "COMMIT"]) + "\n"
 
 
 def _iptables(*args: str, stdin: str | None = None, binary: str = "iptables") -> subprocess.CompletedProcess[str]:

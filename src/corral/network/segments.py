@@ -8,9 +8,10 @@ forward path, packets to its own segmented containers from segmented containers 
 network (their stack declares no networks) are left alone, as in Rancher. Same-host traffic crosses the bridge,
 which passes it to iptables (br_netfilter, which Docker turns on); traffic from other hosts is routed.
 
-The rules live in the chain `CORRAL-SEGMENTS`, jumped to from Docker's `DOCKER-USER` (which Docker evaluates before
-its own accept rules; FORWARD when there is no such chain). `segment_rules` is pure and writes the rules as
-`iptables -S` prints them, so `Segments.apply` replaces the chain only when it differs.
+The rules live in the chain `CORRAL-SEGMENTS` of the mangle table, jumped to from its FORWARD chain: mangle is
+traversed before the filter table, whose FORWARD chain accepts overlay traffic before Docker's `DOCKER-USER`
+(network/routing.py keeps those accept rules first). `segment_rules` is pure and writes the rules as `iptables -S`
+prints them, so `Segments.apply` replaces the chain only when it differs.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import logging
 from collections.abc import Iterable
 
 from corral.model.network import ContainerRecord
-from corral.network.firewall import _iptables, restore_input
+from corral.network.firewall import _iptables
 from corral.network.overlay import OverlayError
 
 log = logging.getLogger("corral.network.segments")
 
 CHAIN = "CORRAL-SEGMENTS"
+TABLE = ("-t", "mangle")
+JUMP = ("FORWARD", "-j", CHAIN)
 
 
 def segment_rules(containers: Iterable[ContainerRecord], host_id: str) -> list[str]:
@@ -41,32 +44,36 @@ def segment_rules(containers: Iterable[ContainerRecord], host_id: str) -> list[s
     return [f"-N {CHAIN}"] + [f"-A {CHAIN} -s {s}/32 -d {d}/32 -j DROP" for s, d in sorted(drops)]
 
 
+def restore_input(rules: Iterable[str]) -> str:
+    """`iptables-restore --noflush` input that replaces the chain's rules (declaring a chain flushes it)."""
+    body = [rule for rule in rules if not rule.startswith("-N ")]
+    return "\n".join(["*mangle", f":{CHAIN} - [0:0]", *body, "COMMIT"]) + "\n"
+
+
 class Segments:
     """Keeps the chain as wanted in the current network namespace."""
 
     def apply(self, containers: Iterable[ContainerRecord], host_id: str) -> bool:
-        """Replace the chain when it differs and make sure the forward path jumps to it; True when it changed."""
+        """Replace the chain when it differs and make sure mangle's FORWARD jumps to it; True when it changed."""
         rules = segment_rules(containers, host_id)
-        shown = _iptables("-S", CHAIN)
+        shown = _iptables(*TABLE, "-S", CHAIN)
         changed = False
         if shown.returncode != 0 or shown.stdout.splitlines() != rules:
-            done = _iptables("--noflush", stdin=restore_input(rules, CHAIN), binary="iptables-restore")
+            done = _iptables("--noflush", stdin=restore_input(rules), binary="iptables-restore")
             if done.returncode != 0:
                 raise OverlayError(f"cannot write the networks' filter: {done.stderr.strip()[:300]}")
             log.info("segments: %s holds %d rules", CHAIN, len(rules) - 1)
             changed = True
-        hook = "DOCKER-USER" if _iptables("-S", "DOCKER-USER").returncode == 0 else "FORWARD"
-        if _iptables("-C", hook, "-j", CHAIN).returncode != 0:
-            done = _iptables("-I", hook, "1", "-j", CHAIN)
+        if _iptables(*TABLE, "-C", *JUMP).returncode != 0:
+            done = _iptables(*TABLE, "-A", *JUMP)
             if done.returncode != 0:
                 raise OverlayError(f"cannot jump to the networks' filter: {done.stderr.strip()[:300]}")
             changed = True
         return changed
 
     def remove(self) -> None:
-        for hook in ("DOCKER-USER", "FORWARD"):
-            while _iptables("-C", hook, "-j", CHAIN).returncode == 0:
-                if _iptables("-D", hook, "-j", CHAIN).returncode != 0:
-                    break
-        _iptables("-F", CHAIN)
-        _iptables("-X", CHAIN)
+        while _iptables(*TABLE, "-C", *JUMP).returncode == 0:
+            if _iptables(*TABLE, "-D", *JUMP).returncode != 0:
+                break
+        _iptables(*TABLE, "-F", CHAIN)
+        _iptables(*TABLE, "-X", CHAIN)
