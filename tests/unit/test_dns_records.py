@@ -32,6 +32,7 @@ def _container(
     primary: str = "",
     links: tuple[str, ...] = (),
     external_links: tuple[str, ...] = (),
+    networks: tuple[str, ...] = (),
 ) -> ContainerRecord:
     return ContainerRecord(
         slot_id=f"{stack}-{service}-{index}-slot",
@@ -46,6 +47,7 @@ def _container(
         primary=primary,
         links=links,
         external_links=external_links,
+        networks=networks,
     )
 
 
@@ -160,6 +162,21 @@ def test_only_running_healthy_containers_with_an_address_are_answered() -> None:
     table = NameTable(_state(containers))
     assert _ips(table.resolve("web.s", "")) == ("10.0.0.1",)
     assert table.resolve("s-web-2", "") == NXDOMAIN
+
+
+def test_a_client_on_networks_resolves_only_what_it_may_reach() -> None:
+    front = _container("seg", "front", 1, "10.0.1.1", networks=("seg_front",))
+    back = _container("seg", "back", 1, "10.0.1.2", networks=("seg_back",))
+    both = [_container("seg", "both", i, f"10.0.1.{2 + i}", networks=("seg_back", "seg_front")) for i in (1, 2)]
+    flat = _container("flat", "probe", 1, "10.0.1.9")
+    table = NameTable(_state([front, back, *both, flat]))
+    assert table.resolve("front", back.ip) == NXDOMAIN  # Compose's DNS does not know it on `back`
+    assert table.resolve("seg-front-1", back.ip) == NXDOMAIN
+    assert _ips(table.resolve("front", both[0].ip)) == ("10.0.1.1",)
+    assert _ips(table.resolve("both", back.ip)) == ("10.0.1.3", "10.0.1.4")
+    assert _ips(table.resolve("probe.flat", back.ip)) == ("10.0.1.9",)  # the flat network is everyone's
+    assert _ips(table.resolve("front.seg", flat.ip)) == ("10.0.1.1",)
+    assert _ips(table.resolve("front.seg", "")) == ("10.0.1.1",)  # the host itself
 
 
 def test_split_name() -> None:

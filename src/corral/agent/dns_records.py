@@ -13,6 +13,9 @@ Names (case-insensitive, a trailing dot is fine), for a client known by its sour
   `service.stack`, `sidekick.primary.stack`, and both with `.corral.internal`
   `alias.STACK.corral.internal` where STACK is the client's own stack: the search list's expansion of `alias`
   `stack-service-1`, `stack-service-1.corral.internal`   one container, by its Docker name
+A client on compose networks (ContainerRecord.networks) gets only the addresses it may reach: those of containers
+sharing one of its networks, or on the flat network (network/segments.py drops the rest); none left is NXDOMAIN,
+as Compose's DNS does not know a service of another network.
 An unknown client (the host itself, a container off the overlay) gets only the fully qualified forms: `service.stack`,
 `sidekick.primary.stack`, the `.corral.internal` names and container names.
 
@@ -121,6 +124,19 @@ class NameTable:
 
     def resolve(self, name: str, client_ip: str = "") -> Lookup:
         """What `name` means for the container at `client_ip` ("" or an unknown address: an unknown client)."""
+        lookup = self._resolve(name, client_ip)
+        client = self.clients.get(client_ip)
+        if client is None or not client.networks or not lookup.addresses:
+            return lookup
+        mine = set(client.networks)
+        visible = tuple(
+            ip
+            for ip in lookup.addresses
+            if (other := self.clients.get(ip)) is None or not other.networks or mine & set(other.networks)
+        )
+        return Lookup(Outcome.ANSWER, visible) if visible else NXDOMAIN
+
+    def _resolve(self, name: str, client_ip: str) -> Lookup:
         labels = split_name(name)
         if not labels:
             return FORWARD
