@@ -1,5 +1,6 @@
 """Compose networks on real hosts (issue 17 item 5): a container on `back` only cannot reach one on `front` only,
-one on both reaches both, on the same host and across hosts over the encrypted overlay; a stack that declares no
+one on both reaches both, on the same host and across hosts over the encrypted overlay; DNS answers per network
+(aliases included); a stack that declares no
 networks still reaches everyone (Rancher's flat network)."""
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ services:
     image: corral/busybox:latest
     command: {HTTPD}
     scale: 2
-    networks: [front, back]
+    networks:
+      front: {{aliases: [middle]}}
+      back: {{}}
 networks:
   front: {{}}
   back: {{}}
@@ -80,6 +83,12 @@ def test_a_container_reaches_only_the_networks_it_is_on(server: ServerProcess, t
     for source, target in (("back", "front"), ("front", "back")):
         for one, other in itertools.product(by_service[source], by_service[target]):
             assert not _fetch(server, one["name"], other["ip"]), f"{one['name']} reached {other['name']}"
+    # DNS answers per network: an alias on `front` for front's containers, no `front` service on `back`
+    front_one, back_one = by_service["front"][0]["name"], by_service["back"][0]["name"]
+    assert wait_until("front resolves the alias", lambda: _fetch(server, front_one, "middle"), 30)
+    assert not _fetch(server, back_one, "middle")
+    assert not _fetch(server, back_one, "front")
+    assert _fetch(server, back_one, "both")
     # the flat stack is Rancher's environment network: it reaches the segmented containers and they reach it
     for container in containers:
         assert _fetch(server, probe["name"], container["ip"]), container["name"]

@@ -33,6 +33,7 @@ def _container(
     links: tuple[str, ...] = (),
     external_links: tuple[str, ...] = (),
     networks: tuple[str, ...] = (),
+    network_aliases: tuple[tuple[str, str], ...] = (),
 ) -> ContainerRecord:
     return ContainerRecord(
         slot_id=f"{stack}-{service}-{index}-slot",
@@ -48,6 +49,7 @@ def _container(
         links=links,
         external_links=external_links,
         networks=networks,
+        network_aliases=network_aliases,
     )
 
 
@@ -177,6 +179,18 @@ def test_a_client_on_networks_resolves_only_what_it_may_reach() -> None:
     assert _ips(table.resolve("probe.flat", back.ip)) == ("10.0.1.9",)  # the flat network is everyone's
     assert _ips(table.resolve("front.seg", flat.ip)) == ("10.0.1.1",)
     assert _ips(table.resolve("front.seg", "")) == ("10.0.1.1",)  # the host itself
+
+
+def test_network_aliases_answer_on_their_network_only() -> None:
+    api = _container(
+        "seg", "api", 1, "10.0.2.1", networks=("seg_back", "seg_front"), network_aliases=(("seg_front", "backend"),)
+    )
+    web = _container("seg", "web", 1, "10.0.2.2", networks=("seg_front",))
+    db = _container("seg", "db", 1, "10.0.2.3", networks=("seg_back",))
+    table = NameTable(_state([api, web, db]))
+    assert _ips(table.resolve("backend", web.ip)) == ("10.0.2.1",)
+    assert table.resolve("backend", db.ip) == FORWARD  # not a name on `back`
+    assert ContainerRecord.from_dict(api.to_dict()) == api
 
 
 def test_split_name() -> None:

@@ -9,6 +9,7 @@ Names (case-insensitive, a trailing dot is fine), for a client known by its sour
   `alias`                     a `links` ("service:alias", or "service") or `external_links` ("stack/service:alias")
                               alias of the client's service; it wins over a service of the same name
   `service`                   that service of the client's own stack
+  `alias` (compose networks)  a network alias (`networks: {front: {aliases: [x]}}`) on one of the client's networks
   `sidekick.primary`          the sidekick's containers, in the client's own stack
   `service.stack`, `sidekick.primary.stack`, and both with `.corral.internal`
   `alias.STACK.corral.internal` where STACK is the client's own stack: the search list's expansion of `alias`
@@ -98,6 +99,7 @@ class NameTable:
         self.containers: dict[str, list[str]] = {}  # docker name -> its address, when live
         self.clients: dict[str, ContainerRecord] = {}  # ip -> the container that has it
         self.aliases: dict[str, dict[str, tuple[str, str]]] = {}  # client ip -> alias -> (stack, service)
+        self.network_aliases: dict[tuple[str, str], list[str]] = {}  # (network, alias) -> live addresses
         for service in state.services:
             stack, name = service.stack.lower(), service.name.lower()
             self.stacks.add(stack)
@@ -114,6 +116,8 @@ class NameTable:
             if container.primary:
                 self.sidekicks.setdefault((stack, container.primary.lower(), name), []).extend(live)
             self.containers.setdefault(container.name.lower(), []).extend(live)
+            for network, alias in container.network_aliases:
+                self.network_aliases.setdefault((network, alias.lower()), []).extend(live)
             if container.ip:
                 self.clients[container.ip] = container
         for ip, client in self.clients.items():
@@ -176,6 +180,9 @@ class NameTable:
                     return self._answer(self.services.get(alias))
                 if (own_stack, name) in self.services:
                     return self._answer(self.services[(own_stack, name)])
+                on_networks = [self.network_aliases.get((n, name)) for n in client.networks]
+                if any(found is not None for found in on_networks):
+                    return self._answer(ip for found in on_networks for ip in found or ())
             if name in self.containers:
                 return self._answer(self.containers[name])
             return FORWARD

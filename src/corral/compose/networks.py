@@ -10,11 +10,13 @@ container. Otherwise a service without `networks:` is on the stack's `default` n
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from corral.compose.location import Loc
 from corral.compose.values import as_bool, as_str, kind, mapping, str_list
 
+_ALIAS = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
 _TOP_KEYS = frozenset({
     "driver", "driver_opts", "external", "internal", "name", "attachable", "labels", "ipam", "enable_ipv4",
     "enable_ipv6",
@@ -61,10 +63,11 @@ def declared_networks(value: Any, loc: Loc, warnings: list[str], *, stack_name: 
 
 def service_networks(
     value: Any, loc: Loc, warnings: list[str], *, declared: dict[str, str], stack_name: str
-) -> tuple[str, ...]:
-    """A service's `networks:` (list or mapping) as network names; each must be declared (`default` always is)."""
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """A service's `networks:` (list or mapping) as network names, and its `aliases` as (network, alias): names
+    its containers have for the containers on that network. Each network must be declared (`default` always is)."""
     if not value:  # absent or empty: the stack's default network
-        return (f"{stack_name}_default" if stack_name else "default",)
+        return (f"{stack_name}_default" if stack_name else "default",), ()
     if isinstance(value, dict):
         entries = mapping(value, loc)
     elif isinstance(value, list):
@@ -72,15 +75,23 @@ def service_networks(
     else:
         raise loc.error(f"must be a list of network names or a mapping, not {kind(value)}")
     names: list[str] = []
+    aliases: set[tuple[str, str]] = set()
     for key, options in entries.items():
         where = loc.key(key)
         if key not in declared and key != "default":
             raise where.error(f"network {key!r} is not declared: add it under the top-level 'networks:' key")
+        network = declared.get(key, f"{stack_name}_default" if stack_name else "default")
         for option, setting in mapping(options, where).items():
+            if option == "aliases":
+                for i, alias in enumerate(str_list(setting, where.key(option))):
+                    if not _ALIAS.fullmatch(alias):
+                        raise where.key(option).key(i).error(f"{alias!r} is not a valid DNS name")
+                    aliases.add((network, alias.lower()))
+                continue
             if option not in _SERVICE_KEYS:
                 raise where.key(option).error(f"unknown key {option!r} (known: {', '.join(sorted(_SERVICE_KEYS))})")
             if setting not in (None, "", [], {}):
                 what = "Corral's IPAM gives each container its address" if "address" in option else "not supported yet"
                 warnings.append(f"{where.key(option).prefix()}: ignored ({what})")
-        names.append(declared.get(key, f"{stack_name}_default" if stack_name else "default"))
-    return tuple(sorted(set(names)))
+        names.append(network)
+    return tuple(sorted(set(names))), tuple(sorted(aliases))

@@ -510,6 +510,7 @@ def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:
         depends_on=service.depends_on,
         depends_conditions=service.depends_conditions,
         networks=service.networks,
+        network_aliases=service.network_aliases,
         start_on_create=extra.start_on_create if extra.start_on_create is not None else True,
         health_check=health.to_dict() if health is not None else None,
         upgrade_strategy=extra.upgrade_strategy,

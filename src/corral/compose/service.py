@@ -118,6 +118,7 @@ class ParsedService:
     cpu_reservation: float | None = None
     container_name: str = ""
     networks: tuple[str, ...] = ()  # the network names it is on; () on the environment's flat network
+    network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias)
 
 
 def unsupported(loc: Loc, key: str) -> str:
@@ -223,12 +224,13 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
             "remove ports, or network_mode: host"
         )
     networks: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
     if network_mode != "managed" and body.get("networks"):
         raise loc.key("networks").error(
             f"cannot be combined with network_mode {network_mode!r} (Compose refuses both): remove one"
         )
     if ctx.networks is not None and network_mode == "managed":
-        networks = service_networks(
+        networks, aliases = service_networks(
             body.get("networks"), loc.key("networks"), warn, declared=ctx.networks, stack_name=ctx.stack_name
         )
     scale = deploy.get("replicas")
@@ -247,6 +249,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         cpu_reservation=cpu_reservation,
         container_name=as_str(_value(body, "container_name", ""), loc.key("container_name")),
         networks=networks,
+        network_aliases=aliases,
     )
 
 

@@ -162,6 +162,7 @@ class ServiceSpec:
     depends_conditions: tuple[tuple[str, str], ...] = ()
     # compose `networks:` as network names (compose/networks.py); () on the environment's flat network
     networks: tuple[str, ...] = ()
+    network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias): DNS names on that network
     start_on_create: bool = True
     # Kept from rancher-compose.yml for later issues (health checks, upgrades, networking, metadata).
     health_check: dict[str, Any] | None = None
@@ -195,6 +196,8 @@ class ServiceSpec:
             del data["depends_conditions"]
         if not self.networks:
             del data["networks"]
+        if not self.network_aliases:
+            del data["network_aliases"]
         return data
 
     @classmethod
@@ -204,6 +207,7 @@ class ServiceSpec:
         values["depends_on"] = tuple(values.get("depends_on", ()))
         values["sidekicks"] = tuple(values.get("sidekicks", ()))
         values["networks"] = tuple(values.get("networks", ()))
+        values["network_aliases"] = tuple((str(n), str(a)) for n, a in values.get("network_aliases", ()))
         values["depends_conditions"] = tuple((str(n), str(c)) for n, c in values.get("depends_conditions", ()))
         return cls(**values)
 

@@ -188,6 +188,7 @@ class NetworkPass:
                     links=tuple(launch.links),
                     external_links=tuple(getattr(launch, "external_links", ())),
                     networks=service.spec.networks,
+                    network_aliases=service.spec.network_aliases,
                 )
             )
         return (

@@ -276,7 +276,8 @@ def test_networks_are_segments_named_for_the_stack_with_default_and_external() -
         "tool": ("app_default",),
     }
     text = "\n".join(spec.warnings)
-    assert any("api" in w and "networks.front.aliases: ignored (not supported yet)" in w for w in spec.warnings), text
+    assert spec.service("api").network_aliases == (("app_front", "backend"),)  # type: ignore[union-attr]
+    assert "aliases" not in text
     assert "network back: internal is not enforced yet" in text
     assert spec.service("web").to_dict()["networks"] == ("app_front",)  # type: ignore[union-attr]
 
