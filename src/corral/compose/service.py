@@ -67,7 +67,10 @@ IGNORED_KEYS = frozenset({
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.
 REJECTED_KEYS = {
-    "build": "build is not supported: use an image",
+    "build": (
+        "building images is not supported yet: build and push it (docker build -t REGISTRY/NAME . && docker push "
+        "REGISTRY/NAME; `corral registries add` for a private registry), then set image: REGISTRY/NAME"
+    ),
 }
 SPECIAL_KEYS = frozenset({"container_name", "extends"})  # extends is resolved before (compose/extends.py)
 KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | REJECTED_KEYS.keys() | SPECIAL_KEYS
@@ -141,7 +144,10 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         if key in body and (key != "build" or body.get("image") is None):
             raise loc.key(key).error(reason)
     if "build" in body:
-        warn.append(f"{loc.service_prefix()}: key 'build' is not supported and was ignored; the image is pulled")
+        warn.append(
+            f"{loc.service_prefix()}: key 'build' is not supported and was ignored; the image is pulled (as Compose "
+            "does when it exists in a registry; push it there)"
+        )
     if body.get("image") is None:
         raise loc.key("image").error("is required (every service needs an image)")
     image = as_str(body["image"], loc.key("image")).strip()

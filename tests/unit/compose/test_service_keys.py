@@ -55,13 +55,15 @@ def test_missing_image_is_an_error_naming_the_field() -> None:
 
 def test_build_without_image_is_not_supported() -> None:
     exc = service_error("build: .\n")
-    assert exc.message == f"{DC}: service web: build: build is not supported: use an image"
+    assert exc.message.startswith(f"{DC}: service web: build: building images is not supported yet: build and push")
+    assert "then set image: REGISTRY/NAME" in exc.message
     assert exc.field == f"{DC}:services.web.build"
 
 
 def test_build_with_image_warns_and_uses_the_image() -> None:
     assert warnings_of("image: nginx\nbuild: .\n") == (
-        f"{DC}: service web: key 'build' is not supported and was ignored; the image is pulled",
+        f"{DC}: service web: key 'build' is not supported and was ignored; the image is pulled (as Compose does when "
+        "it exists in a registry; push it there)",
     )
 
 
