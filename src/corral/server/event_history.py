@@ -64,3 +64,4 @@ class EventHistory:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
+

@@ -622,8 +622,6 @@ class AgentHub:
 def _output_bytes(message: protocol.Message) -> int:
     data = message.data.get("data") if message.type == protocol.OUTPUT else None
     return len(data) if isinstance(data, str) else 0
-
-
 def _engine_down(data: dict[str, object]) -> str:
     """Why the agent's engine is down ("" when the `engine` message says it answers)."""
     available = data.get("available")
