@@ -169,5 +169,6 @@ def test_the_corral_config_command_prints_the_model(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert printed["name"] == "model"
-    assert sorted(printed["services"]) == ["app", "base", "debug", "worker"]
+    assert sorted(printed["services"]) == ["app", "base", "checked", "debug", "migrate", "worker"]
+    assert printed["services"]["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert printed["services"]["app"]["command"][-1] == "echo $HOME hi fallback alternative"

@@ -32,6 +32,8 @@ def _container(
     primary: str = "",
     links: tuple[str, ...] = (),
     external_links: tuple[str, ...] = (),
+    networks: tuple[str, ...] = (),
+    network_aliases: tuple[tuple[str, str], ...] = (),
 ) -> ContainerRecord:
     return ContainerRecord(
         slot_id=f"{stack}-{service}-{index}-slot",
@@ -46,6 +48,8 @@ def _container(
         primary=primary,
         links=links,
         external_links=external_links,
+        networks=networks,
+        network_aliases=network_aliases,
     )
 
 
@@ -160,6 +164,33 @@ def test_only_running_healthy_containers_with_an_address_are_answered() -> None:
     table = NameTable(_state(containers))
     assert _ips(table.resolve("web.s", "")) == ("10.0.0.1",)
     assert table.resolve("s-web-2", "") == NXDOMAIN
+
+
+def test_a_client_on_networks_resolves_only_what_it_may_reach() -> None:
+    front = _container("seg", "front", 1, "10.0.1.1", networks=("seg_front",))
+    back = _container("seg", "back", 1, "10.0.1.2", networks=("seg_back",))
+    both = [_container("seg", "both", i, f"10.0.1.{2 + i}", networks=("seg_back", "seg_front")) for i in (1, 2)]
+    flat = _container("flat", "probe", 1, "10.0.1.9")
+    table = NameTable(_state([front, back, *both, flat]))
+    assert table.resolve("front", back.ip) == NXDOMAIN  # Compose's DNS does not know it on `back`
+    assert table.resolve("seg-front-1", back.ip) == NXDOMAIN
+    assert _ips(table.resolve("front", both[0].ip)) == ("10.0.1.1",)
+    assert _ips(table.resolve("both", back.ip)) == ("10.0.1.3", "10.0.1.4")
+    assert _ips(table.resolve("probe.flat", back.ip)) == ("10.0.1.9",)  # the flat network is everyone's
+    assert _ips(table.resolve("front.seg", flat.ip)) == ("10.0.1.1",)
+    assert _ips(table.resolve("front.seg", "")) == ("10.0.1.1",)  # the host itself
+
+
+def test_network_aliases_answer_on_their_network_only() -> None:
+    api = _container(
+        "seg", "api", 1, "10.0.2.1", networks=("seg_back", "seg_front"), network_aliases=(("seg_front", "backend"),)
+    )
+    web = _container("seg", "web", 1, "10.0.2.2", networks=("seg_front",))
+    db = _container("seg", "db", 1, "10.0.2.3", networks=("seg_back",))
+    table = NameTable(_state([api, web, db]))
+    assert _ips(table.resolve("backend", web.ip)) == ("10.0.2.1",)
+    assert table.resolve("backend", db.ip) == FORWARD  # not a name on `back`
+    assert ContainerRecord.from_dict(api.to_dict()) == api
 
 
 def test_split_name() -> None:

@@ -129,3 +129,14 @@ def test_stop_grace_is_rounded_up_to_whole_seconds() -> None:
 def test_a_bind_mount_needs_a_host_path() -> None:
     with pytest.raises(InvalidInput, match="no host path"):
         arguments(volumes=(VolumeSpec("bind", "/data"),))
+
+
+def test_a_per_container_volume_is_the_indexs_own_and_others_are_shared() -> None:
+    _, host = arguments(
+        volumes=(
+            VolumeSpec("volume", "/cache", "shop_cache", scope="container"),
+            VolumeSpec("volume", "/data", "shop_data"),
+            VolumeSpec("volume", "/shared", "shared", read_only=True, scope="environment"),
+        )
+    )
+    assert host["binds"] == ["shop_cache_2:/cache:rw", "shop_data:/data:rw", "shared:/shared:ro"]

@@ -91,7 +91,7 @@ def is_ours(container: ObservedContainer, environment_id: str | None, desired_sl
 
 def restarts_automatically(launch: LaunchConfig) -> bool:
     """Corral restarts an exited copy itself unless Docker's restart policy decides or it runs once."""
-    return launch.restart == "no" and not labels.is_start_once(launch.labels)
+    return launch.restart == "no" and not (launch.run_once or labels.is_start_once(launch.labels))
 
 
 def _rank(container: ObservedContainer, want: DesiredContainer) -> tuple[bool, int, bool, float, str]:

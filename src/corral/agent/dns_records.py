@@ -9,10 +9,14 @@ Names (case-insensitive, a trailing dot is fine), for a client known by its sour
   `alias`                     a `links` ("service:alias", or "service") or `external_links` ("stack/service:alias")
                               alias of the client's service; it wins over a service of the same name
   `service`                   that service of the client's own stack
+  `alias` (compose networks)  a network alias (`networks: {front: {aliases: [x]}}`) on one of the client's networks
   `sidekick.primary`          the sidekick's containers, in the client's own stack
   `service.stack`, `sidekick.primary.stack`, and both with `.corral.internal`
   `alias.STACK.corral.internal` where STACK is the client's own stack: the search list's expansion of `alias`
   `stack-service-1`, `stack-service-1.corral.internal`   one container, by its Docker name
+A client on compose networks (ContainerRecord.networks) gets only the addresses it may reach: those of containers
+sharing one of its networks, or on the flat network (network/segments.py drops the rest); none left is NXDOMAIN,
+as Compose's DNS does not know a service of another network.
 An unknown client (the host itself, a container off the overlay) gets only the fully qualified forms: `service.stack`,
 `sidekick.primary.stack`, the `.corral.internal` names and container names.
 
@@ -95,6 +99,7 @@ class NameTable:
         self.containers: dict[str, list[str]] = {}  # docker name -> its address, when live
         self.clients: dict[str, ContainerRecord] = {}  # ip -> the container that has it
         self.aliases: dict[str, dict[str, tuple[str, str]]] = {}  # client ip -> alias -> (stack, service)
+        self.network_aliases: dict[tuple[str, str], list[str]] = {}  # (network, alias) -> live addresses
         for service in state.services:
             stack, name = service.stack.lower(), service.name.lower()
             self.stacks.add(stack)
@@ -111,6 +116,8 @@ class NameTable:
             if container.primary:
                 self.sidekicks.setdefault((stack, container.primary.lower(), name), []).extend(live)
             self.containers.setdefault(container.name.lower(), []).extend(live)
+            for network, alias in container.network_aliases:
+                self.network_aliases.setdefault((network, alias.lower()), []).extend(live)
             if container.ip:
                 self.clients[container.ip] = container
         for ip, client in self.clients.items():
@@ -121,6 +128,19 @@ class NameTable:
 
     def resolve(self, name: str, client_ip: str = "") -> Lookup:
         """What `name` means for the container at `client_ip` ("" or an unknown address: an unknown client)."""
+        lookup = self._resolve(name, client_ip)
+        client = self.clients.get(client_ip)
+        if client is None or not client.networks or not lookup.addresses:
+            return lookup
+        mine = set(client.networks)
+        visible = tuple(
+            ip
+            for ip in lookup.addresses
+            if (other := self.clients.get(ip)) is None or not other.networks or mine & set(other.networks)
+        )
+        return Lookup(Outcome.ANSWER, visible) if visible else NXDOMAIN
+
+    def _resolve(self, name: str, client_ip: str) -> Lookup:
         labels = split_name(name)
         if not labels:
             return FORWARD
@@ -160,6 +180,9 @@ class NameTable:
                     return self._answer(self.services.get(alias))
                 if (own_stack, name) in self.services:
                     return self._answer(self.services[(own_stack, name)])
+                on_networks = [self.network_aliases.get((n, name)) for n in client.networks]
+                if any(found is not None for found in on_networks):
+                    return self._answer(ip for found in on_networks for ip in found or ())
             if name in self.containers:
                 return self._answer(self.containers[name])
             return FORWARD

@@ -49,6 +49,7 @@ from corral.model.stack import DesiredContainer
 from corral.network.firewall import Firewall, WantedFilter
 from corral.network.overlay import Overlay, WantedOverlay, wanted_peers
 from corral.network.routing import Routes, WantedRoutes, foreign_addresses
+from corral.network.segments import Segments
 from corral.network.services_nat import ServicesNat
 from corral.network.wireguard import Tunnel, TunnelPeer, WantedTunnel, load_or_create_key, usable_peers
 from corral.runtime.containers import on_overlay
@@ -109,6 +110,7 @@ class NetworkManager:
         self._report_due = False  # the peer set changed: the next probe round reports even without a flip
         self.tunnel = Tunnel()
         self.firewall = Firewall()
+        self.segments = Segments()  # compose networks (network/segments.py)
         self.routes = Routes()
         self.services_nat = ServicesNat()
         self.wireguard_port = wireguard_port
@@ -212,6 +214,10 @@ class NetworkManager:
             nat_problem = ""
         except CorralError as exc:
             nat_problem = exc.message
+        try:
+            self.segments.apply(state.containers, state.host.host_id)
+        except CorralError as exc:
+            nat_problem = "; ".join(p for p in (nat_problem, exc.message) if p)
         if not state.host.address:
             problem = "the server does not know this host's underlay address"
         else:
@@ -281,6 +287,7 @@ class NetworkManager:
                 self.tunnel.remove(name)
                 self.routes.remove(WantedRoutes(name, state.settings.subnet, frozenset()))
             self.firewall.remove()
+            self.segments.remove()
             self.services_nat.remove()
         except CorralError as exc:
             log.warning("cleaning up the overlay: %s", exc.message)

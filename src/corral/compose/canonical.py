@@ -57,7 +57,10 @@ def _service(service: ServiceSpec) -> dict[str, Any]:
         "links": list(launch.links),
         "external_links": list(launch.external_links),
         "volumes_from": list(launch.volumes_from),
-        "depends_on": {name: {"condition": "service_started", "required": True} for name in service.depends_on},
+        "depends_on": {
+            name: {"condition": dict(service.depends_conditions).get(name, "service_started"), "required": True}
+            for name in service.depends_on
+        },
         "healthcheck": _healthcheck(launch.healthcheck) if launch.healthcheck is not None else None,
         "scale": service.scale if service.scale != 1 else None,
         "init": launch.init,

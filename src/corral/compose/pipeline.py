@@ -18,6 +18,7 @@ from corral.compose.extends import active_services, resolve_extends
 from corral.compose.interpolate import Interpolator
 from corral.compose.lb_config import lb_service
 from corral.compose.location import Loc
+from corral.compose.networks import declared_networks
 from corral.compose.rancher import RancherService, parse_rancher_service
 from corral.compose.service import ParsedService, ServiceContext, env_file_entries, parse_service
 from corral.compose.sidekicks import apply_units, resolve_units
@@ -25,12 +26,12 @@ from corral.compose.values import as_bool, as_str, kind, mapping, scalar_text
 from corral.compose.yamlsafe import load_yaml
 from corral.model.errors import InvalidInput
 from corral.model.health import merge_health_check
-from corral.model.stack import ServiceSpec, StackSpec
+from corral.model.stack import ServiceSpec, StackSpec, VolumeScope
 
 SERVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _VERSION = re.compile(r"[23](?:\.[0-9]+)?")
 _TOP_KEYS = frozenset({"version", "services", "volumes", "networks", "secrets", "configs"})  # the last two: files.py
-_TOP_IGNORED = frozenset({"networks", "include", "models"})
+_TOP_IGNORED = frozenset({"include", "models"})
 _CATALOG_KEYS = frozenset({"catalog", ".catalog"})
 _VOLUME_KEYS = frozenset({"driver", "driver_opts", "external", "labels", "name", "per_container"})
 # A bound of the parser, before any service is read (the operator's limits are the quotas, model/quotas.py); the
@@ -70,16 +71,32 @@ def build_stack(
     raw_services = resolve_extends(raw_services, services_loc, read_file=read_side_file, load_file=load_side_file)
     raw_services, disabled = active_services(raw_services, profiles, services_loc)
     volume_names: dict[str, str] | None = None
+    volume_scopes: dict[str, VolumeScope] = {}
     if "version" in doc or "services" in doc:
         volumes_loc = Loc(compose_name, ("volumes",))
-        volume_names = _volumes(
+        volume_names, volume_scopes = _volumes(
             interpolator.value(doc.get("volumes"), volumes_loc), volumes_loc, warnings, stack_name=stack_name
+        )
+    networks: dict[str, str] | None = None  # None: the environment's flat network (nothing declares networks)
+    if doc.get("networks") or any(isinstance(b, dict) and b.get("networks") for b in raw_services.values()):
+        networks_loc = Loc(compose_name, ("networks",))
+        networks = declared_networks(
+            interpolator.value(doc.get("networks"), networks_loc), networks_loc, warnings, stack_name=stack_name
         )
     warnings.extend(interpolator.warnings())
     if not raw_services:
         raise services_loc.error("no services are defined" + (" (all are disabled by profiles)" if disabled else ""))
 
-    ctx = ServiceContext(answers, env_files, base_dir, volume_names, warnings, stack_name=stack_name)
+    ctx = ServiceContext(
+        answers,
+        env_files,
+        base_dir,
+        volume_names,
+        warnings,
+        stack_name=stack_name,
+        volume_scopes=volume_scopes,
+        networks=networks,
+    )
     renames = _service_names(list(raw_services), services_loc, warnings)
     parsed: dict[str, ParsedService] = {}
     errors: list[InvalidInput] = []
@@ -110,8 +127,39 @@ def build_stack(
     explicit_scale = {n: s for n in parsed if (s := _explicit_scale(parsed[n], extra.get(n))) is not None}
     loc_of = {n: p.loc for n, p in parsed.items()}
     services = apply_units(services, units, explicit_scale=explicit_scale, loc_of=loc_of, warnings=warnings)
+    services = _condition_targets(services, loc_of, warnings)
     _check_container_names(parsed, services, warnings)
     return StackSpec(name=stack_name, services=services, warnings=tuple(warnings))
+
+
+def _condition_targets(
+    services: tuple[ServiceSpec, ...], loc_of: Mapping[str, Loc], warnings: list[str]
+) -> tuple[ServiceSpec, ...]:
+    """What a depends_on condition asks of its service: one waited for with service_completed_successfully runs
+    once to its end (Compose does not restart it; Cattle restarts an exited container), and one waited for with
+    service_healthy needs a health check (else the wait names the missing check; an image's HEALTHCHECK counts)."""
+    completed = {d for s in services for d, c in s.depends_conditions if c == "service_completed_successfully"}
+    healthy = sorted({d for s in services for d, c in s.depends_conditions if c == "service_healthy"})
+    by_name = {s.name: s for s in services}
+    for name in healthy:
+        target = by_name.get(name)
+        if target is not None and target.health_check is None and target.launch.healthcheck is None:
+            warnings.append(
+                f"{loc_of[name].service_prefix()}: services wait for it to be healthy (depends_on condition "
+                "service_healthy) but it has no healthcheck; they wait until its image's HEALTHCHECK passes"
+            )
+    result = []
+    for spec in services:
+        if spec.name in completed:
+            if spec.launch.restart != "no":
+                warnings.append(
+                    f"{loc_of[spec.name].service_prefix()}: services wait for it to complete (depends_on condition "
+                    f"service_completed_successfully) but restart {spec.launch.restart!r} restarts it when it ends"
+                )
+            else:
+                spec = replace(spec, launch=replace(spec.launch, run_once=True))
+        result.append(spec)
+    return tuple(result)
 
 
 def _combined(errors: list[InvalidInput], unset: Mapping[str, Loc]) -> InvalidInput:
@@ -149,6 +197,7 @@ def _renamed(service: ParsedService, renames: Mapping[str, str]) -> ParsedServic
     return replace(
         service,
         depends_on=tuple(sorted({renames.get(d, d) for d in service.depends_on})),
+        depends_conditions=tuple(sorted((renames.get(d, d), c) for d, c in service.depends_conditions)),
         references=tuple((renames.get(t, t), where, how) for t, where, how in service.references),
         launch=replace(service.launch, links=tuple(link(x) for x in service.launch.links)),
     )
@@ -288,10 +337,14 @@ def _version(value: Any, loc: Loc) -> str:
     return text
 
 
-def _volumes(value: Any, loc: Loc, warnings: list[str], *, stack_name: str) -> dict[str, str]:
-    """Top-level volume declarations and their Docker names: `<stack>_<key>` (scoped to the stack, as Compose
-    scopes them to the project), the `name:` given, or the external volume's name as is."""
+def _volumes(
+    value: Any, loc: Loc, warnings: list[str], *, stack_name: str
+) -> tuple[dict[str, str], dict[str, VolumeScope]]:
+    """Top-level volume declarations, their Docker names and Rancher scopes: `<stack>_<key>` (scoped to the stack,
+    as Compose scopes them to the project), the `name:` given, or the external volume's name as is (scope
+    "environment": it must exist); `per_container: true` gives each container index its own (scope "container")."""
     names: dict[str, str] = {}
+    scopes: dict[str, VolumeScope] = {}
     for name, conf in mapping(value, loc).items():
         where = loc.key(name)
         options = mapping(conf, where)
@@ -304,20 +357,27 @@ def _volumes(value: Any, loc: Loc, warnings: list[str], *, stack_name: str) -> d
                 f"{loc.file}: volume {name}: driver {scalar_text(driver, where)!r} is not supported yet; "
                 "Docker's local driver is used"
             )
-        for key in ("driver_opts", "labels", "per_container"):
+        for key in ("driver_opts", "labels"):
             if options.get(key):
                 warnings.append(f"{loc.file}: volume {name}: key {key!r} is not supported yet and was ignored")
         names[name] = f"{stack_name}_{name}" if stack_name else name
         external = options.get("external")
         if isinstance(external, dict):
             external_name = mapping(external, where.key("external")).get("name")
+            names[name] = name
             if external_name is not None:
                 names[name] = as_str(external_name, where.key("external").key("name"))
+            scopes[name] = "environment"
         elif external is not None and as_bool(external, where.key("external")):
             names[name] = name
+            scopes[name] = "environment"
         if options.get("name") is not None:
             names[name] = as_str(options["name"], where.key("name"))
-    return names
+        if options.get("per_container") is not None and as_bool(options["per_container"], where.key("per_container")):
+            if name in scopes:
+                raise where.key("per_container").error("an external volume cannot be per_container (it exists once)")
+            scopes[name] = "container"
+    return names, scopes
 
 
 def _valid_service_name(text: str) -> bool:
@@ -448,6 +508,9 @@ def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:
         launch=service.launch,
         scale=scale,
         depends_on=service.depends_on,
+        depends_conditions=service.depends_conditions,
+        networks=service.networks,
+        network_aliases=service.network_aliases,
         start_on_create=extra.start_on_create if extra.start_on_create is not None else True,
         health_check=health.to_dict() if health is not None else None,
         upgrade_strategy=extra.upgrade_strategy,

@@ -18,6 +18,7 @@ from corral.compose.engine_options import engine_options
 from corral.compose.envfile import parse_env_file, read_env_file
 from corral.compose.host_access import parse_devices, parse_ipc, parse_pid
 from corral.compose.location import Loc
+from corral.compose.networks import service_networks
 from corral.compose.ports import parse_expose, parse_ports
 from corral.compose.sidekicks import parse_volumes_from
 from corral.compose.values import (
@@ -37,7 +38,7 @@ from corral.compose.volumes import parse_volumes
 from corral.model.errors import InvalidInput
 from corral.model.health import docker_healthcheck
 from corral.model.names import LABEL_KEY_PATTERN
-from corral.model.stack import LaunchConfig, RestartPolicy
+from corral.model.stack import LaunchConfig, RestartPolicy, VolumeScope
 
 MAX_SCALE = 1000
 
@@ -48,6 +49,7 @@ SUPPORTED_KEYS = frozenset({
     "healthcheck", "scale", "mem_reservation", "milli_cpu_reservation", "volumes_from", "external_links",
     "profiles", "init", "read_only", "shm_size", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
     "pid", "ipc", "devices",
+    "networks",  # compose/networks.py
     "secrets", "configs",  # read by compose/files.py
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
@@ -58,14 +60,17 @@ IGNORED_KEYS = frozenset({
     "device_read_iops", "device_write_bps", "device_write_iops", "dns", "dns_opt", "dns_search",
     "dockerfile", "domainname", "gpus", "group_add", "isolation",
     "kernel_memory", "label_file", "log_driver", "log_opt", "logging", "mac_address", "mem_swappiness",
-    "memswap_limit", "models", "networks", "oom_kill_disable",
+    "memswap_limit", "models", "oom_kill_disable",
     "oom_score_adj", "pids_limit", "platform", "post_start", "pre_stop", "provider",
     "pull_policy", "runtime", "security_opt", "storage_opt",
     "sysctls", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.
 REJECTED_KEYS = {
-    "build": "build is not supported: use an image",
+    "build": (
+        "building images is not supported yet: build and push it (docker build -t REGISTRY/NAME . && docker push "
+        "REGISTRY/NAME; `corral registries add` for a private registry), then set image: REGISTRY/NAME"
+    ),
 }
 SPECIAL_KEYS = frozenset({"container_name", "extends"})  # extends is resolved before (compose/extends.py)
 KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | REJECTED_KEYS.keys() | SPECIAL_KEYS
@@ -98,6 +103,8 @@ class ServiceContext:
     volume_names: Mapping[str, str] | None  # None: a version 1 file (named volumes are not declared)
     warnings: list[str] = field(default_factory=list)
     stack_name: str = ""  # for Rancher's same-stack `external_links: [service:alias]`
+    volume_scopes: Mapping[str, VolumeScope] = field(default_factory=dict)  # top-level key -> scope
+    networks: dict[str, str] | None = None  # declared networks (key -> name); None: the flat network
 
 
 @dataclass(frozen=True)
@@ -106,12 +113,15 @@ class ParsedService:
     loc: Loc
     launch: LaunchConfig
     depends_on: tuple[str, ...]
+    depends_conditions: tuple[tuple[str, str], ...]  # (service, condition) when not service_started
     references: tuple[tuple[str, Loc, str], ...]  # (service named, where, how: "depends_on"/"links"/...)
     scale: int | None
     health_check: dict[str, Any] | None
     mem_reservation_bytes: int | None = None
     cpu_reservation: float | None = None
     container_name: str = ""
+    networks: tuple[str, ...] = ()  # the network names it is on; () on the environment's flat network
+    network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias)
 
 
 def unsupported(loc: Loc, key: str) -> str:
@@ -134,7 +144,10 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         if key in body and (key != "build" or body.get("image") is None):
             raise loc.key(key).error(reason)
     if "build" in body:
-        warn.append(f"{loc.service_prefix()}: key 'build' is not supported and was ignored; the image is pulled")
+        warn.append(
+            f"{loc.service_prefix()}: key 'build' is not supported and was ignored; the image is pulled (as Compose "
+            "does when it exists in a registry; push it there)"
+        )
     if body.get("image") is None:
         raise loc.key("image").error("is required (every service needs an image)")
     image = as_str(body["image"], loc.key("image")).strip()
@@ -163,7 +176,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
     cpu_reservation = deploy.get("reserve_cpus", cpu_reservation)
     network_mode, network_service = _network_mode(body, loc)
     links, link_refs = _links(body.get("links"), loc.key("links"))
-    depends_on, depends_refs = _depends_on(body.get("depends_on"), loc.key("depends_on"), warn)
+    depends_on, depends_refs, conditions = _depends_on(body.get("depends_on"), loc.key("depends_on"))
     volumes_from, volumes_from_refs = parse_volumes_from(body.get("volumes_from"), loc.key("volumes_from"))
     references = depends_refs + link_refs + ((network_service,) if network_service else ()) + volumes_from_refs
 
@@ -178,7 +191,12 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         ports=parse_ports(body.get("ports"), loc.key("ports"), warn),
         expose=parse_expose(body.get("expose"), loc.key("expose"), warn),
         volumes=parse_volumes(
-            body.get("volumes"), loc.key("volumes"), warn, base_dir=ctx.base_dir, volume_names=ctx.volume_names
+            body.get("volumes"),
+            loc.key("volumes"),
+            warn,
+            base_dir=ctx.base_dir,
+            volume_names=ctx.volume_names,
+            volume_scopes=ctx.volume_scopes,
         ),
         working_dir=_working_dir(body.get("working_dir"), loc.key("working_dir")),
         user=as_str(_value(body, "user", ""), loc.key("user"), numbers=True),
@@ -211,6 +229,16 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
             "a service on the host's network cannot publish ports (its ports are the host's already): "
             "remove ports, or network_mode: host"
         )
+    networks: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
+    if network_mode != "managed" and body.get("networks"):
+        raise loc.key("networks").error(
+            f"cannot be combined with network_mode {network_mode!r} (Compose refuses both): remove one"
+        )
+    if ctx.networks is not None and network_mode == "managed":
+        networks, aliases = service_networks(
+            body.get("networks"), loc.key("networks"), warn, declared=ctx.networks, stack_name=ctx.stack_name
+        )
     scale = deploy.get("replicas")
     if scale is None and _given(body, "scale"):
         scale = as_int(body["scale"], loc.key("scale"), low=0, high=MAX_SCALE)
@@ -219,12 +247,15 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         loc=loc,
         launch=launch,
         depends_on=depends_on,
+        depends_conditions=tuple(sorted(conditions.items())),
         references=references,
         scale=scale,
         health_check=healthcheck,
         mem_reservation_bytes=mem_reservation,
         cpu_reservation=cpu_reservation,
         container_name=as_str(_value(body, "container_name", ""), loc.key("container_name")),
+        networks=networks,
+        network_aliases=aliases,
     )
 
 
@@ -385,8 +416,10 @@ def _external_links(value: Any, loc: Loc, stack_name: str = "") -> tuple[str, ..
     return tuple(links)
 
 
-def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...]]:
+def _depends_on(value: Any, loc: Loc) -> tuple[tuple[str, ...], tuple[tuple[str, Loc, str], ...], dict[str, str]]:
+    """Names, references and the conditions other than service_started (the orchestrator waits for them)."""
     refs: list[tuple[str, Loc, str]] = []
+    conditions: dict[str, str] = {}
     if isinstance(value, dict):
         for name, options in mapping(value, loc).items():
             where = loc.key(name)
@@ -399,17 +432,14 @@ def _depends_on(value: Any, loc: Loc, warnings: list[str]) -> tuple[tuple[str, .
             if condition not in _CONDITIONS:
                 raise where.key("condition").error(f"{condition!r} must be one of {', '.join(_CONDITIONS)}")
             if condition != "service_started":
-                warnings.append(
-                    f"{where.prefix()}: condition {condition!r} is not supported yet; Corral starts this service "
-                    f"once {name} is running"
-                )
+                conditions[name] = condition
             for key in ("restart", "required"):
                 if key in opts:
                     as_bool(opts[key], where.key(key))
     else:
         for i, name in enumerate(str_list(value, loc)):
             refs.append((name, loc.key(i), "depends_on"))
-    return tuple(sorted({name for name, _, _ in refs})), tuple(refs)
+    return tuple(sorted({name for name, _, _ in refs})), tuple(refs), conditions
 
 
 GLOBAL_LABEL = "io.rancher.scheduler.global"

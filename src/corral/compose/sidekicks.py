@@ -187,6 +187,8 @@ def apply_units(
         unit = units.unit_of(spec.name)
         members = {unit, *units.sidekicks.get(unit, ())}
         depends_on = tuple(d for d in spec.depends_on if d not in members)
+        conditions = tuple((d, c) for d, c in spec.depends_conditions if d not in members)
+        spec = dataclasses.replace(spec, depends_conditions=conditions)
         if spec.name in units.sidekicks:
             spec = dataclasses.replace(spec, sidekicks=units.sidekicks[spec.name], depends_on=depends_on)
         elif spec.name in units.primary_of:

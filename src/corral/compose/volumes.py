@@ -15,7 +15,7 @@ from typing import Any
 
 from corral.compose.location import Loc
 from corral.compose.values import as_bool, as_str, kind, mapping, sequence
-from corral.model.stack import VolumeSpec
+from corral.model.stack import VolumeScope, VolumeSpec
 
 _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 _IGNORED_MODES = {
@@ -33,6 +33,7 @@ def parse_volumes(
     *,
     base_dir: str | None,
     volume_names: Mapping[str, str] | None,
+    volume_scopes: Mapping[str, VolumeScope] | None = None,
 ) -> tuple[VolumeSpec, ...]:
     """`volume_names` maps a volume declared at the top level to its Docker name; a named volume not declared there
     is refused, as Compose does (None: a version 1 file, where names are used as written)."""
@@ -55,7 +56,11 @@ def parse_volumes(
                     f"(or use a path starting with '/' or '.' for a bind mount)"
                 )
             spec = VolumeSpec(
-                kind="volume", target=spec.target, source=volume_names[spec.source], read_only=spec.read_only
+                kind="volume",
+                target=spec.target,
+                source=volume_names[spec.source],
+                read_only=spec.read_only,
+                scope=(volume_scopes or {}).get(spec.source, ""),
             )
         if spec.target in targets:
             raise entry.error(f"target {spec.target!r} is already mounted by volumes[{targets[spec.target]}]")

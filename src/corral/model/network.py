@@ -202,13 +202,21 @@ class ContainerRecord:
     primary: str = ""  # for a sidekick's container: its primary service (DNS name `sidekick.primary`)
     links: tuple[str, ...] = ()  # "service" or "service:alias" (same stack)
     external_links: tuple[str, ...] = ()  # "stack/service" or "stack/service:alias"
+    networks: tuple[str, ...] = ()  # its compose networks (segments); () on the flat network
+    network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias): its names for clients on that network
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for key in ("networks", "network_aliases"):
+            if not data[key]:
+                del data[key]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContainerRecord:
         values = dict(data)
+        values["networks"] = tuple(values.get("networks", ()))
+        values["network_aliases"] = tuple((str(n), str(a)) for n, a in values.get("network_aliases", ()))
         values["links"] = tuple(values.get("links", ()))
         values["external_links"] = tuple(values.get("external_links", ()))
         return cls(**values)

@@ -18,6 +18,9 @@ from corral.model.health import DockerHealthcheck, HealthCheck
 
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 VolumeKind = Literal["bind", "volume", "anonymous"]
+# Rancher's volume scopes: "" (the stack's, `<stack>_<key>`, or the `name:` given), "container" (`per_container`:
+# one volume per container index, `<name>_<index>`) and "environment" (`external`: it must exist, never created)
+VolumeScope = Literal["", "container", "environment"]
 NetworkMode = str  # "managed" (default; bridge until the overlay lands), "host", "bridge", "none", "container:NAME"
 
 
@@ -37,6 +40,11 @@ class VolumeSpec:
     target: str
     source: str = ""  # host path for bind, volume name for volume, empty for anonymous
     read_only: bool = False
+    scope: VolumeScope = ""  # named volumes only
+
+    def docker_source(self, index: int) -> str:
+        """The Docker volume (or host path) container index `index` mounts."""
+        return f"{self.source}_{index}" if self.scope == "container" else self.source
 
 
 @dataclass(frozen=True)
@@ -81,12 +89,18 @@ class LaunchConfig:
     ipc: str = ""  # "", "host", "private", "shareable" or "none"
     devices: tuple[str, ...] = ()  # "HOST:CONTAINER:PERMISSIONS"
     files: tuple[FileMount, ...] = ()  # secrets, configs and uploaded bind files, mounted read-only (model/files.py)
+    # Runs to its end once, as `start_once` labels it: a service others wait for with depends_on condition
+    # service_completed_successfully (Compose does not restart it; Cattle would)
+    run_once: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for name in _OMIT_WHEN_DEFAULT:  # fields added later: existing config hashes stay what they were
             if data.get(name) == _LAUNCH_DEFAULTS[name]:
                 del data[name]
+        for volume in data["volumes"]:
+            if not volume["scope"]:
+                del volume["scope"]
         return data
 
     @classmethod
@@ -130,7 +144,7 @@ class LaunchConfig:
 _OMIT_WHEN_DEFAULT: tuple[str, ...] = (
     "volumes_from", "healthcheck", "external_links",
     "init", "read_only", "shm_size_bytes", "stop_signal", "extra_hosts", "tmpfs", "ulimits",
-    "pid", "ipc", "devices", "files",
+    "pid", "ipc", "devices", "files", "run_once",
 )  # fmt: skip
 _LAUNCH_DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(LaunchConfig)
@@ -143,6 +157,12 @@ class ServiceSpec:
     launch: LaunchConfig
     scale: int = 1
     depends_on: tuple[str, ...] = ()
+    # depends_on entries whose condition is not service_started: (service, "service_healthy" or
+    # "service_completed_successfully"), sorted; the orchestrator waits for that condition (server/dependencies.py)
+    depends_conditions: tuple[tuple[str, str], ...] = ()
+    # compose `networks:` as network names (compose/networks.py); () on the environment's flat network
+    networks: tuple[str, ...] = ()
+    network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias): DNS names on that network
     start_on_create: bool = True
     # Kept from rancher-compose.yml for later issues (health checks, upgrades, networking, metadata).
     health_check: dict[str, Any] | None = None
@@ -172,6 +192,12 @@ class ServiceSpec:
             del data["sidekick_of"]
         if self.lb_config is None:
             del data["lb_config"]
+        if not self.depends_conditions:
+            del data["depends_conditions"]
+        if not self.networks:
+            del data["networks"]
+        if not self.network_aliases:
+            del data["network_aliases"]
         return data
 
     @classmethod
@@ -180,6 +206,9 @@ class ServiceSpec:
         values["launch"] = LaunchConfig.from_dict(values["launch"])
         values["depends_on"] = tuple(values.get("depends_on", ()))
         values["sidekicks"] = tuple(values.get("sidekicks", ()))
+        values["networks"] = tuple(values.get("networks", ()))
+        values["network_aliases"] = tuple((str(n), str(a)) for n, a in values.get("network_aliases", ()))
+        values["depends_conditions"] = tuple((str(n), str(c)) for n, c in values.get("depends_conditions", ()))
         return cls(**values)
 
 

@@ -134,6 +134,7 @@ def reconcile(
     health_history: Mapping[int, Replacement] | None = None,
     load: HostLoad | None = None,
     blocked: Mapping[int, str] | None = None,
+    waiting_for: str | None = None,
 ) -> Plan:
     """Plan the changes that bring `slots` (this service's) to `service`'s desired state.
 
@@ -149,7 +150,8 @@ def reconcile(
     backoff per index). A primary gets its `sidekicks`' specs (the unit is placed as one); a sidekick
     (`service.sidekick_of`) gets its primary's planned slots and only mirrors them (sidekicks.py).
     `blocked` maps the indexes whose old container may still run (occupancy.py `blocked_indexes`; for a unit, every
-    member's) to the reason: no new container is placed there.
+    member's) to the reason: no new container is placed there. `waiting_for` says what unmet dependencies wait for
+    (dependencies.py), the hold's reason.
     """
     if load is not None and (sidekicks or service.sidekick_of is not None):
         raise ValueError(f"service {service.name}: a shared host load does not support sidekick units")
@@ -164,7 +166,7 @@ def reconcile(
             accepted_hashes=accepted_hashes,
             blocked=blocked,
         )
-    hold: str | None = None if dependencies_ready else dependencies_reason(service)
+    hold: str | None = None if dependencies_ready else (waiting_for or dependencies_reason(service))
     try:
         rules = parse_rules(service.launch.labels, stack=stack, service=service.name)
     except InvalidInput as exc:

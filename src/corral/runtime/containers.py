@@ -196,7 +196,8 @@ def create_arguments(
         if volume.kind == "anonymous" or not volume.source:
             anonymous.append(volume.target)
         else:
-            binds.append(f"{volume.source}:{volume.target}:{'ro' if volume.read_only else 'rw'}")
+            source = volume.docker_source(desired.slot.index)
+            binds.append(f"{source}:{volume.target}:{'ro' if volume.read_only else 'rw'}")
     binds += [f"{host_path}:{target}:ro" for host_path, target in file_binds]
 
     config: dict[str, Any] = {
@@ -383,6 +384,7 @@ def create_container(
     """
     if not image_ready:
         ensure_image(engine, desired.launch.image, always_pull=wants_image_pull(desired.launch))
+    _check_external_volumes(engine, desired.launch)
     arguments = create_arguments(desired, resolve_targets(engine, desired), file_binds)
     name = desired.slot.name
     for _ in range(3):
@@ -393,6 +395,26 @@ def create_container(
             if adopted is not None:
                 return adopted
     raise Conflict(f"the name {name} stays taken although its stale holder was removed; retrying later")
+
+
+def _check_external_volumes(engine: DockerEngine, launch: LaunchConfig) -> None:
+    """An environment volume (compose `external`) must exist: Docker would create an empty one instead."""
+    for volume in launch.volumes:
+        if volume.scope != "environment":
+            continue
+
+        def exists(client: docker.DockerClient, name: str = volume.source) -> bool:
+            try:
+                client.volumes.get(name)
+            except docker.errors.NotFound:
+                return False
+            return True
+
+        if not engine.call(f"inspect volume {volume.source}", exists):
+            raise NotFound(
+                f"waiting for external volume {volume.source!r}: it does not exist on this host (create it with "
+                f"`docker volume create {volume.source}` there, or remove external: true to let the stack own it)"
+            )
 
 
 def _resolve_name_conflict(

@@ -187,6 +187,8 @@ class NetworkPass:
                     primary=service.spec.sidekick_of or "",
                     links=tuple(launch.links),
                     external_links=tuple(getattr(launch, "external_links", ())),
+                    networks=service.spec.networks,
+                    network_aliases=service.spec.network_aliases,
                 )
             )
         return (

@@ -28,6 +28,7 @@ from corral.model.images import archs_of_image
 from corral.model.reasons import group_unplaced
 from corral.model.registries import credentials_needed
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
+from corral.orchestrator.dependencies import STARTED, Dependency, dependencies_wait
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
 from corral.orchestrator.occupancy import blocked_indexes, unit_blocked
@@ -36,6 +37,7 @@ from corral.orchestrator.rules import NO_RULES, Rules, parse_rules
 from corral.orchestrator.scheduling import HostLoad
 from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.runtime.labels import is_start_once
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
 from corral.server.network_pass import NetworkPass, carried_addresses
@@ -43,7 +45,6 @@ from corral.server.occupancy_pass import Revisions, leftovers_of, released_ids
 from corral.server.port_pass import PortPass
 from corral.server.secret_delivery import secrets_by_host
 from corral.server.service_accounts import ServiceAccounts
-from corral.server.stack_views import settled
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.state.reads import StateReads
 from corral.store.changes import write_version
@@ -264,6 +265,7 @@ class Orchestrator:
                     for sid in upgrade.retired_running:
                         if sid in views:
                             load.claim_view(views[sid])
+                wait = _dependencies_wait(service, services, slots_by_service, snapshot.observed)
                 plan = reconcile(
                     dataclasses.replace(service.spec, scale=service.scale),
                     stack=service.stack,
@@ -272,7 +274,8 @@ class Orchestrator:
                     hosts=hosts,
                     other_slots=others,
                     load=None if in_unit else load,
-                    dependencies_ready=_dependencies_ready(service, services, slots_by_service, snapshot.observed),
+                    dependencies_ready=wait is None,
+                    waiting_for=wait,
                     new_id=lambda: ids.new_id("c"),
                     now=now,
                     image_archs=archs_of_image(service.spec.launch.image, image_reports),
@@ -593,22 +596,22 @@ def _view_of(slot: ContainerSlot, observed: ObservedContainer | None, spec: Serv
     )
 
 
-def _dependencies_ready(
+def _dependencies_wait(
     service: Service,
     services: list[Service],
     slots_by_service: dict[str, list[SlotRecord]],
     observed: dict[str, ObservedContainer],
-) -> bool:
-    """A service starts after each service it depends on runs all its containers (compose's start order); a
-    `start_once` dependency is ready once its containers ran to a clean end."""
+) -> str | None:
+    """What the service waits for before it starts: each service it depends on runs all its containers (Compose's
+    start order), or is healthy or completed as its depends_on condition asks (orchestrator/dependencies.py)."""
+    conditions = dict(service.spec.depends_conditions)
+    dependencies = []
     for name in service.spec.depends_on:
         dependency = next((s for s in services if s.stack_id == service.stack_id and s.name == name), None)
-        if dependency is None:
-            continue
-        slots = [r for r in slots_by_service[dependency.id] if not r.retired]
-        if len(slots) < dependency.scale:
-            return False
-        for record in slots:
-            if not settled(observed.get(record.slot.id), dependency):
-                return False
-    return True
+        if dependency is not None:
+            launch = dependency.spec.launch
+            slots = [r for r in slots_by_service[dependency.id] if not r.retired]
+            containers = [observed.get(record.slot.id) for record in slots]
+            once = launch.run_once or is_start_once(launch.labels)
+            dependencies.append(Dependency(name, conditions.get(name, STARTED), dependency.scale, containers, once))
+    return dependencies_wait(dependencies)

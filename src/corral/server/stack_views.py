@@ -230,12 +230,14 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
 
 
 def settled(observed: ObservedContainer | None, service: Service) -> bool:
-    """The container does what its service wants: it runs, or it ran once to a clean end (`start_once`)."""
+    """The container does what its service wants: it runs, or it ran once to a clean end (`start_once`, or
+    `run_once`: others wait for it to complete)."""
     if observed is None:
         return False
     if observed.state == "running":
         return True
-    return observed.state == "exited" and observed.exit_code == 0 and is_start_once(service.spec.launch.labels)
+    launch = service.spec.launch
+    return observed.state == "exited" and observed.exit_code == 0 and (launch.run_once or is_start_once(launch.labels))
 
 
 def overdue(service: Service, state: EnvironmentState, now: float, deadline: float) -> list[str]:

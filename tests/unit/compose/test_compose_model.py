@@ -3,12 +3,14 @@ stack, and the leniencies Rancher 1.6 had (each with a warning)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from corral.compose import ComposeFile, env_files_for_upload, load_stack
-from corral.model.stack import VolumeSpec
+from corral.model.errors import InvalidInput
+from corral.model.stack import LaunchConfig, VolumeSpec
 
 from .helpers import DC, RC, error, service_error, stack
 
@@ -118,6 +120,42 @@ def test_named_volumes_are_scoped_to_the_stack_unless_external_or_named() -> Non
         """
     )
     assert [v.source for v in spec.services[0].launch.volumes] == ["app_data", "shared", "exact"]
+    assert [v.scope for v in spec.services[0].launch.volumes] == ["", "environment", ""]
+
+
+def test_rancher_volume_scopes_per_container_and_external() -> None:
+    spec = stack(
+        """
+        services:
+          web:
+            image: nginx
+            volumes: [cache:/cache, shared:/shared:ro, data:/data]
+        volumes:
+          cache: {per_container: true}
+          shared: {external: true}
+          data: {}
+        """
+    )
+    cache, shared, data = spec.services[0].launch.volumes
+    assert (cache.source, cache.scope, cache.docker_source(2)) == ("app_cache", "container", "app_cache_2")
+    assert (shared.source, shared.scope, shared.docker_source(2), shared.read_only) == (
+        "shared",
+        "environment",
+        "shared",
+        True,
+    )
+    assert (data.scope, data.docker_source(2)) == ("", "app_data")
+    assert spec.warnings == ()  # per_container is honoured, no longer warned
+    stored = spec.services[0].launch.to_dict()
+    assert "scope" not in stored["volumes"][2]  # config hashes of existing stacks stay as they were
+    assert LaunchConfig.from_dict(json.loads(json.dumps(stored))) == spec.services[0].launch
+
+
+def test_an_external_volume_cannot_be_per_container() -> None:
+    text = "services:\n  web: {image: nginx, volumes: ['x:/x']}\nvolumes:\n  x: {external: true, per_container: true}\n"
+    with pytest.raises(InvalidInput) as info:
+        stack(text)
+    assert info.value.field == f"{DC}:volumes.x.per_container"
 
 
 def test_an_undeclared_named_volume_is_refused_as_compose_does() -> None:
@@ -159,8 +197,9 @@ def test_rancher_compose_for_an_undefined_service_is_a_warning() -> None:
 
 
 def test_engine_options_pass_through_as_compose_spells_them() -> None:
-    launch = stack(
-        """
+    launch = (
+        stack(
+            """
         services:
           web:
             image: nginx
@@ -172,7 +211,10 @@ def test_engine_options_pass_through_as_compose_spells_them() -> None:
             tmpfs: /run
             ulimits: {nproc: 65535, nofile: {soft: 1024, hard: 2048}}
         """
-    ).services[0].launch
+        )
+        .services[0]
+        .launch
+    )
     assert (launch.init, launch.read_only, launch.shm_size_bytes, launch.stop_signal) == (
         True, True, 64 * 1024**2, "SIGQUIT",
     )  # fmt: skip
@@ -206,3 +248,49 @@ def test_links_order_start_up_like_depends_on() -> None:
     cyclic = stack("services:\n  a: {image: x, links: [b]}\n  b: {image: x, depends_on: [a]}\n")
     assert [s.depends_on for s in cyclic.services] == [(), ("a",)]
     assert any("form a cycle: they give DNS names but do not order start-up" in w for w in cyclic.warnings)
+
+
+def test_networks_are_segments_named_for_the_stack_with_default_and_external() -> None:
+    spec = stack(
+        """
+        services:
+          web: {image: nginx, networks: [front]}
+          api:
+            image: app
+            networks:
+              front: {aliases: [backend]}
+              back: {}
+          db: {image: postgres, networks: [back, shared]}
+          tool: {image: app}
+        networks:
+          front: {}
+          back: {internal: true}
+          shared: {external: true}
+        """
+    )
+    nets = {s.name: s.networks for s in spec.services}
+    assert nets == {
+        "web": ("app_front",),
+        "api": ("app_back", "app_front"),
+        "db": ("app_back", "shared"),
+        "tool": ("app_default",),
+    }
+    text = "\n".join(spec.warnings)
+    assert spec.service("api").network_aliases == (("app_front", "backend"),)  # type: ignore[union-attr]
+    assert "aliases" not in text
+    assert "network back: internal is not enforced yet" in text
+    assert spec.service("web").to_dict()["networks"] == ("app_front",)  # type: ignore[union-attr]
+
+
+def test_a_stack_without_networks_stays_on_the_flat_network() -> None:
+    spec = stack("services:\n  web: {image: nginx}\n  db: {image: postgres}\n")
+    assert [s.networks for s in spec.services] == [(), ()]
+    assert "networks" not in spec.services[0].to_dict()  # stored specs of existing stacks stay as they were
+
+
+def test_an_undeclared_network_and_network_mode_with_networks_are_refused() -> None:
+    exc = error("services:\n  web: {image: nginx, networks: [nowhere]}\n")
+    assert exc.field == f"{DC}:services.web.networks.nowhere"
+    assert "network 'nowhere' is not declared" in exc.message
+    exc = error("services:\n  web: {image: nginx, network_mode: host, networks: [default]}\n")
+    assert exc.field == f"{DC}:services.web.networks"

@@ -55,13 +55,15 @@ def test_missing_image_is_an_error_naming_the_field() -> None:
 
 def test_build_without_image_is_not_supported() -> None:
     exc = service_error("build: .\n")
-    assert exc.message == f"{DC}: service web: build: build is not supported: use an image"
+    assert exc.message.startswith(f"{DC}: service web: build: building images is not supported yet: build and push")
+    assert "then set image: REGISTRY/NAME" in exc.message
     assert exc.field == f"{DC}:services.web.build"
 
 
 def test_build_with_image_warns_and_uses_the_image() -> None:
     assert warnings_of("image: nginx\nbuild: .\n") == (
-        f"{DC}: service web: key 'build' is not supported and was ignored; the image is pulled",
+        f"{DC}: service web: key 'build' is not supported and was ignored; the image is pulled (as Compose does when "
+        "it exists in a registry; push it there)",
     )
 
 
@@ -165,8 +167,10 @@ def test_labels_list_and_map_and_deploy_labels_stay_off_the_containers() -> None
         """
     )
     assert spec.launch.labels == (("b", "2"), ("io.rancher.scheduler.global", "true"), ("shared", "from-labels"))
-    assert f"{DC}: service web: deploy.labels label the Swarm service, not its containers, and were ignored " \
+    assert (
+        f"{DC}: service web: deploy.labels label the Swarm service, not its containers, and were ignored "
         "(use labels)" in warnings_of("image: nginx\ndeploy:\n  labels: [d=4]\n")
+    )
     assert launch("labels: [a=1, flag]\n").labels == (("a", "1"), ("flag", ""))
 
 
@@ -413,7 +417,7 @@ def test_container_name_warns_at_scale_1_and_is_refused_above() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["logging", "networks", "dns", "sysctls",
+    ["logging", "dns", "sysctls",
      "security_opt",
      "log_driver"],
 )  # fmt: skip
@@ -533,10 +537,43 @@ def test_depends_on_list_and_map_forms() -> None:
     )
     assert spec.service("web").depends_on == ("cache", "db")  # type: ignore[union-attr]
     assert spec.service("worker").depends_on == ("db",)  # type: ignore[union-attr]
+    assert spec.service("web").depends_conditions == (("db", "service_healthy"),)  # type: ignore[union-attr]
     assert spec.warnings == (
-        f"{DC}: service web: depends_on.db: condition 'service_healthy' is not supported yet; "
-        "Corral starts this service once db is running",
+        f"{DC}: service db: services wait for it to be healthy (depends_on condition service_healthy) but it has "
+        "no healthcheck; they wait until its image's HEALTHCHECK passes",
     )
+
+
+def test_depends_on_conditions_are_kept_and_a_completed_dependency_runs_once() -> None:
+    spec = stack(
+        """
+        services:
+          web:
+            image: nginx
+            depends_on:
+              db: {condition: service_healthy}
+              migrate: {condition: service_completed_successfully}
+              Cache: {condition: service_started}
+          db:
+            image: postgres
+            healthcheck: {test: ["CMD", "pg_isready"]}
+          migrate: {image: app, command: ["migrate"]}
+          Cache: {image: redis}
+          seed: {image: app, restart: always}
+          late: {image: app, depends_on: {seed: {condition: service_completed_successfully}}}
+        """
+    )
+    web, migrate, seed = (spec.service(n) for n in ("web", "migrate", "seed"))
+    assert web is not None and migrate is not None and seed is not None
+    assert web.depends_on == ("cache", "db", "migrate")
+    assert web.depends_conditions == (("db", "service_healthy"), ("migrate", "service_completed_successfully"))
+    assert migrate.launch.run_once and not seed.launch.run_once
+    assert not any(s.launch.run_once for s in spec.services if s.name not in ("migrate",))
+    assert any("service seed: services wait for it to complete" in w and "restart 'always'" in w for w in spec.warnings)
+    again = ServiceSpec.from_dict(json.loads(json.dumps(web.to_dict())))
+    assert again == web
+    assert "depends_conditions" not in spec.service("db").to_dict()  # type: ignore[union-attr]
+    assert "run_once" not in spec.service("db").launch.to_dict()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

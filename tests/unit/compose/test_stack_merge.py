@@ -61,8 +61,7 @@ def test_unsupported_top_level_keys_warn() -> None:
     )
     assert spec.warnings == (
         f"{DC}: top-level key 'name' was ignored: the stack is named 'app'",
-        f"{DC}: top-level key 'networks' is not supported yet and was ignored",
-    )  # `secrets` is supported (compose/files.py)
+    )  # `secrets` (compose/files.py) and `networks` (compose/networks.py) are supported
 
 
 @pytest.mark.parametrize(
