@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from lb_certs import make_certificate
 
 from corral.model.certificates import haproxy_bundle, read_certificate, validate_certificate_name
 from corral.model.errors import InvalidInput
 from corral.model.lb import LbConfig, LbProtocol, PortRule
 from corral.network.haproxy_config import CERT_DIR, certificate_order, missing_certificates, render
-from lb_certs import make_certificate
 
 
 def test_an_upload_says_subject_sans_expiry_and_warns_before_expiry() -> None:
