@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from corral.model.errors import CorralError
 from corral.model.lb import lb_config_from_dict
 from corral.model.network import ContainerRecord, NetworkState, ServiceRecord
+from corral.model.virtual import Virtual
 from corral.network.haproxy_config import CERT_DIR, Target, certificate_order, missing_certificates, render
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.files import container_id, put_file, put_files, send_signal
@@ -50,7 +51,28 @@ def _targets(
     else:
         target_stack, _, name = ref.rpartition("/")
         keys = [(target_stack or stack, name)]
-    return [Target(c.name, c.ip) for key in keys for c in by_service.get(key, ()) if c.running and c.healthy and c.ip]
+    virtual = {(s.stack, s.name): v for s in state.services if (v := Virtual.from_dict(s.virtual)) is not None}
+    targets: list[Target] = []
+    for key in keys:
+        service = virtual.get(key)
+        if service is None:
+            targets += _live(by_service.get(key, ()))
+        elif service.kind == "alias":  # the containers of the services it stands for
+            targets += [t for target in service.target_keys(key[0]) for t in _live(_by_key(by_service, target))]
+        elif service.hostname:  # HAProxy resolves it (init-addr: it starts even while the name does not resolve)
+            targets.append(Target(f"{key[1]}-{service.hostname}", service.hostname))
+        else:
+            targets += [Target(f"{key[1]}-{ip}", ip) for ip in service.external_ips]
+    return targets
+
+
+def _live(containers: Iterable[ContainerRecord]) -> list[Target]:
+    return [Target(c.name, c.ip) for c in containers if c.running and c.healthy and c.ip]
+
+
+def _by_key(by_service: dict[tuple[str, str], list[ContainerRecord]], key: tuple[str, str]) -> list[ContainerRecord]:
+    """The containers of (stack, service), compared without case (aliases' targets are kept lower-case)."""
+    return [c for (stack, name), found in by_service.items() if (stack.lower(), name.lower()) == key for c in found]
 
 
 @dataclass(frozen=True)

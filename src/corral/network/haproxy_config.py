@@ -22,6 +22,7 @@ from corral.model.lb import HEALTH_CHECK_PORT, LbConfig, PortRule
 
 CERT_DIR = "/usr/local/etc/haproxy/certs"
 RUNTIME_SOCKET = "/var/run/haproxy.sock"
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ def _backend(name: str, rule: PortRule, targets: Sequence[Target], config: LbCon
         lines.append("    " + " ".join(options))
     for target in sorted(targets, key=lambda t: t.name):
         server = f"    server {_safe(target.name)} {target.address}:{rule.target_port} check"
+        if not _IPV4.match(target.address):  # an external service's hostname: resolved at start, kept if it fails
+            server += " init-addr last,libc,none"
         if sticky is not None:
             server += f" cookie {_safe(target.name)}"
         lines.append(server)
