@@ -71,8 +71,10 @@ def _get(address: str, host: str) -> str | None:
 
 
 def _lookup(server: ServerProcess, name: str) -> str:
+    """busybox nslookup's answers ("" when none): it also asks the search list's names and AAAA records, whose
+    NXDOMAIN make its exit status useless here."""
     result = server.cli("exec", "edge-client-1", "--", "nslookup", name, check=False)
-    return result.stdout if result.returncode == 0 else ""
+    return result.stdout if "Name:" in result.stdout else ""
 
 
 def test_external_services_and_an_alias_resolve_and_serve_through_an_lb(server: ServerProcess, tmp_path: Path) -> None:
@@ -92,11 +94,7 @@ def test_external_services_and_an_alias_resolve_and_serve_through_an_lb(server: 
     edge_services = {c["service"] for c in _containers(server, "edge")}
     assert edge_services == {"client", "lb"}  # no container for an external service or an alias
 
-    try:
-        wait_until("the client runs", lambda: _lookup(server, "client"), 120)
-    except AssertionError:
-        last = server.cli("exec", "edge-client-1", "--", "nslookup", "client", check=False)
-        raise AssertionError(f"{server.cli('ps', '-a').stdout}\n{last.stdout}\n{last.stderr}") from None
+    wait_until("the client runs and resolves", lambda: _lookup(server, "client"), 120)
     by_ip = wait_until("by-ip resolves", lambda: _lookup(server, "by-ip"), 30)
     assert web_ips["a"] in by_ip
     by_name = wait_until("by-name resolves", lambda: _lookup(server, "by-name"), 30)
