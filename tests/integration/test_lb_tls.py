@@ -138,3 +138,34 @@ def test_tls_termination_with_sni_default_cert_and_renewal(server: ServerProcess
     logs = "".join(p.read_text(errors="replace") for p in server.data_dir.rglob("*.log"))
     for line in secret_lines:
         assert line not in shown and line not in logs
+
+
+def test_the_catalog_routed_site_serves_http_and_https_by_host_and_path(server: ServerProcess, tmp_path: Path) -> None:
+    """The library's `routed-site` (issue 19 item 5): its certificate question must name a stored certificate; once
+    installed, the LB routes the site host to the site and its /api path to the API, in clear and over TLS."""
+    ca, ca_key = new_ca()
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert, key = _issue(tmp_path, "shop", ca, ca_key, ["shop.example"])
+    server.cli("hosts", "create", "--driver", "local", "cat1")
+    install = ["catalog", "install", "library/routed-site", "-s", "shop", "--answer", "SITE_HOST=shop.example"]
+    refused = server.cli(*install, "--answer", "CERTIFICATE=shop", check=False)
+    assert refused.returncode != 0 and "no certificate 'shop' in this environment" in refused.stderr
+    server.cli("certs", "create", "shop", "--cert", str(cert), "--key", str(key))
+    server.cli(*install, "--answer", "CERTIFICATE=shop", "--answer", "MESSAGE=hello-shop")
+    with server.client() as client:
+        address = next(h["address"] for h in client.list_hosts() if h["name"] == "cat1")
+
+    def plain(path: str) -> str | None:
+        try:
+            connection = http.client.HTTPConnection(address, 80, timeout=5)
+            connection.request("GET", path, headers={"Host": "shop.example"})
+            response = connection.getresponse()
+            return response.read().decode().strip() if response.status == 200 else None
+        except OSError:
+            return None
+
+    assert wait_until("the site answers on 80", lambda: plain("/"), 240) == "hello-shop"
+    assert wait_until("the API answers on 80", lambda: plain("/api/"), 30) == '{"ok":true}'
+    served = wait_until("the site answers over TLS", lambda: _served(address, "shop.example", ca_file), 60)
+    assert served == (_fingerprint(cert), "hello-shop")
