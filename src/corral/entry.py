@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 from corral.cli import access as _access_commands  # noqa: F401 - `login`, `keys`, `users`, `members`, `audit`
 from corral.cli import catalog as _catalog_commands  # noqa: F401 - registers `catalog ...`
 from corral.cli import catalog_commands as _catalog_more  # noqa: F401 - `catalog ls|show|install|upgrade|...`
+from corral.cli import certificates as _certificate_commands  # noqa: F401 - registers `certs ...`
 from corral.cli import compose_commands as _compose_commands  # noqa: F401 - registers `config`, `export`
 from corral.cli import events as _event_commands  # noqa: F401 - registers `events`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`

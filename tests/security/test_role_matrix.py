@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
 from corral.model import protocol
 from corral.model.access import Role, permits
 from corral.server.access_rules import RULES, RuleKind
+from corral.server.tls import new_ca, new_server_certificate
 from tests.api.conftest import basic
 from tests.api.test_api import register
 from tests.security.conftest import ROLES, People, add_user
@@ -55,6 +57,15 @@ def _created(api: TestClient, host: dict[str, Any]) -> dict[str, str]:
     templates = api.get("/v1/environments/default/templates").json()["data"]
     key = api.post("/v1/environments/default/keys", json={"role": "read-only"}).json()
     secret = api.post("/v1/environments/default/secrets", json={"name": "matrix", "value": "s3cret"}).json()
+    ca, ca_key = new_ca()  # a certificate of the same name, for the certificates routes
+    cert, cert_key = new_server_certificate(ca, ca_key, ["matrix.example"])
+    pem = serialization.Encoding.PEM
+    certificate = {
+        "name": "matrix",
+        "cert": cert.public_bytes(pem).decode(),
+        "key": cert_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
+    }
+    assert api.post("/v1/environments/default/certificates", json=certificate).status_code == 201
     add_user(api, "victim", "default", "read-only")
     return {
         "ref": "default",

@@ -58,7 +58,7 @@ def test_each_lb_container_here_gets_its_rules_and_only_healthy_running_targets(
     )
     wanted = wanted_configs(state)
     assert list(wanted) == ["shop-lb-1"]
-    text = wanted["shop-lb-1"]
+    text = wanted["shop-lb-1"].config
     servers = [line.split()[1:3] for line in text.splitlines() if line.strip().startswith("server ")]
     assert servers == [["shop-a-1", "10.42.2.3:8080"], ["shop-b-1", "10.42.1.5:8080"], ["other-db-1", "10.42.2.7:5432"]]
     frontend = text.split("frontend port_80\n", 1)[1].split("\n\n", 1)[0]

@@ -28,11 +28,11 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, SOA, A, DNSError, DNSHeader, DNSRecord
+from dnslib import CNAME, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSError, DNSHeader, DNSRecord
 
 from corral.agent.dns_records import FORWARD, Lookup, NameTable, Outcome, shuffled
 from corral.agent.listening import serve_when_ready
@@ -210,6 +210,12 @@ class DnsServer:
         lookup = table.resolve(str(question.qname), client_ip) if table is not None else FORWARD
         if not lookup.owned:
             return FORWARD
+        if lookup.cname:  # an external service by hostname: the CNAME, then the target's addresses
+            assert table is not None
+            target = table.resolve(lookup.cname, client_ip)
+            if not target.owned:
+                return lookup  # `answer` asks the upstream resolvers for the target
+            return self.cname_reply(request, lookup.cname, target.addresses, udp=udp)
         reply = request.reply()
         if lookup.outcome is Outcome.NXDOMAIN:
             reply.header.rcode = RCODE.NXDOMAIN
@@ -230,6 +236,32 @@ class DnsServer:
                 packed = reply.pack()
         return packed
 
+    def cname_reply(self, request: DNSRecord, target: str, addresses: Sequence[str], *, udp: bool) -> bytes:
+        """The CNAME to `target` and, for A or ANY questions, the target's addresses (as a recursive resolver gives
+        them: stub resolvers do not chase a CNAME themselves)."""
+        question = request.q
+        reply = request.reply()
+        reply.add_answer(RR(question.qname, QTYPE.CNAME, rdata=CNAME(target), ttl=ANSWER_TTL))
+        if question.qclass in _CLASS_IN_OR_ANY and question.qtype in _TYPE_A_OR_ANY:
+            for ip in shuffled(addresses):
+                reply.add_answer(RR(target, QTYPE.A, rdata=A(ip), ttl=ANSWER_TTL))
+        packed: bytes = reply.pack()
+        if udp and len(packed) > PLAIN_UDP_LIMIT:
+            reply.header.tc = 1
+            while len(reply.rr) > 1 and len(packed) > PLAIN_UDP_LIMIT:
+                reply.rr.pop()
+                packed = reply.pack()
+        return packed
+
+    async def _chase(self, data: bytes, target: str, *, udp: bool) -> bytes | None:
+        """A CNAME reply whose target's addresses come from the upstream resolvers (none when they fail)."""
+        upstream = await self._forward(DNSRecord.question(target, "A").pack(), udp=udp)
+        addresses: list[str] = []
+        if upstream is not None:
+            with contextlib.suppress(DNSError, ValueError, IndexError, KeyError, UnicodeError, struct.error):
+                addresses = [str(rr.rdata) for rr in DNSRecord.parse(upstream).rr if rr.rtype == QTYPE.A]
+        return self.cname_reply(DNSRecord.parse(data), target, addresses, udp=udp)
+
     def _error(self, request: DNSRecord, rcode: int) -> bytes:
         reply = DNSRecord(DNSHeader(id=request.header.id, qr=1, opcode=request.header.opcode, rcode=rcode))
         if len(request.questions) == 1:
@@ -242,6 +274,8 @@ class DnsServer:
         local = self.answer_locally(data, client_ip, udp=udp)
         if not isinstance(local, Lookup):
             return local
+        if local.cname:
+            return await self._chase(data, local.cname, udp=udp)
         upstream = await self._forward(data, udp=udp)
         if upstream is not None:
             return upstream

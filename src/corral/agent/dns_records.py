@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from corral.model.network import DNS_DOMAIN, ContainerRecord, NetworkState
+from corral.model.virtual import Virtual
 
 _DOMAIN_LABELS = tuple(DNS_DOMAIN.split("."))
 
@@ -48,6 +49,7 @@ class Outcome(enum.Enum):
 class Lookup:
     outcome: Outcome
     addresses: tuple[str, ...] = ()  # sorted; the server shuffles them per query
+    cname: str = ""  # an external service by hostname: the name is an alias of this one (a CNAME record)
 
     @property
     def owned(self) -> bool:
@@ -122,6 +124,30 @@ class NameTable:
                 self.clients[container.ip] = container
         for ip, client in self.clients.items():
             self.aliases[ip] = _alias_targets(client)
+        self.cnames: dict[tuple[str, str], str] = {}  # (stack, external service) -> its hostname
+        self._virtual(state)
+
+    def _virtual(self, state: NetworkState) -> None:
+        """External services answer their IPs or hostname; aliases the live containers of what they alias."""
+        aliases: list[tuple[tuple[str, str], Virtual]] = []
+        for service in state.services:
+            virtual = Virtual.from_dict(service.virtual)
+            if virtual is None:
+                continue
+            key = (service.stack.lower(), service.name.lower())
+            if virtual.kind == "alias":
+                aliases.append((key, virtual))
+            elif virtual.hostname:
+                self.cnames[key] = virtual.hostname
+            else:
+                self.services[key] = list(virtual.external_ips)
+        for key, virtual in aliases:
+            self.services[key] = [ip for target in virtual.target_keys(key[0]) for ip in self.services.get(target, ())]
+
+    def _service(self, key: tuple[str, str] | None) -> Lookup:
+        if key is not None and key in self.cnames:
+            return Lookup(Outcome.ANSWER, cname=self.cnames[key])
+        return self._answer(self.services.get(key) if key is not None else None)
 
     def client(self, ip: str) -> ContainerRecord | None:
         return self.clients.get(ip)
@@ -162,8 +188,8 @@ class NameTable:
             if client is not None and stack == client.stack.lower():
                 alias = self.aliases[client_ip].get(name)
                 if alias is not None:
-                    return self._answer(self.services.get(alias))
-            return self._answer(self.services.get((stack, name)))
+                    return self._service(alias)
+            return self._service((stack, name))
         if len(labels) == 3:
             sidekick, primary, stack = labels
             return self._answer(self.sidekicks.get((stack, primary, sidekick)))
@@ -177,9 +203,9 @@ class NameTable:
             if client is not None and own_stack is not None:
                 alias = self.aliases[client_ip].get(name)
                 if alias is not None:
-                    return self._answer(self.services.get(alias))
+                    return self._service(alias)
                 if (own_stack, name) in self.services:
-                    return self._answer(self.services[(own_stack, name)])
+                    return self._service((own_stack, name))
                 on_networks = [self.network_aliases.get((n, name)) for n in client.networks]
                 if any(found is not None for found in on_networks):
                     return self._answer(ip for found in on_networks for ip in found or ())
@@ -189,7 +215,7 @@ class NameTable:
         if len(labels) == 2:
             first, second = labels
             if (second, first) in self.services:
-                return self._answer(self.services[(second, first)])
+                return self._service((second, first))
             if own_stack is not None and (own_stack, second, first) in self.sidekicks:
                 return self._answer(self.sidekicks[(own_stack, second, first)])
             return FORWARD

@@ -9,6 +9,8 @@ configuration without anything else. Level-triggered: each round renders the wan
 starts from the image's default) last got; a push writes the file through the engine and sends SIGUSR2 to HAProxy's
 master (`haproxy -W`), which starts new workers on the same listening sockets (`expose-fd listeners`) while the old
 ones finish their connections. A round also runs every `apply_seconds`, so a failed push is retried.
+Certificates (chain + key, from the desired set, server/cert_delivery.py) are written into the container's
+CERT_DIR (mode 0600) before the configuration naming them; they are part of what decides a reload (a renewal).
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import concurrent.futures
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from corral.model.errors import CorralError
 from corral.model.lb import lb_config_from_dict
 from corral.model.network import ContainerRecord, NetworkState, ServiceRecord
-from corral.network.haproxy_config import Target, render
+from corral.model.virtual import Virtual
+from corral.network.haproxy_config import CERT_DIR, Target, certificate_order, missing_certificates, render
 from corral.runtime.docker_engine import DockerEngine
-from corral.runtime.files import container_id, put_file, send_signal
+from corral.runtime.files import container_id, put_file, put_files, send_signal
 
 log = logging.getLogger("corral.agent.lb")
 
@@ -47,18 +51,54 @@ def _targets(
     else:
         target_stack, _, name = ref.rpartition("/")
         keys = [(target_stack or stack, name)]
-    return [Target(c.name, c.ip) for key in keys for c in by_service.get(key, ()) if c.running and c.healthy and c.ip]
+    virtual = {(s.stack, s.name): v for s in state.services if (v := Virtual.from_dict(s.virtual)) is not None}
+    targets: list[Target] = []
+    for key in keys:
+        service = virtual.get(key)
+        if service is None:
+            targets += _live(by_service.get(key, ()))
+        elif service.kind == "alias":  # the containers of the services it stands for
+            targets += [t for target in service.target_keys(key[0]) for t in _live(_by_key(by_service, target))]
+        elif service.hostname:  # HAProxy resolves it (init-addr: it starts even while the name does not resolve)
+            targets.append(Target(f"{key[1]}-{service.hostname}", service.hostname))
+        else:
+            targets += [Target(f"{key[1]}-{ip}", ip) for ip in service.external_ips]
+    return targets
 
 
-def wanted_configs(state: NetworkState) -> dict[str, str]:
-    """Docker name of each running LB container on this host -> its haproxy.cfg (pure)."""
+def _live(containers: Iterable[ContainerRecord]) -> list[Target]:
+    return [Target(c.name, c.ip) for c in containers if c.running and c.healthy and c.ip]
+
+
+def _by_key(by_service: dict[tuple[str, str], list[ContainerRecord]], key: tuple[str, str]) -> list[ContainerRecord]:
+    """The containers of (stack, service), compared without case (aliases' targets are kept lower-case)."""
+    return [c for (stack, name), found in by_service.items() if (stack.lower(), name.lower()) == key for c in found]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What one LB container must hold: its haproxy.cfg and its certificates' PEM bundles (file name -> text)."""
+
+    config: str
+    certificates: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()  # certificates it names that the server did not send
+
+    def digest(self) -> str:
+        files = sorted(self.certificates.items())
+        return hashlib.sha256(repr((self.config, files)).encode()).hexdigest()
+
+
+def wanted_configs(state: NetworkState, certificates: Mapping[str, str] | None = None) -> dict[str, Wanted]:
+    """Docker name of each running LB container on this host -> its haproxy.cfg and certificates (pure).
+    `certificates`: name -> PEM bundle, as the server sent them with the desired set."""
+    certificates = certificates or {}
     lbs = {(s.stack, s.name): s for s in state.services if s.lb}
     if not lbs:
         return {}
     by_service: dict[tuple[str, str], list[ContainerRecord]] = {}
     for record in state.containers:
         by_service.setdefault((record.stack, record.service), []).append(record)
-    wanted: dict[str, str] = {}
+    wanted: dict[str, Wanted] = {}
     for record in state.containers:
         service = lbs.get((record.stack, record.service))
         if service is None or record.host_id != state.host.host_id or not record.running:
@@ -68,7 +108,12 @@ def wanted_configs(state: NetworkState) -> dict[str, str]:
             (rule.service or rule.selector): _targets(rule.service, rule.selector, record.stack, state, by_service)
             for rule in config.port_rules
         }
-        wanted[record.name] = render(config, targets)
+        names = certificate_order(config, certificates)
+        wanted[record.name] = Wanted(
+            render(config, targets, certificates=names),
+            {f"{name}.pem": certificates[name] for name in names},
+            tuple(missing_certificates(config, certificates)),
+        )
     return wanted
 
 
@@ -81,11 +126,18 @@ class LoadBalancers:
         self._state: NetworkState | None = None
         self._wake = asyncio.Event()
         self._pushed: dict[str, tuple[str, str]] = {}  # container name -> (docker id, config digest)
+        self._certificates: Mapping[str, str] = {}  # name -> PEM bundle (chain + key); never logged
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lb")
 
     def update(self, state: NetworkState) -> None:
         self._state = state
         self._wake.set()
+
+    def set_certificates(self, certificates: Mapping[str, str]) -> None:
+        """The certificates of the desired set (server/cert_delivery.py); a change reaches HAProxy next round."""
+        if dict(certificates) != dict(self._certificates):
+            self._certificates = dict(certificates)
+            self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -109,16 +161,25 @@ class LoadBalancers:
 
     def apply_blocking(self, state: NetworkState) -> list[str]:
         """Push each differing configuration; the names of the containers that got one."""
-        wanted = wanted_configs(state)
+        wanted = wanted_configs(state, self._certificates)
         pushed: list[str] = []
         for name in set(self._pushed) - set(wanted):
             del self._pushed[name]
-        for name, text in sorted(wanted.items()):
-            digest = hashlib.sha256(text.encode()).hexdigest()
+        for name, want in sorted(wanted.items()):
+            digest = want.digest()
+            text = want.config
             try:
                 docker_id = container_id(self.engine, name)
                 if docker_id is None or self._pushed.get(name) == (docker_id, digest):
                     continue
+                if want.missing:
+                    log.warning(
+                        "load balancer %s: waiting for certificate %s (not sent by the server: does it exist?)",
+                        name,
+                        ", ".join(want.missing),
+                    )
+                if want.certificates:  # before the configuration that names them
+                    put_files(self.engine, name, CERT_DIR, {k: v.encode() for k, v in want.certificates.items()})
                 put_file(self.engine, name, CONFIG_PATH, text.encode())
                 send_signal(self.engine, name, RELOAD_SIGNAL)
             except CorralError as exc:

@@ -349,6 +349,7 @@ class Agent:
                 network=self.network,
                 ssl_context=self.ssl,
                 pin_trust=self._pin_trust if self.ssl is not None else None,
+                on_certificates=self.load_balancers.set_certificates,
             )
             running = asyncio.create_task(session.run(), name="agent-session")
             stopper = asyncio.create_task(self.stop.wait())

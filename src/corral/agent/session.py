@@ -148,7 +148,9 @@ class Session:
         network: NetworkManager | None = None,
         ssl_context: ssl.SSLContext | None = None,
         pin_trust: Callable[[str], list[str]] | None = None,
+        on_certificates: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
+        self.on_certificates = on_certificates  # the LBs' certificates of each desired set (agent/lb.py)
         self.socket_url = agent_socket_url(url)
         self.pin_trust = pin_trust  # pins a `trust` message's CA bundle; the digests now trusted (agent/trust.py)
         self.ssl_context = ssl_context if self.socket_url.startswith("wss:") else None
@@ -359,6 +361,8 @@ class Session:
         self.desired_revision = float(revision) if isinstance(revision, int | float) else None
         self.converger.registries = registries  # never logged: they carry passwords
         self.converger.secrets = secrets_from_wire(message.data.get("secrets"))  # never logged either
+        if self.on_certificates is not None:  # the same shape as secrets (name -> PEM text), never logged
+            self.on_certificates(secrets_from_wire(message.data.get("certificates")))
         self.health.set_desired(desired)
         self.converger.retry_now()
         self._request_converge(0.0)

@@ -9,7 +9,8 @@ Rules per type (values are always strings, as in Rancher):
 - boolean: `true` or `false` (any case; normalised to lower case, which `.tpl` files compare against).
 - enum: one of `options`.
 - service: `stack/service` of the environment (`services`); `services=None` skips that lookup (the linter).
-- certificate, secret: a non-empty name. Corral has no certificate or secret store yet, so they are not looked up.
+- certificate: a certificate of the environment's store (`certificates`; None skips that lookup: the linter).
+- secret: a non-empty name (not looked up).
 An empty answer to a question that is not required is accepted for every type (nothing to check); an empty answer
 to a required question is an error. Answers to variables no question asks are passed through unchanged: Rancher
 used them as extra `${VAR}` values, and catalogs rely on it.
@@ -38,6 +39,7 @@ def resolve_answers(
     given: Mapping[str, str],
     *,
     services: Collection[str] | None = (),
+    certificates: Collection[str] | None = None,
 ) -> dict[str, str]:
     """Every question's variable with its answer (given, else the default, else ""), plus the extra answers.
 
@@ -52,6 +54,9 @@ def resolve_answers(
         if question.type == "service" and services is not None:
             value = resolve_service(value, services) if problem(question, value, services=services) is None else value
         reason = problem(question, value, services=services)
+        unknown = question.type == "certificate" and certificates is not None and value not in certificates
+        if reason is None and value and unknown:
+            reason = f"no certificate {value!r} in this environment (corral certs ls; corral certs create)"
         if reason is not None:
             raise InvalidInput(f"answers: question {question.title}: {reason}", field=f"answers.{question.variable}")
         resolved[question.variable] = value

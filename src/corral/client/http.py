@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from corral.client.catalog import CatalogClient
+from corral.client.certificates import CertificatesClient
 from corral.client.secrets import SecretsClient
 from corral.model.errors import (
     DATABASE_UNAVAILABLE,
@@ -93,6 +94,7 @@ class CorralClient:
         self.stacks = StacksClient(self)
         self.catalog = CatalogClient(self)
         self.secrets = SecretsClient(self)
+        self.certificates = CertificatesClient(self)
 
     def close(self) -> None:
         self._http.close()

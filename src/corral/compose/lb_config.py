@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from corral.model.certificates import CERTIFICATE_NAME
 from corral.model.errors import InvalidInput
 from corral.model.lb import (
     HEALTH_CHECK_PORT,
@@ -72,7 +73,9 @@ def read_lb_config(
         raise InvalidInput(f"{where}.port_rules: must be a list", field=f"{where}.port_rules")
     rules = [_rule(f"{where}.port_rules[{i}]", item, warnings) for i, item in enumerate(rules_raw)]
     certs = _names(f"{where}.certs", raw.get("certs") or [])
-    default_cert = _text(f"{where}.default_cert", raw.get("default_cert", ""))
+    default_cert = _certificate_name(
+        f"{where}.default_cert", _text(f"{where}.default_cert", raw.get("default_cert", ""))
+    )
     config = _text(f"{where}.config", raw.get("config", ""))
     stickiness = _stickiness(f"{where}.stickiness_policy", raw.get("stickiness_policy"))
     result = LbConfig(tuple(order_rules(rules)), certs, default_cert, stickiness, config, tuple(warnings))
@@ -151,7 +154,15 @@ def _text(where: str, value: Any) -> str:
 def _names(where: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise InvalidInput(f"{where}: must be a list of certificate names", field=where)
+    for name in value:
+        _certificate_name(where, name)
     return tuple(value)
+
+
+def _certificate_name(where: str, name: str) -> str:
+    if name and not CERTIFICATE_NAME.fullmatch(name):
+        raise InvalidInput(f"{where}: {name!r} is not a certificate name (`corral certs ls`)", field=where)
+    return name
 
 
 def _stickiness(where: str, raw: Any) -> Stickiness | None:

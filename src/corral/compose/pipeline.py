@@ -23,6 +23,7 @@ from corral.compose.rancher import RancherService, parse_rancher_service
 from corral.compose.service import ParsedService, ServiceContext, env_file_entries, parse_service
 from corral.compose.sidekicks import apply_units, resolve_units
 from corral.compose.values import as_bool, as_str, kind, mapping, scalar_text
+from corral.compose.virtual_service import virtual_service
 from corral.compose.yamlsafe import load_yaml
 from corral.model.errors import InvalidInput
 from corral.model.health import merge_health_check
@@ -122,7 +123,14 @@ def build_stack(
     rancher_file = rancher[0] if rancher is not None else "rancher-compose.yml"
     plain = {name: extra.get(name, RancherService()) for name in parsed}
     services = tuple(
-        lb_service(_spec(parsed[n], plain[n]), plain[n].lb_config, warnings, rancher_file) for n in _start_order(parsed)
+        virtual_service(
+            lb_service(_spec(parsed[n], plain[n]), plain[n].lb_config, warnings, rancher_file),
+            plain[n].external_ips,
+            plain[n].hostname,
+            warnings,
+            rancher_file,
+        )
+        for n in _start_order(parsed)
     )
     explicit_scale = {n: s for n in parsed if (s := _explicit_scale(parsed[n], extra.get(n))) is not None}
     loc_of = {n: p.loc for n, p in parsed.items()}

@@ -23,10 +23,10 @@ from corral.model.health import check_rancher_health_check
 
 SUPPORTED_KEYS = frozenset({
     "scale", "start_on_create", "health_check", "upgrade_strategy", "retain_ip", "metadata", "mem_reservation",
-    "milli_cpu_reservation", "lb_config",
+    "milli_cpu_reservation", "lb_config", "external_ips", "hostname",
 })  # fmt: skip
 IGNORED_KEYS = frozenset({
-    "load_balancer_config", "scale_policy", "external_ips", "hostname", "drain_timeout_ms",
+    "load_balancer_config", "scale_policy", "drain_timeout_ms",
     "storage_driver", "network_driver", "certs", "default_cert", "service_schemas", "type",
 })  # fmt: skip
 _HEALTH_INTS = {
@@ -52,6 +52,8 @@ class RancherService:
     mem_reservation_bytes: int | None = None
     cpu_reservation: float | None = None
     lb_config: Any = None  # as written: compose/lb_config.py reads it with the service's labels and ports
+    external_ips: Any = None  # as written: compose/virtual_service.py reads them with the service's image
+    hostname: Any = None
 
 
 def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherService:
@@ -76,6 +78,8 @@ def parse_rancher_service(raw: Any, loc: Loc, warnings: list[str]) -> RancherSer
         mem_reservation_bytes=mem_reservation,
         cpu_reservation=cpu_reservation,
         lb_config=body.get("lb_config"),
+        external_ips=body.get("external_ips"),
+        hostname=body.get("hostname"),
     )
 
 

@@ -236,9 +236,13 @@ class ServiceRecord:
     sidekick_of: str = ""
     ports: tuple[str, ...] = ()  # "HOST:CONTAINER/PROTO" as shown in views
     lb: dict[str, Any] = field(default_factory=dict)  # a load balancer's rules (model/lb.py), {} for other services
+    virtual: dict[str, Any] = field(default_factory=dict)  # an external service or alias (model/virtual.py), or {}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.virtual:  # the message stays as it was for every other service
+            del data["virtual"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:
@@ -248,6 +252,7 @@ class ServiceRecord:
         values["labels"] = dict(values.get("labels", {}))
         values["metadata"] = dict(values.get("metadata", {}))
         values["lb"] = dict(values.get("lb", {}))
+        values["virtual"] = dict(values.get("virtual", {}))
         return cls(**values)
 
 

@@ -178,6 +178,8 @@ class ServiceSpec:
     sidekick_of: str | None = None  # on a sidekick: its primary service
     # A load balancer service's rules (model/lb.py `lb_config_to_dict`), None for every other service.
     lb_config: dict[str, Any] | None = None
+    # An external service or an alias (model/virtual.py `Virtual.to_dict`): no containers; None for every other.
+    virtual: dict[str, Any] | None = None
 
     def health(self) -> HealthCheck | None:
         """The typed health check (`health_check` holds `HealthCheck.to_dict()`, see model/health.py)."""
@@ -198,6 +200,8 @@ class ServiceSpec:
             del data["networks"]
         if not self.network_aliases:
             del data["network_aliases"]
+        if self.virtual is None:
+            del data["virtual"]
         return data
 
     @classmethod

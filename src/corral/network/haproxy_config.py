@@ -3,24 +3,26 @@
 Why pure and separate: the agent renders it every time a rule, a target's health or a certificate changes and hands
 it to HAProxy (master-worker, reloaded with socket transfer so no connection is dropped); rendering the same inputs
 must give the same bytes, so a reload happens only on a real change. One frontend per source port (TLS terminated
-there for https/tls rules, with every certificate of the rules in one directory: HAProxy picks by SNI, the default
-first); HTTP rules route by Host header (`*.a.com`, `a.com.*`, exact) and path prefix in rule order; each (service,
-target port, mode) is one backend of the running, healthy targets only (none: HAProxy answers 503); a connection a
-target refuses or drops (it stopped before the next configuration arrived) is retried on another one (`retries`,
-`option redispatch`, `retry-on` for HTTP) and HAProxy's own check takes such a target out within a second; stickiness
-inserts a cookie. Port 42 answers the LB's own health check. `config` is appended as the user wrote it.
+there for https/tls rules with each certificate the LB names as one `crt` file: HAProxy picks by SNI among them and
+serves the first, `default_cert`, to any other client); HTTP rules route by Host header (`*.a.com`, `a.com.*`,
+exact) and path prefix in rule order; each (service, target port, mode) is one backend of the running, healthy
+targets only (none: HAProxy answers 503); a connection a target refuses or drops (it stopped before the next
+configuration arrived) is retried on another one (`retries`, `option redispatch`, `retry-on` for HTTP) and HAProxy's
+own check takes such a target out within a second; stickiness inserts a cookie. Port 42 answers the LB's own health
+check. `config` is appended as the user wrote it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from corral.model.lb import HEALTH_CHECK_PORT, LbConfig, PortRule
 
 CERT_DIR = "/usr/local/etc/haproxy/certs"
 RUNTIME_SOCKET = "/var/run/haproxy.sock"
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,18 @@ def _host_acl(hostname: str) -> str:
     return f"{host} -m str {hostname}"
 
 
-def render(config: LbConfig, targets: Mapping[str, Sequence[Target]], *, has_certificates: bool = False) -> str:
-    """haproxy.cfg for `config`; `targets` maps each rule's service (or selector) to its healthy containers."""
+def certificate_order(config: LbConfig, available: Iterable[str]) -> list[str]:
+    """The certificates a TLS bind loads, of those `available` (sent by the server): `default_cert` first (HAProxy
+    serves the first one to a client whose SNI matches none), then `certs` in their written order."""
+    have = set(available)
+    ordered = [config.default_cert, *config.certs]
+    return [name for index, name in enumerate(ordered) if name and name in have and name not in ordered[:index]]
+
+
+def render(config: LbConfig, targets: Mapping[str, Sequence[Target]], *, certificates: Sequence[str] = ()) -> str:
+    """haproxy.cfg for `config`; `targets` maps each rule's service (or selector) to its healthy containers;
+    `certificates` are the names of the PEM bundles in CERT_DIR (`certificate_order`). A TLS-terminating port
+    without any certificate is left out (a plain listener there would answer TLS clients with garbage)."""
     lines = [
         "global",
         f"    stats socket {RUNTIME_SOCKET} mode 600 level admin expose-fd listeners",
@@ -77,7 +89,10 @@ def render(config: LbConfig, targets: Mapping[str, Sequence[Target]], *, has_cer
         by_port.setdefault(rule.source_port, []).append(rule)
     backends: dict[str, PortRule] = {}
     for port, rules in sorted(by_port.items()):
-        lines += _frontend(port, rules, has_certificates)
+        if any(r.protocol.terminates_tls for r in rules) and not certificates:
+            lines += [f"# port {port}: waiting for its certificate ({', '.join(missing_certificates(config, ()))})", ""]
+            continue
+        lines += _frontend(port, rules, certificates)
         for rule in rules:
             backends.setdefault(backend_name(rule), rule)
     for name, rule in backends.items():
@@ -87,10 +102,18 @@ def render(config: LbConfig, targets: Mapping[str, Sequence[Target]], *, has_cer
     return "\n".join(lines) + "\n"
 
 
-def _frontend(port: int, rules: list[PortRule], has_certificates: bool) -> list[str]:
+def missing_certificates(config: LbConfig, available: Iterable[str]) -> list[str]:
+    have = set(available)
+    return sorted({config.default_cert, *config.certs} - have - {""})
+
+
+def _frontend(port: int, rules: list[PortRule], certificates: Sequence[str]) -> list[str]:
     http = rules[0].protocol.is_http
-    tls = any(r.protocol.terminates_tls for r in rules)
-    bind = f"    bind *:{port}" + (f" ssl crt {CERT_DIR}" if tls and has_certificates else "")
+    bind = f"    bind *:{port}"
+    if any(r.protocol.terminates_tls for r in rules):
+        bind += " ssl" + "".join(f" crt {CERT_DIR}/{name}.pem" for name in certificates)
+        if http:
+            bind += " alpn http/1.1"
     lines = [f"frontend port_{port}", bind, f"    mode {'http' if http else 'tcp'}"]
     if http:
         lines.append("    option forwardfor")
@@ -127,6 +150,8 @@ def _backend(name: str, rule: PortRule, targets: Sequence[Target], config: LbCon
         lines.append("    " + " ".join(options))
     for target in sorted(targets, key=lambda t: t.name):
         server = f"    server {_safe(target.name)} {target.address}:{rule.target_port} check"
+        if not _IPV4.match(target.address):  # an external service's hostname: resolved at start, kept if it fails
+            server += " init-addr last,libc,none"
         if sticky is not None:
             server += f" cookie {_safe(target.name)}"
         lines.append(server)

@@ -43,6 +43,29 @@ def put_file(engine: DockerEngine, container: str, path: str, data: bytes, mode:
         raise NotFound(f"container {container} or its directory {directory} does not exist") from exc
 
 
+def put_files(engine: DockerEngine, container: str, directory: str, files: dict[str, bytes], mode: int = 0o600) -> None:
+    """Write `files` (name -> data) into `directory` (absolute; created, with its parents' existence required)
+    inside `container`, in one archive."""
+    parent, _, base = directory.rstrip("/").rpartition("/")
+    buffer = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        folder = tarfile.TarInfo(base)
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o700, now
+        archive.addfile(folder)
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{base}/{name}")
+            info.size, info.mode, info.mtime = len(data), mode, now
+            archive.addfile(info, io.BytesIO(data))
+    try:
+        engine.call(
+            "copy files into a container",
+            lambda c: c.containers.get(container).put_archive(parent or "/", buffer.getvalue()),
+        )
+    except docker.errors.NotFound as exc:
+        raise NotFound(f"container {container} or the directory {parent} does not exist") from exc
+
+
 def send_signal(engine: DockerEngine, container: str, signal: str) -> None:
     try:
         engine.call("signal a container", lambda c: c.containers.get(container).kill(signal=signal))

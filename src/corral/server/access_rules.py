@@ -99,6 +99,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/environments/{ref}/secrets"): env(R.REGISTRIES, WRITE),
     ("GET", "/v1/environments/{ref}/secrets"): env(R.REGISTRIES),
     ("DELETE", "/v1/environments/{ref}/secrets/{name}"): env(R.REGISTRIES, WRITE),
+    # certificates (issue 19): like secrets, the key never comes back
+    ("POST", "/v1/environments/{ref}/certificates"): env(R.REGISTRIES, WRITE),
+    ("GET", "/v1/environments/{ref}/certificates"): env(R.REGISTRIES),
+    ("GET", "/v1/environments/{ref}/certificates/{name}"): env(R.REGISTRIES),
+    ("PUT", "/v1/environments/{ref}/certificates/{name}"): env(R.REGISTRIES, WRITE),
+    ("DELETE", "/v1/environments/{ref}/certificates/{name}"): env(R.REGISTRIES, WRITE),
     # registries
     ("POST", "/v1/environments/{ref}/registries"): env(R.REGISTRIES, WRITE),
     ("GET", "/v1/environments/{ref}/registries"): env(R.REGISTRIES),

@@ -243,7 +243,10 @@ def _stack_files(
     """The answers resolved and checked, and the version's files rendered with them (what install deploys)."""
     if sum(len(k) + len(v) for k, v in given.items()) > MAX_ANSWER_BYTES:
         raise InvalidInput("answers are too large", field="answers")
-    answers = resolve_answers(version.questions, given, services=_environment_services(request, environment_id))
+    certificates = [c.name for c in request.app.state.certificates.list(environment_id)]
+    answers = resolve_answers(
+        version.questions, given, services=_environment_services(request, environment_id), certificates=certificates
+    )
     rendered = catalogs_of(request).render(version, answers, stack_name=stack_name)
     if "docker-compose.yml" not in rendered:
         raise InvalidInput(f"template {version.key} has no docker-compose.yml", field="files")

@@ -29,6 +29,7 @@ from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_access import router as access_router
 from corral.server.api_catalog import router as catalog_router
+from corral.server.api_certificates import router as certificates_router
 from corral.server.api_compose import router as compose_router
 from corral.server.api_events import router as events_router
 from corral.server.api_registries import router as registries_router
@@ -53,6 +54,7 @@ from corral.server.service_accounts import ServiceAccounts
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
 from corral.store.access import AccessStore
+from corral.store.certificates import CertificateStore
 from corral.store.events import EventStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
@@ -88,6 +90,7 @@ def create_app(
     registries = RegistryStore(store, settings.data_dir)
     orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
     orchestrator.secrets = SecretStore(store, settings.data_dir)  # so do the secrets its containers name
+    orchestrator.certificates = CertificateStore(store, settings.data_dir)  # and the certificates its LBs name
     catalogs = CatalogService(
         store,
         settings.data_dir,
@@ -150,6 +153,7 @@ def create_app(
         ca_pem=tls.ca_pem.decode() if tls is not None else "",
     )
     app.state.secrets = orchestrator.secrets
+    app.state.certificates = orchestrator.certificates
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(
         max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds
@@ -170,6 +174,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(registries_router)
     app.include_router(secrets_router)
+    app.include_router(certificates_router)
     app.include_router(tls_router)
     app.include_router(access_router)
     app.include_router(compose_router)

@@ -297,4 +297,5 @@ def _service_record(service: Service) -> ServiceRecord:
             for p in launch.ports
         ),
         lb=dict(service.spec.lb_config or {}),
+        virtual=dict(service.spec.virtual or {}),
     )

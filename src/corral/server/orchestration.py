@@ -38,6 +38,7 @@ from corral.orchestrator.scheduling import HostLoad
 from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
+from corral.server.cert_delivery import certificates_by_host
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
 from corral.server.network_pass import NetworkPass, carried_addresses
@@ -47,6 +48,7 @@ from corral.server.secret_delivery import secrets_by_host
 from corral.server.service_accounts import ServiceAccounts
 from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.state.reads import StateReads
+from corral.store.certificates import CertificateStore
 from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
@@ -106,6 +108,7 @@ class Orchestrator:
         self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
         self.service_accounts: ServiceAccounts | None = None  # containers' own credentials, sent with `desired`
         self.secrets: SecretStore | None = None  # secret values, sent with `desired` (server/secret_delivery.py)
+        self.certificates: CertificateStore | None = None  # LBs' certificates, with `desired` (server/cert_delivery.py)
         self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
         self._push_lock = asyncio.Lock()
 
@@ -429,8 +432,12 @@ class Orchestrator:
         desired = await run_in_threadpool(self.desired_by_host, host_ids)
         registries = await run_in_threadpool(self.registries_by_host, desired)
         secrets = await run_in_threadpool(secrets_by_host, self.store, self.secrets, desired)
+        certificates = await run_in_threadpool(
+            certificates_by_host, self.certificates, self.reads.snapshot().services(), desired
+        )
         for host_id in host_ids:
             sending = [desired[host_id], registries.get(host_id, []), secrets.get(host_id, {})]
+            sending.append(certificates.get(host_id, {}))
             digest = json.dumps(sending, sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
@@ -439,6 +446,8 @@ class Orchestrator:
                 data["registries"] = registries[host_id]
             if secrets.get(host_id):  # never logged either: the values of the secrets its containers name
                 data["secrets"] = secrets[host_id]
+            if certificates.get(host_id):  # never logged: the keys of the certificates its LBs name
+                data["certificates"] = certificates[host_id]
             sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest

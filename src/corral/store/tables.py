@@ -302,6 +302,31 @@ class SecretRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+class CertificateRow(Base):
+    """An environment certificate for load balancers (model/certificates.py): the certificate in clear (it is
+    public), its key only ever stored encrypted (store/sealing.py)."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("environment_id", "name", name="uq_certificates_environment_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    cert_pem: Mapped[str] = mapped_column(Text)
+    key_encrypted: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(255))
+    sans: Mapped[str] = mapped_column(Text, default="")  # comma-separated
+    issuer: Mapped[str] = mapped_column(Text, default="")
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[float] = mapped_column(Float)
+    not_after: Mapped[float] = mapped_column(Float)
+    chain_length: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class EventRow(Base):
     """A published event kept for history (store/events.py): bounded by count, pruned oldest first."""
 

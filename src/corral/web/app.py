@@ -24,6 +24,7 @@ from corral.model.errors import CorralError, Unauthorized
 from corral.web import (
     pages_access,
     pages_catalog,
+    pages_certificates,
     pages_containers,
     pages_events,
     pages_hosts,
@@ -77,7 +78,16 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui.add_exception_handler(Exception, _unexpected_error)
     ui.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     ui.include_router(router)
-    pages = (pages_hosts, pages_stacks, pages_containers, pages_catalog, pages_events, pages_secrets, pages_access)
+    pages = (
+        pages_hosts,
+        pages_stacks,
+        pages_containers,
+        pages_catalog,
+        pages_events,
+        pages_secrets,
+        pages_certificates,
+        pages_access,
+    )
     for module in pages:
         ui.include_router(module.router)
     return ui

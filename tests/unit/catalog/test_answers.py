@@ -86,6 +86,10 @@ def test_certificate_and_secret_are_names() -> None:
         question = Question("C", type=kind, required=True)
         assert problem(question, "my-cert", services=None) is None
         assert problem(question, "", services=None) == "an answer is required"
+    certificate = Question("C", type="certificate", required=True)
+    assert resolve_answers([certificate], {"C": "site"}, certificates=["site"]) == {"C": "site"}
+    with pytest.raises(InvalidInput, match="no certificate 'other' in this environment"):
+        resolve_answers([certificate], {"C": "other"}, certificates=["site"])
 
 
 def test_answers_file() -> None:
