@@ -47,9 +47,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
         data_dir=tmp_path,
         database_url=database_url,
-        heartbeat_seconds=0.2,
-        missed_heartbeats=2,
-        host_grace_seconds=1.0,
+        heartbeat_seconds=0.5,  # silent 3 s -> reconnecting, 3 s more -> disconnected: quick, yet a test that
+        missed_heartbeats=6,  # sends no heartbeat keeps its host active on a loaded machine
+        host_grace_seconds=3.0,
     )
 
 

@@ -181,9 +181,17 @@ def test_a_pending_host_connects_but_gets_nothing_until_approved(api: TestClient
         containers = api.get("/v1/containers", params={"environment": "guarded"}).json()["data"]
         assert not [c for c in containers if c.get("host_id") == host_id]
         with api.websocket_connect("/v1/events", headers=api.admin_auth) as events:
+            ws.send_text(protocol.Message(protocol.HEARTBEAT, {"time": time.time()}).encode())  # fresh within 0.4 s
             approved = api.post(f"/v1/hosts/{host_id}/approve")
             assert approved.status_code == 200, approved.text
-            assert approved.json()["state"] == "active"  # its agent is connected
+            state = approved.json()["state"]
+            for _ in range(50):  # its agent is connected: active at once, or at its next heartbeat on a slow machine
+                if state == "active":
+                    break
+                ws.send_text(protocol.Message(protocol.HEARTBEAT, {"time": time.time()}).encode())
+                time.sleep(0.1)
+                state = api.get(f"/v1/hosts/{host_id}").json()["state"]
+            assert state == "active"
             seen = [events.receive_json() for _ in range(2)]
         assert ("host", "approved") in [(e["resource_type"], e["action"]) for e in seen]
         ws.send_text(protocol.Message(protocol.HEARTBEAT, {"time": time.time()}).encode())

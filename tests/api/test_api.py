@@ -186,7 +186,7 @@ def test_agent_session_makes_host_active_and_reports_containers(api: TestClient)
         assert host["container_count"] == 1
         assert host["labels"] == {"zone": "a"}
         assert api.get(f"/v1/hosts/{host_id}/containers").json()["data"][0]["name"] == "web"
-    deadline = time.time() + 5
+    deadline = time.time() + 15
     states = set()
     while time.time() < deadline:
         state = api.get(f"/v1/hosts/{host_id}").json()["state"]

@@ -380,16 +380,17 @@ async def agent_socket(websocket: WebSocket) -> None:
 @router.websocket("/events")
 async def events_socket(websocket: WebSocket, environment: str | None = None) -> None:
     store: Store = websocket.app.state.store
-    await websocket.accept()
     try:
         address = websocket.client.host if websocket.client else ""
         await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
         env = await run_in_threadpool(_environment_for, store, environment)
     except CorralError as exc:
+        await websocket.accept()
         await websocket.close(code=4000 + exc.status, reason=exc.message[:120])
         return
     bus = websocket.app.state.bus
-    subscription = bus.subscribe(env.id if env else None)
+    subscription = bus.subscribe(env.id if env else None)  # before the accept: the client misses nothing after it
+    await websocket.accept()
     receiver = asyncio.create_task(_drain_client(websocket))
     try:
         while not receiver.done():
