@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Protocol
 
 from corral.model.entities import Environment, Host, ObservedContainer
 from corral.model.errors import NotFound
@@ -19,9 +20,25 @@ from corral.state.snapshot import ClusterSnapshot
 from corral.store.stacks import LeftoverRecord
 
 
+class _Snapshots(Protocol):
+    def snapshot(self) -> ClusterSnapshot: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pinned:
+    held: ClusterSnapshot
+
+    def snapshot(self) -> ClusterSnapshot:
+        return self.held
+
+
 class StateReads:
-    def __init__(self, state: ClusterState) -> None:
+    def __init__(self, state: ClusterState | _Snapshots) -> None:
         self.state = state
+
+    def pinned(self) -> StateReads:
+        """These reads over one snapshot: several lists that agree with one another (a view joins four)."""
+        return StateReads(_Pinned(self.snapshot()))
 
     def snapshot(self) -> ClusterSnapshot:
         return self.state.snapshot()
