@@ -140,6 +140,7 @@ def create_app(
     app.state.hub = hub
     app.state.host_service = host_service
     app.state.stacks = stacks
+    app.state.cluster = state
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.registries = registries

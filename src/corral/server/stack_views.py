@@ -147,6 +147,10 @@ class EnvironmentState:
             if made is not None and time.time() - made[0] < RENDER_SECONDS:
                 return made[1]
             body = dumps(build())
+            if len(self._renders) >= MAX_RENDERS:  # pages of a long walk over one state: keep the recent ones
+                cutoff = time.time() - RENDER_SECONDS
+                for stale in [k for k, (when, _) in self._renders.items() if when < cutoff]:
+                    del self._renders[stale]
             self._renders[key] = (time.time(), body)
             return body
 
@@ -178,6 +182,7 @@ _FLIGHTS: weakref.WeakKeyDictionary[StackStore, dict[str | None, _Flight]] = wea
 _FLIGHTS_LOCK = threading.Lock()
 _FLIGHT_WAIT_SECONDS = 60.0
 RENDER_SECONDS = 1.0
+MAX_RENDERS = 256
 
 
 def _observed(

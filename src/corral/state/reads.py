@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Protocol
 
 from corral.model.entities import Environment, Host, ObservedContainer
 from corral.model.errors import NotFound
@@ -20,28 +19,17 @@ from corral.state.snapshot import ClusterSnapshot
 from corral.store.stacks import LeftoverRecord
 
 
-class _Snapshots(Protocol):
-    def snapshot(self) -> ClusterSnapshot: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class _Pinned:
-    held: ClusterSnapshot
+class StateReads:
+    def __init__(self, state: ClusterState, pinned: ClusterSnapshot | None = None) -> None:
+        self.state = state
+        self._pinned = pinned
 
     def snapshot(self) -> ClusterSnapshot:
-        return self.held
-
-
-class StateReads:
-    def __init__(self, state: ClusterState | _Snapshots) -> None:
-        self.state = state
+        return self._pinned if self._pinned is not None else self.state.snapshot()
 
     def pinned(self) -> StateReads:
         """These reads over one snapshot: several lists that agree with one another (a view joins four)."""
-        return StateReads(_Pinned(self.snapshot()))
-
-    def snapshot(self) -> ClusterSnapshot:
-        return self.state.snapshot()
+        return StateReads(self.state, self.snapshot())
 
     def list_environments(self) -> list[Environment]:
         return self.snapshot().environments()
