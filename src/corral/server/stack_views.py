@@ -110,6 +110,17 @@ class EnvironmentState:
         cached = built.get(environment_id)
         if cached is not None and cached[0] == version:
             return dataclasses.replace(cached[1], now=time.time())
+        with _BUILD_LOCK:  # twenty list calls after one write build it once; the others take that one
+            cached = built.get(environment_id)
+            if cached is not None and cached[0] >= version:
+                return dataclasses.replace(cached[1], now=time.time())
+            return cls._build(StateReads(memory).pinned(), built, environment_id)  # the newest, for later waiters
+
+    @classmethod
+    def _build(
+        cls, reads: StateReads, built: dict[str | None, tuple[int, EnvironmentState]], environment_id: str | None
+    ) -> EnvironmentState:
+        version = reads.snapshot().version
         hosts = {h.id: h for h in reads.list_hosts(environment_id)}
         slots = reads.list_slots(environment_id=environment_id)
         observed = _observed(slots, reads.list_all_host_containers(environment_id))
@@ -180,6 +191,7 @@ class _Flight:
 
 _FLIGHTS: weakref.WeakKeyDictionary[StackStore, dict[str | None, _Flight]] = weakref.WeakKeyDictionary()
 _FLIGHTS_LOCK = threading.Lock()
+_BUILD_LOCK = threading.Lock()
 _FLIGHT_WAIT_SECONDS = 60.0
 RENDER_SECONDS = 1.0
 MAX_RENDERS = 256
