@@ -6,16 +6,26 @@ ask keeps getting full sets."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from corral.config import Settings
 from corral.model import deltas, protocol
 from tests.api.conftest import basic
 from tests.api.test_api import _recv, register
 from tests.api.test_fast_paths import FACTS
 
 COMPOSE = "services:\n  web:\n    image: nginx\n    environment:\n      A: '1'\n  db:\n    image: redis\n"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """The test's agent speaks only when a message comes: under load, the suite's 0.4 s heartbeat deadline would
+    mark its host gone (and nothing be placed) while it waits."""
+    return Settings(data_dir=tmp_path, database_url=database_url, heartbeat_seconds=5.0, host_grace_seconds=60.0)
 
 
 class DeltaAgent:

@@ -5,11 +5,13 @@ service, host and state; an unpaged call keeps its old shape; bad tokens are 422
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from corral.config import Settings
 from corral.model import protocol
 from tests.api.conftest import basic
 from tests.api.test_api import _recv, register
@@ -17,6 +19,13 @@ from tests.api.test_fast_paths import FACTS, _reported
 
 COMPOSE = "services:\n  web:\n    image: nginx\n  db:\n    image: redis\n"
 RANCHER = "services:\n  web:\n    scale: 2\n"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """The test's agent speaks only when a message comes: under load, the suite's 0.4 s heartbeat deadline would
+    mark its host gone (and nothing be placed) while it waits."""
+    return Settings(data_dir=tmp_path, database_url=database_url, heartbeat_seconds=5.0, host_grace_seconds=60.0)
 
 
 def _stack(api: TestClient, name: str) -> dict[str, Any]:
