@@ -43,7 +43,7 @@ K8S_MUTATING_P99_MS = 1000.0
 SWARM_SCHEDULING_P99_MS = 400.0
 PER_SERVICE = 50
 SERVICES_PER_STACK = 5
-LIST_CALLS = ("/v1/containers", "/v1/hosts", "/v1/stacks", "/v1/services")
+LIST_CALLS = ("/v1/containers", "/v1/containers?limit=100", "/v1/hosts", "/v1/stacks", "/v1/services")
 
 
 def free_port() -> int:

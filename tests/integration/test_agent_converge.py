@@ -528,3 +528,41 @@ def test_the_agent_recreates_a_removed_container_restarts_an_exited_one_and_leav
     )
     time.sleep(1.0)
     assert [(s[0], s[1]) for s in _state(world, once.slot.id)] == [(finished[0], "exited")]
+
+
+def test_the_agent_applies_desired_deltas_acks_them_and_asks_for_the_full_set_after_a_gap(
+    world: World, fake_server: FakeServer, state_dir: Path, start_agent: StartAgent
+) -> None:
+    """model/deltas.py with the real agent: it asks for deltas in its hello, converges a delta exactly as the full set
+    it stands for (a container put runs, a slot removed goes), acknowledges each version, and a delta on a version it
+    does not hold changes nothing and brings an `ack` asking for the full set."""
+    fake_server.environment_id = world.environment_id
+    web, db = world.desired("web", sleeper()), world.desired("db", sleeper(), service="db")
+    start_agent(state_dir, DOCKER_HOST)
+    _, hello = fake_server.expect(protocol.HELLO)
+    assert hello.data["deltas"] is True
+    fake_server.expect(protocol.SNAPSHOT)
+
+    def send(data: dict[str, Any]) -> None:
+        fake_server.send(protocol.Message(protocol.DESIRED, data).encode())
+
+    def acked(version: int) -> None:
+        fake_server.expect(protocol.ACK, where=lambda m: m.data.get("desired") == version and "resync" not in m.data)
+
+    send({"containers": [web.to_dict()], "version": 1})
+    acked(1)
+    _wait_for(lambda: [s[1] for s in _state(world, web.slot.id)] == ["running"], "the web container to run")
+    send({"put": [db.to_dict()], "remove": [], "base": 1, "version": 2})
+    acked(2)
+    _wait_for(lambda: [s[1] for s in _state(world, db.slot.id)] == ["running"], "the db container to run")
+    assert [s[1] for s in _state(world, web.slot.id)] == ["running"]  # the delta kept what it did not name
+
+    send({"put": [], "remove": [db.slot.id, web.slot.id], "base": 7, "version": 8})  # a gap: not applied
+    fake_server.expect(protocol.ACK, where=lambda m: m.data.get("resync") is True and m.data.get("desired") == 2)
+    time.sleep(1.0)
+    assert [s[1] for s in _state(world, db.slot.id)] == ["running"]
+
+    send({"put": [], "remove": [db.slot.id], "base": 2, "version": 3})
+    acked(3)
+    _wait_for(lambda: _state(world, db.slot.id) == [], "the db container to go")
+    assert [s[1] for s in _state(world, web.slot.id)] == ["running"]

@@ -53,7 +53,7 @@ from corral.agent.network import NetworkManager
 from corral.agent.streams import StreamManager, StreamSource
 from corral.build import build_id
 from corral.config import Settings
-from corral.model import protocol
+from corral.model import deltas, protocol
 from corral.model.credentials import AgentCredentials
 from corral.model.entities import ObservedContainer
 from corral.model.errors import CorralError, InvalidInput, Unavailable
@@ -61,6 +61,7 @@ from corral.model.registries import credentials_from_wire
 from corral.model.stack import DesiredContainer
 
 log = logging.getLogger("corral.agent")
+_EXTRAS = ("registries", "secrets", "certificates")  # what a desired delta leaves out when unchanged
 
 RESYNC_SECONDS = 60.0
 CONVERGE_SECONDS = 10.0  # level-triggered: converge at least this often once a desired set is known
@@ -169,6 +170,9 @@ class Session:
         self.desired: list[DesiredContainer] | None = None  # None until the server's first `desired` arrives
         self.desired_revision: float | None = None  # its number, acknowledged with `converged` once converged
         self._acked_revision: float | None = None
+        self._desired_version: int | None = None  # the version of the set held (deltas: model/deltas.py)
+        self._desired_entries: dict[str, deltas.Entry] = {}  # that set's entries by slot id, as the server sent them
+        self._desired_extras: dict[str, Any] = {}  # its registries and secrets, as sent (a delta may leave them out)
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
         self.streams = StreamManager(stream_source, self._send)
@@ -219,7 +223,7 @@ class Session:
 
     async def _converse(self, ws: ClientConnection) -> SessionResult:
         facts = await self.monitor.facts()
-        hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": build_id()}
+        hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": build_id(), "deltas": True}
         if self.network is not None:
             hello.update(self.network.hello_fields())  # the WireGuard public key for the encrypted overlay
         images = await self._read_images()
@@ -348,21 +352,45 @@ class Session:
         await self._send(protocol.TRUSTED, {"digests": digests})
 
     async def _on_desired(self, message: protocol.Message) -> None:
+        data = message.data
+        version = data.get("version")
         try:
-            desired = parse_desired(message.data)
-            registries = credentials_from_wire(message.data.get("registries"))
+            if "put" in data:  # a delta: applies to the version it names only
+                if data.get("base") != self._desired_version or self._desired_version is None:
+                    log.info(
+                        "desired delta on version %s, I hold %s: asking for the full set",
+                        data.get("base"),
+                        self._desired_version,
+                    )
+                    await self._send(protocol.ACK, {"desired": self._desired_version, "resync": True})
+                    return
+                entries = deltas.apply(self._desired_entries, data)
+                extras = {k: data[k] if k in data else self._desired_extras.get(k) for k in _EXTRAS}
+                data = {**data, "containers": deltas.ordered(entries), **extras}
+            else:
+                entries = deltas.by_slot([e for e in data.get("containers") or [] if isinstance(e, dict)])
+            desired = parse_desired(data)
+            registries = credentials_from_wire(data.get("registries"))
         except InvalidInput as exc:
             log.warning("ignoring a desired set I cannot read (keeping the previous one): %s", exc.message)
             await self._send(protocol.ERROR, {"message": exc.message, "in_reply_to": message.id or None})
+            if "put" in message.data:  # the server follows a version I could not apply: start again from a full set
+                self._desired_version = None
+                await self._send(protocol.ACK, {"desired": None, "resync": True})
             return
         log.info("received the desired set (%d containers, %d registries)", len(desired), len(registries))
         self.desired = desired
-        revision = message.data.get("revision")
+        revision = data.get("revision")
         self.desired_revision = float(revision) if isinstance(revision, int | float) else None
         self.converger.registries = registries  # never logged: they carry passwords
-        self.converger.secrets = secrets_from_wire(message.data.get("secrets"))  # never logged either
+        self.converger.secrets = secrets_from_wire(data.get("secrets"))  # never logged either
         if self.on_certificates is not None:  # the same shape as secrets (name -> PEM text), never logged
-            self.on_certificates(secrets_from_wire(message.data.get("certificates")))
+            self.on_certificates(secrets_from_wire(data.get("certificates")))
+        self._desired_entries = entries
+        self._desired_extras = {k: data.get(k) for k in _EXTRAS}
+        if isinstance(version, int) and not isinstance(version, bool):
+            self._desired_version = version
+            await self._send(protocol.ACK, {"desired": version})
         self.health.set_desired(desired)
         self.converger.retry_now()
         self._request_converge(0.0)

@@ -48,6 +48,9 @@ _BY_STATUS: dict[int, type[CorralError]] = {
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT"})
 CLI_RETRY_SECONDS = 30.0  # how long the CLI waits for a server that restarts or whose database is unavailable
 _MAX_RETRY_DELAY = 5.0
+LIST_PAGE = 500  # items per page when the client walks a collection (server/paging.py allows up to 1,000)
+
+
 def ssl_context_for(ca: str | Path | None) -> ssl.SSLContext | None:
     """A context that trusts the CA in `ca` (a file, or the PEM text itself); None: the system's CAs."""
     if not ca:
@@ -113,6 +116,19 @@ class CorralClient:
             return None
         return response.json()
 
+    def list_pages(self, path: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every item of a collection, fetched a page at a time (`limit`/`continue`; a server that does not page
+        answers everything at once, without `continue`)."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, str | int] = {**(params or {}), "limit": LIST_PAGE}
+        while True:
+            body = self.request("GET", path, params=query)
+            items.extend(body["data"])
+            token = body.get("continue")
+            if not token:
+                return items
+            query["continue"] = token
+
     def request_bytes(self, method: str, path: str, **kwargs: Any) -> tuple[bytes, str]:
         """A non-JSON response: (body, media type)."""
         response = self._send(method, path, **kwargs)
@@ -160,8 +176,7 @@ class CorralClient:
     # -- environments -------------------------------------------------------------------------------------------
 
     def list_environments(self) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = self.request("GET", "/v1/environments")["data"]
-        return data
+        return self.list_pages("/v1/environments")
 
     def create_environment(
         self,
@@ -260,8 +275,7 @@ class CorralClient:
 
     def list_hosts(self, environment: str | None = None) -> list[dict[str, Any]]:
         params = {"environment": environment} if environment else {}
-        data: list[dict[str, Any]] = self.request("GET", "/v1/hosts", params=params)["data"]
-        return data
+        return self.list_pages("/v1/hosts", params)
 
     def get_host(self, host_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/v1/hosts/{_segment(host_id)}")
@@ -303,8 +317,7 @@ class CorralClient:
         self.request("DELETE", f"/v1/hosts/{_segment(host_id)}", timeout=120.0)
 
     def list_host_containers(self, host_id: str) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = self.request("GET", f"/v1/hosts/{_segment(host_id)}/containers")["data"]
-        return data
+        return self.list_pages(f"/v1/hosts/{_segment(host_id)}/containers")
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/healthz")
@@ -427,8 +440,7 @@ class StacksClient:
 
     def list_all(self, environment: str | None = None) -> list[dict[str, Any]]:
         params = {"environment": environment} if environment else {}
-        data: list[dict[str, Any]] = self._client.request("GET", "/v1/stacks", params=params)["data"]
-        return data
+        return self._client.list_pages("/v1/stacks", params)
 
     def find(self, environment: str, ref: str) -> dict[str, Any]:
         for stack in self.list_all(environment):
@@ -488,8 +500,7 @@ class StacksClient:
 
     def containers(self, environment: str | None = None, stack: str | None = None) -> list[dict[str, Any]]:
         params = {k: v for k, v in (("environment", environment), ("stack", stack)) if v}
-        data: list[dict[str, Any]] = self._client.request("GET", "/v1/containers", params=params)["data"]
-        return data
+        return self._client.list_pages("/v1/containers", params)
 
     def find_container(self, environment: str, ref: str) -> dict[str, Any]:
         for container in self.containers(environment):

@@ -24,6 +24,8 @@ Agent -> server
                  answers again (a snapshot follows); sent when that changes and after a connect while it is down.
                  The server shows the host `engine-down` and its containers `unknown` until it is back
   ``trusted``    data: {"digests": [str, ...]}  the CA digests the agent pinned after a `trust` message
+  ``ack``        data: {"desired": int}  the agent holds the desired set of that version (model/deltas.py); with
+                 "resync": true it holds another one (a gap): the server sends the full set again
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
@@ -32,7 +34,11 @@ Server -> agent
                  credentials of the registries this host's desired images pull from, no others
                  (plain passwords: only over this websocket, never logged), used to authenticate pulls
                  of images whose reference names that registry (model/registries.py); "revision": float, the
-                 set's number (increasing), which the agent acknowledges with `converged`
+                 set's number (increasing), which the agent acknowledges with `converged`. To an agent whose
+                 `hello` said "deltas": true it also carries "version": int; after that first full set the server
+                 sends deltas {"version", "base": the version it follows, "put": [entries new or changed],
+                 "remove": [slot ids], "revision"} with "registries"/"secrets" only when those changed (absent:
+                 unchanged); the agent applies one whose base it holds and acknowledges with `ack`
   ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
                  it changes
@@ -90,6 +96,7 @@ CONVERGED = "converged"
 NETWORK = "network"
 TRUST = "trust"
 TRUSTED = "trusted"
+ACK = "ack"
 LOGS = "logs"
 EXEC = "exec"
 STATS = "stats"
@@ -103,7 +110,7 @@ END = "end"
 ERROR = "error"
 
 AGENT_MESSAGE_TYPES = frozenset(
-    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, ENGINE, CONVERGED, OUTPUT, END, ERROR}
+    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, ENGINE, CONVERGED, OUTPUT, END, ERROR, ACK}
 )
 SERVER_MESSAGE_TYPES = frozenset(
     {WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, PAUSE, RESUME, ERROR}

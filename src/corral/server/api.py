@@ -39,7 +39,9 @@ from corral.model.quotas import Quotas, checked_overrides, merged
 from corral.server.auth import authenticate_request, require_admin, throttle_of
 from corral.server.authorization import visible_environment_ids
 from corral.server.host_service import HostService
+from corral.server.paging import Paging, dumps, page, paged_body
 from corral.server.views import container_view, environment_view, host_view, token_view
+from corral.state.reads import StateReads
 from corral.store.repository import Store
 
 log = logging.getLogger("corral.server.api")
@@ -140,10 +142,11 @@ def _orchestration(value: str) -> Orchestration:
 
 
 @router.get("/environments")
-def list_environments(request: Request, _: Admin) -> dict[str, Any]:
+def list_environments(request: Request, _: Admin, paging: Paging) -> dict[str, Any]:
     visible = visible_environment_ids(request)
-    environments = store_of(request).list_environments()
-    return {"data": [_view(request, env) for env in environments if visible is None or env.id in visible]}
+    environments = [e for e in store_of(request).list_environments() if visible is None or e.id in visible]
+    found, token = page("environments", environments, lambda e: (e.name, e.id), paging)
+    return paged_body([_view(request, env) for env in found], token, paging)
 
 
 @router.post("/environments", status_code=201)
@@ -253,12 +256,23 @@ def _environment_for(store: Store, ref: str | None) -> Environment | None:
 
 
 @router.get("/hosts")
-def list_hosts(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+def list_hosts(
+    request: Request,
+    _: Admin,
+    paging: Paging,
+    environment: Annotated[str | None, Query()] = None,
+    phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+) -> Response:
     store = store_of(request)
     env = _environment_for(store, environment)
-    hosts = store.list_hosts(env.id if env else None)
+    cluster = request.app.state.cluster
+    reads = StateReads(cluster).pinned() if cluster.fresh else store  # the snapshot; the database until it loaded
+    hosts = reads.list_hosts(env.id if env else None)
+    chosen = [h for h in hosts if not phase or h.state.value == phase]
+    found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
     hub = request.app.state.hub
-    return {"data": [{**host_view(h, hosts), "agent_version": hub.agent_version(h.id) or ""} for h in hosts]}
+    data = [{**host_view(h, hosts), "agent_version": hub.agent_version(h.id) or ""} for h in found]
+    return Response(dumps(paged_body(data, token, paging)), media_type="application/json")
 
 
 @router.post("/hosts", status_code=202)
@@ -331,10 +345,11 @@ async def delete_host(request: Request, host_id: str, _: Admin) -> Response:
 
 
 @router.get("/hosts/{host_id}/containers")
-def list_host_containers(request: Request, host_id: str, _: Admin) -> dict[str, Any]:
+def list_host_containers(request: Request, host_id: str, _: Admin, paging: Paging) -> dict[str, Any]:
     store = store_of(request)
     host = store.get_host(host_id)
-    return {"data": [container_view(host.id, c) for c in store.list_host_containers(host.id)]}
+    found, token = page("host-containers", store.list_host_containers(host.id), lambda c: (c.name, c.docker_id), paging)
+    return paged_body([container_view(host.id, c) for c in found], token, paging)
 
 
 # -- agents ---------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from corral.model.entities import Principal
+from corral.model.errors import InvalidInput
 from corral.server.auth import require_admin
 from corral.store.events import PAGE_LIMIT, EventStore
 from corral.store.repository import Store
@@ -29,8 +30,14 @@ async def list_events(
     before: Annotated[int | None, Query(ge=1, description="Only events older than this event_id (paging).")] = None,
     resource_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 100,
+    token: Annotated[str | None, Query(alias="continue", max_length=32, description="`continue` of a page.")] = None,
 ) -> dict[str, Any]:
-    """Kept events, newest first, and `next`: the `before` of the next (older) page, null on the last page."""
+    """Kept events, newest first, and `next`: the `before` of the next (older) page, null on the last page; the same
+    as `continue`, as every other collection pages (an event id: new events never shift a page)."""
+    if token is not None:
+        if not token.isdigit() or int(token) < 1:
+            raise InvalidInput("continue: not a token this server gave out", field="continue")
+        before = int(token) if before is None else min(before, int(token))
     store: Store = request.app.state.store
     events: EventStore = request.app.state.event_store
     await request.app.state.event_history.flush()  # what was published before this call is in the answer
@@ -39,4 +46,5 @@ async def list_events(
         lambda: events.page(env_id, since=since, before=before, resource_type=resource_type, limit=limit)
     )
     more = len(page) == limit and page[-1]["event_id"] > 1
-    return {"data": page, "next": page[-1]["event_id"] if more else None}
+    after = page[-1]["event_id"] if more else None
+    return {"data": page, "next": after, "continue": str(after) if after is not None else None}

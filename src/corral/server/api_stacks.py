@@ -8,7 +8,6 @@ wakes the orchestrator, which does the actual work.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from corral.model.names import validate_name
 from corral.model.policy import ContainerPolicy, enforce
 from corral.model.quotas import Demand, demand_of, spec_demand
 from corral.model.quotas import enforce as enforce_quotas
-from corral.model.stack import Service, Stack, StackSpec
+from corral.model.stack import Service, SlotRecord, Stack, StackSpec
 from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.stack_checks import check_scheduling_labels
 from corral.orchestrator.upgrades import strategy_for
@@ -31,9 +30,16 @@ from corral.server.api import Strict, environment_quotas, store_of
 from corral.server.api_upgrades import RollingRestart, start_rolling_restart
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService
+from corral.server.paging import Paging, dumps, page, paged_body
 from corral.server.service_accounts import check_service_accounts
 from corral.server.stack_secrets import remove_stack_secrets, store_stack_secrets, uploads_of
-from corral.server.stack_views import EnvironmentState, service_view, slot_container_view, stack_view
+from corral.server.stack_views import (
+    EnvironmentState,
+    container_state,
+    service_view,
+    slot_container_view,
+    stack_view,
+)
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -220,17 +226,27 @@ def apply_stack(
 
 
 @router.get("/stacks")
-def list_stacks(request: Request, _: Admin, environment: Annotated[str | None, Query()] = None) -> Response:
+def list_stacks(
+    request: Request,
+    _: Admin,
+    paging: Paging,
+    environment: Annotated[str | None, Query()] = None,
+    phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+) -> Response:
     env_id = store_of(request).get_environment(environment).id if environment else None
     state = _state(request, env_id)
     stacks = _stacks(request).list_stacks(env_id)
 
     def build() -> dict[str, Any]:
-        return {"data": [_with_offers(request, s, stack_view(s, state)) for s in stacks]}
+        views = {s.id: stack_view(s, state) for s in stacks} if phase else {}
+        chosen = [s for s in stacks if not phase or views[s.id]["state"] == phase]
+        found, token = page("stacks", chosen, lambda s: (s.name, s.id), paging)
+        data = [_with_offers(request, s, views.get(s.id) or stack_view(s, state)) for s in found]
+        return paged_body(data, token, paging)
 
     if any(s.catalog for s in stacks):  # upgrade offers come from the catalogs, not from this state
-        return _json(json.dumps(build()).encode())
-    return _json(state.rendered(("stacks", env_id), build))
+        return _json(dumps(build()))
+    return _json(state.rendered(("stacks", env_id, phase, paging), build))
 
 
 def _json(body: bytes) -> Response:
@@ -265,17 +281,22 @@ def _scope(request: Request, environment: str | None, stack: str | None) -> tupl
 def list_services(
     request: Request,
     _: Admin,
+    paging: Paging,
     environment: Annotated[str | None, Query()] = None,
     stack: Annotated[str | None, Query()] = None,
+    phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
 ) -> Response:
     env_id, stack_id = _scope(request, environment, stack)
     state = _state(request, env_id)
 
     def build() -> dict[str, Any]:
         services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
-        return {"data": [service_view(s, state) for s in services]}
+        views = {s.id: service_view(s, state) for s in services} if phase else {}
+        chosen = [s for s in services if not phase or views[s.id]["state"] == phase]
+        found, token = page("services", chosen, lambda s: (s.stack, s.position, s.id), paging)
+        return paged_body([views.get(s.id) or service_view(s, state) for s in found], token, paging)
 
-    return _json(state.rendered(("services", env_id, stack_id), build))
+    return _json(state.rendered(("services", env_id, stack_id, phase, paging), build))
 
 
 @router.get("/services/{service_id}")
@@ -380,17 +401,36 @@ def _any_running(store: Store, stacks: StackStore, slot_ids: list[str]) -> bool:
 def list_containers(
     request: Request,
     _: Admin,
+    paging: Paging,
     environment: Annotated[str | None, Query()] = None,
     stack: Annotated[str | None, Query()] = None,
+    service: Annotated[str | None, Query(description="A service's id or name.")] = None,
+    host: Annotated[str | None, Query(description="A host's id or name.")] = None,
+    phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
 ) -> Response:
     env_id, stack_id = _scope(request, environment, stack)
     state = _state(request, env_id)
 
-    def build() -> dict[str, Any]:
-        slots = [r for r in state.slots if stack_id is None or r.stack_id == stack_id]
-        return {"data": [slot_container_view(r, state) for r in slots]}
+    def wanted(record: SlotRecord) -> bool:
+        if stack_id is not None and record.stack_id != stack_id:
+            return False
+        if service is not None and service not in (record.service_id, record.slot.service):
+            return False
+        placed = state.hosts.get(record.slot.host_id)
+        if host is not None and host != record.slot.host_id and (placed is None or placed.name != host):
+            return False
+        return not phase or phase == container_state(record, state.observed.get(record.slot.id), placed, state.now)
 
-    return _json(state.rendered(("containers", env_id, stack_id), build))
+    def build() -> dict[str, Any]:
+        chosen = [r for r in state.slots if wanted(r)]
+        found, token = page("containers", chosen, _slot_key, paging)
+        return paged_body([slot_container_view(r, state) for r in found], token, paging)
+
+    return _json(state.rendered(("containers", env_id, stack_id, service, host, phase, paging), build))
+
+
+def _slot_key(record: SlotRecord) -> tuple[str, str, int, str]:
+    return (record.slot.stack, record.slot.service, record.slot.index, record.slot.id)
 
 
 @router.get("/containers/{container_id}")

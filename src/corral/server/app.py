@@ -51,6 +51,7 @@ from corral.server.hub import AgentHub
 from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
+from corral.server.stack_views import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
 from corral.store.access import AccessStore
@@ -84,6 +85,7 @@ def create_app(
     stacks = StackStore(store)
     hub.slot_reasons = stacks.set_slot_reason
     state = ClusterState(store)  # loaded at start (lifespan), then kept equal to the database after every commit
+    read_from_memory(stacks, state)  # list and object views are built from its snapshots, not from queries
     orchestrator = Orchestrator(
         store, stacks, hub, bus, PortRange.parse(settings.host_port_range), reads=StateReads(state)
     )
@@ -141,6 +143,7 @@ def create_app(
     app.state.hub = hub
     app.state.host_service = host_service
     app.state.stacks = stacks
+    app.state.cluster = state
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.registries = registries

@@ -86,6 +86,7 @@ class AgentSession:
     websocket: WebSocket
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     agent_version: str = ""  # the agent's build (corral/build.py), from its hello
+    deltas: bool = False  # its hello asked for desired-set deltas (model/deltas.py)
 
     async def send(self, message: protocol.Message) -> None:
         await self.send_encoded(message.encode())
@@ -110,6 +111,7 @@ class AgentHub:
         self._environments: dict[str, str] = {}  # host id -> its environment id (fixed for a host's life)
         self._monitor: asyncio.Task[None] | None = None
         self.connect_listeners: list[Callable[[str], Awaitable[None]]] = []  # called after `welcome`
+        self.ack_listeners: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []  # an agent's `ack`
         self.trust_listener: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None  # `trusted` answers
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
         # stores an agent's `slot` report: (host id, slot id, reason) -> whether a slot of that host took it
@@ -344,6 +346,9 @@ class AgentHub:
                 pass
             elif message.type == protocol.CONVERGED:
                 self._on_converged(host_id, message.data.get("revision"))
+            elif message.type == protocol.ACK:
+                for on_ack in self.ack_listeners:
+                    await on_ack(host_id, message.data)
             elif message.type in (protocol.OUTPUT, protocol.END):
                 await self._on_stream_message(host_id, message)
             elif message.type == protocol.TRUSTED:
@@ -437,6 +442,7 @@ class AgentHub:
         if "wireguard" in message.data:
             protocol.wireguard_from_wire(message.data["wireguard"])
         session.agent_version = validate_agent_version(message.data.get("agent_version"))
+        session.deltas = message.data.get("deltas") is True
         self.backlog.add(session.host_id, Report(message, address))  # superseded only by a later hello's facts
         report = self.backlog.first(session.host_id)
         host = None
@@ -622,6 +628,8 @@ class AgentHub:
 def _output_bytes(message: protocol.Message) -> int:
     data = message.data.get("data") if message.type == protocol.OUTPUT else None
     return len(data) if isinstance(data, str) else 0
+
+
 def _engine_down(data: dict[str, object]) -> str:
     """Why the agent's engine is down ("" when the `engine` message says it answers)."""
     available = data.get("available")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -21,7 +22,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from corral.model import ids, protocol
+from corral.model import deltas, ids, protocol
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import InvalidInput, Unavailable
 from corral.model.images import archs_of_image
@@ -93,6 +94,8 @@ class Orchestrator:
         self.bus = bus
         self._wake = asyncio.Event()
         self._sent: dict[str, str] = {}  # host id -> digest of the desired set last sent
+        self._held: dict[str, deltas.Held] = {}  # host id -> the set a delta-taking agent was last sent
+        self._versions = itertools.count(1)
         # service id -> index -> health replacements in a row (the backoff of orchestrator/health.py); in memory:
         # a restarted server starts the backoff afresh, which is still bounded
         self._health_history: dict[str, dict[int, Replacement]] = {}
@@ -130,6 +133,7 @@ class Orchestrator:
 
     async def start(self) -> None:
         self.hub.connect_listeners.append(self._on_agent_connected)
+        self.hub.ack_listeners.append(self._on_ack)
         self.hub.change_listeners.append(self.trigger_observed)
         self._task = asyncio.create_task(self._loop(), name="orchestrator")
 
@@ -441,17 +445,24 @@ class Orchestrator:
             digest = json.dumps(sending, sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
-            data: dict[str, Any] = {"containers": desired[host_id], "revision": revision}
-            if registries.get(host_id):  # never logged: it carries passwords; absent = none (the agent forgets them)
-                data["registries"] = registries[host_id]
-            if secrets.get(host_id):  # never logged either: the values of the secrets its containers name
-                data["secrets"] = secrets[host_id]
-            if certificates.get(host_id):  # never logged: the keys of the certificates its LBs name
-                data["certificates"] = certificates[host_id]
+            session = self.hub.sessions.get(host_id)
+            held = self._held.pop(host_id, None) if session is not None and session.deltas else None
+            extras = deltas.Extras(registries.get(host_id, []), secrets.get(host_id, {}), certificates.get(host_id, {}))
+            data = deltas.desired_message(desired[host_id], revision, extras, held, next(self._versions))
             sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest
                 self.revisions.sent(host_id, revision, desired[host_id])
+                if session is not None and session.deltas:
+                    entries = deltas.by_slot(desired[host_id])
+                    self._held[host_id] = deltas.Held(data["version"], entries, extras.digest())
+
+    async def _on_ack(self, host_id: str, data: dict[str, Any]) -> None:
+        """An agent holds another desired set than the one we follow (a gap): send it the full set again."""
+        if data.get("resync") is True:
+            log.info("agent %s asked for its full desired set (version %s)", host_id, data.get("desired"))
+            self._held.pop(host_id, None)
+            await self._push_desired(force_host=host_id)
 
     def registries_by_host(self, desired: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, str]]]:
         """The registry credentials each host receives with its desired set: only those of registries its own
@@ -478,6 +489,7 @@ class Orchestrator:
 
     async def _on_agent_connected(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
+        self._held.pop(host_id, None)  # a new connection starts from the full set
         await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)
         self.trigger()

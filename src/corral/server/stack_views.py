@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import threading
 import time
 import weakref
@@ -25,7 +24,10 @@ from corral.model.stack import Service, SlotRecord, Stack
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
+from corral.server.paging import dumps
 from corral.server.port_pass import published_ports_view
+from corral.state.cluster import ClusterState
+from corral.state.reads import StateReads
 from corral.store.changes import write_version
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -34,6 +36,19 @@ from corral.store.stacks import StackStore
 _STATES: weakref.WeakKeyDictionary[StackStore, dict[str | None, tuple[int, EnvironmentState]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+# stack store -> the in-memory state views read instead of the database (server/app.py registers it)
+_MEMORY: weakref.WeakKeyDictionary[StackStore, ClusterState] = weakref.WeakKeyDictionary()
+# stack store -> environment id -> (snapshot version, state built from it)
+_BUILT: weakref.WeakKeyDictionary[StackStore, dict[str | None, tuple[int, EnvironmentState]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def read_from_memory(stacks: StackStore, state: ClusterState) -> None:
+    """Views of this stack store's entities are built from `state`'s snapshots while it is fresh."""
+    _MEMORY[stacks] = state
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,11 @@ class EnvironmentState:
     def load(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
         """The environment's state (all environments for None); read again only after a database write. Callers that
         arrive while a read that started after their last write is running wait for it instead of reading too (under
-        load, twenty list calls after one write make one read, not twenty)."""
+        load, twenty list calls after one write make one read, not twenty). From the in-memory state's snapshot
+        when one is registered and fresh (`read_from_memory`): no query at all."""
+        memory = _MEMORY.get(stacks)
+        if memory is not None and memory.fresh:
+            return cls.of_snapshot(stacks, memory, environment_id)
         version = write_version()
         cached = _STATES.get(stacks, {}).get(environment_id)
         if cached is not None and cached[0] >= version:
@@ -83,6 +102,36 @@ class EnvironmentState:
                     del _FLIGHTS[stacks][environment_id]
 
     @classmethod
+    def of_snapshot(cls, stacks: StackStore, memory: ClusterState, environment_id: str | None) -> EnvironmentState:
+        """The environment's state as the current snapshot holds it, built once per snapshot version."""
+        reads = StateReads(memory).pinned()
+        version = reads.snapshot().version
+        built = _BUILT.setdefault(stacks, {})
+        cached = built.get(environment_id)
+        if cached is not None and cached[0] == version:
+            return dataclasses.replace(cached[1], now=time.time())
+        with _BUILD_LOCK:  # twenty list calls after one write build it once; the others take that one
+            cached = built.get(environment_id)
+            if cached is not None and cached[0] >= version:
+                return dataclasses.replace(cached[1], now=time.time())
+            return cls._build(StateReads(memory).pinned(), built, environment_id)  # the newest, for later waiters
+
+    @classmethod
+    def _build(
+        cls, reads: StateReads, built: dict[str | None, tuple[int, EnvironmentState]], environment_id: str | None
+    ) -> EnvironmentState:
+        version = reads.snapshot().version
+        hosts = {h.id: h for h in reads.list_hosts(environment_id)}
+        slots = reads.list_slots(environment_id=environment_id)
+        observed = _observed(slots, reads.list_all_host_containers(environment_id))
+        services = reads.list_services(environment_id=environment_id)
+        state = cls(hosts, services, slots, observed, time.time(), activating_deadline())
+        current = built.get(environment_id)
+        if current is None or current[0] <= version:
+            built[environment_id] = (version, state)
+        return state
+
+    @classmethod
     def of_service(cls, store: Store, stacks: StackStore, service: Service) -> EnvironmentState:
         """Just enough state for `service_view` of one primary (not sidekick) service: its own slots and the
         containers reported on their hosts, read fresh (a `scale` answers without reading the whole environment)."""
@@ -108,7 +157,11 @@ class EnvironmentState:
             made = self._renders.get(key)
             if made is not None and time.time() - made[0] < RENDER_SECONDS:
                 return made[1]
-            body = json.dumps(build(), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+            body = dumps(build())
+            if len(self._renders) >= MAX_RENDERS:  # pages of a long walk over one state: keep the recent ones
+                cutoff = time.time() - RENDER_SECONDS
+                for stale in [k for k, (when, _) in self._renders.items() if when < cutoff]:
+                    del self._renders[stale]
             self._renders[key] = (time.time(), body)
             return body
 
@@ -138,8 +191,10 @@ class _Flight:
 
 _FLIGHTS: weakref.WeakKeyDictionary[StackStore, dict[str | None, _Flight]] = weakref.WeakKeyDictionary()
 _FLIGHTS_LOCK = threading.Lock()
+_BUILD_LOCK = threading.Lock()
 _FLIGHT_WAIT_SECONDS = 60.0
 RENDER_SECONDS = 1.0
+MAX_RENDERS = 256
 
 
 def _observed(

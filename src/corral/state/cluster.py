@@ -54,6 +54,11 @@ class ClusterState:
     def snapshot(self) -> ClusterSnapshot:
         return self._current
 
+    @property
+    def fresh(self) -> bool:
+        """Loaded and not behind the database (False before the first load and after a failed refresh)."""
+        return not self._stale
+
     def changes_since(self, version: int) -> dict[str, set[Key]] | None:
         """Kind -> keys changed after `version`, or None when the history no longer reaches back that far."""
         with self._lock:

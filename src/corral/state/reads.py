@@ -20,11 +20,16 @@ from corral.store.stacks import LeftoverRecord
 
 
 class StateReads:
-    def __init__(self, state: ClusterState) -> None:
+    def __init__(self, state: ClusterState, pinned: ClusterSnapshot | None = None) -> None:
         self.state = state
+        self._pinned = pinned
 
     def snapshot(self) -> ClusterSnapshot:
-        return self.state.snapshot()
+        return self._pinned if self._pinned is not None else self.state.snapshot()
+
+    def pinned(self) -> StateReads:
+        """These reads over one snapshot: several lists that agree with one another (a view joins four)."""
+        return StateReads(self.state, self.snapshot())
 
     def list_environments(self) -> list[Environment]:
         return self.snapshot().environments()

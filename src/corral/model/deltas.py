@@ -1,0 +1,108 @@
+"""Deltas of a host's desired set: what the server sends an agent that announced `"deltas": true` in its `hello`.
+
+Why: a host's desired set is re-sent whenever anything in it changes; at thousands of containers a scale-by-one
+would re-send every entry. After the first full set (carrying a `version`), the server sends only the entries put
+(new or changed, by slot id) and the slot ids removed, against the `base` version the agent holds; the agent applies
+them, acknowledges the new version with `ack`, and asks for the full set again (`ack` with `resync`) when the base
+is not the version it holds (a gap). Level-triggered stays true: a reconnect always starts with the full set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from corral.model.errors import InvalidInput
+
+Entry = dict[str, Any]
+
+
+def slot_id_of(entry: Mapping[str, Any]) -> str:
+    slot = entry.get("slot")
+    if not isinstance(slot, Mapping) or not isinstance(slot.get("id"), str):
+        raise InvalidInput("desired: an entry without slot.id", field="slot")
+    return str(slot["id"])
+
+
+def by_slot(entries: list[Entry]) -> dict[str, Entry]:
+    return {slot_id_of(entry): entry for entry in entries}
+
+
+def diff(before: Mapping[str, Entry], after: Mapping[str, Entry]) -> tuple[list[Entry], list[str]]:
+    """(entries new or changed, slot ids gone) from `before` to `after`."""
+    put = [entry for slot_id, entry in after.items() if before.get(slot_id) != entry]
+    remove = sorted(slot_id for slot_id in before if slot_id not in after)
+    return put, remove
+
+
+def _order(entry: Mapping[str, Any]) -> tuple[str, str, int, str]:
+    slot = entry["slot"]
+    return (str(slot.get("stack", "")), str(slot.get("service", "")), int(slot.get("index", 0)), str(slot["id"]))
+
+
+def apply(held: Mapping[str, Entry], data: Mapping[str, Any]) -> dict[str, Entry]:
+    """`held` with a delta message's `put` and `remove` applied; InvalidInput for a malformed delta."""
+    put, remove = data.get("put"), data.get("remove")
+    if not isinstance(put, list) or not isinstance(remove, list):
+        raise InvalidInput("desired delta: put and remove must be lists", field="put")
+    result = {slot_id: entry for slot_id, entry in held.items() if slot_id not in set(remove)}
+    for entry in put:
+        if not isinstance(entry, dict):
+            raise InvalidInput("desired delta: put entries must be objects", field="put")
+        result[slot_id_of(entry)] = entry
+    return result
+
+
+def ordered(entries: Mapping[str, Entry]) -> list[Entry]:
+    """The entries in the server's order (stack, service, index), as a full set lists them."""
+    return sorted(entries.values(), key=_order)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the server last sent a delta-taking agent: the version, its entries by slot id, and the digest of the
+    registries and secrets that came with them."""
+
+    version: int
+    entries: Mapping[str, Entry]
+    extras: str
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a `desired` message carries besides the containers; never logged: registries carry passwords, secrets
+    their values, certificates their keys."""
+
+    registries: list[dict[str, str]]
+    secrets: Mapping[str, Any]
+    certificates: Mapping[str, Any]
+
+    def digest(self) -> str:
+        return json.dumps([self.registries, self.secrets, self.certificates], sort_keys=True)
+
+
+def desired_message(
+    containers: list[Entry],
+    revision: float,
+    extras: Extras,
+    held: Held | None,
+    version: int,
+) -> dict[str, Any]:
+    """The `desired` data: the full set (`held` None), or what changed since the set of version `held`."""
+    data: dict[str, Any]
+    if held is None:
+        data = {"containers": containers, "revision": revision}
+    else:
+        put, remove = diff(held.entries, by_slot(containers))
+        data = {"put": put, "remove": remove, "base": held.version, "revision": revision}
+    data["version"] = version
+    if held is None or held.extras != extras.digest():  # in a delta, absent means unchanged; in a full set, none
+        if extras.registries or held is not None:
+            data["registries"] = extras.registries
+        if extras.secrets or held is not None:
+            data["secrets"] = dict(extras.secrets)
+        if extras.certificates or held is not None:
+            data["certificates"] = dict(extras.certificates)
+    return data
