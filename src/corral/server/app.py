@@ -55,10 +55,10 @@ from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
 from corral.store.access import AccessStore
 from corral.store.events import EventStore
+from corral.store.idempotency import IdempotencyStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.sealing import Sealer
-from corral.store.idempotency import IdempotencyStore
 from corral.store.secrets import SecretStore
 from corral.store.stacks import StackStore
 
