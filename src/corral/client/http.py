@@ -51,6 +51,8 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 CLI_RETRY_SECONDS = 60.0  # how long the CLI waits for a server that restarts or whose database is unavailable
 _MAX_RETRY_DELAY = 5.0
+
+
 def ssl_context_for(ca: str | Path | None) -> ssl.SSLContext | None:
     """A context that trusts the CA in `ca` (a file, or the PEM text itself); None: the system's CAs."""
     if not ca:
