@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from corral.store.outage import unavailable_from
@@ -71,7 +71,7 @@ class IdempotencyStore:
             with self._connection() as connection:
                 connection.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at <= now - self.keep_seconds))
                 connection.execute(
-                    IdempotencyRow.__table__.insert().values(
+                    insert(IdempotencyRow).values(
                         key=key,
                         caller=caller,
                         method=answer.method,
