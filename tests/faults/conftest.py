@@ -9,7 +9,6 @@ here is marked `faults` (`pytest -m "not faults"` skips the tier; `make faults` 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -32,11 +31,7 @@ GRACE_SECONDS = 6
 IMAGE = "corral/busybox:latest"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/faults/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.faults)
-            item.add_marker(pytest.mark.integration)
+MARKS = [pytest.mark.faults, pytest.mark.integration]  # every module's `pytestmark`
 
 
 @dataclass

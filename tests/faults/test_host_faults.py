@@ -10,10 +10,12 @@ import signal
 import subprocess
 import time
 
-from tests.faults.conftest import GRACE_SECONDS, HOSTS, Cluster
+from tests.faults.conftest import GRACE_SECONDS, HOSTS, MARKS, Cluster
 from tests.faults.monitor import wait_for
 
 SCALES = {"a": 4, "b": 2}
+
+pytestmark = MARKS
 
 
 def _ready(cluster: Cluster, stack: str) -> dict[tuple[str, str], int]:

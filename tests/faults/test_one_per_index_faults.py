@@ -7,9 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.faults.conftest import Cluster
+from tests.faults.conftest import MARKS, Cluster
 from tests.faults.monitor import wait_for
 from tests.integration.test_one_per_index import _up
+
+pytestmark = MARKS
 
 
 def _host_of(cluster: Cluster, index: int) -> str:

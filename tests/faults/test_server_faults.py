@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from corral.model.errors import CorralError
-from tests.faults.conftest import Cluster
+from tests.faults.conftest import MARKS, Cluster
 from tests.faults.monitor import wait_for
 from tests.integration.test_outage import LOCKER, _immutable
+
+pytestmark = MARKS
 
 
 def _restart(cluster: Cluster) -> None:
