@@ -82,14 +82,15 @@ def test_partitions_shorter_and_longer_than_the_grace_period(cluster: Cluster) -
         with cluster.monitor.fault(name) as window:
             cluster.monitor.isolate(host)
             _partition(cluster, host, up=False)
+            cut = time.monotonic()
             try:
                 if restart:
                     time.sleep(2)
                     cluster.kill_server()
                     cluster.server.start()
-                    time.sleep(max(0.0, seconds - 2))
-                else:
-                    time.sleep(seconds)
+                if seconds > GRACE_SECONDS:  # past the grace period: the server gave the host up (and replaced)
+                    wait_for(f"{host} disconnected", lambda h=host: cluster.host_state(h) == "disconnected", 30)
+                time.sleep(max(0.0, seconds - (time.monotonic() - cut)))
             finally:
                 _partition(cluster, host, up=True)
             cluster.monitor.healed(host)
