@@ -135,3 +135,31 @@ def test_a_container_removed_out_of_band(cluster: Cluster) -> None:
         assert cluster.monitor.engine(host).api.inspect_container(name)["Id"] != removed  # a new one took its place
         cluster.monitor.final(window, ["oob"])
     cluster.remove_stack("oob")
+
+
+def test_dockerd_frozen_turns_the_host_engine_down(cluster: Cluster) -> None:
+    expected = _ready(cluster, "df")
+    host = _host_with_most(cluster, "df")
+    pid = cluster.record(host).dockerd_pid
+    with cluster.monitor.fault(f"dockerd of {host} SIGSTOP") as window:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for(f"{host} engine-down", lambda: cluster.host_state(host) == "engine-down", 30)
+            on_host = [c for c in cluster.monitor.api("containers") if c["stack"] == "df" and c["host"] == host]
+            wait_for(
+                "its containers unknown",
+                lambda: all(
+                    c["state"] == "unknown"
+                    for c in cluster.monitor.api("containers")
+                    if c["stack"] == "df" and c["host"] == host
+                ),
+                15,
+            )
+            assert on_host
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        healed = time.monotonic()
+        cluster.wait_active()
+        cluster.monitor.converged(window, expected, since=healed)
+        cluster.monitor.final(window, ["df"])
+    cluster.remove_stack("df")
