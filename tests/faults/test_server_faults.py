@@ -124,13 +124,14 @@ def test_server_killed_five_times_in_a_minute_while_scaling(cluster: Cluster) ->
     cluster.wait_active()
     cluster.up("k5", {"a": 3})
     with cluster.monitor.fault("server kill -9 x5 in a minute while scaling") as window:
-        began = time.monotonic()
+        kills: list[float] = []
         with _scaling(cluster, "k5/a", [5, 2, 6, 3, 4]) as scaler:
             for _ in range(5):
-                time.sleep(4)
+                time.sleep(2)
+                kills.append(time.monotonic())
                 _restart(cluster)
             time.sleep(1)
-        assert time.monotonic() - began < 60
+        assert kills[-1] - kills[0] < 60, f"five kills took {kills[-1] - kills[0]:.0f} s"
         healed = time.monotonic()
         cluster.monitor.converged(window, {("k5", "a"): scaler.acknowledged[-1]}, since=healed)
         cluster.monitor.final(window, ["k5"])
