@@ -144,7 +144,7 @@ def test_dockerd_frozen_turns_the_host_engine_down(cluster: Cluster) -> None:
     with cluster.monitor.fault(f"dockerd of {host} SIGSTOP") as window:
         os.kill(pid, signal.SIGSTOP)
         try:
-            wait_for(f"{host} engine-down", lambda: cluster.host_state(host) == "engine-down", 30)
+            wait_for(f"{host} engine-down", lambda: cluster.host_state(host) == "engine-down", 45)
             on_host = [c for c in cluster.monitor.api("containers") if c["stack"] == "df" and c["host"] == host]
             wait_for(
                 "its containers unknown",

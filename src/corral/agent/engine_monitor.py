@@ -7,7 +7,7 @@ current session through a queue: a `ContainerEvent` per container event, `IMAGES
 event, `ENGINE_LOST` when the engine stops answering (`down_reason` says why; the session tells the server) and
 `RESYNC` whenever events may have been missed (the engine came back), so the session sends a full snapshot.
 An engine that stops answering without closing its event stream (a frozen dockerd) is found by a ping on its own
-connection every few seconds.
+connection and thread every 3 s (two unanswered: lost).
 Events that arrive while no session listens are dropped: every new session starts with a snapshot anyway.
 """
 
@@ -35,8 +35,8 @@ log = logging.getLogger("corral.agent.engine")
 T = TypeVar("T")
 
 STABLE_STREAM_SECONDS = 30.0  # an event stream that lasted this long resets the engine backoff
-PING_INTERVAL_SECONDS = 5.0  # how often the agent asks its engine whether it still answers
-PING_TIMEOUT_SECONDS = 5.0
+PING_INTERVAL_SECONDS = 3.0  # how often the agent asks its engine whether it still answers
+PING_TIMEOUT_SECONDS = 4.0
 PINGS_MISSED = 2  # unanswered pings in a row that make the engine count as lost (a frozen dockerd)
 
 
@@ -172,6 +172,8 @@ class EngineMonitor:
         dockerd) keeps its event stream open without a word, so only asking tells it apart from a quiet one. The
         pings go on their own connection and thread, never queued behind a slow engine call."""
         pinger = DockerEngine(self.engine.docker_host, timeout=PING_TIMEOUT_SECONDS)
+        # a thread of its own: the default pool may be full of calls hanging on the same frozen engine
+        thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="docker-ping")
         loop = asyncio.get_running_loop()
         missed = 0
         try:
@@ -179,10 +181,11 @@ class EngineMonitor:
                 await _sleep_or_stop(stop, PING_INTERVAL_SECONDS)
                 if stop.is_set():
                     return
-                answered = await loop.run_in_executor(None, pinger.ping)
+                answered = await loop.run_in_executor(thread, pinger.ping)
                 missed = 0 if answered else missed + 1
         finally:
-            await loop.run_in_executor(None, pinger.close)
+            thread.submit(pinger.close)
+            thread.shutdown(wait=False)
 
     def _pump(self, events: Iterator[tuple[str, str]], ended: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
         """The event thread: hand each state-changing event to the loop; say when the stream ends."""
