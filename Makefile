@@ -1,6 +1,6 @@
 # Entry points for developers and CI. Every target that needs the machine prepared runs scripts/setup.sh first
 # (idempotent and quick when nothing is missing).
-.PHONY: setup demo test lint bench screenshots
+.PHONY: setup demo test faults lint bench screenshots
 
 setup:
 	bash scripts/setup.sh
@@ -10,6 +10,11 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh
+
+# The fault suite alone (tests/faults, issue 14): faults injected into a real server with three local hosts under the
+# invariant monitor, whose figures are printed after each fault. `make test` runs it too, as its own step.
+faults: setup
+	.venv/bin/pytest -q -s -p no:cacheprovider --durations=10 tests/faults
 
 # Benchmarks of issue 8 (bench/README.md): a table of figures and targets, and bench/results/latest.json.
 bench: setup

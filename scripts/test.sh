@@ -21,7 +21,9 @@ step() {
 step ruff .venv/bin/ruff check src tests
 step mypy .venv/bin/mypy
 step import-linter .venv/bin/lint-imports
-step pytest .venv/bin/pytest -q --durations=20 tests
+step pytest .venv/bin/pytest -q --durations=20 -m "not faults" tests
+# the fault tier (tests/faults) on its own, with -s: the invariant monitor's figures of each fault go to the log
+step faults .venv/bin/pytest -q -s --durations=10 tests/faults
 
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "FAILED: ${failed[*]}" >&2

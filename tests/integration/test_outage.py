@@ -109,6 +109,7 @@ def test_a_locked_then_read_only_database_is_503_and_the_host_does_not_flap(outa
     assert record is not None
     engine = docker.DockerClient(base_url=record.docker_host)
     with _http(server) as http:
+        cli: subprocess.Popen[str] | None = None
         locker = subprocess.Popen(
             [sys.executable, "-c", LOCKER, str(database), str(LOCK_SECONDS)], stdout=subprocess.PIPE, text=True
         )
@@ -117,10 +118,14 @@ def test_a_locked_then_read_only_database_is_503_and_the_host_does_not_flap(outa
             locked_at = time.monotonic()
             # the agent reports a container started out of band while the database is locked
             stray = engine.containers.run(IMAGE, ["sleep", "3600"], detach=True, name="stray")
-            # the CLI says so in one line, exit 1
-            cli = server.cli("env", "create", "cli-during-lock", check=False)
-            assert cli.returncode == 1 and cli.stderr.count("\n") == 1, cli.stderr
-            assert "the server's database is unavailable" in cli.stderr and "try again shortly" in cli.stderr
+            # the CLI says so in one line and waits: its write (with an Idempotency-Key) is applied once it can be
+            cli = subprocess.Popen(
+                [sys.executable, "-m", "corral", "env", "create", "cli-during-lock"],
+                env=server.cli_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             refused = n = 0
             while time.monotonic() - locked_at < LOCK_SECONDS - 4:
                 n += 1
@@ -129,9 +134,17 @@ def test_a_locked_then_read_only_database_is_503_and_the_host_does_not_flap(outa
                 assert _host(http)["state"] == "active"  # no flap
             assert refused, "no write was refused while the database was locked"
             assert locker.wait(timeout=LOCK_SECONDS) == 0
+            assert cli is not None
+            _, said = cli.communicate(timeout=60)
+            assert cli.returncode == 0, said
+            assert said.count("\n") == 1 and "the server's database is unavailable" in said, said
+            names = [e["name"] for e in http.get("/v1/environments").json()["data"]]
+            assert names.count("cli-during-lock") == 1
         finally:
             if locker.poll() is None:
                 locker.kill()
+            if cli is not None and cli.poll() is None:
+                cli.kill()
         # the agent's report, kept through the lock, is applied (well before its periodic snapshot, 60 s)
         wait_until(
             "the stray container reported",

@@ -26,9 +26,11 @@ def _free_port() -> int:
 class _Handler(BaseHTTPRequestHandler):
     refusals: list[str] = []  # messages of the 503s still to answer, first to last
     calls: list[str] = []
+    keys: list[str | None] = []  # the Idempotency-Key of each call
 
     def _answer(self) -> None:
         self.calls.append(self.command)
+        self.keys.append(self.headers.get("Idempotency-Key"))
         if self.refusals:
             status, body = 503, {"error": "unavailable", "message": self.refusals.pop(0)}
         else:
@@ -50,7 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    _Handler.refusals, _Handler.calls = [], []
+    _Handler.refusals, _Handler.calls, _Handler.keys = [], [], []
     yield _free_port()
 
 
@@ -85,16 +87,20 @@ def test_without_a_retry_budget_an_absent_server_fails_at_once(port: int) -> Non
     assert time.monotonic() - started < 5
 
 
-def test_reads_wait_out_a_database_outage_but_writes_and_other_503s_do_not(port: int) -> None:
+def test_reads_and_keyed_writes_wait_out_a_database_outage_but_other_503s_do_not(port: int) -> None:
     servers = _serve(port, after=0.0)
     time.sleep(0.3)
     with CorralClient(f"http://127.0.0.1:{port}", retry_seconds=20) as client:
         _Handler.refusals = [OUTAGE, OUTAGE]
         assert client.list_environments() == []
-        assert _Handler.calls == ["GET", "GET", "GET"]
+        assert _Handler.calls == ["GET", "GET", "GET"] and _Handler.keys == [None, None, None]
         _Handler.refusals = [OUTAGE]
-        with pytest.raises(Unavailable, match="database is unavailable"):
-            client.request("POST", "/v1/environments", json={})  # it reached the server: not sent twice
+        assert client.request("POST", "/v1/environments", json={})["method"] == "POST"
+        # sent again with the same Idempotency-Key: the server applies it once (server/idempotency.py)
+        first, again = _Handler.keys[-2:]
+        assert _Handler.calls[-2:] == ["POST", "POST"] and first and first == again
+        client.request("POST", "/v1/environments", json={})
+        assert _Handler.keys[-1] not in (None, first)  # another call, another key
         _Handler.refusals = ["the agent of this container's host is not connected"]
         with pytest.raises(Unavailable, match="not connected"):
             client.list_environments()

@@ -6,6 +6,8 @@ event stream on a thread of its own, retries the engine with backoff when it goe
 current session through a queue: a `ContainerEvent` per container event, `IMAGES_CHANGED` after an image
 event, `ENGINE_LOST` when the engine stops answering (`down_reason` says why; the session tells the server) and
 `RESYNC` whenever events may have been missed (the engine came back), so the session sends a full snapshot.
+An engine that stops answering without closing its event stream (a frozen dockerd) is found by a ping on its own
+connection and thread every 3 s (two unanswered: lost).
 Events that arrive while no session listens are dropped: every new session starts with a snapshot anyway.
 """
 
@@ -33,6 +35,9 @@ log = logging.getLogger("corral.agent.engine")
 T = TypeVar("T")
 
 STABLE_STREAM_SECONDS = 30.0  # an event stream that lasted this long resets the engine backoff
+PING_INTERVAL_SECONDS = 3.0  # how often the agent asks its engine whether it still answers
+PING_TIMEOUT_SECONDS = 4.0
+PINGS_MISSED = 2  # unanswered pings in a row that make the engine count as lost (a frozen dockerd)
 
 
 @dataclass(frozen=True)
@@ -145,20 +150,42 @@ class EngineMonitor:
 
             waiter = asyncio.create_task(stop.wait())
             ender = asyncio.create_task(ended.wait())
-            await asyncio.wait({waiter, ender}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            ender.cancel()
+            pinger = asyncio.create_task(self._unanswered_pings(stop))
+            done, _ = await asyncio.wait({waiter, ender, pinger}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waiter, ender, pinger):
+                task.cancel()
             thread_stop.set()
             if stop.is_set():
                 break
             self.available = False
             if time.monotonic() - subscribed_at >= STABLE_STREAM_SECONDS:
                 backoff.reset()
-            log.warning("lost the docker engine at %s; reconnecting", self.engine.docker_host)
+            why = "does not answer (frozen?)" if pinger in done else "was lost"
+            log.warning("the docker engine at %s %s; reconnecting", self.engine.docker_host, why)
             announced_down = True
-            self.down_reason = f"lost the docker engine at {self.engine.docker_host}"
+            self.down_reason = f"the docker engine at {self.engine.docker_host} {why}"
             self._deliver(ENGINE_LOST)
             await _sleep_or_stop(stop, backoff.next_delay())
+
+    async def _unanswered_pings(self, stop: asyncio.Event) -> None:
+        """Returns once the engine left `PINGS_MISSED` pings in a row unanswered: an engine that hangs (a frozen
+        dockerd) keeps its event stream open without a word, so only asking tells it apart from a quiet one. The
+        pings go on their own connection and thread, never queued behind a slow engine call."""
+        pinger = DockerEngine(self.engine.docker_host, timeout=PING_TIMEOUT_SECONDS)
+        # a thread of its own: the default pool may be full of calls hanging on the same frozen engine
+        thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="docker-ping")
+        loop = asyncio.get_running_loop()
+        missed = 0
+        try:
+            while missed < PINGS_MISSED:
+                await _sleep_or_stop(stop, PING_INTERVAL_SECONDS)
+                if stop.is_set():
+                    return
+                answered = await loop.run_in_executor(thread, pinger.ping)
+                missed = 0 if answered else missed + 1
+        finally:
+            thread.submit(pinger.close)
+            thread.shutdown(wait=False)
 
     def _pump(self, events: Iterator[tuple[str, str]], ended: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
         """The event thread: hand each state-changing event to the loop; say when the stream ends."""

@@ -1,16 +1,18 @@
 """The client proper. Errors from the server come back as the same error classes the server raised.
 
 Why httpx: a transport seam (`transport=`) lets tests run the client against an in-process app, and the same
-client speaks to a real server over TCP. With `retry_seconds` (the CLI's), a server that restarts or answers 503
-saying its database is unavailable is waited for: a call that never reached it is sent again, and an idempotent
-one (GET, HEAD, PUT) also after a lost answer or such a 503, for at most that long, so `up` resumes waiting
-across a server restart.
+client speaks to a real server over TCP. Every mutating call (POST, PUT, PATCH, DELETE) carries an
+`Idempotency-Key` (server/idempotency.py): sent again with the same key it is applied once and answered with its
+first result. With `retry_seconds` (the CLI's), a server that restarts or answers 503 saying its database is
+unavailable is waited for: any call is sent again after a refused connection, a lost answer or such a 503, for at
+most that long, so `up` and `scale` are applied once and waits resume across a server restart.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import secrets
 import ssl
 import sys
 import time
@@ -46,7 +48,9 @@ _BY_STATUS: dict[int, type[CorralError]] = {
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT"})
-CLI_RETRY_SECONDS = 30.0  # how long the CLI waits for a server that restarts or whose database is unavailable
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CLI_RETRY_SECONDS = 60.0  # how long the CLI waits for a server that restarts or whose database is unavailable
 _MAX_RETRY_DELAY = 5.0
 LIST_PAGE = 500  # items per page when the client walks a collection (server/paging.py allows up to 1,000)
 
@@ -138,6 +142,12 @@ class CorralClient:
         """The server's response; a transport failure or an error status raises the matching CorralError."""
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.5
+        retryable = method.upper() in IDEMPOTENT_METHODS
+        if method.upper() in MUTATING_METHODS:
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault(IDEMPOTENCY_HEADER, secrets.token_urlsafe(18))  # one key for every try of this call
+            kwargs["headers"] = headers
+            retryable = True
         while True:
             try:
                 response = self._http.request(method, path, **kwargs)
@@ -148,11 +158,11 @@ class CorralClient:
                         "server's CA (tls/ca.pem in its data dir; admin.env names it)"
                     ) from exc
                 unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if (unsent or method.upper() in IDEMPOTENT_METHODS) and self._wait(deadline, delay, str(exc)):
+                if (unsent or retryable) and self._wait(deadline, delay, str(exc)):
                     delay = min(delay * 2, _MAX_RETRY_DELAY)
                     continue
                 raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
-            if response.status_code == 503 and method.upper() in IDEMPOTENT_METHODS:
+            if response.status_code == 503 and retryable:
                 error = _error_from(response)  # only a database outage is worth waiting for, not a lost agent
                 if error.message.startswith(DATABASE_UNAVAILABLE) and self._wait(
                     deadline, _retry_after(response, delay), error.message

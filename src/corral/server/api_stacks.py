@@ -8,6 +8,7 @@ wakes the orchestrator, which does the actual work.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Annotated, Any
 
@@ -323,7 +324,8 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
             stacks.set_scale(sidekick.id, body.scale)
     _wake(request)
     request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
-    return _service_result(request, stacks.get_service(service_id))
+    # the caller's own result: a concurrent scale may have stored another value since (issue 14)
+    return _service_result(request, dataclasses.replace(stacks.get_service(service_id), scale=body.scale))
 
 
 def _check_scale(request: Request, service: Service, scale: int) -> None:

@@ -48,6 +48,7 @@ from corral.server.events import EventBus
 from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
+from corral.server.idempotency import Idempotency
 from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
@@ -57,6 +58,7 @@ from corral.state.reads import StateReads
 from corral.store.access import AccessStore
 from corral.store.certificates import CertificateStore
 from corral.store.events import EventStore
+from corral.store.idempotency import IdempotencyStore
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.sealing import Sealer
@@ -161,6 +163,7 @@ def create_app(
     app.state.auth_throttle = AuthThrottle(
         max_failures=settings.auth_failures_per_minute, block_seconds=settings.auth_block_seconds
     )
+    app.add_middleware(Idempotency, store=IdempotencyStore(store))  # inside the guard: the caller is known
     app.add_middleware(
         RequestGuard,
         app_state=app.state,

@@ -339,3 +339,19 @@ class EventRow(Base):
     action: Mapped[str] = mapped_column(String(32))
     resource_id: Mapped[str] = mapped_column(String(64), default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IdempotencyRow(Base):
+    """A mutating call's stored answer under its Idempotency-Key (store/idempotency.py), kept about a day."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the caller's credentials
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    body_digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(128), default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # the answer's body (latin-1 text of its bytes)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
