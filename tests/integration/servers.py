@@ -175,8 +175,20 @@ class ServerProcess:
             [sys.executable, "-m", "corral", *args], env=self.cli_env(), capture_output=True, text=True, timeout=240
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"corral {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+            raise AssertionError(
+                f"corral {' '.join(args)} failed ({result.returncode}): {result.stderr}{self._agent_logs(args)}"
+            )
         return result
+
+    def _agent_logs(self, args: tuple[str, ...]) -> str:
+        """The end of each local host's agent log, when a host did not come up (its directory goes with it)."""
+        if args[:2] != ("hosts", "create"):
+            return ""
+        tails = []
+        for log_file in sorted((self.data_dir / "hosts").glob("*/agent.log")):
+            lines = log_file.read_text(errors="replace").splitlines()[-15:]
+            tails.append(f"\n--- {log_file.parent.name}/agent.log ---\n" + "\n".join(lines))
+        return "".join(tails)
 
     def teardown(self) -> None:
         """Remove every host through the API, stop the server, then sweep anything a crash left behind."""
