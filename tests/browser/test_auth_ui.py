@@ -74,6 +74,6 @@ def test_a_websocket_with_a_foreign_origin_is_refused(page, ui_server: ServerPro
     assert closed.value.rcvd.code == 4403
     own_origin = {**headers, "Origin": ui_server.url}
     with ws_client.connect(url, additional_headers=own_origin, ssl=ui_server.ssl_context()) as own:
-        ui_server.client().create_environment(unique("wsprobe"))
+        ui_server.client().create_registration_token("default", unique("wsprobe"))  # an event of the page's env
         event = json.loads(own.recv(timeout=10))
     assert event["type"] == "resource.change"

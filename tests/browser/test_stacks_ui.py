@@ -145,7 +145,7 @@ def test_scaling_up_from_the_service_page_shows_the_new_container_without_a_relo
     [
         ("compose", "services:\n  web:\n    image: corral/busybox\n    imagee: x\n", "", "imagee"),
         ("compose", "services:\n  web: [unclosed\n", "", "docker-compose.yml"),
-        ("rancher_compose", SLEEPER, "services:\n  db:\n    scale: 2\n", "rancher-compose.yml"),
+        ("rancher_compose", SLEEPER, "services:\n  web:\n    scale: many\n", "rancher-compose.yml"),
         ("name", SLEEPER, "", "not a valid name"),
     ],
 )
