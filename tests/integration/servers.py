@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -47,6 +48,15 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: fl
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
+def _free_bridge_octet() -> int:
+    """X of a 198.18.X.0/24 (128 <= X < 248) that no interface has an address in (a bridge another server or a cut
+    off run left behind would take the new hosts' traffic to the gateway)."""
+    listing = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False).stdout
+    used = {int(m) for m in re.findall(r"inet 198\.18\.(\d+)\.", listing)}
+    free = [octet for octet in range(128, 248) if octet not in used]
+    return free[secrets.randbelow(len(free))]
+
+
 class ServerProcess:
     def __init__(self, data_dir: Path, **overrides: str) -> None:
         run_id = secrets.token_hex(3)
@@ -55,7 +65,7 @@ class ServerProcess:
         insecure = overrides.get("CORRAL_INSECURE_HTTP", "").lower() in ("1", "true", "yes")
         self.url = f"{'http' if insecure else 'https'}://127.0.0.1:{self.port}"
         self.ca_file = None if insecure else data_dir / "tls" / "ca.pem"  # the server's own CA (server/tls.py)
-        octet = 128 + secrets.randbelow(120)  # clear of the overlay range 198.18.64.0/18
+        octet = _free_bridge_octet()  # clear of the overlay range 198.18.64.0/18 and of other servers' bridges
         self.env = {
             **os.environ,
             "CORRAL_DATA_DIR": str(data_dir),

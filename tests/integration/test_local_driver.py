@@ -246,6 +246,30 @@ def test_failed_create_names_the_step_and_undoes_everything(driver: LocalHostDri
     _assert_no_traces(driver, record, system.pids_mentioning(f"{driver.run_dir('broken')}/"))
 
 
+def test_a_subnet_another_interface_holds_is_refused_naming_it(tmp_path: Path) -> None:
+    if _missing_prerequisite() is not None:
+        pytest.skip(str(_missing_prerequisite()))
+    run_id = _run_id()
+    subnet = _free_subnet()
+    holder, bridge = f"cdm{run_id}", f"crt{run_id}"
+    subprocess.run(["ip", "link", "add", holder, "type", "veth", "peer", "name", f"cdp{run_id}"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", subnet.replace(".0/24", ".9/24"), "dev", holder], check=True)
+        driver = LocalHostDriver(
+            root_dir=tmp_path / "hosts",
+            bridge=bridge,
+            subnet=subnet,
+            prefix=f"cld{run_id}",
+            image_patterns=[],
+            source_docker_host=SOURCE,
+        )
+        with pytest.raises(ProvisioningFailed, match=f"overlaps .* on interface {holder}"):
+            driver.ensure_bridge()
+        assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0  # not made
+    finally:
+        subprocess.run(["ip", "link", "delete", holder], check=False)
+
+
 def test_names_fit_the_kernel_limits_and_never_collide_across_drivers(tmp_path: Path) -> None:
     def make(prefix: str, bridge: str, subnet: str) -> LocalHostDriver:
         return LocalHostDriver(

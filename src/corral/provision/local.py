@@ -195,6 +195,7 @@ class LocalHostDriver:
         """Bridge up with the gateway address and bridged traffic accepted by FORWARD; returns the gateway."""
         gateway = self.gateway()
         with self._locked():
+            self._refuse_a_subnet_in_use()
             if not _link_exists(self.bridge):
                 system.run(["ip", "link", "add", self.bridge, "type", "bridge"])
             cidr = f"{gateway}/{self.network.prefixlen}"
@@ -207,6 +208,20 @@ class LocalHostDriver:
             if not system.succeeds(["iptables", "-C", *rule]):
                 system.run(["iptables", "-I", *rule])
         return gateway
+
+    def _refuse_a_subnet_in_use(self) -> None:
+        """Another interface with an address in our subnet would take the hosts' traffic to the gateway: agents
+        would never reach the server. Refuse with its name instead."""
+        for line in system.run(["ip", "-o", "-4", "addr", "show"]).stdout.splitlines():
+            fields = line.split()
+            if len(fields) < 4 or fields[1] == self.bridge:
+                continue
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_interface(fields[3]).network.overlaps(self.network):
+                    raise ProvisioningFailed(
+                        f"the local hosts' subnet {self.network} overlaps {fields[3]} on interface {fields[1]}; "
+                        "choose another CORRAL_LOCAL_SUBNET or remove that address"
+                    )
 
     def remove_bridge(self) -> None:
         with self._locked():
