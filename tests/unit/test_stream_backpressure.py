@@ -51,6 +51,7 @@ class Wire:
         self.manager_of = manager_of
         self.honour_pause = honour_pause
         self.sent: list[protocol.Message] = []
+        self.welcomed = True  # as a session after its welcome
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def send_encoded(self, text: str) -> None:  # the hub's AgentSession interface

@@ -87,6 +87,7 @@ class AgentSession:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     agent_version: str = ""  # the agent's build (corral/build.py), from its hello
     deltas: bool = False  # its hello asked for desired-set deltas (model/deltas.py)
+    welcomed: bool = False  # `welcome` went out: nothing else reaches the agent before it (the protocol's order)
 
     async def send(self, message: protocol.Message) -> None:
         await self.send_encoded(message.encode())
@@ -187,7 +188,7 @@ class AgentHub:
     async def send_encoded(self, host_id: str, text: str) -> bool:
         """`send` of a message encoded already (off the event loop, for large ones)."""
         session = self.sessions.get(host_id)
-        if session is None:
+        if session is None or not session.welcomed:  # before its welcome: the connect listeners send it all after
             return False
         try:
             await session.send_encoded(text)
@@ -468,6 +469,7 @@ class AgentHub:
                 },
             )
         )
+        session.welcomed = True
 
     async def _store_hello(self, host_id: str, message: protocol.Message, address: str) -> Host:
         facts = validate_facts(message.data.get("facts") or {})
