@@ -1,1 +1,2 @@
-"""Placeholder for a later issue; see docs/architecture.md."""
+"""The application catalog: templates and their versions (loader.py is the one module that reads a directory),
+questions and answers, Go-template rendering under budgets, and upgrade offers; the rest is pure over texts."""

@@ -72,7 +72,7 @@ class LaunchConfig:
     tty: bool = False
     stdin_open: bool = False
     network_mode: NetworkMode = "managed"
-    links: tuple[str, ...] = ()  # "service" or "service:alias", for DNS later
+    links: tuple[str, ...] = ()  # "service" or "service:alias": names its containers resolve (agent/dns_records.py)
     external_links: tuple[str, ...] = ()  # "stack/service" or "stack/service:alias": DNS aliases (agent/dns.py)
     # "SERVICE[:ro|:rw]" (a service of the same deployment unit) or "container:NAME[:ro|:rw]" (any container)
     volumes_from: tuple[str, ...] = ()
@@ -158,13 +158,13 @@ class ServiceSpec:
     scale: int = 1
     depends_on: tuple[str, ...] = ()
     # depends_on entries whose condition is not service_started: (service, "service_healthy" or
-    # "service_completed_successfully"), sorted; the orchestrator waits for that condition (server/dependencies.py)
+    # "service_completed_successfully"), sorted; the orchestrator waits for it (orchestrator/dependencies.py)
     depends_conditions: tuple[tuple[str, str], ...] = ()
     # compose `networks:` as network names (compose/networks.py); () on the environment's flat network
     networks: tuple[str, ...] = ()
     network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias): DNS names on that network
     start_on_create: bool = True
-    # Kept from rancher-compose.yml for later issues (health checks, upgrades, networking, metadata).
+    # From rancher-compose.yml: health checks (agent/health.py), upgrades, retain_ip and metadata (agent/metadata.py).
     health_check: dict[str, Any] | None = None
     upgrade_strategy: dict[str, Any] | None = None
     retain_ip: bool = False

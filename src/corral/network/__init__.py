@@ -1,1 +1,2 @@
-"""Placeholder for a later issue; see docs/architecture.md."""
+"""A host's network plumbing, driven by the agent: the overlay (VXLAN, or slices routed over WireGuard), firewall
+and compose-network segment filters, the NAT to DNS and metadata, and HAProxy configurations for LB services."""

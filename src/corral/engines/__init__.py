@@ -1,1 +1,0 @@
-"""Placeholder for a later issue; see docs/architecture.md."""
