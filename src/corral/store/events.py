@@ -15,9 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from corral.store.outage import unavailable_from
+from corral.store.outage import outage_as_unavailable
 from corral.store.repository import Store
 from corral.store.tables import EventRow
 
@@ -42,14 +41,8 @@ class EventStore:
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            unavailable = unavailable_from(exc)
-            if unavailable is None:
-                raise
-            raise unavailable from exc
+        with outage_as_unavailable(), self.engine.begin() as connection:
+            yield connection
 
     def append(self, events: Sequence[dict[str, Any]]) -> None:
         """Keep the events (as the bus published them), then prune all but the newest `keep`."""

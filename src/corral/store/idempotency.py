@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from corral.store.outage import unavailable_from
+from corral.store.outage import outage_as_unavailable
 from corral.store.repository import Store
 from corral.store.tables import IdempotencyRow
 
@@ -39,14 +39,8 @@ class IdempotencyStore:
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            unavailable = unavailable_from(exc)
-            if unavailable is None:
-                raise
-            raise unavailable from exc
+        with outage_as_unavailable(), self.engine.begin() as connection:
+            yield connection
 
     def find(self, key: str, caller: str) -> StoredAnswer | None:
         """The answer stored for the caller's key, if it is younger than the retention."""

@@ -9,6 +9,9 @@ maps to `Conflict`, malformed SQL) pass through unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import exc as sa
 
 from corral.model.errors import DATABASE_UNAVAILABLE, Unavailable
@@ -64,3 +67,15 @@ def _cause(error: sa.DBAPIError) -> str:
         if needle in said:
             return cause
     return "it does not answer"
+
+
+@contextmanager
+def outage_as_unavailable() -> Iterator[None]:
+    """Around a transaction: an error that says the database cannot be used now becomes `Unavailable` (503)."""
+    try:
+        yield
+    except sa.SQLAlchemyError as exc:
+        unavailable = unavailable_from(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc

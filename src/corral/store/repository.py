@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, Select, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from corral.model import ids
@@ -33,7 +33,7 @@ from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
 from corral.store.journal import deliver
 from corral.store.keys import KeyUsage, principal_of_key
-from corral.store.outage import unavailable_from
+from corral.store.outage import outage_as_unavailable
 from corral.store.tables import (
     ApiKeyRow,
     EnvironmentRow,
@@ -59,14 +59,8 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction; a database that cannot be used now raises `Unavailable` (store/outage.py)."""
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            unavailable = unavailable_from(exc)
-            if unavailable is None:
-                raise
-            raise unavailable from exc
+        with outage_as_unavailable(), self._sessions.begin() as session:
+            yield session
         deliver(session)  # committed and closed: the in-memory state reads what changed (store/journal.py)
 
     # -- environments -------------------------------------------------------------------------------------------
