@@ -21,11 +21,14 @@ step() {
 step ruff .venv/bin/ruff check src tests
 step mypy .venv/bin/mypy
 step import-linter .venv/bin/lint-imports
-step pytest .venv/bin/pytest -q --durations=20 -m "not faults" tests
+summary="$(mktemp)"
+step pytest bash -o pipefail -c '.venv/bin/pytest -q --durations=20 -m "not faults" tests | tee "$0"' "$summary"
 # the fault tier (tests/faults) on its own, with -s: the invariant monitor's figures of each fault go to the log
 step faults .venv/bin/pytest -q -s --durations=10 tests/faults
 
 if [ "${#failed[@]}" -gt 0 ]; then
+    # the suite's failures again at the very end, where a truncated CI log still shows them
+    grep -E '^(FAILED|ERROR) ' "$summary" >&2 || true
     echo "FAILED: ${failed[*]}" >&2
     exit 1
 fi
