@@ -111,10 +111,9 @@ def test_a_container_of_one_environment_learns_nothing_of_another_by_dns_or_meta
     vault = [str(_write(tmp_path, "vault.yml", VAULT_B)), str(_write(tmp_path, "vault-rancher.yml", VAULT_B_RANCHER))]
     server.cli("up", "-d", "--env", "blue", "-f", vault[0], "-f", vault[1], "-s", "vault")
 
-    a = wait_until("default's web and client running", lambda: len(_ps(server, "default")) == 2 or None, 180)
-    assert a
+    wait_until("default's web and client running", lambda: len(_ps(server, "default")) == 2, 180)
     b = wait_until(
-        "blue's web and hidden running", lambda: (found := _ps(server, "blue")) if len(found) == 2 else None, 180
+        "blue's web and hidden running", lambda: _ps(server, "blue") if len(_ps(server, "blue")) == 2 else None, 180
     )
     a_ips = {c["name"]: c["ip"] for c in _ps(server, "default")}
     b_ips = {c["name"]: c["ip"] for c in b}
