@@ -100,6 +100,7 @@ def _as(server: ServerProcess, keys: dict[str, Any], *args: str) -> subprocess.C
     )
 
 
+@pytest.mark.timeout(900)  # two hosts, four containers and some forty `corral exec` calls on a shared machine
 def test_a_container_of_one_environment_learns_nothing_of_another_by_dns_or_metadata(
     server: ServerProcess, tmp_path: Path
 ) -> None:
