@@ -26,7 +26,7 @@ base_rootfs() {
         command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null
         rm -rf "$base"
         mkdir -p "$CACHE"
-        log "debootstrap --variant=minbase $SUITE (once, cached in $base)"
+        log "debootstrap --variant=minbase $SUITE (once, cached in $base)" >&2  # stdout is the answer
         debootstrap --variant=minbase "$SUITE" "$base" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1
         chroot "$base" apt-get clean
         touch "$base/.complete"
