@@ -9,10 +9,17 @@ from corral.client import CorralClient
 from corral.client.access import AccessClient
 from corral.model.errors import CorralError
 from tests.browser.conftest import unique
-from tests.integration.servers import ServerProcess
+from tests.integration.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 PASSWORD = "a long enough password"
+SLEEPER = """\
+version: '2'
+services:
+  sleeper:
+    image: corral/busybox:latest
+    command: sleep 3600
+"""
 
 
 def _user(server: ServerProcess, role: str) -> str:
@@ -117,3 +124,27 @@ def test_a_user_creates_an_api_key_sees_its_secret_once_and_revokes_it(
         pytest.raises(CorralError, match="invalid API key"),
     ):
         AccessClient(client).me()
+
+
+def test_a_read_only_user_may_not_stop_a_container_nor_open_its_shell(anonymous_page, ui_server: ServerProcess) -> None:
+    admin = ui_server.client()
+    stack = admin.stacks.up("default", unique("ro"), SLEEPER)
+    try:
+        container = wait_until(
+            "the sleeper running",
+            lambda: next(
+                (c for c in admin.stacks.containers("default", stack=stack["id"]) if c["state"] == "running"), None
+            ),
+            timeout=90,
+        )
+        _sign_in(anonymous_page, ui_server, _user(ui_server, "read-only"))
+        anonymous_page.wait_for_url(lambda url: "/ui/login" not in url)
+        anonymous_page.goto(f"/ui/containers/{container['id']}")
+        expect(anonymous_page.locator("#container-state")).to_have_text("running")  # reading is allowed
+        anonymous_page.click("#action-stop")
+        expect(anonymous_page.locator("#action-error")).to_contain_text("read-only role may not")
+        anonymous_page.click("#shell-open")  # the websocket write: refused before a shell starts
+        expect(anonymous_page.locator("#shell-status")).to_contain_text("read-only role may not")
+        assert admin.stacks.get_container(container["id"])["desired"] == "running"
+    finally:
+        admin.stacks.delete(stack["id"])

@@ -83,3 +83,27 @@ def test_the_actor_of_account_environment_and_service_keys(api: TestClient, peop
         ("u-owner", "environment", environment["access_key"]),
         ("u-owner", "account", account["access_key"]),
     ]
+
+
+def test_secrets_sent_in_bodies_never_reach_the_audit_log(api: TestClient, people: People) -> None:
+    """A change carrying a secret (a secret's value, a registry password, a user's password, a certificate's
+    key) is recorded with its actor and result, and none of the secrets is in any entry."""
+    owner = people.by_role["owner"]
+    secrets = ("s3cret-value-9c1d", "registry-pw-5e2a", "new-user-pw-7b3f")
+    assert (
+        api.post(
+            "/v1/environments/default/secrets", json={"name": "db", "value": secrets[0]}, headers=owner
+        ).status_code
+        == 201
+    )
+    registry = {"server": "r.example.com", "username": "bot", "password": secrets[1]}
+    assert api.post("/v1/environments/default/registries", json=registry, headers=owner).status_code == 201
+    assert api.post("/v1/users", json={"username": "newbie", "password": secrets[2]}).status_code == 201
+    assert api.post("/v1/login", json={"username": "newbie", "password": secrets[2]}).status_code == 201
+    entries = api.get("/v1/audit", params={"limit": 500}).json()["data"]
+    actions = {(e["actor"], e["action"], e["status"]) for e in entries}
+    assert ("u-owner", "POST /v1/environments/{ref}/secrets", 201) in actions
+    assert ("u-owner", "POST /v1/environments/{ref}/registries", 201) in actions
+    assert ("newbie", "POST /v1/login", 201) in actions
+    text = str(entries)
+    assert not [secret for secret in secrets if secret in text]

@@ -70,11 +70,13 @@ def test_a_labelled_container_gets_restricted_credentials_that_die_with_it(api: 
     service_id = next(s["id"] for s in stack.json()["services"] if s["name"] == "robot")
     assert api.post(f"/v1/services/{service_id}/scale", json={"scale": 1}, headers=credentials).status_code == 200
     entry = api.get("/v1/audit", params={"environment": "default", "limit": 1}).json()["data"][0]
-    assert (entry["actor"], entry["auth_kind"], entry["action"]) == (
-        environment["CATTLE_ACCESS_KEY"],
+    assert (entry["actor"], entry["auth_kind"], entry["access_key"], entry["action"]) == (
+        "container:bots-robot-1",  # the container that acted, by name
         "service",
+        environment["CATTLE_ACCESS_KEY"],
         "POST /v1/services/{service_id}/scale",
     )
+    assert me["username"] == "container:bots-robot-1"
 
     views = [
         api.get("/v1/services", params={"environment": "default"}).text,

@@ -25,6 +25,7 @@ EXPECTED = {
     (Resource.EXEC, W): {OWNER, MEMBER, RESTRICTED},
     (Resource.LOGS, R): {OWNER, MEMBER, RESTRICTED, READ_ONLY},
     (Resource.AUDIT, R): {OWNER},
+    (Resource.KEYS, W): {OWNER, MEMBER, RESTRICTED},  # an environment key: a change, so not read-only's
 }
 
 
@@ -35,8 +36,7 @@ def test_the_matrix_is_rancher_s(resource: Resource, action: Action) -> None:
 
 def test_read_only_changes_nothing_and_no_role_means_nothing() -> None:
     for resource in Resource:
-        if resource is not Resource.KEYS:  # its own read-only key is capped by may_grant
-            assert not permits(READ_ONLY, resource, W)
+        assert not permits(READ_ONLY, resource, W)
         assert not permits(None, resource, R)
         assert not permits(None, resource, W)
 

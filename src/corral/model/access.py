@@ -6,7 +6,7 @@ Rancher 1.x (owner > member > restricted > read-only) so that its users find the
 - owner: everything in the environment, including its members and settings;
 - member: everything but members and environment settings;
 - restricted: stacks, services, containers, registries; hosts only read;
-- read-only: read everything, change nothing, no exec or shell (logs are readable).
+- read-only: read everything, change nothing (not even an environment key), no exec or shell (logs are readable).
 Admins (the bootstrap key, users flagged admin) manage users, global settings and catalogs, and act as owner of
 every environment. Nobody grants a role above their own (CVE-2022-31247, CVE-2019-14436).
 """
@@ -70,7 +70,7 @@ _MINIMUM: dict[tuple[Resource, Action], Role] = {
     (Resource.REGISTRIES, Action.READ): Role.READ_ONLY,
     (Resource.REGISTRIES, Action.WRITE): Role.RESTRICTED,
     (Resource.KEYS, Action.READ): Role.READ_ONLY,
-    (Resource.KEYS, Action.WRITE): Role.READ_ONLY,  # a key's role is capped by its creator's (may_grant)
+    (Resource.KEYS, Action.WRITE): Role.RESTRICTED,  # read-only changes nothing; a key's role is capped (may_grant)
     (Resource.AUDIT, Action.READ): Role.OWNER,
 }
 

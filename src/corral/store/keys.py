@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from corral.model.entities import KeyKind, Principal
 from corral.model.errors import Unauthorized
+from corral.model.stack import ContainerSlot
 from corral.store.tables import ApiKeyRow, SlotRow, UserRow
 
 log = logging.getLogger("corral.store.keys")
@@ -63,9 +64,12 @@ def principal_of_key(session: Session, row: ApiKeyRow) -> Principal:
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("this API key has expired")
     kind = KeyKind(row.kind)
-    if kind is KeyKind.SERVICE and (row.container_id is None or session.get(SlotRow, row.container_id) is None):
-        raise Unauthorized("this container's credentials were revoked: the container is gone")
     username = ""
+    if kind is KeyKind.SERVICE:
+        slot = session.get(SlotRow, row.container_id) if row.container_id is not None else None
+        if slot is None:
+            raise Unauthorized("this container's credentials were revoked: the container is gone")
+        username = f"container:{_container_name(slot)}"  # the actor the audit log names: no user has a colon
     directory_user = False
     admin = kind is KeyKind.ADMIN
     if row.user_id is not None:
@@ -86,3 +90,9 @@ def principal_of_key(session: Session, row: ApiKeyRow) -> Principal:
         environment_id=row.environment_id,
         role=row.role,
     )
+
+
+def _container_name(slot: SlotRow) -> str:
+    return ContainerSlot(
+        slot.id, slot.environment_id, slot.stack, slot.service, slot.index, slot.host_id, "", slot.generation
+    ).name

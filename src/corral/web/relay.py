@@ -3,7 +3,7 @@
 
 Why relay instead of letting the browser call /v1: browsers cannot set an Authorization header on a websocket, and
 the key pair must never reach the page. The relay is a thin pipe: frames pass unchanged in both directions and
-either side closing closes the other.
+either side closing closes the other (the server's close code and reason are passed on to the browser).
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ async def relay(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+    code, reason = upstream.close_code, upstream.close_reason or ""
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-        await browser.close()
+        # the server's own close code and reason (a refusal: "the read-only role may not ...") reach the page
+        await browser.close(code=code if code is not None and code not in (1005, 1006, 1015) else 1000, reason=reason)
 
 
 async def _upstream_to_browser(upstream: websockets.ClientConnection, browser: WebSocket) -> None:
