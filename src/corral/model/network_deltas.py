@@ -58,7 +58,7 @@ def _container_order(entry: Mapping[str, Any]) -> tuple[str, str, int, str]:
 SECTIONS: dict[str, tuple[Callable[[Mapping[str, Any]], str], Callable[[Mapping[str, Any]], Any]]] = {
     "peers": (_host_key("peers"), _host_key("peers")),
     "containers": (_container_key, _container_order),
-    "services": (_service_key, _service_key),
+    "services": (_service_key, lambda entry: (str(entry["stack"]), str(entry["name"]))),
     "hosts": (_host_key("hosts"), _host_key("hosts")),
 }
 

@@ -157,7 +157,7 @@ class NetworkPass:
                         host=_host_network(host, env.network),
                         peers=tuple(
                             _host_network(h, env.network)
-                            for h in env_hosts
+                            for h in sorted(env_hosts, key=lambda h: h.id)
                             if h.id != host.id and h.overlay_slice and h.address
                         ),
                         containers=shared[0],
@@ -198,9 +198,10 @@ class NetworkPass:
                 )
             )
         return (
-            tuple(containers),
-            tuple(_service_record(s) for s in services.values()),
-            tuple(_host_record(h) for h in hosts),
+            # in the order of a full state (model/network_deltas.py), which an agent's deltas rebuild
+            tuple(sorted(containers, key=lambda c: (c.stack, c.service, c.index, c.slot_id))),
+            tuple(sorted((_service_record(s) for s in services.values()), key=lambda s: (s.stack, s.name))),
+            tuple(_host_record(h) for h in sorted(hosts, key=lambda h: h.id)),
         )
 
     async def push(self, *, force_host: str | None = None) -> None:
@@ -214,6 +215,8 @@ class NetworkPass:
                 self._held.pop(force_host, None)
             outgoing = await run_in_threadpool(self.encoded_states, host_ids, force_host)
             for host_id, (digest, text, held) in outgoing.items():
+                if held is None and force_host is None and self._sent.get(host_id) == digest:
+                    continue  # an agent that takes full states only: this one it has
                 if await self.hub.send_encoded(host_id, text):
                     self._sent[host_id] = digest
                     if held is None:
@@ -233,9 +236,9 @@ class NetworkPass:
     def encoded_states(
         self, host_ids: Iterable[str], force_host: str | None = None
     ) -> dict[str, tuple[str, str, network_deltas.Held | None]]:
-        """Host id -> (digest, encoded `network` message, what a delta-taking agent holds once it is sent) for each
-        host whose state changed (all of them unless a digest or `_held` says otherwise; `force_host` always), off
-        the event loop. The parts every host of an environment shares (containers, services, hosts: the bulk) are
+        """Host id -> (digest, encoded `network` message, what a delta-taking agent holds once it is sent), off the
+        event loop: a delta for an agent that holds a version (none when nothing changed for it), else the full
+        state. The parts every host of an environment shares (containers, services, hosts: the bulk) are
         keyed, diffed and encoded once per environment, not again for each of hundreds of hosts."""
         encoded: dict[str, tuple[str, str, network_deltas.Held | None]] = {}
         shared_parts: dict[str, tuple[network_deltas.Sections, str]] = {}
@@ -279,8 +282,6 @@ class NetworkPass:
             own_json = json.dumps(own, sort_keys=True)
             data = own_json[:-1] + ", " + shared[1][1:]  # both are JSON objects with distinct keys
             digest = hashlib.sha256(data.encode()).hexdigest()
-            if force_host is None and not takes_deltas and self._sent.get(host_id) == digest:
-                continue
             held_now = None
             if takes_deltas:
                 held_now = network_deltas.Held(next(self._versions), parts)
