@@ -368,6 +368,7 @@ class Session:
                     await self._send(protocol.ACK, {"network": self._network_version, "resync": True})
                     return
                 parts = network_deltas.apply_network(self._network_parts, data)
+                log.info("network delta: version %s on %s", version, self._network_version)
                 data = network_deltas.full_state(parts)
             elif isinstance(version, int):
                 parts = network_deltas.Parts.of(data)
