@@ -241,23 +241,21 @@ class NetworkPass:
         state. The parts every host of an environment shares (containers, services, hosts: the bulk) are
         keyed, diffed and encoded once per environment, not again for each of hundreds of hosts."""
         encoded: dict[str, tuple[str, str, network_deltas.Held | None]] = {}
-        shared_parts: dict[str, tuple[network_deltas.Sections, str]] = {}
+        shared_lists: dict[str, dict[str, list[dict[str, Any]]]] = {}  # in the canonical order (states_for)
+        shared_parts: dict[str, network_deltas.Sections] = {}
+        shared_json: dict[str, str] = {}  # made only when some host of the environment gets a full state
         memo: network_deltas.Memo = {}
         for host_id, state in self.states_for(host_ids).items():
             shared = shared_parts.get(state.environment_id)
             if shared is None:
-                sections = network_deltas.Parts.of(
-                    {
-                        "environment_id": state.environment_id,
-                        "host": {},
-                        "containers": [c.to_dict() for c in state.containers],
-                        "services": [s.to_dict() for s in state.services],
-                        "hosts": [dict(h) for h in state.hosts],
-                    }
+                lists = shared_lists[state.environment_id] = {
+                    "containers": [c.to_dict() for c in state.containers],
+                    "services": [s.to_dict() for s in state.services],
+                    "hosts": [dict(h) for h in state.hosts],
+                }
+                shared = shared_parts[state.environment_id] = network_deltas.Parts.of(
+                    {"environment_id": state.environment_id, "host": {}, **lists}
                 ).sections
-                ordered = network_deltas.full_state(network_deltas.Parts({}, sections))
-                del ordered["peers"]
-                shared = shared_parts[state.environment_id] = (sections, json.dumps(ordered, sort_keys=True))
             session = self.hub.sessions.get(host_id)
             takes_deltas = session is not None and session.network_deltas
             own = {
@@ -268,7 +266,7 @@ class NetworkPass:
                 "peers": [p.to_dict() for p in state.peers],
             }
             parts = network_deltas.Parts.of({**own, "containers": [], "services": [], "hosts": []})
-            parts = network_deltas.Parts(parts.fixed, {**shared[0], "peers": parts.sections["peers"]})
+            parts = network_deltas.Parts(parts.fixed, {**shared, "peers": parts.sections["peers"]})
             held = self._held.get(host_id) if takes_deltas and host_id != force_host else None
             if held is not None:
                 delta = network_deltas.network_delta(held.parts, parts, memo)
@@ -278,9 +276,10 @@ class NetworkPass:
                 message = protocol.Message(protocol.NETWORK, {**delta, "base": held.version, "version": version})
                 encoded[host_id] = ("", message.encode(), network_deltas.Held(version, parts))
                 continue
-            own["peers"] = network_deltas.full_state(parts)["peers"]
+            if state.environment_id not in shared_json:
+                shared_json[state.environment_id] = json.dumps(shared_lists[state.environment_id], sort_keys=True)
             own_json = json.dumps(own, sort_keys=True)
-            data = own_json[:-1] + ", " + shared[1][1:]  # both are JSON objects with distinct keys
+            data = own_json[:-1] + ", " + shared_json[state.environment_id][1:]  # objects with distinct keys
             digest = hashlib.sha256(data.encode()).hexdigest()
             held_now = None
             if takes_deltas:
