@@ -1,6 +1,6 @@
 """Network-state deltas on real hosts (model/network_deltas.py): the agents take their `network` state as deltas
-after the first full one, and DNS by name and the overlay keep working as the service scales up and down and after
-an agent is killed and reconnects (it starts again from a full state, then deltas again).
+after the first full one, and DNS by name and the overlay keep working as the service scales up, then down after the
+client host's agent is killed and reconnects (it starts again from a full state, then deltas again).
 
 The query path is the real one (as tests/integration/test_dns.py): busybox's resolver -> Docker's embedded DNS ->
 the agent's DNS on the services address; fetches cross the overlay to the other host."""
@@ -70,22 +70,16 @@ def test_dns_and_overlay_follow_deltas_across_scaling_and_a_reconnect(server: Se
     server.cli("up", "-d", "-f", str(compose), "-s", "shop")
     wait_until("web and client running", lambda: _web_ips(server, 1), timeout=120)
 
-    three = _scaled_and_resolved(server, 3)
-    one = _scaled_and_resolved(server, 1)
-    assert one < three
+    _scaled_and_resolved(server, 3)
     assert "network delta: version" in _agent_log(server, "nda")  # the client's host took the changes as deltas
 
     record = server.driver().load("nda")
     assert record is not None
     os.kill(record.agent_pid, signal.SIGKILL)  # the server supervises its local hosts and starts the agent again
-    wait_until(
-        "nda's agent back",
-        lambda: (r := server.driver().load("nda")) is not None and r.agent_pid != record.agent_pid,
-        30,
-    )
-    wait_until("nda active again", lambda: _host_state(server, "nda") == "active", timeout=30)
+    wait_until("nda reconnecting", lambda: _host_state(server, "nda") != "active", timeout=30, interval=0.1)
+    wait_until("nda active again", lambda: _host_state(server, "nda") == "active", timeout=60)
     log_before = len(_agent_log(server, "nda"))
-    _scaled_and_resolved(server, 2)
+    _scaled_and_resolved(server, 2)  # down, after the reconnect's full state
     assert "network delta: version" in _agent_log(server, "nda")[log_before:]  # deltas again after the full state
 
 
