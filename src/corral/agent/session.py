@@ -352,6 +352,11 @@ class Session:
         log.info("pinned the server's CA bundle: %s", ", ".join(digests))
         await self._send(protocol.TRUSTED, {"digests": digests})
 
+    async def _ask_full(self, kind: str, held: int | None, data: dict[str, Any]) -> None:
+        """A `desired` or `network` delta on a version other than the one held (a gap): ask for the full one."""
+        log.info("%s delta on version %s, I hold %s: asking for the full one", kind, data.get("base"), held)
+        await self._send(protocol.ACK, {kind: held, "resync": True})
+
     async def _on_network(self, message: protocol.Message) -> None:
         """A `network` message: a full state, or a delta on the version held (model/network_deltas.py)."""
         assert self.network is not None
@@ -360,12 +365,7 @@ class Session:
         try:
             if "base" in data:  # a delta: applies to the version it names only
                 if deltas.is_gap(self._network_version, data) or self._network_parts is None:
-                    log.info(
-                        "network delta on version %s, I hold %s: asking for the full state",
-                        data.get("base"),
-                        self._network_version,
-                    )
-                    await self._send(protocol.ACK, {"network": self._network_version, "resync": True})
+                    await self._ask_full("network", self._network_version, data)
                     return
                 parts = network_deltas.apply_network(self._network_parts, data)
                 log.info("network delta: version %s on %s", version, self._network_version)
@@ -392,12 +392,7 @@ class Session:
         try:
             if "put" in data:  # a delta: applies to the version it names only
                 if deltas.is_gap(self._desired_version, data):
-                    log.info(
-                        "desired delta on version %s, I hold %s: asking for the full set",
-                        data.get("base"),
-                        self._desired_version,
-                    )
-                    await self._send(protocol.ACK, {"desired": self._desired_version, "resync": True})
+                    await self._ask_full("desired", self._desired_version, data)
                     return
                 entries = deltas.apply(self._desired_entries, data)
                 extras = {k: data[k] if k in data else self._desired_extras.get(k) for k in _EXTRAS}
