@@ -35,7 +35,8 @@ from typing import Any
 import httpx
 import websockets
 
-from corral.model import protocol
+from corral.model import deltas, protocol
+from corral.model.network_deltas import Parts, apply_network
 
 MUTATING_TARGET_MS = 50.0
 LIST_TARGET_MS = 250.0
@@ -114,6 +115,15 @@ class Agent:
         self.running = 0
         self.created: dict[str, float] = {}  # slot id -> when its container was "created"
         self.task: asyncio.Task[None] | None = None
+        self.deltas = True  # ask for desired and network deltas (model/deltas.py, model/network_deltas.py)
+        self.received: dict[str, int] = {}  # message type -> bytes received (the scale-by-one figure)
+        self.last_message = 0.0  # monotonic time of the latest desired or network message
+        self.ws: Any = None
+        self.desired_version: int | None = None
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.network_version: int | None = None
+        self.network: Parts | None = None
+        self.network_full_bytes = 0  # the size of the latest full network state
 
     async def register(self, client: httpx.AsyncClient, token: str) -> None:
         arch = "aarch64" if self.index % 4 == 3 else "x86_64"
@@ -135,17 +145,120 @@ class Agent:
             ping_interval=None,  # a server busy placing thousands of containers answers pings late
             open_timeout=120,  # and hundreds of agents connecting at once wait for it to accept them
         ) as ws:
-            await ws.send(protocol.Message(protocol.HELLO, {"facts": self.facts, "labels": {}, "images": {}}).encode())
+            self.ws = ws
+            hello = {"facts": self.facts, "labels": {}, "images": {}, "deltas": self.deltas}
+            hello["network_deltas"] = self.deltas
+            await ws.send(protocol.Message(protocol.HELLO, hello).encode())
             await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": []}).encode())
             connected.set()
             async for raw in ws:
                 message = protocol.decode(raw)
+                self.received[message.type] = self.received.get(message.type, 0) + len(raw)
+                kind = f"{message.type}_{'delta' if 'base' in message.data or 'put' in message.data else 'full'}"
+                self.received[kind] = self.received.get(kind, 0) + 1  # how many of each
                 if message.type == protocol.DESIRED:
-                    containers = [
-                        _running(item, self.created) for item in message.data.get("containers", []) if item["running"]
-                    ]
-                    self.running = len(containers)
-                    await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": containers}).encode())
+                    self.last_message = time.monotonic()
+                    await self._on_desired(ws, message.data)
+                elif message.type == protocol.NETWORK:
+                    self.last_message = time.monotonic()
+                    await self._on_network(ws, message.data, len(raw))
+
+    async def _on_desired(self, ws: Any, data: dict[str, Any]) -> None:
+        """As agent/session.py: a delta on the held version, or a full set; acknowledged; reported running."""
+        if "put" in data:
+            if deltas.is_gap(self.desired_version, data):
+                await ws.send(
+                    protocol.Message(protocol.ACK, {"desired": self.desired_version, "resync": True}).encode()
+                )
+                return
+            self.entries = deltas.apply(self.entries, data)
+        else:
+            self.entries = deltas.by_slot(data.get("containers", []))
+        if "version" in data:
+            self.desired_version = data["version"]
+            await ws.send(protocol.Message(protocol.ACK, {"desired": self.desired_version}).encode())
+        containers = [_running(item, self.created) for item in self.entries.values() if item["running"]]
+        self.running = len(containers)
+        await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": containers}).encode())
+
+    async def _on_network(self, ws: Any, data: dict[str, Any], size: int) -> None:
+        if "base" in data:
+            if self.network is None or deltas.is_gap(self.network_version, data):
+                await ws.send(
+                    protocol.Message(protocol.ACK, {"network": self.network_version, "resync": True}).encode()
+                )
+                return
+            self.network = apply_network(self.network, data)
+        elif not self.deltas:  # a full state each time: only what the figure needs is kept
+            self.network = Parts.of(data)
+            self.network_full_bytes = size
+            return
+        else:
+            self.network = Parts.of(data)
+            self.network_full_bytes = size
+        if "version" in data:
+            self.network_version = data["version"]
+            await ws.send(protocol.Message(protocol.ACK, {"network": self.network_version}).encode())
+
+    async def resync_network(self) -> None:
+        """Ask for the full network state (a gap, as an agent would): its size is the figure deltas compare to."""
+        await self.ws.send(protocol.Message(protocol.ACK, {"network": self.network_version, "resync": True}).encode())
+
+
+async def _quiet(agents: list[Agent], seconds: float = 2.0, timeout: float = 120.0) -> None:
+    """Until no agent received a desired or network message for `seconds`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if time.monotonic() - max(a.last_message for a in agents) >= seconds:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def _network_shows(agent: Agent, running: int, timeout: float = 120.0) -> None:
+    """Until the agent's network state shows `running` containers running (deltas or full states alike)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        state = agent.network
+        if state is not None and sum(1 for c in state.sections["containers"].values() if c["running"]) == running:
+            return
+
+
+async def _scale_by_one(
+    client: httpx.AsyncClient, agents: list[Agent], service: dict[str, Any], want: int
+) -> dict[str, Any]:
+    """Bytes of `desired` and `network` messages all agents received for one service scaled up by one, then down by
+    one (each until the agents are quiet), and the size of one host's full network state for comparison."""
+    figures: dict[str, Any] = {}
+    for step, scale in (("up", service["scale"] + 1), ("down", service["scale"])):
+        await _network_shows(agents[0], want if step == "up" else want + 1)  # the setup's running flags are out
+        await _quiet(agents)
+        before = [dict(a.received) for a in agents]
+        (await client.post(f"/v1/services/{service['id']}/scale", json={"scale": scale})).raise_for_status()
+        target = want + 1 if step == "up" else want
+        deadline = time.monotonic() + 120
+        while sum(a.running for a in agents) != target and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await _network_shows(agents[0], target)
+        await _quiet(agents)
+        for kind in (
+            protocol.DESIRED,
+            protocol.NETWORK,
+            "network_delta",
+            "network_full",
+            "desired_delta",
+            "desired_full",
+        ):
+            sent = sum(a.received.get(kind, 0) - b.get(kind, 0) for a, b in zip(agents, before, strict=True))
+            figures[f"{step}_{kind}_bytes"] = sent
+    if agents[0].deltas:
+        held = agents[0].received.get("network_full", 0)
+        await agents[0].resync_network()
+        deadline = time.monotonic() + 60
+        while agents[0].received.get("network_full", 0) == held and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    figures["network_full_state_bytes"] = agents[0].network_full_bytes
+    return figures
 
 
 def _running(item: dict[str, Any], created: dict[str, float]) -> dict[str, Any]:
@@ -208,6 +321,8 @@ async def load(
 async def scenario(args: argparse.Namespace) -> dict[str, Any]:
     server = Server()
     agents = [Agent(i) for i in range(args.hosts)]
+    for agent in agents:
+        agent.deltas = args.deltas
     try:
         server.start()
         headers = {"Authorization": server.auth}
@@ -251,6 +366,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
             setup_containers = time.monotonic() - started
             services = (await client.get("/v1/services")).json()["data"]
+            scale_by_one = await _scale_by_one(client, agents, services[0], want)
         timings = await load(server.url, server.auth, args.clients, args.seconds, services, trust)
     finally:
         for agent in agents:
@@ -273,6 +389,8 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
         "load_seconds": args.seconds,
         "setup_hosts_seconds": round(setup_hosts, 1),
         "setup_containers_seconds": round(setup_containers, 1),
+        "deltas": args.deltas,
+        "scale_by_one": scale_by_one,
         "calls": report,
     }
 
@@ -284,6 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the clients call the API")
     parser.add_argument("--settle-timeout", type=float, default=600.0)
+    parser.add_argument("--no-deltas", dest="deltas", action="store_false", help="agents take full states only")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     detail = asyncio.run(scenario(args))

@@ -53,7 +53,7 @@ from corral.agent.network import NetworkManager
 from corral.agent.streams import StreamManager, StreamSource
 from corral.build import build_id
 from corral.config import Settings
-from corral.model import deltas, protocol
+from corral.model import deltas, network_deltas, protocol
 from corral.model.credentials import AgentCredentials
 from corral.model.entities import ObservedContainer
 from corral.model.errors import CorralError, InvalidInput, Unavailable
@@ -172,6 +172,8 @@ class Session:
         self._acked_revision: float | None = None
         self._desired_version: int | None = None  # the version of the set held (deltas: model/deltas.py)
         self._desired_entries: dict[str, deltas.Entry] = {}  # that set's entries by slot id, as the server sent them
+        self._network_version: int | None = None  # the version of the network state held (model/network_deltas.py)
+        self._network_parts: network_deltas.Parts | None = None  # that state, split by key
         self._desired_extras: dict[str, Any] = {}  # its registries and secrets, as sent (a delta may leave them out)
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
@@ -223,7 +225,8 @@ class Session:
 
     async def _converse(self, ws: ClientConnection) -> SessionResult:
         facts = await self.monitor.facts()
-        hello = {"facts": asdict(facts), "labels": self.labels, "agent_version": build_id(), "deltas": True}
+        hello: dict[str, Any] = {"facts": asdict(facts), "labels": self.labels, "agent_version": build_id()}
+        hello.update(deltas=True, network_deltas=True)  # desired sets and network states as deltas
         if self.network is not None:
             hello.update(self.network.hello_fields())  # the WireGuard public key for the encrypted overlay
         images = await self._read_images()
@@ -325,9 +328,7 @@ class Session:
         elif message.type in _STREAM_MESSAGES:
             await self.streams.handle(message)
         elif message.type == protocol.NETWORK and self.network is not None:
-            error = self.network.receive(message.data)
-            if error:
-                await self._send(protocol.ERROR, {"message": error, "in_reply_to": message.id or None})
+            await self._on_network(message)
         elif message.type == protocol.TRUST and self.pin_trust is not None:
             await self._on_trust(message)
         elif message.type == protocol.ERROR:
@@ -351,18 +352,47 @@ class Session:
         log.info("pinned the server's CA bundle: %s", ", ".join(digests))
         await self._send(protocol.TRUSTED, {"digests": digests})
 
+    async def _ask_full(self, kind: str, held: int | None, data: dict[str, Any]) -> None:
+        """A `desired` or `network` delta on a version other than the one held (a gap): ask for the full one."""
+        log.info("%s delta on version %s, I hold %s: asking for the full one", kind, data.get("base"), held)
+        await self._send(protocol.ACK, {kind: held, "resync": True})
+
+    async def _on_network(self, message: protocol.Message) -> None:
+        """A `network` message: a full state, or a delta on the version held (model/network_deltas.py)."""
+        assert self.network is not None
+        data, version = message.data, message.data.get("version")
+        parts = None
+        try:
+            if "base" in data:  # a delta: applies to the version it names only
+                if deltas.is_gap(self._network_version, data) or self._network_parts is None:
+                    await self._ask_full("network", self._network_version, data)
+                    return
+                parts = network_deltas.apply_network(self._network_parts, data)
+                log.info("network delta: version %s on %s", version, self._network_version)
+                data = network_deltas.full_state(parts)
+            elif isinstance(version, int):
+                parts = network_deltas.Parts.of(data)
+        except InvalidInput as exc:
+            error = exc.message
+        else:
+            error = self.network.receive(data)
+        if error:
+            await self._send(protocol.ERROR, {"message": error, "in_reply_to": message.id or None})
+            if "base" in message.data:  # the server follows a version I could not take: start again from a full state
+                self._network_version, self._network_parts = None, None
+                await self._send(protocol.ACK, {"network": None, "resync": True})
+            return
+        if isinstance(version, int) and not isinstance(version, bool) and parts is not None:
+            self._network_version, self._network_parts = version, parts
+            await self._send(protocol.ACK, {"network": version})
+
     async def _on_desired(self, message: protocol.Message) -> None:
         data = message.data
         version = data.get("version")
         try:
             if "put" in data:  # a delta: applies to the version it names only
-                if data.get("base") != self._desired_version or self._desired_version is None:
-                    log.info(
-                        "desired delta on version %s, I hold %s: asking for the full set",
-                        data.get("base"),
-                        self._desired_version,
-                    )
-                    await self._send(protocol.ACK, {"desired": self._desired_version, "resync": True})
+                if deltas.is_gap(self._desired_version, data):
+                    await self._ask_full("desired", self._desired_version, data)
                     return
                 entries = deltas.apply(self._desired_entries, data)
                 extras = {k: data[k] if k in data else self._desired_extras.get(k) for k in _EXTRAS}

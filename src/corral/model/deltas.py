@@ -5,12 +5,13 @@ would re-send every entry. After the first full set (carrying a `version`), the 
 (new or changed, by slot id) and the slot ids removed, against the `base` version the agent holds; the agent applies
 them, acknowledges the new version with `ack`, and asks for the full set again (`ack` with `resync`) when the base
 is not the version it holds (a gap). Level-triggered stays true: a reconnect always starts with the full set.
+`diff`, `apply` and `is_gap` are the machinery the `network` message's deltas use too (model/network_deltas.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,17 +43,29 @@ def _order(entry: Mapping[str, Any]) -> tuple[str, str, int, str]:
     return (str(slot.get("stack", "")), str(slot.get("service", "")), int(slot.get("index", 0)), str(slot["id"]))
 
 
-def apply(held: Mapping[str, Entry], data: Mapping[str, Any]) -> dict[str, Entry]:
-    """`held` with a delta message's `put` and `remove` applied; InvalidInput for a malformed delta."""
+def apply(
+    held: Mapping[str, Entry],
+    data: Mapping[str, Any],
+    key: Callable[[Mapping[str, Any]], str] = slot_id_of,
+    what: str = "desired delta",
+) -> dict[str, Entry]:
+    """`held` with a delta message's `put` and `remove` applied (entries keyed by `key`, the slot id unless told);
+    InvalidInput naming `what` for a malformed delta."""
     put, remove = data.get("put"), data.get("remove")
     if not isinstance(put, list) or not isinstance(remove, list):
-        raise InvalidInput("desired delta: put and remove must be lists", field="put")
-    result = {slot_id: entry for slot_id, entry in held.items() if slot_id not in set(remove)}
+        raise InvalidInput(f"{what}: put and remove must be lists", field="put")
+    gone = set(remove)
+    result = {entry_key: entry for entry_key, entry in held.items() if entry_key not in gone}
     for entry in put:
         if not isinstance(entry, dict):
-            raise InvalidInput("desired delta: put entries must be objects", field="put")
-        result[slot_id_of(entry)] = entry
+            raise InvalidInput(f"{what}: put entries must be objects", field="put")
+        result[key(entry)] = entry
     return result
+
+
+def is_gap(held_version: int | None, data: Mapping[str, Any]) -> bool:
+    """A delta on a version other than the one held (or none held): the agent must ask for the full state."""
+    return held_version is None or data.get("base") != held_version
 
 
 def ordered(entries: Mapping[str, Entry]) -> list[Entry]:

@@ -5,7 +5,8 @@ is ``{"v": 1, "type": ..., "id": ..., "data": {...}}``; a message of an unknown 
 message and never crashes either side.
 
 Agent -> server
-  ``hello``      data: {"facts": {...HostFacts fields}, "labels": {...}, "agent_version": str}
+  ``hello``      data: {"facts": {...HostFacts fields}, "labels": {...}, "agent_version": str}; "deltas": true and
+                 "network_deltas": true ask for `desired` and `network` as deltas
                  sent first on every connection; also "wireguard": {"public_key": base64 str, "port": int}  the
                  host's WireGuard key and listen port for the encrypted overlay (model/network.py), when it has one
   ``snapshot``   data: {"containers": [ObservedContainer as dict, ...]}  full set, after hello and on resync
@@ -25,7 +26,8 @@ Agent -> server
                  The server shows the host `engine-down` and its containers `unknown` until it is back
   ``trusted``    data: {"digests": [str, ...]}  the CA digests the agent pinned after a `trust` message
   ``ack``        data: {"desired": int}  the agent holds the desired set of that version (model/deltas.py); with
-                 "resync": true it holds another one (a gap): the server sends the full set again
+                 "resync": true it holds another one (a gap): the server sends the full set again. {"network": int}
+                 (and "resync") the same for the network state (model/network_deltas.py)
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
@@ -41,7 +43,10 @@ Server -> agent
                  unchanged); the agent applies one whose base it holds and acknowledges with `ack`
   ``network``    data: NetworkState.to_dict() (model/network.py)  the overlay settings, this host's slice, its peers,
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
-                 it changes
+                 it changes. To an agent whose `hello` said "network_deltas": true it also carries "version": int,
+                 and after that first full state the server sends deltas {"version", "base", "put": {section:
+                 [entries]}, "remove": {section: [keys]}} over the sections peers, containers, services, hosts,
+                 with environment/settings/host only when they changed (model/network_deltas.py)
   ``trust``      data: {"ca": PEM}  the CA bundle to pin from now on (a CA rotation: the current and the next CA,
                  then the new one alone; server/ca_rotation.py); it arrives over the channel the pinned CA verified
   ``error``      data: {"message": str, "in_reply_to": str | None}

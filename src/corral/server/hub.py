@@ -87,6 +87,7 @@ class AgentSession:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     agent_version: str = ""  # the agent's build (corral/build.py), from its hello
     deltas: bool = False  # its hello asked for desired-set deltas (model/deltas.py)
+    network_deltas: bool = False  # and for network-state deltas (model/network_deltas.py)
     welcomed: bool = False  # `welcome` went out: nothing else reaches the agent before it (the protocol's order)
 
     async def send(self, message: protocol.Message) -> None:
@@ -444,6 +445,7 @@ class AgentHub:
             protocol.wireguard_from_wire(message.data["wireguard"])
         session.agent_version = validate_agent_version(message.data.get("agent_version"))
         session.deltas = message.data.get("deltas") is True
+        session.network_deltas = message.data.get("network_deltas") is True
         self.backlog.add(session.host_id, Report(message, address))  # superseded only by a later hello's facts
         report = self.backlog.first(session.host_id)
         host = None

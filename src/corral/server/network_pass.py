@@ -3,14 +3,17 @@
 Why a module of its own: the orchestrator loop (server/orchestration.py) calls three hooks — `carried_addresses`
 while it stores a plan, `assign` after its pass, `push` when it talks to agents — and everything about networks
 lives here. The decisions are the pure `orchestrator/ipam.py`; this module only reads the store, writes what
-changed and builds each host's `NetworkState` (model/network.py), sent like `desired`: on connect and whenever its
-digest changes.
+changed and builds each host's `NetworkState` (model/network.py), sent like `desired`: in full on connect, then,
+to an agent that takes deltas, only what changed against the version it holds (model/network_deltas.py); to
+others, in full whenever its digest changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 from collections import defaultdict
@@ -19,7 +22,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from corral.model import protocol
+from corral.model import network_deltas, protocol
 from corral.model.entities import Environment, Host, HostState, ObservedContainer
 from corral.model.network import (
     ContainerRecord,
@@ -64,6 +67,9 @@ class NetworkPass:
         self.reads = reads  # what it plans from: the in-memory state; what it decides is written to the store
         self.hub = hub
         self._sent: dict[str, str] = {}  # host id -> digest of the network state last sent
+        self._held: dict[str, network_deltas.Held] = {}  # host id -> the state a delta-taking agent was last sent
+        self._versions = itertools.count(1)
+        self._push_lock = asyncio.Lock()
         self._reasons: dict[str, str] = {}  # host or slot id -> the IPAM's last reason (logged when it changes)
 
     # -- IPAM -------------------------------------------------------------------------------------------------------
@@ -151,7 +157,7 @@ class NetworkPass:
                         host=_host_network(host, env.network),
                         peers=tuple(
                             _host_network(h, env.network)
-                            for h in env_hosts
+                            for h in sorted(env_hosts, key=lambda h: h.id)
                             if h.id != host.id and h.overlay_slice and h.address
                         ),
                         containers=shared[0],
@@ -192,40 +198,66 @@ class NetworkPass:
                 )
             )
         return (
-            tuple(containers),
-            tuple(_service_record(s) for s in services.values()),
-            tuple(_host_record(h) for h in hosts),
+            # in the order of a full state (model/network_deltas.py), which an agent's deltas rebuild
+            tuple(sorted(containers, key=lambda c: (c.stack, c.service, c.index, c.slot_id))),
+            tuple(sorted((_service_record(s) for s in services.values()), key=lambda s: (s.stack, s.name))),
+            tuple(_host_record(h) for h in sorted(hosts, key=lambda h: h.id)),
         )
 
     async def push(self, *, force_host: str | None = None) -> None:
-        """Send each connected agent its network state when it changed (or, for `force_host`, always)."""
-        host_ids = [h for h in self.hub.sessions if force_host is None or h == force_host]
-        if not host_ids:
-            return
-        encoded = await run_in_threadpool(self.encoded_states, host_ids)
-        for host_id, (digest, text) in encoded.items():
-            if force_host is None and self._sent.get(host_id) == digest:
-                continue
-            if await self.hub.send_encoded(host_id, text):
-                self._sent[host_id] = digest
+        """Send each connected agent its network state when it changed (or, for `force_host`, always, in full): a
+        delta-taking agent gets what changed since the version it was last sent (model/network_deltas.py)."""
+        async with self._push_lock:  # one at a time: each delta's base is the version the push before sent
+            host_ids = [h for h in self.hub.sessions if force_host is None or h == force_host]
+            if not host_ids:
+                return
+            if force_host is not None:
+                self._held.pop(force_host, None)
+            outgoing = await run_in_threadpool(self.encoded_states, host_ids, force_host)
+            for host_id, (digest, text, held) in outgoing.items():
+                if held is None and force_host is None and self._sent.get(host_id) == digest:
+                    continue  # an agent that takes full states only: this one it has
+                if await self.hub.send_encoded(host_id, text):
+                    self._sent[host_id] = digest
+                    if held is None:
+                        self._held.pop(host_id, None)
+                    else:
+                        self._held[host_id] = held
+                else:
+                    self._held.pop(host_id, None)  # unknown what it holds now: its reconnect starts from full
 
-    def encoded_states(self, host_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        """Host id -> (digest, encoded `network` message) of each host's state, off the event loop. The parts every
-        host of an environment shares (containers, services, hosts: the bulk) are encoded once per environment and
-        spliced into each host's message, not encoded again for each of hundreds of hosts."""
-        encoded: dict[str, tuple[str, str]] = {}
-        shared_json: dict[str, str] = {}
+    async def on_ack(self, host_id: str, data: dict[str, Any]) -> None:
+        """An agent holds another network state than the one we follow (a gap, or a delta it could not read): send
+        it the full state again."""
+        if data.get("resync") is True:
+            log.info("agent %s asked for its full network state (version %s)", host_id, data.get("network"))
+            await self.push(force_host=host_id)
+
+    def encoded_states(
+        self, host_ids: Iterable[str], force_host: str | None = None
+    ) -> dict[str, tuple[str, str, network_deltas.Held | None]]:
+        """Host id -> (digest, encoded `network` message, what a delta-taking agent holds once it is sent), off the
+        event loop: a delta for an agent that holds a version (none when nothing changed for it), else the full
+        state. The parts every host of an environment shares (containers, services, hosts: the bulk) are
+        keyed, diffed and encoded once per environment, not again for each of hundreds of hosts."""
+        encoded: dict[str, tuple[str, str, network_deltas.Held | None]] = {}
+        shared_lists: dict[str, dict[str, list[dict[str, Any]]]] = {}  # in the canonical order (states_for)
+        shared_parts: dict[str, network_deltas.Sections] = {}
+        shared_json: dict[str, str] = {}  # made only when some host of the environment gets a full state
+        memo: network_deltas.Memo = {}
         for host_id, state in self.states_for(host_ids).items():
-            shared = shared_json.get(state.environment_id)
+            shared = shared_parts.get(state.environment_id)
             if shared is None:
-                shared = shared_json[state.environment_id] = json.dumps(
-                    {
-                        "containers": [c.to_dict() for c in state.containers],
-                        "services": [s.to_dict() for s in state.services],
-                        "hosts": [dict(h) for h in state.hosts],
-                    },
-                    sort_keys=True,
-                )
+                lists = shared_lists[state.environment_id] = {
+                    "containers": [c.to_dict() for c in state.containers],
+                    "services": [s.to_dict() for s in state.services],
+                    "hosts": [dict(h) for h in state.hosts],
+                }
+                shared = shared_parts[state.environment_id] = network_deltas.Parts.of(
+                    {"environment_id": state.environment_id, "host": {}, **lists}
+                ).sections
+            session = self.hub.sessions.get(host_id)
+            takes_deltas = session is not None and session.network_deltas
             own = {
                 "environment_id": state.environment_id,
                 "environment": state.environment,
@@ -233,16 +265,34 @@ class NetworkPass:
                 "host": state.host.to_dict(),
                 "peers": [p.to_dict() for p in state.peers],
             }
+            parts = network_deltas.Parts.of({**own, "containers": [], "services": [], "hosts": []})
+            parts = network_deltas.Parts(parts.fixed, {**shared, "peers": parts.sections["peers"]})
+            held = self._held.get(host_id) if takes_deltas and host_id != force_host else None
+            if held is not None:
+                delta = network_deltas.network_delta(held.parts, parts, memo)
+                if delta is None:
+                    continue
+                version = next(self._versions)
+                message = protocol.Message(protocol.NETWORK, {**delta, "base": held.version, "version": version})
+                encoded[host_id] = ("", message.encode(), network_deltas.Held(version, parts))
+                continue
+            if state.environment_id not in shared_json:
+                shared_json[state.environment_id] = json.dumps(shared_lists[state.environment_id], sort_keys=True)
             own_json = json.dumps(own, sort_keys=True)
-            data = own_json[:-1] + ", " + shared[1:]  # both are JSON objects with distinct keys
+            data = own_json[:-1] + ", " + shared_json[state.environment_id][1:]  # objects with distinct keys
             digest = hashlib.sha256(data.encode()).hexdigest()
+            held_now = None
+            if takes_deltas:
+                held_now = network_deltas.Held(next(self._versions), parts)
+                data = data[:-1] + f', "version": {held_now.version}}}'
             envelope = protocol.Message(protocol.NETWORK)
             text = json.dumps({"v": envelope.v, "type": envelope.type, "id": envelope.id, "data": None})
-            encoded[host_id] = (digest, text[: -len("null}")] + data + "}")
+            encoded[host_id] = (digest, text[: -len("null}")] + data + "}", held_now)
         return encoded
 
     def forget(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
+        self._held.pop(host_id, None)
 
 
 def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[tuple[str, str], ObservedContainer]:

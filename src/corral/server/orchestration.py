@@ -459,7 +459,9 @@ class Orchestrator:
 
     async def _on_ack(self, host_id: str, data: dict[str, Any]) -> None:
         """An agent holds another desired set than the one we follow (a gap): send it the full set again."""
-        if data.get("resync") is True:
+        if "network" in data:  # about its network state (model/network_deltas.py)
+            await self.network.on_ack(host_id, data)
+        elif data.get("resync") is True:
             log.info("agent %s asked for its full desired set (version %s)", host_id, data.get("desired"))
             self._held.pop(host_id, None)
             await self._push_desired(force_host=host_id)
