@@ -129,6 +129,11 @@ class LoadBalancers:
         self._certificates: Mapping[str, str] = {}  # name -> PEM bundle (chain + key); never logged
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lb")
 
+    @property
+    def state(self) -> NetworkState | None:
+        """The last network state (agent/drain.py reads which targets the LBs still offer)."""
+        return self._state
+
     def update(self, state: NetworkState) -> None:
         self._state = state
         self._wake.set()

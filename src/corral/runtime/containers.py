@@ -527,3 +527,19 @@ def started_at(engine: DockerEngine, docker_id: str) -> float | None:
         return _parse_time(state.get("StartedAt"))
 
     return engine.call(f"inspect container {short(docker_id)}", inspect)
+
+
+def container_pid(engine: DockerEngine, docker_id: str) -> int:
+    """The host pid of the container's main process (0 when it is not running or gone): its /proc/PID/net tells
+    which connections it holds (agent/drain.py)."""
+
+    def inspect(client: docker.DockerClient) -> int:
+        try:
+            data: dict[str, Any] = client.api.inspect_container(docker_id)
+        except docker.errors.NotFound:
+            return 0
+        state = data.get("State") or {}
+        pid = state.get("Pid")
+        return pid if isinstance(pid, int) and state.get("Running") else 0
+
+    return engine.call(f"inspect container {short(docker_id)}", inspect)
