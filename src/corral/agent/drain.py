@@ -7,7 +7,9 @@ every LB host reloads HAProxy from that message, but nothing orders that message
 message. So before stopping a container of a service some LB routes to, the agent waits until its own copy of the
 network state no longer offers the container (the LB hosts get the same message at the same time), gives them
 `settle_seconds` to reload, then waits while the container still has established connections on a port it listens
-on (HAProxy's old workers finishing their requests), at most `bound_seconds` in all. Other containers stop at once.
+on (HAProxy's old workers finishing their requests), at most `bound_seconds` in all. An LB container of this host
+drains the same way behind the host ports the agent forwards (network/lb_ports.py): it stops once they send new
+connections elsewhere (`fronted` false) and the connections it holds have ended. Other containers stop at once.
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def offered(state: NetworkState, name: str) -> bool:
     return any(c.name == name and c.running and c.healthy for c in state.containers)
 
 
+def is_balancer(state: NetworkState, name: str) -> bool:
+    """Whether the container called `name` belongs to an LB service."""
+    lbs = {(s.stack, s.name) for s in state.services if s.lb}
+    return any((c.stack, c.service) in lbs for c in state.containers if c.name == name)
+
+
 def is_target(state: NetworkState, name: str) -> bool:
     """Whether the container called `name` belongs to a service an LB routes to (by the service's name prefix)."""
     for record in state.containers:
@@ -74,6 +82,12 @@ def open_connections(tables: Iterable[str]) -> int:
     rows = [row for row in rows if len(row) > 3]
     listening = {row[1].rsplit(":", 1)[1] for row in rows if row[3] == _LISTEN}
     return sum(1 for row in rows if row[3] == _ESTABLISHED and row[1].rsplit(":", 1)[1] in listening)
+
+
+def listening_ports(tables: Iterable[str]) -> set[int]:
+    """The TCP ports a namespace listens on, from /proc/PID/net/tcp{,6} texts (pure)."""
+    rows = [line.split() for text in tables for line in text.splitlines()[1:]]
+    return {int(row[1].rsplit(":", 1)[1], 16) for row in rows if len(row) > 3 and row[3] == _LISTEN}
 
 
 def read_tables(pid: int) -> list[str]:
@@ -94,6 +108,7 @@ class Drainer:
         state: Callable[[], NetworkState | None],
         pid_of: Callable[[str], int],
         *,
+        fronted: Callable[[str], bool] = lambda _: False,
         settle_seconds: float = SETTLE_SECONDS,
         bound_seconds: float = BOUND_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -102,6 +117,7 @@ class Drainer:
     ) -> None:
         self._state = state
         self._pid_of = pid_of
+        self._fronted = fronted
         self.settle_seconds = settle_seconds
         self.bound_seconds = bound_seconds
         self._clock = clock
@@ -111,14 +127,22 @@ class Drainer:
     def drain(self, docker_id: str, name: str) -> float:
         """Wait until container `name` may stop; the seconds waited (0 when it is no LB target or not running)."""
         state = self._state()
-        if state is None or not name or not is_target(state, name):
+        if state is None or not name:
+            return 0.0
+        target, balancer = is_target(state, name), is_balancer(state, name) or self._fronted(name)
+        if not (target or balancer):
             return 0.0
         pid = self._pid_of(docker_id)
         if pid <= 0:
             return 0.0
         start = self._clock()
         deadline = start + self.bound_seconds
-        while (state := self._state()) is not None and offered(state, name) and self._clock() < deadline:
+
+        def still_offered() -> bool:
+            now = self._state()
+            return (target and now is not None and offered(now, name)) or (balancer and self._fronted(name))
+
+        while still_offered() and self._clock() < deadline:
             self._sleep(POLL_SECONDS)
         self._sleep(max(0.0, min(self.settle_seconds, deadline - self._clock())))
         left = open_connections(self._tables(pid))
@@ -129,5 +153,5 @@ class Drainer:
         if left:
             log.warning("draining %s: %d connections still open after %.1f s; stopping it", name, left, waited)
         else:
-            log.info("drained %s in %.1f s (out of the load balancers, no open request)", name, waited)
+            log.info("drained %s in %.1f s (no new connections sent to it, none left open)", name, waited)
         return waited

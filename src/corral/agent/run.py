@@ -153,7 +153,8 @@ class Agent:
         self.metadata = MetadataServer(port=METADATA_LISTEN_PORT)
         self.load_balancers = LoadBalancers(DockerEngine(docker_host))  # haproxy.cfg of the LB containers here
         pid_of = functools.partial(container_pid, self.converger.engine)
-        self.converger.drain = Drainer(lambda: self.load_balancers.state, pid_of).drain  # LB targets drain first
+        lbs = self.load_balancers  # LB targets and LB containers drain before they stop
+        self.converger.drain = Drainer(lambda: lbs.state, pid_of, fronted=lbs.fronted).drain
         if settings.agent_overlay:
             self.network.register(self.dns)
             self.network.register(self.metadata)
