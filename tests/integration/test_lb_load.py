@@ -1,8 +1,9 @@
 """No failed request through a load balancer while its target scales 2 -> 6 -> 2 and is upgraded with batch 1
 (issue 19 acceptance), and none answered by a container that had not become healthy: each target serves 404
 until its page exists, a few seconds after start, and its health check asks for that page, so a request sent to
-a target before it turned healthy would fail. Bounded: 50 client threads, new connection per request, from the
-root namespace to the host's published port. HAProxy's retries would hide a target that stopped while it was still
+a target before it turned healthy would fail. Bounded: 50 client threads (10 of them asking for a page that takes
+1 s, so requests are in flight when a target stops), a new connection per request, from the root namespace to the
+host's published port. HAProxy's retries would hide a target that stopped while it was still
 configured (agent/drain.py drains it first), so its log of abnormal requests (retries, redispatches, errors) must stay
 empty too."""
 
@@ -34,8 +35,10 @@ services:
     stop_grace_period: 2s
     environment:
       RELEASE: "{release}"
-    command: ["sh", "-c", "mkdir -p /www && (sleep 3; echo $$RELEASE $$(hostname) > /www/index.html) &
-      exec httpd -f -p 8080 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www/cgi-bin &&
+      printf '#!/bin/sh\\nsleep 1\\necho Content-Type: text/plain\\necho\\necho slow\\n' > /www/cgi-bin/slow &&
+      chmod 755 /www/cgi-bin/slow &&
+      (sleep 3; echo $$RELEASE $$(hostname) > /www/index.html) & exec httpd -f -p 8080 -h /www"]
 """
 
 RANCHER = """\
@@ -62,20 +65,24 @@ services:
 class Load:
     """Client threads sending GET / with a new connection each; every answer counted by (status, body)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, slow: int = 0) -> None:
         self.address = address
+        self.slow = slow  # this many clients ask for a page that takes 1 s (in flight when a target stops)
         self.stop = threading.Event()
         self.answers: Counter[str] = Counter()
         self.total = 0  # successful requests over the whole run
         self.failures: list[str] = []
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(CLIENTS)]
+        self.threads = [
+            threading.Thread(target=self._run, args=("/cgi-bin/slow" if i < slow else "/",), daemon=True)
+            for i in range(CLIENTS)
+        ]
 
-    def _run(self) -> None:
+    def _run(self, path: str) -> None:
         while not self.stop.is_set():
             try:
                 connection = http.client.HTTPConnection(self.address, 80, timeout=10)
-                connection.request("GET", "/", headers={"Host": "app.example"})
+                connection.request("GET", path, headers={"Host": "app.example"})
                 response = connection.getresponse()
                 body = response.read().decode().strip()
                 connection.close()
@@ -86,7 +93,8 @@ class Load:
                 if outcome.startswith(("HTTP ", "error: ")):
                     self.failures.append(f"{time.strftime('%H:%M:%S')} {outcome}")
                 else:
-                    self.answers[outcome] += 1
+                    if outcome != "slow":
+                        self.answers[outcome] += 1
                     self.total += 1
 
     def serving(self) -> set[str]:
@@ -140,7 +148,7 @@ def test_no_failed_request_through_scale_and_upgrade(server: ServerProcess, tmp_
     wait_until("the LB serves app", two_serving, 180)
     before = len(_lb_log(server))  # the 503s while no target was healthy yet
     started = time.monotonic()
-    with Load(address) as load:
+    with Load(address, slow=10) as load:
         wait_until("both app containers serve", lambda: len(_serving_for(load, 2)) == 2, 60)
         server.cli("scale", "shop/app=6")
         wait_until("six app containers serve", lambda: len(_serving_for(load, 2)) == 6, 180)
