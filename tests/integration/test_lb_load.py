@@ -2,7 +2,8 @@
 (issue 19 acceptance), and none answered by a container that had not become healthy: each target serves 404
 until its page exists, a few seconds after start, and its health check asks for that page, so a request sent to
 a target before it turned healthy would fail. Bounded: 50 client threads (10 of them asking for a page that takes
-1 s, so requests are in flight when a target stops), a new connection per request, from the root namespace to the
+4 s, so requests are in flight when a target stops; the app dies at once when stopped: without the agent's drain
+this test saw 11 failed requests), a new connection per request, from the root namespace to the
 host's published port. HAProxy's retries would hide a target that stopped while it was still
 configured (agent/drain.py drains it first), so its log of abnormal requests (retries, redispatches, errors) must stay
 empty too."""
@@ -32,11 +33,11 @@ services:
     ports: ["80:80"]
   app:
     image: corral/busybox:latest
-    stop_grace_period: 2s
+    stop_signal: SIGKILL  # an app that stops at once: only the drain spares its requests in flight
     environment:
       RELEASE: "{release}"
     command: ["sh", "-c", "mkdir -p /www/cgi-bin &&
-      printf '#!/bin/sh\\nsleep 1\\necho Content-Type: text/plain\\necho\\necho slow\\n' > /www/cgi-bin/slow &&
+      printf '#!/bin/sh\\nsleep 4\\necho Content-Type: text/plain\\necho\\necho slow\\n' > /www/cgi-bin/slow &&
       chmod 755 /www/cgi-bin/slow &&
       (sleep 3; echo $$RELEASE $$(hostname) > /www/index.html) & exec httpd -f -p 8080 -h /www"]
 """
@@ -67,7 +68,7 @@ class Load:
 
     def __init__(self, address: str, *, slow: int = 0) -> None:
         self.address = address
-        self.slow = slow  # this many clients ask for a page that takes 1 s (in flight when a target stops)
+        self.slow = slow  # this many clients ask for a page that takes 4 s (in flight when a target stops)
         self.stop = threading.Event()
         self.answers: Counter[str] = Counter()
         self.total = 0  # successful requests over the whole run
