@@ -225,6 +225,7 @@ def unassigned_random_ports(desired: DesiredContainer) -> str:
 
 
 FilePreparer = Callable[[DesiredContainer], list[tuple[str, str]]]  # writes a container's files (agent/files.py)
+Drain = Callable[[str, str], float]  # (docker id, name): waits until an LB target may stop (agent/drain.py)
 
 
 @dataclass(frozen=True)
@@ -236,13 +237,15 @@ class ApplyContext:
     reason is raised). `registries` (server -> credential, from the server's `desired` message) authenticate image
     pulls. With a `puller` (agent/pulls.py) a missing image is pulled in the background and the action waits
     (raises `WaitingForImage`) instead of blocking on the pull. `files` writes the container's secrets, configs
-    and uploads and returns their read-only binds."""
+    and uploads and returns their read-only binds. `drain` runs before a stop or removal (an LB's target leaves
+    the load balancers and finishes its requests first)."""
 
     protected_slots: Collection[str] = ()
     gate: NetworkGate | None = None
     registries: Mapping[str, RegistryCredential] = field(default_factory=dict)
     puller: ImagePuller | None = None
     files: FilePreparer | None = None
+    drain: Drain | None = None
 
 
 def apply_action(engine: DockerEngine, action: Action, context: ApplyContext | None = None) -> str:
@@ -260,6 +263,8 @@ def apply_action(engine: DockerEngine, action: Action, context: ApplyContext | N
             raise CorralError(
                 f"waiting for a host port for {missing}: the server has not assigned one (its range may be full)"
             )
+    if context.drain is not None and action.kind in (ActionKind.REMOVE, ActionKind.STOP):
+        context.drain(action.docker_id, action.name)
     if action.kind is ActionKind.REMOVE:
         runtime.remove_container(engine, action.docker_id, name=action.name)
         return ""
@@ -437,6 +442,7 @@ class Converger:
         self._removal_errors: dict[str, str] = {}  # undesired slot id -> last error (logged once)
         self._restarts = RestartBackoff()
         self.network_gate: NetworkGate | None = None  # set by the agent's NetworkManager (agent/network.py)
+        self.drain: Drain | None = None  # set by the agent: LB targets drain before they stop (agent/drain.py)
         # registry server -> credential for pulls, replaced by each `desired` message (agent/session.py)
         self.registries: Mapping[str, RegistryCredential] = {}
         self.puller = puller  # background pulls (agent/pulls.py); None: a create waits for its pull
@@ -476,7 +482,9 @@ class Converger:
         actions = arrange_unit_actions(actions, desired, observed)  # a sidekick unit: targets first
         due = [a for a in actions if self._failures.get(a.slot_id, (0, 0.0))[1] <= now]
         deferred = {a.slot_id for a in actions} - {a.slot_id for a in due}
-        context = ApplyContext(wanted, self.network_gate, self.registries, self.puller, self._prepare_files)
+        context = ApplyContext(
+            wanted, self.network_gate, self.registries, self.puller, self._prepare_files, drain=self.drain
+        )
         results = apply_actions(self.engine, due, context)
         if self.puller is not None:
             self.puller.forget(wanted.__contains__)

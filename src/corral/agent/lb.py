@@ -11,6 +11,9 @@ master (`haproxy -W`), which starts new workers on the same listening sockets (`
 ones finish their connections. A round also runs every `apply_seconds`, so a failed push is retried.
 Certificates (chain + key, from the desired set, server/cert_delivery.py) are written into the container's
 CERT_DIR (mode 0600) before the configuration naming them; they are part of what decides a reload (a renewal).
+The LB's fixed host ports are forwarded by this component too (network/lb_ports.py): each goes to the newest LB
+container of the host whose HAProxy got its configuration and listens on its ports (`forwards`, pure), so a
+start-first upgrade's new container takes the new connections only once it can answer them.
 """
 
 from __future__ import annotations
@@ -20,14 +23,20 @@ import concurrent.futures
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+import re
+import time
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from corral.agent.drain import listening_ports, read_tables
 from corral.model.errors import CorralError
 from corral.model.lb import lb_config_from_dict
 from corral.model.network import ContainerRecord, NetworkState, ServiceRecord
 from corral.model.virtual import Virtual
 from corral.network.haproxy_config import CERT_DIR, Target, certificate_order, missing_certificates, render
+from corral.network.lb_ports import Forward, LbPorts
+from corral.network.overlay import OverlayError
+from corral.runtime.containers import container_pid
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.files import container_id, put_file, put_files, send_signal
 
@@ -36,6 +45,9 @@ log = logging.getLogger("corral.agent.lb")
 CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 RELOAD_SIGNAL = "SIGUSR2"
 APPLY_SECONDS = 5.0
+LISTEN_WAIT_SECONDS = 5.0  # for a reloaded HAProxy to listen on its ports before it is given connections
+_GENERATION = re.compile(r"-u(\d+)$")
+_BIND = re.compile(r"^\s+bind \*:(\d+)\b", re.MULTILINE)
 
 
 def _selected(selector: str, service: ServiceRecord) -> bool:
@@ -117,6 +129,39 @@ def wanted_configs(state: NetworkState, certificates: Mapping[str, str] | None =
     return wanted
 
 
+def published(service: ServiceRecord) -> list[tuple[str, int, int]]:
+    """(protocol, host port, container port) of the service's fixed host ports ("80:8080/tcp" in its record)."""
+    found = []
+    for entry in service.ports:
+        mapping, _, protocol = entry.partition("/")
+        host, sep, container = mapping.rpartition(":")
+        if sep and host.isdigit() and container.isdigit():
+            found.append((protocol or "tcp", int(host), int(container)))
+    return found
+
+
+def forwards(state: NetworkState, ready: Collection[str]) -> list[Forward]:
+    """The host's LB ports, each to the newest (upgrade generation, then name) running LB container of its service on
+    this host among the `ready` ones (configured and listening); none while no container is ready (pure)."""
+    found: list[Forward] = []
+    for service in state.services:
+        ports = published(service) if service.lb else []
+        candidates = [
+            c
+            for c in state.containers
+            if (c.stack, c.service) == (service.stack, service.name)
+            and c.host_id == state.host.host_id
+            and c.running
+            and c.ip
+            and c.name in ready
+        ]
+        if not ports or not candidates:
+            continue
+        chosen = max(candidates, key=lambda c: (int(m.group(1)) if (m := _GENERATION.search(c.name)) else 0, c.name))
+        found += [Forward(protocol, host, chosen.ip, port, chosen.name) for protocol, host, port in ports]
+    return found
+
+
 class LoadBalancers:
     """Keeps every LB container on this host configured (register it on the NetworkManager)."""
 
@@ -128,6 +173,13 @@ class LoadBalancers:
         self._pushed: dict[str, tuple[str, str]] = {}  # container name -> (docker id, config digest)
         self._certificates: Mapping[str, str] = {}  # name -> PEM bundle (chain + key); never logged
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lb")
+        self._listening: dict[str, str] = {}  # container name -> docker id whose HAProxy listens on its ports
+        self.ports = LbPorts()
+
+    @property
+    def state(self) -> NetworkState | None:
+        """The last network state (agent/drain.py reads which targets the LBs still offer)."""
+        return self._state
 
     def update(self, state: NetworkState) -> None:
         self._state = state
@@ -188,7 +240,44 @@ class LoadBalancers:
             self._pushed[name] = (docker_id, digest)
             pushed.append(name)
             log.info("load balancer %s: configuration updated (%s)", name, _summary(text))
+        self._forward(state, wanted)
         return pushed
+
+    def fronted(self, name: str) -> bool:
+        """Whether this host's LB ports send new connections to container `name` (agent/drain.py waits for it)."""
+        return any(f.name == name for f in self.ports.current or ())
+
+    def _forward(self, state: NetworkState, wanted: Mapping[str, Wanted]) -> None:
+        self._listening = {k: v for k, v in self._listening.items() if k in wanted}
+        for name, want in wanted.items():
+            docker_id = self._pushed.get(name, ("", ""))[0]
+            if docker_id and self._listening.get(name) != docker_id and self._listens(docker_id, want.config):
+                self._listening[name] = docker_id
+        ready = [
+            name for name, docker_id in self._listening.items() if self._pushed.get(name, ("", ""))[0] == docker_id
+        ]
+        chosen = forwards(state, ready)
+        if self.ports.current is None and not chosen and not any(s.lb for s in state.services):
+            return  # no LB here ever: leave the host's NAT alone
+        try:
+            self.ports.apply(chosen)
+        except OverlayError as exc:
+            log.warning("load balancer ports: %s", exc.message)
+
+    def _listens(self, docker_id: str, config: str) -> bool:
+        """Wait (bounded) until the container's HAProxy listens on every port its configuration binds."""
+        wanted = {int(port) for port in _BIND.findall(config)}
+        deadline = time.monotonic() + LISTEN_WAIT_SECONDS
+        while True:
+            try:
+                pid = container_pid(self.engine, docker_id)
+            except CorralError:
+                return False
+            if pid and wanted <= listening_ports(read_tables(pid)):
+                return True
+            if not pid or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import ssl
@@ -33,6 +34,7 @@ from corral.agent.credentials_store import (
     set_aside_credentials,
 )
 from corral.agent.dns import DnsServer
+from corral.agent.drain import Drainer
 from corral.agent.engine_monitor import EngineMonitor
 from corral.agent.files import ContainerFiles
 from corral.agent.health import HealthMonitor
@@ -48,6 +50,7 @@ from corral.model.credentials import AgentCredentials
 from corral.model.errors import InvalidInput, Unavailable
 from corral.model.join_token import parse_ca_digest, parse_join_token
 from corral.model.network import DNS_LISTEN_PORT, METADATA_LISTEN_PORT
+from corral.runtime.containers import container_pid
 from corral.runtime.docker_engine import DockerEngine
 from corral.runtime.streams import ContainerStreams
 
@@ -149,6 +152,9 @@ class Agent:
         self.dns = DnsServer(port=DNS_LISTEN_PORT)
         self.metadata = MetadataServer(port=METADATA_LISTEN_PORT)
         self.load_balancers = LoadBalancers(DockerEngine(docker_host))  # haproxy.cfg of the LB containers here
+        pid_of = functools.partial(container_pid, self.converger.engine)
+        lbs = self.load_balancers  # LB targets and LB containers drain before they stop
+        self.converger.drain = Drainer(lambda: lbs.state, pid_of, fronted=lbs.fronted).drain
         if settings.agent_overlay:
             self.network.register(self.dns)
             self.network.register(self.metadata)

@@ -84,9 +84,18 @@ class LbConfig:
         return any(r.protocol.terminates_tls for r in self.port_rules)
 
 
+HAPROXY_IMAGE = "corral/haproxy"  # built by scripts/images.sh
+
+
 def is_lb_service(image: str, labels: dict[str, str]) -> bool:
     """An LB service: Rancher's LB image (any tag) or the `io.corral.lb` label."""
     return image.split(":", 1)[0].split("@", 1)[0] == LB_IMAGE_PREFIX or labels.get(LB_LABEL, "") not in ("", "false")
+
+
+def runs_haproxy(image: str, labels: dict[str, str]) -> bool:
+    """A container of an LB service (Rancher's image is run as corral/haproxy): the agent, not Docker, forwards its
+    fixed host ports, so an upgrade can start the new one beside the old one (network/lb_ports.py)."""
+    return is_lb_service(image, labels) or image.split(":", 1)[0].split("@", 1)[0] == HAPROXY_IMAGE
 
 
 def lb_config_to_dict(config: LbConfig) -> dict[str, Any]:

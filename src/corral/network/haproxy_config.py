@@ -9,7 +9,8 @@ exact) and path prefix in rule order; each (service, target port, mode) is one b
 targets only (none: HAProxy answers 503); a connection a target refuses or drops (it stopped before the next
 configuration arrived) is retried on another one (`retries`, `option redispatch`, `retry-on` for HTTP) and HAProxy's
 own check takes such a target out within a second; stickiness inserts a cookie. Port 42 answers the LB's own health
-check. `config` is appended as the user wrote it.
+check. `config` is appended as the user wrote it. Only the abnormal requests are logged (`dontlog-normal`: errors,
+retries, redispatches, 5xx) to the container's output: a retried request means a target left without draining.
 """
 
 from __future__ import annotations
@@ -69,8 +70,11 @@ def render(config: LbConfig, targets: Mapping[str, Sequence[Target]], *, certifi
         "global",
         f"    stats socket {RUNTIME_SOCKET} mode 600 level admin expose-fd listeners",
         "    maxconn 4096",
+        "    log stdout format raw local0",
         "",
         "defaults",
+        "    log global",
+        "    option dontlog-normal",
         "    timeout connect 5s",
         "    timeout client 60s",
         "    timeout server 60s",
@@ -116,7 +120,7 @@ def _frontend(port: int, rules: list[PortRule], certificates: Sequence[str]) -> 
             bind += " alpn http/1.1"
     lines = [f"frontend port_{port}", bind, f"    mode {'http' if http else 'tcp'}"]
     if http:
-        lines.append("    option forwardfor")
+        lines += ["    option forwardfor", "    option httplog"]
     default = ""
     for index, rule in enumerate(rules):
         backend = backend_name(rule)

@@ -24,6 +24,7 @@ import docker.errors
 
 from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound
 from corral.model.health import DockerHealthcheck
+from corral.model.lb import runs_haproxy
 from corral.model.network import DNS_DOMAIN, DOCKER_NETWORK, SERVICES_ADDRESS
 from corral.model.registries import RegistryCredential, registry_of
 from corral.model.stack import DesiredContainer, LaunchConfig
@@ -66,6 +67,13 @@ class CreateArguments:
 def on_overlay(desired: DesiredContainer) -> bool:
     """Whether the container belongs on the managed overlay (network_mode managed, not joined to a sidekick)."""
     return desired.launch.network_mode in ("", MANAGED_NETWORK_MODE)
+
+
+def publishes_through_agent(desired: DesiredContainer) -> bool:
+    """An LB container on the managed overlay: its fixed host ports are not Docker's to bind, the agent forwards
+    them to the one LB container of the host that should take new connections (network/lb_ports.py)."""
+    launch = desired.launch
+    return bool(desired.ip) and on_overlay(desired) and runs_haproxy(launch.image, dict(launch.labels))
 
 
 def host_ports_label(host_ports: Iterable[tuple[int, str, int]]) -> str:
@@ -171,11 +179,12 @@ def create_arguments(
     unit = unit_options(launch, targets or {})
     exposed: list[tuple[int, str]] = []
     bindings: dict[str, list[tuple[str, int]]] = {}
+    through_agent = publishes_through_agent(desired)
     for port in launch.ports:
         key: tuple[int, str] = (port.container_port, port.protocol)
         if key not in exposed:
             exposed.append(key)
-        if port.host_port is not None:
+        if port.host_port is not None and not through_agent:
             bindings.setdefault(f"{port.container_port}/{port.protocol}", []).append((port.host_ip, port.host_port))
     random_ip: dict[tuple[int, str], str] = {
         (p.container_port, p.protocol): p.host_ip for p in launch.ports if p.host_port is None
@@ -525,5 +534,21 @@ def started_at(engine: DockerEngine, docker_id: str) -> float | None:
             return None
         state = data.get("State") or {}
         return _parse_time(state.get("StartedAt"))
+
+    return engine.call(f"inspect container {short(docker_id)}", inspect)
+
+
+def container_pid(engine: DockerEngine, docker_id: str) -> int:
+    """The host pid of the container's main process (0 when it is not running or gone): its /proc/PID/net tells
+    which connections it holds (agent/drain.py)."""
+
+    def inspect(client: docker.DockerClient) -> int:
+        try:
+            data: dict[str, Any] = client.api.inspect_container(docker_id)
+        except docker.errors.NotFound:
+            return 0
+        state = data.get("State") or {}
+        pid = state.get("Pid")
+        return pid if isinstance(pid, int) and state.get("Running") else 0
 
     return engine.call(f"inspect container {short(docker_id)}", inspect)

@@ -188,7 +188,8 @@ class NetworkPass:
                     index=record.slot.index,
                     host_id=record.slot.host_id,
                     ip=record.ip,
-                    running=seen is not None and seen.state == "running",
+                    # desired stopped: out of DNS and the LBs while its agent drains it (agent/drain.py)
+                    running=record.running and seen is not None and seen.state == "running",
                     healthy=seen is not None and seen.health in ("", "healthy"),
                     primary=service.spec.sidekick_of or "",
                     links=tuple(launch.links),

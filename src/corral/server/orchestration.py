@@ -269,9 +269,13 @@ class Orchestrator:
                         v for sid, v in views.items() if v.slot.service != service.name or v.slot.stack != service.stack
                     ] + [views[sid] for sid in upgrade.retired_running if sid in views]
                 else:
+                    # an LB's fixed host ports are forwarded by its agent (network/lb_ports.py), not bound by Docker:
+                    # a start-first upgrade's new container shares them with the old one on the same host
+                    shared = service.spec.launch.published_ports() if service.spec.lb_config else frozenset()
                     for sid in upgrade.retired_running:
                         if sid in views:
-                            load.claim_view(views[sid])
+                            view = views[sid]
+                            load.claim_view(dataclasses.replace(view, published_ports=view.published_ports - shared))
                 wait = _dependencies_wait(service, services, slots_by_service, snapshot.observed)
                 plan = reconcile(
                     dataclasses.replace(service.spec, scale=service.scale),
@@ -322,6 +326,9 @@ class Orchestrator:
                         load.claim_view(views[slot.id])
                 else:  # the plan claimed the slots it keeps; retired ones and random host ports count too
                     _claim_rest(load, service, before, upgrade.retired - upgrade.retired_running, plan)
+                    for sid in upgrade.retired_running if shared else ():  # the next services see them taken
+                        if sid in views and views[sid].slot.host_id in load.hosts:
+                            load.used[views[sid].slot.host_id].update(views[sid].published_ports & shared)
             self.stacks.set_service_reasons(reasons)
             changed.extend(s for s in services if s.id in reasons and s not in changed)
             if len(changed) == changed_before and not leftovers:
