@@ -50,7 +50,7 @@ from corral.agent.engine_monitor import (
 from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
 from corral.agent.network import NetworkManager
-from corral.agent.streams import StreamManager, StreamSource
+from corral.agent.streams import JobSource, StreamManager, StreamSource
 from corral.build import build_id
 from corral.config import Settings
 from corral.model import deltas, protocol
@@ -79,6 +79,9 @@ _STREAM_MESSAGES = frozenset(
         protocol.CANCEL,
         protocol.PAUSE,
         protocol.RESUME,
+        protocol.BUILD,
+        protocol.SAVE,
+        protocol.LOAD,
     }
 )
 
@@ -145,6 +148,7 @@ class Session:
         settings: Settings,
         stop: asyncio.Event,
         stream_source: StreamSource,
+        image_jobs: JobSource | None = None,
         health: HealthMonitor | None = None,
         network: NetworkManager | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -175,7 +179,7 @@ class Session:
         self._desired_extras: dict[str, Any] = {}  # its registries and secrets, as sent (a delta may leave them out)
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
-        self.streams = StreamManager(stream_source, self._send)
+        self.streams = StreamManager(stream_source, self._send, jobs=image_jobs)
         self.health = health if health is not None else HealthMonitor()  # probes outlive sessions (agent/health.py)
         self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
         self.network = network  # the overlay, DNS and metadata (agent/network.py); outlives sessions
