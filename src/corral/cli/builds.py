@@ -44,14 +44,17 @@ def build_contexts(
     return contexts, {service: p.digest for service, p in packed.items()}, "force" if build else "auto"
 
 
-def follow_builds(stack_id: str, timeout: float) -> None:
-    """Print the builds' new log lines until each is built or failed; exit 1 if one failed."""
+def follow_builds(stack_id: str, timeout: float, before: list[dict[str, Any]]) -> None:
+    """Print the builds' new log lines until each is built or failed; exit 1 if one failed. `before`: the builds
+    the stack showed when `up` returned; those already built then are not this run's (their log is not shown)."""
+    known = {(b["image"], b["arch"]) for b in before if b["state"] == "built"}
     printed: dict[tuple[str, str], int] = {}
     deadline = time.monotonic() + timeout
     appear = time.monotonic() + APPEAR_SECONDS
     while True:
         stack: dict[str, Any] = _run(lambda c: c.stacks.get(stack_id))
-        builds = stack.get("builds", [])
+        builds = [b for b in stack.get("builds", []) if (b["image"], b["arch"]) not in known]
+        every = stack.get("builds", [])
         for build in builds:
             key = (build["service"], build["arch"])
             lines: list[str] = build["log"]
@@ -60,9 +63,9 @@ def follow_builds(stack_id: str, timeout: float) -> None:
             for line in lines[start - first :]:
                 err_console.print(f"{build['service']} ({build['arch']}) | {line}", highlight=False, markup=False)
             printed[key] = build["lines"]
-        if builds and all(b["state"] in DONE for b in builds):
+        if every and all(b["state"] in DONE for b in builds):
             break
-        if not builds and time.monotonic() > appear:
+        if not every and time.monotonic() > appear:
             err_console.print("[yellow]warning:[/yellow] no build started (no active host to build on yet)")
             return
         if time.monotonic() > deadline:

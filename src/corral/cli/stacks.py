@@ -126,7 +126,7 @@ def up(
     for warning in result.get("warnings", []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if contexts is not None and contexts[1] and build is not False:
-        follow_builds(result["id"], timeout)
+        follow_builds(result["id"], timeout, result.get("builds", []))
     if confirm_upgrade:
         _wait_for_stack(result["id"], timeout, until=("upgraded", "active"))
         return _finish_upgrade(env, name, "confirm-upgrade", detach, timeout, output)
