@@ -164,10 +164,14 @@ def pack_context(
     return PackedContext(data=data, digest=hashlib.sha256(data).hexdigest(), files=count)
 
 
+def _size(count: int) -> str:
+    return f"{count / (1024 * 1024):g} MiB" if count >= 1024 * 1024 else f"{count / 1024:g} KiB"
+
+
 def _too_large(who: str, folder: Path, size: str, limit: int) -> InvalidInput:
     return InvalidInput(
         f"{who}build context {folder} holds {size} bytes after .dockerignore, at most {limit} "
-        f"({limit / (1024 * 1024):g} MiB): {ADVICE}",
+        f"({_size(limit)}): {ADVICE}",
         field="build.context",
     )
 
@@ -179,7 +183,7 @@ def pack_contexts(
     packed: dict[tuple[str, str], PackedContext] = {}
     result: dict[str, PackedContext] = {}
     for service, build in sorted(builds.items()):
-        key = (build.context, build.dockerfile)
+        key = (posixpath.normpath(build.context), build.dockerfile)
         if key not in packed:
             packed[key] = pack_context(base_dir / build.context, dockerfile=build.dockerfile, service=service)
         result[service] = packed[key]
