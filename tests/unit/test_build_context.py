@@ -119,5 +119,5 @@ def test_contexts_shared_by_services_are_packed_once_and_the_total_is_limited(tm
     assert packed["web"].digest == packed["worker"].digest
     _tree(tmp_path / "other", {"Dockerfile": "FROM x\n", "data": "z" * 3000})
     builds["other"] = BuildSpec(context="other")
-    with pytest.raises(InvalidInput, match="the build contexts hold .* bytes in all, at most 12000 per `corral up`"):
+    with pytest.raises(InvalidInput, match=r"the build contexts hold .* bytes in all, at most 12000 per `corral up`"):
         pack_contexts(tmp_path, builds, limit=12000)
