@@ -73,12 +73,9 @@ def measure(payload_mib: float) -> dict[str, Any]:
         target = cluster.record(next(h for h in HOSTS if h != builder)).docker_host
         subprocess.run([DOCKER, "-H", target, "rmi", "-f", image], capture_output=True, check=False)
         direct_started = time.monotonic()
-        subprocess.run(
-            f"{DOCKER} -H {source} save {image} | {DOCKER} -H {target} load",
-            shell=True,
-            check=True,
-            capture_output=True,
-        )
+        save = subprocess.Popen([DOCKER, "-H", source, "save", image], stdout=subprocess.PIPE)
+        subprocess.run([DOCKER, "-H", target, "load"], stdin=save.stdout, check=True, capture_output=True)
+        assert save.wait() == 0, "docker save failed"
         direct = time.monotonic() - direct_started
     relay = running_at - built_at
     return {
