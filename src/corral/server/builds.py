@@ -12,7 +12,8 @@ Why this shape:
   websockets are already authenticated, pinned to the CA and carry streams with backpressure (the logs/exec
   machinery). The cost: the server relays every byte, once per receiving host (bench/ measures it).
 - **Who needs an image**: the hosts with a slot of a service running that image, whose engine does not report it
-  (the agent says "waiting for image X: built by Corral" meanwhile). A distribution pass looks every 2 s.
+  (the agent says "waiting for image X: built by Corral" meanwhile). A distribution pass looks every 2 s; a host
+  of an architecture nobody built for yet (it joined later) gets a build of its own.
 Build state (queued, building, built, failed, the log's last lines) lives in memory; contexts and saved images on
 disk, content-addressed. Contexts come from `corral up` (server/api_stacks.py) and are kept by digest.
 """
@@ -281,8 +282,17 @@ class BuildCoordinator:
                 continue
             path = self._image_file(image, host.facts.arch)
             if not path.exists():
+                self._build_for_new_arch(host, image)
                 continue
             self._loads[key] = asyncio.get_running_loop().create_task(self._load(host, image, path))
+
+    def _build_for_new_arch(self, host: Host, image: str) -> None:
+        """A host of an architecture nobody built `image` for (it joined after `corral up`): build it now."""
+        if not host.facts.arch or (image, host.facts.arch) in self.builds:
+            return
+        known = next((b for b in self.builds.values() if b.image == image), None)
+        if known is not None:
+            self._ensure(host.environment_id, known.stack_id, known.service, known.record, host.facts.arch)
 
     async def _load(self, host: Host, image: str, path: Path) -> None:
         key = (host.id, image)
