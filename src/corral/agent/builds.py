@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from corral.agent.streams import ExecHandle
@@ -110,8 +110,9 @@ class LoadJob(_Job):
     """Each chunk written is acknowledged (stream "ack", the total so far), so the server never sends more than
     the agent's stdin allowance ahead."""
 
-    def __init__(self, engine: DockerEngine, data: dict[str, Any]) -> None:
+    def __init__(self, engine: DockerEngine, data: dict[str, Any], on_loaded: Callable[[], object] | None) -> None:
         self.image = _image(data)
+        self.on_loaded = on_loaded
         self._load = runtime.ImageLoad(engine)
         self._events: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._written = 0
@@ -129,6 +130,8 @@ class LoadJob(_Job):
         while (event := self._events.get()) is not None:
             yield ACK_STREAM, event
         output = self._load.result()
+        if self.on_loaded is not None:  # the containers that waited for it are created at once
+            self.on_loaded()
         yield "stdout", f"{output}\n".encode()
 
     def close(self) -> None:
@@ -141,6 +144,7 @@ class ImageJobs:
 
     def __init__(self, engine: DockerEngine) -> None:
         self.engine = engine
+        self.on_loaded: Callable[[], object] | None = None  # set by the session: converge after a load
 
     def __call__(self, kind: str, data: dict[str, Any]) -> ExecHandle:
         if kind == protocol.BUILD:
@@ -148,5 +152,5 @@ class ImageJobs:
         if kind == protocol.SAVE:
             return SaveJob(self.engine, data)
         if kind == protocol.LOAD:
-            return LoadJob(self.engine, data)
+            return LoadJob(self.engine, data, self.on_loaded)
         raise InvalidInput(f"unknown image job {kind!r}", field="type")

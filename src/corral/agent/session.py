@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from corral.agent.builds import ImageJobs
 from corral.agent.converge import Converger, SlotReporter, parse_desired
 from corral.agent.engine_monitor import (
     ENGINE_LOST,
@@ -179,6 +180,7 @@ class Session:
         self._desired_extras: dict[str, Any] = {}  # its registries and secrets, as sent (a delta may leave them out)
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
+        self.image_jobs = image_jobs
         self.streams = StreamManager(stream_source, self._send, jobs=image_jobs)
         self.health = health if health is not None else HealthMonitor()  # probes outlive sessions (agent/health.py)
         self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
@@ -243,6 +245,10 @@ class Session:
         if self.converger.puller is not None:  # a finished pull converges at once (agent/pulls.py)
             loop = asyncio.get_running_loop()
             self.converger.puller.on_done = functools.partial(loop.call_soon_threadsafe, self._on_network_ready)
+        if isinstance(self.image_jobs, ImageJobs):  # a loaded image converges at once too
+            self.image_jobs.on_loaded = functools.partial(
+                asyncio.get_running_loop().call_soon_threadsafe, self._on_network_ready
+            )
         self.slot_reporter.new_connection()
         if self.network is not None:
             self.network.attach(self._send, self._on_network_ready)

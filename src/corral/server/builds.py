@@ -191,6 +191,7 @@ class BuildCoordinator:
             await self._save(host, build)
             build.state, build.finished = "built", time.time()
             build.add(f"built {build.image} for {build.arch} in {build.finished - build.started:.1f} s")
+            self.distribute()  # the hosts waiting for it get it now, not at the next pass
         except CorralError as exc:
             build.state, build.error, build.finished = "failed", exc.message, time.time()
             build.add(f"error: {exc.message}")
