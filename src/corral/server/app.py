@@ -53,6 +53,7 @@ from corral.server.idempotency import Idempotency
 from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
+from corral.server.stack_builds import previous_records
 from corral.server.stack_views import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
@@ -106,7 +107,9 @@ def create_app(
     host_service.agent_url = agent_url
     host_service.tls = tls  # local agents get the CA digest and file
 
-    builds = BuildCoordinator(hub, StateReads(state), settings.data_dir)  # compose `build:` (server/builds.py)
+    builds = BuildCoordinator(  # compose `build:` (server/builds.py)
+        hub, StateReads(state), settings.data_dir, lambda stack_id: previous_records(stacks.stack_files(stack_id))
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,15 @@ class Build:
 
 
 class BuildCoordinator:
-    def __init__(self, hub: AgentHub, reads: StateReads, data_dir: Path) -> None:
+    def __init__(
+        self,
+        hub: AgentHub,
+        reads: StateReads,
+        data_dir: Path,
+        records_of: Callable[[str], dict[str, BuildRecord]] | None = None,
+    ) -> None:
         self.hub = hub
+        self.records_of = records_of  # stack id -> its services' build records (the stack's stored files)
         self.reads = reads
         self.contexts = data_dir / "builds" / "contexts"
         self.images = data_dir / "builds" / "images"
@@ -259,41 +266,45 @@ class BuildCoordinator:
             except Exception:  # the next round tries again
                 log.exception("distributing built images failed")
 
-    def wanted(self) -> Iterable[tuple[Host, str]]:
-        """(host, image) for each built image a slot on a connected host needs and its engine does not report."""
+    def wanted(self) -> Iterable[tuple[Host, str, str, str]]:
+        """(host, image, stack id, service) for each built image a slot on a connected host needs and its engine
+        does not report."""
         reads = self.reads.pinned()
         services = {s.id: s for s in reads.list_services()}
         for host in reads.list_hosts(container_counts=False):
             if host.state is not HostState.ACTIVE or not self.hub.is_connected(host.id):
                 continue
             images = {
-                services[r.service_id].spec.launch.image
+                (services[r.service_id].spec.launch.image, services[r.service_id].stack_id, r.slot.service)
                 for r in reads.list_slots(host_id=host.id)
                 if r.service_id in services
             }
-            for image in sorted(i for i in images if is_built_image(i)):
+            for image, stack_id, service in sorted(i for i in images if is_built_image(i[0])):
                 if normalise_reference(image) not in host.images:
-                    yield host, image
+                    yield host, image, stack_id, service
 
     def distribute(self) -> None:
         now = time.time()
-        for host, image in self.wanted():
+        for host, image, stack_id, service in self.wanted():
             key = (host.id, image)
             if key in self._loads or now - self._load_failed.get(key, 0.0) < RETRY_LOAD_SECONDS:
                 continue
             path = self._image_file(image, host.facts.arch)
             if not path.exists():
-                self._build_for_new_arch(host, image)
+                self._build_for_new_arch(host, image, stack_id, service)
                 continue
             self._loads[key] = asyncio.get_running_loop().create_task(self._load(host, image, path))
 
-    def _build_for_new_arch(self, host: Host, image: str) -> None:
-        """A host of an architecture nobody built `image` for (it joined after `corral up`): build it now."""
+    def _build_for_new_arch(self, host: Host, image: str, stack_id: str, service: str) -> None:
+        """A host of an architecture nobody built `image` for (it joined after `corral up`, or the server restarted
+        before the build ended): build it now, from the record in the stack's files."""
         if not host.facts.arch or (image, host.facts.arch) in self.builds:
             return
-        known = next((b for b in self.builds.values() if b.image == image), None)
-        if known is not None:
-            self._ensure(host.environment_id, known.stack_id, known.service, known.record, host.facts.arch)
+        known = next((b.record for b in self.builds.values() if b.image == image), None)
+        if known is None and self.records_of is not None:
+            known = self.records_of(stack_id).get(service)
+        if known is not None and known.image == image and self.has_context(known.context_digest):
+            self._ensure(host.environment_id, stack_id, service, known, host.facts.arch)
 
     async def _load(self, host: Host, image: str, path: Path) -> None:
         key = (host.id, image)
