@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,7 @@ def measure(payload_mib: float) -> dict[str, Any]:
         subprocess.run([DOCKER, "-H", target, "load"], stdin=save.stdout, check=True, capture_output=True)
         assert save.wait() == 0, "docker save failed"
         direct = time.monotonic() - direct_started
+        loads = re.findall(r"loaded \S+ on (\S+) in ([0-9.]+) s", cluster.server.log())
     relay = running_at - built_at
     return {
         "benchmark": "B1",
@@ -86,6 +88,7 @@ def measure(payload_mib: float) -> dict[str, Any]:
         "relay_to_2_hosts_seconds": round(relay, 2),
         "direct_save_load_one_host_seconds": round(direct, 2),
         "relay_mib_per_second": round(2 * image_bytes / 1048576 / relay, 1) if relay > 0 else None,
+        "load_seconds_per_host": {host: float(seconds) for host, seconds in loads},
     }
 
 
@@ -102,6 +105,7 @@ def main() -> None:
             f"B1 build {r['image_mib']} MiB image once: {r['build_seconds']} s (build + save to the server)",
             f"   relay to 2 other hosts until their containers run: {r['relay_to_2_hosts_seconds']} s "
             f"({r['relay_mib_per_second']} MiB/s)",
+            f"   of which streaming and docker load per host: {r['load_seconds_per_host']}",
             f"   direct docker save | docker load to one host: {r['direct_save_load_one_host_seconds']} s",
         ],
     )
