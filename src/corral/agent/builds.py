@@ -66,8 +66,9 @@ class _Job:
 
 
 class BuildJob(_Job):
-    def __init__(self, engine: DockerEngine, data: dict[str, Any]) -> None:
+    def __init__(self, engine: DockerEngine, data: dict[str, Any], on_built: Callable[[], object] | None) -> None:
         self.image = _image(data)
+        self.on_built = on_built
         try:
             self.context = base64.b64decode(_text(data, "context"), validate=True)
         except binascii.Error as exc:
@@ -94,6 +95,8 @@ class BuildJob(_Job):
         )
         for line in lines:
             yield "stdout", f"{line}\n".encode()
+        if self.on_built is not None:  # this host's containers that waited for the image are created at once
+            self.on_built()
 
 
 class SaveJob(_Job):
@@ -144,11 +147,11 @@ class ImageJobs:
 
     def __init__(self, engine: DockerEngine) -> None:
         self.engine = engine
-        self.on_loaded: Callable[[], object] | None = None  # set by the session: converge after a load
+        self.on_loaded: Callable[[], object] | None = None  # set by the session: converge after a build or load
 
     def __call__(self, kind: str, data: dict[str, Any]) -> ExecHandle:
         if kind == protocol.BUILD:
-            return BuildJob(self.engine, data)
+            return BuildJob(self.engine, data, self.on_loaded)
         if kind == protocol.SAVE:
             return SaveJob(self.engine, data)
         if kind == protocol.LOAD:
