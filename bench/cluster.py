@@ -30,7 +30,7 @@ from corral.provision.local import LocalHostRecord  # noqa: E402
 
 TEST_IMAGE = "corral/busybox:latest"
 ENVIRONMENT = "default"
-SLOTS = {"P2": 0, "P4": 1, "P5": 2, "P6": 3, "N1": 3, "L1": 2}  # N1 and L1 share ranges: run_all runs one at a time
+SLOTS = {"P2": 0, "P4": 1, "P5": 2, "P6": 3, "N1": 3, "L1": 2, "B1": 1}  # shared ranges: one at a time
 
 
 class BenchCluster:

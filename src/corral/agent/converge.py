@@ -29,8 +29,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.agent.files import ContainerFiles
-from corral.agent.pulls import ImagePuller
+from corral.agent.pulls import ImagePuller, WaitingForImage
 from corral.agent.units import arrange_unit_actions
+from corral.model.builds import is_built_image
 from corral.model.entities import ObservedContainer
 from corral.model.errors import CorralError, InvalidInput
 from corral.model.registries import RegistryCredential, credential_for
@@ -280,6 +281,8 @@ def apply_action(engine: DockerEngine, action: Action, context: ApplyContext | N
     image = want.launch.image
     credential = credential_for(image, context.registries)
     always = runtime.wants_image_pull(want.launch)
+    if is_built_image(image) and not runtime.image_present(engine, image):
+        raise WaitingForImage(f"waiting for image {image}: built by Corral, the server sends it to this host")
     if context.puller is None:
         runtime.ensure_image(engine, image, always_pull=always, credential=credential)
     else:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from corral.agent.backoff import Backoff
+from corral.agent.builds import ImageJobs
 from corral.agent.converge import Converger, SlotReporter
 from corral.agent.credentials_store import (
     RegistrationRejectedError,
@@ -143,6 +144,7 @@ class Agent:
         self.converger = Converger(DockerEngine(docker_host), puller=puller, files=files)
         # Logs and exec: one engine client for all streams, a pooled connection for each (they last long).
         self.streams = ContainerStreams(DockerEngine(docker_host, pool_size=MAX_STREAMS + 8))
+        self.image_jobs = ImageJobs(DockerEngine(docker_host))  # builds, saves, loads (agent/builds.py)
         self.slot_reporter = SlotReporter()
         self.health = HealthMonitor()
         # The overlay (Docker network + VXLAN), the connectivity check, and DNS/metadata registered on it.
@@ -351,6 +353,7 @@ class Agent:
                 settings=self.settings,
                 stop=self.stop,
                 stream_source=self.streams,
+                image_jobs=self.image_jobs,
                 health=self.health,
                 network=self.network,
                 ssl_context=self.ssl,

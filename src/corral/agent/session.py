@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from corral.agent.builds import ImageJobs
 from corral.agent.converge import Converger, SlotReporter, parse_desired
 from corral.agent.engine_monitor import (
     ENGINE_LOST,
@@ -50,7 +51,7 @@ from corral.agent.engine_monitor import (
 from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
 from corral.agent.network import NetworkManager
-from corral.agent.streams import StreamManager, StreamSource
+from corral.agent.streams import JobSource, StreamManager, StreamSource
 from corral.build import build_id
 from corral.config import Settings
 from corral.model import deltas, network_deltas, protocol
@@ -79,6 +80,9 @@ _STREAM_MESSAGES = frozenset(
         protocol.CANCEL,
         protocol.PAUSE,
         protocol.RESUME,
+        protocol.BUILD,
+        protocol.SAVE,
+        protocol.LOAD,
     }
 )
 
@@ -145,6 +149,7 @@ class Session:
         settings: Settings,
         stop: asyncio.Event,
         stream_source: StreamSource,
+        image_jobs: JobSource | None = None,
         health: HealthMonitor | None = None,
         network: NetworkManager | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -177,7 +182,8 @@ class Session:
         self._desired_extras: dict[str, Any] = {}  # its registries and secrets, as sent (a delta may leave them out)
         self._converge_due: float | None = None  # loop time of the next converge
         self._converge_wake = asyncio.Event()
-        self.streams = StreamManager(stream_source, self._send)
+        self.image_jobs = image_jobs
+        self.streams = StreamManager(stream_source, self._send, jobs=image_jobs)
         self.health = health if health is not None else HealthMonitor()  # probes outlive sessions (agent/health.py)
         self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
         self.network = network  # the overlay, DNS and metadata (agent/network.py); outlives sessions
@@ -242,6 +248,10 @@ class Session:
         if self.converger.puller is not None:  # a finished pull converges at once (agent/pulls.py)
             loop = asyncio.get_running_loop()
             self.converger.puller.on_done = functools.partial(loop.call_soon_threadsafe, self._on_network_ready)
+        if isinstance(self.image_jobs, ImageJobs):  # a loaded image converges at once too
+            self.image_jobs.on_loaded = functools.partial(
+                asyncio.get_running_loop().call_soon_threadsafe, self._on_network_ready
+            )
         self.slot_reporter.new_connection()
         if self.network is not None:
             self.network.attach(self._send, self._on_network_ready)

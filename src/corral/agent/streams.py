@@ -100,6 +100,19 @@ class StatsRequest:
     stream: bool = False
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """An image job (model/protocol.py `build`, `save`, `load`): the agent's image jobs (agent/builds.py) run it
+    as an exec-like handle; a `load` takes its input as `stdin`."""
+
+    request_id: str
+    kind: str
+    data: dict[str, Any]
+
+
+JobSource = Callable[[str, dict[str, Any]], ExecHandle]  # (kind, data) -> a running job
+JOB_KINDS = frozenset({protocol.BUILD, protocol.SAVE, protocol.LOAD})
+
 STATS_STREAM = "stats"  # the `stream` of the `output` messages of a stats request: one JSON line per sample
 
 
@@ -309,8 +322,11 @@ class _Stream:
 class StreamManager:
     """Runs the logs and exec streams of one websocket connection; `handle` takes the server's stream messages."""
 
-    def __init__(self, source: StreamSource, send: Send, *, limit: int = MAX_STREAMS) -> None:
+    def __init__(
+        self, source: StreamSource, send: Send, *, limit: int = MAX_STREAMS, jobs: JobSource | None = None
+    ) -> None:
         self.source = source
+        self.jobs = jobs
         self._send = send
         self._limit = limit
         self._streams: dict[str, _Stream] = {}
@@ -325,7 +341,7 @@ class StreamManager:
         if self._closed:
             return
         kind = message.type
-        if kind in (protocol.LOGS, protocol.EXEC, protocol.STATS):
+        if kind in (protocol.LOGS, protocol.EXEC, protocol.STATS) or kind in JOB_KINDS:
             await self._open(message)
             return
         try:
@@ -395,9 +411,13 @@ class StreamManager:
                 {"message": f"request_id {request_id} is already in use", "in_reply_to": message.id or None},
             )
             return
-        request: LogsRequest | ExecRequest | StatsRequest
+        request: LogsRequest | ExecRequest | StatsRequest | JobRequest
         try:
-            if message.type == protocol.LOGS:
+            if message.type in JOB_KINDS:
+                if self.jobs is None:
+                    raise InvalidInput("this agent runs no image jobs", field="type")
+                request = JobRequest(request_id, message.type, dict(message.data))
+            elif message.type == protocol.LOGS:
                 request = parse_logs(message.data)
             elif message.type == protocol.STATS:
                 request = parse_stats(message.data)
@@ -411,7 +431,9 @@ class StreamManager:
                 request_id, None, f"this host already runs {self._limit} logs/exec streams; try again when one ends"
             )
             return
-        takes_input = isinstance(request, ExecRequest) and (request.interactive or request.tty)
+        takes_input = (isinstance(request, ExecRequest) and (request.interactive or request.tty)) or (
+            isinstance(request, JobRequest) and request.kind == protocol.LOAD
+        )
         stream = _Stream(request_id, asyncio.get_running_loop(), takes_input=takes_input)
         self._streams[request_id] = stream
         stream.task = asyncio.create_task(self._pump(stream), name=f"stream-{request_id}")
@@ -451,7 +473,7 @@ class StreamManager:
 
     # -- the reader thread
 
-    def _read(self, stream: _Stream, request: LogsRequest | ExecRequest | StatsRequest) -> None:
+    def _read(self, stream: _Stream, request: LogsRequest | ExecRequest | StatsRequest | JobRequest) -> None:
         exit_code: int | None = None
         error: str | None = None
         try:
@@ -499,10 +521,16 @@ class StreamManager:
             if close is not None:
                 close()
 
-    def _read_exec(self, stream: _Stream, request: ExecRequest) -> int | None:
+    def _read_exec(self, stream: _Stream, request: ExecRequest | JobRequest) -> int | None:
         if stream.stop.is_set():
             return None
-        handle = self.source.exec_run(request.docker_id, request.cmd, tty=request.tty, interactive=request.interactive)
+        if isinstance(request, JobRequest):
+            assert self.jobs is not None
+            handle = self.jobs(request.kind, request.data)
+        else:
+            handle = self.source.exec_run(
+                request.docker_id, request.cmd, tty=request.tty, interactive=request.interactive
+            )
         try:
             if not stream.attach(handle):
                 return None

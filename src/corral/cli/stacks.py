@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from corral.cli.builds import build_contexts, follow_builds
 from corral.cli.events import iso
 from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
 from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
@@ -83,6 +84,10 @@ def up(
     profile: Annotated[
         list[str] | None, typer.Option("--profile", help="Enable services of this Compose profile (repeatable).")
     ] = None,
+    build: Annotated[
+        bool | None,
+        typer.Option("--build/--no-build", help="Build images even if their context did not change / never build."),
+    ] = None,
     env: EnvOption = None,
     output: FormatOption = Format.table,
 ) -> None:
@@ -97,6 +102,7 @@ def up(
     except InvalidInput as exc:
         fail(exc.message)
     name = project.name
+    contexts = build_contexts(project.compose_path, project.compose_text, project.variables, build)
     upgrade_request: dict[str, Any] | None = None
     if upgrade:
         wanted = {"batch_size": batch_size, "interval_ms": interval, "start_first": start_first}
@@ -114,10 +120,13 @@ def up(
             upgrade=upgrade_request,
             profiles=project.profiles,
             uploads=_uploads(project.compose_path, project.compose_text, project.variables),
+            builds=contexts,
         )
     )
     for warning in result.get("warnings", []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if contexts is not None and contexts[1] and build is not False:
+        follow_builds(result["id"], timeout, result.get("builds", []))
     if confirm_upgrade:
         _wait_for_stack(result["id"], timeout, until=("upgraded", "active"))
         return _finish_upgrade(env, name, "confirm-upgrade", detach, timeout, output)

@@ -407,8 +407,10 @@ class StacksClient:
         upgrade: dict[str, Any] | None = None,
         profiles: list[str] | None = None,
         uploads: tuple[dict[str, str], dict[str, str]] | None = None,
+        builds: tuple[dict[str, str], dict[str, str], str] | None = None,
     ) -> dict[str, Any]:
-        """Create or update a stack. `upgrade` ({} or some of batch_size, interval_ms, start_first,
+        """Create or update a stack. `builds`: the build contexts (sha256 -> base64 tar), which service builds
+        from which, and the mode (auto, force, never). `upgrade` ({} or some of batch_size, interval_ms, start_first,
         deadline_seconds) makes changed services upgrade in batches instead of all at once; `profiles` are the
         Compose profiles to enable; `uploads`: the files (path -> base64) and environment values of relative binds,
         secrets and configs (compose/files.py)."""
@@ -429,6 +431,8 @@ class StacksClient:
             body["profiles"] = profiles
         if uploads is not None:
             body["uploads"], body["upload_environment"] = uploads
+        if builds is not None:
+            body["build_contexts"], body["build_context_of"], body["build"] = builds
         result: dict[str, Any] = self._client.request("PUT", "/v1/stacks", json=body)
         return result
 

@@ -35,6 +35,7 @@ from corral.compose.values import (
     str_list,
 )
 from corral.compose.volumes import parse_volumes
+from corral.model.builds import PLACEHOLDER_IMAGE
 from corral.model.errors import InvalidInput
 from corral.model.health import docker_healthcheck
 from corral.model.names import LABEL_KEY_PATTERN
@@ -51,6 +52,7 @@ SUPPORTED_KEYS = frozenset({
     "pid", "ipc", "devices",
     "networks",  # compose/networks.py
     "secrets", "configs",  # read by compose/files.py
+    "build",  # read by compose/build.py
 })  # fmt: skip
 # Known to compose (any version, plus Rancher's docker-compose extensions) but not implemented: warned and ignored.
 IGNORED_KEYS = frozenset({
@@ -66,12 +68,7 @@ IGNORED_KEYS = frozenset({
     "sysctls", "use_api_socket", "userns_mode", "uts", "volume_driver",
 })  # fmt: skip
 # Known, but ignoring them would change what the service is: an error.
-REJECTED_KEYS = {
-    "build": (
-        "building images is not supported yet: build and push it (docker build -t REGISTRY/NAME . && docker push "
-        "REGISTRY/NAME; `corral registries add` for a private registry), then set image: REGISTRY/NAME"
-    ),
-}
+REJECTED_KEYS: dict[str, str] = {}
 SPECIAL_KEYS = frozenset({"container_name", "extends"})  # extends is resolved before (compose/extends.py)
 KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | REJECTED_KEYS.keys() | SPECIAL_KEYS
 
@@ -141,15 +138,12 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         if key in IGNORED_KEYS:
             warn.append(unsupported(loc, key))
     for key, reason in REJECTED_KEYS.items():
-        if key in body and (key != "build" or body.get("image") is None):
+        if key in body:
             raise loc.key(key).error(reason)
-    if "build" in body:
-        warn.append(
-            f"{loc.service_prefix()}: key 'build' is not supported and was ignored; the image is pulled (as Compose "
-            "does when it exists in a registry; push it there)"
-        )
+    if body.get("image") is None and body.get("build") is not None:  # compose/build.py names the image
+        body = {**body, "image": PLACEHOLDER_IMAGE}
     if body.get("image") is None:
-        raise loc.key("image").error("is required (every service needs an image)")
+        raise loc.key("image").error("is required (every service needs an image or a build)")
     image = as_str(body["image"], loc.key("image")).strip()
     if not _IMAGE.fullmatch(image):
         raise loc.key("image").error(f"{image!r} is not a valid image reference")

@@ -61,7 +61,7 @@ def archs_of_image(image: str, reports: Iterable[Mapping[str, Sequence[str]]]) -
     when no host knows the image (it cannot be filtered on: the agent reports the missing image instead).
     """
     wanted = normalise_reference(image)
-    if not wanted:
+    if not wanted or wanted.startswith("corral-build/"):  # Corral builds it for every architecture (model/builds.py)
         return None
     archs: set[str] = set()
     known = False

@@ -57,7 +57,13 @@ any number of `output` messages and exactly one `end`, also when the request fai
   ``exec``       data: {"request_id", "docker_id", "cmd": [str, ...], "tty": bool, "interactive": bool}
   ``stats``      data: {"request_id", "docker_id", "stream": bool}   resource use: each `output` (stream "stats")
                  carries one JSON line per sample (runtime/stats.py sample_of), about one a second while `stream`
-  ``stdin``      data: {"request_id", "data": base64}   input for an interactive exec; "eof": true closes it
+  ``build``      data: {"request_id", "image", "context": base64 tar, "dockerfile", "args": {}, "target", "labels": {},
+                 "platform"}   build `image` on the host's engine (server/builds.py); `output` carries the builder's
+                 lines, `end` exit_code 0, or the error naming the failing Dockerfile step
+  ``save``       data: {"request_id", "image"}   `output` carries the `docker save` tar of `image`
+  ``load``       data: {"request_id", "image"}   `docker load` of the tar the server sends as `stdin` (then eof);
+                 `output` of stream "ack" carries the bytes written so far (one decimal a line), for flow control
+  ``stdin``      data: {"request_id", "data": base64}   input for an interactive exec or a load; "eof": true closes it
   ``resize``     data: {"request_id", "rows": int, "cols": int}
   ``cancel``     data: {"request_id"}   stop a stream (a logs follow, a running exec); the agent still sends `end`
   ``pause``      data: {"request_id"}   the server holds too much of this stream's output unread (its client reads
@@ -110,6 +116,9 @@ RESIZE = "resize"
 CANCEL = "cancel"
 PAUSE = "pause"
 RESUME = "resume"
+BUILD = "build"
+SAVE = "save"
+LOAD = "load"
 OUTPUT = "output"
 END = "end"
 ERROR = "error"
@@ -118,7 +127,7 @@ AGENT_MESSAGE_TYPES = frozenset(
     {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, ENGINE, CONVERGED, OUTPUT, END, ERROR, ACK}
 )
 SERVER_MESSAGE_TYPES = frozenset(
-    {WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, PAUSE, RESUME, ERROR}
+    {WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, PAUSE, RESUME, ERROR, BUILD, SAVE, LOAD}
 )
 MAX_OUTPUT_CHUNK = 64 * 1024
 

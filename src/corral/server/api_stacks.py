@@ -17,6 +17,7 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from corral.compose import ComposeFile, load_stack
+from corral.model.builds import BuildRecord
 from corral.model.entities import Environment, Principal
 from corral.model.errors import Conflict, InvalidInput
 from corral.model.names import validate_name
@@ -33,6 +34,7 @@ from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService
 from corral.server.paging import Paging, dumps, page, paged_body
 from corral.server.service_accounts import check_service_accounts
+from corral.server.stack_builds import add_builds, previous_records, request_builds, with_builds
 from corral.server.stack_secrets import remove_stack_secrets, store_stack_secrets, uploads_of
 from corral.server.stack_views import (
     EnvironmentState,
@@ -76,6 +78,10 @@ class StackFiles(Strict):
     # relative binds, secret and config files (path -> base64) and `environment:` sources, sent by `corral up`
     uploads: dict[str, str] | None = Field(default=None, repr=False)
     upload_environment: dict[str, str] = Field(default_factory=dict, repr=False)
+    # `build:` contexts (sha256 -> base64 tar), which service builds from which, and auto | force | never
+    build_contexts: dict[str, str] | None = Field(default=None, repr=False)
+    build_context_of: dict[str, str] = Field(default_factory=dict)
+    build: str = "auto"
 
 
 class ScaleBody(Strict):
@@ -141,7 +147,25 @@ def _state(request: Request, environment_id: str | None) -> EnvironmentState:
 
 def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
     stack = _stacks(request).get_stack(stack_id)
-    return _with_offers(request, stack, stack_view(stack, _state(request, stack.environment_id)))
+    view = _with_offers(request, stack, stack_view(stack, _state(request, stack.environment_id)))
+    return add_builds(request, view)
+
+
+def _builds(
+    request: Request, body: StackFiles, spec: StackSpec, files: dict[str, Any], previous: dict[str, BuildRecord]
+) -> tuple[StackSpec, dict[str, BuildRecord]]:
+    return with_builds(
+        request,
+        spec,
+        files,
+        compose_name=body.compose_name,
+        compose_text=body.compose,
+        answers=body.answers,
+        contexts=body.build_contexts,
+        context_of=body.build_context_of,
+        mode=body.build,
+        previous=previous,
+    )
 
 
 def environment_policy(request: Request, env: Environment) -> ContainerPolicy:
@@ -180,9 +204,11 @@ def _with_offers(request: Request, stack: Stack, view: dict[str, Any]) -> dict[s
 def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
     env = store_of(request).get_environment(body.environment)
     spec, files = _parse(body)
+    spec, records = _builds(request, body, spec, files, {})
     spec = enforce(spec, environment_policy(request, env), env.name)
     check_quotas(request, env, spec, None)
     stack = _stacks(request).create_stack(env.id, spec, files)
+    request_builds(request, env.id, stack.id, records)
     _wake(request)
     request.app.state.bus.publish("stack", "created", {"id": stack.id, "name": stack.name}, env.id)
     return _stack_result(request, stack.id)
@@ -213,6 +239,8 @@ def apply_stack(
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
     if existing is not None and create_only:
         raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="stack")
+    previous = previous_records(stacks.stack_files(existing.id)) if existing is not None else {}
+    spec, records = _builds(request, body, spec, files, previous)
     check_quotas(request, env, spec, existing.id if existing is not None else None)  # QuotaExceeded (422)
     store_stack_secrets(request, env.id, spec, body)  # external ones must exist; file/environment ones stored
     if existing is None:
@@ -221,6 +249,7 @@ def apply_stack(
     else:
         strategies = upgrade_strategies(spec, body.upgrade) if body.upgrade is not None else None
         stack, changed = stacks.update_stack(existing.id, spec, files, upgrade_strategies=strategies, catalog=catalog)
+    request_builds(request, env.id, stack.id, records)
     _wake(request)
     request.app.state.bus.publish("stack", "updated", {"id": stack.id, "name": stack.name}, env.id)
     return stack, changed, existing is None

@@ -41,6 +41,7 @@ from corral.server.api_upgrades import router as upgrades_router
 from corral.server.audit import AuditTrail
 from corral.server.auth import AuthThrottle
 from corral.server.authorization import SocketRefused, enforce, refuse_socket
+from corral.server.builds import BuildCoordinator
 from corral.server.ca_rotation import CaRotation
 from corral.server.catalog_service import CatalogService
 from corral.server.event_history import EventHistory
@@ -52,6 +53,7 @@ from corral.server.idempotency import Idempotency
 from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
+from corral.server.stack_builds import previous_records
 from corral.server.stack_views import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
@@ -105,6 +107,10 @@ def create_app(
     host_service.agent_url = agent_url
     host_service.tls = tls  # local agents get the CA digest and file
 
+    builds = BuildCoordinator(  # compose `build:` (server/builds.py)
+        hub, StateReads(state), settings.data_dir, lambda stack_id: previous_records(stacks.stack_files(stack_id))
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
@@ -116,6 +122,7 @@ def create_app(
         if app.state.ca_rotation is not None:
             app.state.ca_rotation.attach()
         await orchestrator.start()
+        await builds.start()
         supervisor = asyncio.create_task(host_service.supervise(), name="local-host-supervisor")
         try:
             yield
@@ -123,6 +130,7 @@ def create_app(
             supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor
+            await builds.stop()
             await orchestrator.stop()
             await hub.stop()
             with contextlib.suppress(Exception):  # a database gone at shutdown loses at most a second of history
@@ -148,6 +156,7 @@ def create_app(
     app.state.cluster = state
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
+    app.state.builds = builds
     app.state.registries = registries
     app.state.access = AccessStore(store)
     app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None

@@ -64,4 +64,3 @@ class EventHistory:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
-

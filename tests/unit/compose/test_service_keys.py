@@ -7,6 +7,7 @@ import json
 import pytest
 
 from corral.compose.service import SUPPORTED_KEYS
+from corral.model.builds import PLACEHOLDER_IMAGE
 from corral.model.health import DockerHealthcheck, HealthCheck
 from corral.model.stack import LaunchConfig, ServiceSpec
 
@@ -50,21 +51,12 @@ def test_invalid_image_references(image: str) -> None:
 def test_missing_image_is_an_error_naming_the_field() -> None:
     exc = service_error("command: echo\n")
     assert exc.field == f"{DC}:services.web.image"
-    assert exc.message == f"{DC}: service web: image: is required (every service needs an image)"
+    assert exc.message == f"{DC}: service web: image: is required (every service needs an image or a build)"
 
 
-def test_build_without_image_is_not_supported() -> None:
-    exc = service_error("build: .\n")
-    assert exc.message.startswith(f"{DC}: service web: build: building images is not supported yet: build and push")
-    assert "then set image: REGISTRY/NAME" in exc.message
-    assert exc.field == f"{DC}:services.web.build"
-
-
-def test_build_with_image_warns_and_uses_the_image() -> None:
-    assert warnings_of("image: nginx\nbuild: .\n") == (
-        f"{DC}: service web: key 'build' is not supported and was ignored; the image is pulled (as Compose does when "
-        "it exists in a registry; push it there)",
-    )
+def test_build_without_image_gets_a_placeholder_until_the_server_names_the_built_image() -> None:
+    assert service("build: .\n").launch.image == PLACEHOLDER_IMAGE  # compose/build.py attach_builds replaces it
+    assert warnings_of("image: nginx\nbuild: .\n") == ()  # the build wins; no warning
 
 
 def test_extends_of_a_missing_service_is_an_error() -> None:
