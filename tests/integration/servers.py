@@ -53,8 +53,19 @@ def _free_bridge_octet() -> int:
     off run left behind would take the new hosts' traffic to the gateway)."""
     listing = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False).stdout
     used = {int(m) for m in re.findall(r"inet 198\.18\.(\d+)\.", listing)}
-    free = [octet for octet in range(128, 248) if octet not in used]
+    free = [octet for octet in range(128, 248) if octet not in used and octet % _WORKERS == _WORKER]
     return free[secrets.randbelow(len(free))]
+
+
+def _xdist_worker() -> tuple[int, int]:
+    """(this pytest-xdist worker's number, how many workers), (0, 1) without xdist: each worker picks its bridges'
+    octets from its own residue class, so two servers of one run never race for the same free one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return int(worker.removeprefix("gw") or 0) % count, count
+
+
+_WORKER, _WORKERS = _xdist_worker()
 
 
 class ServerProcess:
