@@ -25,6 +25,13 @@ case "$tier" in
 esac
 # pytest-xdist workers for the in-process tier (the CI machine has 2 cores; CORRAL_TEST_WORKERS overrides)
 workers="${CORRAL_TEST_WORKERS:-2}"
+# the integration tier runs one module at a time unless CORRAL_INTEGRATION_WORKERS > 1 (opt-in, whole modules per
+# xdist worker: each server picks its bridge subnet from its worker's share; not yet proven reliable on 2 cores)
+integration_workers="${CORRAL_INTEGRATION_WORKERS:-1}"
+integration_xdist=()
+if [ "$integration_workers" -gt 1 ]; then
+    integration_xdist=(-n "$integration_workers" --dist loadfile)
+fi
 # the in-process tier: no root, no Docker, nothing shared between tests but the machine
 fast=(tests/unit tests/api)
 if [ "$tier" = all ]; then
@@ -59,7 +66,7 @@ if [ "$tier" = all ]; then
     for dir in tests/unit tests/api tests/security tests/conformance tests/faults; do
         ignore+=("--ignore=$dir")
     done
-    pytest_step pytest-integration -q --durations=20 -m "not faults" "${ignore[@]}" tests
+    pytest_step pytest-integration -q --durations=20 "${integration_xdist[@]}" -m "not faults" "${ignore[@]}" tests
     # the fault tier (tests/faults) on its own, with -s: the invariant monitor's figures of each fault go to the log
     pytest_step faults -q -s --durations=10 tests/faults
 fi
