@@ -63,6 +63,19 @@ def server(prerequisites: None, tmp_path: Path) -> Iterator[ServerProcess]:
         process.teardown()
 
 
+@pytest.fixture(scope="module")
+def module_server(prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for every test of a module that asks for it: for tests that each work in their own environment,
+    stacks and tokens, so that they share the server's start (and its teardown) without sharing state."""
+    process = ServerProcess(tmp_path_factory.mktemp("module") / "data")
+    process.data_dir.mkdir()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.teardown()
+
+
 @pytest.fixture
 def server_with(prerequisites: None, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start a server with extra CORRAL_* settings, e.g. `server_with(CORRAL_HOST_GRACE_SECONDS="10")`."""

@@ -2,19 +2,25 @@
 
 Why a class: tests stop and restart the server (same data dir and port) and must find leftovers by name after a
 crash; every name carries a per-run id so that a developer's demo and a test run never collide.
+Why a template database: a new server's first act is to run every migration into an empty SQLite file (seconds of
+fsyncs on a loaded machine, for each of the suite's many servers); the migrations run once per test process into a
+template, and a new server with an empty data dir starts from a copy of it (its own `migrate` finds nothing to do).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +32,9 @@ from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.errors import CorralError
 from corral.model.join_token import ca_digest_of_pem
 from corral.provision.local import LocalHostDriver
+from corral.store.database import migrate, open_engine
+
+_TEMPLATE: list[Path] = []  # the migrated SQLite file of this test process, made on first use
 
 
 def free_port() -> int:
@@ -53,8 +62,34 @@ def _free_bridge_octet() -> int:
     off run left behind would take the new hosts' traffic to the gateway)."""
     listing = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False).stdout
     used = {int(m) for m in re.findall(r"inet 198\.18\.(\d+)\.", listing)}
-    free = [octet for octet in range(128, 248) if octet not in used]
+    free = [octet for octet in range(128, 248) if octet not in used and octet % _WORKERS == _WORKER]
     return free[secrets.randbelow(len(free))]
+
+
+def _xdist_worker() -> tuple[int, int]:
+    """(this pytest-xdist worker's number, how many workers), (0, 1) without xdist: each worker picks its bridges'
+    octets from its own residue class, so two servers of one run never race for the same free one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return int(worker.removeprefix("gw") or 0) % count, count
+
+
+_WORKER, _WORKERS = _xdist_worker()
+
+
+def migrated_template() -> Path:
+    """A SQLite file with every migration applied, made once per test process and removed when it exits."""
+    if not _TEMPLATE:
+        directory = tempfile.mkdtemp(prefix="corral-template-")
+        atexit.register(shutil.rmtree, directory, True)
+        path = Path(directory) / "corral.db"
+        engine = open_engine(f"sqlite:///{path}")
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
+        _TEMPLATE.append(path)
+    return _TEMPLATE[0]
 
 
 class ServerProcess:
@@ -128,6 +163,9 @@ class ServerProcess:
         return ca_digest_of_pem(self.ca_file.read_text())
 
     def start(self) -> None:
+        database = self.data_dir / "corral.db"
+        if not self.env.get("CORRAL_DATABASE_URL") and not database.exists():
+            shutil.copyfile(migrated_template(), database)
         log = open(self.data_dir / "server.log", "a")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [sys.executable, "-m", "corral", "server", "--port", str(self.port)],
@@ -137,7 +175,7 @@ class ServerProcess:
             text=True,
         )
         log.close()
-        wait_until("the server to answer /healthz", self._healthy, timeout=30)
+        wait_until("the server to answer /healthz", self._healthy, timeout=90)
         values = dict(line.split("=", 1) for line in (self.data_dir / "admin.env").read_text().split() if "=" in line)
         self.access_key, self.secret_key = values["CORRAL_ACCESS_KEY"], values["CORRAL_SECRET_KEY"]
 

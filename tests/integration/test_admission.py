@@ -15,6 +15,13 @@ from tests.integration.servers import ServerProcess
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture
+def server(module_server: ServerProcess) -> ServerProcess:
+    """The module's one server: the token test works in `default`, the approval test in its own `guarded`."""
+    return module_server
+
+
 FACTS = {"hostname": "edge", "arch": "x86_64", "cpus": 1, "memory_bytes": 1 << 30}
 
 

@@ -14,16 +14,16 @@ from corral.config import Settings
 from corral.server.app import create_app
 from corral.server.bootstrap import ensure_admin_key, ensure_default_environment, open_store
 from corral.server.tls import ServerTls
-from tests.api.conftest import basic
+from tests.api.conftest import basic, migrated_sqlite, sqlite_copy  # noqa: F401 - the session's template
 
 PASSWORD = "correct horse battery"
 ROLES = ("owner", "member", "restricted", "read-only")
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, migrated_sqlite: Path) -> Settings:  # noqa: F811
     # heartbeats of a minute: a test's fake agent stays connected without sending any
-    return Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'corral.db'}", heartbeat_seconds=60)
+    return Settings(data_dir=tmp_path, database_url=sqlite_copy(migrated_sqlite, tmp_path), heartbeat_seconds=60)
 
 
 @pytest.fixture
