@@ -199,7 +199,8 @@ def unit_worlds(draw: st.DrawFn) -> tuple[ServiceSpec, ServiceSpec, list[SlotVie
             for n in range(count)
         ]
 
-    return web, data, some_slots(web, "w"), some_slots(data, "d"), host_views
+    # "ow"/"od": the ids a pass gives new slots ("w1", "d1" ...) must never name a slot of the world
+    return web, data, some_slots(web, "ow"), some_slots(data, "od"), host_views
 
 
 @given(unit_worlds())
@@ -216,10 +217,12 @@ def test_every_sidekick_slot_shares_host_and_index_with_a_primary_slot_and_rerun
 
     blocked = {**leftovers_of(web_slots, web_plan, host_views), **leftovers_of(data_slots, data_plan, host_views)}
     again_web, again_data = run_unit(web, data, web_after, data_after, host_views, blocked=blocked)
-    # nothing changes, but an index that found no host may take the room a slot that now waits had claimed
+    # nothing changes, but an index that found no host may take the room a slot that now waits had claimed: placed,
+    # or moved off the host that does not answer, where its slot was kept
     for again, first in ((again_web, web_plan), (again_data, data_plan)):
-        assert not (again.remove or again.replace or again.update), again
-        assert {s.index for s in again.place} <= {i for i, _ in first.unplaced} - set(blocked), again
+        assert not (again.remove or again.update), again
+        may_move = {i for i, _ in first.unplaced} - set(blocked)
+        assert {s.index for s in again.place} | {new.index for _, new in again.replace} <= may_move, again
 
 
 def test_primary_placement_is_the_applied_plan() -> None:
