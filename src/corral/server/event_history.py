@@ -30,6 +30,9 @@ class EventHistory:
         self.events = events
         self._buffer: collections.deque[dict[str, Any]] = collections.deque(maxlen=BUFFER_EVENTS)
         self._task: asyncio.Task[None] | None = None
+        # one flush at a time: a reader's flush must wait for the writer's batch in flight, or it returns before
+        # those events are in the database and the reader misses them
+        self._flushing = asyncio.Lock()
 
     def record(self, event: dict[str, Any]) -> None:
         """Called by the bus on the event loop for every published event."""
@@ -38,14 +41,15 @@ class EventHistory:
         self._buffer.append(event)
 
     async def flush(self) -> None:
-        batch = list(self._buffer)
-        if not batch:
-            return
-        self._buffer.clear()
-        try:
-            await run_in_threadpool(self.events.append, batch)
-        except Unavailable:
-            self._buffer.extendleft(reversed(batch[-(BUFFER_EVENTS - len(self._buffer)) :]))
+        async with self._flushing:
+            batch = list(self._buffer)
+            if not batch:
+                return
+            self._buffer.clear()
+            try:
+                await run_in_threadpool(self.events.append, batch)
+            except Unavailable:
+                self._buffer.extendleft(reversed(batch[-(BUFFER_EVENTS - len(self._buffer)) :]))
 
     async def _run(self) -> None:
         while True:
