@@ -38,10 +38,17 @@ if [ "$tier" = all ]; then
     fast+=(tests/security tests/conformance)
 fi
 
+# CORRAL_TEST_DRY_RUN=1: print each pytest call (one line, shell-quoted) and run nothing; tests read it to check
+# what `make test` selects (tests/security/test_in_make_test.py)
+dry_run="${CORRAL_TEST_DRY_RUN:-}"
+
 failed=()
 step() {
     local name="$1"
     shift
+    if [ -n "$dry_run" ]; then
+        return
+    fi
     echo "==> $name: $*"
     if ! "$@"; then
         failed+=("$name")
@@ -53,6 +60,12 @@ summary="$(mktemp)"
 pytest_step() {
     local name="$1"
     shift
+    if [ -n "$dry_run" ]; then
+        printf 'pytest'
+        printf ' %q' "$@"
+        echo
+        return
+    fi
     step "$name" bash -o pipefail -c '.venv/bin/pytest "${@:2}" | tee -a "$1"' _ "$summary" "$@"
 }
 
@@ -71,6 +84,9 @@ if [ "$tier" = all ]; then
     pytest_step faults -q -s --durations=10 tests/faults
 fi
 
+if [ -n "$dry_run" ]; then
+    exit 0
+fi
 if [ "${#failed[@]}" -gt 0 ]; then
     # the suite's failures again at the very end, where a truncated CI log still shows them
     grep -E '^(FAILED|ERROR) ' "$summary" >&2 || true

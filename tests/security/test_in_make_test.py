@@ -3,6 +3,7 @@ marker expression, collects every test of tests/security (none is deselected or 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -12,46 +13,61 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _pytest_call_of_make_test() -> list[str]:
+def _pytest_calls_of_make_test() -> list[list[str]]:
+    """The pytest calls `make test` makes, as scripts/test.sh prints them in its dry run."""
     assert "bash scripts/test.sh" in (ROOT / "Makefile").read_text()
-    script = (ROOT / "scripts/test.sh").read_text()
-    match = re.search(r"'\.venv/bin/pytest ([^|']*)\|", script)
-    assert match, "scripts/test.sh has no `.venv/bin/pytest ... |` step"
-    return shlex.split(match.group(1))
+    printed = subprocess.run(
+        ["bash", "scripts/test.sh"],
+        cwd=ROOT,
+        env={**os.environ, "CORRAL_TEST_DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    calls = [shlex.split(line)[1:] for line in printed.splitlines() if line.startswith("pytest ")]
+    assert calls, printed
+    return calls
+
+
+def _security_selection(args: list[str]) -> list[str] | None:
+    """The call's options with its paths narrowed to tests/security, or None when it does not reach that folder."""
+    paths = [a for a in args if a.startswith("tests") and not a.startswith("-")]
+    if "tests" not in paths and "tests/security" not in paths:
+        return None
+    options: list[str] = []
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+        elif arg in ("-n", "--dist"):
+            skip_value = True  # parallelism does not change what is collected
+        elif arg in paths or arg in ("-q", "-s") or arg.startswith("--durations"):
+            continue
+        else:
+            options.append(arg)
+    return [*options, "tests/security"]
+
+
+def _collected(args: list[str]) -> set[str]:
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return set(re.findall(r"^(tests/security/\S+::\S+)$", listing.stdout, re.MULTILINE))
 
 
 def test_make_test_collects_the_matrix_and_every_cve_test() -> None:
-    args = _pytest_call_of_make_test()
-    assert "tests" in args, args
-    selection = [a for a in args if a not in ("tests", "-q") and not a.startswith("--durations")]
-    collected = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--collect-only",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *selection,
-            "tests/security",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    names = set(re.findall(r"^(tests/security/\S+::\S+)$", collected.stdout, re.MULTILINE))
-    everything = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/security"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    all_names = set(re.findall(r"^(tests/security/\S+::\S+)$", everything.stdout, re.MULTILINE))
-    assert any("test_role_matrix.py::test_every_route_with_every_role" in n for n in names), collected.stdout[-2000:]
+    names: set[str] = set()
+    for call in _pytest_calls_of_make_test():
+        selection = _security_selection(call)
+        if selection is not None:
+            names |= _collected(selection)
+    all_names = _collected(["tests/security"])
+    assert any("test_role_matrix.py::test_every_route_with_every_role" in n for n in names), sorted(names)
     assert sum("test_cves.py::test_cve_" in n for n in names) >= 10
     assert names == all_names, sorted(all_names - names)
