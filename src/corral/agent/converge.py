@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import enum
 import functools
 import itertools
 import logging
@@ -28,6 +27,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from corral.agent.actions import Action, ActionKind
 from corral.agent.files import ContainerFiles
 from corral.agent.pulls import ImagePuller, WaitingForImage
 from corral.agent.units import arrange_unit_actions
@@ -50,34 +50,6 @@ MAX_RETRY_SECONDS = 10.0
 FIRST_RESTART_DELAY = 5.0  # the first automatic restart is immediate, the next after 5 s, then doubling ...
 MAX_RESTART_DELAY = 300.0  # ... up to 5 minutes
 RESTART_RESET_SECONDS = 60.0  # running this long after an automatic restart forgets the earlier ones
-
-
-class ActionKind(enum.StrEnum):
-    CREATE = "create"  # create `desired` (and start it if desired.running)
-    START = "start"
-    STOP = "stop"
-    REMOVE = "remove"
-    RECREATE = "recreate"  # remove `docker_id`, then create `desired` (and start it if desired.running)
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: ActionKind
-    slot_id: str  # the io.corral.container label of the container concerned
-    reason: str
-    docker_id: str = ""  # the existing container (all kinds but CREATE)
-    desired: DesiredContainer | None = None  # the desired entry of the slot (None when removing an undesired one)
-    name: str = ""  # for log lines and messages
-    automatic: bool = False  # a restart Corral decided itself (an exited container of a service kept at scale)
-
-    @property
-    def starts(self) -> bool:
-        """Whether applying the action ends with a start."""
-        if self.kind is ActionKind.START:
-            return True
-        return (
-            self.kind in (ActionKind.CREATE, ActionKind.RECREATE) and self.desired is not None and self.desired.running
-        )
 
 
 def is_ours(container: ObservedContainer, environment_id: str | None, desired_slots: Collection[str] = ()) -> bool:

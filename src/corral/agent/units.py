@@ -13,16 +13,13 @@ the converger reports as the slot's reason and retries.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
+from corral.agent.actions import Action, ActionKind
 from corral.model.entities import ObservedContainer
 from corral.model.stack import DesiredContainer
 from corral.model.units import unit_references
 from corral.runtime import labels
 from corral.runtime.units import find_target, recorded_targets
-
-if TYPE_CHECKING:
-    from corral.agent.converge import Action
 
 _BUILDS = frozenset({"create", "recreate"})
 _STATE_RANK = {"running": 3, "restarting": 2, "paused": 2, "created": 1, "exited": 1}
@@ -70,8 +67,6 @@ def arrange_unit_actions(
 ) -> list[Action]:
     """The planner's actions with the unit rules applied (see the module docstring). Without references between
     the desired containers the actions come back unchanged."""
-    from corral.agent.converge import Action, ActionKind  # converge imports this module
-
     wanted: dict[str, DesiredContainer] = {}
     for entry in desired:
         wanted.setdefault(entry.slot.id, entry)
