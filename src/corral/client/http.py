@@ -410,11 +410,13 @@ class StacksClient:
         builds: tuple[dict[str, str], dict[str, str], str] | None = None,
         plan: bool = False,
     ) -> dict[str, Any]:
-        """Create or update a stack (`plan`: only the preview of what that would do; nothing changes). `builds`: the
-        build contexts (sha256 -> base64 tar), which service builds from which, and the mode (auto, force, never). `upgrade` ({} or some of batch_size, interval_ms, start_first,
-        deadline_seconds) makes changed services upgrade in batches instead of all at once; `profiles` are the
-        Compose profiles to enable; `uploads`: the files (path -> base64) and environment values of relative binds,
-        secrets and configs (compose/files.py)."""
+        """Create or update a stack (`plan`: only the preview of what that would do; nothing changes).
+
+        `builds`: the build contexts (sha256 -> base64 tar), which service builds from which, and the mode (auto,
+        force, never). `upgrade` ({} or some of batch_size, interval_ms, start_first, deadline_seconds) makes changed
+        services upgrade in batches instead of all at once; `profiles` are the Compose profiles to enable;
+        `uploads`: the files (path -> base64) and environment values of relative binds, secrets and configs
+        (compose/files.py)."""
         body: dict[str, Any] = {
             "environment": environment,
             "name": name,
