@@ -155,3 +155,26 @@ def test_plan_unchanged_stack_says_nothing_changes(api: TestClient) -> None:
     preview = _plan(api).json()
     assert preview["changes"] is False
     assert {s["action"] for s in preview["services"]} == {"unchanged"}
+
+
+def test_load_balancers_and_external_services_are_previewed(api: TestClient) -> None:
+    compose = (
+        "version: '2'\nservices:\n"
+        "  lb:\n    image: rancher/lb-service-haproxy:v0.9.1\n    ports: ['80:80']\n"
+        "  web:\n    image: corral/busybox\n"
+        "  ext:\n    image: rancher/external-service\n"
+    )
+    rancher = (
+        "version: '2'\nservices:\n"
+        "  lb:\n    lb_config:\n      port_rules:\n      - source_port: 80\n        target_port: 8080\n"
+        "        service: web\n"
+        "  ext:\n    external_ips: [198.18.9.9]\n"
+    )
+    response = _plan(api, compose=compose, rancher=rancher)
+    assert response.status_code == 200, response.text
+    assert {s["name"]: s["action"] for s in response.json()["services"]} == {
+        "lb": "create",
+        "web": "create",
+        "ext": "create",
+    }
+    assert "ext" not in {u["service"] for u in response.json()["unplaced"]}  # it runs no container

@@ -149,3 +149,14 @@ def test_every_index_is_accounted_for_and_nothing_is_mutated(
         kept = [v.slot.host_id for v in slots if v.slot.index in staying]
         assert len(placed + kept) == len(set(placed + kept))
     assert preview_stack(world, StackSpec(STACK, (proposed,))) == preview  # deterministic
+
+
+def test_a_sidekick_unit_is_previewed_on_one_host_per_index() -> None:
+    primary = dataclasses.replace(service(2, ports=[80]), sidekicks=("data",))
+    sidekick = dataclasses.replace(service(2, name="data"), sidekick_of="web")
+    preview = preview_stack(_world(active_hosts(3), [], []), StackSpec(STACK, (primary, sidekick)))
+    hosts_of = {(c.service, c.index): c.host for c in preview.containers if c.action == "create"}
+    assert set(hosts_of) == {("web", 1), ("web", 2), ("data", 1), ("data", 2)}
+    assert hosts_of[("web", 1)] == hosts_of[("data", 1)] and hosts_of[("web", 2)] == hosts_of[("data", 2)]
+    assert hosts_of[("web", 1)] != hosts_of[("web", 2)]
+    assert preview.unplaced == ()
