@@ -198,3 +198,37 @@ def test_a_service_restarts_and_finishes_its_upgrade_from_its_page(page, ui_serv
         assert client.stacks.get_service(service["id"])["upgrade"] is None
     finally:
         _remove_stacks(ui_server, {name})
+
+
+def test_preview_shows_what_import_and_upgrade_would_do_and_does_nothing(
+    page, ui_server: ServerProcess, scalable: dict[str, Any]
+) -> None:
+    name = unique("uiplan")
+    config_hash = ui_server.client().stacks.get(scalable["id"])["services"][0]["config_hash"]
+    page.goto("/ui/stacks/new")
+    page.fill("input[name=name]", name)
+    page.fill("textarea[name=compose]", SLEEPER)
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator("#plan-preview")
+    expect(preview).to_contain_text(f"create stack {name}")
+    expect(page.locator("#plan-services li[data-service=web]")).to_have_attribute("data-action", "create")
+    created = page.locator("#plan-containers tr.plan-create")
+    expect(created).to_have_count(1)
+    expect(created.first).to_contain_text(f"{name}-web-1")
+    expect(created.first.locator("td").nth(2)).to_have_text(re.compile(r"^uih[12]$"))
+    expect(page.locator("textarea[name=compose]")).to_have_value(SLEEPER)  # the form is kept for Import
+    assert name not in _stack_names(ui_server)  # nothing created
+
+    # the upgrade form: the stack's files as applied; a changed command previews a recreate in place
+    page.goto(f"/ui/stacks/{scalable['id']}")
+    page.locator("#upgrade-stack").click()
+    compose = page.locator("textarea[name=compose]")
+    expect(compose).to_have_value(SLEEPER)
+    compose.fill(SLEEPER.replace('"3600"', '"3601"'))
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#plan-preview")).to_contain_text(f"update stack {scalable['name']}")
+    web = page.locator("#plan-services li[data-service=web]")
+    expect(web).to_have_attribute("data-action", "change")
+    expect(web.locator("table.plan-changes")).to_contain_text("launch.command")
+    expect(page.locator("#plan-containers tr.plan-recreate").first).to_contain_text(f"{scalable['name']}-web-")
+    assert ui_server.client().stacks.get(scalable["id"])["services"][0]["config_hash"] == config_hash  # unchanged

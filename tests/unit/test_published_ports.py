@@ -77,10 +77,10 @@ def test_published_ports_as_views_show_them() -> None:
 
 def test_the_scheduler_counts_a_slots_random_ports_as_taken_on_its_host() -> None:
     from corral.model.stack import ServiceSpec, SlotRecord
-    from corral.server.orchestration import _slot_view
+    from corral.server.orchestration import slot_view
 
     record = SlotRecord(SLOT, "stack-id", "service-id", host_ports=WANT.host_ports)
-    view = _slot_view(record, None, ServiceSpec("web", LAUNCH))
+    view = slot_view(record, None, ServiceSpec("web", LAUNCH))
     assert view.published_ports == {(8443, "tcp"), (50001, "tcp"), (50002, "udp")}
 
 

@@ -18,6 +18,7 @@ from corral.cli.builds import build_contexts, follow_builds
 from corral.cli.events import iso
 from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
 from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
+from corral.cli.plan import print_plan
 from corral.cli.project import load_project
 from corral.cli.terminal import interactive_exec
 from corral.cli.waiting import (
@@ -88,6 +89,9 @@ def up(
         bool | None,
         typer.Option("--build/--no-build", help="Build images even if their context did not change / never build."),
     ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Only show what up would create, change and remove; change nothing.")
+    ] = False,
     env: EnvOption = None,
     output: FormatOption = Format.table,
 ) -> None:
@@ -121,8 +125,11 @@ def up(
             profiles=project.profiles,
             uploads=_uploads(project.compose_path, project.compose_text, project.variables),
             builds=contexts,
+            plan=plan,
         )
     )
+    if plan:
+        return print_plan(result, output)
     for warning in result.get("warnings", []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if contexts is not None and contexts[1] and build is not False:

@@ -408,12 +408,15 @@ class StacksClient:
         profiles: list[str] | None = None,
         uploads: tuple[dict[str, str], dict[str, str]] | None = None,
         builds: tuple[dict[str, str], dict[str, str], str] | None = None,
+        plan: bool = False,
     ) -> dict[str, Any]:
-        """Create or update a stack. `builds`: the build contexts (sha256 -> base64 tar), which service builds
-        from which, and the mode (auto, force, never). `upgrade` ({} or some of batch_size, interval_ms, start_first,
-        deadline_seconds) makes changed services upgrade in batches instead of all at once; `profiles` are the
-        Compose profiles to enable; `uploads`: the files (path -> base64) and environment values of relative binds,
-        secrets and configs (compose/files.py)."""
+        """Create or update a stack (`plan`: only the preview of what that would do; nothing changes).
+
+        `builds`: the build contexts (sha256 -> base64 tar), which service builds from which, and the mode (auto,
+        force, never). `upgrade` ({} or some of batch_size, interval_ms, start_first, deadline_seconds) makes changed
+        services upgrade in batches instead of all at once; `profiles` are the Compose profiles to enable;
+        `uploads`: the files (path -> base64) and environment values of relative binds, secrets and configs
+        (compose/files.py)."""
         body: dict[str, Any] = {
             "environment": environment,
             "name": name,
@@ -433,7 +436,11 @@ class StacksClient:
             body["uploads"], body["upload_environment"] = uploads
         if builds is not None:
             body["build_contexts"], body["build_context_of"], body["build"] = builds
-        result: dict[str, Any] = self._client.request("PUT", "/v1/stacks", json=body)
+        if plan:  # the server does not take contexts for a plan: it stores nothing
+            body.pop("build_contexts", None)
+        result: dict[str, Any] = self._client.request(
+            "POST" if plan else "PUT", "/v1/stacks/plan" if plan else "/v1/stacks", json=body
+        )
         return result
 
     def create(

@@ -114,6 +114,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # stacks, services, containers
     ("POST", "/v1/stacks"): env(R.STACKS, WRITE, body_environment=True, default_environment="default"),
     ("PUT", "/v1/stacks"): env(R.STACKS, WRITE, body_environment=True, default_environment="default"),
+    # `up --plan`: changes nothing, but shows what `up` would do with secrets' names and hosts: the right of `up`
+    ("POST", "/v1/stacks/plan"): env(R.STACKS, WRITE, body_environment=True, default_environment="default"),
     ("GET", "/v1/stacks"): listing(R.STACKS),
     ("GET", "/v1/stacks/{stack_id}"): env(R.STACKS),
     ("GET", "/v1/stacks/{stack_id}/files"): env(R.STACKS),

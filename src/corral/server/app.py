@@ -32,6 +32,7 @@ from corral.server.api_catalog import router as catalog_router
 from corral.server.api_certificates import router as certificates_router
 from corral.server.api_compose import router as compose_router
 from corral.server.api_events import router as events_router
+from corral.server.api_plan import router as plan_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_secrets import router as secrets_router
 from corral.server.api_stacks import router as stacks_router
@@ -183,6 +184,7 @@ def create_app(
     app.state.tls = tls  # None: plain HTTP (--insecure-http)
     app.state.ca_rotation = CaRotation(tls, hub) if tls is not None else None
     app.include_router(router)
+    app.include_router(plan_router)  # before stacks: /v1/stacks/plan is no stack id
     app.include_router(stacks_router)
     app.include_router(streams_router)
     app.include_router(upgrades_router)

@@ -24,6 +24,7 @@ log = logging.getLogger("corral.server.audit")
 
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED_SOCKETS = ("/exec",)  # interactive sessions (exec, shell)
+NOT_AUDITED = frozenset({"/v1/stacks/plan"})  # POSTs that change nothing, as a GET (`up --plan`)
 ACTOR_SCOPE_KEY = "corral.audit.actor"  # a handler may name the actor of a call made without a key (login)
 PRUNE_EVERY = 500
 DAY = 86_400.0
@@ -37,9 +38,13 @@ class AuditTrail:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        audited = path.startswith("/v1/") and (
-            (scope["type"] == "http" and scope.get("method") in AUDITED_METHODS)
-            or (scope["type"] == "websocket" and path.endswith(AUDITED_SOCKETS))
+        audited = (
+            path.startswith("/v1/")
+            and path not in NOT_AUDITED
+            and (
+                (scope["type"] == "http" and scope.get("method") in AUDITED_METHODS)
+                or (scope["type"] == "websocket" and path.endswith(AUDITED_SOCKETS))
+            )
         )
         if not audited:
             await self.app(scope, receive, send)

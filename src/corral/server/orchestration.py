@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import deltas, ids, protocol
 from corral.model.entities import Host, ObservedContainer
-from corral.model.errors import InvalidInput, Unavailable
+from corral.model.errors import Unavailable
 from corral.model.images import archs_of_image
 from corral.model.reasons import group_unplaced
 from corral.model.registries import credentials_needed
@@ -33,8 +33,8 @@ from corral.orchestrator.dependencies import STARTED, Dependency, dependencies_w
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
 from corral.orchestrator.occupancy import blocked_indexes, unit_blocked
+from corral.orchestrator.pass_load import claim_rest, rules_of
 from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
-from corral.orchestrator.rules import NO_RULES, Rules, parse_rules
 from corral.orchestrator.scheduling import HostLoad
 from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
@@ -174,6 +174,10 @@ class Orchestrator:
 
     # -- decide ---------------------------------------------------------------------------------------------------
 
+    def snapshot(self) -> Snapshot:
+        """What the next pass plans from (server/api_plan.py previews an `up` over it)."""
+        return self._snapshot()
+
     def _snapshot(self) -> Snapshot:
         """One consistent view from the in-memory state (corral/state): no query."""
         state = self.reads.snapshot()
@@ -212,7 +216,7 @@ class Orchestrator:
         forget: list[str] = []  # stored leftovers observed gone
         converged = dict(self.hub.converged)
         for environment_id, services in services_by_env.items():
-            hosts = [_host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
+            hosts = [host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
             host_map = {h.id: h for h in hosts}
             image_reports = [h.images for h in snapshot.hosts if h.environment_id == environment_id]
             env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
@@ -228,13 +232,13 @@ class Orchestrator:
             changed_before = len(changed)
             specs = {s.id: s.spec for s in services}
             views = {
-                r.slot.id: _slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in env_slots
+                r.slot.id: slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in env_slots
             }
             reasons: dict[str, str] = {}
             placements: dict[tuple[str, str], PrimaryPlacement] = {}  # (stack id, primary) -> its planned slots
             # one running host load for the pass (orchestrator/scheduling.py `HostLoad.shared`): each service
             # releases its own slots from it instead of rebuilding it from every other slot
-            load = HostLoad.shared(hosts, (_rules_of(s) for s in services))
+            load = HostLoad.shared(hosts, (rules_of(s.spec, s.stack) for s in services))
             sidekicks = _sidekicks_by_primary(services)
             for view in views.values():
                 load.claim_view(view)
@@ -325,7 +329,7 @@ class Orchestrator:
                     for slot in [*plan.place, *(new for _, new in plan.replace)]:
                         load.claim_view(views[slot.id])
                 else:  # the plan claimed the slots it keeps; retired ones and random host ports count too
-                    _claim_rest(load, service, before, upgrade.retired - upgrade.retired_running, plan)
+                    claim_rest(load, service.spec, before, upgrade.retired - upgrade.retired_running, plan)
                     for sid in upgrade.retired_running if shared else ():  # the next services see them taken
                         if sid in views and views[sid].slot.host_id in load.hosts:
                             load.used[views[sid].slot.host_id].update(views[sid].published_ports & shared)
@@ -521,27 +525,6 @@ def _desired_dict(record: SlotRecord, launch: dict[str, Any], health_check: dict
     return data
 
 
-def _rules_of(service: Service) -> Rules:
-    try:
-        return parse_rules(service.spec.launch.labels, stack=service.stack, service=service.name)
-    except InvalidInput:
-        return NO_RULES
-
-
-def _claim_rest(load: HostLoad, service: Service, before: list[SlotView], retired: frozenset[str], plan: Plan) -> None:
-    """After a service's reconcile on the shared load, make the load hold what the next services must see of it,
-    as its slot views would: its retired (not running) slots, and the random host ports of the slots it kept."""
-    surviving = {*plan.keep, *(slot.id for slot in plan.update)}
-    fixed = service.spec.launch.published_ports()
-    for view in before:
-        if view.slot.id in retired:
-            load.claim_view(view)
-        elif view.slot.id in surviving and view.slot.host_id in load.hosts:
-            extra = view.published_ports - fixed
-            if extra:
-                load.used[view.slot.host_id].update(extra)
-
-
 def _sidekicks_by_primary(services: list[Service]) -> dict[tuple[str, str], list[ServiceSpec]]:
     """(stack id, primary name) -> the specs of its sidekicks, for the whole environment at once (one scan, not
     one per service)."""
@@ -589,7 +572,7 @@ def _has_changes(plan: Plan) -> bool:
     return bool(plan.place or plan.remove or plan.replace or plan.update)
 
 
-def _host_view(host: Host) -> HostView:
+def host_view(host: Host) -> HostView:
     return HostView(
         id=host.id,
         name=host.name,
@@ -603,7 +586,7 @@ def _host_view(host: Host) -> HostView:
     )
 
 
-def _slot_view(record: SlotRecord, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:
+def slot_view(record: SlotRecord, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:
     view = _view_of(record.slot, observed, spec)
     if record.host_ports:  # its random host ports are taken on its host too
         taken = frozenset((host_port, protocol) for _, protocol, host_port in record.host_ports)

@@ -30,10 +30,18 @@ def uploads_of(files: dict[str, str] | None, environment: dict[str, str]) -> Upl
 
 def store_stack_secrets(request: Request, environment_id: str, spec: StackSpec, body: StackFiles) -> None:
     secrets: SecretStore = request.app.state.secrets
+    for name, value in check_stack_secrets(request, environment_id, spec, body).items():
+        secrets.put(environment_id, name, value, stack=spec.name)
+
+
+def check_stack_secrets(request: Request, environment_id: str, spec: StackSpec, body: StackFiles) -> dict[str, str]:
+    """The values to store for the stack's file/environment secrets (nothing is stored: `up --plan` checks only);
+    InvalidInput for an external secret the environment does not have."""
+    secrets: SecretStore = request.app.state.secrets
     answers = body.answers
     used = secrets_named(spec)
     if not used:
-        return
+        return {}
     have = {s.name for s in secrets.list(environment_id)}
     for name, key in external_secrets(body.compose_name, body.compose, answers=answers).items():
         if name in used and name not in have:
@@ -43,11 +51,7 @@ def store_stack_secrets(request: Request, environment_id: str, spec: StackSpec, 
                 field=f"{body.compose_name}:secrets.{key}",
             )
     uploads = uploads_of(body.uploads, body.upload_environment)
-    values = stack_secret_values(
-        spec.name, body.compose_name, body.compose, answers=answers, uploads=uploads, used=used
-    )
-    for name, value in values.items():
-        secrets.put(environment_id, name, value, stack=spec.name)
+    return stack_secret_values(spec.name, body.compose_name, body.compose, answers=answers, uploads=uploads, used=used)
 
 
 def remove_stack_secrets(request: Request, environment_id: str, stack: str) -> None:

@@ -29,6 +29,7 @@ from corral.web import (
     pages_events,
     pages_hosts,
     pages_secrets,
+    pages_stack_plan,
     pages_stacks,
 )
 from corral.web.relay import relay, websocket_url
@@ -80,6 +81,7 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui.include_router(router)
     pages = (
         pages_hosts,
+        pages_stack_plan,  # before pages_stacks: /stacks/new/preview and /stacks/{id}/upgrade are no stack action
         pages_stacks,
         pages_containers,
         pages_catalog,

@@ -1,0 +1,176 @@
+"""The Preview button of the stack import form, and a stack's upgrade form (its compose files, edited) with its own
+Preview: what the server would do (POST /v1/stacks/plan, `corral up --plan`), shown in the page, nothing changed.
+
+Why a module of its own: the preview is one partial (`_stack_plan.html`) shared by both forms; the import form's
+other routes stay in pages_stacks.py. Its router is included before pages_stacks' so that `/stacks/new/preview`
+and `/stacks/{id}/upgrade` are not taken for a stack action.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from corral.compose.envfile import parse_answers
+from corral.model.errors import CorralError, InvalidInput
+from corral.web.pages_stacks import _environment_id, _import_page
+from corral.web.rendering import render
+from corral.web.sessions import Session
+from corral.web.shared import PageSession, PostSession
+from corral.web.stacks_view import ANSWERS_NAME, COMPOSE_NAME, RANCHER_COMPOSE_NAME, import_field_of, without_start
+
+router = APIRouter()
+MASKED = "********"
+
+
+@router.post("/stacks/new/preview")
+def preview_import(
+    request: Request,
+    session: PostSession,
+    name: Annotated[str, Form()] = "",
+    compose: Annotated[str, Form()] = "",
+    rancher_compose: Annotated[str, Form()] = "",
+    answers: Annotated[str, Form()] = "",
+    start: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    form: dict[str, Any] = {"name": name.strip(), "compose": compose, "rancher_compose": rancher_compose}
+    form.update(answers=answers, start=bool(start))
+    try:
+        environment = _environment_id(session)
+        if not environment:
+            raise InvalidInput("there is no environment to import the stack into: create one first")
+        rancher_text = rancher_compose if rancher_compose.strip() else None
+        plan = _plan(session, environment, name.strip(), compose, rancher_text, answers, bool(start))
+    except CorralError as exc:
+        return _import_page(
+            request, session, form, {import_field_of(exc): exc.message}, 409 if exc.status == 409 else 422
+        )
+    return render(request, session, "stack_new.html", form=form, errors={}, plan=plan)
+
+
+def _plan(
+    session: Session,
+    environment: str,
+    name: str,
+    compose: str,
+    rancher: str | None,
+    answers: str,
+    start: bool = True,
+    *,
+    rolling: bool = False,
+) -> dict[str, Any]:
+    if not compose.strip():
+        raise InvalidInput("docker-compose.yml: paste the compose file of the stack", field="compose")
+    values = parse_answers(answers, file_name=ANSWERS_NAME)
+    if not start:
+        rancher = without_start(compose, rancher)
+    result: dict[str, Any] = session.client().stacks.up(
+        environment, name, compose, rancher_compose=rancher, answers=values, upgrade={} if rolling else None, plan=True
+    )
+    return result
+
+
+# -- upgrade: a stack's files, edited ---------------------------------------------------------------------------
+
+
+def _upgrade_form(session: Session, stack_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    client = session.client()
+    stack = client.stacks.get(stack_id)
+    files = client.stacks.files(stack_id)
+    texts: dict[str, str] = dict(files.get("files", {}))
+    rancher_name = next((n for n in texts if "rancher-compose" in n), RANCHER_COMPOSE_NAME)
+    compose_name = next((n for n in texts if n != rancher_name), COMPOSE_NAME)
+    answers = "".join(f"{k}={v}\n" for k, v in sorted(dict(files.get("answers", {})).items()))
+    form = {
+        "compose": texts.get(compose_name, ""),
+        "rancher_compose": texts.get(rancher_name, ""),
+        "answers": answers,
+        "rolling": False,
+    }
+    return stack, form
+
+
+def _upgrade_page(
+    request: Request,
+    session: Session,
+    stack: dict[str, Any],
+    form: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+    plan: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    context = {"stack": stack, "form": form, "errors": errors, "plan": plan, "masked": MASKED in form["answers"]}
+    return render(request, session, "stack_upgrade.html", status_code, **context)
+
+
+@router.get("/stacks/{stack_id}/upgrade")
+def upgrade_page(request: Request, stack_id: str, session: PageSession) -> Response:
+    stack, form = _upgrade_form(session, stack_id)
+    return _upgrade_page(request, session, stack, form, {})
+
+
+@router.post("/stacks/{stack_id}/upgrade/preview")
+def preview_upgrade(
+    request: Request,
+    stack_id: str,
+    session: PostSession,
+    compose: Annotated[str, Form()] = "",
+    rancher_compose: Annotated[str, Form()] = "",
+    answers: Annotated[str, Form()] = "",
+    rolling: Annotated[str, Form()] = "",
+) -> Response:
+    return _upgrade(request, stack_id, session, compose, rancher_compose, answers, rolling, apply=False)
+
+
+@router.post("/stacks/{stack_id}/upgrade")
+def upgrade_stack(
+    request: Request,
+    stack_id: str,
+    session: PostSession,
+    compose: Annotated[str, Form()] = "",
+    rancher_compose: Annotated[str, Form()] = "",
+    answers: Annotated[str, Form()] = "",
+    rolling: Annotated[str, Form()] = "",
+) -> Response:
+    return _upgrade(request, stack_id, session, compose, rancher_compose, answers, rolling, apply=True)
+
+
+def _upgrade(
+    request: Request,
+    stack_id: str,
+    session: Session,
+    compose: str,
+    rancher_compose: str,
+    answers: str,
+    rolling: str,
+    *,
+    apply: bool,
+) -> Response:
+    stack = session.client().stacks.get(stack_id)
+    form = {"compose": compose, "rancher_compose": rancher_compose, "answers": answers, "rolling": bool(rolling)}
+    rancher = rancher_compose if rancher_compose.strip() else None
+    try:
+        if MASKED in answers:
+            raise InvalidInput(f"answers: give the secret answers shown as {MASKED} again", field=ANSWERS_NAME)
+        if not apply:
+            plan = _plan(
+                session, stack["environment_id"], stack["name"], compose, rancher, answers, rolling=bool(rolling)
+            )
+            return _upgrade_page(request, session, stack, form, {}, plan=plan)
+        if not compose.strip():
+            raise InvalidInput("docker-compose.yml: paste the compose file of the stack", field="compose")
+        values = parse_answers(answers, file_name=ANSWERS_NAME)
+        session.client().stacks.up(
+            stack["environment_id"],
+            stack["name"],
+            compose,
+            rancher_compose=rancher,
+            answers=values,
+            upgrade={} if rolling else None,
+        )
+    except CorralError as exc:
+        errors = {import_field_of(exc): exc.message}
+        return _upgrade_page(request, session, stack, form, errors, 409 if exc.status == 409 else 422)
+    return RedirectResponse(f"/ui/stacks/{stack_id}", status_code=303)
