@@ -91,10 +91,12 @@ async def _replay(
     """Send the events in (gate.last, through] of the environment (all for None), oldest first."""
     await history.flush()  # every event up to `through` was handed to the history before it was queued
     cursor = gate.last
-    while cursor < through:
+    while True:
         reason = history.gone(cursor, bus.current)
         if reason is not None:
             raise _Gone(reason)
+        if cursor >= through:
+            break
         page = await run_in_threadpool(history.events.after, cursor, through, environment_id, PAGE_LIMIT)
         if history.horizon() > cursor:  # pruned while we read: the page may lack the oldest
             raise _Gone(f"version {cursor} fell out of the kept history during the replay")

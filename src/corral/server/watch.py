@@ -9,8 +9,9 @@ with, or the last line's) resumes without a re-list; a version it no longer keep
 the Kubernetes apiserver does. Without `since_version` the watch starts with every current item as ADDED.
 
 Why wake on the state's listener and render at most once per wake: a burst of commits becomes one render and one
-batch of lines; a `bookmark` line every `IDLE_SECONDS` keeps idle connections alive and shows time-driven changes
-(a container that stays `activating` too long becomes `error`).
+batch of lines. A `bookmark` line ends the first batch (the client has caught up), and comes every `IDLE_SECONDS`
+while nothing changes: it keeps idle connections alive, and the render it follows shows time-driven changes (a
+container that stays `activating` too long becomes `error`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ async def _stream(cluster: ClusterState, base: ClusterSnapshot | None, render: R
     cluster.listeners.append(changed)  # before the first render: a change after it wakes us
     try:
         seen = {} if base is None else await run_in_threadpool(render, base)
-        quiet = True  # the first pass and a pass after an idle wait answer with a bookmark when nothing changed
+        first, quiet = True, False
         while True:
             wake.clear()
             snapshot = cluster.snapshot()
@@ -91,8 +92,9 @@ async def _stream(cluster: ClusterState, base: ClusterSnapshot | None, render: R
                 for kind, item in changes(seen, items)
             ]
             seen = items
-            if quiet and not lines:
-                lines = [dumps({"type": BOOKMARK, "version": snapshot.version}) + b"\n"]
+            if first or (quiet and not lines):  # the first batch is complete; or still alive, nothing changed
+                lines.append(dumps({"type": BOOKMARK, "version": snapshot.version}) + b"\n")
+            first = False
             if lines:
                 yield b"".join(lines)
             try:
