@@ -10,7 +10,10 @@ TestClient collects whole before answering; and the restart test needs the socke
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +52,7 @@ class Serving:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.headers: dict[str, str] = {}
+        self.keys = ("", "")
         self.app: Any = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -57,6 +61,7 @@ class Serving:
         store = open_store(self.settings)
         keys = ensure_admin_key(store, self.settings.data_dir)
         if keys is not None:
+            self.keys = keys
             self.headers = basic(*keys)
         ensure_default_environment(store)
         self.app = create_app(self.settings, store)
@@ -301,3 +306,36 @@ def test_the_client_follows_across_a_restart_without_loss_or_duplicate(server: S
     assert [e["data"]["n"] for e in got] == list(range(20))
     versions = [e["version"] for e in got]
     assert versions == sorted(set(versions))
+
+
+def test_corral_events_follow_prints_the_history_then_what_comes(server: Serving) -> None:
+    server.publish("cli-test", 0)
+    _current(server)  # kept: the history shows it
+    env = {**os.environ, "CORRAL_URL": server.url, "CORRAL_ACCESS_KEY": server.keys[0]}
+    env["CORRAL_SECRET_KEY"] = server.keys[1]
+    command = [sys.executable, "-m", "corral", "events", "-f", "--type", "cli-test", "--format", "json"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[dict[str, Any]] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(json.loads(line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while not lines:  # the history came: following has begun
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr
+            time.sleep(0.05)
+        for n in (1, 2):
+            server.publish("cli-test", n)
+            server.publish("not-this-type", n)
+        while len(lines) < 3:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(WAIT)
+    assert [(e["resource_type"], e["data"]["n"]) for e in lines] == [("cli-test", 0), ("cli-test", 1), ("cli-test", 2)]
