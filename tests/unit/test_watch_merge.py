@@ -58,3 +58,34 @@ def test_changes_take_the_client_from_one_render_to_the_next(before: dict[str, i
             assert kind in (ADDED, MODIFIED) and client.get(item["id"]) != item
             client[item["id"]] = item
     assert client == target
+
+
+class _Kept:
+    """What `EventHistory` asks of the event store at start: the kept ids' bounds, and what it pruned since."""
+
+    def __init__(self, oldest: int, newest: int) -> None:
+        self.oldest, self.newest, self.pruned_through = oldest, newest, 0
+
+    def bounds(self) -> tuple[int, int]:
+        return self.oldest, self.newest
+
+
+def test_a_restart_never_gives_a_version_twice_and_its_gap_reads_as_gone() -> None:
+    from corral.server.event_history import RESTART_GAP, EventHistory
+
+    history = EventHistory(_Kept(oldest=1, newest=50))  # type: ignore[arg-type]
+    first = history.open()
+    assert first == 50 + RESTART_GAP
+    current = first + 5
+    assert history.gone(50, current) is None and history.gone(0, current) is None  # everything after is kept
+    assert history.gone(51, current) and history.gone(first, current)  # a crashed run may have given these out
+    assert history.gone(first + 1, current) is None and history.gone(current, current) is None
+    assert history.gone(current + 1, current)  # never given out by this run
+    history.events.pruned_through = 20  # type: ignore[attr-defined]
+    assert history.gone(19, current) and history.gone(20, current) is None
+
+    pruned = EventHistory(_Kept(oldest=8, newest=9))  # type: ignore[arg-type]
+    pruned.open()
+    assert pruned.gone(6, pruned.open()) and pruned.gone(7, pruned.open()) is None
+    empty = EventHistory(_Kept(0, 0))  # type: ignore[arg-type]
+    assert empty.open() == 0 and empty.gone(0, 0) is None and empty.gone(1, 0)
