@@ -200,7 +200,7 @@ def _watch(http: httpx.Client, path: str, params: dict[str, str], until: Any) ->
     raise AssertionError(lines)
 
 
-def test_a_watch_on_containers_sees_a_scale_change(server: Serving) -> None:
+def test_a_watch_on_containers_and_services_sees_a_scale_change(server: Serving) -> None:
     with server.http() as http:
         token = http.post("/v1/environments/default/registration-tokens", json={}).json()["token"]
         body = {"token": token, "name": "watch-edge", "labels": {}, "facts": {"arch": "amd64"}}
@@ -242,6 +242,13 @@ def test_a_watch_on_containers_sees_a_scale_change(server: Serving) -> None:
             listed_ids = {c["id"] for c in listed.json()["data"]}
             assert not listed_ids & {c["id"] for c in added(lines)}  # nothing the list had comes again as ADDED
             assert all(line["version"] > int(version) for line in lines if line["type"] != "bookmark")
+            services = _watch(
+                http,
+                "/v1/services",
+                params,
+                lambda lines: any(line["type"] == "MODIFIED" and line["object"]["scale"] == 3 for line in lines),
+            )
+            assert {line["object"]["name"] for line in services if line["type"] != "bookmark"} == {"web"}
             now = http.get("/v1/containers", params={"stack": "watched", "environment": "default"}).json()["data"]
             by_id = {c["id"]: c for c in now}
             assert all(by_id[c["id"]]["service"] == c["service"] for c in added(lines))
