@@ -332,7 +332,7 @@ def list_services(
     if watch:
 
         def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
-            state = EnvironmentState.at_snapshot(request.app.state.cluster, snapshot, env_id)
+            state = EnvironmentState.at_snapshot(_stacks(request), request.app.state.cluster, snapshot, env_id)
             return {s.id: view or service_view(s, state) for s, view in chosen(state)}
 
         return watch_response(request, since_version, at)
@@ -466,7 +466,7 @@ def list_containers(
     if watch:
 
         def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
-            state = EnvironmentState.at_snapshot(request.app.state.cluster, snapshot, env_id)
+            state = EnvironmentState.at_snapshot(_stacks(request), request.app.state.cluster, snapshot, env_id)
             listed = [r for r in state.slots if container_listed(state, r, **filters)]
             return {r.slot.id: slot_container_view(r, state) for r in sorted(listed, key=_slot_key)}
 

@@ -135,10 +135,16 @@ class EnvironmentState:
 
     @classmethod
     def at_snapshot(
-        cls, memory: ClusterState, snapshot: ClusterSnapshot, environment_id: str | None
+        cls, stacks: StackStore, memory: ClusterState, snapshot: ClusterSnapshot, environment_id: str | None
     ) -> EnvironmentState:
-        """The environment's state as one given snapshot holds it (a watch renders an older version too)."""
-        return cls._build(StateReads(memory, snapshot), {}, environment_id)
+        """The environment's state as one given snapshot holds it (a watch renders an older version too); the one
+        list calls share when it is the version they built."""
+        built = _BUILT.setdefault(stacks, {})
+        cached = built.get(environment_id)
+        if cached is not None and cached[0] == snapshot.version:
+            return dataclasses.replace(cached[1], now=time.time())
+        current = snapshot.version == memory.version
+        return cls._build(StateReads(memory, snapshot), built if current else {}, environment_id)
 
     @classmethod
     def of_service(cls, store: Store, stacks: StackStore, service: Service) -> EnvironmentState:
