@@ -45,8 +45,10 @@ def parse_version(value: str | None, name: str = "since_version") -> int | None:
 
 
 def versioned(response: Response, version: int) -> Response:
-    """A list answer with the state version it was rendered at (where a watch can resume)."""
-    response.headers[VERSION_HEADER] = str(version)
+    """A list answer with the state version it was rendered at (where a watch can resume); none for a list read
+    from the database (before the state loaded, after a failed refresh): it has no version to resume from."""
+    if version:
+        response.headers[VERSION_HEADER] = str(version)
     return response
 
 
