@@ -30,6 +30,7 @@ from corral.model.errors import (
     Conflict,
     CorralError,
     Forbidden,
+    Gone,
     InvalidInput,
     NotFound,
     Unauthorized,
@@ -42,6 +43,7 @@ _BY_STATUS: dict[int, type[CorralError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Gone,
     422: InvalidInput,
     503: Unavailable,
 }

@@ -88,3 +88,10 @@ class ProvisioningFailed(CorralError):
 
     status = 500
     code = "provisioning_failed"
+
+
+class Gone(CorralError):
+    """A resume point older than what the server keeps (or from a run that lost it): list again, then watch."""
+
+    status = 410
+    code = "resync-required"

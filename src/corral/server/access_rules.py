@@ -66,14 +66,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/environments/{ref}"): env(R.ENVIRONMENT),
     ("PATCH", "/v1/environments/{ref}"): env(R.ENVIRONMENT, WRITE),
     ("DELETE", "/v1/environments/{ref}"): env(R.ENVIRONMENT, WRITE),
-    ("WS", "/v1/events"): listing(R.STACKS),
+    ("WS", "/v1/events"): listing(R.STACKS),  # `since_version` replays only the environment's own events
     ("GET", "/v1/events"): listing(R.STACKS),
     # hosts and registration tokens
     ("POST", "/v1/environments/{ref}/registration-tokens"): env(R.HOSTS, WRITE),
     ("GET", "/v1/environments/{ref}/registration-tokens"): env(R.HOSTS),  # no secret: they are never stored
     ("DELETE", "/v1/registration-tokens/{token_id}"): env(R.HOSTS, WRITE),
     ("POST", "/v1/registration-tokens/{token_id}/revoke"): env(R.HOSTS, WRITE),
-    ("GET", "/v1/hosts"): listing(R.HOSTS),
+    ("GET", "/v1/hosts"): listing(R.HOSTS),  # lists take `watch=true&since_version=N`: the same read right
     ("POST", "/v1/hosts"): env(R.HOSTS, WRITE, body_environment=True),
     ("GET", "/v1/hosts/{host_id}"): env(R.HOSTS),
     ("PATCH", "/v1/hosts/{host_id}"): env(R.HOSTS, WRITE),

@@ -6,13 +6,11 @@ service, and renders views. Errors are raised as the model's error tree and rend
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +24,7 @@ from corral.model.admission import (
 from corral.model.entities import (
     SUPPORTED_ORCHESTRATIONS,
     Environment,
+    Host,
     Orchestration,
     Principal,
     normalise_arch,
@@ -38,10 +37,13 @@ from corral.model.policy import parse_settings
 from corral.model.quotas import Quotas, checked_overrides, merged
 from corral.server.auth import authenticate_request, require_admin, throttle_of
 from corral.server.authorization import visible_environment_ids
+from corral.server.event_stream import stream_events
 from corral.server.host_service import HostService
 from corral.server.paging import Paging, dumps, page, paged_body
 from corral.server.views import container_view, environment_view, host_view, token_view
+from corral.server.watch import parse_version, versioned, watch_response
 from corral.state.reads import StateReads
+from corral.state.snapshot import ClusterSnapshot
 from corral.store.repository import Store
 
 log = logging.getLogger("corral.server.api")
@@ -262,17 +264,33 @@ def list_hosts(
     paging: Paging,
     environment: Annotated[str | None, Query()] = None,
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+    watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
+    since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
 ) -> Response:
+    """The hosts (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
+    after `since_version` (server/watch.py)."""
     store = store_of(request)
     env = _environment_for(store, environment)
     cluster = request.app.state.cluster
+    hub = request.app.state.hub
+    env_id = env.id if env else None
+
+    def rendered(hosts: list[Host], chosen: list[Host]) -> list[dict[str, Any]]:
+        return [{**host_view(h, hosts), "agent_version": hub.agent_version(h.id) or ""} for h in chosen]
+
+    def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
+        hosts = StateReads(cluster, snapshot).list_hosts(env_id)
+        chosen = [h for h in hosts if not phase or h.state.value == phase]
+        return {view["id"]: view for view in rendered(hosts, chosen)}
+
+    if watch:
+        return watch_response(request, since_version, at)
     reads = StateReads(cluster).pinned() if cluster.fresh else store  # the snapshot; the database until it loaded
-    hosts = reads.list_hosts(env.id if env else None)
+    hosts = reads.list_hosts(env_id)
     chosen = [h for h in hosts if not phase or h.state.value == phase]
     found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
-    hub = request.app.state.hub
-    data = [{**host_view(h, hosts), "agent_version": hub.agent_version(h.id) or ""} for h in found]
-    return Response(dumps(paged_body(data, token, paging)), media_type="application/json")
+    response = Response(dumps(paged_body(rendered(hosts, found), token, paging)), media_type="application/json")
+    return versioned(response, reads.snapshot().version) if isinstance(reads, StateReads) else response
 
 
 @router.post("/hosts", status_code=202)
@@ -393,39 +411,18 @@ async def agent_socket(websocket: WebSocket) -> None:
 
 
 @router.websocket("/events")
-async def events_socket(websocket: WebSocket, environment: str | None = None) -> None:
+async def events_socket(websocket: WebSocket, environment: str | None = None, since_version: str | None = None) -> None:
+    """Live events of the environment (all for an admin naming none); `since_version=N` first replays the kept
+    events after N (server/event_stream.py)."""
     store: Store = websocket.app.state.store
     try:
         address = websocket.client.host if websocket.client else ""
         await authenticate_request(websocket.app.state, websocket.headers.get("authorization"), address)
         env = await run_in_threadpool(_environment_for, store, environment)
+        since = parse_version(since_version)
     except CorralError as exc:
         await websocket.accept()
         await websocket.close(code=4000 + exc.status, reason=exc.message[:120])
         return
-    bus = websocket.app.state.bus
-    subscription = bus.subscribe(env.id if env else None)  # before the accept: the client misses nothing after it
-    await websocket.accept()
-    receiver = asyncio.create_task(_drain_client(websocket))
-    try:
-        while not receiver.done():
-            getter = asyncio.create_task(subscription.queue.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            await websocket.send_json(getter.result())
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        bus.unsubscribe(subscription)
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await receiver
-
-
-async def _drain_client(websocket: WebSocket) -> None:
-    """Read (and ignore) what the client sends, so that a close from its side ends the stream."""
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await websocket.receive_text()
+    state = websocket.app.state
+    await stream_events(websocket, state.bus, state.event_history, env.id if env else None, since)

@@ -1,7 +1,7 @@
 """REST route for the event history: `GET /v1/events` (the websocket on the same path streams new ones).
 
 Why a module of its own: the history is read-only and paged by a cursor (`before` = the oldest `event_id` of the
-previous page), so a client can start with what happened and then follow the live stream.
+previous page), so a client can start with what happened and then follow the live stream from the answer's `version`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ async def list_events(
         before = int(token) if before is None else min(before, int(token))
     store: Store = request.app.state.store
     events: EventStore = request.app.state.event_store
+    version = request.app.state.bus.current
     await request.app.state.event_history.flush()  # what was published before this call is in the answer
     env_id = (await run_in_threadpool(store.get_environment, environment)).id if environment else None
     page = await run_in_threadpool(
@@ -47,4 +48,5 @@ async def list_events(
     )
     more = len(page) == limit and page[-1]["event_id"] > 1
     after = page[-1]["event_id"] if more else None
-    return {"data": page, "next": after, "continue": str(after) if after is not None else None}
+    # `version`: the newest event published before this answer; `/v1/events?since_version=` goes on from it
+    return {"data": page, "next": after, "continue": str(after) if after is not None else None, "version": version}

@@ -38,11 +38,13 @@ from corral.server.stack_builds import add_builds, previous_records, request_bui
 from corral.server.stack_secrets import remove_stack_secrets, store_stack_secrets, uploads_of
 from corral.server.stack_views import (
     EnvironmentState,
-    container_state,
+    container_listed,
     service_view,
     slot_container_view,
     stack_view,
 )
+from corral.server.watch import versioned, watch_response
+from corral.state.snapshot import ClusterSnapshot
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -315,18 +317,34 @@ def list_services(
     environment: Annotated[str | None, Query()] = None,
     stack: Annotated[str | None, Query()] = None,
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+    watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
+    since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
 ) -> Response:
+    """The services (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
+    after `since_version` (server/watch.py)."""
     env_id, stack_id = _scope(request, environment, stack)
+
+    def chosen(state: EnvironmentState) -> list[tuple[Service, dict[str, Any] | None]]:
+        services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
+        views = {s.id: service_view(s, state) for s in services} if phase else {}
+        return [(s, views.get(s.id)) for s in services if not phase or views[s.id]["state"] == phase]
+
+    if watch:
+
+        def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
+            state = EnvironmentState.at_snapshot(_stacks(request), request.app.state.cluster, snapshot, env_id)
+            return {s.id: view or service_view(s, state) for s, view in chosen(state)}
+
+        return watch_response(request, since_version, at)
     state = _state(request, env_id)
 
     def build() -> dict[str, Any]:
-        services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
-        views = {s.id: service_view(s, state) for s in services} if phase else {}
-        chosen = [s for s in services if not phase or views[s.id]["state"] == phase]
-        found, token = page("services", chosen, lambda s: (s.stack, s.position, s.id), paging)
-        return paged_body([views.get(s.id) or service_view(s, state) for s in found], token, paging)
+        found, token = page(
+            "services", chosen(state), lambda item: (item[0].stack, item[0].position, item[0].id), paging
+        )
+        return paged_body([view or service_view(s, state) for s, view in found], token, paging)
 
-    return _json(state.rendered(("services", env_id, stack_id, phase, paging), build))
+    return versioned(_json(state.rendered(("services", env_id, stack_id, phase, paging), build)), state.version)
 
 
 @router.get("/services/{service_id}")
@@ -438,26 +456,30 @@ def list_containers(
     service: Annotated[str | None, Query(description="A service's id or name.")] = None,
     host: Annotated[str | None, Query(description="A host's id or name.")] = None,
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+    watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
+    since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
 ) -> Response:
+    """The containers (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
+    after `since_version` (server/watch.py)."""
     env_id, stack_id = _scope(request, environment, stack)
+    filters = {"stack_id": stack_id, "service": service, "host": host, "phase": phase}
+    if watch:
+
+        def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
+            state = EnvironmentState.at_snapshot(_stacks(request), request.app.state.cluster, snapshot, env_id)
+            listed = [r for r in state.slots if container_listed(state, r, **filters)]
+            return {r.slot.id: slot_container_view(r, state) for r in sorted(listed, key=_slot_key)}
+
+        return watch_response(request, since_version, at)
     state = _state(request, env_id)
 
-    def wanted(record: SlotRecord) -> bool:
-        if stack_id is not None and record.stack_id != stack_id:
-            return False
-        if service is not None and service not in (record.service_id, record.slot.service):
-            return False
-        placed = state.hosts.get(record.slot.host_id)
-        if host is not None and host != record.slot.host_id and (placed is None or placed.name != host):
-            return False
-        return not phase or phase == container_state(record, state.observed.get(record.slot.id), placed, state.now)
-
     def build() -> dict[str, Any]:
-        chosen = [r for r in state.slots if wanted(r)]
+        chosen = [r for r in state.slots if container_listed(state, r, **filters)]
         found, token = page("containers", chosen, _slot_key, paging)
         return paged_body([slot_container_view(r, state) for r in found], token, paging)
 
-    return _json(state.rendered(("containers", env_id, stack_id, service, host, phase, paging), build))
+    body = state.rendered(("containers", env_id, stack_id, service, host, phase, paging), build)
+    return versioned(_json(body), state.version)
 
 
 def _slot_key(record: SlotRecord) -> tuple[str, str, int, str]:

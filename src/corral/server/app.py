@@ -114,6 +114,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus.start_at(await run_in_threadpool(event_history.open))  # versions go on from the kept history
         bus.bind(asyncio.get_running_loop())
         event_history.start()
         await run_in_threadpool(state.resync)

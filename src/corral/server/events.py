@@ -3,6 +3,11 @@
 Why: every resource change (environment, host, token, container) is published once, from whichever thread made it,
 and fanned out to subscribers without blocking the publisher; a subscriber that cannot keep up loses its oldest
 events (and is told so) rather than stalling the server.
+
+Why each event gets its `version` here, on the event loop: one thread numbers them, so versions grow in the order
+subscribers receive them; the history keeps that number as the row's id (store/events.py), and a subscriber that
+learns the bus's `current` version when it subscribes gets every later event from its queue, every earlier one from
+the history (server/event_stream.py).
 """
 
 from __future__ import annotations
@@ -32,6 +37,15 @@ class EventBus:
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    @property
+    def current(self) -> int:
+        """The version of the newest event published (0 before the first)."""
+        return self._sequence
+
+    def start_at(self, version: int) -> None:
+        """The next event gets `version + 1` (at start: after every version an earlier run may have given out)."""
+        self._sequence = version
 
     def subscribe(self, environment_id: str | None = None) -> Subscription:
         subscription = Subscription(environment_id=environment_id)
@@ -68,7 +82,7 @@ class EventBus:
 
     def _fan_out(self, event: dict[str, Any]) -> None:
         self._sequence += 1
-        event["sequence"] = self._sequence
+        event["sequence"] = event["version"] = self._sequence
         for record in self.recorders:
             record(event)
         for subscription in list(self._subscribers):

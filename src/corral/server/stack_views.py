@@ -28,6 +28,7 @@ from corral.server.paging import dumps
 from corral.server.port_pass import published_ports_view
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
+from corral.state.snapshot import ClusterSnapshot
 from corral.store.changes import write_version
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -59,6 +60,7 @@ class EnvironmentState:
     observed: dict[str, ObservedContainer]  # slot id -> container on the slot's host
     now: float = 0.0
     deadline: float = 120.0  # seconds a container may stay not running after a change before it is an error
+    version: int = 0  # the in-memory state's version this was built from (0: read from the database)
     # list views rendered from this read (shared by its copies with another `now`): key -> (when, JSON bytes)
     _renders: dict[object, tuple[float, bytes]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     _render_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, compare=False, repr=False)
@@ -125,11 +127,24 @@ class EnvironmentState:
         slots = reads.list_slots(environment_id=environment_id)
         observed = _observed(slots, reads.list_all_host_containers(environment_id))
         services = reads.list_services(environment_id=environment_id)
-        state = cls(hosts, services, slots, observed, time.time(), activating_deadline())
+        state = cls(hosts, services, slots, observed, time.time(), activating_deadline(), version)
         current = built.get(environment_id)
         if current is None or current[0] <= version:
             built[environment_id] = (version, state)
         return state
+
+    @classmethod
+    def at_snapshot(
+        cls, stacks: StackStore, memory: ClusterState, snapshot: ClusterSnapshot, environment_id: str | None
+    ) -> EnvironmentState:
+        """The environment's state as one given snapshot holds it (a watch renders an older version too); the one
+        list calls share when it is the version they built."""
+        built = _BUILT.setdefault(stacks, {})
+        cached = built.get(environment_id)
+        if cached is not None and cached[0] == snapshot.version:
+            return dataclasses.replace(cached[1], now=time.time())
+        current = snapshot.version == memory.version
+        return cls._build(StateReads(memory, snapshot), built if current else {}, environment_id)
 
     @classmethod
     def of_service(cls, store: Store, stacks: StackStore, service: Service) -> EnvironmentState:
@@ -448,3 +463,23 @@ def catalog_origin_view(origin: dict[str, Any]) -> dict[str, Any]:
     answers = {k: ("********" if k in hidden and v else v) for k, v in dict(origin.get("answers", {})).items()}
     keys = ("catalog", "template", "version", "version_name")
     return {**{k: origin.get(k, "") for k in keys}, "answers": answers, "upgrades": []}
+
+
+def container_listed(
+    state: EnvironmentState,
+    record: SlotRecord,
+    *,
+    stack_id: str | None = None,
+    service: str | None = None,
+    host: str | None = None,
+    phase: str | None = None,
+) -> bool:
+    """Whether `GET /v1/containers` with these filters shows the slot's container (`service`, `host`: id or name)."""
+    if stack_id is not None and record.stack_id != stack_id:
+        return False
+    if service is not None and service not in (record.service_id, record.slot.service):
+        return False
+    placed = state.hosts.get(record.slot.host_id)
+    if host is not None and host != record.slot.host_id and (placed is None or placed.name != host):
+        return False
+    return not phase or phase == container_state(record, state.observed.get(record.slot.id), placed, state.now)

@@ -7,6 +7,12 @@ applied, under one lock, so memory never holds what the database did not keep (a
 and concurrent commits apply in an order that ends at the database's latest rows. Each applied change raises the
 version and is kept in a bounded history, so a pass can ask what changed since the version it last planned (an
 incremental pass); `resync()` reloads everything (start, the periodic safety net, after a failed refresh).
+
+Why the version starts at the clock (microseconds) and the snapshots of the history are kept: lists carry the
+version they were rendered at, and a watch resumes from one (server/watch.py) by comparing the snapshot at that
+version with the current one. A version from an earlier run is below this run's first, so it reads as too old
+(re-list) rather than as a version this run has not reached; snapshots share all but what changed, so keeping the
+last `HISTORY` costs little.
 """
 
 from __future__ import annotations
@@ -37,11 +43,13 @@ class Change:
 
 
 class ClusterState:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, first_version: int | None = None) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self._current = ClusterSnapshot.empty()
+        start = int(time.time() * 1_000_000) if first_version is None else first_version
+        self._current = ClusterSnapshot.empty(start)
         self._history: collections.deque[Change] = collections.deque(maxlen=HISTORY)
+        self._snapshots: collections.deque[ClusterSnapshot] = collections.deque(maxlen=HISTORY)
         self._stale = True  # nothing loaded yet, or a refresh failed: the next refresh reloads everything
         self._resynced_at = 0.0  # monotonic time of the last full reload
         self.listeners: list[Callable[[Change], None]] = []  # called after each change, in the writer's thread
@@ -58,6 +66,16 @@ class ClusterState:
     def fresh(self) -> bool:
         """Loaded and not behind the database (False before the first load and after a failed refresh)."""
         return not self._stale
+
+    def snapshot_at(self, version: int) -> ClusterSnapshot | None:
+        """The snapshot of exactly `version` while the history holds it (the current one always)."""
+        current = self._current
+        if version == current.version:
+            return current
+        for snapshot in list(self._snapshots):
+            if snapshot.version == version:
+                return snapshot
+        return None
 
     def changes_since(self, version: int) -> dict[str, set[Key]] | None:
         """Kind -> keys changed after `version`, or None when the history no longer reaches back that far."""
@@ -144,6 +162,7 @@ class ClusterState:
         if not changed:
             return None
         version = self._current.version + 1
+        self._snapshots.append(self._current)
         self._current = ClusterSnapshot(version, tables)
         change = Change(version, {kind: frozenset(keys) for kind, keys in changed.items()})
         self._history.append(change)

@@ -116,8 +116,8 @@ class ClusterSnapshot:
     tables: Mapping[str, EntityTable]
 
     @classmethod
-    def empty(cls) -> ClusterSnapshot:
-        return cls(0, {kind: EntityTable.empty(kind) for kind in TABLES})
+    def empty(cls, version: int = 0) -> ClusterSnapshot:
+        return cls(version, {kind: EntityTable.empty(kind) for kind in TABLES})
 
     def get(self, kind: str, key: Key) -> Any | None:
         return self.tables[kind].rows.get(key)

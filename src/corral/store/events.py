@@ -5,6 +5,9 @@ Why Core statements on the engine instead of an ORM session: an event is a recor
 it through a session would move the store's write version (store/changes.py) and make every cached view and skipped
 orchestrator pass stale after each event. Why batches: the bus hands over what it published in the last second in one
 transaction (server/event_history.py), never one write per event on the request path.
+
+Why the bus's version is the row's id: a client that saw event N on the websocket resumes with `since_version=N` and
+is replayed exactly the kept rows after N, the same numbers it saw live, across a server restart too.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class EventStore:
     def __init__(self, store: Store, keep: int = KEEP_EVENTS) -> None:
         self.engine = store.engine
         self.keep = keep
+        self.pruned_through = 0  # the newest id pruned while this server runs (0: none yet)
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -50,6 +54,7 @@ class EventStore:
             return
         rows = [
             {
+                **({"id": int(e["version"])} if e.get("version") else {}),
                 "time": float(e["time"]),
                 "environment_id": e.get("environment_id") or "",
                 "resource_type": str(e["resource_type"])[:32],
@@ -61,9 +66,36 @@ class EventStore:
         ]
         with self._connection() as connection:
             connection.execute(insert(EventRow), rows)
-            newest = connection.execute(select(func.max(EventRow.id))).scalar_one()
-            if newest is not None and newest > self.keep:
-                connection.execute(delete(EventRow).where(EventRow.id <= newest - self.keep))
+            # by count, not by id arithmetic: ids jump at a restart (server/event_history.py)
+            boundary = connection.execute(
+                select(EventRow.id).order_by(EventRow.id.desc()).offset(self.keep).limit(1)
+            ).scalar_one_or_none()
+            if boundary is not None:
+                connection.execute(delete(EventRow).where(EventRow.id <= boundary))
+                self.pruned_through = max(self.pruned_through, boundary)
+
+    def bounds(self) -> tuple[int, int]:
+        """(oldest, newest) kept id, (0, 0) when none is kept."""
+        with self._connection() as connection:
+            oldest, newest = connection.execute(select(func.min(EventRow.id), func.max(EventRow.id))).one()
+        return int(oldest or 0), int(newest or 0)
+
+    def after(
+        self, version: int, through: int, environment_id: str | None = None, limit: int = PAGE_LIMIT
+    ) -> list[dict[str, Any]]:
+        """Kept events with `version` < id <= `through`, oldest first, at most `limit`: of one environment only
+        (as its live subscribers get them) or, for None, of all."""
+        query = (
+            select(EventRow)
+            .where(EventRow.id > version, EventRow.id <= through)
+            .order_by(EventRow.id)
+            .limit(max(1, min(limit, PAGE_LIMIT)))
+        )
+        if environment_id is not None:
+            query = query.where(EventRow.environment_id == environment_id)
+        with self._connection() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_event(row) for row in rows]
 
     def page(
         self,
@@ -87,16 +119,18 @@ class EventStore:
             query = query.where(EventRow.resource_type == resource_type)
         with self._connection() as connection:
             rows = connection.execute(query).mappings().all()
-        return [
-            {
-                "type": "resource.change",
-                "event_id": row["id"],
-                "time": row["time"],
-                "environment_id": row["environment_id"] or None,
-                "resource_type": row["resource_type"],
-                "action": row["action"],
-                "id": row["resource_id"] or None,
-                "data": row["data"],
-            }
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
+
+
+def _event(row: Any) -> dict[str, Any]:
+    return {
+        "type": "resource.change",
+        "event_id": row["id"],
+        "version": row["id"],
+        "time": row["time"],
+        "environment_id": row["environment_id"] or None,
+        "resource_type": row["resource_type"],
+        "action": row["action"],
+        "id": row["resource_id"] or None,
+        "data": row["data"],
+    }
