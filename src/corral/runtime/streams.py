@@ -41,7 +41,6 @@ import urllib3.exceptions
 from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound, Unavailable
 from corral.runtime.containers import EngineRejected, short
 from corral.runtime.docker_engine import DockerEngine
-from corral.runtime.stats import container_stats
 
 log = logging.getLogger(__name__)
 
@@ -418,6 +417,8 @@ class ContainerStreams:
 
     def stats(self, docker_id: str, *, stream: bool, stop: threading.Event) -> Iterator[dict[str, Any]]:
         """Resource-use samples of a container (runtime/stats.py)."""
+        from corral.runtime.stats import container_stats  # stats.py builds on this module's helpers
+
         return container_stats(self.engine, docker_id, stream=stream, stop=stop)
 
     # -- exec
