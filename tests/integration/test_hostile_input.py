@@ -67,6 +67,7 @@ class HealthPoller:
         self.timings: list[float] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
+        self._polling = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -81,10 +82,14 @@ class HealthPoller:
                 self.timings.append(time.perf_counter() - started)
                 if status != 200:
                     self.failures.append(f"status {status}")
+                self._polling.set()
                 self._stop.wait(0.02)
 
     def __enter__(self) -> HealthPoller:
         self._thread.start()
+        # the attack starts only once the poller has had its first answer (on a loaded machine the thread and its
+        # client can take longer to start than the attack lasts)
+        self._polling.wait(30)
         return self
 
     def __exit__(self, *_: object) -> None:

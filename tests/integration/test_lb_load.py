@@ -55,9 +55,9 @@ services:
       port: 8080
       request_line: GET /index.html HTTP/1.0
       interval: 500
-      response_timeout: 1000
+      response_timeout: 3000  # generous: under the load's own CPU use a busy httpd may answer a probe late
       healthy_threshold: 2
-      unhealthy_threshold: 2
+      unhealthy_threshold: 3
       initializing_timeout: 20000
       strategy: none
 """
