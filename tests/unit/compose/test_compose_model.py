@@ -278,7 +278,10 @@ def test_networks_are_segments_named_for_the_stack_with_default_and_external() -
     text = "\n".join(spec.warnings)
     assert spec.service("api").network_aliases == (("app_front", "backend"),)  # type: ignore[union-attr]
     assert "aliases" not in text
-    assert "network back: internal is not enforced yet" in text
+    assert "internal" not in text  # enforced by each host (network/segments.py), no longer warned
+    internal = {s.name: s.internal for s in spec.services}
+    assert internal == {"web": False, "api": False, "db": False, "tool": False}  # db is on `shared` too
+    assert "internal" not in spec.service("web").to_dict()  # type: ignore[union-attr]
     assert spec.service("web").to_dict()["networks"] == ("app_front",)  # type: ignore[union-attr]
 
 
