@@ -10,7 +10,7 @@ import pytest
 
 from corral.compose import ComposeFile, env_files_for_upload, load_stack
 from corral.model.errors import InvalidInput
-from corral.model.stack import LaunchConfig, VolumeSpec
+from corral.model.stack import LaunchConfig, ServiceSpec, VolumeSpec
 
 from .helpers import DC, RC, error, service_error, stack
 
@@ -297,3 +297,21 @@ def test_an_undeclared_network_and_network_mode_with_networks_are_refused() -> N
     assert "network 'nowhere' is not declared" in exc.message
     exc = error("services:\n  web: {image: nginx, network_mode: host, networks: [default]}\n")
     assert exc.field == f"{DC}:services.web.networks"
+
+
+def test_a_service_on_internal_networks_only_is_internal() -> None:
+    spec = stack(
+        """
+        services:
+          db: {image: postgres, networks: [back]}
+          api: {image: app, networks: [back, front]}
+          worker: {image: app, networks: [back, jobs]}
+        networks:
+          back: {internal: true}
+          jobs: {internal: true, name: all_jobs}
+          front: {}
+        """
+    )
+    assert {s.name: s.internal for s in spec.services} == {"db": True, "api": False, "worker": True}
+    assert spec.service("db").to_dict()["internal"] is True  # type: ignore[union-attr]
+    assert ServiceSpec.from_dict(spec.service("db").to_dict()).internal  # type: ignore[union-attr]
