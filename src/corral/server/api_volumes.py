@@ -37,7 +37,7 @@ class VolumeCreate(BaseModel):
     environment: str | None = Field(default=None, max_length=128)
     name: str = Field(max_length=255)
     driver: str = Field(default="local", max_length=128)
-    driver_opts: dict[str, str | int | float] = Field(default_factory=dict)
+    driver_opts: dict[str, Any] = Field(default_factory=dict, max_length=64)
     hosts: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000)
 
 
