@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corral.model import protocol
-from corral.model.volumes import SCOPE_LABEL, STACK_LABEL
+from corral.model.volumes import ENVIRONMENT_LABEL, SCOPE_LABEL, STACK_LABEL
 from tests.api.conftest import basic
 from tests.api.test_api import register
 
@@ -174,7 +174,7 @@ def test_a_removed_stacks_volumes_go_unless_kept(api: TestClient) -> None:
             assert api.delete(f"/v1/stacks/{stack.json()['id']}", params=params).status_code == 204
         env_id = api.get("/v1/environments/default").json()["id"]
         assert volumes.pending_stacks == {(env_id, "shop")}
-        labels = {SCOPE_LABEL: "stack", STACK_LABEL: "shop"}
+        labels = {SCOPE_LABEL: "stack", STACK_LABEL: "shop", ENVIRONMENT_LABEL: env_id}
         report(
             ws,
             {"name": "shop_data", "labels": labels},

@@ -182,7 +182,12 @@ class VolumeService:
                 self.pending_stacks.discard((environment_id, stack))
                 continue
             volumes = [v for v in await run_in_threadpool(self.of_environment, environment_id) if v.stack == stack]
-            volumes = [v for v in volumes if v.labels.get(SCOPE_LABEL) in ("stack", "container")]
+            volumes = [
+                v
+                for v in volumes
+                if v.labels.get(SCOPE_LABEL) in ("stack", "container")
+                and v.labels.get(ENVIRONMENT_LABEL) == environment_id
+            ]
             if not volumes:
                 self.pending_stacks.discard((environment_id, stack))
                 continue
