@@ -22,6 +22,7 @@ from corral.cli import events as _event_commands  # noqa: F401 - registers `even
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
 from corral.cli import secrets as _secret_commands  # noqa: F401 - registers `secrets ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
+from corral.cli import volumes as _volume_commands  # noqa: F401 - registers `volume ...`
 from corral.cli.help import build
 from corral.cli.main import app, fail
 from corral.config import load_settings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from corral.model.network import ContainerRecord
 from corral.network.segments import CHAIN, segment_rules
 
@@ -41,3 +43,15 @@ def test_container_records_carry_networks_only_when_segmented() -> None:
     assert "networks" not in FLAT.to_dict()
     assert ContainerRecord.from_dict(BOTH.to_dict()) == BOTH
     assert ContainerRecord.from_dict(FLAT.to_dict()) == FLAT
+
+
+def test_an_internal_container_gets_no_egress_outside_the_overlay_from_its_own_host() -> None:
+    inner = dataclasses.replace(record("inner", "10.42.1.9", "h1", "s_back"), internal=True)
+    far = dataclasses.replace(record("far", "10.42.2.9", "h2", "s_back"), internal=True)
+    rules = segment_rules([inner, far, BACK, FLAT], "h1", "10.42.0.0/16")
+    assert rules[-1] == f"-A {CHAIN} -s 10.42.1.9/32 ! -d 10.42.0.0/16 -j DROP"
+    assert not any("10.42.2.9/32 !" in r for r in rules)  # h2 filters its own container
+    assert not any("-d 10.42.1.9/32" in r and "10.42.2.2" in r for r in rules)  # same network: reachable
+    assert segment_rules([inner], "h1") == [f"-N {CHAIN}"]  # no subnet known (yet): nothing to compare with
+    assert ContainerRecord.from_dict(inner.to_dict()) == inner
+    assert "internal" not in BACK.to_dict()

@@ -215,7 +215,7 @@ class NetworkManager:
         except CorralError as exc:
             nat_problem = exc.message
         try:
-            self.segments.apply(state.containers, state.host.host_id)
+            self.segments.apply(state.containers, state.host.host_id, str(state.settings.network))
         except CorralError as exc:
             nat_problem = "; ".join(p for p in (nat_problem, exc.message) if p)
         if not state.host.address:

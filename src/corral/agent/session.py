@@ -52,6 +52,7 @@ from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
 from corral.agent.network import NetworkManager
 from corral.agent.streams import JobSource, StreamManager, StreamSource
+from corral.agent.volumes import VolumeReporter
 from corral.build import build_id
 from corral.config import Settings
 from corral.model import deltas, network_deltas, protocol
@@ -188,6 +189,8 @@ class Session:
         self._images_sent: dict[str, tuple[str, ...]] | None = None  # the image report this connection last sent
         self.network = network  # the overlay, DNS and metadata (agent/network.py); outlives sessions
         self._engine_reported_down = False  # this connection told the server the engine is down
+        self.volumes = VolumeReporter(monitor, self._send)  # the engine's volumes (agent/volumes.py)
+        self._volume_tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> SessionResult:
         """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
@@ -341,6 +344,10 @@ class Session:
             await self._on_network(message)
         elif message.type == protocol.TRUST and self.pin_trust is not None:
             await self._on_trust(message)
+        elif message.type == protocol.VOLUME:  # on its own task: the receive loop never waits for the engine
+            task = asyncio.create_task(self.volumes.handle(message))
+            self._volume_tasks.add(task)
+            task.add_done_callback(self._volume_tasks.discard)
         elif message.type == protocol.ERROR:
             log.warning("server reports an error: %s", message.data.get("message", "(no message)"))
         else:
@@ -501,6 +508,7 @@ class Session:
         if self.monitor.available:
             await self._send_snapshot()
             await self._send_images()
+            await self.volumes.report()
         else:
             log.info("docker engine is not available; the container snapshot follows once it is")
             await self._send_engine()
@@ -520,11 +528,15 @@ class Session:
                 await self._send_engine()
                 await self._send_snapshot()
                 await self._send_images()
+                await self.volumes.report()
                 next_resync = loop.time() + RESYNC_SECONDS
                 continue
             if any(change is IMAGES_CHANGED for change in changes):
                 await self._send_images()
-            await self._send_deltas([c for c in changes if isinstance(c, ContainerEvent)])
+            events = [c for c in changes if isinstance(c, ContainerEvent)]
+            await self._send_deltas(events)
+            if events:  # a container created or removed mounts or frees volumes
+                await self.volumes.report()
 
     async def _send_engine(self) -> None:
         """Tell the server when the engine stops answering, and when it answers again (before the snapshot)."""

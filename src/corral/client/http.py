@@ -25,6 +25,7 @@ import httpx
 from corral.client.catalog import CatalogClient
 from corral.client.certificates import CertificatesClient
 from corral.client.secrets import SecretsClient
+from corral.client.volumes import VolumesClient
 from corral.model.errors import (
     DATABASE_UNAVAILABLE,
     Conflict,
@@ -103,6 +104,7 @@ class CorralClient:
         self.stacks = StacksClient(self)
         self.catalog = CatalogClient(self)
         self.secrets = SecretsClient(self)
+        self.volumes = VolumesClient(self)
         self.certificates = CertificatesClient(self)
 
     def close(self) -> None:
@@ -481,8 +483,10 @@ class StacksClient:
         result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}/files")
         return result
 
-    def delete(self, stack_id: str) -> None:
-        self._client.request("DELETE", f"/v1/stacks/{_segment(stack_id)}")
+    def delete(self, stack_id: str, *, keep_volumes: bool = False) -> None:
+        """Remove a stack; its stack and per-container volumes go once its containers are gone, unless kept."""
+        params = {"keep_volumes": "true"} if keep_volumes else None
+        self._client.request("DELETE", f"/v1/stacks/{_segment(stack_id)}", params=params)
 
     def get_service(self, service_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._client.request("GET", f"/v1/services/{_segment(service_id)}")

@@ -27,8 +27,11 @@ _SERVICE_KEYS = frozenset({
 })  # fmt: skip
 
 
-def declared_networks(value: Any, loc: Loc, warnings: list[str], *, stack_name: str) -> dict[str, str]:
-    """Top-level networks: key -> the network's name; options that change nothing here are warned."""
+def declared_networks(
+    value: Any, loc: Loc, warnings: list[str], *, stack_name: str, internal: set[str] | None = None
+) -> dict[str, str]:
+    """Top-level networks: key -> the network's name; options that change nothing here are warned. The names of
+    `internal: true` networks are added to `internal` (their containers reach nothing outside the overlay)."""
     names: dict[str, str] = {}
     for key, conf in mapping(value, loc).items():
         where = loc.key(key)
@@ -42,11 +45,7 @@ def declared_networks(value: Any, loc: Loc, warnings: list[str], *, stack_name: 
                 f"{loc.file}: network {key}: driver {as_str(driver, where.key('driver'))!r} is not supported; the "
                 "network is a segment of the environment's overlay"
             )
-        if options.get("internal") is not None and as_bool(options["internal"], where.key("internal")):
-            warnings.append(
-                f"{loc.file}: network {key}: internal is not enforced yet: its containers still reach outside "
-                "addresses through their host"
-            )
+        is_internal = options.get("internal") is not None and as_bool(options["internal"], where.key("internal"))
         for option in ("driver_opts", "ipam", "labels", "enable_ipv6"):
             if options.get(option):
                 warnings.append(f"{loc.file}: network {key}: key {option!r} is not supported yet and was ignored")
@@ -58,6 +57,8 @@ def declared_networks(value: Any, loc: Loc, warnings: list[str], *, stack_name: 
             names[key] = key
         if options.get("name") is not None:
             names[key] = as_str(options["name"], where.key("name"))
+        if is_internal and internal is not None:
+            internal.add(names[key])
     return names
 
 

@@ -79,10 +79,15 @@ def build_stack(
             interpolator.value(doc.get("volumes"), volumes_loc), volumes_loc, warnings, stack_name=stack_name
         )
     networks: dict[str, str] | None = None  # None: the environment's flat network (nothing declares networks)
+    internal_networks: set[str] = set()
     if doc.get("networks") or any(isinstance(b, dict) and b.get("networks") for b in raw_services.values()):
         networks_loc = Loc(compose_name, ("networks",))
         networks = declared_networks(
-            interpolator.value(doc.get("networks"), networks_loc), networks_loc, warnings, stack_name=stack_name
+            interpolator.value(doc.get("networks"), networks_loc),
+            networks_loc,
+            warnings,
+            stack_name=stack_name,
+            internal=internal_networks,
         )
     warnings.extend(interpolator.warnings())
     if not raw_services:
@@ -97,6 +102,7 @@ def build_stack(
         stack_name=stack_name,
         volume_scopes=volume_scopes,
         networks=networks,
+        internal_networks=frozenset(internal_networks),
     )
     renames = _service_names(list(raw_services), services_loc, warnings)
     parsed: dict[str, ParsedService] = {}
@@ -519,6 +525,7 @@ def _spec(service: ParsedService, extra: RancherService) -> ServiceSpec:
         depends_conditions=service.depends_conditions,
         networks=service.networks,
         network_aliases=service.network_aliases,
+        internal=service.internal,
         start_on_create=extra.start_on_create if extra.start_on_create is not None else True,
         health_check=health.to_dict() if health is not None else None,
         upgrade_strategy=extra.upgrade_strategy,

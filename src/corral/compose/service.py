@@ -102,6 +102,7 @@ class ServiceContext:
     stack_name: str = ""  # for Rancher's same-stack `external_links: [service:alias]`
     volume_scopes: Mapping[str, VolumeScope] = field(default_factory=dict)  # top-level key -> scope
     networks: dict[str, str] | None = None  # declared networks (key -> name); None: the flat network
+    internal_networks: frozenset[str] = frozenset()  # names of the declared `internal: true` networks
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class ParsedService:
     container_name: str = ""
     networks: tuple[str, ...] = ()  # the network names it is on; () on the environment's flat network
     network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias)
+    internal: bool = False  # every network it is on is `internal: true`: no traffic leaves the overlay
 
 
 def unsupported(loc: Loc, key: str) -> str:
@@ -250,6 +252,7 @@ def parse_service(name: str, raw: Any, loc: Loc, ctx: ServiceContext) -> ParsedS
         container_name=as_str(_value(body, "container_name", ""), loc.key("container_name")),
         networks=networks,
         network_aliases=aliases,
+        internal=bool(networks) and all(n in ctx.internal_networks for n in networks),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from corral.model.network import NetworkSettings
+from corral.model.volumes import ObservedVolume
 
 
 class Orchestration(enum.StrEnum):
@@ -133,6 +134,7 @@ class Host:
     connectivity: dict[str, dict[str, object]] = field(default_factory=dict)
     overlay_key: str = ""  # its agent's WireGuard public key (base64), "" until its agent sent one
     overlay_port: int = 0  # its agent's WireGuard listen port
+    volumes: tuple[ObservedVolume, ...] = ()  # its engine's volumes, as its agent last reported them (model/volumes.py)
 
 
 @dataclass(frozen=True)

@@ -204,10 +204,11 @@ class ContainerRecord:
     external_links: tuple[str, ...] = ()  # "stack/service" or "stack/service:alias"
     networks: tuple[str, ...] = ()  # its compose networks (segments); () on the flat network
     network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias): its names for clients on that network
+    internal: bool = False  # on `internal: true` networks only: its host drops its traffic leaving the overlay
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("networks", "network_aliases"):
+        for key in ("networks", "network_aliases", "internal"):
             if not data[key]:
                 del data[key]
         return data

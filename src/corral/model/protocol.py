@@ -25,6 +25,9 @@ Agent -> server
                  answers again (a snapshot follows); sent when that changes and after a connect while it is down.
                  The server shows the host `engine-down` and its containers `unknown` until it is back
   ``trusted``    data: {"digests": [str, ...]}  the CA digests the agent pinned after a `trust` message
+  ``volumes``    data: {"volumes": [{"name", "driver", "labels": {}, "containers": [name, ...]}, ...]}  every volume
+                 of the host's engine and the containers that mount it (model/volumes.py); the full list, sent after
+                 each snapshot and whenever it changes. Optional: an agent that never sends it shows no volumes
   ``ack``        data: {"desired": int}  the agent holds the desired set of that version (model/deltas.py); with
                  "resync": true it holds another one (a gap): the server sends the full set again. {"network": int}
                  (and "resync") the same for the network state (model/network_deltas.py)
@@ -63,6 +66,9 @@ any number of `output` messages and exactly one `end`, also when the request fai
   ``save``       data: {"request_id", "image"}   `output` carries the `docker save` tar of `image`
   ``load``       data: {"request_id", "image"}   `docker load` of the tar the server sends as `stdin` (then eof);
                  `output` of stream "ack" carries the bytes written so far (one decimal a line), for flow control
+  ``volume``     data: {"request_id", "action": "create" | "remove", "name", "driver", "driver_opts": {},
+                 "labels": {}}   create or remove a named volume on the host's engine; answered by one `end`
+                 (exit_code 0, or the error: a volume in use names its containers), then a `volumes` report
   ``stdin``      data: {"request_id", "data": base64}   input for an interactive exec or a load; "eof": true closes it
   ``resize``     data: {"request_id", "rows": int, "cols": int}
   ``cancel``     data: {"request_id"}   stop a stream (a logs follow, a running exec); the agent still sends `end`
@@ -108,6 +114,8 @@ NETWORK = "network"
 TRUST = "trust"
 TRUSTED = "trusted"
 ACK = "ack"
+VOLUMES = "volumes"
+VOLUME = "volume"
 LOGS = "logs"
 EXEC = "exec"
 STATS = "stats"
@@ -124,10 +132,42 @@ END = "end"
 ERROR = "error"
 
 AGENT_MESSAGE_TYPES = frozenset(
-    {HELLO, SNAPSHOT, CONTAINER, HEARTBEAT, SLOT, IMAGES, CONNECTIVITY, ENGINE, CONVERGED, OUTPUT, END, ERROR, ACK}
+    {
+        HELLO,
+        SNAPSHOT,
+        CONTAINER,
+        HEARTBEAT,
+        SLOT,
+        IMAGES,
+        CONNECTIVITY,
+        ENGINE,
+        CONVERGED,
+        OUTPUT,
+        END,
+        ERROR,
+        ACK,
+        VOLUMES,
+    }
 )
 SERVER_MESSAGE_TYPES = frozenset(
-    {WELCOME, DESIRED, NETWORK, LOGS, EXEC, STATS, STDIN, RESIZE, CANCEL, PAUSE, RESUME, ERROR, BUILD, SAVE, LOAD}
+    {
+        WELCOME,
+        DESIRED,
+        NETWORK,
+        LOGS,
+        EXEC,
+        STATS,
+        STDIN,
+        RESIZE,
+        CANCEL,
+        PAUSE,
+        RESUME,
+        ERROR,
+        BUILD,
+        SAVE,
+        LOAD,
+        VOLUME,
+    }
 )
 MAX_OUTPUT_CHUNK = 64 * 1024
 

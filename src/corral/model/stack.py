@@ -163,6 +163,7 @@ class ServiceSpec:
     # compose `networks:` as network names (compose/networks.py); () on the environment's flat network
     networks: tuple[str, ...] = ()
     network_aliases: tuple[tuple[str, str], ...] = ()  # (network, alias): DNS names on that network
+    internal: bool = False  # on `internal: true` networks only: its containers reach nothing outside the overlay
     start_on_create: bool = True
     # From rancher-compose.yml: health checks (agent/health.py), upgrades, retain_ip and metadata (agent/metadata.py).
     health_check: dict[str, Any] | None = None
@@ -200,6 +201,8 @@ class ServiceSpec:
             del data["networks"]
         if not self.network_aliases:
             del data["network_aliases"]
+        if not self.internal:
+            del data["internal"]
         if self.virtual is None:
             del data["virtual"]
         return data

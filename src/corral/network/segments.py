@@ -4,7 +4,10 @@ the containers that share one of them (issue 17 item 5).
 Why a filter and not Docker networks: every container keeps its one overlay address (Corral's IPAM, DNS and
 metadata answer there, other hosts route to it); a network is only who may reach whom. Each host drops, in the
 forward path, packets to its own segmented containers from segmented containers that share no network with them
-(other hosts do the same for theirs, so each pair is filtered where the packet arrives). Containers on the flat
+(other hosts do the same for theirs, so each pair is filtered where the packet arrives). A container on `internal:
+true` networks only gets no egress: its host drops what it sends to any address outside the overlay's subnet (the
+underlay, the host's upstream, the internet), before Docker's NAT would masquerade it; what it sends to overlay
+addresses (other containers; service addresses are DNAT'd before this chain) passes. Containers on the flat
 network (their stack declares no networks) are left alone, as in Rancher. Same-host traffic crosses the bridge,
 which passes it to iptables (br_netfilter, which Docker turns on); traffic from other hosts is routed.
 
@@ -30,9 +33,11 @@ TABLE = ("-t", "mangle")
 JUMP = ("FORWARD", "-j", CHAIN)
 
 
-def segment_rules(containers: Iterable[ContainerRecord], host_id: str) -> list[str]:
+def segment_rules(containers: Iterable[ContainerRecord], host_id: str, subnet: str = "") -> list[str]:
     """`-A CHAIN -s SOURCE/32 -d LOCAL/32 -j DROP` for each segmented container here and each segmented source
-    that shares no network with it (pure; sorted, as compared with `iptables -S`)."""
+    that shares no network with it, then `-A CHAIN -s LOCAL/32 ! -d SUBNET -j DROP` for each internal container
+    here (pure; sorted, as compared with `iptables -S`)."""
+    containers = list(containers)
     segmented = [c for c in containers if c.ip and c.networks]
     local = [c for c in segmented if c.host_id == host_id]
     drops = {
@@ -41,7 +46,12 @@ def segment_rules(containers: Iterable[ContainerRecord], host_id: str) -> list[s
         for source in segmented
         if source.ip != target.ip and not set(source.networks) & set(target.networks)
     }
-    return [f"-N {CHAIN}"] + [f"-A {CHAIN} -s {s}/32 -d {d}/32 -j DROP" for s, d in sorted(drops)]
+    internal = sorted({c.ip for c in local if c.internal}) if subnet else []
+    return (
+        [f"-N {CHAIN}"]
+        + [f"-A {CHAIN} -s {s}/32 -d {d}/32 -j DROP" for s, d in sorted(drops)]
+        + [f"-A {CHAIN} -s {ip}/32 ! -d {subnet} -j DROP" for ip in internal]
+    )
 
 
 def restore_input(rules: Iterable[str]) -> str:
@@ -53,9 +63,9 @@ def restore_input(rules: Iterable[str]) -> str:
 class Segments:
     """Keeps the chain as wanted in the current network namespace."""
 
-    def apply(self, containers: Iterable[ContainerRecord], host_id: str) -> bool:
+    def apply(self, containers: Iterable[ContainerRecord], host_id: str, subnet: str = "") -> bool:
         """Replace the chain when it differs and make sure mangle's FORWARD jumps to it; True when it changed."""
-        rules = segment_rules(containers, host_id)
+        rules = segment_rules(containers, host_id, subnet)
         shown = _iptables(*TABLE, "-S", CHAIN)
         changed = False
         if shown.returncode != 0 or shown.stdout.splitlines() != rules:

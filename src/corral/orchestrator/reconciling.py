@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from corral.model.entities import HostState, normalise_arch
@@ -56,8 +56,10 @@ from corral.orchestrator.scheduling import (
     SlotView,
     SpreadPlacer,
     ports_phrase,
+    takes_new,
 )
 from corral.orchestrator.sidekicks import PrimaryPlacement, outside_unit, reconcile_sidekick, unit_demand
+from corral.orchestrator.volume_affinity import Holder, affinity, why_not_there
 
 __all__ = ["HostView", "Plan", "SlotView", "apply_plan", "reconcile"]
 
@@ -109,6 +111,13 @@ def demand_of(
         rules=rules,
         archs=frozenset(normalise_arch(a) for a in image_archs) if image_archs is not None else None,
     )
+
+
+def volume_holders(service: ServiceSpec, hosts: Iterable[HostView]) -> list[Holder]:
+    """The hosts holding any volume (only when the service mounts a local stack or per-container volume)."""
+    if not any(v.kind == "volume" and v.scope in ("", "container") for v in service.launch.volumes):
+        return []
+    return [Holder(h.id, h.name, h.state, h.volumes, takes_new(h), h.evacuating) for h in hosts if h.volumes]
 
 
 def dependencies_reason(service: ServiceSpec) -> str:
@@ -317,6 +326,7 @@ def _reconcile_scaled(
     # 3. Fill the indexes without a staying slot, lowest first: move lost or clashing slots, place missing ones.
     #    A slot on a lost host that cannot move stays (it may come back); a clashing one that cannot move goes.
     placer = SpreadPlacer(load, demand)
+    volume_hosts = volume_holders(service, load.hosts.values())
     place: list[ContainerSlot] = []
     replace: list[tuple[str, ContainerSlot]] = []
     unplaced: list[tuple[int, str]] = []
@@ -351,7 +361,16 @@ def _reconcile_scaled(
             kept[index] = move.view.slot.id  # lost, and another old container of its index still runs
             unplaced.append((index, f"{move.why}; {waiting}"))
             continue
-        target = placer.take(index)
+        pin = affinity(service.launch.volumes, index, volume_hosts) if volume_hosts else None
+        target = placer.take(index) if pin is None else placer.take_on(index, pin.hosts)
+        if pin is not None and target is None:
+            why = pin.reason(why_not_there(pin, volume_hosts, f"{' or '.join(pin.host_names)} cannot take it now"))
+            if move is not None and move.lost:
+                kept[index] = move.view.slot.id
+            elif move is not None:
+                removed.append(move.view)
+            unplaced.append((index, f"{move.why}; {why}" if move is not None else why))
+            continue
         if target is not None and move is not None and (waiting is not None or not released_host(host_of(move.view))):
             # the old container may still run: it goes first, its replacement waits until it is observed stopped
             removed.append(move.view)

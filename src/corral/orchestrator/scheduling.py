@@ -44,6 +44,7 @@ class HostView:
     evacuating: bool = False  # its containers move to other hosts (like a disconnected host's) when they can
     cpus: float = 0.0  # 0: unknown, no limit for CPU reservations
     memory_bytes: int = 0  # 0: unknown, no limit for memory reservations
+    volumes: frozenset[str] = frozenset()  # its engine's volume names (orchestrator/volume_affinity.py)
 
     def class_key(self) -> tuple[object, ...]:
         """Hosts with equal keys are interchangeable for static feasibility (memoised per class)."""
@@ -534,6 +535,27 @@ class SpreadPlacer:
         host_id = heapq.heappop(self._heap)[-1]
         host = self._load.hosts[host_id]
         self._demand.claim(self._load, host_id, index)
+        self._reason = None
+        if self._feasible.dynamic_ok(host):
+            heapq.heappush(self._heap, self._entry(host))
+        return host
+
+    def take_on(self, index: int, allowed: frozenset[str]) -> HostView | None:
+        """Like `take`, among the hosts `allowed` only (a volume affinity); the others keep their place."""
+        skipped: list[tuple[int, int, int, str, str]] = []
+        found: tuple[int, int, int, str, str] | None = None
+        while self._heap:
+            entry = heapq.heappop(self._heap)
+            if entry[-1] in allowed:
+                found = entry
+                break
+            skipped.append(entry)
+        for entry in skipped:
+            heapq.heappush(self._heap, entry)
+        if found is None:
+            return None
+        host = self._load.hosts[found[-1]]
+        self._demand.claim(self._load, host.id, index)
         self._reason = None
         if self._feasible.dynamic_ok(host):
             heapq.heappush(self._heap, self._entry(host))

@@ -31,6 +31,7 @@ from corral.model.stack import DesiredContainer, LaunchConfig
 from corral.runtime import labels
 from corral.runtime.docker_engine import DockerEngine, _parse_time
 from corral.runtime.units import UNIT_TARGETS, resolve_targets, unit_options
+from corral.runtime.volumes import ensure_stack_volumes
 
 log = logging.getLogger(__name__)
 
@@ -394,6 +395,7 @@ def create_container(
     if not image_ready:
         ensure_image(engine, desired.launch.image, always_pull=wants_image_pull(desired.launch))
     _check_external_volumes(engine, desired.launch)
+    ensure_stack_volumes(engine, desired)
     arguments = create_arguments(desired, resolve_targets(engine, desired), file_binds)
     name = desired.slot.name
     for _ in range(3):

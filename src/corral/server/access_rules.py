@@ -105,6 +105,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/environments/{ref}/certificates/{name}"): env(R.REGISTRIES),
     ("PUT", "/v1/environments/{ref}/certificates/{name}"): env(R.REGISTRIES, WRITE),
     ("DELETE", "/v1/environments/{ref}/certificates/{name}"): env(R.REGISTRIES, WRITE),
+    # volumes: storage of user workloads, with containers' rights (Rancher: restricted manages them too)
+    ("GET", "/v1/volumes"): listing(R.STACKS),
+    ("POST", "/v1/volumes"): env(R.STACKS, WRITE, body_environment=True, default_environment="default"),
+    ("GET", "/v1/volumes/{name}"): env(R.STACKS, default_environment="default"),
+    ("DELETE", "/v1/volumes/{name}"): env(R.STACKS, WRITE, default_environment="default"),
     # registries
     ("POST", "/v1/environments/{ref}/registries"): env(R.REGISTRIES, WRITE),
     ("GET", "/v1/environments/{ref}/registries"): env(R.REGISTRIES),

@@ -291,9 +291,15 @@ def get_stack(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
 
 
 @router.delete("/stacks/{stack_id}", status_code=204)
-def delete_stack(request: Request, stack_id: str, _: Admin) -> Response:
+def delete_stack(
+    request: Request,
+    stack_id: str,
+    _: Admin,
+    keep_volumes: Annotated[bool, Query(description="Keep the stack's volumes (removed with it otherwise).")] = False,
+) -> Response:
     stack = _stacks(request).get_stack(stack_id)
     _stacks(request).delete_stack(stack.id)
+    request.app.state.volumes.stack_removed(stack.environment_id, stack.name, keep_volumes=keep_volumes)
     remove_stack_secrets(request, stack.environment_id, stack.name)
     _wake(request)
     request.app.state.bus.publish("stack", "removed", {"id": stack.id, "name": stack.name}, stack.environment_id)

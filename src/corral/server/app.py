@@ -39,6 +39,7 @@ from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
 from corral.server.api_tls import router as tls_router
 from corral.server.api_upgrades import router as upgrades_router
+from corral.server.api_volumes import router as volumes_router
 from corral.server.audit import AuditTrail
 from corral.server.auth import AuthThrottle
 from corral.server.authorization import SocketRefused, enforce, refuse_socket
@@ -56,6 +57,7 @@ from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
 from corral.server.stack_builds import previous_records
 from corral.server.stack_views import read_from_memory
+from corral.server.volumes import VolumeService
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
 from corral.store.access import AccessStore
@@ -112,6 +114,8 @@ def create_app(
         hub, StateReads(state), settings.data_dir, lambda stack_id: previous_records(stacks.stack_files(stack_id))
     )
 
+    volumes = VolumeService(store, stacks, hub)  # volumes as a resource (server/volumes.py)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.start_at(await run_in_threadpool(event_history.open))  # versions go on from the kept history
@@ -125,6 +129,7 @@ def create_app(
             app.state.ca_rotation.attach()
         await orchestrator.start()
         await builds.start()
+        await volumes.start()
         supervisor = asyncio.create_task(host_service.supervise(), name="local-host-supervisor")
         try:
             yield
@@ -132,6 +137,7 @@ def create_app(
             supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor
+            await volumes.stop()
             await builds.stop()
             await orchestrator.stop()
             await hub.stop()
@@ -159,6 +165,7 @@ def create_app(
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.builds = builds
+    app.state.volumes = volumes
     app.state.registries = registries
     app.state.access = AccessStore(store)
     app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None
@@ -192,6 +199,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(registries_router)
     app.include_router(secrets_router)
+    app.include_router(volumes_router)
     app.include_router(certificates_router)
     app.include_router(tls_router)
     app.include_router(access_router)

@@ -34,6 +34,7 @@ from corral.model import protocol
 from corral.model.admission import validate_agent_version, validate_facts
 from corral.model.entities import Host, HostState, KeyKind, normalise_arch
 from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
+from corral.model.volumes import volumes_from_wire
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
 from corral.server.auth import authenticate_request
 from corral.server.events import EventBus
@@ -54,7 +55,15 @@ BACKLOG_RETRY_SECONDS = 2.0  # how often reports kept through a database outage 
 ENGINE_UNKNOWN_STATUS = "the host's docker engine does not answer"
 # reports that write to the store; while the database is unavailable they wait in the backlog
 _STORED_REPORTS = frozenset(
-    {protocol.SNAPSHOT, protocol.CONTAINER, protocol.SLOT, protocol.IMAGES, protocol.CONNECTIVITY, protocol.ENGINE}
+    {
+        protocol.SNAPSHOT,
+        protocol.CONTAINER,
+        protocol.SLOT,
+        protocol.IMAGES,
+        protocol.CONNECTIVITY,
+        protocol.ENGINE,
+        protocol.VOLUMES,
+    }
 )
 
 
@@ -404,6 +413,8 @@ class AgentHub:
             await self._on_connectivity(host_id, message.data)
         elif message.type == protocol.ENGINE:
             await self._on_engine(host_id, message.data)
+        elif message.type == protocol.VOLUMES:
+            await self._on_volumes(host_id, message.data.get("volumes"))
 
     def _store_unavailable(self, exc: Unavailable) -> None:
         if not self._store_down:
@@ -522,6 +533,15 @@ class AgentHub:
             return
         host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, images=images))
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
+        self._changed()
+
+    async def _on_volumes(self, host_id: str, data: object) -> None:
+        """The engine's volumes (model/volumes.py): the volume list and the scheduler's volume affinity read them."""
+        volumes = volumes_from_wire(data)
+        host = await run_in_threadpool(self.store.get_host, host_id)
+        if host.volumes == volumes:
+            return
+        await run_in_threadpool(functools.partial(self.store.update_host, host_id, volumes=volumes))
         self._changed()
 
     async def _on_connectivity(self, host_id: str, data: object) -> None:

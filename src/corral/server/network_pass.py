@@ -196,6 +196,7 @@ class NetworkPass:
                     external_links=tuple(getattr(launch, "external_links", ())),
                     networks=service.spec.networks,
                     network_aliases=service.spec.network_aliases,
+                    internal=service.spec.internal,
                 )
             )
         return (

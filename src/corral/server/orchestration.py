@@ -583,6 +583,7 @@ def host_view(host: Host) -> HostView:
         evacuating=host.evacuating,
         cpus=float(host.facts.cpus),
         memory_bytes=host.facts.memory_bytes,
+        volumes=frozenset(v.name for v in host.volumes),
     )
 
 

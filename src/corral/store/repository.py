@@ -29,8 +29,9 @@ from corral.model.entities import (
     Principal,
     RegistrationToken,
 )
-from corral.model.errors import Conflict, Forbidden, NotFound, Unauthorized
+from corral.model.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
+from corral.model.volumes import ObservedVolume, volume_to_wire, volumes_from_wire
 from corral.store.journal import deliver
 from corral.store.keys import KeyUsage, principal_of_key
 from corral.store.outage import outage_as_unavailable
@@ -350,7 +351,8 @@ class Store:
 
     def update_host(self, host_id: str, **changes: Any) -> Host:
         """Change columns of a host: state, state_reason, labels, facts (HostFacts), address, last_seen,
-        driver_options, images (reference -> architectures), overlay_slice, connectivity, overlay_key, overlay_port."""
+        driver_options, images (reference -> architectures), volumes (ObservedVolumes), overlay_slice, connectivity,
+        overlay_key, overlay_port."""
         with self.session() as session:
             row = session.get(HostRow, host_id)
             if row is None:
@@ -362,6 +364,8 @@ class Store:
                     value = HostState(value).value
                 elif key == "images":
                     value = {ref: list(archs) for ref, archs in value.items()}
+                elif key == "volumes":
+                    value = [volume_to_wire(v) for v in value]
                 setattr(row, key, value)
             return _host(row, self._container_counts(session, [host_id]).get(host_id, 0))
 
@@ -566,7 +570,15 @@ def _host(row: HostRow, container_count: int) -> Host:
         connectivity={str(k): dict(v) for k, v in (row.connectivity or {}).items() if isinstance(v, dict)},
         overlay_key=row.overlay_key or "",
         overlay_port=row.overlay_port or 0,
+        volumes=_volumes(row.volumes),
     )
+
+
+def _volumes(value: object) -> tuple[ObservedVolume, ...]:
+    try:
+        return volumes_from_wire(value or [])
+    except InvalidInput:  # written by this code only; a bad row shows no volumes rather than failing the host
+        return ()
 
 
 def _container_row(host_id: str, c: ObservedContainer) -> HostContainerRow:

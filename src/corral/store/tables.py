@@ -148,6 +148,8 @@ class HostRow(Base):
     connectivity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     overlay_key: Mapped[str] = mapped_column(String(64), default="")  # the agent's WireGuard public key
     overlay_port: Mapped[int] = mapped_column(default=0)  # its WireGuard listen port
+    # its engine's volumes as its agent last reported them (model/volumes.py volume_to_wire), migration 0024
+    volumes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class HostContainerRow(Base):

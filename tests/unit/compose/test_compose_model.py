@@ -10,7 +10,7 @@ import pytest
 
 from corral.compose import ComposeFile, env_files_for_upload, load_stack
 from corral.model.errors import InvalidInput
-from corral.model.stack import LaunchConfig, VolumeSpec
+from corral.model.stack import LaunchConfig, ServiceSpec, VolumeSpec
 
 from .helpers import DC, RC, error, service_error, stack
 
@@ -278,7 +278,10 @@ def test_networks_are_segments_named_for_the_stack_with_default_and_external() -
     text = "\n".join(spec.warnings)
     assert spec.service("api").network_aliases == (("app_front", "backend"),)  # type: ignore[union-attr]
     assert "aliases" not in text
-    assert "network back: internal is not enforced yet" in text
+    assert "internal" not in text  # enforced by each host (network/segments.py), no longer warned
+    internal = {s.name: s.internal for s in spec.services}
+    assert internal == {"web": False, "api": False, "db": False, "tool": False}  # db is on `shared` too
+    assert "internal" not in spec.service("web").to_dict()  # type: ignore[union-attr]
     assert spec.service("web").to_dict()["networks"] == ("app_front",)  # type: ignore[union-attr]
 
 
@@ -294,3 +297,21 @@ def test_an_undeclared_network_and_network_mode_with_networks_are_refused() -> N
     assert "network 'nowhere' is not declared" in exc.message
     exc = error("services:\n  web: {image: nginx, network_mode: host, networks: [default]}\n")
     assert exc.field == f"{DC}:services.web.networks"
+
+
+def test_a_service_on_internal_networks_only_is_internal() -> None:
+    spec = stack(
+        """
+        services:
+          db: {image: postgres, networks: [back]}
+          api: {image: app, networks: [back, front]}
+          worker: {image: app, networks: [back, jobs]}
+        networks:
+          back: {internal: true}
+          jobs: {internal: true, name: all_jobs}
+          front: {}
+        """
+    )
+    assert {s.name: s.internal for s in spec.services} == {"db": True, "api": False, "worker": True}
+    assert spec.service("db").to_dict()["internal"] is True  # type: ignore[union-attr]
+    assert ServiceSpec.from_dict(spec.service("db").to_dict()).internal  # type: ignore[union-attr]
