@@ -16,8 +16,8 @@ import typer
 
 from corral.cli.builds import build_contexts, follow_builds
 from corral.cli.events import iso
-from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
-from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
+from corral.cli.main import EnvOption, FormatOption, InspectOption, OutputOption, _context_client, _env, _run, app
+from corral.cli.output import JSON, TABLE, Format, err_console, fail, print_json, print_table, show, styled_state
 from corral.cli.project import load_project
 from corral.cli.terminal import interactive_exec
 from corral.cli.waiting import (
@@ -194,7 +194,7 @@ def ps(
     all_containers: Annotated[bool, typer.Option("-a", "--all", help="Also stopped and exited containers.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only container ids.")] = False,
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """List the containers of stacks: where they run and in which state, and the indexes no host can take."""
     stacks = _run(lambda c: c.stacks.list_all(_env(env)))
@@ -209,8 +209,8 @@ def ps(
         for container in shown:
             typer.echo(container["id"])
         return
-    if output is Format.json:
-        return print_json(containers)
+    if not output.is_table:
+        return show(containers, output)
     _print_containers(containers, show_all=all_containers, extra=_unplaced_rows(services))
 
 
@@ -345,11 +345,11 @@ app.add_typer(stacks_app, name="stacks")
 
 
 @stacks_app.command("ls")
-def stacks_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def stacks_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List stacks with their state and how many containers run."""
     stacks = _run(lambda c: c.stacks.list_all(_env(env)))
-    if output is Format.json:
-        return print_json(stacks)
+    if not output.is_table:
+        return show(stacks, output)
     rows = []
     for s in stacks:
         running = sum(service["running"] for service in s["services"])
@@ -380,7 +380,9 @@ def iso_times(value: Any) -> Any:
 
 @app.command("inspect")
 def inspect(
-    ref: Annotated[str, typer.Argument(help="STACK, STACK/SERVICE or CONTAINER")], env: EnvOption = None
+    ref: Annotated[str, typer.Argument(help="STACK, STACK/SERVICE or CONTAINER")],
+    env: EnvOption = None,
+    output: InspectOption = JSON,
 ) -> None:
     """Everything known about a stack, a service or a container, as JSON."""
 
@@ -392,7 +394,7 @@ def inspect(
         except CorralError:
             return c.stacks.find_container(_env(env), ref)
 
-    print_json(iso_times(_run(lookup)))
+    show(iso_times(_run(lookup)), output)
 
 
 def _targets(c: CorralClient, env: str | None, ref: str) -> list[dict[str, Any]]:
