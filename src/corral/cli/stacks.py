@@ -16,6 +16,8 @@ import typer
 
 from corral.cli.builds import build_contexts, follow_builds
 from corral.cli.events import iso
+from corral.cli.filters import KEYS as FILTER_KEYS
+from corral.cli.filters import Filters, parse_filters
 from corral.cli.main import EnvOption, FormatOption, InspectOption, OutputOption, _context_client, _env, _run, app
 from corral.cli.output import JSON, TABLE, Format, err_console, fail, print_json, print_table, show, styled_state
 from corral.cli.project import load_project
@@ -177,13 +179,16 @@ def _print_containers(
     print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "HEALTH", "IP", "PORTS", "DOCKER ID", "REASON"], rows)
 
 
-def _unplaced_rows(services: list[dict[str, Any]]) -> list[list[str]]:
+def _unplaced_rows(services: list[dict[str, Any]], filters: Filters | None = None) -> list[list[str]]:
     """One `ps` row per index no host can take, with its reason (the server groups them: model/reasons.py)."""
     rows = []
     for service in services:
         for group in service.get("unplaced", []):
             for index in group["indexes"]:
                 name = f"{service['stack']}-{service['name']}-{index}"
+                row = {"name": name, "stack": service["stack"], "service": service["name"], "state": "unplaced"}
+                if filters and not filters.matches({**row, "stack_id": service.get("stack_id"), "host": ""}):
+                    continue
                 rows.append([service["stack"], service["name"], name, "-", styled_state("unplaced"), group["reason"]])
     return rows
 
@@ -193,25 +198,51 @@ def ps(
     stack: Annotated[str | None, typer.Argument(help="Only this stack.")] = None,
     all_containers: Annotated[bool, typer.Option("-a", "--all", help="Also stopped and exited containers.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only container ids.")] = False,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help=f"KEY=VALUE (repeatable); keys: {', '.join(FILTER_KEYS)}.", metavar="KEY=VALUE"),
+    ] = None,
     env: EnvOption = None,
     output: OutputOption = TABLE,
 ) -> None:
     """List the containers of stacks: where they run and in which state, and the indexes no host can take."""
-    stacks = _run(lambda c: c.stacks.list_all(_env(env)))
-    if stack is not None:
-        stacks = [s for s in stacks if stack in (s["name"], s["id"])]
-        if not stacks:
-            fail(f"stack {stack!r} not found in environment {_env(env)!r}")
-    services = [service for s in stacks for service in s["services"]]
-    containers = [c for service in services for c in service["containers"]]
+    try:
+        filters = parse_filters([*(filter_ or []), *([f"stack={stack}"] if stack is not None else [])])
+    except InvalidInput as exc:
+        fail(exc.message)
+    if filters:
+        containers, services = _filtered(filters, env)
+        all_containers = all_containers or "state" in filters.values
+    else:
+        stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+        services = [service for s in stacks for service in s["services"]]
+        containers = [c for service in services for c in service["containers"]]
+    if not all_containers and output.format is not Format.json:  # JSON has always listed every container
+        containers = [c for c in containers if c["state"] in _LIVE_STATES]
     if quiet:
-        shown = [c for c in containers if all_containers or c["state"] in _LIVE_STATES]
-        for container in shown:
+        for container in containers:
             typer.echo(container["id"])
         return
     if not output.is_table:
         return show(containers, output)
-    _print_containers(containers, show_all=all_containers, extra=_unplaced_rows(services))
+    _print_containers(containers, show_all=True, extra=_unplaced_rows(services, filters))
+
+
+def _filtered(filters: Filters, env: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The containers the filters keep (narrowed by the server where it can) and the services whose unplaced
+    indexes could match them (none when a host or a state other than `unplaced` is asked for)."""
+    params = filters.server_params()
+    stack = params.pop("stack", None)
+    wanted_states = filters.values.get("state", ())
+    containers: list[dict[str, Any]] = []
+    if wanted_states != ("unplaced",):
+        found = _run(lambda c: c.stacks.containers(_env(env), stack, **params))
+        containers = [c for c in found if filters.matches(c)]
+    services: list[dict[str, Any]] = []
+    if "host" not in filters.values and (not wanted_states or "unplaced" in wanted_states):
+        stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+        services = [service for s in stacks for service in s["services"]]
+    return containers, services
 
 
 DetachOption = Annotated[bool, typer.Option("-d", "--detach", help="Return at once; do not wait for the change.")]

@@ -512,8 +512,14 @@ class StacksClient:
         result: dict[str, Any] = self._client.request("POST", f"/v1/{kind}/{_segment(object_id)}/{action}")
         return result
 
-    def containers(self, environment: str | None = None, stack: str | None = None) -> list[dict[str, Any]]:
-        params = {k: v for k, v in (("environment", environment), ("stack", stack)) if v}
+    def containers(
+        self, environment: str | None = None, stack: str | None = None, **filters: str
+    ) -> list[dict[str, Any]]:
+        """Every container (paged), narrowed by the server's filters: `service`, `host`, `state` (ids or names)."""
+        unknown = set(filters) - {"service", "host", "state"}
+        if unknown:
+            raise InvalidInput(f"no container filter {sorted(unknown)[0]!r}", field="filter")
+        params = {k: v for k, v in (("environment", environment), ("stack", stack), *filters.items()) if v}
         return self._client.list_pages("/v1/containers", params)
 
     def find_container(self, environment: str, ref: str) -> dict[str, Any]:
