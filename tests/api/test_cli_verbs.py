@@ -3,8 +3,10 @@ in-process application; a test agent on the agent websocket reports the containe
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,31 @@ def test_ps_filters_quiet_format_port_wait_and_down(api: TestClient, agent: Any,
     assert (code, out.splitlines()[-2:]) == (0, ["app/web settled", "app/db settled"])
     code, out = corral("wait", "app/big", "--timeout", "1")
     assert code == 1 and "app/big is not settled after 1 s" in " ".join(out.split()) and "9000" in out
+
+    # logs --since/--timestamps/--tail reach the agent's stream request
+    asked: list[dict[str, Any]] = []
+
+    def answer_logs() -> None:  # as an agent: the engine's output for the stream the server opened
+        while (message := _recv(agent, protocol.DESIRED)).type != protocol.LOGS:
+            pass
+        asked.append(message.data)
+        chunk = base64.b64encode(b"2026-12-06T15:00:00.000000000Z hello\n").decode()
+        request = message.data["request_id"]
+        agent.send_text(
+            protocol.Message(protocol.OUTPUT, {"request_id": request, "stream": "stdout", "data": chunk}).encode()
+        )
+        agent.send_text(protocol.Message(protocol.END, {"request_id": request, "exit_code": None}).encode())
+
+    answering = threading.Thread(target=answer_logs, daemon=True)
+    answering.start()
+    before = time.time()
+    code, out = corral("logs", "app-web-1", "--since", "10m", "--timestamps", "--tail", "5")
+    answering.join(10)
+    assert (code, out) == (0, "2026-12-06T15:00:00.000000000Z hello\n")
+    assert asked[0]["docker_id"] == "w1" and asked[0]["timestamps"] is True and asked[0]["tail"] == 5
+    assert before - 600 <= asked[0]["since"] <= time.time() - 600
+    code, out = corral("logs", "app-web-1", "--since", "yesterday-ish")
+    assert code == 1 and "--since 'yesterday-ish': give a duration" in out
 
     # down: returns once the agent no longer reports the stack's containers
     reporting_empty = threading.Event()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from corral.cli.builds import build_contexts, follow_builds
-from corral.cli.events import iso
+from corral.cli.events import iso, parse_since
 from corral.cli.filters import KEYS as FILTER_KEYS
 from corral.cli.filters import Filters, parse_filters
 from corral.cli.main import EnvOption, FormatOption, InspectOption, OutputOption, _context_client, _env, _run, app
@@ -438,9 +439,14 @@ def logs(
     target: Annotated[str, typer.Argument(help="CONTAINER, STACK/SERVICE or STACK")],
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new output.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="WHEN", help="Only output since 10m, 2h, an ISO time...")
+    ] = None,
+    timestamps: Annotated[bool, typer.Option("-t", "--timestamps", help="Show each line's time.")] = False,
     env: EnvOption = None,
 ) -> None:
     """Print the output of containers (prefixed by the container's name when there are several)."""
+    start = parse_since(since, time.time()) if since is not None else None
     containers = _run(lambda c: _targets(c, env, target))
     prefix = len(containers) > 1
     lock = threading.Lock()
@@ -450,7 +456,10 @@ def logs(
         pending = b""
         try:
             with _context_client() as client:
-                for chunk in client.stacks.logs(container["id"], follow=follow, tail=tail):
+                chunks = client.stacks.logs(
+                    container["id"], follow=follow, tail=tail, since=start, timestamps=timestamps
+                )
+                for chunk in chunks:
                     if not prefix:
                         with lock:
                             sys.stdout.buffer.write(chunk)

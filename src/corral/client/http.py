@@ -542,11 +542,24 @@ class StacksClient:
 
     # -- logs and exec --------------------------------------------------------------------------------------------
 
-    def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
-        """The container's output as it arrives (until it ends, or forever with `follow`)."""
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[bytes]:
+        """The container's output as it arrives (until it ends, or forever with `follow`): the last `tail` lines,
+        written at or after `since` (UNIX time), each line prefixed by the engine's time with `timestamps`."""
         params: dict[str, Any] = {"follow": follow}
         if tail is not None:
             params["tail"] = tail
+        if since is not None:
+            params["since"] = since
+        if timestamps:
+            params["timestamps"] = True
         path = f"/v1/containers/{_segment(container_id)}/logs"
         try:
             with self._client._http.stream("GET", path, params=params, timeout=None) as response:

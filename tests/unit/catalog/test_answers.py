@@ -34,10 +34,18 @@ REJECTED = [
     (PORT, "", "answers: question Port (PORT): an answer is required"),
     (DEBUG, "yes", "answers: question Debug (DEBUG): 'yes' is not true or false"),
     (MODE, "c", "answers: question Mode (MODE): 'c' is not one of the options (a, b)"),
-    (DB, "db", "answers: question Database (DB): 'db' is not a service as stack/service, and no service of this "
-     "environment is named so"),
-    (DB, "a b", "answers: question Database (DB): 'a b' is not a service as stack/service, and no service of this "
-     "environment is named so"),
+    (
+        DB,
+        "db",
+        "answers: question Database (DB): 'db' is not a service as stack/service, and no service of this "
+        "environment is named so",
+    ),
+    (
+        DB,
+        "a b",
+        "answers: question Database (DB): 'a b' is not a service as stack/service, and no service of this "
+        "environment is named so",
+    ),
     (DB, "shop/db", "answers: question Database (DB): no service 'shop/db' in this environment"),
     (NAME, "x", "answers: question Name (NAME): shorter than 2 characters"),
     (NAME, "xxxxxx", "answers: question Name (NAME): longer than 5 characters"),

@@ -90,8 +90,10 @@ def test_the_bare_service_default_resolves_at_install(tmp_path: Path) -> None:
 
 
 def test_validate_refuses_what_install_refuses(tmp_path: Path) -> None:
-    bad_label = "version: '2'\nservices:\n  web:\n    image: nginx\n    labels:\n" \
+    bad_label = (
+        "version: '2'\nservices:\n  web:\n    image: nginx\n    labels:\n"
         "      io.rancher.scheduler.affinity:host_label: nokeyvalue\n"
+    )
     host_ports = "version: '2'\nservices:\n  web:\n    image: nginx\n    network_mode: host\n    ports: ['80:80']\n"
     versions = {"0": {"docker-compose.yml": bad_label}, "1": {"docker-compose.yml": host_ports}}
     write_template(tmp_path, "strict", versions)
