@@ -440,7 +440,7 @@ def logs(
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new output.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
     since: Annotated[
-        str | None, typer.Option("--since", metavar="WHEN", help="Only output since 10m, 2h, an ISO time...")
+        str | None, typer.Option("--since", metavar="WHEN", help="Only output since: 10m, 2h, ISO time.")
     ] = None,
     timestamps: Annotated[bool, typer.Option("-t", "--timestamps", help="Show each line's time.")] = False,
     env: EnvOption = None,
