@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from typer.completion import completion_init, get_completion_script
+from typer._completion_classes import completion_init  # typer exports no public way to register them
+from typer._completion_shared import get_completion_script
 
 from corral.cli.main import app
 
