@@ -24,6 +24,7 @@ from corral.cli import ops as _ops_commands  # noqa: F401 - registers `down`, `w
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
 from corral.cli import secrets as _secret_commands  # noqa: F401 - registers `secrets ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
+from corral.cli import stats as _stats_command  # noqa: F401 - registers `stats`
 from corral.cli.help import build
 from corral.cli.main import app, fail
 from corral.config import load_settings

@@ -155,6 +155,42 @@ def test_ps_filters_quiet_format_port_wait_and_down(api: TestClient, agent: Any,
     code, out = corral("logs", "app-web-1", "--since", "yesterday-ish")
     assert code == 1 and "--since 'yesterday-ish': give a duration" in out
 
+    # stats: one sample each (--no-stream), or a stream until the agent ends it
+    sample = {"time": 1.0, "cpu_percent": 12.5, "memory_usage": 3 << 20, "memory_limit": 1 << 30}
+    sample |= {"memory_percent": 0.29, "network_rx": 2048, "network_tx": 100}
+
+    def answer_stats(requests: int, samples: int) -> None:
+        for _ in range(requests):
+            while (message := _recv(agent, protocol.DESIRED)).type != protocol.STATS:
+                pass
+            asked.append(message.data)
+            request = message.data["request_id"]
+            for n in range(samples):
+                line = base64.b64encode(json.dumps({**sample, "time": float(n)}).encode() + b"\n").decode()
+                data = {"request_id": request, "stream": "stdout", "data": line}
+                agent.send_text(protocol.Message(protocol.OUTPUT, data).encode())
+            agent.send_text(protocol.Message(protocol.END, {"request_id": request, "exit_code": None}).encode())
+
+    asked.clear()
+    answering = threading.Thread(target=answer_stats, args=(2, 1), daemon=True)
+    answering.start()
+    code, out = corral("stats", "app/web", "--no-stream")
+    answering.join(10)
+    assert code == 0, out
+    assert [line.split()[:2] for line in out.splitlines()] == [
+        ["NAME", "CPU"],
+        ["app-web-1", "12.50%"],
+        ["app-web-2", "12.50%"],
+    ]
+    assert "3.00MiB / 1.00GiB" in out and "2.00KiB / 100B" in out
+    assert [(a["docker_id"], a["stream"]) for a in asked] == [("w1", False), ("w2", False)]
+    answering = threading.Thread(target=answer_stats, args=(1, 2), daemon=True)
+    answering.start()
+    code, out = corral("stats", "app-db-1", "--format", "{{.name}} {{.time}} {{.cpu_percent}}")
+    answering.join(10)
+    assert (code, out) == (0, "app-db-1 0.0 12.5\napp-db-1 1.0 12.5\n")
+    assert asked[-1]["docker_id"] == "d1" and asked[-1]["stream"] is True
+
     # down: returns once the agent no longer reports the stack's containers
     reporting_empty = threading.Event()
 

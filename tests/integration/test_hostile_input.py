@@ -44,9 +44,7 @@ def server(prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     data = tmp_path_factory.mktemp("hostile") / "data"
     data.mkdir()
     # plain HTTP on loopback: the tests speak raw sockets to show what the server reads before authentication
-    process = ServerProcess(
-        data, CORRAL_CATALOG_ALLOW_LOCAL="1", CORRAL_LOCAL_DRIVER="0", CORRAL_INSECURE_HTTP="1"
-    )
+    process = ServerProcess(data, CORRAL_CATALOG_ALLOW_LOCAL="1", CORRAL_LOCAL_DRIVER="0", CORRAL_INSECURE_HTTP="1")
     process.start()
     try:
         yield process

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from corral.agent.streams import LogsRequest, parse_logs
 from corral.cli.filters import parse_filters
 from corral.cli.ops import parse_private, parse_published, remaining, unsettled
+from corral.cli.stats import human_bytes
 from corral.model.errors import InvalidInput
 
 WEB_1 = {"id": "c1", "name": "app-web-1", "stack": "app", "stack_id": "s1", "service": "web", "service_id": "v1"}
@@ -120,3 +121,13 @@ def test_a_logs_request_takes_since() -> None:
         with pytest.raises(InvalidInput) as raised:
             parse_logs({**base, "since": bad})
         assert raised.value.field == "since"
+
+
+def test_sizes_read_as_docker_stats_shows_them() -> None:
+    assert [human_bytes(n) for n in (0, 1023, 1536, 3 << 20, 5 << 40)] == [
+        "0B",
+        "1023B",
+        "1.50KiB",
+        "3.00MiB",
+        "5.00TiB",
+    ]
