@@ -28,7 +28,7 @@ def _corral(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_completion_of_corral_sta_offers_stacks_and_start() -> None:
     done = _corral(_CORRAL_COMPLETE="complete_bash", COMP_WORDS="corral sta", COMP_CWORD="1")
     assert done.returncode == 0, done.stderr
-    assert sorted(done.stdout.split()) == ["stacks", "start"]
+    assert sorted(done.stdout.split()) == ["stacks", "start", "stats"]
     done = _corral(_CORRAL_COMPLETE="complete_bash", COMP_WORDS="corral ps --fi", COMP_CWORD="2")
     assert done.stdout.split() == ["--filter"]
     done = _corral(_CORRAL_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="corral completion ")
@@ -62,4 +62,4 @@ def test_the_bash_script_installs_and_completes() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "complete -o default -F _corral_completion corral"
-    assert sorted(lines[1:]) == ["stacks", "start"]
+    assert sorted(lines[1:]) == ["stacks", "start", "stats"]

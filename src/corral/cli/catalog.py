@@ -33,10 +33,8 @@ def validate(
     """Load, render with default answers and check every template version; exit 1 if any failed."""
     root = catalog_root(path)
     results = validate_catalog(root)
-    if not output.is_table:
-        return show([r.to_dict() for r in results], output)
-    else:
-        print_table(["TEMPLATE", "VERSION", "RESULT", "DETAIL"], [_row(r) for r in results])
+    rows = [_row(r) for r in results]
+    show([r.to_dict() for r in results], output, lambda: print_table(["TEMPLATE", "VERSION", "RESULT", "DETAIL"], rows))
     if not results or not all(r.ok for r in results):
         raise typer.Exit(1)
 
