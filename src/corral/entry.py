@@ -17,11 +17,14 @@ from corral.cli import access as _access_commands  # noqa: F401 - `login`, `keys
 from corral.cli import catalog as _catalog_commands  # noqa: F401 - registers `catalog ...`
 from corral.cli import catalog_commands as _catalog_more  # noqa: F401 - `catalog ls|show|install|upgrade|...`
 from corral.cli import certificates as _certificate_commands  # noqa: F401 - registers `certs ...`
+from corral.cli import completion as _completion_command  # noqa: F401 - registers `completion`
 from corral.cli import compose_commands as _compose_commands  # noqa: F401 - registers `config`, `export`
 from corral.cli import events as _event_commands  # noqa: F401 - registers `events`
+from corral.cli import ops as _ops_commands  # noqa: F401 - registers `down`, `wait`, `port`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
 from corral.cli import secrets as _secret_commands  # noqa: F401 - registers `secrets ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
+from corral.cli import stats as _stats_command  # noqa: F401 - registers `stats`
 from corral.cli import volumes as _volume_commands  # noqa: F401 - registers `volume ...`
 from corral.cli.help import build
 from corral.cli.main import app, fail

@@ -63,6 +63,11 @@ def test_logs_and_exec_through_the_agent(
     assert logs.end.data["exit_code"] is None and logs.end.data["error"] is None
     tail = fake_server.await_end(fake_server.request(protocol.LOGS, docker_id=talker, tail=0, timestamps=True))
     assert tail.messages == [tail.end]
+    # since (UNIX time, with a fraction): nothing written after an hour from now, everything after 1970
+    future = fake_server.await_end(fake_server.request(protocol.LOGS, docker_id=talker, since=time.time() + 3600))
+    assert future.messages == [future.end] and future.end.data["error"] is None
+    past = fake_server.await_end(fake_server.request(protocol.LOGS, docker_id=talker, since=1.5))
+    assert (past.stdout, past.stderr) == (b"out1\nout2\n", b"err1\nerr2\n")
 
     # exec: output and the exit code.
     run = fake_server.request(protocol.EXEC, docker_id=talker, cmd=["sh", "-c", "echo out; echo err >&2; exit 3"])

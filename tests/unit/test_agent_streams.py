@@ -146,7 +146,14 @@ class FakeSource:
         self.stopped: list[threading.Event] = []
 
     def logs(
-        self, docker_id: str, *, follow: bool, tail: int | None, timestamps: bool, stop: threading.Event
+        self,
+        docker_id: str,
+        *,
+        follow: bool,
+        tail: int | None,
+        timestamps: bool,
+        stop: threading.Event,
+        since: float | None = None,
     ) -> Iterator[tuple[str, bytes]]:
         if docker_id == "boom":
             raise RuntimeError("a bug")

@@ -30,7 +30,14 @@ class EndlessLogs:
         self.produced: dict[str, int] = {}
 
     def logs(
-        self, docker_id: str, *, follow: bool, tail: int | None, timestamps: bool, stop: threading.Event
+        self,
+        docker_id: str,
+        *,
+        follow: bool,
+        tail: int | None,
+        timestamps: bool,
+        stop: threading.Event,
+        since: float | None = None,
     ) -> Iterator[tuple[str, bytes]]:
         while not stop.is_set():
             self.produced[docker_id] = self.produced.get(docker_id, 0) + CHUNK

@@ -64,7 +64,14 @@ class ExecHandle(Protocol):
 
 class StreamSource(Protocol):
     def logs(
-        self, docker_id: str, *, follow: bool, tail: int | None, timestamps: bool, stop: threading.Event
+        self,
+        docker_id: str,
+        *,
+        follow: bool,
+        tail: int | None,
+        timestamps: bool,
+        stop: threading.Event,
+        since: float | None = None,
     ) -> Iterator[tuple[str, bytes]]: ...
 
     def exec_run(self, docker_id: str, cmd: Sequence[str], *, tty: bool, interactive: bool) -> ExecHandle: ...
@@ -82,6 +89,7 @@ class LogsRequest:
     follow: bool = False
     tail: int | None = None
     timestamps: bool = False
+    since: float | None = None  # UNIX time: only output written at or after it
 
 
 @dataclass(frozen=True)
@@ -144,12 +152,16 @@ def parse_logs(data: dict[str, Any]) -> LogsRequest:
     tail = data.get("tail")
     if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
         raise InvalidInput("tail must be an integer >= 0, or null for the whole log", field="tail")
+    since = data.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int | float) or since < 0):
+        raise InvalidInput("since must be a UNIX time >= 0, or null for the whole log", field="since")
     return LogsRequest(
         request_id=request_id,
         docker_id=_docker_id(data),
         follow=_flag(data, "follow"),
         tail=tail,
         timestamps=_flag(data, "timestamps"),
+        since=float(since) if since is not None else None,
     )
 
 
@@ -502,6 +514,7 @@ class StreamManager:
             tail=request.tail,
             timestamps=request.timestamps,
             stop=stream.stop,
+            since=request.since,
         )
         try:
             for name, data in output:

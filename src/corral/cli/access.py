@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from corral.cli import profiles
-from corral.cli.main import EnvOption, FormatOption, _context, _env, _run, app
-from corral.cli.output import Format, fail, print_json, print_table
+from corral.cli.main import EnvOption, OutputOption, _context, _env, _run, app
+from corral.cli.output import TABLE, fail, print_table, show
 from corral.client import CorralClient
 from corral.client.access import AccessClient
 from corral.model.admission import parse_lifetime
@@ -92,7 +92,7 @@ def login(
 
 
 @profile_app.command("ls")
-def profile_ls(output: FormatOption = Format.table) -> None:
+def profile_ls(output: OutputOption = TABLE) -> None:
     """List profiles (never their secrets); * marks the current one."""
     try:
         document = profiles.load()
@@ -102,8 +102,8 @@ def profile_ls(output: FormatOption = Format.table) -> None:
         {"name": name, "current": name == document["current"], **{k: v for k, v in p.items() if k != "secret_key"}}
         for name, p in sorted(document["profiles"].items())
     ]
-    if output is Format.json:
-        return print_json(rows)
+    if not output.is_table:
+        return show(rows, output)
     print_table(
         ["", "NAME", "URL", "ACCESS KEY", "ENVIRONMENT"],
         [
@@ -150,7 +150,7 @@ def keys_create(
     ] = "read-only",
     description: Annotated[str, typer.Option(help="What the key is for.")] = "",
     expires: Annotated[str, typer.Option(help="Lifetime: 30d, 12h, ... or never.")] = "never",
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Create an account key (acts as you everywhere you may go) or, with --env, an environment key.
     The secret is shown this once."""
@@ -159,8 +159,8 @@ def keys_create(
     except CorralError as exc:
         fail(exc.message)
     key = _access(lambda a: a.create_key(environment=env, role=role, description=description, expires=expires))
-    if output is Format.json:
-        return print_json(key)
+    if not output.is_table:
+        return show(key, output)
     typer.echo(f"CORRAL_ACCESS_KEY={key['access_key']}")
     typer.echo(f"CORRAL_SECRET_KEY={key['secret_key']}")
     typer.echo("the secret key is shown only now: store it safely", err=True)
@@ -169,12 +169,12 @@ def keys_create(
 @keys_app.command("ls")
 def keys_ls(
     env: Annotated[str | None, typer.Option("--env", help="List this environment's keys.")] = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """List your account keys, or an environment's keys (never their secrets)."""
     keys = _access(lambda a: a.list_keys(env))
-    if output is Format.json:
-        return print_json(keys)
+    if not output.is_table:
+        return show(keys, output)
     print_table(
         ["ACCESS KEY", "KIND", "ROLE", "CREATED", "LAST USED", "EXPIRES", "DESCRIPTION"],
         [
@@ -216,11 +216,11 @@ def users_create(
 
 
 @users_app.command("ls")
-def users_ls(output: FormatOption = Format.table) -> None:
+def users_ls(output: OutputOption = TABLE) -> None:
     """List users."""
     users = _access(lambda a: a.users())
-    if output is Format.json:
-        return print_json(users)
+    if not output.is_table:
+        return show(users, output)
     print_table(
         ["ID", "USERNAME", "SOURCE", "ADMIN", "STATE", "CREATED"],
         [
@@ -271,11 +271,11 @@ def users_rm(usernames: list[str]) -> None:
 
 
 @members_app.command("ls")
-def members_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def members_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List an environment's members and their roles."""
     members = _access(lambda a: a.members(_env(env)))
-    if output is Format.json:
-        return print_json(members)
+    if not output.is_table:
+        return show(members, output)
     print_table(["KIND", "NAME", "ROLE"], [[m["kind"], m["name"], m["role"]] for m in members])
 
 
@@ -313,7 +313,7 @@ def audit_ls(
     user: Annotated[str | None, typer.Option("--user", help="Only this actor (user name or access key).")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only the last 30m, 2h, 7d, ...")] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries (newest first).")] = 100,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """List audit entries, newest first."""
     try:
@@ -332,8 +332,8 @@ def audit_ls(
         before = page["next"]
         if before is None:
             break
-    if output is Format.json:
-        return print_json(entries)
+    if not output.is_table:
+        return show(entries, output)
     print_table(
         ["TIME", "ACTOR", "AUTH", "ACTION", "RESOURCE", "RESULT", "FROM"],
         [

@@ -15,8 +15,8 @@ from rich.markup import escape
 
 from corral.catalog.loader import default_catalog_root
 from corral.catalog.validate import ValidationResult, validate_catalog
-from corral.cli.main import FormatOption, app
-from corral.cli.output import Format, fail, print_json, print_table
+from corral.cli.main import OutputOption, app
+from corral.cli.output import TABLE, fail, print_table, show
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Application catalog: templates, install, upgrade, validate.")
 app.add_typer(catalog_app, name="catalog")
@@ -28,15 +28,13 @@ def validate(
         Path | None,
         typer.Argument(help="Catalog folder (holding templates/); default: the catalog shipped with Corral."),
     ] = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Load, render with default answers and check every template version; exit 1 if any failed."""
     root = catalog_root(path)
     results = validate_catalog(root)
-    if output == Format.json:
-        print_json([r.to_dict() for r in results])
-    else:
-        print_table(["TEMPLATE", "VERSION", "RESULT", "DETAIL"], [_row(r) for r in results])
+    rows = [_row(r) for r in results]
+    show([r.to_dict() for r in results], output, lambda: print_table(["TEMPLATE", "VERSION", "RESULT", "DETAIL"], rows))
     if not results or not all(r.ok for r in results):
         raise typer.Exit(1)
 

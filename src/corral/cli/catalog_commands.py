@@ -14,8 +14,8 @@ import typer
 
 from corral.catalog.answers import parse_answers_file
 from corral.cli.catalog import catalog_app
-from corral.cli.main import EnvOption, FormatOption, _env, _run
-from corral.cli.output import Format, err_console, fail, print_json, print_table
+from corral.cli.main import EnvOption, FormatOption, OutputOption, _env, _run
+from corral.cli.output import TABLE, Format, err_console, fail, print_json, print_table, show
 from corral.cli.stacks import WAIT_SECONDS, _finish_upgrade, _print_containers
 from corral.cli.waiting import wait_for_stack as _wait_for_stack
 from corral.model.errors import InvalidInput
@@ -54,11 +54,11 @@ def _split_ref(ref: str) -> tuple[str, str]:
 
 
 @catalog_app.command("ls")
-def catalog_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def catalog_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List the templates of every catalog the environment sees."""
     result = _run(lambda c: c.catalog.templates(_env(env)))
-    if output is Format.json:
-        return print_json(result["data"])
+    if not output.is_table:
+        return show(result["data"], output)
     rows = [
         [t["id"], t["display_name"], t["category"], t["default_version"], ", ".join(v["folder"] for v in t["versions"])]
         for t in result["data"]
@@ -73,13 +73,13 @@ def catalog_show(
     ref: Annotated[str, typer.Argument(help="CATALOG/TEMPLATE")],
     version: VersionOption = None,
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """A template: its versions, and the questions and README of one version (default: the template's)."""
     catalog, name = _split_ref(ref)
     template = _run(lambda c: c.catalog.template(catalog, name, _env(env)))
-    if output is Format.json:
-        return print_json(template)
+    if not output.is_table:
+        return show(template, output)
     wanted = version or template["default_version"]
     chosen = next((v for v in template["versions"] if wanted in (v["folder"], v["version"])), None)
     typer.echo(f"{template['id']}: {template['display_name']} ({template['category'] or '-'})")
@@ -171,11 +171,11 @@ def _finish(result: dict[str, Any], detach: bool, timeout: float, output: Format
 
 
 @catalog_app.command("sources")
-def catalog_sources(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def catalog_sources(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List catalog sources (with `--env`: those the environment sees), with the last refresh's error."""
     sources = _run(lambda c: c.catalog.sources(env))
-    if output is Format.json:
-        return print_json(sources)
+    if not output.is_table:
+        return show(sources, output)
     rows = [
         [
             s["id"],
@@ -199,7 +199,7 @@ def catalog_add(
     git: Annotated[str | None, typer.Option("--git", help="A git URL (https, ssh or file).")] = None,
     branch: Annotated[str, typer.Option("--branch", help="Git branch.")] = "master",
     env: Annotated[str | None, typer.Option("--env", help="Only for this environment (default: global).")] = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Add a catalog source: a directory or a git repository."""
     if (directory is None) == (git is None):
@@ -208,8 +208,8 @@ def catalog_add(
         source = _run(lambda c: c.catalog.add(name, "dir", str(directory.resolve()), environment=env))
     else:
         source = _run(lambda c: c.catalog.add(name, "git", git or "", branch=branch, environment=env))
-    if output is Format.json:
-        return print_json(source)
+    if not output.is_table:
+        return show(source, output)
     if source["error"]:
         err_console.print(f"[yellow]warning:[/yellow] catalog {name}: {source['error']}", highlight=False)
     typer.echo(source["id"])

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from corral.cli.main import EnvOption, FormatOption, _env, _run, app
-from corral.cli.output import Format, fail, print_json, print_table
+from corral.cli.main import EnvOption, OutputOption, _env, _run, app
+from corral.cli.output import TABLE, Output, fail, print_table, show
 
 MAX_PEM_BYTES = 64 * 1024
 certs_app = typer.Typer(no_args_is_help=True, help="TLS certificates of an environment, for load balancers.")
@@ -42,9 +42,9 @@ def _date(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
-def _show(cert: dict[str, Any], output: Format) -> None:
-    if output is Format.json:
-        return print_json(cert)
+def _show(cert: dict[str, Any], output: Output) -> None:
+    if not output.is_table:
+        return show(cert, output)
     typer.echo(cert["name"])
     if cert.get("warning"):
         typer.echo(f"warning: certificate {cert['name']} {cert['warning']}", err=True)
@@ -56,7 +56,7 @@ def certs_create(
     cert: CertFile,
     key: KeyFile,
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Upload a certificate and its key; LB services name it in lb_config `certs` or `default_cert`."""
     cert_pem, key_pem = _read(cert), _read(key)
@@ -69,7 +69,7 @@ def certs_replace(
     cert: CertFile,
     key: KeyFile,
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Replace a certificate and key (a renewal); the load balancers naming it reload with the new one."""
     cert_pem, key_pem = _read(cert), _read(key)
@@ -77,11 +77,11 @@ def certs_replace(
 
 
 @certs_app.command("ls")
-def certs_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def certs_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List the environment's certificates: subject, SANs, expiry (their keys are never shown)."""
     certs = _run(lambda c: c.certificates.list(_env(env)))
-    if output is Format.json:
-        return print_json(certs)
+    if not output.is_table:
+        return show(certs, output)
     rows = [
         [c["name"], c["subject"], ",".join(c["sans"]) or "-", _date(c["not_after"]), c["warning"] or "-"] for c in certs
     ]
@@ -92,12 +92,12 @@ def certs_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None
 def certs_show(
     name: Annotated[str, typer.Argument(help="Certificate name.")],
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """One certificate's details (never its key)."""
     cert = _run(lambda c: c.certificates.get(_env(env), name))
-    if output is Format.json:
-        return print_json(cert)
+    if not output.is_table:
+        return show(cert, output)
     for label, value in (
         ("name", cert["name"]),
         ("subject", cert["subject"]),

@@ -17,10 +17,14 @@ import typer
 
 from corral.cli import profiles
 from corral.cli.output import (
+    JSON,
+    TABLE,
     Format,
+    Output,
     fail,
-    print_json,
+    parse_format,
     print_table,
+    show,
     styled_state,
     wait_for,
 )
@@ -48,7 +52,23 @@ app.add_typer(env_app, name="env")
 app.add_typer(hosts_app, name="hosts")
 app.add_typer(tokens_app, name="tokens")
 
-FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]  # table|json only
+OutputOption = Annotated[
+    Output,
+    typer.Option(
+        "--format",
+        parser=parse_format,
+        metavar="FORMAT",
+        show_default=False,
+        help="table (default), json, or fields as '{{.name}} {{.state}}'.",
+    ),
+]
+InspectOption = Annotated[
+    Output,
+    typer.Option(
+        "--format", parser=parse_format, metavar="FORMAT", show_default=False, help="json (default), or fields."
+    ),
+]
 AllowOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -161,11 +181,13 @@ def _run(action: Any) -> Any:
 
 
 @env_app.command("ls")
-def env_ls(output: FormatOption = Format.table) -> None:
+def env_ls(output: OutputOption = TABLE) -> None:
     """List environments."""
     envs = _run(lambda c: c.list_environments())
-    if output is Format.json:
-        return print_json(envs)
+    show(envs, output, lambda: _env_table(envs))
+
+
+def _env_table(envs: list[dict[str, Any]]) -> None:
     print_table(
         ["ID", "NAME", "ORCHESTRATION", "SUBNET", "ALLOWS", "APPROVAL", "QUOTAS", "DESCRIPTION"],
         [
@@ -207,7 +229,7 @@ def env_create(
         bool, typer.Option("--require-approval", help="New hosts stay pending until `corral hosts approve`.")
     ] = False,
     quota: QuotaOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Create an environment (with its managed overlay network); it allows no dangerous setting unless --allow,
     and has the server's quotas unless --quota."""
@@ -228,7 +250,7 @@ def env_create(
             quotas=quotas,
         )
     )
-    print_json(env) if output is Format.json else typer.echo(env["id"])
+    show(env, output, lambda: typer.echo(env["id"]))
 
 
 @env_app.command("update")
@@ -245,7 +267,7 @@ def env_update(
     ] = None,
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
     quota: QuotaOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Change an environment's description, the dangerous container settings it allows, host approval or quotas."""
     changes: dict[str, Any] = {}
@@ -261,8 +283,10 @@ def env_update(
     if not changes:
         fail("nothing to change: give --allow, --deny, --lock, --[no-]require-approval, --quota or --description")
     env = _run(lambda c: c.update_environment(name, **changes))
-    if output is Format.json:
-        return print_json(env)
+    show(env, output, lambda: _print_env_changes(env, changes))
+
+
+def _print_env_changes(env: dict[str, Any], changes: dict[str, Any]) -> None:
     if "allow" in changes or "description" in changes:
         typer.echo(f"{env['name']}: allows {', '.join(env.get('allow', [])) or 'no dangerous setting'}")
     if "require_approval" in changes:
@@ -352,13 +376,11 @@ def _overlay_cell(overlay: dict[str, Any]) -> str:
 
 
 @hosts_app.command("ls")
-def hosts_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def hosts_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List the hosts of an environment."""
     hosts = _run(lambda c: c.list_hosts(_env(env)))
-    if output is Format.json:
-        return print_json(hosts)
     columns = ["NAME", "STATE", "ARCH", "IP", "ENGINE", "CONTAINERS", "NETWORK", "LABELS"]
-    print_table(columns, [_host_row(h) for h in hosts])
+    show(hosts, output, lambda: print_table(columns, [_host_row(h) for h in hosts]))
 
 
 @hosts_app.command("create")
@@ -370,7 +392,7 @@ def hosts_create(
     arch: Annotated[str | None, typer.Option(help="Declared architecture (x86_64, aarch64, armv7l).")] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the host is active.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 180.0,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Create a host with a driver (`local`: a network namespace with its own dockerd and agent)."""
     try:
@@ -380,7 +402,7 @@ def hosts_create(
     host = _run(lambda c: c.create_host(_env(env), name, driver=driver, labels=labels, arch=arch))
     if wait:
         host = _wait_active(host["id"], timeout)
-    print_json(host) if output is Format.json else typer.echo(f"{host['name']} {host['state']} {host['address']}")
+    show(host, output, lambda: typer.echo(f"{host['name']} {host['state']} {host['address']}"))
 
 
 def _wait_active(host_id: str, timeout: float) -> dict[str, Any]:
@@ -397,9 +419,9 @@ def _wait_active(host_id: str, timeout: float) -> dict[str, Any]:
 
 
 @hosts_app.command("inspect")
-def hosts_inspect(name: str, env: EnvOption = None) -> None:
+def hosts_inspect(name: str, env: EnvOption = None, output: InspectOption = JSON) -> None:
     """Show everything known about a host, as JSON."""
-    print_json(_run(lambda c: c.find_host(_env(env), name)))
+    show(_run(lambda c: c.find_host(_env(env), name)), output)
 
 
 @hosts_app.command("label")
@@ -484,14 +506,14 @@ def tokens_create(
         str | None, typer.Option(help="Lifetime such as 2h, 7d or never (default: 24h).", metavar="DURATION")
     ] = None,
     description: Annotated[str, typer.Option(help="Free text, shown in `tokens ls`.")] = "",
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Create a registration token and print the command that adds a host with it."""
     if once and max_uses not in (None, 1):
         fail("--once and --max-uses contradict each other; give one")
     uses = 1 if once else max_uses
     token = _run(lambda c: c.create_registration_token(_env(env), description, expires=expires, max_uses=uses))
-    print_json(token) if output is Format.json else typer.echo(token["command"])
+    show(token, output, lambda: typer.echo(token["command"]))
 
 
 def _when(timestamp: float | None, default: str = "-") -> str:
@@ -499,11 +521,13 @@ def _when(timestamp: float | None, default: str = "-") -> str:
 
 
 @tokens_app.command("ls")
-def tokens_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def tokens_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List registration tokens with their state (their secrets are never shown again)."""
     tokens = _run(lambda c: c.list_registration_tokens(_env(env)))
-    if output is Format.json:
-        return print_json(tokens)
+    show(tokens, output, lambda: _tokens_table(tokens))
+
+
+def _tokens_table(tokens: list[dict[str, Any]]) -> None:
     print_table(
         ["ID", "STATE", "USES", "EXPIRES", "CREATED", "DESCRIPTION"],
         [

@@ -9,12 +9,17 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from corral.cli.template import Template
+from corral.cli.template import parse as parse_template
+from corral.model.errors import InvalidInput
 
 # Piped output (scripts, `| grep`, logs) keeps whole names and ids instead of Rich's 80-column ellipses.
 console = Console() if sys.stdout.isatty() else Console(width=250)
@@ -44,6 +49,54 @@ STATE_STYLES = {
 class Format(StrEnum):
     table = "table"
     json = "json"
+
+
+@dataclass(frozen=True)
+class Output:
+    """What `--format` asked for: a table, JSON, or a field selection (`template`)."""
+
+    format: Format
+    template: Template | None = None
+
+    @property
+    def is_table(self) -> bool:
+        """The command prints its own table (else `show` prints JSON or the template's lines)."""
+        return self.format is Format.table and self.template is None
+
+
+TABLE = Output(Format.table)
+JSON = Output(Format.json)
+
+
+def parse_format(value: str | Output) -> Output:
+    """`table`, `json`, or a template such as `{{.name}} {{.state}}` (cli/template.py); a bad one is a usage error."""
+    if isinstance(value, Output):
+        return value
+    if value in ("table", "json"):
+        return Output(Format(value))
+    if "{{" not in value:
+        raise typer.BadParameter(f"{value!r}: give table, json or a template such as '{{{{.name}}}} {{{{.state}}}}'")
+    try:
+        return Output(Format.table, parse_template(value))
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message.removeprefix("--format: ")) from None
+
+
+def show(value: Any, output: Output, table: Callable[[], None] | None = None) -> None:
+    """Print a command's result in the chosen format: `value` (a record or a list of records) as JSON, one line
+    per record from a template, or the command's `table` (JSON when the command has no table, as `inspect`)."""
+    if output.template is not None:
+        records = value if isinstance(value, list) else [value]
+        try:
+            lines = output.template.lines(records)
+        except InvalidInput as exc:
+            fail(exc.message)
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        return
+    if output.format is Format.json or table is None:
+        return print_json(value)
+    table()
 
 
 def fail(message: str) -> NoReturn:

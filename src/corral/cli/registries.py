@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from corral.cli.main import EnvOption, FormatOption, _env, _run, app
-from corral.cli.output import Format, fail, print_json, print_table
+from corral.cli.main import EnvOption, OutputOption, _env, _run, app
+from corral.cli.output import TABLE, fail, print_table, show
 
 registries_app = typer.Typer(no_args_is_help=True, help="Private registry credentials of an environment.")
 app.add_typer(registries_app, name="registries")
@@ -50,12 +50,12 @@ def registries_add(
     password_stdin: PasswordStdinOption = False,
     password: PasswordOption = None,
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Add credentials for a private registry; the environment's hosts use them to pull its images."""
     secret = _password(password_stdin, password)
     registry = _run(lambda c: c.add_registry(_env(env), server, username, secret))
-    print_json(registry) if output is Format.json else typer.echo(registry["id"])
+    show(registry, output, lambda: typer.echo(registry["id"]))
 
 
 @registries_app.command("update")
@@ -73,11 +73,11 @@ def registries_update(
 
 
 @registries_app.command("ls")
-def registries_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def registries_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List the environment's registries (passwords are never shown)."""
     registries = _run(lambda c: c.list_registries(_env(env)))
-    if output is Format.json:
-        return print_json(registries)
+    if not output.is_table:
+        return show(registries, output)
     print_table(["ID", "SERVER", "USERNAME"], [[r["id"], r["server"], r["username"]] for r in registries])
 
 

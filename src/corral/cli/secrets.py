@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from corral.cli.main import EnvOption, FormatOption, _env, _run, app
-from corral.cli.output import Format, fail, print_json, print_table
+from corral.cli.main import EnvOption, OutputOption, _env, _run, app
+from corral.cli.output import TABLE, fail, print_table, show
 from corral.model.files import MAX_SECRET_BYTES
 
 secrets_app = typer.Typer(no_args_is_help=True, help="Secrets of an environment, mounted at /run/secrets/NAME.")
@@ -39,20 +39,20 @@ def secrets_create(
     name: Annotated[str, typer.Argument(help="Secret name (letters, digits, '_', '.', '-').")],
     source: Annotated[str, typer.Argument(metavar="FILE|-", help="File holding the value, or - for standard input.")],
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """Create a secret; services that name it in compose `secrets:` read it at /run/secrets/NAME."""
     value = _value(source)
     secret = _run(lambda c: c.secrets.create(_env(env), name, value))
-    print_json(secret) if output is Format.json else typer.echo(secret["name"])
+    show(secret, output, lambda: typer.echo(secret["name"]))
 
 
 @secrets_app.command("ls")
-def secrets_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def secrets_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List the environment's secrets (their values are never shown)."""
     secrets = _run(lambda c: c.secrets.list(_env(env)))
-    if output is Format.json:
-        return print_json(secrets)
+    if not output.is_table:
+        return show(secrets, output)
     print_table(["NAME", "STACK", "ID"], [[s["name"], s["stack"] or "-", s["id"]] for s in secrets])
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from corral.cli.builds import build_contexts, follow_builds
-from corral.cli.events import iso
-from corral.cli.main import EnvOption, FormatOption, _context_client, _env, _run, app
-from corral.cli.output import Format, err_console, fail, print_json, print_table, styled_state
+from corral.cli.events import iso, parse_since
+from corral.cli.filters import KEYS as FILTER_KEYS
+from corral.cli.filters import Filters, parse_filters
+from corral.cli.main import EnvOption, FormatOption, InspectOption, OutputOption, _context_client, _env, _run, app
+from corral.cli.output import JSON, TABLE, Format, err_console, fail, print_json, print_table, show, styled_state
 from corral.cli.plan import print_plan
 from corral.cli.project import load_project
 from corral.cli.terminal import interactive_exec
@@ -184,13 +187,16 @@ def _print_containers(
     print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "HEALTH", "IP", "PORTS", "DOCKER ID", "REASON"], rows)
 
 
-def _unplaced_rows(services: list[dict[str, Any]]) -> list[list[str]]:
+def _unplaced_rows(services: list[dict[str, Any]], filters: Filters | None = None) -> list[list[str]]:
     """One `ps` row per index no host can take, with its reason (the server groups them: model/reasons.py)."""
     rows = []
     for service in services:
         for group in service.get("unplaced", []):
             for index in group["indexes"]:
                 name = f"{service['stack']}-{service['name']}-{index}"
+                row = {"name": name, "stack": service["stack"], "service": service["name"], "state": "unplaced"}
+                if filters and not filters.matches({**row, "stack_id": service.get("stack_id"), "host": ""}):
+                    continue
                 rows.append([service["stack"], service["name"], name, "-", styled_state("unplaced"), group["reason"]])
     return rows
 
@@ -200,25 +206,51 @@ def ps(
     stack: Annotated[str | None, typer.Argument(help="Only this stack.")] = None,
     all_containers: Annotated[bool, typer.Option("-a", "--all", help="Also stopped and exited containers.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only container ids.")] = False,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help=f"KEY=VALUE (repeatable); keys: {', '.join(FILTER_KEYS)}.", metavar="KEY=VALUE"),
+    ] = None,
     env: EnvOption = None,
-    output: FormatOption = Format.table,
+    output: OutputOption = TABLE,
 ) -> None:
     """List the containers of stacks: where they run and in which state, and the indexes no host can take."""
-    stacks = _run(lambda c: c.stacks.list_all(_env(env)))
-    if stack is not None:
-        stacks = [s for s in stacks if stack in (s["name"], s["id"])]
-        if not stacks:
-            fail(f"stack {stack!r} not found in environment {_env(env)!r}")
-    services = [service for s in stacks for service in s["services"]]
-    containers = [c for service in services for c in service["containers"]]
+    try:
+        filters = parse_filters([*(filter_ or []), *([f"stack={stack}"] if stack is not None else [])])
+    except InvalidInput as exc:
+        fail(exc.message)
+    if filters:
+        containers, services = _filtered(filters, env)
+        all_containers = all_containers or "state" in filters.values
+    else:
+        stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+        services = [service for s in stacks for service in s["services"]]
+        containers = [c for service in services for c in service["containers"]]
+    if not all_containers and output.format is not Format.json:  # JSON has always listed every container
+        containers = [c for c in containers if c["state"] in _LIVE_STATES]
     if quiet:
-        shown = [c for c in containers if all_containers or c["state"] in _LIVE_STATES]
-        for container in shown:
+        for container in containers:
             typer.echo(container["id"])
         return
-    if output is Format.json:
-        return print_json(containers)
-    _print_containers(containers, show_all=all_containers, extra=_unplaced_rows(services))
+    if not output.is_table:
+        return show(containers, output)
+    _print_containers(containers, show_all=True, extra=_unplaced_rows(services, filters))
+
+
+def _filtered(filters: Filters, env: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The containers the filters keep (narrowed by the server where it can) and the services whose unplaced
+    indexes could match them (none when a host or a state other than `unplaced` is asked for)."""
+    params = filters.server_params()
+    stack = params.pop("stack", None)
+    wanted_states = filters.values.get("state", ())
+    containers: list[dict[str, Any]] = []
+    if wanted_states != ("unplaced",):
+        found = _run(lambda c: c.stacks.containers(_env(env), stack, **params))
+        containers = [c for c in found if filters.matches(c)]
+    services: list[dict[str, Any]] = []
+    if "host" not in filters.values and (not wanted_states or "unplaced" in wanted_states):
+        stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+        services = [service for s in stacks for service in s["services"]]
+    return containers, services
 
 
 DetachOption = Annotated[bool, typer.Option("-d", "--detach", help="Return at once; do not wait for the change.")]
@@ -254,10 +286,16 @@ def scale(
 
 
 @app.command("rm")
-def rm(stacks: Annotated[list[str], typer.Argument(help="Stack names.")], env: EnvOption = None) -> None:
+def rm(
+    stacks: Annotated[list[str], typer.Argument(help="Stack names.")],
+    env: EnvOption = None,
+    keep_volumes: Annotated[
+        bool, typer.Option("--keep-volumes", help="Keep the stacks' own volumes (removed with them by default).")
+    ] = False,
+) -> None:
     """Remove stacks and all their containers."""
     for name in stacks:
-        _run(lambda c, n=name: c.stacks.delete(c.stacks.find(_env(env), n)["id"]))
+        _run(lambda c, n=name: c.stacks.delete(c.stacks.find(_env(env), n)["id"], keep_volumes=keep_volumes))
         typer.echo(name)
 
 
@@ -352,11 +390,11 @@ app.add_typer(stacks_app, name="stacks")
 
 
 @stacks_app.command("ls")
-def stacks_ls(env: EnvOption = None, output: FormatOption = Format.table) -> None:
+def stacks_ls(env: EnvOption = None, output: OutputOption = TABLE) -> None:
     """List stacks with their state and how many containers run."""
     stacks = _run(lambda c: c.stacks.list_all(_env(env)))
-    if output is Format.json:
-        return print_json(stacks)
+    if not output.is_table:
+        return show(stacks, output)
     rows = []
     for s in stacks:
         running = sum(service["running"] for service in s["services"])
@@ -387,7 +425,9 @@ def iso_times(value: Any) -> Any:
 
 @app.command("inspect")
 def inspect(
-    ref: Annotated[str, typer.Argument(help="STACK, STACK/SERVICE or CONTAINER")], env: EnvOption = None
+    ref: Annotated[str, typer.Argument(help="STACK, STACK/SERVICE or CONTAINER")],
+    env: EnvOption = None,
+    output: InspectOption = JSON,
 ) -> None:
     """Everything known about a stack, a service or a container, as JSON."""
 
@@ -399,7 +439,7 @@ def inspect(
         except CorralError:
             return c.stacks.find_container(_env(env), ref)
 
-    print_json(iso_times(_run(lookup)))
+    show(iso_times(_run(lookup)), output)
 
 
 def _targets(c: CorralClient, env: str | None, ref: str) -> list[dict[str, Any]]:
@@ -412,9 +452,14 @@ def logs(
     target: Annotated[str, typer.Argument(help="CONTAINER, STACK/SERVICE or STACK")],
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new output.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="WHEN", help="Only output since: 10m, 2h, ISO time.")
+    ] = None,
+    timestamps: Annotated[bool, typer.Option("-t", "--timestamps", help="Show each line's time.")] = False,
     env: EnvOption = None,
 ) -> None:
     """Print the output of containers (prefixed by the container's name when there are several)."""
+    start = parse_since(since, time.time()) if since is not None else None
     containers = _run(lambda c: _targets(c, env, target))
     prefix = len(containers) > 1
     lock = threading.Lock()
@@ -424,7 +469,10 @@ def logs(
         pending = b""
         try:
             with _context_client() as client:
-                for chunk in client.stacks.logs(container["id"], follow=follow, tail=tail):
+                chunks = client.stacks.logs(
+                    container["id"], follow=follow, tail=tail, since=start, timestamps=timestamps
+                )
+                for chunk in chunks:
                     if not prefix:
                         with lock:
                             sys.stdout.buffer.write(chunk)

@@ -525,8 +525,14 @@ class StacksClient:
         result: dict[str, Any] = self._client.request("POST", f"/v1/{kind}/{_segment(object_id)}/{action}")
         return result
 
-    def containers(self, environment: str | None = None, stack: str | None = None) -> list[dict[str, Any]]:
-        params = {k: v for k, v in (("environment", environment), ("stack", stack)) if v}
+    def containers(
+        self, environment: str | None = None, stack: str | None = None, **filters: str
+    ) -> list[dict[str, Any]]:
+        """Every container (paged), narrowed by the server's filters: `service`, `host`, `state` (ids or names)."""
+        unknown = set(filters) - {"service", "host", "state"}
+        if unknown:
+            raise InvalidInput(f"no container filter {sorted(unknown)[0]!r}", field="filter")
+        params = {k: v for k, v in (("environment", environment), ("stack", stack), *filters.items()) if v}
         return self._client.list_pages("/v1/containers", params)
 
     def find_container(self, environment: str, ref: str) -> dict[str, Any]:
@@ -549,11 +555,24 @@ class StacksClient:
 
     # -- logs and exec --------------------------------------------------------------------------------------------
 
-    def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
-        """The container's output as it arrives (until it ends, or forever with `follow`)."""
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[bytes]:
+        """The container's output as it arrives (until it ends, or forever with `follow`): the last `tail` lines,
+        written at or after `since` (UNIX time), each line prefixed by the engine's time with `timestamps`."""
         params: dict[str, Any] = {"follow": follow}
         if tail is not None:
             params["tail"] = tail
+        if since is not None:
+            params["since"] = since
+        if timestamps:
+            params["timestamps"] = True
         path = f"/v1/containers/{_segment(container_id)}/logs"
         try:
             with self._client._http.stream("GET", path, params=params, timeout=None) as response:

@@ -356,6 +356,7 @@ class ContainerStreams:
         tail: int | None = None,
         timestamps: bool = False,
         stop: threading.Event,
+        since: float | None = None,
     ) -> Iterator[tuple[str, bytes]]:
         """A container's log as a blocking iterator of ``(stdout|stderr, bytes)``.
 
@@ -374,6 +375,10 @@ class ContainerStreams:
             "timestamps": int(bool(timestamps)),
             "tail": "all" if tail is None else tail,
         }
+        if since is not None:  # the engine takes seconds with a fraction ("1700000000.5")
+            if isinstance(since, bool) or not isinstance(since, int | float) or since < 0:
+                raise InvalidInput("since must be a UNIX time >= 0", field="since")
+            params["since"] = f"{since:.6f}"
 
         def open_logs(client: docker.DockerClient) -> tuple[Any, bool]:
             api = client.api

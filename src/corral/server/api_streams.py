@@ -67,11 +67,13 @@ async def container_logs(
     follow: Annotated[bool, Query()] = False,
     tail: Annotated[int | None, Query(ge=0)] = None,
     timestamps: Annotated[bool, Query()] = False,
+    since: Annotated[float | None, Query(ge=0, description="Only output at or after this UNIX time.")] = None,
 ) -> StreamingResponse:
     hub, host_id, docker_id = await _resolve(request.app.state, container_id)
-    stream = await hub.open_stream(
-        host_id, protocol.LOGS, {"docker_id": docker_id, "follow": follow, "tail": tail, "timestamps": timestamps}
-    )
+    wanted: dict[str, Any] = {"docker_id": docker_id, "follow": follow, "tail": tail, "timestamps": timestamps}
+    if since is not None:
+        wanted["since"] = since
+    stream = await hub.open_stream(host_id, protocol.LOGS, wanted)
 
     async def body() -> AsyncIterator[bytes]:
         try:
