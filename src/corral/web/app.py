@@ -28,6 +28,8 @@ from corral.web import (
     pages_containers,
     pages_events,
     pages_hosts,
+    pages_keys,
+    pages_registries,
     pages_secrets,
     pages_stacks,
 )
@@ -85,8 +87,10 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
         pages_catalog,
         pages_events,
         pages_secrets,
+        pages_registries,
         pages_certificates,
         pages_access,
+        pages_keys,
     )
     for module in pages:
         ui.include_router(module.router)
