@@ -27,10 +27,12 @@ from corral.web import (
     pages_certificates,
     pages_containers,
     pages_events,
+    pages_host_usage,
     pages_hosts,
     pages_keys,
     pages_registries,
     pages_secrets,
+    pages_stack_actions,
     pages_stacks,
 )
 from corral.web.relay import relay, websocket_url
@@ -82,6 +84,8 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui.include_router(router)
     pages = (
         pages_hosts,
+        pages_host_usage,
+        pages_stack_actions,  # before pages_stacks: its /stacks/{id}/{action} would take /stop and /upgrade
         pages_stacks,
         pages_containers,
         pages_catalog,
