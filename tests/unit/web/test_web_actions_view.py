@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
+from fastapi.routing import APIRoute
 from hypothesis import given
 from hypothesis import strategies as st
 
 from corral.model.access import Resource, Role
+from corral.web import app as web_app
 from corral.web.permissions import may_change, role_here
+from corral.web.rendering import templates
 from corral.web.sessions import Session
+from corral.web.shared import require_post_session
 from corral.web.stacks_view import compose_files, power_actions, stack_progress
 from corral.web.usage_view import usage_summary
 
@@ -86,3 +92,53 @@ def test_role_here_reads_the_callers_role_in_the_session_environment() -> None:
     assert not may_change(session_in("e1"), Resource.REGISTRIES, me)
     assert may_change(session_in("e2"), Resource.REGISTRIES, me)
     assert not may_change(session_in("e2"), Resource.ENVIRONMENT, me)
+
+
+def _dependencies(dependant: Any) -> Iterator[Any]:
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from _dependencies(sub)
+
+
+def test_every_form_post_of_the_ui_needs_the_session_csrf_token() -> None:
+    routers = [web_app.router] + [getattr(web_app, name).router for name in dir(web_app) if name.startswith("pages_")]
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    posts = [r for r in routes if "POST" in r.methods and r.path != "/login"]
+    assert {"/registries", "/keys/environment", "/stacks/{stack_id}/stop", "/catalog/sources"} <= {
+        r.path for r in posts
+    }
+    for route in posts:
+        assert require_post_session in set(_dependencies(route.dependant)), route.path
+
+
+def _render(name: str, **context: Any) -> str:
+    base = {"csrf_token": "tok", "environments": [], "environment": None, "session": None, "path": "/ui/x"}
+    return templates.get_template(name).render(**base, **context)
+
+
+def test_the_registries_page_escapes_and_never_fills_a_password() -> None:
+    registry = {"id": "r1", "server": "<b>reg</b>", "username": '"><script>', "created_at": 1.0}
+    html = _render(
+        "registries.html", registries=[registry], can_change=True, error="", form={"server": "", "username": ""}
+    )
+    assert "<b>reg" not in html and "<script>" not in html and "&lt;b&gt;reg&lt;/b&gt;" in html
+    assert re.findall(r'<input[^>]*type="password"[^>]*>', html) and not re.findall(
+        r'<input[^>]*type="password"[^>]*value=', html
+    )
+    read_only = _render("registries.html", registries=[registry], can_change=False, error="", form={})
+    assert "registry-form" not in read_only and "/delete" not in read_only and "read-only-note" in read_only
+
+
+def test_the_compose_view_shows_the_files_escaped() -> None:
+    stack = {"id": "s1", "name": "web", "catalog": None}
+    files = [("docker-compose.yml", "services:\n  web:\n    command: echo '<b>'\n")]
+    html = _render(
+        "stack_compose.html",
+        stack=stack,
+        files=files,
+        answers=[("A", "<i>")],
+        profiles=[],
+        warnings=[],
+        can_change=False,
+    )
+    assert "echo &#39;&lt;b&gt;&#39;" in html and "A=&lt;i&gt;" in html and "upgrade-link" not in html

@@ -82,6 +82,8 @@ def test_a_pending_host_row_offers_approve() -> None:
     assert "actions/approve" not in templates.get_template("_hosts_rows.html").render(
         hosts=[_host("edge", "a")], csrf_token="tok"
     )
+
+
 def test_an_outage_page_says_so_in_a_banner_and_nothing_else() -> None:
     message = "the server's database is unavailable (locked by another process); try again shortly"
     html = templates.get_template("error.html").render(
