@@ -41,6 +41,20 @@ def quiet_stack(ui_server: ServerProcess) -> Iterator[dict[str, Any]]:
         ui_server.client().stacks.delete(stack["id"])
 
 
+def _expect_running(page: Any, server: ServerProcess, stack: dict[str, Any], count: int) -> None:
+    """`count` running containers shown; on failure the message carries the API's view of the stack."""
+    try:
+        expect(page.locator("#containers tr[data-state=running]")).to_have_count(count, timeout=CONTAINER_TIMEOUT_MS)
+    except AssertionError as exc:
+        view = server.client().stacks.get(stack["id"])
+        rows = [
+            (c["name"], c["state"], c.get("desired"), c.get("host"), c.get("reason"))
+            for s in view["services"]
+            for c in s["containers"]
+        ]
+        raise AssertionError(f"{exc}\nAPI: {view['state']} {rows}") from None
+
+
 def _read_only_user(server: ServerProcess) -> str:
     name = unique("ui-ro")
     with server.client() as client:
@@ -132,7 +146,7 @@ def test_a_stack_is_stopped_then_started_and_shows_its_compose_files(
     page, ui_server: ServerProcess, quiet_stack: dict[str, Any]
 ) -> None:
     page.goto(f"/ui/stacks/{quiet_stack['id']}")
-    expect(page.locator("#containers tr[data-state=running]")).to_have_count(2, timeout=CONTAINER_TIMEOUT_MS)
+    _expect_running(page, ui_server, quiet_stack, 2)
     expect(page.locator("#stack-state")).to_have_text("active", timeout=CONTAINER_TIMEOUT_MS)
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#stack-stop button").click()
@@ -144,7 +158,7 @@ def test_a_stack_is_stopped_then_started_and_shows_its_compose_files(
 
     page.locator("#stack-start button").click()
     expect(page.locator("#stack-state")).to_have_text("active", timeout=CONTAINER_TIMEOUT_MS)
-    expect(page.locator("#containers tr[data-state=running]")).to_have_count(2, timeout=CONTAINER_TIMEOUT_MS)
+    _expect_running(page, ui_server, quiet_stack, 2)
 
     page.locator("#compose-link").click()
     compose = page.locator(".compose-file[data-file='docker-compose.yml'] pre")
@@ -168,7 +182,7 @@ def test_a_stack_is_upgraded_from_its_edited_compose_file(
     expect(page.locator("#upgraded")).to_be_visible()
     assert '"3601"' in ui_server.client().stacks.files(quiet_stack["id"])["files"]["docker-compose.yml"]
     expect(page.locator("#stack-state")).to_have_text("active", timeout=CONTAINER_TIMEOUT_MS)
-    expect(page.locator("#containers tr[data-state=running]")).to_have_count(2, timeout=CONTAINER_TIMEOUT_MS)
+    _expect_running(page, ui_server, quiet_stack, 2)
 
 
 def test_the_logs_pane_of_a_quiet_container_says_it_is_connected(
