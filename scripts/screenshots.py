@@ -2,8 +2,9 @@
 
 What it does: starts a Corral server on a free port with a temporary data directory, creates three local hosts
 (network namespaces with their own dockerd and agent), brings up the demo stack (examples/demo, as `make demo`
-does), logs in with the admin key and photographs the hosts page, the stack page, a container with its logs and
-the catalog's launch form at 1280x800. Everything it started is removed at the end, also when a step fails.
+does), logs in with the admin key and photographs the hosts page, the stack page, a container with its logs,
+the catalog's launch form, a stack's compose files, a host with its usage, the registries and the API keys pages
+at 1280x800. Everything it started is removed at the end, also when a step fails.
 
 Why it borrows the integration tests' server harness: that harness already knows how to start a server on its own
 bridge and subnet and how to sweep every host, namespace and bridge away afterwards.
@@ -103,6 +104,25 @@ def photograph(server: ServerProcess, stack: dict[str, Any]) -> None:
             page.goto("/ui/catalog/library/hello-web")
             page.fill("#launch-stack", "hello")
             take(page, "catalog-launch")
+
+            page.goto(f"/ui/stacks/{stack['id']}/compose")
+            expect(page.locator(".compose-file").first).to_be_visible()
+            take(page, "stack-compose")
+
+            host = next(h for h in server.client().list_hosts() if h["name"] == HOSTS[0])
+            page.goto(f"/ui/hosts/{host['id']}")
+            expect(page.locator("#host-usage [data-usage=cpu]")).to_contain_text("%")
+            take(page, "host")
+
+            server.client().add_registry("default", "registry.example.com:5000", "deployer", "not-shown-anywhere")
+            page.goto("/ui/registries")
+            take(page, "registries")
+
+            page.goto("/ui/keys")
+            page.fill("#environment-key-form input[name=description]", "CI deploys")
+            page.click("#environment-key-form button[type=submit]")
+            expect(page.locator("#new-key")).to_be_visible()
+            take(page, "keys")
         finally:
             browser.close()
 

@@ -106,7 +106,7 @@ def test_a_user_creates_an_api_key_sees_its_secret_once_and_revokes_it(
     name = _user(ui_server, "member")
     _sign_in(anonymous_page, ui_server, name)
     anonymous_page.wait_for_url(lambda url: "/ui/login" not in url)
-    anonymous_page.goto("/ui/access")
+    anonymous_page.goto("/ui/keys")
     anonymous_page.fill("#key-form input[name=description]", "laptop")
     anonymous_page.click("#key-form button[type=submit]")
     banner = anonymous_page.locator("#new-key").inner_text()
@@ -114,9 +114,10 @@ def test_a_user_creates_an_api_key_sees_its_secret_once_and_revokes_it(
     access_key = banner.split("CORRAL_ACCESS_KEY=", 1)[1].split()[0]
     with CorralClient(ui_server.url, access_key, secret, ca=ui_server.ca_file) as client:
         assert AccessClient(client).me()["username"] == name
-    anonymous_page.goto("/ui/access")
+    anonymous_page.goto("/ui/keys")
     assert secret not in anonymous_page.content()
     expect(anonymous_page.locator("#keys")).to_contain_text("laptop")
+    anonymous_page.once("dialog", lambda dialog: dialog.accept())
     anonymous_page.locator("#keys form button").first.click()
     expect(anonymous_page.locator("#keys")).not_to_contain_text("laptop")
     with (

@@ -221,7 +221,7 @@ def test_preview_shows_what_import_and_upgrade_would_do_and_does_nothing(
 
     # the upgrade form: the stack's files as applied; a changed command previews a recreate in place
     page.goto(f"/ui/stacks/{scalable['id']}")
-    page.locator("#upgrade-stack").click()
+    page.locator("#stack-upgrade-link").click()
     compose = page.locator("textarea[name=compose]")
     expect(compose).to_have_value(SLEEPER)
     compose.fill(SLEEPER.replace('"3600"', '"3601"'))

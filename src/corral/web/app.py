@@ -27,8 +27,12 @@ from corral.web import (
     pages_certificates,
     pages_containers,
     pages_events,
+    pages_host_usage,
     pages_hosts,
+    pages_keys,
+    pages_registries,
     pages_secrets,
+    pages_stack_actions,
     pages_stack_plan,
     pages_stacks,
 )
@@ -81,14 +85,18 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
     ui.include_router(router)
     pages = (
         pages_hosts,
-        pages_stack_plan,  # before pages_stacks: /stacks/new/preview and /stacks/{id}/upgrade are no stack action
+        pages_host_usage,
+        pages_stack_actions,  # before pages_stacks: its /stacks/{id}/{action} would take /stop and /upgrade
+        pages_stack_plan,  # before pages_stacks too: /stacks/new/preview and /stacks/{id}/upgrade/preview
         pages_stacks,
         pages_containers,
         pages_catalog,
         pages_events,
         pages_secrets,
+        pages_registries,
         pages_certificates,
         pages_access,
+        pages_keys,
     )
     for module in pages:
         ui.include_router(module.router)

@@ -77,17 +77,14 @@ def _access_page(
     session: Session,
     status_code: int = 200,
     error: str = "",
-    new_key: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     access = AccessClient(session.client())
     me = access.me()
     members: list[dict[str, Any]] = []
     users: list[dict[str, Any]] = []
-    keys: list[dict[str, Any]] = []
     try:
         members = access.members(session.environment_id) if session.environment_id else []
         users = access.users() if me["admin"] else []
-        keys = access.list_keys() if me["user_id"] else []
     except CorralError as exc:
         error = error or exc.message
     return render(
@@ -98,11 +95,8 @@ def _access_page(
         me=me,
         members=members,
         users=users,
-        keys=keys,
-        new_key=new_key,
         roles=ROLES,
         error=error,
-        when=lambda at: time.strftime("%Y-%m-%d %H:%M", time.gmtime(at)) if at else "never",
     )
 
 
@@ -147,20 +141,3 @@ def user_action(request: Request, username: str, action: str, session: PostSessi
     if action not in ("disable", "enable"):
         return _access_page(request, session, 404, f"unknown action {action!r}")
     return _after(request, session, lambda a: a.update_user(username, disabled=action == "disable"))
-
-
-@router.post("/access/keys")
-def create_key(
-    request: Request, session: PostSession, description: FormText = "", expires: FormText = "never"
-) -> Response:
-    """A new account key; its secret is on this one answer (not a redirect: it is never shown again)."""
-    try:
-        key = AccessClient(session.client()).create_key(description=description.strip(), expires=expires or "never")
-    except CorralError as exc:
-        return _access_page(request, session, exc.status if exc.status < 500 else 422, exc.message)
-    return _access_page(request, session, 201, new_key=key)
-
-
-@router.post("/access/keys/{access_key}/revoke")
-def revoke_key(request: Request, access_key: str, session: PostSession) -> Response:
-    return _after(request, session, lambda a: a.delete_key(access_key))

@@ -12,12 +12,15 @@ import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from corral.client import CorralClient
+from corral.client.access import AccessClient
+from corral.model.access import Resource
 from corral.model.errors import CorralError
 from corral.web.markdown import render_markdown
+from corral.web.permissions import may_change
 from corral.web.rendering import render
 from corral.web.sessions import Session
 from corral.web.shared import PageSession, PostSession
@@ -41,6 +44,7 @@ async def submitted_form(request: Request) -> dict[str, str]:
 
 
 FormFields = Annotated[dict[str, str], Depends(submitted_form)]
+FormText = Annotated[str, Form()]
 
 
 def template_url(catalog: str, template: str) -> str:
@@ -69,15 +73,30 @@ def _matches(template: dict[str, Any], text: str, category: str) -> bool:
 
 @router.get("/catalog")
 def catalog_page(request: Request, session: PageSession, q: str = "", category: str = "") -> HTMLResponse:
+    return _catalog_page(request, session, q=q, category=category)
+
+
+def _catalog_page(
+    request: Request,
+    session: Session,
+    status: int = 200,
+    *,
+    q: str = "",
+    category: str = "",
+    error: str = "",
+    source_form: dict[str, str] | None = None,
+) -> HTMLResponse:
     client = session.client()
     listing = client.catalog.templates(session.environment_id) if session.environment_id else {"data": []}
     templates = sorted(listing["data"], key=lambda t: (str(t["display_name"]).lower(), t["catalog"]))
     categories = sorted({c for t in templates for c in (t.get("categories") or [t.get("category")]) if c})
     shown = [t for t in templates if _matches(t, q.strip(), category)]
+    me = AccessClient(client).me()
     return render(
         request,
         session,
         "catalog.html",
+        status,
         templates=shown,
         total=len(templates),
         categories=categories,
@@ -85,6 +104,11 @@ def catalog_page(request: Request, session: PageSession, q: str = "", category: 
         category=category,
         problems=listing.get("problems", {}),
         sources=client.catalog.sources(session.environment_id or None),
+        source_error=error,
+        source_form=source_form or {"name": "", "kind": "git", "url": "", "branch": "", "scope": "environment"},
+        can_refresh=may_change(session, Resource.STACKS, me),
+        can_manage=may_change(session, Resource.ENVIRONMENT, me),
+        admin=bool(me.get("admin")),
     )
 
 
@@ -95,10 +119,43 @@ def catalog_icon(session: PageSession, catalog: str, template: str) -> Response:
     return Response(content=content, media_type=media_type, headers=ICON_HEADERS)
 
 
+@router.post("/catalog/sources")
+def add_source(
+    request: Request,
+    session: PostSession,
+    name: FormText = "",
+    kind: FormText = "git",
+    url: FormText = "",
+    branch: FormText = "",
+    scope: FormText = "environment",
+) -> Response:
+    """A git repository or a server-side directory of templates, for this environment or (admins) for all."""
+    form = {"name": name, "kind": kind, "url": url, "branch": branch, "scope": scope}
+    environment = (session.environment_id or "default") if scope != "global" else None
+    try:
+        session.client().catalog.add(name.strip(), kind, url.strip(), branch=branch.strip(), environment=environment)
+    except CorralError as exc:
+        status = exc.status if exc.status < 500 else 422
+        return _catalog_page(request, session, status, error=exc.message, source_form=form)
+    return _redirect(request, "/ui/catalog#sources")
+
+
 @router.post("/catalog/sources/{catalog_id}/refresh")
 def refresh_source(request: Request, session: PostSession, catalog_id: str) -> Response:
-    session.client().catalog.refresh(catalog_id)
-    return _redirect(request, "/ui/catalog")
+    try:
+        session.client().catalog.refresh(catalog_id)
+    except CorralError as exc:
+        return _catalog_page(request, session, exc.status if exc.status < 500 else 422, error=exc.message)
+    return _redirect(request, "/ui/catalog#sources")
+
+
+@router.post("/catalog/sources/{catalog_id}/remove")
+def remove_source(request: Request, session: PostSession, catalog_id: str) -> Response:
+    try:
+        session.client().catalog.remove(catalog_id)
+    except CorralError as exc:
+        return _catalog_page(request, session, exc.status if exc.status < 500 else 422, error=exc.message)
+    return _redirect(request, "/ui/catalog#sources")
 
 
 # -- a template: README, launch form, preview, upgrades ---------------------------------------------------------

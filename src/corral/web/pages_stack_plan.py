@@ -3,7 +3,7 @@ Preview: what the server would do (POST /v1/stacks/plan, `corral up --plan`), sh
 
 Why a module of its own: the preview is one partial (`_stack_plan.html`) shared by both forms; the import form's
 other routes stay in pages_stacks.py. Its router is included before pages_stacks' so that `/stacks/new/preview`
-and `/stacks/{id}/upgrade` are not taken for a stack action.
+and `/stacks/{id}/upgrade/preview` are not taken for a stack action (the upgrade form: pages_stack_actions.py).
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from corral.compose.envfile import parse_answers
 from corral.model.errors import CorralError, InvalidInput
 from corral.web.pages_stacks import _environment_id, _import_page
 from corral.web.rendering import render
 from corral.web.sessions import Session
-from corral.web.shared import PageSession, PostSession
+from corral.web.shared import PostSession
 from corral.web.stacks_view import ANSWERS_NAME, COMPOSE_NAME, RANCHER_COMPOSE_NAME, import_field_of, without_start
 
 router = APIRouter()
@@ -72,43 +72,7 @@ def _plan(
     return result
 
 
-# -- upgrade: a stack's files, edited ---------------------------------------------------------------------------
-
-
-def _upgrade_form(session: Session, stack_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    client = session.client()
-    stack = client.stacks.get(stack_id)
-    files = client.stacks.files(stack_id)
-    texts: dict[str, str] = dict(files.get("files", {}))
-    rancher_name = next((n for n in texts if "rancher-compose" in n), RANCHER_COMPOSE_NAME)
-    compose_name = next((n for n in texts if n != rancher_name), COMPOSE_NAME)
-    answers = "".join(f"{k}={v}\n" for k, v in sorted(dict(files.get("answers", {})).items()))
-    form = {
-        "compose": texts.get(compose_name, ""),
-        "rancher_compose": texts.get(rancher_name, ""),
-        "answers": answers,
-        "rolling": False,
-    }
-    return stack, form
-
-
-def _upgrade_page(
-    request: Request,
-    session: Session,
-    stack: dict[str, Any],
-    form: dict[str, Any],
-    errors: dict[str, str],
-    status_code: int = 200,
-    plan: dict[str, Any] | None = None,
-) -> HTMLResponse:
-    context = {"stack": stack, "form": form, "errors": errors, "plan": plan, "masked": MASKED in form["answers"]}
-    return render(request, session, "stack_upgrade.html", status_code, **context)
-
-
-@router.get("/stacks/{stack_id}/upgrade")
-def upgrade_page(request: Request, stack_id: str, session: PageSession) -> Response:
-    stack, form = _upgrade_form(session, stack_id)
-    return _upgrade_page(request, session, stack, form, {})
+# -- upgrade: Preview in the stack's upgrade form (the form itself: pages_stack_actions.py) --------------------
 
 
 @router.post("/stacks/{stack_id}/upgrade/preview")
@@ -117,60 +81,34 @@ def preview_upgrade(
     stack_id: str,
     session: PostSession,
     compose: Annotated[str, Form()] = "",
+    compose_name: Annotated[str, Form()] = COMPOSE_NAME,
     rancher_compose: Annotated[str, Form()] = "",
+    rancher_compose_name: Annotated[str, Form()] = RANCHER_COMPOSE_NAME,
     answers: Annotated[str, Form()] = "",
     rolling: Annotated[str, Form()] = "",
+    batch_size: Annotated[str, Form()] = "1",
+    start_first: Annotated[str, Form()] = "",
 ) -> Response:
-    return _upgrade(request, stack_id, session, compose, rancher_compose, answers, rolling, apply=False)
-
-
-@router.post("/stacks/{stack_id}/upgrade")
-def upgrade_stack(
-    request: Request,
-    stack_id: str,
-    session: PostSession,
-    compose: Annotated[str, Form()] = "",
-    rancher_compose: Annotated[str, Form()] = "",
-    answers: Annotated[str, Form()] = "",
-    rolling: Annotated[str, Form()] = "",
-) -> Response:
-    return _upgrade(request, stack_id, session, compose, rancher_compose, answers, rolling, apply=True)
-
-
-def _upgrade(
-    request: Request,
-    stack_id: str,
-    session: Session,
-    compose: str,
-    rancher_compose: str,
-    answers: str,
-    rolling: str,
-    *,
-    apply: bool,
-) -> Response:
+    """What the upgrade form's files would do, shown under the form (kept as typed); nothing is applied."""
     stack = session.client().stacks.get(stack_id)
-    form = {"compose": compose, "rancher_compose": rancher_compose, "answers": answers, "rolling": bool(rolling)}
+    form = {
+        "compose": compose,
+        "compose_name": compose_name,
+        "rancher_compose": rancher_compose,
+        "rancher_compose_name": rancher_compose_name,
+        "answers": answers,
+        "rolling": bool(rolling),
+        "batch_size": batch_size,
+        "start_first": bool(start_first),
+    }
     rancher = rancher_compose if rancher_compose.strip() else None
+    errors: dict[str, str] = {}
+    plan: dict[str, Any] | None = None
     try:
         if MASKED in answers:
             raise InvalidInput(f"answers: give the secret answers shown as {MASKED} again", field=ANSWERS_NAME)
-        if not apply:
-            plan = _plan(
-                session, stack["environment_id"], stack["name"], compose, rancher, answers, rolling=bool(rolling)
-            )
-            return _upgrade_page(request, session, stack, form, {}, plan=plan)
-        if not compose.strip():
-            raise InvalidInput("docker-compose.yml: paste the compose file of the stack", field="compose")
-        values = parse_answers(answers, file_name=ANSWERS_NAME)
-        session.client().stacks.up(
-            stack["environment_id"],
-            stack["name"],
-            compose,
-            rancher_compose=rancher,
-            answers=values,
-            upgrade={} if rolling else None,
-        )
+        plan = _plan(session, stack["environment_id"], stack["name"], compose, rancher, answers, rolling=bool(rolling))
     except CorralError as exc:
         errors = {import_field_of(exc): exc.message}
-        return _upgrade_page(request, session, stack, form, errors, 409 if exc.status == 409 else 422)
-    return RedirectResponse(f"/ui/stacks/{stack_id}", status_code=303)
+    status = 200 if not errors else 422
+    return render(request, session, "stack_upgrade.html", status, stack=stack, form=form, errors=errors, plan=plan)

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from corral.compose.envfile import parse_answers
+from corral.model.access import Resource
 from corral.model.errors import CorralError, InvalidInput
+from corral.web.permissions import may_change
 from corral.web.rendering import environments_of, render
 from corral.web.sessions import Session
 from corral.web.shared import PageSession, PostSession
@@ -22,8 +24,10 @@ from corral.web.stacks_view import (
     ANSWERS_NAME,
     container_rows,
     import_field_of,
+    power_actions,
     service_actions,
     stack_actions,
+    stack_progress,
     stack_summary,
     without_start,
 )
@@ -122,11 +126,15 @@ def import_stack(
 
 def _stack_context(session: Session, stack_id: str) -> dict[str, Any]:
     stack = session.client().stacks.get(stack_id)
+    containers = container_rows(stack["services"])
     return {
         "stack": stack,
         "summary": stack_summary(stack),
-        "containers": container_rows(stack["services"]),
+        "containers": containers,
         "actions": stack_actions(stack),
+        "power": power_actions(containers),
+        "progress": stack_progress(containers),
+        "can_change": may_change(session, Resource.STACKS),
     }
 
 
@@ -136,11 +144,13 @@ def _switched_away(request: Request, session: Session, environment_id: str) -> b
 
 
 @router.get("/stacks/{stack_id}")
-def stack_page(request: Request, stack_id: str, session: PageSession, imported: str = "") -> Response:
+def stack_page(
+    request: Request, stack_id: str, session: PageSession, imported: str = "", upgraded: str = ""
+) -> Response:
     context = _stack_context(session, stack_id)
     if _switched_away(request, session, context["stack"]["environment_id"]):
         return _back("/ui/stacks")
-    return render(request, session, "stack.html", imported=bool(imported), **context)
+    return render(request, session, "stack.html", imported=bool(imported), upgraded=bool(upgraded), **context)
 
 
 @router.get("/stacks/{stack_id}/live")

@@ -83,6 +83,50 @@ def stack_actions(stack: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+_STOPPED = frozenset({"exited", "stopped", "created", "dead"})
+
+
+def power_actions(containers: list[dict[str, Any]]) -> dict[str, bool]:
+    """Stop while any current container is meant to run, start while any is meant to be stopped."""
+    live = [c for c in containers if not c.get("retired")]
+    return {
+        "stop": any(c.get("desired", "running") == "running" for c in live),
+        "start": any(c.get("desired") == "stopped" for c in live),
+    }
+
+
+def stack_progress(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stop or start in flight, as "n of m containers done" (none once every container is where it was
+    asked to be): containers asked to stop are done when the engine reports them not running, containers asked to
+    run when it reports them running."""
+    live = [c for c in containers if not c.get("retired")]
+    progress = []
+    for verb, desired, transitional, done in (
+        ("Stopping", "stopped", "stopping", lambda c: c.get("state") in _STOPPED),
+        ("Starting", "running", "starting", lambda c: c.get("state") == "running"),
+    ):
+        asked = [c for c in live if c.get("desired", "running") == desired]
+        if any(c.get("state") == transitional for c in asked):
+            progress.append({"verb": verb, "done": sum(1 for c in asked if done(c)), "total": len(asked)})
+    return progress
+
+
+def compose_files(exported: dict[str, Any]) -> dict[str, str]:
+    """The upgrade form's fields from `GET /v1/stacks/{id}/files`: which stored file is the compose file and which
+    the rancher-compose file (by name: a stack may have been applied from `compose.yaml`), and the answers."""
+    files = {str(k): str(v) for k, v in dict(exported.get("files") or {}).items()}
+    rancher = [name for name in files if "rancher-compose" in name]
+    compose = [name for name in files if name not in rancher]
+    answers = dict(exported.get("answers") or {})
+    return {
+        "compose_name": compose[0] if compose else COMPOSE_NAME,
+        "compose": files[compose[0]] if compose else "",
+        "rancher_compose_name": rancher[0] if rancher else RANCHER_COMPOSE_NAME,
+        "rancher_compose": files[rancher[0]] if rancher else "",
+        "answers": "".join(f"{k}={v}\n" for k, v in sorted(answers.items())),
+    }
+
+
 def import_field_of(error: CorralError) -> str:
     """The import form field an API error is about ('' for the general error box)."""
     field = error.field or ""

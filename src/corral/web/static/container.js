@@ -7,11 +7,13 @@
   var MAX_LOG_CHARS = 400000;
   var RESTART_GAP_MS = 2000;
 
-  function streamText(url, controller, onText) {
+  // onOpen: the stream is connected (its headers came) before any output; a quiet container may send none for long.
+  function streamText(url, controller, onText, onOpen) {
     return fetch(url, { signal: controller.signal, credentials: "same-origin" }).then(function (response) {
       if (!response.ok) {
         return response.text().then(function (text) { throw new Error(text.trim() || "HTTP " + response.status); });
       }
+      if (onOpen) onOpen();
       var reader = response.body.getReader();
       var decoder = new TextDecoder();
       function pump() {
@@ -40,6 +42,7 @@
     this.controller = null;
     this.active = false;
     this.startedAt = 0;
+    this.quietText = "connected: no output yet";
   }
   Stream.prototype.status = function (text) { this.statusEl.textContent = text; };
   Stream.prototype.stop = function () {
@@ -53,10 +56,13 @@
     this.controller = controller;
     this.active = true;
     this.startedAt = Date.now();
+    var waiting = ["connecting…", this.quietText];
     this.status("connecting…");
     streamText(url, controller, function (text) {
-      if (self.controller === controller && self.statusEl.textContent === "connecting…") self.status("live");
+      if (self.controller === controller && waiting.indexOf(self.statusEl.textContent) >= 0) self.status("live");
       onText(text);
+    }, function () {
+      if (self.controller === controller && self.statusEl.textContent === "connecting…") self.status(self.quietText);
     }).then(function () {
       if (controller.signal.aborted) return;
       self.active = false;
@@ -150,6 +156,7 @@
     }
 
     var stats = new Stream(document.getElementById("stats-status"), startStats);
+    stats.quietText = "connected: waiting for the first sample";
     function startStats() {
       previous = null;
       pending = "";
