@@ -75,12 +75,21 @@ def test_dns_and_overlay_follow_deltas_across_scaling_and_a_reconnect(server: Se
 
     record = server.driver().load("nda")
     assert record is not None
-    os.kill(record.agent_pid, signal.SIGKILL)  # the server supervises its local hosts and starts the agent again
-    wait_until("nda reconnecting", lambda: _host_state(server, "nda") != "active", timeout=30, interval=0.1)
+    killed, log_before = record.agent_pid, len(_agent_log(server, "nda"))
+    os.kill(killed, signal.SIGKILL)  # the server supervises its local hosts and starts the agent again
+    # The new agent may reconnect faster than one `hosts ls` takes, so the brief `reconnecting` can be missed by a
+    # poll: what must hold is a new agent process that connected again and an active host.
+    wait_until("a new agent on nda", lambda: _agent_pid(server, "nda") not in (None, killed), timeout=60)
+    wait_until("the new agent connected", lambda: "connected to " in _agent_log(server, "nda")[log_before:], timeout=60)
     wait_until("nda active again", lambda: _host_state(server, "nda") == "active", timeout=60)
     log_before = len(_agent_log(server, "nda"))
     _scaled_and_resolved(server, 2)  # down, after the reconnect's full state
     assert "network delta: version" in _agent_log(server, "nda")[log_before:]  # deltas again after the full state
+
+
+def _agent_pid(server: ServerProcess, name: str) -> int | None:
+    record = server.driver().load(name)
+    return record.agent_pid if record is not None else None
 
 
 def _host_state(server: ServerProcess, name: str) -> str:

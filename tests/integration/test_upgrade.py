@@ -156,6 +156,7 @@ def test_rolling_restart_and_an_upgrade_that_cannot_finish(server: ServerProcess
 
     wait_until("every container restarted", all_restarted, 120)
     assert min(samples) >= 3, samples
+    wait_until("the restart done", lambda: _service(server)["state"] == "active", 60)  # a change waits for it
 
     broken = COMPOSE.format(release="3").replace("corral/busybox:latest", "corral/not-there:latest")
     with server.client() as client:

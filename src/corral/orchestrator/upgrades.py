@@ -25,15 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.model.errors import InvalidInput
+from corral.model.service_state import ServiceState
 
-ACTIVE = "active"
-UPGRADING = "upgrading"
-UPGRADED = "upgraded"
-UPGRADE_ERROR = "upgrade-error"
-ROLLING_BACK = "rolling-back"
-ROLLBACK_ERROR = "rollback-error"
-UPGRADE_STATES = frozenset({UPGRADING, UPGRADED, UPGRADE_ERROR})  # an upgrade record exists; retired slots may
-ROLLBACK_STATES = frozenset({ROLLING_BACK, ROLLBACK_ERROR})
+ACTIVE = ServiceState.ACTIVE
+UPGRADING = ServiceState.UPGRADING
+UPGRADED = ServiceState.UPGRADED
+UPGRADE_ERROR = ServiceState.UPGRADE_ERROR
+ROLLING_BACK = ServiceState.ROLLING_BACK
+ROLLBACK_ERROR = ServiceState.ROLLBACK_ERROR
 
 DEFAULT_BATCH_SIZE = 2  # rancher-compose's default
 DEFAULT_INTERVAL_MS = 2000
@@ -140,7 +139,7 @@ class UpgradeSlot:
 class Step:
     """One pass's decision: slots to retire (and stop unless start_first), retired slots to stop now, the state."""
 
-    state: str
+    state: ServiceState
     reason: str = ""
     retire: tuple[str, ...] = ()
     stop: tuple[str, ...] = ()

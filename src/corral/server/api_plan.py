@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from corral.model.entities import Environment, Principal
 from corral.model.errors import Conflict
 from corral.model.policy import enforce
+from corral.model.service_state import ServiceState
 from corral.model.stack import StackSpec
 from corral.orchestrator.preview import World, preview_stack
 from corral.server.api import store_of
@@ -85,7 +86,7 @@ def _refuse_during_upgrade(world: World, spec: StackSpec) -> None:
     """As `up` refuses it (store/stacks.py): a service with an upgrade in progress is not changed again."""
     for service in world.services:
         proposed = spec.service(service.name) if service.stack == spec.name else None
-        if proposed is None or service.state == "active":
+        if proposed is None or service.state == ServiceState.ACTIVE:
             continue
         if proposed.to_dict() != service.spec.to_dict() or proposed.scale != service.scale:
             raise Conflict(

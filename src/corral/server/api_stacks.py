@@ -7,7 +7,6 @@ wakes the orchestrator, which does the actual work.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from typing import Annotated, Any
@@ -29,7 +28,7 @@ from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.stack_checks import check_scheduling_labels
 from corral.orchestrator.upgrades import strategy_for
 from corral.server.api import Strict, environment_quotas, store_of
-from corral.server.api_upgrades import RollingRestart, start_rolling_restart
+from corral.server.api_upgrades import RollingRestart, request_restart
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService
 from corral.server.paging import Paging, dumps, page, paged_body
@@ -45,15 +44,12 @@ from corral.server.stack_views import (
 )
 from corral.server.watch import versioned, watch_response
 from corral.state.snapshot import ClusterSnapshot
-from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
 router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
 MAX_FILE_BYTES = 1024 * 1024
 MAX_SCALE = 1000
-RESTART_STOP_SECONDS = 60.0  # at most this long for the containers to stop before they are started again
-_background: set[asyncio.Task[None]] = set()
 
 
 class UpgradeRequest(Strict):
@@ -405,51 +401,15 @@ def _service_result(request: Request, service: Service) -> dict[str, Any]:
 
 
 @router.post("/services/{service_id}/restart")
-async def restart_service(
-    request: Request, service_id: str, _: Admin, body: RollingRestart | None = None
-) -> dict[str, Any]:
-    """All containers at once, or in batches with a body (a rolling restart: server/api_upgrades.py)."""
+def restart_service(request: Request, service_id: str, _: Admin, body: RollingRestart | None = None) -> dict[str, Any]:
+    """All containers at once, or in batches with a body (a rolling restart): stored with the service, which is
+    `restarting` until the orchestrator's passes are done (orchestrator/restarts.py, server/restart_pass.py)."""
     stacks = _stacks(request)
-    service = await run_in_threadpool(stacks.get_service, service_id)
-    records = await run_in_threadpool(lambda: stacks.list_slots(service_id=service.id))
+    service = stacks.get_service(service_id)
+    records = stacks.list_slots(service_id=service.id)
     slot_ids = [r.slot.id for r in sorted(records, key=lambda r: r.slot.index) if not r.retired]
-    if body is not None:
-        start_rolling_restart(request, slot_ids, body)
-    else:
-        _restart_later(request, slot_ids)
-    state = await run_in_threadpool(_state, request, service.environment_id)
-    return service_view(service, state)
-
-
-def _restart_later(request: Request, slot_ids: list[str]) -> None:
-    """Restart = stop, wait until the agents report the containers stopped, start again. Built on the desired
-    state (never an imperative command), so a restart survives a lost message or a reconnecting agent."""
-    app_state = request.app.state
-
-    async def restart() -> None:
-        stacks: StackStore = app_state.stacks
-        await run_in_threadpool(stacks.set_running, slot_ids, False)
-        app_state.orchestrator.trigger()
-        deadline = time.monotonic() + RESTART_STOP_SECONDS
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            if not await run_in_threadpool(_any_running, app_state.store, stacks, slot_ids):
-                break
-        await run_in_threadpool(stacks.set_running, slot_ids, True, start_requested_at=time.time())
-        app_state.orchestrator.trigger()
-
-    task = asyncio.get_running_loop().create_task(restart(), name="restart")
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-def _any_running(store: Store, stacks: StackStore, slot_ids: list[str]) -> bool:
-    environment_ids = {stacks.get_slot(slot_id).slot.environment_id for slot_id in slot_ids}
-    for environment_id in environment_ids:
-        state = EnvironmentState.load(store, stacks, environment_id)
-        if any((c := state.observed.get(s)) is not None and c.state == "running" for s in slot_ids):
-            return True
-    return False
+    request_restart(request, service, slot_ids, body)
+    return _service_result(request, stacks.get_service(service.id))
 
 
 @router.get("/containers")
@@ -502,7 +462,8 @@ async def _set_running(request: Request, container_id: str, running: bool, resta
     stacks = _stacks(request)
     record = await run_in_threadpool(stacks.get_slot, container_id)
     if restart:
-        _restart_later(request, [record.slot.id])
+        service = await run_in_threadpool(stacks.get_service, record.service_id)
+        await run_in_threadpool(request_restart, request, service, [record.slot.id], None)
     else:
         requested = time.time() if running else None
         await run_in_threadpool(stacks.set_running, [record.slot.id], running, start_requested_at=requested)

@@ -8,35 +8,23 @@ these routes only change the stored state and wake it.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from corral.model.entities import Principal
-from corral.model.errors import Conflict, InvalidInput
+from corral.model.errors import Conflict
+from corral.model.service_state import UPGRADE_STATES, ServiceState
 from corral.model.stack import Service
-from corral.orchestrator.upgrades import (
-    DEFAULT_DEADLINE_SECONDS,
-    READY_HEALTH,
-    UPGRADE_STATES,
-    UPGRADED,
-    Strategy,
-)
+from corral.orchestrator.restarts import new_restart
+from corral.orchestrator.upgrades import DEFAULT_DEADLINE_SECONDS, Strategy
 from corral.server.api import Strict, store_of
 from corral.server.auth import require_admin
 from corral.server.stack_views import EnvironmentState, service_view, stack_view
 from corral.store.stacks import StackStore
 
-log = logging.getLogger("corral.upgrades")
 router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
-STOP_WAIT_SECONDS = 60.0
-READY_WAIT_SECONDS = 300.0
-_background: set[asyncio.Task[None]] = set()
 
 
 class RollingRestart(Strict):
@@ -90,7 +78,7 @@ def confirm_stack_upgrade(request: Request, stack_id: str, _: Admin) -> dict[str
     stacks = _stacks(request)
     stack = stacks.get_stack(stack_id)
     services = [s for s in stacks.list_services(stack_id=stack.id) if s.state in UPGRADE_STATES]
-    busy = [f"{s.name} is {s.state}" for s in services if s.state != UPGRADED]
+    busy = [f"{s.name} is {s.state}" for s in services if s.state != ServiceState.UPGRADED]
     if busy:
         raise Conflict(f"stack {stack.name}: cannot confirm yet: {', '.join(busy)}", field="stack")
     if not services:
@@ -115,53 +103,13 @@ def rollback_stack(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
     return stack_view(stack, EnvironmentState.load(store_of(request), stacks, stack.environment_id))
 
 
-def validate_rolling_restart(body: RollingRestart) -> None:
-    if body.batch_size < 1:
-        raise InvalidInput(f"batch_size must be at least 1, not {body.batch_size}", field="batch_size")
-    if body.interval_ms < 0:
-        raise InvalidInput(f"interval_ms must be 0 or more, not {body.interval_ms}", field="interval_ms")
-
-
-def start_rolling_restart(request: Request, slot_ids: list[str], body: RollingRestart) -> None:
-    """Restart `slot_ids` in batches, in the background (built on the desired state, like a plain restart)."""
-    validate_rolling_restart(body)
-    app_state = request.app.state
-    stacks: StackStore = app_state.stacks
-
-    def observed_states(ids: list[str]) -> list[tuple[str, str]]:
-        environment_ids = {stacks.get_slot(i).slot.environment_id for i in ids}
-        found = []
-        for environment_id in environment_ids:
-            state = EnvironmentState.load(app_state.store, stacks, environment_id)
-            found += [(c.state, c.health) if (c := state.observed.get(i)) else ("", "") for i in ids]
-        return found
-
-    async def wait_until(ids: list[str], done: Any, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            if done(await run_in_threadpool(observed_states, ids)):
-                return True
-        return False
-
-    async def restart() -> None:
-        for start in range(0, len(slot_ids), body.batch_size):
-            batch = slot_ids[start : start + body.batch_size]
-            await run_in_threadpool(stacks.set_running, batch, False)
-            app_state.orchestrator.trigger()
-            await wait_until(batch, lambda found: all(state != "running" for state, _ in found), STOP_WAIT_SECONDS)
-            await run_in_threadpool(stacks.set_running, batch, True, start_requested_at=time.time())
-            app_state.orchestrator.trigger()
-            ready = await wait_until(
-                batch,
-                lambda found: all(state == "running" and health in READY_HEALTH for state, health in found),
-                READY_WAIT_SECONDS,
-            )
-            if not ready:
-                log.warning("rolling restart stopped: %s did not run again within %.0f s", batch, READY_WAIT_SECONDS)
-                return
-            await asyncio.sleep(body.interval_ms / 1000.0)
-
-    task = asyncio.get_running_loop().create_task(restart(), name="rolling-restart")
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+def request_restart(request: Request, service: Service, slot_ids: list[str], body: RollingRestart | None) -> None:
+    """Store a restart of `slot_ids` (in this order; all at once without a body) and wake the orchestrator."""
+    progress = new_restart(
+        slot_ids,
+        batch_size=body.batch_size if body is not None else None,
+        interval_ms=body.interval_ms if body is not None else 0,
+        initializing_ms=check.initializing_timeout_ms if (check := service.spec.health()) is not None else 0,
+    )
+    _stacks(request).request_restart(service.id, progress)
+    _done(request, service, "restart")

@@ -20,7 +20,16 @@ from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import CorralError
 from corral.model.policy import service_findings
 from corral.model.reasons import parse_unplaced
+from corral.model.service_state import (
+    ROLLBACK_STATES,
+    UPGRADE_STATES,
+    ServiceFacts,
+    ServiceState,
+    service_state,
+    stack_state,
+)
 from corral.model.stack import Service, SlotRecord, Stack
+from corral.orchestrator.restarts import RestartProgress
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
@@ -357,23 +366,25 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
     primary = _primary_of(service, state)
     if primary is not None:  # a sidekick: one container beside each of its primary's, whatever its own scale
         is_global, desired = False, _desired_count(primary, state)
-    if desired == 0 and not is_global:
-        phase = "inactive"
-    elif slots and stopped == len(slots) == desired:
-        phase = "inactive"  # every container stopped on purpose (start_on_create: false, `corral stop`)
-    elif running + stopped == desired and len(slots) == desired and not service.reason:
-        phase = "active"
-    else:
-        phase = "activating"
-    errors = overdue(service, state, state.now, state.deadline) if phase == "activating" else []
-    if errors:
-        phase = "error"
     healthy, unhealthy = health_summary(service, slots, state)
-    if phase == "active" and unhealthy:  # Rancher's "degraded": some container is not healthy
-        phase = "degraded"
+    facts = ServiceFacts(  # what its containers say first; an action in progress says more (below)
+        desired=desired,
+        is_global=is_global,
+        placed=len(slots),
+        settled=running,
+        stopped=stopped,
+        unplaced=bool(service.reason),
+        unhealthy=bool(unhealthy),
+    )
+    phase = service_state(facts)
+    errors: list[str] = []
+    if phase == ServiceState.ACTIVATING:
+        errors = overdue(service, state, state.now, state.deadline)
+        phase = service_state(dataclasses.replace(facts, overdue=bool(errors)))
+    elif phase == ServiceState.DEGRADED:
         errors = unhealthy
-    if service.state != "active":  # a rolling upgrade or rollback (orchestrator/upgrades.py) says more
-        phase = service.state
+    if service.state != ServiceState.ACTIVE:  # an upgrade, rollback or restart in progress
+        phase = service_state(dataclasses.replace(facts, stored=service.state))
         errors = [why for why in (service.upgrade.get("reason", ""), *errors) if why]
     launch = service.spec.launch
     return {
@@ -400,6 +411,7 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         ],
         "config_hash": launch.config_hash(),
         "upgrade": upgrade_progress(service, records, launch.config_hash()),
+        "restart": restart_progress(service),
         "containers": [slot_container_view(r, state) for r in records],
     }
 
@@ -419,7 +431,7 @@ def _desired_count(service: Service, state: EnvironmentState) -> int:
 
 def upgrade_progress(service: Service, records: list[SlotRecord], config_hash: str) -> dict[str, Any] | None:
     """How far a rolling upgrade is (None without one): containers on the new config, old ones left, retired."""
-    if service.state == "active" or not service.upgrade:
+    if service.state not in UPGRADE_STATES | ROLLBACK_STATES or not service.upgrade:
         return None
     current = [r for r in records if not r.retired]
     return {
@@ -433,12 +445,26 @@ def upgrade_progress(service: Service, records: list[SlotRecord], config_hash: s
     }
 
 
+def restart_progress(service: Service) -> dict[str, Any] | None:
+    """How far a restart is (None without one): containers restarted, in the current batch, waiting."""
+    data = service.upgrade.get("restart") if service.state == ServiceState.RESTARTING else None
+    if data is None:
+        return None
+    progress = RestartProgress.from_dict(data)
+    return {
+        "since": service.state_since,
+        "batch_size": progress.batch_size,
+        "interval_ms": progress.interval_ms,
+        "restarted": len(progress.done),
+        "restarting": len(progress.batch),
+        "waiting": len(progress.pending),
+        "reason": service.upgrade.get("reason", ""),
+    }
+
+
 def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
     services = [service_view(s, state) for s in state.services if s.stack_id == stack.id]
-    phases = {s["state"] for s in services}
-    busy = sorted(phases - {"active", "inactive"})  # the stack shows its most pressing service state
-    at_rest = "inactive" if services and phases == {"inactive"} else "active"
-    phase = next((p for p in ("error", "activating") if p in busy), busy[0] if busy else at_rest)
+    phase = stack_state(s["state"] for s in services)
     return {
         "id": stack.id,
         "name": stack.name,

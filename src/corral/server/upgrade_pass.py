@@ -1,5 +1,6 @@
-"""The orchestrator pass's part for rolling upgrades and rollbacks: run the pure decision of
-`orchestrator/upgrades.py` for one service, store its step, and tell the reconciler what to leave alone.
+"""The orchestrator pass's part for rolling upgrades, rollbacks and restarts (server/restart_pass.py): run the
+pure decision of `orchestrator/upgrades.py` for one service, store its step, and tell the reconciler what to leave
+alone.
 
 Why apart from orchestration.py: that loop is shared by every service feature; this module keeps the upgrade glue
 (which slots the reconciler must not see, which old config hash still counts as current, how new containers are
@@ -13,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.model.entities import ObservedContainer
+from corral.model.service_state import ROLLBACK_STATES, UPGRADE_STATES, ServiceState
 from corral.model.stack import ContainerSlot, LaunchConfig, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.plans import Plan
 from corral.orchestrator.upgrades import (
     ACTIVE,
     DEFAULT_DEADLINE_SECONDS,
-    ROLLBACK_STATES,
     ROLLING_BACK,
-    UPGRADE_STATES,
     Strategy,
     UpgradeSlot,
     decide,
@@ -28,6 +28,7 @@ from corral.orchestrator.upgrades import (
     rollback_step,
 )
 from corral.runtime.labels import CONFIG_HASH
+from corral.server.restart_pass import run_restart_pass
 from corral.store.stacks import StackStore
 
 
@@ -95,6 +96,9 @@ def run_upgrade_pass(
 ) -> UpgradePass:
     """`blocked`: the service's indexes whose new container may still run (occupancy.py): a stop-first rollback
     starts the old container of such an index only once it is free."""
+    if service.state == ServiceState.RESTARTING:
+        changed = run_restart_pass(stacks, service, records, observed, now)
+        return UpgradePass(retired=frozenset(r.slot.id for r in records if r.retired), changed=changed)
     views = [_upgrade_slot(r, observed.get(r.slot.id)) for r in records]
     upgrade = service.upgrade
     if service.state in ROLLBACK_STATES:

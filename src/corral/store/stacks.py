@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from corral.model import ids
 from corral.model.errors import Conflict, NotFound
+from corral.model.service_state import UPGRADE_STATES, ServiceState
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord, Stack, StackSpec
+from corral.orchestrator.restarts import RestartProgress
 from corral.store.repository import Store
 from corral.store.tables import LeftoverRow, ServiceRow, SlotRow, StackRow
 
@@ -244,7 +246,7 @@ class StackStore:
             row = session.get(ServiceRow, service_id)
             if row is None:
                 raise NotFound(f"service {service_id!r} not found", field="service")
-            if row.state != "upgraded":
+            if row.state != ServiceState.UPGRADED:
                 what = "has no upgrade to confirm" if row.state == _SETTLED else f"is {row.state}, not upgraded yet"
                 raise Conflict(f"service {row.name} {what}", field="service")
             _drop_slots(session, (SlotRow.service_id == row.id) & SlotRow.retired.is_(True), time.time())
@@ -259,7 +261,7 @@ class StackStore:
             row = session.get(ServiceRow, service_id)
             if row is None:
                 raise NotFound(f"service {service_id!r} not found", field="service")
-            if row.state not in ("upgrading", "upgraded", "upgrade-error") or not row.upgrade:
+            if row.state not in UPGRADE_STATES or not row.upgrade:
                 raise Conflict(f"service {row.name} has no upgrade to roll back ({row.state})", field="service")
             previous = ServiceSpec.from_dict(row.upgrade["previous_spec"])
             old_hash = previous.launch.config_hash()
@@ -282,7 +284,59 @@ class StackStore:
                 session.execute(update(SlotRow).where(SlotRow.id.in_(held)).values(running=False))
             row.spec, row.scale = row.upgrade["previous_spec"], int(row.upgrade["previous_scale"])
             row.upgrade = {"rollback_deadline_seconds": deadline_seconds, "reason": "", "held": held}
-            row.state, row.state_since, row.updated_at = "rolling-back", now, now
+            row.state, row.state_since, row.updated_at = ServiceState.ROLLING_BACK.value, now, now
+
+    # -- restarts (decided by orchestrator/restarts.py, driven by the upgrade pass) ---------------------------
+
+    def request_restart(self, service_id: str, progress: RestartProgress) -> None:
+        """Store a restart of the service's slots: it is `restarting` until the orchestrator's passes are done with
+        it. A restart asked for during another one joins it; during an upgrade or rollback it is a Conflict."""
+        now = time.time()
+        with self.session() as session:
+            row = session.get(ServiceRow, service_id)
+            if row is None:
+                raise NotFound(f"service {service_id!r} not found", field="service")
+            if row.state == ServiceState.RESTARTING and (row.upgrade or {}).get("restart") is not None:
+                current = RestartProgress.from_dict(row.upgrade["restart"])
+                row.upgrade = {**row.upgrade, "restart": current.with_slots(progress.pending).to_dict()}
+            elif row.state != _SETTLED:
+                raise Conflict(
+                    f"service {row.name} is {row.state}: confirm or roll back its upgrade before restarting it",
+                    field="service",
+                )
+            elif progress.pending:
+                row.upgrade = {"restart": progress.to_dict(), "reason": ""}
+                row.state, row.state_since = ServiceState.RESTARTING.value, now
+            row.updated_at = now
+
+    def record_restart_step(
+        self,
+        service_id: str,
+        *,
+        progress: RestartProgress | None,
+        reason: str,
+        stop: Sequence[str] = (),
+        start: Sequence[str] = (),
+    ) -> None:
+        """Store one pass of a restart in one transaction: slots asked to stop, slots asked to start again (a new
+        `start_requested_at`), the progress; `progress` None ends the restart (the service is active again)."""
+        now = time.time()
+        with self.session() as session:
+            row = session.get(ServiceRow, service_id)
+            if row is None or row.state != ServiceState.RESTARTING:
+                return
+            if stop:
+                session.execute(update(SlotRow).where(SlotRow.id.in_(list(stop))).values(running=False, updated_at=now))
+            if start:
+                session.execute(
+                    update(SlotRow)
+                    .where(SlotRow.id.in_(list(start)))
+                    .values(running=True, start_requested_at=now, updated_at=now)
+                )
+            if progress is None:
+                row.upgrade, row.state, row.state_since = {}, _SETTLED, now
+            else:
+                row.upgrade = {**(row.upgrade or {}), "restart": progress.to_dict(), "reason": reason}
 
     # -- slots --------------------------------------------------------------------------------------------------
 
@@ -397,7 +451,7 @@ class StackStore:
             session.execute(update(SlotRow).where(SlotRow.id.in_(list(slot_ids))).values(**values))
 
 
-_SETTLED = "active"
+_SETTLED = ServiceState.ACTIVE.value
 
 
 @dataclass(frozen=True)
@@ -437,6 +491,10 @@ def _drop_slots(session: Session, which: ColumnElement[bool], now: float) -> Non
 
 
 def _refuse_during_upgrade(row: ServiceRow) -> None:
+    if row.state == ServiceState.RESTARTING:
+        raise Conflict(
+            f"service {row.name} is restarting: change it once the restart is done", field=f"services.{row.name}"
+        )
     if row.state != _SETTLED:
         raise Conflict(
             f"service {row.name} has an upgrade in progress ({row.state}): confirm it (corral up --confirm-upgrade) "
@@ -454,7 +512,7 @@ def _start_upgrade(row: ServiceRow, strategy: dict[str, Any], now: float) -> Non
         "batch_at": 0.0,
         "reason": "",
     }
-    row.state, row.state_since = "upgrading", now
+    row.state, row.state_since = ServiceState.UPGRADING.value, now
 
 
 def _new_service_row(stack: StackRow, service: ServiceSpec, position: int, now: float) -> ServiceRow:

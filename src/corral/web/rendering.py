@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from corral.model.errors import CorralError
+from corral.model.service_state import ServiceState
 from corral.web.security import cookie_should_be_secure
 from corral.web.sessions import Session
 
@@ -47,6 +48,9 @@ _STATE_CLASSES = {
     "error": "bad",
     "unhealthy": "bad",
     "upgrade-error": "bad",
+    ServiceState.RESTARTING: "info",
+    ServiceState.ROLLING_BACK: "info",
+    ServiceState.ROLLBACK_ERROR: "bad",
 }
 
 

@@ -13,12 +13,12 @@ import yaml
 
 from corral.compose.yamlsafe import SourceFloat, SourceInt, load_yaml
 from corral.model.errors import CorralError
+from corral.model.service_state import UPGRADE_STATES, ServiceState
 
 COMPOSE_NAME = "docker-compose.yml"
 RANCHER_COMPOSE_NAME = "rancher-compose.yml"
 ANSWERS_NAME = "answers"
 IMPORT_FIELDS = ("name", "compose", "rancher_compose", "answers")
-UPGRADE_STATES = frozenset({"upgrading", "upgraded", "upgrade-error"})
 _SETTLED = frozenset({"running"})
 
 
@@ -70,7 +70,7 @@ def container_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def service_actions(service: dict[str, Any]) -> dict[str, bool]:
     state = service.get("state", "")
-    return {"confirm": state == "upgraded", "rollback": state in UPGRADE_STATES}
+    return {"confirm": state == ServiceState.UPGRADED, "rollback": state in UPGRADE_STATES}
 
 
 def stack_actions(stack: dict[str, Any]) -> dict[str, bool]:
@@ -78,7 +78,7 @@ def stack_actions(stack: dict[str, Any]) -> dict[str, bool]:
     states = [s.get("state", "") for s in stack.get("services", [])]
     upgrading = [s for s in states if s in UPGRADE_STATES]
     return {
-        "confirm": bool(upgrading) and all(s == "upgraded" for s in upgrading),
+        "confirm": bool(upgrading) and all(s == ServiceState.UPGRADED for s in upgrading),
         "rollback": bool(upgrading),
     }
 
