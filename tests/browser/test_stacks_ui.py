@@ -187,6 +187,12 @@ def test_a_service_restarts_and_finishes_its_upgrade_from_its_page(page, ui_serv
         page.fill("input[name=batch_size]", "1")
         page.locator("#restart-form").get_by_role("button", name="Restart").click()
         expect(page.locator("#restart-result")).to_have_text("restarting, 1 at a time")
+        # the restart is stored with the service, which refuses other changes until it is done
+        wait_until(
+            "the rolling restart done",
+            lambda: client.stacks.get_service(service["id"])["state"] == "active",
+            CONTAINER_TIMEOUT_MS / 1000,
+        )
 
         # an upgrade started elsewhere (corral up --upgrade) shows up live, and is finished from here
         client.stacks.up("default", name, SLEEPER.replace('"3600"', '"3601"'), upgrade={"batch_size": 1})
