@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from corral.compose.envfile import parse_answers
@@ -87,11 +87,7 @@ def upgrade_page(request: Request, stack_id: str, session: PageSession) -> HTMLR
     return _upgrade_page(request, session, stack, form)
 
 
-@router.post("/stacks/{stack_id}/upgrade")
-def upgrade_stack(
-    request: Request,
-    stack_id: str,
-    session: PostSession,
+def upgrade_form(
     compose: FormText = "",
     compose_name: FormText = "docker-compose.yml",
     rancher_compose: FormText = "",
@@ -100,12 +96,9 @@ def upgrade_stack(
     rolling: FormText = "",
     batch_size: FormText = "1",
     start_first: FormText = "",
-) -> Response:
-    """`corral up` of the edited files; rolling: changed services upgrade in batches, kept for a rollback."""
-    stacks = session.client().stacks
-    stack = stacks.get(stack_id)
-    profiles = list(stacks.files(stack_id).get("profiles") or [])  # kept: the form does not change them
-    form = {
+) -> dict[str, Any]:
+    """The upgrade form as typed: what its Upgrade and Preview buttons read, and what a page with errors shows again."""
+    return {
         "compose": compose,
         "compose_name": compose_name,
         "rancher_compose": rancher_compose,
@@ -115,17 +108,32 @@ def upgrade_stack(
         "batch_size": batch_size,
         "start_first": bool(start_first),
     }
+
+
+UpgradeForm = Annotated[dict[str, Any], Depends(upgrade_form)]
+
+
+@router.post("/stacks/{stack_id}/upgrade")
+def upgrade_stack(request: Request, stack_id: str, session: PostSession, form: UpgradeForm) -> Response:
+    """`corral up` of the edited files; rolling: changed services upgrade in batches, kept for a rollback."""
+    stacks = session.client().stacks
+    stack = stacks.get(stack_id)
+    profiles = list(stacks.files(stack_id).get("profiles") or [])  # kept: the form does not change them
+    compose, compose_name, rancher_compose, rancher_compose_name, answers, batch_size = (
+        form[key]
+        for key in ("compose", "compose_name", "rancher_compose", "rancher_compose_name", "answers", "batch_size")
+    )
     try:
         if stack.get("catalog"):
             raise InvalidInput("a catalog stack is upgraded from its template's page (its catalog upgrade)")
         if not compose.strip():
             raise InvalidInput(f"{compose_name}: the compose file is empty", field="compose")
         upgrade: dict[str, Any] | None = None
-        if rolling:
+        if form["rolling"]:
             size = int(batch_size) if batch_size.strip().isdigit() else 0
             if not 1 <= size <= MAX_BATCH:
                 raise InvalidInput(f"batch size: a whole number from 1 to {MAX_BATCH}", field="batch_size")
-            upgrade = {"batch_size": size, "start_first": bool(start_first)}
+            upgrade = {"batch_size": size, "start_first": form["start_first"]}
         stacks.up(
             stack["environment_id"],
             stack["name"],

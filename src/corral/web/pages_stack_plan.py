@@ -8,41 +8,32 @@ and `/stacks/{id}/upgrade/preview` are not taken for a stack action (the upgrade
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from corral.compose.envfile import parse_answers
 from corral.model.errors import CorralError, InvalidInput
-from corral.web.pages_stacks import _environment_id, _import_page
+from corral.web.pages_stack_actions import UpgradeForm
+from corral.web.pages_stacks import ImportForm, _environment_id, _import_page
 from corral.web.rendering import render
 from corral.web.sessions import Session
 from corral.web.shared import PostSession
-from corral.web.stacks_view import ANSWERS_NAME, COMPOSE_NAME, RANCHER_COMPOSE_NAME, import_field_of, without_start
+from corral.web.stacks_view import ANSWERS_NAME, import_field_of, without_start
 
 router = APIRouter()
 MASKED = "********"
 
 
 @router.post("/stacks/new/preview")
-def preview_import(
-    request: Request,
-    session: PostSession,
-    name: Annotated[str, Form()] = "",
-    compose: Annotated[str, Form()] = "",
-    rancher_compose: Annotated[str, Form()] = "",
-    answers: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-) -> HTMLResponse:
-    form: dict[str, Any] = {"name": name.strip(), "compose": compose, "rancher_compose": rancher_compose}
-    form.update(answers=answers, start=bool(start))
+def preview_import(request: Request, session: PostSession, form: ImportForm) -> HTMLResponse:
     try:
         environment = _environment_id(session)
         if not environment:
             raise InvalidInput("there is no environment to import the stack into: create one first")
-        rancher_text = rancher_compose if rancher_compose.strip() else None
-        plan = _plan(session, environment, name.strip(), compose, rancher_text, answers, bool(start))
+        rancher_text = form["rancher_compose"] if form["rancher_compose"].strip() else None
+        plan = _plan(session, environment, form["name"], form["compose"], rancher_text, form["answers"], form["start"])
     except CorralError as exc:
         return _import_page(
             request, session, form, {import_field_of(exc): exc.message}, 409 if exc.status == 409 else 422
@@ -76,38 +67,19 @@ def _plan(
 
 
 @router.post("/stacks/{stack_id}/upgrade/preview")
-def preview_upgrade(
-    request: Request,
-    stack_id: str,
-    session: PostSession,
-    compose: Annotated[str, Form()] = "",
-    compose_name: Annotated[str, Form()] = COMPOSE_NAME,
-    rancher_compose: Annotated[str, Form()] = "",
-    rancher_compose_name: Annotated[str, Form()] = RANCHER_COMPOSE_NAME,
-    answers: Annotated[str, Form()] = "",
-    rolling: Annotated[str, Form()] = "",
-    batch_size: Annotated[str, Form()] = "1",
-    start_first: Annotated[str, Form()] = "",
-) -> Response:
+def preview_upgrade(request: Request, stack_id: str, session: PostSession, form: UpgradeForm) -> Response:
     """What the upgrade form's files would do, shown under the form (kept as typed); nothing is applied."""
     stack = session.client().stacks.get(stack_id)
-    form = {
-        "compose": compose,
-        "compose_name": compose_name,
-        "rancher_compose": rancher_compose,
-        "rancher_compose_name": rancher_compose_name,
-        "answers": answers,
-        "rolling": bool(rolling),
-        "batch_size": batch_size,
-        "start_first": bool(start_first),
-    }
+    compose, rancher_compose, answers = form["compose"], form["rancher_compose"], form["answers"]
     rancher = rancher_compose if rancher_compose.strip() else None
     errors: dict[str, str] = {}
     plan: dict[str, Any] | None = None
     try:
         if MASKED in answers:
             raise InvalidInput(f"answers: give the secret answers shown as {MASKED} again", field=ANSWERS_NAME)
-        plan = _plan(session, stack["environment_id"], stack["name"], compose, rancher, answers, rolling=bool(rolling))
+        plan = _plan(
+            session, stack["environment_id"], stack["name"], compose, rancher, answers, rolling=form["rolling"]
+        )
     except CorralError as exc:
         errors = {import_field_of(exc): exc.message}
     status = 200 if not errors else 422

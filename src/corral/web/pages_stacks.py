@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from corral.compose.envfile import parse_answers
@@ -85,23 +85,31 @@ def new_stack_page(request: Request, session: PageSession) -> HTMLResponse:
     return _import_page(request, session, form, {})
 
 
-@router.post("/stacks/new")
-def import_stack(
-    request: Request,
-    session: PostSession,
+def import_form(
     name: Annotated[str, Form()] = "",
     compose: Annotated[str, Form()] = "",
     rancher_compose: Annotated[str, Form()] = "",
     answers: Annotated[str, Form()] = "",
     start: Annotated[str, Form()] = "",
-) -> Response:
-    form = {
+) -> dict[str, Any]:
+    """The import form as typed: what its Import and Preview buttons read, and what a page with errors shows again."""
+    return {
         "name": name.strip(),
         "compose": compose,
         "rancher_compose": rancher_compose,
         "answers": answers,
         "start": bool(start),
     }
+
+
+ImportForm = Annotated[dict[str, Any], Depends(import_form)]
+
+
+@router.post("/stacks/new")
+def import_stack(request: Request, session: PostSession, form: ImportForm) -> Response:
+    name, compose, rancher_compose, answers, start = (
+        form[key] for key in ("name", "compose", "rancher_compose", "answers", "start")
+    )
     try:
         if not compose.strip():
             raise InvalidInput("docker-compose.yml: paste the compose file of the stack", field="compose")
@@ -113,7 +121,7 @@ def import_stack(
         if not environment:
             raise InvalidInput("there is no environment to import the stack into: create one first")
         created = session.client().stacks.create(
-            environment, name.strip(), compose, rancher_compose=rancher_text, answers=answer_values
+            environment, name, compose, rancher_compose=rancher_text, answers=answer_values
         )
     except CorralError as exc:
         errors = {import_field_of(exc): exc.message}
