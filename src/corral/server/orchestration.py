@@ -404,9 +404,6 @@ class Orchestrator:
 
     # -- act ------------------------------------------------------------------------------------------------------
 
-    def desired_for(self, host_id: str) -> list[dict[str, Any]]:
-        return self.desired_by_host({host_id}).get(host_id, [])
-
     def desired_by_host(self, host_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
         """The desired container set of each of these hosts, from one read of services and slots (not one per host:
         a push to hundreds of agents must not re-read every service for each)."""
@@ -495,10 +492,6 @@ class Orchestrator:
             ]
             for host_id, environment_id in environments.items()
         }
-
-    def registries_for(self, host_id: str) -> list[dict[str, str]]:
-        """The registry credentials the host receives (plain passwords): those its desired set needs."""
-        return self.registries_by_host({host_id: self.desired_for(host_id)}).get(host_id, [])
 
     async def _on_agent_connected(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
