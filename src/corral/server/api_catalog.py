@@ -25,8 +25,6 @@ from corral.model.stack import Stack
 from corral.runtime.git_catalog import redact_url
 from corral.server.api import Strict, store_of
 from corral.server.api_stacks import (
-    StackFiles,
-    UpgradeRequest,
     apply_stack,
     environment_policy,
     parse_stack_files,
@@ -34,6 +32,7 @@ from corral.server.api_stacks import (
 )
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService, find_version, may_upgrade
+from corral.server.stack_requests import StackFiles, UpgradeRequest
 from corral.store.catalogs import CatalogSource
 from corral.store.stacks import StackStore
 
