@@ -1,4 +1,4 @@
-"""The VXLAN half of the managed overlay on one host (DESIGN.md §6, §9): `corralvx` on `corral0`, flooding entries
+"""The VXLAN half of the managed overlay on one host: `corralvx` on `corral0`, flooding entries
 for the peers, and the services address on the bridge.
 
 In an encrypted environment (`vxlan=False`) there is no VXLAN device (an old one is deleted): the peers' slices are

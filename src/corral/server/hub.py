@@ -2,15 +2,14 @@
 
 Why together: both own the same in-memory view (who is connected, when each agent was last heard from). The store
 is written only when something changes (state, facts, containers) and, for last-seen times, in a batch every
-`LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL.
+`LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL. A database outage (`Unavailable`) never ends a connection:
+reports the store cannot take wait in a per-host backlog (server/report_backlog.py) and are applied once it
+answers, and liveness lives in memory, so hosts do not flap because of the database.
 
 Streams (logs, stats, exec) relayed to clients are bounded: when more than `stream_high_bytes` of a stream's output
 waits for its client, the agent is told to `pause` that stream (only that one), and to `resume` once the client has
 read it down to `stream_low_bytes`. A stream whose agent sends past `stream_limit_bytes` anyway, or whose client has
 not read for `stream_stall_seconds`, is ended with a reason that says so.
-`LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL. A database outage (`Unavailable`) never ends a connection:
-reports the store cannot take wait in a per-host backlog (server/report_backlog.py) and are applied once it answers,
-and liveness lives in memory, so hosts do not flap because of the database.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""The orchestrator loop: observe (a snapshot from the store) → decide (pure `reconcile` per service) → act (write
-slots, push each host's desired container set to its agent).
+"""The orchestrator loop: observe (a snapshot of the in-memory state, state/) → decide (pure `reconcile` per
+service) → act (write slots, push each host's desired container set to its agent).
 
 Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs, stores
-plans and talks to agents. It is level-triggered: every pass recomputes from the whole snapshot, so a lost message,
-a restarted server or a reconnecting agent converges on the next pass. Passes run when something changed
-(`trigger()`) and at least every `RESYNC_SECONDS`. A host's desired set is sent when it differs from what that agent
-last received, and always on (re)connect.
+plans and talks to agents. It is level-triggered: every pass plans from the current snapshot, never from what an
+earlier pass did, so a lost message, a restarted server or a reconnecting agent converges on the next pass. Passes
+run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`) and at least every
+`RESYNC_SECONDS`; an environment whose inputs did not change since a pass that changed nothing in it is skipped,
+yet planned again every `FULL_PASS_SECONDS`. A host's desired set is sent when it differs from what that agent last
+received, and always on (re)connect.
 """
 
 from __future__ import annotations
@@ -366,7 +368,7 @@ class Orchestrator:
 
     def _note_idle(self, version: int, environments: set[str], changed: list[Service], services: list[Service]) -> None:
         """After a pass in which every environment was quiet (and none runs a time-driven rule), the next passes
-        need not even read the store until something is written to it (or the oldest quiet environment is due)."""
+        plan nothing until something is written to the store (or the oldest quiet environment is due)."""
         if changed or any(e not in self._quiet for e in environments) or self._time_driven(services):
             return
         oldest = min((self._quiet[e][1] for e in environments), default=time.monotonic())
