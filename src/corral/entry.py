@@ -7,6 +7,7 @@ yet one executable must also start the server and the agent. This module compose
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,7 @@ from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`,
 from corral.cli import stats as _stats_command  # noqa: F401 - registers `stats`
 from corral.cli import volumes as _volume_commands  # noqa: F401 - registers `volume ...`
 from corral.cli.help import build
-from corral.cli.main import app, fail
+from corral.cli.main import app, call_server, fail
 from corral.config import load_settings
 from corral.model.errors import CorralError
 from corral.model.names import parse_label_pairs
@@ -58,6 +59,7 @@ def server_command(
     """Run the Corral server (REST API, event stream, agent hub) over HTTPS with its own CA."""
     if ctx.invoked_subcommand is not None:
         return
+    # imported here, not at the top: the CLI's client verbs start without loading the server, FastAPI and the UI
     from corral.server.run import run_server
     from corral.web import mount_ui
 
@@ -77,8 +79,6 @@ def server_command(
 def rotate_cert_command() -> None:
     """Issue a new server certificate from the server's CA; the running server serves it from the next handshake
     and its agents reconnect (they pin the CA, so none needs a restart). Uses CORRAL_URL and the admin key."""
-    from corral.cli.main import call_server
-
     info = call_server(lambda client: client.rotate_server_certificate())
     typer.echo(
         f"new server certificate: serial {info['serial']:x}, valid until {info['not_after']}, "
@@ -93,10 +93,6 @@ def rotate_ca_command(
     """Replace the server's CA: connected agents learn the new CA over their pinned connection and confirm it; then
     the server serves a certificate of the new CA and the old one is dropped (no agent restarts, no re-register).
     Until then the CLI trusts both through admin.env's CA file. Uses CORRAL_URL and the admin key."""
-    import time
-
-    from corral.cli.main import call_server
-
     status = call_server(lambda client: client.rotate_ca())
     typer.echo(f"next CA {status['next_ca_digest'] or status['ca_digest']}")
     deadline = time.monotonic() + wait
@@ -129,7 +125,7 @@ def agent_command(
     name: Annotated[str | None, typer.Option(help="Host name (default: this machine's hostname).")] = None,
 ) -> None:
     """Run the agent on this host: register once, then stay connected to the server."""
-    from corral.agent.run import run_agent
+    from corral.agent.run import run_agent  # here, not at the top: the CLI's client verbs never load the agent
 
     settings = load_settings()
     try:

@@ -1,4 +1,4 @@
-"""Which git URLs and branches a catalog source may name (runtime/git_catalog.py)."""
+"""Which git URLs and branches a catalog source may name (fetch/git.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from corral.fetch.git import redact_url, refresh_checkout, validate_branch, validate_git_url
 from corral.model.errors import InvalidInput, Unavailable
-from corral.runtime.git_catalog import redact_url, refresh_checkout, validate_branch, validate_git_url
 
 
 @pytest.mark.parametrize(

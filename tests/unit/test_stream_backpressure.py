@@ -17,7 +17,8 @@ from corral.agent.streams import OUTBOX_BYTES, StreamManager
 from corral.config import Settings
 from corral.model import protocol
 from corral.server.events import EventBus
-from corral.server.hub import AgentHub, Stream
+from corral.server.hub import AgentHub
+from corral.server.stream_relay import Stream
 
 HOST = "h-test"
 CHUNK = 16 * 1024
@@ -72,14 +73,14 @@ class Wire:
 
     async def agent_send(self, kind: str, data: dict[str, Any]) -> None:
         await asyncio.sleep(0)  # a real socket yields to the loop between messages
-        await self.hub._on_stream_message(HOST, protocol.Message(kind, data))
+        await self.hub.relay.on_message(HOST, protocol.Message(kind, data))
 
 
 def _setup(*, honour_pause: bool = True) -> tuple[AgentHub, Wire, EndlessLogs]:
     hub = AgentHub(store=None, bus=EventBus(), settings=Settings())  # type: ignore[arg-type]  # streams need no store
-    hub.stream_high_bytes = 256 * 1024
-    hub.stream_low_bytes = 64 * 1024
-    hub.stream_limit_bytes = 4 * 1024 * 1024
+    hub.relay.stream_high_bytes = 256 * 1024
+    hub.relay.stream_low_bytes = 64 * 1024
+    hub.relay.stream_limit_bytes = 4 * 1024 * 1024
     managers: list[StreamManager] = []
     wire = Wire(hub, managers, honour_pause=honour_pause)
     source = EndlessLogs()
@@ -91,7 +92,7 @@ def _setup(*, honour_pause: bool = True) -> tuple[AgentHub, Wire, EndlessLogs]:
 async def _read(hub: AgentHub, stream: Stream, count: int, pause: float) -> int:
     got = 0
     for _ in range(count):
-        message = await hub.next_message(stream)
+        message = await hub.relay.next_message(stream)
         if message.type == protocol.END:
             break
         got += len(base64.b64decode(message.data["data"]))
@@ -102,8 +103,8 @@ async def _read(hub: AgentHub, stream: Stream, count: int, pause: float) -> int:
 def test_a_slow_client_keeps_the_servers_queue_and_the_agents_reading_bounded() -> None:
     async def scenario() -> None:
         hub, wire, source = _setup()
-        slow = await hub.open_stream(HOST, protocol.LOGS, {"docker_id": "slow", "follow": True})
-        fast = await hub.open_stream(HOST, protocol.LOGS, {"docker_id": "fast", "follow": True})
+        slow = await hub.relay.open_stream(HOST, protocol.LOGS, {"docker_id": "slow", "follow": True})
+        fast = await hub.relay.open_stream(HOST, protocol.LOGS, {"docker_id": "fast", "follow": True})
         fast_reader = asyncio.create_task(_read(hub, fast, 10**6, 0))  # reads all it gets, at once
         peak = 0
         for _ in range(40):  # the slow client reads nothing for a while
@@ -112,18 +113,18 @@ def test_a_slow_client_keeps_the_servers_queue_and_the_agents_reading_bounded() 
         assert slow.paused, "the lagging stream was paused"
         assert any(m.type == protocol.PAUSE and m.data["request_id"] == slow.request_id for m in wire.sent)
         fast_before = source.produced["fast"]
-        bound = hub.stream_high_bytes + 2 * OUTBOX_BYTES * 4 // 3 + 64 * 1024
+        bound = hub.relay.stream_high_bytes + 2 * OUTBOX_BYTES * 4 // 3 + 64 * 1024
         assert peak <= bound, f"server buffered {peak} bytes for the slow stream (bound {bound})"
         produced = source.produced["slow"]
         await asyncio.sleep(0.2)
         assert source.produced["slow"] - produced <= 2 * OUTBOX_BYTES, "the agent stopped reading the paused stream"
         fast_more = source.produced["fast"] - fast_before
-        assert fast_more > 4 * hub.stream_high_bytes, f"the other stream went on meanwhile ({fast_more} bytes)"
+        assert fast_more > 4 * hub.relay.stream_high_bytes, f"the other stream went on meanwhile ({fast_more} bytes)"
         got = await _read(hub, slow, 200, 0)  # the client catches up: the agent is told to resume
-        assert got > hub.stream_high_bytes
+        assert got > hub.relay.stream_high_bytes
         assert any(m.type == protocol.RESUME and m.data["request_id"] == slow.request_id for m in wire.sent)
-        await hub.close_stream(slow)
-        await hub.close_stream(fast)
+        await hub.relay.close_stream(slow)
+        await hub.relay.close_stream(fast)
         assert await fast_reader > 0
         await wire.manager_of[0].close()
 
@@ -133,17 +134,17 @@ def test_a_slow_client_keeps_the_servers_queue_and_the_agents_reading_bounded() 
 def test_an_agent_ignoring_pause_gets_its_stream_ended_with_a_reason() -> None:
     async def scenario() -> None:
         hub, wire, _source = _setup(honour_pause=False)
-        stream = await hub.open_stream(HOST, protocol.LOGS, {"docker_id": "c1", "follow": True})
+        stream = await hub.relay.open_stream(HOST, protocol.LOGS, {"docker_id": "c1", "follow": True})
         for _ in range(200):
             await asyncio.sleep(0.01)
-            assert stream.buffered <= hub.stream_limit_bytes
+            assert stream.buffered <= hub.relay.stream_limit_bytes
             if stream.ended:
                 break
         assert stream.ended, "the stream was ended once the limit was passed"
         assert any(m.type == protocol.CANCEL for m in wire.sent)
         last = None
         while not stream.queue.empty():
-            last = await hub.next_message(stream)
+            last = await hub.relay.next_message(stream)
         assert last is not None and last.type == protocol.END
         assert "read too slowly" in str(last.data["error"])
         await wire.manager_of[0].close()
@@ -154,8 +155,8 @@ def test_an_agent_ignoring_pause_gets_its_stream_ended_with_a_reason() -> None:
 def test_a_stream_paused_too_long_is_ended() -> None:
     async def scenario() -> None:
         hub, wire, _source = _setup()
-        hub.stream_stall_seconds = 0.3
-        stream = await hub.open_stream(HOST, protocol.LOGS, {"docker_id": "c1", "follow": True})
+        hub.relay.stream_stall_seconds = 0.3
+        stream = await hub.relay.open_stream(HOST, protocol.LOGS, {"docker_id": "c1", "follow": True})
         for _ in range(100):
             await asyncio.sleep(0.02)
             if stream.ended:
@@ -163,7 +164,7 @@ def test_a_stream_paused_too_long_is_ended() -> None:
         assert stream.ended
         messages = []
         while not stream.queue.empty():
-            messages.append(await hub.next_message(stream))
+            messages.append(await hub.relay.next_message(stream))
         assert messages[-1].type == protocol.END and "read nothing for 0.3 s" in messages[-1].data["error"]
         await wire.manager_of[0].close()
 

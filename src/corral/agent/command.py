@@ -11,6 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from corral.agent.run import run_agent
+from corral.config import load_settings
+from corral.model.errors import CorralError
+from corral.model.names import parse_label_pairs
+
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
@@ -29,11 +34,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from corral.agent.run import run_agent
-    from corral.config import load_settings
-    from corral.model.errors import CorralError
-    from corral.model.names import parse_label_pairs
-
     args = parser().parse_args(argv)
     settings = load_settings()
     try:

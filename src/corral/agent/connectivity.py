@@ -1,4 +1,4 @@
-"""The overlay connectivity check: does this host reach each peer *through the overlay*? (DESIGN.md §6)
+"""The overlay connectivity check: does this host reach each peer *through the overlay*?
 
 Why: a VXLAN overlay fails silently (a lost fdb entry, a peer's device gone, UDP 4789 filtered): containers simply
 stop reaching each other. Every agent answers small UDP echoes on PROBE_PORT (bound to all addresses; only packets

@@ -1,4 +1,4 @@
-"""Converge the engine to the desired set the server sent (DESIGN.md §3): level-triggered, idempotent.
+"""Converge the engine to the desired set the server sent: level-triggered, idempotent.
 
 Why split in two: `plan_convergence` is pure (desired + observed + start times -> actions, each with a reason), so
 its rules are table- and property-tested without an engine; `Converger` observes, plans and applies through

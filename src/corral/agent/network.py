@@ -1,5 +1,5 @@
 """The agent's side of the managed overlay network: the `network` message in, the overlay applied, the per-host
-services (DNS, metadata) fed, the connectivity check run (DESIGN.md §6).
+services (DNS, metadata) fed, the connectivity check run.
 
 Why one manager: the `network` message (model/network.py NetworkState) concerns several parts of the agent, and
 they must all see the same state. The manager lives as long as the agent (like the health monitor); sessions

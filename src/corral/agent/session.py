@@ -1,4 +1,4 @@
-"""One websocket session between the agent and the server's `/v1/agent` endpoint (DESIGN.md §3).
+"""One websocket session between the agent and the server's `/v1/agent` endpoint.
 
 Why a class per connection: everything that lives exactly as long as one socket (the welcome, the heartbeat
 period, the queue of engine changes) is dropped with it; `run.py` only decides what to do with the outcome —

@@ -105,13 +105,6 @@ def _bare_problem(value: str, services: Collection[str]) -> str:
     return f"{value!r} names {count} services of this environment: answer as stack/service"
 
 
-def check_value(question: Question, value: str, *, services: Collection[str] | None) -> None:
-    """`problem` as an exception: `InvalidInput` naming the question (field `answers.VARIABLE`)."""
-    reason = problem(question, _normalise(question, value), services=services)
-    if reason is not None:
-        raise InvalidInput(f"answers: question {question.title}: {reason}", field=f"answers.{question.variable}")
-
-
 def placeholder(question: Question) -> str:
     """A value valid for the question's type, for linting a required question that has no default."""
     if question.type == "int":

@@ -6,11 +6,10 @@ Why its own module: a family of routes of its own (server/api_access.py); `Acces
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from corral.client.http import CorralClient
+from corral.client.caller import Caller
 
 
 def _segment(value: str) -> str:
@@ -18,7 +17,7 @@ def _segment(value: str) -> str:
 
 
 class AccessClient:
-    def __init__(self, client: CorralClient) -> None:
+    def __init__(self, client: Caller) -> None:
         self._client = client
 
     def _data(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -5,13 +5,11 @@ Why its own module: the catalog API is a family of its own; `CorralClient.catalo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
+from corral.client.caller import Caller
 from corral.model.errors import NotFound
-
-if TYPE_CHECKING:
-    from corral.client.http import CorralClient
 
 
 def _segment(value: str) -> str:
@@ -19,7 +17,7 @@ def _segment(value: str) -> str:
 
 
 class CatalogClient:
-    def __init__(self, client: CorralClient) -> None:
+    def __init__(self, client: Caller) -> None:
         self._client = client
 
     # -- sources ------------------------------------------------------------------------------------------------

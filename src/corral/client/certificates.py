@@ -6,11 +6,10 @@ certificate's subject, SANs and expiry only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from corral.client.http import CorralClient
+from corral.client.caller import Caller
 
 
 def _segment(value: str) -> str:
@@ -18,7 +17,7 @@ def _segment(value: str) -> str:
 
 
 class CertificatesClient:
-    def __init__(self, client: CorralClient) -> None:
+    def __init__(self, client: Caller) -> None:
         self._client = client
 
     def _path(self, environment: str, name: str = "") -> str:

@@ -7,15 +7,14 @@ id), which every call here passes the same way.
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from corral.client.http import CorralClient
+from corral.client.caller import Caller
 
 
 class VolumesClient:
-    def __init__(self, client: CorralClient) -> None:
+    def __init__(self, client: Caller) -> None:
         self._client = client
 
     def list(

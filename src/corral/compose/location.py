@@ -60,3 +60,6 @@ class Loc:
 
     def service_prefix(self) -> str:
         return f"{self.file}: service {self.service}" if self.service is not None else self.file
+
+
+Reference = tuple[str, Loc, str]  # a service named elsewhere in the file: (its name, where, how: "links", ...)

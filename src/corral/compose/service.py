@@ -17,10 +17,9 @@ from typing import Any
 from corral.compose.engine_options import engine_options
 from corral.compose.envfile import parse_env_file, read_env_file
 from corral.compose.host_access import parse_devices, parse_ipc, parse_pid
-from corral.compose.location import Loc
+from corral.compose.location import Loc, Reference
 from corral.compose.networks import service_networks
 from corral.compose.ports import parse_expose, parse_ports
-from corral.compose.sidekicks import parse_volumes_from
 from corral.compose.values import (
     as_bool,
     as_float,
@@ -34,7 +33,7 @@ from corral.compose.values import (
     sequence,
     str_list,
 )
-from corral.compose.volumes import parse_volumes
+from corral.compose.volumes import parse_volumes, parse_volumes_from
 from corral.model.builds import PLACEHOLDER_IMAGE
 from corral.model.errors import InvalidInput
 from corral.model.health import docker_healthcheck
@@ -112,7 +111,7 @@ class ParsedService:
     launch: LaunchConfig
     depends_on: tuple[str, ...]
     depends_conditions: tuple[tuple[str, str], ...]  # (service, condition) when not service_started
-    references: tuple[tuple[str, Loc, str], ...]  # (service named, where, how: "depends_on"/"links"/...)
+    references: tuple[Reference, ...]  # the services it names: depends_on, links, volumes_from, ...
     scale: int | None
     health_check: dict[str, Any] | None
     mem_reservation_bytes: int | None = None

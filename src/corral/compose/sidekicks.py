@@ -20,43 +20,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from corral.compose.location import Loc
-from corral.compose.values import str_list
+from corral.compose.location import Loc, Reference
+from corral.compose.service import ParsedService
 from corral.model.stack import ServiceSpec
 from corral.model.units import network_service
 
-if TYPE_CHECKING:
-    from corral.compose.service import ParsedService
-
 SIDEKICK_LABELS = ("io.rancher.sidekicks", "io.corral.sidekicks")
 _SCHEDULING_PREFIXES = ("io.rancher.scheduler.", "io.corral.scheduler.")
-_MODES = ("ro", "rw")
-
-Reference = tuple[str, Loc, str]  # (service named, where, how)
-
-
-def parse_volumes_from(value: object, loc: Loc) -> tuple[tuple[str, ...], tuple[Reference, ...]]:
-    """Compose `volumes_from` entries, normalised (`SERVICE`, `SERVICE:ro`, `container:NAME[:ro]`), and the
-    services they name (checked against the file later)."""
-    entries: list[str] = []
-    refs: list[Reference] = []
-    for i, entry in enumerate(str_list(value, loc)):
-        where = loc.key(i)
-        parts = entry.strip().split(":")
-        external = parts[0] == "container"
-        if external:
-            parts = parts[1:]
-        if not parts or not parts[0] or len(parts) > 2 or (len(parts) == 2 and parts[1] not in _MODES):
-            raise where.error(f"{entry!r} must be SERVICE[:ro|:rw] or container:NAME[:ro|:rw]")
-        mode = ":ro" if len(parts) == 2 and parts[1] == "ro" else ""
-        if external:
-            entries.append(f"container:{parts[0]}{mode}")
-        else:
-            entries.append(f"{parts[0]}{mode}")
-            refs.append((parts[0], where, "volumes_from"))
-    return tuple(dict.fromkeys(entries)), tuple(refs)
 
 
 def sidekick_names(labels: Mapping[str, str]) -> tuple[str, ...]:

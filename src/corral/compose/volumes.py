@@ -1,4 +1,4 @@
-"""`volumes` entries of a service, short and long syntax, into `VolumeSpec`s.
+"""`volumes` entries of a service, short and long syntax, into `VolumeSpec`s; and its `volumes_from` entries.
 
 Why relative host paths need `base_dir`: "./data" means "next to the compose file", which only the CLI knows. A
 file uploaded through the API has no directory: there a relative source is kept as written and compose/files.py
@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from corral.compose.location import Loc
-from corral.compose.values import as_bool, as_str, kind, mapping, sequence
+from corral.compose.location import Loc, Reference
+from corral.compose.values import as_bool, as_str, kind, mapping, sequence, str_list
 from corral.model.stack import VolumeScope, VolumeSpec
 
 _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -22,6 +22,7 @@ _IGNORED_MODES = {
     "z", "Z", "nocopy", "cached", "delegated", "consistent",
     "shared", "rshared", "slave", "rslave", "private", "rprivate",
 }  # fmt: skip
+_FROM_MODES = ("ro", "rw")
 _LONG_KEYS = {"type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency", "image"}
 _IGNORED_TYPES = {"tmpfs", "npipe", "cluster", "image"}
 
@@ -145,3 +146,25 @@ def _target(target: str, loc: Loc, text: str) -> str:
     if not target.startswith("/"):
         raise loc.error(f"invalid volume {text!r}: the container path {target!r} must be absolute")
     return posixpath.normpath(target)
+
+
+def parse_volumes_from(value: object, loc: Loc) -> tuple[tuple[str, ...], tuple[Reference, ...]]:
+    """Compose `volumes_from` entries, normalised (`SERVICE`, `SERVICE:ro`, `container:NAME[:ro]`), and the
+    services they name (checked against the file later)."""
+    entries: list[str] = []
+    refs: list[Reference] = []
+    for i, entry in enumerate(str_list(value, loc)):
+        where = loc.key(i)
+        parts = entry.strip().split(":")
+        external = parts[0] == "container"
+        if external:
+            parts = parts[1:]
+        if not parts or not parts[0] or len(parts) > 2 or (len(parts) == 2 and parts[1] not in _FROM_MODES):
+            raise where.error(f"{entry!r} must be SERVICE[:ro|:rw] or container:NAME[:ro|:rw]")
+        mode = ":ro" if len(parts) == 2 and parts[1] == "ro" else ""
+        if external:
+            entries.append(f"container:{parts[0]}{mode}")
+        else:
+            entries.append(f"{parts[0]}{mode}")
+            refs.append((parts[0], where, "volumes_from"))
+    return tuple(dict.fromkeys(entries)), tuple(refs)

@@ -76,10 +76,6 @@ class LbConfig:
     warnings: tuple[str, ...] = field(default=(), compare=False)  # leniencies applied while reading it
 
     @property
-    def source_ports(self) -> tuple[int, ...]:
-        return tuple(sorted({r.source_port for r in self.port_rules}))
-
-    @property
     def needs_certificate(self) -> bool:
         return any(r.protocol.terminates_tls for r in self.port_rules)
 

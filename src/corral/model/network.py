@@ -1,4 +1,4 @@
-"""The managed overlay network of an environment, as the server and the agents share it (DESIGN.md §6).
+"""The managed overlay network of an environment, as the server and the agents share it.
 
 Why one module: the server's IPAM (`orchestrator/ipam.py`) decides slices and addresses, the server sends each agent
 a `network` message (model/protocol.py) built from these types, and the agent's overlay, DNS and metadata services

@@ -1,4 +1,4 @@
-"""The server <-> agent wire protocol (DESIGN.md §3): JSON envelopes over the `/v1/agent` websocket.
+"""The server <-> agent wire protocol: JSON envelopes over the `/v1/agent` websocket.
 
 Why here: both ends import the same message names and envelope checks, so they cannot drift apart. Every message
 is ``{"v": 1, "type": ..., "id": ..., "data": {...}}``; a message of an unknown type is answered with an `error`

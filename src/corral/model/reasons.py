@@ -62,8 +62,3 @@ def parse_unplaced(text: str) -> list[tuple[list[int], str]]:
             return []
         groups.append((_expand(match.group(1)), match.group(2)))
     return groups
-
-
-def unplaced_by_index(text: str) -> dict[int, str]:
-    """Index -> reason, from a `group_unplaced` text."""
-    return {index: why for indexes, why in parse_unplaced(text) for index in indexes}

@@ -1,4 +1,4 @@
-"""The VXLAN half of the managed overlay on one host (DESIGN.md §6, §9): `corralvx` on `corral0`, flooding entries
+"""The VXLAN half of the managed overlay on one host: `corralvx` on `corral0`, flooding entries
 for the peers, and the services address on the bridge.
 
 In an encrypted environment (`vxlan=False`) there is no VXLAN device (an old one is deleted): the peers' slices are
@@ -27,7 +27,7 @@ import enum
 import ipaddress
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -186,8 +186,6 @@ def wanted_peers(local: str, peers: Iterable[str]) -> frozenset[str]:
 class Overlay:
     """Reads and changes the overlay devices of the current network namespace (the agent runs inside its host's)."""
 
-    last_plan: OverlayPlan = field(default_factory=OverlayPlan)
-
     def observe(self) -> PresentOverlay:
         try:
             with IPRoute() as ipr:
@@ -210,7 +208,6 @@ class Overlay:
             raise
         except Exception as exc:
             raise OverlayError(f"cannot set up the overlay: {exc}") from exc
-        self.last_plan = plan
         return plan
 
 

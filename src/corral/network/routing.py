@@ -1,5 +1,5 @@
 """The routed half of the encrypted overlay on one host: each peer's slice is routed into the WireGuard interface,
-no VXLAN (DESIGN.md §9, issue 13 "VXLAN may run inside the tunnel or be replaced by routing").
+no VXLAN (issue 13: "VXLAN may run inside the tunnel or be replaced by routing").
 
 Why routing: VXLAN inside WireGuard hands the TUN device UDP packets, which userspace wireguard-go can neither
 segment nor coalesce, so it ran at 0.05x plain VXLAN. Routed, the TUN gets the containers' own TCP packets, and

@@ -1,4 +1,4 @@
-"""The WireGuard half of the encrypted overlay on one host (DESIGN.md §9): the host's key pair, its interface, its
+"""The WireGuard half of the encrypted overlay on one host: the host's key pair, its interface, its
 peers and its transit address.
 
 Why this way: the kernel module is used where the host has it (`ip link add NAME type wireguard`), else Debian's

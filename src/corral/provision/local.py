@@ -7,7 +7,7 @@ driver's prefix and the host name, so a developer's demo and a test run never to
 everything is found again from the names alone: removal works after a server restart or a crash, and leftovers of a
 crashed run can be swept. A record of each host is kept as JSON in <root_dir>/<name>/host.json.
 
-Pitfalls learned here (see DESIGN.md §9): enter the netns with `nsenter --net=`, never `ip netns exec` (it remounts
+Pitfalls learned here: enter the netns with `nsenter --net=`, never `ip netns exec` (it remounts
 /sys and dockerd then fails on cgroups); unix socket paths are limited to 108 bytes and containerd's sockets live
 below dockerd's exec root, so exec roots are short paths under /run/corral; every nested dockerd would otherwise
 share the engine ID (the trust key in /etc/docker/key.json), so each gets its own key via its own daemon.json.

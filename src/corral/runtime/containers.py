@@ -1,4 +1,4 @@
-"""Create, start, stop and remove the containers Corral wants, on one Docker engine (DESIGN.md §3, §4).
+"""Create, start, stop and remove the containers Corral wants, on one Docker engine.
 
 Why its own module: turning a `DesiredContainer` into Docker's create arguments is pure and tested without an
 engine (`create_arguments`); the few calls that act translate Docker's answers into Corral errors whose message

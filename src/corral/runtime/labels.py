@@ -1,4 +1,4 @@
-"""Label keys Corral puts on every container it creates (DESIGN.md §4).
+"""Label keys Corral puts on every container it creates.
 
 Why constants: engine labels are the only truth a restarted agent has about which containers are Corral's and
 what they were created from; server, agent and runtime must spell the keys the same way.

@@ -1,4 +1,4 @@
-"""The Docker side of the managed overlay: the bridge network `corral-managed` on one engine (DESIGN.md §6, §9).
+"""The Docker side of the managed overlay: the bridge network `corral-managed` on one engine.
 
 Why its own module: the overlay's Docker network is the only network Corral creates, and its settings come from the
 server (the environment's subnet, this host's slice and gateway, the MTU), so they can change under a running

@@ -22,14 +22,14 @@ import docker.errors
 
 from corral.model.errors import Unavailable
 from corral.runtime.docker_engine import DockerEngine
-from corral.runtime.streams import (
-    _READ_ERRORS,
-    _body,
-    _check_reference,
-    _close_response,
-    _missing,
-    _raise_refusal,
+from corral.runtime.streamed_responses import (
+    READ_ERRORS,
+    body_chunks,
+    check_reference,
+    close_response,
     closed_on_stop,
+    missing_container,
+    raise_refusal,
 )
 
 
@@ -96,21 +96,21 @@ def container_stats(
 ) -> Iterator[dict[str, Any]]:
     """Samples of a container's resource use: one (not `stream`), or one about every second until the container
     stops or `stop` is set from another thread. A missing container raises `NotFound` before iterating."""
-    reference = _check_reference(docker_id)
+    reference = check_reference(docker_id)
 
     def open_stats(client: docker.DockerClient) -> Any:
         api = client.api
         try:
             info = api.inspect_container(reference)
         except docker.errors.NotFound:
-            raise _missing(reference) from None
+            raise missing_container(reference) from None
         url = api._url("/containers/{0}/stats", str(info["Id"]))
         response = api._get(url, params={"stream": int(stream)}, stream=True)
         try:
             api._raise_for_status(response)
         except docker.errors.APIError as exc:
-            _close_response(response)
-            _raise_refusal(exc, reference, "read the stats of")
+            close_response(response)
+            raise_refusal(exc, reference, "read the stats of")
         return response
 
     response = engine.call(f"read the stats of {reference}", open_stats)
@@ -123,7 +123,7 @@ def _read_samples(
     pending = b""
     with closed_on_stop(response, stop, "docker-stats-closer"):
         try:
-            for chunk in _body(response):
+            for chunk in body_chunks(response):
                 if stop.is_set():
                     return
                 pending += chunk
@@ -135,7 +135,7 @@ def _read_samples(
             sample = _parse(pending)
             if sample is not None:
                 yield sample
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             if stop.is_set():
                 return
             raise Unavailable(

@@ -23,39 +23,42 @@ reachable, or a stream broke off).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
 import socket
 import struct
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import docker
 import docker.errors
-import requests.exceptions
-import urllib3.exceptions
 
-from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound, Unavailable
-from corral.runtime.containers import EngineRejected, short
+from corral.model.errors import Conflict, InvalidInput, Unavailable
+from corral.runtime.containers import short
 from corral.runtime.docker_engine import DockerEngine
+from corral.runtime.stats import container_stats
+from corral.runtime.streamed_responses import (
+    READ_ERRORS,
+    READ_SIZE,
+    body_chunks,
+    check_reference,
+    close_response,
+    closed_on_stop,
+    missing_container,
+    raise_refusal,
+    response_socket,
+    shutdown_socket,
+)
 
 log = logging.getLogger(__name__)
 
 STDOUT = "stdout"
 STDERR = "stderr"
 HEADER_SIZE = 8
-READ_SIZE = 64 * 1024
-STOP_POLL_SECONDS = 0.25  # how soon a `stop` event set from another thread closes a logs stream
 EXIT_WAIT_SECONDS = 2.0  # how long `exit_code` waits for the engine to notice an exec's process ended
 EOT = b"\x04"  # ^D: end of input on a terminal
-
-# A container id (hex) or name; nothing that could address another API path.
-_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _STREAMS = {0: STDOUT, 1: STDOUT, 2: STDERR, 3: STDERR}
-_READ_ERRORS = (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError, ValueError)
 
 
 class MalformedStream(ValueError):
@@ -108,88 +111,6 @@ class FrameDemuxer:
         return [(stream, bytes(chunk)) for stream, chunk in pieces]
 
 
-def _check_reference(docker_id: str) -> str:
-    if not isinstance(docker_id, str) or not _REFERENCE.match(docker_id):
-        raise InvalidInput(f"{docker_id!r} is not a container id or name", field="docker_id")
-    return docker_id
-
-
-def _explain(exc: docker.errors.APIError) -> str:
-    text = exc.explanation or str(exc)
-    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
-
-
-def _missing(docker_id: str) -> NotFound:
-    return NotFound(f"container {docker_id} does not exist on this host", field="docker_id")
-
-
-def _refused(exc: docker.errors.APIError, docker_id: str, what: str) -> CorralError | None:
-    """The Corral error for the engine's refusal; None for its own failures (`DockerEngine.call`: Unavailable)."""
-    status = exc.status_code
-    if status == 404:
-        return _missing(docker_id)
-    if status == 409:
-        return Conflict(f"cannot {what} {docker_id}: {_explain(exc)}", field="docker_id")
-    if status is not None and (400 <= status < 500 or status == 501):
-        return EngineRejected(f"cannot {what} {docker_id}: {_explain(exc)}", field="docker_id")
-    return None
-
-
-def _raise_refusal(exc: docker.errors.APIError, docker_id: str, what: str) -> NoReturn:
-    refusal = _refused(exc, docker_id, what)
-    if refusal is None:
-        raise exc
-    raise refusal from exc
-
-
-def _response_socket(response: Any) -> socket.socket | None:
-    """The socket under a streamed `requests` response (unix or tcp; the SDK's own `_get_raw_response_socket`)."""
-    try:
-        raw = response.raw._fp.fp.raw
-    except AttributeError:
-        return None
-    sock = getattr(raw, "_sock", None) or getattr(raw, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _shutdown(sock: socket.socket | None, how: int = socket.SHUT_RDWR) -> None:
-    """Shut a socket down from any thread: a read blocked on it in another thread returns at once."""
-    if sock is not None:
-        with contextlib.suppress(OSError):  # not connected any more
-            sock.shutdown(how)
-
-
-@contextlib.contextmanager
-def closed_on_stop(response: Any, stop: threading.Event, thread_name: str) -> Iterator[None]:
-    """While a streamed body is read: a watcher thread closes its socket as soon as `stop` is set (so a read blocked
-    on a quiet stream ends); on exit the socket and the response are closed."""
-    sock = _response_socket(response)
-    if sock is not None:
-        sock.settimeout(None)  # a followed stream may be quiet for hours
-    finished = threading.Event()
-
-    def close_on_stop() -> None:
-        while not finished.is_set():
-            if stop.wait(STOP_POLL_SECONDS):
-                _shutdown(sock)
-                return
-
-    threading.Thread(target=close_on_stop, name=thread_name, daemon=True).start()
-    try:
-        yield
-    finally:
-        finished.set()
-        _shutdown(sock)
-        _close_response(response)
-
-
-def _close_response(response: Any) -> None:
-    try:
-        response.close()
-    except Exception:  # a half-broken response must not mask what ended the stream
-        log.debug("error closing a docker response", exc_info=True)
-
-
 class ExecSession:
     """One running exec: its output (`read`), its input (`write`, `close_stdin`), its terminal size, its exit code.
 
@@ -214,7 +135,7 @@ class ExecSession:
         self._engine = engine
         self._response = response
         self._reader = response.raw._fp.fp  # the HTTP client's buffered reader: it may already hold output
-        self._socket = _response_socket(response)
+        self._socket = response_socket(response)
         if self._socket is not None:
             self._socket.settimeout(None)  # an exec may print nothing for hours
         self._closed = threading.Event()
@@ -236,7 +157,7 @@ class ExecSession:
             while not self._closed.is_set():
                 try:
                     data = self._reader.read1(READ_SIZE)
-                except _READ_ERRORS as exc:
+                except READ_ERRORS as exc:
                     if self._closed.is_set():
                         return
                     raise Unavailable(f"the output of exec in {self.container} broke off: {exc}") from exc
@@ -296,7 +217,7 @@ class ExecSession:
             except docker.errors.NotFound:
                 raise Conflict(f"the exec in {self.container} has ended", field="rows") from None
             except docker.errors.APIError as exc:
-                _raise_refusal(exc, self.container, "resize the terminal of exec in")
+                raise_refusal(exc, self.container, "resize the terminal of exec in")
 
         self._engine.call(f"resize exec in {self.container}", resize)
 
@@ -325,7 +246,7 @@ class ExecSession:
         """
         self._closed.set()
         self._stdin_closed = True
-        _shutdown(self._socket)
+        shutdown_socket(self._socket)
         with self._state_lock:
             if not self._reading:
                 self._release()
@@ -333,8 +254,8 @@ class ExecSession:
     def _release(self) -> None:
         if not self._released:
             self._released = True
-            _shutdown(self._socket)
-            _close_response(self._response)
+            shutdown_socket(self._socket)
+            close_response(self._response)
 
 
 class ContainerStreams:
@@ -365,7 +286,7 @@ class ContainerStreams:
         `stop` is set from another thread; it raises `Unavailable` if the stream breaks off otherwise. `tail` is
         the number of lines from the end to start with (None: the whole log).
         """
-        reference = _check_reference(docker_id)
+        reference = check_reference(docker_id)
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
             raise InvalidInput("tail must be an integer >= 0", field="tail")
         params = {
@@ -385,14 +306,14 @@ class ContainerStreams:
             try:
                 info = api.inspect_container(reference)
             except docker.errors.NotFound:
-                raise _missing(reference) from None
+                raise missing_container(reference) from None
             tty = bool((info.get("Config") or {}).get("Tty"))
             response = api._get(api._url("/containers/{0}/logs", str(info["Id"])), params=params, stream=True)
             try:
                 api._raise_for_status(response)
             except docker.errors.APIError as exc:
-                _close_response(response)
-                _raise_refusal(exc, reference, "read the logs of")
+                close_response(response)
+                raise_refusal(exc, reference, "read the logs of")
             return response, tty
 
         response, tty = self.engine.call(f"read the logs of {reference}", open_logs)
@@ -404,14 +325,14 @@ class ContainerStreams:
         demuxer = None if tty else FrameDemuxer()
         with closed_on_stop(response, stop, "docker-logs-closer"):
             try:
-                for chunk in _body(response):
+                for chunk in body_chunks(response):
                     if stop.is_set():
                         return
                     if demuxer is None:
                         yield STDOUT, chunk
                     else:
                         yield from demuxer.feed(chunk)
-            except _READ_ERRORS as exc:
+            except READ_ERRORS as exc:
                 if stop.is_set():
                     return
                 raise Unavailable(
@@ -422,8 +343,6 @@ class ContainerStreams:
 
     def stats(self, docker_id: str, *, stream: bool, stop: threading.Event) -> Iterator[dict[str, Any]]:
         """Resource-use samples of a container (runtime/stats.py)."""
-        from corral.runtime.stats import container_stats  # stats.py builds on this module's helpers
-
         return container_stats(self.engine, docker_id, stream=stream, stop=stop)
 
     # -- exec
@@ -435,7 +354,7 @@ class ContainerStreams:
 
         Without `interactive` the process gets no stdin at all (it reads EOF at once).
         """
-        reference = _check_reference(docker_id)
+        reference = check_reference(docker_id)
         command = list(cmd)
         if not command or not all(isinstance(part, str) for part in command):
             raise InvalidInput("cmd must be a non-empty list of strings", field="cmd")
@@ -445,7 +364,7 @@ class ContainerStreams:
             try:
                 created = api.exec_create(reference, command, stdout=True, stderr=True, stdin=interactive, tty=tty)
             except docker.errors.APIError as exc:
-                _raise_refusal(exc, reference, "exec in")
+                raise_refusal(exc, reference, "exec in")
             exec_id = str(created["Id"])
             response = api._post_json(
                 api._url("/exec/{0}/start", exec_id),
@@ -456,8 +375,8 @@ class ContainerStreams:
             try:
                 api._raise_for_status(response)
             except docker.errors.APIError as exc:
-                _close_response(response)
-                _raise_refusal(exc, reference, "exec in")
+                close_response(response)
+                raise_refusal(exc, reference, "exec in")
             return exec_id, response
 
         exec_id, response = self.engine.call(f"exec in {reference}", start)
@@ -466,12 +385,3 @@ class ContainerStreams:
         )
         log.debug("exec %s in %s: %s", short(exec_id), reference, command)
         return session
-
-
-def _body(response: Any) -> Iterator[bytes]:
-    """A streamed HTTP body as it arrives: chunk by chunk when chunked (the engine flushes every log frame)."""
-    raw = response.raw
-    if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
-        yield from raw.read_chunked(None, decode_content=False)
-    else:
-        yield from raw.stream(READ_SIZE, decode_content=False)

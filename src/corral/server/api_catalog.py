@@ -18,15 +18,13 @@ from pydantic import Field
 from corral.catalog.answers import resolve_answers
 from corral.catalog.loader import read_icon
 from corral.catalog.model import Template, TemplateVersion, folder_order
+from corral.fetch.git import redact_url
 from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
 from corral.model.policy import allowed_findings, violations
 from corral.model.stack import Stack
-from corral.runtime.git_catalog import redact_url
 from corral.server.api import Strict, store_of
 from corral.server.api_stacks import (
-    StackFiles,
-    UpgradeRequest,
     apply_stack,
     environment_policy,
     parse_stack_files,
@@ -34,6 +32,7 @@ from corral.server.api_stacks import (
 )
 from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService, find_version, may_upgrade
+from corral.server.stack_requests import StackFiles, UpgradeRequest
 from corral.store.catalogs import CatalogSource
 from corral.store.stacks import StackStore
 

@@ -12,7 +12,6 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from corral.compose import ComposeFile, load_stack
@@ -34,6 +33,7 @@ from corral.server.catalog_service import CatalogService
 from corral.server.paging import Paging, dumps, page, paged_body
 from corral.server.service_accounts import check_service_accounts
 from corral.server.stack_builds import add_builds, previous_records, request_builds, with_builds
+from corral.server.stack_requests import StackFiles, UpgradeRequest
 from corral.server.stack_secrets import remove_stack_secrets, store_stack_secrets, uploads_of
 from corral.server.stack_views import (
     EnvironmentState,
@@ -48,38 +48,7 @@ from corral.store.stacks import StackStore
 
 router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
-MAX_FILE_BYTES = 1024 * 1024
 MAX_SCALE = 1000
-
-
-class UpgradeRequest(Strict):
-    """`corral up --upgrade`: a rolling upgrade of every service whose launch config changed (unset fields come from
-    the service's rancher-compose `upgrade_strategy`, then the defaults: orchestrator/upgrades.py)."""
-
-    batch_size: int | None = None
-    interval_ms: int | None = None
-    start_first: bool | None = None
-    deadline_seconds: float | None = None  # for one batch to become ready (default: 5 min or initializing_timeout)
-
-
-class StackFiles(Strict):
-    environment: str = "default"
-    name: str
-    compose: str = Field(max_length=MAX_FILE_BYTES)
-    compose_name: str = Field(default="docker-compose.yml", max_length=255)
-    rancher_compose: str | None = Field(default=None, max_length=MAX_FILE_BYTES)
-    rancher_compose_name: str = Field(default="rancher-compose.yml", max_length=255)
-    answers: dict[str, str] = Field(default_factory=dict)
-    env_files: dict[str, str] = Field(default_factory=dict)
-    profiles: list[str] = Field(default_factory=list, max_length=100)  # Compose profiles enabled ("*": all)
-    upgrade: UpgradeRequest | None = None
-    # relative binds, secret and config files (path -> base64) and `environment:` sources, sent by `corral up`
-    uploads: dict[str, str] | None = Field(default=None, repr=False)
-    upload_environment: dict[str, str] = Field(default_factory=dict, repr=False)
-    # `build:` contexts (sha256 -> base64 tar), which service builds from which, and auto | force | never
-    build_contexts: dict[str, str] | None = Field(default=None, repr=False)
-    build_context_of: dict[str, str] = Field(default_factory=dict)
-    build: str = "auto"
 
 
 class ScaleBody(Strict):

@@ -24,8 +24,9 @@ from corral.model.entities import Principal
 from corral.model.errors import Conflict, CorralError, InvalidInput
 from corral.server.api import Strict
 from corral.server.auth import authenticate_request, require_admin
-from corral.server.hub import AgentHub, Stream
+from corral.server.hub import AgentHub
 from corral.server.stack_views import EnvironmentState
+from corral.server.stream_relay import Stream
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -73,12 +74,12 @@ async def container_logs(
     wanted: dict[str, Any] = {"docker_id": docker_id, "follow": follow, "tail": tail, "timestamps": timestamps}
     if since is not None:
         wanted["since"] = since
-    stream = await hub.open_stream(host_id, protocol.LOGS, wanted)
+    stream = await hub.relay.open_stream(host_id, protocol.LOGS, wanted)
 
     async def body() -> AsyncIterator[bytes]:
         try:
             while True:
-                message = await hub.next_message(stream)
+                message = await hub.relay.next_message(stream)
                 if message.type == protocol.END:
                     error = message.data.get("error")
                     if error:
@@ -86,7 +87,7 @@ async def container_logs(
                     return
                 yield _chunk(message)
         finally:
-            await hub.close_stream(stream)
+            await hub.relay.close_stream(stream)
 
     return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
 
@@ -98,12 +99,12 @@ async def container_stats(
     """Resource use as NDJSON: one sample a second while `stream` (until the container stops), else one sample.
     A failure ends the stream with a line `{"error": ...}`."""
     hub, host_id, docker_id = await _resolve(request.app.state, container_id)
-    agent_stream = await hub.open_stream(host_id, protocol.STATS, {"docker_id": docker_id, "stream": stream})
+    agent_stream = await hub.relay.open_stream(host_id, protocol.STATS, {"docker_id": docker_id, "stream": stream})
 
     async def body() -> AsyncIterator[bytes]:
         try:
             while True:
-                message = await hub.next_message(agent_stream)
+                message = await hub.relay.next_message(agent_stream)
                 if message.type == protocol.END:
                     error = message.data.get("error")
                     if error and error != "cancelled":
@@ -111,7 +112,7 @@ async def container_stats(
                     return
                 yield _chunk(message)
         finally:
-            await hub.close_stream(agent_stream)
+            await hub.relay.close_stream(agent_stream)
 
     return StreamingResponse(body(), media_type="application/x-ndjson")
 
@@ -120,14 +121,14 @@ async def container_stats(
 async def container_exec(request: Request, container_id: str, body: ExecBody, _: Admin) -> dict[str, Any]:
     """Run a command in a container without a terminal; returns its exit code and output."""
     hub, host_id, docker_id = await _resolve(request.app.state, container_id)
-    stream = await hub.open_stream(
+    stream = await hub.relay.open_stream(
         host_id, protocol.EXEC, {"docker_id": docker_id, "cmd": body.cmd, "tty": False, "interactive": False}
     )
     output: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
     try:
         async with asyncio.timeout(body.timeout):
             while True:
-                message = await hub.next_message(stream)
+                message = await hub.relay.next_message(stream)
                 if message.type == protocol.END:
                     break
                 target = output.get(str(message.data.get("stream")), output["stdout"])
@@ -136,7 +137,7 @@ async def container_exec(request: Request, container_id: str, body: ExecBody, _:
     except TimeoutError:
         raise Conflict(f"the command did not finish within {body.timeout:g} s", field="timeout") from None
     finally:
-        await hub.close_stream(stream)
+        await hub.relay.close_stream(stream)
     if message.data.get("error"):
         raise Conflict(str(message.data["error"]), field="cmd")
     return {
@@ -159,7 +160,7 @@ async def container_exec_interactive(
         if not cmd:
             raise InvalidInput("cmd is required", field="cmd")
         hub, host_id, docker_id = await _resolve(websocket.app.state, container_id)
-        stream = await hub.open_stream(
+        stream = await hub.relay.open_stream(
             host_id, protocol.EXEC, {"docker_id": docker_id, "cmd": cmd, "tty": tty, "interactive": True}
         )
     except CorralError as exc:
@@ -169,7 +170,7 @@ async def container_exec_interactive(
     pump = asyncio.create_task(_client_to_agent(websocket, hub, stream))
     try:
         while True:
-            message = await hub.next_message(stream)
+            message = await hub.relay.next_message(stream)
             if message.type == protocol.END:
                 await websocket.send_text(
                     json.dumps({"exit_code": message.data.get("exit_code"), "error": message.data.get("error")})
@@ -183,7 +184,7 @@ async def container_exec_interactive(
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump
-        await hub.close_stream(stream)
+        await hub.relay.close_stream(stream)
 
 
 async def _client_to_agent(websocket: WebSocket, hub: AgentHub, stream: Stream) -> None:
@@ -191,15 +192,15 @@ async def _client_to_agent(websocket: WebSocket, hub: AgentHub, stream: Stream) 
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
-                await hub.close_stream(stream)
+                await hub.relay.close_stream(stream)
                 return
             if frame.get("bytes") is not None:
                 data = base64.b64encode(frame["bytes"]).decode()
-                await hub.send_to_stream(stream, protocol.STDIN, {"data": data})
+                await hub.relay.send_to_stream(stream, protocol.STDIN, {"data": data})
             elif frame.get("text") is not None:
                 control = json.loads(frame["text"])
                 if isinstance(control, dict) and isinstance(control.get("resize"), list):
                     rows, cols = control["resize"][:2]
-                    await hub.send_to_stream(stream, protocol.RESIZE, {"rows": int(rows), "cols": int(cols)})
+                    await hub.relay.send_to_stream(stream, protocol.RESIZE, {"rows": int(rows), "cols": int(cols)})
                 elif isinstance(control, dict) and control.get("eof"):
-                    await hub.send_to_stream(stream, protocol.STDIN, {"data": "", "eof": True})
+                    await hub.relay.send_to_stream(stream, protocol.STDIN, {"data": "", "eof": True})

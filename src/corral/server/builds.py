@@ -37,7 +37,8 @@ from corral.model.builds import BuildRecord, check_context_digest, is_built_imag
 from corral.model.entities import Host, HostState
 from corral.model.errors import CorralError
 from corral.model.images import normalise_reference
-from corral.server.hub import AgentHub, Stream
+from corral.server.hub import AgentHub
+from corral.server.stream_relay import Stream
 from corral.state.reads import StateReads
 
 log = logging.getLogger("corral.server.builds")
@@ -191,7 +192,7 @@ class BuildCoordinator:
                 "labels": dict(spec.labels),
                 "platform": platform_of(build.arch) if build.arch != "x86_64" else "",
             }
-            stream = await self.hub.open_stream(host.id, protocol.BUILD, request)
+            stream = await self.hub.relay.open_stream(host.id, protocol.BUILD, request)
             error = await self._drain(stream, on_output=lambda data: build.add(data.decode(errors="replace")))
             if error:
                 raise CorralError(error)
@@ -221,7 +222,7 @@ class BuildCoordinator:
         """Read a stream to its end, handing each output's bytes to `on_output`; the end's error ("" if none)."""
         try:
             while True:
-                message = await self.hub.next_message(stream)
+                message = await self.hub.relay.next_message(stream)
                 if message.type == protocol.END:
                     error = message.data.get("error")
                     code = message.data.get("exit_code")
@@ -230,13 +231,13 @@ class BuildCoordinator:
                     return "" if code in (0, None) else f"exit code {code}"
                 on_output(base64.b64decode(str(message.data.get("data", ""))))
         finally:
-            await self.hub.close_stream(stream)
+            await self.hub.relay.close_stream(stream)
 
     async def _save(self, host: Host, build: Build) -> None:
         path = self._image_file(build.image, build.arch)
         self.images.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = path.with_suffix(".part")
-        stream = await self.hub.open_stream(host.id, protocol.SAVE, {"image": build.image})
+        stream = await self.hub.relay.open_stream(host.id, protocol.SAVE, {"image": build.image})
         with partial.open("wb") as out:
             error = await self._drain(stream, on_output=out.write)
         if error:
@@ -309,7 +310,7 @@ class BuildCoordinator:
     async def _load(self, host: Host, image: str, path: Path) -> None:
         key = (host.id, image)
         try:
-            stream = await self.hub.open_stream(host.id, protocol.LOAD, {"image": image})
+            stream = await self.hub.relay.open_stream(host.id, protocol.LOAD, {"image": image})
             started = time.time()
             error = await self._send_image(stream, path)
             if error:
@@ -328,20 +329,20 @@ class BuildCoordinator:
             with path.open("rb") as source:
                 while chunk := source.read(LOAD_CHUNK_BYTES):
                     while sent - acked > LOAD_WINDOW_BYTES - len(chunk):
-                        message = await self.hub.next_message(stream)
+                        message = await self.hub.relay.next_message(stream)
                         if message.type == protocol.END:
                             return str(message.data.get("error") or "the agent ended the load early")
                         acked = _acked(message, acked)
                     data = base64.b64encode(chunk).decode()
-                    await self.hub.send_to_stream(stream, protocol.STDIN, {"data": data})
+                    await self.hub.relay.send_to_stream(stream, protocol.STDIN, {"data": data})
                     sent += len(chunk)
-            await self.hub.send_to_stream(stream, protocol.STDIN, {"data": "", "eof": True})
+            await self.hub.relay.send_to_stream(stream, protocol.STDIN, {"data": "", "eof": True})
             while True:
-                message = await self.hub.next_message(stream)
+                message = await self.hub.relay.next_message(stream)
                 if message.type == protocol.END:
                     return str(message.data.get("error") or "")
         finally:
-            await self.hub.close_stream(stream)
+            await self.hub.relay.close_stream(stream)
 
 
 def _acked(message: protocol.Message, acked: int) -> int:

@@ -25,9 +25,9 @@ from corral.catalog.loader import default_catalog_root, load_catalog
 from corral.catalog.model import Catalog, Template, TemplateVersion, folder_order
 from corral.catalog.render import render_version
 from corral.catalog.versions import admits, compare
+from corral.fetch.git import refresh_checkout, remove_checkout, validate_branch, validate_git_url
 from corral.model.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.model.names import validate_name
-from corral.runtime.git_catalog import refresh_checkout, remove_checkout, validate_branch, validate_git_url
 from corral.store.catalogs import CatalogSource, CatalogStore
 from corral.store.repository import Store
 

@@ -2,15 +2,11 @@
 
 Why together: both own the same in-memory view (who is connected, when each agent was last heard from). The store
 is written only when something changes (state, facts, containers) and, for last-seen times, in a batch every
-`LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL.
-
-Streams (logs, stats, exec) relayed to clients are bounded: when more than `stream_high_bytes` of a stream's output
-waits for its client, the agent is told to `pause` that stream (only that one), and to `resume` once the client has
-read it down to `stream_low_bytes`. A stream whose agent sends past `stream_limit_bytes` anyway, or whose client has
-not read for `stream_stall_seconds`, is ended with a reason that says so.
 `LAST_SEEN_FLUSH_SECONDS`, so heartbeats cost no SQL. A database outage (`Unavailable`) never ends a connection:
-reports the store cannot take wait in a per-host backlog (server/report_backlog.py) and are applied once it answers,
-and liveness lives in memory, so hosts do not flap because of the database.
+reports the store cannot take wait in a per-host backlog (server/report_backlog.py) and are applied once it
+answers, and liveness lives in memory, so hosts do not flap because of the database.
+
+Streams opened on agents (logs, stats, exec, builds) are relayed by server/stream_relay.py.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +35,7 @@ from corral.server.auth import authenticate_request
 from corral.server.events import EventBus
 from corral.server.overlay_status import parse_connectivity
 from corral.server.report_backlog import Report, ReportBacklog
+from corral.server.stream_relay import StreamRelay
 from corral.server.views import container_view, host_view
 from corral.store.repository import Store
 
@@ -47,10 +43,6 @@ log = logging.getLogger("corral.hub")
 
 MONITOR_INTERVAL_SECONDS = 1.0
 LAST_SEEN_FLUSH_SECONDS = 30.0
-STREAM_HIGH_BYTES = 1024 * 1024
-STREAM_LOW_BYTES = 256 * 1024
-STREAM_LIMIT_BYTES = 8 * 1024 * 1024
-STREAM_STALL_SECONDS = 600.0
 BACKLOG_RETRY_SECONDS = 2.0  # how often reports kept through a database outage are tried again
 ENGINE_UNKNOWN_STATUS = "the host's docker engine does not answer"
 # reports that write to the store; while the database is unavailable they wait in the backlog
@@ -74,19 +66,6 @@ class Liveness:
     connected: bool = False
     last_flushed: float = 0.0
     engine_down: str = ""  # the agent's word that its Docker engine does not answer (why); "" while it does
-
-
-@dataclass
-class Stream:
-    """One logs or exec stream opened on an agent; its `output` and `end` messages arrive on `queue`."""
-
-    request_id: str
-    host_id: str
-    queue: asyncio.Queue[protocol.Message] = field(default_factory=asyncio.Queue)
-    ended: bool = False
-    buffered: int = 0  # bytes of `output` data waiting in `queue`
-    paused: bool = False  # the agent was told to pause this stream
-    stall: asyncio.TimerHandle | None = None  # ends the stream when it stays paused too long
 
 
 @dataclass
@@ -127,11 +106,7 @@ class AgentHub:
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
         # stores an agent's `slot` report: (host id, slot id, reason) -> whether a slot of that host took it
         self.slot_reasons: Callable[[str, str, str], bool] | None = None
-        self.streams: dict[str, Stream] = {}
-        self.stream_high_bytes = STREAM_HIGH_BYTES
-        self.stream_low_bytes = STREAM_LOW_BYTES
-        self.stream_limit_bytes = STREAM_LIMIT_BYTES
-        self.stream_stall_seconds = STREAM_STALL_SECONDS
+        self.relay = StreamRelay(self.send)  # logs, stats, exec, build ... streams opened on agents
         self.backlog = ReportBacklog()
         self._backlog_task: asyncio.Task[None] | None = None
         self._store_down = False  # the database refused a write: reports wait in the backlog; one log line per outage
@@ -206,87 +181,6 @@ class AgentHub:
             return False
         return True
 
-    async def open_stream(self, host_id: str, kind: str, data: dict[str, object]) -> Stream:
-        """Ask a connected agent for a logs or exec stream; Unavailable if the host's agent is not connected."""
-        stream = Stream(request_id=secrets.token_hex(12), host_id=host_id)
-        self.streams[stream.request_id] = stream
-        if not await self.send(host_id, protocol.Message(kind, {**data, "request_id": stream.request_id})):
-            del self.streams[stream.request_id]
-            raise Unavailable("the agent of this container's host is not connected")
-        return stream
-
-    async def send_to_stream(self, stream: Stream, kind: str, data: dict[str, object]) -> None:
-        if not stream.ended:
-            await self.send(stream.host_id, protocol.Message(kind, {**data, "request_id": stream.request_id}))
-
-    async def close_stream(self, stream: Stream, error: str = "cancelled") -> None:
-        """Forget a stream; if the agent has not ended it yet, tell it to stop."""
-        self.streams.pop(stream.request_id, None)
-        if stream.stall is not None:
-            stream.stall.cancel()
-        if not stream.ended:
-            stream.ended = True
-            end = {"request_id": stream.request_id, "exit_code": None, "error": error}
-            stream.queue.put_nowait(protocol.Message(protocol.END, end))  # wakes a reader still waiting
-            await self.send(stream.host_id, protocol.Message(protocol.CANCEL, {"request_id": stream.request_id}))
-
-    async def next_message(self, stream: Stream) -> protocol.Message:
-        """The stream's next `output` or `end`, for its client; resumes the agent once the client has caught up."""
-        message = await stream.queue.get()
-        stream.buffered -= _output_bytes(message)
-        if stream.paused and stream.buffered <= self.stream_low_bytes and not stream.ended:
-            stream.paused = False
-            if stream.stall is not None:
-                stream.stall.cancel()
-                stream.stall = None
-            await self.send(stream.host_id, protocol.Message(protocol.RESUME, {"request_id": stream.request_id}))
-        return message
-
-    async def _on_stream_message(self, host_id: str, message: protocol.Message) -> None:
-        request_id = message.data.get("request_id")
-        stream = self.streams.get(request_id) if isinstance(request_id, str) else None
-        if stream is None or stream.host_id != host_id or stream.ended:  # unknown, finished, another host's
-            return
-        if message.type == protocol.END:
-            stream.ended = True
-            if stream.stall is not None:
-                stream.stall.cancel()
-            stream.queue.put_nowait(message)
-            return
-        size = _output_bytes(message)
-        if stream.buffered + size > self.stream_limit_bytes:  # the agent did not pause: never hold more than this
-            log.warning("stream %s of host %s: over %d bytes unread; ended", request_id, host_id, stream.buffered)
-            await self.close_stream(
-                stream, f"the client read too slowly: more than {self.stream_limit_bytes} bytes of output waited"
-            )
-            return
-        stream.buffered += size
-        stream.queue.put_nowait(message)
-        if not stream.paused and stream.buffered >= self.stream_high_bytes:
-            stream.paused = True
-            stream.stall = asyncio.get_running_loop().call_later(
-                self.stream_stall_seconds, lambda: asyncio.ensure_future(self._stalled(stream))
-            )
-            await self.send(host_id, protocol.Message(protocol.PAUSE, {"request_id": stream.request_id}))
-
-    async def _stalled(self, stream: Stream) -> None:
-        if stream.paused and not stream.ended:
-            await self.close_stream(
-                stream, f"the client read nothing for {self.stream_stall_seconds:g} s: stream ended"
-            )
-
-    def _end_streams_of(self, host_id: str, reason: str) -> None:
-        for stream in list(self.streams.values()):
-            if stream.host_id == host_id and not stream.ended:
-                stream.ended = True
-                if stream.stall is not None:
-                    stream.stall.cancel()
-                stream.queue.put_nowait(
-                    protocol.Message(
-                        protocol.END, {"request_id": stream.request_id, "exit_code": None, "error": reason}
-                    )
-                )
-
     def _changed(self) -> None:
         for listener in self.change_listeners:
             listener()
@@ -324,7 +218,7 @@ class AgentHub:
         finally:
             if self.sessions.get(host_id) is session:
                 del self.sessions[host_id]
-                self._end_streams_of(host_id, "the agent disconnected")
+                self.relay.end_streams_of(host_id, "the agent disconnected")
                 live = self.liveness.get(host_id)
                 if live is not None:
                     live.connected = False
@@ -361,7 +255,7 @@ class AgentHub:
                 for on_ack in self.ack_listeners:
                     await on_ack(host_id, message.data)
             elif message.type in (protocol.OUTPUT, protocol.END):
-                await self._on_stream_message(host_id, message)
+                await self.relay.on_message(host_id, message)
             elif message.type == protocol.TRUSTED:
                 if self.trust_listener is not None:
                     await self.trust_listener(host_id, message.data)
@@ -647,11 +541,6 @@ class AgentHub:
             with contextlib.suppress(NotFound):
                 await run_in_threadpool(self.store.update_host, host_id, last_seen=seen)
             self.liveness[host_id].last_flushed = now
-
-
-def _output_bytes(message: protocol.Message) -> int:
-    data = message.data.get("data") if message.type == protocol.OUTPUT else None
-    return len(data) if isinstance(data, str) else 0
 
 
 def _engine_down(data: dict[str, object]) -> str:

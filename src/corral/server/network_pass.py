@@ -2,10 +2,10 @@
 
 Why a module of its own: the orchestrator loop (server/orchestration.py) calls three hooks — `carried_addresses`
 while it stores a plan, `assign` after its pass, `push` when it talks to agents — and everything about networks
-lives here. The decisions are the pure `orchestrator/ipam.py`; this module only reads the store, writes what
-changed and builds each host's `NetworkState` (model/network.py), sent like `desired`: in full on connect, then,
-to an agent that takes deltas, only what changed against the version it holds (model/network_deltas.py); to
-others, in full whenever its digest changes.
+lives here. The decisions are the pure `orchestrator/ipam.py`; this module only reads the in-memory state, writes
+what changed to the store and builds each host's `NetworkState` (model/network.py), sent like `desired`: in full on
+connect, then, to an agent that takes deltas, only what changed against the version it holds
+(model/network_deltas.py); to others, in full whenever its digest changes.
 """
 
 from __future__ import annotations

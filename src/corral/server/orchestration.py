@@ -1,11 +1,13 @@
-"""The orchestrator loop: observe (a snapshot from the store) → decide (pure `reconcile` per service) → act (write
-slots, push each host's desired container set to its agent).
+"""The orchestrator loop: observe (a snapshot of the in-memory state, state/) → decide (pure `reconcile` per
+service) → act (write slots, push each host's desired container set to its agent).
 
 Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs, stores
-plans and talks to agents. It is level-triggered: every pass recomputes from the whole snapshot, so a lost message,
-a restarted server or a reconnecting agent converges on the next pass. Passes run when something changed
-(`trigger()`) and at least every `RESYNC_SECONDS`. A host's desired set is sent when it differs from what that agent
-last received, and always on (re)connect.
+plans and talks to agents. It is level-triggered: every pass plans from the current snapshot, never from what an
+earlier pass did, so a lost message, a restarted server or a reconnecting agent converges on the next pass. Passes
+run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`) and at least every
+`RESYNC_SECONDS`; an environment whose inputs did not change since a pass that changed nothing in it is skipped,
+yet planned again every `FULL_PASS_SECONDS`. A host's desired set is sent when it differs from what that agent last
+received, and always on (re)connect.
 """
 
 from __future__ import annotations
@@ -28,22 +30,31 @@ from corral.model.errors import Unavailable
 from corral.model.images import archs_of_image
 from corral.model.reasons import group_unplaced
 from corral.model.registries import credentials_needed
-from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
-from corral.orchestrator.dependencies import STARTED, Dependency, dependencies_wait
+from corral.model.stack import Service, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
 from corral.orchestrator.occupancy import blocked_indexes, unit_blocked
 from corral.orchestrator.pass_load import claim_rest, rules_of
-from corral.orchestrator.reconciling import HostView, Plan, SlotView, reconcile
+from corral.orchestrator.reconciling import Plan, SlotView, reconcile
 from corral.orchestrator.scheduling import HostLoad
 from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
-from corral.runtime.labels import is_start_once
 from corral.server.cert_delivery import certificates_by_host
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
 from corral.server.network_pass import NetworkPass, carried_addresses
 from corral.server.occupancy_pass import Revisions, leftovers_of, released_ids
+from corral.server.pass_inputs import (
+    addresses_of_leftovers,
+    dependencies_wait_of,
+    environment_inputs,
+    has_changes,
+    host_view,
+    sidekicks_by_primary,
+    slot_view,
+    unit_members,
+    view_of,
+)
 from corral.server.port_pass import PortPass
 from corral.server.secret_delivery import secrets_by_host
 from corral.server.service_accounts import ServiceAccounts
@@ -225,7 +236,7 @@ class Orchestrator:
             leftovers = leftovers_of(stored, stopped, snapshot.by_host, converged, self.revisions)
             forget.extend(released_ids(leftovers, host_map, {item.slot_id for item in stored}))
             blocked = blocked_indexes(leftovers, host_map)
-            inputs = _inputs(hosts, image_reports, services, env_slots, snapshot.observed)
+            inputs = environment_inputs(hosts, image_reports, services, env_slots, snapshot.observed)
             # an old container that may still run is released by acknowledgements the store never sees: plan again
             if not leftovers and self._unchanged(environment_id, inputs, services):
                 continue
@@ -239,7 +250,7 @@ class Orchestrator:
             # one running host load for the pass (orchestrator/scheduling.py `HostLoad.shared`): each service
             # releases its own slots from it instead of rebuilding it from every other slot
             load = HostLoad.shared(hosts, (rules_of(s.spec, s.stack) for s in services))
-            sidekicks = _sidekicks_by_primary(services)
+            sidekicks = sidekicks_by_primary(services)
             for view in views.values():
                 load.claim_view(view)
             for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
@@ -280,7 +291,7 @@ class Orchestrator:
                         if sid in views:
                             view = views[sid]
                             load.claim_view(dataclasses.replace(view, published_ports=view.published_ports - shared))
-                wait = _dependencies_wait(service, services, slots_by_service, snapshot.observed)
+                wait = dependencies_wait_of(service, services, slots_by_service, snapshot.observed)
                 plan = reconcile(
                     dataclasses.replace(service.spec, scale=service.scale),
                     stack=service.stack,
@@ -298,7 +309,7 @@ class Orchestrator:
                     sidekicks=sidekicks.get((service.stack_id, service.name), []),
                     primary=placements.get((service.stack_id, service.spec.sidekick_of or "")),
                     health_history=self._health_history.get(service.id, {}),
-                    blocked=unit_blocked(blocked, service.stack, _unit_members(service, sidekicks)),
+                    blocked=unit_blocked(blocked, service.stack, unit_members(service, sidekicks)),
                 )
                 self._health_history[service.id] = record_replacements(
                     self._health_history.get(service.id, {}), own, plan, now
@@ -306,20 +317,20 @@ class Orchestrator:
                 plan = upgrade.name_new_slots(plan)
                 if service.spec.sidekicks:
                     placements[(service.stack_id, service.name)] = primary_placement(service.name, own, plan)
-                if upgrade.changed and not _has_changes(plan):  # else appended below
+                if upgrade.changed and not has_changes(plan):  # else appended below
                     changed.append(service)
                 reason = group_unplaced(plan.unplaced)
                 if reason != service.reason:
                     reasons[service.id] = reason
-                if _has_changes(plan):
+                if has_changes(plan):
                     retained.update(carried_addresses(service, slots_by_service[service.id], plan))
                     if service.spec.retain_ip:  # a slot that moved in two steps (stopped, then placed) keeps it too
-                        retained.update(_addresses_of_leftovers(stored, service, plan))
+                        retained.update(addresses_of_leftovers(stored, service, plan))
                     self._store_plan(service, plan)
                     changed.append(service)
                     # later services in this pass see this service's new slots (ports, spread)
                     for slot in [*plan.place, *(new for _, new in plan.replace)]:
-                        views[slot.id] = _view_of(slot, None, service.spec)
+                        views[slot.id] = view_of(slot, None, service.spec)
                     for slot_id in [*plan.remove, *(old for old, _ in plan.replace)]:
                         views.pop(slot_id, None)
                 if in_unit:  # the load holds the unit's slots as they are now
@@ -366,7 +377,7 @@ class Orchestrator:
 
     def _note_idle(self, version: int, environments: set[str], changed: list[Service], services: list[Service]) -> None:
         """After a pass in which every environment was quiet (and none runs a time-driven rule), the next passes
-        need not even read the store until something is written to it (or the oldest quiet environment is due)."""
+        plan nothing until something is written to the store (or the oldest quiet environment is due)."""
         if changed or any(e not in self._quiet for e in environments) or self._time_driven(services):
             return
         oldest = min((self._quiet[e][1] for e in environments), default=time.monotonic())
@@ -403,9 +414,6 @@ class Orchestrator:
         )
 
     # -- act ------------------------------------------------------------------------------------------------------
-
-    def desired_for(self, host_id: str) -> list[dict[str, Any]]:
-        return self.desired_by_host({host_id}).get(host_id, [])
 
     def desired_by_host(self, host_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
         """The desired container set of each of these hosts, from one read of services and slots (not one per host:
@@ -496,10 +504,6 @@ class Orchestrator:
             for host_id, environment_id in environments.items()
         }
 
-    def registries_for(self, host_id: str) -> list[dict[str, str]]:
-        """The registry credentials the host receives (plain passwords): those its desired set needs."""
-        return self.registries_by_host({host_id: self.desired_for(host_id)}).get(host_id, [])
-
     async def _on_agent_connected(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
         self._held.pop(host_id, None)  # a new connection starts from the full set
@@ -523,109 +527,3 @@ def _desired_dict(record: SlotRecord, launch: dict[str, Any], health_check: dict
     if record.host_ports:
         data["host_ports"] = [list(p) for p in record.host_ports]
     return data
-
-
-def _sidekicks_by_primary(services: list[Service]) -> dict[tuple[str, str], list[ServiceSpec]]:
-    """(stack id, primary name) -> the specs of its sidekicks, for the whole environment at once (one scan, not
-    one per service)."""
-    result: dict[tuple[str, str], list[ServiceSpec]] = defaultdict(list)
-    for s in services:
-        if s.spec.sidekick_of is not None:
-            result[(s.stack_id, s.spec.sidekick_of)].append(s.spec)
-    return result
-
-
-def _inputs(
-    hosts: list[HostView],
-    image_reports: list[dict[str, tuple[str, ...]]],
-    services: list[Service],
-    slots: list[SlotRecord],
-    observed: dict[str, ObservedContainer],
-) -> tuple[Any, ...]:
-    """What an environment's plan is made from, comparable with `==` (of the reported containers only what the
-    planner reads)."""
-    seen = tuple(
-        (r.slot.id, c.state, c.exit_code, c.health, c.labels.get("io.corral.config-hash"))
-        for r in slots
-        if (c := observed.get(r.slot.id)) is not None
-    )
-    return (hosts, image_reports, services, slots, seen)
-
-
-def _addresses_of_leftovers(stored: list[LeftoverRecord], service: Service, plan: Plan) -> dict[str, str]:
-    """New slot id -> the address of the removed slot of its index (the newest one that had an address)."""
-    ips = {
-        item.index: item.ip
-        for item in sorted(stored, key=lambda i: i.created_at)
-        if item.ip and item.stack == service.stack and item.service == service.name
-    }
-    return {slot.id: ips[slot.index] for slot in plan.place if slot.index in ips}
-
-
-def _unit_members(service: Service, sidekicks: dict[tuple[str, str], list[ServiceSpec]]) -> list[str]:
-    """The services placed as one with this one (a primary and its sidekicks): an index waits for any of them."""
-    primary = service.spec.sidekick_of or service.name
-    return [primary, *(spec.name for spec in sidekicks.get((service.stack_id, primary), []))]
-
-
-def _has_changes(plan: Plan) -> bool:
-    return bool(plan.place or plan.remove or plan.replace or plan.update)
-
-
-def host_view(host: Host) -> HostView:
-    return HostView(
-        id=host.id,
-        name=host.name,
-        state=host.state,
-        labels=dict(host.labels),
-        arch=host.facts.arch,
-        schedulable=host.schedulable,
-        evacuating=host.evacuating,
-        cpus=float(host.facts.cpus),
-        memory_bytes=host.facts.memory_bytes,
-        volumes=frozenset(v.name for v in host.volumes),
-    )
-
-
-def slot_view(record: SlotRecord, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:
-    view = _view_of(record.slot, observed, spec)
-    if record.host_ports:  # its random host ports are taken on its host too
-        taken = frozenset((host_port, protocol) for _, protocol, host_port in record.host_ports)
-        view = dataclasses.replace(view, published_ports=view.published_ports | taken)
-    return view
-
-
-def _view_of(slot: ContainerSlot, observed: ObservedContainer | None, spec: ServiceSpec | None) -> SlotView:
-    """What the scheduler needs to know of a slot: its container's state, and its service's ports, labels and
-    reservations (which count on the slot's host)."""
-    return SlotView(
-        slot=slot,
-        observed_state=observed.state if observed is not None else None,
-        observed_hash=observed.labels.get("io.corral.config-hash") if observed is not None else None,
-        health=observed.health if observed is not None else "",
-        published_ports=spec.launch.published_ports() if spec is not None else frozenset(),
-        labels=spec.launch.labels if spec is not None else (),
-        mem_reservation_bytes=(spec.mem_reservation_bytes or 0) if spec is not None else 0,
-        cpu_reservation=(spec.cpu_reservation or 0.0) if spec is not None else 0.0,
-    )
-
-
-def _dependencies_wait(
-    service: Service,
-    services: list[Service],
-    slots_by_service: dict[str, list[SlotRecord]],
-    observed: dict[str, ObservedContainer],
-) -> str | None:
-    """What the service waits for before it starts: each service it depends on runs all its containers (Compose's
-    start order), or is healthy or completed as its depends_on condition asks (orchestrator/dependencies.py)."""
-    conditions = dict(service.spec.depends_conditions)
-    dependencies = []
-    for name in service.spec.depends_on:
-        dependency = next((s for s in services if s.stack_id == service.stack_id and s.name == name), None)
-        if dependency is not None:
-            launch = dependency.spec.launch
-            slots = [r for r in slots_by_service[dependency.id] if not r.retired]
-            containers = [observed.get(record.slot.id) for record in slots]
-            once = launch.run_once or is_start_once(launch.labels)
-            dependencies.append(Dependency(name, conditions.get(name, STARTED), dependency.scale, containers, once))
-    return dependencies_wait(dependencies)

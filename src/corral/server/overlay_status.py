@@ -1,4 +1,4 @@
-"""The overlay connectivity reports of agents, as the server keeps and shows them (DESIGN.md §6).
+"""The overlay connectivity reports of agents, as the server keeps and shows them.
 
 Why its own module: each agent reports only its own probes (`connectivity` message, model/protocol.py), but a
 pair of hosts is broken when *either* side cannot reach the other (an fdb entry lost on B breaks A->B replies as

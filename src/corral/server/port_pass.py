@@ -1,4 +1,4 @@
-"""Random host ports for the slots of `ports: ["80"]` services: read the store, run the pure allocator
+"""Random host ports for the slots of `ports: ["80"]` services: read the in-memory state, run the pure allocator
 (orchestrator/host_ports.py), store what changed in `container_slots.host_ports`.
 
 Why after the orchestrator's pass and level-triggered: a slot gets its ports in the same pass that placed it (before

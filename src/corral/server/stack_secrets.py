@@ -8,17 +8,13 @@ the previous values of that stack's secrets. The values never reach a response, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import Request
 
 from corral.compose.files import Uploads, external_secrets, secrets_named, stack_secret_values
 from corral.model.errors import InvalidInput
 from corral.model.stack import StackSpec
+from corral.server.stack_requests import StackFiles
 from corral.store.secrets import SecretStore
-
-if TYPE_CHECKING:
-    from corral.server.api_stacks import StackFiles
 
 
 def uploads_of(files: dict[str, str] | None, environment: dict[str, str]) -> Uploads | None:

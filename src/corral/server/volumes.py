@@ -135,20 +135,20 @@ class VolumeService:
     async def _ask(self, host: Host, request: dict[str, object]) -> str:
         """Send one `volume` request to a host's agent; "" when done, else why not."""
         try:
-            stream = await self.hub.open_stream(host.id, protocol.VOLUME, request)
+            stream = await self.hub.relay.open_stream(host.id, protocol.VOLUME, request)
         except Unavailable as exc:
             return exc.message
         try:
             async with asyncio.timeout(REQUEST_SECONDS):
                 while True:
-                    message = await self.hub.next_message(stream)
+                    message = await self.hub.relay.next_message(stream)
                     if message.type == protocol.END:
                         error = message.data.get("error")
                         return str(error) if error else ""
         except TimeoutError:
             return f"the agent did not answer within {REQUEST_SECONDS:.0f} s (an agent older than volumes?)"
         finally:
-            await self.hub.close_stream(stream)
+            await self.hub.relay.close_stream(stream)
 
     # -- volumes of removed stacks
 

@@ -16,7 +16,6 @@ from corral.model.errors import NotFound
 from corral.model.stack import Service, SlotRecord
 from corral.state.cluster import ClusterState
 from corral.state.snapshot import ClusterSnapshot
-from corral.store.stacks import LeftoverRecord
 
 
 class StateReads:
@@ -69,9 +68,6 @@ class StateReads:
         self, *, environment_id: str | None = None, host_id: str | None = None, service_id: str | None = None
     ) -> list[SlotRecord]:
         return self.snapshot().slots(environment_id=environment_id, host_id=host_id, service_id=service_id)
-
-    def list_leftovers(self, environment_id: str | None = None) -> list[LeftoverRecord]:
-        return self.snapshot().leftovers(environment_id)
 
 
 def _counted(host: Host, snapshot: ClusterSnapshot) -> Host:

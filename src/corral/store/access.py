@@ -287,10 +287,6 @@ class AccessStore:
             )
         return access_key
 
-    def count_keys(self) -> int:
-        with self.store.session() as session:
-            return session.scalar(select(func.count()).select_from(ApiKeyRow)) or 0
-
     # -- audit ----------------------------------------------------------------------------------------------------
 
     def record(self, entry: AuditEntry) -> None:

@@ -54,7 +54,7 @@ class Store:
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
-        """Its sessions' factory, for listeners scoped to this store (store/keyed.py `watch`)."""
+        """Its sessions' factory, for listeners scoped to this store (store/journal.py `watch`)."""
         return self._sessions
 
     @contextmanager

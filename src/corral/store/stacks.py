@@ -403,13 +403,6 @@ class StackStore:
 
     # -- leftovers: removed slots whose containers may still run (orchestrator/occupancy.py) ------------------
 
-    def list_leftovers(self, environment_id: str | None = None) -> list[LeftoverRecord]:
-        with self.session() as session:
-            query = select(LeftoverRow.__table__)
-            if environment_id is not None:
-                query = query.where(LeftoverRow.environment_id == environment_id)
-            return [LeftoverRecord(**row) for row in session.execute(query).mappings()]
-
     def forget_leftovers(self, slot_ids: Iterable[str]) -> None:
         """Their containers are observed gone (or their hosts disconnected): their indexes are free again."""
         gone = list(slot_ids)

@@ -1,8 +1,8 @@
-"""Table definitions (SQLAlchemy 2 declarative, typed).
+"""Table definitions (SQLAlchemy 2 declarative, typed): every table of the server's database.
 
-Why these columns: the foundation needs environments, API keys, registration tokens, hosts and what each host's
-engine runs; later issues add stacks, services and desired containers beside them. Times are UNIX seconds (float)
-so that SQLite and PostgreSQL store and compare them the same way. Every change goes through an Alembic migration.
+Why one module: the repositories of store/ share these rows, and the journal (store/journal.py) maps them onto the
+in-memory state's kinds, so the whole schema is read in one place. Times are UNIX seconds (float) so that SQLite
+and PostgreSQL store and compare them the same way. Every change goes through an Alembic migration.
 """
 
 from __future__ import annotations

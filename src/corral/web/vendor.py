@@ -30,7 +30,3 @@ def vendor_path(name: str) -> Path | None:
         return None
     path = node_modules_dir() / relative
     return path if path.is_file() else None
-
-
-def missing_vendor_files() -> list[str]:
-    return [name for name in VENDOR_FILES if vendor_path(name) is None]

@@ -7,7 +7,7 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.model.reasons import group_unplaced, parse_unplaced, unplaced_by_index
+from corral.model.reasons import group_unplaced, parse_unplaced
 
 from .harness import active_hosts, other_slots, run, service
 
@@ -41,7 +41,7 @@ def test_text_in_another_shape_is_no_group() -> None:
 @given(st.dictionaries(st.integers(min_value=1, max_value=500), REASONS, max_size=40))
 def test_grouping_round_trips(reasons: dict[int, str]) -> None:
     text = group_unplaced(reasons.items())
-    assert unplaced_by_index(text) == reasons
+    assert {index: why for indexes, why in parse_unplaced(text) for index in indexes} == reasons
     assert len(parse_unplaced(text)) == len(set(reasons.values()))  # each sentence once
 
 
