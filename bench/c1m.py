@@ -317,6 +317,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
                     [*command, "--output", args.profile],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # `timeout` signals its process group: py-spy writes only on our SIGINT
                 )
             timings = await _deploy(args, client, agents)
             if profiler is not None:
