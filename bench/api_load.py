@@ -56,8 +56,9 @@ def free_port() -> int:
 class Server:
     """A `corral server` subprocess in a temp data dir; stopped by its PID."""
 
-    def __init__(self) -> None:
-        self.data_dir = Path(tempfile.mkdtemp(prefix="corral-bench-p3-"))
+    def __init__(self, prefix: str = "corral-bench-p3-", **env: str) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        self.env = env  # more CORRAL_* settings (C1M raises the quotas)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"  # TLS with the server's own CA, as every server serves
         self.ca_file = self.data_dir / "tls" / "ca.pem"
@@ -73,6 +74,7 @@ class Server:
             "CORRAL_HOST_GRACE_SECONDS": "3600",
             "CORRAL_AGENT_OVERLAY": "0",
             "CORRAL_DEFAULT_SUBNET": "198.19.0.0/16",
+            **self.env,
         }
         log = open(self.data_dir / "server.log", "wb")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
@@ -124,6 +126,9 @@ class Agent:
         self.network_version: int | None = None
         self.network: Parts | None = None
         self.network_full_bytes = 0  # the size of the latest full network state
+        self.track_network = True  # False: only versions are followed and acknowledged (C1M: one copy, not N)
+        self.messages = 0  # every message the server sent this agent, and their bytes
+        self.bytes = 0
 
     async def register(self, client: httpx.AsyncClient, token: str) -> None:
         arch = "aarch64" if self.index % 4 == 3 else "x86_64"
@@ -149,10 +154,13 @@ class Agent:
             hello = {"facts": self.facts, "labels": {}, "images": {}, "deltas": self.deltas}
             hello["network_deltas"] = self.deltas
             await ws.send(protocol.Message(protocol.HELLO, hello).encode())
-            await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": []}).encode())
+            running = [_running(item, self.created) for item in self.entries.values() if item["running"]]
+            await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": running}).encode())  # after a reconnect
             connected.set()
             async for raw in ws:
                 message = protocol.decode(raw)
+                self.messages += 1
+                self.bytes += len(raw)
                 self.received[message.type] = self.received.get(message.type, 0) + len(raw)
                 kind = f"{message.type}_{'delta' if 'base' in message.data or 'put' in message.data else 'full'}"
                 self.received[kind] = self.received.get(kind, 0) + 1  # how many of each
@@ -182,7 +190,15 @@ class Agent:
         await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": containers}).encode())
 
     async def _on_network(self, ws: Any, data: dict[str, Any], size: int) -> None:
-        if "base" in data:
+        if not self.track_network:  # what the server sees is the same: acknowledged versions, resyncs on a gap
+            if "base" in data and (self.network_version is None or deltas.is_gap(self.network_version, data)):
+                await ws.send(
+                    protocol.Message(protocol.ACK, {"network": self.network_version, "resync": True}).encode()
+                )
+                return
+            if "base" not in data:
+                self.network_full_bytes = size
+        elif "base" in data:
             if self.network is None or deltas.is_gap(self.network_version, data):
                 await ws.send(
                     protocol.Message(protocol.ACK, {"network": self.network_version, "resync": True}).encode()

@@ -28,6 +28,7 @@ SCRIPTS = {
     "P6": "sql_per_start.py",
     "N1": "overlay_crypto.py",
     "TLS": "tls_handshake.py",
+    "C1M": "c1m.py",  # its small default (200 agents, 50 x 100); the size is a long mode (bench/README.md)
 }
 
 
