@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     activating_deadline_seconds: float = 120.0
     # Host ports for `ports: ["80"]` entries (published on a port the server picks), like Rancher's servicesPortRange.
     host_port_range: str = "49153-65535"
-    # The overlay subnet of the `default` environment and of environments created without one (model/network.py).
-    default_subnet: str = "10.42.0.0/16"
+    # The overlay subnet of the `default` environment and of environments created without one (model/network.py's
+    # DEFAULT_SUBNET): a /24 per host, 8,192 hosts (a /16 held only 256).
+    default_subnet: str = "10.32.0.0/11"
     # Quotas of every environment that does not set its own (model/quotas.py; `corral env update --quota`): services
     # and containers (the sum of the services' scales) per stack and per environment.
     quota_services_per_stack: int = 200

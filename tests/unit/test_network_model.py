@@ -21,16 +21,22 @@ from corral.model.network import (
     transit_address,
     wireguard_interface,
 )
+from corral.orchestrator.ipam import HostSlice, assign_slices
 
 
-def test_defaults_are_rancher_like_and_encrypted() -> None:
+def test_defaults_fit_the_scale_targets_and_are_encrypted() -> None:
     settings = NetworkSettings()
     assert (settings.subnet, settings.host_prefix, settings.mtu, settings.encryption) == (
-        "10.42.0.0/16",
+        "10.32.0.0/11",
         24,
         1420,
         True,
     )
+    # C1M's 5,000 hosts each get a /24 of their own (a /16 default stopped at 256 hosts), each with a transit address
+    hosts = [HostSlice(f"h{index}") for index in range(5000)]
+    slices = assign_slices(settings, hosts)
+    assert not slices.reasons and len(set(slices.slices.values())) == 5000
+    assert len({transit_address(settings, piece) for piece in slices.slices.values()} - {""}) == 5000
     plain = NetworkSettings.from_dict({"encryption": False})
     assert (plain.mtu, plain.encryption) == (1450, False)  # plain VXLAN keeps Rancher's 1450
     assert NetworkSettings.from_dict(NetworkSettings(mtu=1400).to_dict()).mtu == 1400

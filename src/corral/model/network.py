@@ -4,7 +4,7 @@ Why one module: the server's IPAM (`orchestrator/ipam.py`) decides slices and ad
 a `network` message (model/protocol.py) built from these types, and the agent's overlay, DNS and metadata services
 read the same message. Every field is plain data so the message round-trips through JSON unchanged.
 
-Addresses: an environment has one subnet (default 10.42.0.0/16); each host gets a slice of it (`host_prefix`, default
+Addresses: an environment has one subnet (default 10.32.0.0/11); each host gets a slice of it (`host_prefix`, default
 /24) whose first usable address is the host's gateway on its `corral0` bridge; managed containers get addresses of
 their host's slice (or keep theirs with `retain_ip`, or take `io.rancher.container.requested_ip`). The overlay is
 one flat L2 segment over VXLAN, so an address may live on any host. DNS and metadata answer on the link-local
@@ -28,7 +28,7 @@ from typing import Any
 
 from corral.model.errors import InvalidInput
 
-DEFAULT_SUBNET = "10.42.0.0/16"
+DEFAULT_SUBNET = "10.32.0.0/11"  # 8,192 hosts of 253 containers: the scale targets' 5,000 hosts fit
 DEFAULT_HOST_PREFIX = 24
 DEFAULT_MTU = 1450  # 1500 minus the VXLAN overhead (50 bytes)
 WIREGUARD_MTU = 1420  # 1500 minus WireGuard's worst case (80 bytes): its interface, whatever the environment's MTU
