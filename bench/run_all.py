@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -38,12 +39,22 @@ def run_one(benchmark: str, script: str, timeout: float) -> dict[str, Any]:
     if not path.exists():
         return {"benchmark": benchmark, "script": script, "error": f"missing: bench/{script} does not exist"}
     started = time.monotonic()
+    process = subprocess.Popen([sys.executable, str(path), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        done = subprocess.run(
-            [sys.executable, str(path), "--json"], capture_output=True, text=True, timeout=timeout, check=False
-        )
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        # SIGINT first: Python raises KeyboardInterrupt, so the script's cleanup stops the servers and hosts it
+        # started; SIGKILL would leave them running
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
         return {"benchmark": benchmark, "script": script, "error": f"timed out after {timeout:g} s"}
+    done = subprocess.CompletedProcess(
+        process.args, process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace")
+    )
     elapsed = round(time.monotonic() - started, 1)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     result: dict[str, Any] | None = None
