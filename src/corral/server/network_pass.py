@@ -264,7 +264,7 @@ class NetworkPass:
             }
             sections = network_deltas.Parts.of({"environment_id": env.id, "host": {}, **lists}).sections
             peers = {p.host_id: p.to_dict() for p in shared.peers}  # sorted by host id, as a full state lists them
-            peers_json = {host_id: json.dumps(entry, sort_keys=True) for host_id, entry in peers.items()}
+            peers_json: dict[str, str] = {}  # made, like shared_json, only for full states
             settings = env.network.to_dict()
             own_head = f'{{"environment": {json.dumps(env.name)}, "environment_id": {json.dumps(env.id)}, "host": '
             own_tail = f', "settings": {json.dumps(settings, sort_keys=True)}}}'
@@ -286,6 +286,7 @@ class NetworkPass:
                     continue
                 if not shared_json:
                     shared_json = json.dumps(lists, sort_keys=True)
+                    peers_json = {peer: json.dumps(entry, sort_keys=True) for peer, entry in peers.items()}
                 own_json = (
                     own_head
                     + json.dumps(host, sort_keys=True)
