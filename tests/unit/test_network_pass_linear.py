@@ -288,7 +288,7 @@ def _same(ours: dict[str, tuple[str, str, network_deltas.Held | None]], theirs: 
             assert network_deltas.full_state(held.parts) == network_deltas.full_state(ref_held.parts)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_pass_sends_what_the_per_host_construction_sent(data: st.DataObject) -> None:
     world = data.draw(_environment())
