@@ -20,6 +20,7 @@ spare for an IPv6 underlay), the default inside too. Each environment gets a ran
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from collections.abc import Iterable
@@ -135,12 +136,23 @@ def transit_address(settings: NetworkSettings, slice_text: str) -> str:
     slice's number does not fit (more than 16382 slices)."""
     if not slice_text:
         return ""
-    subnet, piece = settings.network, ipaddress.IPv4Network(slice_text)
+    return _transit(settings.subnet, slice_text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _transit(subnet_text: str, slice_text: str) -> str:
+    # cached: the network pass asks it for every host of an environment on every pass
+    subnet, piece = ipaddress.IPv4Network(subnet_text), ipaddress.IPv4Network(slice_text)
     index = (int(piece.network_address) - int(subnet.network_address)) >> (32 - piece.prefixlen)
     transit = ipaddress.IPv4Network(TRANSIT_NETWORK)
     if not 0 <= index < transit.num_addresses - 2:
         return ""
     return str(transit.network_address + index + 1)
+
+
+@functools.lru_cache(maxsize=65536)
+def _first_host(slice_text: str) -> str:
+    return str(next(ipaddress.IPv4Network(slice_text).hosts()))
 
 
 def wireguard_interface(host_id: str) -> str:
@@ -168,10 +180,20 @@ class HostNetwork:
         """The host's own address on the overlay (its corral0 bridge): the first usable address of its slice."""
         if not self.slice:
             return ""
-        return str(next(ipaddress.IPv4Network(self.slice).hosts()))
+        return _first_host(self.slice)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "gateway": self.gateway}
+        # by hand, not `asdict` (deep copies): the network pass renders every host of an environment on each pass
+        return {
+            "host_id": self.host_id,
+            "name": self.name,
+            "address": self.address,
+            "slice": self.slice,
+            "public_key": self.public_key,
+            "port": self.port,
+            "transit": self.transit,
+            "gateway": self.gateway,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HostNetwork:
@@ -207,10 +229,28 @@ class ContainerRecord:
     internal: bool = False  # on `internal: true` networks only: its host drops its traffic leaving the overlay
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("networks", "network_aliases", "internal"):
-            if not data[key]:
-                del data[key]
+        # by hand, in the fields' order (deltas are encoded without sorted keys), not `asdict`: every container of
+        # an environment is rendered on each network pass; the tuples are immutable, so they are shared
+        data: dict[str, Any] = {
+            "slot_id": self.slot_id,
+            "name": self.name,
+            "stack": self.stack,
+            "service": self.service,
+            "index": self.index,
+            "host_id": self.host_id,
+            "ip": self.ip,
+            "running": self.running,
+            "healthy": self.healthy,
+            "primary": self.primary,
+            "links": self.links,
+            "external_links": self.external_links,
+        }
+        if self.networks:
+            data["networks"] = self.networks
+        if self.network_aliases:
+            data["network_aliases"] = self.network_aliases
+        if self.internal:
+            data["internal"] = self.internal
         return data
 
     @classmethod

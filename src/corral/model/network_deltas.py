@@ -18,7 +18,7 @@ exactly, order included, the full state the server would send.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +85,28 @@ class Parts:
         return cls({name: state[name] for name in FIXED if name in state}, sections)
 
 
+class Excluding(Mapping[str, Entry]):
+    """`everyone` without the entry keyed `own`, without a copy: a host's peers are its environment's hosts but
+    itself, and the server keeps one section of all of them per push instead of one copy per host (O(hosts²))."""
+
+    __slots__ = ("everyone", "own")
+
+    def __init__(self, everyone: Mapping[str, Entry], own: str) -> None:
+        self.everyone = everyone
+        self.own = own
+
+    def __getitem__(self, key: str) -> Entry:
+        if key == self.own:
+            raise KeyError(key)
+        return self.everyone[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in self.everyone if key != self.own)
+
+    def __len__(self) -> int:
+        return len(self.everyone) - (self.own in self.everyone)
+
+
 @dataclass(frozen=True)
 class Held:
     """What the server last sent a delta-taking agent: the version and the state it was."""
@@ -111,8 +133,12 @@ def network_delta(held: Parts, now: Parts, memo: Memo | None = None) -> dict[str
     so they are diffed once, not once per host."""
     put: dict[str, list[Entry]] = {}
     remove: dict[str, list[str]] = {}
-    for name in SECTIONS:
+    for name, (key, _) in SECTIONS.items():
         before, after = held.sections.get(name, {}), now.sections.get(name, {})
+        own = None
+        if isinstance(before, Excluding) and isinstance(after, Excluding) and before.own == after.own:
+            # the same host's peers: the diff of everyone (shared by the hosts) without its own entry
+            own, before, after = before.own, before.everyone, after.everyone
         pair = (id(before), id(after))
         kept = memo.get(pair) if memo is not None else None
         if kept is not None:
@@ -121,6 +147,8 @@ def network_delta(held: Parts, now: Parts, memo: Memo | None = None) -> dict[str
             found = ([], []) if before is after else deltas.diff(before, after)
             if memo is not None:
                 memo[pair] = (before, after, found)
+        if own is not None:
+            found = ([e for e in found[0] if key(e) != own], [k for k in found[1] if k != own])
         if found[0]:
             put[name] = found[0]
         if found[1]:

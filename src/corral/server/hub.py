@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnected
 
 from corral.config import Settings
 from corral.model import protocol
@@ -211,7 +212,7 @@ class AgentHub:
         log.info("agent for %s connected from %s", host_id, address)
         try:
             while True:
-                raw = await websocket.receive_text()
+                raw = await receive_text(websocket)
                 await self._handle(session, raw, address)
         except WebSocketDisconnect:
             pass
@@ -541,6 +542,16 @@ class AgentHub:
             with contextlib.suppress(NotFound):
                 await run_in_threadpool(self.store.update_host, host_id, last_seen=seen)
             self.liveness[host_id].last_flushed = now
+
+
+async def receive_text(websocket: WebSocket) -> str:
+    """The next text frame; `WebSocketDisconnect` also when the socket was closed under us (a send that failed, or
+    uvicorn's keepalive gave up on the agent): Starlette then raises `WebSocketDisconnected` ("Need to call
+    "accept" first"), which is the same disconnect, not an error of the handler."""
+    try:
+        return await websocket.receive_text()
+    except WebSocketDisconnected:
+        raise WebSocketDisconnect(1006) from None
 
 
 def _engine_down(data: dict[str, object]) -> str:

@@ -137,9 +137,26 @@ class NetworkPass:
     def states_for(self, host_ids: Iterable[str]) -> dict[str, NetworkState]:
         """Each host's network state (hosts that are gone, or pending approval, are left out: a pending host gets no
         state and is nobody's peer)."""
+        states: dict[str, NetworkState] = {}
+        for env, shared, wanted in self._environments(host_ids):
+            for host_id in wanted:
+                states[host_id] = NetworkState(
+                    environment_id=env.id,
+                    environment=env.name,
+                    settings=env.network,
+                    host=shared.nets[host_id],
+                    peers=tuple(p for p in shared.peers if p.host_id != host_id),
+                    containers=shared.containers,
+                    services=shared.services,
+                    hosts=shared.hosts,
+                )
+        return states
+
+    def _environments(self, host_ids: Iterable[str]) -> list[tuple[Environment, _Shared, list[str]]]:
+        """Per environment of the wanted hosts: what all its hosts share, built once, and the wanted hosts in it."""
         wanted = set(host_ids)
         hosts = [h for h in self.reads.list_hosts(container_counts=False) if h.id in wanted]
-        states: dict[str, NetworkState] = {}
+        found = []
         for environment_id in {h.environment_id for h in hosts}:
             env = self.reads.get_environment(environment_id)
             env_hosts = [
@@ -147,24 +164,17 @@ class NetworkPass:
                 for h in self.reads.list_hosts(environment_id, container_counts=False)
                 if h.state is not HostState.PENDING
             ]
-            shared = self._environment_parts(env, env_hosts)
-            for host in env_hosts:
-                if host.id in wanted:
-                    states[host.id] = NetworkState(
-                        environment_id=env.id,
-                        environment=env.name,
-                        settings=env.network,
-                        host=_host_network(host, env.network),
-                        peers=tuple(
-                            _host_network(h, env.network)
-                            for h in sorted(env_hosts, key=lambda h: h.id)
-                            if h.id != host.id and h.overlay_slice and h.address
-                        ),
-                        containers=shared[0],
-                        services=shared[1],
-                        hosts=shared[2],
-                    )
-        return states
+            nets = {h.id: _host_network(h, env.network) for h in sorted(env_hosts, key=lambda h: h.id)}
+            containers, services, records = self._environment_parts(env, env_hosts)
+            shared = _Shared(
+                nets=nets,
+                peers=tuple(n for n in nets.values() if n.slice and n.address),
+                containers=containers,
+                services=services,
+                hosts=records,
+            )
+            found.append((env, shared, [h.id for h in env_hosts if h.id in wanted]))
+        return found
 
     def _environment_parts(
         self, env: Environment, hosts: list[Host]
@@ -240,61 +250,111 @@ class NetworkPass:
     ) -> dict[str, tuple[str, str, network_deltas.Held | None]]:
         """Host id -> (digest, encoded `network` message, what a delta-taking agent holds once it is sent), off the
         event loop: a delta for an agent that holds a version (none when nothing changed for it), else the full
-        state. The parts every host of an environment shares (containers, services, hosts: the bulk) are
-        keyed, diffed and encoded once per environment, not again for each of hundreds of hosts."""
+        state. What the hosts of an environment share (containers, services, hosts: the bulk; every host's peer
+        entry) is rendered, keyed, diffed and encoded once per environment; each host adds only its own part, so a
+        pass is linear in the environment's size, except the bytes of full states (each lists all its peers)."""
         encoded: dict[str, tuple[str, str, network_deltas.Held | None]] = {}
-        shared_lists: dict[str, dict[str, list[dict[str, Any]]]] = {}  # in the canonical order (states_for)
-        shared_parts: dict[str, network_deltas.Sections] = {}
-        shared_json: dict[str, str] = {}  # made only when some host of the environment gets a full state
         memo: network_deltas.Memo = {}
-        for host_id, state in self.states_for(host_ids).items():
-            shared = shared_parts.get(state.environment_id)
-            if shared is None:
-                lists = shared_lists[state.environment_id] = {
-                    "containers": [c.to_dict() for c in state.containers],
-                    "services": [s.to_dict() for s in state.services],
-                    "hosts": [dict(h) for h in state.hosts],
-                }
-                shared = shared_parts[state.environment_id] = network_deltas.Parts.of(
-                    {"environment_id": state.environment_id, "host": {}, **lists}
-                ).sections
-            session = self.hub.sessions.get(host_id)
-            takes_deltas = session is not None and session.network_deltas
-            own = {
-                "environment_id": state.environment_id,
-                "environment": state.environment,
-                "settings": state.settings.to_dict(),
-                "host": state.host.to_dict(),
-                "peers": [p.to_dict() for p in state.peers],
+        lists_json = _ListEncoder()
+        for env, shared, wanted in self._environments(host_ids):
+            lists = {
+                "containers": [c.to_dict() for c in shared.containers],
+                "services": [s.to_dict() for s in shared.services],
+                "hosts": [dict(h) for h in shared.hosts],
             }
-            parts = network_deltas.Parts.of({**own, "containers": [], "services": [], "hosts": []})
-            parts = network_deltas.Parts(parts.fixed, {**shared, "peers": parts.sections["peers"]})
-            held = self._held.get(host_id) if takes_deltas and host_id != force_host else None
-            if held is not None:
-                delta = network_deltas.network_delta(held.parts, parts, memo)
-                if delta is None:
+            sections = network_deltas.Parts.of({"environment_id": env.id, "host": {}, **lists}).sections
+            peers = {p.host_id: p.to_dict() for p in shared.peers}  # sorted by host id, as a full state lists them
+            peers_json: dict[str, str] = {}  # made, like shared_json, only for full states
+            settings = env.network.to_dict()
+            own_head = f'{{"environment": {json.dumps(env.name)}, "environment_id": {json.dumps(env.id)}, "host": '
+            own_tail = f', "settings": {json.dumps(settings, sort_keys=True)}}}'
+            shared_json = ""  # made only when some host of the environment gets a full state
+            for host_id in wanted:
+                session = self.hub.sessions.get(host_id)
+                takes_deltas = session is not None and session.network_deltas
+                host = shared.nets[host_id].to_dict()
+                fixed = {"environment_id": env.id, "environment": env.name, "settings": settings, "host": host}
+                parts = network_deltas.Parts(fixed, {**sections, "peers": network_deltas.Excluding(peers, host_id)})
+                held = self._held.get(host_id) if takes_deltas and host_id != force_host else None
+                if held is not None:
+                    delta = network_deltas.network_delta(held.parts, parts, memo)
+                    if delta is None:
+                        continue
+                    version = next(self._versions)
+                    text = _delta_message(delta, held.version, version, lists_json)
+                    encoded[host_id] = ("", text, network_deltas.Held(version, parts))
                     continue
-                version = next(self._versions)
-                message = protocol.Message(protocol.NETWORK, {**delta, "base": held.version, "version": version})
-                encoded[host_id] = ("", message.encode(), network_deltas.Held(version, parts))
-                continue
-            if state.environment_id not in shared_json:
-                shared_json[state.environment_id] = json.dumps(shared_lists[state.environment_id], sort_keys=True)
-            own_json = json.dumps(own, sort_keys=True)
-            data = own_json[:-1] + ", " + shared_json[state.environment_id][1:]  # objects with distinct keys
-            digest = hashlib.sha256(data.encode()).hexdigest()
-            held_now = None
-            if takes_deltas:
-                held_now = network_deltas.Held(next(self._versions), parts)
-                data = data[:-1] + f', "version": {held_now.version}}}'
-            envelope = protocol.Message(protocol.NETWORK)
-            text = json.dumps({"v": envelope.v, "type": envelope.type, "id": envelope.id, "data": None})
-            encoded[host_id] = (digest, text[: -len("null}")] + data + "}", held_now)
+                if not shared_json:
+                    shared_json = json.dumps(lists, sort_keys=True)
+                    peers_json = {peer: json.dumps(entry, sort_keys=True) for peer, entry in peers.items()}
+                own_json = (
+                    own_head
+                    + json.dumps(host, sort_keys=True)
+                    + ', "peers": ['
+                    + ", ".join(text for peer, text in peers_json.items() if peer != host_id)
+                    + "]"
+                    + own_tail
+                )
+                data = own_json[:-1] + ", " + shared_json[1:]  # objects with distinct keys
+                digest = hashlib.sha256(data.encode()).hexdigest()
+                held_now = None
+                if takes_deltas:
+                    held_now = network_deltas.Held(next(self._versions), parts)
+                    data = data[:-1] + f', "version": {held_now.version}}}'
+                encoded[host_id] = (digest, _envelope(data), held_now)
         return encoded
 
     def forget(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
         self._held.pop(host_id, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shared:
+    """What every host's state of one environment is made of, built once per pass: each host's overlay entry (by
+    host id), the peers (hosts with a slice and an address, by host id), the containers, services and hosts."""
+
+    nets: Mapping[str, HostNetwork]
+    peers: tuple[HostNetwork, ...]
+    containers: tuple[ContainerRecord, ...]
+    services: tuple[ServiceRecord, ...]
+    hosts: tuple[dict[str, Any], ...]
+
+
+class _ListEncoder:
+    """JSON of the lists a push's deltas share (an environment's changed containers go to every host): each list
+    object encoded once. The lists are kept so that no id is reused while the push runs."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, items: list[Any]) -> str:
+        kept = self._done.get(id(items))
+        if kept is None:
+            kept = self._done[id(items)] = (items, json.dumps(items))
+        return kept[1]
+
+
+def _envelope(data_json: str) -> str:
+    """A `network` message around already encoded data, as `protocol.Message.encode` writes it."""
+    envelope = protocol.Message(protocol.NETWORK)
+    text = json.dumps({"v": envelope.v, "type": envelope.type, "id": envelope.id, "data": None})
+    return text[: -len("null}")] + data_json + "}"
+
+
+def _delta_message(delta: Mapping[str, Any], base: int, version: int, lists_json: _ListEncoder) -> str:
+    """The encoded `network` delta message: `json.dumps` of {**delta, "base", "version"} in the envelope, with the
+    sections' lists encoded through `lists_json`."""
+
+    def sections(of: Mapping[str, list[Any]]) -> str:
+        return "{" + ", ".join(f"{json.dumps(name)}: {lists_json(items)}" for name, items in of.items()) + "}"
+
+    fields = [f'"put": {sections(delta["put"])}', f'"remove": {sections(delta["remove"])}']
+    fields += [
+        f"{json.dumps(name)}: {json.dumps(value)}" for name, value in delta.items() if name not in ("put", "remove")
+    ]
+    fields += [f'"base": {json.dumps(base)}', f'"version": {json.dumps(version)}']
+    return _envelope("{" + ", ".join(fields) + "}")
 
 
 def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[tuple[str, str], ObservedContainer]:
