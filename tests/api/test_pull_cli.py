@@ -15,7 +15,9 @@ from tests.api.test_pull_api import answer_pulls
 from tests.api.test_volumes_api import agent, eventually
 
 COMPOSE = "services:\n  web:\n    image: corral/web:1\n  lb:\n    image: rancher/lb-service-haproxy\n"
-RANCHER = "services:\n  lb:\n    lb_config:\n      port_rules:\n        - {source_port: 80, target_port: 80, service: web}\n"
+RANCHER = (
+    "services:\n  lb:\n    lb_config:\n      port_rules:\n        - {source_port: 80, target_port: 80, service: web}\n"
+)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
