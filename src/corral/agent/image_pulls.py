@@ -2,7 +2,8 @@
 
 Why through the converger's `ImagePuller` (agent/pulls.py): one table of pulls per host, so an operator's pull and a
 container waiting for the same image share one engine pull; credentials are the ones a container of the image would
-use (the registries of the last `desired` message). Answered by one `end` whose `results` hold, per image,
+use: the request's `registries` (the server sends those of the registries its images come from), else those of
+the last `desired` message. Answered by one `end` whose `results` hold, per image,
 `pulled` (a new image id), `present` (the engine had that image already: the pull changed nothing) or `failed`
 with the engine's reason. Nothing is created or restarted.
 """
@@ -19,8 +20,8 @@ from corral.agent.engine_monitor import EngineMonitor
 from corral.agent.pulls import PULL_TIMEOUT_SECONDS, ImagePuller
 from corral.model import protocol
 from corral.model.builds import is_built_image
-from corral.model.errors import CorralError
-from corral.model.registries import credential_for
+from corral.model.errors import CorralError, InvalidInput
+from corral.model.registries import RegistryCredential, credential_for, credentials_from_wire
 from corral.runtime import containers as runtime
 
 log = logging.getLogger("corral.agent")
@@ -59,21 +60,27 @@ class PullRequests:
             error = f"pull needs `images`, a list of up to {MAX_IMAGES} image references"
             await self._send(protocol.END, {"request_id": request_id, "exit_code": 1, "error": error})
             return
-        results = await asyncio.gather(*(self._pull(image) for image in dict.fromkeys(images)))
+        try:
+            sent = credentials_from_wire(message.data.get("registries"))
+        except InvalidInput as exc:
+            await self._send(protocol.END, {"request_id": request_id, "exit_code": 1, "error": exc.message})
+            return
+        registries = {**self.converger.registries, **sent}
+        results = await asyncio.gather(*(self._pull(image, registries) for image in dict.fromkeys(images)))
         failed = any(r["status"] == "failed" for r in results)
         await self._send(
             protocol.END, {"request_id": request_id, "exit_code": 1 if failed else 0, "error": None, "results": results}
         )
         await self._on_pulled()
 
-    async def _pull(self, image: str) -> dict[str, str]:
+    async def _pull(self, image: str, registries: dict[str, RegistryCredential]) -> dict[str, str]:
         try:
             before = await self.monitor.call(runtime.image_identity, self.monitor.engine, image)
             if is_built_image(image):  # no registry has it: the server sends it (agent/builds.py)
                 if before:
                     return {"image": image, "status": "present", "id": before, "reason": ""}
                 return _failed(image, "built by Corral: the server sends it to a host that runs its containers")
-            credential = credential_for(image, self.converger.registries)
+            credential = credential_for(image, registries)
             failure = await asyncio.to_thread(self._puller().pull_now, image, credential, PULL_TIMEOUT_SECONDS)
             if failure:
                 return _failed(image, failure)

@@ -168,7 +168,7 @@ def create_app(
     app.state.catalogs = catalogs
     app.state.builds = builds
     app.state.volumes = volumes
-    app.state.pulls = StackPulls(store, stacks, hub)  # `corral pull` (server/image_pulls.py)
+    app.state.pulls = StackPulls(store, stacks, hub, registries)  # `corral pull` (server/image_pulls.py)
     app.state.registries = registries
     app.state.access = AccessStore(store)
     app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None

@@ -2,8 +2,9 @@
 hosts a stack's services may run on to pull their images now, and wait for every answer.
 
 Why through the agents' `pull` request (agent/image_pulls.py) and not a second pull path: the agent pulls with the
-same per-image table, timeouts and registry credentials as a container would. The hosts are chosen by the pure
-`orchestrator/pull_targets.py`. Nothing is created or restarted, and nothing is stored.
+same per-image table and timeouts as a container would, and with the credentials a container of the image gets
+(only those of the registries the request's images come from, as `desired` sends them: model/registries.py).
+The hosts are chosen by the pure `orchestrator/pull_targets.py`. Nothing is created or restarted, nothing stored.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from corral.model import protocol
 from corral.model.entities import Host
 from corral.model.errors import Unavailable
+from corral.model.registries import RegistryCredential, credentials_needed
 from corral.orchestrator.pull_targets import PullTarget, pull_targets
 from corral.server.hub import AgentHub
+from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
@@ -27,10 +30,18 @@ NOT_CONNECTED = "host not connected"
 
 
 class StackPulls:
-    def __init__(self, store: Store, stacks: StackStore, hub: AgentHub, wait_seconds: float = WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        stacks: StackStore,
+        hub: AgentHub,
+        registries: RegistryStore,
+        wait_seconds: float = WAIT_SECONDS,
+    ) -> None:
         self.store = store
         self.stacks = stacks
         self.hub = hub
+        self.registries = registries
         self.wait_seconds = wait_seconds
 
     async def pull(self, stack_id: str, services: Sequence[str] | None) -> dict[str, Any]:
@@ -40,12 +51,13 @@ class StackPulls:
         hosts = await run_in_threadpool(self.store.list_hosts, stack.environment_id, container_counts=False)
         targets, notes = pull_targets(stack_services, [s for s in slots if s.stack_id == stack.id], hosts, services)
         by_id = {h.id: h for h in hosts}
+        credentials = await run_in_threadpool(self.registries.credentials, stack.environment_id) if targets else []
         per_host: dict[str, list[PullTarget]] = {}
         for target in targets:
             for host_id in target.host_ids:
                 per_host.setdefault(host_id, []).append(target)
         answers = await asyncio.gather(
-            *(self._ask(by_id[h], [t.image for t in ts]) for h, ts in per_host.items() if h in by_id)
+            *(self._ask(by_id[h], [t.image for t in ts], credentials) for h, ts in per_host.items() if h in by_id)
         )
         found = {host_id: answer for host_id, answer in zip([h for h in per_host if h in by_id], answers, strict=True)}
         results = []
@@ -72,9 +84,12 @@ class StackPulls:
             "failed": sum(1 for r in results if r["status"] == "failed"),
         }
 
-    async def _ask(self, host: Host, images: list[str]) -> dict[str, dict[str, str]]:
+    async def _ask(
+        self, host: Host, images: list[str], credentials: list[RegistryCredential]
+    ) -> dict[str, dict[str, str]]:
         """One `pull` request to a host's agent: image -> {status, id, reason}."""
         images = list(dict.fromkeys(images))
+        registries = [c.to_wire() for c in credentials_needed(images, credentials)]
 
         def every(status: str, reason: str) -> dict[str, dict[str, str]]:
             return {image: {"status": status, "id": "", "reason": reason} for image in images}
@@ -82,7 +97,9 @@ class StackPulls:
         if not self.hub.is_connected(host.id):
             return every("skipped", NOT_CONNECTED)
         try:
-            stream = await self.hub.relay.open_stream(host.id, protocol.PULL, {"images": images})
+            stream = await self.hub.relay.open_stream(
+                host.id, protocol.PULL, {"images": images, "registries": registries}
+            )
         except Unavailable:
             return every("skipped", NOT_CONNECTED)
         try:
