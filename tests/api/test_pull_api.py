@@ -12,19 +12,21 @@ from corral.model import protocol
 from tests.api.test_volumes_api import agent, eventually
 from tests.security.conftest import add_user
 
+PASSWORD = "s3cret-Pa55word-for-pulls"
+IMAGES = ["corral/web:1", "registry.example.com:5000/db:2"]
 COMPOSE = """
 services:
   web:
     image: corral/web:1
     labels: {io.rancher.scheduler.global: 'true'}
   db:
-    image: corral/db:2
+    image: registry.example.com:5000/db:2
     labels: {io.rancher.scheduler.global: 'true'}
 """
 
 
-def answer_pulls(ws: Any, outcomes: dict[str, tuple[str, str]]) -> list[str]:
-    """Play the agent: answer the next `pull` request, image -> (status, id or reason)."""
+def answer_pulls(ws: Any, outcomes: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Play the agent: answer the next `pull` request, image -> (status, id or reason); returns the request."""
     while True:
         message = protocol.decode(ws.receive_text())
         if message.type == protocol.PULL:
@@ -41,7 +43,8 @@ def answer_pulls(ws: Any, outcomes: dict[str, tuple[str, str]]) -> list[str]:
     ]
     end = {"request_id": message.data["request_id"], "exit_code": 0, "error": None, "results": results}
     ws.send_text(protocol.Message(protocol.END, end).encode())
-    return images
+    data: dict[str, Any] = message.data
+    return data
 
 
 def by_host_image(answer: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -49,6 +52,9 @@ def by_host_image(answer: dict[str, Any]) -> dict[tuple[str, str], tuple[str, st
 
 
 def test_pull_asks_every_host_and_reports_each_answer(api: TestClient) -> None:
+    for server in ("registry.example.com:5000", "other.example.com"):  # only the first is one the stack pulls from
+        body = {"server": server, "username": "alice", "password": PASSWORD}
+        assert api.post("/v1/environments/default/registries", json=body).status_code == 201
     with agent(api, "one") as (one, _):
         with agent(api, "two") as (two, _):
             eventually(lambda: [h["state"] for h in api.get("/v1/hosts").json()["data"]] == ["active", "active"])
@@ -67,28 +73,39 @@ def test_pull_asks_every_host_and_reports_each_answer(api: TestClient) -> None:
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 pulled = pool.submit(api.post, f"/v1/stacks/{stack_id}/pull")
                 asked_one = answer_pulls(
-                    one, {"corral/web:1": ("pulled", "sha256:aaa"), "corral/db:2": ("present", "sha256:bbb")}
+                    one,
+                    {
+                        "corral/web:1": ("pulled", "sha256:aaa"),
+                        "registry.example.com:5000/db:2": ("present", "sha256:bbb"),
+                    },
                 )
                 asked_two = answer_pulls(
                     two,
-                    {"corral/web:1": ("failed", "manifest for corral/web:1 not found"), "corral/db:2": ("pulled", "x")},
+                    {
+                        "corral/web:1": ("failed", "manifest for corral/web:1 not found"),
+                        "registry.example.com:5000/db:2": ("pulled", "x"),
+                    },
                 )
                 response = pulled.result(timeout=30)
             assert response.status_code == 200, response.text
-            assert sorted(asked_one) == sorted(asked_two) == ["corral/db:2", "corral/web:1"]
+            assert sorted(asked_one["images"]) == sorted(asked_two["images"]) == sorted(IMAGES)
+            wanted = [{"server": "registry.example.com:5000", "username": "alice", "password": PASSWORD}]
+            assert asked_one["registries"] == asked_two["registries"] == wanted
+            assert PASSWORD not in response.text
             answer = response.json()
             assert answer["stack"] == "shop" and answer["failed"] == 1
             assert by_host_image(answer) == {
                 ("one", "corral/web:1"): ("pulled", "sha256:aaa"),
-                ("one", "corral/db:2"): ("present", "sha256:bbb"),
+                ("one", "registry.example.com:5000/db:2"): ("present", "sha256:bbb"),
                 ("two", "corral/web:1"): ("failed", "manifest for corral/web:1 not found"),
-                ("two", "corral/db:2"): ("pulled", "x"),
+                ("two", "registry.example.com:5000/db:2"): ("pulled", "x"),
             }
             assert {r["service"] for r in answer["results"] if r["image"] == "corral/web:1"} == {"web"}
         # `two` is gone: it keeps its containers for the grace period, and its pull is skipped
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pulled = pool.submit(api.post, f"/v1/stacks/{stack_id}/pull", json={"services": ["web"]})
-            assert answer_pulls(one, {"corral/web:1": ("present", "sha256:aaa")}) == ["corral/web:1"]
+            asked = answer_pulls(one, {"corral/web:1": ("present", "sha256:aaa")})
+            assert (asked["images"], asked["registries"]) == (["corral/web:1"], [])
             response = pulled.result(timeout=30)
         assert response.status_code == 200, response.text
         assert by_host_image(response.json()) == {

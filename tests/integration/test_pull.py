@@ -63,3 +63,7 @@ def test_pull_fetches_the_stack_images_onto_the_host(server: ServerProcess, tmp_
         assert any(line.startswith(f"h1  app  {image}  present") for line in lines), lines
         failed = next(line for line in lines if f"gone  {missing}  failed" in line)
         assert "not found" in failed or "unknown" in failed, failed
+
+    logs = [server.data_dir / "server.log", *server.data_dir.glob("hosts/*/agent.log")]
+    for path in logs:
+        assert PASSWORD not in path.read_text(errors="replace"), f"the registry password is in {path}"
