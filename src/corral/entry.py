@@ -22,6 +22,7 @@ from corral.cli import completion as _completion_command  # noqa: F401 - registe
 from corral.cli import compose_commands as _compose_commands  # noqa: F401 - registers `config`, `export`
 from corral.cli import events as _event_commands  # noqa: F401 - registers `events`
 from corral.cli import ops as _ops_commands  # noqa: F401 - registers `down`, `wait`, `port`
+from corral.cli import pulls as _pull_command  # noqa: F401 - registers `pull`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
 from corral.cli import secrets as _secret_commands  # noqa: F401 - registers `secrets ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...

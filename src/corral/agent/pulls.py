@@ -11,6 +11,10 @@ At most `max_parallel` pulls run at a time, each on its own pooled engine connec
 stay free); the images beyond wait, and say so. `pull_image: always` asks for a pull that ended after the container
 asked for it (not a copy pulled earlier). A failed pull is reported once to each slot that waited for it, then
 the next request pulls again (the converger's retry delay spaces the attempts).
+
+`pull_now` is the pull an operator asks for (`corral pull`): it blocks its caller (never the converger), joins a
+pull of the same image already running, else starts one on the same threads and table (it does not wait for a
+free slot: an operator's pull is asked for explicitly).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from corral.model.errors import CorralError, Unavailable
 from corral.model.registries import RegistryCredential
@@ -45,6 +49,7 @@ class _Pull:
     requesters: set[str]
     finished: float | None = None
     failure: str = ""  # "" when it worked (or still runs)
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class ImagePuller:
@@ -112,6 +117,22 @@ class ImagePuller:
         threading.Thread(target=self._run, args=(image, credential), name=f"pull-{image[:40]}", daemon=True).start()
         raise self._waiting(image, "pull started", always)
 
+    def pull_now(self, image: str, credential: RegistryCredential | None, timeout: float | None = None) -> str:
+        """Pull `image` now, or wait for its running pull; "" when it worked, else why not."""
+        with self._lock:
+            pull = self._pulls.get(image)
+            if pull is None or pull.finished is not None:
+                pull = _Pull(started=self._clock(), requesters=set())
+                self._pulls[image] = pull
+                start = True
+            else:
+                start = False
+        if start:
+            threading.Thread(target=self._run, args=(image, credential), name=f"pull-{image[:40]}", daemon=True).start()
+        if not pull.done.wait(timeout):
+            return f"the pull of {image} did not end within {timeout:.0f} s"
+        return pull.failure
+
     def _waiting(self, image: str, doing: str, always: bool) -> WaitingForImage:
         """The reason of a container waiting for its image; after a failed pull, why that one failed too."""
         failed = self._failed.get(image)
@@ -142,6 +163,7 @@ class ImagePuller:
             else:
                 self._failed.pop(image, None)
             took = pull.finished - pull.started
+            pull.done.set()
         if failure:
             log.warning("pull of image %s failed after %.0f s: %s", image, took, failure)
         else:

@@ -50,6 +50,7 @@ from corral.agent.engine_monitor import (
 )
 from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
+from corral.agent.image_pulls import PullRequests
 from corral.agent.network import NetworkManager
 from corral.agent.streams import JobSource, StreamManager, StreamSource
 from corral.agent.volumes import VolumeReporter
@@ -190,7 +191,8 @@ class Session:
         self.network = network  # the overlay, DNS and metadata (agent/network.py); outlives sessions
         self._engine_reported_down = False  # this connection told the server the engine is down
         self.volumes = VolumeReporter(monitor, self._send)  # the engine's volumes (agent/volumes.py)
-        self._volume_tasks: set[asyncio.Task[None]] = set()
+        self._volume_tasks: set[asyncio.Task[None]] = set()  # volume and pull requests (agent/image_pulls.py)
+        self.pulls = PullRequests(monitor, converger, self._send, self._send_images)
 
     async def run(self) -> SessionResult:
         """Connect, talk until the socket ends or `stop` is set, and say how it ended. Never raises."""
@@ -344,8 +346,9 @@ class Session:
             await self._on_network(message)
         elif message.type == protocol.TRUST and self.pin_trust is not None:
             await self._on_trust(message)
-        elif message.type == protocol.VOLUME:  # on its own task: the receive loop never waits for the engine
-            task = asyncio.create_task(self.volumes.handle(message))
+        elif message.type in (protocol.VOLUME, protocol.PULL):  # on a task: the receive loop never waits for them
+            handle = self.volumes.handle if message.type == protocol.VOLUME else self.pulls.handle
+            task = asyncio.create_task(handle(message))
             self._volume_tasks.add(task)
             task.add_done_callback(self._volume_tasks.discard)
         elif message.type == protocol.ERROR:

@@ -55,6 +55,7 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 CLI_RETRY_SECONDS = 60.0  # how long the CLI waits for a server that restarts or whose database is unavailable
 _MAX_RETRY_DELAY = 5.0
+PULL_TIMEOUT_SECONDS = 660.0  # the server waits up to 10 min for the hosts' pulls
 LIST_PAGE = 500  # items per page when the client walks a collection (server/paging.py allows up to 1,000)
 
 
@@ -487,6 +488,15 @@ class StacksClient:
         """Remove a stack; its stack and per-container volumes go once its containers are gone, unless kept."""
         params = {"keep_volumes": "true"} if keep_volumes else None
         self._client.request("DELETE", f"/v1/stacks/{_segment(stack_id)}", params=params)
+
+    def pull(self, stack_id: str, services: list[str] | None = None) -> dict[str, Any]:
+        """Have the hosts pull the stack's images now and wait for them (`corral pull`): {results: [{service,
+        image, host, status: pulled|present|failed|skipped, id, reason}], notes, failed}."""
+        body = {"services": services} if services else {}
+        result: dict[str, Any] = self._client.request(
+            "POST", f"/v1/stacks/{_segment(stack_id)}/pull", json=body, timeout=PULL_TIMEOUT_SECONDS
+        )
+        return result
 
     def get_service(self, service_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._client.request("GET", f"/v1/services/{_segment(service_id)}")

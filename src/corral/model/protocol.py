@@ -116,6 +116,7 @@ TRUSTED = "trusted"
 ACK = "ack"
 VOLUMES = "volumes"
 VOLUME = "volume"
+PULL = "pull"  # server -> agent: pull these images now (`corral pull`), answered by one `end` with results
 LOGS = "logs"
 EXEC = "exec"
 STATS = "stats"
@@ -167,6 +168,7 @@ SERVER_MESSAGE_TYPES = frozenset(
         SAVE,
         LOAD,
         VOLUME,
+        PULL,
     }
 )
 MAX_OUTPUT_CHUNK = 64 * 1024

@@ -309,6 +309,23 @@ def image_present(engine: DockerEngine, image: str) -> bool:
     return engine.call(f"look up image {image}", present)
 
 
+def image_identity(engine: DockerEngine, image: str) -> str:
+    """The engine's id of `image` (with its registry digest when it has one, "id@digest"), "" when not present."""
+
+    def identity(client: docker.DockerClient) -> str:
+        try:
+            found = client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return ""
+        except docker.errors.APIError as exc:
+            raise EngineRejected(f"image {image}: {_explain(exc)}", field="launch.image") from exc
+        digests = found.attrs.get("RepoDigests") or []
+        digest = str(digests[0]).rpartition("@")[2] if digests else ""
+        return f"{found.id}@{digest}" if digest else str(found.id)
+
+    return engine.call(f"look up image {image}", identity)
+
+
 def pull_image(engine: DockerEngine, image: str, credential: RegistryCredential | None = None) -> str:
     """Pull `image` (blocks until the engine is done); "" when it worked, else why it failed (never the password).
     Raises `Unavailable` when the engine cannot be reached."""

@@ -127,6 +127,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/v1/stacks/{stack_id}"): env(R.STACKS, WRITE),
     ("POST", "/v1/stacks/{stack_id}/confirm-upgrade"): env(R.STACKS, WRITE),
     ("POST", "/v1/stacks/{stack_id}/rollback"): env(R.STACKS, WRITE),
+    ("POST", "/v1/stacks/{stack_id}/pull"): env(R.STACKS, WRITE),  # stores nothing, but uses hosts' bandwidth
     ("GET", "/v1/services"): listing(R.STACKS),
     ("GET", "/v1/services/{service_id}"): env(R.STACKS),
     ("POST", "/v1/services/{service_id}/scale"): env(R.STACKS, WRITE),

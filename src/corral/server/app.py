@@ -33,6 +33,7 @@ from corral.server.api_certificates import router as certificates_router
 from corral.server.api_compose import router as compose_router
 from corral.server.api_events import router as events_router
 from corral.server.api_plan import router as plan_router
+from corral.server.api_pulls import router as pulls_router
 from corral.server.api_registries import router as registries_router
 from corral.server.api_secrets import router as secrets_router
 from corral.server.api_stacks import router as stacks_router
@@ -52,6 +53,7 @@ from corral.server.guard import RequestGuard
 from corral.server.host_service import HostService
 from corral.server.hub import AgentHub
 from corral.server.idempotency import Idempotency
+from corral.server.image_pulls import StackPulls
 from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
@@ -166,6 +168,7 @@ def create_app(
     app.state.catalogs = catalogs
     app.state.builds = builds
     app.state.volumes = volumes
+    app.state.pulls = StackPulls(store, stacks, hub, registries)  # `corral pull` (server/image_pulls.py)
     app.state.registries = registries
     app.state.access = AccessStore(store)
     app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None
@@ -200,6 +203,7 @@ def create_app(
     app.include_router(registries_router)
     app.include_router(secrets_router)
     app.include_router(volumes_router)
+    app.include_router(pulls_router)
     app.include_router(certificates_router)
     app.include_router(tls_router)
     app.include_router(access_router)
