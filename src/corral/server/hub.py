@@ -262,6 +262,7 @@ class AgentHub:
                     await self.trust_listener(host_id, message.data)
             elif message.type == protocol.ERROR:
                 log.warning("agent %s reports an error: %s", host_id, message.data.get("message"))
+                self.relay.on_error(host_id, message)
             else:
                 raise InvalidInput(f"unknown message type {message.type!r}", field="type")
         except CorralError as exc:

@@ -129,6 +129,6 @@ def _read_answer(images: list[str], data: dict[str, Any]) -> dict[str, dict[str,
                     "reason": str(entry.get("reason") or "")[:2000],
                 }
     status, reason = "failed", str(error) if error else "the agent did not answer for this image (an old agent?)"
-    if raw is None and data.get("exit_code") is None:  # the relay ended the request: the agent went meanwhile
+    if raw is None and data.get("exit_code") is None and not data.get("refused"):  # the agent went meanwhile
         status, reason = "skipped", f"{NOT_CONNECTED} ({error})" if error else NOT_CONNECTED
     return {image: answered.get(image) or {"status": status, "id": "", "reason": reason} for image in images}

@@ -38,6 +38,7 @@ class Stream:
     buffered: int = 0  # bytes of `output` data waiting in `queue`
     paused: bool = False  # the agent was told to pause this stream
     stall: asyncio.TimerHandle | None = None  # ends the stream when it stays paused too long
+    opened_by: str = ""  # the id of the message that asked for it: an agent's `error` in reply to it ends it
 
 
 class StreamRelay:
@@ -52,8 +53,10 @@ class StreamRelay:
     async def open_stream(self, host_id: str, kind: str, data: dict[str, object]) -> Stream:
         """Ask a connected agent for a logs or exec stream; Unavailable if the host's agent is not connected."""
         stream = Stream(request_id=secrets.token_hex(12), host_id=host_id)
+        request = protocol.Message(kind, {**data, "request_id": stream.request_id})
+        stream.opened_by = request.id
         self.streams[stream.request_id] = stream
-        if not await self._send(host_id, protocol.Message(kind, {**data, "request_id": stream.request_id})):
+        if not await self._send(host_id, request):
             del self.streams[stream.request_id]
             raise Unavailable("the agent of this container's host is not connected")
         return stream
@@ -84,6 +87,21 @@ class StreamRelay:
                 stream.stall = None
             await self._send(stream.host_id, protocol.Message(protocol.RESUME, {"request_id": stream.request_id}))
         return message
+
+    def on_error(self, host_id: str, message: protocol.Message) -> None:
+        """An agent's `error` in reply to the message that opened a stream (an agent too old to know the request,
+        or one that refused it): the stream ends with that error rather than waiting out its deadline."""
+        replied_to = message.data.get("in_reply_to")
+        if not isinstance(replied_to, str) or not replied_to:
+            return
+        for stream in list(self.streams.values()):
+            if stream.opened_by == replied_to and stream.host_id == host_id and not stream.ended:
+                stream.ended = True
+                if stream.stall is not None:
+                    stream.stall.cancel()
+                error = f"the agent refused the request: {message.data.get('message', '')}"
+                end = {"request_id": stream.request_id, "exit_code": None, "error": error, "refused": True}
+                stream.queue.put_nowait(protocol.Message(protocol.END, end))
 
     async def on_message(self, host_id: str, message: protocol.Message) -> None:
         request_id = message.data.get("request_id")
