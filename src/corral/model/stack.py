@@ -223,7 +223,7 @@ class ServiceSpec:
 class StackSpec:
     name: str
     services: tuple[ServiceSpec, ...]
-    warnings: tuple[str, ...] = ()  # e.g. "docker-compose.yml: service web: key 'secrets' is not supported yet"
+    warnings: tuple[str, ...] = ()  # what the files asked that Corral reads with a guessed meaning or ignores
 
     def service(self, name: str) -> ServiceSpec | None:
         return next((s for s in self.services if s.name == name), None)
@@ -342,9 +342,10 @@ class Service:
     scale: int
     position: int = 0
     reason: str = ""  # why some of its containers cannot be placed, "" when all are placed
-    state: str = "active"  # active | upgrading | upgraded | upgrade-error | rolling-back (orchestrator/upgrades.py)
+    state: str = "active"  # the stored state, a ServiceState value (model/service_state.py)
     state_since: float = 0.0
-    upgrade: dict[str, Any] = field(default_factory=dict)  # the upgrade in progress (strategy, previous spec, ...)
+    # the upgrade or restart in progress (strategy, previous spec, the restart's progress under "restart", ...)
+    upgrade: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
