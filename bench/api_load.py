@@ -221,6 +221,17 @@ class Agent:
         await self.ws.send(protocol.Message(protocol.ACK, {"network": self.network_version, "resync": True}).encode())
 
 
+async def register_agents(client: httpx.AsyncClient, agents: list[Agent], token: str) -> None:
+    """Register every simulated agent with `token`, 20 at a time (as many hosts joining at once would)."""
+    limit = asyncio.Semaphore(20)
+
+    async def register(agent: Agent) -> None:
+        async with limit:
+            await agent.register(client, token)
+
+    await asyncio.gather(*(register(a) for a in agents))
+
+
 async def _quiet(agents: list[Agent], seconds: float = 2.0, timeout: float = 120.0) -> None:
     """Until no agent received a desired or network message for `seconds`."""
     deadline = time.monotonic() + timeout
@@ -352,13 +363,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
             reply.raise_for_status()
             token = reply.json()["token"]
             started = time.monotonic()
-            limit = asyncio.Semaphore(20)
-
-            async def register(agent: Agent) -> None:
-                async with limit:
-                    await agent.register(client, token)
-
-            await asyncio.gather(*(register(a) for a in agents))
+            await register_agents(client, agents, token)
             events = [asyncio.Event() for _ in agents]
             for agent, event in zip(agents, events, strict=True):
                 agent.task = asyncio.create_task(agent.run(server.url, event, trust))

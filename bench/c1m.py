@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 import websockets
-from api_load import Agent, Server, _scale_by_one  # bench/ is the script's directory: P3's simulator
+from api_load import Agent, Server, _scale_by_one, register_agents  # bench/ is the script's directory: P3's simulator
 
 FULL_AGENTS = 5000
 FULL_SERVICES = 1000
@@ -230,13 +230,7 @@ async def _connect(server: Server, client: httpx.AsyncClient, agents: list[Agent
     reply = await client.post("/v1/environments/default/registration-tokens", json={"description": "c1m"})
     reply.raise_for_status()
     token = reply.json()["token"]
-    limit = asyncio.Semaphore(20)
-
-    async def register(agent: Agent) -> None:
-        async with limit:
-            await agent.register(client, token)
-
-    await asyncio.gather(*(register(a) for a in agents))
+    await register_agents(client, agents, token)
     events = [asyncio.Event() for _ in agents]
     trust = server.ssl()
     for agent, event in zip(agents, events, strict=True):
