@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from corral.model.errors import InvalidInput
+from corral.orchestrator.upgrades import READY_HEALTH  # ready for the next batch means what it means for an upgrade
 
-READY_HEALTH = frozenset({"", "healthy"})
 DEFAULT_DEADLINE_SECONDS = 300.0
 _UP_STATES = frozenset({"running", "restarting", "paused"})  # the engine still holds the process
 
