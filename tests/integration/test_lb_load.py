@@ -91,7 +91,7 @@ class Load:
                 body = response.read().decode().strip()
                 connection.close()
                 outcome = body if response.status == 200 else f"HTTP {response.status}: {body[:60]}"
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:  # HTTPException: a cut answer (IncompleteRead)
                 outcome = f"error: {exc!r}"
             with self.lock:
                 if outcome.startswith(("HTTP ", "error: ")):
@@ -177,6 +177,9 @@ def test_no_failed_request_through_scale_and_upgrade(server: ServerProcess, tmp_
     # HAProxy logs its checks' verdicts ("Server ... is DOWN, reason: ...") beside the abnormal requests: they say
     # whether a failure came from HAProxy's own check or from the targets Corral offered.
     verdicts = [line for line in server.cli("logs", "shop-lb-1").stdout.splitlines() if " is DOWN" in line]
-    assert load.failures == [], (len(load.failures), load.failures[:5], verdicts[:10], abnormal[:10])
-    assert abnormal == [], abnormal[:20]  # a retried request: a target was stopped before it left HAProxy
+    # and the agent's drains and HAProxy pushes, with their times, say whether a target stopped while still offered
+    agent = (server.data_dir / "hosts" / "load1" / "agent.log").read_text(errors="replace").splitlines()
+    drains = [line for line in agent if "drain" in line or "load balancer shop-lb" in line]
+    assert load.failures == [], (len(load.failures), load.failures[:5], verdicts[:10], abnormal[:10], drains[-40:])
+    assert abnormal == [], (abnormal[:20], drains[-40:])  # a retried request: a target stopped before it left HAProxy
     assert len(answered) == 2

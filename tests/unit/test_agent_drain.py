@@ -79,9 +79,21 @@ def test_a_target_waits_until_out_of_the_network_state_then_settles_then_its_req
         tables=lambda _: next(tables),
     )
     waited = drainer.drain("d1", "shop-app-1")
-    # 3 polls while still offered, the settle second, then 4 polls while a request was open
-    assert clock.slept == [0.2, 0.2, 0.2, 1.0, 0.2, 0.2, 0.2, 0.2]
+    # 3 polls while still offered, the settle second, 4 samples while a request was open, then 3 quiet ones
+    assert clock.slept == [0.2, 0.2, 0.2, 1.0] + [0.2] * 6
     assert waited == clock.now
+
+
+def test_one_quiet_sample_between_requests_does_not_end_the_drain() -> None:
+    clock = Clock()
+    state = _state()  # already out of the network state
+    busy, idle = [HEADER + LISTEN_8080 + IN_8080], [HEADER + LISTEN_8080]
+    samples = iter([busy, idle, busy, idle, idle, busy] + [idle] * 100)  # an HAProxy worker still sending requests
+    drainer = Drainer(
+        lambda: state, lambda _: 42, settle_seconds=0.0, clock=clock, sleep=clock.sleep, tables=lambda _: next(samples)
+    )
+    drainer.drain("d1", "shop-app-1")
+    assert clock.slept == [0.0] + [0.2] * 8  # ends on the third idle sample after the last busy one
 
 
 def test_the_wait_is_bounded_and_others_do_not_wait() -> None:

@@ -4,10 +4,12 @@ stops only once the requests it is serving have finished (bounded).
 Why here, in the agent that stops the container: the server drops a leaving container from every host's `network`
 message in the same pass that stops it (a removed slot has no record, a desired-stopped one is not `running`), and
 every LB host reloads HAProxy from that message, but nothing orders that message before the target host's `desired`
-message. So before stopping a container of a service some LB routes to, the agent waits until its own copy of the
-network state no longer offers the container (the LB hosts get the same message at the same time), gives them
-`settle_seconds` to reload, then waits while the container still has established connections on a port it listens
-on (HAProxy's old workers finishing their requests), at most `bound_seconds` in all. An LB container of this host
+message. So before stopping a container of a service some LB routes to, the agent waits until the network state
+its own LB component has applied (pushed to this host's HAProxys, not merely received) no longer offers the
+container (the other LB hosts get the same message at the same time), gives them `settle_seconds` to reload, then
+waits until the container has had no established connection on a port it listens on for `QUIET_POLLS` polls in a
+row (HAProxy's old workers finishing their requests; a worker that has not reloaded yet keeps opening new ones),
+at most `bound_seconds` in all. An LB container of this host
 drains the same way behind the host ports the agent forwards (network/lb_ports.py): it stops once they send new
 connections elsewhere (`fronted` false) and the connections it holds have ended. Other containers stop at once.
 """
@@ -28,6 +30,7 @@ log = logging.getLogger("corral.agent.drain")
 SETTLE_SECONDS = 1.0  # for the LB hosts to reload HAProxy after the network message that drops the target
 BOUND_SECONDS = 30.0  # the longest a stop waits for the network message and the target's open requests
 POLL_SECONDS = 0.2
+QUIET_POLLS = 3  # consecutive polls without a connection: one empty sample can fall between two short requests
 _LISTEN, _ESTABLISHED = "0A", "01"
 
 
@@ -146,9 +149,11 @@ class Drainer:
             self._sleep(POLL_SECONDS)
         self._sleep(max(0.0, min(self.settle_seconds, deadline - self._clock())))
         left = open_connections(self._tables(pid))
-        while left and self._clock() < deadline:
+        quiet = 0 if left else 1
+        while quiet < QUIET_POLLS and self._clock() < deadline:
             self._sleep(POLL_SECONDS)
             left = open_connections(self._tables(pid))
+            quiet = 0 if left else quiet + 1
         waited = self._clock() - start
         if left:
             log.warning("draining %s: %d connections still open after %.1f s; stopping it", name, left, waited)

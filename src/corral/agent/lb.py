@@ -169,6 +169,7 @@ class LoadBalancers:
         self.engine = engine
         self.apply_seconds = apply_seconds
         self._state: NetworkState | None = None
+        self._applied: NetworkState | None = None  # the state of the last round pushed to this host's HAProxys
         self._wake = asyncio.Event()
         self._pushed: dict[str, tuple[str, str]] = {}  # container name -> (docker id, config digest)
         self._certificates: Mapping[str, str] = {}  # name -> PEM bundle (chain + key); never logged
@@ -178,8 +179,14 @@ class LoadBalancers:
 
     @property
     def state(self) -> NetworkState | None:
-        """The last network state (agent/drain.py reads which targets the LBs still offer)."""
+        """The last network state received."""
         return self._state
+
+    @property
+    def applied(self) -> NetworkState | None:
+        """The network state of the last finished round: what this host's HAProxys were told (agent/drain.py reads
+        which targets they still offer; the received state can be a round ahead of them)."""
+        return self._applied
 
     def update(self, state: NetworkState) -> None:
         self._state = state
@@ -241,6 +248,7 @@ class LoadBalancers:
             pushed.append(name)
             log.info("load balancer %s: configuration updated (%s)", name, _summary(text))
         self._forward(state, wanted)
+        self._applied = state
         return pushed
 
     def fronted(self, name: str) -> bool:

@@ -156,7 +156,7 @@ class Agent:
         self.load_balancers = LoadBalancers(DockerEngine(docker_host))  # haproxy.cfg of the LB containers here
         pid_of = functools.partial(container_pid, self.converger.engine)
         lbs = self.load_balancers  # LB targets and LB containers drain before they stop
-        self.converger.drain = Drainer(lambda: lbs.state, pid_of, fronted=lbs.fronted).drain
+        self.converger.drain = Drainer(lambda: lbs.applied, pid_of, fronted=lbs.fronted).drain
         if settings.agent_overlay:
             self.network.register(self.dns)
             self.network.register(self.metadata)
