@@ -62,6 +62,8 @@ def test_a_volume_is_created_listed_refused_while_in_use_and_removed(page: Any, 
     page.goto("/ui/volumes")
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button.danger").click()
+    page.wait_for_load_state()
+    assert page.locator("#volume-error").count() == 0, page.locator("#volume-error").inner_text()
     expect(page.locator(f"#volumes tr[data-name='{name}']")).to_have_count(0)
     assert name not in _volumes(ui_server)
 

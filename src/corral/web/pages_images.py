@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from corral.model.access import Resource
 from corral.model.errors import CorralError
+from corral.web.pages_volumes import settle
 from corral.web.permissions import may_change
 from corral.web.rendering import environments_of, render
 from corral.web.sessions import Session
@@ -75,7 +76,10 @@ def images_page(request: Request, session: PageSession) -> HTMLResponse:
 def remove_image(request: Request, host_id: str, image_id: str, session: PostSession) -> Response:
     back = request.query_params.get("host") or ""
     try:
-        session.client().images.delete(host_id, image_id)
+        client = session.client()
+        client.images.delete(host_id, image_id)
+        environment = str(client.get_host(host_id)["environment_id"])
+        settle(lambda: all(i["id"] != image_id for i in client.images.list(environment, host=host_id)))
     except CorralError as exc:
         status = exc.status if exc.status < 500 else 422
         return _page(request, session, status, error=exc.message, host_ref=back)

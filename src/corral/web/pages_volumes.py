@@ -8,6 +8,8 @@ roles that may change volumes (containers' rights: restricted and above), as the
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -22,6 +24,15 @@ from corral.web.shared import PageSession, PostSession
 
 router = APIRouter()
 FormText = Annotated[str, Form()]
+SETTLE_SECONDS = 5.0  # how long a change waits for the agents' next reports to show it in the list
+
+
+def settle(listed: Callable[[], bool], seconds: float = SETTLE_SECONDS) -> None:
+    """Wait (bounded) until the list shows a change the agents made: each answers a request before it reports
+    its engine again, so a page read at once could still show what was just removed."""
+    deadline = time.monotonic() + seconds
+    while not listed() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _environment(session: Session) -> str:
@@ -64,9 +75,9 @@ def volumes_page(request: Request, session: PageSession) -> HTMLResponse:
 @router.post("/volumes")
 def create_volume(request: Request, session: PostSession, name: FormText = "", driver: FormText = "") -> Response:
     try:
-        session.client().volumes.create(
-            _environment(session) or "default", name.strip(), driver=driver.strip() or "local"
-        )
+        environment = _environment(session) or "default"
+        session.client().volumes.create(environment, name.strip(), driver=driver.strip() or "local")
+        settle(lambda: any(v["name"] == name.strip() for v in session.client().volumes.list(environment)))
     except CorralError as exc:
         return _refused(request, session, exc, form={"name": name, "driver": driver})
     return RedirectResponse("/ui/volumes", status_code=303)
@@ -75,7 +86,9 @@ def create_volume(request: Request, session: PostSession, name: FormText = "", d
 @router.post("/volumes/{name}/delete")
 def remove_volume(request: Request, name: str, session: PostSession) -> Response:
     try:
-        session.client().volumes.delete(_environment(session) or "default", name)
+        environment = _environment(session) or "default"
+        session.client().volumes.delete(environment, name)
+        settle(lambda: all(v["name"] != name for v in session.client().volumes.list(environment)))
     except CorralError as exc:
         return _refused(request, session, exc, refused=name)
     return RedirectResponse("/ui/volumes", status_code=303)
