@@ -21,6 +21,7 @@ from corral.cli import certificates as _certificate_commands  # noqa: F401 - reg
 from corral.cli import completion as _completion_command  # noqa: F401 - registers `completion`
 from corral.cli import compose_commands as _compose_commands  # noqa: F401 - registers `config`, `export`
 from corral.cli import events as _event_commands  # noqa: F401 - registers `events`
+from corral.cli import images as _image_commands  # noqa: F401 - registers `images ls|rm`
 from corral.cli import ops as _ops_commands  # noqa: F401 - registers `down`, `wait`, `port`
 from corral.cli import pulls as _pull_command  # noqa: F401 - registers `pull`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`

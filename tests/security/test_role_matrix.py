@@ -32,6 +32,7 @@ from tests.security.routes import v1_routes
 COMPOSE = "version: '2'\nservices:\n  web:\n    image: corral/busybox\n"
 SKIPPED = {("POST", "/v1/logout")}  # ends the caller's session: tests/security/test_cves.py covers it
 LAST = ("DELETE", "/v1/environments/{ref}")
+MATRIX_IMAGE = "sha256:" + "ab" * 32
 HOST_REMOVAL = ("DELETE", "/v1/hosts/{host_id}")  # late: the volumes its agent reports go with it
 
 
@@ -45,6 +46,8 @@ def objects(api: TestClient) -> Iterator[dict[str, str]]:
         agent.send_text(protocol.Message(protocol.SNAPSHOT, {"containers": []}).encode())
         in_use = {"name": "matrix", "driver": "local", "containers": ["shop-web-1"]}  # a removal answers 409 at once
         agent.send_text(protocol.Message(protocol.VOLUMES, {"volumes": [in_use]}).encode())
+        image = {"id": MATRIX_IMAGE, "tags": ["shop:1"], "containers": ["shop-web-1"]}  # removal: 409 at once
+        agent.send_text(protocol.Message(protocol.IMAGE_LIST, {"images": [image]}).encode())
         yield _created(api, host)
 
 
@@ -86,6 +89,7 @@ def _created(api: TestClient, host: dict[str, Any]) -> dict[str, str]:
         "user_ref": "victim",
         "subject_kind": "user",
         "subject": "victim",
+        "image": MATRIX_IMAGE,
     }
 
 

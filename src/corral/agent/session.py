@@ -50,6 +50,7 @@ from corral.agent.engine_monitor import (
 )
 from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
+from corral.agent.image_inventory import ImageInventoryReporter
 from corral.agent.image_pulls import PullRequests
 from corral.agent.network import NetworkManager
 from corral.agent.streams import JobSource, StreamManager, StreamSource
@@ -72,6 +73,7 @@ EVENT_DEBOUNCE_SECONDS = 0.5  # a burst of engine events converges once
 WELCOME_TIMEOUT_SECONDS = 15.0
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_REPLACED = 4409  # the server took a newer connection for the same host
+_REQUESTS = frozenset({protocol.VOLUME, protocol.PULL, protocol.IMAGE})  # each answered by one `end`
 _STREAM_MESSAGES = frozenset(
     {
         protocol.LOGS,
@@ -191,6 +193,7 @@ class Session:
         self.network = network  # the overlay, DNS and metadata (agent/network.py); outlives sessions
         self._engine_reported_down = False  # this connection told the server the engine is down
         self.volumes = VolumeReporter(monitor, self._send)  # the engine's volumes (agent/volumes.py)
+        self.image_list = ImageInventoryReporter(monitor, self._send)  # its images for people (issue 18)
         self._volume_tasks: set[asyncio.Task[None]] = set()  # volume and pull requests (agent/image_pulls.py)
         self.pulls = PullRequests(monitor, converger, self._send, self._send_images)
 
@@ -346,8 +349,10 @@ class Session:
             await self._on_network(message)
         elif message.type == protocol.TRUST and self.pin_trust is not None:
             await self._on_trust(message)
-        elif message.type in (protocol.VOLUME, protocol.PULL):  # on a task: the receive loop never waits for them
-            handle = self.volumes.handle if message.type == protocol.VOLUME else self.pulls.handle
+        elif message.type in _REQUESTS:  # on a task: the receive loop never waits for them
+            handle = {protocol.VOLUME: self.volumes.handle, protocol.IMAGE: self.image_list.handle}.get(
+                message.type, self.pulls.handle
+            )
             task = asyncio.create_task(handle(message))
             self._volume_tasks.add(task)
             task.add_done_callback(self._volume_tasks.discard)
@@ -511,7 +516,7 @@ class Session:
         if self.monitor.available:
             await self._send_snapshot()
             await self._send_images()
-            await self.volumes.report()
+            await self._report_storage()
         else:
             log.info("docker engine is not available; the container snapshot follows once it is")
             await self._send_engine()
@@ -531,15 +536,21 @@ class Session:
                 await self._send_engine()
                 await self._send_snapshot()
                 await self._send_images()
-                await self.volumes.report()
+                await self._report_storage()
                 next_resync = loop.time() + RESYNC_SECONDS
                 continue
             if any(change is IMAGES_CHANGED for change in changes):
                 await self._send_images()
+                await self.image_list.report()
             events = [c for c in changes if isinstance(c, ContainerEvent)]
             await self._send_deltas(events)
             if events:  # a container created or removed mounts or frees volumes
-                await self.volumes.report()
+                await self._report_storage()
+
+    async def _report_storage(self) -> None:
+        """The volumes and images lists, which containers coming and going change too."""
+        await self.volumes.report()
+        await self.image_list.report()
 
     async def _send_engine(self) -> None:
         """Tell the server when the engine stops answering, and when it answers again (before the snapshot)."""

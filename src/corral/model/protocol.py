@@ -28,6 +28,9 @@ Agent -> server
   ``volumes``    data: {"volumes": [{"name", "driver", "labels": {}, "containers": [name, ...]}, ...]}  every volume
                  of the host's engine and the containers that mount it (model/volumes.py); the full list, sent after
                  each snapshot and whenever it changes. Optional: an agent that never sends it shows no volumes
+  ``image_list`` data: {"images": [{"id", "tags": [], "size": int, "created": float, "containers": [name, ...]}]}
+                 every image of the host's engine and the containers made from it (model/image_inventory.py), for
+                 people (`GET /v1/images`); sent like `volumes`. Optional: an agent that never sends it lists none
   ``ack``        data: {"desired": int}  the agent holds the desired set of that version (model/deltas.py); with
                  "resync": true it holds another one (a gap): the server sends the full set again. {"network": int}
                  (and "resync") the same for the network state (model/network_deltas.py)
@@ -69,6 +72,9 @@ any number of `output` messages and exactly one `end`, also when the request fai
   ``volume``     data: {"request_id", "action": "create" | "remove", "name", "driver", "driver_opts": {},
                  "labels": {}}   create or remove a named volume on the host's engine; answered by one `end`
                  (exit_code 0, or the error: a volume in use names its containers), then a `volumes` report
+  ``image``      data: {"request_id", "action": "remove", "id"}   remove an unused image (by id) from the host's
+                 engine; answered by one `end` (exit_code 0, or the error naming the containers that use it), then an
+                 `image_list` report
   ``stdin``      data: {"request_id", "data": base64}   input for an interactive exec or a load; "eof": true closes it
   ``resize``     data: {"request_id", "rows": int, "cols": int}
   ``cancel``     data: {"request_id"}   stop a stream (a logs follow, a running exec); the agent still sends `end`
@@ -116,6 +122,8 @@ TRUSTED = "trusted"
 ACK = "ack"
 VOLUMES = "volumes"
 VOLUME = "volume"
+IMAGE_LIST = "image_list"  # agent -> server: the engine's images for people (model/image_inventory.py)
+IMAGE = "image"  # server -> agent: remove an image, answered by one `end`
 PULL = "pull"  # server -> agent: pull these images now (`corral pull`), answered by one `end` with results
 LOGS = "logs"
 EXEC = "exec"
@@ -148,6 +156,7 @@ AGENT_MESSAGE_TYPES = frozenset(
         ERROR,
         ACK,
         VOLUMES,
+        IMAGE_LIST,
     }
 )
 SERVER_MESSAGE_TYPES = frozenset(
@@ -169,6 +178,7 @@ SERVER_MESSAGE_TYPES = frozenset(
         LOAD,
         VOLUME,
         PULL,
+        IMAGE,
     }
 )
 MAX_OUTPUT_CHUNK = 64 * 1024

@@ -19,7 +19,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from corral.model.errors import Unavailable
+from corral.model.errors import Conflict, NotFound, Unavailable
+from corral.model.image_inventory import ObservedImage
 from corral.model.images import image_arch, normalise_reference
 from corral.runtime.docker_engine import DockerEngine
 
@@ -141,3 +142,53 @@ class ImagePlatforms:
 
 def _inspect_image(client: docker.DockerClient, *, image_id: str) -> dict[str, Any]:
     return dict(client.api.inspect_image(image_id))
+
+
+def list_image_inventory(engine: DockerEngine) -> tuple[ObservedImage, ...]:
+    """Every image of the engine with its tags, size, creation time and the containers (any state) made from it."""
+
+    def read(client: docker.DockerClient) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return client.api.images(), client.api.containers(all=True)
+
+    images, containers = engine.call("list images", read)
+    users: dict[str, set[str]] = {}
+    for row in containers:
+        image_id = str(row.get("ImageID") or "")
+        if image_id:
+            users.setdefault(image_id, set()).add(str((row.get("Names") or [""])[0]).lstrip("/"))
+    found = [
+        ObservedImage(
+            id=str(row["Id"]),
+            tags=tuple(sorted(t for t in row.get("RepoTags") or () if t and t != "<none>:<none>")),
+            size=max(0, int(row.get("Size") or 0)),
+            created=float(row.get("Created") or 0),
+            containers=tuple(sorted(users.get(str(row["Id"]), ()))),
+        )
+        for row in images
+        if row.get("Id")
+    ]
+    return tuple(sorted(found, key=lambda i: i.id))
+
+
+def remove_image(engine: DockerEngine, image_id: str) -> None:
+    """Remove an image and all its tags; Conflict naming the containers made from it (any state: Docker refuses
+    those too), NotFound when the engine has no such image. Never forced."""
+    image = next((i for i in list_image_inventory(engine) if i.id == image_id), None)
+    if image is None:
+        raise NotFound(f"image {image_id} is not on this host", field="id")
+    if image.containers:
+        raise Conflict(f"image {image.short_id} is in use by {', '.join(image.containers)}", field="id")
+
+    def remove(client: docker.DockerClient) -> None:
+        try:  # each tag, then the id: Docker refuses an id with several tags unless forced, and forced would
+            for tag in image.tags:  # also untag an image a container was made from meanwhile
+                client.api.remove_image(tag, force=False, noprune=False)
+            client.api.remove_image(image_id, force=False, noprune=False)
+        except docker.errors.ImageNotFound:
+            return  # the last tag took the image with it, or it went meanwhile: what was asked
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"image {image.short_id} is in use: {exc.explanation or exc}", field="id") from exc
+            raise
+
+    engine.call(f"remove image {image.short_id}", remove)

@@ -110,6 +110,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/volumes"): env(R.STACKS, WRITE, body_environment=True, default_environment="default"),
     ("GET", "/v1/volumes/{name}"): env(R.STACKS, default_environment="default"),
     ("DELETE", "/v1/volumes/{name}"): env(R.STACKS, WRITE, default_environment="default"),
+    # the images of the hosts' engines (issue 18): part of the hosts; removing one is host management
+    ("GET", "/v1/images"): listing(R.HOSTS),
+    ("DELETE", "/v1/hosts/{host_id}/images/{image}"): env(R.HOSTS, WRITE),
     # registries
     ("POST", "/v1/environments/{ref}/registries"): env(R.REGISTRIES, WRITE),
     ("GET", "/v1/environments/{ref}/registries"): env(R.REGISTRIES),

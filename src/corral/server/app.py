@@ -32,6 +32,7 @@ from corral.server.api_catalog import router as catalog_router
 from corral.server.api_certificates import router as certificates_router
 from corral.server.api_compose import router as compose_router
 from corral.server.api_events import router as events_router
+from corral.server.api_images import router as images_router
 from corral.server.api_plan import router as plan_router
 from corral.server.api_pulls import router as pulls_router
 from corral.server.api_registries import router as registries_router
@@ -203,6 +204,7 @@ def create_app(
     app.include_router(registries_router)
     app.include_router(secrets_router)
     app.include_router(volumes_router)
+    app.include_router(images_router)
     app.include_router(pulls_router)
     app.include_router(certificates_router)
     app.include_router(tls_router)

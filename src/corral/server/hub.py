@@ -30,6 +30,7 @@ from corral.model import protocol
 from corral.model.admission import validate_agent_version, validate_facts
 from corral.model.entities import Host, HostState, KeyKind, normalise_arch
 from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
+from corral.model.image_inventory import ObservedImage, images_from_wire
 from corral.model.volumes import volumes_from_wire
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
 from corral.server.auth import authenticate_request
@@ -112,6 +113,9 @@ class AgentHub:
         self._backlog_task: asyncio.Task[None] | None = None
         self._store_down = False  # the database refused a write: reports wait in the backlog; one log line per outage
         self.converged: dict[str, float] = {}  # host id -> revision of the desired set its agent last converged to
+        # host id -> its engine's images as its agent last listed them (`image_list`, for GET /v1/images). In memory:
+        # every agent lists them again on connect, so a restarted server shows them once its agents are back
+        self.image_lists: dict[str, tuple[ObservedImage, ...]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -150,6 +154,7 @@ class AgentHub:
     def forget(self, host_id: str) -> None:
         self.liveness.pop(host_id, None)
         self._environments.pop(host_id, None)
+        self.image_lists.pop(host_id, None)
         self.backlog.forget(host_id)
 
     async def kick(self, host_id: str, code: int = protocol.CLOSE_HOST_REMOVED, reason: str = "host removed") -> None:
@@ -250,6 +255,8 @@ class AgentHub:
                     await self._report(host_id, Report(message, address))
             elif message.type == protocol.HEARTBEAT:
                 pass
+            elif message.type == protocol.IMAGE_LIST:
+                self.image_lists[host_id] = images_from_wire(message.data.get("images"))
             elif message.type == protocol.CONVERGED:
                 self._on_converged(host_id, message.data.get("revision"))
             elif message.type == protocol.ACK:

@@ -29,12 +29,14 @@ from corral.web import (
     pages_events,
     pages_host_usage,
     pages_hosts,
+    pages_images,
     pages_keys,
     pages_registries,
     pages_secrets,
     pages_stack_actions,
     pages_stack_plan,
     pages_stacks,
+    pages_volumes,
 )
 from corral.web.relay import relay, websocket_url
 from corral.web.rendering import render
@@ -97,6 +99,8 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
         pages_certificates,
         pages_access,
         pages_keys,
+        pages_volumes,
+        pages_images,
     )
     for module in pages:
         ui.include_router(module.router)

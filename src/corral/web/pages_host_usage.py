@@ -45,4 +45,9 @@ def host_usage(request: Request, host_id: str, session: PageSession) -> HTMLResp
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(ids))) as pool:
             samples = [s for s in pool.map(lambda i: _sample(client, i), ids) if s is not None]
     usage = usage_summary(host.get("facts") or {}, samples, len(ids))
+    try:  # the images' sizes, as the agent listed them: the disk figure the agents do report (issue 18)
+        images = client.images.list(str(host["environment_id"]), host=host_id)
+        usage["images"], usage["images_bytes"] = len(images), sum(int(i.get("size") or 0) for i in images)
+    except CorralError:
+        usage["images"] = None
     return render(request, session, "_host_usage.html", host=host, usage=usage)

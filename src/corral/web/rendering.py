@@ -43,6 +43,7 @@ _STATE_CLASSES = {
     "removed": "muted",
     "evacuating": "warn",
     "disconnected": "bad",
+    "detached": "warn",  # a volume only hosts that do not answer hold (model/volumes.py)
     "engine-down": "bad",
     "unknown": "warn",
     "error": "bad",
