@@ -85,6 +85,7 @@ _STREAM_MESSAGES = frozenset(
         protocol.BUILD,
         protocol.SAVE,
         protocol.LOAD,
+        protocol.REMOVE_IMAGE,
     }
 )
 
