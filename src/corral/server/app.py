@@ -127,7 +127,12 @@ def create_app(
         lambda stack_id: previous_records(stacks.stack_files(stack_id)),
         never_logged,
     )
-    build_cleanup = BuildCleanup(builds, lambda stack_id: kept_records(stacks.stack_files(stack_id)))
+    build_cleanup = BuildCleanup(  # superseded built images and unneeded build files (server/build_cleanup.py)
+        builds,
+        lambda stack_id: kept_records(stacks.stack_files(stack_id)),
+        round_seconds=settings.build_cleanup_seconds,
+        file_grace_seconds=settings.build_file_grace_seconds,
+    )
 
     volumes = VolumeService(store, stacks, hub)  # volumes as a resource (server/volumes.py)
 

@@ -25,24 +25,32 @@ from corral.model import protocol
 from corral.model.builds import BuildRecord, is_built_image
 from corral.model.entities import HostState
 from corral.model.errors import CorralError
-from corral.orchestrator.build_cleanup import files_to_remove, images_to_remove
+from corral.orchestrator.build_cleanup import FILE_GRACE_SECONDS, files_to_remove, images_to_remove
 from corral.server.builds import BuildCoordinator
 
 log = logging.getLogger("corral.server.build_cleanup")
 
 ROUND_SECONDS = 15.0
-FILES_EVERY_ROUNDS = 20  # the server's files: every 5 minutes
+FILES_SECONDS = 300.0  # the server's files are looked at this often (or every grace period, if shorter)
 RETRY_SECONDS = 300.0  # after a refused removal (a container outside Corral uses the image)
 
 
 class BuildCleanup:
-    def __init__(self, builds: BuildCoordinator, kept_of: Callable[[str], list[BuildRecord]]) -> None:
+    def __init__(
+        self,
+        builds: BuildCoordinator,
+        kept_of: Callable[[str], list[BuildRecord]],
+        *,
+        round_seconds: float = ROUND_SECONDS,
+        file_grace_seconds: float = FILE_GRACE_SECONDS,
+    ) -> None:
         self.builds = builds
         self.kept_of = kept_of  # stack id -> its current and previous build records (its stored files)
-        self.round_seconds = ROUND_SECONDS
+        self.round_seconds = round_seconds
+        self.file_grace_seconds = file_grace_seconds
         self._removing: dict[tuple[str, str], asyncio.Task[None]] = {}  # (host id, image)
         self._refused: dict[tuple[str, str], float] = {}
-        self._rounds = 0
+        self._files_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -96,10 +104,10 @@ class BuildCleanup:
                 if key in self._removing or now - self._refused.get(key, 0.0) < RETRY_SECONDS:
                     continue
                 self._removing[key] = loop.create_task(self._remove(host.id, host.name, image))
-        if self._rounds % FILES_EVERY_ROUNDS == 0:
+        if now - self._files_at >= min(FILES_SECONDS, self.file_grace_seconds):
+            self._files_at = now
             every = [r for stack in records.values() for r in stack]
             await loop.run_in_executor(None, self._remove_files, every, now)
-        self._rounds += 1
 
     def _records(self, stack_ids: Iterable[str]) -> dict[str, list[BuildRecord]]:
         found: dict[str, list[BuildRecord]] = {}
@@ -138,7 +146,7 @@ class BuildCleanup:
         images = {_image_prefix(r.image) for r in (*records, *under_way)}
         for folder, keep in ((self.builds.contexts, contexts), (self.builds.images, images)):
             present = {p.name: p.stat().st_mtime for p in _files(folder)}
-            for name in files_to_remove(present, keep, now):
+            for name in files_to_remove(present, keep, now, self.file_grace_seconds):
                 with contextlib.suppress(OSError):
                     (folder / name).unlink()
                     log.info("removed %s (no build needs it)", folder / name)
