@@ -32,6 +32,7 @@ log = logging.getLogger("corral.server.build_cleanup")
 
 ROUND_SECONDS = 15.0
 FILES_SECONDS = 300.0  # the server's files are looked at this often (or every grace period, if shorter)
+REMOVE_TIMEOUT_SECONDS = 120.0
 RETRY_SECONDS = 300.0  # after a refused removal (a container outside Corral uses the image)
 
 
@@ -118,26 +119,31 @@ class BuildCleanup:
 
     async def _remove(self, host_id: str, host_name: str, image: str) -> None:
         key = (host_id, image)
-        relay = self.builds.hub.relay
         try:
-            stream = await relay.open_stream(host_id, protocol.REMOVE_IMAGE, {"image": image})
-            try:
-                while True:
-                    message = await relay.next_message(stream)
-                    if message.type == protocol.END:
-                        error = message.data.get("error")
-                        if error:
-                            raise CorralError(str(error))
-                        break
-                    output = base64.b64decode(str(message.data.get("data", ""))).decode(errors="replace").strip()
-                    log.info("superseded build %s on host %s: %s", image, host_name, output)
-            finally:
-                await relay.close_stream(stream)
-        except CorralError as exc:
+            async with asyncio.timeout(REMOVE_TIMEOUT_SECONDS):  # an agent that never answers is asked again later
+                await self._remove_on(host_id, host_name, image)
+        except (CorralError, TimeoutError) as exc:
             self._refused[key] = time.time()
-            log.warning("cannot remove the superseded build %s from host %s: %s", image, host_name, exc.message)
+            reason = exc.message if isinstance(exc, CorralError) else "the agent did not answer"
+            log.warning("cannot remove the superseded build %s from host %s: %s", image, host_name, reason)
         finally:
             self._removing.pop(key, None)
+
+    async def _remove_on(self, host_id: str, host_name: str, image: str) -> None:
+        relay = self.builds.hub.relay
+        stream = await relay.open_stream(host_id, protocol.REMOVE_IMAGE, {"image": image})
+        try:
+            while True:
+                message = await relay.next_message(stream)
+                if message.type == protocol.END:
+                    error = message.data.get("error")
+                    if error:
+                        raise CorralError(str(error))
+                    return
+                output = base64.b64decode(str(message.data.get("data", ""))).decode(errors="replace").strip()
+                log.info("superseded build %s on host %s: %s", image, host_name, output)
+        finally:
+            await relay.close_stream(stream)
 
     def _remove_files(self, records: list[BuildRecord], now: float) -> None:
         """Contexts and saved images no current or previous build names (nor a build under way)."""
