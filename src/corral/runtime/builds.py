@@ -119,7 +119,10 @@ def save_image(engine: DockerEngine, image: str) -> Iterator[bytes]:
 def remove_image(engine: DockerEngine, image: str) -> str:
     """`docker rmi image` without force (an image a container uses stays: CorralError naming why); "removed" or
     "already gone". Its untagged parent layers (the build's steps) go with it."""
-    client = _client(engine)
+    try:
+        client = _client(engine)
+    except docker.errors.DockerException as exc:  # "auto" asks the engine for its version first
+        raise Unavailable(f"docker engine at {engine.docker_host} failed to remove {image}: {exc}") from exc
     try:
         try:
             client.api.remove_image(image, force=False, noprune=False)
