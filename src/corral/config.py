@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     local_prefix: str = "corral"  # netns names are PREFIX-NAME
     local_images: str = "corral/*"  # comma-separated repository patterns copied into each new host's engine
     docker_host: str = "unix:///var/run/docker.sock"  # the machine's own engine (source of local images)
+    # Builds (server/build_cleanup.py): how often superseded built images and unneeded build files are looked for,
+    # and how old an unneeded context or saved image must be before it is removed
+    build_cleanup_seconds: float = 15.0
+    build_file_grace_seconds: float = 600.0
     local_supervise_seconds: float = 5.0  # how often dead local hosts are brought back; 0 switches it off
     # ... and local agents running older code than the installed one restarted (off: tests that edit code live)
     restart_outdated_agents: bool = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,3 +239,27 @@ def test_preview_shows_what_import_and_upgrade_would_do_and_does_nothing(
     expect(web.locator("table.plan-changes")).to_contain_text("launch.command")
     expect(page.locator("#plan-containers tr.plan-recreate").first).to_contain_text(f"{scalable['name']}-web-")
     assert ui_server.client().stacks.get(scalable["id"])["services"][0]["config_hash"] == config_hash  # unchanged
+
+
+def test_the_stack_page_shows_a_finished_build_and_its_log(page, ui_server: ServerProcess, tmp_path: Path) -> None:
+    name = unique("uibuild")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(
+        'FROM corral/busybox\nRUN echo built-for-the-ui\nCMD ["sleep", "3600"]\n'
+    )
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  app:\n    build: ./app\n")
+    try:
+        ui_server.cli("up", "-f", str(compose), "-s", name, "--timeout", "180")
+        stack_id = ui_server.client().stacks.find("default", name)["id"]
+        page.goto(f"/ui/stacks/{stack_id}")
+        row = page.locator("#stack-builds tr.build-row")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("app")
+        expect(row.locator("[data-state]")).to_have_text("built")
+        log = page.locator("#stack-builds details.build-log")
+        log.locator("summary").click()
+        expect(log.locator("pre")).to_contain_text("Step 2/3 : RUN echo built-for-the-ui")
+        expect(log.locator(".stream-status")).to_have_text("end of log")
+    finally:
+        _remove_stacks(ui_server, {name})

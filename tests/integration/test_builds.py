@@ -1,17 +1,22 @@
 """Compose `build:` for real: a two-service project whose images are built from Dockerfiles `FROM corral/busybox`
 runs on three netns hosts, one of them arm64 (qemu-user-static): each image is built once per architecture on a
 host of that architecture, the x86_64 image travels to the other x86_64 host through the server, an unchanged
-context is not built again, and a failing Dockerfile step is named by `corral up` and on the service.
+context is not built again, each build's log stays readable through the API, a twice superseded image leaves every
+host (and its context and saved image the server's disk) while the previous one stays for a rollback, and a failing
+Dockerfile step is named by `corral up` and on the service.
 
 On the arm64 host `corral/busybox` is the arm64 busybox (tagged so in its engine, as it would be on an arm64
 machine), so `RUN uname -m` runs under qemu and prints aarch64."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from tests.integration.servers import ServerProcess, wait_until
@@ -19,6 +24,19 @@ from tests.integration.test_heterogeneous import ARM_IMAGE, arm64_ready  # noqa:
 from tests.integration.test_stacks import _containers, _create_hosts, _engine, _write
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(prerequisites: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    """The usual server, with the build cleanup looking every 2 s and removing unneeded files after 5 s."""
+    process = ServerProcess(tmp_path / "data", CORRAL_BUILD_CLEANUP_SECONDS="2", CORRAL_BUILD_FILE_GRACE_SECONDS="5")
+    process.data_dir.mkdir()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.teardown()
+
 
 COMPOSE = """
 services:
@@ -133,6 +151,49 @@ def test_a_two_service_build_runs_on_three_hosts_including_arm64(server: ServerP
     changed = _stack(server, "shop")
     assert {s["name"]: s["image"] for s in changed["services"]}["web"] != images["web"]
     assert {s["name"]: s["image"] for s in changed["services"]}["worker"] == images["worker"]
+
+    # the build's log stays readable through the API after the build
+    with server.client() as client:
+        kept = client.stacks.builds(stack["id"])
+        first = next(b for b in kept if (b["image"], b["arch"]) == (images["web"], "x86_64"))
+        log = client.stacks.build_log(stack["id"], first["id"], limit=5000)
+    assert first["state"] == "built" and first["host"] == "x1" and first["finished"] >= first["started"] > 0
+    assert "Step 2/4 : RUN uname -m > /built-on" in log["log"] and log["done"] is True
+
+    # a third context: the first web image is superseded twice (the second is kept for a rollback), so once its
+    # containers are replaced it leaves every host, and its context and saved image leave the server
+    (tmp_path / "web" / "index.html").write_text("<h1>v3</h1>\n")
+    server.cli("up", "-f", str(compose), "-s", "shop")
+    second = {s["name"]: s["image"] for s in changed["services"]}["web"]
+    third = {s["name"]: s["image"] for s in _stack(server, "shop")["services"]}["web"]
+    assert len({images["web"], second, third}) == 3
+    _running_by_host(server, "shop", "web", 3)
+    contexts = server.data_dir / "builds" / "contexts"
+    wait_until(
+        "the first web image gone from every host and its context from the server",
+        lambda: (
+            not any(_has_image(server, h, images["web"]) for h in ("x1", "x2", "arm1"))
+            and not (contexts / f"{first['digest']}.tar").exists()
+        ),
+        timeout=120,
+    )
+    for host in ("x1", "x2", "arm1"):
+        assert _has_image(server, host, third), host
+        assert _has_image(server, host, images["worker"]), host  # unchanged: current, never touched
+    assert _has_image(server, "x1", second)  # the previous build stays for a rollback
+    saved = hashlib.sha256(images["web"].encode()).hexdigest()[:32]
+    assert not list((server.data_dir / "builds" / "images").glob(f"{saved}-*.tar"))
+
+
+def _has_image(server: ServerProcess, host: str, image: str) -> bool:
+    engine = _engine(server, host)
+    try:
+        engine.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+    finally:
+        engine.close()
 
 
 def test_a_failing_dockerfile_step_is_named_by_up_and_on_the_service(server: ServerProcess, tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ from fastapi.testclient import TestClient
 
 from corral.model import protocol
 from corral.model.access import Role, permits
+from corral.model.builds import BuildRecord, BuildSpec
 from corral.server.access_rules import RULES, RuleKind
+from corral.server.builds import Build
 from corral.server.tls import new_ca, new_server_certificate
 from tests.api.conftest import basic
 from tests.api.test_api import register
@@ -80,6 +82,7 @@ def _created(api: TestClient, host: dict[str, Any]) -> dict[str, str]:
         "stack_id": stack.json()["id"],
         "service_id": service["id"],
         "container_id": containers[0]["id"] if containers else "none",
+        "build_id": _build(api, stack.json()["id"]),
         "registry_id": registry["id"],
         "name": secret["name"],
         "catalog_id": catalog["id"],
@@ -91,6 +94,15 @@ def _created(api: TestClient, host: dict[str, Any]) -> dict[str, str]:
         "subject": "victim",
         "image": MATRIX_IMAGE,
     }
+
+
+def _build(api: TestClient, stack_id: str) -> str:
+    """A finished build of the stack, as the build coordinator keeps it (building needs a real engine)."""
+    image = "corral-build/shop-web:000000000000"
+    record = BuildRecord(BuildSpec("."), "0" * 64, image)
+    build = Build(image, "x86_64", stack_id, "web", record, state="built")
+    api.app.state.builds.history[build.id] = build  # type: ignore[attr-defined]
+    return build.id
 
 
 def _containers(api: TestClient) -> list[dict[str, Any]]:

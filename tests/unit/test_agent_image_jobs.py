@@ -122,3 +122,22 @@ def test_an_agent_without_jobs_and_bad_job_requests_end_with_a_reason() -> None:
             await manager.close()
 
     asyncio.run(bad_main())
+
+
+def test_a_removal_touches_only_images_corral_built_and_an_engine_failure_ends_with_its_reason() -> None:
+    async def test(manager: StreamManager, wire: Wire) -> None:
+        await manager.handle(message(protocol.REMOVE_IMAGE, request_id="r1", image="corral/busybox:latest"))
+        await manager.handle(message(protocol.REMOVE_IMAGE, request_id="r2", image="corral-build/a-b:1"))
+        await until(lambda: wire.end("r1") and wire.end("r2"))
+        assert wire.end("r1")["error"] == "image 'corral/busybox:latest' is not one Corral builds"  # type: ignore[index]
+        assert "failed to remove corral-build/a-b:1" in wire.end("r2")["error"]  # type: ignore[index,operator]
+
+    async def main() -> None:
+        wire = Wire()
+        manager = StreamManager(FakeSource(), wire.send, jobs=ImageJobs(DockerEngine("unix:///nonexistent.sock")))
+        try:
+            await asyncio.wait_for(test(manager, wire), timeout=20)
+        finally:
+            await manager.close()
+
+    asyncio.run(main())

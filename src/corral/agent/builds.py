@@ -1,4 +1,5 @@
-"""The agent's image jobs: build an image, save one, load one (model/protocol.py `build`, `save`, `load`).
+"""The agent's image jobs: build an image, save one, load one, remove one (model/protocol.py `build`, `save`,
+`load`, `remove_image`).
 
 Why as streams: a build's log, a saved image and an image to load are long byte streams between the server and
 this host's engine, exactly what the logs/exec streams already carry with backpressure (agent/streams.py). Each
@@ -142,6 +143,17 @@ class LoadJob(_Job):
         self._events.put(None)
 
 
+class RemoveJob(_Job):
+    """Remove a superseded built image (the server's cleanup chose it); the engine refuses one a container uses."""
+
+    def __init__(self, engine: DockerEngine, data: dict[str, Any]) -> None:
+        self.image = _image(data)
+        self.engine = engine
+
+    def read(self) -> Iterator[tuple[str, bytes]]:
+        yield "stdout", f"{runtime.remove_image(self.engine, self.image)}\n".encode()
+
+
 class ImageJobs:
     """`(kind, data) -> handle` for agent/streams.py, on an engine client of its own."""
 
@@ -156,4 +168,6 @@ class ImageJobs:
             return SaveJob(self.engine, data)
         if kind == protocol.LOAD:
             return LoadJob(self.engine, data, self.on_loaded)
+        if kind == protocol.REMOVE_IMAGE:
+            return RemoveJob(self.engine, data)
         raise InvalidInput(f"unknown image job {kind!r}", field="type")

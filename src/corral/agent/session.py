@@ -87,6 +87,7 @@ _STREAM_MESSAGES = frozenset(
         protocol.BUILD,
         protocol.SAVE,
         protocol.LOAD,
+        protocol.REMOVE_IMAGE,
     }
 )
 

@@ -119,7 +119,7 @@ class JobRequest:
 
 
 JobSource = Callable[[str, dict[str, Any]], ExecHandle]  # (kind, data) -> a running job
-JOB_KINDS = frozenset({protocol.BUILD, protocol.SAVE, protocol.LOAD})
+JOB_KINDS = frozenset({protocol.BUILD, protocol.SAVE, protocol.LOAD, protocol.REMOVE_IMAGE})
 
 STATS_STREAM = "stats"  # the `stream` of the `output` messages of a stats request: one JSON line per sample
 

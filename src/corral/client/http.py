@@ -481,6 +481,18 @@ class StacksClient:
         result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}")
         return result
 
+    def builds(self, stack_id: str) -> list[dict[str, Any]]:
+        """The stack's kept builds, the newest first (service, arch, host, state, digest, times; no log)."""
+        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}/builds")
+        builds: list[dict[str, Any]] = result["data"]
+        return builds
+
+    def build_log(self, stack_id: str, build_id: str, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """A page of a build's log: `log` (lines) from `offset`, `next_offset`, `cut`, `done`."""
+        path = f"/v1/stacks/{_segment(stack_id)}/builds/{_segment(build_id)}/log"
+        result: dict[str, Any] = self._client.request("GET", path, params={"offset": offset, "limit": limit})
+        return result
+
     def files(self, stack_id: str) -> dict[str, Any]:
         """The stack's compose files as last applied (`corral export`): {"files": {name: text}, "warnings": [...]}."""
         result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}/files")

@@ -69,6 +69,9 @@ any number of `output` messages and exactly one `end`, also when the request fai
   ``save``       data: {"request_id", "image"}   `output` carries the `docker save` tar of `image`
   ``load``       data: {"request_id", "image"}   `docker load` of the tar the server sends as `stdin` (then eof);
                  `output` of stream "ack" carries the bytes written so far (one decimal a line), for flow control
+  ``remove_image`` data: {"request_id", "image"}   remove a built image (`corral-build/...`) from the host's engine
+                 (server/builds.py cleanup), never by force: an image a container uses stays and `end` says why;
+                 an image already gone ends with exit_code 0
   ``volume``     data: {"request_id", "action": "create" | "remove", "name", "driver", "driver_opts": {},
                  "labels": {}}   create or remove a named volume on the host's engine; answered by one `end`
                  (exit_code 0, or the error: a volume in use names its containers), then a `volumes` report
@@ -136,6 +139,7 @@ RESUME = "resume"
 BUILD = "build"
 SAVE = "save"
 LOAD = "load"
+REMOVE_IMAGE = "remove_image"
 OUTPUT = "output"
 END = "end"
 ERROR = "error"
@@ -176,6 +180,7 @@ SERVER_MESSAGE_TYPES = frozenset(
         BUILD,
         SAVE,
         LOAD,
+        REMOVE_IMAGE,
         VOLUME,
         PULL,
         IMAGE,

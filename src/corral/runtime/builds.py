@@ -116,6 +116,27 @@ def save_image(engine: DockerEngine, image: str) -> Iterator[bytes]:
         client.close()
 
 
+def remove_image(engine: DockerEngine, image: str) -> str:
+    """`docker rmi image` without force (an image a container uses stays: CorralError naming why); "removed" or
+    "already gone". Its untagged parent layers (the build's steps) go with it."""
+    try:
+        client = _client(engine)
+    except docker.errors.DockerException as exc:  # "auto" asks the engine for its version first
+        raise Unavailable(f"docker engine at {engine.docker_host} failed to remove {image}: {exc}") from exc
+    try:
+        try:
+            client.api.remove_image(image, force=False, noprune=False)
+            return "removed"
+        except docker.errors.ImageNotFound:
+            return "already gone"
+        except docker.errors.APIError as exc:
+            raise CorralError(f"cannot remove image {image}: {exc.explanation or exc}") from exc
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise Unavailable(f"docker engine at {engine.docker_host} failed to remove {image}: {exc}") from exc
+    finally:
+        client.close()
+
+
 class ImageLoad:
     """`docker load` fed piece by piece: `write` the tar's chunks, `close_input`, then `result` (the engine's
     output) once the engine read everything. The engine reads on a thread of its own."""

@@ -143,6 +143,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/containers/{container_id}/start"): env(R.STACKS, WRITE),
     ("POST", "/v1/containers/{container_id}/restart"): env(R.STACKS, WRITE),
     ("GET", "/v1/containers/{container_id}/logs"): env(R.LOGS),
+    ("GET", "/v1/stacks/{stack_id}/builds"): env(R.STACKS),
+    ("GET", "/v1/stacks/{stack_id}/builds/{build_id}/log"): env(R.LOGS),
     ("GET", "/v1/containers/{container_id}/stats"): env(R.LOGS),
     ("POST", "/v1/containers/{container_id}/exec"): env(R.EXEC, WRITE),
     ("WS", "/v1/containers/{container_id}/exec"): env(R.EXEC, WRITE),

@@ -32,7 +32,7 @@ from corral.server.auth import require_admin
 from corral.server.catalog_service import CatalogService
 from corral.server.paging import Paging, dumps, page, paged_body
 from corral.server.service_accounts import check_service_accounts
-from corral.server.stack_builds import add_builds, previous_records, request_builds, with_builds
+from corral.server.stack_builds import add_builds, earlier_records, previous_records, request_builds, with_builds
 from corral.server.stack_requests import StackFiles, UpgradeRequest
 from corral.server.stack_secrets import remove_stack_secrets, store_stack_secrets, uploads_of
 from corral.server.stack_views import (
@@ -119,7 +119,12 @@ def _stack_result(request: Request, stack_id: str) -> dict[str, Any]:
 
 
 def _builds(
-    request: Request, body: StackFiles, spec: StackSpec, files: dict[str, Any], previous: dict[str, BuildRecord]
+    request: Request,
+    body: StackFiles,
+    spec: StackSpec,
+    files: dict[str, Any],
+    previous: dict[str, BuildRecord],
+    earlier: dict[str, BuildRecord] | None = None,
 ) -> tuple[StackSpec, dict[str, BuildRecord]]:
     return with_builds(
         request,
@@ -132,6 +137,7 @@ def _builds(
         context_of=body.build_context_of,
         mode=body.build,
         previous=previous,
+        earlier=earlier,
     )
 
 
@@ -206,8 +212,8 @@ def apply_stack(
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
     if existing is not None and create_only:
         raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="stack")
-    previous = previous_records(stacks.stack_files(existing.id)) if existing is not None else {}
-    spec, records = _builds(request, body, spec, files, previous)
+    old_files = stacks.stack_files(existing.id) if existing is not None else {}
+    spec, records = _builds(request, body, spec, files, previous_records(old_files), earlier_records(old_files))
     check_quotas(request, env, spec, existing.id if existing is not None else None)  # QuotaExceeded (422)
     store_stack_secrets(request, env.id, spec, body)  # external ones must exist; file/environment ones stored
     if existing is None:

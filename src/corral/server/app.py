@@ -28,6 +28,7 @@ from corral.model.errors import CorralError, Unavailable
 from corral.orchestrator.host_ports import PortRange
 from corral.server.api import router
 from corral.server.api_access import router as access_router
+from corral.server.api_builds import router as builds_router
 from corral.server.api_catalog import router as catalog_router
 from corral.server.api_certificates import router as certificates_router
 from corral.server.api_compose import router as compose_router
@@ -45,6 +46,7 @@ from corral.server.api_volumes import router as volumes_router
 from corral.server.audit import AuditTrail
 from corral.server.auth import AuthThrottle
 from corral.server.authorization import SocketRefused, enforce, refuse_socket
+from corral.server.build_cleanup import BuildCleanup
 from corral.server.builds import BuildCoordinator
 from corral.server.ca_rotation import CaRotation
 from corral.server.catalog_service import CatalogService
@@ -58,7 +60,7 @@ from corral.server.image_pulls import StackPulls
 from corral.server.ldap_identity import LdapIdentity
 from corral.server.orchestration import Orchestrator
 from corral.server.service_accounts import ServiceAccounts
-from corral.server.stack_builds import previous_records
+from corral.server.stack_builds import kept_records, previous_records
 from corral.server.stack_views import read_from_memory
 from corral.server.volumes import VolumeService
 from corral.state.cluster import ClusterState
@@ -113,8 +115,24 @@ def create_app(
     host_service.agent_url = agent_url
     host_service.tls = tls  # local agents get the CA digest and file
 
+    def never_logged(environment_id: str) -> list[str]:  # what a build's log must never show (model/build_log.py)
+        secret_store = orchestrator.secrets
+        names = [s.name for s in secret_store.list(environment_id)] if secret_store is not None else []
+        values = list(secret_store.values(environment_id, names).values()) if secret_store is not None else []
+        return values + [c.password for c in registries.credentials(environment_id)]
+
     builds = BuildCoordinator(  # compose `build:` (server/builds.py)
-        hub, StateReads(state), settings.data_dir, lambda stack_id: previous_records(stacks.stack_files(stack_id))
+        hub,
+        StateReads(state),
+        settings.data_dir,
+        lambda stack_id: previous_records(stacks.stack_files(stack_id)),
+        never_logged,
+    )
+    build_cleanup = BuildCleanup(  # superseded built images and unneeded build files (server/build_cleanup.py)
+        builds,
+        lambda stack_id: kept_records(stacks.stack_files(stack_id)),
+        round_seconds=settings.build_cleanup_seconds,
+        file_grace_seconds=settings.build_file_grace_seconds,
     )
 
     volumes = VolumeService(store, stacks, hub)  # volumes as a resource (server/volumes.py)
@@ -132,6 +150,7 @@ def create_app(
             app.state.ca_rotation.attach()
         await orchestrator.start()
         await builds.start()
+        await build_cleanup.start()
         await volumes.start()
         supervisor = asyncio.create_task(host_service.supervise(), name="local-host-supervisor")
         try:
@@ -141,6 +160,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor
             await volumes.stop()
+            await build_cleanup.stop()
             await builds.stop()
             await orchestrator.stop()
             await hub.stop()
@@ -168,6 +188,7 @@ def create_app(
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.builds = builds
+    app.state.build_cleanup = build_cleanup
     app.state.volumes = volumes
     app.state.pulls = StackPulls(store, stacks, hub, registries)  # `corral pull` (server/image_pulls.py)
     app.state.registries = registries
@@ -199,6 +220,7 @@ def create_app(
     app.include_router(plan_router)  # before stacks: /v1/stacks/plan is no stack id
     app.include_router(stacks_router)
     app.include_router(streams_router)
+    app.include_router(builds_router)
     app.include_router(upgrades_router)
     app.include_router(catalog_router)
     app.include_router(registries_router)

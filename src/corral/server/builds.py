@@ -24,8 +24,10 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from corral.model import protocol
+from corral.model.build_log import BuildLog, redact, secret_values
 from corral.model.builds import BuildRecord, check_context_digest, is_built_image, platform_of
 from corral.model.entities import Host, HostState
-from corral.model.errors import CorralError
+from corral.model.errors import CorralError, NotFound
 from corral.model.images import normalise_reference
 from corral.server.hub import AgentHub
 from corral.server.stream_relay import Stream
@@ -43,7 +46,7 @@ from corral.state.reads import StateReads
 
 log = logging.getLogger("corral.server.builds")
 
-MAX_LOG_LINES = 2000
+KEEP_BUILDS = 10  # the builds (log and state) kept per stack service, the newest; the current ones always
 LOAD_CHUNK_BYTES = 256 * 1024
 LOAD_WINDOW_BYTES = 768 * 1024  # below the agent's stdin allowance (agent/streams.py MAX_STDIN_BYTES)
 DISTRIBUTE_SECONDS = 2.0
@@ -52,41 +55,85 @@ RETRY_LOAD_SECONDS = 10.0
 
 @dataclass
 class Build:
-    """One image built for one architecture."""
+    """One image built for one architecture: its state and its log (model/build_log.py), kept after it ends."""
 
     image: str
     arch: str
     stack_id: str
     service: str
     record: BuildRecord
+    environment_id: str = ""
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
     state: str = "queued"  # queued | building | built | failed | waiting (no host of the architecture is up)
     host: str = ""  # the builder's host name
     error: str = ""
-    log: list[str] = field(default_factory=list)
-    lines: int = 0  # lines ever logged (the CLI asks for the lines after an offset)
+    log: BuildLog = field(default_factory=BuildLog)
+    created: float = field(default_factory=time.time)
     started: float = 0.0
     finished: float = 0.0
+    kept: bool = True  # a real build, kept in the history (not the stand-in for an image built before a restart)
+
+    @property
+    def lines(self) -> int:
+        """Lines ever logged (the CLI asks for the lines after an offset)."""
+        return self.log.total
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("built", "failed")
 
     def add(self, text: str) -> None:
-        for line in text.splitlines():
-            self.log.append(line)
-            self.lines += 1
-        if len(self.log) > MAX_LOG_LINES:
-            del self.log[: len(self.log) - MAX_LOG_LINES]
+        self.log.add(text)
 
-    def view(self, offset: int = 0) -> dict[str, Any]:
-        first = self.lines - len(self.log)
-        start = max(offset, first) - first
+    def fail(self, message: str) -> None:
+        self.state, self.error, self.finished = "failed", redact(message, self.log.secrets), time.time()
+        self.add(f"error: {self.error}")
+
+    def summary(self) -> dict[str, Any]:
         return {
+            "id": self.id,
+            "stack_id": self.stack_id,
             "service": self.service,
             "image": self.image,
             "arch": self.arch,
             "state": self.state,
             "host": self.host,
             "error": self.error,
-            "log": self.log[start:],
-            "lines": self.lines,
+            "digest": self.record.context_digest,
+            "created": self.created,
+            "started": self.started or None,
+            "finished": self.finished or None,
+            "lines": self.log.total,
+            "cut": self.log.first,
         }
+
+    def view(self, offset: int = 0) -> dict[str, Any]:
+        return {**self.summary(), "log": self.log.after(offset)[1]}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.summary(), "environment_id": self.environment_id, "record": self.record.to_dict(),
+                "log": self.log.to_dict()}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Build:
+        state = str(data["state"])
+        build = cls(
+            image=str(data["image"]),
+            arch=str(data["arch"]),
+            stack_id=str(data["stack_id"]),
+            service=str(data["service"]),
+            record=BuildRecord.from_dict(data["record"]),
+            environment_id=str(data.get("environment_id", "")),
+            id=str(data["id"]),
+            state=state if state in ("built", "failed") else "failed",
+            host=str(data.get("host", "")),
+            error=str(data.get("error", "")) if state in ("built", "failed") else "the server stopped during the build",
+            log=BuildLog.from_dict(data.get("log") or {}),
+            created=float(data.get("created") or 0.0),
+            started=float(data.get("started") or 0.0),
+            finished=float(data.get("finished") or 0.0),
+        )
+        return build
 
 
 class BuildCoordinator:
@@ -96,13 +143,19 @@ class BuildCoordinator:
         reads: StateReads,
         data_dir: Path,
         records_of: Callable[[str], dict[str, BuildRecord]] | None = None,
+        secrets_of: Callable[[str], Iterable[str]] | None = None,
     ) -> None:
         self.hub = hub
         self.records_of = records_of  # stack id -> its services' build records (the stack's stored files)
+        self.secrets_of = (
+            secrets_of  # environment id -> values never to show in a log (its secrets, registry passwords)
+        )
         self.reads = reads
         self.contexts = data_dir / "builds" / "contexts"
         self.images = data_dir / "builds" / "images"
-        self.builds: dict[tuple[str, str], Build] = {}  # (image, arch)
+        self.logs = data_dir / "builds" / "logs"  # one JSON file per finished build (Build.to_dict)
+        self.builds: dict[tuple[str, str], Build] = {}  # (image, arch) -> its latest build
+        self.history: dict[str, Build] = {}  # build id -> build, the last KEEP_BUILDS per stack service
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._loads: dict[tuple[str, str], asyncio.Task[None]] = {}  # (host id, image)
         self._load_failed: dict[tuple[str, str], float] = {}
@@ -149,14 +202,27 @@ class BuildCoordinator:
         build = self.builds.get(key)
         if build is not None and build.state in ("queued", "building", "built"):
             return build
-        build = Build(record.image, arch, stack_id, service, record)
+        build = Build(record.image, arch, stack_id, service, record, environment_id)
         if self._image_file(record.image, arch).exists():
-            build.state, build.finished = "built", time.time()
+            earlier = self._latest(record.image, arch, stack_id)
+            if earlier is not None:
+                self.builds[key] = earlier
+                return earlier
+            build.state, build.finished, build.kept = "built", time.time(), False
             build.add(f"{record.image} ({arch}) was built before")
         self.builds[key] = build
         if build.state != "built":
+            self.history[build.id] = build
             self._tasks[key] = asyncio.get_running_loop().create_task(self._build(environment_id, build))
         return build
+
+    def _latest(self, image: str, arch: str, stack_id: str) -> Build | None:
+        found = [
+            b
+            for b in self.history.values()
+            if (b.image, b.arch, b.stack_id, b.state) == (image, arch, stack_id, "built")
+        ]
+        return max(found, key=lambda b: b.created, default=None)
 
     def _hosts(self, environment_id: str) -> list[Host]:
         return [
@@ -169,6 +235,16 @@ class BuildCoordinator:
         return [b.view(offset) for b in sorted(self.builds.values(), key=lambda b: (b.service, b.arch))
                 if b.stack_id == stack_id]  # fmt: skip
 
+    def history_of(self, stack_id: str) -> list[Build]:
+        """The stack's kept builds, the newest first."""
+        return sorted((b for b in self.history.values() if b.stack_id == stack_id), key=lambda b: -b.created)
+
+    def get(self, stack_id: str, build_id: str) -> Build:
+        build = self.history.get(build_id)
+        if build is None or build.stack_id != stack_id:
+            raise NotFound(f"build {build_id!r} not found in this stack", field="build")
+        return build
+
     def failure_of(self, image: str) -> str:
         """Why `image` could not be built ("" when it was or still may be)."""
         failed = [b for b in self.builds.values() if b.image == image and b.state == "failed"]
@@ -178,6 +254,11 @@ class BuildCoordinator:
 
     async def _build(self, environment_id: str, build: Build) -> None:
         try:
+            if self.secrets_of is not None:
+                others = await asyncio.get_running_loop().run_in_executor(None, self.secrets_of, environment_id)
+            else:
+                others = ()
+            build.log.secrets = secret_values(build.record.spec.args, others)
             host = await self._builder(environment_id, build)
             build.host, build.state, build.started = host.name, "building", time.time()
             build.add(f"building {build.image} for {build.arch} on host {host.name}")
@@ -201,14 +282,61 @@ class BuildCoordinator:
             build.add(f"built {build.image} for {build.arch} in {build.finished - build.started:.1f} s")
             self.distribute()  # the hosts waiting for it get it now, not at the next pass
         except CorralError as exc:
-            build.state, build.error, build.finished = "failed", exc.message, time.time()
-            build.add(f"error: {exc.message}")
-            log.warning("build of %s for %s failed: %s", build.image, build.arch, exc.message)
+            build.fail(exc.message)
+            log.warning("build of %s for %s failed: %s", build.image, build.arch, build.error)
         except Exception as exc:  # a bug must fail one build with a reason, never stay "building"
             log.exception("build of %s failed", build.image)
-            build.state, build.error = "failed", f"the server failed: {exc!r}"
+            build.fail(f"the server failed: {exc!r}")
         finally:
             self._tasks.pop((build.image, build.arch), None)
+            if build.done:
+                self._keep(build)
+
+    # -- the history: kept on disk, the last KEEP_BUILDS per stack service
+
+    def _keep(self, build: Build) -> None:
+        try:
+            self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+            partial = self.logs / f"{build.id}.json.part"
+            partial.write_text(json.dumps(build.to_dict()))
+            partial.replace(self.logs / f"{build.id}.json")
+        except OSError as exc:  # the build stands; only its log is not kept over a restart
+            log.warning("cannot keep the log of build %s: %s", build.id, exc)
+        self.prune()
+
+    def load_history(self) -> None:
+        """The kept builds from disk (at start); each (image, architecture)'s newest is its latest build again."""
+        for path in sorted(self.logs.glob("*.json")) if self.logs.is_dir() else []:
+            try:
+                build = Build.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring the kept build %s: %s", path.name, exc)
+                continue
+            self.history[build.id] = build
+            latest = self.builds.get((build.image, build.arch))
+            if latest is None or latest.created < build.created:
+                self.builds[build.image, build.arch] = build
+
+    def prune(self, stack_ids: Iterable[str] | None = None) -> None:
+        """Drop the builds beyond the newest KEEP_BUILDS of each stack service (never a current or running one),
+        and, given the ids of the stacks that exist, every build of a removed stack."""
+        current = {id(b) for b in self.builds.values()}
+        existing = set(stack_ids) if stack_ids is not None else None
+        by_service: dict[tuple[str, str], list[Build]] = {}
+        for build in self.history.values():
+            by_service.setdefault((build.stack_id, build.service), []).append(build)
+        drop = []
+        for (stack_id, _), builds in by_service.items():
+            gone = existing is not None and stack_id not in existing
+            for index, build in enumerate(sorted(builds, key=lambda b: -b.created)):
+                if gone or (index >= KEEP_BUILDS and build.done and id(build) not in current):
+                    drop.append(build)
+        for build in drop:
+            self.history.pop(build.id, None)
+            if self.builds.get((build.image, build.arch)) is build:
+                del self.builds[build.image, build.arch]
+            with contextlib.suppress(OSError):
+                (self.logs / f"{build.id}.json").unlink(missing_ok=True)
 
     async def _builder(self, environment_id: str, build: Build) -> Host:
         while True:
@@ -248,6 +376,7 @@ class BuildCoordinator:
     # -- distribution
 
     async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.load_history)
         self.loop = asyncio.get_running_loop()
         self._loop = asyncio.get_running_loop().create_task(self._distribute_loop(), name="build-distribution")
 

@@ -38,6 +38,19 @@ def previous_records(files: Mapping[str, Any]) -> dict[str, BuildRecord]:
     return {str(k): BuildRecord.from_dict(v) for k, v in stored.items() if isinstance(v, dict)}
 
 
+def earlier_records(files: Mapping[str, Any]) -> dict[str, BuildRecord]:
+    """Each service's build before its current one (`files["builds_previous"]`), kept for a rollback."""
+    stored = files.get("builds_previous")
+    if not isinstance(stored, dict):
+        return {}
+    return {str(k): BuildRecord.from_dict(v) for k, v in stored.items() if isinstance(v, dict)}
+
+
+def kept_records(files: Mapping[str, Any]) -> list[BuildRecord]:
+    """The builds whose images and files the cleanup keeps (orchestrator/build_cleanup.py): current and previous."""
+    return [*previous_records(files).values(), *earlier_records(files).values()]
+
+
 def with_builds(
     request: Request,
     spec: StackSpec,
@@ -50,9 +63,11 @@ def with_builds(
     context_of: Mapping[str, str],
     mode: str,
     previous: Mapping[str, BuildRecord],
+    earlier: Mapping[str, BuildRecord] | None = None,
 ) -> tuple[StackSpec, dict[str, BuildRecord]]:
-    """The spec with built images named, and the records (also written to `files["builds"]`); InvalidInput for a
-    bad context, a digest that does not match, or a context missing."""
+    """The spec with built images named, and the records (also written to `files["builds"]`, and the build each
+    replaced to `files["builds_previous"]`); InvalidInput for a bad context, a digest that does not match, or a
+    context missing. `previous`: the stack's current records, `earlier`: the ones they replaced."""
     if mode not in BUILD_MODES:
         raise InvalidInput(f"build must be one of {', '.join(BUILD_MODES)}", field="build")
     builds = build_specs(compose_name, compose_text, answers=answers)
@@ -92,6 +107,14 @@ def with_builds(
         spec, builds, digests, previous=previous, mode=mode, nonce=secrets.token_hex(8) if mode == "force" else ""
     )
     files["builds"] = {name: record.to_dict() for name, record in records.items()}
+    replaced: dict[str, BuildRecord] = {}
+    for name, record in records.items():
+        old = previous.get(name)
+        if old is not None and old.image != record.image:
+            replaced[name] = old
+        elif name in (earlier or {}):
+            replaced[name] = (earlier or {})[name]
+    files["builds_previous"] = {name: record.to_dict() for name, record in replaced.items()}
     return spec, records
 
 

@@ -9,6 +9,7 @@ whenever the event stream says something changed, so no page needs a reload.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +32,7 @@ from corral.web.stacks_view import (
     stack_summary,
     without_start,
 )
+from corral.web.streams import relay_stream
 
 router = APIRouter()
 MAX_FORM_SCALE = 1000
@@ -158,7 +160,18 @@ def stack_page(
     context = _stack_context(session, stack_id)
     if _switched_away(request, session, context["stack"]["environment_id"]):
         return _back("/ui/stacks")
-    return render(request, session, "stack.html", imported=bool(imported), upgraded=bool(upgraded), **context)
+    builds = session.client().stacks.builds(stack_id) if "builds" in context["stack"] else []
+    return render(
+        request, session, "stack.html", imported=bool(imported), upgraded=bool(upgraded), builds=builds, **context
+    )
+
+
+@router.get("/stacks/{stack_id}/builds/{build_id}/log")
+async def build_log(stack_id: str, build_id: str, session: PageSession) -> Response:
+    """A build's log as plain text from its first kept line, live until the build ends (relayed from
+    `/v1/stacks/{id}/builds/{id}/log?follow=true`)."""
+    path = f"/v1/stacks/{quote(stack_id, safe='')}/builds/{quote(build_id, safe='')}/log"
+    return await relay_stream(session, path, {"follow": True}, "text/plain; charset=utf-8")
 
 
 @router.get("/stacks/{stack_id}/live")
