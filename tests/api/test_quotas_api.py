@@ -142,7 +142,7 @@ def test_a_ten_thousand_service_file_is_refused_quickly(api: TestClient) -> None
     assert len(text) > 500_000
     start = time.monotonic()
     refused = up(api, text, "big")
-    assert time.monotonic() - start < 20  # a failure bound, not a speed target (bench/noisy_neighbour.py)
+    assert time.monotonic() - start < 60  # a failure bound on a loaded machine, not a speed target (bench/)
     assert refused.status_code == 422
     assert refused.json()["message"] == (
         "docker-compose.yml: services: 10000 services; a compose file may define at most 2000"
