@@ -13,6 +13,7 @@ It talks to the server with CORRAL_URL, CORRAL_ACCESS_KEY, CORRAL_SECRET_KEY and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -76,10 +77,8 @@ def cleanup(path: Path) -> int:
         with ThreadPoolExecutor(max_workers=4) as pool:  # each stops a dockerd and an agent: seconds apiece
             failed += [line for line in pool.map(lambda host: _remove_host(client, *host), hosts) if line]
         for token_id in tokens:
-            try:
+            with contextlib.suppress(CorralError):  # its environment went first
                 client.delete_registration_token(token_id)
-            except CorralError:
-                pass  # its environment went first
         if environments:
             print(f"demo: removing the environments this run created: {' '.join(n for _, n in environments)}")
         for env_id, name in environments:
