@@ -77,7 +77,7 @@ def cleanup(path: Path) -> int:
         with ThreadPoolExecutor(max_workers=4) as pool:  # each stops a dockerd and an agent: seconds apiece
             failed += [line for line in pool.map(lambda host: _remove_host(client, *host), hosts) if line]
         for token_id in tokens:
-            with contextlib.suppress(CorralError):  # its environment went first
+            with contextlib.suppress(CorralError):  # revoked or gone meanwhile
                 client.delete_registration_token(token_id)
         if environments:
             print(f"demo: removing the environments this run created: {' '.join(n for _, n in environments)}")

@@ -277,3 +277,13 @@ def test_a_loopback_agent_command_comes_with_a_warning(api: TestClient) -> None:
     token = new_token(api)
     assert token["command"].startswith("corral agent --url https://127.0.0.1:8080 --token CORRAL1-")
     assert "this machine only" in token["warning"] and "--host 0.0.0.0" in token["warning"]
+
+
+def test_the_api_root_lists_the_collections(api: TestClient) -> None:
+    """`make demo`'s banner prints `API: https://.../v1`: it answers an index, not 404 (and needs a key)."""
+    assert api.get("/v1", follow_redirects=False).headers["location"].endswith("/v1/")
+    index = api.get("/v1")
+    assert index.status_code == 200, index.text
+    assert index.json()["links"]["stacks"].endswith("/v1/stacks")
+    assert index.json()["openapi"].endswith("/openapi.json")
+    assert api.get("/v1/", headers={"Authorization": ""}).status_code == 401

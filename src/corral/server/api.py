@@ -144,6 +144,17 @@ def _orchestration(value: str) -> Orchestration:
 # -- environments ---------------------------------------------------------------------------------------------
 
 
+@router.get("/")
+def api_index(request: Request, _: Admin) -> dict[str, Any]:
+    """What `/v1` holds (the banner of `make demo` points here): the collections and the OpenAPI document."""
+    base = str(request.base_url).rstrip("/")
+    collections = ["environments", "hosts", "stacks", "services", "containers", "volumes", "events", "catalogs", "keys"]
+    return {
+        "openapi": f"{base}/openapi.json",
+        "links": {name: f"{base}/v1/{name}" for name in collections},
+    }
+
+
 @router.get("/environments")
 def list_environments(request: Request, _: Admin, paging: Paging) -> dict[str, Any]:
     visible = visible_environment_ids(request)
