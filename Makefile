@@ -5,8 +5,10 @@
 setup:
 	bash scripts/setup.sh
 
+# `make demo HOST=0.0.0.0` (or CORRAL_DEMO_HOST): the server listens on every interface (TLS) and prints the command
+# that adds another machine, with this machine's primary address (CORRAL_ADVERTISE_URL overrides it).
 demo: setup
-	bash scripts/demo.sh
+	$(if $(HOST),CORRAL_DEMO_HOST=$(HOST) )bash scripts/demo.sh
 
 # The quick tier for developers (under 3 minutes on 2 cores): ruff, mypy, import-linter, then tests/unit and tests/api
 # spread over two pytest-xdist workers (no Docker engine or network namespaces used).

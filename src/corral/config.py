@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
+    # The URL other machines reach the server at, put in the agent command `tokens create` prints (server/advertise.py);
+    # empty: the address the server listens on (its primary address when it listens on every interface).
+    advertise_url: str = ""
 
     # Local host driver (network namespaces + a dockerd each on this machine).
     local_driver: bool = True

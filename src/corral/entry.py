@@ -57,6 +57,12 @@ def server_command(
     tls_cert: Annotated[Path | None, typer.Option(help="Serve this certificate (PEM) instead of the own CA's.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="The private key of --tls-cert.")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="The CA that issued --tls-cert (agents pin it).")] = None,
+    advertise_url: Annotated[
+        str | None,
+        typer.Option(
+            help="URL other machines reach the server at, for agent commands (CORRAL_ADVERTISE_URL).", metavar="URL"
+        ),
+    ] = None,
 ) -> None:
     """Run the Corral server (REST API, event stream, agent hub) over HTTPS with its own CA."""
     if ctx.invoked_subcommand is not None:
@@ -71,6 +77,8 @@ def server_command(
         update["insecure_http"] = True
     if tls_san:
         update["tls_sans"] = ",".join([settings.tls_sans, *tls_san]).strip(",")
+    if advertise_url is not None:
+        update["advertise_url"] = advertise_url
     for key, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("tls_ca", tls_ca)):
         if value is not None:
             update[key] = str(value)

@@ -258,3 +258,32 @@ def test_a_hello_with_out_of_bounds_facts_gets_an_error_and_is_closed(api: TestC
     host = api.get(f"/v1/hosts/{creds['host_id']}").json()
     assert host["facts"]["memory_bytes"] == FACTS["memory_bytes"]  # what registration stored, untouched
     assert host["state"] == "registering"
+
+
+def test_the_agent_command_uses_the_advertised_url(api: TestClient) -> None:
+    """`tokens create` prints a URL another machine can use: the server's advertised one (CORRAL_ADVERTISE_URL, or
+    its primary address when it listens on every interface), not the address this call happened to use."""
+    settings = api.app.state.settings  # type: ignore[attr-defined]
+    settings.advertise_url = "https://10.9.8.7:8080"
+    token = new_token(api)
+    assert token["url"] == "https://10.9.8.7:8080"
+    assert token["command"] == f"corral agent --url https://10.9.8.7:8080 --token {token['token']}"
+    assert token["token"].startswith("CORRAL1-")  # the CA pin travels in the token
+    assert token["warning"] is None
+
+
+def test_a_loopback_agent_command_comes_with_a_warning(api: TestClient) -> None:
+    api.app.state.settings.advertise_url = "https://127.0.0.1:8080"  # type: ignore[attr-defined]
+    token = new_token(api)
+    assert token["command"].startswith("corral agent --url https://127.0.0.1:8080 --token CORRAL1-")
+    assert "this machine only" in token["warning"] and "--host 0.0.0.0" in token["warning"]
+
+
+def test_the_api_root_lists_the_collections(api: TestClient) -> None:
+    """`make demo`'s banner prints `API: https://.../v1`: it answers an index, not 404 (and needs a key)."""
+    assert api.get("/v1", follow_redirects=False).headers["location"].endswith("/v1/")
+    index = api.get("/v1")
+    assert index.status_code == 200, index.text
+    assert index.json()["links"]["stacks"].endswith("/v1/stacks")
+    assert index.json()["openapi"].endswith("/openapi.json")
+    assert api.get("/v1/", headers={"Authorization": ""}).status_code == 401

@@ -1,5 +1,6 @@
 """`make demo`'s main job (scripts/demo.sh) on its own bridge, subnet and data dir: three hosts, the demo stack's
-web service on three different hosts, and Ctrl-C removes the hosts it created."""
+web service on three different hosts, with `HOST=0.0.0.0` the command that adds another machine (the server's
+advertised URL, not loopback, and the CA pin in the token), and Ctrl-C removes the hosts it created."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from corral.model.join_token import ca_digest_of_pem
 from corral.provision.local import LocalHostDriver
+from corral.server.advertise import primary_address
 from tests.integration.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -32,6 +35,7 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         "CORRAL_LOCAL_BRIDGE": f"crd{run_id}",
         "CORRAL_LOCAL_SUBNET": f"198.18.{130 + secrets.randbelow(100)}.0/24",
         "CORRAL_LOCAL_PREFIX": f"cd{run_id}",
+        "CORRAL_DEMO_HOST": "0.0.0.0",  # `make demo HOST=0.0.0.0`
     }
     driver = LocalHostDriver(
         root_dir=tmp_path / "data" / "hosts",
@@ -70,6 +74,10 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         trust = ssl.create_default_context(cafile=str(tmp_path / "data" / "tls" / "ca.pem"))
         with urllib.request.urlopen(ui_url + "login", timeout=10, context=trust) as login_page:  # the UI answers
             assert "Log in to Corral" in login_page.read().decode()
+        advertised = primary_address() or "127.0.0.1"  # what other machines are told (server/advertise.py)
+        digest = ca_digest_of_pem((tmp_path / "data" / "tls" / "ca.pem").read_text()).removeprefix("sha256:")
+        agent = f"corral agent --url https://{advertised}:{env['CORRAL_PORT']} --token CORRAL1-{digest}-"
+        assert re.search(r"Add a host: .*\n\s+" + re.escape(agent), text), text
         keys = dict(line.split("=", 1) for line in (tmp_path / "data" / "admin.env").read_text().split())
         assert f"CORRAL_ACCESS_KEY={keys['CORRAL_ACCESS_KEY']}" in text
         assert keys["CORRAL_SECRET_KEY"] not in text  # never printed: it is in admin.env (0600)

@@ -513,6 +513,8 @@ def tokens_create(
         fail("--once and --max-uses contradict each other; give one")
     uses = 1 if once else max_uses
     token = _run(lambda c: c.create_registration_token(_env(env), description, expires=expires, max_uses=uses))
+    if token.get("warning"):
+        typer.echo(f"warning: {token['warning']}", err=True)
     show(token, output, lambda: typer.echo(token["command"]))
 
 

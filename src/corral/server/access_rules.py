@@ -52,6 +52,7 @@ def listing(resource: Resource) -> Rule:
 R = Resource
 RULES: dict[tuple[str, str], Rule] = {
     # the server, agents, sign-in
+    ("GET", "/v1/"): USER,  # an index of the collections (`/v1` redirects here); each checks its own
     ("GET", "/v1/ca"): PUBLIC,
     ("POST", "/v1/agent/register"): PUBLIC,
     ("POST", "/v1/login"): PUBLIC,

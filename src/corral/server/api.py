@@ -35,6 +35,7 @@ from corral.model.names import validate_name
 from corral.model.network import NetworkSettings, random_vni
 from corral.model.policy import parse_settings
 from corral.model.quotas import Quotas, checked_overrides, merged
+from corral.server.advertise import loopback_warning
 from corral.server.auth import authenticate_request, require_admin, throttle_of
 from corral.server.authorization import visible_environment_ids
 from corral.server.event_stream import stream_events
@@ -143,6 +144,17 @@ def _orchestration(value: str) -> Orchestration:
 # -- environments ---------------------------------------------------------------------------------------------
 
 
+@router.get("/")
+def api_index(request: Request, _: Admin) -> dict[str, Any]:
+    """What `/v1` holds (the banner of `make demo` points here): the collections and the OpenAPI document."""
+    base = str(request.base_url).rstrip("/")
+    collections = ["environments", "hosts", "stacks", "services", "containers", "volumes", "events", "catalogs", "keys"]
+    return {
+        "openapi": f"{base}/openapi.json",
+        "links": {name: f"{base}/v1/{name}" for name in collections},
+    }
+
+
 @router.get("/environments")
 def list_environments(request: Request, _: Admin, paging: Paging) -> dict[str, Any]:
     visible = visible_environment_ids(request)
@@ -213,14 +225,16 @@ def create_registration_token(request: Request, ref: str, body: TokenCreate, _: 
     env = store.get_environment(ref)
     expires_at = time.time() + lifetime if lifetime is not None else None
     token, secret = store.create_registration_token(env.id, body.description, expires_at=expires_at, max_uses=max_uses)
-    url = str(request.base_url).rstrip("/")
+    # what other machines can use (server/advertise.py); the address this call came to when none is set
+    url = request.app.state.settings.advertise_url or str(request.base_url).rstrip("/")
     view = token_view(token)
     request.app.state.bus.publish("registration_token", "created", view, env.id)
     tls = request.app.state.tls
     if tls is not None:  # the join token pins this server's CA: `CORRAL1-<CA digest>-<secret>`
         secret = format_join_token(secret, tls.ca_digest)
     insecure = "" if tls is not None else " --insecure"
-    return {**view, "token": secret, "url": url, "command": f"corral agent --url {url} --token {secret}{insecure}"}
+    command = f"corral agent --url {url} --token {secret}{insecure}"
+    return {**view, "token": secret, "url": url, "command": command, "warning": loopback_warning(url)}
 
 
 @router.get("/environments/{ref}/registration-tokens")

@@ -16,6 +16,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from corral.config import Settings
 from corral.model.errors import CorralError
 from corral.provision.local import LocalHostDriver
+from corral.server.advertise import advertised_url, checked_advertise_url, loopback_warning, primary_address, url_host
 from corral.server.app import create_app
 from corral.server.bootstrap import ensure_admin_key, ensure_default_environment, open_store, update_admin_env
 from corral.server.tls import ServerTls, server_names, split_sans
@@ -59,10 +61,6 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
@@ -94,6 +92,9 @@ def run_server(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     scheme = "http" if settings.insecure_http else "https"
     try:
+        if settings.advertise_url:  # refused before anything is made
+            checked_advertise_url(settings.advertise_url, scheme)
+        primary = primary_address() if host in ("0.0.0.0", "::") and not settings.advertise_url else None
         store = open_store(settings)
         created = ensure_admin_key(store, settings.data_dir)
         if created is not None:
@@ -102,7 +103,9 @@ def run_server(
         port = sockets[0].getsockname()[1]
         driver = local_driver_for(settings)
         agent_url = ""
-        listen = [host]
+        public_url = advertised_url(scheme, host, port, settings.advertise_url, primary)
+        settings = settings.model_copy(update={"advertise_url": public_url})
+        listen = [host, urlsplit(public_url).hostname or host]  # the certificate is for the advertised name too
         if driver is not None:
             try:
                 gateway = driver.ensure_bridge()
@@ -110,7 +113,7 @@ def run_server(
                 log.warning("local host driver disabled: %s", exc.message)
                 driver = None
             else:
-                agent_url = f"{scheme}://{_url_host(gateway)}:{port}"
+                agent_url = f"{scheme}://{url_host(gateway)}:{port}"
                 listen.append(gateway)
                 if host not in ("0.0.0.0", "::", gateway):
                     sockets.append(_listen(gateway, port))
@@ -122,14 +125,14 @@ def run_server(
         print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     local = host in ("0.0.0.0", "::", "localhost") or host.startswith("127.")
-    api_url = f"{scheme}://127.0.0.1:{port}" if local else f"{scheme}://{_url_host(host)}:{port}"
+    api_url = f"{scheme}://127.0.0.1:{port}" if local else f"{scheme}://{url_host(host)}:{port}"
     ca_file = tls.ca_path if tls is not None else None
     admin_env = update_admin_env(settings.data_dir, api_url, ca_file)
     app = create_app(settings, store, driver, agent_url, tls)
     if extend is not None:
         extend(app, api_url, ca_file)
     print(
-        f"Corral server listening on {scheme}://{_url_host(host)}:{port}"
+        f"Corral server listening on {scheme}://{url_host(host)}:{port}"
         + (f" (agents: {agent_url})" if agent_url else ""),
         flush=True,
     )
@@ -138,6 +141,12 @@ def run_server(
     else:
         where = "on loopback only" if _is_loopback(host) else f"on {host}: keys and secrets cross the network in clear"
         print(f"WARNING: --insecure-http: serving plain HTTP {where}", flush=True)
+    print(
+        f"  Agents of other machines: {settings.advertise_url} (`corral tokens create` prints the command)", flush=True
+    )
+    warning = loopback_warning(settings.advertise_url)
+    if warning is not None:
+        print(f"  Note: {warning}", flush=True)
     if admin_env is not None:
         what = "Created the admin API key" if created is not None else "Admin API key"
         print(f"  {what}: in {admin_env} (mode 0600; `set -a; . {admin_env}; set +a` for the CLI)", flush=True)

@@ -163,6 +163,7 @@ def _hosts_page(
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     command: str = "",
+    warning: str | None = None,
 ) -> HTMLResponse:
     environment_id = _current_environment(session)
     client = session.client()
@@ -179,6 +180,7 @@ def _hosts_page(
         form=form or {"name": "", "labels": ""},
         errors=errors or {},
         command=command,
+        warning=warning,
     )
 
 
@@ -216,8 +218,8 @@ def create_registration_token(
         max_uses=1 if once else None,
     )
     if request.headers.get("hx-request"):
-        return render(request, session, "_hosts_command.html", command=token["command"])
-    return _hosts_page(request, session, command=token["command"])
+        return render(request, session, "_hosts_command.html", command=token["command"], warning=token.get("warning"))
+    return _hosts_page(request, session, command=token["command"], warning=token.get("warning"))
 
 
 @router.post("/hosts/registration-tokens/{token_id}/revoke")
