@@ -25,6 +25,7 @@ import httpx
 from corral.client.catalog import CatalogClient
 from corral.client.certificates import CertificatesClient
 from corral.client.secrets import SecretsClient
+from corral.client.standalone import StandaloneClient
 from corral.client.volumes import VolumesClient
 from corral.model.errors import (
     DATABASE_UNAVAILABLE,
@@ -106,6 +107,7 @@ class CorralClient:
         self.catalog = CatalogClient(self)
         self.secrets = SecretsClient(self)
         self.volumes = VolumesClient(self)
+        self.standalone = StandaloneClient(self)
         self.certificates = CertificatesClient(self)
 
     def close(self) -> None:

@@ -276,7 +276,7 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "id": record.slot.id,
         "name": record.slot.name,
         "environment_id": record.slot.environment_id,
-        "stack": record.slot.stack,
+        "stack": "" if is_standalone(record.slot.stack) else record.slot.stack,  # its hidden stack is no user's
         "stack_id": record.stack_id,
         "service": record.slot.service,
         "service_id": record.service_id,
