@@ -57,6 +57,8 @@ def standalone_view(service: Service, state: EnvironmentState) -> dict[str, Any]
     reason = (record.reason if record is not None else "") or service.reason
     if not reason and host is None:
         reason = "its host was removed; a standalone container is not moved to another host"
+    elif not reason and host is not None and host.state in _HOST_AWAY:
+        reason = f"its host {host.name} is {host.state.value}; a standalone container is not moved to another host"
     view.update(
         {
             "id": service.id,
