@@ -5,6 +5,7 @@ host."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -35,6 +36,11 @@ def slots(api: TestClient) -> list[Any]:
     return list(api.app.state.stacks.list_slots())  # type: ignore[attr-defined]
 
 
+def beat(ws: Any) -> None:
+    """A heartbeat: the fake agent sends none by itself, and its host must stay active for a placement."""
+    ws.send_text(protocol.Message(protocol.HEARTBEAT, {"time": time.time()}).encode())
+
+
 def desired(ws: Any, check: Any) -> dict[str, Any]:
     """The next `desired` set (by name) that passes `check`."""
     while True:
@@ -49,6 +55,7 @@ def desired(ws: Any, check: Any) -> dict[str, Any]:
 def test_run_pins_a_container_lists_it_and_stops_starts_removes_it(api: TestClient) -> None:
     with agent(api, "one") as (one, one_id):
         eventually(lambda: api.get("/v1/hosts").json()["data"][0]["state"] == "active")
+        beat(one)
         created = api.post("/v1/containers", json=RUN)
         assert created.status_code == 201, created.text
         view = created.json()
@@ -84,7 +91,7 @@ def test_run_pins_a_container_lists_it_and_stops_starts_removes_it(api: TestClie
 
 
 def test_bad_runs_name_the_field_and_store_nothing(api: TestClient) -> None:
-    with agent(api, "one"):
+    with agent(api, "one") as (one, _):
         eventually(lambda: api.get("/v1/hosts").json()["data"][0]["state"] == "active")
         bad = [
             ({"name": "Web_1"}, "name"),
@@ -105,6 +112,7 @@ def test_bad_runs_name_the_field_and_store_nothing(api: TestClient) -> None:
         assert api.post("/v1/containers", json={**RUN, "extra": 1}).status_code == 422
         assert standalone(api) == [] and slots(api) == []
 
+        beat(one)
         assert api.post("/v1/containers", json=RUN).status_code == 201
         again = api.post("/v1/containers", json={**RUN, "ports": []})
         assert again.status_code == 409 and again.json()["field"] == "name", again.text
@@ -113,6 +121,7 @@ def test_bad_runs_name_the_field_and_store_nothing(api: TestClient) -> None:
         assert "8080" in taken.json()["message"]
         assert [c["name"] for c in standalone(api)] == ["web"]
 
+        beat(one)
         unnamed = api.post("/v1/containers", json={"image": "corral/busybox:latest", "command": ["sleep", "60"]})
         assert unnamed.status_code == 201, unnamed.text
         assert unnamed.json()["name"].startswith("busybox-") and unnamed.json()["restart"] == "no"
@@ -121,8 +130,9 @@ def test_bad_runs_name_the_field_and_store_nothing(api: TestClient) -> None:
 def test_rights_are_a_service_containers_rights(api: TestClient) -> None:
     viewer = add_user(api, "viewer", "default", "read-only")  # before the agent: it sends no heartbeats
     restricted = add_user(api, "worker", "default", "restricted")
-    with agent(api, "one"):
+    with agent(api, "one") as (one, _):
         eventually(lambda: api.get("/v1/hosts").json()["data"][0]["state"] == "active")
+        beat(one)
         assert api.post("/v1/containers", json=RUN, headers=viewer).status_code == 403
         created = api.post("/v1/containers", json=RUN, headers=restricted)
         assert created.status_code == 201, created.text
@@ -135,10 +145,16 @@ def test_rights_are_a_service_containers_rights(api: TestClient) -> None:
 
 def test_a_service_container_is_not_removed_as_a_standalone_one(api: TestClient) -> None:
     compose = "services:\n  web:\n    image: corral/busybox\n"
-    with agent(api, "one"):
+    with agent(api, "one") as (one, _):
         eventually(lambda: api.get("/v1/hosts").json()["data"][0]["state"] == "active")
         assert api.post("/v1/stacks", json={"name": "shop", "compose": compose}).status_code == 201
-        slot = eventually(lambda: slots(api) and slots(api)[0])
+
+        def placed() -> Any:
+            beat(one)
+            return slots(api)[0] if slots(api) else None
+
+        slot = eventually(placed)
+        assert slot is not None
         refused = api.delete(f"/v1/containers/{slot.slot.id}")
         assert refused.status_code == 409 and "stack shop" in refused.json()["message"], refused.text
         assert [s.slot.id for s in slots(api)] == [slot.slot.id]
@@ -146,8 +162,9 @@ def test_a_service_container_is_not_removed_as_a_standalone_one(api: TestClient)
 
 def test_a_lost_host_keeps_its_standalone_container(api: TestClient) -> None:
     with agent(api, "two"):
-        with agent(api, "one") as (_one, one_id):
+        with agent(api, "one") as (one, one_id):
             eventually(lambda: [h["state"] for h in api.get("/v1/hosts").json()["data"]] == ["active", "active"])
+            beat(one)
             created = api.post("/v1/containers", json={**RUN, "host": "one"})
             assert created.status_code == 201 and created.json()["host_id"] == one_id, created.text
             eventually(lambda: slots(api))
