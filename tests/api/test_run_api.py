@@ -155,6 +155,9 @@ def test_a_service_container_is_not_removed_as_a_standalone_one(api: TestClient)
 
         slot = eventually(placed)
         assert slot is not None
+        beat(one)
+        clash = api.post("/v1/containers", json={**RUN, "name": "shop-web-1"})  # the engine's name of shop's web
+        assert clash.status_code == 409 and clash.json()["field"] == "name", clash.text
         refused = api.delete(f"/v1/containers/{slot.slot.id}")
         assert refused.status_code == 409 and "stack shop" in refused.json()["message"], refused.text
         assert [s.slot.id for s in slots(api)] == [slot.slot.id]

@@ -93,6 +93,9 @@ def run_container(request: Request, body: RunBody, _: Admin) -> dict[str, Any]:
     existing = [s.spec for s in standalone.list(env.id)]
     if any(s.name == run.name for s in existing):
         raise Conflict(f"a standalone container named {run.name!r} already exists in this environment", field="name")
+    state = EnvironmentState.load(store, _stacks(request), env.id)
+    if any(r.slot.name == run.name for r in state.slots):  # the engine's names: a stack's container has it
+        raise Conflict(f"a container of a stack is named {run.name!r} already: choose another name", field="name")
     host_id = _choose_host(request, env, run, existing)
     spec = service_spec(run, host_id)
     hidden = next((s for s in _stacks(request).list_stacks(env.id) if s.name == STANDALONE_STACK), None)
