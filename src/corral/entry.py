@@ -25,6 +25,7 @@ from corral.cli import images as _image_commands  # noqa: F401 - registers `imag
 from corral.cli import ops as _ops_commands  # noqa: F401 - registers `down`, `wait`, `port`
 from corral.cli import pulls as _pull_command  # noqa: F401 - registers `pull`
 from corral.cli import registries as _registry_commands  # noqa: F401 - registers `registries ...`
+from corral.cli import run as _run_command  # noqa: F401 - registers `run`
 from corral.cli import secrets as _secret_commands  # noqa: F401 - registers `secrets ...`
 from corral.cli import stacks as _stack_commands  # noqa: F401 - registers `up`, `ps`, ...
 from corral.cli import stats as _stats_command  # noqa: F401 - registers `stats`

@@ -105,3 +105,44 @@ def test_a_foreign_origin_cannot_open_a_shell(ui_server: ServerProcess, containe
     with foreign as socket, pytest.raises(websockets.ConnectionClosed):
         socket.recv(timeout=10)
     assert socket.close_code == 4403
+
+
+def _standalone(server: ServerProcess, name: str) -> dict[str, Any] | None:
+    return next((c for c in server.client().standalone.list("default") if c["name"] == name), None)
+
+
+def test_a_standalone_container_is_run_stopped_started_and_removed_from_the_containers_page(
+    page, ui_server: ServerProcess
+) -> None:
+    name = unique("uirun")
+    page.goto("/ui/containers")
+    page.fill("#run-form input[name=image]", "corral/busybox:latest")
+    page.fill("#run-form input[name=name]", "Bad_Name")
+    page.click("#run-form button[type=submit]")
+    expect(page.locator("#run-error")).to_contain_text("name 'Bad_Name' is not a valid name")
+    expect(page.locator("#run-form input[name=image]")).to_have_value("corral/busybox:latest")  # kept as typed
+
+    page.fill("#run-form input[name=name]", name)
+    page.fill("#run-form input[name=command]", "sleep 3600")
+    page.click("#run-form button[type=submit]")
+    row = page.locator(f"#standalone tr[data-name='{name}']")
+    expect(row).to_have_count(1)
+
+    def state_is(*states: str) -> bool:
+        container = _standalone(ui_server, name)
+        return container is not None and container["state"] in states
+
+    wait_until(f"{name} running", lambda: state_is("running"), RUNNING_TIMEOUT_S)
+    page.reload()
+    expect(row.locator(".state")).to_have_text("running")
+    row.locator("button", has_text="Stop").click()
+    wait_until(f"{name} exited", lambda: state_is("exited", "stopped"), RUNNING_TIMEOUT_S)
+    page.reload()
+    expect(row.locator(".state")).to_contain_text(re.compile("exited|stopped"))
+    row.locator("button", has_text="Start").click()
+    wait_until(f"{name} running again", lambda: state_is("running"), RUNNING_TIMEOUT_S)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button", has_text="Remove").click()
+    expect(row).to_have_count(0)
+    assert _standalone(ui_server, name) is None

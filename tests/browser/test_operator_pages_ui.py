@@ -220,6 +220,9 @@ def test_a_read_only_user_sees_the_pages_but_is_offered_no_change(
     page.goto("/ui/registries")
     expect(page.locator("#read-only-note")).to_be_visible()
     expect(page.locator("#registry-form")).to_have_count(0)
+    page.goto("/ui/containers")
+    expect(page.locator("#read-only-note")).to_be_visible()
+    expect(page.locator("#run-form")).to_have_count(0)
     page.goto("/ui/keys")
     expect(page.locator("#key-form")).to_be_visible()  # their own keys, with their own (read-only) rights
     expect(page.locator("#environment-key-form")).to_have_count(0)

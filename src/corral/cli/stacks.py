@@ -34,7 +34,7 @@ from corral.cli.waiting import (
 from corral.cli.waiting import wait_for_stack as _wait_for_stack
 from corral.client import CorralClient
 from corral.compose.files import collect_uploads
-from corral.model.errors import CorralError, InvalidInput
+from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound
 
 WAIT_SECONDS = 180.0
 ACTION_SECONDS = 60.0  # stop, start, restart: Docker's stop timeout is 10 s per container
@@ -181,7 +181,8 @@ def _print_containers(
         health = styled_state(c["health"]) if c.get("health") else "-"
         reason = c["reason"] or c.get("health_reason", "")
         ports = ", ".join(c.get("ports") or ()) or "-"
-        rows.append([c["stack"], c["service"], c["name"], host, state, health, ip, ports, docker_id, reason])
+        stack, service = ("(standalone)", "-") if c.get("standalone") else (c["stack"], c["service"])
+        rows.append([stack, service, c["name"], host, state, health, ip, ports, docker_id, reason])
     for stack, service, name, host, state, reason in extra or []:
         rows.append([stack, service, name, host, state, "-", "-", "-", "-", reason])
     print_table(["STACK", "SERVICE", "NAME", "HOST", "STATE", "HEALTH", "IP", "PORTS", "DOCKER ID", "REASON"], rows)
@@ -206,6 +207,7 @@ def ps(
     stack: Annotated[str | None, typer.Argument(help="Only this stack.")] = None,
     all_containers: Annotated[bool, typer.Option("-a", "--all", help="Also stopped and exited containers.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only container ids.")] = False,
+    standalone: Annotated[bool, typer.Option("--standalone", help="Only standalone containers (corral run).")] = False,
     filter_: Annotated[
         list[str] | None,
         typer.Option("--filter", help=f"KEY=VALUE (repeatable); keys: {', '.join(FILTER_KEYS)}.", metavar="KEY=VALUE"),
@@ -213,18 +215,22 @@ def ps(
     env: EnvOption = None,
     output: OutputOption = TABLE,
 ) -> None:
-    """List the containers of stacks: where they run and in which state, and the indexes no host can take."""
+    """List the containers of stacks and the standalone ones: where they run and in which state, and the indexes
+    no host can take."""
     try:
         filters = parse_filters([*(filter_ or []), *([f"stack={stack}"] if stack is not None else [])])
     except InvalidInput as exc:
         fail(exc.message)
-    if filters:
+    services: list[dict[str, Any]] = []
+    if standalone:
+        containers = [c for c in _run(lambda c: c.standalone.list(_env(env))) if filters.matches(c)]
+    elif filters:
         containers, services = _filtered(filters, env)
         all_containers = all_containers or "state" in filters.values
     else:
-        stacks = _run(lambda c: c.stacks.list_all(_env(env)))
+        stacks, alone = _run(lambda c: (c.stacks.list_all(_env(env)), c.standalone.list(_env(env))))
         services = [service for s in stacks for service in s["services"]]
-        containers = [c for service in services for c in service["containers"]]
+        containers = [c for service in services for c in service["containers"]] + alone
     if not all_containers and output.format is not Format.json:  # JSON has always listed every container
         containers = [c for c in containers if c["state"] in _LIVE_STATES]
     if quiet:
@@ -287,16 +293,28 @@ def scale(
 
 @app.command("rm")
 def rm(
-    stacks: Annotated[list[str], typer.Argument(help="Stack names.")],
+    stacks: Annotated[list[str], typer.Argument(help="Stacks or standalone containers (names or ids).")],
     env: EnvOption = None,
     keep_volumes: Annotated[
         bool, typer.Option("--keep-volumes", help="Keep the stacks' own volumes (removed with them by default).")
     ] = False,
 ) -> None:
-    """Remove stacks and all their containers."""
+    """Remove stacks and all their containers, or standalone containers (corral run) by name."""
     for name in stacks:
-        _run(lambda c, n=name: c.stacks.delete(c.stacks.find(_env(env), n)["id"], keep_volumes=keep_volumes))
+        _run(lambda c, n=name: _remove(c, _env(env), n, keep_volumes))
         typer.echo(name)
+
+
+def _remove(c: CorralClient, env: str, name: str, keep_volumes: bool) -> None:
+    """The stack NAME, else the standalone container NAME; both existing is ambiguous: nothing is removed."""
+    try:
+        stack = c.stacks.find(env, name)
+    except NotFound:
+        c.standalone.remove(c.standalone.find(env, name)["id"])
+        return
+    if any(x["name"] == name for x in c.standalone.list(env)):
+        raise Conflict(f"{name} is both a stack and a standalone container: name the one to remove by its id")
+    c.stacks.delete(stack["id"], keep_volumes=keep_volumes)
 
 
 def _containers_of(c: CorralClient, env: str | None, name: str) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from corral.client.catalog import CatalogClient
 from corral.client.certificates import CertificatesClient
 from corral.client.images import ImagesClient
 from corral.client.secrets import SecretsClient
+from corral.client.standalone import StandaloneClient
 from corral.client.volumes import VolumesClient
 from corral.model.errors import (
     DATABASE_UNAVAILABLE,
@@ -108,6 +109,7 @@ class CorralClient:
         self.secrets = SecretsClient(self)
         self.volumes = VolumesClient(self)
         self.images = ImagesClient(self)
+        self.standalone = StandaloneClient(self)
         self.certificates = CertificatesClient(self)
 
     def close(self) -> None:

@@ -22,6 +22,9 @@ VolumeKind = Literal["bind", "volume", "anonymous"]
 # one volume per container index, `<name>_<index>`) and "environment" (`external`: it must exist, never created)
 VolumeScope = Literal["", "container", "environment"]
 NetworkMode = str  # "managed" (default; bridge until the overlay lands), "host", "bridge", "none", "container:NAME"
+# The hidden stack of an environment that holds its standalone containers (`corral run`, model/standalone.py): one
+# service of scale 1 per container. The underscore keeps it out of every user's stack names (model/names.py).
+STANDALONE_STACK = "corral_standalone"
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,8 @@ class ServiceSpec:
     lb_config: dict[str, Any] | None = None
     # An external service or an alias (model/virtual.py `Virtual.to_dict`): no containers; None for every other.
     virtual: dict[str, Any] | None = None
+    # A standalone container's host id (model/standalone.py): placed there only, never moved (None: any host)
+    pinned_host: str | None = None
 
     def health(self) -> HealthCheck | None:
         """The typed health check (`health_check` holds `HealthCheck.to_dict()`, see model/health.py)."""
@@ -205,6 +210,8 @@ class ServiceSpec:
             del data["internal"]
         if self.virtual is None:
             del data["virtual"]
+        if self.pinned_host is None:
+            del data["pinned_host"]
         return data
 
     @classmethod
@@ -263,6 +270,8 @@ class ContainerSlot:
 
     @property
     def name(self) -> str:
+        if self.stack == STANDALONE_STACK:  # `corral run --name web` is the engine's `web`, as `docker run` names it
+            return self.service
         base = f"{self.stack}-{self.service}-{self.index}"
         return f"{base}-u{self.generation}" if self.generation else base
 

@@ -235,6 +235,33 @@ def _claim_unclaimed_kept(load: HostLoad, demand: Demand, slots: Sequence[SlotVi
             demand.claim(load, *where)
 
 
+PINNED_NOTE = "a standalone container is not moved to another host"
+
+
+def _place_pinned(
+    host_id: str,
+    index: int,
+    placer: SpreadPlacer,
+    load: HostLoad,
+    place: list[ContainerSlot],
+    unplaced: list[tuple[int, str]],
+    new_slot: Callable[[int, HostView], ContainerSlot],
+) -> None:
+    """A pinned (standalone) container's index without a slot: on its own host, or nowhere with the reason."""
+    host = load.hosts.get(host_id)
+    if host is None:
+        unplaced.append((index, f"its host {host_id} was removed; {PINNED_NOTE}"))
+        return
+    target = placer.take_on(index, frozenset((host_id,)))
+    if target is not None:
+        place.append(new_slot(index, target))
+    elif not takes_new(host):
+        status = "evacuating" if host.evacuating else host.state.value
+        unplaced.append((index, f"its host {host.name} is {status}; {PINNED_NOTE}"))
+    else:
+        unplaced.append((index, f"its host {host.name} cannot take it: {placer.reason()}"))
+
+
 def _reconcile_scaled(
     service: ServiceSpec,
     demand: Demand,
@@ -353,6 +380,10 @@ def _reconcile_scaled(
                 kept[index] = move.view.slot.id
                 unplaced.append((index, f"{hold} (before moving it: {move.why})"))
             continue
+        if service.pinned_host is not None and move is not None:  # a standalone container is never moved
+            kept[index] = move.view.slot.id
+            unplaced.append((index, f"{move.why}; {PINNED_NOTE}"))
+            continue
         waiting = blocked.get(index)
         if move is None and waiting is not None:
             unplaced.append((index, waiting))
@@ -360,6 +391,9 @@ def _reconcile_scaled(
         if move is not None and waiting is not None and released_host(host_of(move.view)):
             kept[index] = move.view.slot.id  # lost, and another old container of its index still runs
             unplaced.append((index, f"{move.why}; {waiting}"))
+            continue
+        if service.pinned_host is not None:
+            _place_pinned(service.pinned_host, index, placer, load, place, unplaced, new_slot)
             continue
         pin = affinity(service.launch.volumes, index, volume_hosts) if volume_hosts else None
         target = placer.take(index) if pin is None else placer.take_on(index, pin.hosts)

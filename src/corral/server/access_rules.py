@@ -140,6 +140,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/services/{service_id}/rollback"): env(R.STACKS, WRITE),
     ("GET", "/v1/containers"): listing(R.STACKS),
     ("GET", "/v1/containers/{container_id}"): env(R.STACKS),
+    # standalone containers (`corral run`): the rights of a service's containers (restricted and up run them)
+    ("POST", "/v1/containers"): env(R.STACKS, WRITE, body_environment=True, default_environment="default"),
+    ("DELETE", "/v1/containers/{container_id}"): env(R.STACKS, WRITE),
     ("POST", "/v1/containers/{container_id}/stop"): env(R.STACKS, WRITE),
     ("POST", "/v1/containers/{container_id}/start"): env(R.STACKS, WRITE),
     ("POST", "/v1/containers/{container_id}/restart"): env(R.STACKS, WRITE),

@@ -17,12 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from corral.compose import ComposeFile, load_stack
 from corral.model.builds import BuildRecord
 from corral.model.entities import Environment, Principal
-from corral.model.errors import Conflict, InvalidInput
+from corral.model.errors import Conflict, InvalidInput, NotFound
 from corral.model.names import validate_name
 from corral.model.policy import ContainerPolicy, enforce
 from corral.model.quotas import Demand, demand_of, spec_demand
 from corral.model.quotas import enforce as enforce_quotas
 from corral.model.stack import Service, SlotRecord, Stack, StackSpec
+from corral.model.standalone import is_standalone
 from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.stack_checks import check_scheduling_labels
 from corral.orchestrator.upgrades import strategy_for
@@ -42,9 +43,11 @@ from corral.server.stack_views import (
     slot_container_view,
     stack_view,
 )
+from corral.server.standalone_views import slot_of, standalone_listed, standalone_view
 from corral.server.watch import versioned, watch_response
 from corral.state.snapshot import ClusterSnapshot
 from corral.store.stacks import StackStore
+from corral.store.standalone import StandaloneStore
 
 router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
@@ -238,7 +241,7 @@ def list_stacks(
 ) -> Response:
     env_id = store_of(request).get_environment(environment).id if environment else None
     state = _state(request, env_id)
-    stacks = _stacks(request).list_stacks(env_id)
+    stacks = [s for s in _stacks(request).list_stacks(env_id) if not is_standalone(s.name)]  # api_run.py's
 
     def build() -> dict[str, Any]:
         views = {s.id: stack_view(s, state) for s in stacks} if phase else {}
@@ -302,7 +305,7 @@ def list_services(
     env_id, stack_id = _scope(request, environment, stack)
 
     def chosen(state: EnvironmentState) -> list[tuple[Service, dict[str, Any] | None]]:
-        services = [s for s in state.services if stack_id is None or s.stack_id == stack_id]
+        services = [s for s in state.services if (s.stack_id == stack_id if stack_id else not is_standalone(s.stack))]
         views = {s.id: service_view(s, state) for s in services} if phase else {}
         return [(s, views.get(s.id)) for s in services if not phase or views[s.id]["state"] == phase]
 
@@ -399,11 +402,19 @@ def list_containers(
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
     watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
     since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
+    standalone: Annotated[
+        bool | None, Query(description="true: only standalone containers (`corral run`), false: only services'.")
+    ] = None,
 ) -> Response:
     """The containers (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
-    after `since_version` (server/watch.py)."""
+    after `since_version` (server/watch.py). Standalone containers are listed with `standalone: true`; with
+    `standalone=true` each is listed once by its own id, also before it is placed and after its host is gone."""
     env_id, stack_id = _scope(request, environment, stack)
-    filters = {"stack_id": stack_id, "service": service, "host": host, "phase": phase}
+    filters: dict[str, Any] = {"stack_id": stack_id, "service": service, "host": host, "phase": phase}
+    if standalone and not watch:
+        return _standalone_list(request, env_id, paging, filters)
+    if standalone is not None:
+        filters["standalone"] = standalone
     if watch:
 
         def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
@@ -423,19 +434,37 @@ def list_containers(
     return versioned(_json(body), state.version)
 
 
+def _standalone_list(request: Request, env_id: str | None, paging: Paging, filters: dict[str, Any]) -> Response:
+    state = _state(request, env_id)
+
+    def build() -> dict[str, Any]:
+        views = [standalone_view(s, state) for s in state.services if is_standalone(s.stack)]
+        chosen = [v for v in views if standalone_listed(v, **filters)]
+        found, token = page("standalone", chosen, lambda v: (v["name"], v["id"]), paging)
+        return paged_body(found, token, paging)
+
+    body = state.rendered(("standalone", env_id, *filters.values(), paging), build)
+    return versioned(_json(body), state.version)
+
+
 def _slot_key(record: SlotRecord) -> tuple[str, str, int, str]:
     return (record.slot.stack, record.slot.service, record.slot.index, record.slot.id)
 
 
 @router.get("/containers/{container_id}")
 def get_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
-    record = _stacks(request).get_slot(container_id)
+    """A container by its id (a standalone container also by its own id, then shown as `standalone=true` lists it)."""
+    try:
+        record = _stacks(request).get_slot(container_id)
+    except NotFound:
+        service = StandaloneStore(_stacks(request)).get(container_id)
+        return standalone_view(service, _state(request, service.environment_id))
     return slot_container_view(record, _state(request, record.slot.environment_id))
 
 
 async def _set_running(request: Request, container_id: str, running: bool, restart: bool) -> dict[str, Any]:
     stacks = _stacks(request)
-    record = await run_in_threadpool(stacks.get_slot, container_id)
+    record = await run_in_threadpool(slot_of, stacks, container_id)
     if restart:
         service = await run_in_threadpool(stacks.get_service, record.service_id)
         await run_in_threadpool(request_restart, request, service, [record.slot.id], None)
@@ -443,7 +472,7 @@ async def _set_running(request: Request, container_id: str, running: bool, resta
         requested = time.time() if running else None
         await run_in_threadpool(stacks.set_running, [record.slot.id], running, start_requested_at=requested)
         _wake(request)
-    record = await run_in_threadpool(stacks.get_slot, container_id)
+    record = await run_in_threadpool(stacks.get_slot, record.slot.id)
     state = await run_in_threadpool(_state, request, record.slot.environment_id)
     return slot_container_view(record, state)
 

@@ -26,6 +26,7 @@ from corral.server.api import Strict
 from corral.server.auth import authenticate_request, require_admin
 from corral.server.hub import AgentHub
 from corral.server.stack_views import EnvironmentState
+from corral.server.standalone_views import slot_of
 from corral.server.stream_relay import Stream
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -42,7 +43,7 @@ class ExecBody(Strict):
 
 def _target(store: Store, stacks: StackStore, container_id: str) -> tuple[str, str]:
     """(host id, docker id) of a Corral container that exists on its host."""
-    record = stacks.get_slot(container_id)
+    record = slot_of(stacks, container_id)  # a slot's id, or a standalone container's
     state = EnvironmentState.load(store, stacks, record.slot.environment_id)
     observed = state.observed.get(record.slot.id)
     if observed is None:

@@ -37,6 +37,7 @@ from corral.server.api_images import router as images_router
 from corral.server.api_plan import router as plan_router
 from corral.server.api_pulls import router as pulls_router
 from corral.server.api_registries import router as registries_router
+from corral.server.api_run import router as run_router
 from corral.server.api_secrets import router as secrets_router
 from corral.server.api_stacks import router as stacks_router
 from corral.server.api_streams import router as streams_router
@@ -219,6 +220,7 @@ def create_app(
     app.include_router(router)
     app.include_router(plan_router)  # before stacks: /v1/stacks/plan is no stack id
     app.include_router(stacks_router)
+    app.include_router(run_router)
     app.include_router(streams_router)
     app.include_router(builds_router)
     app.include_router(upgrades_router)

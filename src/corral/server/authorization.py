@@ -262,7 +262,11 @@ def _service(state: Any, service_id: str) -> str | None:
 
 
 def _container(state: Any, container_id: str) -> str | None:
-    return str(state.stacks.get_slot(container_id).slot.environment_id)
+    """A slot's id, or a standalone container's (its service's id: server/standalone_views.py)."""
+    try:
+        return str(state.stacks.get_slot(container_id).slot.environment_id)
+    except NotFound:
+        return str(state.stacks.get_service(container_id).environment_id)
 
 
 def _registry(state: Any, registry_id: str) -> str | None:

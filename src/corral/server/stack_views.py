@@ -29,6 +29,7 @@ from corral.model.service_state import (
     stack_state,
 )
 from corral.model.stack import Service, SlotRecord, Stack
+from corral.model.standalone import is_standalone
 from corral.orchestrator.restarts import RestartProgress
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
@@ -275,7 +276,7 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "id": record.slot.id,
         "name": record.slot.name,
         "environment_id": record.slot.environment_id,
-        "stack": record.slot.stack,
+        "stack": "" if is_standalone(record.slot.stack) else record.slot.stack,  # its hidden stack is no user's
         "stack_id": record.stack_id,
         "service": record.slot.service,
         "service_id": record.service_id,
@@ -305,6 +306,7 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
         "reason": record.reason,
         "created_at": record.created_at,
         "retired": record.retired,
+        "standalone": is_standalone(record.slot.stack),  # `corral run`: listed by its own id with standalone=true
     }
 
 
@@ -499,9 +501,13 @@ def container_listed(
     service: str | None = None,
     host: str | None = None,
     phase: str | None = None,
+    standalone: bool | None = None,
 ) -> bool:
-    """Whether `GET /v1/containers` with these filters shows the slot's container (`service`, `host`: id or name)."""
+    """Whether `GET /v1/containers` with these filters shows the slot's container (`service`, `host`: id or name;
+    `standalone`: only standalone containers, or only services' ones)."""
     if stack_id is not None and record.stack_id != stack_id:
+        return False
+    if standalone is not None and is_standalone(record.slot.stack) != standalone:
         return False
     if service is not None and service not in (record.service_id, record.slot.service):
         return False

@@ -37,6 +37,7 @@ from corral.web import (
     pages_stack_plan,
     pages_stacks,
     pages_volumes,
+    pages_standalone,
 )
 from corral.web.relay import relay, websocket_url
 from corral.web.rendering import render
@@ -91,6 +92,7 @@ def create_ui(api_url: str, ca_file: Path | None = None) -> FastAPI:
         pages_stack_actions,  # before pages_stacks: its /stacks/{id}/{action} would take /stop and /upgrade
         pages_stack_plan,  # before pages_stacks too: /stacks/new/preview and /stacks/{id}/upgrade/preview
         pages_stacks,
+        pages_standalone,  # before pages_containers: /containers/standalone/{id}/{action}
         pages_containers,
         pages_catalog,
         pages_events,
