@@ -36,8 +36,8 @@ from corral.web import (
     pages_stack_actions,
     pages_stack_plan,
     pages_stacks,
-    pages_volumes,
     pages_standalone,
+    pages_volumes,
 )
 from corral.web.relay import relay, websocket_url
 from corral.web.rendering import render
