@@ -24,33 +24,17 @@ import httpx
 
 from corral.client.catalog import CatalogClient
 from corral.client.certificates import CertificatesClient
+from corral.client.errors import error_from, segment
 from corral.client.images import ImagesClient
 from corral.client.secrets import SecretsClient
 from corral.client.standalone import StandaloneClient
 from corral.client.volumes import VolumesClient
 from corral.model.errors import (
     DATABASE_UNAVAILABLE,
-    Conflict,
-    CorralError,
-    Forbidden,
-    Gone,
     InvalidInput,
     NotFound,
-    Unauthorized,
     Unavailable,
 )
-
-_BY_STATUS: dict[int, type[CorralError]] = {
-    400: InvalidInput,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    410: Gone,
-    422: InvalidInput,
-    503: Unavailable,
-}
-
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT"})
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -172,14 +156,14 @@ class CorralClient:
                     continue
                 raise Unavailable(f"cannot reach the Corral server at {self.url}: {exc}") from exc
             if response.status_code == 503 and retryable:
-                error = _error_from(response)  # only a database outage is worth waiting for, not a lost agent
+                error = error_from(response)  # only a database outage is worth waiting for, not a lost agent
                 if error.message.startswith(DATABASE_UNAVAILABLE) and self._wait(
                     deadline, _retry_after(response, delay), error.message
                 ):
                     delay = min(delay * 2, _MAX_RETRY_DELAY)
                     continue
             if response.status_code >= 400:
-                raise _error_from(response)
+                raise error_from(response)
             return response
 
     def _wait(self, deadline: float, delay: float, why: str) -> bool:
@@ -221,16 +205,16 @@ class CorralClient:
         return result
 
     def get_environment(self, ref: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/v1/environments/{_segment(ref)}")
+        result: dict[str, Any] = self.request("GET", f"/v1/environments/{segment(ref)}")
         return result
 
     def update_environment(self, ref: str, **changes: Any) -> dict[str, Any]:
         """Change settings: description, allow (replaces the set; [] locks), require_approval."""
-        result: dict[str, Any] = self.request("PATCH", f"/v1/environments/{_segment(ref)}", json=changes)
+        result: dict[str, Any] = self.request("PATCH", f"/v1/environments/{segment(ref)}", json=changes)
         return result
 
     def delete_environment(self, ref: str) -> None:
-        self.request("DELETE", f"/v1/environments/{_segment(ref)}")
+        self.request("DELETE", f"/v1/environments/{segment(ref)}")
 
     # -- registration tokens ------------------------------------------------------------------------------------
 
@@ -245,33 +229,33 @@ class CorralClient:
         if max_uses is not None:
             body["max_uses"] = max_uses
         result: dict[str, Any] = self.request(
-            "POST", f"/v1/environments/{_segment(environment)}/registration-tokens", json=body
+            "POST", f"/v1/environments/{segment(environment)}/registration-tokens", json=body
         )
         return result
 
     def list_registration_tokens(self, environment: str) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = self.request(
-            "GET", f"/v1/environments/{_segment(environment)}/registration-tokens"
+            "GET", f"/v1/environments/{segment(environment)}/registration-tokens"
         )["data"]
         return data
 
     def delete_registration_token(self, token_id: str) -> None:
         """Revoke: the token stays listed as `revoked` and admits no more hosts."""
-        self.request("DELETE", f"/v1/registration-tokens/{_segment(token_id)}")
+        self.request("DELETE", f"/v1/registration-tokens/{segment(token_id)}")
 
     def revoke_registration_token(self, token_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/v1/registration-tokens/{_segment(token_id)}/revoke")
+        result: dict[str, Any] = self.request("POST", f"/v1/registration-tokens/{segment(token_id)}/revoke")
         return result
 
     # -- private registries -------------------------------------------------------------------------------------
 
     def add_registry(self, environment: str, server: str, username: str, password: str) -> dict[str, Any]:
         body = {"server": server, "username": username, "password": password}
-        result: dict[str, Any] = self.request("POST", f"/v1/environments/{_segment(environment)}/registries", json=body)
+        result: dict[str, Any] = self.request("POST", f"/v1/environments/{segment(environment)}/registries", json=body)
         return result
 
     def list_registries(self, environment: str) -> list[dict[str, Any]]:
-        path = f"/v1/environments/{_segment(environment)}/registries"
+        path = f"/v1/environments/{segment(environment)}/registries"
         data: list[dict[str, Any]] = self.request("GET", path)["data"]
         return data
 
@@ -284,11 +268,11 @@ class CorralClient:
 
     def update_registry(self, registry_id: str, username: str, password: str) -> dict[str, Any]:
         body = {"username": username, "password": password}
-        result: dict[str, Any] = self.request("PUT", f"/v1/registries/{_segment(registry_id)}", json=body)
+        result: dict[str, Any] = self.request("PUT", f"/v1/registries/{segment(registry_id)}", json=body)
         return result
 
     def delete_registry(self, registry_id: str) -> None:
-        self.request("DELETE", f"/v1/registries/{_segment(registry_id)}")
+        self.request("DELETE", f"/v1/registries/{segment(registry_id)}")
 
     # -- hosts --------------------------------------------------------------------------------------------------
 
@@ -297,7 +281,7 @@ class CorralClient:
         return self.list_pages("/v1/hosts", params)
 
     def get_host(self, host_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/v1/hosts/{_segment(host_id)}")
+        result: dict[str, Any] = self.request("GET", f"/v1/hosts/{segment(host_id)}")
         return result
 
     def find_host(self, environment: str, ref: str) -> dict[str, Any]:
@@ -323,20 +307,20 @@ class CorralClient:
         return result
 
     def update_host_labels(self, host_id: str, labels: dict[str, str]) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("PATCH", f"/v1/hosts/{_segment(host_id)}", json={"labels": labels})
+        result: dict[str, Any] = self.request("PATCH", f"/v1/hosts/{segment(host_id)}", json={"labels": labels})
         return result
 
     def host_action(self, host_id: str, action: str) -> dict[str, Any]:
         if action not in ("activate", "deactivate", "evacuate", "approve"):
             raise InvalidInput(f"unknown host action {action!r}", field="action")
-        result: dict[str, Any] = self.request("POST", f"/v1/hosts/{_segment(host_id)}/{action}")
+        result: dict[str, Any] = self.request("POST", f"/v1/hosts/{segment(host_id)}/{action}")
         return result
 
     def delete_host(self, host_id: str) -> None:
-        self.request("DELETE", f"/v1/hosts/{_segment(host_id)}", timeout=120.0)
+        self.request("DELETE", f"/v1/hosts/{segment(host_id)}", timeout=120.0)
 
     def list_host_containers(self, host_id: str) -> list[dict[str, Any]]:
-        return self.list_pages(f"/v1/hosts/{_segment(host_id)}/containers")
+        return self.list_pages(f"/v1/hosts/{segment(host_id)}/containers")
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/healthz")
@@ -375,25 +359,6 @@ class CorralClient:
         """A new server certificate from the server's CA, served from the next handshake; agents reconnect."""
         result: dict[str, Any] = self.request("POST", "/v1/server/certificate/rotate")
         return result
-
-
-def _segment(value: str) -> str:
-    if not value or "/" in value or value in (".", ".."):
-        raise InvalidInput(f"{value!r} is not a valid resource reference", field="ref")
-    return httpx.URL(path=value).raw_path.decode()
-
-
-def _error_from(response: httpx.Response) -> CorralError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    message = body.get("message") if isinstance(body, dict) else None
-    field = body.get("field") if isinstance(body, dict) else None
-    cls = _BY_STATUS.get(response.status_code, CorralError)
-    error = cls(message or f"HTTP {response.status_code} from {response.request.url}", field=field)
-    error.status = response.status_code
-    return error
 
 
 class StacksClient:
@@ -480,42 +445,42 @@ class StacksClient:
         raise NotFound(f"stack {ref!r} not found in environment {environment!r}", field="stack")
 
     def get(self, stack_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}")
+        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{segment(stack_id)}")
         return result
 
     def builds(self, stack_id: str) -> list[dict[str, Any]]:
         """The stack's kept builds, the newest first (service, arch, host, state, digest, times; no log)."""
-        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}/builds")
+        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{segment(stack_id)}/builds")
         builds: list[dict[str, Any]] = result["data"]
         return builds
 
     def build_log(self, stack_id: str, build_id: str, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
         """A page of a build's log: `log` (lines) from `offset`, `next_offset`, `cut`, `done`."""
-        path = f"/v1/stacks/{_segment(stack_id)}/builds/{_segment(build_id)}/log"
+        path = f"/v1/stacks/{segment(stack_id)}/builds/{segment(build_id)}/log"
         result: dict[str, Any] = self._client.request("GET", path, params={"offset": offset, "limit": limit})
         return result
 
     def files(self, stack_id: str) -> dict[str, Any]:
         """The stack's compose files as last applied (`corral export`): {"files": {name: text}, "warnings": [...]}."""
-        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{_segment(stack_id)}/files")
+        result: dict[str, Any] = self._client.request("GET", f"/v1/stacks/{segment(stack_id)}/files")
         return result
 
     def delete(self, stack_id: str, *, keep_volumes: bool = False) -> None:
         """Remove a stack; its stack and per-container volumes go once its containers are gone, unless kept."""
         params = {"keep_volumes": "true"} if keep_volumes else None
-        self._client.request("DELETE", f"/v1/stacks/{_segment(stack_id)}", params=params)
+        self._client.request("DELETE", f"/v1/stacks/{segment(stack_id)}", params=params)
 
     def pull(self, stack_id: str, services: list[str] | None = None) -> dict[str, Any]:
         """Have the hosts pull the stack's images now and wait for them (`corral pull`): {results: [{service,
         image, host, status: pulled|present|failed|skipped, id, reason}], notes, failed}."""
         body = {"services": services} if services else {}
         result: dict[str, Any] = self._client.request(
-            "POST", f"/v1/stacks/{_segment(stack_id)}/pull", json=body, timeout=PULL_TIMEOUT_SECONDS
+            "POST", f"/v1/stacks/{segment(stack_id)}/pull", json=body, timeout=PULL_TIMEOUT_SECONDS
         )
         return result
 
     def get_service(self, service_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._client.request("GET", f"/v1/services/{_segment(service_id)}")
+        result: dict[str, Any] = self._client.request("GET", f"/v1/services/{segment(service_id)}")
         return result
 
     def find_service(self, environment: str, ref: str) -> dict[str, Any]:
@@ -530,7 +495,7 @@ class StacksClient:
 
     def scale(self, service_id: str, scale: int) -> dict[str, Any]:
         result: dict[str, Any] = self._client.request(
-            "POST", f"/v1/services/{_segment(service_id)}/scale", json={"scale": scale}
+            "POST", f"/v1/services/{segment(service_id)}/scale", json={"scale": scale}
         )
         return result
 
@@ -540,7 +505,7 @@ class StacksClient:
         """Restart all containers of a service at once, or `batch_size` at a time (a rolling restart)."""
         rolling = {"batch_size": batch_size, "interval_ms": interval_ms} if batch_size is not None else None
         result: dict[str, Any] = self._client.request(
-            "POST", f"/v1/services/{_segment(service_id)}/restart", json=rolling
+            "POST", f"/v1/services/{segment(service_id)}/restart", json=rolling
         )
         return result
 
@@ -548,7 +513,7 @@ class StacksClient:
         """`action` is confirm-upgrade or rollback, of a `kind` "stacks" or "services"."""
         if kind not in ("stacks", "services") or action not in ("confirm-upgrade", "rollback"):
             raise ValueError(f"unknown upgrade action {kind}/{action}")
-        result: dict[str, Any] = self._client.request("POST", f"/v1/{kind}/{_segment(object_id)}/{action}")
+        result: dict[str, Any] = self._client.request("POST", f"/v1/{kind}/{segment(object_id)}/{action}")
         return result
 
     def containers(
@@ -570,13 +535,13 @@ class StacksClient:
         raise NotFound(f"container {ref!r} not found in environment {environment!r}", field="container")
 
     def get_container(self, container_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._client.request("GET", f"/v1/containers/{_segment(container_id)}")
+        result: dict[str, Any] = self._client.request("GET", f"/v1/containers/{segment(container_id)}")
         return result
 
     def container_action(self, container_id: str, action: str) -> dict[str, Any]:
         if action not in ("start", "stop", "restart"):
             raise InvalidInput(f"unknown container action {action!r}", field="action")
-        result: dict[str, Any] = self._client.request("POST", f"/v1/containers/{_segment(container_id)}/{action}")
+        result: dict[str, Any] = self._client.request("POST", f"/v1/containers/{segment(container_id)}/{action}")
         return result
 
     # -- logs and exec --------------------------------------------------------------------------------------------
@@ -599,12 +564,12 @@ class StacksClient:
             params["since"] = since
         if timestamps:
             params["timestamps"] = True
-        path = f"/v1/containers/{_segment(container_id)}/logs"
+        path = f"/v1/containers/{segment(container_id)}/logs"
         try:
             with self._client._http.stream("GET", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error_from(response)
+                    raise error_from(response)
                 yield from response.iter_bytes()
         except httpx.TransportError as exc:
             raise Unavailable(f"lost the log stream from {self._client.url}: {exc}") from exc
@@ -612,12 +577,12 @@ class StacksClient:
     def stats(self, container_id: str, *, stream: bool = False) -> Iterator[dict[str, Any]]:
         """Resource-use samples (cpu_percent, memory_usage/limit/percent, network_rx/tx, time): one, or about one a
         second while `stream` until the container stops. A failure reported by the server raises Unavailable."""
-        path = f"/v1/containers/{_segment(container_id)}/stats"
+        path = f"/v1/containers/{segment(container_id)}/stats"
         try:
             with self._client._http.stream("GET", path, params={"stream": stream}, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error_from(response)
+                    raise error_from(response)
                 for line in response.iter_lines():
                     if not line.strip():
                         continue
@@ -631,7 +596,7 @@ class StacksClient:
     def exec(self, container_id: str, cmd: list[str], *, timeout: float = 60.0) -> dict[str, Any]:
         result: dict[str, Any] = self._client.request(
             "POST",
-            f"/v1/containers/{_segment(container_id)}/exec",
+            f"/v1/containers/{segment(container_id)}/exec",
             json={"cmd": cmd, "timeout": timeout},
             timeout=timeout + 10,
         )
@@ -643,7 +608,7 @@ class StacksClient:
         pairs.append(("tty", "true" if tty else "false"))
         query = str(httpx.QueryParams(pairs))
         base = self._client.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        return f"{base}/v1/containers/{_segment(container_id)}/exec?{query}", dict(self._client.auth_headers)
+        return f"{base}/v1/containers/{segment(container_id)}/exec?{query}", dict(self._client.auth_headers)
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:
