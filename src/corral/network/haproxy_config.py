@@ -8,9 +8,10 @@ serves the first, `default_cert`, to any other client); HTTP rules route by Host
 exact) and path prefix in rule order; each (service, target port, mode) is one backend of the running, healthy
 targets only (none: HAProxy answers 503); a connection a target refuses or drops (it stopped before the next
 configuration arrived) is retried on another one (`retries`, `option redispatch`, `retry-on` for HTTP) and HAProxy's
-own check takes such a target out after three missed checks (about 3 s; a single miss is not enough: a busy target
-whose small accept queue drops one check's SYN must not leave, and when every target is that busy at once a
-one-miss rule emptied the backend and answered 503); stickiness inserts a cookie. Port 42 answers the LB's own health
+own check takes such a target out after three missed checks, two seconds apart (HAProxy's defaults; a check's
+connect waits at most `inter`, and a busy target whose small accept queue drops a SYN answers the retransmitted one
+a second later: with `inter 1s` that was a miss, and three of them emptied a backend whose one target was busy and
+answered 503); stickiness inserts a cookie. Port 42 answers the LB's own health
 check. `config` is appended as the user wrote it. Only the abnormal requests are logged (`dontlog-normal`: errors,
 retries, redispatches, 5xx) to the container's output: a retried request means a target left without draining.
 """
@@ -83,7 +84,7 @@ def render(config: LbConfig, targets: Mapping[str, Sequence[Target]], *, certifi
         "    option redispatch",
         "    retries 3",
         "    timeout check 2s",
-        "    default-server inter 1s fall 3 rise 2",
+        "    default-server inter 2s fall 3 rise 2",
         "",
         "frontend health",
         f"    bind *:{HEALTH_CHECK_PORT}",
