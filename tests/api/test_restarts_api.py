@@ -67,7 +67,7 @@ def _web(api: TestClient) -> dict[str, Any]:
     return next(s for s in api.get("/v1/services").json()["data"] if s["name"] == "web")
 
 
-def _until(api: TestClient, agent: Agent, done: Any, steps: int = 200) -> dict[str, Any]:
+def _until(api: TestClient, agent: Agent, done: Any, steps: int = 600) -> dict[str, Any]:
     for _ in range(steps):
         agent.step()
         web = _web(api)
