@@ -167,7 +167,9 @@ def test_no_failed_request_through_scale_and_upgrade(server: ServerProcess, tmp_
         wait_until("three app containers serve", lambda: len(_serving_for(load, 3)) == 3, 120)
         server.cli("up", *_files(tmp_path, "r2"), "-s", "shop", "--upgrade", "--batch-size", "1", "--interval", "0")
         wait_until(
-            "only r2 serves", lambda: (seen := _serving_for(load, 3)) and all(s.startswith("r2 ") for s in seen), 180
+            "only r2 serves, from three containers",
+            lambda: len(seen := _serving_for(load, 3)) == 3 and all(s.startswith("r2 ") for s in seen),
+            180,
         )
         server.cli("up", "-s", "shop", "--confirm-upgrade")
         time.sleep(3)
