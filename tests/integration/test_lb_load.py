@@ -50,7 +50,7 @@ services:
     lb_config:
       port_rules: [{source_port: 80, target_port: 8080, service: app}]
   app:
-    scale: 2
+    scale: SCALE
     upgrade_strategy: {batch_size: 1, interval_millis: 0}
     health_check:
       port: 8080
@@ -125,9 +125,9 @@ class Load:
         TW_REUSE.write_text(self._tw_reuse)
 
 
-def _files(tmp_path: Path, release: str) -> list[str]:
+def _files(tmp_path: Path, release: str, scale: int = 2) -> list[str]:
     compose = _write(tmp_path, f"docker-compose-{release}.yml", COMPOSE.format(release=release))
-    rancher = _write(tmp_path, "rancher-compose.yml", RANCHER)
+    rancher = _write(tmp_path, "rancher-compose.yml", RANCHER.replace("SCALE", str(scale)))
     return ["-f", str(compose), "-f", str(rancher)]
 
 
@@ -172,7 +172,17 @@ def test_no_failed_request_through_scale_and_upgrade(server: ServerProcess, tmp_
             wait_until("six app containers serve", lambda: len(_serving_for(load, 2)) == 6, 180)
             server.cli("scale", "shop/app=3")
             wait_until("three app containers serve", lambda: len(_serving_for(load, 3)) == 3, 120)
-            server.cli("up", *_files(tmp_path, "r2"), "-s", "shop", "--upgrade", "--batch-size", "1", "--interval", "0")
+            server.cli(
+                "up",
+                *_files(tmp_path, "r2", scale=3),
+                "-s",
+                "shop",
+                "--upgrade",
+                "--batch-size",
+                "1",
+                "--interval",
+                "0",
+            )
             wait_until("only r2 serves, from three containers", serving_r2_from_three, 180)
         except AssertionError:
             _explain(server, [f"last answers: {sorted(seen[0])}"])
