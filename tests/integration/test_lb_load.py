@@ -37,10 +37,13 @@ services:
     stop_signal: SIGKILL  # an app that stops at once: only the drain spares its requests in flight
     environment:
       RELEASE: "{release}"
-    command: ["sh", "-c", "mkdir -p /www/cgi-bin &&
+    # the image's own /www/index.html goes first (else the target serves it at once, healthy, and the rewrite below
+    # cuts the answers that read it); the page appears whole, by a rename, 3 s after start
+    command: ["sh", "-c", "rm -f /www/index.html && mkdir -p /www/cgi-bin &&
       printf '#!/bin/sh\\nsleep 4\\necho Content-Type: text/plain\\necho\\necho slow\\n' > /www/cgi-bin/slow &&
-      chmod 755 /www/cgi-bin/slow &&
-      (sleep 3; echo $$RELEASE $$(hostname) > /www/index.html) & exec httpd -f -p 8080 -h /www"]
+      chmod 755 /www/cgi-bin/slow;
+      (sleep 3; echo $$RELEASE $$(hostname) > /www/.page; mv /www/.page /www/index.html) &
+      exec httpd -f -p 8080 -h /www"]
 """
 
 RANCHER = """\
