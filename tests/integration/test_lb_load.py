@@ -37,10 +37,13 @@ services:
     stop_signal: SIGKILL  # an app that stops at once: only the drain spares its requests in flight
     environment:
       RELEASE: "{release}"
-    command: ["sh", "-c", "mkdir -p /www/cgi-bin &&
+    # the image's own /www/index.html goes first (else the target serves it at once, healthy, and the rewrite below
+    # cuts the answers that read it); the page appears whole, by a rename, 3 s after start
+    command: ["sh", "-c", "rm -f /www/index.html && mkdir -p /www/cgi-bin &&
       printf '#!/bin/sh\\nsleep 4\\necho Content-Type: text/plain\\necho\\necho slow\\n' > /www/cgi-bin/slow &&
-      chmod 755 /www/cgi-bin/slow &&
-      (sleep 3; echo $$RELEASE $$(hostname) > /www/index.html) & exec httpd -f -p 8080 -h /www"]
+      chmod 755 /www/cgi-bin/slow;
+      (sleep 3; echo $$RELEASE $$(hostname) > /www/.page; mv /www/.page /www/index.html) &
+      exec httpd -f -p 8080 -h /www"]
 """
 
 RANCHER = """\
@@ -50,7 +53,7 @@ services:
     lb_config:
       port_rules: [{source_port: 80, target_port: 8080, service: app}]
   app:
-    scale: 2
+    scale: SCALE
     upgrade_strategy: {batch_size: 1, interval_millis: 0}
     health_check:
       port: 8080
@@ -125,9 +128,9 @@ class Load:
         TW_REUSE.write_text(self._tw_reuse)
 
 
-def _files(tmp_path: Path, release: str) -> list[str]:
+def _files(tmp_path: Path, release: str, scale: int = 2) -> list[str]:
     compose = _write(tmp_path, f"docker-compose-{release}.yml", COMPOSE.format(release=release))
-    rancher = _write(tmp_path, "rancher-compose.yml", RANCHER)
+    rancher = _write(tmp_path, "rancher-compose.yml", RANCHER.replace("SCALE", str(scale)))
     return ["-f", str(compose), "-f", str(rancher)]
 
 
@@ -159,30 +162,53 @@ def test_no_failed_request_through_scale_and_upgrade(server: ServerProcess, tmp_
     wait_until("the LB serves app", two_serving, 180)
     before = len(_lb_log(server))  # the 503s while no target was healthy yet
     started = time.monotonic()
+    seen: list[set[str]] = [set()]
+
+    def serving_r2_from_three() -> bool:
+        seen[0] = _serving_for(load, 3)
+        return len(seen[0]) == 3 and all(s.startswith("r2 ") for s in seen[0])
+
     with Load(address, slow=10) as load:
-        wait_until("both app containers serve", lambda: len(_serving_for(load, 2)) == 2, 60)
-        server.cli("scale", "shop/app=6")
-        wait_until("six app containers serve", lambda: len(_serving_for(load, 2)) == 6, 180)
-        server.cli("scale", "shop/app=3")
-        wait_until("three app containers serve", lambda: len(_serving_for(load, 3)) == 3, 120)
-        server.cli("up", *_files(tmp_path, "r2"), "-s", "shop", "--upgrade", "--batch-size", "1", "--interval", "0")
-        wait_until(
-            "only r2 serves", lambda: (seen := _serving_for(load, 3)) and all(s.startswith("r2 ") for s in seen), 180
-        )
+        try:
+            wait_until("both app containers serve", lambda: len(_serving_for(load, 2)) == 2, 60)
+            server.cli("scale", "shop/app=6")
+            wait_until("six app containers serve", lambda: len(_serving_for(load, 2)) == 6, 180)
+            server.cli("scale", "shop/app=3")
+            wait_until("three app containers serve", lambda: len(_serving_for(load, 3)) == 3, 120)
+            server.cli(
+                "up",
+                *_files(tmp_path, "r2", scale=3),
+                "-s",
+                "shop",
+                "--upgrade",
+                "--batch-size",
+                "1",
+                "--interval",
+                "0",
+            )
+            wait_until("only r2 serves, from three containers", serving_r2_from_three, 180)
+        except AssertionError:
+            _explain(server, [f"last answers: {sorted(seen[0])}"])
+            raise
         server.cli("up", "-s", "shop", "--confirm-upgrade")
         time.sleep(3)
     elapsed = time.monotonic() - started
     answered = [c for c in _containers(server, "shop") if c["service"] == "app" and c["state"] == "running"]
     print(f"\nload: {CLIENTS} clients, {elapsed:.0f} s, {load.total} requests answered, {len(load.failures)} failed")
     abnormal = _lb_log(server)[before:]
-    # HAProxy logs its checks' verdicts ("Server ... is DOWN, reason: ...") beside the abnormal requests: they say
-    # whether a failure came from HAProxy's own check or from the targets Corral offered.
-    verdicts = [line for line in server.cli("logs", "shop-lb-1").stdout.splitlines() if " is DOWN" in line]
-    # and the agent's drains and HAProxy pushes, with their times, say whether a target stopped while still offered
-    agent = (server.data_dir / "hosts" / "load1" / "agent.log").read_text(errors="replace").splitlines()
-    if load.failures or abnormal:  # printed whole (an assertion's message is cut): shown with the failure
-        print("\n".join(["failed:", *load.failures[:20], "HAProxy:", *verdicts[:20], *abnormal[:20], "agent:"]))
-        print("\n".join(line for line in agent if "shop-app" in line or "shop-lb" in line))
+    if load.failures or abnormal or len(answered) != 3:
+        _explain(server, ["failed:", *load.failures[:20], "HAProxy's abnormal requests:", *abnormal[:20]])
     assert load.failures == []
     assert abnormal == []  # a retried request: a target stopped before it left HAProxy
     assert len(answered) == 3
+
+
+def _explain(server: ServerProcess, lines: list[str]) -> None:
+    """Printed whole with a failure (an assertion's message is cut): HAProxy's check verdicts ("Server ... is DOWN")
+    say whether a failure came from HAProxy's own check; the agent's drains and pushes, with their times, whether a
+    target stopped while still offered; `ps` where each container stands."""
+    verdicts = [line for line in server.cli("logs", "shop-lb-1").stdout.splitlines() if " is DOWN" in line]
+    agent = (server.data_dir / "hosts" / "load1" / "agent.log").read_text(errors="replace").splitlines()
+    print("\n".join([*lines, "HAProxy's verdicts:", *verdicts[:20], "agent:"]))
+    print("\n".join(line for line in agent if "shop-app" in line or "shop-lb" in line))
+    print(server.cli("ps", "-a", check=False).stdout)
