@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,28 @@ def photograph(server: ServerProcess, stack: dict[str, Any]) -> None:
             page.click("#environment-key-form button[type=submit]")
             expect(page.locator("#new-key")).to_be_visible()
             take(page, "keys")
+
+            page.goto("/ui/events")
+            expect(page.locator("#event-rows tr").first).to_be_visible()  # the history, on first load
+            take(page, "events")
+
+            client = server.client()
+            client.volumes.create("default", "shared-data")
+            page.goto("/ui/volumes")
+            expect(page.get_by_text("shared-data").first).to_be_visible()
+            take(page, "volumes")
+
+            page.goto("/ui/images")
+            expect(page.get_by_text("corral/busybox").first).to_be_visible()
+            take(page, "images")
+
+            client.standalone.run("default", "corral/busybox:latest", name="toolbox", command=["sleep", "1d"])
+            deadline = time.monotonic() + 60  # the page does not follow the event stream: show it running
+            while client.standalone.find("default", "toolbox")["state"] != "running" and time.monotonic() < deadline:
+                time.sleep(0.5)
+            page.goto("/ui/containers")
+            expect(page.get_by_text("toolbox").first).to_be_visible()
+            take(page, "containers")
         finally:
             browser.close()
 
