@@ -21,7 +21,7 @@ VolumeKind = Literal["bind", "volume", "anonymous"]
 # Rancher's volume scopes: "" (the stack's, `<stack>_<key>`, or the `name:` given), "container" (`per_container`:
 # one volume per container index, `<name>_<index>`) and "environment" (`external`: it must exist, never created)
 VolumeScope = Literal["", "container", "environment"]
-NetworkMode = str  # "managed" (default; bridge until the overlay lands), "host", "bridge", "none", "container:NAME"
+NetworkMode = str  # "managed" (default: the environment's overlay), "host", "bridge", "none", "container:NAME"
 # The hidden stack of an environment that holds its standalone containers (`corral run`, model/standalone.py): one
 # service of scale 1 per container. The underscore keeps it out of every user's stack names (model/names.py).
 STANDALONE_STACK = "corral_standalone"
