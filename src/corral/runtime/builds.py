@@ -31,8 +31,12 @@ class BuildFailed(CorralError):
     code = "build_failed"
 
 
-def _client(engine: DockerEngine) -> docker.DockerClient:
-    return docker.DockerClient(base_url=engine.docker_host, version="auto", timeout=TRANSFER_TIMEOUT_SECONDS)
+def _client(engine: DockerEngine, doing: str) -> docker.DockerClient:
+    """A client for one transfer; Unavailable when the engine does not answer ("auto" asks it for its version)."""
+    try:
+        return docker.DockerClient(base_url=engine.docker_host, version="auto", timeout=TRANSFER_TIMEOUT_SECONDS)
+    except docker.errors.DockerException as exc:
+        raise Unavailable(f"docker engine at {engine.docker_host} failed to {doing}: {exc}") from exc
 
 
 def build_image(
@@ -47,7 +51,7 @@ def build_image(
     platform: str = "",
 ) -> Iterator[str]:
     """Build the tar `context` as `tag`, yielding the builder's output lines; BuildFailed with the failing step."""
-    client = _client(engine)
+    client = _client(engine, f"build {tag}")
     step = ""
     try:
         try:
@@ -103,7 +107,7 @@ def _objects(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
 
 def save_image(engine: DockerEngine, image: str) -> Iterator[bytes]:
     """`docker save image` as chunks of the tar."""
-    client = _client(engine)
+    client = _client(engine, f"save {image}")
     try:
         try:
             response = client.api.get_image(image, chunk_size=SAVE_CHUNK_BYTES)
@@ -119,10 +123,7 @@ def save_image(engine: DockerEngine, image: str) -> Iterator[bytes]:
 def remove_image(engine: DockerEngine, image: str) -> str:
     """`docker rmi image` without force (an image a container uses stays: CorralError naming why); "removed" or
     "already gone". Its untagged parent layers (the build's steps) go with it."""
-    try:
-        client = _client(engine)
-    except docker.errors.DockerException as exc:  # "auto" asks the engine for its version first
-        raise Unavailable(f"docker engine at {engine.docker_host} failed to remove {image}: {exc}") from exc
+    client = _client(engine, f"remove {image}")
     try:
         try:
             client.api.remove_image(image, force=False, noprune=False)
@@ -154,8 +155,9 @@ class ImageLoad:
             yield chunk
 
     def _run(self, engine: DockerEngine) -> None:
-        client = _client(engine)
+        client: docker.DockerClient | None = None
         try:
+            client = _client(engine, "load an image")
             objects = [o for o in client.api.load_image(self._feed()) or [] if isinstance(o, dict)]
             lines = [str(o.get("stream", "") or o.get("error", "")) for o in objects]
             errors = [o for o in objects if "error" in o]
@@ -166,8 +168,11 @@ class ImageLoad:
             self._error = CorralError(f"docker load failed: {exc.explanation or exc}")
         except (requests.exceptions.RequestException, OSError) as exc:
             self._error = Unavailable(f"docker engine at {engine.docker_host} failed to load an image: {exc}")
+        except Unavailable as exc:  # the engine did not answer the client's first question
+            self._error = exc
         finally:
-            client.close()
+            if client is not None:
+                client.close()
             self._done.set()
             while True:  # a writer blocked on a full queue must not wait for a reader that is gone
                 try:
