@@ -4,65 +4,26 @@ advertised URL, not loopback, and the CA pin in the token), and Ctrl-C removes t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import secrets
 import signal
 import ssl
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from corral.model.join_token import ca_digest_of_pem
-from corral.provision.local import LocalHostDriver
 from corral.server.advertise import primary_address
-from tests.integration.servers import free_port
+from tests.integration.demo_run import demo_run
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: None, tmp_path: Path) -> None:
-    run_id = secrets.token_hex(3)
-    env = {
-        **os.environ,
-        "CORRAL_DATA_DIR": str(tmp_path / "data"),
-        "CORRAL_PORT": str(free_port()),
-        "CORRAL_LOCAL_BRIDGE": f"crd{run_id}",
-        "CORRAL_LOCAL_SUBNET": f"198.18.{130 + secrets.randbelow(100)}.0/24",
-        "CORRAL_LOCAL_PREFIX": f"cd{run_id}",
-        "CORRAL_DEMO_HOST": "0.0.0.0",  # `make demo HOST=0.0.0.0`
-    }
-    driver = LocalHostDriver(
-        root_dir=tmp_path / "data" / "hosts",
-        bridge=env["CORRAL_LOCAL_BRIDGE"],
-        subnet=env["CORRAL_LOCAL_SUBNET"],
-        prefix=env["CORRAL_LOCAL_PREFIX"],
-        image_patterns=["corral/*"],
-        source_docker_host="unix:///var/run/docker.sock",
-    )
-    demo = subprocess.Popen(
-        ["bash", "scripts/demo.sh"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output: list[str] = []
-    try:
-        assert demo.stdout is not None
-        deadline = time.monotonic() + 240
-        for line in demo.stdout:
-            output.append(line)
-            if "Press Ctrl-C" in line or time.monotonic() > deadline:
-                break
-        text = "".join(output)
+    with demo_run(tmp_path / "data", "d", CORRAL_DEMO_HOST="0.0.0.0") as run:  # `make demo HOST=0.0.0.0`
+        env, demo, text = run.env, run.process, run.started
         assert "Press Ctrl-C" in text, text
         web_hosts = set(re.findall(r"demo\s+web\s+demo-web-\d\s+(host\d)\s+running", text))
         assert web_hosts == {"host1", "host2", "host3"}, text
@@ -85,18 +46,6 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         os.killpg(demo.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=120)
         assert "removing the hosts this run created" in rest
-        assert driver.records() == []
+        assert run.driver.records() == []
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert env["CORRAL_LOCAL_PREFIX"] not in netns
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
-        server_pid = tmp_path / "data" / "server.pid"  # the demo's server runs in a session of its own
-        if server_pid.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(server_pid.read_text().strip()), signal.SIGKILL)
-        for record in driver.records():
-            driver.remove(record.name)
-        driver.cleanup_leftovers(remove_dead=True)
-        driver.remove_bridge()

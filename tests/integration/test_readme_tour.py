@@ -11,23 +11,18 @@ only set variables (`set -a; . FILE; set +a`, `export`) apply to every later com
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import secrets
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from corral.provision.local import LocalHostDriver
-from tests.integration.servers import free_port
+from tests.integration.demo_run import REPO, demo_run
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DATA_DIR_IN_README = "/var/lib/corral"
 PLACEHOLDER = re.compile(r"<[^<>\s]+>")
@@ -107,43 +102,10 @@ def _run_step(step: Step, prelude: list[str], env: dict[str, str], data_dir: Pat
 
 def test_the_readme_tour_runs_as_printed_and_ctrl_c_removes_what_it_made(prerequisites: None, tmp_path: Path) -> None:
     steps = tour_steps(README.read_text())
-    run_id = secrets.token_hex(3)
     data_dir = tmp_path / "data"
-    env = {
-        **os.environ,
-        "CORRAL_DATA_DIR": str(data_dir),
-        "CORRAL_PORT": str(free_port()),
-        "CORRAL_LOCAL_BRIDGE": f"crr{run_id}",
-        "CORRAL_LOCAL_SUBNET": f"198.18.{130 + secrets.randbelow(100)}.0/24",
-        "CORRAL_LOCAL_PREFIX": f"cr{run_id}",
-        "COLUMNS": "200",
-    }
-    driver = LocalHostDriver(
-        root_dir=data_dir / "hosts",
-        bridge=env["CORRAL_LOCAL_BRIDGE"],
-        subnet=env["CORRAL_LOCAL_SUBNET"],
-        prefix=env["CORRAL_LOCAL_PREFIX"],
-        image_patterns=["corral/*"],
-        source_docker_host="unix:///var/run/docker.sock",
-    )
-    demo = subprocess.Popen(
-        ["bash", "scripts/demo.sh"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert demo.stdout is not None
-        started: list[str] = []
-        deadline = time.monotonic() + 240
-        for line in demo.stdout:
-            started.append(line)
-            if "Press Ctrl-C" in line or time.monotonic() > deadline:
-                break
-        assert "Press Ctrl-C" in "".join(started), "".join(started)
+    with demo_run(data_dir, "r", COLUMNS="200") as run:
+        env, demo = run.env, run.process
+        assert "Press Ctrl-C" in run.started, run.started
 
         prelude: list[str] = []
         tour_env = {key: value for key, value in env.items() if not key.startswith("CORRAL_LOCAL_")}
@@ -161,22 +123,10 @@ def test_the_readme_tour_runs_as_printed_and_ctrl_c_removes_what_it_made(prerequ
         assert "removing the environments this run created: edge\n" in rest, rest
         assert f"removed the bridge {env['CORRAL_LOCAL_BRIDGE']} and its firewall rule" in rest, rest
         assert f"kept {data_dir}" in rest, rest
-        assert driver.records() == []
+        assert run.driver.records() == []
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert env["CORRAL_LOCAL_PREFIX"] not in netns
         links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
         assert env["CORRAL_LOCAL_BRIDGE"] not in links
         rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
         assert env["CORRAL_LOCAL_BRIDGE"] not in rules
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
-        server_pid = data_dir / "server.pid"  # the demo's server runs in a session of its own
-        if server_pid.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(server_pid.read_text().strip()), signal.SIGKILL)
-        for record in driver.records():
-            driver.remove(record.name)
-        driver.cleanup_leftovers(remove_dead=True)
-        driver.remove_bridge()
