@@ -7,7 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from corral.server.access_rules import RULES
+from corral.model.access import Action
+from corral.server.access_rules import RULES, RuleKind
 from tests.security.routes import openapi_routes, v1_routes
 
 
@@ -38,3 +39,22 @@ def test_an_undeclared_route_is_admin_only(api: TestClient) -> None:
     headers = {"Authorization": f"Bearer {session['access_key']}:{session['secret_key']}"}
     response = api.get("/v1/undeclared-probe", headers=headers)
     assert response.status_code == 403, response.text
+
+
+# calls other than GET that change nothing, and so are reads: what the role matrix lets read-only make
+CHANGES_NOTHING = {
+    ("POST", "/v1/environments/{ref}/templates/{catalog}/{template}/preview"),  # renders, stores nothing
+    ("WS", "/v1/events"),  # a stream out: what the client sends is read and dropped (server/event_stream.py)
+}
+
+
+def test_every_call_that_may_change_an_environment_is_declared_a_write() -> None:
+    """The matrix compares every route with the table; this holds the table to the methods, so that read-only's
+    403 on every change does not hang on each line being right: a POST, PUT, PATCH, DELETE or websocket of an
+    environment is a write unless it is named above as one that changes nothing."""
+    declared_reads = sorted(
+        route
+        for route, rule in RULES.items()
+        if rule.kind is RuleKind.ENVIRONMENT and route[0] != "GET" and rule.action is not Action.WRITE
+    )
+    assert declared_reads == sorted(CHANGES_NOTHING), "a change declared READ in server/access_rules.py?"

@@ -302,7 +302,7 @@ def create_environment_key(request: Request, ref: str, body: EnvironmentKeyCreat
 @router.delete("/keys/{access_key}", status_code=204)
 def delete_key(request: Request, access_key: str, caller: Caller) -> Response:
     """Revoke at once. Own keys, or environment keys where the caller may manage keys (their creator, or an
-    owner); anything else reads as not found."""
+    owner): a member of the key's environment who may not is refused (403), anything else reads as not found."""
     access = access_of(request)
     key = access.get_key(access_key)
     if not _may_revoke(request, caller, key):
@@ -318,9 +318,13 @@ def _may_revoke(request: Request, caller: Principal, key: KeyInfo) -> bool:
         return key.user_id is not None and key.user_id == caller.user_id
     if key.kind in (KeyKind.ENVIRONMENT.value, KeyKind.SERVICE.value) and key.environment_id:
         role = role_in(request.app.state, caller, key.environment_id)
+        if role is None:
+            return False  # another environment's key: as one that does not exist
         if not permits(role, Resource.KEYS, Action.WRITE):
-            return False
-        return (key.user_id is not None and key.user_id == caller.user_id) or role is Role.OWNER
+            raise Forbidden(f"the {role.value} role may not write keys in this environment")
+        if (key.user_id is not None and key.user_id == caller.user_id) or role is Role.OWNER:
+            return True
+        raise Forbidden("only the key's creator or an owner of its environment may revoke it")
     return False
 
 
