@@ -173,7 +173,7 @@ def test_a_removed_stacks_volumes_go_unless_kept(api: TestClient) -> None:
             params = {"keep_volumes": "true"} if keep else {}
             assert api.delete(f"/v1/stacks/{stack.json()['id']}", params=params).status_code == 204
         env_id = api.get("/v1/environments/default").json()["id"]
-        assert volumes.pending_stacks == {(env_id, "shop")}
+        assert set(volumes.pending_stacks) == {(env_id, "shop")}
         labels = {SCOPE_LABEL: "stack", STACK_LABEL: "shop", ENVIRONMENT_LABEL: env_id}
         report(
             ws,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 REQUEST_SECONDS = 30.0  # an agent that does not answer a `volume` request in time (or too old to know it)
 SWEEP_SECONDS = 2.0
+# A removed stack none of whose volumes was ever reported is done only after this long: a volume its containers made
+# moments before the removal, or one on a host reconnecting, may not be in a report yet.
+UNSEEN_SECONDS = 120.0
 
 
 class VolumeService:
@@ -42,7 +46,8 @@ class VolumeService:
         self.stacks = stacks
         self.hub = hub
         self.removing: set[tuple[str, str]] = set()  # (environment id, name) while a removal runs
-        self.pending_stacks: set[tuple[str, str]] = set()  # (environment id, stack name) whose volumes go
+        # (environment id, stack name) whose volumes go -> when (monotonic) the stack was removed
+        self.pending_stacks: dict[tuple[str, str], float] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- reading
@@ -154,7 +159,7 @@ class VolumeService:
 
     def stack_removed(self, environment_id: str, stack: str, *, keep_volumes: bool) -> None:
         if not keep_volumes:
-            self.pending_stacks.add((environment_id, stack))
+            self.pending_stacks[(environment_id, stack)] = time.monotonic()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._sweep_loop(), name="volume-sweeper")
@@ -176,10 +181,10 @@ class VolumeService:
     async def sweep(self) -> None:
         """Remove the unused volumes of removed stacks; a stack's removal is done when none of its volumes is left
         (or a stack of that name exists again)."""
-        for environment_id, stack in sorted(self.pending_stacks):
+        for (environment_id, stack), removed_at in sorted(self.pending_stacks.items()):
             existing = await run_in_threadpool(self.stacks.list_stacks, environment_id)
             if any(s.name == stack for s in existing):
-                self.pending_stacks.discard((environment_id, stack))
+                self.pending_stacks.pop((environment_id, stack), None)
                 continue
             volumes = [v for v in await run_in_threadpool(self.of_environment, environment_id) if v.stack == stack]
             volumes = [
@@ -189,8 +194,10 @@ class VolumeService:
                 and v.labels.get(ENVIRONMENT_LABEL) == environment_id
             ]
             if not volumes:
-                self.pending_stacks.discard((environment_id, stack))
+                if time.monotonic() - removed_at > UNSEEN_SECONDS:
+                    self.pending_stacks.pop((environment_id, stack), None)
                 continue
+            self.pending_stacks[(environment_id, stack)] = float("-inf")  # seen: done once none is left
             for volume in volumes:
                 if volume.containers or volume.state != "inactive":
                     continue  # its containers are not gone yet, or a host holding it does not answer
