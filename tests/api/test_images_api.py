@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +23,12 @@ BUSYBOX = {
     "created": 1_700_000_000,
     "containers": ["shop-web-1", "shop-web-2"],
 }
-OLD = {"id": "sha256:" + "2" * 64, "tags": ["shop:1", "shop:old"], "size": 1_000, "created": 1_600_000_000}
+OLD = {
+    "id": "sha256:" + "2" * 64,
+    "tags": ["shop:1", "registry.local:5000/team/shop:old"],
+    "size": 1_000,
+    "created": 1_600_000_000,
+}
 DANGLING = {"id": "sha256:" + "3" * 64, "tags": ["<none>:<none>"], "size": 10}
 
 
@@ -56,7 +62,7 @@ def test_each_hosts_images_are_listed_filtered_and_paged(api: TestClient) -> Non
         images = eventually(lambda: len(listed(api)) == 4 and listed(api))
         assert [(i["host_name"], i["tags"]) for i in images] == [
             ("one", ["corral/busybox:latest"]),
-            ("one", ["shop:1", "shop:old"]),
+            ("one", ["registry.local:5000/team/shop:old", "shop:1"]),
             ("one", []),
             ("two", ["corral/busybox:latest"]),
         ]
@@ -65,7 +71,10 @@ def test_each_hosts_images_are_listed_filtered_and_paged(api: TestClient) -> Non
         assert first["containers"] == ["shop-web-1", "shop-web-2"] and first["in_use"] is True
         assert first["created"] == 1_700_000_000 and first["current"] is True
         assert [i["host_name"] for i in listed(api, host="two")] == ["two"]
-        assert [i["tags"] for i in listed(api, host=one_id, in_use="false")] == [["shop:1", "shop:old"], []]
+        assert [i["tags"] for i in listed(api, host=one_id, in_use="false")] == [
+            ["registry.local:5000/team/shop:old", "shop:1"],
+            [],
+        ]
         assert [i["host_name"] for i in listed(api, in_use="true")] == ["one", "two"]
         page = api.get("/v1/images", params={"environment": "default", "limit": 3}).json()
         rest = api.get("/v1/images", params={"environment": "default", "continue": page["continue"]}).json()
@@ -85,7 +94,8 @@ def test_removing_an_image_goes_to_the_agent_and_is_refused_while_in_use(api: Te
         missing = api.delete(f"/v1/hosts/{host_id}/images/{'9' * 64}")
         assert missing.status_code == 404 and missing.json()["field"] == "image"
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            removed = pool.submit(api.delete, f"/v1/hosts/{host_id}/images/shop:1")  # a tag names it too
+            tag = quote("registry.local:5000/team/shop:old", safe="")  # a tag names it too, `/` and all
+            removed = pool.submit(api.delete, f"/v1/hosts/{host_id}/images/{tag}")
             asked = answer_image_requests(ws, 1)
             assert removed.result(timeout=30).status_code == 204
         assert asked == [{"request_id": asked[0]["request_id"], "action": "remove", "id": OLD["id"]}]

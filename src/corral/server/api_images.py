@@ -70,9 +70,10 @@ def list_images(
     return paged_body([_row(hub, item, h) for item, h in found], token, paging)
 
 
-@router.delete("/hosts/{host_id}/images/{image}", status_code=204)
+@router.delete("/hosts/{host_id}/images/{image:path}", status_code=204)
 async def delete_image(request: Request, host_id: str, image: str, _: Admin) -> Response:
-    """Remove an image (its id, an id prefix of 12+ hex digits, or a tag) from the host's engine, never forced."""
+    """Remove an image (its id, an id prefix of 12+ hex digits, or a tag, which may hold `/`) from the host's
+    engine, never forced."""
     if not image or len(image) > protocol.MAX_REFERENCE_LENGTH:
         raise InvalidInput("image must be an image id or tag", field="image")
     store: Store = request.app.state.store

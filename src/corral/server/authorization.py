@@ -157,7 +157,7 @@ async def authorize(connection: HTTPConnection) -> Access:
     """Check the current request or websocket against its route's rule; the result goes into the scope."""
     scope = connection.scope
     route = scope.get("route")
-    path = getattr(route, "path", "")
+    path = getattr(route, "path_format", "")  # `{image}` for a route declared `{image:path}`, as in the table
     method = "WS" if scope["type"] == "websocket" else str(scope.get("method", "GET"))
     rule = rule_for(method, path)
     if rule is None:
