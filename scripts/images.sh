@@ -17,6 +17,10 @@ log() { echo "images: $*"; }
 # name -> "packages|CMD as JSON"
 declare -A IMAGES=(
     [haproxy]='haproxy|["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]'
+    # the catalog's redis-web (issue 19 item 5): nginx in front, Redis behind webdis (Redis over HTTP)
+    [nginx]='nginx|["nginx", "-g", "daemon off;"]'
+    [redis]='redis-server|["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no"]'
+    [webdis]='webdis|["webdis", "/etc/webdis/webdis.json"]'
 )
 RECIPE=2
 
@@ -70,6 +74,23 @@ frontend health
     bind *:42
     mode http
     monitor-uri /
+CFG
+    fi
+    if [ "$name" = webdis ]; then
+        # in the foreground, logging to the container's output, Redis at the name `redis` (a link or a service)
+        cat >"$work/etc/webdis/webdis.json" <<'CFG'
+{
+    "redis_host": "redis",
+    "redis_port": 6379,
+    "http_host": "0.0.0.0",
+    "http_port": 7379,
+    "threads": 2,
+    "daemonize": false,
+    "database": 0,
+    "acl": [{"disabled": ["DEBUG", "CONFIG", "SHUTDOWN", "FLUSHALL", "FLUSHDB", "KEYS", "MONITOR", "SLAVEOF", "REPLICAOF"]}],
+    "verbosity": 3,
+    "logfile": "/dev/stdout"
+}
 CFG
     fi
     tar -C "$work" -c . | "$DOCKER" import \

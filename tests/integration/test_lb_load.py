@@ -1,11 +1,12 @@
-"""No failed request through a load balancer while its target scales 2 -> 6 -> 3 and is upgraded with batch 1
+"""No failed request through a load balancer while its target scales 2 -> 6 -> 2 and is upgraded with batch 1
 (issue 19 acceptance), and none answered by a container that had not become healthy: each target serves 404 until
 its page exists, a few seconds after start, and its health check asks for that page, so a request sent to a target
 before it turned healthy would fail. Bounded: 50 client threads (10 of them asking for a page that takes 4 s, so
 requests are in flight when a target stops; the app dies at once when stopped: without the agent's drain this test
 saw 11 failed requests), a new connection per request, from the root namespace to the host's published port. The
-upgrade runs at scale 3, not 2: a stop-first batch of one out of two leaves one busybox httpd for 50 clients that
-give it no rest; its accept queue drops SYNs, HAProxy's own check rightly takes it out and answers 503. HAProxy's
+upgrade runs at scale 3 (a scale 2 -> 3 after the 6 -> 2), not 2: a stop-first batch of one out of two leaves one
+busybox httpd for 50 clients that give it no rest; its accept queue drops SYNs, HAProxy's own check rightly takes it
+out and answers 503. HAProxy's
 retries would hide a target that stopped while it was still configured (agent/drain.py drains it first), so its
 log of abnormal requests (retries, redispatches, errors) must stay empty too."""
 
@@ -173,7 +174,9 @@ def test_no_failed_request_through_scale_and_upgrade(server: ServerProcess, tmp_
             wait_until("both app containers serve", lambda: len(_serving_for(load, 2)) == 2, 60)
             server.cli("scale", "shop/app=6")
             wait_until("six app containers serve", lambda: len(_serving_for(load, 2)) == 6, 180)
-            server.cli("scale", "shop/app=3")
+            server.cli("scale", "shop/app=2")
+            wait_until("two app containers serve", lambda: len(_serving_for(load, 3)) == 2, 120)
+            server.cli("scale", "shop/app=3")  # the upgrade's capacity (module docstring)
             wait_until("three app containers serve", lambda: len(_serving_for(load, 3)) == 3, 120)
             server.cli(
                 "up",

@@ -169,3 +169,56 @@ def test_the_catalog_routed_site_serves_http_and_https_by_host_and_path(server: 
     assert wait_until("the API answers on 80", lambda: plain("/api/"), 30) == '{"ok":true}'
     served = wait_until("the site answers over TLS", lambda: _served(address, "shop.example", ca_file), 60)
     assert served == (_fingerprint(cert), "hello-shop")
+
+
+def test_the_catalog_redis_web_app_runs_nginx_webdis_and_redis_behind_the_lb(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """The library's `redis-web` (issue 19 item 5) on real software images (Debian's nginx, webdis, Redis): the LB
+    routes its host name to nginx, in clear and over TLS with the certificate the question named; nginx passes
+    /api/ on to webdis, which keeps a counter in Redis (each request, whichever nginx answers it, counts once); any
+    other host name gets HAProxy's 503; webdis refuses FLUSHALL."""
+    ca, ca_key = new_ca()
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert, key = _issue(tmp_path, "counter", ca, ca_key, ["counter.example"])
+    server.cli("certs", "create", "counter", "--cert", str(cert), "--key", str(key))
+    server.cli("hosts", "create", "--driver", "local", "rw1")
+    server.cli(
+        *("catalog", "install", "library/redis-web", "-s", "counter"),
+        *("--answer", "SITE_HOST=counter.example", "--answer", "CERTIFICATE=counter", "--answer", "MESSAGE=hi-nginx"),
+    )
+    with server.client() as client:
+        address = next(h["address"] for h in client.list_hosts() if h["name"] == "rw1")
+
+    def plain(path: str, host: str = "counter.example") -> tuple[int, str] | None:
+        try:
+            connection = http.client.HTTPConnection(address, 80, timeout=5)
+            connection.request("GET", path, headers={"Host": host})
+            response = connection.getresponse()
+            return response.status, response.read().decode().strip()
+        except OSError:
+            return None
+
+    def ok(path: str) -> str | None:
+        answer = plain(path)
+        return answer[1] if answer and answer[0] == 200 else None
+
+    assert wait_until("nginx answers through the LB", lambda: ok("/"), 240) == "hi-nginx"
+    images = {c["service"]: c["image"] for c in _containers(server, "counter")}
+    assert images == {
+        "lb": "corral/haproxy:latest",
+        "web": "corral/nginx:latest",
+        "api": "corral/webdis:latest",
+        "redis": "corral/redis:latest",
+    }
+    assert (
+        wait_until("Redis answers through nginx and webdis", lambda: ok("/api/PING"), 120) == '{"PING":[true,"PONG"]}'
+    )
+    counts = [json.loads(ok("/api/INCR/hits") or "{}").get("INCR") for _ in range(4)]
+    assert counts == [1, 2, 3, 4]
+    assert (plain("/api/FLUSHALL") or (0,))[0] == 403
+    assert ok("/api/GET/hits") == '{"GET":"4"}'
+    assert (plain("/", "other.example") or (0,))[0] == 503
+    served = wait_until("the site answers over TLS", lambda: _served(address, "counter.example", ca_file), 60)
+    assert served == (_fingerprint(cert), "hi-nginx")

@@ -59,6 +59,18 @@ def test_compose_reads_external_services_and_aliases_with_scale_zero() -> None:
     assert specs["both"].scale == 0 and specs["a"].virtual is None and specs["a"].scale == 1
 
 
+def test_a_health_check_on_an_external_service_is_said_not_applied() -> None:
+    rancher = RANCHER.replace(
+        "    hostname: Search.Example.net\n", "    hostname: Search.Example.net\n    health_check: {port: 80}\n"
+    )
+    stack = _build(rancher=rancher)
+    assert [w for w in stack.warnings if "health_check" in w] == [
+        "rancher-compose.yml: services.search.health_check: not applied: DNS answers every external IP"
+        " (a load balancer's HAProxy checks each of its targets itself)"
+    ]
+    assert next(s for s in stack.services if s.name == "search").health_check is None
+
+
 @pytest.mark.parametrize(
     ("rancher", "says"),
     [

@@ -56,7 +56,12 @@ def virtual_service(
         virtual = Virtual("alias", targets=tuple(dict.fromkeys(targets)))
     if spec.scale not in (0, 1):
         warnings.append(f"service {spec.name}: scale {spec.scale} ignored: an {kind} service runs no container")
-    return dataclasses.replace(spec, scale=0, virtual=virtual.to_dict())
+    if spec.health_check is not None:  # Rancher probed external IPs; Corral does not yet (docs/architecture.md)
+        warnings.append(
+            f"{where}.health_check: not applied: DNS answers every {'external IP' if kind == 'external' else 'target'}"
+            " (a load balancer's HAProxy checks each of its targets itself)"
+        )
+    return dataclasses.replace(spec, scale=0, virtual=virtual.to_dict(), health_check=None)
 
 
 def _ips(where: str, value: Any) -> tuple[str, ...]:
