@@ -35,7 +35,7 @@ def test_images_ls_and_rm(api: TestClient) -> None:
         code, out = corral("images", "rm", "--host", "one", "nothing:9")
         assert code == 1 and "lists no image 'nothing:9'" in out
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            ran = pool.submit(corral, "images", "rm", "--host", "one", "shop:old")
+            ran = pool.submit(corral, "images", "rm", "--host", "one", "registry.local:5000/team/shop:old")
             asked = answer_image_requests(ws, 1)
             code, out = ran.result(timeout=30)
         assert code == 0, out
