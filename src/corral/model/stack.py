@@ -372,3 +372,18 @@ class SlotRecord:
     updated_at: float = 0.0
     ip: str = ""  # its address on the managed overlay (orchestrator/ipam.py), "" when none
     host_ports: tuple[tuple[int, str, int], ...] = ()  # (container port, protocol, host port) picked by the server
+
+
+@dataclass(frozen=True)
+class LeftoverRecord:
+    """A removed slot as kept until its container is observed gone (orchestrator/occupancy.py)."""
+
+    slot_id: str
+    environment_id: str
+    stack: str
+    service: str
+    index: int
+    host_id: str
+    name: str
+    created_at: float
+    ip: str = ""
