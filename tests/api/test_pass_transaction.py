@@ -90,3 +90,34 @@ def test_one_pass_stores_placements_and_reasons_in_one_transaction(
         seen.clear()  # nothing changed since: the next pass stores nothing
         assert orchestrator._decide_and_store() == []
         assert not [change for change, _ in seen if {"slots", "services"} & set(change.keys)]
+
+
+def test_a_service_changed_during_the_pass_gets_none_of_its_stale_plan(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's command that lands between the pass's snapshot and its commit (a scale here; a rollback in the way an
+    upgrade's step would overwrite) wins: that service's part of the plan is dropped, the others are stored, and the
+    next pass plans it from what is stored."""
+    orchestrator = api.app.state.orchestrator  # type: ignore[attr-defined]
+    api.portal.call(orchestrator.stop)  # type: ignore[union-attr]
+    with _hosts(api, ["h1", "h2"]):
+        body = {"name": "shop", "compose": COMPOSE, "rancher_compose": RANCHER}
+        assert api.put("/v1/stacks", json=body).status_code == 201
+        web = next(s for s in api.get("/v1/services").json()["data"] if s["name"] == "web")
+        real = orchestrator.stacks.apply_environment_plan
+
+        def after_a_scale(plan: Any) -> None:
+            assert api.post(f"/v1/services/{web['id']}/scale", json={"scale": 1}).status_code == 200
+            real(plan)
+
+        monkeypatch.setattr(orchestrator.stacks, "apply_environment_plan", after_a_scale)
+        orchestrator._decide_and_store()
+        monkeypatch.setattr(orchestrator.stacks, "apply_environment_plan", real)
+        services = _by_name(orchestrator.stacks.list_services())
+        slots = orchestrator.stacks.list_slots()
+        assert [r for r in slots if r.service_id == web["id"]] == [] and services["web"].reason == ""
+        assert len([r for r in slots if r.service_id == services["worker"].id]) == 2
+
+        orchestrator._decide_and_store()
+        assert len(orchestrator.stacks.list_slots(service_id=web["id"])) == 1
+        assert orchestrator.stacks.get_service(web["id"]).reason == ""

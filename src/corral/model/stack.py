@@ -355,6 +355,9 @@ class Service:
     state_since: float = 0.0
     # the upgrade or restart in progress (strategy, previous spec, the restart's progress under "restart", ...)
     upgrade: dict[str, Any] = field(default_factory=dict)
+    # when a user's command last changed it (spec, scale, upgrade, rollback, restart): a plan made from this service
+    # is stored only while it is still this one (store/plan_writes.py)
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True)

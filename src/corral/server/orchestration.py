@@ -1,7 +1,9 @@
-"""The orchestrator loop: observe (a snapshot of the in-memory state, state/) → decide (pure `reconcile` per
-service) → act (write slots, push each host's desired container set to its agent).
+"""The orchestrator loop: observe (a snapshot of the in-memory state, state/) → decide (one pure
+`orchestrator/environment_plan.py` `plan_environment` per environment) → act (store each environment's plan in one
+transaction, then the address and port passes; push each host's desired container set to its agent).
 
-Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs, stores
+Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs (with the
+server's own state: desired-set revisions and the agents' acknowledgements, server/occupancy_pass.py), stores
 plans and talks to agents. It is level-triggered: every pass plans from the current snapshot, never from what an
 earlier pass did, so a lost message, a restarted server or a reconnecting agent converges on the next pass. Passes
 run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`) and at least every

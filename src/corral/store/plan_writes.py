@@ -28,9 +28,16 @@ _SETTLED = ServiceState.ACTIVE.value
 
 
 def write_environment_plan(session: Session, plan: EnvironmentPlan, now: float) -> None:
-    """Every write of `plan`, in the order the pass decided them, into the caller's transaction."""
+    """Every write of `plan`, in the order the pass decided them, into the caller's transaction. A service that a
+    user's command changed (or removed) since the snapshot the plan was made from gets none of its writes: the plan
+    for it is stale (a rollback that lands during the pass must not be overwritten by the upgrade's next step), and
+    the next pass plans it again from what is stored."""
+    touched = {p.service.id for p in plan.services if p.changed} | set(plan.reasons)
+    current = _as_planned(session, touched, {p.service.id: p.service for p in plan.services})
     for part in plan.services:
         service, upgrade = part.service, part.upgrade
+        if not part.changed or service.id not in current:
+            continue
         if upgrade.start_held:
             start_held(session, service.id, upgrade.start_held, now)
         if upgrade.step is not None:
@@ -47,9 +54,22 @@ def write_environment_plan(session: Session, plan: EnvironmentPlan, now: float) 
                 now=now,
             )
     for service_id, reason in plan.reasons.items():
-        session.execute(update(ServiceRow).where(ServiceRow.id == service_id).values(reason=reason))
+        if service_id in current:
+            session.execute(update(ServiceRow).where(ServiceRow.id == service_id).values(reason=reason))
     if plan.forget:
         session.execute(delete(LeftoverRow).where(LeftoverRow.slot_id.in_(list(plan.forget))))
+
+
+def _as_planned(session: Session, service_ids: set[str], planned: dict[str, Service]) -> set[str]:
+    """Of `service_ids`, those stored as they were planned from: same state, and no user's command since."""
+    if not service_ids:
+        return set()
+    query = select(ServiceRow.id, ServiceRow.state, ServiceRow.updated_at).where(ServiceRow.id.in_(sorted(service_ids)))
+    return {
+        service_id
+        for service_id, state, updated_at in session.execute(query).all()
+        if state == planned[service_id].state and (updated_at or 0.0) == planned[service_id].updated_at
+    }
 
 
 def record_upgrade_step(session: Session, service_id: str, step: UpgradeWrite, now: float) -> None:

@@ -418,6 +418,7 @@ def _service(row: ServiceRow | SimpleNamespace, stack_name: str, *, spec: Servic
         state=row.state,
         state_since=row.state_since,
         upgrade=dict(row.upgrade or {}),
+        updated_at=row.updated_at or 0.0,
     )
 
 
