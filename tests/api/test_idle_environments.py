@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from corral.orchestrator import environment_plan
 from corral.server import orchestration
 
 
@@ -24,13 +25,13 @@ def test_only_changed_environments_are_planned_again(api: TestClient, monkeypatc
     orchestrator = api.app.state.orchestrator  # type: ignore[attr-defined]
     api.portal.call(orchestrator.stop)  # type: ignore[union-attr]
     planned: list[str] = []
-    real = orchestration.reconcile
+    real = environment_plan.reconcile
 
     def counting(spec, **kwargs):  # type: ignore[no-untyped-def]
         planned.append(f"{kwargs['environment_id']}:{spec.name}")
         return real(spec, **kwargs)
 
-    monkeypatch.setattr(orchestration, "reconcile", counting)
+    monkeypatch.setattr(environment_plan, "reconcile", counting)
 
     reads: list[int] = []
     snapshot = orchestrator._snapshot

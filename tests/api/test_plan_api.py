@@ -135,7 +135,7 @@ def test_placements_are_what_the_next_pass_does(api: TestClient) -> None:
         assert api.put("/v1/stacks", json=_body()).status_code == 201
         placed = _until(lambda: p if len(p := _placed(api)) == 4 else None)
         assert placed == planned
-        # the pass stores the reasons after the placements (its own write): wait for it
+        # the reason is stored with the placements (one transaction per environment): this wait returns at once
         web = _until(
             lambda: next(
                 (s for s in api.get("/v1/services").json()["data"] if s["name"] == "web" and s["reason"]), None

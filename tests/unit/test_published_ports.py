@@ -77,7 +77,7 @@ def test_published_ports_as_views_show_them() -> None:
 
 def test_the_scheduler_counts_a_slots_random_ports_as_taken_on_its_host() -> None:
     from corral.model.stack import ServiceSpec, SlotRecord
-    from corral.server.pass_inputs import slot_view
+    from corral.orchestrator.pass_inputs import slot_view
 
     record = SlotRecord(SLOT, "stack-id", "service-id", host_ports=WANT.host_ports)
     view = slot_view(record, None, ServiceSpec("web", LAUNCH))

@@ -355,6 +355,9 @@ class Service:
     state_since: float = 0.0
     # the upgrade or restart in progress (strategy, previous spec, the restart's progress under "restart", ...)
     upgrade: dict[str, Any] = field(default_factory=dict)
+    # when a user's command last changed it (spec, scale, upgrade, rollback, restart): a plan made from this service
+    # is stored only while it is still this one (store/plan_writes.py)
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -372,3 +375,18 @@ class SlotRecord:
     updated_at: float = 0.0
     ip: str = ""  # its address on the managed overlay (orchestrator/ipam.py), "" when none
     host_ports: tuple[tuple[int, str, int], ...] = ()  # (container port, protocol, host port) picked by the server
+
+
+@dataclass(frozen=True)
+class LeftoverRecord:
+    """A removed slot as kept until its container is observed gone (orchestrator/occupancy.py)."""
+
+    slot_id: str
+    environment_id: str
+    stack: str
+    service: str
+    index: int
+    host_id: str
+    name: str
+    created_at: float
+    ip: str = ""

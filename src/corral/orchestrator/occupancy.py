@@ -21,10 +21,11 @@ leftovers.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from corral.model.entities import HostState
+from corral.model.entities import HostState, ObservedContainer
+from corral.model.stack import LeftoverRecord, SlotRecord
 from corral.orchestrator.scheduling import HostView
 
 # Engine states in which a container does not run (and, once its agent has acknowledged, will not run again).
@@ -81,3 +82,53 @@ def unit_blocked(
         for index, why in blocked.get((stack, member), {}).items():
             merged.setdefault(index, why)
     return merged
+
+
+Acked = Callable[[str, str], bool]  # (host id, slot id) -> its agent converged a desired set without it running
+
+
+def leftovers_of(
+    stored: Iterable[LeftoverRecord],
+    retired_stopped: Iterable[SlotRecord],
+    observed: Mapping[str, Mapping[str, ObservedContainer]],
+    acked: Acked,
+) -> list[Leftover]:
+    """Leftovers as the planner sees them: removed slots kept by the store, and retired slots that a stop-first
+    upgrade stopped. `observed` is host id -> slot id -> its container on that host; `acked` answers from the
+    server's record of desired sets sent and acknowledged (server/occupancy_pass.py)."""
+    found: list[Leftover] = []
+    for item in stored:
+        container = observed.get(item.host_id, {}).get(item.slot_id)
+        found.append(
+            Leftover(
+                slot_id=item.slot_id,
+                name=item.name,
+                stack=item.stack,
+                service=item.service,
+                index=item.index,
+                host_id=item.host_id,
+                observed_state=container.state if container is not None else None,
+                acked=acked(item.host_id, item.slot_id),
+            )
+        )
+    for record in retired_stopped:
+        slot = record.slot
+        container = observed.get(slot.host_id, {}).get(slot.id)
+        found.append(
+            Leftover(
+                slot_id=slot.id,
+                name=slot.name,
+                stack=slot.stack,
+                service=slot.service,
+                index=slot.index,
+                host_id=slot.host_id,
+                observed_state=container.state if container is not None else None,
+                acked=acked(slot.host_id, slot.id),
+            )
+        )
+    return found
+
+
+def released_ids(leftovers: Iterable[Leftover], hosts: Mapping[str, HostView], stored: set[str]) -> list[str]:
+    """Stored leftovers that no longer count (the store may forget them)."""
+    return [item.slot_id for item in leftovers if item.slot_id in stored and released(item, hosts.get(item.host_id))]

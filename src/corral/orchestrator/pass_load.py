@@ -1,6 +1,6 @@
 """How one orchestrator pass shares a host load between the services of an environment.
 
-Why a module of its own: the server's pass (server/orchestration.py) and the plan preview (preview.py) walk an
+Why a module of its own: the server's pass (environment_plan.py) and the plan preview (preview.py) walk an
 environment's services the same way over one `HostLoad.shared`; the rules of what each service leaves claimed in
 it for the next ones live here once, so that a preview places containers where the pass then does.
 """

@@ -2,7 +2,7 @@
 
 Why here and this shape: the preview must place containers where the server's pass then does, so it runs the very
 same pure `reconcile` over the environment's snapshot, with the proposed stack's services swapped in for the
-stored ones, in the pass's order and on one shared host load (pass_load.py), as server/orchestration.py does. Its
+stored ones, in the pass's order and on one shared host load (pass_load.py), as environment_plan.py does. Its
 plans are not stored: they become a `StackPreview` (model/plan_preview.py).
 
 What it leaves out, knowingly: a service that waits for its dependencies is planned as if they were ready (it
@@ -119,7 +119,7 @@ def _service_preview(current: Service | None, spec: ServiceSpec, rolling: bool) 
 def _plan_pass(
     world: World, services: list[Service], stack: str, stored: Mapping[str, Service]
 ) -> tuple[dict[str, Plan], dict[str, list[SlotView]]]:
-    """The pass of server/orchestration.py over the environment with the proposed services: each service's plan
+    """The pass of environment_plan.py over the environment with the proposed services: each service's plan
     (only the proposed stack's are kept) and the slots each had before it."""
     by_service: dict[tuple[str, str], list[SlotView]] = defaultdict(list)
     for view in world.slots:

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+# spelt once, in the vocabulary (the pure core reads them too)
+from corral.model.container_labels import CONFIG_HASH as CONFIG_HASH
+from corral.model.container_labels import START_ONCE_KEYS as START_ONCE_KEYS
+from corral.model.container_labels import is_start_once as is_start_once
+from corral.model.container_labels import says
+
 PREFIX = "io.corral."
 
 ENVIRONMENT = "io.corral.environment"
@@ -15,7 +21,6 @@ STACK = "io.corral.stack"
 SERVICE = "io.corral.service"
 CONTAINER = "io.corral.container"  # Corral's uuid of the container (survives recreation of the Docker container)
 SERVICE_INDEX = "io.corral.service.index"
-CONFIG_HASH = "io.corral.config-hash"
 HOST_PORTS = "io.corral.host-ports"  # random host ports it was created with, "80/tcp:49200,..." (a change recreates)
 OVERLAY_IP = "io.corral.overlay-ip"  # the managed overlay address the container was created with (a change recreates)
 
@@ -28,19 +33,9 @@ RANCHER_STACK_NAME = "io.rancher.stack.name"  # "STACK"
 RANCHER_STACK_SERVICE_NAME = "io.rancher.stack_service.name"  # "STACK/SERVICE"
 
 # Container labels a user sets (either spelling) that change how the agent treats a container.
-START_ONCE_KEYS = frozenset({"io.rancher.container.start_once", "io.corral.container.start_once"})  # "true"
 PULL_IMAGE_KEYS = frozenset({"io.rancher.container.pull_image", "io.corral.container.pull_image"})  # "always"
-
-
-def _says(pairs: Iterable[tuple[str, str]], keys: frozenset[str], value: str) -> bool:
-    return any(key in keys and found.strip().lower() == value for key, found in pairs)
-
-
-def is_start_once(launch_labels: Iterable[tuple[str, str]]) -> bool:
-    """`start_once: true`: the container runs once; exiting is its normal end (Corral does not restart it)."""
-    return _says(launch_labels, START_ONCE_KEYS, "true")
 
 
 def pulls_always(launch_labels: Iterable[tuple[str, str]]) -> bool:
     """`pull_image: always`: the image is pulled before every create."""
-    return _says(launch_labels, PULL_IMAGE_KEYS, "always")
+    return says(launch_labels, PULL_IMAGE_KEYS, "always")

@@ -19,12 +19,12 @@ from corral.model.errors import Conflict
 from corral.model.policy import enforce
 from corral.model.service_state import ServiceState
 from corral.model.stack import StackSpec
+from corral.orchestrator.pass_inputs import host_view, slot_view
 from corral.orchestrator.preview import World, preview_stack
 from corral.server.api import store_of
 from corral.server.api_stacks import check_quotas, environment_policy, parse_stack_files
 from corral.server.auth import require_admin
 from corral.server.orchestration import Orchestrator
-from corral.server.pass_inputs import host_view, slot_view
 from corral.server.service_accounts import check_service_accounts
 from corral.server.stack_builds import previous_records, with_builds
 from corral.server.stack_requests import StackFiles

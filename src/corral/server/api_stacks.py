@@ -381,7 +381,7 @@ def _service_result(request: Request, service: Service) -> dict[str, Any]:
 @router.post("/services/{service_id}/restart")
 def restart_service(request: Request, service_id: str, _: Admin, body: RollingRestart | None = None) -> dict[str, Any]:
     """All containers at once, or in batches with a body (a rolling restart): stored with the service, which is
-    `restarting` until the orchestrator's passes are done (orchestrator/restarts.py, server/restart_pass.py)."""
+    `restarting` until the orchestrator's passes are done (orchestrator/restarts.py, orchestrator/upgrade_steps.py)."""
     stacks = _stacks(request)
     service = stacks.get_service(service_id)
     records = stacks.list_slots(service_id=service.id)

@@ -2,8 +2,8 @@
 
 Why apart from api_stacks.py: starting an upgrade is part of `PUT /v1/stacks` (`upgrade` field), but confirming,
 rolling back and restarting in batches are actions of their own (Cattle's finishupgrade / rollback / restart with a
-`rollingRestartStrategy`). The orchestrator does the work (orchestrator/upgrades.py through server/upgrade_pass.py);
-these routes only change the stored state and wake it.
+`rollingRestartStrategy`). The orchestrator does the work (orchestrator/upgrades.py through
+orchestrator/upgrade_steps.py); these routes only change the stored state and wake it.
 """
 
 from __future__ import annotations

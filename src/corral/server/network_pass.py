@@ -1,11 +1,11 @@
 """The server side of the managed overlay: IPAM writes (host slices, slot addresses) and the `network` message.
 
-Why a module of its own: the orchestrator loop (server/orchestration.py) calls three hooks — `carried_addresses`
-while it stores a plan, `assign` after its pass, `push` when it talks to agents — and everything about networks
-lives here. The decisions are the pure `orchestrator/ipam.py`; this module only reads the in-memory state, writes
-what changed to the store and builds each host's `NetworkState` (model/network.py), sent like `desired`: in full on
-connect, then, to an agent that takes deltas, only what changed against the version it holds
-(model/network_deltas.py); to others, in full whenever its digest changes.
+Why a module of its own: the orchestrator loop (server/orchestration.py) calls two hooks — `assign` after its pass
+(with the addresses the environment plans retained: orchestrator/pass_inputs.py `carried_addresses`), `push` when it
+talks to agents — and everything about networks lives here. The decisions are the pure `orchestrator/ipam.py`; this
+module only reads the in-memory state, writes what changed to the store and builds each host's `NetworkState`
+(model/network.py), sent like `desired`: in full on connect, then, to an agent that takes deltas, only what changed
+against the version it holds (model/network_deltas.py); to others, in full whenever its digest changes.
 """
 
 from __future__ import annotations
@@ -41,23 +41,14 @@ from corral.orchestrator.ipam import (
     assign_slices,
     requested_addresses,
 )
-from corral.orchestrator.plans import Plan
+from corral.orchestrator.upgrade_steps import launch_for, previous_spec
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.hub import AgentHub
-from corral.server.upgrade_pass import launch_for, previous_spec
 from corral.state.reads import StateReads
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
 log = logging.getLogger("corral.network")
-
-
-def carried_addresses(service: Service, records: Iterable[SlotRecord], plan: Plan) -> dict[str, str]:
-    """For a `retain_ip` service: new slot id -> the address of the slot it replaces (kept across the replace)."""
-    if not service.spec.retain_ip:
-        return {}
-    ips = {r.slot.id: r.ip for r in records}
-    return {new.id: ips[old] for old, new in plan.replace if ips.get(old)}
 
 
 class NetworkPass:

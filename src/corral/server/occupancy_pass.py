@@ -1,9 +1,9 @@
-"""The orchestrator pass's part for "at most one container per (service, index)": which old containers may still
-run (orchestrator/occupancy.py decides, purely), from the store's leftovers, the stopped retired slots of upgrades,
-the hosts' reports and the agents' `converged` acknowledgements.
+"""The server's part for "at most one container per (service, index)": the desired-set revisions sent to agents and
+what each agent acknowledged, which say whether an old container may still run (orchestrator/occupancy.py decides,
+purely, from the store's leftovers, the stopped retired slots of upgrades, the hosts' reports and `acked_by`).
 
 Why apart from orchestration.py: the bookkeeping of desired-set revisions (which slots each revision runs, which
-revision each agent has converged to) is its own small state machine; the loop only calls it.
+revision each agent has converged to) is its own small state machine; the loop only asks it.
 """
 
 from __future__ import annotations
@@ -11,11 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 
-from corral.model.entities import ObservedContainer
-from corral.model.stack import SlotRecord
-from corral.orchestrator.occupancy import Leftover, released
-from corral.orchestrator.scheduling import HostView
-from corral.store.stacks import LeftoverRecord
+from corral.orchestrator.occupancy import Acked
 
 KEPT_REVISIONS = 64  # per host: revisions sent but not yet acknowledged that are remembered
 
@@ -60,48 +56,7 @@ class Revisions:
             del self._last_running[slot_id]
 
 
-def leftovers_of(
-    stored: Iterable[LeftoverRecord],
-    retired_stopped: Iterable[SlotRecord],
-    observed: Mapping[str, Mapping[str, ObservedContainer]],
-    converged: Mapping[str, float],
-    revisions: Revisions,
-) -> list[Leftover]:
-    """Leftovers as the pure planner sees them: removed slots kept by the store, and retired slots that a stop-first
-    upgrade stopped. `observed` is host id -> slot id -> its container on that host."""
-    found: list[Leftover] = []
-    for item in stored:
-        container = observed.get(item.host_id, {}).get(item.slot_id)
-        found.append(
-            Leftover(
-                slot_id=item.slot_id,
-                name=item.name,
-                stack=item.stack,
-                service=item.service,
-                index=item.index,
-                host_id=item.host_id,
-                observed_state=container.state if container is not None else None,
-                acked=revisions.acked(item.host_id, item.slot_id, converged.get(item.host_id)),
-            )
-        )
-    for record in retired_stopped:
-        slot = record.slot
-        container = observed.get(slot.host_id, {}).get(slot.id)
-        found.append(
-            Leftover(
-                slot_id=slot.id,
-                name=slot.name,
-                stack=slot.stack,
-                service=slot.service,
-                index=slot.index,
-                host_id=slot.host_id,
-                observed_state=container.state if container is not None else None,
-                acked=revisions.acked(slot.host_id, slot.id, converged.get(slot.host_id)),
-            )
-        )
-    return found
-
-
-def released_ids(leftovers: Iterable[Leftover], hosts: Mapping[str, HostView], stored: set[str]) -> list[str]:
-    """Stored leftovers that no longer count (the store may forget them)."""
-    return [item.slot_id for item in leftovers if item.slot_id in stored and released(item, hosts.get(item.host_id))]
+def acked_by(revisions: Revisions, converged: Mapping[str, float]) -> Acked:
+    """The question the pure planner asks of leftovers (orchestrator/occupancy.py `leftovers_of`), answered from
+    the revisions and the agents' `converged` acknowledgements as they are now."""
+    return lambda host_id, slot_id: revisions.acked(host_id, slot_id, converged.get(host_id))

@@ -1,7 +1,9 @@
-"""The orchestrator loop: observe (a snapshot of the in-memory state, state/) → decide (pure `reconcile` per
-service) → act (write slots, push each host's desired container set to its agent).
+"""The orchestrator loop: observe (a snapshot of the in-memory state, state/) → decide (one pure
+`orchestrator/environment_plan.py` `plan_environment` per environment) → act (store each environment's plan in one
+transaction, then the address and port passes; push each host's desired container set to its agent).
 
-Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs, stores
+Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs (with the
+server's own state: desired-set revisions and the agents' acknowledgements, server/occupancy_pass.py), stores
 plans and talks to agents. It is level-triggered: every pass plans from the current snapshot, never from what an
 earlier pass did, so a lost message, a restarted server or a reconnecting agent converges on the next pass. Passes
 run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`) and at least every
@@ -27,45 +29,29 @@ from starlette.concurrency import run_in_threadpool
 from corral.model import deltas, ids, protocol
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import Unavailable
-from corral.model.images import archs_of_image
-from corral.model.reasons import group_unplaced
 from corral.model.registries import credentials_needed
-from corral.model.stack import Service, SlotRecord
-from corral.orchestrator.health import Replacement, record_replacements
+from corral.model.stack import LeftoverRecord, Service, SlotRecord
+from corral.orchestrator.environment_plan import EnvironmentPlan, environment_leftovers, plan_environment
+from corral.orchestrator.health import Replacement
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
-from corral.orchestrator.occupancy import blocked_indexes, unit_blocked
-from corral.orchestrator.pass_load import claim_rest, rules_of
-from corral.orchestrator.reconciling import Plan, SlotView, reconcile
-from corral.orchestrator.scheduling import HostLoad
-from corral.orchestrator.sidekicks import PrimaryPlacement, primary_placement
+from corral.orchestrator.pass_inputs import environment_inputs, host_view
+from corral.orchestrator.upgrade_steps import launch_for, previous_spec
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.cert_delivery import certificates_by_host
 from corral.server.events import EventBus
 from corral.server.hub import AgentHub
-from corral.server.network_pass import NetworkPass, carried_addresses
-from corral.server.occupancy_pass import Revisions, leftovers_of, released_ids
-from corral.server.pass_inputs import (
-    addresses_of_leftovers,
-    dependencies_wait_of,
-    environment_inputs,
-    has_changes,
-    host_view,
-    sidekicks_by_primary,
-    slot_view,
-    unit_members,
-    view_of,
-)
+from corral.server.network_pass import NetworkPass
+from corral.server.occupancy_pass import Revisions, acked_by
 from corral.server.port_pass import PortPass
 from corral.server.secret_delivery import secrets_by_host
 from corral.server.service_accounts import ServiceAccounts
-from corral.server.upgrade_pass import launch_for, previous_spec, run_upgrade_pass
 from corral.state.reads import StateReads
 from corral.store.certificates import CertificateStore
 from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
 from corral.store.repository import Store
 from corral.store.secrets import SecretStore
-from corral.store.stacks import LeftoverRecord, StackStore
+from corral.store.stacks import StackStore
 
 log = logging.getLogger("corral.orchestration")
 
@@ -208,6 +194,8 @@ class Orchestrator:
         return Snapshot(state.hosts(), state.services(), slots, observed, by_host, state.leftovers())
 
     def _decide_and_store(self) -> list[Service]:
+        """Observe (one snapshot) -> decide (`plan_environment`, pure, per environment) -> store each environment's
+        plan in one transaction; then the address and port passes over what is stored."""
         version = write_version()
         idle = self._idle_at
         if idle is not None and idle[0] == version and time.monotonic() - idle[1] <= FULL_PASS_SECONDS:
@@ -218,139 +206,49 @@ class Orchestrator:
         now = time.time()
         changed: list[Service] = []
         retained: dict[str, str] = {}  # new slot id -> the address of the slot it replaces (retain_ip)
-        slots_by_service: dict[str, list[SlotRecord]] = defaultdict(list)
-        for record in snapshot.slots:
-            slots_by_service[record.service_id].append(record)
         services_by_env: dict[str, list[Service]] = defaultdict(list)
         for service in snapshot.services:
             services_by_env[service.environment_id].append(service)
-        forget: list[str] = []  # stored leftovers observed gone
+        slots_by_env: dict[str, list[SlotRecord]] = defaultdict(list)
+        for record in snapshot.slots:
+            slots_by_env[record.slot.environment_id].append(record)
         converged = dict(self.hub.converged)
+        acked = acked_by(self.revisions, converged)
         for environment_id, services in services_by_env.items():
             hosts = [host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
-            host_map = {h.id: h for h in hosts}
             image_reports = [h.images for h in snapshot.hosts if h.environment_id == environment_id]
-            env_slots = [r for r in snapshot.slots if r.slot.environment_id == environment_id]
+            env_slots = slots_by_env[environment_id]
             stored = [item for item in snapshot.leftovers if item.environment_id == environment_id]
-            stopped = [r for r in env_slots if r.retired and not r.running]  # by stop-first upgrades
-            leftovers = leftovers_of(stored, stopped, snapshot.by_host, converged, self.revisions)
-            forget.extend(released_ids(leftovers, host_map, {item.slot_id for item in stored}))
-            blocked = blocked_indexes(leftovers, host_map)
+            leftovers = environment_leftovers(stored, env_slots, snapshot.by_host, acked)
             inputs = environment_inputs(hosts, image_reports, services, env_slots, snapshot.observed)
             # an old container that may still run is released by acknowledgements the store never sees: plan again
             if not leftovers and self._unchanged(environment_id, inputs, services):
                 continue
-            changed_before = len(changed)
-            specs = {s.id: s.spec for s in services}
-            views = {
-                r.slot.id: slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in env_slots
-            }
-            reasons: dict[str, str] = {}
-            placements: dict[tuple[str, str], PrimaryPlacement] = {}  # (stack id, primary) -> its planned slots
-            # one running host load for the pass (orchestrator/scheduling.py `HostLoad.shared`): each service
-            # releases its own slots from it instead of rebuilding it from every other slot
-            load = HostLoad.shared(hosts, (rules_of(s.spec, s.stack) for s in services))
-            sidekicks = sidekicks_by_primary(services)
-            for view in views.values():
-                load.claim_view(view)
-            for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
-                upgrade = run_upgrade_pass(
-                    self.stacks,
-                    service,
-                    slots_by_service[service.id],
-                    snapshot.observed,
-                    now,
-                    blocked.get((service.stack, service.name), {}),
-                )
-                stopping = [  # retired by this very pass and stopped: their indexes wait for them
-                    r
-                    for r in slots_by_service[service.id]
-                    if r.slot.id in upgrade.retired and r.slot.id not in upgrade.retired_running and r.running
-                ]
-                if stopping:
-                    fresh = blocked_indexes(
-                        leftovers_of([], stopping, snapshot.by_host, converged, self.revisions), host_map
-                    )
-                    for key, indexes in fresh.items():
-                        blocked[key] = {**indexes, **blocked.get(key, {})}
-                own = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id not in upgrade.retired]
-                before = [views[r.slot.id] for r in slots_by_service[service.id] if r.slot.id in views]
-                for view in before:
-                    load.release_view(view)
-                in_unit = bool(service.spec.sidekicks) or service.spec.sidekick_of is not None
-                others: list[SlotView] = []
-                if in_unit:  # a sidekick unit is placed as one: its reconcile builds a load of its own
-                    others = [
-                        v for sid, v in views.items() if v.slot.service != service.name or v.slot.stack != service.stack
-                    ] + [views[sid] for sid in upgrade.retired_running if sid in views]
-                else:
-                    # an LB's fixed host ports are forwarded by its agent (network/lb_ports.py), not bound by Docker:
-                    # a start-first upgrade's new container shares them with the old one on the same host
-                    shared = service.spec.launch.published_ports() if service.spec.lb_config else frozenset()
-                    for sid in upgrade.retired_running:
-                        if sid in views:
-                            view = views[sid]
-                            load.claim_view(dataclasses.replace(view, published_ports=view.published_ports - shared))
-                wait = dependencies_wait_of(service, services, slots_by_service, snapshot.observed)
-                plan = reconcile(
-                    dataclasses.replace(service.spec, scale=service.scale),
-                    stack=service.stack,
-                    environment_id=environment_id,
-                    slots=own,
-                    hosts=hosts,
-                    other_slots=others,
-                    load=None if in_unit else load,
-                    dependencies_ready=wait is None,
-                    waiting_for=wait,
-                    new_id=lambda: ids.new_id("c"),
-                    now=now,
-                    image_archs=archs_of_image(service.spec.launch.image, image_reports),
-                    accepted_hashes=upgrade.accepted_hashes,
-                    sidekicks=sidekicks.get((service.stack_id, service.name), []),
-                    primary=placements.get((service.stack_id, service.spec.sidekick_of or "")),
-                    health_history=self._health_history.get(service.id, {}),
-                    blocked=unit_blocked(blocked, service.stack, unit_members(service, sidekicks)),
-                )
-                self._health_history[service.id] = record_replacements(
-                    self._health_history.get(service.id, {}), own, plan, now
-                )
-                plan = upgrade.name_new_slots(plan)
-                if service.spec.sidekicks:
-                    placements[(service.stack_id, service.name)] = primary_placement(service.name, own, plan)
-                if upgrade.changed and not has_changes(plan):  # else appended below
-                    changed.append(service)
-                reason = group_unplaced(plan.unplaced)
-                if reason != service.reason:
-                    reasons[service.id] = reason
-                if has_changes(plan):
-                    retained.update(carried_addresses(service, slots_by_service[service.id], plan))
-                    if service.spec.retain_ip:  # a slot that moved in two steps (stopped, then placed) keeps it too
-                        retained.update(addresses_of_leftovers(stored, service, plan))
-                    self._store_plan(service, plan)
-                    changed.append(service)
-                    # later services in this pass see this service's new slots (ports, spread)
-                    for slot in [*plan.place, *(new for _, new in plan.replace)]:
-                        views[slot.id] = view_of(slot, None, service.spec)
-                    for slot_id in [*plan.remove, *(old for old, _ in plan.replace)]:
-                        views.pop(slot_id, None)
-                if in_unit:  # the load holds the unit's slots as they are now
-                    for record in slots_by_service[service.id]:
-                        if record.slot.id in views:
-                            load.claim_view(views[record.slot.id])
-                    for slot in [*plan.place, *(new for _, new in plan.replace)]:
-                        load.claim_view(views[slot.id])
-                else:  # the plan claimed the slots it keeps; retired ones and random host ports count too
-                    claim_rest(load, service.spec, before, upgrade.retired - upgrade.retired_running, plan)
-                    for sid in upgrade.retired_running if shared else ():  # the next services see them taken
-                        if sid in views and views[sid].slot.host_id in load.hosts:
-                            load.used[views[sid].slot.host_id].update(views[sid].published_ports & shared)
-            self.stacks.set_service_reasons(reasons)
-            changed.extend(s for s in services if s.id in reasons and s not in changed)
-            if len(changed) == changed_before and not leftovers:
+            plan = plan_environment(
+                environment_id,
+                hosts=hosts,
+                image_reports=image_reports,
+                services=services,
+                slots=env_slots,
+                observed=snapshot.observed,
+                by_host=snapshot.by_host,
+                stored_leftovers=stored,
+                leftovers=leftovers,
+                acked=acked,
+                health_history=self._health_history,
+                now=now,
+                new_id=lambda: ids.new_id("c"),
+            )
+            self.stacks.apply_environment_plan(plan)  # one transaction; raises (nothing stored) if it fails
+            self._health_history.update({k: dict(v) for k, v in plan.health_history.items()})
+            retained.update(plan.retained)
+            _log_plan(plan)
+            by_id = {s.id: s for s in services}
+            changed.extend(by_id[service_id] for service_id in plan.changed)
+            if not plan.changed and not leftovers:
                 self._quiet[environment_id] = (inputs, time.monotonic())
             else:
                 self._quiet.pop(environment_id, None)
-        self.stacks.forget_leftovers(forget)
         self.revisions.prune(converged, {r.slot.id for r in snapshot.slots})
         # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
         # reuse it instead of reading services and slots again (bench P6, statements per container start).
@@ -395,23 +293,6 @@ class Orchestrator:
         if quiet is None or quiet[0] != inputs or time.monotonic() - quiet[1] > FULL_PASS_SECONDS:
             return False
         return not self._time_driven(services)
-
-    def _store_plan(self, service: Service, plan: Plan) -> None:
-        self.stacks.apply_slot_changes(
-            service=service,
-            add=[*plan.place, *(new for _, new in plan.replace)],
-            remove=[*plan.remove, *(old for old, _ in plan.replace)],
-            update_hash=plan.update,
-        )
-        log.info(
-            "%s/%s: place %d, replace %d, update %d, remove %d",
-            service.stack,
-            service.name,
-            len(plan.place),
-            len(plan.replace),
-            len(plan.update),
-            len(plan.remove),
-        )
 
     # -- act ------------------------------------------------------------------------------------------------------
 
@@ -510,6 +391,23 @@ class Orchestrator:
         await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)
         self.trigger()
+
+
+def _log_plan(plan: EnvironmentPlan) -> None:
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    for part in plan.services:
+        if not part.plan.empty:
+            service, changes = part.service, part.plan
+            log.info(
+                "%s/%s: place %d, replace %d, update %d, remove %d",
+                service.stack,
+                service.name,
+                len(changes.place),
+                len(changes.replace),
+                len(changes.update),
+                len(changes.remove),
+            )
 
 
 def _desired_dict(record: SlotRecord, launch: dict[str, Any], health_check: dict[str, Any] | None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from corral.model.stack import LaunchConfig, Service, SlotRecord
 from corral.orchestrator.host_ports import PortNeed, PortRange, allocate_host_ports
-from corral.server.upgrade_pass import launch_for, previous_spec
+from corral.orchestrator.upgrade_steps import launch_for, previous_spec
 from corral.state.reads import StateReads
 from corral.store.stacks import StackStore
 

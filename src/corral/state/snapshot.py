@@ -14,10 +14,9 @@ from typing import Any
 from immutables import Map
 
 from corral.model.entities import Environment, Host, ObservedContainer
-from corral.model.stack import Service, SlotRecord, Stack
+from corral.model.stack import LeftoverRecord, Service, SlotRecord, Stack
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.store.journal import PK, TABLES, Key, Scope
-from corral.store.stacks import LeftoverRecord
 
 Extractor = Callable[[Key, Any], Hashable]
 

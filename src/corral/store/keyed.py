@@ -14,9 +14,10 @@ from sqlalchemy import Text, cast, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from corral.model.stack import LeftoverRecord
 from corral.store.journal import PK, TABLES, Key, Scope, key_of
 from corral.store.repository import _container, _environment, _host
-from corral.store.stacks import LeftoverRecord, _service, _slot, _spec_of, _stack
+from corral.store.stacks import _service, _slot, _spec_of, _stack
 from corral.store.tables import HostContainerRow, ServiceRow, StackRow
 
 _CHUNK = 500  # values per `IN (...)`: far below every dialect's limit on bound parameters

@@ -1,7 +1,8 @@
 """Repository of stacks, services and container slots.
 
 Why apart from repository.py: stacks are their own aggregate (a stack owns its services, a service its slots);
-the orchestrator loop reads them as one snapshot per environment and writes plan results back in one transaction.
+the orchestrator loop reads them as one snapshot per environment and writes each environment's plan back in one
+transaction (`apply_environment_plan`, store/plan_writes.py).
 """
 
 from __future__ import annotations
@@ -10,19 +11,19 @@ import functools
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, delete, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from corral.model import ids
 from corral.model.errors import Conflict, NotFound
 from corral.model.service_state import UPGRADE_STATES, ServiceState
 from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord, Stack, StackSpec
+from corral.orchestrator.environment_plan import EnvironmentPlan
 from corral.orchestrator.restarts import RestartProgress
+from corral.store.plan_writes import drop_slots, slot_changes, write_environment_plan
 from corral.store.repository import Store
 from corral.store.tables import LeftoverRow, ServiceRow, SlotRow, StackRow
 
@@ -83,7 +84,7 @@ class StackStore:
             wanted = {s.name for s in spec.services}
             for name, service_row in existing.items():
                 if name not in wanted:
-                    _drop_slots(session, SlotRow.service_id == service_row.id, now)
+                    drop_slots(session, SlotRow.service_id == service_row.id, now)
                     session.delete(service_row)
                     changed.append(name)
             for position, service in enumerate(spec.services):
@@ -143,7 +144,7 @@ class StackStore:
 
     def delete_stack(self, stack_id: str) -> None:
         with self.session() as session:
-            _drop_slots(session, SlotRow.stack_id == stack_id, time.time())
+            drop_slots(session, SlotRow.stack_id == stack_id, time.time())
             session.execute(delete(ServiceRow).where(ServiceRow.stack_id == stack_id))
             session.execute(delete(StackRow).where(StackRow.id == stack_id))
 
@@ -186,59 +187,7 @@ class StackStore:
                 update(ServiceRow).where(ServiceRow.id == service_id).values(scale=scale, updated_at=time.time())
             )
 
-    def set_service_reasons(self, reasons: dict[str, str]) -> None:
-        if not reasons:
-            return
-        with self.session() as session:
-            for service_id, reason in reasons.items():
-                session.execute(update(ServiceRow).where(ServiceRow.id == service_id).values(reason=reason))
-
     # -- rolling upgrades (decided by orchestrator/upgrades.py) -------------------------------------------------
-
-    def record_upgrade_step(
-        self,
-        service_id: str,
-        *,
-        state: str,
-        reason: str,
-        batch_at: float,
-        retire: Sequence[str] = (),
-        stop: Sequence[str] = (),
-    ) -> None:
-        """Store one pass of an upgrade or rollback: slots retired and stopped, the service's state and progress.
-        Leaving the rollback states clears the upgrade record."""
-        now = time.time()
-        with self.session() as session:
-            row = session.get(ServiceRow, service_id)
-            if row is None:
-                return
-            if retire:
-                session.execute(
-                    update(SlotRow).where(SlotRow.id.in_(list(retire))).values(retired=True, updated_at=now)
-                )
-            if stop:
-                session.execute(update(SlotRow).where(SlotRow.id.in_(list(stop))).values(running=False, updated_at=now))
-            if state == _SETTLED:
-                row.upgrade = {}
-            else:
-                row.upgrade = {**(row.upgrade or {}), "batch_at": batch_at, "reason": reason}
-            if row.state != state:
-                row.state, row.state_since = state, now
-
-    def start_held(self, service_id: str, slot_ids: Sequence[str]) -> None:
-        """A rollback's old containers whose indexes are free again start now."""
-        now = time.time()
-        with self.session() as session:
-            row = session.get(ServiceRow, service_id)
-            if row is None:
-                return
-            session.execute(
-                update(SlotRow)
-                .where(SlotRow.id.in_(list(slot_ids)))
-                .values(running=True, start_requested_at=now, updated_at=now)
-            )
-            held = [sid for sid in (row.upgrade or {}).get("held", []) if sid not in set(slot_ids)]
-            row.upgrade = {**(row.upgrade or {}), "held": held}
 
     def confirm_upgrade(self, service_id: str) -> None:
         """Finish an upgrade: its retired slots go (the agents remove their containers), the service is active."""
@@ -249,7 +198,7 @@ class StackStore:
             if row.state != ServiceState.UPGRADED:
                 what = "has no upgrade to confirm" if row.state == _SETTLED else f"is {row.state}, not upgraded yet"
                 raise Conflict(f"service {row.name} {what}", field="service")
-            _drop_slots(session, (SlotRow.service_id == row.id) & SlotRow.retired.is_(True), time.time())
+            drop_slots(session, (SlotRow.service_id == row.id) & SlotRow.retired.is_(True), time.time())
             row.upgrade, row.state, row.state_since, row.updated_at = {}, _SETTLED, time.time(), time.time()
 
     def rollback_upgrade(self, service_id: str, deadline_seconds: float) -> None:
@@ -266,7 +215,7 @@ class StackStore:
             previous = ServiceSpec.from_dict(row.upgrade["previous_spec"])
             old_hash = previous.launch.config_hash()
             new_slots = (SlotRow.service_id == row.id) & SlotRow.retired.is_(False) & (SlotRow.config_hash != old_hash)
-            _drop_slots(session, new_slots, now)
+            drop_slots(session, new_slots, now)
             start_first = bool((row.upgrade.get("strategy") or {}).get("start_first", False))
             retired = SlotRow.service_id == row.id, SlotRow.retired.is_(True)
             # stop-first: the old containers start again once the new ones of their indexes are observed stopped
@@ -309,35 +258,6 @@ class StackStore:
                 row.state, row.state_since = ServiceState.RESTARTING.value, now
             row.updated_at = now
 
-    def record_restart_step(
-        self,
-        service_id: str,
-        *,
-        progress: RestartProgress | None,
-        reason: str,
-        stop: Sequence[str] = (),
-        start: Sequence[str] = (),
-    ) -> None:
-        """Store one pass of a restart in one transaction: slots asked to stop, slots asked to start again (a new
-        `start_requested_at`), the progress; `progress` None ends the restart (the service is active again)."""
-        now = time.time()
-        with self.session() as session:
-            row = session.get(ServiceRow, service_id)
-            if row is None or row.state != ServiceState.RESTARTING:
-                return
-            if stop:
-                session.execute(update(SlotRow).where(SlotRow.id.in_(list(stop))).values(running=False, updated_at=now))
-            if start:
-                session.execute(
-                    update(SlotRow)
-                    .where(SlotRow.id.in_(list(start)))
-                    .values(running=True, start_requested_at=now, updated_at=now)
-                )
-            if progress is None:
-                row.upgrade, row.state, row.state_since = {}, _SETTLED, now
-            else:
-                row.upgrade = {**(row.upgrade or {}), "restart": progress.to_dict(), "reason": reason}
-
     # -- slots --------------------------------------------------------------------------------------------------
 
     def list_slots(
@@ -370,36 +290,15 @@ class StackStore:
         update_hash: Iterable[ContainerSlot] = (),
     ) -> None:
         """Write one plan's results for one service in one transaction."""
-        now = time.time()
         with self.session() as session:
-            removed = list(remove)
-            if removed:
-                _drop_slots(session, SlotRow.id.in_(removed), now)
-            for slot in add:
-                session.add(
-                    SlotRow(
-                        id=slot.id,
-                        environment_id=slot.environment_id,
-                        stack_id=service.stack_id,
-                        service_id=service.id,
-                        stack=slot.stack,
-                        service=slot.service,
-                        index=slot.index,
-                        host_id=slot.host_id,
-                        config_hash=slot.config_hash,
-                        running=service.spec.start_on_create,
-                        start_requested_at=0.0,
-                        reason="",
-                        created_at=now,
-                        generation=slot.generation,
-                    )
-                )
-            for slot in update_hash:
-                session.execute(
-                    update(SlotRow)
-                    .where(SlotRow.id == slot.id)
-                    .values(config_hash=slot.config_hash, host_id=slot.host_id, reason="")
-                )
+            slot_changes(session, service, add=add, remove=remove, update_hash=update_hash, now=time.time())
+
+    def apply_environment_plan(self, plan: EnvironmentPlan) -> None:
+        """Store every write of one pass's plan for an environment in one transaction (store/plan_writes.py); a
+        plan that writes nothing opens none."""
+        if plan.writes:
+            with self.session() as session:
+                write_environment_plan(session, plan, time.time())
 
     # -- leftovers: removed slots whose containers may still run (orchestrator/occupancy.py) ------------------
 
@@ -445,42 +344,6 @@ class StackStore:
 
 
 _SETTLED = ServiceState.ACTIVE.value
-
-
-@dataclass(frozen=True)
-class LeftoverRecord:
-    """A removed slot as kept until its container is observed gone."""
-
-    slot_id: str
-    environment_id: str
-    stack: str
-    service: str
-    index: int
-    host_id: str
-    name: str
-    created_at: float
-    ip: str = ""
-
-
-def _drop_slots(session: Session, which: ColumnElement[bool], now: float) -> None:
-    """Delete the slots `which` selects, keeping each as a leftover until its container is observed gone."""
-    for row in session.execute(select(SlotRow.__table__).where(which)).mappings():
-        if session.get(LeftoverRow, row["id"]) is None:
-            slot = _slot(SimpleNamespace(**row)).slot
-            session.add(
-                LeftoverRow(
-                    slot_id=slot.id,
-                    environment_id=slot.environment_id,
-                    stack=slot.stack,
-                    service=slot.service,
-                    index=slot.index,
-                    host_id=slot.host_id,
-                    name=slot.name,
-                    created_at=now,
-                    ip=row["ip"] or "",
-                )
-            )
-    session.execute(delete(SlotRow).where(which))
 
 
 def _refuse_during_upgrade(row: ServiceRow) -> None:
@@ -555,6 +418,7 @@ def _service(row: ServiceRow | SimpleNamespace, stack_name: str, *, spec: Servic
         state=row.state,
         state_since=row.state_since,
         upgrade=dict(row.upgrade or {}),
+        updated_at=row.updated_at or 0.0,
     )
 
 

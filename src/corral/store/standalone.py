@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from corral.model import ids
 from corral.model.errors import Conflict, NotFound
 from corral.model.stack import STANDALONE_STACK, Service, ServiceSpec
-from corral.store.stacks import StackStore, _drop_slots, _new_service_row, _service
+from corral.store.plan_writes import drop_slots
+from corral.store.stacks import StackStore, _new_service_row, _service
 from corral.store.tables import ServiceRow, SlotRow, StackRow
 
 
@@ -96,5 +97,5 @@ class StandaloneStore:
             row = session.get(ServiceRow, service_id)
             if row is None:
                 raise NotFound(f"standalone container {service_id!r} not found", field="container")
-            _drop_slots(session, SlotRow.service_id == service_id, time.time())
+            drop_slots(session, SlotRow.service_id == service_id, time.time())
             session.delete(row)

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from corral.model.entities import HostState
 from corral.model.stack import ContainerSlot, SlotRecord
-from corral.orchestrator.occupancy import blocked_indexes, released
+from corral.orchestrator.occupancy import blocked_indexes, leftovers_of, released
 from corral.orchestrator.reconciling import HostView, reconcile
 from corral.orchestrator.upgrades import UPGRADED, Strategy, UpgradeSlot, decide
-from corral.server.occupancy_pass import Revisions, leftovers_of
+from corral.server.occupancy_pass import Revisions, acked_by
 
 from .harness import ENV, STACK, ids, service, view
 
@@ -116,7 +116,7 @@ class World:
     def host_views(self) -> dict[str, HostView]:
         return {h: HostView(id=h, name=h, state=s, arch="x86_64") for h, s in self.hosts.items()}
 
-    # -- the server's pass (server/orchestration.py, upgrade_pass.py, occupancy_pass.py) --------------------------
+    # -- the server's pass (orchestrator/environment_plan.py, server/occupancy_pass.py) ------------------------------
 
     def server_pass(self) -> None:
         now = float(next(self.clock))
@@ -127,7 +127,7 @@ class World:
         }
         stored = [_record(s) for s in self.leftovers.values()]
         stopped = [_slot_record(s) for s in self.slots.values() if s.retired and not s.running]
-        items = leftovers_of(stored, stopped, by_host, self.converged, self.revisions)
+        items = leftovers_of(stored, stopped, by_host, acked_by(self.revisions, self.converged))
         for item in items:
             if item.slot_id in self.leftovers and released(item, hosts.get(item.host_id)):
                 del self.leftovers[item.slot_id]
@@ -198,7 +198,7 @@ class World:
             if self.slots[sid].running:
                 self.slots[sid].running = False
                 stopping.append(_slot_record(self.slots[sid]))
-        fresh = leftovers_of([], stopping, by_host, self.converged, self.revisions)  # type: ignore[arg-type]
+        fresh = leftovers_of([], stopping, by_host, acked_by(self.revisions, self.converged))  # type: ignore[arg-type]
         for index, why in blocked_indexes(fresh, hosts).get((STACK, "web"), {}).items():
             blocked.setdefault(index, why)
         if step.state == UPGRADED:  # confirmed at once: the retired slots go (as leftovers)
@@ -299,7 +299,7 @@ def _slot_record(s: Slot) -> SlotRecord:
 
 
 def _record(slot: ContainerSlot) -> object:
-    from corral.store.stacks import LeftoverRecord
+    from corral.model.stack import LeftoverRecord
 
     return LeftoverRecord(slot.id, ENV, slot.stack, slot.service, slot.index, slot.host_id, slot.name, 0.0)
 

@@ -1,10 +1,11 @@
-"""The orchestrator pass's part for rolling upgrades, rollbacks and restarts (server/restart_pass.py): run the
-pure decision of `orchestrator/upgrades.py` for one service, store its step, and tell the reconciler what to leave
-alone.
+"""One pass of a service's rolling upgrade, rollback or restart, as data: what the pure decisions of
+`orchestrator/upgrades.py` and `orchestrator/restarts.py` mean for the store (the step to write) and for the
+reconciler in that same pass (which slots it must not see, which old config hash still counts as current, how new
+containers are named beside retired ones), and which launch config a slot runs.
 
-Why apart from orchestration.py: that loop is shared by every service feature; this module keeps the upgrade glue
-(which slots the reconciler must not see, which old config hash still counts as current, how new containers are
-named beside retired ones, which launch config a slot runs) in one place, hooked in with a few lines.
+Why apart from environment_plan.py: that plan is shared by every service feature; this module keeps the upgrade
+glue in one place, hooked in with a few lines. Nothing is written here: the step is part of the environment's plan,
+stored with its placements and reasons in one transaction (store/plan_writes.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from corral.model.container_labels import CONFIG_HASH
 from corral.model.entities import ObservedContainer
 from corral.model.service_state import ROLLBACK_STATES, UPGRADE_STATES, ServiceState
 from corral.model.stack import ContainerSlot, LaunchConfig, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.plans import Plan
+from corral.orchestrator.restarts import RestartProgress, RestartSlot, decide_restart
 from corral.orchestrator.upgrades import (
     ACTIVE,
     DEFAULT_DEADLINE_SECONDS,
@@ -27,20 +30,48 @@ from corral.orchestrator.upgrades import (
     next_generation,
     rollback_step,
 )
-from corral.runtime.labels import CONFIG_HASH
-from corral.server.restart_pass import run_restart_pass
-from corral.store.stacks import StackStore
+
+
+@dataclass(frozen=True)
+class UpgradeWrite:
+    """One pass of an upgrade or rollback to store: slots retired and stopped, the service's state and progress
+    (leaving the rollback states clears the upgrade record)."""
+
+    state: str
+    reason: str
+    batch_at: float
+    retire: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RestartWrite:
+    """One pass of a restart to store: slots asked to stop, slots asked to start again (a new
+    `start_requested_at`), the progress; `progress` None ends the restart (the service is active again)."""
+
+    progress: RestartProgress | None
+    reason: str
+    stop: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class UpgradePass:
-    """What one pass of a service's upgrade means for the reconciler in that same pass."""
+    """What one pass of a service's upgrade means for the reconciler in that same pass, and what it stores."""
 
     retired: frozenset[str] = frozenset()  # slot ids the reconciler must not see (not counted, not removed)
     retired_running: frozenset[str] = frozenset()  # retired slots still running (start_first): they hold ports
     accepted_hashes: frozenset[str] = frozenset()  # the old config: old slots are kept, not updated in place
     generations: dict[int, int] = field(default_factory=dict)  # index -> generation of a new slot placed there
-    changed: bool = False  # the service's state, progress or slots were written
+    step: UpgradeWrite | None = None  # the upgrade's or rollback's step to store
+    start_held: tuple[str, ...] = ()  # a rollback's old containers whose indexes are free again: they start now
+    restart: RestartWrite | None = None  # the restart's step to store
+    warning: str = ""  # worth a line in the server's log (a restart gave up on a container)
+
+    @property
+    def changed(self) -> bool:
+        """The service's state, progress or slots are written."""
+        return self.step is not None or self.restart is not None
 
     def name_new_slots(self, plan: Plan) -> Plan:
         """New slots placed beside a retired one of their index get a generation (a Docker name of their own)."""
@@ -86,19 +117,44 @@ def launch_for(service: Service, slot: ContainerSlot, previous: ServiceSpec | No
     return service.spec.launch
 
 
-def run_upgrade_pass(
-    stacks: StackStore,
+def restart_slot(record: SlotRecord, observed: ObservedContainer | None) -> RestartSlot:
+    return RestartSlot(
+        id=record.slot.id,
+        name=record.slot.name,
+        observed_state=observed.state if observed is not None else None,
+        health=observed.health if observed is not None else "",
+    )
+
+
+def restart_pass(
+    service: Service, records: Sequence[SlotRecord], observed: Mapping[str, ObservedContainer], now: float
+) -> UpgradePass:
+    """One pass of a `restarting` service's restart (orchestrator/restarts.py): its step, or none when nothing moved."""
+    retired = frozenset(r.slot.id for r in records if r.retired)
+    progress = RestartProgress.from_dict(service.upgrade.get("restart") or {})
+    slots = [restart_slot(r, observed.get(r.slot.id)) for r in records if not r.retired]
+    step = decide_restart(progress, slots, now)
+    warning = f"{service.stack}/{service.name}: {step.reason}" if step.gave_up else ""
+    if step.finished:
+        write = RestartWrite(progress=None, reason=step.reason, start=tuple(step.start))
+    elif step.progress == progress and step.reason == service.upgrade.get("reason", "") and not step.start:
+        return UpgradePass(retired=retired, warning=warning)
+    else:
+        write = RestartWrite(step.progress, step.reason, stop=tuple(step.stop), start=tuple(step.start))
+    return UpgradePass(retired=retired, restart=write, warning=warning)
+
+
+def upgrade_pass(
     service: Service,
     records: Sequence[SlotRecord],
-    observed: dict[str, ObservedContainer],
+    observed: Mapping[str, ObservedContainer],
     now: float,
     blocked: Mapping[int, str] | None = None,
 ) -> UpgradePass:
     """`blocked`: the service's indexes whose new container may still run (occupancy.py): a stop-first rollback
     starts the old container of such an index only once it is free."""
     if service.state == ServiceState.RESTARTING:
-        changed = run_restart_pass(stacks, service, records, observed, now)
-        return UpgradePass(retired=frozenset(r.slot.id for r in records if r.retired), changed=changed)
+        return restart_pass(service, records, observed, now)
     views = [_upgrade_slot(r, observed.get(r.slot.id)) for r in records]
     upgrade = service.upgrade
     if service.state in ROLLBACK_STATES:
@@ -107,18 +163,15 @@ def run_upgrade_pass(
         back = rollback_step(views, config_hash=config_hash, since=service.state_since, now=now, deadline=deadline)
         held = set(upgrade.get("held", []))
         pending = [r for r in records if r.slot.id in held]
-        start = [r.slot.id for r in pending if r.slot.index not in (blocked or {})]
-        if start:
-            stacks.start_held(service.id, start)
+        start = tuple(r.slot.id for r in pending if r.slot.index not in (blocked or {}))
         waiting = [(blocked or {})[r.slot.index] for r in pending if r.slot.id not in start]
         if start or waiting:  # not back before every old container runs again
             reason = "; ".join(waiting) or back.reason or "starting the old containers"
             state = back.state if back.state != ACTIVE else ROLLING_BACK
             back = dataclasses.replace(back, state=state, reason=reason)
         changed = back.state != service.state or back.reason != upgrade.get("reason", "")
-        if changed:
-            stacks.record_upgrade_step(service.id, state=back.state, reason=back.reason, batch_at=0.0)
-        return UpgradePass(retired=frozenset(r.slot.id for r in records if r.retired), changed=changed)
+        write = UpgradeWrite(state=back.state, reason=back.reason, batch_at=0.0) if changed else None
+        return UpgradePass(retired=frozenset(r.slot.id for r in records if r.retired), step=write, start_held=start)
     previous = previous_spec(service)
     if previous is None:  # no upgrade: leftovers of one (if any) stay out of the reconciler's way
         return UpgradePass(retired=frozenset(r.slot.id for r in records if r.retired))
@@ -136,10 +189,10 @@ def run_upgrade_pass(
         upgrade.get("reason", ""),
         batch_at,
     )
+    write = None
     if changed:
-        stacks.record_upgrade_step(
-            service.id, state=step.state, reason=step.reason, batch_at=step.batch_at, retire=step.retire, stop=step.stop
-        )
+        retire, stop = tuple(step.retire), tuple(step.stop)
+        write = UpgradeWrite(state=step.state, reason=step.reason, batch_at=step.batch_at, retire=retire, stop=stop)
     retired = {r.slot.id for r in records if r.retired} | set(step.retire)
     running = {r.slot.id for r in records if r.slot.id in retired and r.running} - set(step.stop)
     generations: dict[int, list[int]] = {}
@@ -151,5 +204,5 @@ def run_upgrade_pass(
         retired_running=frozenset(running),
         accepted_hashes=frozenset({previous.launch.config_hash()}),
         generations={index: next_generation(found) for index, found in generations.items()},
-        changed=changed,
+        step=write,
     )

@@ -2,25 +2,26 @@
 of a slot, what an environment's plan is made from (to skip a quiet one), what a service waits for, who belongs to a
 sidekick unit, which address a moved slot keeps.
 
-Why apart from orchestration.py: these are pure translations from stored entities to the planner's views, with no
-loop, store or agent in them; the pass and the plan preview (server/api_plan.py) share them.
+Why apart from the planner: these are pure translations from stored entities to the planner's views, with no loop,
+store or agent in them; the pass (orchestrator/environment_plan.py) and the plan preview (server/api_plan.py) share
+them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from corral.model.container_labels import CONFIG_HASH, is_start_once
 from corral.model.entities import Host, ObservedContainer
-from corral.model.stack import ContainerSlot, Service, ServiceSpec, SlotRecord
+from corral.model.stack import ContainerSlot, LeftoverRecord, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.dependencies import STARTED, Dependency, dependencies_wait
 from corral.orchestrator.reconciling import HostView, Plan, SlotView
-from corral.runtime.labels import is_start_once
-from corral.store.stacks import LeftoverRecord
 
 
-def sidekicks_by_primary(services: list[Service]) -> dict[tuple[str, str], list[ServiceSpec]]:
+def sidekicks_by_primary(services: Sequence[Service]) -> dict[tuple[str, str], list[ServiceSpec]]:
     """(stack id, primary name) -> the specs of its sidekicks, for the whole environment at once (one scan, not
     one per service)."""
     result: dict[tuple[str, str], list[ServiceSpec]] = defaultdict(list)
@@ -35,19 +36,27 @@ def environment_inputs(
     image_reports: list[dict[str, tuple[str, ...]]],
     services: list[Service],
     slots: list[SlotRecord],
-    observed: dict[str, ObservedContainer],
+    observed: Mapping[str, ObservedContainer],
 ) -> tuple[Any, ...]:
     """What an environment's plan is made from, comparable with `==` (of the reported containers only what the
     planner reads)."""
     seen = tuple(
-        (r.slot.id, c.state, c.exit_code, c.health, c.labels.get("io.corral.config-hash"))
+        (r.slot.id, c.state, c.exit_code, c.health, c.labels.get(CONFIG_HASH))
         for r in slots
         if (c := observed.get(r.slot.id)) is not None
     )
     return (hosts, image_reports, services, slots, seen)
 
 
-def addresses_of_leftovers(stored: list[LeftoverRecord], service: Service, plan: Plan) -> dict[str, str]:
+def carried_addresses(service: Service, records: Iterable[SlotRecord], plan: Plan) -> dict[str, str]:
+    """For a `retain_ip` service: new slot id -> the address of the slot it replaces (kept across the replace)."""
+    if not service.spec.retain_ip:
+        return {}
+    ips = {r.slot.id: r.ip for r in records}
+    return {new.id: ips[old] for old, new in plan.replace if ips.get(old)}
+
+
+def addresses_of_leftovers(stored: Sequence[LeftoverRecord], service: Service, plan: Plan) -> dict[str, str]:
     """New slot id -> the address of the removed slot of its index (the newest one that had an address)."""
     ips = {
         item.index: item.ip
@@ -96,7 +105,7 @@ def view_of(slot: ContainerSlot, observed: ObservedContainer | None, spec: Servi
     return SlotView(
         slot=slot,
         observed_state=observed.state if observed is not None else None,
-        observed_hash=observed.labels.get("io.corral.config-hash") if observed is not None else None,
+        observed_hash=observed.labels.get(CONFIG_HASH) if observed is not None else None,
         health=observed.health if observed is not None else "",
         published_ports=spec.launch.published_ports() if spec is not None else frozenset(),
         labels=spec.launch.labels if spec is not None else (),
@@ -107,9 +116,9 @@ def view_of(slot: ContainerSlot, observed: ObservedContainer | None, spec: Servi
 
 def dependencies_wait_of(
     service: Service,
-    services: list[Service],
-    slots_by_service: dict[str, list[SlotRecord]],
-    observed: dict[str, ObservedContainer],
+    services: Sequence[Service],
+    slots_by_service: Mapping[str, Sequence[SlotRecord]],
+    observed: Mapping[str, ObservedContainer],
 ) -> str | None:
     """What the service waits for before it starts: each service it depends on runs all its containers (Compose's
     start order), or is healthy or completed as its depends_on condition asks (orchestrator/dependencies.py)."""
@@ -119,7 +128,7 @@ def dependencies_wait_of(
         dependency = next((s for s in services if s.stack_id == service.stack_id and s.name == name), None)
         if dependency is not None:
             launch = dependency.spec.launch
-            slots = [r for r in slots_by_service[dependency.id] if not r.retired]
+            slots = [r for r in slots_by_service.get(dependency.id, ()) if not r.retired]
             containers = [observed.get(record.slot.id) for record in slots]
             once = launch.run_once or is_start_once(launch.labels)
             dependencies.append(Dependency(name, conditions.get(name, STARTED), dependency.scale, containers, once))
