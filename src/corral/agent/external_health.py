@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -99,7 +100,7 @@ class ExternalHealth:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+        return self._clock() if self._clock is not None else time.monotonic()  # the event loop's clock too
 
     @property
     def statuses(self) -> dict[Key, str]:
