@@ -102,6 +102,20 @@ def test_a_health_check_on_external_ips_is_kept_for_the_agents() -> None:
     assert Virtual.from_dict(virtual.to_dict()) == virtual
 
 
+def test_a_command_health_check_on_external_ips_is_dropped_saying_a_port_is_needed() -> None:
+    compose = COMPOSE.replace(
+        "  db:\n    image: rancher/external-service\n",
+        "  db:\n    image: rancher/external-service\n    healthcheck: {test: [CMD, 'true']}\n",
+    )
+    stack = _build(compose=compose)
+    assert [w for w in stack.warnings if "health_check" in w] == [
+        "rancher-compose.yml: services.db.health_check: not applied: an external IP is probed on a port (give `port`,"
+        " and `request_line` for HTTP); a command needs a container"
+    ]
+    virtual = Virtual.from_dict(next(s for s in stack.services if s.name == "db").virtual)
+    assert virtual is not None and virtual.health_check is None
+
+
 def test_a_bad_health_check_on_external_ips_is_refused_naming_the_field() -> None:
     rancher = RANCHER.replace(
         '    external_ips: ["198.18.5.1", "198.18.5.2"]\n',
