@@ -59,16 +59,71 @@ def test_compose_reads_external_services_and_aliases_with_scale_zero() -> None:
     assert specs["both"].scale == 0 and specs["a"].virtual is None and specs["a"].scale == 1
 
 
-def test_a_health_check_on_an_external_service_is_said_not_applied() -> None:
-    rancher = RANCHER.replace(
-        "    hostname: Search.Example.net\n", "    hostname: Search.Example.net\n    health_check: {port: 80}\n"
+def test_a_health_check_on_a_hostname_or_an_alias_is_dropped_saying_why() -> None:
+    rancher = (
+        RANCHER.replace(
+            "    hostname: Search.Example.net\n", "    hostname: Search.Example.net\n    health_check: {port: 80}\n"
+        )
+        + "  both:\n    health_check: {port: 80}\n"
     )
     stack = _build(rancher=rancher)
-    assert [w for w in stack.warnings if "health_check" in w] == [
-        "rancher-compose.yml: services.search.health_check: not applied: DNS answers every external IP"
-        " (a load balancer's HAProxy checks each of its targets itself)"
+    assert sorted(w for w in stack.warnings if "health_check" in w) == [
+        "rancher-compose.yml: services.both.health_check: not applied: an alias has no address of its own to probe"
+        " (its services' containers are checked by their own checks)",
+        "rancher-compose.yml: services.search.health_check: not applied: a hostname is a CNAME: it has no address"
+        " of ours to probe (DNS answers it as it resolves)",
     ]
-    assert next(s for s in stack.services if s.name == "search").health_check is None
+    specs = {s.name: s for s in stack.services}
+    for name in ("search", "both"):
+        assert specs[name].health_check is None and "health_check" not in (specs[name].virtual or {})
+
+
+def test_a_health_check_on_external_ips_is_kept_for_the_agents() -> None:
+    rancher = RANCHER.replace(
+        '    external_ips: ["198.18.5.1", "198.18.5.2"]\n',
+        '    external_ips: ["198.18.5.1", "198.18.5.2"]\n'
+        "    health_check: {port: 5432, interval: 1000, response_timeout: 500, healthy_threshold: 1,"
+        " unhealthy_threshold: 2, request_line: GET /ok HTTP/1.0}\n",
+    )
+    stack = _build(rancher=rancher)
+    assert not [w for w in stack.warnings if "health_check" in w]
+    db = next(s for s in stack.services if s.name == "db")
+    virtual = Virtual.from_dict(db.virtual)
+    assert virtual is not None and virtual.health_check is not None
+    check = virtual.health_check
+    assert (check.port, check.request_line, check.interval_ms, check.response_timeout_ms) == (
+        5432,
+        "GET /ok HTTP/1.0",
+        1000,
+        500,
+    )
+    assert (check.healthy_threshold, check.unhealthy_threshold) == (1, 2)
+    assert db.health_check is None and db.scale == 0  # no container: nothing for the orchestrator to replace
+    assert Virtual.from_dict(virtual.to_dict()) == virtual
+
+
+def test_a_command_health_check_on_external_ips_is_dropped_saying_a_port_is_needed() -> None:
+    compose = COMPOSE.replace(
+        "  db:\n    image: rancher/external-service\n",
+        "  db:\n    image: rancher/external-service\n    healthcheck: {test: [CMD, 'true']}\n",
+    )
+    stack = _build(compose=compose)
+    assert [w for w in stack.warnings if "health_check" in w] == [
+        "rancher-compose.yml: services.db.health_check: not applied: an external IP is probed on a port (give `port`,"
+        " and `request_line` for HTTP); a command needs a container"
+    ]
+    virtual = Virtual.from_dict(next(s for s in stack.services if s.name == "db").virtual)
+    assert virtual is not None and virtual.health_check is None
+
+
+def test_a_bad_health_check_on_external_ips_is_refused_naming_the_field() -> None:
+    rancher = RANCHER.replace(
+        '    external_ips: ["198.18.5.1", "198.18.5.2"]\n',
+        '    external_ips: ["198.18.5.1", "198.18.5.2"]\n    health_check: {port: 80, interval: -5}\n',
+    )
+    with pytest.raises(InvalidInput) as caught:
+        _build(rancher=rancher)
+    assert "interval" in caught.value.message
 
 
 @pytest.mark.parametrize(

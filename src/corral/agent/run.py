@@ -37,6 +37,7 @@ from corral.agent.credentials_store import (
 from corral.agent.dns import DnsServer
 from corral.agent.drain import Drainer
 from corral.agent.engine_monitor import EngineMonitor
+from corral.agent.external_health import ExternalHealth
 from corral.agent.files import ContainerFiles
 from corral.agent.health import HealthMonitor
 from corral.agent.lb import LoadBalancers
@@ -157,10 +158,11 @@ class Agent:
         pid_of = functools.partial(container_pid, self.converger.engine)
         lbs = self.load_balancers  # LB targets and LB containers drain before they stop
         self.converger.drain = Drainer(lambda: lbs.applied, pid_of, fronted=lbs.fronted).drain
+        # DNS and the LBs see the network state without the external IPs that fail their health check
+        self.external_health = ExternalHealth([self.dns, self.load_balancers])
         if settings.agent_overlay:
-            self.network.register(self.dns)
+            self.network.register(self.external_health)
             self.network.register(self.metadata)
-            self.network.register(self.load_balancers)
         self.stop = asyncio.Event()
 
     async def main(self) -> int:
@@ -184,6 +186,7 @@ class Agent:
         dns = asyncio.create_task(self.dns.run(self.stop), name="dns")
         metadata = asyncio.create_task(self.metadata.run(self.stop), name="metadata")
         balancers = asyncio.create_task(self.load_balancers.run(self.stop), name="load-balancers")
+        external = asyncio.create_task(self.external_health.run(self.stop), name="external-health")
         try:
             if not await self._trust(expected):
                 return 0 if self.stop.is_set() else 1
@@ -205,6 +208,8 @@ class Agent:
                 await asyncio.wait_for(metadata, timeout=STOP_GRACE_SECONDS)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(balancers, timeout=STOP_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(external, timeout=STOP_GRACE_SECONDS)
             self.monitor.close()
             self.converger.close()
             self.streams.close()

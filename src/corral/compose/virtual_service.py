@@ -3,8 +3,10 @@
 Why its own module: Rancher 1.x wrote an external service as `image: rancher/external-service` in
 docker-compose.yml with `external_ips` or `hostname` in rancher-compose.yml, and an alias as `image:
 rancher/dns-service` whose `links` (and `external_links`) name the services it stands for. Neither runs a container:
-the spec gets scale 0 and its `virtual` data, said in a warning when a scale was written. Every error names the
-file, the service and the field.
+the spec gets scale 0 and its `virtual` data, said in a warning when a scale was written. A port `health_check` on
+an external service by IP moves into its `virtual` data (the agents probe those IPs, agent/external_health.py); on
+a hostname or an alias it is dropped with a warning saying why. Every error names the file, the service and the
+field.
 """
 
 from __future__ import annotations
@@ -56,12 +58,25 @@ def virtual_service(
         virtual = Virtual("alias", targets=tuple(dict.fromkeys(targets)))
     if spec.scale not in (0, 1):
         warnings.append(f"service {spec.name}: scale {spec.scale} ignored: an {kind} service runs no container")
-    if spec.health_check is not None:  # Rancher probed external IPs; Corral does not yet (docs/architecture.md)
-        warnings.append(
-            f"{where}.health_check: not applied: DNS answers every {'external IP' if kind == 'external' else 'target'}"
-            " (a load balancer's HAProxy checks each of its targets itself)"
-        )
+    check = spec.health()
+    if check is not None and not (virtual.external_ips and check.probes):
+        warnings.append(f"{where}.health_check: not applied: {_unchecked(kind, virtual, check.probes)}")
+        check = None
+    virtual = dataclasses.replace(virtual, health_check=check)
     return dataclasses.replace(spec, scale=0, virtual=virtual.to_dict(), health_check=None)
+
+
+def _unchecked(kind: str, virtual: Virtual, probes: bool) -> str:
+    """Why a health check on this service cannot be applied (only an external service's IPs are probed)."""
+    if kind == "alias":
+        return "an alias has no address of its own to probe (its services' containers are checked by their own checks)"
+    if virtual.hostname:
+        return "a hostname is a CNAME: it has no address of ours to probe (DNS answers it as it resolves)"
+    if not probes:
+        return (
+            "an external IP is probed on a port (give `port`, and `request_line` for HTTP); a command needs a container"
+        )
+    return "nothing to probe"
 
 
 def _ips(where: str, value: Any) -> tuple[str, ...]:

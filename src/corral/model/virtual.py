@@ -4,13 +4,17 @@ services it stands for), as plain data shared by the compose pipeline, DNS and t
 
 Why one small vocabulary: DNS answers such a service's name with its external IPs (A records), its hostname (a
 CNAME) or the live containers of the services it aliases; a load balancer sends to the same addresses; the
-orchestrator runs no container for it (scale 0). Every layer must read the same dict the same way.
+orchestrator runs no container for it (scale 0). Every layer must read the same dict the same way. An external
+service by IP may carry a port health check (model/health.py's `HealthCheck.to_dict`): each agent probes those IPs
+and leaves the unhealthy ones out of DNS and its load balancers (agent/external_health.py), as Rancher 1.x did.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Final
+
+from corral.model.health import HealthCheck
 
 EXTERNAL_IMAGE: Final = "rancher/external-service"
 ALIAS_IMAGE: Final = "rancher/dns-service"
@@ -28,14 +32,18 @@ class Virtual:
     external_ips: tuple[str, ...] = ()
     hostname: str = ""
     targets: tuple[str, ...] = ()  # alias: "service" (own stack) or "stack/service"
+    health_check: HealthCheck | None = None  # external_ips only: probed by the agents
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "external_ips": list(self.external_ips),
             "hostname": self.hostname,
             "targets": list(self.targets),
         }
+        if self.health_check is not None:  # the dict stays as it was for every service without one
+            data["health_check"] = self.health_check.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Virtual | None:
@@ -46,6 +54,7 @@ class Virtual:
             tuple(str(ip) for ip in data.get("external_ips", ())),
             str(data.get("hostname", "")),
             tuple(str(t) for t in data.get("targets", ())),
+            HealthCheck.from_dict(check) if isinstance(check := data.get("health_check"), dict) else None,
         )
 
     def target_keys(self, stack: str) -> list[tuple[str, str]]:
