@@ -25,15 +25,22 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from corral.agent.health import MAX_DETAIL, HealthState, ProbeFn, after_probe, after_tick, initial_state, probe
+from corral.agent.health import (
+    MAX_DETAIL,
+    HealthState,
+    ProbeFn,
+    after_probe,
+    after_tick,
+    initial_state,
+    probe,
+    start_due_probes,
+)
 from corral.agent.network import NetworkComponent
 from corral.model.health import UNHEALTHY, HealthCheck
 from corral.model.network import NetworkState
 from corral.model.virtual import Virtual
 
 log = logging.getLogger("corral.agent.external_health")
-
-MAX_IDLE_SECONDS = 1.0
 
 Key = tuple[str, str, str]  # (stack, service, external IP)
 
@@ -145,18 +152,9 @@ class ExternalHealth:
         try:
             while not stop.is_set():
                 now = self.now()
-                next_due = now + MAX_IDLE_SECONDS
                 for key, tracked in list(self._tracked.items()):
                     self._apply(key, tracked, after_tick(tracked.check, tracked.state, now))
-                    if tracked.probing:
-                        continue
-                    if tracked.next_probe <= now:
-                        tracked.probing = True
-                        task = asyncio.create_task(self._probe_one(key, tracked), name=f"external-health-{key[2]}")
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
-                    else:
-                        next_due = min(next_due, tracked.next_probe)
+                next_due = start_due_probes(self._tracked, now, self._probe_one, self._tasks, "external-health")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(next_due - self.now(), 0.01))

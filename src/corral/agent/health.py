@@ -23,8 +23,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from corral.model.entities import ObservedContainer
 from corral.model.health import HEALTHY, INITIALIZING, REINITIALIZING, UNHEALTHY, HealthCheck
@@ -147,6 +148,42 @@ class _Tracked:
     probing: bool = False
 
 
+class Probed(Protocol):
+    """What `start_due_probes` needs of a tracked target."""
+
+    next_probe: float
+    probing: bool
+
+
+K = TypeVar("K", bound=str | tuple[str, ...])
+P = TypeVar("P", bound=Probed)
+
+
+def start_due_probes(
+    tracked: Mapping[K, P],
+    now: float,
+    probe_one: Callable[[K, P], Coroutine[Any, Any, None]],
+    tasks: set[asyncio.Task[None]],
+    name: str,
+) -> float:
+    """Start the probe of every target due at `now` that is not being probed (each in a task held in `tasks`), and
+    return when the next one falls due (at most MAX_IDLE_SECONDS on). Shared by the containers' health monitor and
+    the external IPs' prober (agent/external_health.py)."""
+    next_due = now + MAX_IDLE_SECONDS
+    for key, target in list(tracked.items()):
+        if target.probing:
+            continue
+        if target.next_probe <= now:
+            target.probing = True
+            label = key if isinstance(key, str) else key[-1]
+            task = asyncio.create_task(probe_one(key, target), name=f"{name}-{label[:15]}")
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        else:
+            next_due = min(next_due, target.next_probe)
+    return next_due
+
+
 @dataclass(frozen=True)
 class _Target:
     check: HealthCheck
@@ -249,18 +286,9 @@ class HealthMonitor:
         try:
             while not stop.is_set():
                 now = self.now()
-                next_due = now + MAX_IDLE_SECONDS
                 for docker_id, tracked in list(self._tracked.items()):
                     await self._apply(docker_id, tracked, after_tick(tracked.check, tracked.state, now))
-                    if tracked.probing:
-                        continue
-                    if tracked.next_probe <= now:
-                        tracked.probing = True
-                        task = asyncio.create_task(self._probe_one(docker_id, tracked), name=f"health-{docker_id[:12]}")
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
-                    else:
-                        next_due = min(next_due, tracked.next_probe)
+                next_due = start_due_probes(self._tracked, now, self._probe_one, self._tasks, "health")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(next_due - self.now(), 0.01))
