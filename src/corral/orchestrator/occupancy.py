@@ -96,34 +96,23 @@ def leftovers_of(
     """Leftovers as the planner sees them: removed slots kept by the store, and retired slots that a stop-first
     upgrade stopped. `observed` is host id -> slot id -> its container on that host; `acked` answers from the
     server's record of desired sets sent and acknowledged (server/occupancy_pass.py)."""
+    where = [(i.slot_id, i.name, i.stack, i.service, i.index, i.host_id) for i in stored]
+    where += [
+        (r.slot.id, r.slot.name, r.slot.stack, r.slot.service, r.slot.index, r.slot.host_id) for r in retired_stopped
+    ]
     found: list[Leftover] = []
-    for item in stored:
-        container = observed.get(item.host_id, {}).get(item.slot_id)
+    for slot_id, name, stack, service, index, host_id in where:
+        container = observed.get(host_id, {}).get(slot_id)
         found.append(
             Leftover(
-                slot_id=item.slot_id,
-                name=item.name,
-                stack=item.stack,
-                service=item.service,
-                index=item.index,
-                host_id=item.host_id,
+                slot_id=slot_id,
+                name=name,
+                stack=stack,
+                service=service,
+                index=index,
+                host_id=host_id,
                 observed_state=container.state if container is not None else None,
-                acked=acked(item.host_id, item.slot_id),
-            )
-        )
-    for record in retired_stopped:
-        slot = record.slot
-        container = observed.get(slot.host_id, {}).get(slot.id)
-        found.append(
-            Leftover(
-                slot_id=slot.id,
-                name=slot.name,
-                stack=slot.stack,
-                service=slot.service,
-                index=slot.index,
-                host_id=slot.host_id,
-                observed_state=container.state if container is not None else None,
-                acked=acked(slot.host_id, slot.id),
+                acked=acked(host_id, slot_id),
             )
         )
     return found
