@@ -112,6 +112,10 @@ class ServerProcess:
             "CORRAL_HOST_GRACE_SECONDS": "60",
             "CORRAL_AGENT_MAX_BACKOFF_SECONDS": "2",
             "CORRAL_DEFAULT_SUBNET": "198.18.64.0/18",  # the overlay range kept clear of the bridges
+            # busybox and HAProxy into each new local host; the real software images (nginx, webdis, redis: about
+            # 350 MB) only for the tests that run them (`CORRAL_LOCAL_IMAGES="corral/*"`), or every host start
+            # would stream them (two hosts took 27 s to turn active instead of 5)
+            "CORRAL_LOCAL_IMAGES": "corral/busybox*,corral/haproxy",
             # a developer editing code while tests run must not see test agents restarted (tests/unit covers it)
             "CORRAL_RESTART_OUTDATED_AGENTS": "0",
             **overrides,

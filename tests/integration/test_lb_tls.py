@@ -10,6 +10,7 @@ import http.client
 import json
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -172,12 +173,13 @@ def test_the_catalog_routed_site_serves_http_and_https_by_host_and_path(server: 
 
 
 def test_the_catalog_redis_web_app_runs_nginx_webdis_and_redis_behind_the_lb(
-    server: ServerProcess, tmp_path: Path
+    server_with: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     """The library's `redis-web` (issue 19 item 5) on real software images (Debian's nginx, webdis, Redis): the LB
     routes its host name to nginx, in clear and over TLS with the certificate the question named; nginx passes
     /api/ on to webdis, which keeps a counter in Redis (each request, whichever nginx answers it, counts once); any
     other host name gets HAProxy's 503; webdis refuses FLUSHALL."""
+    server = server_with(CORRAL_LOCAL_IMAGES="corral/*")  # the real images into the host, not only busybox
     ca, ca_key = new_ca()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
