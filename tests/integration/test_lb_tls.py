@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from corral.server.tls import new_ca, new_server_certificate
 from tests.integration.servers import ServerProcess, wait_until
+from tests.integration.test_lb import _get
 from tests.integration.test_stacks import _containers, _write
 
 pytestmark = pytest.mark.integration
@@ -194,13 +195,7 @@ def test_the_catalog_redis_web_app_runs_nginx_webdis_and_redis_behind_the_lb(
         address = next(h["address"] for h in client.list_hosts() if h["name"] == "rw1")
 
     def plain(path: str, host: str = "counter.example") -> tuple[int, str] | None:
-        try:
-            connection = http.client.HTTPConnection(address, 80, timeout=5)
-            connection.request("GET", path, headers={"Host": host})
-            response = connection.getresponse()
-            return response.status, response.read().decode().strip()
-        except OSError:
-            return None
+        return _get(address, host, path)
 
     def ok(path: str) -> str | None:
         answer = plain(path)
