@@ -89,7 +89,31 @@ class Cluster:
             return all(h["state"] == "active" for h in client.list_hosts())
 
     def wait_active(self, timeout: float = 60) -> None:
-        wait_for("every host active", lambda: self._safe(self.all_active), timeout)
+        try:
+            wait_for("every host active", lambda: self._safe(self.all_active), timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """What a failed wait needs to be understood: is the server alive, what does it say of its hosts, the stacks of
+        its threads (faulthandler on SIGUSR1), and the ends of its and the agents' logs."""
+        process = self.server.process
+        lines = [f"server process: {'gone' if process is None else process.poll() or 'alive'}"]
+        try:
+            with self.client(retry_seconds=0) as client:
+                lines += [f"host {h['name']}: {h['state']} {h.get('reason') or ''}" for h in client.list_hosts()]
+        except CorralError as exc:
+            lines.append(f"list hosts: {exc}")
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+        lines.append("--- server.log ---")
+        server_log = self.server.data_dir / "server.log"
+        lines += server_log.read_text(errors="replace").splitlines()[-300:]
+        for log_file in sorted((self.server.data_dir / "hosts").glob("*/agent.log")):
+            lines.append(f"--- {log_file.parent.name}/agent.log ---")
+            lines += log_file.read_text(errors="replace").splitlines()[-30:]
+        return "\n".join(lines)
 
     def remove_stack(self, stack: str) -> None:
         with contextlib.suppress(CorralError):

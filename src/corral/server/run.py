@@ -9,9 +9,11 @@ bridge's gateway address, so when the local driver is available the server liste
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -90,6 +92,7 @@ def run_server(
     """Serve until stopped. `extend(app, api_url, ca_file)` may add routes (the web UI) that reach `/v1` at
     `api_url`, trusting `ca_file` (None for plain HTTP)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack on stderr
     scheme = "http" if settings.insecure_http else "https"
     try:
         if settings.advertise_url:  # refused before anything is made
