@@ -42,7 +42,8 @@ def test_catalog_shows_templates_with_icons_and_filters_them(page) -> None:
     expect(cards).to_have_count(len(shipped))  # every template of the shipped library
     icon = cards.filter(has_text="Hello Web").locator("img")
     expect(icon).to_be_visible()
-    assert page.evaluate("img => img.complete && img.naturalWidth > 0", icon.element_handle())
+    # visible is not loaded: under load the image arrives later; it must load (a broken icon never does)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=icon.element_handle(), timeout=15_000)
     page.fill("[data-catalog-filter]", "logs a line")
     expect(page.locator(".template-card:visible")).to_have_count(1)
     expect(page.locator(".template-card:visible")).to_contain_text("Sleeper")
