@@ -1,0 +1,98 @@
+"""`POST /v1/stacks/plan`: what `PUT /v1/stacks` (`corral up`) would do with these files, without doing it.
+
+Why a route of its own: the body is the `up` body and it runs the same checks in the same order (compose errors,
+the environment's container policy, container credentials, builds, quotas, secrets, an upgrade in progress), so a
+bad file gives the same 4xx; then, instead of storing, the pure preview (orchestrator/preview.py) runs the pass's
+reconciler over the in-memory snapshot with the proposed services swapped in. Nothing is written, no event is
+published, the orchestrator is not woken.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from corral.model.entities import Environment, Principal
+from corral.model.errors import Conflict
+from corral.model.policy import enforce
+from corral.model.service_state import ServiceState
+from corral.model.stack import StackSpec
+from corral.orchestrator.pass_inputs import host_view, slot_view
+from corral.orchestrator.preview import World, preview_stack
+from corral.server.control.orchestration import Orchestrator
+from corral.server.routes.api import store_of
+from corral.server.routes.api_stacks import check_quotas, environment_policy, parse_stack_files
+from corral.server.security.auth import require_admin
+from corral.server.security.service_accounts import check_service_accounts
+from corral.server.services.stack_builds import previous_records, with_builds
+from corral.server.services.stack_requests import StackFiles
+from corral.server.services.stack_secrets import check_stack_secrets
+from corral.store.stacks import StackStore
+
+router = APIRouter(prefix="/v1")
+Admin = Annotated[Principal, Depends(require_admin)]
+
+
+@router.post("/stacks/plan")
+def plan_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
+    """The preview of `corral up` with this body: services created, changed (the fields, old -> new) or removed;
+    containers created, recreated or removed, each with its index and host; indexes that cannot be placed, why."""
+    env = store_of(request).get_environment(body.environment)
+    spec, files = parse_stack_files(body)
+    spec = enforce(spec, environment_policy(request, env), env.name)
+    check_service_accounts(spec)
+    stacks: StackStore = request.app.state.stacks
+    existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
+    previous = previous_records(stacks.stack_files(existing.id)) if existing is not None else {}
+    spec, _records = with_builds(  # contexts are not stored by a plan: a service built anew shows its next image
+        request,
+        spec,
+        files,
+        compose_name=body.compose_name,
+        compose_text=body.compose,
+        answers=body.answers,
+        contexts=None,
+        context_of=body.build_context_of,
+        mode=body.build,
+        previous=previous,
+    )
+    check_quotas(request, env, spec, existing.id if existing is not None else None)
+    check_stack_secrets(request, env.id, spec, body)
+    world = world_of(request.app.state.orchestrator, env)
+    _refuse_during_upgrade(world, spec)
+    return preview_stack(world, spec, rolling=body.upgrade is not None).to_dict()
+
+
+def world_of(orchestrator: Orchestrator, env: Environment) -> World:
+    """The environment as the orchestrator's next pass would see it (the in-memory state: no query)."""
+    snapshot = orchestrator.snapshot()
+    services = [s for s in snapshot.services if s.environment_id == env.id]
+    specs = {s.id: s.spec for s in services}
+    records = [r for r in snapshot.slots if r.slot.environment_id == env.id]
+    return World(
+        environment_id=env.id,
+        environment=env.name,
+        hosts=[host_view(h) for h in snapshot.hosts if h.environment_id == env.id],
+        services=services,
+        slots=[slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in records],
+        retired=frozenset(r.slot.id for r in records if r.retired),
+        image_reports=[h.images for h in snapshot.hosts if h.environment_id == env.id],
+        now=time.time(),
+        stack_ids={s.name: s.id for s in orchestrator.reads.snapshot().stacks(environment_id=env.id)},
+    )
+
+
+def _refuse_during_upgrade(world: World, spec: StackSpec) -> None:
+    """As `up` refuses it (store/stacks.py): a service with an upgrade in progress is not changed again."""
+    for service in world.services:
+        proposed = spec.service(service.name) if service.stack == spec.name else None
+        if proposed is None or service.state == ServiceState.ACTIVE:
+            continue
+        if proposed.to_dict() != service.spec.to_dict() or proposed.scale != service.scale:
+            raise Conflict(
+                f"service {service.name} has an upgrade in progress ({service.state}): confirm it (corral up "
+                "--confirm-upgrade) or roll it back (corral up --rollback) before changing it again",
+                field=f"services.{service.name}",
+            )
