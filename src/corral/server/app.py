@@ -94,27 +94,37 @@ def create_app(
     event_store = EventStore(store)
     event_history = EventHistory(event_store)
     bus.recorders.append(event_history.record)
-    hub = AgentHub(store, bus, settings)
     stacks = StackStore(store)
-    hub.slot_reasons = stacks.set_slot_reason
+    hub = AgentHub(store, bus, settings, slot_reasons=stacks.set_slot_reason)
     state = ClusterState(store)  # loaded at start (lifespan), then kept equal to the database after every commit
     read_from_memory(stacks, state)  # list and object views are built from its snapshots, not from queries
-    orchestrator = Orchestrator(
-        store, stacks, hub, bus, PortRange.parse(settings.host_port_range), reads=StateReads(state)
-    )
+    # local hosts' agents dial `agent_url` and pin the CA of `tls`
+    host_service = HostService(store, bus, hub, settings, driver, agent_url=agent_url, tls=tls)
+    access = AccessStore(store)
     registries = RegistryStore(store, settings.data_dir)
-    orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
-    orchestrator.secrets = SecretStore(store, settings.data_dir)  # so do the secrets its containers name
-    orchestrator.certificates = CertificateStore(store, settings.data_dir)  # and the certificates its LBs name
+    orchestrator = Orchestrator(
+        store,
+        stacks,
+        hub,
+        bus,
+        PortRange.parse(settings.host_port_range),
+        reads=StateReads(state),
+        registries=registries,  # the environment's credentials go to its agents with `desired`
+        secrets=SecretStore(store, settings.data_dir),  # so do the secrets its containers name
+        certificates=CertificateStore(store, settings.data_dir),  # and the certificates its LBs name
+        service_accounts=ServiceAccounts(
+            access,
+            Sealer(settings.data_dir),
+            lambda: host_service.agent_url,
+            ca_pem=tls.ca_pem.decode() if tls is not None else "",
+        ),
+    )
     catalogs = CatalogService(
         store,
         settings.data_dir,
         allow_local=settings.catalog_allow_local,
         render_seconds=settings.template_render_seconds,
     )
-    host_service = HostService(store, bus, hub, settings, driver)
-    host_service.agent_url = agent_url
-    host_service.tls = tls  # local agents get the CA digest and file
 
     def never_logged(environment_id: str) -> list[str]:  # what a build's log must never show (model/build_log.py)
         secret_store = orchestrator.secrets
@@ -193,14 +203,8 @@ def create_app(
     app.state.volumes = volumes
     app.state.pulls = StackPulls(store, stacks, hub, registries)  # `corral pull` (server/hub/image_pulls.py)
     app.state.registries = registries
-    app.state.access = AccessStore(store)
+    app.state.access = access
     app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None
-    orchestrator.service_accounts = ServiceAccounts(
-        app.state.access,
-        Sealer(settings.data_dir),
-        lambda: host_service.agent_url,
-        ca_pem=tls.ca_pem.decode() if tls is not None else "",
-    )
     app.state.secrets = orchestrator.secrets
     app.state.certificates = orchestrator.certificates
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address

@@ -83,6 +83,10 @@ class Orchestrator:
         host_ports: PortRange | None = None,
         *,
         reads: StateReads,
+        registries: RegistryStore | None = None,
+        service_accounts: ServiceAccounts | None = None,
+        secrets: SecretStore | None = None,
+        certificates: CertificateStore | None = None,
     ) -> None:
         self.store = store
         self.stacks = stacks
@@ -105,14 +109,10 @@ class Orchestrator:
         self._observed_wake: asyncio.TimerHandle | None = None  # a pass due for agents' reports
         self.network = NetworkPass(store, stacks, hub, reads)  # overlay IPAM and the `network` message
         self.ports = PortPass(stacks, reads, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
-        self.registries: RegistryStore | None = None  # private registry credentials, sent with `desired`
-        self.service_accounts: ServiceAccounts | None = None  # containers' own credentials, sent with `desired`
-        self.secrets: SecretStore | None = (
-            None  # secret values, sent with `desired` (server/control/secret_delivery.py)
-        )
-        self.certificates: CertificateStore | None = (
-            None  # LBs' certificates, with `desired` (server/control/cert_delivery.py)
-        )
+        self.registries = registries  # private registry credentials, sent with `desired`
+        self.service_accounts = service_accounts  # containers' own credentials, sent with `desired`
+        self.secrets = secrets  # secret values, sent with `desired` (server/control/secret_delivery.py)
+        self.certificates = certificates  # LBs' certificates, with `desired` (server/control/cert_delivery.py)
         self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
         self._push_lock = asyncio.Lock()
 

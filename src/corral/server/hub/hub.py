@@ -89,7 +89,14 @@ class AgentSession:
 
 
 class AgentHub:
-    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        settings: Settings,
+        *,
+        slot_reasons: Callable[[str, str, str], bool] | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
@@ -107,7 +114,7 @@ class AgentHub:
         self.trust_listener: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None  # `trusted` answers
         self.change_listeners: list[Callable[[], None]] = []  # host states or reported containers changed
         # stores an agent's `slot` report: (host id, slot id, reason) -> whether a slot of that host took it
-        self.slot_reasons: Callable[[str, str, str], bool] | None = None
+        self.slot_reasons = slot_reasons
         self.relay = StreamRelay(self.send)  # logs, stats, exec, build ... streams opened on agents
         self.backlog = ReportBacklog()
         self._backlog_task: asyncio.Task[None] | None = None

@@ -53,15 +53,23 @@ def write_credentials(state_dir: Path, credentials: AgentCredentials) -> None:
 
 class HostService:
     def __init__(
-        self, store: Store, bus: EventBus, hub: AgentHub, settings: Settings, driver: LocalHostDriver | None
+        self,
+        store: Store,
+        bus: EventBus,
+        hub: AgentHub,
+        settings: Settings,
+        driver: LocalHostDriver | None,
+        *,
+        agent_url: str = "",
+        tls: ServerTls | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.hub = hub
         self.settings = settings
         self.driver = driver
-        self.agent_url = ""  # set by the server once it knows its port
-        self.tls: ServerTls | None = None  # set by the server: local agents pin its CA (None: plain HTTP)
+        self.agent_url = agent_url  # what local agents dial ("": no local hosts)
+        self.tls = tls  # local agents pin its CA (None: plain HTTP)
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()  # local host names being provisioned or removed: not for the supervisor
 
