@@ -60,21 +60,3 @@ class PortPass:
             if self._reasons.get(slot_id) != reason:
                 log.warning("%s: %s", by_id[slot_id].slot.name, reason)
         self._reasons = dict(allocation.exhausted)
-
-
-def published_ports_view(
-    launch: LaunchConfig | None, host_ports: tuple[tuple[int, str, int], ...], host_address: str
-) -> list[str]:
-    """A container's published ports as views and `corral ps` show them: `HOSTIP:PORT->CONTAINER/proto`."""
-    shown: list[str] = []
-    random_ip: dict[tuple[int, str], str] = {}
-    for port in launch.ports if launch is not None else ():
-        if port.host_port is None:
-            random_ip[(port.container_port, port.protocol)] = port.host_ip
-        else:
-            address = port.host_ip or host_address or "0.0.0.0"
-            shown.append(f"{address}:{port.host_port}->{port.container_port}/{port.protocol}")
-    for container_port, protocol, host_port in host_ports:
-        address = random_ip.get((container_port, protocol)) or host_address or "0.0.0.0"
-        shown.append(f"{address}:{host_port}->{container_port}/{protocol}")
-    return shown

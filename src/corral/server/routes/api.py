@@ -11,7 +11,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from corral.model.admission import (
@@ -34,13 +34,15 @@ from corral.model.join_token import format_join_token
 from corral.model.names import validate_name
 from corral.model.network import NetworkSettings, random_vni
 from corral.model.policy import parse_settings
-from corral.model.quotas import Quotas, checked_overrides, merged
+from corral.model.quotas import checked_overrides, merged
 from corral.server.routes.event_stream import stream_events
 from corral.server.routes.watch import parse_version, versioned, watch_response
 from corral.server.security.auth import authenticate_request, require_admin, throttle_of
 from corral.server.security.authorization import visible_environment_ids
 from corral.server.services.host_service import HostService
+from corral.server.services.stacks import quota_defaults, store_of
 from corral.server.shared.advertise import loopback_warning
+from corral.server.shared.bodies import Strict
 from corral.server.views.paging import Paging, dumps, page, paged_body
 from corral.server.views.resources import container_view, environment_view, host_view, token_view
 from corral.state.reads import StateReads
@@ -50,10 +52,6 @@ from corral.store.repository import Store
 log = logging.getLogger("corral.server.api")
 router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class EnvironmentCreate(Strict):
@@ -99,29 +97,9 @@ class AgentRegistration(Strict):
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
-def store_of(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 def _hosts(request: Request) -> HostService:
     service: HostService = request.app.state.host_service
     return service
-
-
-def quota_defaults(request: Request) -> Quotas:
-    """The server's quotas (`CORRAL_QUOTA_*`), under each environment's own."""
-    settings = request.app.state.settings
-    return Quotas(
-        services_per_stack=settings.quota_services_per_stack,
-        services_per_environment=settings.quota_services_per_environment,
-        containers_per_stack=settings.quota_containers_per_stack,
-        containers_per_environment=settings.quota_containers_per_environment,
-    )
-
-
-def environment_quotas(request: Request, env: Environment) -> Quotas:
-    return quota_defaults(request).with_overrides(env.quotas)
 
 
 def _view(request: Request, env: Environment) -> dict[str, Any]:

@@ -30,11 +30,11 @@ from corral.model.access import (
 from corral.model.admission import parse_lifetime
 from corral.model.entities import KeyKind, Principal
 from corral.model.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
-from corral.server.routes.api import Strict
 from corral.server.security.audit import ACTOR_SCOPE_KEY
 from corral.server.security.auth import client_address, require_admin, throttle_of
 from corral.server.security.authorization import require_user, role_in, roles_of, visible_environment_ids
 from corral.server.security.guard import FORWARD_TOKEN, FORWARDED_FOR
+from corral.server.shared.bodies import Strict
 from corral.store.access import AccessStore
 
 router = APIRouter(prefix="/v1")

@@ -1,9 +1,10 @@
 """REST routes for catalogs: sources (dir, git, the built-in `library`), templates, icons, install and upgrade.
 
-Why install goes through `apply_stack`: a template version, once its answers are checked and its `.tpl` files
-rendered, is just compose files + answers, so it takes exactly the path of `corral up` (same compose checks, same
-422s naming file/service/field, nothing stored on error), and an upgrade is `corral up --upgrade`: a rolling upgrade.
-The stack remembers its origin (catalog, template, version, answers) so that upgrades can be offered and merged.
+Why install goes through `apply_stack` (services/stacks.py): a template version, once its answers are checked and its
+`.tpl` files rendered, is just compose files + answers, so it takes exactly the path of `corral up` (same compose
+checks, same 422s naming file/service/field, nothing stored on error), and an upgrade is `corral up --upgrade`: a
+rolling upgrade. The stack remembers its origin (catalog, template, version, answers) so that upgrades can be offered
+and merged.
 """
 
 from __future__ import annotations
@@ -23,16 +24,12 @@ from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
 from corral.model.policy import allowed_findings, violations
 from corral.model.stack import Stack
-from corral.server.routes.api import Strict, store_of
-from corral.server.routes.api_stacks import (
-    apply_stack,
-    environment_policy,
-    parse_stack_files,
-    stack_result,
-)
+from corral.server.routes.common import stack_result
 from corral.server.security.auth import require_admin
 from corral.server.services.catalog_service import CatalogService, find_version, may_upgrade
 from corral.server.services.stack_requests import StackFiles, UpgradeRequest
+from corral.server.services.stacks import apply_stack, environment_policy, parse_stack_files, store_of
+from corral.server.shared.bodies import Strict
 from corral.store.catalogs import CatalogSource
 from corral.store.stacks import StackStore
 

@@ -9,26 +9,22 @@ published, the orchestrator is not woken.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from corral.model.entities import Environment, Principal
+from corral.model.entities import Principal
 from corral.model.errors import Conflict
 from corral.model.policy import enforce
 from corral.model.service_state import ServiceState
 from corral.model.stack import StackSpec
-from corral.orchestrator.pass_inputs import host_view, slot_view
 from corral.orchestrator.preview import World, preview_stack
-from corral.server.control.orchestration import Orchestrator
-from corral.server.routes.api import store_of
-from corral.server.routes.api_stacks import check_quotas, environment_policy, parse_stack_files
 from corral.server.security.auth import require_admin
 from corral.server.security.service_accounts import check_service_accounts
 from corral.server.services.stack_builds import previous_records, with_builds
 from corral.server.services.stack_requests import StackFiles
 from corral.server.services.stack_secrets import check_stack_secrets
+from corral.server.services.stacks import check_quotas, environment_policy, parse_stack_files, store_of, world_of
 from corral.store.stacks import StackStore
 
 router = APIRouter(prefix="/v1")
@@ -63,25 +59,6 @@ def plan_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
     world = world_of(request.app.state.orchestrator, env)
     _refuse_during_upgrade(world, spec)
     return preview_stack(world, spec, rolling=body.upgrade is not None).to_dict()
-
-
-def world_of(orchestrator: Orchestrator, env: Environment) -> World:
-    """The environment as the orchestrator's next pass would see it (the in-memory state: no query)."""
-    snapshot = orchestrator.snapshot()
-    services = [s for s in snapshot.services if s.environment_id == env.id]
-    specs = {s.id: s.spec for s in services}
-    records = [r for r in snapshot.slots if r.slot.environment_id == env.id]
-    return World(
-        environment_id=env.id,
-        environment=env.name,
-        hosts=[host_view(h) for h in snapshot.hosts if h.environment_id == env.id],
-        services=services,
-        slots=[slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in records],
-        retired=frozenset(r.slot.id for r in records if r.retired),
-        image_reports=[h.images for h in snapshot.hosts if h.environment_id == env.id],
-        now=time.time(),
-        stack_ids={s.name: s.id for s in orchestrator.reads.snapshot().stacks(environment_id=env.id)},
-    )
 
 
 def _refuse_during_upgrade(world: World, spec: StackSpec) -> None:

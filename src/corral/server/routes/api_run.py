@@ -22,10 +22,9 @@ from corral.model.errors import Conflict, InvalidInput, NotFound
 from corral.model.stack import ServiceSpec, StackSpec
 from corral.model.standalone import STANDALONE_STACK, RunRequest, service_spec, validate_run
 from corral.orchestrator.preview import preview_stack
-from corral.server.routes.api import Strict, store_of
-from corral.server.routes.api_plan import world_of
-from corral.server.routes.api_stacks import check_quotas
 from corral.server.security.auth import require_admin
+from corral.server.services.stacks import check_quotas, store_of, world_of
+from corral.server.shared.bodies import Strict
 from corral.server.views.stack_views import EnvironmentState
 from corral.server.views.standalone_views import standalone_of, standalone_view
 from corral.store.stacks import StackStore

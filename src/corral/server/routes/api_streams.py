@@ -24,8 +24,8 @@ from corral.model.entities import Principal
 from corral.model.errors import Conflict, CorralError, InvalidInput
 from corral.server.hub.hub import AgentHub
 from corral.server.hub.stream_relay import Stream
-from corral.server.routes.api import Strict
 from corral.server.security.auth import authenticate_request, require_admin
+from corral.server.shared.bodies import Strict
 from corral.server.views.stack_views import EnvironmentState
 from corral.server.views.standalone_views import slot_of
 from corral.store.repository import Store

@@ -1,4 +1,4 @@
-"""REST routes that finish or undo a rolling upgrade, and the rolling restart of a service.
+"""REST routes that finish or undo a rolling upgrade (a rolling restart is stored by services/stacks.py).
 
 Why apart from api_stacks.py: starting an upgrade is part of `PUT /v1/stacks` (`upgrade` field), but confirming,
 rolling back and restarting in batches are actions of their own (Cattle's finishupgrade / rollback / restart with a
@@ -16,35 +16,14 @@ from corral.model.entities import Principal
 from corral.model.errors import Conflict
 from corral.model.service_state import UPGRADE_STATES, ServiceState
 from corral.model.stack import Service
-from corral.orchestrator.restarts import new_restart
 from corral.orchestrator.upgrades import DEFAULT_DEADLINE_SECONDS, Strategy
-from corral.server.routes.api import Strict, store_of
 from corral.server.security.auth import require_admin
+from corral.server.services.stacks import service_changed, stacks_of, store_of
 from corral.server.views.stack_views import EnvironmentState, service_view, stack_view
 from corral.store.stacks import StackStore
 
 router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require_admin)]
-
-
-class RollingRestart(Strict):
-    """`corral restart STACK/SERVICE --batch-size N --interval MS`: stop and start `batch_size` containers at a
-    time, the next batch once the previous one runs (and is healthy, when checked) and `interval_ms` has passed."""
-
-    batch_size: int = 1
-    interval_ms: int = 0
-
-
-def _stacks(request: Request) -> StackStore:
-    stacks: StackStore = request.app.state.stacks
-    return stacks
-
-
-def _done(request: Request, service: Service, action: str) -> None:
-    request.app.state.orchestrator.trigger()
-    request.app.state.bus.publish(
-        "service", "updated", {"id": service.id, "name": service.name, "action": action}, service.environment_id
-    )
 
 
 def _rollback(stacks: StackStore, service: Service) -> None:
@@ -56,26 +35,26 @@ def _rollback(stacks: StackStore, service: Service) -> None:
 
 @router.post("/services/{service_id}/confirm-upgrade")
 def confirm_service_upgrade(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
-    stacks = _stacks(request)
+    stacks = stacks_of(request)
     stacks.confirm_upgrade(service_id)
     service = stacks.get_service(service_id)
-    _done(request, service, "confirm-upgrade")
+    service_changed(request, service, "confirm-upgrade")
     return service_view(service, EnvironmentState.load(store_of(request), stacks, service.environment_id))
 
 
 @router.post("/services/{service_id}/rollback")
 def rollback_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
-    stacks = _stacks(request)
+    stacks = stacks_of(request)
     _rollback(stacks, stacks.get_service(service_id))
     service = stacks.get_service(service_id)
-    _done(request, service, "rollback")
+    service_changed(request, service, "rollback")
     return service_view(service, EnvironmentState.load(store_of(request), stacks, service.environment_id))
 
 
 @router.post("/stacks/{stack_id}/confirm-upgrade")
 def confirm_stack_upgrade(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
     """Confirm every upgraded service of the stack; a service still upgrading is a 409 and nothing is confirmed."""
-    stacks = _stacks(request)
+    stacks = stacks_of(request)
     stack = stacks.get_stack(stack_id)
     services = [s for s in stacks.list_services(stack_id=stack.id) if s.state in UPGRADE_STATES]
     busy = [f"{s.name} is {s.state}" for s in services if s.state != ServiceState.UPGRADED]
@@ -85,31 +64,19 @@ def confirm_stack_upgrade(request: Request, stack_id: str, _: Admin) -> dict[str
         raise Conflict(f"stack {stack.name} has no upgrade to confirm", field="stack")
     for service in services:
         stacks.confirm_upgrade(service.id)
-        _done(request, service, "confirm-upgrade")
+        service_changed(request, service, "confirm-upgrade")
     return stack_view(stack, EnvironmentState.load(store_of(request), stacks, stack.environment_id))
 
 
 @router.post("/stacks/{stack_id}/rollback")
 def rollback_stack(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
     """Roll back every service of the stack with an upgrade in progress, upgraded or failed."""
-    stacks = _stacks(request)
+    stacks = stacks_of(request)
     stack = stacks.get_stack(stack_id)
     services = [s for s in stacks.list_services(stack_id=stack.id) if s.state in UPGRADE_STATES]
     if not services:
         raise Conflict(f"stack {stack.name} has no upgrade to roll back", field="stack")
     for service in services:
         _rollback(stacks, service)
-        _done(request, service, "rollback")
+        service_changed(request, service, "rollback")
     return stack_view(stack, EnvironmentState.load(store_of(request), stacks, stack.environment_id))
-
-
-def request_restart(request: Request, service: Service, slot_ids: list[str], body: RollingRestart | None) -> None:
-    """Store a restart of `slot_ids` (in this order; all at once without a body) and wake the orchestrator."""
-    progress = new_restart(
-        slot_ids,
-        batch_size=body.batch_size if body is not None else None,
-        interval_ms=body.interval_ms if body is not None else 0,
-        initializing_ms=check.initializing_timeout_ms if (check := service.spec.health()) is not None else 0,
-    )
-    _stacks(request).request_restart(service.id, progress)
-    _done(request, service, "restart")

@@ -1,5 +1,5 @@
 """The body of `PUT /v1/stacks` (`corral up`), `POST /v1/stacks` and `POST /v1/stacks/plan`: the compose files and
-what `corral up` sends with them.
+what `corral up` sends with them; and the body of a rolling restart.
 
 Why its own module: the stack routes, the plan route, the catalog (which builds such a body from a template) and
 the secrets check of a stack all read it; none of them should import another's routes for it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from corral.server.routes.api import Strict
+from corral.server.shared.bodies import Strict
 
 MAX_FILE_BYTES = 1024 * 1024
 
@@ -42,3 +42,11 @@ class StackFiles(Strict):
     build_contexts: dict[str, str] | None = Field(default=None, repr=False)
     build_context_of: dict[str, str] = Field(default_factory=dict)
     build: str = "auto"
+
+
+class RollingRestart(Strict):
+    """`corral restart STACK/SERVICE --batch-size N --interval MS`: stop and start `batch_size` containers at a
+    time, the next batch once the previous one runs (and is healthy, when checked) and `interval_ms` has passed."""
+
+    batch_size: int = 1
+    interval_ms: int = 0

@@ -28,13 +28,12 @@ from corral.model.service_state import (
     service_state,
     stack_state,
 )
-from corral.model.stack import Service, SlotRecord, Stack
+from corral.model.stack import LaunchConfig, Service, SlotRecord, Stack
 from corral.model.standalone import is_standalone
 from corral.orchestrator.restarts import RestartProgress
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
-from corral.server.control.port_pass import published_ports_view
 from corral.server.views.paging import dumps
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
@@ -515,3 +514,21 @@ def container_listed(
     if host is not None and host != record.slot.host_id and (placed is None or placed.name != host):
         return False
     return not phase or phase == container_state(record, state.observed.get(record.slot.id), placed, state.now)
+
+
+def published_ports_view(
+    launch: LaunchConfig | None, host_ports: tuple[tuple[int, str, int], ...], host_address: str
+) -> list[str]:
+    """A container's published ports as views and `corral ps` show them: `HOSTIP:PORT->CONTAINER/proto`."""
+    shown: list[str] = []
+    random_ip: dict[tuple[int, str], str] = {}
+    for port in launch.ports if launch is not None else ():
+        if port.host_port is None:
+            random_ip[(port.container_port, port.protocol)] = port.host_ip
+        else:
+            address = port.host_ip or host_address or "0.0.0.0"
+            shown.append(f"{address}:{port.host_port}->{port.container_port}/{port.protocol}")
+    for container_port, protocol, host_port in host_ports:
+        address = random_ip.get((container_port, protocol)) or host_address or "0.0.0.0"
+        shown.append(f"{address}:{host_port}->{container_port}/{protocol}")
+    return shown

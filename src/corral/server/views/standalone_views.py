@@ -13,8 +13,7 @@ from typing import Any
 from corral.model.entities import HostState
 from corral.model.errors import NotFound
 from corral.model.stack import Service, SlotRecord
-from corral.server.control.port_pass import published_ports_view
-from corral.server.views.stack_views import EnvironmentState, slot_container_view
+from corral.server.views.stack_views import EnvironmentState, published_ports_view, slot_container_view
 from corral.store.stacks import StackStore
 from corral.store.standalone import StandaloneStore
 
