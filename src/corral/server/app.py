@@ -61,6 +61,7 @@ from corral.server.security.service_accounts import ServiceAccounts
 from corral.server.services.catalog_service import CatalogService
 from corral.server.services.host_service import HostService
 from corral.server.services.stack_builds import kept_records, previous_records
+from corral.server.services.stacks import StackService
 from corral.server.shared.event_history import EventHistory
 from corral.server.shared.events import EventBus
 from corral.server.views.stack_views import read_from_memory
@@ -102,6 +103,7 @@ def create_app(
     host_service = HostService(store, bus, hub, settings, driver, agent_url=agent_url, tls=tls)
     access = AccessStore(store)
     registries = RegistryStore(store, settings.data_dir)
+    secret_store = SecretStore(store, settings.data_dir)
     orchestrator = Orchestrator(
         store,
         stacks,
@@ -110,7 +112,7 @@ def create_app(
         PortRange.parse(settings.host_port_range),
         reads=StateReads(state),
         registries=registries,  # the environment's credentials go to its agents with `desired`
-        secrets=SecretStore(store, settings.data_dir),  # so do the secrets its containers name
+        secrets=secret_store,  # so do the secrets its containers name
         certificates=CertificateStore(store, settings.data_dir),  # and the certificates its LBs name
         service_accounts=ServiceAccounts(
             access,
@@ -127,9 +129,8 @@ def create_app(
     )
 
     def never_logged(environment_id: str) -> list[str]:  # what a build's log must never show (model/build_log.py)
-        secret_store = orchestrator.secrets
-        names = [s.name for s in secret_store.list(environment_id)] if secret_store is not None else []
-        values = list(secret_store.values(environment_id, names).values()) if secret_store is not None else []
+        names = [s.name for s in secret_store.list(environment_id)]
+        values = list(secret_store.values(environment_id, names).values())
         return values + [c.password for c in registries.credentials(environment_id)]
 
     builds = BuildCoordinator(  # compose `build:` (server/hub/builds.py)
@@ -147,6 +148,15 @@ def create_app(
     )
 
     volumes = VolumeService(store, stacks, hub)  # volumes as a resource (server/hub/volumes.py)
+    stack_service = StackService(  # `corral up` and what the plan, run and catalog routes share with it
+        store=store,
+        stacks=stacks,
+        bus=bus,
+        orchestrator=orchestrator,
+        settings=settings,
+        secrets=secret_store,
+        builds=builds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -195,6 +205,7 @@ def create_app(
     app.state.hub = hub
     app.state.host_service = host_service
     app.state.stacks = stacks
+    app.state.stack_service = stack_service
     app.state.cluster = state
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
@@ -205,7 +216,7 @@ def create_app(
     app.state.registries = registries
     app.state.access = access
     app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None
-    app.state.secrets = orchestrator.secrets
+    app.state.secrets = secret_store
     app.state.certificates = orchestrator.certificates
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(

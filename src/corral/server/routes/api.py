@@ -40,7 +40,7 @@ from corral.server.routes.watch import parse_version, versioned, watch_response
 from corral.server.security.auth import authenticate_request, require_admin, throttle_of
 from corral.server.security.authorization import visible_environment_ids
 from corral.server.services.host_service import HostService
-from corral.server.services.stacks import quota_defaults, store_of
+from corral.server.services.stacks import stack_service_of, store_of
 from corral.server.shared.advertise import loopback_warning
 from corral.server.shared.bodies import Strict
 from corral.server.views.paging import Paging, dumps, page, paged_body
@@ -103,7 +103,7 @@ def _hosts(request: Request) -> HostService:
 
 
 def _view(request: Request, env: Environment) -> dict[str, Any]:
-    return environment_view(env, quota_defaults(request))
+    return environment_view(env, stack_service_of(request).quota_defaults())
 
 
 def _orchestration(value: str) -> Orchestration:

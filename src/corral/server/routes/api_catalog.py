@@ -28,7 +28,7 @@ from corral.server.routes.common import stack_result
 from corral.server.security.auth import require_admin
 from corral.server.services.catalog_service import CatalogService, find_version, may_upgrade
 from corral.server.services.stack_requests import StackFiles, UpgradeRequest
-from corral.server.services.stacks import apply_stack, environment_policy, parse_stack_files, store_of
+from corral.server.services.stacks import parse_stack_files, stack_service_of, store_of
 from corral.server.shared.bodies import Strict
 from corral.store.catalogs import CatalogSource
 from corral.store.stacks import StackStore
@@ -278,7 +278,7 @@ def _deploy(
         "answers": answers,
         "secrets": [q.variable for q in version.questions if q.type in SECRET_TYPES],
     }
-    stack, _changed, _created = apply_stack(request, body, catalog=origin, create_only=create_only)
+    stack, _changed, _created = stack_service_of(request).apply(body, catalog=origin, create_only=create_only)
     return stack
 
 
@@ -316,7 +316,7 @@ def preview_template(
     version = find_version(found, body.version)
     answers, files = _stack_files(request, env.id, body.stack, version, body.answers)
     spec, _stored = parse_stack_files(files)
-    policy = environment_policy(request, env)
+    policy = stack_service_of(request).environment_policy(env)
     allowed = [f.warning(env.name) for f in allowed_findings(spec, policy)]
     secret = {q.variable for q in version.questions if q.type in SECRET_TYPES}
     hidden = {v for k, v in answers.items() if k in secret and v}

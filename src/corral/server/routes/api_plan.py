@@ -21,10 +21,10 @@ from corral.model.stack import StackSpec
 from corral.orchestrator.preview import World, preview_stack
 from corral.server.security.auth import require_admin
 from corral.server.security.service_accounts import check_service_accounts
-from corral.server.services.stack_builds import previous_records, with_builds
+from corral.server.services.stack_builds import previous_records
 from corral.server.services.stack_requests import StackFiles
 from corral.server.services.stack_secrets import check_stack_secrets
-from corral.server.services.stacks import check_quotas, environment_policy, parse_stack_files, store_of, world_of
+from corral.server.services.stacks import parse_stack_files, stack_service_of, store_of
 from corral.store.stacks import StackStore
 
 router = APIRouter(prefix="/v1")
@@ -37,26 +37,15 @@ def plan_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
     containers created, recreated or removed, each with its index and host; indexes that cannot be placed, why."""
     env = store_of(request).get_environment(body.environment)
     spec, files = parse_stack_files(body)
-    spec = enforce(spec, environment_policy(request, env), env.name)
+    spec = enforce(spec, stack_service_of(request).environment_policy(env), env.name)
     check_service_accounts(spec)
     stacks: StackStore = request.app.state.stacks
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
     previous = previous_records(stacks.stack_files(existing.id)) if existing is not None else {}
-    spec, _records = with_builds(  # contexts are not stored by a plan: a service built anew shows its next image
-        request,
-        spec,
-        files,
-        compose_name=body.compose_name,
-        compose_text=body.compose,
-        answers=body.answers,
-        contexts=None,
-        context_of=body.build_context_of,
-        mode=body.build,
-        previous=previous,
-    )
-    check_quotas(request, env, spec, existing.id if existing is not None else None)
-    check_stack_secrets(request, env.id, spec, body)
-    world = world_of(request.app.state.orchestrator, env)
+    spec, _records = stack_service_of(request).with_builds(body, spec, files, previous, store_contexts=False)
+    stack_service_of(request).check_quotas(env, spec, existing.id if existing is not None else None)
+    check_stack_secrets(stack_service_of(request).secrets, env.id, spec, body)
+    world = stack_service_of(request).world(env)
     _refuse_during_upgrade(world, spec)
     return preview_stack(world, spec, rolling=body.upgrade is not None).to_dict()
 

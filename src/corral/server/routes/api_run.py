@@ -23,7 +23,7 @@ from corral.model.stack import ServiceSpec, StackSpec
 from corral.model.standalone import STANDALONE_STACK, RunRequest, service_spec, validate_run
 from corral.orchestrator.preview import preview_stack
 from corral.server.security.auth import require_admin
-from corral.server.services.stacks import check_quotas, store_of, world_of
+from corral.server.services.stacks import stack_service_of, store_of
 from corral.server.shared.bodies import Strict
 from corral.server.views.stack_views import EnvironmentState
 from corral.server.views.standalone_views import standalone_of, standalone_view
@@ -70,7 +70,7 @@ def _choose_host(request: Request, env: Environment, run: RunRequest, existing: 
         except NotFound:
             raise InvalidInput(f"host {run.host!r}: no such host in environment {env.name}", field="host") from None
     spec = service_spec(run, pinned) if pinned else dataclasses.replace(service_spec(run, ""), pinned_host=None)
-    world = world_of(request.app.state.orchestrator, env)
+    world = stack_service_of(request).world(env)
     preview = preview_stack(world, StackSpec(STANDALONE_STACK, (*existing, spec)))
     for container in preview.containers:
         if container.service == run.name and container.action == "create":
@@ -98,7 +98,9 @@ def run_container(request: Request, body: RunBody, _: Admin) -> dict[str, Any]:
     host_id = _choose_host(request, env, run, existing)
     spec = service_spec(run, host_id)
     hidden = next((s for s in _stacks(request).list_stacks(env.id) if s.name == STANDALONE_STACK), None)
-    check_quotas(request, env, StackSpec(STANDALONE_STACK, (*existing, spec)), hidden.id if hidden else None)
+    stack_service_of(request).check_quotas(
+        env, StackSpec(STANDALONE_STACK, (*existing, spec)), hidden.id if hidden else None
+    )
     service = standalone.add(env.id, spec)
     request.app.state.orchestrator.trigger()
     request.app.state.bus.publish("container", "created", {"id": service.id, "name": service.name}, env.id)

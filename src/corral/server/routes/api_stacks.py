@@ -26,15 +26,7 @@ from corral.server.routes.watch import versioned, watch_response
 from corral.server.security.auth import require_admin
 from corral.server.services.stack_requests import RollingRestart, StackFiles
 from corral.server.services.stack_secrets import remove_stack_secrets
-from corral.server.services.stacks import (
-    apply_stack,
-    environment_quotas,
-    request_restart,
-    stacks_of,
-    store_of,
-    wake,
-)
-from corral.server.services.stacks import create_stack as create_stack_from
+from corral.server.services.stacks import stack_service_of, stacks_of, store_of
 from corral.server.shared.bodies import Strict
 from corral.server.views.paging import Paging, dumps, page, paged_body
 from corral.server.views.stack_views import (
@@ -59,13 +51,13 @@ class ScaleBody(Strict):
 
 @router.post("/stacks", status_code=201)
 def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
-    return stack_result(request, create_stack_from(request, body).id)
+    return stack_result(request, stack_service_of(request).create(body).id)
 
 
 @router.put("/stacks")
 def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -> dict[str, Any]:
     """Create the stack or bring it to these files; only services whose definition changed are touched."""
-    stack, changed, created = apply_stack(request, body)
+    stack, changed, created = stack_service_of(request).apply(body)
     if created:
         response.status_code = 201
     return {**stack_result(request, stack.id), "changed_services": changed}
@@ -114,8 +106,8 @@ def delete_stack(
     stack = stacks_of(request).get_stack(stack_id)
     stacks_of(request).delete_stack(stack.id)
     request.app.state.volumes.stack_removed(stack.environment_id, stack.name, keep_volumes=keep_volumes)
-    remove_stack_secrets(request, stack.environment_id, stack.name)
-    wake(request)
+    remove_stack_secrets(stack_service_of(request).secrets, stack.environment_id, stack.name)
+    stack_service_of(request).wake()
     request.app.state.bus.publish("stack", "removed", {"id": stack.id, "name": stack.name}, stack.environment_id)
     return Response(status_code=204)
 
@@ -189,7 +181,7 @@ def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) 
     for sidekick in stacks.list_services(stack_id=service.stack_id):  # lockstep: a unit has one scale
         if sidekick.spec.sidekick_of == service.name:
             stacks.set_scale(sidekick.id, body.scale)
-    wake(request)
+    stack_service_of(request).wake()
     request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
     # the caller's own result: a concurrent scale may have stored another value since (issue 14)
     return _service_result(request, dataclasses.replace(stacks.get_service(service_id), scale=body.scale))
@@ -202,7 +194,7 @@ def _check_scale(request: Request, service: Service, scale: int) -> None:
     in_stack = stacks.list_services(stack_id=service.stack_id)
     unit = {service.id} | {s.id for s in in_stack if s.spec.sidekick_of == service.name}
     enforce_quotas(
-        environment_quotas(request, env),
+        stack_service_of(request).environment_quotas(env),
         stack=service.stack,
         stack_now=demand_of(s.scale for s in in_stack),
         stack_after=demand_of(scale if s.id in unit else s.scale for s in in_stack),
@@ -226,7 +218,7 @@ def restart_service(request: Request, service_id: str, _: Admin, body: RollingRe
     service = stacks.get_service(service_id)
     records = stacks.list_slots(service_id=service.id)
     slot_ids = [r.slot.id for r in sorted(records, key=lambda r: r.slot.index) if not r.retired]
-    request_restart(request, service, slot_ids, body)
+    stack_service_of(request).request_restart(service, slot_ids, body)
     return _service_result(request, stacks.get_service(service.id))
 
 
@@ -307,11 +299,11 @@ async def _set_running(request: Request, container_id: str, running: bool, resta
     record = await run_in_threadpool(slot_of, stacks, container_id)
     if restart:
         service = await run_in_threadpool(stacks.get_service, record.service_id)
-        await run_in_threadpool(request_restart, request, service, [record.slot.id], None)
+        await run_in_threadpool(stack_service_of(request).request_restart, service, [record.slot.id], None)
     else:
         requested = time.time() if running else None
         await run_in_threadpool(stacks.set_running, [record.slot.id], running, start_requested_at=requested)
-        wake(request)
+        stack_service_of(request).wake()
     record = await run_in_threadpool(stacks.get_slot, record.slot.id)
     state = await run_in_threadpool(state_of, request, record.slot.environment_id)
     return slot_container_view(record, state)

@@ -18,7 +18,7 @@ from corral.model.service_state import UPGRADE_STATES, ServiceState
 from corral.model.stack import Service
 from corral.orchestrator.upgrades import DEFAULT_DEADLINE_SECONDS, Strategy
 from corral.server.security.auth import require_admin
-from corral.server.services.stacks import service_changed, stacks_of, store_of
+from corral.server.services.stacks import stack_service_of, stacks_of, store_of
 from corral.server.views.stack_views import EnvironmentState, service_view, stack_view
 from corral.store.stacks import StackStore
 
@@ -38,7 +38,7 @@ def confirm_service_upgrade(request: Request, service_id: str, _: Admin) -> dict
     stacks = stacks_of(request)
     stacks.confirm_upgrade(service_id)
     service = stacks.get_service(service_id)
-    service_changed(request, service, "confirm-upgrade")
+    stack_service_of(request).service_changed(service, "confirm-upgrade")
     return service_view(service, EnvironmentState.load(store_of(request), stacks, service.environment_id))
 
 
@@ -47,7 +47,7 @@ def rollback_service(request: Request, service_id: str, _: Admin) -> dict[str, A
     stacks = stacks_of(request)
     _rollback(stacks, stacks.get_service(service_id))
     service = stacks.get_service(service_id)
-    service_changed(request, service, "rollback")
+    stack_service_of(request).service_changed(service, "rollback")
     return service_view(service, EnvironmentState.load(store_of(request), stacks, service.environment_id))
 
 
@@ -64,7 +64,7 @@ def confirm_stack_upgrade(request: Request, stack_id: str, _: Admin) -> dict[str
         raise Conflict(f"stack {stack.name} has no upgrade to confirm", field="stack")
     for service in services:
         stacks.confirm_upgrade(service.id)
-        service_changed(request, service, "confirm-upgrade")
+        stack_service_of(request).service_changed(service, "confirm-upgrade")
     return stack_view(stack, EnvironmentState.load(store_of(request), stacks, stack.environment_id))
 
 
@@ -78,5 +78,5 @@ def rollback_stack(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
         raise Conflict(f"stack {stack.name} has no upgrade to roll back", field="stack")
     for service in services:
         _rollback(stacks, service)
-        service_changed(request, service, "rollback")
+        stack_service_of(request).service_changed(service, "rollback")
     return stack_view(stack, EnvironmentState.load(store_of(request), stacks, stack.environment_id))

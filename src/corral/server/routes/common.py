@@ -14,7 +14,7 @@ from fastapi import Request
 from corral.model.stack import Stack
 from corral.server.services.catalog_service import CatalogService
 from corral.server.services.stack_builds import add_builds
-from corral.server.services.stacks import stacks_of, store_of
+from corral.server.services.stacks import stack_service_of, stacks_of, store_of
 from corral.server.views.stack_views import EnvironmentState, stack_view
 
 
@@ -34,4 +34,4 @@ def stack_result(request: Request, stack_id: str) -> dict[str, Any]:
     """The view of one stack, with its catalog upgrade offers and its builds."""
     stack = stacks_of(request).get_stack(stack_id)
     view = with_offers(request, stack, stack_view(stack, state_of(request, stack.environment_id)))
-    return add_builds(request, view)
+    return add_builds(stack_service_of(request).builds, view)

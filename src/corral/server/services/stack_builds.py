@@ -14,8 +14,6 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
-
 from corral.compose.build import attach_builds, build_specs
 from corral.model.builds import MAX_CONTEXT_BYTES, MAX_CONTEXTS_BYTES, BuildRecord, check_context_digest
 from corral.model.errors import InvalidInput
@@ -24,11 +22,6 @@ from corral.server.hub.builds import BuildCoordinator
 
 BUILD_MODES = ("auto", "force", "never")
 VIEW_LOG_LINES = 400
-
-
-def coordinator_of(request: Request) -> BuildCoordinator | None:
-    found: BuildCoordinator | None = getattr(request.app.state, "builds", None)
-    return found
 
 
 def previous_records(files: Mapping[str, Any]) -> dict[str, BuildRecord]:
@@ -52,7 +45,7 @@ def kept_records(files: Mapping[str, Any]) -> list[BuildRecord]:
 
 
 def with_builds(
-    request: Request,
+    coordinator: BuildCoordinator | None,
     spec: StackSpec,
     files: dict[str, Any],
     *,
@@ -73,7 +66,6 @@ def with_builds(
     builds = build_specs(compose_name, compose_text, answers=answers)
     if not builds:
         return spec, {}
-    coordinator = coordinator_of(request)
     if coordinator is None:
         raise InvalidInput("this server does not build images", field="build")
     digests: dict[str, str] = {}
@@ -118,16 +110,16 @@ def with_builds(
     return spec, records
 
 
-def request_builds(request: Request, environment_id: str, stack_id: str, records: dict[str, BuildRecord]) -> None:
-    coordinator = coordinator_of(request)
+def request_builds(
+    coordinator: BuildCoordinator | None, environment_id: str, stack_id: str, records: dict[str, BuildRecord]
+) -> None:
     if coordinator is not None and records:
         coordinator.request(environment_id, stack_id, records)
 
 
-def add_builds(request: Request, view: dict[str, Any]) -> dict[str, Any]:
+def add_builds(coordinator: BuildCoordinator | None, view: dict[str, Any]) -> dict[str, Any]:
     """The stack's view with `builds` (state, host, error and the log's last lines per image and architecture);
     a service whose build failed shows `error` with the reason."""
-    coordinator = coordinator_of(request)
     if coordinator is None:
         return view
     images = {service.get("image", "") for service in view.get("services", [])}

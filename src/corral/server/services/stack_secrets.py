@@ -8,8 +8,6 @@ the previous values of that stack's secrets. The values never reach a response, 
 
 from __future__ import annotations
 
-from fastapi import Request
-
 from corral.compose.files import Uploads, external_secrets, secrets_named, stack_secret_values
 from corral.model.errors import InvalidInput
 from corral.model.stack import StackSpec
@@ -24,16 +22,14 @@ def uploads_of(files: dict[str, str] | None, environment: dict[str, str]) -> Upl
     return Uploads.from_wire(files or {}, environment)
 
 
-def store_stack_secrets(request: Request, environment_id: str, spec: StackSpec, body: StackFiles) -> None:
-    secrets: SecretStore = request.app.state.secrets
-    for name, value in check_stack_secrets(request, environment_id, spec, body).items():
+def store_stack_secrets(secrets: SecretStore, environment_id: str, spec: StackSpec, body: StackFiles) -> None:
+    for name, value in check_stack_secrets(secrets, environment_id, spec, body).items():
         secrets.put(environment_id, name, value, stack=spec.name)
 
 
-def check_stack_secrets(request: Request, environment_id: str, spec: StackSpec, body: StackFiles) -> dict[str, str]:
+def check_stack_secrets(secrets: SecretStore, environment_id: str, spec: StackSpec, body: StackFiles) -> dict[str, str]:
     """The values to store for the stack's file/environment secrets (nothing is stored: `up --plan` checks only);
     InvalidInput for an external secret the environment does not have."""
-    secrets: SecretStore = request.app.state.secrets
     answers = body.answers
     used = secrets_named(spec)
     if not used:
@@ -50,9 +46,8 @@ def check_stack_secrets(request: Request, environment_id: str, spec: StackSpec, 
     return stack_secret_values(spec.name, body.compose_name, body.compose, answers=answers, uploads=uploads, used=used)
 
 
-def remove_stack_secrets(request: Request, environment_id: str, stack: str) -> None:
+def remove_stack_secrets(secrets: SecretStore, environment_id: str, stack: str) -> None:
     """The secrets a removed stack's compose file defined go with it (external ones stay)."""
-    secrets: SecretStore = request.app.state.secrets
     for secret in secrets.list(environment_id):
         if secret.stack == stack:
             secrets.delete(environment_id, secret.name)

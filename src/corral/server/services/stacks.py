@@ -3,8 +3,9 @@ routes and the catalog's install and upgrade; and the environment's limits those
 
 Why here and not in a route module: `PUT /v1/stacks`, `POST /v1/stacks/plan`, `corral run` and a catalog install
 run the same checks in the same order (compose errors, the environment's container policy, container credentials,
-builds, quotas, secrets), so each of them calls these functions; no route calls another route for them. Writes wake
-the orchestrator, which does the actual work, and are published on the event bus.
+builds, quotas, secrets), so each of them calls this service; no route calls another route for them. app.py builds
+one `StackService` with what it needs and routes find it on the app (`stack_service_of`). Writes wake the
+orchestrator, which does the actual work, and are published on the event bus.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from fastapi import Request
 
 from corral.compose import ComposeFile, load_stack
+from corral.config import Settings
 from corral.model.builds import BuildRecord
 from corral.model.entities import Environment
 from corral.model.errors import Conflict
@@ -30,11 +32,14 @@ from corral.orchestrator.rules import parse_rules
 from corral.orchestrator.stack_checks import check_scheduling_labels
 from corral.orchestrator.upgrades import strategy_for
 from corral.server.control.orchestration import Orchestrator
+from corral.server.hub.builds import BuildCoordinator
 from corral.server.security.service_accounts import check_service_accounts
 from corral.server.services.stack_builds import earlier_records, previous_records, request_builds, with_builds
 from corral.server.services.stack_requests import RollingRestart, StackFiles, UpgradeRequest
 from corral.server.services.stack_secrets import store_stack_secrets, uploads_of
+from corral.server.shared.events import EventBus
 from corral.store.repository import Store
+from corral.store.secrets import SecretStore
 from corral.store.stacks import StackStore
 
 
@@ -48,51 +53,9 @@ def stacks_of(request: Request) -> StackStore:
     return stacks
 
 
-def wake(request: Request) -> None:
-    request.app.state.orchestrator.trigger()
-
-
-def service_changed(request: Request, service: Service, action: str) -> None:
-    """Wake the orchestrator and publish the service's `action` (restart, confirm-upgrade, rollback)."""
-    wake(request)
-    request.app.state.bus.publish(
-        "service", "updated", {"id": service.id, "name": service.name, "action": action}, service.environment_id
-    )
-
-
-def quota_defaults(request: Request) -> Quotas:
-    """The server's quotas (`CORRAL_QUOTA_*`), under each environment's own."""
-    settings = request.app.state.settings
-    return Quotas(
-        services_per_stack=settings.quota_services_per_stack,
-        services_per_environment=settings.quota_services_per_environment,
-        containers_per_stack=settings.quota_containers_per_stack,
-        containers_per_environment=settings.quota_containers_per_environment,
-    )
-
-
-def environment_quotas(request: Request, env: Environment) -> Quotas:
-    return quota_defaults(request).with_overrides(env.quotas)
-
-
-def environment_policy(request: Request, env: Environment) -> ContainerPolicy:
-    """The environment's allowed dangerous settings; the server's data directory is a system path too."""
-    return ContainerPolicy(env.allow, (str(request.app.state.settings.data_dir),))
-
-
-def check_quotas(request: Request, env: Environment, spec: StackSpec, stack_id: str | None) -> None:
-    """`QuotaExceeded` (422 `quota`, every quota passed) when storing `spec` as the stack `stack_id` (None: a new
-    one) would pass the environment's quotas."""
-    scales = stacks_of(request).service_scales(env.id)
-    stack_now = demand_of(scale for sid, scale in scales if sid == stack_id) if stack_id else Demand()
-    enforce_quotas(
-        environment_quotas(request, env),
-        stack=spec.name,
-        stack_now=stack_now,
-        stack_after=spec_demand(spec),
-        environment_now=demand_of(scale for _, scale in scales),
-        environment=env.name,
-    )
+def stack_service_of(request: Request) -> StackService:
+    service: StackService = request.app.state.stack_service
+    return service
 
 
 def parse_stack_files(body: StackFiles) -> tuple[StackSpec, dict[str, Any]]:
@@ -140,102 +103,165 @@ def upgrade_strategies(spec: StackSpec, request: UpgradeRequest) -> dict[str, di
     return strategies
 
 
-def stack_builds(
-    request: Request,
-    body: StackFiles,
-    spec: StackSpec,
-    files: dict[str, Any],
-    previous: dict[str, BuildRecord],
-    earlier: dict[str, BuildRecord] | None = None,
-) -> tuple[StackSpec, dict[str, BuildRecord]]:
-    """The spec with its `build:` services' images, and the builds to request once the stack is stored."""
-    return with_builds(
-        request,
-        spec,
-        files,
-        compose_name=body.compose_name,
-        compose_text=body.compose,
-        answers=body.answers,
-        contexts=body.build_contexts,
-        context_of=body.build_context_of,
-        mode=body.build,
-        previous=previous,
-        earlier=earlier,
-    )
+class StackService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        stacks: StackStore,
+        bus: EventBus,
+        orchestrator: Orchestrator,
+        settings: Settings,
+        secrets: SecretStore,
+        builds: BuildCoordinator | None,
+    ) -> None:
+        self.store = store
+        self.stacks = stacks
+        self.bus = bus
+        self.orchestrator = orchestrator
+        self.settings = settings  # read at each call: quotas and the data dir
+        self.secrets = secrets
+        self.builds = builds  # None: this server does not build images
 
+    def wake(self) -> None:
+        self.orchestrator.trigger()
 
-def create_stack(request: Request, body: StackFiles) -> Stack:
-    """`POST /v1/stacks`: a new stack from these files (Conflict when one has its name)."""
-    env = store_of(request).get_environment(body.environment)
-    spec, files = parse_stack_files(body)
-    spec, records = stack_builds(request, body, spec, files, {})
-    spec = enforce(spec, environment_policy(request, env), env.name)
-    check_quotas(request, env, spec, None)
-    stack = stacks_of(request).create_stack(env.id, spec, files)
-    request_builds(request, env.id, stack.id, records)
-    wake(request)
-    request.app.state.bus.publish("stack", "created", {"id": stack.id, "name": stack.name}, env.id)
-    return stack
+    def service_changed(self, service: Service, action: str) -> None:
+        """Wake the orchestrator and publish the service's `action` (restart, confirm-upgrade, rollback)."""
+        self.wake()
+        self.bus.publish(
+            "service", "updated", {"id": service.id, "name": service.name, "action": action}, service.environment_id
+        )
 
+    def quota_defaults(self) -> Quotas:
+        """The server's quotas (`CORRAL_QUOTA_*`), under each environment's own."""
+        settings = self.settings
+        return Quotas(
+            services_per_stack=settings.quota_services_per_stack,
+            services_per_environment=settings.quota_services_per_environment,
+            containers_per_stack=settings.quota_containers_per_stack,
+            containers_per_environment=settings.quota_containers_per_environment,
+        )
 
-def apply_stack(
-    request: Request, body: StackFiles, *, catalog: dict[str, Any] | None = None, create_only: bool = False
-) -> tuple[Stack, list[str], bool]:
-    """`corral up` (also behind catalog install and upgrade): parse, then create or update the stack.
+    def environment_quotas(self, env: Environment) -> Quotas:
+        return self.quota_defaults().with_overrides(env.quotas)
 
-    Returns the stack, the names of changed services and whether it was created. `catalog` is the stack's origin to
-    store (None keeps it); `create_only` refuses a stack that exists (Conflict) instead of updating it.
-    """
-    env = store_of(request).get_environment(body.environment)
-    spec, files = parse_stack_files(body)
-    spec = enforce(spec, environment_policy(request, env), env.name)  # PolicyRefused (422) before anything is stored
-    check_service_accounts(spec)  # InvalidInput (422) for a container credential role above restricted
-    stacks = stacks_of(request)
-    existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
-    if existing is not None and create_only:
-        raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="stack")
-    old_files = stacks.stack_files(existing.id) if existing is not None else {}
-    spec, records = stack_builds(request, body, spec, files, previous_records(old_files), earlier_records(old_files))
-    check_quotas(request, env, spec, existing.id if existing is not None else None)  # QuotaExceeded (422)
-    store_stack_secrets(request, env.id, spec, body)  # external ones must exist; file/environment ones stored
-    if existing is None:
-        stack = stacks.create_stack(env.id, spec, files, catalog=catalog)
-        changed = [s.name for s in spec.services]
-    else:
-        strategies = upgrade_strategies(spec, body.upgrade) if body.upgrade is not None else None
-        stack, changed = stacks.update_stack(existing.id, spec, files, upgrade_strategies=strategies, catalog=catalog)
-    request_builds(request, env.id, stack.id, records)
-    wake(request)
-    request.app.state.bus.publish("stack", "updated", {"id": stack.id, "name": stack.name}, env.id)
-    return stack, changed, existing is None
+    def environment_policy(self, env: Environment) -> ContainerPolicy:
+        """The environment's allowed dangerous settings; the server's data directory is a system path too."""
+        return ContainerPolicy(env.allow, (str(self.settings.data_dir),))
 
+    def check_quotas(self, env: Environment, spec: StackSpec, stack_id: str | None) -> None:
+        """`QuotaExceeded` (422 `quota`, every quota passed) when storing `spec` as the stack `stack_id` (None: a new
+        one) would pass the environment's quotas."""
+        scales = self.stacks.service_scales(env.id)
+        stack_now = demand_of(scale for sid, scale in scales if sid == stack_id) if stack_id else Demand()
+        enforce_quotas(
+            self.environment_quotas(env),
+            stack=spec.name,
+            stack_now=stack_now,
+            stack_after=spec_demand(spec),
+            environment_now=demand_of(scale for _, scale in scales),
+            environment=env.name,
+        )
 
-def world_of(orchestrator: Orchestrator, env: Environment) -> World:
-    """The environment as the orchestrator's next pass would see it (the in-memory state: no query)."""
-    snapshot = orchestrator.snapshot()
-    services = [s for s in snapshot.services if s.environment_id == env.id]
-    specs = {s.id: s.spec for s in services}
-    records = [r for r in snapshot.slots if r.slot.environment_id == env.id]
-    return World(
-        environment_id=env.id,
-        environment=env.name,
-        hosts=[host_view(h) for h in snapshot.hosts if h.environment_id == env.id],
-        services=services,
-        slots=[slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in records],
-        retired=frozenset(r.slot.id for r in records if r.retired),
-        image_reports=[h.images for h in snapshot.hosts if h.environment_id == env.id],
-        now=time.time(),
-        stack_ids={s.name: s.id for s in orchestrator.reads.snapshot().stacks(environment_id=env.id)},
-    )
+    def with_builds(
+        self,
+        body: StackFiles,
+        spec: StackSpec,
+        files: dict[str, Any],
+        previous: dict[str, BuildRecord],
+        earlier: dict[str, BuildRecord] | None = None,
+        *,
+        store_contexts: bool = True,
+    ) -> tuple[StackSpec, dict[str, BuildRecord]]:
+        """The spec with its `build:` services' images, and the builds to request once the stack is stored; a plan
+        (`store_contexts=False`) stores no context: a service built anew shows its next image."""
+        return with_builds(
+            self.builds,
+            spec,
+            files,
+            compose_name=body.compose_name,
+            compose_text=body.compose,
+            answers=body.answers,
+            contexts=body.build_contexts if store_contexts else None,
+            context_of=body.build_context_of,
+            mode=body.build,
+            previous=previous,
+            earlier=earlier,
+        )
 
+    def create(self, body: StackFiles) -> Stack:
+        """`POST /v1/stacks`: a new stack from these files (Conflict when one has its name)."""
+        env = self.store.get_environment(body.environment)
+        spec, files = parse_stack_files(body)
+        spec, records = self.with_builds(body, spec, files, {})
+        spec = enforce(spec, self.environment_policy(env), env.name)
+        self.check_quotas(env, spec, None)
+        stack = self.stacks.create_stack(env.id, spec, files)
+        request_builds(self.builds, env.id, stack.id, records)
+        self.wake()
+        self.bus.publish("stack", "created", {"id": stack.id, "name": stack.name}, env.id)
+        return stack
 
-def request_restart(request: Request, service: Service, slot_ids: list[str], body: RollingRestart | None) -> None:
-    """Store a restart of `slot_ids` (in this order; all at once without a body) and wake the orchestrator."""
-    progress = new_restart(
-        slot_ids,
-        batch_size=body.batch_size if body is not None else None,
-        interval_ms=body.interval_ms if body is not None else 0,
-        initializing_ms=check.initializing_timeout_ms if (check := service.spec.health()) is not None else 0,
-    )
-    stacks_of(request).request_restart(service.id, progress)
-    service_changed(request, service, "restart")
+    def apply(
+        self, body: StackFiles, *, catalog: dict[str, Any] | None = None, create_only: bool = False
+    ) -> tuple[Stack, list[str], bool]:
+        """`corral up` (also behind catalog install and upgrade): parse, then create or update the stack.
+
+        Returns the stack, the names of changed services and whether it was created. `catalog` is the stack's origin
+        to store (None keeps it); `create_only` refuses a stack that exists (Conflict) instead of updating it.
+        """
+        env = self.store.get_environment(body.environment)
+        spec, files = parse_stack_files(body)
+        spec = enforce(spec, self.environment_policy(env), env.name)  # PolicyRefused (422) before anything is stored
+        check_service_accounts(spec)  # InvalidInput (422) for a container credential role above restricted
+        stacks = self.stacks
+        existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
+        if existing is not None and create_only:
+            raise Conflict(f"a stack named {spec.name!r} already exists in this environment", field="stack")
+        old_files = stacks.stack_files(existing.id) if existing is not None else {}
+        spec, records = self.with_builds(body, spec, files, previous_records(old_files), earlier_records(old_files))
+        self.check_quotas(env, spec, existing.id if existing is not None else None)  # QuotaExceeded (422)
+        store_stack_secrets(self.secrets, env.id, spec, body)  # external ones must exist; file/environment ones stored
+        if existing is None:
+            stack = stacks.create_stack(env.id, spec, files, catalog=catalog)
+            changed = [s.name for s in spec.services]
+        else:
+            strategies = upgrade_strategies(spec, body.upgrade) if body.upgrade is not None else None
+            stack, changed = stacks.update_stack(
+                existing.id, spec, files, upgrade_strategies=strategies, catalog=catalog
+            )
+        request_builds(self.builds, env.id, stack.id, records)
+        self.wake()
+        self.bus.publish("stack", "updated", {"id": stack.id, "name": stack.name}, env.id)
+        return stack, changed, existing is None
+
+    def world(self, env: Environment) -> World:
+        """The environment as the orchestrator's next pass would see it (the in-memory state: no query)."""
+        orchestrator = self.orchestrator
+        snapshot = orchestrator.snapshot()
+        services = [s for s in snapshot.services if s.environment_id == env.id]
+        specs = {s.id: s.spec for s in services}
+        records = [r for r in snapshot.slots if r.slot.environment_id == env.id]
+        return World(
+            environment_id=env.id,
+            environment=env.name,
+            hosts=[host_view(h) for h in snapshot.hosts if h.environment_id == env.id],
+            services=services,
+            slots=[slot_view(r, snapshot.observed.get(r.slot.id), specs.get(r.service_id)) for r in records],
+            retired=frozenset(r.slot.id for r in records if r.retired),
+            image_reports=[h.images for h in snapshot.hosts if h.environment_id == env.id],
+            now=time.time(),
+            stack_ids={s.name: s.id for s in orchestrator.reads.snapshot().stacks(environment_id=env.id)},
+        )
+
+    def request_restart(self, service: Service, slot_ids: list[str], body: RollingRestart | None) -> None:
+        """Store a restart of `slot_ids` (in this order; all at once without a body) and wake the orchestrator."""
+        progress = new_restart(
+            slot_ids,
+            batch_size=body.batch_size if body is not None else None,
+            interval_ms=body.interval_ms if body is not None else 0,
+            initializing_ms=check.initializing_timeout_ms if (check := service.spec.health()) is not None else 0,
+        )
+        self.stacks.request_restart(service.id, progress)
+        self.service_changed(service, "restart")
