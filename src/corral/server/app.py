@@ -91,10 +91,9 @@ def create_app(
     agent_url: str = "",
     tls: ServerTls | None = None,
 ) -> FastAPI:
-    bus = EventBus()
     event_store = EventStore(store)
     event_history = EventHistory(event_store)
-    bus.recorders.append(event_history.record)
+    bus = EventBus(recorders=[event_history.record])
     stacks = StackStore(store)
     hub = AgentHub(store, bus, settings, slot_reasons=stacks.set_slot_reason)
     state = ClusterState(store)  # loaded at start (lifespan), then kept equal to the database after every commit

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +29,11 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, recorders: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
         self._subscribers: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sequence = 0
-        self.recorders: list[Callable[[dict[str, Any]], None]] = []  # e.g. the history (server/shared/event_history.py)
+        self.recorders = list(recorders)  # e.g. the history (server/shared/event_history.py)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
