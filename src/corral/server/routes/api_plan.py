@@ -35,17 +35,18 @@ Admin = Annotated[Principal, Depends(require_admin)]
 def plan_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
     """The preview of `corral up` with this body: services created, changed (the fields, old -> new) or removed;
     containers created, recreated or removed, each with its index and host; indexes that cannot be placed, why."""
+    service = stack_service_of(request)
     env = store_of(request).get_environment(body.environment)
     spec, files = parse_stack_files(body)
-    spec = enforce(spec, stack_service_of(request).environment_policy(env), env.name)
+    spec = enforce(spec, service.environment_policy(env), env.name)
     check_service_accounts(spec)
     stacks: StackStore = request.app.state.stacks
     existing = next((s for s in stacks.list_stacks(env.id) if s.name == spec.name), None)
     previous = previous_records(stacks.stack_files(existing.id)) if existing is not None else {}
-    spec, _records = stack_service_of(request).with_builds(body, spec, files, previous, store_contexts=False)
-    stack_service_of(request).check_quotas(env, spec, existing.id if existing is not None else None)
-    check_stack_secrets(stack_service_of(request).secrets, env.id, spec, body)
-    world = stack_service_of(request).world(env)
+    spec, _records = service.with_builds(body, spec, files, previous, store_contexts=False)
+    service.check_quotas(env, spec, existing.id if existing is not None else None)
+    check_stack_secrets(service.secrets, env.id, spec, body)
+    world = service.world(env)
     _refuse_during_upgrade(world, spec)
     return preview_stack(world, spec, rolling=body.upgrade is not None).to_dict()
 
