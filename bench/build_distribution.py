@@ -2,7 +2,7 @@
 the server to the two other hosts, against a direct `docker save | docker load` between two engines.
 
 Why these figures: Corral builds each image once per architecture on one host and relays it to the others through
-the server (server/builds.py explains why a stream and not a registry); the relay's cost is what that choice adds.
+the server (server/hub/builds.py explains why a stream and not a registry); the relay's cost is what that choice adds.
 The floor is the same image piped straight from one engine to another (no server, no websocket, no base64). The
 context carries `--payload-mib` of random bytes (incompressible) so the image's size is known.
 

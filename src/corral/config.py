@@ -46,15 +46,16 @@ class Settings(BaseSettings):
     quota_containers_per_stack: int = 5000
     quota_containers_per_environment: int = 10000
 
-    # TLS (server/tls.py): HTTPS and WSS on every listener unless insecure_http; extra names and addresses for the
-    # server certificate (comma-separated); or the operator's own certificate, key and (optionally) its CA.
+    # TLS (server/security/tls.py): HTTPS and WSS on every listener unless insecure_http; extra names and addresses for
+    # the server certificate (comma-separated); or the operator's own certificate, key and (optionally) its CA.
     insecure_http: bool = False
     tls_sans: str = ""
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
-    # The URL other machines reach the server at, put in the agent command `tokens create` prints (server/advertise.py);
-    # empty: the address the server listens on (its primary address when it listens on every interface).
+    # The URL other machines reach the server at, put in the agent command `tokens create` prints
+    # (server/shared/advertise.py); empty: the address the server listens on (its primary address when it listens on
+    # every interface).
     advertise_url: str = ""
 
     # Local host driver (network namespaces + a dockerd each on this machine).
@@ -64,15 +65,15 @@ class Settings(BaseSettings):
     local_prefix: str = "corral"  # netns names are PREFIX-NAME
     local_images: str = "corral/*"  # comma-separated repository patterns copied into each new host's engine
     docker_host: str = "unix:///var/run/docker.sock"  # the machine's own engine (source of local images)
-    # Builds (server/build_cleanup.py): how often superseded built images and unneeded build files are looked for,
-    # and how old an unneeded context or saved image must be before it is removed
+    # Builds (server/control/build_cleanup.py): how often superseded built images and unneeded build files are looked
+    # for, and how old an unneeded context or saved image must be before it is removed
     build_cleanup_seconds: float = 15.0
     build_file_grace_seconds: float = 600.0
     local_supervise_seconds: float = 5.0  # how often dead local hosts are brought back; 0 switches it off
     # ... and local agents running older code than the installed one restarted (off: tests that edit code live)
     restart_outdated_agents: bool = True
 
-    # Hostile input (server/guard.py): request bodies over this are refused with 413 before anything is parsed;
+    # Hostile input (server/security/guard.py): request bodies over this are refused with 413 before anything is parsed;
     # endpoints anyone may call (agent registration, UI login) take at most `public_max_body_bytes`.
     max_body_bytes: int = 16 * 1024 * 1024
     public_max_body_bytes: int = 1024 * 1024
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     audit_max_rows: int = 200_000
     # A UI login lasts this long (the session's key expires with it).
     session_hours: float = 12.0
-    # LDAP / Active Directory sign-in (server/ldap_identity.py); off while `ldap_url` is empty.
+    # LDAP / Active Directory sign-in (server/security/ldap_identity.py); off while `ldap_url` is empty.
     ldap_url: str = ""  # ldap://host:389 (with StartTLS) or ldaps://host:636
     ldap_starttls: bool = True
     ldap_ca_file: str = ""  # the CA that issued the directory's certificate (empty: the system's)

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from corral.config import Settings
 from corral.server.app import create_app
 from corral.server.bootstrap import ensure_admin_key, ensure_default_environment, open_store
-from corral.server.tls import ServerTls
+from corral.server.security.tls import ServerTls
 from corral.store.database import migrate, open_engine
 from tests.postgres import PostgresCluster, postgres_bin
 
@@ -97,7 +97,7 @@ def api(settings: Settings) -> Iterator[TestClient]:
     store = open_store(settings)
     access, secret = ensure_admin_key(store, settings.data_dir) or ("", "")
     ensure_default_environment(store)
-    tls = ServerTls(settings.data_dir)  # as a real server: join tokens carry its CA digest (server/tls.py)
+    tls = ServerTls(settings.data_dir)  # as a real server: join tokens carry its CA digest (server/security/tls.py)
     tls.ensure(["localhost", "testserver"])
     app = create_app(settings, store, tls=tls)
     with TestClient(app, headers=basic(access, secret)) as client:

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from corral.model.build_log import MASK, MAX_LOG_LINES, cut_marker, secret_values
 from corral.model.builds import BuildRecord
-from corral.server.builds import KEEP_BUILDS, Build, BuildCoordinator
-from corral.server.stack_builds import previous_records
+from corral.server.hub.builds import KEEP_BUILDS, Build, BuildCoordinator
+from corral.server.services.stack_builds import previous_records
 from tests.security.conftest import add_user
 
 COMPOSE = "services:\n  web:\n    build: ./web\n  db:\n    image: postgres:16\n"

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from corral.model import protocol
-from corral.server.tls import new_ca, new_server_certificate
+from corral.server.security.tls import new_ca, new_server_certificate
 from corral.store.tables import CertificateRow
 from tests.api.conftest import basic
 from tests.api.test_api import register

@@ -1,6 +1,6 @@
 """The server's shortcuts for load (bench P3) give the same answers as the long way:
 - a service's own view (`scale`, `GET /v1/services/{id}`) is read from that service's rows and the reports labelled
-  with its slots only (server/stack_views.py `EnvironmentState.of_service`), and must equal its entry in the view
+  with its slots only (server/views/stack_views.py `EnvironmentState.of_service`), and must equal its entry in the view
   built from the whole environment (`GET /v1/services`);
 - an agent's report equal to the stored one writes nothing (cached views stay valid), any difference is stored;
 - the `network` message, spliced from parts encoded once per environment, is the host's `NetworkState`."""

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corral.orchestrator import environment_plan
-from corral.server import orchestration
+from corral.server.control import orchestration
 
 
 def compose(*names: str, scale: int = 0) -> str:

@@ -1,4 +1,4 @@
-"""Paged, filtered collections through the real application (server/paging.py): `limit` and `continue` walk a
+"""Paged, filtered collections through the real application (server/views/paging.py): `limit` and `continue` walk a
 collection that changes between pages without skipping or repeating what lasts; filters narrow containers by
 service, host and state; an unpaged call keeps its old shape; bad tokens are 422 naming `continue`."""
 

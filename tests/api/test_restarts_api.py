@@ -15,7 +15,7 @@ from corral.config import Settings
 from corral.model import protocol
 from corral.server.app import create_app
 from corral.server.bootstrap import open_store
-from corral.server.tls import ServerTls
+from corral.server.security.tls import ServerTls
 from tests.api.conftest import basic
 from tests.api.test_api import _recv, register
 from tests.api.test_fast_paths import FACTS

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Page, expect
 
-from corral.server.tls import new_ca, new_server_certificate
+from corral.server.security.tls import new_ca, new_server_certificate
 from tests.browser.conftest import unique
 from tests.integration.servers import ServerProcess
 

@@ -99,7 +99,7 @@ class ServerProcess:
         self.port = free_port()
         insecure = overrides.get("CORRAL_INSECURE_HTTP", "").lower() in ("1", "true", "yes")
         self.url = f"{'http' if insecure else 'https'}://127.0.0.1:{self.port}"
-        self.ca_file = None if insecure else data_dir / "tls" / "ca.pem"  # the server's own CA (server/tls.py)
+        self.ca_file = None if insecure else data_dir / "tls" / "ca.pem"  # the server's own CA (server/security/tls.py)
         octet = _free_bridge_octet()  # clear of the overlay range 198.18.64.0/18 and of other servers' bridges
         self.env = {
             **os.environ,

@@ -1,4 +1,4 @@
-"""Rotating the server's CA under connected agents (issue 13 part 1, server/ca_rotation.py): a netns host's agent
+"""Rotating the server's CA under connected agents (issue 13 part 1, server/hub/ca_rotation.py): a netns host's agent
 and a custom agent learn the new CA over their pinned connection, nobody restarts or re-registers them, the server
 then serves a certificate of the new CA alone, join tokens carry the new digest, and a restarted agent reconnects
 with what it pinned (also when told the old digest it was first given).

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from corral.model.join_token import ca_digest_of_pem
-from corral.server.advertise import primary_address
+from corral.server.shared.advertise import primary_address
 from tests.integration.demo_run import demo_run
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_demo_runs_the_web_service_on_three_hosts_and_cleans_up(prerequisites: N
         trust = ssl.create_default_context(cafile=str(tmp_path / "data" / "tls" / "ca.pem"))
         with urllib.request.urlopen(ui_url + "login", timeout=10, context=trust) as login_page:  # the UI answers
             assert "Log in to Corral" in login_page.read().decode()
-        advertised = primary_address() or "127.0.0.1"  # what other machines are told (server/advertise.py)
+        advertised = primary_address() or "127.0.0.1"  # what other machines are told (server/shared/advertise.py)
         digest = ca_digest_of_pem((tmp_path / "data" / "tls" / "ca.pem").read_text()).removeprefix("sha256:")
         agent = f"corral agent --url https://{advertised}:{env['CORRAL_PORT']} --token CORRAL1-{digest}-"
         assert re.search(r"Add a host: .*\n\s+" + re.escape(agent), text), text

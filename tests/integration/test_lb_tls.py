@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from corral.server.tls import new_ca, new_server_certificate
+from corral.server.security.tls import new_ca, new_server_certificate
 from tests.integration.servers import ServerProcess, wait_until
 from tests.integration.test_lb import _get
 from tests.integration.test_stacks import _containers, _write

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 
 from corral.agent.credentials_store import load_credentials
 from corral.model.join_token import parse_join_token
-from corral.server.tls import new_ca, new_server_certificate
+from corral.server.security.tls import new_ca, new_server_certificate
 from tests.integration.conftest import _missing_prerequisite, skip_or_fail
 from tests.integration.servers import ServerProcess, wait_until
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from corral.config import Settings
 from corral.server.app import create_app
 from corral.server.bootstrap import ensure_admin_key, ensure_default_environment, open_store
-from corral.server.tls import ServerTls
+from corral.server.security.tls import ServerTls
 from tests.api.conftest import basic, migrated_sqlite, sqlite_copy  # noqa: F401 - the session's template
 
 PASSWORD = "correct horse battery"

@@ -6,7 +6,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from corral.server.audit import prune
+from corral.server.security.audit import prune
 from tests.security.conftest import People
 
 

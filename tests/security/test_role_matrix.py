@@ -2,7 +2,7 @@
 
 Routes come from the application itself (tests/security/routes.py, the same list the OpenAPI document gives), so
 a new route is called here without anyone writing it down. Expected outcomes come from the table
-(server/access_rules.py) and the role matrix (model/access.py):
+(server/security/access_rules.py) and the role matrix (model/access.py):
 - allowed: anything but 401/403 and never a 500 (a 404 only once an earlier allowed call removed the object);
 - the role may not: 403;
 - a user of another environment: 404, as for an id that does not exist;
@@ -23,9 +23,9 @@ from fastapi.testclient import TestClient
 from corral.model import protocol
 from corral.model.access import Role, permits
 from corral.model.builds import BuildRecord, BuildSpec
-from corral.server.access_rules import RULES, RuleKind
-from corral.server.builds import Build
-from corral.server.tls import new_ca, new_server_certificate
+from corral.server.hub.builds import Build
+from corral.server.security.access_rules import RULES, RuleKind
+from corral.server.security.tls import new_ca, new_server_certificate
 from tests.api.conftest import basic
 from tests.api.test_api import register
 from tests.security.conftest import ROLES, People, add_user

@@ -1,4 +1,5 @@
-"""Every route is declared in the policy table (server/access_rules.py), and the table names no route that is gone.
+"""Every route is declared in the policy table (server/security/access_rules.py), and the table names no route that is
+gone.
 
 A new route without a rule fails here: add one line to RULES (and the matrix test calls it with every role)."""
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from corral.model.access import Action
-from corral.server.access_rules import RULES, RuleKind
+from corral.server.security.access_rules import RULES, RuleKind
 from tests.security.routes import openapi_routes, v1_routes
 
 
@@ -20,7 +21,7 @@ def test_every_route_of_the_openapi_document_and_every_websocket_has_a_rule(api:
     assert documented <= routes, f"OpenAPI paths the app does not serve: {sorted(documented - routes)}"
     assert any(method == "WS" for method, _ in routes)
     missing = sorted(routes - set(RULES))
-    assert not missing, f"routes without a rule in server/access_rules.py: {missing}"
+    assert not missing, f"routes without a rule in server/security/access_rules.py: {missing}"
     stale = sorted(set(RULES) - routes)
     assert not stale, f"rules for routes that do not exist: {stale}"
 
@@ -44,7 +45,7 @@ def test_an_undeclared_route_is_admin_only(api: TestClient) -> None:
 # calls other than GET that change nothing, and so are reads: what the role matrix lets read-only make
 CHANGES_NOTHING = {
     ("POST", "/v1/environments/{ref}/templates/{catalog}/{template}/preview"),  # renders, stores nothing
-    ("WS", "/v1/events"),  # a stream out: what the client sends is read and dropped (server/event_stream.py)
+    ("WS", "/v1/events"),  # a stream out: what the client sends is read and dropped (server/routes/event_stream.py)
 }
 
 
@@ -57,4 +58,4 @@ def test_every_call_that_may_change_an_environment_is_declared_a_write() -> None
         for route, rule in RULES.items()
         if rule.kind is RuleKind.ENVIRONMENT and route[0] != "GET" and rule.action is not Action.WRITE
     )
-    assert declared_reads == sorted(CHANGES_NOTHING), "a change declared READ in server/access_rules.py?"
+    assert declared_reads == sorted(CHANGES_NOTHING), "a change declared READ in server/security/access_rules.py?"

@@ -1,4 +1,4 @@
-"""The URL other machines are told to use (server/advertise.py): the configured one, else the listening address,
+"""The URL other machines are told to use (server/shared/advertise.py): the configured one, else the listening address,
 else the machine's primary address for a server on every interface; loopback is warned about, bad settings refused."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from corral.model.errors import InvalidInput
-from corral.server.advertise import (
+from corral.server.shared.advertise import (
     advertised_url,
     checked_advertise_url,
     is_loopback_host,

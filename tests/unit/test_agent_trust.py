@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from corral.agent.trust import HISTORY_FILE, UntrustedServerError, establish, pin_bundle, pinned_ca_path
 from corral.model.errors import InvalidInput
 from corral.model.join_token import ca_digest_of_pem
-from corral.server.tls import new_ca
+from corral.server.security.tls import new_ca
 
 URL = "https://corral.example:8080"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.server.auth import AuthThrottle, key_id_of
+from corral.server.security.auth import AuthThrottle, key_id_of
 
 
 class Clock:

@@ -96,7 +96,7 @@ def test_reads_and_keyed_writes_wait_out_a_database_outage_but_other_503s_do_not
         assert _Handler.calls == ["GET", "GET", "GET"] and _Handler.keys == [None, None, None]
         _Handler.refusals = [OUTAGE]
         assert client.request("POST", "/v1/environments", json={})["method"] == "POST"
-        # sent again with the same Idempotency-Key: the server applies it once (server/idempotency.py)
+        # sent again with the same Idempotency-Key: the server applies it once (server/security/idempotency.py)
         first, again = _Handler.keys[-2:]
         assert _Handler.calls[-2:] == ["POST", "POST"] and first and first == again
         client.request("POST", "/v1/environments", json={})

@@ -10,7 +10,7 @@ import pytest
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from corral.server.hub import receive_text
+from corral.server.hub.hub import receive_text
 
 
 def _socket(*incoming: dict[str, Any]) -> WebSocket:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from corral.model import network_deltas, protocol
 from corral.model.entities import Environment, Host, HostFacts, HostState, Orchestration
 from corral.model.network import ContainerRecord, NetworkSettings, NetworkState, ServiceRecord
-from corral.server import network_pass
-from corral.server.network_pass import NetworkPass
+from corral.server.control import network_pass
+from corral.server.control.network_pass import NetworkPass
 
 
 @dataclasses.dataclass

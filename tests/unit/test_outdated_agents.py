@@ -11,8 +11,8 @@ import pytest
 from corral.build import build_id, current_build_id
 from corral.config import Settings
 from corral.model.entities import Host, HostState
-from corral.server import host_service
-from corral.server.host_service import HostService
+from corral.server.services import host_service
+from corral.server.services.host_service import HostService
 
 
 @dataclass

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from corral.model.entities import Host, HostState
 from corral.model.errors import InvalidInput
-from corral.server.overlay_status import overlay_connectivity, parse_connectivity
+from corral.server.views.overlay_status import overlay_connectivity, parse_connectivity
 
 
 def host(host_id: str, reports: dict[str, bool]) -> Host:

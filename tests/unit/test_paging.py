@@ -1,5 +1,6 @@
-"""`continue` tokens keyed on the sort key (server/paging.py): a walk through a collection that changes between pages
-sees every item that exists for the whole walk exactly once, in order, whatever is inserted or removed meanwhile."""
+"""`continue` tokens keyed on the sort key (server/views/paging.py): a walk through a collection that changes between
+pages sees every item that exists for the whole walk exactly once, in order, whatever is inserted or removed
+meanwhile."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corral.model.errors import InvalidInput
-from corral.server.paging import PageRequest, decode_token, encode_token, page
+from corral.server.views.paging import PageRequest, decode_token, encode_token, page
 
 Item = tuple[str, int]  # (name, id): names repeat, ids do not
 names = st.sampled_from(["a", "b", "c", "d", "e"])

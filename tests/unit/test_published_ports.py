@@ -9,7 +9,7 @@ from corral.model.entities import ObservedContainer
 from corral.model.stack import ContainerSlot, DesiredContainer, LaunchConfig, PortSpec
 from corral.runtime import labels
 from corral.runtime.containers import create_arguments, host_ports_label
-from corral.server.port_pass import random_ports
+from corral.server.control.port_pass import random_ports
 
 SLOT = ContainerSlot("s1", "env", "shop", "web", 1, "h1", "hash1")
 LAUNCH = LaunchConfig(
@@ -65,7 +65,7 @@ def test_the_agent_recreates_a_container_whose_host_ports_differ() -> None:
 
 
 def test_published_ports_as_views_show_them() -> None:
-    from corral.server.port_pass import published_ports_view
+    from corral.server.views.stack_views import published_ports_view
 
     assert published_ports_view(LAUNCH, WANT.host_ports, "198.18.0.11") == [
         "198.18.0.11:8443->443/tcp",

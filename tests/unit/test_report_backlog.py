@@ -1,4 +1,4 @@
-"""The hub's backlog of agent reports kept through a database outage (server/report_backlog.py)."""
+"""The hub's backlog of agent reports kept through a database outage (server/hub/report_backlog.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corral.model import protocol
-from corral.server.report_backlog import Report, ReportBacklog
+from corral.server.hub.report_backlog import Report, ReportBacklog
 
 kinds = st.sampled_from([protocol.SNAPSHOT, protocol.CONTAINER, protocol.SLOT, protocol.ENGINE, protocol.HELLO])
 

@@ -16,9 +16,9 @@ from typing import Any
 from corral.agent.streams import OUTBOX_BYTES, StreamManager
 from corral.config import Settings
 from corral.model import protocol
-from corral.server.events import EventBus
-from corral.server.hub import AgentHub
-from corral.server.stream_relay import Stream
+from corral.server.hub.hub import AgentHub
+from corral.server.hub.stream_relay import Stream
+from corral.server.shared.events import EventBus
 
 HOST = "h-test"
 CHUNK = 16 * 1024

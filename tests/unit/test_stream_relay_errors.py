@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from corral.model import protocol
-from corral.server.image_pulls import _read_answer
-from corral.server.stream_relay import StreamRelay
+from corral.server.hub.image_pulls import _read_answer
+from corral.server.hub.stream_relay import StreamRelay
 
 
 def test_an_error_in_reply_to_the_request_ends_its_stream_only() -> None:

@@ -1,4 +1,5 @@
-"""The server's CA and certificates (server/tls.py), the CA digest and the join token format (model/join_token.py)."""
+"""The server's CA and certificates (server/security/tls.py), the CA digest and the join token format
+(model/join_token.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,14 @@ from corral.model.join_token import (
     parse_ca_digest,
     parse_join_token,
 )
-from corral.server.tls import ServerTls, _key_pem, certificate_sans, new_ca, new_server_certificate, server_names
+from corral.server.security.tls import (
+    ServerTls,
+    _key_pem,
+    certificate_sans,
+    new_ca,
+    new_server_certificate,
+    server_names,
+)
 
 SANS = ["localhost", "127.0.0.1", "::1", "corral.example", "198.18.0.1"]
 

@@ -71,7 +71,7 @@ class _Kept:
 
 
 def test_a_restart_never_gives_a_version_twice_and_its_gap_reads_as_gone() -> None:
-    from corral.server.event_history import RESTART_GAP, EventHistory
+    from corral.server.shared.event_history import RESTART_GAP, EventHistory
 
     history = EventHistory(_Kept(oldest=1, newest=50))  # type: ignore[arg-type]
     first = history.open()

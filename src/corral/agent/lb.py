@@ -9,7 +9,7 @@ configuration without anything else. Level-triggered: each round renders the wan
 starts from the image's default) last got; a push writes the file through the engine and sends SIGUSR2 to HAProxy's
 master (`haproxy -W`), which starts new workers on the same listening sockets (`expose-fd listeners`) while the old
 ones finish their connections. A round also runs every `apply_seconds`, so a failed push is retried.
-Certificates (chain + key, from the desired set, server/cert_delivery.py) are written into the container's
+Certificates (chain + key, from the desired set, server/control/cert_delivery.py) are written into the container's
 CERT_DIR (mode 0600) before the configuration naming them; they are part of what decides a reload (a renewal).
 The LB's fixed host ports are forwarded by this component too (network/lb_ports.py): each goes to the newest LB
 container of the host whose HAProxy got its configuration and listens on its ports (`forwards`, pure), so a
@@ -193,7 +193,8 @@ class LoadBalancers:
         self._wake.set()
 
     def set_certificates(self, certificates: Mapping[str, str]) -> None:
-        """The certificates of the desired set (server/cert_delivery.py); a change reaches HAProxy next round."""
+        """The certificates of the desired set (server/control/cert_delivery.py); a change reaches HAProxy next
+        round."""
         if dict(certificates) != dict(self._certificates):
             self._certificates = dict(certificates)
             self._wake.set()

@@ -7,7 +7,7 @@ on every later connection. The join token carries `sha256:<digest>` of the serve
 From then on, registration and the websocket verify the server's certificate against that CA alone, also across
 restarts; a server certificate the CA did not sign ends the agent with one line and exit code 1.
 
-A CA rotation (server/ca_rotation.py) reaches the agent as a `trust` message over the connection the pinned CA
+A CA rotation (server/hub/ca_rotation.py) reaches the agent as a `trust` message over the connection the pinned CA
 verified: `pin_bundle` pins the bundle it carries (current and next CA, later the new one alone) and keeps the
 digests it replaced in `ca-history`, so an agent restarted with the digest it was first given (`--ca-digest`, the
 join token) still accepts the CA it learned since.

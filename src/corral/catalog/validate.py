@@ -70,7 +70,7 @@ def validate_version(version: TemplateVersion) -> ValidationResult:
             ComposeFile(RANCHER, files[RANCHER]) if files[RANCHER].strip() else None,
             answers=answers,
         )
-        check_scheduling_labels(spec, COMPOSE)  # what install checks after the pipeline (server/api_stacks.py)
+        check_scheduling_labels(spec, COMPOSE)  # what install checks after the pipeline (server/routes/api_stacks.py)
     except CorralError as exc:
         return ValidationResult(version.template, version.folder, False, exc.message, stand_ins)
     return ValidationResult(version.template, version.folder, True, "", stand_ins)

@@ -1,4 +1,5 @@
-"""`corral up --plan`: print what the server would do for this `up` (server/api_plan.py), as `nomad job plan` does.
+"""`corral up --plan`: print what the server would do for this `up` (server/routes/api_plan.py), as `nomad job plan`
+does.
 
 Why its own module: the preview has three parts (services with their changed fields, containers with index and
 host, indexes that cannot be placed) that read best as short sections, not as one table; `--format json` prints

@@ -1,6 +1,6 @@
 """Client calls of access control: sign-in, users, members, API keys, the audit log.
 
-Why its own module: a family of routes of its own (server/api_access.py); `AccessClient(client)` wraps any
+Why its own module: a family of routes of its own (server/routes/api_access.py); `AccessClient(client)` wraps any
 `CorralClient`, so the CLI, the UI and tests share one spelling of each call.
 """
 

@@ -2,8 +2,8 @@
 
 Why httpx: a transport seam (`transport=`) lets tests run the client against an in-process app, and the same
 client speaks to a real server over TCP. Every mutating call (POST, PUT, PATCH, DELETE) carries an
-`Idempotency-Key` (server/idempotency.py): sent again with the same key it is applied once and answered with its
-first result. With `retry_seconds` (the CLI's), a server that restarts or answers 503 saying its database is
+`Idempotency-Key` (server/security/idempotency.py): sent again with the same key it is applied once and answered with
+its first result. With `retry_seconds` (the CLI's), a server that restarts or answers 503 saying its database is
 unavailable is waited for: any call is sent again after a refused connection, a lost answer or such a 503, for at
 most that long, so `up` and `scale` are applied once and waits resume across a server restart.
 """
@@ -42,7 +42,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 CLI_RETRY_SECONDS = 60.0  # how long the CLI waits for a server that restarts or whose database is unavailable
 _MAX_RETRY_DELAY = 5.0
 PULL_TIMEOUT_SECONDS = 660.0  # the server waits up to 10 min for the hosts' pulls
-LIST_PAGE = 500  # items per page when the client walks a collection (server/paging.py allows up to 1,000)
+LIST_PAGE = 500  # items per page when the client walks a collection (server/views/paging.py allows up to 1,000)
 
 
 def ssl_context_for(ca: str | Path | None) -> ssl.SSLContext | None:
@@ -333,7 +333,7 @@ class CorralClient:
         return result
 
     def rotate_ca(self) -> dict[str, Any]:
-        """Begin a CA rotation (server/ca_rotation.py); the answer is its status."""
+        """Begin a CA rotation (server/hub/ca_rotation.py); the answer is its status."""
         result: dict[str, Any] = self.request("POST", "/v1/server/ca/rotate")
         return result
 

@@ -4,7 +4,7 @@ Why a pass beside the pipeline (like compose/files.py): a build needs the contex
 has. `build_specs` reads every service's `build:` (the short form `build: ./dir` or the long form with `context`,
 `dockerfile`, `args`, `target`, `labels`); the CLI packs each context (cli/build_context.py) and sends it with the
 stack; `attach_builds` (the server) gives each such service the image named by its context's digest
-(model/builds.py), which the server has built per architecture (server/builds.py).
+(model/builds.py), which the server has built per architecture (server/hub/builds.py).
 
 Compose's meaning is kept, with one difference: when a service names both `image` and `build`, Compose builds and
 tags the result as `image`; Corral runs the image it built, tagged by digest (`image` would name a registry the

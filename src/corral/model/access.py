@@ -1,7 +1,7 @@
 """Access control as data: environment roles, what each role may do, and who may grant what.
 
 Why a table: every API route declares which resource of which environment it touches and whether it reads or
-changes it (server/authorization.py); this module alone answers "may this role do that". The matrix follows
+changes it (server/security/authorization.py); this module alone answers "may this role do that". The matrix follows
 Rancher 1.x (owner > member > restricted > read-only) so that its users find the roles they know:
 - owner: everything in the environment, including its members and settings;
 - member: everything but members and environment settings;

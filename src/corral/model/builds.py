@@ -4,7 +4,7 @@ Why a tag made of the context's digest: the digest of the packed context plus ev
 (`corral-build/<stack>-<service>:<digest12>`), so an unchanged context is never built again, a changed one gets a
 new tag (a changed launch config: the containers are replaced), and every host can tell by the tag alone whether it
 already holds the right image. Such images never come from a registry: the server has them built on a host of each
-architecture and sends them to the hosts that need them (server/builds.py).
+architecture and sends them to the hosts that need them (server/hub/builds.py).
 """
 
 from __future__ import annotations

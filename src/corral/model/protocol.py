@@ -54,7 +54,7 @@ Server -> agent
                  [entries]}, "remove": {section: [keys]}} over the sections peers, containers, services, hosts,
                  with environment/settings/host only when they changed (model/network_deltas.py)
   ``trust``      data: {"ca": PEM}  the CA bundle to pin from now on (a CA rotation: the current and the next CA,
-                 then the new one alone; server/ca_rotation.py); it arrives over the channel the pinned CA verified
+                 then the new one alone; server/hub/ca_rotation.py); it arrives over the channel the pinned CA verified
   ``error``      data: {"message": str, "in_reply_to": str | None}
 Streams (logs, exec, stats): the server opens one with a request carrying a fresh `request_id`; the agent answers with
 any number of `output` messages and exactly one `end`, also when the request fails or is cancelled.
@@ -64,13 +64,13 @@ any number of `output` messages and exactly one `end`, also when the request fai
   ``stats``      data: {"request_id", "docker_id", "stream": bool}   resource use: each `output` (stream "stats")
                  carries one JSON line per sample (runtime/stats.py sample_of), about one a second while `stream`
   ``build``      data: {"request_id", "image", "context": base64 tar, "dockerfile", "args": {}, "target", "labels": {},
-                 "platform"}   build `image` on the host's engine (server/builds.py); `output` carries the builder's
+                 "platform"}   build `image` on the host's engine (server/hub/builds.py); `output` carries the builder's
                  lines, `end` exit_code 0, or the error naming the failing Dockerfile step
   ``save``       data: {"request_id", "image"}   `output` carries the `docker save` tar of `image`
   ``load``       data: {"request_id", "image"}   `docker load` of the tar the server sends as `stdin` (then eof);
                  `output` of stream "ack" carries the bytes written so far (one decimal a line), for flow control
   ``remove_image`` data: {"request_id", "image"}   remove a built image (`corral-build/...`) from the host's engine
-                 (server/builds.py cleanup), never by force: an image a container uses stays and `end` says why;
+                 (server/hub/builds.py cleanup), never by force: an image a container uses stays and `end` says why;
                  an image already gone ends with exit_code 0
   ``volume``     data: {"request_id", "action": "create" | "remove", "name", "driver", "driver_opts": {},
                  "labels": {}}   create or remove a named volume on the host's engine; answered by one `end`

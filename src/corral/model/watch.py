@@ -1,8 +1,8 @@
 """Resuming a stream from a version: the rules a server and a client share (issue 15, item 4).
 
-Why here: the events websocket and a collection's watch (server/event_stream.py, server/watch.py) replay what was
-kept and then go live, and the client (client/events.py) reconnects and resumes from the last version it saw; each
-must pass every version once, in order, whichever path brought it. A watch tells a collection's changes as
+Why here: the events websocket and a collection's watch (server/routes/event_stream.py, server/routes/watch.py) replay
+what was kept and then go live, and the client (client/events.py) reconnects and resumes from the last version it saw;
+each must pass every version once, in order, whichever path brought it. A watch tells a collection's changes as
 Kubernetes does, ADDED/MODIFIED/DELETED with the item as the list renders it, from the difference of two renders.
 """
 

@@ -1,6 +1,6 @@
 """IPAM for the managed overlay: host slices of an environment's subnet, and container addresses inside them.
 
-Why pure: the server's network pass (server/network_pass.py) hands in what the store holds and writes back what
+Why pure: the server's network pass (server/control/network_pass.py) hands in what the store holds and writes back what
 comes out; the rules below are checked by property tests without a database. Both functions are level-triggered:
 they take every host (or every slot) of one environment with what it holds now and return what each should hold,
 so a restarted server, a lost write or a removed host converges on the next pass.

@@ -95,7 +95,7 @@ def leftovers_of(
 ) -> list[Leftover]:
     """Leftovers as the planner sees them: removed slots kept by the store, and retired slots that a stop-first
     upgrade stopped. `observed` is host id -> slot id -> its container on that host; `acked` answers from the
-    server's record of desired sets sent and acknowledged (server/occupancy_pass.py)."""
+    server's record of desired sets sent and acknowledged (server/control/occupancy_pass.py)."""
     where = [(i.slot_id, i.name, i.stack, i.service, i.index, i.host_id) for i in stored]
     where += [
         (r.slot.id, r.slot.name, r.slot.stack, r.slot.service, r.slot.index, r.slot.host_id) for r in retired_stopped

@@ -3,8 +3,8 @@ of a slot, what an environment's plan is made from (to skip a quiet one), what a
 sidekick unit, which address a moved slot keeps.
 
 Why apart from the planner: these are pure translations from stored entities to the planner's views, with no loop,
-store or agent in them; the pass (orchestrator/environment_plan.py) and the plan preview (server/api_plan.py) share
-them.
+store or agent in them; the pass (orchestrator/environment_plan.py) and the plan preview (server/routes/api_plan.py)
+share them.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ NEW = "new:"  # the id prefix of a proposed service that does not exist yet
 
 @dataclass(frozen=True)
 class World:
-    """One environment as the pass sees it (server/orchestration.py builds it from the in-memory state)."""
+    """One environment as the pass sees it (server/control/orchestration.py builds it from the in-memory state)."""
 
     environment_id: str
     environment: str

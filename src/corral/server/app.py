@@ -26,44 +26,45 @@ from corral.config import Settings
 from corral.model.entities import HostState
 from corral.model.errors import CorralError, Unavailable
 from corral.orchestrator.host_ports import PortRange
-from corral.server.api import router
-from corral.server.api_access import router as access_router
-from corral.server.api_builds import router as builds_router
-from corral.server.api_catalog import router as catalog_router
-from corral.server.api_certificates import router as certificates_router
-from corral.server.api_compose import router as compose_router
-from corral.server.api_events import router as events_router
-from corral.server.api_images import router as images_router
-from corral.server.api_plan import router as plan_router
-from corral.server.api_pulls import router as pulls_router
-from corral.server.api_registries import router as registries_router
-from corral.server.api_run import router as run_router
-from corral.server.api_secrets import router as secrets_router
-from corral.server.api_stacks import router as stacks_router
-from corral.server.api_streams import router as streams_router
-from corral.server.api_tls import router as tls_router
-from corral.server.api_upgrades import router as upgrades_router
-from corral.server.api_volumes import router as volumes_router
-from corral.server.audit import AuditTrail
-from corral.server.auth import AuthThrottle
-from corral.server.authorization import SocketRefused, enforce, refuse_socket
-from corral.server.build_cleanup import BuildCleanup
-from corral.server.builds import BuildCoordinator
-from corral.server.ca_rotation import CaRotation
-from corral.server.catalog_service import CatalogService
-from corral.server.event_history import EventHistory
-from corral.server.events import EventBus
-from corral.server.guard import RequestGuard
-from corral.server.host_service import HostService
-from corral.server.hub import AgentHub
-from corral.server.idempotency import Idempotency
-from corral.server.image_pulls import StackPulls
-from corral.server.ldap_identity import LdapIdentity
-from corral.server.orchestration import Orchestrator
-from corral.server.service_accounts import ServiceAccounts
-from corral.server.stack_builds import kept_records, previous_records
-from corral.server.stack_views import read_from_memory
-from corral.server.volumes import VolumeService
+from corral.server.control.build_cleanup import BuildCleanup
+from corral.server.control.orchestration import Orchestrator
+from corral.server.hub.builds import BuildCoordinator
+from corral.server.hub.ca_rotation import CaRotation
+from corral.server.hub.hub import AgentHub
+from corral.server.hub.image_pulls import StackPulls
+from corral.server.hub.volumes import VolumeService
+from corral.server.routes.api import router
+from corral.server.routes.api_access import router as access_router
+from corral.server.routes.api_builds import router as builds_router
+from corral.server.routes.api_catalog import router as catalog_router
+from corral.server.routes.api_certificates import router as certificates_router
+from corral.server.routes.api_compose import router as compose_router
+from corral.server.routes.api_events import router as events_router
+from corral.server.routes.api_images import router as images_router
+from corral.server.routes.api_plan import router as plan_router
+from corral.server.routes.api_pulls import router as pulls_router
+from corral.server.routes.api_registries import router as registries_router
+from corral.server.routes.api_run import router as run_router
+from corral.server.routes.api_secrets import router as secrets_router
+from corral.server.routes.api_stacks import router as stacks_router
+from corral.server.routes.api_streams import router as streams_router
+from corral.server.routes.api_tls import router as tls_router
+from corral.server.routes.api_upgrades import router as upgrades_router
+from corral.server.routes.api_volumes import router as volumes_router
+from corral.server.security.audit import AuditTrail
+from corral.server.security.auth import AuthThrottle
+from corral.server.security.authorization import SocketRefused, enforce, refuse_socket
+from corral.server.security.guard import RequestGuard
+from corral.server.security.idempotency import Idempotency
+from corral.server.security.ldap_identity import LdapIdentity
+from corral.server.security.service_accounts import ServiceAccounts
+from corral.server.services.catalog_service import CatalogService
+from corral.server.services.host_service import HostService
+from corral.server.services.stack_builds import kept_records, previous_records
+from corral.server.services.stacks import StackService
+from corral.server.shared.event_history import EventHistory
+from corral.server.shared.events import EventBus
+from corral.server.views.stack_views import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
 from corral.store.access import AccessStore
@@ -78,7 +79,7 @@ from corral.store.stacks import StackStore
 
 if TYPE_CHECKING:
     from corral.provision.local import LocalHostDriver
-    from corral.server.tls import ServerTls
+    from corral.server.security.tls import ServerTls
 
 log = logging.getLogger("corral.server")
 
@@ -90,53 +91,71 @@ def create_app(
     agent_url: str = "",
     tls: ServerTls | None = None,
 ) -> FastAPI:
-    bus = EventBus()
     event_store = EventStore(store)
     event_history = EventHistory(event_store)
-    bus.recorders.append(event_history.record)
-    hub = AgentHub(store, bus, settings)
+    bus = EventBus(recorders=[event_history.record])
     stacks = StackStore(store)
-    hub.slot_reasons = stacks.set_slot_reason
+    hub = AgentHub(store, bus, settings, slot_reasons=stacks.set_slot_reason)
     state = ClusterState(store)  # loaded at start (lifespan), then kept equal to the database after every commit
     read_from_memory(stacks, state)  # list and object views are built from its snapshots, not from queries
-    orchestrator = Orchestrator(
-        store, stacks, hub, bus, PortRange.parse(settings.host_port_range), reads=StateReads(state)
-    )
+    # local hosts' agents dial `agent_url` and pin the CA of `tls`
+    host_service = HostService(store, bus, hub, settings, driver, agent_url=agent_url, tls=tls)
+    access = AccessStore(store)
     registries = RegistryStore(store, settings.data_dir)
-    orchestrator.registries = registries  # the environment's credentials go to its agents with `desired`
-    orchestrator.secrets = SecretStore(store, settings.data_dir)  # so do the secrets its containers name
-    orchestrator.certificates = CertificateStore(store, settings.data_dir)  # and the certificates its LBs name
+    secret_store = SecretStore(store, settings.data_dir)
+    orchestrator = Orchestrator(
+        store,
+        stacks,
+        hub,
+        bus,
+        PortRange.parse(settings.host_port_range),
+        reads=StateReads(state),
+        registries=registries,  # the environment's credentials go to its agents with `desired`
+        secrets=secret_store,  # so do the secrets its containers name
+        certificates=CertificateStore(store, settings.data_dir),  # and the certificates its LBs name
+        service_accounts=ServiceAccounts(
+            access,
+            Sealer(settings.data_dir),
+            lambda: host_service.agent_url,
+            ca_pem=tls.ca_pem.decode() if tls is not None else "",
+        ),
+    )
     catalogs = CatalogService(
         store,
         settings.data_dir,
         allow_local=settings.catalog_allow_local,
         render_seconds=settings.template_render_seconds,
     )
-    host_service = HostService(store, bus, hub, settings, driver)
-    host_service.agent_url = agent_url
-    host_service.tls = tls  # local agents get the CA digest and file
 
     def never_logged(environment_id: str) -> list[str]:  # what a build's log must never show (model/build_log.py)
-        secret_store = orchestrator.secrets
-        names = [s.name for s in secret_store.list(environment_id)] if secret_store is not None else []
-        values = list(secret_store.values(environment_id, names).values()) if secret_store is not None else []
+        names = [s.name for s in secret_store.list(environment_id)]
+        values = list(secret_store.values(environment_id, names).values())
         return values + [c.password for c in registries.credentials(environment_id)]
 
-    builds = BuildCoordinator(  # compose `build:` (server/builds.py)
+    builds = BuildCoordinator(  # compose `build:` (server/hub/builds.py)
         hub,
         StateReads(state),
         settings.data_dir,
         lambda stack_id: previous_records(stacks.stack_files(stack_id)),
         never_logged,
     )
-    build_cleanup = BuildCleanup(  # superseded built images and unneeded build files (server/build_cleanup.py)
+    build_cleanup = BuildCleanup(  # superseded built images and unneeded build files (server/control/build_cleanup.py)
         builds,
         lambda stack_id: kept_records(stacks.stack_files(stack_id)),
         round_seconds=settings.build_cleanup_seconds,
         file_grace_seconds=settings.build_file_grace_seconds,
     )
 
-    volumes = VolumeService(store, stacks, hub)  # volumes as a resource (server/volumes.py)
+    volumes = VolumeService(store, stacks, hub)  # volumes as a resource (server/hub/volumes.py)
+    stack_service = StackService(  # `corral up` and what the plan, run and catalog routes share with it
+        store=store,
+        stacks=stacks,
+        bus=bus,
+        orchestrator=orchestrator,
+        settings=settings,
+        secrets=secret_store,
+        builds=builds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -175,7 +194,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # Swagger/ReDoc pages load their scripts from a CDN; the UI will ship its own assets
         redoc_url=None,
-        dependencies=[Depends(enforce)],  # every /v1 route and websocket: server/authorization.py
+        dependencies=[Depends(enforce)],  # every /v1 route and websocket: server/security/authorization.py
     )
     app.state.settings = settings
     app.state.store = store
@@ -185,23 +204,18 @@ def create_app(
     app.state.hub = hub
     app.state.host_service = host_service
     app.state.stacks = stacks
+    app.state.stack_service = stack_service
     app.state.cluster = state
     app.state.orchestrator = orchestrator
     app.state.catalogs = catalogs
     app.state.builds = builds
     app.state.build_cleanup = build_cleanup
     app.state.volumes = volumes
-    app.state.pulls = StackPulls(store, stacks, hub, registries)  # `corral pull` (server/image_pulls.py)
+    app.state.pulls = StackPulls(store, stacks, hub, registries)  # `corral pull` (server/hub/image_pulls.py)
     app.state.registries = registries
-    app.state.access = AccessStore(store)
+    app.state.access = access
     app.state.ldap = LdapIdentity(settings) if settings.ldap_url else None
-    orchestrator.service_accounts = ServiceAccounts(
-        app.state.access,
-        Sealer(settings.data_dir),
-        lambda: host_service.agent_url,
-        ca_pem=tls.ca_pem.decode() if tls is not None else "",
-    )
-    app.state.secrets = orchestrator.secrets
+    app.state.secrets = secret_store
     app.state.certificates = orchestrator.certificates
     app.state.forward_token = secrets.token_urlsafe(32)  # the UI (same process) may name a browser's address
     app.state.auth_throttle = AuthThrottle(

@@ -1,6 +1,6 @@
 """`corral server`: open the store, mint the first admin key, start the local driver's bridge, serve HTTPS.
 
-TLS on every listener (loopback included) with the server's own CA (server/tls.py), unless `--insecure-http`.
+TLS on every listener (loopback included) with the server's own CA (server/security/tls.py), unless `--insecure-http`.
 The admin key pair is never printed: it is in `admin.env`, which also names the URL and the CA file to trust.
 
 Why the extra listener: agents of local hosts live in network namespaces and reach the server through the local
@@ -26,10 +26,16 @@ from fastapi import FastAPI
 from corral.config import Settings
 from corral.model.errors import CorralError
 from corral.provision.local import LocalHostDriver
-from corral.server.advertise import advertised_url, checked_advertise_url, loopback_warning, primary_address, url_host
 from corral.server.app import create_app
 from corral.server.bootstrap import ensure_admin_key, ensure_default_environment, open_store, update_admin_env
-from corral.server.tls import ServerTls, server_names, split_sans
+from corral.server.security.tls import ServerTls, server_names, split_sans
+from corral.server.shared.advertise import (
+    advertised_url,
+    checked_advertise_url,
+    loopback_warning,
+    primary_address,
+    url_host,
+)
 
 log = logging.getLogger("corral.server")
 

@@ -9,7 +9,7 @@ version and is kept in a bounded history, so a pass can ask what changed since t
 incremental pass); `resync()` reloads everything (start, the periodic safety net, after a failed refresh).
 
 Why the version starts at the clock (microseconds) and the snapshots of the history are kept: lists carry the
-version they were rendered at, and a watch resumes from one (server/watch.py) by comparing the snapshot at that
+version they were rendered at, and a watch resumes from one (server/routes/watch.py) by comparing the snapshot at that
 version with the current one. A version from an earlier run is below this run's first, so it reads as too old
 (re-list) rather than as a version this run has not reached; snapshots share all but what changed, so keeping the
 last `HISTORY` costs little.

@@ -1,7 +1,7 @@
 """Repository of environment certificates (issue 19 item 3), each key sealed at rest (store/sealing.py).
 
 Why keys leave this class only through `bundles()`: the orchestrator sends a certificate's key to an agent only
-with the desired set of a host that runs a container of a load balancer naming it (server/cert_delivery.py);
+with the desired set of a host that runs a container of a load balancer naming it (server/control/cert_delivery.py);
 `Certificate` (what the API, events and logs see) has the certificate's facts and never the key. `update` replaces
 a certificate and key under the same name (a renewal): every LB naming it reloads with the new one.
 """

@@ -1,5 +1,5 @@
 """A process-wide count of committed database writes, so that readers may cache what they build from the database
-and know when it is stale (the API's environment views: server/stack_views.py).
+and know when it is stale (the API's environment views: server/views/stack_views.py).
 
 Why session events: every write of the store goes through an ORM session (flushes, and `session.execute` of an
 insert, update or delete); the count moves only after such a session has committed, so a reader that notes the count

@@ -1,10 +1,10 @@
-"""Event history: the events the bus publishes (server/events.py), kept in the database with bounded retention and
-read back in pages, newest first, so that the UI's events page and `corral events --since` start with history.
+"""Event history: the events the bus publishes (server/shared/events.py), kept in the database with bounded retention
+and read back in pages, newest first, so that the UI's events page and `corral events --since` start with history.
 
 Why Core statements on the engine instead of an ORM session: an event is a record of a change, not a change; writing
 it through a session would move the store's write version (store/changes.py) and make every cached view and skipped
 orchestrator pass stale after each event. Why batches: the bus hands over what it published in the last second in one
-transaction (server/event_history.py), never one write per event on the request path.
+transaction (server/shared/event_history.py), never one write per event on the request path.
 
 Why the bus's version is the row's id: a client that saw event N on the websocket resumes with `since_version=N` and
 is replayed exactly the kept rows after N, the same numbers it saw live, across a server restart too.
@@ -66,7 +66,7 @@ class EventStore:
         ]
         with self._connection() as connection:
             connection.execute(insert(EventRow), rows)
-            # by count, not by id arithmetic: ids jump at a restart (server/event_history.py)
+            # by count, not by id arithmetic: ids jump at a restart (server/shared/event_history.py)
             boundary = connection.execute(
                 select(EventRow.id).order_by(EventRow.id.desc()).offset(self.keep).limit(1)
             ).scalar_one_or_none()

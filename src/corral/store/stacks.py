@@ -310,7 +310,7 @@ class StackStore:
                 session.execute(delete(LeftoverRow).where(LeftoverRow.slot_id.in_(gone)))
 
     def set_slot_ips(self, addresses: dict[str, str]) -> None:
-        """Store overlay addresses (slot id -> address, "" for none) the IPAM gave (server/network_pass.py)."""
+        """Store overlay addresses (slot id -> address, "" for none) the IPAM gave (server/control/network_pass.py)."""
         if not addresses:
             return
         with self.session() as session:

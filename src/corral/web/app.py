@@ -56,7 +56,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = APIRouter()
 log = logging.getLogger("corral.web")
-FORWARDED_FOR = "X-Corral-Forwarded-For"  # server/auth.py reads them (same names)
+FORWARDED_FOR = "X-Corral-Forwarded-For"  # server/security/auth.py reads them (same names)
 FORWARD_TOKEN = "X-Corral-Forward-Token"  # noqa: S105 - a header name
 
 

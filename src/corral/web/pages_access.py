@@ -1,7 +1,7 @@
 """UI pages: the audit log of the current environment (owners) or of the whole server (admins), with filters;
 access: the current environment's members and roles (owners change them) and the users (admins).
 
-Why through the API: who may read or change what is decided by the API's policy table (server/access_rules.py),
+Why through the API: who may read or change what is decided by the API's policy table (server/security/access_rules.py),
 as for every other page; these pages render what the session's key may see and show the API's refusals.
 """
 

@@ -1,8 +1,8 @@
 """What the signed-in caller may change in the session's environment, for the UI to show or hide its forms.
 
-Why here and from the model: the API decides every request (server/access_rules.py); the UI only avoids offering a
-read-only user buttons that would be refused. It asks `/v1/me` for the caller's role and the model's own matrix
-(`model.access.permits`) for what that role may do, so the two can never disagree about the rules.
+Why here and from the model: the API decides every request (server/security/access_rules.py); the UI only avoids
+offering a read-only user buttons that would be refused. It asks `/v1/me` for the caller's role and the model's own
+matrix (`model.access.permits`) for what that role may do, so the two can never disagree about the rules.
 """
 
 from __future__ import annotations

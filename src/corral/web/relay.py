@@ -21,7 +21,7 @@ CLOSE_FOREIGN_ORIGIN = 4403
 CLOSE_UPSTREAM_FAILED = 4502
 # What the relay may hold: frames are read from the server only as fast as the browser takes them (each send to
 # the browser is awaited), so at most this many frames of this size wait in between; the server pauses the
-# agent's stream behind it (server/hub.py).
+# agent's stream behind it (server/hub/hub.py).
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_QUEUED_FRAMES = 4
 

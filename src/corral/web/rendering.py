@@ -30,7 +30,7 @@ _STATE_CLASSES = {
     "upgrading": "info",
     "activating": "info",
     "provisioning": "info",
-    "starting": "info",  # transitional container states (server/stack_views.py container_state)
+    "starting": "info",  # transitional container states (server/views/stack_views.py container_state)
     "stopping": "info",
     "removing": "info",
     "reconnecting": "warn",

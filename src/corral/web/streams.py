@@ -5,7 +5,7 @@ Why async and unbuffered: a followed log or a stats stream lasts as long as the 
 upstream request on the event loop (no thread per open page), forwards every chunk at once, and closes the upstream
 request as soon as the browser goes away, which in turn stops the stream on the container's agent. Nothing is
 buffered here: the next chunk is read from the API only when the browser has taken the last one, so a slow browser
-slows the API's response, whose bounded queue pauses the agent's stream (server/hub.py).
+slows the API's response, whose bounded queue pauses the agent's stream (server/hub/hub.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """When an old container stops holding its index (orchestrator/occupancy.py), and the revision bookkeeping that
-says whether an agent has acknowledged a desired set without it (server/occupancy_pass.py)."""
+says whether an agent has acknowledged a desired set without it (server/control/occupancy_pass.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import dataclasses
 from corral.model.entities import HostState
 from corral.orchestrator.occupancy import Leftover, blocked_indexes, released, unit_blocked
 from corral.orchestrator.scheduling import HostView
-from corral.server.occupancy_pass import Revisions
+from corral.server.control.occupancy_pass import Revisions
 
 HOST = HostView(id="h2", name="h2", state=HostState.ACTIVE)
 OLD = Leftover(slot_id="s1", name="r-a-1", stack="r", service="a", index=1, host_id="h2")

@@ -1,8 +1,8 @@
 """At most one container per (service, index), as a Hypothesis property over sequences of passes (issue 14).
 
 A small simulated world: a server whose passes run the real pure decisions (`reconcile`, `upgrades.decide`,
-`occupancy.blocked_indexes`) with the server's glue as `server/orchestration.py` has it (leftovers kept until
-released, desired-set revisions and their acknowledgements from `server/occupancy_pass.py`), and agents that
+`occupancy.blocked_indexes`) with the server's glue as `server/control/orchestration.py` has it (leftovers kept until
+released, desired-set revisions and their acknowledgements from `server/control/occupancy_pass.py`), and agents that
 converge only when they get a turn, take two turns to stop a container (a slow `docker stop`), and report their
 engines and acknowledgements only when they get a turn too. Between passes hosts go away and come back, the server
 restarts, the scale changes and upgrades (stop-first and start-first) begin. A disconnected host is modelled as
@@ -28,7 +28,7 @@ from corral.model.stack import ContainerSlot, SlotRecord
 from corral.orchestrator.occupancy import blocked_indexes, leftovers_of, released
 from corral.orchestrator.reconciling import HostView, reconcile
 from corral.orchestrator.upgrades import UPGRADED, Strategy, UpgradeSlot, decide
-from corral.server.occupancy_pass import Revisions, acked_by
+from corral.server.control.occupancy_pass import Revisions, acked_by
 
 from .harness import ENV, STACK, ids, service, view
 
@@ -116,7 +116,7 @@ class World:
     def host_views(self) -> dict[str, HostView]:
         return {h: HostView(id=h, name=h, state=s, arch="x86_64") for h, s in self.hosts.items()}
 
-    # -- the server's pass (orchestrator/environment_plan.py, server/occupancy_pass.py) ------------------------------
+    # -- the server's pass (orchestrator/environment_plan.py, server/control/occupancy_pass.py) ------------------------
 
     def server_pass(self) -> None:
         now = float(next(self.clock))

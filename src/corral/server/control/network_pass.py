@@ -1,0 +1,404 @@
+"""The server side of the managed overlay: IPAM writes (host slices, slot addresses) and the `network` message.
+
+Why a module of its own: the orchestrator loop (server/control/orchestration.py) calls two hooks — `assign` after its
+pass (with the addresses the environment plans retained: orchestrator/pass_inputs.py `carried_addresses`), `push` when
+it talks to agents — and everything about networks lives here. The decisions are the pure `orchestrator/ipam.py`; this
+module only reads the in-memory state, writes what changed to the store and builds each host's `NetworkState`
+(model/network.py), sent like `desired`: in full on connect, then, to an agent that takes deltas, only what changed
+against the version it holds (model/network_deltas.py); to others, in full whenever its digest changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import itertools
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from corral.model import network_deltas, protocol
+from corral.model.entities import Environment, Host, HostState, ObservedContainer
+from corral.model.network import (
+    ContainerRecord,
+    HostNetwork,
+    NetworkSettings,
+    NetworkState,
+    ServiceRecord,
+    transit_address,
+)
+from corral.model.stack import LaunchConfig, Service, SlotRecord
+from corral.orchestrator.ipam import (
+    MANAGED,
+    AddressRequest,
+    HostSlice,
+    assign_addresses,
+    assign_slices,
+    requested_addresses,
+)
+from corral.orchestrator.upgrade_steps import launch_for, previous_spec
+from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.server.hub.hub import AgentHub
+from corral.state.reads import StateReads
+from corral.store.repository import Store
+from corral.store.stacks import StackStore
+
+log = logging.getLogger("corral.network")
+
+
+class NetworkPass:
+    def __init__(self, store: Store, stacks: StackStore, hub: AgentHub, reads: StateReads) -> None:
+        self.store = store
+        self.stacks = stacks
+        self.reads = reads  # what it plans from: the in-memory state; what it decides is written to the store
+        self.hub = hub
+        self._sent: dict[str, str] = {}  # host id -> digest of the network state last sent
+        self._held: dict[str, network_deltas.Held] = {}  # host id -> the state a delta-taking agent was last sent
+        self._versions = itertools.count(1)
+        self._push_lock = asyncio.Lock()
+        self._reasons: dict[str, str] = {}  # host or slot id -> the IPAM's last reason (logged when it changes)
+
+    # -- IPAM -------------------------------------------------------------------------------------------------------
+
+    def assign(
+        self,
+        retained: Mapping[str, str],
+        *,
+        hosts: Iterable[Host] | None = None,
+        services: Iterable[Service] | None = None,
+        slots: Iterable[SlotRecord] | None = None,
+    ) -> None:
+        """Give every host of every environment its slice and every managed slot its address; store what changed.
+        `retained` maps new slot ids to the addresses of the slots they replaced (`carried_addresses`). `hosts`,
+        `services` and `slots`, when given, are what the store holds now (the orchestrator pass read them)."""
+        hosts_by_env: dict[str, list[Host]] = defaultdict(list)
+        for host in hosts if hosts is not None else self.reads.list_hosts(container_counts=False):
+            if host.state is not HostState.PENDING:  # not admitted yet: no slice
+                hosts_by_env[host.environment_id].append(host)
+        by_id = {s.id: s for s in (services if services is not None else self.reads.list_services())}
+        previous = {s.id: previous_spec(s) for s in by_id.values() if s.upgrade}
+        slots_by_env: dict[str, list[SlotRecord]] = defaultdict(list)
+        for record in slots if slots is not None else self.reads.list_slots():
+            slots_by_env[record.slot.environment_id].append(record)
+        reasons: dict[str, str] = {}
+        for env in self.reads.list_environments():
+            hosts = sorted(hosts_by_env.get(env.id, []), key=lambda h: (h.created_at, h.id))
+            slices = assign_slices(env.network, [HostSlice(h.id, h.overlay_slice) for h in hosts])
+            for host in hosts:
+                if slices.slices[host.id] != host.overlay_slice:
+                    self.store.update_host(host.id, overlay_slice=slices.slices[host.id])
+                    log.info("host %s: overlay slice %r", host.name, slices.slices[host.id])
+            reasons.update(slices.reasons)
+            records = sorted(slots_by_env.get(env.id, []), key=lambda r: (r.created_at, r.slot.id))
+            requests = []
+            for record in records:
+                service = by_id.get(record.service_id)
+                launch = launch_for(service, record.slot, previous.get(service.id)) if service else None
+                requests.append(
+                    AddressRequest(
+                        slot_id=record.slot.id,
+                        host_id=record.slot.host_id,
+                        managed=launch.network_mode == MANAGED if launch is not None else bool(record.ip),
+                        current=record.ip,
+                        requested=requested_addresses(launch.labels) if launch is not None else (),
+                        retained=retained.get(record.slot.id, ""),
+                    )
+                )
+            addresses = assign_addresses(env.network, slices.slices, requests)
+            self.stacks.set_slot_ips({r.slot.id: a for r in records if (a := addresses.addresses[r.slot.id]) != r.ip})
+            reasons.update(
+                {
+                    f"{r.slot.name} ({r.slot.id})": addresses.reasons[r.slot.id]
+                    for r in records
+                    if r.slot.id in addresses.reasons
+                }
+            )
+        for what, why in reasons.items():
+            if self._reasons.get(what) != why:
+                log.warning("overlay: %s has no address: %s", what, why)
+        self._reasons = reasons
+
+    # -- the `network` message --------------------------------------------------------------------------------------
+
+    def states_for(self, host_ids: Iterable[str]) -> dict[str, NetworkState]:
+        """Each host's network state (hosts that are gone, or pending approval, are left out: a pending host gets no
+        state and is nobody's peer)."""
+        states: dict[str, NetworkState] = {}
+        for env, shared, wanted in self._environments(host_ids):
+            for host_id in wanted:
+                states[host_id] = NetworkState(
+                    environment_id=env.id,
+                    environment=env.name,
+                    settings=env.network,
+                    host=shared.nets[host_id],
+                    peers=tuple(p for p in shared.peers if p.host_id != host_id),
+                    containers=shared.containers,
+                    services=shared.services,
+                    hosts=shared.hosts,
+                )
+        return states
+
+    def _environments(self, host_ids: Iterable[str]) -> list[tuple[Environment, _Shared, list[str]]]:
+        """Per environment of the wanted hosts: what all its hosts share, built once, and the wanted hosts in it."""
+        wanted = set(host_ids)
+        hosts = [h for h in self.reads.list_hosts(container_counts=False) if h.id in wanted]
+        found = []
+        for environment_id in {h.environment_id for h in hosts}:
+            env = self.reads.get_environment(environment_id)
+            env_hosts = [
+                h
+                for h in self.reads.list_hosts(environment_id, container_counts=False)
+                if h.state is not HostState.PENDING
+            ]
+            nets = {h.id: _host_network(h, env.network) for h in sorted(env_hosts, key=lambda h: h.id)}
+            containers, services, records = self._environment_parts(env, env_hosts)
+            shared = _Shared(
+                nets=nets,
+                peers=tuple(n for n in nets.values() if n.slice and n.address),
+                containers=containers,
+                services=services,
+                hosts=records,
+            )
+            found.append((env, shared, [h.id for h in env_hosts if h.id in wanted]))
+        return found
+
+    def _environment_parts(
+        self, env: Environment, hosts: list[Host]
+    ) -> tuple[tuple[ContainerRecord, ...], tuple[ServiceRecord, ...], tuple[dict[str, Any], ...]]:
+        services = {s.id: s for s in self.reads.list_services(environment_id=env.id)}
+        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
+        observed = _observed_by_slot(self.reads.list_all_host_containers(env.id))
+        containers = []
+        for record in self.reads.list_slots(environment_id=env.id):
+            service = services.get(record.service_id)
+            if service is None:
+                continue
+            launch = launch_for(service, record.slot, previous.get(service.id))
+            seen = observed.get((record.slot.host_id, record.slot.id))
+            containers.append(
+                ContainerRecord(
+                    slot_id=record.slot.id,
+                    name=record.slot.name,
+                    stack=record.slot.stack,
+                    service=record.slot.service,
+                    index=record.slot.index,
+                    host_id=record.slot.host_id,
+                    ip=record.ip,
+                    # desired stopped: out of DNS and the LBs while its agent drains it (agent/drain.py)
+                    running=record.running and seen is not None and seen.state == "running",
+                    healthy=seen is not None and seen.health in ("", "healthy"),
+                    primary=service.spec.sidekick_of or "",
+                    links=tuple(launch.links),
+                    external_links=tuple(getattr(launch, "external_links", ())),
+                    networks=service.spec.networks,
+                    network_aliases=service.spec.network_aliases,
+                    internal=service.spec.internal,
+                )
+            )
+        return (
+            # in the order of a full state (model/network_deltas.py), which an agent's deltas rebuild
+            tuple(sorted(containers, key=lambda c: (c.stack, c.service, c.index, c.slot_id))),
+            tuple(sorted((_service_record(s) for s in services.values()), key=lambda s: (s.stack, s.name))),
+            tuple(_host_record(h) for h in sorted(hosts, key=lambda h: h.id)),
+        )
+
+    async def push(self, *, force_host: str | None = None) -> None:
+        """Send each connected agent its network state when it changed (or, for `force_host`, always, in full): a
+        delta-taking agent gets what changed since the version it was last sent (model/network_deltas.py)."""
+        async with self._push_lock:  # one at a time: each delta's base is the version the push before sent
+            host_ids = [h for h in self.hub.sessions if force_host is None or h == force_host]
+            if not host_ids:
+                return
+            if force_host is not None:
+                self._held.pop(force_host, None)
+            outgoing = await run_in_threadpool(self.encoded_states, host_ids, force_host)
+            for host_id, (digest, text, held) in outgoing.items():
+                if held is None and force_host is None and self._sent.get(host_id) == digest:
+                    continue  # an agent that takes full states only: this one it has
+                if await self.hub.send_encoded(host_id, text):
+                    self._sent[host_id] = digest
+                    if held is None:
+                        self._held.pop(host_id, None)
+                    else:
+                        self._held[host_id] = held
+                else:
+                    self._held.pop(host_id, None)  # unknown what it holds now: its reconnect starts from full
+
+    async def on_ack(self, host_id: str, data: dict[str, Any]) -> None:
+        """An agent holds another network state than the one we follow (a gap, or a delta it could not read): send
+        it the full state again."""
+        if data.get("resync") is True:
+            log.info("agent %s asked for its full network state (version %s)", host_id, data.get("network"))
+            await self.push(force_host=host_id)
+
+    def encoded_states(
+        self, host_ids: Iterable[str], force_host: str | None = None
+    ) -> dict[str, tuple[str, str, network_deltas.Held | None]]:
+        """Host id -> (digest, encoded `network` message, what a delta-taking agent holds once it is sent), off the
+        event loop: a delta for an agent that holds a version (none when nothing changed for it), else the full
+        state. What the hosts of an environment share (containers, services, hosts: the bulk; every host's peer
+        entry) is rendered, keyed, diffed and encoded once per environment; each host adds only its own part, so a
+        pass is linear in the environment's size, except the bytes of full states (each lists all its peers)."""
+        encoded: dict[str, tuple[str, str, network_deltas.Held | None]] = {}
+        memo: network_deltas.Memo = {}
+        lists_json = _ListEncoder()
+        for env, shared, wanted in self._environments(host_ids):
+            lists = {
+                "containers": [c.to_dict() for c in shared.containers],
+                "services": [s.to_dict() for s in shared.services],
+                "hosts": [dict(h) for h in shared.hosts],
+            }
+            sections = network_deltas.Parts.of({"environment_id": env.id, "host": {}, **lists}).sections
+            peers = {p.host_id: p.to_dict() for p in shared.peers}  # sorted by host id, as a full state lists them
+            peers_json: dict[str, str] = {}  # made, like shared_json, only for full states
+            settings = env.network.to_dict()
+            own_head = f'{{"environment": {json.dumps(env.name)}, "environment_id": {json.dumps(env.id)}, "host": '
+            own_tail = f', "settings": {json.dumps(settings, sort_keys=True)}}}'
+            shared_json = ""  # made only when some host of the environment gets a full state
+            for host_id in wanted:
+                session = self.hub.sessions.get(host_id)
+                takes_deltas = session is not None and session.network_deltas
+                host = shared.nets[host_id].to_dict()
+                fixed = {"environment_id": env.id, "environment": env.name, "settings": settings, "host": host}
+                parts = network_deltas.Parts(fixed, {**sections, "peers": network_deltas.Excluding(peers, host_id)})
+                held = self._held.get(host_id) if takes_deltas and host_id != force_host else None
+                if held is not None:
+                    delta = network_deltas.network_delta(held.parts, parts, memo)
+                    if delta is None:
+                        continue
+                    version = next(self._versions)
+                    text = _delta_message(delta, held.version, version, lists_json)
+                    encoded[host_id] = ("", text, network_deltas.Held(version, parts))
+                    continue
+                if not shared_json:
+                    shared_json = json.dumps(lists, sort_keys=True)
+                    peers_json = {peer: json.dumps(entry, sort_keys=True) for peer, entry in peers.items()}
+                own_json = (
+                    own_head
+                    + json.dumps(host, sort_keys=True)
+                    + ', "peers": ['
+                    + ", ".join(text for peer, text in peers_json.items() if peer != host_id)
+                    + "]"
+                    + own_tail
+                )
+                data = own_json[:-1] + ", " + shared_json[1:]  # objects with distinct keys
+                digest = hashlib.sha256(data.encode()).hexdigest()
+                held_now = None
+                if takes_deltas:
+                    held_now = network_deltas.Held(next(self._versions), parts)
+                    data = data[:-1] + f', "version": {held_now.version}}}'
+                encoded[host_id] = (digest, _envelope(data), held_now)
+        return encoded
+
+    def forget(self, host_id: str) -> None:
+        self._sent.pop(host_id, None)
+        self._held.pop(host_id, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shared:
+    """What every host's state of one environment is made of, built once per pass: each host's overlay entry (by
+    host id), the peers (hosts with a slice and an address, by host id), the containers, services and hosts."""
+
+    nets: Mapping[str, HostNetwork]
+    peers: tuple[HostNetwork, ...]
+    containers: tuple[ContainerRecord, ...]
+    services: tuple[ServiceRecord, ...]
+    hosts: tuple[dict[str, Any], ...]
+
+
+class _ListEncoder:
+    """JSON of the lists a push's deltas share (an environment's changed containers go to every host): each list
+    object encoded once. The lists are kept so that no id is reused while the push runs."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, items: list[Any]) -> str:
+        kept = self._done.get(id(items))
+        if kept is None:
+            kept = self._done[id(items)] = (items, json.dumps(items))
+        return kept[1]
+
+
+def _envelope(data_json: str) -> str:
+    """A `network` message around already encoded data, as `protocol.Message.encode` writes it."""
+    envelope = protocol.Message(protocol.NETWORK)
+    text = json.dumps({"v": envelope.v, "type": envelope.type, "id": envelope.id, "data": None})
+    return text[: -len("null}")] + data_json + "}"
+
+
+def _delta_message(delta: Mapping[str, Any], base: int, version: int, lists_json: _ListEncoder) -> str:
+    """The encoded `network` delta message: `json.dumps` of {**delta, "base", "version"} in the envelope, with the
+    sections' lists encoded through `lists_json`."""
+
+    def sections(of: Mapping[str, list[Any]]) -> str:
+        return "{" + ", ".join(f"{json.dumps(name)}: {lists_json(items)}" for name, items in of.items()) + "}"
+
+    fields = [f'"put": {sections(delta["put"])}', f'"remove": {sections(delta["remove"])}']
+    fields += [
+        f"{json.dumps(name)}: {json.dumps(value)}" for name, value in delta.items() if name not in ("put", "remove")
+    ]
+    fields += [f'"base": {json.dumps(base)}', f'"version": {json.dumps(version)}']
+    return _envelope("{" + ", ".join(fields) + "}")
+
+
+def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[tuple[str, str], ObservedContainer]:
+    """(host id, slot id) -> the container reported for that slot on that host (a running copy wins)."""
+    found: dict[tuple[str, str], ObservedContainer] = {}
+    for host_id, container in reports:
+        slot_id = container.labels.get(CONTAINER_LABEL)
+        if slot_id:
+            current = found.get((host_id, slot_id))
+            if current is None or container.state == "running":
+                found[(host_id, slot_id)] = container
+    return found
+
+
+def _host_network(host: Host, settings: NetworkSettings) -> HostNetwork:
+    """A host as its peers see it; with encryption, its WireGuard key, port and transit address too."""
+    plain = HostNetwork(host_id=host.id, name=host.name, address=host.address, slice=host.overlay_slice)
+    if not settings.encryption:
+        return plain
+    return dataclasses.replace(
+        plain,
+        public_key=host.overlay_key,
+        port=host.overlay_port,
+        transit=transit_address(settings, host.overlay_slice),
+    )
+
+
+def _host_record(host: Host) -> dict[str, Any]:
+    return {
+        "host_id": host.id,
+        "name": host.name,
+        "address": host.address,
+        "labels": dict(host.labels),
+        "arch": host.facts.arch,
+        "state": host.state.value,
+    }
+
+
+def _service_record(service: Service) -> ServiceRecord:
+    launch: LaunchConfig = service.spec.launch
+    return ServiceRecord(
+        stack=service.stack,
+        name=service.name,
+        scale=service.scale,
+        image=launch.image,
+        labels=dict(launch.labels),
+        metadata=dict(service.spec.metadata),
+        sidekicks=tuple(service.spec.sidekicks),
+        sidekick_of=service.spec.sidekick_of or "",
+        ports=tuple(
+            f"{p.host_port}:{p.container_port}/{p.protocol}" if p.host_port else f"{p.container_port}/{p.protocol}"
+            for p in launch.ports
+        ),
+        lb=dict(service.spec.lb_config or {}),
+        virtual=dict(service.spec.virtual or {}),
+    )

@@ -1,0 +1,431 @@
+"""The orchestrator loop: observe (a snapshot of the in-memory state, state/) → decide (one pure
+`orchestrator/environment_plan.py` `plan_environment` per environment) → act (store each environment's plan in one
+transaction, then the address and port passes; push each host's desired container set to its agent).
+
+Why this shape: the decisions live in `corral.orchestrator` and are pure; this module only gathers inputs (with the
+server's own state: desired-set revisions and the agents' acknowledgements, server/control/occupancy_pass.py), stores
+plans and talks to agents. It is level-triggered: every pass plans from the current snapshot, never from what an
+earlier pass did, so a lost message, a restarted server or a reconnecting agent converges on the next pass. Passes
+run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`) and at least every
+`RESYNC_SECONDS`; an environment whose inputs did not change since a pass that changed nothing in it is skipped,
+yet planned again every `FULL_PASS_SECONDS`. A host's desired set is sent when it differs from what that agent last
+received, and always on (re)connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from corral.model import deltas, ids, protocol
+from corral.model.entities import Host, ObservedContainer
+from corral.model.errors import Unavailable
+from corral.model.registries import credentials_needed
+from corral.model.stack import LeftoverRecord, Service, SlotRecord
+from corral.orchestrator.environment_plan import EnvironmentPlan, environment_leftovers, plan_environment
+from corral.orchestrator.health import Replacement
+from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
+from corral.orchestrator.pass_inputs import environment_inputs, host_view
+from corral.orchestrator.upgrade_steps import launch_for, previous_spec
+from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.server.control.cert_delivery import certificates_by_host
+from corral.server.control.network_pass import NetworkPass
+from corral.server.control.occupancy_pass import Revisions, acked_by
+from corral.server.control.port_pass import PortPass
+from corral.server.control.secret_delivery import secrets_by_host
+from corral.server.hub.hub import AgentHub
+from corral.server.security.service_accounts import ServiceAccounts
+from corral.server.shared.events import EventBus
+from corral.state.reads import StateReads
+from corral.store.certificates import CertificateStore
+from corral.store.changes import write_version
+from corral.store.registries import RegistryStore
+from corral.store.repository import Store
+from corral.store.secrets import SecretStore
+from corral.store.stacks import StackStore
+
+log = logging.getLogger("corral.orchestration")
+
+RESYNC_SECONDS = 2.0
+OBSERVED_PASS_SECONDS = 1.0  # passes for agents' reports start at least this far apart
+OUTAGE_BACKOFF_CAP_SECONDS = 10.0  # the longest wait between passes while the database is unavailable
+# An environment whose inputs did not change since a pass that changed nothing is skipped (its plan would be the
+# same), but planned again at least this often all the same (level-triggered: nothing is trusted for long).
+FULL_PASS_SECONDS = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    hosts: list[Host]
+    services: list[Service]
+    slots: list[SlotRecord]
+    observed: dict[str, ObservedContainer]  # slot id -> the container reported for it (on the slot's host)
+    by_host: dict[str, dict[str, ObservedContainer]]  # host id -> slot id -> the container reported there
+    leftovers: list[LeftoverRecord]  # removed slots whose containers may still run (orchestrator/occupancy.py)
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        store: Store,
+        stacks: StackStore,
+        hub: AgentHub,
+        bus: EventBus,
+        host_ports: PortRange | None = None,
+        *,
+        reads: StateReads,
+        registries: RegistryStore | None = None,
+        service_accounts: ServiceAccounts | None = None,
+        secrets: SecretStore | None = None,
+        certificates: CertificateStore | None = None,
+    ) -> None:
+        self.store = store
+        self.stacks = stacks
+        self.reads = reads  # every pass reads the in-memory state; writes go through the store
+        self.hub = hub
+        self.bus = bus
+        self._wake = asyncio.Event()
+        self._sent: dict[str, str] = {}  # host id -> digest of the desired set last sent
+        self._held: dict[str, deltas.Held] = {}  # host id -> the set a delta-taking agent was last sent
+        self._versions = itertools.count(1)
+        # service id -> index -> health replacements in a row (the backoff of orchestrator/health.py); in memory:
+        # a restarted server starts the backoff afresh, which is still bounded
+        self._health_history: dict[str, dict[int, Replacement]] = {}
+        # environment id -> (its inputs, when it was last planned) after a pass that changed nothing in it
+        self._quiet: dict[str, tuple[tuple[Any, ...], float]] = {}
+        # (store write version, when its oldest quiet environment was planned) after a pass that planned nothing
+        self._idle_at: tuple[int, float] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_pass = 0.0  # monotonic start of the latest pass
+        self._observed_wake: asyncio.TimerHandle | None = None  # a pass due for agents' reports
+        self.network = NetworkPass(store, stacks, hub, reads)  # overlay IPAM and the `network` message
+        self.ports = PortPass(stacks, reads, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
+        self.registries = registries  # private registry credentials, sent with `desired`
+        self.service_accounts = service_accounts  # containers' own credentials, sent with `desired`
+        self.secrets = secrets  # secret values, sent with `desired` (server/control/secret_delivery.py)
+        self.certificates = certificates  # LBs' certificates, with `desired` (server/control/cert_delivery.py)
+        self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
+        self._push_lock = asyncio.Lock()
+
+    def trigger(self) -> None:
+        self._wake.set()
+
+    def trigger_observed(self) -> None:
+        """Agents reported a change (a container event, a host's state): a pass, but at most one every
+        OBSERVED_PASS_SECONDS, so that a burst of events while containers start is one pass, not one each (each pass
+        reads the whole snapshot; bench P6). A user's change (`trigger`) still starts a pass at once."""
+        if self._observed_wake is not None:
+            return  # one is due already; it will see this change too
+        delay = max(0.0, self._last_pass + OBSERVED_PASS_SECONDS - time.monotonic())
+        self._observed_wake = asyncio.get_running_loop().call_later(delay, self._wake_observed)
+
+    def _wake_observed(self) -> None:
+        self._observed_wake = None
+        self._wake.set()
+
+    async def start(self) -> None:
+        self.hub.connect_listeners.append(self._on_agent_connected)
+        self.hub.ack_listeners.append(self._on_ack)
+        self.hub.change_listeners.append(self.trigger_observed)
+        self._task = asyncio.create_task(self._loop(), name="orchestrator")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        outage = 0  # passes in a row the database refused: the next one waits longer (capped), whatever wakes it
+        while True:
+            if outage:
+                await asyncio.sleep(min(RESYNC_SECONDS * 2**outage, OUTAGE_BACKOFF_CAP_SECONDS))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=RESYNC_SECONDS)
+            self._wake.clear()
+            self._last_pass = time.monotonic()
+            try:
+                await self.run_once()
+            except Unavailable as exc:  # an outage, not a bug: retried with backoff, logged once
+                if not outage:
+                    log.warning("orchestrator pass postponed: %s", exc.message)
+                outage = min(outage + 1, 8)
+                continue
+            except Exception:  # the loop must survive any one bad pass; the next pass starts from scratch
+                log.exception("orchestrator pass failed")
+            if outage:
+                log.info("orchestrator passes resume: the database answers again")
+            outage = 0
+
+    async def run_once(self) -> None:
+        changed = await run_in_threadpool(self._decide_and_store)
+        for service in changed:
+            self.bus.publish("service", "updated", {"id": service.id, "name": service.name}, service.environment_id)
+        await self.network.push()
+        await self._push_desired()
+
+    # -- decide ---------------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """What the next pass plans from (server/routes/api_plan.py previews an `up` over it)."""
+        return self._snapshot()
+
+    def _snapshot(self) -> Snapshot:
+        """One consistent view from the in-memory state (corral/state): no query."""
+        state = self.reads.snapshot()
+        slots = state.slots()
+        by_host: dict[str, dict[str, ObservedContainer]] = defaultdict(dict)
+        for host_id, container in state.containers():
+            slot_id = container.labels.get(CONTAINER_LABEL)
+            if slot_id:
+                current = by_host[host_id].get(slot_id)
+                if current is None or container.state == "running":
+                    by_host[host_id][slot_id] = container
+        observed = {
+            record.slot.id: by_host[record.slot.host_id][record.slot.id]
+            for record in slots
+            if record.slot.id in by_host.get(record.slot.host_id, {})
+        }
+        return Snapshot(state.hosts(), state.services(), slots, observed, by_host, state.leftovers())
+
+    def _decide_and_store(self) -> list[Service]:
+        """Observe (one snapshot) -> decide (`plan_environment`, pure, per environment) -> store each environment's
+        plan in one transaction; then the address and port passes over what is stored."""
+        version = write_version()
+        idle = self._idle_at
+        if idle is not None and idle[0] == version and time.monotonic() - idle[1] <= FULL_PASS_SECONDS:
+            return []  # nothing was written since a pass in which every environment was quiet: same inputs
+        self._idle_at = None
+        self.reads.state.resync_if_due(FULL_PASS_SECONDS)
+        snapshot = self._snapshot()
+        now = time.time()
+        changed: list[Service] = []
+        retained: dict[str, str] = {}  # new slot id -> the address of the slot it replaces (retain_ip)
+        services_by_env: dict[str, list[Service]] = defaultdict(list)
+        for service in snapshot.services:
+            services_by_env[service.environment_id].append(service)
+        slots_by_env: dict[str, list[SlotRecord]] = defaultdict(list)
+        for record in snapshot.slots:
+            slots_by_env[record.slot.environment_id].append(record)
+        converged = dict(self.hub.converged)
+        acked = acked_by(self.revisions, converged)
+        for environment_id, services in services_by_env.items():
+            hosts = [host_view(h) for h in snapshot.hosts if h.environment_id == environment_id]
+            image_reports = [h.images for h in snapshot.hosts if h.environment_id == environment_id]
+            env_slots = slots_by_env[environment_id]
+            stored = [item for item in snapshot.leftovers if item.environment_id == environment_id]
+            leftovers = environment_leftovers(stored, env_slots, snapshot.by_host, acked)
+            inputs = environment_inputs(hosts, image_reports, services, env_slots, snapshot.observed)
+            # an old container that may still run is released by acknowledgements the store never sees: plan again
+            if not leftovers and self._unchanged(environment_id, inputs, services):
+                continue
+            plan = plan_environment(
+                environment_id,
+                hosts=hosts,
+                image_reports=image_reports,
+                services=services,
+                slots=env_slots,
+                observed=snapshot.observed,
+                by_host=snapshot.by_host,
+                stored_leftovers=stored,
+                leftovers=leftovers,
+                acked=acked,
+                health_history=self._health_history,
+                now=now,
+                new_id=lambda: ids.new_id("c"),
+            )
+            self.stacks.apply_environment_plan(plan)  # one transaction; raises (nothing stored) if it fails
+            self._health_history.update({k: dict(v) for k, v in plan.health_history.items()})
+            retained.update(plan.retained)
+            _log_plan(plan)
+            by_id = {s.id: s for s in services}
+            changed.extend(by_id[service_id] for service_id in plan.changed)
+            if not plan.changed and not leftovers:
+                self._quiet[environment_id] = (inputs, time.monotonic())
+            else:
+                self._quiet.pop(environment_id, None)
+        self.revisions.prune(converged, {r.slot.id for r in snapshot.slots})
+        # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
+        # reuse it instead of reading services and slots again (bench P6, statements per container start).
+        self._note_idle(version, {s.environment_id for s in snapshot.services}, changed, snapshot.services)
+        services, slots = self._after_pass(snapshot, {s.environment_id for s in changed})
+        self.network.assign(retained, hosts=snapshot.hosts, services=services, slots=slots)
+        self.ports.assign(slots, services)
+        return changed
+
+    def _after_pass(self, snapshot: Snapshot, changed: set[str]) -> tuple[list[Service], list[SlotRecord]]:
+        """Services and slots as stored after the pass: the snapshot's, with the environments it changed read again
+        (not every environment: an idle one with thousands of services costs nothing here)."""
+        if not changed:
+            return snapshot.services, snapshot.slots
+        services = [s for s in snapshot.services if s.environment_id not in changed]
+        slots = [r for r in snapshot.slots if r.slot.environment_id not in changed]
+        state = self.reads.snapshot()
+        for environment_id in sorted(changed):
+            services.extend(state.services(environment_id=environment_id))
+            slots.extend(state.slots(environment_id=environment_id))
+        services.sort(key=lambda s: (s.stack, s.position))
+        slots.sort(key=lambda r: (r.slot.stack, r.slot.service, r.slot.index))
+        return services, slots
+
+    def _note_idle(self, version: int, environments: set[str], changed: list[Service], services: list[Service]) -> None:
+        """After a pass in which every environment was quiet (and none runs a time-driven rule), the next passes
+        plan nothing until something is written to the store (or the oldest quiet environment is due)."""
+        if changed or any(e not in self._quiet for e in environments) or self._time_driven(services):
+            return
+        oldest = min((self._quiet[e][1] for e in environments), default=time.monotonic())
+        self._idle_at = (version, oldest)
+
+    def _time_driven(self, services: list[Service]) -> bool:
+        return any(s.upgrade or s.state != "active" or self._health_history.get(s.id) for s in services)
+
+    def _unchanged(self, environment_id: str, inputs: tuple[Any, ...], services: list[Service]) -> bool:
+        """The environment's last pass changed nothing, nothing it plans from changed since, and no time-driven rule
+        is running in it (a rolling upgrade's batches, a health replacement's backoff): planning it again would
+        change nothing either, so a large idle environment costs a pass little (issue 14: one stack starved the
+        server). Still planned every FULL_PASS_SECONDS."""
+        quiet = self._quiet.get(environment_id)
+        if quiet is None or quiet[0] != inputs or time.monotonic() - quiet[1] > FULL_PASS_SECONDS:
+            return False
+        return not self._time_driven(services)
+
+    # -- act ------------------------------------------------------------------------------------------------------
+
+    def desired_by_host(self, host_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """The desired container set of each of these hosts, from one read of services and slots (not one per host:
+        a push to hundreds of agents must not re-read every service for each)."""
+        if not host_ids:
+            return {}
+        state = self.reads.snapshot()
+        services = {s.id: s for s in state.services()}
+        previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
+        launches: dict[tuple[str, bool], dict[str, Any]] = {}  # (service id, previous config) -> its launch dict
+        health: dict[str, dict[str, Any] | None] = {}
+        desired: dict[str, list[dict[str, Any]]] = {host_id: [] for host_id in host_ids}
+        only = next(iter(host_ids)) if len(host_ids) == 1 else None
+        for record in state.slots(host_id=only):
+            into = desired.get(record.slot.host_id)
+            service = services.get(record.service_id)
+            if into is None or service is None:
+                continue
+            launch = launch_for(service, record.slot, previous.get(service.id))
+            key = (service.id, launch is not service.spec.launch)
+            if key not in launches:
+                launches[key] = launch.to_dict()
+            if service.id not in health:
+                check = service.spec.health()
+                health[service.id] = check.to_dict() if check is not None else None
+            into.append(_desired_dict(record, launches[key], health[service.id]))
+        if self.service_accounts is not None:
+            self.service_accounts.inject(desired)
+        return desired
+
+    async def _push_desired(self, *, force_host: str | None = None) -> None:
+        # one push at a time: a set read earlier never reaches an agent after one read later (revisions in order)
+        async with self._push_lock:
+            await self._push_desired_now(force_host)
+
+    async def _push_desired_now(self, force_host: str | None) -> None:
+        host_ids = {h for h in self.hub.sessions if force_host is None or h == force_host}
+        revision = self.revisions.next()  # before reading: the set holds every change stored before this
+        desired = await run_in_threadpool(self.desired_by_host, host_ids)
+        registries = await run_in_threadpool(self.registries_by_host, desired)
+        secrets = await run_in_threadpool(secrets_by_host, self.store, self.secrets, desired)
+        certificates = await run_in_threadpool(
+            certificates_by_host, self.certificates, self.reads.snapshot().services(), desired
+        )
+        for host_id in host_ids:
+            sending = [desired[host_id], registries.get(host_id, []), secrets.get(host_id, {})]
+            sending.append(certificates.get(host_id, {}))
+            digest = json.dumps(sending, sort_keys=True)
+            if force_host is None and self._sent.get(host_id) == digest:
+                continue
+            session = self.hub.sessions.get(host_id)
+            held = self._held.pop(host_id, None) if session is not None and session.deltas else None
+            extras = deltas.Extras(registries.get(host_id, []), secrets.get(host_id, {}), certificates.get(host_id, {}))
+            data = deltas.desired_message(desired[host_id], revision, extras, held, next(self._versions))
+            sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
+            if sent:
+                self._sent[host_id] = digest
+                self.revisions.sent(host_id, revision, desired[host_id])
+                if session is not None and session.deltas:
+                    entries = deltas.by_slot(desired[host_id])
+                    self._held[host_id] = deltas.Held(data["version"], entries, extras.digest())
+
+    async def _on_ack(self, host_id: str, data: dict[str, Any]) -> None:
+        """An agent holds another desired set than the one we follow (a gap): send it the full set again."""
+        if "network" in data:  # about its network state (model/network_deltas.py)
+            await self.network.on_ack(host_id, data)
+        elif data.get("resync") is True:
+            log.info("agent %s asked for its full desired set (version %s)", host_id, data.get("desired"))
+            self._held.pop(host_id, None)
+            await self._push_desired(force_host=host_id)
+
+    def registries_by_host(self, desired: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, str]]]:
+        """The registry credentials each host receives with its desired set: only those of registries its own
+        desired containers pull from (model/registries.py `credentials_needed`); each environment's read once."""
+        if self.registries is None or not desired:
+            return {}
+        environments = {h.id: h.environment_id for h in self.reads.hosts_by_id(desired).values()}
+        credentials = {
+            environment_id: self.registries.credentials(environment_id) for environment_id in set(environments.values())
+        }
+        return {
+            host_id: [
+                credential.to_wire()
+                for credential in credentials_needed(
+                    (str(entry["launch"].get("image", "")) for entry in desired[host_id]), credentials[environment_id]
+                )
+            ]
+            for host_id, environment_id in environments.items()
+        }
+
+    async def _on_agent_connected(self, host_id: str) -> None:
+        self._sent.pop(host_id, None)
+        self._held.pop(host_id, None)  # a new connection starts from the full set
+        await self.network.push(force_host=host_id)
+        await self._push_desired(force_host=host_id)
+        self.trigger()
+
+
+def _log_plan(plan: EnvironmentPlan) -> None:
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    for part in plan.services:
+        if not part.plan.empty:
+            service, changes = part.service, part.plan
+            log.info(
+                "%s/%s: place %d, replace %d, update %d, remove %d",
+                service.stack,
+                service.name,
+                len(changes.place),
+                len(changes.replace),
+                len(changes.update),
+                len(changes.remove),
+            )
+
+
+def _desired_dict(record: SlotRecord, launch: dict[str, Any], health_check: dict[str, Any] | None) -> dict[str, Any]:
+    """`DesiredContainer(...).to_dict()` with the service's launch and health check dicts made once per pass."""
+    data: dict[str, Any] = {
+        "slot": dataclasses.asdict(record.slot),
+        "launch": launch,
+        "running": record.running,
+        "start_requested_at": record.start_requested_at,
+    }
+    if health_check is not None:
+        data["health_check"] = health_check
+    if record.ip:
+        data["ip"] = record.ip
+    if record.host_ports:
+        data["host_ports"] = [list(p) for p in record.host_ports]
+    return data

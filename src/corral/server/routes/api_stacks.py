@@ -1,0 +1,324 @@
+"""REST routes for stacks, services and containers.
+
+Why the shape: `PUT /v1/stacks` is `corral up` (create, or update only what changed — an unchanged service keeps
+its containers); compose errors come back as 422 naming file, service and field, and nothing is stored. Every write
+wakes the orchestrator, which does the actual work. What `up` checks and stores is the stack service's
+(services/stacks.py), which the plan, run and catalog routes call too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from corral.model.entities import Principal
+from corral.model.errors import InvalidInput, NotFound
+from corral.model.quotas import demand_of
+from corral.model.quotas import enforce as enforce_quotas
+from corral.model.stack import Service, SlotRecord
+from corral.model.standalone import is_standalone
+from corral.server.routes.common import stack_result, state_of, with_offers
+from corral.server.routes.watch import versioned, watch_response
+from corral.server.security.auth import require_admin
+from corral.server.services.stack_requests import RollingRestart, StackFiles
+from corral.server.services.stack_secrets import remove_stack_secrets
+from corral.server.services.stacks import stack_service_of, stacks_of, store_of
+from corral.server.shared.bodies import Strict
+from corral.server.views.paging import Paging, dumps, page, paged_body
+from corral.server.views.stack_views import (
+    EnvironmentState,
+    container_listed,
+    service_view,
+    slot_container_view,
+    stack_view,
+)
+from corral.server.views.standalone_views import slot_of, standalone_listed, standalone_view
+from corral.state.snapshot import ClusterSnapshot
+from corral.store.standalone import StandaloneStore
+
+router = APIRouter(prefix="/v1")
+Admin = Annotated[Principal, Depends(require_admin)]
+MAX_SCALE = 1000
+
+
+class ScaleBody(Strict):
+    scale: int
+
+
+@router.post("/stacks", status_code=201)
+def create_stack(request: Request, body: StackFiles, _: Admin) -> dict[str, Any]:
+    return stack_result(request, stack_service_of(request).create(body).id)
+
+
+@router.put("/stacks")
+def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -> dict[str, Any]:
+    """Create the stack or bring it to these files; only services whose definition changed are touched."""
+    stack, changed, created = stack_service_of(request).apply(body)
+    if created:
+        response.status_code = 201
+    return {**stack_result(request, stack.id), "changed_services": changed}
+
+
+@router.get("/stacks")
+def list_stacks(
+    request: Request,
+    _: Admin,
+    paging: Paging,
+    environment: Annotated[str | None, Query()] = None,
+    phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+) -> Response:
+    env_id = store_of(request).get_environment(environment).id if environment else None
+    state = state_of(request, env_id)
+    stacks = [s for s in stacks_of(request).list_stacks(env_id) if not is_standalone(s.name)]  # api_run.py's
+
+    def build() -> dict[str, Any]:
+        views = {s.id: stack_view(s, state) for s in stacks} if phase else {}
+        chosen = [s for s in stacks if not phase or views[s.id]["state"] == phase]
+        found, token = page("stacks", chosen, lambda s: (s.name, s.id), paging)
+        data = [with_offers(request, s, views.get(s.id) or stack_view(s, state)) for s in found]
+        return paged_body(data, token, paging)
+
+    if any(s.catalog for s in stacks):  # upgrade offers come from the catalogs, not from this state
+        return _json(dumps(build()))
+    return _json(state.rendered(("stacks", env_id, phase, paging), build))
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")
+
+
+@router.get("/stacks/{stack_id}")
+def get_stack(request: Request, stack_id: str, _: Admin) -> dict[str, Any]:
+    return stack_result(request, stack_id)
+
+
+@router.delete("/stacks/{stack_id}", status_code=204)
+def delete_stack(
+    request: Request,
+    stack_id: str,
+    _: Admin,
+    keep_volumes: Annotated[bool, Query(description="Keep the stack's volumes (removed with it otherwise).")] = False,
+) -> Response:
+    stack = stacks_of(request).get_stack(stack_id)
+    stacks_of(request).delete_stack(stack.id)
+    request.app.state.volumes.stack_removed(stack.environment_id, stack.name, keep_volumes=keep_volumes)
+    remove_stack_secrets(stack_service_of(request).secrets, stack.environment_id, stack.name)
+    stack_service_of(request).wake()
+    request.app.state.bus.publish("stack", "removed", {"id": stack.id, "name": stack.name}, stack.environment_id)
+    return Response(status_code=204)
+
+
+def _scope(request: Request, environment: str | None, stack: str | None) -> tuple[str | None, str | None]:
+    """(environment id, stack id) of optional `environment` and `stack` query filters."""
+    if stack and not environment:
+        raise InvalidInput("filtering by stack needs an environment", field="environment")
+    env_id = store_of(request).get_environment(environment).id if environment else None
+    stack_id = stacks_of(request).find_stack(env_id, stack).id if stack and env_id else None
+    return env_id, stack_id
+
+
+@router.get("/services")
+def list_services(
+    request: Request,
+    _: Admin,
+    paging: Paging,
+    environment: Annotated[str | None, Query()] = None,
+    stack: Annotated[str | None, Query()] = None,
+    phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+    watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
+    since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
+) -> Response:
+    """The services (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
+    after `since_version` (server/routes/watch.py)."""
+    env_id, stack_id = _scope(request, environment, stack)
+
+    def chosen(state: EnvironmentState) -> list[tuple[Service, dict[str, Any] | None]]:
+        services = [s for s in state.services if (s.stack_id == stack_id if stack_id else not is_standalone(s.stack))]
+        views = {s.id: service_view(s, state) for s in services} if phase else {}
+        return [(s, views.get(s.id)) for s in services if not phase or views[s.id]["state"] == phase]
+
+    if watch:
+
+        def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
+            state = EnvironmentState.at_snapshot(stacks_of(request), request.app.state.cluster, snapshot, env_id)
+            return {s.id: view or service_view(s, state) for s, view in chosen(state)}
+
+        return watch_response(request, since_version, at)
+    state = state_of(request, env_id)
+
+    def build() -> dict[str, Any]:
+        found, token = page(
+            "services", chosen(state), lambda item: (item[0].stack, item[0].position, item[0].id), paging
+        )
+        return paged_body([view or service_view(s, state) for s, view in found], token, paging)
+
+    return versioned(_json(state.rendered(("services", env_id, stack_id, phase, paging), build)), state.version)
+
+
+@router.get("/services/{service_id}")
+def get_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
+    return _service_result(request, stacks_of(request).get_service(service_id))
+
+
+@router.post("/services/{service_id}/scale")
+def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) -> dict[str, Any]:
+    if not 0 <= body.scale <= MAX_SCALE:
+        raise InvalidInput(f"scale must be between 0 and {MAX_SCALE}", field="scale")
+    stacks = stacks_of(request)
+    service = stacks.get_service(service_id)
+    if (primary := service.spec.sidekick_of) is not None:
+        raise InvalidInput(
+            f"{service.name} is a sidekick of {primary}: it runs one container beside each {primary} container; "
+            f"scale {primary} instead",
+            field="scale",
+        )
+    _check_scale(request, service, body.scale)
+    stacks.set_scale(service.id, body.scale)
+    for sidekick in stacks.list_services(stack_id=service.stack_id):  # lockstep: a unit has one scale
+        if sidekick.spec.sidekick_of == service.name:
+            stacks.set_scale(sidekick.id, body.scale)
+    stack_service_of(request).wake()
+    request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
+    # the caller's own result: a concurrent scale may have stored another value since (issue 14)
+    return _service_result(request, dataclasses.replace(stacks.get_service(service_id), scale=body.scale))
+
+
+def _check_scale(request: Request, service: Service, scale: int) -> None:
+    """The quotas, for the service (and its sidekicks, in lockstep) at this scale."""
+    stacks = stacks_of(request)
+    env = store_of(request).get_environment(service.environment_id)
+    in_stack = stacks.list_services(stack_id=service.stack_id)
+    unit = {service.id} | {s.id for s in in_stack if s.spec.sidekick_of == service.name}
+    enforce_quotas(
+        stack_service_of(request).environment_quotas(env),
+        stack=service.stack,
+        stack_now=demand_of(s.scale for s in in_stack),
+        stack_after=demand_of(scale if s.id in unit else s.scale for s in in_stack),
+        environment_now=demand_of(scale for _, scale in stacks.service_scales(env.id)),
+        environment=env.name,
+    )
+
+
+def _service_result(request: Request, service: Service) -> dict[str, Any]:
+    """The view of one service from its own rows (a sidekick's view needs its primary: the environment's state)."""
+    if service.spec.sidekick_of is not None:
+        return service_view(service, state_of(request, service.environment_id))
+    return service_view(service, EnvironmentState.of_service(store_of(request), stacks_of(request), service))
+
+
+@router.post("/services/{service_id}/restart")
+def restart_service(request: Request, service_id: str, _: Admin, body: RollingRestart | None = None) -> dict[str, Any]:
+    """All containers at once, or in batches with a body (a rolling restart): stored with the service, which is
+    `restarting` until the orchestrator's passes are done (orchestrator/restarts.py, orchestrator/upgrade_steps.py)."""
+    stacks = stacks_of(request)
+    service = stacks.get_service(service_id)
+    records = stacks.list_slots(service_id=service.id)
+    slot_ids = [r.slot.id for r in sorted(records, key=lambda r: r.slot.index) if not r.retired]
+    stack_service_of(request).request_restart(service, slot_ids, body)
+    return _service_result(request, stacks.get_service(service.id))
+
+
+@router.get("/containers")
+def list_containers(
+    request: Request,
+    _: Admin,
+    paging: Paging,
+    environment: Annotated[str | None, Query()] = None,
+    stack: Annotated[str | None, Query()] = None,
+    service: Annotated[str | None, Query(description="A service's id or name.")] = None,
+    host: Annotated[str | None, Query(description="A host's id or name.")] = None,
+    phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+    watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
+    since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
+    standalone: Annotated[
+        bool | None, Query(description="true: only standalone containers (`corral run`), false: only services'.")
+    ] = None,
+) -> Response:
+    """The containers (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
+    after `since_version` (server/routes/watch.py). Standalone containers are listed with `standalone: true`; with
+    `standalone=true` each is listed once by its own id, also before it is placed and after its host is gone."""
+    env_id, stack_id = _scope(request, environment, stack)
+    filters: dict[str, Any] = {"stack_id": stack_id, "service": service, "host": host, "phase": phase}
+    if standalone and not watch:
+        return _standalone_list(request, env_id, paging, filters)
+    if standalone is not None:
+        filters["standalone"] = standalone
+    if watch:
+
+        def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
+            state = EnvironmentState.at_snapshot(stacks_of(request), request.app.state.cluster, snapshot, env_id)
+            listed = [r for r in state.slots if container_listed(state, r, **filters)]
+            return {r.slot.id: slot_container_view(r, state) for r in sorted(listed, key=_slot_key)}
+
+        return watch_response(request, since_version, at)
+    state = state_of(request, env_id)
+
+    def build() -> dict[str, Any]:
+        chosen = [r for r in state.slots if container_listed(state, r, **filters)]
+        found, token = page("containers", chosen, _slot_key, paging)
+        return paged_body([slot_container_view(r, state) for r in found], token, paging)
+
+    body = state.rendered(("containers", env_id, stack_id, service, host, phase, paging), build)
+    return versioned(_json(body), state.version)
+
+
+def _standalone_list(request: Request, env_id: str | None, paging: Paging, filters: dict[str, Any]) -> Response:
+    state = state_of(request, env_id)
+
+    def build() -> dict[str, Any]:
+        views = [standalone_view(s, state) for s in state.services if is_standalone(s.stack)]
+        chosen = [v for v in views if standalone_listed(v, **filters)]
+        found, token = page("standalone", chosen, lambda v: (v["name"], v["id"]), paging)
+        return paged_body(found, token, paging)
+
+    body = state.rendered(("standalone", env_id, *filters.values(), paging), build)
+    return versioned(_json(body), state.version)
+
+
+def _slot_key(record: SlotRecord) -> tuple[str, str, int, str]:
+    return (record.slot.stack, record.slot.service, record.slot.index, record.slot.id)
+
+
+@router.get("/containers/{container_id}")
+def get_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    """A container by its id (a standalone container also by its own id, then shown as `standalone=true` lists it)."""
+    try:
+        record = stacks_of(request).get_slot(container_id)
+    except NotFound:
+        service = StandaloneStore(stacks_of(request)).get(container_id)
+        return standalone_view(service, state_of(request, service.environment_id))
+    return slot_container_view(record, state_of(request, record.slot.environment_id))
+
+
+async def _set_running(request: Request, container_id: str, running: bool, restart: bool) -> dict[str, Any]:
+    stacks = stacks_of(request)
+    record = await run_in_threadpool(slot_of, stacks, container_id)
+    if restart:
+        service = await run_in_threadpool(stacks.get_service, record.service_id)
+        await run_in_threadpool(stack_service_of(request).request_restart, service, [record.slot.id], None)
+    else:
+        requested = time.time() if running else None
+        await run_in_threadpool(stacks.set_running, [record.slot.id], running, start_requested_at=requested)
+        stack_service_of(request).wake()
+    record = await run_in_threadpool(stacks.get_slot, record.slot.id)
+    state = await run_in_threadpool(state_of, request, record.slot.environment_id)
+    return slot_container_view(record, state)
+
+
+@router.post("/containers/{container_id}/stop")
+async def stop_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    return await _set_running(request, container_id, False, False)
+
+
+@router.post("/containers/{container_id}/start")
+async def start_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    return await _set_running(request, container_id, True, False)
+
+
+@router.post("/containers/{container_id}/restart")
+async def restart_container(request: Request, container_id: str, _: Admin) -> dict[str, Any]:
+    return await _set_running(request, container_id, True, True)

@@ -1,0 +1,534 @@
+"""JSON shapes of stacks, services and containers, joining what Corral wants (slots) with what agents report.
+
+Why a module: the REST API, the CLI's `ps` and the event stream must show the same state, host, exit code and
+reason for a container; this is the one place that joins slot, observed container and host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from corral.config import load_settings
+from corral.model.entities import Host, ObservedContainer
+from corral.model.errors import CorralError
+from corral.model.policy import service_findings
+from corral.model.reasons import parse_unplaced
+from corral.model.service_state import (
+    ROLLBACK_STATES,
+    UPGRADE_STATES,
+    ServiceFacts,
+    ServiceState,
+    service_state,
+    stack_state,
+)
+from corral.model.stack import LaunchConfig, Service, SlotRecord, Stack
+from corral.model.standalone import is_standalone
+from corral.orchestrator.restarts import RestartProgress
+from corral.orchestrator.rules import parse_rules
+from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.runtime.labels import is_start_once
+from corral.server.views.paging import dumps
+from corral.state.cluster import ClusterState
+from corral.state.reads import StateReads
+from corral.state.snapshot import ClusterSnapshot
+from corral.store.changes import write_version
+from corral.store.repository import Store
+from corral.store.stacks import StackStore
+
+# stack store -> environment id -> (write version it was read at, state): list calls under load reuse one read
+_STATES: weakref.WeakKeyDictionary[StackStore, dict[str | None, tuple[int, EnvironmentState]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+# stack store -> the in-memory state views read instead of the database (server/app.py registers it)
+_MEMORY: weakref.WeakKeyDictionary[StackStore, ClusterState] = weakref.WeakKeyDictionary()
+# stack store -> environment id -> (snapshot version, state built from it)
+_BUILT: weakref.WeakKeyDictionary[StackStore, dict[str | None, tuple[int, EnvironmentState]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def read_from_memory(stacks: StackStore, state: ClusterState) -> None:
+    """Views of this stack store's entities are built from `state`'s snapshots while it is fresh."""
+    _MEMORY[stacks] = state
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    hosts: dict[str, Host]
+    services: list[Service]
+    slots: list[SlotRecord]
+    observed: dict[str, ObservedContainer]  # slot id -> container on the slot's host
+    now: float = 0.0
+    deadline: float = 120.0  # seconds a container may stay not running after a change before it is an error
+    version: int = 0  # the in-memory state's version this was built from (0: read from the database)
+    # list views rendered from this read (shared by its copies with another `now`): key -> (when, JSON bytes)
+    _renders: dict[object, tuple[float, bytes]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _render_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
+        """The environment's state (all environments for None); read again only after a database write. Callers that
+        arrive while a read that started after their last write is running wait for it instead of reading too (under
+        load, twenty list calls after one write make one read, not twenty). From the in-memory state's snapshot
+        when one is registered and fresh (`read_from_memory`): no query at all."""
+        memory = _MEMORY.get(stacks)
+        if memory is not None and memory.fresh:
+            return cls.of_snapshot(stacks, memory, environment_id)
+        version = write_version()
+        cached = _STATES.get(stacks, {}).get(environment_id)
+        if cached is not None and cached[0] >= version:
+            return dataclasses.replace(cached[1], now=time.time())
+        with _FLIGHTS_LOCK:
+            flights = _FLIGHTS.setdefault(stacks, {})
+            flight = flights.get(environment_id)
+            joined = flight is not None and flight.version >= version
+            if not joined:
+                flight = flights[environment_id] = _Flight(version)
+        assert flight is not None
+        if joined:
+            flight.done.wait(timeout=_FLIGHT_WAIT_SECONDS)
+            if flight.state is not None:
+                return dataclasses.replace(flight.state, now=time.time())
+            return cls.read(store, stacks, environment_id)  # that read failed or hangs: read on our own
+        try:
+            flight.state = cls.read(store, stacks, environment_id)
+            states = _STATES.setdefault(stacks, {})
+            current = states.get(environment_id)
+            if current is None or current[0] <= version:
+                states[environment_id] = (version, flight.state)
+            return flight.state
+        finally:
+            flight.done.set()
+            with _FLIGHTS_LOCK:
+                if _FLIGHTS.get(stacks, {}).get(environment_id) is flight:
+                    del _FLIGHTS[stacks][environment_id]
+
+    @classmethod
+    def of_snapshot(cls, stacks: StackStore, memory: ClusterState, environment_id: str | None) -> EnvironmentState:
+        """The environment's state as the current snapshot holds it, built once per snapshot version."""
+        reads = StateReads(memory).pinned()
+        version = reads.snapshot().version
+        built = _BUILT.setdefault(stacks, {})
+        cached = built.get(environment_id)
+        if cached is not None and cached[0] == version:
+            return dataclasses.replace(cached[1], now=time.time())
+        with _BUILD_LOCK:  # twenty list calls after one write build it once; the others take that one
+            cached = built.get(environment_id)
+            if cached is not None and cached[0] >= version:
+                return dataclasses.replace(cached[1], now=time.time())
+            return cls._build(StateReads(memory).pinned(), built, environment_id)  # the newest, for later waiters
+
+    @classmethod
+    def _build(
+        cls, reads: StateReads, built: dict[str | None, tuple[int, EnvironmentState]], environment_id: str | None
+    ) -> EnvironmentState:
+        version = reads.snapshot().version
+        hosts = {h.id: h for h in reads.list_hosts(environment_id)}
+        slots = reads.list_slots(environment_id=environment_id)
+        observed = _observed(slots, reads.list_all_host_containers(environment_id))
+        services = reads.list_services(environment_id=environment_id)
+        state = cls(hosts, services, slots, observed, time.time(), activating_deadline(), version)
+        current = built.get(environment_id)
+        if current is None or current[0] <= version:
+            built[environment_id] = (version, state)
+        return state
+
+    @classmethod
+    def at_snapshot(
+        cls, stacks: StackStore, memory: ClusterState, snapshot: ClusterSnapshot, environment_id: str | None
+    ) -> EnvironmentState:
+        """The environment's state as one given snapshot holds it (a watch renders an older version too); the one
+        list calls share when it is the version they built."""
+        built = _BUILT.setdefault(stacks, {})
+        cached = built.get(environment_id)
+        if cached is not None and cached[0] == snapshot.version:
+            return dataclasses.replace(cached[1], now=time.time())
+        current = snapshot.version == memory.version
+        return cls._build(StateReads(memory, snapshot), built if current else {}, environment_id)
+
+    @classmethod
+    def of_service(cls, store: Store, stacks: StackStore, service: Service) -> EnvironmentState:
+        """Just enough state for `service_view` of one primary (not sidekick) service: its own slots and the
+        containers reported on their hosts, read fresh (a `scale` answers without reading the whole environment)."""
+        slots = stacks.list_slots(service_id=service.id)
+        host_ids = {r.slot.host_id for r in slots}
+        reports = store.host_containers_of(host_ids, labelled=(CONTAINER_LABEL, [r.slot.id for r in slots]))
+        observed = _observed(slots, reports)
+        return cls(store.hosts_by_id(host_ids), [service], slots, observed, time.time(), activating_deadline())
+
+    @classmethod
+    def read(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
+        hosts = {h.id: h for h in store.list_hosts(environment_id)}
+        slots = stacks.list_slots(environment_id=environment_id)
+        observed = _observed(slots, store.list_all_host_containers(environment_id))
+        services = stacks.list_services(environment_id=environment_id)
+        return cls(hosts, services, slots, observed, time.time(), activating_deadline())
+
+    def rendered(self, key: object, build: Callable[[], object]) -> bytes:
+        """The JSON of a list view of this state, built once for all the calls that read the same state (twenty
+        clients listing 6,000 containers between two writes encode them once, not twenty times). Reused for at most
+        `RENDER_SECONDS`: views say how long containers have not been running."""
+        with self._render_lock:
+            made = self._renders.get(key)
+            if made is not None and time.time() - made[0] < RENDER_SECONDS:
+                return made[1]
+            body = dumps(build())
+            if len(self._renders) >= MAX_RENDERS:  # pages of a long walk over one state: keep the recent ones
+                cutoff = time.time() - RENDER_SECONDS
+                for stale in [k for k, (when, _) in self._renders.items() if when < cutoff]:
+                    del self._renders[stale]
+            self._renders[key] = (time.time(), body)
+            return body
+
+    def slots_of(self, service_id: str) -> list[SlotRecord]:
+        return self._slots_by_service.get(service_id, [])
+
+    @functools.cached_property
+    def _slots_by_service(self) -> dict[str, list[SlotRecord]]:
+        index: dict[str, list[SlotRecord]] = {}
+        for record in self.slots:
+            index.setdefault(record.service_id, []).append(record)
+        return index
+
+    @functools.cached_property
+    def services_by_id(self) -> dict[str, Service]:
+        return {s.id: s for s in self.services}
+
+
+@dataclass
+class _Flight:
+    """One running read of an environment's state, which later callers may wait for."""
+
+    version: int  # the write version noted before the read began
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    state: EnvironmentState | None = None
+
+
+_FLIGHTS: weakref.WeakKeyDictionary[StackStore, dict[str | None, _Flight]] = weakref.WeakKeyDictionary()
+_FLIGHTS_LOCK = threading.Lock()
+_BUILD_LOCK = threading.Lock()
+_FLIGHT_WAIT_SECONDS = 60.0
+RENDER_SECONDS = 1.0
+MAX_RENDERS = 256
+
+
+def _observed(
+    slots: list[SlotRecord], reports: Iterable[tuple[str, ObservedContainer]]
+) -> dict[str, ObservedContainer]:
+    """Slot id -> the container reported for it on the slot's host (a running copy wins)."""
+    reported: dict[tuple[str, str], ObservedContainer] = {}
+    for host_id, container in reports:
+        slot_id = container.labels.get(CONTAINER_LABEL)
+        if slot_id and (reported.get((host_id, slot_id)) is None or container.state == "running"):
+            reported[(host_id, slot_id)] = container
+    return {r.slot.id: reported[(r.slot.host_id, r.slot.id)] for r in slots if (r.slot.host_id, r.slot.id) in reported}
+
+
+@functools.cache
+def activating_deadline() -> float:
+    """CORRAL_ACTIVATING_DEADLINE_SECONDS, read once per process (views are built on every API call)."""
+    return load_settings().activating_deadline_seconds
+
+
+def is_global_service(service: Service) -> bool:
+    """`io.rancher.scheduler.global: true`: one container per matching host, whatever the scale says."""
+    try:
+        return parse_rules(service.spec.launch.labels, stack=service.stack, service=service.name).global_
+    except CorralError:
+        return False
+
+
+STARTING_SECONDS = 15.0  # an exited container asked to start this recently shows "starting"
+
+
+def container_state(record: SlotRecord, observed: ObservedContainer | None, host: Host | None, now: float = 0.0) -> str:
+    """What the engine reports, or the transition Corral has asked for and the engine has not finished: `stopping`
+    (asked to stop, still running), `starting` (asked to start: created, or exited before the request's answer)."""
+    if observed is None:
+        if host is None:
+            return "lost"
+        return "pending" if record.running else "stopped"
+    if not record.running and observed.state in ("running", "restarting"):
+        return "stopping"
+    if record.running and not record.reason and not record.retired:
+        if observed.state == "created":
+            return "starting"
+        asked = record.start_requested_at
+        if observed.state == "exited" and asked and now - asked < STARTING_SECONDS:
+            return "starting"
+    return observed.state
+
+
+def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str, Any]:
+    observed = state.observed.get(record.slot.id)
+    host = state.hosts.get(record.slot.host_id)
+    return {
+        "id": record.slot.id,
+        "name": record.slot.name,
+        "environment_id": record.slot.environment_id,
+        "stack": "" if is_standalone(record.slot.stack) else record.slot.stack,  # its hidden stack is no user's
+        "stack_id": record.stack_id,
+        "service": record.slot.service,
+        "service_id": record.service_id,
+        "index": record.slot.index,
+        "host_id": record.slot.host_id,
+        "host": host.name if host is not None else "",
+        "host_address": host.address if host is not None else "",
+        "state": container_state(record, observed, host, state.now),
+        "desired": "running" if record.running else "stopped",
+        "start_requested_at": record.start_requested_at,  # grows with each start/restart (the CLI waits on it)
+        "docker_id": observed.docker_id if observed is not None else "",
+        "ip": observed.ip if observed is not None else "",
+        "overlay_ip": record.ip,  # the address the IPAM gave it (server/control/network_pass.py)
+        "ports": published_ports_view(
+            service.spec.launch if (service := state.services_by_id.get(record.service_id)) is not None else None,
+            record.host_ports,
+            host.address if host is not None else "",
+        ),
+        "image": observed.image if observed is not None else "",
+        "status": observed.status if observed is not None else "",
+        "exit_code": observed.exit_code if observed is not None else None,
+        "restart_count": observed.restart_count if observed is not None else 0,
+        "health": observed.health if observed is not None else "",
+        "health_reason": observed.health_reason if observed is not None else "",
+        "config_hash": record.slot.config_hash,
+        "up_to_date": observed is not None and observed.labels.get("io.corral.config-hash") == record.slot.config_hash,
+        "reason": record.reason,
+        "created_at": record.created_at,
+        "retired": record.retired,
+        "standalone": is_standalone(record.slot.stack),  # `corral run`: listed by its own id with standalone=true
+    }
+
+
+def settled(observed: ObservedContainer | None, service: Service) -> bool:
+    """The container does what its service wants: it runs, or it ran once to a clean end (`start_once`, or
+    `run_once`: others wait for it to complete)."""
+    if observed is None:
+        return False
+    if observed.state == "running":
+        return True
+    launch = service.spec.launch
+    return observed.state == "exited" and observed.exit_code == 0 and (launch.run_once or is_start_once(launch.labels))
+
+
+def overdue(service: Service, state: EnvironmentState, now: float, deadline: float) -> list[str]:
+    """Why containers of the service are still not running `deadline` seconds after they were last changed: a
+    transitional state with a deadline, so a service never stays "activating" without saying what is wrong."""
+    problems = []
+    for record in state.slots_of(service.id):
+        observed = state.observed.get(record.slot.id)
+        since = max(record.created_at, record.updated_at)
+        if not record.running or settled(observed, service) or now - since < deadline:
+            continue
+        if observed is None:
+            what = record.reason or "no container was created yet"
+        elif observed.state in ("exited", "dead", "created"):
+            code = f" (exit code {observed.exit_code})" if observed.exit_code is not None else ""
+            what = f"{observed.state}{code}" + (f": {record.reason}" if record.reason else "")
+        else:
+            continue  # restarting, paused, removing: Docker is on it
+        problems.append(f"{record.slot.name} not running after {deadline:.0f} s: {what}")
+    return problems
+
+
+def health_summary(service: Service, slots: list[SlotRecord], state: EnvironmentState) -> tuple[int | None, list[str]]:
+    """How many containers are healthy (None without a health check), and a line for each one that is not."""
+    if service.spec.health() is None:
+        return None, []
+    healthy = 0
+    problems = []
+    for record in slots:
+        observed = state.observed.get(record.slot.id)
+        health = observed.health if observed is not None else ""
+        if health == "healthy":
+            healthy += 1
+        elif observed is not None and observed.state == "running":
+            why = f": {observed.health_reason}" if observed.health_reason else ""
+            problems.append(f"{record.slot.name} is {health or 'not checked yet'}{why}")
+    return healthy, problems
+
+
+def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
+    records = state.slots_of(service.id)
+    slots = [r for r in records if not r.retired]  # retired: old containers of an upgrade, kept for a rollback
+    running = sum(1 for r in slots if settled(state.observed.get(r.slot.id), service))
+    stopped = sum(1 for r in slots if not r.running and not settled(state.observed.get(r.slot.id), service))
+    is_global = is_global_service(service)
+    desired = len(slots) if is_global else service.scale
+    primary = _primary_of(service, state)
+    if primary is not None:  # a sidekick: one container beside each of its primary's, whatever its own scale
+        is_global, desired = False, _desired_count(primary, state)
+    healthy, unhealthy = health_summary(service, slots, state)
+    facts = ServiceFacts(  # what its containers say first; an action in progress says more (below)
+        desired=desired,
+        is_global=is_global,
+        placed=len(slots),
+        settled=running,
+        stopped=stopped,
+        unplaced=bool(service.reason),
+        unhealthy=bool(unhealthy),
+    )
+    phase = service_state(facts)
+    errors: list[str] = []
+    if phase == ServiceState.ACTIVATING:
+        errors = overdue(service, state, state.now, state.deadline)
+        phase = service_state(dataclasses.replace(facts, overdue=bool(errors)))
+    elif phase == ServiceState.DEGRADED:
+        errors = unhealthy
+    if service.state != ServiceState.ACTIVE:  # an upgrade, rollback or restart in progress
+        phase = service_state(dataclasses.replace(facts, stored=service.state))
+        errors = [why for why in (service.upgrade.get("reason", ""), *errors) if why]
+    launch = service.spec.launch
+    return {
+        "id": service.id,
+        "name": service.name,
+        "stack": service.stack,
+        "stack_id": service.stack_id,
+        "environment_id": service.environment_id,
+        "state": phase,
+        "scale": desired,
+        "global": is_global,
+        "running": running,
+        "healthy": healthy,
+        "pending": 0 if is_global else max(0, desired - len(slots)),
+        "unplaced": [{"indexes": indexes, "reason": why} for indexes, why in parse_unplaced(service.reason)],
+        "reason": "; ".join([service.reason, *errors] if service.reason else errors),
+        "image": launch.image,
+        "depends_on": list(service.spec.depends_on),
+        "sidekick_of": service.spec.sidekick_of,
+        "sidekicks": list(service.spec.sidekicks),
+        "ports": [
+            f"{p.host_port}:{p.container_port}/{p.protocol}" if p.host_port else f"{p.container_port}/{p.protocol}"
+            for p in launch.ports
+        ],
+        "config_hash": launch.config_hash(),
+        "upgrade": upgrade_progress(service, records, launch.config_hash()),
+        "restart": restart_progress(service),
+        "containers": [slot_container_view(r, state) for r in records],
+    }
+
+
+def _primary_of(service: Service, state: EnvironmentState) -> Service | None:
+    name = service.spec.sidekick_of
+    if name is None:
+        return None
+    return next((s for s in state.services if s.stack_id == service.stack_id and s.name == name), None)
+
+
+def _desired_count(service: Service, state: EnvironmentState) -> int:
+    if is_global_service(service):
+        return sum(1 for r in state.slots_of(service.id) if not r.retired)
+    return service.scale
+
+
+def upgrade_progress(service: Service, records: list[SlotRecord], config_hash: str) -> dict[str, Any] | None:
+    """How far a rolling upgrade is (None without one): containers on the new config, old ones left, retired."""
+    if service.state not in UPGRADE_STATES | ROLLBACK_STATES or not service.upgrade:
+        return None
+    current = [r for r in records if not r.retired]
+    return {
+        "state": service.state,
+        "since": service.state_since,
+        "strategy": service.upgrade.get("strategy", {}),
+        "upgraded": sum(1 for r in current if r.slot.config_hash == config_hash),
+        "old": sum(1 for r in current if r.slot.config_hash != config_hash),
+        "retired": len(records) - len(current),
+        "reason": service.upgrade.get("reason", ""),
+    }
+
+
+def restart_progress(service: Service) -> dict[str, Any] | None:
+    """How far a restart is (None without one): containers restarted, in the current batch, waiting."""
+    data = service.upgrade.get("restart") if service.state == ServiceState.RESTARTING else None
+    if data is None:
+        return None
+    progress = RestartProgress.from_dict(data)
+    return {
+        "since": service.state_since,
+        "batch_size": progress.batch_size,
+        "interval_ms": progress.interval_ms,
+        "restarted": len(progress.done),
+        "restarting": len(progress.batch),
+        "waiting": len(progress.pending),
+        "reason": service.upgrade.get("reason", ""),
+    }
+
+
+def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
+    services = [service_view(s, state) for s in state.services if s.stack_id == stack.id]
+    phase = stack_state(s["state"] for s in services)
+    return {
+        "id": stack.id,
+        "name": stack.name,
+        "environment_id": stack.environment_id,
+        "state": phase,
+        "warnings": list(stack.warnings),
+        # dangerous fields its environment allowed (model/policy.py), for the UI's badge
+        "dangerous": [f.describe() for s in state.services if s.stack_id == stack.id for f in service_findings(s.spec)],
+        "services": services,
+        "created_at": stack.created_at,
+        "updated_at": stack.updated_at,
+        "catalog": catalog_origin_view(stack.catalog),
+    }
+
+
+def catalog_origin_view(origin: dict[str, Any]) -> dict[str, Any]:
+    """Where a stack came from ({} when not from a catalog); password and secret answers are masked.
+    `upgrades` (versions it may upgrade to) is filled in by the API (server/services/catalog_service.py)."""
+    if not origin:
+        return {}
+    hidden = set(origin.get("secrets", ()))
+    answers = {k: ("********" if k in hidden and v else v) for k, v in dict(origin.get("answers", {})).items()}
+    keys = ("catalog", "template", "version", "version_name")
+    return {**{k: origin.get(k, "") for k in keys}, "answers": answers, "upgrades": []}
+
+
+def container_listed(
+    state: EnvironmentState,
+    record: SlotRecord,
+    *,
+    stack_id: str | None = None,
+    service: str | None = None,
+    host: str | None = None,
+    phase: str | None = None,
+    standalone: bool | None = None,
+) -> bool:
+    """Whether `GET /v1/containers` with these filters shows the slot's container (`service`, `host`: id or name;
+    `standalone`: only standalone containers, or only services' ones)."""
+    if stack_id is not None and record.stack_id != stack_id:
+        return False
+    if standalone is not None and is_standalone(record.slot.stack) != standalone:
+        return False
+    if service is not None and service not in (record.service_id, record.slot.service):
+        return False
+    placed = state.hosts.get(record.slot.host_id)
+    if host is not None and host != record.slot.host_id and (placed is None or placed.name != host):
+        return False
+    return not phase or phase == container_state(record, state.observed.get(record.slot.id), placed, state.now)
+
+
+def published_ports_view(
+    launch: LaunchConfig | None, host_ports: tuple[tuple[int, str, int], ...], host_address: str
+) -> list[str]:
+    """A container's published ports as views and `corral ps` show them: `HOSTIP:PORT->CONTAINER/proto`."""
+    shown: list[str] = []
+    random_ip: dict[tuple[int, str], str] = {}
+    for port in launch.ports if launch is not None else ():
+        if port.host_port is None:
+            random_ip[(port.container_port, port.protocol)] = port.host_ip
+        else:
+            address = port.host_ip or host_address or "0.0.0.0"
+            shown.append(f"{address}:{port.host_port}->{port.container_port}/{port.protocol}")
+    for container_port, protocol, host_port in host_ports:
+        address = random_ip.get((container_port, protocol)) or host_address or "0.0.0.0"
+        shown.append(f"{address}:{host_port}->{container_port}/{protocol}")
+    return shown
