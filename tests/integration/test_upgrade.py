@@ -165,10 +165,10 @@ def test_rolling_restart_and_an_upgrade_that_cannot_finish(server: ServerProcess
             "shop",
             broken,
             rancher_compose=RANCHER,
-            upgrade={"batch_size": 1, "interval_ms": 0, "deadline_seconds": 3},
+            upgrade={"batch_size": 1, "interval_ms": 0, "deadline_seconds": 12},
         )
     web = wait_until("upgrade-error", lambda: (s := _service(server))["state"] == "upgrade-error" and s, 60)
-    assert "shop-web-1-u1" in web["reason"] and "not ready within 3 s" in web["reason"], web["reason"]
+    assert "shop-web-1-u1" in web["reason"] and "not ready within 12 s" in web["reason"], web["reason"]
     assert [c["index"] for c in web["containers"] if c["retired"]] == [1]  # one batch out, no further
     wait_until("the rest serving", lambda: _running_if(engines, lambda ids: len(ids & old) == 3), 60)
     failed = server.cli("up", "-s", "shop", "--confirm-upgrade", check=False)
