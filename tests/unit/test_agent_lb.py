@@ -1,13 +1,21 @@
 """What each LB container on a host is given (agent/lb.py `wanted_configs`, network/haproxy_config.py `render`):
 only running, healthy targets with an address; hostname and path routing in rule order; one config per LB
-container of this host; the same inputs render the same bytes."""
+container of this host; the same inputs render the same bytes. And when HAProxy's master takes a reload signal
+(`caught_signals`, `reload_ready`: a real process here; tests/integration/test_lb_reload.py with HAProxy)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.agent.lb import wanted_configs
+from corral.agent.lb import caught_signals, reload_ready, wanted_configs
 from corral.model.lb import LbConfig, LbProtocol, PortRule, Stickiness, lb_config_to_dict
 from corral.model.network import ContainerRecord, HostNetwork, NetworkSettings, NetworkState, ServiceRecord
 from corral.network.haproxy_config import Target, backend_name, render
@@ -99,3 +107,66 @@ def test_rendering_ignores_target_order(targets: list[Target]) -> None:
     assert sum(line.strip().startswith("server ") for line in render(config, {"a": targets}).splitlines()) == len(
         targets
     )
+
+
+# /proc/PID/status of HAProxy 2.6's master while it starts (SIGUSR2 ignored) and once it runs (SIGUSR2 handled)
+STARTING = "Name:\thaproxy\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001800\nSigCgt:\t0000000100702205\n"
+RUNNING = "Name:\thaproxy\nSigBlk:\t0000000000000000\nSigIgn:\t0000000004001004\nSigCgt:\t0000000100716a03\n"
+
+
+def test_caught_signals_reads_the_handled_mask() -> None:
+    assert signal.SIGUSR2 not in caught_signals(STARTING)
+    assert signal.SIGUSR2 in caught_signals(RUNNING)
+    assert {signal.SIGHUP, signal.SIGINT, signal.SIGTERM} <= caught_signals(RUNNING)
+    assert caught_signals("Name:\tx\n") == frozenset()
+
+
+# A process named like HAProxy's master that ignores SIGUSR2 until it reads a line, then handles it.
+_MASTER = """
+import ctypes, signal, sys
+ctypes.CDLL(None).prctl(15, b"haproxy", 0, 0, 0)  # PR_SET_NAME: /proc/PID/comm
+signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+print("ignoring", flush=True)
+sys.stdin.readline()
+signal.signal(signal.SIGUSR2, lambda *_: None)
+print("handling", flush=True)
+sys.stdin.readline()
+"""
+# An init (docker-init with `init: true`) whose child is the master.
+_INIT = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {_MASTER!r}])"
+
+
+@pytest.fixture(params=["master", "init"])
+def master(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[str]]:
+    code = _MASTER if request.param == "master" else _INIT
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()  # an init's child (the master) reads end of file and ends too
+        process.stdout.close()
+        process.kill()
+        process.wait()
+
+
+def test_a_master_ignoring_the_reload_signal_is_not_ready_until_it_handles_it(master: subprocess.Popen[str]) -> None:
+    assert master.stdin is not None and master.stdout is not None
+    assert master.stdout.readline().strip() == "ignoring"
+    assert reload_ready(master.pid) is False
+    master.stdin.write("\n")
+    master.stdin.flush()
+    assert master.stdout.readline().strip() == "handling"
+    deadline = time.monotonic() + 5
+    while not reload_ready(master.pid) and time.monotonic() < deadline:  # the line is printed after the handler
+        time.sleep(0.01)
+    assert reload_ready(master.pid) is True
+
+
+def test_a_process_that_is_not_haproxy_is_not_ready_and_one_out_of_sight_is_unknown() -> None:
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as other:
+        try:
+            assert reload_ready(other.pid) is False
+        finally:
+            other.kill()
+    assert reload_ready(2**22 + 1) is None  # above pid_max's ceiling: no such process

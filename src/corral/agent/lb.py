@@ -9,6 +9,13 @@ configuration without anything else. Level-triggered: each round renders the wan
 starts from the image's default) last got; a push writes the file through the engine and sends SIGUSR2 to HAProxy's
 master (`haproxy -W`), which starts new workers on the same listening sockets (`expose-fd listeners`) while the old
 ones finish their connections. A round also runs every `apply_seconds`, so a failed push is retried.
+A reload signal is sent only once HAProxy's master handles SIGUSR2 (`SigCgt` in /proc/PID/status): while it starts
+or re-executes itself for the previous reload it ignores the signal (the kernel drops a default-handled signal sent
+to a container's PID 1), so a signal sent then was lost and the container kept its old configuration for good (the
+push counted as done): the image's default with no frontend when the first push met HAProxy's start, the previous
+targets when two pushes came within the reload's re-exec. The file is written before the master is seen ready and
+signalled after, so whichever reload follows reads it; a master not ready within `RELOAD_WAIT_SECONDS` is not
+signalled, and the push is not counted, so the next round writes and signals again.
 Certificates (chain + key, from the desired set, server/control/cert_delivery.py) are written into the container's
 CERT_DIR (mode 0600) before the configuration naming them; they are part of what decides a reload (a renewal).
 The LB's fixed host ports are forwarded by this component too (network/lb_ports.py): each goes to the newest LB
@@ -24,9 +31,11 @@ import contextlib
 import hashlib
 import logging
 import re
+import signal
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from corral.agent.drain import listening_ports, read_tables
 from corral.model.errors import CorralError
@@ -46,6 +55,7 @@ CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 RELOAD_SIGNAL = "SIGUSR2"
 APPLY_SECONDS = 5.0
 LISTEN_WAIT_SECONDS = 5.0  # for a reloaded HAProxy to listen on its ports before it is given connections
+RELOAD_WAIT_SECONDS = 5.0  # for HAProxy's master to handle the reload signal (it ignores it while it (re)starts)
 _GENERATION = re.compile(r"-u(\d+)$")
 _BIND = re.compile(r"^\s+bind \*:(\d+)\b", re.MULTILINE)
 
@@ -220,8 +230,16 @@ class LoadBalancers:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def apply_blocking(self, state: NetworkState) -> list[str]:
-        """Push each differing configuration; the names of the containers that got one."""
+        """Push each differing configuration and forward the LB ports; the names of the containers that got one."""
         wanted = wanted_configs(state, self._certificates)
+        pushed = self.push(wanted)
+        self._forward(state, wanted)
+        self._applied = state
+        return pushed
+
+    def push(self, wanted: Mapping[str, Wanted]) -> list[str]:
+        """Write each configuration (and certificates) that differs from what its container last got and reload its
+        HAProxy; the names of the containers that got one (the others are tried again next round)."""
         pushed: list[str] = []
         for name in set(self._pushed) - set(wanted):
             del self._pushed[name]
@@ -241,6 +259,14 @@ class LoadBalancers:
                 if want.certificates:  # before the configuration that names them
                     put_files(self.engine, name, CERT_DIR, {k: v.encode() for k, v in want.certificates.items()})
                 put_file(self.engine, name, CONFIG_PATH, text.encode())
+                if not self._reloadable(docker_id):
+                    log.warning(
+                        "load balancer %s: HAProxy's master does not handle %s yet (starting or reloading: the "
+                        "signal would be lost); configuring it again next round",
+                        name,
+                        RELOAD_SIGNAL,
+                    )
+                    continue
                 send_signal(self.engine, name, RELOAD_SIGNAL)
             except CorralError as exc:
                 log.warning("load balancer %s: cannot update its configuration: %s", name, exc.message)
@@ -248,8 +274,6 @@ class LoadBalancers:
             self._pushed[name] = (docker_id, digest)
             pushed.append(name)
             log.info("load balancer %s: configuration updated (%s)", name, _summary(text))
-        self._forward(state, wanted)
-        self._applied = state
         return pushed
 
     def fronted(self, name: str) -> bool:
@@ -273,6 +297,22 @@ class LoadBalancers:
         except OverlayError as exc:
             log.warning("load balancer ports: %s", exc.message)
 
+    def _reloadable(self, docker_id: str) -> bool:
+        """Wait (bounded) until the container's HAProxy master handles the reload signal (`reload_ready`)."""
+        try:
+            pid = container_pid(self.engine, docker_id)  # the master keeps its pid across its re-executions
+        except CorralError:
+            return False
+        deadline = time.monotonic() + RELOAD_WAIT_SECONDS
+        while pid:
+            ready = reload_ready(pid)
+            if ready is None or ready:  # None: its processes are not visible from here, signal it as before
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return False
+
     def _listens(self, docker_id: str, config: str) -> bool:
         """Wait (bounded) until the container's HAProxy listens on every port its configuration binds."""
         wanted = {int(port) for port in _BIND.findall(config)}
@@ -292,6 +332,37 @@ class LoadBalancers:
         with contextlib.suppress(Exception):
             self._executor.shutdown(wait=False, cancel_futures=True)
         self.engine.close()
+
+
+def caught_signals(status: str) -> frozenset[int]:
+    """The signals a process has a handler for, from its /proc/PID/status text (`SigCgt`, a hex mask; pure)."""
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key == "SigCgt":
+            mask = int(value.strip(), 16)
+            return frozenset(number for number in range(1, 65) if mask >> (number - 1) & 1)
+    return frozenset()
+
+
+def reload_ready(pid: int) -> bool | None:
+    """Whether HAProxy's master in the container whose main process is `pid` (host pid) handles RELOAD_SIGNAL now;
+    None when /proc has no such process (the agent does not see the engine's processes: nothing to wait for).
+    The master is the main process, or its child under `init: true` (docker-init forwards the signal)."""
+    proc = Path("/proc")
+    if not (proc / str(pid)).is_dir():
+        return None
+    candidates = [pid]
+    with contextlib.suppress(OSError, ValueError):
+        candidates += [int(child) for child in (proc / str(pid) / "task" / str(pid) / "children").read_text().split()]
+    for candidate in candidates:
+        try:
+            if (proc / str(candidate) / "comm").read_text().strip() != "haproxy":
+                continue
+            status = (proc / str(candidate) / "status").read_text()
+        except OSError:
+            continue
+        return signal.Signals[RELOAD_SIGNAL] in caught_signals(status)
+    return False
 
 
 def _summary(text: str) -> str:
