@@ -170,3 +170,13 @@ def test_a_process_that_is_not_haproxy_is_not_ready_and_one_out_of_sight_is_unkn
         finally:
             other.kill()
     assert reload_ready(2**22 + 1) is None  # above pid_max's ceiling: no such process
+
+
+def test_a_process_outside_the_container_is_unknown_not_a_master_that_never_gets_ready(
+    master: subprocess.Popen[str],
+) -> None:
+    """An agent in its own pid namespace may see another process at the container's host pid: not in the container's
+    cgroup, so the agent signals as it would without /proc instead of waiting for it forever."""
+    assert master.stdout is not None
+    assert master.stdout.readline().strip() == "ignoring"
+    assert reload_ready(master.pid, "f6b70aa4b3dd" * 5) is None

@@ -305,7 +305,7 @@ class LoadBalancers:
             return False
         deadline = time.monotonic() + RELOAD_WAIT_SECONDS
         while pid:
-            ready = reload_ready(pid)
+            ready = reload_ready(pid, docker_id)
             if ready is None or ready:  # None: its processes are not visible from here, signal it as before
                 return True
             if time.monotonic() >= deadline:
@@ -344,13 +344,20 @@ def caught_signals(status: str) -> frozenset[int]:
     return frozenset()
 
 
-def reload_ready(pid: int) -> bool | None:
+def reload_ready(pid: int, container_id: str | None = None) -> bool | None:
     """Whether HAProxy's master in the container whose main process is `pid` (host pid) handles RELOAD_SIGNAL now;
-    None when /proc has no such process (the agent does not see the engine's processes: nothing to wait for).
+    None when this /proc does not show that process (the agent does not see the engine's processes, or `pid` here is
+    another process, e.g. an agent in its own pid namespace: nothing to wait for; its cgroup names the container).
     The master is the main process, or its child under `init: true` (docker-init forwards the signal)."""
     proc = Path("/proc")
     if not (proc / str(pid)).is_dir():
         return None
+    if container_id is not None:
+        try:
+            if container_id not in (proc / str(pid) / "cgroup").read_text():
+                return None
+        except OSError:
+            return None
     candidates = [pid]
     with contextlib.suppress(OSError, ValueError):
         candidates += [int(child) for child in (proc / str(pid) / "task" / str(pid) / "children").read_text().split()]
