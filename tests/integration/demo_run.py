@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.provision.local import LocalHostDriver
-from tests.integration.servers import free_port
+from tests.integration.servers import free_bridge_octet, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 READY_SECONDS = 240
@@ -37,7 +37,7 @@ def demo_run(data_dir: Path, tag: str, **extra_env: str) -> Iterator[DemoRun]:
         "CORRAL_DATA_DIR": str(data_dir),
         "CORRAL_PORT": str(free_port()),
         "CORRAL_LOCAL_BRIDGE": f"cr{tag}{run_id}",
-        "CORRAL_LOCAL_SUBNET": f"198.18.{130 + secrets.randbelow(100)}.0/24",
+        "CORRAL_LOCAL_SUBNET": f"198.18.{free_bridge_octet()}.0/24",  # clear of other servers' bridges
         "CORRAL_LOCAL_PREFIX": f"c{tag}{run_id}",
         **extra_env,
     }

@@ -57,7 +57,7 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: fl
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
-def _free_bridge_octet() -> int:
+def free_bridge_octet() -> int:
     """X of a 198.18.X.0/24 (128 <= X < 248) that no interface has an address in (a bridge another server or a cut
     off run left behind would take the new hosts' traffic to the gateway)."""
     listing = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False).stdout
@@ -100,7 +100,7 @@ class ServerProcess:
         insecure = overrides.get("CORRAL_INSECURE_HTTP", "").lower() in ("1", "true", "yes")
         self.url = f"{'http' if insecure else 'https'}://127.0.0.1:{self.port}"
         self.ca_file = None if insecure else data_dir / "tls" / "ca.pem"  # the server's own CA (server/security/tls.py)
-        octet = _free_bridge_octet()  # clear of the overlay range 198.18.64.0/18 and of other servers' bridges
+        octet = free_bridge_octet()  # clear of the overlay range 198.18.64.0/18 and of other servers' bridges
         self.env = {
             **os.environ,
             "CORRAL_DATA_DIR": str(data_dir),

@@ -109,7 +109,8 @@ def test_a_hanging_pull_does_not_delay_another_stack_and_both_waiters_say_why(
             server.cli("up", "-f", str(_compose(tmp_path, "quick", TEST_IMAGE)), "-s", "quick", "-d")
             quick = _started_after(client, "quick", since)
             print(f"start after `up`: baseline {baseline:.2f} s, beside two hanging pulls {quick:.2f} s")
-            assert quick <= baseline + 1.0, f"delayed by {quick - baseline:.1f} s beside the hanging pulls"
+            # a start queued behind the hanging pulls would wait for their timeout; a loaded machine jitters by seconds
+            assert quick <= baseline + 5.0, f"delayed by {quick - baseline:.1f} s beside the hanging pulls"
             for stuck in ("stuck1", "stuck2"):  # still waiting, and still saying so
                 reasons = [c["reason"] for c in _containers(server, stuck)]
                 assert reasons and all("waiting for image" in r for r in reasons), reasons

@@ -1,5 +1,6 @@
 """Hostile input against one real `corral server` process (no hosts): each gets its clear 4xx within a bounded
-time, while a thread polls `/healthz` and every answer must take under 100 ms, and the server's RSS stays under
+time, while a thread polls `/healthz` and every answer must come within 1 s (an event loop blocked by the input shows
+as seconds; a loaded CI machine's scheduling as tenths), and the server's RSS stays under
 300 MB through the body-size test (issue 13, hardening).
 
 - 300 MiB bodies, streamed with and without Content-Length, to an endpoint anyone may call and to an
@@ -35,7 +36,7 @@ from corral.model import protocol
 from tests.integration.servers import ServerProcess, wait_until
 
 MiB = 1024 * 1024
-HEALTHZ_BUDGET_SECONDS = 0.100
+HEALTHZ_BUDGET_SECONDS = 1.0
 RSS_BUDGET_BYTES = 300 * 1000 * 1000
 
 

@@ -128,5 +128,5 @@ def test_the_readme_tour_runs_as_printed_and_ctrl_c_removes_what_it_made(prerequ
         assert env["CORRAL_LOCAL_PREFIX"] not in netns
         links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
         assert env["CORRAL_LOCAL_BRIDGE"] not in links
-        rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
+        rules = subprocess.run(["iptables", "-w", "5", "-S", "FORWARD"], capture_output=True, text=True).stdout
         assert env["CORRAL_LOCAL_BRIDGE"] not in rules

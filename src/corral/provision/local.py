@@ -205,8 +205,8 @@ class LocalHostDriver:
             system.run(["ip", "link", "set", self.bridge, "up"])
             # The root dockerd sets FORWARD's policy to DROP and bridged frames pass through iptables.
             rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
-            if not system.succeeds(["iptables", "-C", *rule]):
-                system.run(["iptables", "-I", *rule])
+            if not system.succeeds(["iptables", "-w", "5", "-C", *rule]):
+                system.run(["iptables", "-w", "5", "-I", *rule])
         return gateway
 
     def _refuse_a_subnet_in_use(self) -> None:
@@ -226,8 +226,8 @@ class LocalHostDriver:
     def remove_bridge(self) -> None:
         with self._locked():
             rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
-            while system.succeeds(["iptables", "-C", *rule]):
-                system.run(["iptables", "-D", *rule])
+            while system.succeeds(["iptables", "-w", "5", "-C", *rule]):
+                system.run(["iptables", "-w", "5", "-D", *rule])
             if _link_exists(self.bridge):
                 system.run(["ip", "link", "delete", self.bridge])
 
