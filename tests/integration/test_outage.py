@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker
 import httpx
@@ -34,6 +35,7 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 connection.execute("ROLLBACK")
 """
+LOCKER_UNTIL_TOLD = LOCKER.replace("time.sleep(float(sys.argv[2]))", "sys.stdin.readline()")  # a line or EOF: release
 
 
 @pytest.fixture
@@ -101,6 +103,12 @@ def _immutable(paths: list[Path]) -> Iterator[None]:
             subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)
 
 
+def _line_within(stream: IO[str], seconds: float) -> str:
+    """The stream's next line, or "" when none came within `seconds`."""
+    ready, _, _ = select.select([stream], [], [], seconds)
+    return stream.readline() if ready else ""
+
+
 def test_a_locked_then_read_only_database_is_503_and_the_host_does_not_flap(outage_server: ServerProcess) -> None:
     server = outage_server
     database = server.data_dir / "corral.db"
@@ -111,7 +119,10 @@ def test_a_locked_then_read_only_database_is_503_and_the_host_does_not_flap(outa
     with _http(server) as http:
         cli: subprocess.Popen[str] | None = None
         locker = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(database), str(LOCK_SECONDS)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", LOCKER_UNTIL_TOLD, str(database)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
@@ -133,9 +144,14 @@ def test_a_locked_then_read_only_database_is_503_and_the_host_does_not_flap(outa
                 assert http.get("/v1/stacks").status_code == 200  # reads answer
                 assert _host(http)["state"] == "active"  # no flap
             assert refused, "no write was refused while the database was locked"
+            assert cli is not None and cli.stderr is not None
+            # the lock holds until the CLI has said it waits (its start takes seconds on a loaded machine)
+            waiting = _line_within(cli.stderr, 60)
+            assert locker.stdin is not None
+            locker.stdin.close()
             assert locker.wait(timeout=LOCK_SECONDS) == 0
-            assert cli is not None
-            _, said = cli.communicate(timeout=60)
+            _, rest = cli.communicate(timeout=60)
+            said = waiting + rest
             assert cli.returncode == 0, said
             assert said.count("\n") == 1 and "the server's database is unavailable" in said, said
             names = [e["name"] for e in http.get("/v1/environments").json()["data"]]

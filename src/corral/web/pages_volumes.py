@@ -76,11 +76,21 @@ def volumes_page(request: Request, session: PageSession) -> HTMLResponse:
 def create_volume(request: Request, session: PostSession, name: FormText = "", driver: FormText = "") -> Response:
     try:
         environment = _environment(session) or "default"
-        session.client().volumes.create(environment, name.strip(), driver=driver.strip() or "local")
-        settle(lambda: any(v["name"] == name.strip() for v in session.client().volumes.list(environment)))
+        created = session.client().volumes.create(environment, name.strip(), driver=driver.strip() or "local")
+        made = {h["name"] for h in created["hosts"] if not h["error"]}
+        settle(lambda: made <= _holders(session, environment, name.strip()))
     except CorralError as exc:
         return _refused(request, session, exc, form={"name": name, "driver": driver})
+    failed = [f"{h['name']}: {h['error']}" for h in created["hosts"] if h["error"]]
+    if failed:  # made where it could be; the hosts that refused are named, not dropped
+        return _page(request, session, error=f"volume {name.strip()} not made on " + "; ".join(failed))
     return RedirectResponse("/ui/volumes", status_code=303)
+
+
+def _holders(session: Session, environment: str, name: str) -> set[str]:
+    """The names of the hosts whose engines report the volume."""
+    listed = session.client().volumes.list(environment)
+    return {h["name"] for v in listed if v["name"] == name for h in v["hosts"]}
 
 
 @router.post("/volumes/{name}/delete")
