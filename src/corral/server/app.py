@@ -64,6 +64,7 @@ from corral.server.services.stack_builds import kept_records, previous_records
 from corral.server.services.stacks import StackService
 from corral.server.shared.event_history import EventHistory
 from corral.server.shared.events import EventBus
+from corral.server.shared.loop_watchdog import LoopWatchdog
 from corral.server.views.stack_views import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
@@ -159,6 +160,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watchdog = None
+        if settings.loop_stall_seconds > 0:  # first: a start that stalls the loop is reported too
+            watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=settings.loop_stall_seconds)
+            watchdog.start()
         bus.start_at(await run_in_threadpool(event_history.open))  # versions go on from the kept history
         bus.bind(asyncio.get_running_loop())
         event_history.start()
@@ -186,6 +191,8 @@ def create_app(
             await hub.stop()
             with contextlib.suppress(Exception):  # a database gone at shutdown loses at most a second of history
                 await event_history.stop()
+            if watchdog is not None:
+                watchdog.stop()
 
     app = FastAPI(
         title="Corral",
