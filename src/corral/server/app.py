@@ -65,6 +65,7 @@ from corral.server.services.stacks import StackService
 from corral.server.shared.event_history import EventHistory
 from corral.server.shared.events import EventBus
 from corral.server.shared.loop_watchdog import LoopWatchdog
+from corral.server.shared.warm_up import warm_up_routing
 from corral.server.views.stack_views import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
@@ -91,7 +92,10 @@ def create_app(
     driver: LocalHostDriver | None = None,
     agent_url: str = "",
     tls: ServerTls | None = None,
+    *,
+    warm_up: bool = False,
 ) -> FastAPI:
+    """The application. `warm_up` (the server process): build the routing before serving (server/shared/warm_up.py)."""
     event_store = EventStore(store)
     event_history = EventHistory(event_store)
     bus = EventBus(recorders=[event_history.record])
@@ -160,8 +164,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:  # before the first client: FastAPI builds its routes lazily, on the loop (server/shared/warm_up.py)
+            await warm_up_routing(app)  # (seconds under load, while uvicorn reads no connection: not watched)
         watchdog = None
-        if settings.loop_stall_seconds > 0:  # first: a start that stalls the loop is reported too
+        if settings.loop_stall_seconds > 0:  # early: a start that stalls the loop is reported too
             watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=settings.loop_stall_seconds)
             watchdog.start()
         bus.start_at(await run_in_threadpool(event_history.open))  # versions go on from the kept history
