@@ -6,23 +6,15 @@ One stack (made through the API) serves the whole module; it is removed at the e
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Response
-from websockets.protocol import CLOSED
-from websockets.typing import Origin
-from websockets.uri import parse_uri
 
 from tests.browser.conftest import unique
+from tests.browser.sockets import open_socket
 from tests.integration.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.integration
@@ -108,62 +100,10 @@ def test_stop_and_start_from_the_page(page, ui_server: ServerProcess, container)
 
 def test_a_foreign_origin_cannot_open_a_shell(ui_server: ServerProcess, container) -> None:
     url = ui_server.ws_url + f"/ui/ws/containers/{container['id']}/exec"
-    status, close_code, data_frames = _open_socket(url, "http://evil.example", ui_server, timeout=HANDSHAKE_TIMEOUT_S)
+    status, close_code, data_frames = open_socket(url, "http://evil.example", ui_server, timeout=HANDSHAKE_TIMEOUT_S)
     assert status == 101  # accepted, then refused with its own close code (a browser sees the code, not a 403)
     assert close_code == 4403
     assert data_frames == []  # not a byte of a shell
-
-
-def _open_socket(url: str, origin: str, server: ServerProcess, timeout: float) -> tuple[int, int | None, list[bytes]]:
-    """Open a websocket as a browser of `origin` would and read until the server closes it: (handshake status, close
-    code, data frames received). Every step has its share of one deadline, so a server that never answers fails the
-    test within `timeout` s, naming the step and with the server's log (websockets' own sync client, after a handshake
-    timeout, can hang in its receiving thread, blocked in an SSL read, until something arrives)."""
-    uri = parse_uri(url)
-    protocol = ClientProtocol(uri, origin=Origin(origin))
-    deadline = time.monotonic() + timeout
-    step = "connecting"
-
-    def remaining() -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        return left
-
-    status, data_frames = 0, []
-    try:
-        raw = socket.create_connection((uri.host, uri.port), timeout=remaining())
-        with contextlib.ExitStack() as stack:
-            sock = stack.enter_context(raw)
-            context = server.ssl_context()
-            if uri.secure and context is not None:
-                step = "in the TLS handshake"
-                raw.settimeout(remaining())
-                sock = stack.enter_context(context.wrap_socket(raw, server_hostname=uri.host))
-            protocol.send_request(protocol.connect())
-            step = "waiting for the handshake response"
-            while protocol.close_rcvd is None and protocol.state is not CLOSED:
-                for data in protocol.data_to_send():
-                    if data:
-                        sock.sendall(data)
-                sock.settimeout(remaining())
-                received = sock.recv(65536)
-                if received:
-                    protocol.receive_data(received)
-                else:
-                    protocol.receive_eof()
-                for event in protocol.events_received():
-                    if isinstance(event, Response):
-                        status, step = event.status_code, "waiting for the close frame"
-                    elif isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
-                        data_frames.append(bytes(event.data))
-            with contextlib.suppress(OSError):  # the close frame's echo: a polite end, not needed by the test
-                for data in protocol.data_to_send():
-                    sock.sendall(data)
-    except TimeoutError:
-        pytest.fail(f"no answer within {timeout} s {step} (server log, last lines):\n{server.log()}")
-    close_code = protocol.close_rcvd.code if protocol.close_rcvd is not None else None
-    return status, close_code, data_frames
 
 
 def _standalone(server: ServerProcess, name: str) -> dict[str, Any] | None:
