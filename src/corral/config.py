@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     catalog_allow_local: bool = False
     # Wall-time budget of rendering one catalog template version (catalog/gotemplate/budget.py).
     template_render_seconds: float = 5.0
+    # A warning with the loop thread's stack when the server's event loop runs nothing for this long
+    # (server/shared/loop_watchdog.py); 0 switches the watchdog off.
+    loop_stall_seconds: float = 2.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -64,6 +64,8 @@ from corral.server.services.stack_builds import kept_records, previous_records
 from corral.server.services.stacks import StackService
 from corral.server.shared.event_history import EventHistory
 from corral.server.shared.events import EventBus
+from corral.server.shared.loop_watchdog import LoopWatchdog
+from corral.server.shared.warm_up import warm_up_routing
 from corral.server.views.stack_views import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
@@ -90,7 +92,10 @@ def create_app(
     driver: LocalHostDriver | None = None,
     agent_url: str = "",
     tls: ServerTls | None = None,
+    *,
+    warm_up: bool = False,
 ) -> FastAPI:
+    """The application. `warm_up` (the server process): build the routing before serving (server/shared/warm_up.py)."""
     event_store = EventStore(store)
     event_history = EventHistory(event_store)
     bus = EventBus(recorders=[event_history.record])
@@ -159,6 +164,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:  # before the first client: FastAPI builds its routes lazily, on the loop (server/shared/warm_up.py)
+            await warm_up_routing(app)  # (seconds under load, while uvicorn reads no connection: not watched)
+        watchdog = None
+        if settings.loop_stall_seconds > 0:  # early: a start that stalls the loop is reported too
+            watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=settings.loop_stall_seconds)
+            watchdog.start()
         bus.start_at(await run_in_threadpool(event_history.open))  # versions go on from the kept history
         bus.bind(asyncio.get_running_loop())
         event_history.start()
@@ -186,6 +197,8 @@ def create_app(
             await hub.stop()
             with contextlib.suppress(Exception):  # a database gone at shutdown loses at most a second of history
                 await event_history.stop()
+            if watchdog is not None:
+                watchdog.stop()
 
     app = FastAPI(
         title="Corral",

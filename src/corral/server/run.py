@@ -137,7 +137,7 @@ def run_server(
     api_url = f"{scheme}://127.0.0.1:{port}" if local else f"{scheme}://{url_host(host)}:{port}"
     ca_file = tls.ca_path if tls is not None else None
     admin_env = update_admin_env(settings.data_dir, api_url, ca_file)
-    app = create_app(settings, store, driver, agent_url, tls)
+    app = create_app(settings, store, driver, agent_url, tls, warm_up=True)
     if extend is not None:
         extend(app, api_url, ca_file)
     print(

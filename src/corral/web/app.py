@@ -231,8 +231,8 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthorized):
         return await _login_required(request, exc)
     session = await run_in_threadpool(request.app.state.sessions.get, request.cookies.get(COOKIE_NAME))
-    if request.headers.get("hx-request"):
-        return render(request, session, "_error.html", exc.status, message=exc.message)
+    if request.headers.get("hx-request"):  # a fragment; still a template to load (file I/O) on first use: a thread
+        return await run_in_threadpool(render, request, session, "_error.html", exc.status, message=exc.message)
     # a full page looks up the environments through /v1 (sync HTTP to this very server): never on the event loop
     return await run_in_threadpool(
         render, request, session, "error.html", exc.status, message=exc.message, unavailable=exc.status == 503
@@ -241,7 +241,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("UI error on %s %s", request.method, request.url.path, exc_info=exc)
-    response = render(request, None, "error.html", 500, message="internal error in the UI (see the server log)")
+    response = await run_in_threadpool(
+        render, request, None, "error.html", 500, message="internal error in the UI (see the server log)"
+    )
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

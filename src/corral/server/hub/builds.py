@@ -262,11 +262,13 @@ class BuildCoordinator:
             host = await self._builder(environment_id, build)
             build.host, build.state, build.started = host.name, "building", time.time()
             build.add(f"building {build.image} for {build.arch} on host {host.name}")
-            context = (self.contexts / f"{build.record.context_digest}.tar").read_bytes()
+            context_file = self.contexts / f"{build.record.context_digest}.tar"
+            # up to 8 MiB read and encoded: off the event loop
+            context = await asyncio.get_running_loop().run_in_executor(None, _encoded_file, context_file)
             spec = build.record.spec
             request: dict[str, object] = {
                 "image": build.image,
-                "context": base64.b64encode(context).decode(),
+                "context": context,
                 "dockerfile": spec.dockerfile,
                 "args": dict(spec.args),
                 "target": spec.target,
@@ -472,6 +474,10 @@ class BuildCoordinator:
                     return str(message.data.get("error") or "")
         finally:
             await self.hub.relay.close_stream(stream)
+
+
+def _encoded_file(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
 
 
 def _acked(message: protocol.Message, acked: int) -> int:
