@@ -4,6 +4,8 @@ the + button, and see a bad compose file refused next to its field with nothing 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,14 +243,17 @@ def test_preview_shows_what_import_and_upgrade_would_do_and_does_nothing(
     assert ui_server.client().stacks.get(scalable["id"])["services"][0]["config_hash"] == config_hash  # unchanged
 
 
-def test_the_stack_page_shows_a_finished_build_and_its_log(page, ui_server: ServerProcess, tmp_path: Path) -> None:
-    name = unique("uibuild")
+def _build_context(tmp_path: Path, dockerfile: str) -> Path:
     (tmp_path / "app").mkdir()
-    (tmp_path / "app" / "Dockerfile").write_text(
-        'FROM corral/busybox\nRUN echo built-for-the-ui\nCMD ["sleep", "3600"]\n'
-    )
+    (tmp_path / "app" / "Dockerfile").write_text(dockerfile)
     compose = tmp_path / "docker-compose.yml"
     compose.write_text("services:\n  app:\n    build: ./app\n")
+    return compose
+
+
+def test_the_stack_page_shows_a_finished_build_and_its_log(page, ui_server: ServerProcess, tmp_path: Path) -> None:
+    name = unique("uibuild")
+    compose = _build_context(tmp_path, 'FROM corral/busybox\nRUN echo built-for-the-ui\nCMD ["sleep", "3600"]\n')
     try:
         ui_server.cli("up", "-f", str(compose), "-s", name, "--timeout", "180")
         stack_id = ui_server.client().stacks.find("default", name)["id"]
@@ -261,5 +266,82 @@ def test_the_stack_page_shows_a_finished_build_and_its_log(page, ui_server: Serv
         log.locator("summary").click()
         expect(log.locator("pre")).to_contain_text("Step 2/3 : RUN echo built-for-the-ui")
         expect(log.locator(".stream-status")).to_have_text("end of log")
+
+        # A read that fails (here: the browser offline; in CI, Chromium dropping the request because a test host's
+        # bridge changed the machine's network) is shown with its reason, and read again without another click.
+        page.reload()
+        page.context.set_offline(True)
+        try:
+            log.locator("summary").click()
+            expect(log.locator(".stream-status")).to_contain_text("cannot read the log")
+            expect(log.locator(".stream-status")).to_contain_text("trying again")
+            expect(log.locator("pre")).to_have_text("")
+        finally:
+            page.context.set_offline(False)
+        expect(log.locator("pre")).to_contain_text("Step 2/3 : RUN echo built-for-the-ui", timeout=20_000)
+        expect(log.locator(".stream-status")).to_have_text("end of log")
+
+        # The same dropped request earlier: the page's script itself fails to load (a network failure, not a made-up
+        # answer). The page asks for it again and the log still shows, though the click came before the script ran.
+        dropped: list[str] = []
+
+        def drop_the_first(route: Any) -> None:
+            if dropped:
+                route.continue_()
+            else:
+                dropped.append(route.request.url)
+                route.abort("internetdisconnected")
+
+        page.route("**/ui/static/builds.js", drop_the_first)
+        page.reload()
+        log.locator("summary").click()
+        expect(log.locator("pre")).to_contain_text("Step 2/3 : RUN echo built-for-the-ui", timeout=20_000)
+        expect(log.locator(".stream-status")).to_have_text("end of log")
+        assert len(dropped) == 1
+        page.unroute("**/ui/static/builds.js")
     finally:
+        _remove_stacks(ui_server, {name})
+
+
+def test_a_build_log_opened_while_it_runs_follows_it_and_the_row_turns_built(
+    page, ui_server: ServerProcess, tmp_path: Path
+) -> None:
+    name = unique("uibuildrun")
+    compose = _build_context(
+        tmp_path,
+        "FROM corral/busybox\nRUN echo slow-step-begins && sleep 10\nRUN echo after-the-slow-step\n"
+        'CMD ["sleep", "3600"]\n',
+    )
+    # `corral up` follows the build to its end: run it aside and open the page while the build runs
+    up = subprocess.Popen(
+        [sys.executable, "-m", "corral", "up", "-d", "-f", str(compose), "-s", name],
+        env=ui_server.cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        stack = wait_until("the stack", lambda: ui_server.client().stacks.find("default", name), timeout=60)
+        wait_until("its build", lambda: ui_server.client().stacks.builds(stack["id"]), timeout=60)
+        page.goto(f"/ui/stacks/{stack['id']}")
+        row = page.locator("#stack-builds tr.build-row")
+        expect(row).to_have_count(1)
+        state = row.locator("[data-state]")
+        assert state.get_attribute("data-state") in ("queued", "waiting", "building")  # the page came before its end
+        log = page.locator("#stack-builds details.build-log")
+        expect(log).to_have_attribute("open", "")  # a running build's log is open and followed
+        log.evaluate("details => { details.dataset.marker = 'kept'; }")  # a re-rendered table would lose it
+        expect(log.locator("pre")).to_contain_text("Step 2/4 : RUN echo slow-step-begins", timeout=60_000)
+        expect(log.locator("pre")).to_contain_text("Step 3/4 : RUN echo after-the-slow-step", timeout=120_000)
+        expect(log.locator(".stream-status")).to_have_text("end of log")
+        expect(state).to_have_text("built")  # the rows follow the build; the open log stays as it was
+        expect(log).to_have_attribute("data-marker", "kept")
+        expect(log).to_have_attribute("open", "")
+        expect(log.locator("pre")).to_contain_text("Step 2/4 : RUN echo slow-step-begins")
+        output, _ = up.communicate(timeout=120)
+        assert up.returncode == 0, output
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
         _remove_stacks(ui_server, {name})

@@ -166,6 +166,13 @@ def stack_page(
     )
 
 
+@router.get("/stacks/{stack_id}/builds")
+def stack_builds(request: Request, stack_id: str, session: PageSession) -> HTMLResponse:
+    """The builds' table alone: the stack page's script patches its rows in place (the open logs stay)."""
+    builds = session.client().stacks.builds(stack_id)
+    return render(request, session, "_stack_builds.html", stack={"id": stack_id}, builds=builds)
+
+
 @router.get("/stacks/{stack_id}/builds/{build_id}/log")
 async def build_log(stack_id: str, build_id: str, session: PageSession) -> Response:
     """A build's log as plain text from its first kept line, live until the build ends (relayed from

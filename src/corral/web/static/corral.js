@@ -46,6 +46,26 @@
     };
   }
 
+  // A page script marked data-reload that failed to load is asked for again, a few times, after a pause: Chromium
+  // drops every request in flight when the machine's network changes (net::ERR_NETWORK_CHANGED, e.g. Docker adding a
+  // bridge), and a page whose script never came would sit inert (a build's log box that opens empty). Deferred
+  // scripts run in order, so this listener is in place before a later page script's failure is reported. Only
+  // scripts that start whenever they run (not only at DOMContentLoaded) are marked.
+  var SCRIPT_TRIES = 5;
+  window.addEventListener("error", function (event) {
+    var failed = event.target;
+    if (!failed || failed.tagName !== "SCRIPT" || !failed.hasAttribute("data-reload")) return;
+    var tries = Number(failed.getAttribute("data-tries") || "1");
+    if (tries >= SCRIPT_TRIES) return;
+    setTimeout(function () {
+      var again = document.createElement("script");
+      again.src = failed.src;
+      again.setAttribute("data-reload", "");
+      again.setAttribute("data-tries", String(tries + 1));
+      failed.replaceWith(again);
+    }, 500 * tries);
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () {
     connect(1000);
     document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
