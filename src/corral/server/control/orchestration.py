@@ -22,7 +22,6 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -344,24 +343,22 @@ class Orchestrator:
         certificates = await run_in_threadpool(
             certificates_by_host, self.certificates, self.reads.snapshot().services(), desired
         )
-        # every host's set is encoded (its digest) at every pass, and a changed one diffed and encoded again: with
-        # hundreds of containers a host, tens of milliseconds of CPU each, so off the event loop
-        digests = await run_in_threadpool(_digests, host_ids, desired, registries, secrets, certificates)
         for host_id in host_ids:
-            digest = digests[host_id]
+            sending = [desired[host_id], registries.get(host_id, []), secrets.get(host_id, {})]
+            sending.append(certificates.get(host_id, {}))
+            digest = json.dumps(sending, sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
                 continue
             session = self.hub.sessions.get(host_id)
             held = self._held.pop(host_id, None) if session is not None and session.deltas else None
             extras = deltas.Extras(registries.get(host_id, []), secrets.get(host_id, {}), certificates.get(host_id, {}))
-            data, text, entries = await run_in_threadpool(
-                _desired_encoded, desired[host_id], revision, extras, held, next(self._versions)
-            )
-            sent = await self.hub.send_encoded(host_id, text)
+            data = deltas.desired_message(desired[host_id], revision, extras, held, next(self._versions))
+            sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest
                 self.revisions.sent(host_id, revision, desired[host_id])
                 if session is not None and session.deltas:
+                    entries = deltas.by_slot(desired[host_id])
                     self._held[host_id] = deltas.Held(data["version"], entries, extras.digest())
 
     async def _on_ack(self, host_id: str, data: dict[str, Any]) -> None:
@@ -398,33 +395,6 @@ class Orchestrator:
         await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)
         self.trigger()
-
-
-def _digests(
-    host_ids: Iterable[str],
-    desired: Mapping[str, list[dict[str, Any]]],
-    registries: Mapping[str, list[dict[str, str]]],
-    secrets: Mapping[str, Mapping[str, Any]],
-    certificates: Mapping[str, Mapping[str, Any]],
-) -> dict[str, str]:
-    """Per host, what it is sent (its set and extras) as canonical JSON: a host whose digest did not change since
-    the last push gets nothing."""
-    return {
-        host_id: json.dumps(
-            [desired[host_id], registries.get(host_id, []), secrets.get(host_id, {}), certificates.get(host_id, {})],
-            sort_keys=True,
-        )
-        for host_id in host_ids
-    }
-
-
-def _desired_encoded(
-    containers: list[dict[str, Any]], revision: float, extras: deltas.Extras, held: deltas.Held | None, version: int
-) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    """The `desired` message's data (full set or delta against `held`), encoded, and the set by slot (what a
-    delta-taking agent holds once it got it)."""
-    data = deltas.desired_message(containers, revision, extras, held, version)
-    return data, protocol.Message(protocol.DESIRED, data).encode(), deltas.by_slot(containers)
 
 
 def _log_plan(plan: EnvironmentPlan) -> None:
