@@ -31,7 +31,10 @@
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var url = scheme + location.host + path + (env ? "?environment=" + encodeURIComponent(env) : "");
     var socket = new WebSocket(url);
-    socket.onopen = function () { setStatus("on"); delay = 1000; };
+    // every (re)connection refreshes the live regions once: events sent before the socket opened (the page was
+    // rendered a moment earlier) or while it was down are not replayed, and the regions would stay stale until the
+    // next change
+    socket.onopen = function () { setStatus("on"); delay = 1000; changed(); };
     socket.onmessage = function (message) {
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
@@ -65,6 +68,18 @@
       failed.replaceWith(again);
     }, 500 * tries);
   }, true);
+
+  // A live region's refresh that failed on the network (the server restarting, or Chromium's ERR_NETWORK_CHANGED
+  // dropping requests in flight) is asked for again, backing off to 15 s; otherwise a region whose last refresh
+  // failed would show a stale state until some later event.
+  var retryDelay = 1000;
+  document.addEventListener("htmx:sendError", function () {
+    setTimeout(changed, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 15000);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail && event.detail.successful) retryDelay = 1000;
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     connect(1000);
