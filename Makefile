@@ -15,7 +15,7 @@ demo: setup
 check: setup
 	bash scripts/test.sh check
 
-# Everything, as CI runs it: the gates, the in-process tier (xdist), the integration and browser tier, the fault tier.
+# Everything, as CI runs it: the gates, the in-process tier (xdist), the integration tier (xdist), the browser tier, the fault tier.
 test: setup
 	bash scripts/test.sh
 
