@@ -11,9 +11,7 @@ rounds go on as the agent's would until the push is done, and HAProxy must then 
 from __future__ import annotations
 
 import contextlib
-import io
 import secrets
-import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 
@@ -27,6 +25,7 @@ from corral.model.lb import LbConfig, PortRule, lb_config_to_dict
 from corral.model.network import ContainerRecord, HostNetwork, NetworkSettings, NetworkState, ServiceRecord
 from corral.runtime.containers import container_pid
 from corral.runtime.docker_engine import DockerEngine
+from corral.runtime.files import put_file
 from tests.integration.conftest import ROOT_DOCKER_HOST, skip_or_fail
 from tests.integration.servers import wait_until
 
@@ -47,17 +46,6 @@ frontend health
     mode http
     monitor-uri /
 """
-
-
-def _tar(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _state(lb_container: str) -> NetworkState:
@@ -89,6 +77,7 @@ def start_haproxy(prerequisites: None, root_engine: DockerEngine) -> Iterator[St
     except docker.errors.ImageNotFound:
         client.close()
         skip_or_fail(f"image {IMAGE} is missing (scripts/images.sh builds it)")
+    engine = DockerEngine(ROOT_DOCKER_HOST)
     run = f"corral-test-lb-reload-{secrets.token_hex(3)}"
     started: list[str] = []
 
@@ -99,7 +88,8 @@ def start_haproxy(prerequisites: None, root_engine: DockerEngine) -> Iterator[St
         files = {"slow.lua": f'os.execute("sleep {START_SECONDS}")\n'}
         if config is not None:
             files["haproxy.cfg"] = config
-        container.put_archive(CONFIG_DIR, _tar(files))
+        for file_name, text in files.items():
+            put_file(engine, name, f"{CONFIG_DIR}/{file_name}", text.encode())
         container.start()
         return name
 
@@ -109,6 +99,7 @@ def start_haproxy(prerequisites: None, root_engine: DockerEngine) -> Iterator[St
         for row in client.api.containers(all=True, filters={"label": f"io.corral.test-run={run}"}):
             with contextlib.suppress(docker.errors.NotFound):
                 client.api.remove_container(row["Id"], force=True)
+        engine.close()
         client.close()
 
 
