@@ -1,15 +1,22 @@
-"""P3 (issue 8): the API under load. A real `corral server` (temp data dir, SQLite, local driver off) whose state holds
-H hosts and C containers, with every host's agent simulated by a real websocket client speaking the real protocol
-(hello -> welcome, snapshot; each `desired` answered with a snapshot reporting its containers running), all from one
-asyncio process. Then 20 concurrent clients call the list endpoints (containers, hosts, stacks, services) and a
-mutating call (POST /v1/services/{id}/scale, +1 / -1) for a while; the script reports p50 / p99 of each.
+"""P3 (issues 8 and 15): the API under load. A real `corral server` (temp data dir, SQLite, local driver off) whose
+state holds H hosts and C containers (defaults: the issue's full size, 1,000 hosts and 30,000 containers), with every
+host's agent simulated by a real websocket client speaking the real protocol (hello -> welcome, snapshot; each
+`desired` answered with a snapshot reporting its containers running). Then 20 concurrent clients call the list
+endpoints (a page of 100 of containers, services, stacks and hosts; the unpaged list of every container) and a
+mutating call (POST /v1/services/{id}/scale, +1 / -1) for a while, while one client watches the events websocket and
+the agents report container changes (the time from an agent's report to its event is the fourth figure).
 
 Why simulated agents: 1,000 hosts with dockerd each do not fit on one machine, but the server cannot tell the
-difference: it receives the same messages over the same websocket.
+difference: it receives the same messages over the same websocket. Why the API clients run in a process of their
+own: the agents' process parses every message the server pushes, and a client sharing its event loop would time
+that parsing too. Why only the first agent keeps a copy of the network state (the others follow and acknowledge its
+versions, as C1M's do): 1,000 copies of 30,000 records would measure this script, not the server.
 
-Run: .venv/bin/python bench/api_load.py [--hosts 1000 --containers 30000 --clients 20 --seconds 30] [--json]
-Targets: mutating p99 <= 50 ms, list p99 <= 250 ms. Peers: Kubernetes' mutating API SLO (p99 <= 1 s), Swarm's
-p99 scheduling of 400 ms with 30,000 containers on 1,000 nodes.
+Run: .venv/bin/python bench/api_load.py [--hosts 1000 --containers 30000 --clients 20 --seconds 20]
+     [--profile FILE] [--json]
+Targets (issue 15): mutating p99 <= 50 ms, a page of 100 p99 <= 50 ms, every container unpaged p99 <= 500 ms, agent
+report to event p99 <= 200 ms, no call over 1 s. Peers: Kubernetes' mutating API SLO (p99 <= 1 s), Swarm's p99
+scheduling of 400 ms with 30,000 containers on 1,000 nodes.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import shutil
+import signal
 import socket
 import ssl
 import statistics
@@ -29,22 +39,35 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import websockets
 
 from corral.model import deltas, protocol
 from corral.model.network_deltas import Parts, apply_network
 
 MUTATING_TARGET_MS = 50.0
-LIST_TARGET_MS = 250.0
+PAGE_TARGET_MS = 50.0
+UNPAGED_TARGET_MS = 500.0
+EVENT_TARGET_MS = 200.0
+SLOWEST_TARGET_MS = 1000.0
 K8S_MUTATING_P99_MS = 1000.0
 SWARM_SCHEDULING_P99_MS = 400.0
 PER_SERVICE = 50
 SERVICES_PER_STACK = 5
-LIST_CALLS = ("/v1/containers", "/v1/containers?limit=100", "/v1/hosts", "/v1/stacks", "/v1/services")
+PAGE_CALLS = ("/v1/containers?limit=100", "/v1/services?limit=100", "/v1/stacks?limit=100", "/v1/hosts?limit=100")
+UNPAGED_CALLS = ("/v1/containers",)
+LIST_CALLS = (*PAGE_CALLS, *UNPAGED_CALLS)
+# model/quotas.py MAX_LIMIT: the default quotas stop at 10,000 containers per environment
+RAISED_QUOTAS = {
+    f"CORRAL_QUOTA_{name}": "1000000"
+    for name in ("SERVICES_PER_STACK", "SERVICES_PER_ENVIRONMENT", "CONTAINERS_PER_STACK", "CONTAINERS_PER_ENVIRONMENT")
+}
+EVENT_PROBE_SECONDS = 0.25  # how often an agent reports a container change during the load
 
 
 def free_port() -> int:
@@ -57,6 +80,7 @@ class Server:
     """A `corral server` subprocess in a temp data dir; stopped by its PID."""
 
     def __init__(self, prefix: str = "corral-bench-p3-", **env: str) -> None:
+        self.kept_log = Path(tempfile.gettempdir()) / f"{prefix}server.log"  # the last run's log, kept by `stop`
         self.data_dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.env = env  # more CORRAL_* settings (C1M raises the quotas)
         self.port = free_port()
@@ -72,8 +96,7 @@ class Server:
             "CORRAL_LOCAL_DRIVER": "0",
             "CORRAL_HEARTBEAT_SECONDS": "300",  # simulated agents stay silent between messages
             "CORRAL_HOST_GRACE_SECONDS": "3600",
-            "CORRAL_AGENT_OVERLAY": "0",
-            "CORRAL_DEFAULT_SUBNET": "198.19.0.0/16",
+            "CORRAL_AGENT_OVERLAY": "0",  # no agent builds an overlay: the product's default subnet is IPAM only
             **self.env,
         }
         log = open(self.data_dir / "server.log", "wb")  # noqa: SIM115 - handed to the child
@@ -104,6 +127,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        with contextlib.suppress(OSError):
+            shutil.copyfile(self.data_dir / "server.log", self.kept_log)
+            _progress(f"server log: {self.kept_log}")
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
@@ -158,7 +184,7 @@ class Agent:
             await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": running}).encode())  # after a reconnect
             connected.set()
             async for raw in ws:
-                message = protocol.decode(raw)
+                message = _decode(raw)
                 self.messages += 1
                 self.bytes += len(raw)
                 self.received[message.type] = self.received.get(message.type, 0) + len(raw)
@@ -219,6 +245,48 @@ class Agent:
     async def resync_network(self) -> None:
         """Ask for the full network state (a gap, as an agent would): its size is the figure deltas compare to."""
         await self.ws.send(protocol.Message(protocol.ACK, {"network": self.network_version, "resync": True}).encode())
+
+
+def _decode(raw: str | bytes) -> protocol.Message:
+    """The server's message as `protocol.decode` reads it, parsed with orjson: a thousand simulated agents share this
+    process, and the standard library's parser would make the benchmark measure itself."""
+    body = orjson.loads(raw)
+    return protocol.Message(type=body["type"], data=body.get("data", {}), id=body.get("id", ""))
+
+
+async def keep_connected(
+    agent: Agent, url: str, connected: asyncio.Event, trust: ssl.SSLContext, reconnects: Counter[str]
+) -> None:
+    """As a real agent (agent/session.py): a dropped connection is opened again after a short backoff, with a hello
+    and a snapshot of the containers it runs; the versions it held are gone, so the server sends full states."""
+    event = connected
+    while True:
+        try:
+            await agent.run(url, event, trust)
+            why = "closed by the server"
+        except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
+            why = getattr(getattr(exc, "rcvd", None), "reason", "") or type(exc).__name__
+        reconnects[why] += 1
+        agent.desired_version = agent.network_version = None
+        agent.network = None
+        event = asyncio.Event()
+        await asyncio.sleep(1.0 + random.random())  # noqa: S311 - jitter, not a secret
+
+
+async def connect_agents(
+    server: Server, client: httpx.AsyncClient, agents: list[Agent], reconnects: Counter[str]
+) -> None:
+    """Register every agent with a new registration token and connect them all (each kept connected)."""
+    reply = await client.post("/v1/environments/default/registration-tokens", json={"description": "bench"})
+    reply.raise_for_status()
+    token = reply.json()["token"]
+    await register_agents(client, agents, token)
+    events = [asyncio.Event() for _ in agents]
+    trust = server.ssl()
+    for agent, event in zip(agents, events, strict=True):
+        agent.task = asyncio.create_task(keep_connected(agent, server.url, event, trust, reconnects))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout=600)
 
 
 async def register_agents(client: httpx.AsyncClient, agents: list[Agent], token: str) -> None:
@@ -316,8 +384,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def load(
-    url: str, auth: str, clients: int, seconds: float, services: list[dict[str, Any]], trust: ssl.SSLContext
-) -> dict[str, list]:
+    url: str, auth: str, clients: int, seconds: float, services: list[dict[str, Any]], ca_file: str
+) -> dict[str, list[float]]:
+    """`clients` concurrent API clients for `seconds`: each calls the list calls and a scale in turn; call -> ms."""
+    trust = ssl.create_default_context(cafile=ca_file)
     timings: dict[str, list[float]] = {path: [] for path in (*LIST_CALLS, "scale")}
     scales = {s["id"]: s["scale"] for s in services}
     deadline = time.monotonic() + seconds
@@ -345,13 +415,87 @@ async def load(
     return timings
 
 
+def load_in_own_process(*args: Any) -> dict[str, list[float]]:
+    """`load` in a process of its own (run by a process pool: the agents' event loop must not time the calls)."""
+    return asyncio.run(load(*args))
+
+
+class EventProbe:
+    """The time from an agent's container report to its event on the events websocket: every
+    `EVENT_PROBE_SECONDS`, the next agent reports one of its containers with a new status, and a client watching
+    `/v1/events` notes when the event that carries that status arrives."""
+
+    def __init__(self, server: Server, agents: list[Agent]) -> None:
+        self.server = server
+        self.agents = agents
+        self.sent: dict[str, float] = {}  # status -> when the agent sent it
+        self.latencies: list[float] = []
+        self.watching = asyncio.Event()
+
+    async def watch(self) -> None:
+        url = self.server.url.replace("https://", "wss://") + "/v1/events"
+        headers = {"Authorization": self.server.auth}
+        async with websockets.connect(
+            url, ssl=self.server.ssl(), additional_headers=headers, max_size=None, open_timeout=120
+        ) as ws:
+            self.watching.set()
+            async for raw in ws:
+                event = json.loads(raw)
+                status = (event.get("data") or {}).get("status", "")
+                sent = self.sent.pop(status, None) if event.get("resource_type") == "container" else None
+                if sent is not None:
+                    self.latencies.append((time.perf_counter() - sent) * 1000)
+
+    async def report(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        number = 0
+        while time.monotonic() < deadline:
+            agent = self.agents[number % len(self.agents)]
+            running = [item for item in agent.entries.values() if item["running"]]
+            if running and agent.ws is not None:
+                container = _running(running[number % len(running)], agent.created)
+                container["status"] = f"Up (probe {number})"
+                self.sent[container["status"]] = time.perf_counter()
+                await agent.ws.send(protocol.Message(protocol.CONTAINER, {"container": container}).encode())
+            number += 1
+            await asyncio.sleep(EVENT_PROBE_SECONDS)
+
+
+class ServerProfile:
+    """py-spy of the server (our own venv's, on our own server's PID) into `path`, raw (collapsed) format; nothing
+    without a path."""
+
+    def __init__(self, pid: int, path: str | None) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        if path:
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--pid", str(pid), "--rate", "50", "--nonblocking", "--format", "raw"]
+            self.process = subprocess.Popen(
+                [*command, "--output", path],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # `timeout` signals its process group: py-spy writes only on our SIGINT
+            )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=60)
+            self.process = None
+
+
 async def scenario(args: argparse.Namespace) -> dict[str, Any]:
-    server = Server()
+    server = Server(**RAISED_QUOTAS)
     agents = [Agent(i) for i in range(args.hosts)]
     for agent in agents:
         agent.deltas = args.deltas
+    for agent in agents[1:]:
+        agent.track_network = False
+    profile: ServerProfile | None = None
+    reconnects: Counter[str] = Counter()  # why agents' connections dropped (each one reconnects, as a real agent)
     try:
         server.start()
+        assert server.process is not None
         headers = {"Authorization": server.auth}
         # idle connections expire before the server's keep-alive closes them (uvicorn: 5 s)
         limits = httpx.Limits(keepalive_expiry=1.0)
@@ -359,37 +503,69 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
         async with httpx.AsyncClient(
             base_url=server.url, headers=headers, timeout=120, limits=limits, verify=trust
         ) as client:
-            reply = await client.post("/v1/environments/default/registration-tokens", json={"description": "bench"})
-            reply.raise_for_status()
-            token = reply.json()["token"]
             started = time.monotonic()
-            await register_agents(client, agents, token)
-            events = [asyncio.Event() for _ in agents]
-            for agent, event in zip(agents, events, strict=True):
-                agent.task = asyncio.create_task(agent.run(server.url, event, trust))
-                await asyncio.sleep(0)
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout=300)
+            await connect_agents(server, client, agents, reconnects)
             setup_hosts = time.monotonic() - started
+            _progress(f"P3: {args.hosts} agents connected in {setup_hosts:.1f} s")
             stacks = max(1, args.containers // (PER_SERVICE * SERVICES_PER_STACK))
             started = time.monotonic()
             for number in range(stacks):
                 compose, rancher = compose_of(number, SERVICES_PER_STACK)
                 body = {"name": f"bench{number:03d}", "compose": compose, "rancher_compose": rancher}
-                (await client.post("/v1/stacks", json=body)).raise_for_status()
+                reply = await client.post("/v1/stacks", json=body)
+                if reply.is_error:
+                    raise RuntimeError(f"POST /v1/stacks {body['name']}: {reply.status_code} {reply.text[:500]}")
             want = stacks * SERVICES_PER_STACK * PER_SERVICE
             deadline = time.monotonic() + args.settle_timeout
+            last_print = time.monotonic()
             while sum(a.running for a in agents) < want:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"only {sum(a.running for a in agents)} of {want} containers running")
-                if any(a.task is not None and a.task.done() for a in agents):
-                    failed = next(a for a in agents if a.task is not None and a.task.done())
-                    raise RuntimeError(f"agent {failed.name} stopped: {failed.task.exception()!r}")  # type: ignore[union-attr]
+                    running = sum(a.running for a in agents)
+                    _progress(f"P3: only {running} of {want} running after {args.settle_timeout:g} s; {reconnects}")
+                    return {
+                        "hosts": args.hosts,
+                        "containers": want,
+                        "settled": False,
+                        "running_at_timeout": running,
+                        "settle_timeout_seconds": args.settle_timeout,
+                        "setup_hosts_seconds": round(setup_hosts, 1),
+                        "reconnects": dict(reconnects),
+                    }
+                if time.monotonic() - last_print >= 10:
+                    last_print = time.monotonic()
+                    _progress(f"  {last_print - started:6.1f} s: {sum(a.running for a in agents)} of {want} running")
                 await asyncio.sleep(0.5)
             setup_containers = time.monotonic() - started
-            services = (await client.get("/v1/services")).json()["data"]
+            _progress(f"P3: {want} containers running in {setup_containers:.1f} s")
+            services = await _all_pages(client, "/v1/services")
             scale_by_one = await _scale_by_one(client, agents, services[0], want)
-        timings = await load(server.url, server.auth, args.clients, args.seconds, services, trust)
+        probe = EventProbe(server, agents)
+        watcher = asyncio.create_task(probe.watch())
+        await asyncio.wait_for(probe.watching.wait(), timeout=120)
+        profile = ServerProfile(server.process.pid, args.profile)
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of this process's agents
+        with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            calls = asyncio.get_running_loop().run_in_executor(
+                pool,
+                load_in_own_process,
+                server.url,
+                server.auth,
+                args.clients,
+                args.seconds,
+                services,
+                str(server.ca_file),
+            )
+            await asyncio.sleep(2.0)  # the clients' process starts (a spawned interpreter imports httpx first)
+            await probe.report(args.seconds)
+            timings = await calls
+        profile.stop()
+        await asyncio.sleep(1.0)  # the last probes' events
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        timings["event"] = probe.latencies
     finally:
+        if profile is not None:
+            profile.stop()
         for agent in agents:
             if agent.task is not None:
                 agent.task.cancel()
@@ -400,6 +576,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
             "count": len(values),
             "p50_ms": round(statistics.median(values), 1) if values else None,
             "p99_ms": round(percentile(values, 0.99), 1),
+            "max_ms": round(max(values), 1) if values else None,
         }
         for call, values in timings.items()
     }
@@ -411,33 +588,93 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
         "setup_hosts_seconds": round(setup_hosts, 1),
         "setup_containers_seconds": round(setup_containers, 1),
         "deltas": args.deltas,
+        "settled": True,
+        "reconnects": dict(reconnects),
         "scale_by_one": scale_by_one,
         "calls": report,
     }
 
 
+async def _all_pages(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
+    """Every item of a paged collection (`limit`, then the `continue` token each page gives)."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, str] = {"limit": "1000"}
+    while True:
+        reply = await client.get(path, params=params)
+        reply.raise_for_status()
+        page = reply.json()
+        items.extend(page["data"])
+        token = page.get("continue")
+        if not token:
+            return items
+        params = {"limit": "1000", "continue": token}
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _unsettled(detail: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """The result when the containers never all ran: no latency was measured, and the table says why."""
+    result: dict[str, Any] = {
+        "benchmark": "P3",
+        "title": "API under load",
+        "figure": None,
+        "unit": "ms",
+        "target": MUTATING_TARGET_MS,
+        "target_text": "mutating and page-of-100 p99 <= 50 ms, unpaged containers <= 500 ms, event <= 200 ms, "
+        "no call over 1 s",
+        "met": False,
+        "error": f"set-up did not finish: {detail['running_at_timeout']} of {detail['containers']} containers "
+        f"running on {detail['hosts']} simulated hosts after {detail['settle_timeout_seconds']:g} s; agent "
+        f"reconnects: {detail['reconnects'] or 'none'}",
+        **detail,
+    }
+    print(f"P3 API under load: {result['error']}")
+    if as_json:
+        print(json.dumps(result))
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", type=int, default=200)
-    parser.add_argument("--containers", type=int, default=6000)
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--containers", type=int, default=30000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the clients call the API")
-    parser.add_argument("--settle-timeout", type=float, default=600.0)
+    parser.add_argument("--settle-timeout", type=float, default=300.0, help="for all containers to run (s)")
     parser.add_argument("--no-deltas", dest="deltas", action="store_false", help="agents take full states only")
+    parser.add_argument("--profile", default="", help="py-spy the server during the load into FILE (raw format)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     detail = asyncio.run(scenario(args))
+    if not detail["settled"]:
+        return _unsettled(detail, args.json)
     calls = detail["calls"]
-    mutating = calls["scale"]["p99_ms"]
-    list_p99 = max(calls[c]["p99_ms"] for c in LIST_CALLS)
-    met = mutating <= MUTATING_TARGET_MS and list_p99 <= LIST_TARGET_MS
+    figures = {
+        "mutating_p99_ms": calls["scale"]["p99_ms"],
+        "page_p99_ms": max(calls[c]["p99_ms"] for c in PAGE_CALLS),
+        "unpaged_p99_ms": max(calls[c]["p99_ms"] for c in UNPAGED_CALLS),
+        "event_p99_ms": calls["event"]["p99_ms"],
+        "slowest_call_ms": max(calls[c]["max_ms"] or 0.0 for c in (*LIST_CALLS, "scale")),
+    }
+    targets = {
+        "mutating_p99_ms": MUTATING_TARGET_MS,
+        "page_p99_ms": PAGE_TARGET_MS,
+        "unpaged_p99_ms": UNPAGED_TARGET_MS,
+        "event_p99_ms": EVENT_TARGET_MS,
+        "slowest_call_ms": SLOWEST_TARGET_MS,
+    }
+    met = all(figures[name] <= limit for name, limit in targets.items())
+    mutating = figures["mutating_p99_ms"]
     result: dict[str, Any] = {
         "benchmark": "P3",
         "title": "API under load",
         "figure": mutating,
         "unit": "ms",
         "target": MUTATING_TARGET_MS,
-        "target_text": "mutating p99 <= 50 ms and list p99 <= 250 ms",
+        "target_text": "mutating and page-of-100 p99 <= 50 ms, unpaged containers <= 500 ms, event <= 200 ms, "
+        "no call over 1 s",
         "met": met,
         "peers": {
             "kubernetes_mutating_p99_slo_ms": K8S_MUTATING_P99_MS,
@@ -447,8 +684,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "mutating_p99_vs_kubernetes_slo": round(mutating / K8S_MUTATING_P99_MS, 3),
             "mutating_p99_vs_swarm": round(mutating / SWARM_SCHEDULING_P99_MS, 3),
         },
-        "mutating_p99_ms": mutating,
-        "list_p99_ms": list_p99,
+        **figures,
+        "targets": targets,
         **detail,
     }
     print(
@@ -456,12 +693,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{detail['clients']} clients for {detail['load_seconds']:g} s "
         f"(setup: hosts {detail['setup_hosts_seconds']} s, containers {detail['setup_containers_seconds']} s)"
     )
-    for call, figures in calls.items():
-        print(f"  {call:<16} n={figures['count']:<5} p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms")
-    print(
-        f"  mutating p99 {mutating} ms (target <= {MUTATING_TARGET_MS:g}), list p99 {list_p99} ms "
-        f"(target <= {LIST_TARGET_MS:g}): {'met' if met else 'NOT met'}; Kubernetes SLO 1 s, Swarm 400 ms"
-    )
+    for call, numbers in calls.items():
+        print(
+            f"  {call:<26} n={numbers['count']:<5} p50 {numbers['p50_ms']} ms  p99 {numbers['p99_ms']} ms  "
+            f"max {numbers['max_ms']} ms"
+        )
+    for name, limit in targets.items():
+        print(
+            f"  {name:<18} {figures[name]:>9} (target <= {limit:g}): {'met' if figures[name] <= limit else 'NOT met'}"
+        )
+    print("  peers: Kubernetes' mutating SLO 1 s, Swarm's scheduling p99 400 ms")
     if args.json:
         print(json.dumps(result))
     return result

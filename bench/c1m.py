@@ -26,11 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import resource
 import signal
-import ssl
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -39,8 +36,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import websockets
-from api_load import Agent, Server, _scale_by_one, register_agents  # bench/ is the script's directory: P3's simulator
+from api_load import (
+    RAISED_QUOTAS,
+    Agent,
+    Server,
+    ServerProfile,
+    _progress,
+    _scale_by_one,
+    connect_agents,
+)  # bench/ is the script's directory: P3's simulator
 
 FULL_AGENTS = 5000
 FULL_SERVICES = 1000
@@ -49,11 +53,6 @@ TARGET_SECONDS = 300.0
 TARGET_RSS_BYTES = 4 * 2**30
 TARGET_SCALE_BYTES = 2048
 NOMAD_C1M_SECONDS = 300.0
-# P3's 198.19.0.0/16 holds 256 hosts' /24 slices: agents past the 256th got no overlay address, and the
-# containers placed on them never started. Only numbers in the server's database: the simulated agents build no
-# overlay (CORRAL_AGENT_OVERLAY=0) and no packet is sent to these addresses.
-SUBNET = "10.0.0.0/8"
-QUOTA = "1000000"  # model/quotas.py MAX_LIMIT: the default quotas stop at 10,000 containers per environment
 
 
 def compose_of(stack: int, services: int, per_service: int) -> tuple[str, str]:
@@ -203,42 +202,6 @@ async def _server_running(client: httpx.AsyncClient) -> int:
             return running
 
 
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-async def _keep_connected(
-    agent: Agent, url: str, connected: asyncio.Event, trust: ssl.SSLContext, reconnects: Counter[str]
-) -> None:
-    """As a real agent (agent/session.py): a dropped connection is opened again after a short backoff, with a hello
-    and a snapshot of the containers it runs; the versions it held are gone, so the server sends full states."""
-    event = connected
-    while True:
-        try:
-            await agent.run(url, event, trust)
-            why = "closed by the server"
-        except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
-            why = getattr(getattr(exc, "rcvd", None), "reason", "") or type(exc).__name__
-        reconnects[why] += 1
-        agent.desired_version = agent.network_version = None
-        agent.network = None
-        event = asyncio.Event()
-        await asyncio.sleep(1.0 + random.random())  # noqa: S311 - jitter, not a secret
-
-
-async def _connect(server: Server, client: httpx.AsyncClient, agents: list[Agent], reconnects: Counter[str]) -> None:
-    reply = await client.post("/v1/environments/default/registration-tokens", json={"description": "c1m"})
-    reply.raise_for_status()
-    token = reply.json()["token"]
-    await register_agents(client, agents, token)
-    events = [asyncio.Event() for _ in agents]
-    trust = server.ssl()
-    for agent, event in zip(agents, events, strict=True):
-        agent.task = asyncio.create_task(_keep_connected(agent, server.url, event, trust, reconnects))
-        await asyncio.sleep(0)
-    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout=600)
-
-
 async def _deploy(args: argparse.Namespace, client: httpx.AsyncClient, agents: list[Agent]) -> dict[str, float]:
     """Submit every stack, then wait until the server shows all containers running; seconds from the first POST."""
     want = args.services * args.per_service
@@ -276,17 +239,14 @@ async def _deploy(args: argparse.Namespace, client: httpx.AsyncClient, agents: l
 
 
 async def scenario(args: argparse.Namespace) -> dict[str, Any]:
-    quotas = ("SERVICES_PER_STACK", "SERVICES_PER_ENVIRONMENT", "CONTAINERS_PER_STACK", "CONTAINERS_PER_ENVIRONMENT")
-    env = {f"CORRAL_QUOTA_{name}": QUOTA for name in quotas}
-    env["CORRAL_DEFAULT_SUBNET"] = SUBNET
-    server = Server(prefix="corral-bench-c1m-", **env)
+    server = Server(prefix="corral-bench-c1m-", **RAISED_QUOTAS)  # the default subnet's /24s fit 8,192 hosts
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # `timeout` stops the server too
     agents = [Agent(i) for i in range(args.agents)]
     for agent in agents[1:]:
         agent.track_network = False
-    profiler: subprocess.Popen[bytes] | None = None
+    profiler: ServerProfile | None = None
     reconnects: Counter[str] = Counter()  # why agents' connections dropped (each one reconnects, as a real agent)
     try:
         server.start()
@@ -298,26 +258,15 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
             base_url=server.url, headers=headers, timeout=300, limits=limits, verify=server.ssl()
         ) as client:
             started = time.monotonic()
-            await _connect(server, client, agents, reconnects)
+            await connect_agents(server, client, agents, reconnects)
             connect_seconds = time.monotonic() - started
             _progress(f"C1M: {args.agents} agents connected in {connect_seconds:.1f} s")
             messages = sum(a.messages for a in agents)
             sent = sum(a.bytes for a in agents)
             cpu, bench_cpu = _cpu_seconds(pid), _bench_cpu_seconds()
-            if args.profile:
-                spy = str(Path(sys.executable).with_name("py-spy"))  # our own venv's, on our own server
-                command = [spy, "record", "--pid", str(pid), "--rate", "50", "--nonblocking", "--format", "raw"]
-                profiler = subprocess.Popen(
-                    [*command, "--output", args.profile],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,  # `timeout` signals its process group: py-spy writes only on our SIGINT
-                )
+            profiler = ServerProfile(pid, args.profile)
             timings = await _deploy(args, client, agents)
-            if profiler is not None:
-                profiler.send_signal(signal.SIGINT)
-                profiler.wait(timeout=60)
-                profiler = None
+            profiler.stop()
             measured: dict[str, Any] = {
                 **timings,
                 "connect_seconds": connect_seconds,
@@ -337,8 +286,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
             measured["reconnects_total"] = dict(reconnects)
     finally:
         if profiler is not None:
-            profiler.send_signal(signal.SIGINT)
-            profiler.wait(timeout=60)
+            profiler.stop()
         for agent in agents:
             if agent.task is not None:
                 agent.task.cancel()

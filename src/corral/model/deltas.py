@@ -32,8 +32,9 @@ def by_slot(entries: list[Entry]) -> dict[str, Entry]:
 
 
 def diff(before: Mapping[str, Entry], after: Mapping[str, Entry]) -> tuple[list[Entry], list[str]]:
-    """(entries new or changed, slot ids gone) from `before` to `after`."""
-    put = [entry for slot_id, entry in after.items() if before.get(slot_id) != entry]
+    """(entries new or changed, slot ids gone) from `before` to `after` (an entry that is the same object is the same
+    entry: the server keeps unchanged entries as they were, so most are not compared field by field)."""
+    put = [entry for slot_id, entry in after.items() if (old := before.get(slot_id)) is not entry and old != entry]
     remove = sorted(slot_id for slot_id in before if slot_id not in after)
     return put, remove
 

@@ -49,6 +49,8 @@ from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
 log = logging.getLogger("corral.network")
+# a container's overlay record as a pass made it: its slot, service, report and upgrade's old spec, the record, its dict
+_MadeRecord = tuple[SlotRecord, Service, ObservedContainer | None, Any, ContainerRecord, dict[str, Any]]
 
 
 class NetworkPass:
@@ -62,6 +64,12 @@ class NetworkPass:
         self._versions = itertools.count(1)
         self._push_lock = asyncio.Lock()
         self._reasons: dict[str, str] = {}  # host or slot id -> the IPAM's last reason (logged when it changes)
+        # slot id -> (the slot, service, report and upgrade's old spec its record was made of; the record; its dict):
+        # the in-memory state's snapshots share what did not change, so a pass remakes only the records that did,
+        # and their dicts stay the same objects (the deltas' diff passes over those without comparing them)
+        self._records: dict[
+            str, tuple[SlotRecord, Service, ObservedContainer | None, Any, ContainerRecord, dict[str, Any]]
+        ] = {}
 
     # -- IPAM -------------------------------------------------------------------------------------------------------
 
@@ -165,6 +173,9 @@ class NetworkPass:
                 hosts=records,
             )
             found.append((env, shared, [h.id for h in env_hosts if h.id in wanted]))
+        kept = {c.slot_id for _, shared, _ in found for c in shared.containers}
+        if len(self._records) > 2 * len(kept) + 1000:  # removed slots' records (or another environment's: remade)
+            self._records = {slot_id: made for slot_id, made in self._records.items() if slot_id in kept}
         return found
 
     def _environment_parts(
@@ -174,32 +185,26 @@ class NetworkPass:
         previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
         observed = _observed_by_slot(self.reads.list_all_host_containers(env.id))
         containers = []
+        records = self._records
         for record in self.reads.list_slots(environment_id=env.id):
             service = services.get(record.service_id)
             if service is None:
                 continue
-            launch = launch_for(service, record.slot, previous.get(service.id))
             seen = observed.get((record.slot.host_id, record.slot.id))
-            containers.append(
-                ContainerRecord(
-                    slot_id=record.slot.id,
-                    name=record.slot.name,
-                    stack=record.slot.stack,
-                    service=record.slot.service,
-                    index=record.slot.index,
-                    host_id=record.slot.host_id,
-                    ip=record.ip,
-                    # desired stopped: out of DNS and the LBs while its agent drains it (agent/drain.py)
-                    running=record.running and seen is not None and seen.state == "running",
-                    healthy=seen is not None and seen.health in ("", "healthy"),
-                    primary=service.spec.sidekick_of or "",
-                    links=tuple(launch.links),
-                    external_links=tuple(getattr(launch, "external_links", ())),
-                    networks=service.spec.networks,
-                    network_aliases=service.spec.network_aliases,
-                    internal=service.spec.internal,
-                )
-            )
+            old_spec = previous.get(service.id)
+            made = records.get(record.slot.id)
+            if (
+                made is not None
+                and made[0] is record
+                and made[1] is service
+                and made[2] is seen
+                and made[3] is old_spec
+            ):
+                containers.append(made[4])
+                continue
+            container = _container_record(record, service, seen, old_spec)
+            records[record.slot.id] = (record, service, seen, old_spec, container, container.to_dict())
+            containers.append(container)
         return (
             # in the order of a full state (model/network_deltas.py), which an agent's deltas rebuild
             tuple(sorted(containers, key=lambda c: (c.stack, c.service, c.index, c.slot_id))),
@@ -249,7 +254,7 @@ class NetworkPass:
         lists_json = _ListEncoder()
         for env, shared, wanted in self._environments(host_ids):
             lists = {
-                "containers": [c.to_dict() for c in shared.containers],
+                "containers": [self._container_dict(c) for c in shared.containers],
                 "services": [s.to_dict() for s in shared.services],
                 "hosts": [dict(h) for h in shared.hosts],
             }
@@ -294,6 +299,10 @@ class NetworkPass:
                     data = data[:-1] + f', "version": {held_now.version}}}'
                 encoded[host_id] = (digest, _envelope(data), held_now)
         return encoded
+
+    def _container_dict(self, container: ContainerRecord) -> dict[str, Any]:
+        made = self._records.get(container.slot_id)
+        return made[5] if made is not None and made[4] is container else container.to_dict()
 
     def forget(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
@@ -346,6 +355,30 @@ def _delta_message(delta: Mapping[str, Any], base: int, version: int, lists_json
     ]
     fields += [f'"base": {json.dumps(base)}', f'"version": {json.dumps(version)}']
     return _envelope("{" + ", ".join(fields) + "}")
+
+
+def _container_record(
+    record: SlotRecord, service: Service, seen: ObservedContainer | None, old_spec: Any
+) -> ContainerRecord:
+    launch = launch_for(service, record.slot, old_spec)
+    return ContainerRecord(
+        slot_id=record.slot.id,
+        name=record.slot.name,
+        stack=record.slot.stack,
+        service=record.slot.service,
+        index=record.slot.index,
+        host_id=record.slot.host_id,
+        ip=record.ip,
+        # desired stopped: out of DNS and the LBs while its agent drains it (agent/drain.py)
+        running=record.running and seen is not None and seen.state == "running",
+        healthy=seen is not None and seen.health in ("", "healthy"),
+        primary=service.spec.sidekick_of or "",
+        links=tuple(launch.links),
+        external_links=tuple(getattr(launch, "external_links", ())),
+        networks=service.spec.networks,
+        network_aliases=service.spec.network_aliases,
+        internal=service.spec.internal,
+    )
 
 
 def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[tuple[str, str], ObservedContainer]:

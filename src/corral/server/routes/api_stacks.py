@@ -33,6 +33,7 @@ from corral.server.views.stack_views import (
     EnvironmentState,
     container_listed,
     service_view,
+    slot_container_json,
     slot_container_view,
     stack_view,
 )
@@ -76,10 +77,10 @@ def list_stacks(
     stacks = [s for s in stacks_of(request).list_stacks(env_id) if not is_standalone(s.name)]  # api_run.py's
 
     def build() -> dict[str, Any]:
-        views = {s.id: stack_view(s, state) for s in stacks} if phase else {}
+        views = {s.id: stack_view(s, state, encoded=True) for s in stacks} if phase else {}
         chosen = [s for s in stacks if not phase or views[s.id]["state"] == phase]
         found, token = page("stacks", chosen, lambda s: (s.name, s.id), paging)
-        data = [with_offers(request, s, views.get(s.id) or stack_view(s, state)) for s in found]
+        data = [with_offers(request, s, views.get(s.id) or stack_view(s, state, encoded=True)) for s in found]
         return paged_body(data, token, paging)
 
     if any(s.catalog for s in stacks):  # upgrade offers come from the catalogs, not from this state
@@ -154,7 +155,7 @@ def list_services(
         found, token = page(
             "services", chosen(state), lambda item: (item[0].stack, item[0].position, item[0].id), paging
         )
-        return paged_body([view or service_view(s, state) for s, view in found], token, paging)
+        return paged_body([view or service_view(s, state, encoded=True) for s, view in found], token, paging)
 
     return versioned(_json(state.rendered(("services", env_id, stack_id, phase, paging), build)), state.version)
 
@@ -260,7 +261,7 @@ def list_containers(
     def build() -> dict[str, Any]:
         chosen = [r for r in state.slots if container_listed(state, r, **filters)]
         found, token = page("containers", chosen, _slot_key, paging)
-        return paged_body([slot_container_view(r, state) for r in found], token, paging)
+        return paged_body([slot_container_json(r, state) for r in found], token, paging)
 
     body = state.rendered(("containers", env_id, stack_id, service, host, phase, paging), build)
     return versioned(_json(body), state.version)

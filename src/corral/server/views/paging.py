@@ -99,3 +99,10 @@ def dumps(value: object) -> bytes:
     if orjson is not None:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def preencoded(value: object) -> object:
+    """`value` encoded now, for `dumps` to splice into a larger body as it is (the value itself without orjson)."""
+    if orjson is not None:
+        return orjson.Fragment(dumps(value))
+    return value  # pragma: no cover - orjson is a dependency

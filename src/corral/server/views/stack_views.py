@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import threading
 import time
 import weakref
@@ -34,7 +35,7 @@ from corral.orchestrator.restarts import RestartProgress
 from corral.orchestrator.rules import parse_rules
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
-from corral.server.views.paging import dumps
+from corral.server.views.paging import dumps, preencoded
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
 from corral.state.snapshot import ClusterSnapshot
@@ -309,6 +310,39 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
     }
 
 
+def slot_container_json(record: SlotRecord, state: EnvironmentState) -> object:
+    """`slot_container_view` encoded once, for list bodies (`paging.dumps` splices it in as it is): built again only
+    when the slot, its reported container, its host or its service is another object (the in-memory state's
+    snapshots share every entity that did not change) or a "starting" window closed. A list of 30,000 containers
+    after one change re-encodes the one that changed, not all of them."""
+    observed = state.observed.get(record.slot.id)
+    host = state.hosts.get(record.slot.host_id)
+    service = state.services_by_id.get(record.service_id)
+    made = _CONTAINER_JSON.get(record.slot.id)
+    if (
+        made is not None
+        and made[0] is record
+        and made[1] is observed
+        and made[2] is host
+        and made[3] is service
+        and state.now < made[4]
+    ):
+        return made[5]
+    fragment = preencoded(slot_container_view(record, state))
+    asked = record.start_requested_at
+    waits_to_start = observed is not None and observed.state == "exited" and record.running and bool(asked)
+    until = asked + STARTING_SECONDS if waits_to_start and state.now < asked + STARTING_SECONDS else math.inf
+    if len(_CONTAINER_JSON) >= MAX_ENCODED_CONTAINERS:
+        _CONTAINER_JSON.clear()  # removed slots' entries go too; the next lists encode what is left once more
+    _CONTAINER_JSON[record.slot.id] = (record, observed, host, service, until, fragment)
+    return fragment
+
+
+# slot id -> (the record, container, host and service its view was built from, valid until, its JSON)
+_CONTAINER_JSON: dict[str, tuple[SlotRecord, ObservedContainer | None, Host | None, Service | None, float, Any]] = {}
+MAX_ENCODED_CONTAINERS = 1_000_000
+
+
 def settled(observed: ObservedContainer | None, service: Service) -> bool:
     """The container does what its service wants: it runs, or it ran once to a clean end (`start_once`, or
     `run_once`: others wait for it to complete)."""
@@ -357,7 +391,8 @@ def health_summary(service: Service, slots: list[SlotRecord], state: Environment
     return healthy, problems
 
 
-def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
+def service_view(service: Service, state: EnvironmentState, *, encoded: bool = False) -> dict[str, Any]:
+    """`encoded`: its containers as `slot_container_json` (a list body that goes straight to `dumps`)."""
     records = state.slots_of(service.id)
     slots = [r for r in records if not r.retired]  # retired: old containers of an upgrade, kept for a rollback
     running = sum(1 for r in slots if settled(state.observed.get(r.slot.id), service))
@@ -413,7 +448,7 @@ def service_view(service: Service, state: EnvironmentState) -> dict[str, Any]:
         "config_hash": launch.config_hash(),
         "upgrade": upgrade_progress(service, records, launch.config_hash()),
         "restart": restart_progress(service),
-        "containers": [slot_container_view(r, state) for r in records],
+        "containers": [(slot_container_json if encoded else slot_container_view)(r, state) for r in records],
     }
 
 
@@ -463,8 +498,9 @@ def restart_progress(service: Service) -> dict[str, Any] | None:
     }
 
 
-def stack_view(stack: Stack, state: EnvironmentState) -> dict[str, Any]:
-    services = [service_view(s, state) for s in state.services if s.stack_id == stack.id]
+def stack_view(stack: Stack, state: EnvironmentState, *, encoded: bool = False) -> dict[str, Any]:
+    """`encoded`: its services' containers as `slot_container_json` (a list body that goes straight to `dumps`)."""
+    services = [service_view(s, state, encoded=encoded) for s in state.services if s.stack_id == stack.id]
     phase = stack_state(s["state"] for s in services)
     return {
         "id": stack.id,
