@@ -160,7 +160,11 @@ class Agent:
         arch = "aarch64" if self.index % 4 == 3 else "x86_64"
         facts = {"hostname": self.name, "arch": arch, "cpus": 8, "memory_bytes": 16 * 2**30, "os": "linux"}
         body = {"token": token, "name": self.name, "labels": {"zone": ("eu", "us", "ap")[self.index % 3]}}
-        reply = await client.post("/v1/agent/register", json={**body, "facts": facts})
+        for attempt in range(10):  # a busy database answers 503 (try again shortly): a real agent tries again
+            reply = await client.post("/v1/agent/register", json={**body, "facts": facts})
+            if reply.status_code != 503:
+                break
+            await asyncio.sleep(0.5 * (attempt + 1))
         reply.raise_for_status()
         keys = reply.json()
         self.auth = "Basic " + base64.b64encode(f"{keys['access_key']}:{keys['secret_key']}".encode()).decode()
