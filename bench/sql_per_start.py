@@ -41,7 +41,7 @@ services:
 
 
 class StatementCounts:
-    """Asks the server process for its counts (SIGUSR1) and waits for the file it writes."""
+    """Asks the server process for its counts (SIGUSR2) and waits for the file it writes."""
 
     def __init__(self, pid: int, path: Path) -> None:
         self.pid = pid
@@ -49,7 +49,7 @@ class StatementCounts:
 
     def read(self) -> Counter[str]:
         self.path.unlink(missing_ok=True)
-        os.kill(self.pid, signal.SIGUSR1)
+        os.kill(self.pid, signal.SIGUSR2)
         wait_until("the server's statement counts", self.path.exists, timeout=10, interval=0.02)
         return Counter(json.loads(self.path.read_text()))
 

@@ -1,6 +1,7 @@
 """Loaded by Python at start-up when bench/sql_per_start.py puts this directory on PYTHONPATH: inside the Corral
 server process only, count every SQL statement SQLAlchemy sends (the `before_cursor_execute` engine event, on all
-engines), grouped by statement text; on SIGUSR1 write the counts to $CORRAL_BENCH_SQL_COUNTS as JSON.
+engines), grouped by statement text; on SIGUSR2 write the counts (SIGUSR1 is the server's
+faulthandler: every thread's stack) to $CORRAL_BENCH_SQL_COUNTS as JSON.
 
 Why a start-up hook: the server runs unchanged, as `corral server`, in its own process; nothing in src/ knows about
 the benchmark.
@@ -34,7 +35,7 @@ def _install() -> None:
         os.replace(tmp, _OUT)
 
     event.listen(Engine, "before_cursor_execute", count)
-    signal.signal(signal.SIGUSR1, dump)
+    signal.signal(signal.SIGUSR2, dump)
 
 
 if _OUT and sys.argv[1:2] == ["server"]:

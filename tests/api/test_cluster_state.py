@@ -207,6 +207,13 @@ def machine_for(engine: Engine, new_ids: Ids) -> type[RuleBasedStateMachine]:
             self.stacks.set_slot_reason(record.slot.host_id, slot_id, f"because {reason}")
             self.stacks.set_slot_host_ports({slot_id: ((80, "tcp", 32768),)})
 
+        @rule(data=st.data(), count=st.integers(1, 4), port=st.integers(32768, 32770))
+        def address_slots(self, data: st.DataObject, count: int, port: int) -> None:
+            """Several slots at once, as the IPAM and port passes store them (one bulk update each)."""
+            picked = {self.pick(data, "slots") for _ in range(count)} - {None}
+            self.stacks.set_slot_ips({str(slot_id): f"10.42.0.{port - 32760}" for slot_id in picked})
+            self.stacks.set_slot_host_ports({str(slot_id): ((80, "tcp", port),) for slot_id in picked})
+
         @rule(data=st.data())
         def forget_leftover(self, data: st.DataObject) -> None:
             slot_id = self.pick(data, "leftovers")

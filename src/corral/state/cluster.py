@@ -18,14 +18,16 @@ last `HISTORY` costs little.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from corral.state.snapshot import ClusterSnapshot, EntityTable
-from corral.store.journal import CHILDREN, TABLES, Key, Scope, watch
+from corral.store.journal import CHILDREN, PK, TABLES, Key, Scope, Written, watch
 from corral.store.keyed import read_all, read_scope
 from corral.store.repository import Store
 
@@ -125,19 +127,20 @@ class ClusterState:
             self._notify(change)
         return change is not None
 
-    def _committed(self, scopes: list[Scope]) -> None:
-        """A transaction committed: read its scopes again and apply them. Never raises into the writer, whose
-        transaction is already durable: a failed read marks memory stale, and the next refresh reloads it all."""
+    def _committed(self, scopes: list[Scope], written: Written) -> None:
+        """A transaction committed: read its scopes again (but the rows it wrote whole, which it handed over as
+        they read back) and apply them. Never raises into the writer, whose transaction is already durable: a
+        failed read marks memory stale, and the next refresh reloads it all."""
         try:
             if self._stale:
                 self.resync()
             else:
-                self._refresh(scopes)
+                self._refresh(scopes, written)
         except Exception:
             self._stale = True
             log.warning("the in-memory state could not read a committed change; it reloads at the next one")
 
-    def _refresh(self, scopes: Iterable[Scope]) -> None:
+    def _refresh(self, scopes: Iterable[Scope], written: Written | None = None) -> None:
         with self._lock:
             tables = dict(self._current.tables)
             changed: dict[str, set[Key]] = {}
@@ -146,7 +149,10 @@ class ClusterState:
                 while pending:
                     scope = pending.pop()
                     table = tables[scope.kind]
-                    fresh = read_scope(session, scope)
+                    fresh = _written_of(scope, written) if written else {}
+                    unread = scope if not fresh else dataclasses.replace(scope, values=scope.values - fresh.keys())
+                    if unread.values:
+                        fresh.update(read_scope(session, unread))
                     held = table.in_scope(scope)
                     gone = held - fresh.keys()
                     differ = {key: entity for key, entity in fresh.items() if table.rows.get(key) != entity}
@@ -174,6 +180,13 @@ class ClusterState:
                 listener(change)
             except Exception:
                 log.exception("a state listener failed")
+
+
+def _written_of(scope: Scope, written: Written) -> dict[Key, Any]:
+    """The scope's rows its transaction handed over whole (store/journal.py `wrote`): by primary key only."""
+    if scope.column != PK:
+        return {}
+    return {key: written[(scope.kind, key)] for key in scope.values if (scope.kind, key) in written}
 
 
 def _merged(scopes: Iterable[Scope]) -> list[Scope]:

@@ -76,8 +76,11 @@ def key_of(kind: str, row: Any) -> Key:
 
 _TOUCHED = "corral.touched"  # session.info: scopes of the open transaction
 _COMMITTED = "corral.committed"  # session.info: scopes of committed transactions, not yet delivered
+_WRITTEN = "corral.written"  # session.info: (kind, key) -> the entity a statement of the open transaction stored
+_WRITTEN_COMMITTED = "corral.written.committed"  # session.info: the same, of committed transactions
 _LISTENER = "corral.journal"  # factory.kw["info"]: the listener of the factory's sessions
-Listener = Callable[[list[Scope]], None]
+Written = dict[tuple[str, Key], Any]
+Listener = Callable[[list[Scope], Written], None]
 
 
 def watch(factory: sessionmaker[Session], listener: Listener) -> None:
@@ -86,15 +89,41 @@ def watch(factory: sessionmaker[Session], listener: Listener) -> None:
     event.listen(factory, "after_flush", _flushed)
     event.listen(factory, "do_orm_execute", _executed)
     event.listen(factory, "after_commit", _committed)
-    event.listen(factory, "after_rollback", lambda session: session.info.pop(_TOUCHED, None))
+    event.listen(factory, "after_rollback", _rolled_back)
 
 
 def deliver(session: Session) -> None:
-    """Hand the session's committed scopes to its factory's listener; called once the session is closed."""
+    """Hand the session's committed scopes (and the entities written whole) to its factory's listener; called once
+    the session is closed."""
     committed: list[Scope] | None = session.info.pop(_COMMITTED, None)
+    written: Written = session.info.pop(_WRITTEN_COMMITTED, None) or {}
     listener: Listener | None = session.info.get(_LISTENER)
     if committed and listener is not None:
-        listener(committed)
+        listener(committed, written)
+
+
+def wrote(session: Session, kind: str, key: Key, entity: Any) -> None:
+    """A statement of the session's transaction stored this whole row, which reads back as `entity`: once committed,
+    the listener takes it as it is instead of reading the row again (an agent's container report costs its one
+    upsert, not a read after it). Any other write of the same kind in the transaction drops it (read instead)."""
+    _touch(session, kind, PK, [key])
+    session.info.setdefault(_WRITTEN, {})[(kind, key)] = entity
+
+
+def _forget_written(session: Session, kind: str) -> None:
+    written: Written | None = session.info.get(_WRITTEN)
+    if written:
+        _forget_written_in(written, kind)
+
+
+def _forget_written_in(written: Written, kind: str) -> None:
+    for entry in [entry for entry in written if entry[0] == kind]:
+        del written[entry]
+
+
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_TOUCHED, None)
+    session.info.pop(_WRITTEN, None)
 
 
 def _touch(session: Session, kind: str, column: str, values: Iterable[Key]) -> None:
@@ -107,6 +136,7 @@ def _flushed(session: Session, _flush: UOWTransaction) -> None:
         kind = KIND_OF_TABLE.get(getattr(instance, "__tablename__", ""))
         if kind is not None:
             _touch(session, kind, PK, [key_of(kind, instance)])
+            _forget_written(session, kind)
 
 
 def _executed(execution: ORMExecuteState) -> None:
@@ -115,6 +145,11 @@ def _executed(execution: ORMExecuteState) -> None:
     statement: Any = execution.statement
     kind = KIND_OF_TABLE.get(statement.table.name)
     if kind is None:
+        return
+    _forget_written(execution.session, kind)
+    by_key = _bulk_keys(kind, statement, execution.parameters)
+    if by_key is not None:
+        _touch(execution.session, kind, PK, by_key)
         return
     bound = _bound_column(kind, statement.whereclause)
     if bound is not None:
@@ -128,6 +163,17 @@ def _executed(execution: ORMExecuteState) -> None:
         query = query.where(statement.whereclause)
     keys = [tuple(row) if kind == "containers" else row[0] for row in execution.session.execute(query)]
     _touch(execution.session, kind, PK, keys)
+
+
+def _bulk_keys(kind: str, statement: Any, parameters: Any) -> list[Key] | None:
+    """The keys of an ORM bulk UPDATE by primary key (`session.execute(update(Row), [{"id": ..., ...}, ...])`: no
+    WHERE clause, one parameter set per row), None for any other statement."""
+    if statement.whereclause is not None or not isinstance(parameters, list) or not parameters:
+        return None
+    pk_name = "slot_id" if kind == "leftovers" else "id"
+    if kind == "containers" or not all(isinstance(p, dict) and pk_name in p for p in parameters):
+        return None
+    return [str(p[pk_name]) for p in parameters]
 
 
 def _bound_column(kind: str, clause: Any) -> tuple[str, Collection[Key]] | None:
@@ -154,6 +200,12 @@ def _bound_column(kind: str, clause: Any) -> tuple[str, Collection[Key]] | None:
 
 def _committed(session: Session) -> None:
     touched: dict[tuple[str, str], set[Key]] | None = session.info.pop(_TOUCHED, None)
+    written: Written | None = session.info.pop(_WRITTEN, None)
     if touched:
         scopes = [Scope(kind, column, frozenset(values)) for (kind, column), values in touched.items()]
         session.info.setdefault(_COMMITTED, []).extend(scopes)
+        earlier: Written = session.info.get(_WRITTEN_COMMITTED) or {}
+        for kind in {kind for kind, _ in touched}:  # an earlier transaction's entities of these kinds may be stale
+            _forget_written_in(earlier, kind)
+    if written:
+        session.info.setdefault(_WRITTEN_COMMITTED, {}).update(written)

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, Select, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +33,7 @@ from corral.model.entities import (
 from corral.model.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
 from corral.model.volumes import ObservedVolume, volume_to_wire, volumes_from_wire
-from corral.store.journal import deliver
+from corral.store.journal import deliver, wrote
 from corral.store.keys import KeyUsage, principal_of_key
 from corral.store.outage import outage_as_unavailable
 from corral.store.tables import (
@@ -44,6 +45,10 @@ from corral.store.tables import (
 )
 
 TOKEN_PREFIX = "crt_"  # noqa: S105 - a prefix, not a secret
+
+
+# INSERT ... ON CONFLICT of the dialects the store runs on (store/database.py); another one merges (a read first)
+UPSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class Store:
@@ -406,8 +411,18 @@ class Store:
             return changed
 
     def upsert_host_container(self, host_id: str, container: ObservedContainer) -> None:
+        """One statement (INSERT ... ON CONFLICT DO UPDATE): an agent's container events come one by one, and the
+        in-memory state takes the row as written instead of reading it back."""
+        values = _container_values(host_id, container)
         with self.session() as session:
-            session.merge(_container_row(host_id, container))
+            dialect = session.get_bind().dialect.name
+            if dialect not in UPSERTS:
+                session.merge(HostContainerRow(**values))
+                return
+            statement = UPSERTS[dialect](HostContainerRow).values(**values)
+            changes = {name: statement.excluded[name] for name in values if name not in ("host_id", "docker_id")}
+            session.execute(statement.on_conflict_do_update(index_elements=["host_id", "docker_id"], set_=changes))
+            wrote(session, "containers", (host_id, container.docker_id), _container(SimpleNamespace(**values)))
 
     def mark_host_containers(self, host_id: str, *, state: str, status: str) -> bool:
         """Overwrite the state of every container reported on the host (its engine is gone: `unknown`) until the
@@ -582,21 +597,25 @@ def _volumes(value: object) -> tuple[ObservedVolume, ...]:
 
 
 def _container_row(host_id: str, c: ObservedContainer) -> HostContainerRow:
-    return HostContainerRow(
-        host_id=host_id,
-        docker_id=c.docker_id,
-        name=c.name,
-        image=c.image,
-        state=c.state,
-        status=c.status,
-        exit_code=c.exit_code,
-        restart_count=c.restart_count,
-        labels=dict(c.labels),
-        created=c.created,
-        ip=c.ip,
-        health=c.health,
-        health_reason=c.health_reason,
-    )
+    return HostContainerRow(**_container_values(host_id, c))
+
+
+def _container_values(host_id: str, c: ObservedContainer) -> dict[str, Any]:
+    return {
+        "host_id": host_id,
+        "docker_id": c.docker_id,
+        "name": c.name,
+        "image": c.image,
+        "state": c.state,
+        "status": c.status,
+        "exit_code": c.exit_code,
+        "restart_count": c.restart_count,
+        "labels": dict(c.labels),
+        "created": c.created,
+        "ip": c.ip,
+        "health": c.health,
+        "health_reason": c.health_reason,
+    }
 
 
 def _plain_containers(session: Session, query: Select[Any]) -> list[tuple[str, ObservedContainer]]:

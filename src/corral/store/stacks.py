@@ -313,18 +313,16 @@ class StackStore:
         """Store overlay addresses (slot id -> address, "" for none) the IPAM gave (server/control/network_pass.py)."""
         if not addresses:
             return
-        with self.session() as session:
-            for slot_id, address in addresses.items():
-                session.execute(update(SlotRow).where(SlotRow.id == slot_id).values(ip=address))
+        with self.session() as session:  # one UPDATE run for every row (a bulk update by primary key)
+            session.execute(update(SlotRow), [{"id": slot_id, "ip": address} for slot_id, address in addresses.items()])
 
     def set_slot_host_ports(self, host_ports: dict[str, tuple[tuple[int, str, int], ...]]) -> None:
         """Store the random host ports the server picked (slot id -> its ports; orchestrator/host_ports.py)."""
         if not host_ports:
             return
-        with self.session() as session:
-            for slot_id, ports in host_ports.items():
-                stored = [list(p) for p in ports]
-                session.execute(update(SlotRow).where(SlotRow.id == slot_id).values(host_ports=stored))
+        with self.session() as session:  # one UPDATE run for every row (a bulk update by primary key)
+            rows = [{"id": slot_id, "host_ports": [list(p) for p in ports]} for slot_id, ports in host_ports.items()]
+            session.execute(update(SlotRow), rows)
 
     def set_slot_reason(self, host_id: str, slot_id: str, reason: str) -> bool:
         """Returns whether a slot of that host took it: an agent reports only on its own host's slots (another
