@@ -1,5 +1,6 @@
 """`make test` runs the role matrix and the CVE suite: the pytest call of scripts/test.sh, with its own paths and
-marker expression, collects every test of tests/security (none is deselected or left out)."""
+marker expression, collects every test of tests/security (none is deselected or left out); and it runs the browser
+tests in one group, on one xdist worker, beside the integration modules."""
 
 from __future__ import annotations
 
@@ -30,14 +31,14 @@ def _pytest_calls_of_make_test() -> list[list[str]]:
     return calls
 
 
-def _security_selection(args: list[str]) -> list[str] | None:
-    """The call's options with its paths narrowed to tests/security, or None when it does not reach that folder."""
+def _security_selection(args: list[str], folder: str = "tests/security") -> list[str] | None:
+    """The call's options with its paths narrowed to `folder`, or None when it does not reach that folder."""
     paths = [a for a in args if a.startswith("tests") and not a.startswith("-")]
-    if "tests" not in paths and "tests/security" not in paths:
+    if "tests" not in paths and folder not in paths:
         return None
     ignored = [a.split("=", 1)[1] for a in args if a.startswith("--ignore=")]
     ignored += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ignore"]
-    if any("tests/security/".startswith(f"{path.rstrip('/')}/") for path in ignored):
+    if any(f"{folder}/".startswith(f"{path.rstrip('/')}/") for path in ignored):
         return None  # pytest ignores --ignore for the paths it is given, so the narrowing must honour it here
     options: list[str] = []
     skip_value = False
@@ -50,7 +51,7 @@ def _security_selection(args: list[str]) -> list[str] | None:
             continue
         else:
             options.append(arg)
-    return [*options, "tests/security"]
+    return [*options, folder]
 
 
 def _collected(args: list[str]) -> set[str]:
@@ -75,3 +76,44 @@ def test_make_test_collects_the_matrix_and_every_cve_test() -> None:
     assert any("test_role_matrix.py::test_every_route_with_every_role" in n for n in names), sorted(names)
     assert sum("test_cves.py::test_cve_" in n for n in names) >= 10
     assert names == all_names, sorted(all_names - names)
+
+
+# the xdist group of every collected test, as tests/conftest.py marks it, printed as "nodeid<TAB>group" lines
+_PRINT_GROUPS = """
+import sys, pytest
+class Groups:
+    def pytest_collection_finish(self, session):
+        for item in session.items:
+            mark = item.get_closest_marker("xdist_group")
+            print("GROUP", item.nodeid, mark.args[0] if mark else "-", sep="\t")
+sys.exit(pytest.main(sys.argv[1:], plugins=[Groups()]))
+"""
+
+
+def test_make_test_runs_the_browser_tests_together_on_one_worker() -> None:
+    """One call of `make test` runs tests/browser; when it spreads tests over xdist workers it does so by group
+    (`--dist loadgroup`), and every browser test is in one group (their package-scoped server with two netns hosts
+    must start once, on one worker), every other test in its module's (whole modules per worker, as before)."""
+    calls = [call for call in _pytest_calls_of_make_test() if _security_selection(call, "tests/browser") is not None]
+    assert len(calls) == 1, calls
+    call = calls[0]
+    if "-n" in call:
+        assert call[call.index("-n") + 1] == "1" or call[call.index("--dist") + 1] == "loadgroup", call
+    options = [a for a in call if a not in ("-q", "-s") and not a.startswith("--durations")]
+    for flag in ("-n", "--dist"):  # collect in this process: xdist only runs what is collected
+        if flag in options:
+            del options[options.index(flag) : options.index(flag) + 2]
+    listing = subprocess.run(
+        [sys.executable, "-c", _PRINT_GROUPS, "--collect-only", "-q", "-p", "no:cacheprovider", *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    groups = dict(line.split("\t")[1:] for line in listing.stdout.splitlines() if line.startswith("GROUP\t"))
+    browser = {nodeid: group for nodeid, group in groups.items() if nodeid.startswith("tests/browser/")}
+    assert browser and set(browser.values()) == {"browser"}, listing.stdout[-3000:] + listing.stderr[-3000:]
+    others = {nodeid: group for nodeid, group in groups.items() if nodeid not in browser}
+    assert others, listing.stdout[-3000:]
+    assert {nodeid: nodeid.split("::", 1)[0] for nodeid in others} == others
