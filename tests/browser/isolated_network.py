@@ -258,6 +258,6 @@ def _fallback(chromium: str, reason: str) -> BrowserNetwork:
     warnings.warn(
         f"the test browser runs in the machine's network namespace ({reason}): its requests can fail with "
         "net::ERR_NETWORK_CHANGED while other tests change the interfaces",
-        stacklevel=3,
+        stacklevel=4,  # the caller of browser_network(), past contextlib
     )
     return BrowserNetwork(chromium, reason=reason)
