@@ -28,8 +28,7 @@ esac
 workers="${CORRAL_TEST_WORKERS:-2}"
 # the integration tier: whole modules per xdist worker (each server picks its bridge subnet from its worker's share),
 # and all of tests/browser on one worker (their package-scoped server must start once): `--dist loadgroup` with the
-# groups tests/conftest.py gives every test (its module's path; "browser" under tests/browser), which then shows in
-# the test ids of the reports as `path::test@group` (drop the `@...` to run one again).
+# groups tests/conftest.py gives every test (its module's path; "browser" under tests/browser).
 # Its tests mostly wait (hosts starting, convergence, timeouts), so three workers on 2 cores take about half the time
 # of one (24.5 min against 52, with another test load running); CORRAL_INTEGRATION_WORKERS=1 runs one module at a time.
 # Chromium runs in a network namespace of its own (tests/browser/isolated_network.py): it fails every request in
