@@ -25,7 +25,7 @@ BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 
 
 def xdist_group(item: pytest.Item) -> str:
-    """ "browser" for a test under tests/browser, else its module's path (its id up to the first `::`)."""
+    """The group of `item`: "browser" under tests/browser, else its module's path (its id up to the first `::`)."""
     if BROWSER_DIR in item.path.resolve().parents:
         return BROWSER_GROUP
     return item.nodeid.split("::", 1)[0]
