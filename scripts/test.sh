@@ -27,8 +27,8 @@ esac
 # pytest-xdist workers for the in-process tier (the CI machine has 2 cores; CORRAL_TEST_WORKERS overrides)
 workers="${CORRAL_TEST_WORKERS:-2}"
 # the integration tier: whole modules per xdist worker (each server picks its bridge subnet from its worker's share),
-# and all of tests/browser on one worker (their package-scoped server must start once): `--dist loadgroup` with the
-# groups tests/conftest.py gives every test (its module's path; "browser" under tests/browser).
+# and all of tests/browser on one worker (their package-scoped server must start once; tests/conftest.py's scheduler
+# makes them one unit of `--dist loadfile`).
 # Its tests mostly wait (hosts starting, convergence, timeouts), so three workers on 2 cores take about half the time
 # of one (24.5 min against 52, with another test load running); CORRAL_INTEGRATION_WORKERS=1 runs one module at a time.
 # Chromium runs in a network namespace of its own (tests/browser/isolated_network.py): it fails every request in
@@ -37,7 +37,7 @@ workers="${CORRAL_TEST_WORKERS:-2}"
 integration_workers="${CORRAL_INTEGRATION_WORKERS:-3}"
 integration_xdist=()
 if [ "$integration_workers" -gt 1 ]; then
-    integration_xdist=(-n "$integration_workers" --dist loadgroup)
+    integration_xdist=(-n "$integration_workers" --dist loadfile)
 fi
 # the in-process tier: no root, no Docker, nothing shared between tests but the machine
 fast=(tests/unit tests/api)

@@ -8,6 +8,7 @@ machine, and with the unit and API tiers spread over pytest-xdist workers, a loa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -16,23 +17,33 @@ settings.register_profile("corral", deadline=None)
 settings.load_profile("corral")
 
 
-# The pytest-xdist group of every test (`--dist loadgroup`, scripts/test.sh): all of tests/browser on one worker, any
-# other module whole on one worker (as `--dist loadfile` would). Why the browser tests together: their package-scoped
-# server with two netns hosts (tests/browser/conftest.py) must be started once, not on every worker that gets one of
-# their modules. A test's own xdist_group mark is kept.
-BROWSER_GROUP = "browser"
+# How pytest-xdist spreads tests (`--dist loadfile`, scripts/test.sh): any module whole on one worker, and all of
+# tests/browser on one worker. Why the browser tests together: their package-scoped server with two netns hosts
+# (tests/browser/conftest.py) must start once, not on every worker that gets one of their modules. Why a scheduler of
+# our own and not `--dist loadgroup` with xdist_group marks: loadgroup appends the group to each test's id on the
+# worker (`item._nodeid`), which pytest 9.2 no longer reads (ids come from `item._id`), so pytest-xdist 3.8's
+# loadgroup silently groups nothing (checked with a toy project: marked tests landed on every worker).
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 
 
-def xdist_group(item: pytest.Item) -> str:
-    """The group of `item`: "browser" under tests/browser, else its module's path (its id up to the first `::`)."""
-    if BROWSER_DIR in item.path.resolve().parents:
-        return BROWSER_GROUP
-    return item.nodeid.split("::", 1)[0]
+def xdist_scope(nodeid: str, rootpath: Path) -> str:
+    """The unit of work of the test `nodeid`: tests/browser for every test under it, else its module's path."""
+    module = nodeid.split("::", 1)[0]
+    browser = BROWSER_DIR.relative_to(rootpath.resolve()).as_posix()
+    return browser if module.startswith(f"{browser}/") else module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to each test's id on a worker
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called in the controller only
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class BrowserTogetherScheduling(LoadFileScheduling):
+        """--dist loadfile, with the browser tests one unit of work (`_split_scope` is how xdist's own schedulers
+        define theirs)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid, config.rootpath)
+
+    return BrowserTogetherScheduling(config, log)

@@ -1,6 +1,6 @@
 """`make test` runs the role matrix and the CVE suite: the pytest call of scripts/test.sh, with its own paths and
 marker expression, collects every test of tests/security (none is deselected or left out); and it runs the browser
-tests in one group, on one xdist worker, beside the integration modules."""
+tests as one unit of work, on one xdist worker, beside the integration modules."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import xdist_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,42 +80,31 @@ def test_make_test_collects_the_matrix_and_every_cve_test() -> None:
     assert names == all_names, sorted(all_names - names)
 
 
-# the xdist group of every collected test, as tests/conftest.py marks it, printed as "nodeid<TAB>group" lines
-_PRINT_GROUPS = """
-import sys, pytest
-class Groups:
-    def pytest_collection_finish(self, session):
-        for item in session.items:
-            mark = item.get_closest_marker("xdist_group")
-            print("GROUP", item.nodeid, mark.args[0] if mark else "-", sep="\t")
-sys.exit(pytest.main(sys.argv[1:], plugins=[Groups()]))
-"""
-
-
 def test_make_test_runs_the_browser_tests_together_on_one_worker() -> None:
-    """One call of `make test` runs tests/browser; when it spreads tests over xdist workers it does so by group
-    (`--dist loadgroup`), and every browser test is in one group (their package-scoped server with two netns hosts
-    must start once, on one worker), every other test in its module's (whole modules per worker, as before)."""
+    """One call of `make test` runs tests/browser; when it spreads tests over xdist workers it does so with
+    `--dist loadfile`, where tests/conftest.py's scheduler makes every browser test one unit of work (their
+    package-scoped server with two netns hosts must start once, on one worker) and every other module one unit."""
     calls = [call for call in _pytest_calls_of_make_test() if _security_selection(call, "tests/browser") is not None]
     assert len(calls) == 1, calls
     call = calls[0]
-    if "-n" in call:
-        assert call[call.index("-n") + 1] == "1" or call[call.index("--dist") + 1] == "loadgroup", call
+    if "-n" in call and call[call.index("-n") + 1] != "1":
+        assert "--dist" in call and call[call.index("--dist") + 1] == "loadfile", call
     options = [a for a in call if a not in ("-q", "-s") and not a.startswith("--durations")]
-    for flag in ("-n", "--dist"):  # collect in this process: xdist only runs what is collected
+    for flag in ("-n", "--dist"):  # collect in this process: xdist only spreads what is collected
         if flag in options:
             del options[options.index(flag) : options.index(flag) + 2]
     listing = subprocess.run(
-        [sys.executable, "-c", _PRINT_GROUPS, "--collect-only", "-q", "-p", "no:cacheprovider", *options],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *options],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    groups = dict(line.split("\t")[1:] for line in listing.stdout.splitlines() if line.startswith("GROUP\t"))
-    browser = {nodeid: group for nodeid, group in groups.items() if nodeid.startswith("tests/browser/")}
-    assert browser and set(browser.values()) == {"browser"}, listing.stdout[-3000:] + listing.stderr[-3000:]
-    others = {nodeid: group for nodeid, group in groups.items() if nodeid not in browser}
+    nodeids = re.findall(r"^(tests/\S+::\S+)$", listing.stdout, re.MULTILINE)
+    scopes = {nodeid: xdist_scope(nodeid, ROOT) for nodeid in nodeids}
+    browser = {scope for nodeid, scope in scopes.items() if nodeid.startswith("tests/browser/")}
+    assert browser == {"tests/browser"}, listing.stdout[-3000:] + listing.stderr[-3000:]
+    others = {nodeid: scope for nodeid, scope in scopes.items() if not nodeid.startswith("tests/browser/")}
     assert others, listing.stdout[-3000:]
-    assert {nodeid: nodeid.split("::", 1)[0] for nodeid in others} == others
+    assert others == {nodeid: nodeid.split("::", 1)[0] for nodeid in others}
