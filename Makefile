@@ -15,7 +15,8 @@ demo: setup
 check: setup
 	bash scripts/test.sh check
 
-# Everything, as CI runs it: the gates, the in-process tier (xdist), the integration tier (xdist), the browser tier, the fault tier.
+# Everything, as CI runs it: the gates, the in-process tier (xdist), the integration tier with the browser tests (xdist),
+# the fault tier.
 test: setup
 	bash scripts/test.sh
 

@@ -2,14 +2,14 @@
 # Run every gate (ruff, mypy, import-linter) and then the test suite by tiers; exit non-zero if any of them failed.
 #
 #   scripts/test.sh          everything (`make test`, CI): the gates, the in-process tier, the integration tier
-#                            (real servers, netns hosts), the browser tier (Chromium), then the fault tier
+#                            (real servers, netns hosts, and the browser tests with Chromium), then the fault tier
 #   scripts/test.sh check    the quick tier (`make check`): the gates, then tests/unit and tests/api
 #
 # Why all of them even after a failure: one CI run should report every broken gate, not only the first one.
 # Why tiers: the in-process tests (unit, API, security, conformance) share nothing but the CPU, so pytest-xdist
 # spreads them over two workers; the integration tier starts servers and hosts whose set-up and convergence waits
-# dominate, and runs three modules at a time; the browser tier runs alone (Chromium fails requests in flight when
-# the machine's interfaces change); the fault tier injects faults into one shared cluster and runs alone.
+# dominate, and runs three modules at a time, the browser tests (one shared server) on one of those workers; the
+# fault tier injects faults into one shared cluster and runs alone.
 # Expects scripts/setup.sh to have run (make test does that): the integration tests need root, dockerd and the
 # corral/busybox image.
 set -uo pipefail
@@ -26,9 +26,14 @@ case "$tier" in
 esac
 # pytest-xdist workers for the in-process tier (the CI machine has 2 cores; CORRAL_TEST_WORKERS overrides)
 workers="${CORRAL_TEST_WORKERS:-2}"
-# the integration tier: whole modules per xdist worker (each server picks its bridge subnet from its worker's share).
+# the integration tier: whole modules per xdist worker (each server picks its bridge subnet from its worker's share),
+# and all of tests/browser on one worker (their package-scoped server must start once; tests/conftest.py's scheduler
+# makes them one unit of `--dist loadfile`).
 # Its tests mostly wait (hosts starting, convergence, timeouts), so three workers on 2 cores take about half the time
-# of one (24.5 min against 52, with another test load running); CORRAL_INTEGRATION_WORKERS=1 runs one module at a time
+# of one (24.5 min against 52, with another test load running); CORRAL_INTEGRATION_WORKERS=1 runs one module at a time.
+# Chromium runs in a network namespace of its own (tests/browser/isolated_network.py): it fails every request in
+# flight when its namespace's interfaces change (net::ERR_NETWORK_CHANGED), which the other workers' hosts do all
+# the time in the root namespace
 integration_workers="${CORRAL_INTEGRATION_WORKERS:-3}"
 integration_xdist=()
 if [ "$integration_workers" -gt 1 ]; then
@@ -76,15 +81,12 @@ step mypy .venv/bin/mypy
 step import-linter .venv/bin/lint-imports
 pytest_step pytest-fast -q --durations=20 -n "$workers" -m "not faults" "${fast[@]}"
 if [ "$tier" = all ]; then
-    # everything else: tests/integration and any new directory (never the in-process tier twice), then tests/browser
+    # everything else: tests/integration, tests/browser and any new directory (never the in-process tier twice)
     ignore=()
-    for dir in tests/unit tests/api tests/security tests/conformance tests/faults tests/browser; do
+    for dir in tests/unit tests/api tests/security tests/conformance tests/faults; do
         ignore+=("--ignore=$dir")
     done
     pytest_step pytest-integration -q --durations=20 "${integration_xdist[@]}" -m "not faults" "${ignore[@]}" tests
-    # the browser tier alone, one module at a time: Chromium drops every request in flight when the machine's
-    # interfaces change (net::ERR_NETWORK_CHANGED), and other workers' test hosts add and remove them all the time
-    pytest_step pytest-browser -q --durations=10 -m "not faults" tests/browser
     # the fault tier (tests/faults) on its own, with -s: the invariant monitor's figures of each fault go to the log
     pytest_step faults -q -s --durations=10 tests/faults
 fi

@@ -6,6 +6,10 @@ names its own stacks uniquely, so tests stay independent without paying the set-
 as this package's tests (not the whole session: its hosts would load the machine during the other tests). The
 browser lives per module: Playwright's sync API keeps an asyncio loop running in the main thread while it is open,
 which would break every later test that calls asyncio.run().
+Why a network namespace of its own for Chromium (tests/browser/isolated_network.py): it fails every request in flight
+with net::ERR_NETWORK_CHANGED when an interface of its namespace changes, and the integration tests on the other
+pytest-xdist workers add and remove interfaces in the root namespace all the time. A server fixture calls
+`browser_network.expose(server.port)` so that the browser reaches it at its usual URL.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.isolated_network import BrowserNetwork
+from tests.browser.isolated_network import browser_network as isolated_browser_network
 from tests.integration.conftest import _missing_prerequisite, skip_or_fail
 from tests.integration.servers import ServerProcess, wait_until
 
@@ -37,13 +43,21 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="package")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def browser_network() -> Iterator[BrowserNetwork]:
+    """The network namespace the test browser runs in (the machine's, with a warning saying why, without root)."""
+    with isolated_browser_network(CHROMIUM) as network:
+        yield network
+
+
+@pytest.fixture(scope="package")
+def ui_server(tmp_path_factory: pytest.TempPathFactory, browser_network: BrowserNetwork) -> Iterator[ServerProcess]:
     reason = _missing_prerequisite()
     if reason is not None:
         skip_or_fail(reason)
     data_dir: Path = tmp_path_factory.mktemp("ui") / "data"
     data_dir.mkdir()
     server = ServerProcess(data_dir)
+    browser_network.expose(server.port)
     server.start()
     try:
         for name in ("uih1", "uih2"):
@@ -59,13 +73,15 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser(browser_network: BrowserNetwork) -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         skip_or_fail(f"{CHROMIUM} is not installed (run `make setup`)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        instance = playwright.chromium.launch(
+            executable_path=browser_network.executable, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield instance
         finally:

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from corral.client.access import AccessClient
 from tests.browser.conftest import TIMEOUT_MS, VIEWPORT, unique
+from tests.browser.isolated_network import BrowserNetwork
 from tests.integration.servers import ServerProcess
 from tests.security.slapd import ROOT_DN, ROOT_PASSWORD, SUFFIX, USERS, Directory, slapd_bin, start_directory
 
@@ -21,7 +22,9 @@ COMPOSE = "services:\n  web:\n    image: corral/busybox\n    command: sleep 3600
 
 
 @pytest.fixture(scope="module")
-def ldap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Directory]]:
+def ldap_server(
+    tmp_path_factory: pytest.TempPathFactory, browser_network: BrowserNetwork
+) -> Iterator[tuple[ServerProcess, Directory]]:
     if slapd_bin() is None:
         if os.environ.get("CI"):
             pytest.fail("CI must run the LDAP sign-in test: slapd is not installed (run `make setup`)")
@@ -38,6 +41,7 @@ def ldap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
         CORRAL_LDAP_USER_BASE=f"ou=people,{SUFFIX}",
         CORRAL_LDAP_GROUP_BASE=f"ou=groups,{SUFFIX}",
     )
+    browser_network.expose(server.port)
     try:
         server.start()
         yield server, directory

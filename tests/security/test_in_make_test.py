@@ -1,5 +1,6 @@
 """`make test` runs the role matrix and the CVE suite: the pytest call of scripts/test.sh, with its own paths and
-marker expression, collects every test of tests/security (none is deselected or left out)."""
+marker expression, collects every test of tests/security (none is deselected or left out); and it runs the browser
+tests as one unit of work, on one xdist worker, beside the integration modules."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import xdist_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,14 +33,14 @@ def _pytest_calls_of_make_test() -> list[list[str]]:
     return calls
 
 
-def _security_selection(args: list[str]) -> list[str] | None:
-    """The call's options with its paths narrowed to tests/security, or None when it does not reach that folder."""
+def _security_selection(args: list[str], folder: str = "tests/security") -> list[str] | None:
+    """The call's options with its paths narrowed to `folder`, or None when it does not reach that folder."""
     paths = [a for a in args if a.startswith("tests") and not a.startswith("-")]
-    if "tests" not in paths and "tests/security" not in paths:
+    if "tests" not in paths and folder not in paths:
         return None
     ignored = [a.split("=", 1)[1] for a in args if a.startswith("--ignore=")]
     ignored += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ignore"]
-    if any("tests/security/".startswith(f"{path.rstrip('/')}/") for path in ignored):
+    if any(f"{folder}/".startswith(f"{path.rstrip('/')}/") for path in ignored):
         return None  # pytest ignores --ignore for the paths it is given, so the narrowing must honour it here
     options: list[str] = []
     skip_value = False
@@ -50,7 +53,7 @@ def _security_selection(args: list[str]) -> list[str] | None:
             continue
         else:
             options.append(arg)
-    return [*options, "tests/security"]
+    return [*options, folder]
 
 
 def _collected(args: list[str]) -> set[str]:
@@ -75,3 +78,33 @@ def test_make_test_collects_the_matrix_and_every_cve_test() -> None:
     assert any("test_role_matrix.py::test_every_route_with_every_role" in n for n in names), sorted(names)
     assert sum("test_cves.py::test_cve_" in n for n in names) >= 10
     assert names == all_names, sorted(all_names - names)
+
+
+def test_make_test_runs_the_browser_tests_together_on_one_worker() -> None:
+    """One call of `make test` runs tests/browser; when it spreads tests over xdist workers it does so with
+    `--dist loadfile`, where tests/conftest.py's scheduler makes every browser test one unit of work (their
+    package-scoped server with two netns hosts must start once, on one worker) and every other module one unit."""
+    calls = [call for call in _pytest_calls_of_make_test() if _security_selection(call, "tests/browser") is not None]
+    assert len(calls) == 1, calls
+    call = calls[0]
+    if "-n" in call and call[call.index("-n") + 1] != "1":
+        assert "--dist" in call and call[call.index("--dist") + 1] == "loadfile", call
+    options = [a for a in call if a not in ("-q", "-s") and not a.startswith("--durations")]
+    for flag in ("-n", "--dist"):  # collect in this process: xdist only spreads what is collected
+        if flag in options:
+            del options[options.index(flag) : options.index(flag) + 2]
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    nodeids = re.findall(r"^(tests/\S+::\S+)$", listing.stdout, re.MULTILINE)
+    scopes = {nodeid: xdist_scope(nodeid, ROOT) for nodeid in nodeids}
+    browser = {scope for nodeid, scope in scopes.items() if nodeid.startswith("tests/browser/")}
+    assert browser == {"tests/browser"}, listing.stdout[-3000:] + listing.stderr[-3000:]
+    others = {nodeid: scope for nodeid, scope in scopes.items() if not nodeid.startswith("tests/browser/")}
+    assert others, listing.stdout[-3000:]
+    assert others == {nodeid: nodeid.split("::", 1)[0] for nodeid in others}
