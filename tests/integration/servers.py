@@ -34,6 +34,8 @@ from corral.model.join_token import ca_digest_of_pem
 from corral.provision.local import LocalHostDriver
 from corral.store.database import migrate, open_engine
 
+# for the test modules whose stacks run load balancers: HAProxy's image into their hosts too (conftest.py reads it)
+LB_SETTINGS = {"CORRAL_LOCAL_IMAGES": "corral/busybox*,corral/haproxy"}
 _TEMPLATE: list[Path] = []  # the migrated SQLite file of this test process, made on first use
 
 
@@ -112,10 +114,11 @@ class ServerProcess:
             "CORRAL_HOST_GRACE_SECONDS": "60",
             "CORRAL_AGENT_MAX_BACKOFF_SECONDS": "2",
             "CORRAL_DEFAULT_SUBNET": "198.18.64.0/18",  # the overlay range kept clear of the bridges
-            # busybox and HAProxy into each new local host; the real software images (nginx, webdis, redis: about
-            # 350 MB) only for the tests that run them (`CORRAL_LOCAL_IMAGES="corral/*"`), or every host start
-            # would stream them (two hosts took 27 s to turn active instead of 5)
-            "CORRAL_LOCAL_IMAGES": "corral/busybox*,corral/haproxy",
+            # busybox (and its arm64 build) into each new local host; HAProxy (116 MB) only for the modules that
+            # run load balancers (`SERVER_SETTINGS = LB_SETTINGS`, conftest.py), the real software images (nginx,
+            # webdis, redis: about 350 MB) only for the tests that run them (`CORRAL_LOCAL_IMAGES="corral/*"`):
+            # every host start streams what it is given (HAProxy alone was 2-6 s of a 3-8 s host start)
+            "CORRAL_LOCAL_IMAGES": "corral/busybox*",
             # a developer editing code while tests run must not see test agents restarted (tests/unit covers it)
             "CORRAL_RESTART_OUTDATED_AGENTS": "0",
             **overrides,
