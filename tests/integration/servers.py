@@ -10,6 +10,7 @@ template, and a new server with an empty data dir starts from a copy of it (its 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -235,6 +236,35 @@ class ServerProcess:
             )
         return result
 
+    def cli_all(self, *commands: tuple[str, ...]) -> list[subprocess.CompletedProcess[str]]:
+        """`cli(*args)` for every command at once, each checked: for set-up steps that wait on their own and do not
+        depend on each other, e.g. `hosts create` of several hosts (each waits for its host to turn active)."""
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "corral", *args],
+                env=self.cli_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for args in commands
+        ]
+        results: list[subprocess.CompletedProcess[str]] = []
+        try:
+            for args, proc in zip(commands, procs, strict=True):
+                stdout, stderr = proc.communicate(timeout=240)
+                results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+                if proc.returncode != 0:
+                    raise AssertionError(
+                        f"corral {' '.join(args)} failed ({proc.returncode}): {stderr}{self._agent_logs(args)}"
+                    )
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return results
+
     def _agent_logs(self, args: tuple[str, ...]) -> str:
         """The end of each local host's agent log, when a host did not come up (its directory goes with it)."""
         if args[:2] != ("hosts", "create"):
@@ -245,14 +275,20 @@ class ServerProcess:
             tails.append(f"\n--- {log_file.parent.name}/agent.log ---\n" + "\n".join(lines))
         return "".join(tails)
 
+    def _delete_host(self, host_id: str) -> None:
+        with self.client() as client, contextlib.suppress(CorralError):
+            client.delete_host(host_id)
+
     def teardown(self) -> None:
-        """Remove every host through the API, stop the server, then sweep anything a crash left behind."""
+        """Remove every host through the API (all at once: each removal stops a dockerd and an agent, seconds
+        apiece), stop the server, then sweep anything a crash left behind."""
         try:
             if self.process is not None and self.process.poll() is None:
                 with self.client() as client:
-                    for host in client.list_hosts():
-                        with contextlib.suppress(CorralError):
-                            client.delete_host(host["id"])
+                    hosts = client.list_hosts()
+                if hosts:
+                    with concurrent.futures.ThreadPoolExecutor(min(len(hosts), 4)) as pool:
+                        list(pool.map(self._delete_host, [host["id"] for host in hosts]))
         finally:
             self.stop()
             driver = self.driver()

@@ -87,8 +87,10 @@ def _running(server: ServerProcess, service: str, stack: str = "shop") -> list[d
 
 
 def test_names_resolve_across_hosts_and_unhealthy_containers_leave(server: ServerProcess, tmp_path: Path) -> None:
-    server.cli("hosts", "create", "--driver", "local", "--label", "role=a", "dnsa")
-    server.cli("hosts", "create", "--driver", "local", "--label", "role=b", "dnsb")
+    server.cli_all(
+        ("hosts", "create", "--driver", "local", "--label", "role=a", "dnsa"),
+        ("hosts", "create", "--driver", "local", "--label", "role=b", "dnsb"),
+    )
     compose = _write(tmp_path, "docker-compose.yml", COMPOSE)
     rancher = _write(tmp_path, "rancher-compose.yml", RANCHER)
     server.cli("up", "-d", "-f", str(compose), "-f", str(rancher), "-s", "shop")

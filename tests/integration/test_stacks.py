@@ -54,9 +54,11 @@ def _per_host(containers: list[dict[str, Any]]) -> list[int]:
     return sorted(Counter(c["host"] for c in containers).values())
 
 
-def _create_hosts(server: ServerProcess, *names: str) -> None:
-    for name in names:
-        server.cli("hosts", "create", "--driver", "local", name)
+def _create_hosts(server: ServerProcess, *names: str, extra: tuple[tuple[str, ...], ...] = ()) -> None:
+    """`corral hosts create --driver local NAME` for every name (and the `extra` argument lists) at once: the hosts
+    start together instead of one after the other; each command still waits for its host to turn active."""
+    commands = [("hosts", "create", "--driver", "local", name) for name in names]
+    server.cli_all(*commands, *(("hosts", "create", "--driver", "local", *args) for args in extra))
 
 
 def _wait_running(server: ServerProcess, stack: str, service: str, count: int, timeout: float = 60) -> list[dict]:
