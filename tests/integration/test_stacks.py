@@ -215,8 +215,9 @@ def test_agent_killed_three_times_restarts_and_duplicates_nothing(server: Server
     ],
 )
 def test_bad_compose_is_refused_naming_file_service_and_field(
-    server: ServerProcess, tmp_path: Path, compose: str, field_part: str
+    module_server: ServerProcess, tmp_path: Path, compose: str, field_part: str
 ) -> None:
+    server = module_server  # one server for the four cases: each is refused and leaves nothing (checked below)
     path = _write(tmp_path, "docker-compose.yml", "version: '3'\n" + compose)
     result = server.cli("up", "-f", str(path), "-s", "bad", check=False)
     assert result.returncode == 1
