@@ -81,7 +81,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with BenchCluster("L1") as cluster:
+    # HAProxy's image into the hosts (the test servers' default copies busybox only)
+    with BenchCluster("L1", CORRAL_LOCAL_IMAGES="corral/busybox*,corral/haproxy") as cluster:
         cluster.create_hosts("l1")
         address = cluster.record("l1").address
         cluster.up("bench", COMPOSE, RANCHER)

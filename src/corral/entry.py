@@ -32,7 +32,6 @@ from corral.cli import stats as _stats_command  # noqa: F401 - registers `stats`
 from corral.cli import volumes as _volume_commands  # noqa: F401 - registers `volume ...`
 from corral.cli.help import build
 from corral.cli.main import app, call_server, fail
-from corral.config import load_settings
 from corral.model.errors import CorralError
 from corral.model.names import parse_label_pairs
 
@@ -69,6 +68,8 @@ def server_command(
     if ctx.invoked_subcommand is not None:
         return
     # imported here, not at the top: the CLI's client verbs start without loading the server, FastAPI and the UI
+    # (nor pydantic-settings, a quarter of a second of every CLI call's start)
+    from corral.config import load_settings
     from corral.server.run import run_server
     from corral.web import mount_ui
 
@@ -137,6 +138,7 @@ def agent_command(
 ) -> None:
     """Run the agent on this host: register once, then stay connected to the server."""
     from corral.agent.run import run_agent  # here, not at the top: the CLI's client verbs never load the agent
+    from corral.config import load_settings
 
     settings = load_settings()
     try:

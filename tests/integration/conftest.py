@@ -52,9 +52,15 @@ def root_engine() -> Iterator[DockerEngine]:
     engine.close()
 
 
+def module_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """CORRAL_* settings a test module gives all its servers (`SERVER_SETTINGS = {...}` at module level), e.g. the
+    load balancer modules' HAProxy image (servers.LB_SETTINGS)."""
+    return dict(getattr(request.module, "SERVER_SETTINGS", {}))
+
+
 @pytest.fixture
-def server(prerequisites: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path / "data")
+def server(prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path / "data", **module_settings(request))
     process.data_dir.mkdir()
     process.start()
     try:
@@ -64,10 +70,12 @@ def server(prerequisites: None, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def module_server(prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def module_server(
+    prerequisites: None, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
     """One server for every test of a module that asks for it: for tests that each work in their own environment,
     stacks and tokens, so that they share the server's start (and its teardown) without sharing state."""
-    process = ServerProcess(tmp_path_factory.mktemp("module") / "data")
+    process = ServerProcess(tmp_path_factory.mktemp("module") / "data", **module_settings(request))
     process.data_dir.mkdir()
     process.start()
     try:
@@ -77,12 +85,16 @@ def module_server(prerequisites: None, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture
-def server_with(prerequisites: None, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start a server with extra CORRAL_* settings, e.g. `server_with(CORRAL_HOST_GRACE_SECONDS="10")`."""
+def server_with(
+    prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server with extra CORRAL_* settings, e.g. `server_with(CORRAL_HOST_GRACE_SECONDS="10")` (over the
+    module's SERVER_SETTINGS)."""
     started: list[ServerProcess] = []
+    settings = module_settings(request)
 
     def start(**overrides: str) -> ServerProcess:
-        process = ServerProcess(tmp_path / f"data{len(started)}", **overrides)
+        process = ServerProcess(tmp_path / f"data{len(started)}", **{**settings, **overrides})
         process.data_dir.mkdir()
         started.append(process)
         process.start()

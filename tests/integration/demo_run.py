@@ -39,6 +39,9 @@ def demo_run(data_dir: Path, tag: str, **extra_env: str) -> Iterator[DemoRun]:
         "CORRAL_LOCAL_BRIDGE": f"cr{tag}{run_id}",
         "CORRAL_LOCAL_SUBNET": f"198.18.{free_bridge_octet()}.0/24",  # clear of other servers' bridges
         "CORRAL_LOCAL_PREFIX": f"c{tag}{run_id}",
+        # the demo and the README tour run busybox only: `make demo`'s default (corral/*, about 460 MB with HAProxy,
+        # nginx, webdis and redis) would be streamed into each of their four hosts
+        "CORRAL_LOCAL_IMAGES": "corral/busybox*",
         **extra_env,
     }
     driver = LocalHostDriver(

@@ -10,6 +10,7 @@ template, and a new server with an empty data dir starts from a copy of it (its 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -34,6 +35,8 @@ from corral.model.join_token import ca_digest_of_pem
 from corral.provision.local import LocalHostDriver
 from corral.store.database import migrate, open_engine
 
+# for the test modules whose stacks run load balancers: HAProxy's image into their hosts too (conftest.py reads it)
+LB_SETTINGS = {"CORRAL_LOCAL_IMAGES": "corral/busybox*,corral/haproxy"}
 _TEMPLATE: list[Path] = []  # the migrated SQLite file of this test process, made on first use
 
 
@@ -112,10 +115,11 @@ class ServerProcess:
             "CORRAL_HOST_GRACE_SECONDS": "60",
             "CORRAL_AGENT_MAX_BACKOFF_SECONDS": "2",
             "CORRAL_DEFAULT_SUBNET": "198.18.64.0/18",  # the overlay range kept clear of the bridges
-            # busybox and HAProxy into each new local host; the real software images (nginx, webdis, redis: about
-            # 350 MB) only for the tests that run them (`CORRAL_LOCAL_IMAGES="corral/*"`), or every host start
-            # would stream them (two hosts took 27 s to turn active instead of 5)
-            "CORRAL_LOCAL_IMAGES": "corral/busybox*,corral/haproxy",
+            # busybox (and its arm64 build) into each new local host; HAProxy (116 MB) only for the modules that
+            # run load balancers (`SERVER_SETTINGS = LB_SETTINGS`, conftest.py), the real software images (nginx,
+            # webdis, redis: about 350 MB) only for the tests that run them (`CORRAL_LOCAL_IMAGES="corral/*"`):
+            # every host start streams what it is given (HAProxy alone was 2-6 s of a 3-8 s host start)
+            "CORRAL_LOCAL_IMAGES": "corral/busybox*",
             # a developer editing code while tests run must not see test agents restarted (tests/unit covers it)
             "CORRAL_RESTART_OUTDATED_AGENTS": "0",
             **overrides,
@@ -232,6 +236,35 @@ class ServerProcess:
             )
         return result
 
+    def cli_all(self, *commands: tuple[str, ...]) -> list[subprocess.CompletedProcess[str]]:
+        """`cli(*args)` for every command at once, each checked: for set-up steps that wait on their own and do not
+        depend on each other, e.g. `hosts create` of several hosts (each waits for its host to turn active)."""
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "corral", *args],
+                env=self.cli_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for args in commands
+        ]
+        results: list[subprocess.CompletedProcess[str]] = []
+        try:
+            for args, proc in zip(commands, procs, strict=True):
+                stdout, stderr = proc.communicate(timeout=240)
+                results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+                if proc.returncode != 0:
+                    raise AssertionError(
+                        f"corral {' '.join(args)} failed ({proc.returncode}): {stderr}{self._agent_logs(args)}"
+                    )
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return results
+
     def _agent_logs(self, args: tuple[str, ...]) -> str:
         """The end of each local host's agent log, when a host did not come up (its directory goes with it)."""
         if args[:2] != ("hosts", "create"):
@@ -242,14 +275,20 @@ class ServerProcess:
             tails.append(f"\n--- {log_file.parent.name}/agent.log ---\n" + "\n".join(lines))
         return "".join(tails)
 
+    def _delete_host(self, host_id: str) -> None:
+        with self.client() as client, contextlib.suppress(CorralError):
+            client.delete_host(host_id)
+
     def teardown(self) -> None:
-        """Remove every host through the API, stop the server, then sweep anything a crash left behind."""
+        """Remove every host through the API (all at once: each removal stops a dockerd and an agent, seconds
+        apiece), stop the server, then sweep anything a crash left behind."""
         try:
             if self.process is not None and self.process.poll() is None:
                 with self.client() as client:
-                    for host in client.list_hosts():
-                        with contextlib.suppress(CorralError):
-                            client.delete_host(host["id"])
+                    hosts = client.list_hosts()
+                if hosts:
+                    with concurrent.futures.ThreadPoolExecutor(min(len(hosts), 4)) as pool:
+                        list(pool.map(self._delete_host, [host["id"] for host in hosts]))
         finally:
             self.stop()
             driver = self.driver()

@@ -24,6 +24,7 @@ services:
   reader:
     image: {TEST_IMAGE}
     command: [sleep, '3600']
+    stop_grace_period: 1s  # as PID 1, sleep ignores SIGTERM: the upgrade would wait 10 s per stop
     labels:
       io.rancher.scheduler.global: 'true'
     volumes: ['./conf/app.conf:/etc/app.conf:ro']

@@ -106,8 +106,7 @@ def _exec(server: ServerProcess, host: str, container: str, *cmd: str) -> str:
 
 
 def test_a_two_service_build_runs_on_three_hosts_including_arm64(server: ServerProcess, tmp_path: Path) -> None:
-    _create_hosts(server, "x1", "x2")
-    server.cli("hosts", "create", "--driver", "local", "--arch", "aarch64", "arm1")
+    _create_hosts(server, "x1", "x2", extra=(("--arch", "aarch64", "arm1"),))
     engine = _engine(server, "arm1")
     try:  # an arm64 machine's corral/busybox is the arm64 one
         engine.images.get(ARM_IMAGE).tag("corral/busybox", "latest")

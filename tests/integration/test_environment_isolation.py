@@ -105,8 +105,10 @@ def test_a_container_of_one_environment_learns_nothing_of_another_by_dns_or_meta
     server: ServerProcess, tmp_path: Path
 ) -> None:
     server.cli("env", "create", "blue", "--subnet", BLUE_SUBNET)
-    server.cli("hosts", "create", "--driver", "local", "isoa")
-    server.cli("hosts", "create", "--driver", "local", "--env", "blue", "isob")
+    server.cli_all(
+        ("hosts", "create", "--driver", "local", "isoa"),
+        ("hosts", "create", "--driver", "local", "--env", "blue", "isob"),
+    )
     server.cli("up", "-d", "-f", str(_write(tmp_path, "shop-a.yml", SHOP_A)), "-s", "shop")
     server.cli("up", "-d", "--env", "blue", "-f", str(_write(tmp_path, "shop-b.yml", SHOP_B)), "-s", "shop")
     vault = [str(_write(tmp_path, "vault.yml", VAULT_B)), str(_write(tmp_path, "vault-rancher.yml", VAULT_B_RANCHER))]

@@ -22,6 +22,7 @@ services:
   web:
     image: corral/busybox:latest
     command: ["sh", "-c", "httpd -p 80 -h /www && sleep {fail_after} && rm /www/index.html && exec sleep 3600"]
+    stop_grace_period: 1s  # as PID 1, sleep ignores SIGTERM: a replacement waits for the old container's stop
 """
 
 

@@ -64,8 +64,7 @@ def _service(server: ServerProcess, ref: str) -> dict[str, Any]:
 def test_an_arm64_image_runs_only_on_the_arm64_host_and_an_amd64_image_never_does(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    _create_hosts(server, "x1", "x2")
-    server.cli("hosts", "create", "--driver", "local", "--arch", "aarch64", "arm1")
+    _create_hosts(server, "x1", "x2", extra=(("--arch", "aarch64", "arm1"),))
     listing = server.cli("hosts", "ls").stdout
     assert any(line.split()[:3] == ["arm1", "active", "aarch64"] for line in listing.splitlines()), listing
     hosts = _hosts(server)

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import ServerProcess, wait_until
+from tests.integration.servers import LB_SETTINGS, ServerProcess, wait_until
 from tests.integration.test_stacks import _containers, _write
 
 pytestmark = pytest.mark.integration
+SERVER_SETTINGS = LB_SETTINGS  # HAProxy's image into this module's hosts (conftest.py)
 
 COMPOSE = """\
 version: '2'

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.servers import ServerProcess, wait_until
+from tests.integration.servers import LB_SETTINGS, ServerProcess, wait_until
 from tests.integration.test_stacks import _containers, _write
 
 pytestmark = pytest.mark.integration
+SERVER_SETTINGS = LB_SETTINGS  # HAProxy's image into this module's hosts (conftest.py)
 
 CLIENTS = 50
 

@@ -18,11 +18,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from corral.server.security.tls import new_ca, new_server_certificate
-from tests.integration.servers import ServerProcess, wait_until
+from tests.integration.servers import LB_SETTINGS, ServerProcess, wait_until
 from tests.integration.test_lb import _get
 from tests.integration.test_stacks import _containers, _write
 
 pytestmark = pytest.mark.integration
+SERVER_SETTINGS = LB_SETTINGS  # HAProxy's image into this module's hosts (conftest.py)
 
 COMPOSE = """\
 version: '2'

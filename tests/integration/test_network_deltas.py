@@ -26,6 +26,7 @@ services:
   web:
     image: corral/busybox:latest
     command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s  # as PID 1, httpd ignores SIGTERM: the scale-down would wait 10 s for Docker's kill
     labels:
       io.rancher.scheduler.affinity:host_label: role=b
   client:
@@ -64,8 +65,10 @@ def _scaled_and_resolved(server: ServerProcess, count: int) -> set[str]:
 
 
 def test_dns_and_overlay_follow_deltas_across_scaling_and_a_reconnect(server: ServerProcess, tmp_path: Path) -> None:
-    server.cli("hosts", "create", "--driver", "local", "--label", "role=a", "nda")
-    server.cli("hosts", "create", "--driver", "local", "--label", "role=b", "ndb")
+    server.cli_all(
+        ("hosts", "create", "--driver", "local", "--label", "role=a", "nda"),
+        ("hosts", "create", "--driver", "local", "--label", "role=b", "ndb"),
+    )
     compose = _write(tmp_path, "docker-compose.yml", COMPOSE)
     server.cli("up", "-d", "-f", str(compose), "-s", "shop")
     wait_until("web and client running", lambda: _web_ips(server, 1), timeout=120)

@@ -109,8 +109,7 @@ def _vxlan_frame(vni: int, payload: bytes) -> bytes:
 def test_encrypted_overlay_carries_http_and_dns_inside_wireguard_and_drops_injected_frames(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    server.cli("hosts", "create", "--driver", "local", "wg1")
-    server.cli("hosts", "create", "--driver", "local", "wg2")
+    server.cli_all(("hosts", "create", "--driver", "local", "wg1"), ("hosts", "create", "--driver", "local", "wg2"))
     env = server.client().get_environment("default")
     settings = NetworkSettings.from_dict(env["network"])
     assert settings.encryption and settings.vni != 4242

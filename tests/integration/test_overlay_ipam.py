@@ -21,8 +21,9 @@ REQUESTED = "198.18.70.77"
 
 COMPOSE = (
     "version: '2'\nservices:\n"
-    "  web:\n    image: corral/busybox:latest\n    command: sleep 3600\n"
-    "  fixed:\n    image: corral/busybox:latest\n    command: sleep 3600\n    labels:\n"
+    # as PID 1, sleep ignores SIGTERM: evacuation would wait Docker's 10 s per stop
+    "  web:\n    image: corral/busybox:latest\n    command: sleep 3600\n    stop_grace_period: 1s\n"
+    "  fixed:\n    image: corral/busybox:latest\n    command: sleep 3600\n    stop_grace_period: 1s\n    labels:\n"
     f"      io.rancher.container.requested_ip: 198.18.64.1,{REQUESTED}\n"
 )
 RANCHER = "version: '2'\nservices:\n  web:\n    scale: 2\n    retain_ip: true\n"

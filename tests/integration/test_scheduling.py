@@ -62,13 +62,14 @@ def test_anti_affinity_spreads_three_and_leaves_the_fourth_pending_with_a_reason
 
 
 def test_host_label_affinity_and_evacuation(server: ServerProcess, tmp_path: Path) -> None:
-    _create_hosts(server, "e1", "e2")
-    server.cli("hosts", "create", "--driver", "local", "--label", "disk=ssd", "e3")
+    _create_hosts(server, "e1", "e2", extra=(("--label", "disk=ssd", "e3"),))
     server.cli("hosts", "label", "e2", "disk=ssd")
     compose = _write(
         tmp_path,
         "docker-compose.yml",
-        "version: '2'\nservices:\n  db:\n    image: corral/busybox:latest\n    command: sleep 3600\n    labels:\n"
+        "version: '2'\nservices:\n  db:\n    image: corral/busybox:latest\n    command: sleep 3600\n"
+        "    stop_grace_period: 1s\n"  # as PID 1, sleep ignores SIGTERM: evacuation would wait 10 s per stop
+        "    labels:\n"
         "      io.rancher.scheduler.affinity:host_label: disk=ssd\n",
     )
     rancher = _write(tmp_path, "rancher-compose.yml", "version: '2'\nservices:\n  db:\n    scale: 2\n")

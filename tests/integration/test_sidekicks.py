@@ -23,15 +23,18 @@ services:
   web:
     image: corral/busybox:latest
     command: ["sh", "-c", "mkdir -p /www && echo web-here > /www/index.html && exec httpd -f -p 8000 -h /www"]
+    stop_grace_period: 1s  # as PID 1, httpd and sleep ignore SIGTERM: evacuation would wait 10 s per stop
     labels:
       io.rancher.sidekicks: data, helper
   data:
     image: corral/busybox:latest
     command: ["sh", "-c", "echo written-by-data > /data/note && exec sleep 3600"]
+    stop_grace_period: 1s
     volumes: [/data]
   helper:
     image: corral/busybox:latest
     command: sleep 3600
+    stop_grace_period: 1s
     volumes_from: [data]
     network_mode: container:web
 """

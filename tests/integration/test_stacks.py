@@ -54,9 +54,11 @@ def _per_host(containers: list[dict[str, Any]]) -> list[int]:
     return sorted(Counter(c["host"] for c in containers).values())
 
 
-def _create_hosts(server: ServerProcess, *names: str) -> None:
-    for name in names:
-        server.cli("hosts", "create", "--driver", "local", name)
+def _create_hosts(server: ServerProcess, *names: str, extra: tuple[tuple[str, ...], ...] = ()) -> None:
+    """`corral hosts create --driver local NAME` for every name (and the `extra` argument lists) at once: the hosts
+    start together instead of one after the other; each command still waits for its host to turn active."""
+    commands = [("hosts", "create", "--driver", "local", name) for name in names]
+    server.cli_all(*commands, *(("hosts", "create", "--driver", "local", *args) for args in extra))
 
 
 def _wait_running(server: ServerProcess, stack: str, service: str, count: int, timeout: float = 60) -> list[dict]:
@@ -213,8 +215,9 @@ def test_agent_killed_three_times_restarts_and_duplicates_nothing(server: Server
     ],
 )
 def test_bad_compose_is_refused_naming_file_service_and_field(
-    server: ServerProcess, tmp_path: Path, compose: str, field_part: str
+    module_server: ServerProcess, tmp_path: Path, compose: str, field_part: str
 ) -> None:
+    server = module_server  # one server for the four cases: each is refused and leaves nothing (checked below)
     path = _write(tmp_path, "docker-compose.yml", "version: '3'\n" + compose)
     result = server.cli("up", "-f", str(path), "-s", "bad", check=False)
     assert result.returncode == 1

@@ -93,8 +93,7 @@ def _upgrade_sampling(server: ServerProcess, engines: list[docker.DockerClient],
 
 
 def test_rolling_upgrade_keeps_three_of_four_then_rollback_and_confirm(server: ServerProcess, tmp_path: Path) -> None:
-    for name in ("h1", "h2"):
-        server.cli("hosts", "create", "--driver", "local", name)
+    server.cli_all(*(("hosts", "create", "--driver", "local", name) for name in ("h1", "h2")))
     engines = _engines(server, "h1", "h2")
     server.cli("up", *_files(tmp_path, "1"), "-s", "shop")
     old = wait_until("4 web containers running", lambda: _running_if(engines, lambda ids: len(ids) == 4), 60)
@@ -139,8 +138,7 @@ def _started_at(engines: list[docker.DockerClient], ids: set[str]) -> dict[str, 
 
 
 def test_rolling_restart_and_an_upgrade_that_cannot_finish(server: ServerProcess, tmp_path: Path) -> None:
-    for name in ("h1", "h2"):
-        server.cli("hosts", "create", "--driver", "local", name)
+    server.cli_all(*(("hosts", "create", "--driver", "local", name) for name in ("h1", "h2")))
     engines = _engines(server, "h1", "h2")
     server.cli("up", *_files(tmp_path, "1"), "-s", "shop")
     old = wait_until("4 web containers running", lambda: _running_if(engines, lambda ids: len(ids) == 4), 60)

@@ -25,6 +25,7 @@ services:
   app:
     image: corral/busybox:latest
     command: ["sh", "-c", "echo kept > /data/mark; exec sleep 3600"]
+    stop_grace_period: 1s  # as PID 1, sleep ignores SIGTERM: `scale vol/app=0` would wait 10 s for Docker's kill
     volumes: [data:/data]
 volumes:
   data: {}

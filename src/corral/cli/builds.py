@@ -19,7 +19,6 @@ from rich.markup import escape
 from corral.cli.build_context import pack_contexts
 from corral.cli.main import _run
 from corral.cli.output import err_console, fail
-from corral.compose.build import build_specs
 from corral.model.errors import InvalidInput
 
 POLL_SECONDS = 0.5
@@ -31,6 +30,8 @@ def build_contexts(
     compose_path: Path, compose_text: str, answers: dict[str, str], build: bool | None
 ) -> tuple[dict[str, str], dict[str, str], str] | None:
     """(contexts by digest as base64, service -> digest, mode) to send, or None when no service builds."""
+    from corral.compose.build import build_specs  # here: the verbs that send no project start without the pipeline
+
     try:
         builds = build_specs(compose_path.name, compose_text, answers=answers)
         if not builds:

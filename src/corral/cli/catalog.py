@@ -8,15 +8,16 @@ resulting stack exactly as the server would. Without PATH it checks the catalog 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from corral.catalog.loader import default_catalog_root
-from corral.catalog.validate import ValidationResult, validate_catalog
 from corral.cli.main import OutputOption, app
 from corral.cli.output import TABLE, fail, print_table, show
+
+if TYPE_CHECKING:
+    from corral.catalog.validate import ValidationResult
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Application catalog: templates, install, upgrade, validate.")
 app.add_typer(catalog_app, name="catalog")
@@ -31,6 +32,9 @@ def validate(
     output: OutputOption = TABLE,
 ) -> None:
     """Load, render with default answers and check every template version; exit 1 if any failed."""
+    # the catalog and compose pipeline only for this local command: the other verbs start without them
+    from corral.catalog.validate import validate_catalog
+
     root = catalog_root(path)
     results = validate_catalog(root)
     rows = [_row(r) for r in results]
@@ -42,6 +46,8 @@ def validate(
 def catalog_root(path: Path | None) -> Path:
     """PATH itself, or its parent when PATH is the `templates/` folder."""
     if path is None:
+        from corral.catalog.loader import default_catalog_root  # see validate
+
         return default_catalog_root()
     if not path.is_dir():
         fail(f"{path}: not a directory")

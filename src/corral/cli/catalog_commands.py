@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 
-from corral.catalog.answers import parse_answers_file
 from corral.cli.catalog import catalog_app
 from corral.cli.main import EnvOption, FormatOption, OutputOption, _env, _run
 from corral.cli.output import TABLE, Format, err_console, fail, print_json, print_table, show
@@ -32,6 +31,8 @@ TimeoutOption = Annotated[float, typer.Option(help="Seconds to wait for every co
 def _answers(pairs: list[str] | None, file: Path | None) -> dict[str, str]:
     answers: dict[str, str] = {}
     if file is not None:
+        from corral.catalog.answers import parse_answers_file  # here: the other verbs start without the catalog
+
         try:
             answers.update(parse_answers_file(file.read_text(), file.name))
         except OSError as exc:

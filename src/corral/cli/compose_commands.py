@@ -16,8 +16,6 @@ import typer
 from corral.cli.main import EnvOption, _env, _run, app
 from corral.cli.output import err_console, fail
 from corral.cli.project import load_project
-from corral.compose import ComposeFile, load_stack
-from corral.compose.canonical import canonical_model
 from corral.model.errors import InvalidInput
 
 FileOption = Annotated[
@@ -42,6 +40,9 @@ def config(
     services: Annotated[bool, typer.Option("--services", help="Print the service names only.")] = False,
 ) -> None:
     """Print the compose project's canonical model (JSON, as `docker compose config --format json`)."""
+    from corral.compose import ComposeFile, load_stack  # here: the other verbs start without the pipeline
+    from corral.compose.canonical import canonical_model
+
     try:
         project = load_project(list(file or []), stack=stack, answers_file=answers, profiles=profile)
         rancher = (

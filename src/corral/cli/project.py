@@ -15,10 +15,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corral.compose import ComposeFile, env_files_for_upload, parse_answers
-from corral.compose.envfile import parse_env_file
-from corral.compose.variables import referenced_variables
-from corral.compose.yamlsafe import load_yaml
 from corral.model.errors import InvalidInput
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -78,6 +74,12 @@ def load_project(
     profiles: list[str] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Project:
+    # the compose pipeline (schema, YAML, certificates) only for the verbs that read a project: most verbs (ps,
+    # exec, logs, scale ...) never load it, and importing it was most of every CLI call's start-up time
+    from corral.compose import ComposeFile, env_files_for_upload, parse_answers
+    from corral.compose.envfile import parse_env_file
+    from corral.compose.variables import referenced_variables
+
     shell = dict(os.environ if environ is None else environ)
     compose_path, rancher_path = discover(files)
     compose_text = read_text(compose_path)
@@ -119,6 +121,8 @@ def _project_name(variables: dict[str, str], compose_text: str, compose_path: Pa
     """As Compose names a project: COMPOSE_PROJECT_NAME, the top-level `name:`, the folder (normalised)."""
     candidate = variables.get("COMPOSE_PROJECT_NAME", "")
     if not candidate:
+        from corral.compose.yamlsafe import load_yaml  # see load_project
+
         try:
             doc = load_yaml(compose_text, compose_path.name, warnings=[])
         except InvalidInput:

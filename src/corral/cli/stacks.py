@@ -33,7 +33,6 @@ from corral.cli.waiting import (
 )
 from corral.cli.waiting import wait_for_stack as _wait_for_stack
 from corral.client import CorralClient
-from corral.compose.files import collect_uploads
 from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound
 
 WAIT_SECONDS = 180.0
@@ -43,6 +42,8 @@ ACTION_SECONDS = 60.0  # stop, start, restart: Docker's stop timeout is 10 s per
 def _uploads(compose_path: Path, text: str, answers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """The files of relative binds, secrets and configs (read below the compose file's folder) and the values of
     `environment:` secrets and configs, to send with the stack."""
+    from corral.compose.files import collect_uploads  # here: the verbs that send no project start without it
+
     try:
         uploads = collect_uploads(
             compose_path.name, text, str(compose_path.resolve().parent), answers=answers, environ=os.environ
