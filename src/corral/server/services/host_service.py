@@ -23,7 +23,7 @@ from corral.build import current_build_id
 from corral.config import Settings
 from corral.model.credentials import CREDENTIALS_FILE, AgentCredentials
 from corral.model.entities import Environment, Host, HostFacts, HostState, KeyKind
-from corral.model.errors import Conflict, CorralError, InvalidInput, Unavailable
+from corral.model.errors import Conflict, CorralError, InvalidInput, NotFound, Unavailable
 from corral.model.join_token import parse_join_token
 from corral.server.hub.hub import AgentHub
 from corral.server.shared.events import EventBus
@@ -72,6 +72,7 @@ class HostService:
         self.tls = tls  # local agents pin its CA (None: plain HTTP)
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()  # local host names being provisioned or removed: not for the supervisor
+        self._local_locks: dict[str, asyncio.Lock] = {}  # local host name -> held by a revive or a removal
 
     # -- registration with a token ------------------------------------------------------------------------------
 
@@ -199,12 +200,14 @@ class HostService:
         await self.hub.kick(host.id)
         if host.driver == "local":
             driver = self._require_driver()
-            self._busy.add(host.name)
-            try:
-                await run_in_threadpool(driver.remove, host.name)
-                await run_in_threadpool(shutil.rmtree, self.agent_state_dir(host.name), True)
-            finally:
-                self._busy.discard(host.name)
+            async with self._local_lock(host.name):  # a revive already under way finishes first (then is undone)
+                self._busy.add(host.name)
+                try:
+                    await run_in_threadpool(driver.remove, host.name)
+                    await run_in_threadpool(shutil.rmtree, self.agent_state_dir(host.name), True)
+                finally:
+                    self._busy.discard(host.name)
+                    self._local_locks.pop(host.name, None)
         await run_in_threadpool(self.store.delete_host, host.id)
         self.bus.publish("host", "removed", {**host_view(host), "state": "removed"}, host.environment_id)
 
@@ -248,18 +251,37 @@ class HostService:
         driver = self.driver
         if driver is None or not self.agent_url:
             return
-        for host in await run_in_threadpool(self.store.list_hosts):
-            if host.driver != "local" or host.name in self._busy or host.state in _NOT_SUPERVISED:
+        for listed in await run_in_threadpool(self.store.list_hosts):
+            if listed.driver != "local" or listed.name in self._busy or listed.state in _NOT_SUPERVISED:
                 continue
-            record = await run_in_threadpool(driver.load, host.name)
-            if record is None:
-                continue
-            if driver.dockerd_alive(record) and driver.agent_alive(record):
-                await self._restart_if_outdated(host, driver)
-                continue
-            log.warning("local host %s: dockerd or agent is not running; starting them again", host.name)
-            command = self.agent_command(self.agent_state_dir(host.name))
-            try:
-                await run_in_threadpool(driver.revive, host.name, command)
-            except CorralError as exc:
-                log.error("%s", exc.message)
+            async with self._local_lock(listed.name):
+                # the host as it is now: a removal that began since the list must not see it built again
+                host = await run_in_threadpool(self._still_supervised, listed.id)
+                if host is None or host.name in self._busy:
+                    continue
+                await self._revive(host, driver)
+
+    async def _revive(self, host: Host, driver: LocalHostDriver) -> None:
+        record = await run_in_threadpool(driver.load, host.name)
+        if record is None:
+            return
+        if driver.dockerd_alive(record) and driver.agent_alive(record):
+            await self._restart_if_outdated(host, driver)
+            return
+        log.warning("local host %s: dockerd or agent is not running; starting them again", host.name)
+        command = self.agent_command(self.agent_state_dir(host.name))
+        try:
+            await run_in_threadpool(driver.revive, host.name, command)
+        except CorralError as exc:
+            log.error("%s", exc.message)
+
+    def _still_supervised(self, host_id: str) -> Host | None:
+        try:
+            host = self.store.get_host(host_id)
+        except NotFound:
+            return None
+        return None if host.state in _NOT_SUPERVISED else host
+
+    def _local_lock(self, name: str) -> asyncio.Lock:
+        """Held while the supervisor revives a local host and while it is removed: never both at once."""
+        return self._local_locks.setdefault(name, asyncio.Lock())
