@@ -158,6 +158,11 @@ class ClusterSnapshot:
     def leftovers(self, environment_id: str | None = None) -> list[LeftoverRecord]:
         return self._select("leftovers", environment_id=environment_id)
 
+    def containers_of_slots(self, slot_ids: Iterable[str]) -> list[tuple[str, ObservedContainer]]:
+        """(host id, container) of every reported container labelled with one of the slots."""
+        table = self.tables["containers"]
+        return [(key[0], table.rows[key]) for slot_id in slot_ids for key in table.keys("slot", slot_id)]
+
     def containers(self, host_id: str | None = None) -> list[tuple[str, ObservedContainer]]:
         """(host id, container) of every reported container, or of one host's."""
         table = self.tables["containers"]

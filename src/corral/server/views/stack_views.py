@@ -133,7 +133,8 @@ class EnvironmentState:
         cls, reads: StateReads, built: dict[str | None, tuple[int, EnvironmentState]], environment_id: str | None
     ) -> EnvironmentState:
         version = reads.snapshot().version
-        hosts = {h.id: h for h in reads.list_hosts(environment_id)}
+        # without container counts (no view of a container shows them): the snapshot's own host objects
+        hosts = {h.id: h for h in reads.list_hosts(environment_id, container_counts=False)}
         slots = reads.list_slots(environment_id=environment_id)
         observed = _observed(slots, reads.list_all_host_containers(environment_id))
         services = reads.list_services(environment_id=environment_id)
@@ -159,7 +160,16 @@ class EnvironmentState:
     @classmethod
     def of_service(cls, store: Store, stacks: StackStore, service: Service) -> EnvironmentState:
         """Just enough state for `service_view` of one primary (not sidekick) service: its own slots and the
-        containers reported on their hosts, read fresh (a `scale` answers without reading the whole environment)."""
+        containers reported on their hosts, read fresh (a `scale` answers without reading the whole environment);
+        from the in-memory state while it is fresh (it has every commit applied before the commit returns)."""
+        memory = _MEMORY.get(stacks)
+        if memory is not None and memory.fresh:
+            snapshot = memory.snapshot()
+            records = snapshot.slots(service_id=service.id)
+            hosts = {host_id: snapshot.get("hosts", host_id) for host_id in {r.slot.host_id for r in records}}
+            placed = {host_id: host for host_id, host in hosts.items() if host is not None}
+            observed = _observed(records, snapshot.containers_of_slots(r.slot.id for r in records))
+            return cls(placed, [service], records, observed, time.time(), activating_deadline(), snapshot.version)
         slots = stacks.list_slots(service_id=service.id)
         host_ids = {r.slot.host_id for r in slots}
         reports = store.host_containers_of(host_ids, labelled=(CONTAINER_LABEL, [r.slot.id for r in slots]))
@@ -312,19 +322,22 @@ def slot_container_view(record: SlotRecord, state: EnvironmentState) -> dict[str
 
 def slot_container_json(record: SlotRecord, state: EnvironmentState) -> object:
     """`slot_container_view` encoded once, for list bodies (`paging.dumps` splices it in as it is): built again only
-    when the slot, its reported container, its host or its service is another object (the in-memory state's
-    snapshots share every entity that did not change) or a "starting" window closed. A list of 30,000 containers
-    after one change re-encodes the one that changed, not all of them."""
+    when what the view shows changed: the slot or its reported container is another object (the in-memory state's
+    snapshots share every entity that did not change), its host's name or address, its service's launch config (a
+    scale leaves it as it was), or a "starting" window closed. A list of 30,000 containers after one change
+    re-encodes the ones that changed, not all of them."""
     observed = state.observed.get(record.slot.id)
     host = state.hosts.get(record.slot.host_id)
     service = state.services_by_id.get(record.service_id)
+    placed = (host.name, host.address) if host is not None else None
+    launch = service.spec.launch if service is not None else None
     made = _CONTAINER_JSON.get(record.slot.id)
     if (
         made is not None
         and made[0] is record
         and made[1] is observed
-        and made[2] is host
-        and made[3] is service
+        and made[2] == placed
+        and made[3] is launch
         and state.now < made[4]
     ):
         return made[5]
@@ -334,12 +347,15 @@ def slot_container_json(record: SlotRecord, state: EnvironmentState) -> object:
     until = asked + STARTING_SECONDS if waits_to_start and state.now < asked + STARTING_SECONDS else math.inf
     if len(_CONTAINER_JSON) >= MAX_ENCODED_CONTAINERS:
         _CONTAINER_JSON.clear()  # removed slots' entries go too; the next lists encode what is left once more
-    _CONTAINER_JSON[record.slot.id] = (record, observed, host, service, until, fragment)
+    _CONTAINER_JSON[record.slot.id] = (record, observed, placed, launch, until, fragment)
     return fragment
 
 
-# slot id -> (the record, container, host and service its view was built from, valid until, its JSON)
-_CONTAINER_JSON: dict[str, tuple[SlotRecord, ObservedContainer | None, Host | None, Service | None, float, Any]] = {}
+# slot id -> (the record, container, host's name and address, and launch config its view was built from, valid
+# until, its JSON)
+_CONTAINER_JSON: dict[
+    str, tuple[SlotRecord, ObservedContainer | None, tuple[str, str] | None, LaunchConfig | None, float, Any]
+] = {}
 MAX_ENCODED_CONTAINERS = 1_000_000
 
 
