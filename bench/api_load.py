@@ -523,15 +523,19 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
             deadline = time.monotonic() + args.settle_timeout
             last_print = time.monotonic()
             while sum(a.running for a in agents) < want:
-                if time.monotonic() > deadline:
+                rss = max(rss_bytes(server.process.pid), rss_bytes(os.getpid()))
+                if time.monotonic() > deadline or rss > args.max_rss_gb * 2**30:
                     running = sum(a.running for a in agents)
-                    _progress(f"P3: only {running} of {want} running after {args.settle_timeout:g} s; {reconnects}")
+                    why = f"after {time.monotonic() - started:.0f} s" + (
+                        f" (stopped: {rss / 2**30:.1f} GiB resident)" if rss > args.max_rss_gb * 2**30 else ""
+                    )
+                    _progress(f"P3: only {running} of {want} running {why}; {reconnects}")
                     return {
                         "hosts": args.hosts,
                         "containers": want,
                         "settled": False,
                         "running_at_timeout": running,
-                        "settle_timeout_seconds": args.settle_timeout,
+                        "stopped": why,
                         "setup_hosts_seconds": round(setup_hosts, 1),
                         "reconnects": dict(reconnects),
                     }
@@ -614,6 +618,16 @@ async def _all_pages(client: httpx.AsyncClient, path: str) -> list[dict[str, Any
         params = {"limit": "1000", "continue": token}
 
 
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory now (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((line for line in status.splitlines() if line.startswith("VmRSS:")), "VmRSS: 0 kB")
+    return int(line.split()[1]) * 1024
+
+
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -630,7 +644,7 @@ def _unsettled(detail: dict[str, Any], as_json: bool) -> dict[str, Any]:
         "no call over 1 s",
         "met": False,
         "error": f"set-up did not finish: {detail['running_at_timeout']} of {detail['containers']} containers "
-        f"running on {detail['hosts']} simulated hosts after {detail['settle_timeout_seconds']:g} s; agent "
+        f"running on {detail['hosts']} simulated hosts {detail['stopped']}; agent "
         f"reconnects: {detail['reconnects'] or 'none'}",
         **detail,
     }
@@ -647,6 +661,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the clients call the API")
     parser.add_argument("--settle-timeout", type=float, default=300.0, help="for all containers to run (s)")
+    parser.add_argument(
+        "--max-rss-gb", type=float, default=6.0, help="stop the set-up when the server or this process holds more"
+    )
     parser.add_argument("--no-deltas", dest="deltas", action="store_false", help="agents take full states only")
     parser.add_argument("--profile", default="", help="py-spy the server during the load into FILE (raw format)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
