@@ -10,6 +10,7 @@ scopes; a rolled back transaction hands over nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -79,13 +80,53 @@ _COMMITTED = "corral.committed"  # session.info: scopes of committed transaction
 _WRITTEN = "corral.written"  # session.info: (kind, key) -> the entity a statement of the open transaction stored
 _WRITTEN_COMMITTED = "corral.written.committed"  # session.info: the same, of committed transactions
 _LISTENER = "corral.journal"  # factory.kw["info"]: the listener of the factory's sessions
+_WRITERS = "corral.writers"  # factory.kw["info"]: which sessions write which kinds (`_Writers`)
+_MINE = "corral.mine"  # session.info: kind -> (alone when it registered, the registration's number)
 Written = dict[tuple[str, Key], Any]
 Listener = Callable[[list[Scope], Written], None]
 
 
+class _Writers:
+    """Which sessions are writing each kind of entity, from their first write until their change is applied (or
+    rolled back), and how many ever began to. Why: an entity handed over as written is only the truth if no other
+    transaction wrote that kind meanwhile: commits of two threads may reach the listener in another order than the
+    database committed them (a re-read is right in any order; a written entity is not). So it is taken only from a
+    session that had the kind to itself, from its first write to its delivery; otherwise the rows are read again."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active: dict[str, set[int]] = {}
+        self.registered: dict[str, int] = {}
+
+    def register(self, session: Session, kind: str) -> None:
+        mine: dict[str, tuple[bool, int]] = session.info.setdefault(_MINE, {})
+        if kind in mine:
+            return
+        with self.lock:
+            active = self.active.setdefault(kind, set())
+            number = self.registered.get(kind, 0) + 1
+            self.registered[kind] = number
+            mine[kind] = (not active, number)
+            active.add(id(session))
+
+    def alone(self, session: Session, kind: str) -> bool:
+        """Whether the session wrote `kind` with no other session writing it from its first write until now."""
+        alone, number = session.info.get(_MINE, {}).get(kind, (False, -1))
+        with self.lock:
+            return alone and self.registered.get(kind) == number and self.active.get(kind) == {id(session)}
+
+    def done(self, session: Session) -> None:
+        mine: dict[str, tuple[bool, int]] = session.info.pop(_MINE, {})
+        with self.lock:
+            for kind in mine:
+                self.active.get(kind, set()).discard(id(session))
+
+
 def watch(factory: sessionmaker[Session], listener: Listener) -> None:
     """Call `listener` with the scopes of every committed transaction of `factory`'s sessions (see `deliver`)."""
-    factory.kw.setdefault("info", {})[_LISTENER] = listener
+    info = factory.kw.setdefault("info", {})
+    info[_LISTENER] = listener
+    info[_WRITERS] = _Writers()
     event.listen(factory, "after_flush", _flushed)
     event.listen(factory, "do_orm_execute", _executed)
     event.listen(factory, "after_commit", _committed)
@@ -98,8 +139,15 @@ def deliver(session: Session) -> None:
     committed: list[Scope] | None = session.info.pop(_COMMITTED, None)
     written: Written = session.info.pop(_WRITTEN_COMMITTED, None) or {}
     listener: Listener | None = session.info.get(_LISTENER)
-    if committed and listener is not None:
-        listener(committed, written)
+    writers: _Writers | None = session.info.get(_WRITERS)
+    try:
+        if committed and listener is not None:
+            if writers is not None:
+                written = {entry: entity for entry, entity in written.items() if writers.alone(session, entry[0])}
+            listener(committed, written)
+    finally:
+        if writers is not None:
+            writers.done(session)
 
 
 def wrote(session: Session, kind: str, key: Key, entity: Any) -> None:
@@ -124,9 +172,15 @@ def _forget_written_in(written: Written, kind: str) -> None:
 def _rolled_back(session: Session) -> None:
     session.info.pop(_TOUCHED, None)
     session.info.pop(_WRITTEN, None)
+    writers: _Writers | None = session.info.get(_WRITERS)
+    if writers is not None and not session.info.get(_COMMITTED):  # nothing of it left to apply
+        writers.done(session)
 
 
 def _touch(session: Session, kind: str, column: str, values: Iterable[Key]) -> None:
+    writers: _Writers | None = session.info.get(_WRITERS)
+    if writers is not None:
+        writers.register(session, kind)
     touched: dict[tuple[str, str], set[Key]] = session.info.setdefault(_TOUCHED, {})
     touched.setdefault((kind, column), set()).update(values)
 
