@@ -64,6 +64,22 @@ def _read(container: Any, path: str) -> tuple[int, str]:
     return code, output.decode(errors="replace")
 
 
+def _answering_readers(engines: list[docker.DockerClient]) -> list[Any] | None:
+    """A running reader on each host, each answering an exec (a CI run saw an exec come back empty: a first replica
+    stopping as the check ran; with a 1 s stop grace it goes at once)."""
+    readers = _all(_running(engines, "reader"), 2)
+    if not readers:
+        return None
+    for reader in readers:
+        try:
+            code, _ = reader.exec_run(["stat", "/run/secrets/db"])
+        except docker.errors.APIError:
+            return None
+        if code != 0:
+            return None
+    return readers
+
+
 def test_files_and_secrets_on_every_replica_and_only_where_named(server: ServerProcess, tmp_path: Path) -> None:
     for host in ("h1", "h2"):
         server.cli("hosts", "create", "--driver", "local", host)
@@ -81,7 +97,7 @@ def test_files_and_secrets_on_every_replica_and_only_where_named(server: ServerP
     server.cli("up", "-f", str(project / "docker-compose.yml"), "-s", "files")
     engines = _engines(server)
     try:
-        readers = wait_until("a reader on each host", lambda: _all(_running(engines, "reader"), 2), timeout=120)
+        readers = wait_until("a reader on each host that answers", lambda: _answering_readers(engines), timeout=120)
         [other] = wait_until("the other service", lambda: _running(engines, "other") or None, timeout=60)
         for reader in readers:
             assert _read(reader, "/etc/app.conf") == (0, "answer = 42\n")
