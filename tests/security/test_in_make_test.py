@@ -56,8 +56,9 @@ def _security_selection(args: list[str], folder: str = "tests/security") -> list
     return [*options, folder]
 
 
-def _collected(args: list[str]) -> set[str]:
-    listing = subprocess.run(
+def _collect_only(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """`pytest --collect-only -q` with these arguments (its output: one test id per line)."""
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
         cwd=ROOT,
         capture_output=True,
@@ -65,7 +66,10 @@ def _collected(args: list[str]) -> set[str]:
         timeout=300,
         check=False,
     )
-    return set(re.findall(r"^(tests/security/\S+::\S+)$", listing.stdout, re.MULTILINE))
+
+
+def _collected(args: list[str]) -> set[str]:
+    return set(re.findall(r"^(tests/security/\S+::\S+)$", _collect_only(args).stdout, re.MULTILINE))
 
 
 def test_make_test_collects_the_matrix_and_every_cve_test() -> None:
@@ -93,14 +97,7 @@ def test_make_test_runs_the_browser_tests_together_on_one_worker() -> None:
     for flag in ("-n", "--dist"):  # collect in this process: xdist only spreads what is collected
         if flag in options:
             del options[options.index(flag) : options.index(flag) + 2]
-    listing = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *options],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    listing = _collect_only(options)
     nodeids = re.findall(r"^(tests/\S+::\S+)$", listing.stdout, re.MULTILINE)
     scopes = {nodeid: xdist_scope(nodeid, ROOT) for nodeid in nodeids}
     browser = {scope for nodeid, scope in scopes.items() if nodeid.startswith("tests/browser/")}
