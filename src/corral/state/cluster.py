@@ -6,9 +6,10 @@ committed does the journal (store/journal.py) hand its scopes here, and the rows
 applied, under one lock, so memory never holds what the database did not keep (a failed commit changes nothing)
 and concurrent commits apply in an order that ends at the database's latest rows. A row a statement wrote whole
 (an agent's container report) comes with its commit as it reads back and is not read again, but only from a
-transaction that had that kind of entity to itself until now (`journal._Writers`): otherwise it is read too. Each applied change raises the
-version and is kept in a bounded history, so a pass can ask what changed since the version it last planned (an
-incremental pass); `resync()` reloads everything (start, the periodic safety net, after a failed refresh).
+transaction that had that kind of entity to itself until now (`journal._Writers`): otherwise it is read too.
+Each applied change raises the version and is kept in a bounded history, so a pass can ask what changed since the
+version it last planned (an incremental pass); `resync()` reloads everything (start, the periodic safety net,
+after a failed refresh).
 
 Why the version starts at the clock (microseconds) and the snapshots of the history are kept: lists carry the
 version they were rendered at, and a watch resumes from one (server/routes/watch.py) by comparing the snapshot at that
