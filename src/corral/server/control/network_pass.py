@@ -67,9 +67,7 @@ class NetworkPass:
         # slot id -> (the slot, service, report and upgrade's old spec its record was made of; the record; its dict):
         # the in-memory state's snapshots share what did not change, so a pass remakes only the records that did,
         # and their dicts stay the same objects (the deltas' diff passes over those without comparing them)
-        self._records: dict[
-            str, tuple[SlotRecord, Service, ObservedContainer | None, Any, ContainerRecord, dict[str, Any]]
-        ] = {}
+        self._records: dict[str, _MadeRecord] = {}
 
     # -- IPAM -------------------------------------------------------------------------------------------------------
 
