@@ -144,6 +144,7 @@ class Agent:
         self.created: dict[str, float] = {}  # slot id -> when its container was "created"
         self.task: asyncio.Task[None] | None = None
         self.deltas = True  # ask for desired and network deltas (model/deltas.py, model/network_deltas.py)
+        self.scope = True  # and for only the network state this host needs (model/network_scope.py), as agents do
         self.received: dict[str, int] = {}  # message type -> bytes received (the scale-by-one figure)
         self.last_message = 0.0  # monotonic time of the latest desired or network message
         self.ws: Any = None
@@ -183,6 +184,7 @@ class Agent:
             self.ws = ws
             hello = {"facts": self.facts, "labels": {}, "images": {}, "deltas": self.deltas}
             hello["network_deltas"] = self.deltas
+            hello["network_scope"] = self.deltas and self.scope
             await ws.send(protocol.Message(protocol.HELLO, hello).encode())
             running = [_running(item, self.created) for item in self.entries.values() if item["running"]]
             await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": running}).encode())  # after a reconnect
@@ -492,7 +494,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
     server = Server(**RAISED_QUOTAS)
     agents = [Agent(i) for i in range(args.hosts)]
     for agent in agents:
-        agent.deltas = args.deltas
+        agent.deltas, agent.scope = args.deltas, args.scope
     for agent in agents[1:]:
         agent.track_network = False
     profile: ServerProfile | None = None
@@ -596,6 +598,7 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
         "setup_hosts_seconds": round(setup_hosts, 1),
         "setup_containers_seconds": round(setup_containers, 1),
         "deltas": args.deltas,
+        "scope": args.scope,
         "settled": True,
         "reconnects": dict(reconnects),
         "scale_by_one": scale_by_one,
@@ -665,6 +668,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--max-rss-gb", type=float, default=6.0, help="stop the set-up when the server or this process holds more"
     )
     parser.add_argument("--no-deltas", dest="deltas", action="store_false", help="agents take full states only")
+    parser.add_argument(
+        "--no-scope", dest="scope", action="store_false", help="agents take their environment's whole network state"
+    )
     parser.add_argument("--profile", default="", help="py-spy the server during the load into FILE (raw format)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)

@@ -24,6 +24,7 @@ from corral.server.control.network_pass import NetworkPass
 @dataclasses.dataclass
 class _Session:
     network_deltas: bool
+    network_scope: bool = False
 
 
 class _Hub:

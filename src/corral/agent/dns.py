@@ -37,6 +37,7 @@ from dnslib import CNAME, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSError, DNSHeader, 
 from corral.agent.dns_records import FORWARD, Lookup, NameTable, Outcome, shuffled
 from corral.agent.listening import serve_when_ready
 from corral.model.network import DNS_DOMAIN, SERVICES_ADDRESS, NetworkState
+from corral.model.network_scope import Demand
 
 log = logging.getLogger("corral.agent.dns")
 
@@ -73,6 +74,15 @@ def read_resolvers(path: Path, exclude: frozenset[str] = frozenset()) -> list[st
     return found[:MAX_UPSTREAMS]
 
 
+def _question_name(data: bytes) -> str:
+    """The name a query asks about ("" when it is not one question we could read)."""
+    try:
+        request = DNSRecord.parse(data)
+    except (DNSError, ValueError, IndexError, KeyError, UnicodeError, struct.error):
+        return ""
+    return str(request.q.qname) if len(request.questions) == 1 else ""
+
+
 def _formerr(data: bytes) -> bytes | None:
     """FORMERR for a packet with a query header we could not parse; None (drop) for anything else."""
     if len(data) < 12:
@@ -102,8 +112,11 @@ class DnsServer:
         resolv_conf: Path = RESOLV_CONF,
         upstream_port: int = DNS_PORT,
         upstream_timeout: float = UPSTREAM_TIMEOUT_SECONDS,
+        demand: Demand | None = None,
     ) -> None:
         self.address = address
+        # asks the server for services a scoped state lacks and waits for them (agent/network.py `demand`)
+        self.demand = demand
         self.port = port
         self.resolv_conf = resolv_conf
         self.upstream_port = upstream_port
@@ -269,8 +282,20 @@ class DnsServer:
         packed: bytes = reply.pack()
         return packed
 
+    def wanted(self, data: bytes, client_ip: str) -> set[tuple[str, str]]:
+        """The services a scoped state must get from the server before this query is answered (agent/dns_records.py
+        `NameTable.wanted`); empty without a scoped state or a way to ask."""
+        table = self.table
+        if self.demand is None or table is None or not table.scoped:
+            return set()
+        name = _question_name(data)
+        return table.wanted(name, client_ip) if name else set()
+
     async def answer(self, data: bytes, client_ip: str, *, udp: bool = True) -> bytes | None:
         """The full reply for one query: ours, or the upstream's, or SERVFAIL."""
+        wanted = self.wanted(data, client_ip)
+        if wanted and self.demand is not None:
+            await self.demand(wanted)
         local = self.answer_locally(data, client_ip, udp=udp)
         if not isinstance(local, Lookup):
             return local
@@ -396,7 +421,10 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if transport is None:
             return
         try:
-            local = self.server.answer_locally(data, addr[0], udp=True)
+            # what a scoped state lacks is asked for, as a forward is: on a task
+            local = (
+                FORWARD if self.server.wanted(data, addr[0]) else self.server.answer_locally(data, addr[0], udp=True)
+            )
         except Exception:
             log.exception("DNS query from %s failed", addr[0])
             local = _servfail_or_none(data)

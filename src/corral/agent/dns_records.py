@@ -126,6 +126,13 @@ class NameTable:
             self.aliases[ip] = _alias_targets(client)
         self.cnames: dict[tuple[str, str], str] = {}  # (stack, external service) -> its hostname
         self._virtual(state)
+        # a scoped state (model/network_scope.py): every service of the environment by lower-case key, and those
+        # whose every container this host holds; `wanted` says which others a name needs
+        self.scoped = state.scoped
+        self.directory = {(d.stack.lower(), d.name.lower()): d for d in state.directory}
+        self.complete = {(s.stack.lower(), s.name.lower()) for s in state.services if s.complete}
+        if self.scoped:
+            self.stacks |= {stack for stack, _ in self.directory}
 
     def _virtual(self, state: NetworkState) -> None:
         """External services answer their IPs or hostname; aliases the live containers of what they alias."""
@@ -224,6 +231,34 @@ class NameTable:
             if (stack, primary, sidekick) in self.sidekicks:
                 return self._answer(self.sidekicks[(stack, primary, sidekick)])
         return FORWARD
+
+    def wanted(self, name: str, client_ip: str = "") -> set[tuple[str, str]]:
+        """The services (as the directory spells them) that `name` may mean for this client and that a scoped
+        state does not hold completely: the agent asks the server for them before answering (empty when the state
+        is not scoped, or the name needs nothing more)."""
+        if not self.scoped:
+            return set()
+        labels = split_name(name)
+        if labels[-len(_DOMAIN_LABELS) :] == _DOMAIN_LABELS:
+            labels = labels[: -len(_DOMAIN_LABELS)]
+        client = self.clients.get(client_ip)
+        own_stack = client.stack.lower() if client is not None else ""
+        keys: set[tuple[str, str]] = set()
+        if len(labels) == 1:
+            (first,) = labels
+            if client is not None:
+                alias = self.aliases[client_ip].get(first)
+                keys |= {alias} if alias is not None else {(own_stack, first)}
+            if "-" in first:  # a container's Docker name: stack-service-index (an upgrade's: -uN after it)
+                keys |= {key for key in self.directory if first.startswith(f"{key[0]}-{key[1]}-")}
+        elif len(labels) == 2:
+            first, second = labels
+            keys |= {(second, first), (own_stack, first)}
+            if client is not None and second == own_stack and (alias := self.aliases[client_ip].get(first)):
+                keys.add(alias)
+        elif len(labels) == 3:
+            keys.add((labels[2], labels[0]))
+        return {self.directory[key].key for key in keys if key in self.directory and key not in self.complete}
 
     @staticmethod
     def _answer(addresses: Iterable[str] | None) -> Lookup:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from corral.model.lb import lb_config_from_dict
 from corral.model.network import NetworkState
+from corral.model.network_scope import selected
 from corral.model.virtual import Virtual
 
 log = logging.getLogger("corral.agent.drain")
@@ -43,12 +44,7 @@ def target_services(state: NetworkState) -> set[tuple[str, str]]:
     for lb in lbs:
         for rule in lb_config_from_dict(lb.lb).port_rules:
             if rule.selector:
-                pairs = [p.strip().partition("=") for p in rule.selector.split(",") if p.strip()]
-                found |= {
-                    (s.stack, s.name)
-                    for s in state.services
-                    if pairs and all(s.labels.get(k.strip()) == v.strip() for k, _, v in pairs)
-                }
+                found |= {(s.stack, s.name) for s in state.services if selected(rule.selector, s)}
             elif rule.service:
                 stack, _, name = rule.service.rpartition("/")
                 found.add((stack or lb.stack, name))

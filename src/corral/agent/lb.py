@@ -41,6 +41,7 @@ from corral.agent.drain import listening_ports, read_tables
 from corral.model.errors import CorralError
 from corral.model.lb import lb_config_from_dict
 from corral.model.network import ContainerRecord, NetworkState, ServiceRecord
+from corral.model.network_scope import selected
 from corral.model.virtual import Virtual
 from corral.network.haproxy_config import CERT_DIR, Target, certificate_order, missing_certificates, render
 from corral.network.lb_ports import Forward, LbPorts
@@ -60,16 +61,11 @@ _GENERATION = re.compile(r"-u(\d+)$")
 _BIND = re.compile(r"^\s+bind \*:(\d+)\b", re.MULTILINE)
 
 
-def _selected(selector: str, service: ServiceRecord) -> bool:
-    pairs = [part.strip().partition("=") for part in selector.split(",") if part.strip()]
-    return bool(pairs) and all(service.labels.get(key.strip()) == value.strip() for key, _, value in pairs)
-
-
 def _targets(
     ref: str, selector: str, stack: str, state: NetworkState, by_service: dict[tuple[str, str], list[ContainerRecord]]
 ) -> list[Target]:
     if selector:
-        keys = [(s.stack, s.name) for s in state.services if _selected(selector, s)]
+        keys = [(s.stack, s.name) for s in state.services if selected(selector, s)]
     else:
         target_stack, _, name = ref.rpartition("/")
         keys = [(target_stack or stack, name)]

@@ -25,7 +25,9 @@ from typing import Final
 
 from corral.agent.listening import serve_when_ready
 from corral.agent.metadata_tree import Answer, MetadataIndex, not_found, wants_json
+from corral.model import network_scope
 from corral.model.network import SERVICES_ADDRESS, NetworkState
+from corral.model.network_scope import Demand
 
 log = logging.getLogger("corral.agent.metadata")
 
@@ -39,9 +41,14 @@ _REASONS: Final = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method
 class MetadataServer:
     """Answers metadata requests from the latest `NetworkState` (an empty environment until the first one)."""
 
-    def __init__(self, address: str = SERVICES_ADDRESS, port: int = METADATA_PORT) -> None:
+    def __init__(
+        self, address: str = SERVICES_ADDRESS, port: int = METADATA_PORT, demand: Demand | None = None
+    ) -> None:
         self.address = address
         self.port = port
+        # metadata lists the whole environment: a host whose state is scoped asks the server for all of it first
+        self.demand = demand
+        self._scoped = False
         self._index = MetadataIndex(None)
         self._server: asyncio.Server | None = None
         self._state_arrived = asyncio.Event()
@@ -54,6 +61,7 @@ class MetadataServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     def update(self, state: NetworkState) -> None:
+        self._scoped = state.scoped
         self._index = MetadataIndex(state)
         self._state_arrived.set()
 
@@ -118,6 +126,8 @@ class MetadataServer:
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             return "GET", Answer(400, "Bad request line\n", "text/plain; charset=utf-8")
         method, target, _version = parts
+        if self._scoped and self.demand is not None:
+            await self.demand(network_scope.ALL)
         accept = ""
         for line in lines[1:]:
             name, _, value = line.partition(":")

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from corral.agent import connectivity
 from corral.agent.connectivity import EchoResponder, PeerRecord
-from corral.model import protocol
+from corral.model import network_scope, protocol
 from corral.model.errors import CorralError, InvalidInput
 from corral.model.network import WIREGUARD_MTU, WIREGUARD_PORT, NetworkState, wireguard_interface
 from corral.model.stack import DesiredContainer
@@ -59,6 +59,7 @@ from corral.runtime.networks import ensure_network, wanted_network
 log = logging.getLogger("corral.agent.network")
 
 APPLY_SECONDS = 10.0
+DEMAND_WAIT_SECONDS = 2.0  # the longest DNS or metadata waits for the records it asked the server for
 PROBE_SECONDS = 5.0
 WAITING_FOR_ADDRESS = "waiting for an overlay address"
 WAITING_FOR_NETWORK = "waiting for the overlay network"
@@ -116,6 +117,9 @@ class NetworkManager:
         self.wireguard_port = wireguard_port
         self._keys: tuple[str, str] | None = None  # (private, public) WireGuard key of this host
         self._key_problem = "this agent has no WireGuard key (no state dir)"
+        # what this host asked the server for beyond its scope (model/network_scope.py): services, or "all"
+        self.demanded: set[network_scope.Key] | str = set()
+        self._received = asyncio.Event()  # set, then replaced, on every state taken
         if enabled and state_dir is not None:
             try:
                 self._keys = load_or_create_key(state_dir)
@@ -124,10 +128,51 @@ class NetworkManager:
                 log.warning("the encrypted overlay cannot work on this host: %s", self._key_problem)
 
     def hello_fields(self) -> dict[str, Any]:
-        """What `hello` carries for the overlay: the WireGuard public key and port (never the private key)."""
-        if self._keys is None:
-            return {}
-        return {"wireguard": {"public_key": self._keys[1], "port": self.wireguard_port}}
+        """What `hello` carries for the overlay: a scoped network state and what this host asked for beyond it
+        (model/network_scope.py); the WireGuard public key and port (never the private key)."""
+        fields: dict[str, Any] = {
+            "network_scope": True,
+            "network_demand": network_scope.demand_to_wire(self.demanded),
+        }
+        if self._keys is not None:
+            fields["wireguard"] = {"public_key": self._keys[1], "port": self.wireguard_port}
+        return fields
+
+    async def demand(self, keys: set[network_scope.Key] | str, timeout: float = DEMAND_WAIT_SECONDS) -> None:
+        """Ask the server for these services' every container and record (or, "all", the whole environment) and
+        wait, at most `timeout`, until the state holds them. Asked once per connection; later callers only wait."""
+        if self.demanded == network_scope.ALL or self._holds(keys):
+            return
+        if keys == network_scope.ALL:
+            new = True
+            self.demanded = network_scope.ALL
+        else:
+            assert isinstance(keys, set) and isinstance(self.demanded, set)
+            new = not keys <= self.demanded
+            self.demanded |= keys
+        send = self._send
+        if new:
+            log.info("asking the server for %s", network_scope.demand_to_wire(keys))
+        if new and send is not None:
+            await send(protocol.ACK, {"network": None, "demand": network_scope.demand_to_wire(self.demanded)})
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._holds(keys):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                log.info("the server did not send %s within %.1f s", network_scope.demand_to_wire(keys), timeout)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._received.wait(), remaining)
+
+    def _holds(self, keys: set[network_scope.Key] | str) -> bool:
+        state = self.state
+        if state is None or not state.scoped:
+            return state is not None
+        if keys == network_scope.ALL:
+            return False
+        complete = {(s.stack, s.name) for s in state.services if s.complete}
+        listed = {d.key for d in state.directory}
+        return all(key in complete or key not in listed for key in keys)
 
     # -- registration and sessions
 
@@ -178,6 +223,8 @@ class NetworkManager:
         for component in list(self._components):
             self._update(component, state)
         self._apply_now.set()
+        self._received.set()
+        self._received = asyncio.Event()
         return ""
 
     @staticmethod

@@ -152,8 +152,8 @@ class Agent:
         self.network = NetworkManager(DockerEngine(docker_host), enabled=settings.agent_overlay, state_dir=state_dir)
         self.converger.network_gate = self.network.gate
         # on 169.254.169.250 once the first network message arrived; ports 53 and 80 reach them through NAT
-        self.dns = DnsServer(port=DNS_LISTEN_PORT)
-        self.metadata = MetadataServer(port=METADATA_LISTEN_PORT)
+        self.dns = DnsServer(port=DNS_LISTEN_PORT, demand=self.network.demand)
+        self.metadata = MetadataServer(port=METADATA_LISTEN_PORT, demand=self.network.demand)
         self.load_balancers = LoadBalancers(DockerEngine(docker_host))  # haproxy.cfg of the LB containers here
         pid_of = functools.partial(container_pid, self.converger.engine)
         lbs = self.load_balancers  # LB targets and LB containers drain before they stop

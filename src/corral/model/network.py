@@ -278,11 +278,16 @@ class ServiceRecord:
     ports: tuple[str, ...] = ()  # "HOST:CONTAINER/PROTO" as shown in views
     lb: dict[str, Any] = field(default_factory=dict)  # a load balancer's rules (model/lb.py), {} for other services
     virtual: dict[str, Any] = field(default_factory=dict)  # an external service or alias (model/virtual.py), or {}
+    # False in a scoped state (model/network_scope.py) for a service the host does not hold every container of (its
+    # own there, or an LB it only needs the rules of): DNS asks the server for it before answering; `scale` is 0
+    complete: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if not self.virtual:  # the message stays as it was for every other service
             del data["virtual"]
+        if self.complete:
+            del data["complete"]
         return data
 
     @classmethod
@@ -294,7 +299,32 @@ class ServiceRecord:
         values["metadata"] = dict(values.get("metadata", {}))
         values["lb"] = dict(values.get("lb", {}))
         values["virtual"] = dict(values.get("virtual", {}))
+        values["complete"] = values.get("complete", True) is not False
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One service of the environment as a scoped state names it: enough for DNS to know that a name is Corral's
+    and which service to ask the server for. It changes only when services come or go (never with their scale)."""
+
+    stack: str
+    name: str
+    sidekick_of: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.stack, self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"stack": self.stack, "name": self.name}
+        if self.sidekick_of:
+            data["sidekick_of"] = self.sidekick_of
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DirectoryEntry:
+        return cls(str(data["stack"]), str(data["name"]), str(data.get("sidekick_of", "")))
 
 
 @dataclass(frozen=True)
@@ -312,9 +342,13 @@ class NetworkState:
     containers: tuple[ContainerRecord, ...] = ()
     services: tuple[ServiceRecord, ...] = ()
     hosts: tuple[dict[str, Any], ...] = ()  # host views for metadata: {host_id, name, address, labels, arch, ...}
+    # True: the containers and services are only those this host needs (model/network_scope.py), and `directory`
+    # names every service of the environment, so that DNS and metadata can ask the server for the rest
+    scoped: bool = False
+    directory: tuple[DirectoryEntry, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "environment_id": self.environment_id,
             "environment": self.environment,
             "settings": self.settings.to_dict(),
@@ -324,6 +358,10 @@ class NetworkState:
             "services": [s.to_dict() for s in self.services],
             "hosts": [dict(h) for h in self.hosts],
         }
+        if self.scoped:
+            data["scoped"] = True
+            data["directory"] = [d.to_dict() for d in self.directory]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NetworkState:
@@ -338,6 +376,8 @@ class NetworkState:
                 containers=tuple(ContainerRecord.from_dict(c) for c in data.get("containers", ())),
                 services=tuple(ServiceRecord.from_dict(s) for s in data.get("services", ())),
                 hosts=tuple(dict(h) for h in data.get("hosts", ())),
+                scoped=data.get("scoped") is True,
+                directory=tuple(DirectoryEntry.from_dict(d) for d in data.get("directory", ())),
             )
         except InvalidInput:
             raise

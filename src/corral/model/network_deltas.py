@@ -1,13 +1,12 @@
 """Deltas of a host's `network` state (model/network.py `NetworkState`) for an agent whose `hello` said
 `"network_deltas": true`.
 
-Why: a host's network state carries every container, service and host of its environment, and it must: the agent's
-DNS answers any service or container name of the environment (cross-stack names, links, sidekicks), its metadata
-service lists the whole environment as Rancher's did, and the overlay routes addresses that live on other hosts
-(`retain_ip`, requested addresses, segments). At 200 hosts x 6,000 containers that is about 1.5 MB per host, and
-it used to go to every host on every change. Now, after the first full state (carrying a `version`), the server
-sends per section (peers, containers, services, hosts) the entries put and the keys removed, plus the small fixed
-parts (environment, settings, the host itself) only when they changed, against the `base` version the agent holds.
+Why: a host's network state can be large (the whole environment for an agent that does not take scoped states or
+whose metadata service asked for everything; model/network_scope.py), and it used to go to every host on every
+change: at 200 hosts x 6,000 containers about 1.5 MB per host. Now, after the first full state (carrying a
+`version`), the server sends per section (peers, containers, services, hosts, and a scoped state's directory) the
+entries put and the keys removed, plus the small fixed parts (environment, settings, the host itself, whether it is
+scoped) only when they changed, against the `base` version the agent holds.
 The agent applies them with the desired set's machinery (model/deltas.py `diff`, `apply`, `is_gap`), acknowledges
 with `ack` {"network": version}, and on a gap asks for the full state again (`ack` with `resync`). A reconnect
 always starts from the full state, so level-triggered stays true.
@@ -27,7 +26,8 @@ from corral.model.errors import InvalidInput
 
 Entry = deltas.Entry
 Sections = Mapping[str, Mapping[str, Entry]]
-FIXED = ("environment_id", "environment", "settings", "host")  # always in a full state; in a delta when changed
+# always in a full state ("scoped" only in a scoped one: model/network_scope.py); in a delta when changed
+FIXED = ("environment_id", "environment", "settings", "host", "scoped")
 
 
 def _text(entry: Mapping[str, Any], field: str, section: str) -> str:
@@ -45,8 +45,8 @@ def _container_key(entry: Mapping[str, Any]) -> str:
     return _text(entry, "slot_id", "containers")
 
 
-def _service_key(entry: Mapping[str, Any]) -> str:
-    return _text(entry, "stack", "services") + "/" + _text(entry, "name", "services")
+def _service_key(section: str) -> Callable[[Mapping[str, Any]], str]:
+    return lambda entry: _text(entry, "stack", section) + "/" + _text(entry, "name", section)
 
 
 def _container_order(entry: Mapping[str, Any]) -> tuple[str, str, int, str]:
@@ -58,8 +58,10 @@ def _container_order(entry: Mapping[str, Any]) -> tuple[str, str, int, str]:
 SECTIONS: dict[str, tuple[Callable[[Mapping[str, Any]], str], Callable[[Mapping[str, Any]], Any]]] = {
     "peers": (_host_key("peers"), _host_key("peers")),
     "containers": (_container_key, _container_order),
-    "services": (_service_key, lambda entry: (str(entry["stack"]), str(entry["name"]))),
+    "services": (_service_key("services"), lambda entry: (str(entry["stack"]), str(entry["name"]))),
     "hosts": (_host_key("hosts"), _host_key("hosts")),
+    # a scoped state's every service (model/network_scope.py); absent from an unscoped one
+    "directory": (_service_key("directory"), lambda entry: (str(entry["stack"]), str(entry["name"]))),
 }
 
 
@@ -119,7 +121,8 @@ def full_state(parts: Parts) -> dict[str, Any]:
     """The full `network` data of `parts`, each section in the canonical order."""
     data: dict[str, Any] = dict(parts.fixed)
     for name, (_, order) in SECTIONS.items():
-        data[name] = sorted(parts.sections.get(name, {}).values(), key=order)
+        if name != "directory" or parts.fixed.get("scoped"):
+            data[name] = sorted(parts.sections.get(name, {}).values(), key=order)
     return data
 
 
@@ -153,7 +156,7 @@ def network_delta(held: Parts, now: Parts, memo: Memo | None = None) -> dict[str
             put[name] = found[0]
         if found[1]:
             remove[name] = found[1]
-    data: dict[str, Any] = {name: now.fixed[name] for name in FIXED if held.fixed.get(name) != now.fixed.get(name)}
+    data: dict[str, Any] = {name: now.fixed.get(name) for name in FIXED if held.fixed.get(name) != now.fixed.get(name)}
     if not put and not remove and not data:
         return None
     return {"put": put, "remove": remove, **data}

@@ -5,7 +5,9 @@ pass (with the addresses the environment plans retained: orchestrator/pass_input
 it talks to agents — and everything about networks lives here. The decisions are the pure `orchestrator/ipam.py`; this
 module only reads the in-memory state, writes what changed to the store and builds each host's `NetworkState`
 (model/network.py), sent like `desired`: in full on connect, then, to an agent that takes deltas, only what changed
-against the version it holds (model/network_deltas.py); to others, in full whenever its digest changes.
+against the version it holds (model/network_deltas.py); to others, in full whenever its digest changes. An agent
+that takes scoped states gets only the part of its environment it needs (model/network_scope.py, `_Scoping`) plus
+what it asked for (`on_ack` with a `demand`), so a container's change reaches the hosts that use it, not all.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import ipaddress
 import itertools
 import json
 import logging
+import socket
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from corral.model import network_deltas, protocol
+from corral.model import network_deltas, network_scope, protocol
 from corral.model.entities import Environment, Host, HostState, ObservedContainer
 from corral.model.network import (
     ContainerRecord,
@@ -169,6 +173,7 @@ class NetworkPass:
                 containers=containers,
                 services=services,
                 hosts=records,
+                foreign=_foreign(containers, nets) if env.network.encryption else (),
             )
             found.append((env, shared, [h.id for h in env_hosts if h.id in wanted]))
         kept = {c.slot_id for _, shared, _ in found for c in shared.containers}
@@ -210,11 +215,13 @@ class NetworkPass:
             tuple(_host_record(h) for h in sorted(hosts, key=lambda h: h.id)),
         )
 
-    async def push(self, *, force_host: str | None = None) -> None:
-        """Send each connected agent its network state when it changed (or, for `force_host`, always, in full): a
-        delta-taking agent gets what changed since the version it was last sent (model/network_deltas.py)."""
+    async def push(self, *, force_host: str | None = None, only_host: str | None = None) -> None:
+        """Send each connected agent (or only `only_host`) its network state when it changed (or, for `force_host`,
+        always, in full): a delta-taking agent gets what changed since the version it was last sent
+        (model/network_deltas.py)."""
         async with self._push_lock:  # one at a time: each delta's base is the version the push before sent
-            host_ids = [h for h in self.hub.sessions if force_host is None or h == force_host]
+            one = force_host or only_host
+            host_ids = [h for h in self.hub.sessions if one is None or h == one]
             if not host_ids:
                 return
             if force_host is not None:
@@ -235,6 +242,18 @@ class NetworkPass:
     async def on_ack(self, host_id: str, data: dict[str, Any]) -> None:
         """An agent holds another network state than the one we follow (a gap, or a delta it could not read): send
         it the full state again."""
+        if "demand" in data:  # it needs more of its environment than its scope (model/network_scope.py)
+            session = self.hub.sessions.get(host_id)
+            try:
+                demand = network_scope.demand_from_wire(data["demand"])
+            except ValueError as exc:
+                log.warning("agent %s: %s", host_id, exc)
+                return
+            if session is not None and session.network_demand != network_scope.ALL:
+                held = session.network_demand
+                session.network_demand = demand if isinstance(demand, str) or isinstance(held, str) else held | demand
+                log.info("agent %s asked for %s", host_id, network_scope.demand_to_wire(demand))
+                await self.push(only_host=host_id)
         if data.get("resync") is True:
             log.info("agent %s asked for its full network state (version %s)", host_id, data.get("network"))
             await self.push(force_host=host_id)
@@ -263,6 +282,7 @@ class NetworkPass:
             own_head = f'{{"environment": {json.dumps(env.name)}, "environment_id": {json.dumps(env.id)}, "host": '
             own_tail = f', "settings": {json.dumps(settings, sort_keys=True)}}}'
             shared_json = ""  # made only when some host of the environment gets a full state
+            scoping: _Scoping | None = None
             for host_id in wanted:
                 session = self.hub.sessions.get(host_id)
                 takes_deltas = session is not None and session.network_deltas
@@ -270,6 +290,26 @@ class NetworkPass:
                 fixed = {"environment_id": env.id, "environment": env.name, "settings": settings, "host": host}
                 parts = network_deltas.Parts(fixed, {**sections, "peers": network_deltas.Excluding(peers, host_id)})
                 held = self._held.get(host_id) if takes_deltas and host_id != force_host else None
+                if session is not None and takes_deltas and session.network_scope:
+                    demand = session.network_demand
+                    if not isinstance(demand, str):  # "all": the unscoped state
+                        scoping = scoping or _Scoping(shared, self._container_dict)
+                        containers, services = scoping.sections(host_id, demand)
+                        parts = network_deltas.Parts(
+                            {**fixed, "scoped": True},
+                            {
+                                **parts.sections,
+                                "containers": containers,
+                                "services": services,
+                                "directory": scoping.directory,
+                            },
+                        )
+                    if held is None:
+                        version = next(self._versions)
+                        full = {**network_deltas.full_state(parts), "version": version}
+                        text = _envelope(json.dumps(full, sort_keys=True))
+                        encoded[host_id] = ("", text, network_deltas.Held(version, parts))
+                        continue
                 if held is not None:
                     delta = network_deltas.network_delta(held.parts, parts, memo)
                     if delta is None:
@@ -310,13 +350,53 @@ class NetworkPass:
 @dataclasses.dataclass(frozen=True)
 class _Shared:
     """What every host's state of one environment is made of, built once per pass: each host's overlay entry (by
-    host id), the peers (hosts with a slice and an address, by host id), the containers, services and hosts."""
+    host id), the peers (hosts with a slice and an address, by host id), the containers, services and hosts, and
+    the containers living outside their host's slice (every host of an encrypted overlay routes them)."""
 
     nets: Mapping[str, HostNetwork]
     peers: tuple[HostNetwork, ...]
     containers: tuple[ContainerRecord, ...]
     services: tuple[ServiceRecord, ...]
     hosts: tuple[dict[str, Any], ...]
+    foreign: tuple[ContainerRecord, ...] = ()
+
+
+class _Scoping:
+    """What the scoped states of one environment's hosts share in one push (model/network_scope.py): the service
+    index, the containers by service and by host, those on compose networks, each service's full and incomplete
+    record as a dict, and the directory section."""
+
+    def __init__(self, shared: _Shared, container_dict: Callable[[ContainerRecord], dict[str, Any]]) -> None:
+        self.index = network_scope.ServiceIndex(shared.services)
+        self.container_dict = container_dict
+        self.by_service: dict[network_scope.Key, list[ContainerRecord]] = defaultdict(list)
+        self.by_host: dict[str, list[ContainerRecord]] = defaultdict(list)
+        self.segmented: list[ContainerRecord] = []
+        for container in shared.containers:
+            self.by_service[(container.stack, container.service)].append(container)
+            self.by_host[container.host_id].append(container)
+            if container.networks:
+                self.segmented.append(container)
+        self.foreign = shared.foreign
+        self.full = {key: record.to_dict() for key, record in self.index.services.items()}
+        self.partial = {key: network_scope.incomplete(record).to_dict() for key, record in self.index.services.items()}
+        self.directory = {f"{d.stack}/{d.name}": d.to_dict() for d in self.index.directory()}
+
+    def sections(
+        self, host_id: str, demand: Iterable[network_scope.Key]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """(containers by slot id, services by "stack/name") of the host's scoped state."""
+        local = self.by_host.get(host_id, [])
+        scope = network_scope.host_scope(local, self.index, demand)
+        containers: dict[str, dict[str, Any]] = {}
+        chosen: list[Iterable[ContainerRecord]] = [self.by_service.get(key, ()) for key in scope.complete]
+        chosen += [local, self.foreign, self.segmented if scope.segmented else ()]
+        for group in chosen:
+            for container in group:
+                containers[container.slot_id] = self.container_dict(container)
+        services = {f"{k[0]}/{k[1]}": self.full[k] for k in scope.complete}
+        services.update({f"{k[0]}/{k[1]}": self.partial[k] for k in scope.records})
+        return containers, services
 
 
 class _ListEncoder:
@@ -389,6 +469,23 @@ def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[
             if current is None or container.state == "running":
                 found[(host_id, slot_id)] = container
     return found
+
+
+def _foreign(containers: Iterable[ContainerRecord], nets: Mapping[str, HostNetwork]) -> tuple[ContainerRecord, ...]:
+    """The containers whose address lies outside their host's slice (kept with `retain_ip`, or requested)."""
+    slices: dict[str, tuple[int, int]] = {}  # host id -> (the slice's network as an integer, its prefix length)
+    for host_id, net in nets.items():
+        if net.slice:
+            network = ipaddress.ip_network(net.slice, strict=False)
+            slices[host_id] = (int(network.network_address), network.prefixlen)
+    found = []
+    for container in containers:
+        where = slices.get(container.host_id)
+        if container.ip and where is not None:
+            shift = 32 - where[1]
+            if int.from_bytes(socket.inet_aton(container.ip)) >> shift != where[0] >> shift:
+                found.append(container)
+    return tuple(found)
 
 
 def _host_network(host: Host, settings: NetworkSettings) -> HostNetwork:

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnected
 
 from corral.config import Settings
-from corral.model import protocol
+from corral.model import network_scope, protocol
 from corral.model.admission import validate_agent_version, validate_facts
 from corral.model.entities import Host, HostState, KeyKind, normalise_arch
 from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
@@ -78,6 +78,8 @@ class AgentSession:
     agent_version: str = ""  # the agent's build (corral/build.py), from its hello
     deltas: bool = False  # its hello asked for desired-set deltas (model/deltas.py)
     network_deltas: bool = False  # and for network-state deltas (model/network_deltas.py)
+    network_scope: bool = False  # and for only the part of the network state it needs (model/network_scope.py)
+    network_demand: frozenset[tuple[str, str]] | str = frozenset()  # the services it asked for, or "all"
     welcomed: bool = False  # `welcome` went out: nothing else reaches the agent before it (the protocol's order)
 
     async def send(self, message: protocol.Message) -> None:
@@ -367,6 +369,11 @@ class AgentHub:
         session.agent_version = validate_agent_version(message.data.get("agent_version"))
         session.deltas = message.data.get("deltas") is True
         session.network_deltas = message.data.get("network_deltas") is True
+        session.network_scope = message.data.get("network_scope") is True
+        try:
+            session.network_demand = network_scope.demand_from_wire(message.data.get("network_demand", []))
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="network_demand") from exc
         self.backlog.add(session.host_id, Report(message, address))  # superseded only by a later hello's facts
         report = self.backlog.first(session.host_id)
         host = None
