@@ -150,6 +150,8 @@ class NetworkManager:
             assert isinstance(keys, set) and isinstance(self.demanded, set)
             new = not keys <= self.demanded
             self.demanded |= keys
+            if len(self.demanded) > network_scope.MAX_DEMANDED:  # more than the server takes by name
+                self.demanded = network_scope.ALL
         send = self._send
         if new:
             log.info("asking the server for %s", network_scope.demand_to_wire(keys))

@@ -6,7 +6,9 @@ message and never crashes either side.
 
 Agent -> server
   ``hello``      data: {"facts": {...HostFacts fields}, "labels": {...}, "agent_version": str}; "deltas": true and
-                 "network_deltas": true ask for `desired` and `network` as deltas
+                 "network_deltas": true ask for `desired` and `network` as deltas; "network_scope": true (with
+                 network deltas) for a scoped `network` state, "network_demand": ["stack/service", ...] | "all" what
+                 it asked for beyond that scope on its last connection (model/network_scope.py)
                  sent first on every connection; also "wireguard": {"public_key": base64 str, "port": int}  the
                  host's WireGuard key and listen port for the encrypted overlay (model/network.py), when it has one
   ``snapshot``   data: {"containers": [ObservedContainer as dict, ...]}  full set, after hello and on resync
@@ -33,7 +35,9 @@ Agent -> server
                  people (`GET /v1/images`); sent like `volumes`. Optional: an agent that never sends it lists none
   ``ack``        data: {"desired": int}  the agent holds the desired set of that version (model/deltas.py); with
                  "resync": true it holds another one (a gap): the server sends the full set again. {"network": int}
-                 (and "resync") the same for the network state (model/network_deltas.py)
+                 (and "resync") the same for the network state (model/network_deltas.py); "demand":
+                 ["stack/service", ...] | "all" (with "network") asks for those services' every container and
+                 record, or the unscoped state, for the rest of the connection (model/network_scope.py)
 Server -> agent
   ``welcome``    data: {"host_id": str, "environment_id": str, "heartbeat_seconds": float}
   ``desired``    data: {"containers": [DesiredContainer.to_dict(), ...]}  the full desired set for the host, sent
@@ -51,8 +55,10 @@ Server -> agent
                  and the environment's containers and services for DNS and metadata; sent on connect and whenever
                  it changes. To an agent whose `hello` said "network_deltas": true it also carries "version": int,
                  and after that first full state the server sends deltas {"version", "base", "put": {section:
-                 [entries]}, "remove": {section: [keys]}} over the sections peers, containers, services, hosts,
-                 with environment/settings/host only when they changed (model/network_deltas.py)
+                 [entries]}, "remove": {section: [keys]}} over the sections peers, containers, services, hosts
+                 (and directory), with environment/settings/host/scoped only when they changed
+                 (model/network_deltas.py). A scoped state ("scoped": true) holds only what the host needs and a
+                 "directory" of every service (model/network_scope.py)
   ``trust``      data: {"ca": PEM}  the CA bundle to pin from now on (a CA rotation: the current and the next CA,
                  then the new one alone; server/hub/ca_rotation.py); it arrives over the channel the pinned CA verified
   ``error``      data: {"message": str, "in_reply_to": str | None}
