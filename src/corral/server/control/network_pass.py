@@ -47,7 +47,7 @@ from corral.orchestrator.ipam import (
 )
 from corral.orchestrator.upgrade_steps import launch_for, previous_spec
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
-from corral.server.hub.hub import AgentHub
+from corral.server.hub.hub import AgentHub, AgentSession
 from corral.state.reads import StateReads
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -270,9 +270,10 @@ class NetworkPass:
         memo: network_deltas.Memo = {}
         lists_json = _ListEncoder()
         for env, shared, wanted in self._environments(host_ids):
+            whole = not all(_scoped(self.hub.sessions.get(h)) for h in wanted)  # someone gets the whole environment
             lists = {
-                "containers": [self._container_dict(c) for c in shared.containers],
-                "services": [s.to_dict() for s in shared.services],
+                "containers": [self._container_dict(c) for c in shared.containers] if whole else [],
+                "services": [s.to_dict() for s in shared.services] if whole else [],
                 "hosts": [dict(h) for h in shared.hosts],
             }
             sections = network_deltas.Parts.of({"environment_id": env.id, "host": {}, **lists}).sections
@@ -292,7 +293,7 @@ class NetworkPass:
                 held = self._held.get(host_id) if takes_deltas and host_id != force_host else None
                 if session is not None and takes_deltas and session.network_scope:
                     demand = session.network_demand
-                    if not isinstance(demand, str):  # "all": the unscoped state
+                    if _scoped(session) and not isinstance(demand, str):
                         scoping = scoping or _Scoping(shared, self._container_dict)
                         containers, services = scoping.sections(host_id, demand)
                         parts = network_deltas.Parts(
@@ -469,6 +470,16 @@ def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[
             if current is None or container.state == "running":
                 found[(host_id, slot_id)] = container
     return found
+
+
+def _scoped(session: AgentSession | None) -> bool:
+    """Whether the agent gets a scoped state: it takes deltas and scopes, and did not ask for the whole environment."""
+    return (
+        session is not None
+        and session.network_deltas
+        and session.network_scope
+        and not isinstance(session.network_demand, str)
+    )
 
 
 def _foreign(containers: Iterable[ContainerRecord], nets: Mapping[str, HostNetwork]) -> tuple[ContainerRecord, ...]:
