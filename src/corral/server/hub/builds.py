@@ -402,18 +402,21 @@ class BuildCoordinator:
         """(host, image, stack id, service) for each built image a slot on a connected host needs and its engine
         does not report."""
         reads = self.reads.pinned()
-        services = {s.id: s for s in reads.list_services()}
+        built = [s for s in reads.list_services() if is_built_image(s.spec.launch.image)]
+        if not built:  # the common case: nothing to look at per host (this runs on the event loop)
+            return
+        wanted: dict[str, set[tuple[str, str, str]]] = {}
+        for service in built:
+            for record in reads.list_slots(service_id=service.id):
+                wanted.setdefault(record.slot.host_id, set()).add(
+                    (service.spec.launch.image, service.stack_id, record.slot.service)
+                )
         for host in reads.list_hosts(container_counts=False):
-            if host.state is not HostState.ACTIVE or not self.hub.is_connected(host.id):
+            if host.id not in wanted or host.state is not HostState.ACTIVE or not self.hub.is_connected(host.id):
                 continue
-            images = {
-                (services[r.service_id].spec.launch.image, services[r.service_id].stack_id, r.slot.service)
-                for r in reads.list_slots(host_id=host.id)
-                if r.service_id in services
-            }
-            for image, stack_id, service in sorted(i for i in images if is_built_image(i[0])):
+            for image, stack_id, service_name in sorted(wanted[host.id]):
                 if normalise_reference(image) not in host.images:
-                    yield host, image, stack_id, service
+                    yield host, image, stack_id, service_name
 
     def distribute(self) -> None:
         now = time.time()
