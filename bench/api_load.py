@@ -49,6 +49,7 @@ import websockets
 
 from corral.model import deltas, protocol
 from corral.model.network_deltas import Parts, apply_network
+from corral.server.routes.api_stacks import MAX_SCALE
 
 MUTATING_TARGET_MS = 50.0
 PAGE_TARGET_MS = 50.0
@@ -316,11 +317,14 @@ async def _quiet(agents: list[Agent], seconds: float = 2.0, timeout: float = 120
 
 
 async def _network_shows(agent: Agent, running: int, timeout: float = 120.0) -> None:
-    """Until the agent's network state shows `running` containers running (deltas or full states alike)."""
+    """Until the agent's network state shows `running` containers running (deltas or full states alike); a scoped
+    state (model/network_scope.py) holds only the agent's own: the agents' own counts say it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         state = agent.network
+        if state is not None and state.fixed.get("scoped"):
+            return
         if state is not None and sum(1 for c in state.sections["containers"].values() if c["running"]) == running:
             return
 
@@ -331,12 +335,15 @@ async def _scale_by_one(
     """Bytes of `desired` and `network` messages all agents received for one service scaled up by one, then down by
     one (each until the agents are quiet), and the size of one host's full network state for comparison."""
     figures: dict[str, Any] = {}
-    for step, scale in (("up", service["scale"] + 1), ("down", service["scale"])):
-        await _network_shows(agents[0], want if step == "up" else want + 1)  # the setup's running flags are out
+    scale = service["scale"]
+    steps = [("up", scale + 1), ("down", scale)] if scale < MAX_SCALE else [("down", scale - 1), ("up", scale)]
+    total = want
+    for step, new_scale in steps:
+        await _network_shows(agents[0], total)  # the setup's running flags are out
         await _quiet(agents)
         before = [dict(a.received) for a in agents]
-        (await client.post(f"/v1/services/{service['id']}/scale", json={"scale": scale})).raise_for_status()
-        target = want + 1 if step == "up" else want
+        (await client.post(f"/v1/services/{service['id']}/scale", json={"scale": new_scale})).raise_for_status()
+        target = total = total + (1 if step == "up" else -1)
         deadline = time.monotonic() + 120
         while sum(a.running for a in agents) != target and time.monotonic() < deadline:
             await asyncio.sleep(0.1)

@@ -130,9 +130,6 @@ def summarise(sizes: dict[str, int], measured: dict[str, Any]) -> dict[str, Any]
         "estimate_at_full_size": {
             "linear_seconds": round(seconds * factor),
             "linear_server_cpu_seconds": round(measured["server_cpu_seconds"] * factor),
-            "network_full_state_bytes_per_agent": round(full_state * factor),
-            "network_full_state_bytes_all_agents": round(full_state * factor * FULL_AGENTS),
-            "scale_by_one_network_bytes": round(per_agent_network * FULL_AGENTS),
         },
     }
 
@@ -322,9 +319,8 @@ def human(result: dict[str, Any], profile: list[tuple[str, float, float]]) -> li
         f"agent; target <= {TARGET_SCALE_BYTES} B: {'met' if result['scale_by_one_met'] else 'NOT met'}); one host's "
         f"full network state {result['network_full_state_bytes']} B",
         f"  at 1,000 x 1,000 on 5,000 agents, linear: {estimate['linear_seconds']} s, "
-        f"{estimate['linear_server_cpu_seconds']} server CPU s; full network state "
-        f"{estimate['network_full_state_bytes_per_agent'] / mib:.0f} MiB per agent; scale by one "
-        f"{estimate['scale_by_one_network_bytes']} B of network deltas",
+        f"{estimate['linear_server_cpu_seconds']} server CPU s (a host's scoped network state grows with the hosts "
+        "and its own containers, not with the environment's containers: not extrapolated)",
         f"  target (full size only): {'met' if result['met'] else 'NOT met'}"
         + ("" if result["full_size"] else " (not the full size)"),
     ]

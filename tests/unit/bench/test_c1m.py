@@ -77,8 +77,8 @@ def test_summary_of_a_small_run_is_never_met_and_extrapolates_linearly() -> None
     assert result["containers_per_second"] == round(5000 / 30, 1)
     estimate = result["estimate_at_full_size"]
     assert estimate["linear_seconds"] == 30 * 200  # 1,000,000 / 5,000 containers
-    assert estimate["network_full_state_bytes_per_agent"] == 1_000_000 * 200
-    assert estimate["scale_by_one_network_bytes"] == 100_000 / 200 * 5000  # per agent, times 5,000 agents
+    assert estimate["linear_server_cpu_seconds"] == round(_measured()["server_cpu_seconds"] * 200)
+    assert set(estimate) == {"linear_seconds", "linear_server_cpu_seconds"}  # scoped states: bytes not extrapolated
     assert result["scale_by_one_bytes"] == 100_800 and not result["scale_by_one_met"]
     assert result["deploy_reconnects"] == 2
 

@@ -33,7 +33,7 @@ from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequ
 from corral.model.image_inventory import ObservedImage, images_from_wire
 from corral.model.volumes import volumes_from_wire
 from corral.orchestrator.hosts import LivenessPolicy, next_host_state
-from corral.server.hub.report_backlog import Report, ReportBacklog
+from corral.server.hub.report_backlog import Report, ReportBacklog, ReportDrain
 from corral.server.hub.stream_relay import StreamRelay
 from corral.server.security.auth import authenticate_request
 from corral.server.shared.events import EventBus
@@ -119,6 +119,7 @@ class AgentHub:
         self.slot_reasons = slot_reasons
         self.relay = StreamRelay(self.send)  # logs, stats, exec, build ... streams opened on agents
         self.backlog = ReportBacklog()
+        self.drain = ReportDrain(self.backlog, self._apply_or_refuse, self._store_unavailable)
         self._backlog_task: asyncio.Task[None] | None = None
         self._store_down = False  # the database refused a write: reports wait in the backlog; one log line per outage
         self.converged: dict[str, float] = {}  # host id -> revision of the desired set its agent last converged to
@@ -142,6 +143,7 @@ class AgentHub:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.drain.stop()
         await self._flush_last_seen(force=True)
         for session in list(self.sessions.values()):
             with contextlib.suppress(Exception):
@@ -299,15 +301,25 @@ class AgentHub:
             self._store_unavailable(exc)
 
     async def _report(self, host_id: str, report: Report) -> None:
-        """Apply an agent's report to the store, or keep it for later while the database is unavailable."""
-        if self.backlog.pending(host_id) or self._store_down:  # behind those that wait, in the agent's order; and
-            self.backlog.add(host_id, report)  # while the database is down, without holding up this connection
-            return
+        """Queue an agent's report behind the host's others; a task of the host applies them in order
+        (server/hub/report_backlog.py), while the database is unavailable at the next retry."""
+        self.backlog.add(host_id, report)
+        if not self._store_down:
+            self.drain.kick(host_id)
+
+    async def _apply_or_refuse(self, host_id: str, report: Report) -> None:
+        """Apply one report; one the store can never take is dropped, and its agent is told why."""
         try:
             await self._apply(host_id, report)
-        except Unavailable as exc:
-            self._store_unavailable(exc)
-            self.backlog.add(host_id, report)
+        except Unavailable:
+            raise
+        except CorralError as exc:  # the host is gone, or the report cannot be read: it never will be
+            log.warning("dropping a %s report of host %s: %s", report.message.type, host_id, exc.message)
+            session = self.sessions.get(host_id)
+            if session is not None:
+                error = {"message": exc.message, "in_reply_to": report.message.id}
+                with contextlib.suppress(Exception):
+                    await session.send(protocol.Message(protocol.ERROR, error))
 
     async def _apply(self, host_id: str, report: Report) -> None:
         message = report.message
@@ -344,15 +356,8 @@ class AgentHub:
     async def apply_backlog(self) -> None:
         """Apply the kept reports in order; stop at the first one the database still refuses."""
         for host_id in self.backlog.hosts():
-            while (report := self.backlog.first(host_id)) is not None:
-                try:
-                    await self._apply(host_id, report)
-                except Unavailable as exc:
-                    self._store_unavailable(exc)
-                    return
-                except CorralError as exc:  # the host is gone, or the report cannot be read: it never will
-                    log.warning("dropping a kept %s report of host %s: %s", report.message.type, host_id, exc.message)
-                self.backlog.done(host_id, report)
+            if not await self.drain.run(host_id):
+                return
         if self._store_down and not self.backlog.hosts():
             log.info("the database answers again; the agents' kept reports are applied")
             self._store_down = False
@@ -377,7 +382,11 @@ class AgentHub:
         self.backlog.add(session.host_id, Report(message, address))  # superseded only by a later hello's facts
         report = self.backlog.first(session.host_id)
         host = None
-        if report is not None and report.message is message and not self._store_down:  # none waits before it
+        if self._store_down:
+            pass  # kept for the retry
+        elif report is None or report.message is not message or self.drain.busy(session.host_id):
+            self.drain.kick(session.host_id)  # stored in its turn, behind the reports that wait
+        else:  # none waits before it: stored now, before the welcome
             try:
                 host = await self._store_hello(session.host_id, message, address)
             except Unavailable as exc:

@@ -1,19 +1,30 @@
-"""Agent reports the store could not take while its database was unavailable, kept per host to be applied later.
+"""Agent reports waiting for the store, kept per host in arrival order, and applied off the connection that
+brought them.
 
 Why: an agent reports each change once (a container delta, a slot's reason, its facts); a report lost to a locked
 or read-only database would leave the server's view wrong until the agent's next full snapshot (up to a minute).
-The hub keeps such reports in arrival order and applies them once the database answers again; while a host has a
-backlog, its new reports queue behind it, so they are applied in the order the agent sent them. A snapshot replaces
-the container reports before it (it is the whole truth); past `limit` the oldest deltas go (the agent's periodic
-snapshot covers them), so memory stays bounded however long the outage lasts.
+Every report joins its host's queue and a task of that host (`ReportDrain`) applies the queue in order, so the
+agent's connection keeps being read while its reports wait for the database: uvicorn reads a websocket only between
+two `receive` calls, and an agent whose reports were applied inline missed its keepalive pong whenever the database
+was slow (at 1,000 agents: thousands of `1011 keepalive ping timeout` closes per minute, each costing a reconnect and
+full states). While the database is unavailable the queues wait and are retried. A snapshot replaces the container
+reports before it (it is the whole truth); past `limit` the oldest deltas go (the agent's periodic snapshot covers
+them), so memory stays bounded however long the database takes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from corral.model import protocol
+from corral.model.errors import Unavailable
+
+log = logging.getLogger("corral.hub")
 
 DEFAULT_LIMIT = 1000
 _SUPERSEDED_BY_SNAPSHOT = frozenset({protocol.SNAPSHOT, protocol.CONTAINER})
@@ -66,3 +77,56 @@ class ReportBacklog:
 
     def forget(self, host_id: str) -> None:
         self._queues.pop(host_id, None)
+
+
+class ReportDrain:
+    """Applies each host's queued reports in order on one task per host. `apply` stores one report (raising
+    Unavailable when the database refuses: the queue waits for the next `run`); `unavailable` hears of it."""
+
+    def __init__(
+        self,
+        backlog: ReportBacklog,
+        apply: Callable[[str, Report], Awaitable[None]],
+        unavailable: Callable[[Unavailable], None],
+    ) -> None:
+        self.backlog = backlog
+        self._apply = apply
+        self._unavailable = unavailable
+        self._tasks: dict[str, asyncio.Task[bool]] = {}
+
+    def kick(self, host_id: str) -> None:
+        """Make sure the host's queue is being applied (a task of its own, unless one runs)."""
+        if host_id not in self._tasks:
+            task = asyncio.get_running_loop().create_task(self._drain(host_id), name=f"reports-{host_id}")
+            self._tasks[host_id] = task
+            task.add_done_callback(lambda _: self._tasks.pop(host_id, None))
+
+    def busy(self, host_id: str) -> bool:
+        """Whether a task is applying the host's queue now."""
+        return host_id in self._tasks
+
+    async def run(self, host_id: str) -> bool:
+        """Apply the host's queue now (or wait for the task applying it); False when the database refused."""
+        self.kick(host_id)
+        task = self._tasks.get(host_id)
+        return await asyncio.shield(task) if task is not None else True
+
+    async def _drain(self, host_id: str) -> bool:
+        while (report := self.backlog.first(host_id)) is not None:
+            try:
+                await self._apply(host_id, report)
+            except Unavailable as exc:
+                self._unavailable(exc)
+                return False
+            except Exception:  # a bug must cost one report, not the host's every later report
+                log.exception("applying a %s report of host %s failed; dropped", report.message.type, host_id)
+            self.backlog.done(host_id, report)
+        return True
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
