@@ -47,6 +47,7 @@ MONITOR_INTERVAL_SECONDS = 1.0
 LAST_SEEN_FLUSH_SECONDS = 30.0
 BACKLOG_RETRY_SECONDS = 2.0  # how often reports kept through a database outage are tried again
 ENGINE_UNKNOWN_STATUS = "the host's docker engine does not answer"
+INBOX_LIMIT = 256  # an agent's messages received and not handled yet (then its socket waits to be read)
 # reports that write to the store; while the database is unavailable they wait in the backlog
 _STORED_REPORTS = frozenset(
     {
@@ -226,13 +227,22 @@ class AgentHub:
             with contextlib.suppress(Exception):
                 await previous.websocket.close(code=4409, reason="replaced by a newer connection")
         log.info("agent for %s connected from %s", host_id, address)
+        # read on, handle in order on a task of its own: uvicorn reads a websocket only between two `receive` calls,
+        # so a message whose handling waits (a hello's full states behind a push, a busy database) would leave the
+        # agent's keepalive pong unread, and uvicorn closes the connection after 20 s (`1011 keepalive ping timeout`)
+        inbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=INBOX_LIMIT)
+        handler = asyncio.create_task(self._handle_inbox(session, inbox, address), name=f"agent-{host_id}")
         try:
-            while True:
+            while not handler.done():
                 raw = await receive_text(websocket)
-                await self._handle(session, raw, address)
+                await inbox.put(raw)  # waits only when the handler is INBOX_LIMIT messages behind
         except WebSocketDisconnect:
             pass
         finally:
+            if not handler.done():
+                await inbox.put(None)  # what arrived before the disconnect is still handled
+            with contextlib.suppress(WebSocketDisconnect):
+                await handler
             if self.sessions.get(host_id) is session:
                 del self.sessions[host_id]
                 self.relay.end_streams_of(host_id, "the agent disconnected")
@@ -242,6 +252,10 @@ class AgentHub:
                 log.info("agent for %s disconnected", host_id)
                 with contextlib.suppress(Unavailable):  # the monitor records it once the database answers
                     await self._evaluate(host_id, time.time())
+
+    async def _handle_inbox(self, session: AgentSession, inbox: asyncio.Queue[str | None], address: str) -> None:
+        while (raw := await inbox.get()) is not None:
+            await self._handle(session, raw, address)
 
     async def _handle(self, session: AgentSession, raw: str, address: str) -> None:
         host_id = session.host_id
