@@ -8,7 +8,6 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from corral.model.network_deltas import Parts, apply_network
 from tests.api.conftest import basic
 from tests.api.test_api import register
 from tests.api.test_fast_paths import FACTS
+from tests.api.test_network_api import _wait_for
 
 HOSTS = 4
 COMPOSE = """\
@@ -92,16 +92,6 @@ class ScopedAgent:
         return {c["name"] for c in containers.values() if c["host_id"] == self.host_id()}
 
 
-def _until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not reached: {what} (last {found!r})")
-
-
 def _placed(api: TestClient, count: int) -> dict[str, str] | None:
     """Container name -> host name, once `count` containers have overlay addresses."""
     found = {
@@ -131,11 +121,11 @@ def test_scoped_agents_hold_what_they_need_and_ask_for_more(api: TestClient) -> 
         assert response.status_code == 201, response.text
         web = next(s["id"] for s in response.json()["services"] if s["name"] == "web")
 
-        hosts_of = _until("9 containers placed with addresses", lambda: _placed(api, 9))
+        hosts_of = _wait_for("9 containers placed with addresses", lambda: _placed(api, 9))
         names = {a: a.held()[0]["host"]["name"] for a in agents}
         for agent in agents:
             mine = {n for n, host in hosts_of.items() if host == names[agent]}
-            _until(f"{names[agent]} holds its containers", lambda a=agent, m=mine: a.local() == m)
+            _wait_for(f"{names[agent]} holds its containers", lambda a=agent, m=mine: a.local() == m)
         webs = {n for n in hosts_of if n.startswith("app-web-")}
         for agent in agents:
             fixed, containers, services, directory = agent.held()
@@ -151,10 +141,10 @@ def test_scoped_agents_hold_what_they_need_and_ask_for_more(api: TestClient) -> 
 
         before = {a: a.bytes for a in agents}
         assert api.post(f"/v1/services/{web}/scale", json={"scale": 9}).status_code == 200
-        hosts_of = _until("the 10th container placed", lambda: _placed(api, 10))
+        hosts_of = _wait_for("the 10th container placed", lambda: _placed(api, 10))
         new_host = hosts_of["app-web-9"]
         holder = next(a for a in agents if names[a] == new_host)
-        _until("its host holds it", lambda: "app-web-9" in holder.local())
+        _wait_for("its host holds it", lambda: "app-web-9" in holder.local())
         time.sleep(1.0)  # the passes after the scale have gone out
         reached = {names[a] for a in agents if a.bytes != before[a]}
         client_host = hosts_of["app-client-1"]
@@ -162,15 +152,15 @@ def test_scoped_agents_hold_what_they_need_and_ask_for_more(api: TestClient) -> 
         assert new_host in reached
 
         # a demand: an agent without the client asks for web (its DNS would) and gets every web container
-        other = next(a for a in agents if names[a] not in (client_host,))
+        other = next(a for a in agents if names[a] != client_host)
         other.ws.send_text(protocol.Message(protocol.ACK, {"network": None, "demand": ["app/web"]}).encode())
-        _until(
+        _wait_for(
             "the demanded service held whole",
             lambda: {c["name"] for c in other.held()[1].values()} >= webs | {"app-web-9"},
         )
         assert other.held()[2]["app/web"].get("complete", True) is True
         other.ws.send_text(protocol.Message(protocol.ACK, {"network": None, "demand": "all"}).encode())
-        _until("the unscoped state", lambda: not other.held()[0].get("scoped") and len(other.held()[1]) == 10)
+        _wait_for("the unscoped state", lambda: not other.held()[0].get("scoped") and len(other.held()[1]) == 10)
         assert not other.held()[3]  # no directory in an unscoped state
         for agent in agents:
             assert agent.errors.empty(), agent.errors.get()
