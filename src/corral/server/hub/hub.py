@@ -69,6 +69,9 @@ class Liveness:
     connected: bool = False
     last_flushed: float = 0.0
     engine_down: str = ""  # the agent's word that its Docker engine does not answer (why); "" while it does
+    # one transition at a time: the monitor and the connection's handler both evaluate, and two writes of a state in
+    # flight could commit in the other order (the store left "reconnecting" under a host active in memory)
+    transition: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass
@@ -552,26 +555,27 @@ class AgentHub:
         live = self.liveness.get(host_id)
         if live is None:
             return
-        state, reason = next_host_state(
-            live.state,
-            connected=live.connected,
-            last_seen=live.last_seen,
-            now=now,
-            policy=self.policy,
-            engine_down=live.engine_down,
-        )
-        if state is live.state:
-            return
-        previous = live.state
-        live.state = state
-        live.last_flushed = now
-        try:
-            host = await run_in_threadpool(
-                self.store.update_host, host_id, state=state, state_reason=reason, last_seen=live.last_seen
+        async with live.transition:
+            state, reason = next_host_state(
+                live.state,
+                connected=live.connected,
+                last_seen=live.last_seen,
+                now=now,
+                policy=self.policy,
+                engine_down=live.engine_down,
             )
-        except Exception:
-            live.state = previous  # try again on the next tick
-            raise
+            if state is live.state:
+                return
+            previous = live.state
+            live.state = state
+            live.last_flushed = now
+            try:
+                host = await run_in_threadpool(
+                    self.store.update_host, host_id, state=state, state_reason=reason, last_seen=live.last_seen
+                )
+            except Exception:
+                live.state = previous  # try again on the next tick
+                raise
         log.info("host %s (%s): %s -> %s %s", host.name, host_id, previous.value, state.value, reason)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         self._changed()
