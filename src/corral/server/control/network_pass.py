@@ -249,9 +249,9 @@ class NetworkPass:
             except ValueError as exc:
                 log.warning("agent %s: %s", host_id, exc)
                 return
-            if session is not None and session.network_demand != network_scope.ALL:
-                held = session.network_demand
-                session.network_demand = demand if isinstance(demand, str) or isinstance(held, str) else held | demand
+            held = session.network_demand if session is not None else network_scope.ALL
+            if session is not None and not isinstance(held, str):  # "all" already: nothing more to give
+                session.network_demand = demand if isinstance(demand, str) else held | demand
                 log.info("agent %s asked for %s", host_id, network_scope.demand_to_wire(demand))
                 await self.push(only_host=host_id)
         if data.get("resync") is True:
