@@ -3,12 +3,14 @@
 A Hypothesis state machine drives the store's real write methods (the ones the server calls: environments, hosts,
 agent reports, stacks, scale, slot plans, leftovers, IPs, reasons) plus writes that fail, on SQLite and on a real
 PostgreSQL; after every step each table in memory is compared with a fresh read of the database, and the indexes
-with indexes rebuilt from scratch. A "restart" loads a second state from the database and compares the two.
+with indexes rebuilt from scratch. A "restart" loads a second state from the database and compares the two. The
+views' environment state, derived at each step from the last one and what changed, equals one built from scratch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +24,9 @@ from corral.model.entities import HostState, ObservedContainer, Orchestration
 from corral.model.errors import Conflict, NotFound
 from corral.model.stack import ContainerSlot, LaunchConfig, ServiceSpec, StackSpec
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
+from corral.server.views.environment_state import Built, EnvironmentState
+from corral.server.views.paging import dumps
+from corral.server.views.stack_views import service_view
 from corral.state.cluster import ClusterState
 from corral.state.snapshot import EntityTable
 from corral.store.database import migrate, open_engine
@@ -63,6 +68,7 @@ def machine_for(engine: Engine, new_ids: Ids) -> type[RuleBasedStateMachine]:
             self.stacks = StackStore(self.store)
             self.state = ClusterState(self.store)
             self.state.resync()
+            self.views: dict[str | None, Built] = {}  # environment id -> the views' state made at the last step
 
         def pick(self, data: st.DataObject, kind: str) -> str | None:
             keys = sorted(str(k) for k in self.state.snapshot().tables[kind].rows)
@@ -246,8 +252,32 @@ def machine_for(engine: Engine, new_ids: Ids) -> type[RuleBasedStateMachine]:
             self.stacks = StackStore(self.store)
             self.state = ClusterState(self.store)
             self.state.resync()
+            self.views = {}
             for kind in TABLES:
                 assert dict(self.state.snapshot().tables[kind].rows) == dict(before.tables[kind].rows), kind
+
+        @invariant()
+        def derived_views_equal_built_ones(self) -> None:
+            """The views' state made from the last one and the changes since equals one built from scratch."""
+            snapshot = self.state.snapshot()
+            for environment_id in [None, *(e.id for e in snapshot.environments())]:
+                built = EnvironmentState.build(snapshot, environment_id)
+                last = self.views.get(environment_id)
+                derived = EnvironmentState.derived(self.state, last, snapshot, environment_id) if last else None
+                if derived is not None:
+                    assert dataclasses.replace(derived, now=0) == dataclasses.replace(built, now=0)
+                    assert derived.slots_by_service == built.slots_by_service
+                    assert derived.services_by_id == built.services_by_id
+                    assert last is not None and derived.marks is not None and last.state.marks is not None
+                    then = dataclasses.replace(last.state, now=derived.now)
+                    for service in derived.services:  # an unchanged mark: the view is the same
+                        if derived.marks[service.id] == last.state.marks.get(service.id):
+                            assert service_view(service, derived) == service_view(service, then), service.name
+                    fresh = dataclasses.replace(built, now=derived.now)
+                    for service in derived.services:  # a view reused for its mark is the one made afresh
+                        reused = dumps(service_view(service, derived, encoded=True))
+                        assert reused == dumps(service_view(fresh.services_by_id[service.id], fresh, encoded=True))
+                self.views[environment_id] = Built(derived or built, snapshot)
 
         @invariant()
         def memory_equals_database(self) -> None:

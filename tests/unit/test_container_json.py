@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from corral.model.entities import Host, HostState, ObservedContainer
 from corral.model.stack import ContainerSlot, LaunchConfig, PortSpec, Service, ServiceSpec, SlotRecord
+from corral.server.views.environment_state import EnvironmentState
 from corral.server.views.paging import dumps
-from corral.server.views.stack_views import STARTING_SECONDS, EnvironmentState, slot_container_json, slot_container_view
+from corral.server.views.stack_views import STARTING_SECONDS, slot_container_json, slot_container_view
 
 NOW = 1_000_000.0
 

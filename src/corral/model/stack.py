@@ -135,12 +135,22 @@ class LaunchConfig:
         return cls(**values)
 
     def config_hash(self) -> str:
-        """A stable digest of the launch config (canonical JSON), stored as the `io.corral.config-hash` label."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+        """A stable digest of the launch config (canonical JSON), stored as the `io.corral.config-hash` label; made
+        once per config (it is frozen; views and passes ask for it for every container)."""
+        made: str | None = self.__dict__.get("_config_hash")
+        if made is None:
+            canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+            made = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+            object.__setattr__(self, "_config_hash", made)
+        return made
 
     def published_ports(self) -> frozenset[tuple[int, str]]:
-        return frozenset((p.host_port, p.protocol) for p in self.ports if p.host_port is not None)
+        """Made once per config, as `config_hash`: each pass asks for it for every slot."""
+        made: frozenset[tuple[int, str]] | None = self.__dict__.get("_published_ports")
+        if made is None:
+            made = frozenset((p.host_port, p.protocol) for p in self.ports if p.host_port is not None)
+            object.__setattr__(self, "_published_ports", made)
+        return made
 
 
 # LaunchConfig fields that `to_dict` leaves out while they hold their default value (see the comment there).

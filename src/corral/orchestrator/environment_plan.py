@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from corral.model.entities import ObservedContainer
 from corral.model.images import archs_of_image
 from corral.model.reasons import group_unplaced
-from corral.model.stack import LeftoverRecord, Service, SlotRecord
+from corral.model.stack import LeftoverRecord, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.occupancy import Acked, Leftover, blocked_indexes, leftovers_of, released_ids, unit_blocked
 from corral.orchestrator.pass_inputs import (
@@ -105,10 +105,12 @@ def plan_environment(
     health_history: Mapping[str, Mapping[int, Replacement]],
     now: float,
     new_id: Callable[[], str],
+    view_slot: Callable[[SlotRecord, ObservedContainer | None, ServiceSpec | None], SlotView] = slot_view,
 ) -> EnvironmentPlan:
     """The pass's plan for one environment. `slots` are the environment's, `observed` maps slot id -> the container
     reported for it on its host, `by_host` host id -> slot id -> the container reported there, `leftovers` come from
-    `environment_leftovers` and `acked` answers for slots this pass stops."""
+    `environment_leftovers` and `acked` answers for slots this pass stops. `view_slot` is `slot_view` or one that
+    returns the same views (the server's keeps those of slots that did not change between passes)."""
     host_map = {h.id: h for h in hosts}
     forget = released_ids(leftovers, host_map, {item.slot_id for item in stored_leftovers})
     blocked = blocked_indexes(leftovers, host_map)
@@ -116,7 +118,7 @@ def plan_environment(
     for record in slots:
         slots_by_service[record.service_id].append(record)
     specs = {s.id: s.spec for s in services}
-    views = {r.slot.id: slot_view(r, observed.get(r.slot.id), specs.get(r.service_id)) for r in slots}
+    views = {r.slot.id: view_slot(r, observed.get(r.slot.id), specs.get(r.service_id)) for r in slots}
     reasons: dict[str, str] = {}
     retained: dict[str, str] = {}
     changed: list[str] = []

@@ -66,7 +66,7 @@ from corral.server.shared.event_history import EventHistory
 from corral.server.shared.events import EventBus
 from corral.server.shared.loop_watchdog import LoopWatchdog
 from corral.server.shared.warm_up import warm_up_routing
-from corral.server.views.stack_views import read_from_memory
+from corral.server.views.environment_state import read_from_memory
 from corral.state.cluster import ClusterState
 from corral.state.reads import StateReads
 from corral.store.access import AccessStore

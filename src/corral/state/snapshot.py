@@ -153,7 +153,7 @@ class ClusterSnapshot:
         self, *, environment_id: str | None = None, host_id: str | None = None, service_id: str | None = None
     ) -> list[SlotRecord]:
         found = self._select("slots", environment_id=environment_id, host_id=host_id, service_id=service_id)
-        return sorted(found, key=lambda r: (r.slot.stack, r.slot.service, r.slot.index))
+        return sorted(found, key=slot_order)
 
     def leftovers(self, environment_id: str | None = None) -> list[LeftoverRecord]:
         return self._select("leftovers", environment_id=environment_id)
@@ -163,8 +163,18 @@ class ClusterSnapshot:
         table = self.tables["containers"]
         return [(key[0], table.rows[key]) for slot_id in slot_ids for key in table.keys("slot", slot_id)]
 
-    def containers(self, host_id: str | None = None) -> list[tuple[str, ObservedContainer]]:
-        """(host id, container) of every reported container, or of one host's."""
+    def containers(
+        self, host_id: str | None = None, *, hosts: Iterable[str] | None = None
+    ) -> list[tuple[str, ObservedContainer]]:
+        """(host id, container) of every reported container, of one host's, or of these hosts'."""
         table = self.tables["containers"]
+        if hosts is not None:
+            rows = table.rows
+            return [(key[0], rows[key]) for host in hosts for key in table.keys("host_id", host)]
         keys = table.rows.keys() if host_id is None else table.keys("host_id", host_id)
         return [(key[0], table.rows[key]) for key in keys]
+
+
+def slot_order(record: SlotRecord) -> tuple[str, str, int, str]:
+    """The order slots are listed in (the store's, with the id deciding between an index's old and new slot)."""
+    return (record.slot.stack, record.slot.service, record.slot.index, record.slot.id)

@@ -265,7 +265,7 @@ class StackStore:
     ) -> list[SlotRecord]:
         with self.session() as session:
             # plain rows, not ORM objects: this reads every slot of an environment for each view and pass
-            query = select(SlotRow.__table__).order_by(SlotRow.stack, SlotRow.service, SlotRow.index)
+            query = select(SlotRow.__table__).order_by(SlotRow.stack, SlotRow.service, SlotRow.index, SlotRow.id)
             if environment_id is not None:
                 query = query.where(SlotRow.environment_id == environment_id)
             if host_id is not None:

@@ -53,6 +53,7 @@ from corral.store.repository import Store
 from corral.store.stacks import StackStore
 
 log = logging.getLogger("corral.network")
+MAX_KEPT_REQUESTS = 2_000_000  # address requests kept between passes (beyond: made again)
 # a container's overlay record as a pass made it: its slot, service, report and upgrade's old spec, the record, its dict
 _MadeRecord = tuple[SlotRecord, Service, ObservedContainer | None, Any, ContainerRecord, dict[str, Any]]
 
@@ -72,6 +73,8 @@ class NetworkPass:
         # the in-memory state's snapshots share what did not change, so a pass remakes only the records that did,
         # and their dicts stay the same objects (the deltas' diff passes over those without comparing them)
         self._records: dict[str, _MadeRecord] = {}
+        # slot id -> (the record and launch config its address request was made of, the request)
+        self._requests: dict[str, tuple[SlotRecord, LaunchConfig | None, AddressRequest]] = {}
 
     # -- IPAM -------------------------------------------------------------------------------------------------------
 
@@ -109,16 +112,7 @@ class NetworkPass:
             for record in records:
                 service = by_id.get(record.service_id)
                 launch = launch_for(service, record.slot, previous.get(service.id)) if service else None
-                requests.append(
-                    AddressRequest(
-                        slot_id=record.slot.id,
-                        host_id=record.slot.host_id,
-                        managed=launch.network_mode == MANAGED if launch is not None else bool(record.ip),
-                        current=record.ip,
-                        requested=requested_addresses(launch.labels) if launch is not None else (),
-                        retained=retained.get(record.slot.id, ""),
-                    )
-                )
+                requests.append(self._request(record, launch, retained.get(record.slot.id, "")))
             addresses = assign_addresses(env.network, slices.slices, requests)
             self.stacks.set_slot_ips({r.slot.id: a for r in records if (a := addresses.addresses[r.slot.id]) != r.ip})
             reasons.update(
@@ -132,6 +126,25 @@ class NetworkPass:
             if self._reasons.get(what) != why:
                 log.warning("overlay: %s has no address: %s", what, why)
         self._reasons = reasons
+
+    def _request(self, record: SlotRecord, launch: LaunchConfig | None, retained: str) -> AddressRequest:
+        """The slot's address request, made again only when its record, launch config or retained address is
+        another than at the last pass (the in-memory state's snapshots share what did not change)."""
+        made = self._requests.get(record.slot.id)
+        if made is not None and made[0] is record and made[1] is launch and made[2].retained == retained:
+            return made[2]
+        request = AddressRequest(
+            slot_id=record.slot.id,
+            host_id=record.slot.host_id,
+            managed=launch.network_mode == MANAGED if launch is not None else bool(record.ip),
+            current=record.ip,
+            requested=requested_addresses(launch.labels) if launch is not None else (),
+            retained=retained,
+        )
+        if len(self._requests) >= MAX_KEPT_REQUESTS:
+            self._requests.clear()
+        self._requests[record.slot.id] = (record, launch, request)
+        return request
 
     # -- the `network` message --------------------------------------------------------------------------------------
 

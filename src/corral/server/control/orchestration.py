@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -34,9 +35,8 @@ from corral.model.stack import LeftoverRecord, Service, SlotRecord
 from corral.orchestrator.environment_plan import EnvironmentPlan, environment_leftovers, plan_environment
 from corral.orchestrator.health import Replacement
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
-from corral.orchestrator.pass_inputs import environment_inputs, host_view
+from corral.orchestrator.pass_inputs import SlotViews, environment_inputs, host_view
 from corral.orchestrator.upgrade_steps import launch_for, previous_spec
-from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.control.cert_delivery import certificates_by_host
 from corral.server.control.network_pass import NetworkPass
 from corral.server.control.occupancy_pass import Revisions, acked_by
@@ -45,7 +45,9 @@ from corral.server.control.secret_delivery import secrets_by_host
 from corral.server.hub.hub import AgentHub
 from corral.server.security.service_accounts import ServiceAccounts
 from corral.server.shared.events import EventBus
+from corral.server.views.environment_state import EnvironmentState, reported_for_slots
 from corral.state.reads import StateReads
+from corral.state.snapshot import ClusterSnapshot
 from corral.store.certificates import CertificateStore
 from corral.store.changes import write_version
 from corral.store.registries import RegistryStore
@@ -69,7 +71,7 @@ class Snapshot:
     services: list[Service]
     slots: list[SlotRecord]
     observed: dict[str, ObservedContainer]  # slot id -> the container reported for it (on the slot's host)
-    by_host: dict[str, dict[str, ObservedContainer]]  # host id -> slot id -> the container reported there
+    by_host: Mapping[str, Mapping[str, ObservedContainer]]  # host id -> slot id -> the container reported there
     leftovers: list[LeftoverRecord]  # removed slots whose containers may still run (orchestrator/occupancy.py)
 
 
@@ -115,6 +117,7 @@ class Orchestrator:
         self.certificates = certificates  # LBs' certificates, with `desired` (server/control/cert_delivery.py)
         self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
         self._push_lock = asyncio.Lock()
+        self._slot_views = SlotViews()  # the planner's views of slots, kept while they do not change
 
     def trigger(self) -> None:
         self._wake.set()
@@ -180,22 +183,15 @@ class Orchestrator:
         return self._snapshot()
 
     def _snapshot(self) -> Snapshot:
-        """One consistent view from the in-memory state (corral/state): no query."""
-        state = self.reads.snapshot()
-        slots = state.slots()
-        by_host: dict[str, dict[str, ObservedContainer]] = defaultdict(dict)
-        for host_id, container in state.containers():
-            slot_id = container.labels.get(CONTAINER_LABEL)
-            if slot_id:
-                current = by_host[host_id].get(slot_id)
-                if current is None or container.state == "running":
-                    by_host[host_id][slot_id] = container
-        observed = {
-            record.slot.id: by_host[record.slot.host_id][record.slot.id]
-            for record in slots
-            if record.slot.id in by_host.get(record.slot.host_id, {})
-        }
-        return Snapshot(state.hosts(), state.services(), slots, observed, by_host, state.leftovers())
+        """One consistent view from the in-memory state (corral/state): no query. Its slots joined to their reports
+        are the views' (`EnvironmentState`, made from the last pass's with what changed since); the reports by host
+        are read for the hosts the pass asks about (those of old containers that may still run)."""
+        built = EnvironmentState.current(self.stacks, self.reads.state, None)
+        state, snapshot = built.state, built.snapshot
+        hosts = list(state.hosts.values())
+        return Snapshot(
+            hosts, state.services, state.slots, state.observed, _ReportsByHost(snapshot), snapshot.leftovers()
+        )
 
     def _decide_and_store(self) -> list[Service]:
         """Observe (one snapshot) -> decide (`plan_environment`, pure, per environment) -> store each environment's
@@ -242,6 +238,7 @@ class Orchestrator:
                 health_history=self._health_history,
                 now=now,
                 new_id=lambda: ids.new_id("c"),
+                view_slot=self._slot_views,
             )
             self.stacks.apply_environment_plan(plan)  # one transaction; raises (nothing stored) if it fails
             self._health_history.update({k: dict(v) for k, v in plan.health_history.items()})
@@ -395,6 +392,32 @@ class Orchestrator:
         await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)
         self.trigger()
+
+
+class _ReportsByHost(Mapping[str, Mapping[str, ObservedContainer]]):
+    """Host id -> slot id -> the container reported for the slot there, made for a host when asked for."""
+
+    def __init__(self, snapshot: ClusterSnapshot) -> None:
+        self._snapshot = snapshot
+        self._made: dict[str, dict[str, ObservedContainer]] = {}
+
+    def __getitem__(self, host_id: str) -> Mapping[str, ObservedContainer]:
+        made = self._made.get(host_id)
+        if made is None:
+            reported = reported_for_slots(self._snapshot.containers(host_id))
+            made = self._made[host_id] = {slot_id: container for (_, slot_id), container in reported.items()}
+        if not made:
+            raise KeyError(host_id)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return (host_id for host_id in self._hosts() if host_id in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def _hosts(self) -> Iterable[str]:
+        return [str(key) for key in self._snapshot.tables["containers"].indexes["host_id"]]
 
 
 def _log_plan(plan: EnvironmentPlan) -> None:

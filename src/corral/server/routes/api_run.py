@@ -25,7 +25,7 @@ from corral.orchestrator.preview import preview_stack
 from corral.server.security.auth import require_admin
 from corral.server.services.stacks import stack_service_of, store_of
 from corral.server.shared.bodies import Strict
-from corral.server.views.stack_views import EnvironmentState
+from corral.server.views.environment_state import EnvironmentState
 from corral.server.views.standalone_views import standalone_of, standalone_view
 from corral.store.stacks import StackStore
 from corral.store.standalone import StandaloneStore

@@ -19,7 +19,7 @@ from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
 from corral.model.quotas import demand_of
 from corral.model.quotas import enforce as enforce_quotas
-from corral.model.stack import Service, SlotRecord
+from corral.model.stack import Service
 from corral.model.standalone import is_standalone
 from corral.server.routes.common import stack_result, state_of, with_offers
 from corral.server.routes.watch import versioned, watch_response
@@ -28,9 +28,9 @@ from corral.server.services.stack_requests import RollingRestart, StackFiles
 from corral.server.services.stack_secrets import remove_stack_secrets
 from corral.server.services.stacks import stack_service_of, stacks_of, store_of
 from corral.server.shared.bodies import Strict
+from corral.server.views.environment_state import EnvironmentState
 from corral.server.views.paging import Paging, dumps, page, paged_body
 from corral.server.views.stack_views import (
-    EnvironmentState,
     container_listed,
     service_view,
     slot_container_json,
@@ -38,7 +38,7 @@ from corral.server.views.stack_views import (
     stack_view,
 )
 from corral.server.views.standalone_views import slot_of, standalone_listed, standalone_view
-from corral.state.snapshot import ClusterSnapshot
+from corral.state.snapshot import ClusterSnapshot, slot_order
 from corral.store.standalone import StandaloneStore
 
 router = APIRouter(prefix="/v1")
@@ -74,7 +74,7 @@ def list_stacks(
 ) -> Response:
     env_id = store_of(request).get_environment(environment).id if environment else None
     state = state_of(request, env_id)
-    stacks = [s for s in stacks_of(request).list_stacks(env_id) if not is_standalone(s.name)]  # api_run.py's
+    stacks = [s for s in state.stacks if not is_standalone(s.name)]  # api_run.py's
 
     def build() -> dict[str, Any]:
         views = {s.id: stack_view(s, state, encoded=True) for s in stacks} if phase else {}
@@ -253,14 +253,15 @@ def list_containers(
         def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
             state = EnvironmentState.at_snapshot(stacks_of(request), request.app.state.cluster, snapshot, env_id)
             listed = [r for r in state.slots if container_listed(state, r, **filters)]
-            return {r.slot.id: slot_container_view(r, state) for r in sorted(listed, key=_slot_key)}
+            return {r.slot.id: slot_container_view(r, state) for r in listed}
 
         return watch_response(request, since_version, at)
     state = state_of(request, env_id)
 
     def build() -> dict[str, Any]:
-        chosen = [r for r in state.slots if container_listed(state, r, **filters)]
-        found, token = page("containers", chosen, _slot_key, paging)
+        filtered = any(value is not None for value in filters.values())
+        chosen = [r for r in state.slots if container_listed(state, r, **filters)] if filtered else state.slots
+        found, token = page("containers", chosen, slot_order, paging, presorted=True)
         return paged_body([slot_container_json(r, state) for r in found], token, paging)
 
     body = state.rendered(("containers", env_id, stack_id, service, host, phase, paging), build)
@@ -278,10 +279,6 @@ def _standalone_list(request: Request, env_id: str | None, paging: Paging, filte
 
     body = state.rendered(("standalone", env_id, *filters.values(), paging), build)
     return versioned(_json(body), state.version)
-
-
-def _slot_key(record: SlotRecord) -> tuple[str, str, int, str]:
-    return (record.slot.stack, record.slot.service, record.slot.index, record.slot.id)
 
 
 @router.get("/containers/{container_id}")

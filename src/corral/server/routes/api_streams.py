@@ -26,7 +26,7 @@ from corral.server.hub.hub import AgentHub
 from corral.server.hub.stream_relay import Stream
 from corral.server.security.auth import authenticate_request, require_admin
 from corral.server.shared.bodies import Strict
-from corral.server.views.stack_views import EnvironmentState
+from corral.server.views.environment_state import EnvironmentState
 from corral.server.views.standalone_views import slot_of
 from corral.store.repository import Store
 from corral.store.stacks import StackStore

@@ -19,7 +19,8 @@ from corral.model.stack import Service
 from corral.orchestrator.upgrades import DEFAULT_DEADLINE_SECONDS, Strategy
 from corral.server.security.auth import require_admin
 from corral.server.services.stacks import stack_service_of, stacks_of, store_of
-from corral.server.views.stack_views import EnvironmentState, service_view, stack_view
+from corral.server.views.environment_state import EnvironmentState
+from corral.server.views.stack_views import service_view, stack_view
 from corral.store.stacks import StackStore
 
 router = APIRouter(prefix="/v1")

@@ -15,7 +15,8 @@ from corral.model.stack import Stack
 from corral.server.services.catalog_service import CatalogService
 from corral.server.services.stack_builds import add_builds
 from corral.server.services.stacks import stack_service_of, stacks_of, store_of
-from corral.server.views.stack_views import EnvironmentState, stack_view
+from corral.server.views.environment_state import EnvironmentState
+from corral.server.views.stack_views import stack_view
 
 
 def state_of(request: Request, environment_id: str | None) -> EnvironmentState:

@@ -72,20 +72,25 @@ def decode_token(collection: str, token: str) -> SortKey:
 
 
 def page(
-    collection: str, items: Sequence[T], key: Callable[[T], SortKey], request: PageRequest
+    collection: str,
+    items: Sequence[T],
+    key: Callable[[T], SortKey],
+    request: PageRequest,
+    *,
+    presorted: bool = False,
 ) -> tuple[list[T], str | None]:
-    """The items of this page in sort-key order and the token of the next page (None: this was the last one)."""
-    ordered = sorted(items, key=key)
+    """The items of this page in sort-key order and the token of the next page (None: this was the last one).
+    `presorted`: the items are in sort-key order already (a page of a long list costs its own items, not a sort)."""
+    ordered = items if presorted else sorted(items, key=key)
     start = 0
     if request.token is not None:
         after = decode_token(collection, request.token)
-        keys = [key(item) for item in ordered]
         try:
-            start = bisect.bisect_right(keys, after)
+            start = bisect.bisect_right(ordered, after, key=key)
         except TypeError:  # a key of another shape (a token of an older server): restart is wrong, refuse
             raise InvalidInput("continue: not a token this server gave out", field="continue") from None
     end = len(ordered) if request.limit is None else start + request.limit
-    chosen = ordered[start:end]
+    chosen = list(ordered[start:end])
     more = end < len(ordered)
     return chosen, encode_token(collection, key(chosen[-1])) if more and chosen else None
 

@@ -7,16 +7,9 @@ reason for a container; this is the one place that joins slot, observed containe
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-import threading
-import time
-import weakref
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from corral.config import load_settings
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import CorralError
 from corral.model.policy import service_findings
@@ -29,225 +22,13 @@ from corral.model.service_state import (
     service_state,
     stack_state,
 )
-from corral.model.stack import LaunchConfig, Service, SlotRecord, Stack
+from corral.model.stack import LaunchConfig, Service, ServiceSpec, SlotRecord, Stack
 from corral.model.standalone import is_standalone
 from corral.orchestrator.restarts import RestartProgress
 from corral.orchestrator.rules import parse_rules
-from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.runtime.labels import is_start_once
-from corral.server.views.paging import dumps, preencoded
-from corral.state.cluster import ClusterState
-from corral.state.reads import StateReads
-from corral.state.snapshot import ClusterSnapshot
-from corral.store.changes import write_version
-from corral.store.repository import Store
-from corral.store.stacks import StackStore
-
-# stack store -> environment id -> (write version it was read at, state): list calls under load reuse one read
-_STATES: weakref.WeakKeyDictionary[StackStore, dict[str | None, tuple[int, EnvironmentState]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-# stack store -> the in-memory state views read instead of the database (server/app.py registers it)
-_MEMORY: weakref.WeakKeyDictionary[StackStore, ClusterState] = weakref.WeakKeyDictionary()
-# stack store -> environment id -> (snapshot version, state built from it)
-_BUILT: weakref.WeakKeyDictionary[StackStore, dict[str | None, tuple[int, EnvironmentState]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def read_from_memory(stacks: StackStore, state: ClusterState) -> None:
-    """Views of this stack store's entities are built from `state`'s snapshots while it is fresh."""
-    _MEMORY[stacks] = state
-
-
-@dataclass(frozen=True)
-class EnvironmentState:
-    hosts: dict[str, Host]
-    services: list[Service]
-    slots: list[SlotRecord]
-    observed: dict[str, ObservedContainer]  # slot id -> container on the slot's host
-    now: float = 0.0
-    deadline: float = 120.0  # seconds a container may stay not running after a change before it is an error
-    version: int = 0  # the in-memory state's version this was built from (0: read from the database)
-    # list views rendered from this read (shared by its copies with another `now`): key -> (when, JSON bytes)
-    _renders: dict[object, tuple[float, bytes]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
-    _render_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, compare=False, repr=False)
-
-    @classmethod
-    def load(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
-        """The environment's state (all environments for None); read again only after a database write. Callers that
-        arrive while a read that started after their last write is running wait for it instead of reading too (under
-        load, twenty list calls after one write make one read, not twenty). From the in-memory state's snapshot
-        when one is registered and fresh (`read_from_memory`): no query at all."""
-        memory = _MEMORY.get(stacks)
-        if memory is not None and memory.fresh:
-            return cls.of_snapshot(stacks, memory, environment_id)
-        version = write_version()
-        cached = _STATES.get(stacks, {}).get(environment_id)
-        if cached is not None and cached[0] >= version:
-            return dataclasses.replace(cached[1], now=time.time())
-        with _FLIGHTS_LOCK:
-            flights = _FLIGHTS.setdefault(stacks, {})
-            flight = flights.get(environment_id)
-            joined = flight is not None and flight.version >= version
-            if not joined:
-                flight = flights[environment_id] = _Flight(version)
-        assert flight is not None
-        if joined:
-            flight.done.wait(timeout=_FLIGHT_WAIT_SECONDS)
-            if flight.state is not None:
-                return dataclasses.replace(flight.state, now=time.time())
-            return cls.read(store, stacks, environment_id)  # that read failed or hangs: read on our own
-        try:
-            flight.state = cls.read(store, stacks, environment_id)
-            states = _STATES.setdefault(stacks, {})
-            current = states.get(environment_id)
-            if current is None or current[0] <= version:
-                states[environment_id] = (version, flight.state)
-            return flight.state
-        finally:
-            flight.done.set()
-            with _FLIGHTS_LOCK:
-                if _FLIGHTS.get(stacks, {}).get(environment_id) is flight:
-                    del _FLIGHTS[stacks][environment_id]
-
-    @classmethod
-    def of_snapshot(cls, stacks: StackStore, memory: ClusterState, environment_id: str | None) -> EnvironmentState:
-        """The environment's state as the current snapshot holds it, built once per snapshot version."""
-        reads = StateReads(memory).pinned()
-        version = reads.snapshot().version
-        built = _BUILT.setdefault(stacks, {})
-        cached = built.get(environment_id)
-        if cached is not None and cached[0] == version:
-            return dataclasses.replace(cached[1], now=time.time())
-        with _BUILD_LOCK:  # twenty list calls after one write build it once; the others take that one
-            cached = built.get(environment_id)
-            if cached is not None and cached[0] >= version:
-                return dataclasses.replace(cached[1], now=time.time())
-            return cls._build(StateReads(memory).pinned(), built, environment_id)  # the newest, for later waiters
-
-    @classmethod
-    def _build(
-        cls, reads: StateReads, built: dict[str | None, tuple[int, EnvironmentState]], environment_id: str | None
-    ) -> EnvironmentState:
-        version = reads.snapshot().version
-        # without container counts (no view of a container shows them): the snapshot's own host objects
-        hosts = {h.id: h for h in reads.list_hosts(environment_id, container_counts=False)}
-        slots = reads.list_slots(environment_id=environment_id)
-        observed = _observed(slots, reads.list_all_host_containers(environment_id))
-        services = reads.list_services(environment_id=environment_id)
-        state = cls(hosts, services, slots, observed, time.time(), activating_deadline(), version)
-        current = built.get(environment_id)
-        if current is None or current[0] <= version:
-            built[environment_id] = (version, state)
-        return state
-
-    @classmethod
-    def at_snapshot(
-        cls, stacks: StackStore, memory: ClusterState, snapshot: ClusterSnapshot, environment_id: str | None
-    ) -> EnvironmentState:
-        """The environment's state as one given snapshot holds it (a watch renders an older version too); the one
-        list calls share when it is the version they built."""
-        built = _BUILT.setdefault(stacks, {})
-        cached = built.get(environment_id)
-        if cached is not None and cached[0] == snapshot.version:
-            return dataclasses.replace(cached[1], now=time.time())
-        current = snapshot.version == memory.version
-        return cls._build(StateReads(memory, snapshot), built if current else {}, environment_id)
-
-    @classmethod
-    def of_service(cls, store: Store, stacks: StackStore, service: Service) -> EnvironmentState:
-        """Just enough state for `service_view` of one primary (not sidekick) service: its own slots and the
-        containers reported on their hosts, read fresh (a `scale` answers without reading the whole environment);
-        from the in-memory state while it is fresh (it has every commit applied before the commit returns)."""
-        memory = _MEMORY.get(stacks)
-        if memory is not None and memory.fresh:
-            snapshot = memory.snapshot()
-            records = snapshot.slots(service_id=service.id)
-            hosts = {host_id: snapshot.get("hosts", host_id) for host_id in {r.slot.host_id for r in records}}
-            placed = {host_id: host for host_id, host in hosts.items() if host is not None}
-            observed = _observed(records, snapshot.containers_of_slots(r.slot.id for r in records))
-            return cls(placed, [service], records, observed, time.time(), activating_deadline(), snapshot.version)
-        slots = stacks.list_slots(service_id=service.id)
-        host_ids = {r.slot.host_id for r in slots}
-        reports = store.host_containers_of(host_ids, labelled=(CONTAINER_LABEL, [r.slot.id for r in slots]))
-        observed = _observed(slots, reports)
-        return cls(store.hosts_by_id(host_ids), [service], slots, observed, time.time(), activating_deadline())
-
-    @classmethod
-    def read(cls, store: Store, stacks: StackStore, environment_id: str | None) -> EnvironmentState:
-        hosts = {h.id: h for h in store.list_hosts(environment_id)}
-        slots = stacks.list_slots(environment_id=environment_id)
-        observed = _observed(slots, store.list_all_host_containers(environment_id))
-        services = stacks.list_services(environment_id=environment_id)
-        return cls(hosts, services, slots, observed, time.time(), activating_deadline())
-
-    def rendered(self, key: object, build: Callable[[], object]) -> bytes:
-        """The JSON of a list view of this state, built once for all the calls that read the same state (twenty
-        clients listing 6,000 containers between two writes encode them once, not twenty times). Reused for at most
-        `RENDER_SECONDS`: views say how long containers have not been running."""
-        with self._render_lock:
-            made = self._renders.get(key)
-            if made is not None and time.time() - made[0] < RENDER_SECONDS:
-                return made[1]
-            body = dumps(build())
-            if len(self._renders) >= MAX_RENDERS:  # pages of a long walk over one state: keep the recent ones
-                cutoff = time.time() - RENDER_SECONDS
-                for stale in [k for k, (when, _) in self._renders.items() if when < cutoff]:
-                    del self._renders[stale]
-            self._renders[key] = (time.time(), body)
-            return body
-
-    def slots_of(self, service_id: str) -> list[SlotRecord]:
-        return self._slots_by_service.get(service_id, [])
-
-    @functools.cached_property
-    def _slots_by_service(self) -> dict[str, list[SlotRecord]]:
-        index: dict[str, list[SlotRecord]] = {}
-        for record in self.slots:
-            index.setdefault(record.service_id, []).append(record)
-        return index
-
-    @functools.cached_property
-    def services_by_id(self) -> dict[str, Service]:
-        return {s.id: s for s in self.services}
-
-
-@dataclass
-class _Flight:
-    """One running read of an environment's state, which later callers may wait for."""
-
-    version: int  # the write version noted before the read began
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    state: EnvironmentState | None = None
-
-
-_FLIGHTS: weakref.WeakKeyDictionary[StackStore, dict[str | None, _Flight]] = weakref.WeakKeyDictionary()
-_FLIGHTS_LOCK = threading.Lock()
-_BUILD_LOCK = threading.Lock()
-_FLIGHT_WAIT_SECONDS = 60.0
-RENDER_SECONDS = 1.0
-MAX_RENDERS = 256
-
-
-def _observed(
-    slots: list[SlotRecord], reports: Iterable[tuple[str, ObservedContainer]]
-) -> dict[str, ObservedContainer]:
-    """Slot id -> the container reported for it on the slot's host (a running copy wins)."""
-    reported: dict[tuple[str, str], ObservedContainer] = {}
-    for host_id, container in reports:
-        slot_id = container.labels.get(CONTAINER_LABEL)
-        if slot_id and (reported.get((host_id, slot_id)) is None or container.state == "running"):
-            reported[(host_id, slot_id)] = container
-    return {r.slot.id: reported[(r.slot.host_id, r.slot.id)] for r in slots if (r.slot.host_id, r.slot.id) in reported}
-
-
-@functools.cache
-def activating_deadline() -> float:
-    """CORRAL_ACTIVATING_DEADLINE_SECONDS, read once per process (views are built on every API call)."""
-    return load_settings().activating_deadline_seconds
+from corral.server.views.environment_state import EnvironmentState
+from corral.server.views.paging import preencoded
 
 
 def is_global_service(service: Service) -> bool:
@@ -408,7 +189,53 @@ def health_summary(service: Service, slots: list[SlotRecord], state: Environment
 
 
 def service_view(service: Service, state: EnvironmentState, *, encoded: bool = False) -> dict[str, Any]:
-    """`encoded`: its containers as `slot_container_json` (a list body that goes straight to `dumps`)."""
+    """`encoded`: its containers as `slot_container_json` (a list body that goes straight to `dumps`), and the view
+    made once for every state with the same mark (environment_state.py) until time changes what it says: a list
+    of 600 services after one change makes the views of the services that changed, not all of them."""
+    mark = _mark_of(service, state) if encoded else None
+    if mark is None:
+        return _service_view(service, state, encoded=encoded)
+    made = _SERVICE_VIEWS.get(service.id)
+    if made is not None and made[0] == mark and state.now < made[1]:
+        return made[2]
+    view = _service_view(service, state, encoded=True)
+    if len(_SERVICE_VIEWS) >= MAX_SERVICE_VIEWS:
+        _SERVICE_VIEWS.clear()
+    _SERVICE_VIEWS[service.id] = (mark, _view_until(service, state), view)
+    return view
+
+
+# service id -> (the marks its view was made at, valid until, the view with its containers encoded)
+_SERVICE_VIEWS: dict[str, tuple[tuple[int, int], float, dict[str, Any]]] = {}
+MAX_SERVICE_VIEWS = 100_000
+
+
+def _mark_of(service: Service, state: EnvironmentState) -> tuple[int, int] | None:
+    """The service's mark and its primary's (a sidekick's view shows its primary's scale), None when untracked."""
+    marks = state.marks
+    if marks is None or service.id not in marks or state.services_by_id.get(service.id) is not service:
+        return None
+    primary = _primary_of(service, state)
+    return (marks[service.id], marks.get(primary.id, -1) if primary is not None else 0)
+
+
+def _view_until(service: Service, state: EnvironmentState) -> float:
+    """When time alone changes the service's view: a container's "starting" window closes, or one that is still
+    not running reaches its deadline (`overdue`)."""
+    until = math.inf
+    for record in state.slots_of(service.id):
+        observed = state.observed.get(record.slot.id)
+        since = max(record.created_at, record.updated_at)
+        if record.running and not settled(observed, service) and state.now - since < state.deadline:
+            until = min(until, since + state.deadline)
+        asked = record.start_requested_at
+        waits = observed is not None and observed.state == "exited" and record.running and bool(asked)
+        if waits and state.now < asked + STARTING_SECONDS:
+            until = min(until, asked + STARTING_SECONDS)
+    return until
+
+
+def _service_view(service: Service, state: EnvironmentState, *, encoded: bool) -> dict[str, Any]:
     records = state.slots_of(service.id)
     slots = [r for r in records if not r.retired]  # retired: old containers of an upgrade, kept for a rollback
     running = sum(1 for r in slots if settled(state.observed.get(r.slot.id), service))
@@ -516,7 +343,8 @@ def restart_progress(service: Service) -> dict[str, Any] | None:
 
 def stack_view(stack: Stack, state: EnvironmentState, *, encoded: bool = False) -> dict[str, Any]:
     """`encoded`: its services' containers as `slot_container_json` (a list body that goes straight to `dumps`)."""
-    services = [service_view(s, state, encoded=encoded) for s in state.services if s.stack_id == stack.id]
+    members = state.services_by_stack.get(stack.id, [])
+    services = [service_view(s, state, encoded=encoded) for s in members]
     phase = stack_state(s["state"] for s in services)
     return {
         "id": stack.id,
@@ -525,12 +353,27 @@ def stack_view(stack: Stack, state: EnvironmentState, *, encoded: bool = False) 
         "state": phase,
         "warnings": list(stack.warnings),
         # dangerous fields its environment allowed (model/policy.py), for the UI's badge
-        "dangerous": [f.describe() for s in state.services if s.stack_id == stack.id for f in service_findings(s.spec)],
+        "dangerous": [danger for s in members for danger in _dangers(s)],
         "services": services,
         "created_at": stack.created_at,
         "updated_at": stack.updated_at,
         "catalog": catalog_origin_view(stack.catalog),
     }
+
+
+def _dangers(service: Service) -> list[str]:
+    """`service_findings` described, once per spec (a list of stacks asks for every service's)."""
+    made = _DANGERS.get(service.id)
+    if made is not None and made[0] is service.spec:
+        return made[1]
+    dangers = [f.describe() for f in service_findings(service.spec)]
+    if len(_DANGERS) >= MAX_SERVICE_VIEWS:
+        _DANGERS.clear()
+    _DANGERS[service.id] = (service.spec, dangers)
+    return dangers
+
+
+_DANGERS: dict[str, tuple[ServiceSpec, list[str]]] = {}
 
 
 def catalog_origin_view(origin: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from typing import Any
 from corral.model.entities import HostState
 from corral.model.errors import NotFound
 from corral.model.stack import Service, SlotRecord
-from corral.server.views.stack_views import EnvironmentState, published_ports_view, slot_container_view
+from corral.server.views.environment_state import EnvironmentState
+from corral.server.views.stack_views import published_ports_view, slot_container_view
 from corral.store.stacks import StackStore
 from corral.store.standalone import StandaloneStore
 
