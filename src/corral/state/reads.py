@@ -61,6 +61,13 @@ class StateReads:
             return snapshot.containers()
         return [item for host in snapshot.hosts(environment_id) for item in snapshot.containers(host.id)]
 
+    def get_service(self, service_id: str) -> Service:
+        """As `StackStore.get_service`."""
+        found: Service | None = self.snapshot().get("services", service_id)
+        if found is None:
+            raise NotFound(f"service {service_id!r} not found", field="service")
+        return found
+
     def list_services(self, *, environment_id: str | None = None, stack_id: str | None = None) -> list[Service]:
         return self.snapshot().services(environment_id=environment_id, stack_id=stack_id)
 

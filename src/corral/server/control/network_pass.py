@@ -46,8 +46,8 @@ from corral.orchestrator.ipam import (
     requested_addresses,
 )
 from corral.orchestrator.upgrade_steps import launch_for, previous_spec
-from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.hub.hub import AgentHub, AgentSession
+from corral.server.views.environment_state import EnvironmentState
 from corral.state.reads import StateReads
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
@@ -197,16 +197,19 @@ class NetworkPass:
     def _environment_parts(
         self, env: Environment, hosts: list[Host]
     ) -> tuple[tuple[ContainerRecord, ...], tuple[ServiceRecord, ...], tuple[dict[str, Any], ...]]:
-        services = {s.id: s for s in self.reads.list_services(environment_id=env.id)}
+        # the views' state of the environment: its slots in the order of a full state, joined to their reports, made
+        # from the last one with what changed since (not from every slot and report again)
+        state = EnvironmentState.current(self.stacks, self.reads.state, env.id).state
+        services = state.services_by_id
         previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
-        observed = _observed_by_slot(self.reads.list_all_host_containers(env.id))
+        observed = state.observed
         containers = []
         records = self._records
-        for record in self.reads.list_slots(environment_id=env.id):
+        for record in state.slots:
             service = services.get(record.service_id)
             if service is None:
                 continue
-            seen = observed.get((record.slot.host_id, record.slot.id))
+            seen = observed.get(record.slot.id)
             old_spec = previous.get(service.id)
             made = records.get(record.slot.id)
             if (
@@ -222,8 +225,8 @@ class NetworkPass:
             records[record.slot.id] = (record, service, seen, old_spec, container, container.to_dict())
             containers.append(container)
         return (
-            # in the order of a full state (model/network_deltas.py), which an agent's deltas rebuild
-            tuple(sorted(containers, key=lambda c: (c.stack, c.service, c.index, c.slot_id))),
+            # in the order of a full state (model/network_deltas.py), which an agent's deltas rebuild: `slot_order`
+            tuple(containers),
             tuple(sorted((_service_record(s) for s in services.values()), key=lambda s: (s.stack, s.name))),
             tuple(_host_record(h) for h in sorted(hosts, key=lambda h: h.id)),
         )
@@ -471,18 +474,6 @@ def _container_record(
         network_aliases=service.spec.network_aliases,
         internal=service.spec.internal,
     )
-
-
-def _observed_by_slot(reports: Iterable[tuple[str, ObservedContainer]]) -> dict[tuple[str, str], ObservedContainer]:
-    """(host id, slot id) -> the container reported for that slot on that host (a running copy wins)."""
-    found: dict[tuple[str, str], ObservedContainer] = {}
-    for host_id, container in reports:
-        slot_id = container.labels.get(CONTAINER_LABEL)
-        if slot_id:
-            current = found.get((host_id, slot_id))
-            if current is None or container.state == "running":
-                found[(host_id, slot_id)] = container
-    return found
 
 
 def _scoped(session: AgentSession | None) -> bool:

@@ -8,7 +8,6 @@ wakes the orchestrator, which does the actual work. What `up` checks and stores 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Annotated, Any
 
@@ -17,8 +16,6 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model.entities import Principal
 from corral.model.errors import InvalidInput, NotFound
-from corral.model.quotas import demand_of
-from corral.model.quotas import enforce as enforce_quotas
 from corral.model.stack import Service
 from corral.model.standalone import is_standalone
 from corral.server.routes.common import stack_result, state_of, with_offers
@@ -169,39 +166,7 @@ def get_service(request: Request, service_id: str, _: Admin) -> dict[str, Any]:
 def scale_service(request: Request, service_id: str, body: ScaleBody, _: Admin) -> dict[str, Any]:
     if not 0 <= body.scale <= MAX_SCALE:
         raise InvalidInput(f"scale must be between 0 and {MAX_SCALE}", field="scale")
-    stacks = stacks_of(request)
-    service = stacks.get_service(service_id)
-    if (primary := service.spec.sidekick_of) is not None:
-        raise InvalidInput(
-            f"{service.name} is a sidekick of {primary}: it runs one container beside each {primary} container; "
-            f"scale {primary} instead",
-            field="scale",
-        )
-    _check_scale(request, service, body.scale)
-    stacks.set_scale(service.id, body.scale)
-    for sidekick in stacks.list_services(stack_id=service.stack_id):  # lockstep: a unit has one scale
-        if sidekick.spec.sidekick_of == service.name:
-            stacks.set_scale(sidekick.id, body.scale)
-    stack_service_of(request).wake()
-    request.app.state.bus.publish("service", "updated", {"id": service.id, "scale": body.scale}, service.environment_id)
-    # the caller's own result: a concurrent scale may have stored another value since (issue 14)
-    return _service_result(request, dataclasses.replace(stacks.get_service(service_id), scale=body.scale))
-
-
-def _check_scale(request: Request, service: Service, scale: int) -> None:
-    """The quotas, for the service (and its sidekicks, in lockstep) at this scale."""
-    stacks = stacks_of(request)
-    env = store_of(request).get_environment(service.environment_id)
-    in_stack = stacks.list_services(stack_id=service.stack_id)
-    unit = {service.id} | {s.id for s in in_stack if s.spec.sidekick_of == service.name}
-    enforce_quotas(
-        stack_service_of(request).environment_quotas(env),
-        stack=service.stack,
-        stack_now=demand_of(s.scale for s in in_stack),
-        stack_after=demand_of(scale if s.id in unit else s.scale for s in in_stack),
-        environment_now=demand_of(scale for _, scale in stacks.service_scales(env.id)),
-        environment=env.name,
-    )
+    return _service_result(request, stack_service_of(request).scale(service_id, body.scale))
 
 
 def _service_result(request: Request, service: Service) -> dict[str, Any]:

@@ -10,6 +10,7 @@ orchestrator, which does the actual work, and are published on the event bus.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ from corral.compose import ComposeFile, load_stack
 from corral.config import Settings
 from corral.model.builds import BuildRecord
 from corral.model.entities import Environment
-from corral.model.errors import Conflict
+from corral.model.errors import Conflict, InvalidInput
 from corral.model.names import validate_name
 from corral.model.policy import ContainerPolicy, enforce
 from corral.model.quotas import Demand, Quotas, demand_of, spec_demand
@@ -132,6 +133,39 @@ class StackService:
         self.bus.publish(
             "service", "updated", {"id": service.id, "name": service.name, "action": action}, service.environment_id
         )
+
+    def scale(self, service_id: str, scale: int) -> Service:
+        """`POST /v1/services/{id}/scale` (0..`max_scale`): the service and its sidekicks (a unit has one scale),
+        within the environment's quotas; returns the service with the scale this call stored (a concurrent scale
+        may store another one after it). Reads from the in-memory state while it is fresh (no query before the
+        write), from the database otherwise."""
+        memory = self.orchestrator.reads if self.orchestrator.reads.state.fresh else None
+        get_service = memory.get_service if memory is not None else self.stacks.get_service
+        list_services = memory.list_services if memory is not None else self.stacks.list_services
+        get_environment = memory.get_environment if memory is not None else self.store.get_environment
+        service = get_service(service_id)
+        if (primary := service.spec.sidekick_of) is not None:
+            raise InvalidInput(
+                f"{service.name} is a sidekick of {primary}: it runs one container beside each {primary} container; "
+                f"scale {primary} instead",
+                field="scale",
+            )
+        env = get_environment(service.environment_id)
+        in_stack = list_services(stack_id=service.stack_id)
+        unit = {service.id} | {s.id for s in in_stack if s.spec.sidekick_of == service.name}
+        enforce_quotas(
+            self.environment_quotas(env),
+            stack=service.stack,
+            stack_now=demand_of(s.scale for s in in_stack),
+            stack_after=demand_of(scale if s.id in unit else s.scale for s in in_stack),
+            environment_now=demand_of(s.scale for s in list_services(environment_id=env.id)),
+            environment=env.name,
+        )
+        for member in sorted(unit, key=lambda member_id: member_id != service.id):  # the service first
+            self.stacks.set_scale(member, scale)
+        self.wake()
+        self.bus.publish("service", "updated", {"id": service.id, "scale": scale}, service.environment_id)
+        return dataclasses.replace(get_service(service_id), scale=scale)
 
     def quota_defaults(self) -> Quotas:
         """The server's quotas (`CORRAL_QUOTA_*`), under each environment's own."""
