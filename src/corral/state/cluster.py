@@ -37,6 +37,7 @@ from corral.store.repository import Store
 log = logging.getLogger("corral.state")
 
 HISTORY = 1024  # changes kept for `changes_since`; an older version gets None (plan everything)
+RESYNC_COST_FACTOR = 50.0  # a periodic reload waits at least this many times as long as the last one took
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class ClusterState:
         self._snapshots: collections.deque[ClusterSnapshot] = collections.deque(maxlen=HISTORY)
         self._stale = True  # nothing loaded yet, or a refresh failed: the next refresh reloads everything
         self._resynced_at = 0.0  # monotonic time of the last full reload
+        self._resync_seconds = 0.0  # how long it took
         self.listeners: list[Callable[[Change], None]] = []  # called after each change, in the writer's thread
         watch(store.session_factory, self._committed)
 
@@ -99,9 +101,11 @@ class ClusterState:
         return merged
 
     def resync_if_due(self, max_age_seconds: float) -> bool:
-        """The safety net: a full reload when memory may be stale or the last one is older than `max_age_seconds`.
-        Returns whether memory differed from the database (a bug somewhere: logged)."""
-        if not self._stale and time.monotonic() - self._resynced_at < max_age_seconds:
+        """The safety net: a full reload when memory may be stale or the last one is older than `max_age_seconds`
+        (or, for a large state, than `RESYNC_COST_FACTOR` times the last reload took: the net costs at most a small
+        share of the server's time). Returns whether memory differed from the database (a bug somewhere: logged)."""
+        due = max(max_age_seconds, RESYNC_COST_FACTOR * self._resync_seconds)
+        if not self._stale and time.monotonic() - self._resynced_at < due:
             return False
         stale = self._stale
         differed = self.resync()
@@ -111,6 +115,7 @@ class ClusterState:
 
     def resync(self) -> bool:
         """Reload every table from the database; returns whether memory differed (it should not)."""
+        started = time.monotonic()
         with self._lock:
             with self._store.session() as session:
                 fresh = {kind: read_all(session, kind) for kind in TABLES}
@@ -125,6 +130,7 @@ class ClusterState:
                     changed[kind] = {*stale, *differ}
             self._stale = False
             self._resynced_at = time.monotonic()
+            self._resync_seconds = self._resynced_at - started
             change = self._publish(tables, changed)
         if change is not None:
             self._notify(change)

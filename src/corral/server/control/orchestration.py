@@ -31,7 +31,7 @@ from corral.model import deltas, ids, protocol
 from corral.model.entities import Host, ObservedContainer
 from corral.model.errors import Unavailable
 from corral.model.registries import credentials_needed
-from corral.model.stack import LeftoverRecord, Service, SlotRecord
+from corral.model.stack import LaunchConfig, LeftoverRecord, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.environment_plan import EnvironmentPlan, environment_leftovers, plan_environment
 from corral.orchestrator.health import Replacement
 from corral.orchestrator.host_ports import DEFAULT_RANGE, PortRange
@@ -58,6 +58,7 @@ from corral.store.stacks import StackStore
 log = logging.getLogger("corral.orchestration")
 
 RESYNC_SECONDS = 2.0
+MAX_KEPT_DESIRED = 2_000_000  # desired entries kept between pushes (beyond: made again)
 OBSERVED_PASS_SECONDS = 1.0  # passes for agents' reports start at least this far apart
 OUTAGE_BACKOFF_CAP_SECONDS = 10.0  # the longest wait between passes while the database is unavailable
 # An environment whose inputs did not change since a pass that changed nothing is skipped (its plan would be the
@@ -118,6 +119,11 @@ class Orchestrator:
         self.revisions = Revisions()  # desired sets sent and acknowledged (one container per index)
         self._push_lock = asyncio.Lock()
         self._slot_views = SlotViews()  # the planner's views of slots, kept while they do not change
+        # slot id -> (the record, launch config and spec its desired entry was made of, the entry): a push makes the
+        # entries of the slots that changed (the entries are never changed once made; `deltas` compares them)
+        self._desired_made: dict[str, tuple[SlotRecord, LaunchConfig, ServiceSpec, dict[str, Any]]] = {}
+        # host id -> the entries last sent (compared by identity) and the digest of the credentials sent with them
+        self._sent_entries: dict[str, tuple[list[dict[str, Any]], str]] = {}
 
     def trigger(self) -> None:
         self._wake.set()
@@ -305,23 +311,23 @@ class Orchestrator:
         state = self.reads.snapshot()
         services = {s.id: s for s in state.services()}
         previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
-        launches: dict[tuple[str, bool], dict[str, Any]] = {}  # (service id, previous config) -> its launch dict
-        health: dict[str, dict[str, Any] | None] = {}
         desired: dict[str, list[dict[str, Any]]] = {host_id: [] for host_id in host_ids}
         only = next(iter(host_ids)) if len(host_ids) == 1 else None
+        made = self._desired_made
         for record in state.slots(host_id=only):
             into = desired.get(record.slot.host_id)
             service = services.get(record.service_id)
             if into is None or service is None:
                 continue
             launch = launch_for(service, record.slot, previous.get(service.id))
-            key = (service.id, launch is not service.spec.launch)
-            if key not in launches:
-                launches[key] = launch.to_dict()
-            if service.id not in health:
+            entry = made.get(record.slot.id)
+            if entry is None or entry[0] is not record or entry[1] is not launch or entry[2] is not service.spec:
                 check = service.spec.health()
-                health[service.id] = check.to_dict() if check is not None else None
-            into.append(_desired_dict(record, launches[key], health[service.id]))
+                data = _desired_dict(record, launch.to_dict(), check.to_dict() if check is not None else None)
+                entry = made[record.slot.id] = (record, launch, service.spec, data)
+            into.append(entry[3])
+        if len(made) > MAX_KEPT_DESIRED:
+            made.clear()
         if self.service_accounts is not None:
             self.service_accounts.inject(desired)
         return desired
@@ -341,10 +347,14 @@ class Orchestrator:
             certificates_by_host, self.certificates, self.reads.snapshot().services(), desired
         )
         for host_id in host_ids:
-            sending = [desired[host_id], registries.get(host_id, []), secrets.get(host_id, {})]
-            sending.append(certificates.get(host_id, {}))
-            digest = json.dumps(sending, sort_keys=True)
+            extra = [registries.get(host_id, []), secrets.get(host_id, {}), certificates.get(host_id, {})]
+            extra_digest = json.dumps(extra, sort_keys=True)
+            listed = desired[host_id]
+            if force_host is None and self._sent_same(host_id, listed, extra_digest):
+                continue  # the very entries sent last (made once per change of a slot) and the same credentials
+            digest = json.dumps([listed, *extra], sort_keys=True)
             if force_host is None and self._sent.get(host_id) == digest:
+                self._sent_entries[host_id] = (listed, extra_digest)
                 continue
             session = self.hub.sessions.get(host_id)
             held = self._held.pop(host_id, None) if session is not None and session.deltas else None
@@ -353,10 +363,17 @@ class Orchestrator:
             sent = await self.hub.send(host_id, protocol.Message(protocol.DESIRED, data))
             if sent:
                 self._sent[host_id] = digest
+                self._sent_entries[host_id] = (listed, extra_digest)
                 self.revisions.sent(host_id, revision, desired[host_id])
                 if session is not None and session.deltas:
                     entries = deltas.by_slot(desired[host_id])
                     self._held[host_id] = deltas.Held(data["version"], entries, extras.digest())
+
+    def _sent_same(self, host_id: str, listed: list[dict[str, Any]], extra_digest: str) -> bool:
+        last = self._sent_entries.get(host_id)
+        if last is None or last[1] != extra_digest or len(last[0]) != len(listed):
+            return False
+        return all(a is b for a, b in zip(last[0], listed, strict=True))
 
     async def _on_ack(self, host_id: str, data: dict[str, Any]) -> None:
         """An agent holds another desired set than the one we follow (a gap): send it the full set again."""
@@ -388,6 +405,7 @@ class Orchestrator:
 
     async def _on_agent_connected(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
+        self._sent_entries.pop(host_id, None)
         self._held.pop(host_id, None)  # a new connection starts from the full set
         await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)

@@ -37,20 +37,21 @@ class ServiceAccounts:
         self._last_sweep = 0.0
 
     def inject(self, desired: dict[str, list[dict[str, Any]]]) -> None:
-        """Add each labelled container's credentials to its launch environment (in place)."""
-        entries = [e for host in desired.values() for e in host if _labels(e)]
+        """Add each labelled container's credentials to its launch environment: its entry in `desired` is replaced
+        by a copy that has them (entries are shared between pushes and never changed)."""
+        entries = [(host, i, e) for host in desired.values() for i, e in enumerate(host) if _labels(e)]
         wanted = []
-        for entry in entries:
+        for host, index, entry in entries:
             try:
                 role = service_account_role(_labels(entry))
             except InvalidInput as exc:
                 log.warning("container %s: %s", entry["slot"].get("id"), exc.message)
                 continue
             if role is not None:
-                wanted.append((entry, role))
+                wanted.append((host, index, entry, role))
         if wanted:
             keys = self.access.service_keys()
-            for entry, role in wanted:
+            for host, index, entry, role in wanted:
                 slot = entry["slot"]
                 known = keys.get(slot["id"])
                 if known is None:
@@ -60,7 +61,10 @@ class ServiceAccounts:
                     )
                 else:
                     access_key, secret = known[0], self.sealer.unseal(known[1])
-                entry["launch"] = {**entry["launch"], "environment": self._environment(entry, access_key, secret)}
+                host[index] = {
+                    **entry,
+                    "launch": {**entry["launch"], "environment": self._environment(entry, access_key, secret)},
+                }
         self.sweep()
 
     def sweep(self) -> None:
