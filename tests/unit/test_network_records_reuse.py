@@ -13,31 +13,28 @@ from hypothesis import strategies as st
 from corral.model.entities import Environment, Host, HostState, ObservedContainer, Orchestration
 from corral.model.stack import ContainerSlot, LaunchConfig, Service, ServiceSpec, SlotRecord
 from corral.server.control.network_pass import NetworkPass
+from corral.server.views.environment_state import EnvironmentState, observed_of
 
 ENV = Environment("env", "default", Orchestration.CATTLE, "", 0.0)
 HOST = Host("h1", "env", "h1", HostState.ACTIVE, "", "custom", "198.18.0.1")
 
 
 class _Reads:
-    """The in-memory state's reads `_environment_parts` uses, over plain lists."""
+    """The environment's services, slots and reports, as plain lists."""
 
     def __init__(self) -> None:
         self.services: list[Service] = []
         self.slots: list[SlotRecord] = []
         self.reports: list[tuple[str, ObservedContainer]] = []
 
-    def list_services(self, *, environment_id: str) -> list[Service]:
-        return self.services
-
-    def list_slots(self, *, environment_id: str) -> list[SlotRecord]:
-        return self.slots
-
-    def list_all_host_containers(self, environment_id: str) -> list[tuple[str, ObservedContainer]]:
-        return self.reports
+    def state(self) -> EnvironmentState:
+        """What `_environment_parts` reads (the views' state of the environment)."""
+        observed = observed_of(self.slots, self.reports)
+        return EnvironmentState({HOST.id: HOST}, self.services, self.slots, observed)
 
 
-def _pass(reads: _Reads) -> NetworkPass:
-    return NetworkPass(store=None, stacks=None, hub=None, reads=reads)  # type: ignore[arg-type]
+def _pass() -> NetworkPass:
+    return NetworkPass(store=None, stacks=None, hub=None, reads=None)  # type: ignore[arg-type]
 
 
 def _service(name: str, links: tuple[str, ...]) -> Service:
@@ -74,7 +71,7 @@ def test_kept_records_are_the_records_a_fresh_pass_makes(steps: list[tuple[str, 
     reads.services = [_service("web", ())]
     reads.slots = [_slot(i, "web") for i in range(4)]
     reports: dict[int, tuple[str, ObservedContainer]] = {i: _report(i, "running", "") for i in range(4)}
-    remembering = _pass(reads)
+    remembering = _pass()
     for what, index, value in steps:
         slots = {r.slot.index: r for r in reads.slots}
         if what == "ip" and index in slots:
@@ -96,7 +93,7 @@ def test_kept_records_are_the_records_a_fresh_pass_makes(steps: list[tuple[str, 
             slots[index] = _slot(index, "web")
         reads.slots = [slots[i] for i in sorted(slots)]
         reads.reports = [reports[i] for i in sorted(reports)]
-        kept, _, _ = remembering._environment_parts(ENV, [HOST])
-        fresh, _, _ = _pass(reads)._environment_parts(ENV, [HOST])
+        kept, _, _ = remembering._environment_parts(ENV, [HOST], reads.state())
+        fresh, _, _ = _pass()._environment_parts(ENV, [HOST], reads.state())
         assert kept == fresh
         assert [remembering._container_dict(c) for c in kept] == [c.to_dict() for c in fresh]

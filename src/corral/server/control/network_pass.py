@@ -195,11 +195,12 @@ class NetworkPass:
         return found
 
     def _environment_parts(
-        self, env: Environment, hosts: list[Host]
+        self, env: Environment, hosts: list[Host], state: EnvironmentState | None = None
     ) -> tuple[tuple[ContainerRecord, ...], tuple[ServiceRecord, ...], tuple[dict[str, Any], ...]]:
-        # the views' state of the environment: its slots in the order of a full state, joined to their reports, made
-        # from the last one with what changed since (not from every slot and report again)
-        state = EnvironmentState.current(self.stacks, self.reads.state, env.id).state
+        """From `state`, by default the views' state of the environment: its slots in the order of a full state,
+        joined to their reports, made from the last one with what changed since (not from every slot again)."""
+        if state is None:
+            state = EnvironmentState.current(self.stacks, self.reads.state, env.id).state
         services = state.services_by_id
         previous = {s.id: previous_spec(s) for s in services.values() if s.upgrade}
         observed = state.observed
