@@ -26,7 +26,7 @@ from corral.model.stack import ContainerSlot, LaunchConfig, ServiceSpec, StackSp
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.views.environment_state import Built, EnvironmentState
 from corral.server.views.paging import dumps
-from corral.server.views.stack_views import service_view
+from corral.server.views.stack_views import all_containers_json, service_view, slot_container_json
 from corral.state.cluster import ClusterState
 from corral.state.snapshot import EntityTable
 from corral.store.database import migrate, open_engine
@@ -277,6 +277,9 @@ def machine_for(engine: Engine, new_ids: Ids) -> type[RuleBasedStateMachine]:
                     for service in derived.services:  # a view reused for its mark is the one made afresh
                         reused = dumps(service_view(service, derived, encoded=True))
                         assert reused == dumps(service_view(fresh.services_by_id[service.id], fresh, encoded=True))
+                    every = all_containers_json(derived)  # the unpaged list from the services' views
+                    if every is not None:
+                        assert dumps(every) == dumps([slot_container_json(r, fresh) for r in fresh.slots])
                 self.views[environment_id] = Built(derived or built, snapshot)
 
         @invariant()

@@ -352,7 +352,13 @@ def _reconcile_scaled(
 
     # 3. Fill the indexes without a staying slot, lowest first: move lost or clashing slots, place missing ones.
     #    A slot on a lost host that cannot move stays (it may come back); a clashing one that cannot move goes.
-    placer = SpreadPlacer(load, demand)
+    made: list[SpreadPlacer] = []  # made when an index needs a host (most passes of most services place nothing)
+
+    def placer() -> SpreadPlacer:
+        if not made:  # the load is as it was here: nothing before the first placement changes it
+            made.append(SpreadPlacer(load, demand))
+        return made[0]
+
     volume_hosts = volume_holders(service, load.hosts.values())
     place: list[ContainerSlot] = []
     replace: list[tuple[str, ContainerSlot]] = []
@@ -393,10 +399,10 @@ def _reconcile_scaled(
             unplaced.append((index, f"{move.why}; {waiting}"))
             continue
         if service.pinned_host is not None:
-            _place_pinned(service.pinned_host, index, placer, load, place, unplaced, new_slot)
+            _place_pinned(service.pinned_host, index, placer(), load, place, unplaced, new_slot)
             continue
         pin = affinity(service.launch.volumes, index, volume_hosts) if volume_hosts else None
-        target = placer.take(index) if pin is None else placer.take_on(index, pin.hosts)
+        target = placer().take(index) if pin is None else placer().take_on(index, pin.hosts)
         if pin is not None and target is None:
             why = pin.reason(why_not_there(pin, volume_hosts, f"{' or '.join(pin.host_names)} cannot take it now"))
             if move is not None and move.lost:
@@ -416,13 +422,13 @@ def _reconcile_scaled(
             else:
                 replace.append((move.view.slot.id, new_slot(index, target)))
         elif move is None:
-            unplaced.append((index, placer.reason()))
+            unplaced.append((index, placer().reason()))
         else:
             if move.lost:
                 kept[index] = move.view.slot.id
             else:
                 removed.append(move.view)
-            unplaced.append((index, f"{move.why}, and no active host can take it: {placer.reason()}"))
+            unplaced.append((index, f"{move.why}, and no active host can take it: {placer().reason()}"))
 
     removed.sort(key=lambda v: (-v.slot.index, v.slot.id))
     return Plan(

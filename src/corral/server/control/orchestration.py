@@ -266,19 +266,12 @@ class Orchestrator:
         return changed
 
     def _after_pass(self, snapshot: Snapshot, changed: set[str]) -> tuple[list[Service], list[SlotRecord]]:
-        """Services and slots as stored after the pass: the snapshot's, with the environments it changed read again
-        (not every environment: an idle one with thousands of services costs nothing here)."""
+        """Services and slots as stored after the pass: the snapshot's when it stored nothing, else the views' state
+        again (derived from the snapshot's with what the pass wrote, not read whole)."""
         if not changed:
             return snapshot.services, snapshot.slots
-        services = [s for s in snapshot.services if s.environment_id not in changed]
-        slots = [r for r in snapshot.slots if r.slot.environment_id not in changed]
-        state = self.reads.snapshot()
-        for environment_id in sorted(changed):
-            services.extend(state.services(environment_id=environment_id))
-            slots.extend(state.slots(environment_id=environment_id))
-        services.sort(key=lambda s: (s.stack, s.position))
-        slots.sort(key=lambda r: (r.slot.stack, r.slot.service, r.slot.index))
-        return services, slots
+        state = EnvironmentState.current(self.stacks, self.reads.state, None).state
+        return state.services, state.slots
 
     def _note_idle(self, version: int, environments: set[str], changed: list[Service], services: list[Service]) -> None:
         """After a pass in which every environment was quiet (and none runs a time-driven rule), the next passes

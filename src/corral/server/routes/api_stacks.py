@@ -28,6 +28,7 @@ from corral.server.shared.bodies import Strict
 from corral.server.views.environment_state import EnvironmentState
 from corral.server.views.paging import Paging, dumps, page, paged_body
 from corral.server.views.stack_views import (
+    all_containers_json,
     container_listed,
     service_view,
     slot_container_json,
@@ -225,6 +226,9 @@ def list_containers(
 
     def build() -> dict[str, Any]:
         filtered = any(value is not None for value in filters.values())
+        every = all_containers_json(state) if not filtered and not paging.paged else None
+        if every is not None:
+            return paged_body(every, None, paging)
         chosen = [r for r in state.slots if container_listed(state, r, **filters)] if filtered else state.slots
         found, token = page("containers", chosen, slot_order, paging, presorted=True)
         return paged_body([slot_container_json(r, state) for r in found], token, paging)

@@ -40,24 +40,53 @@ def parse_connectivity(data: object) -> dict[str, dict[str, Any]]:
 
 def overlay_connectivity(host: Host, hosts: Iterable[Host]) -> dict[str, Any]:
     """`peers`: this host's own probe results by peer name; `broken`: names of peers whose pair is broken as seen
-    from either side; `reported`: whether any report about this host's pairs exists (pure)."""
-    others = {h.id: h for h in hosts if h.id != host.id and h.environment_id == host.environment_id}
+    from either side; `reported`: whether any report about this host's pairs exists (pure). A list of hosts asks
+    this of each of its hosts with the same `hosts`: the peers and the reports about each host are indexed once
+    per list, not once per host (a page of 100 of 1,000 hosts read 100,000 entries)."""
+    index = _index_of(hosts)
+    others = index.by_id.get(host.environment_id, {})
     peers: dict[str, dict[str, Any]] = {}
     broken: set[str] = set()
     reported = False
     for peer_id, status in host.connectivity.items():
         peer = others.get(peer_id)
-        if peer is None:
+        if peer is None or peer_id == host.id:
             continue  # a host removed since the report
         reported = True
         peers[peer.name] = dict(status)
         if not status.get("ok", False):
             broken.add(peer.name)
-    for peer in others.values():
-        about_me = peer.connectivity.get(host.id)
-        if about_me is None:
-            continue
+    for peer, about_me in index.about.get((host.environment_id, host.id), ()):
         reported = True
         if not about_me.get("ok", False):
             broken.add(peer.name)
     return {"peers": dict(sorted(peers.items())), "broken": sorted(broken), "reported": reported}
+
+
+class _Index:
+    """Hosts by environment and id, and each host's peers' reports about it."""
+
+    def __init__(self, hosts: Iterable[Host]) -> None:
+        self.by_id: dict[str, dict[str, Host]] = {}
+        for host in hosts:
+            self.by_id.setdefault(host.environment_id, {})[host.id] = host
+        self.about: dict[tuple[str, str], list[tuple[Host, dict[str, Any]]]] = {}
+        for environment_id, members in self.by_id.items():
+            for peer in members.values():
+                for target, status in peer.connectivity.items():
+                    if target in members and target != peer.id:
+                        self.about.setdefault((environment_id, target), []).append((peer, status))
+
+
+_LAST: list[tuple[object, _Index]] = []  # the list of hosts asked about last, and its index
+
+
+def _index_of(hosts: Iterable[Host]) -> _Index:
+    if not isinstance(hosts, list | tuple):
+        return _Index(hosts)
+    last = _LAST[0] if _LAST else None
+    if last is not None and last[0] is hosts:
+        return last[1]
+    index = _Index(hosts)
+    _LAST[:] = [(hosts, index)]
+    return index
