@@ -6,9 +6,12 @@ and tokens; they never see a session or a row. Unique-constraint violations come
 
 from __future__ import annotations
 
+import hmac
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,6 +36,7 @@ from corral.model.entities import (
 from corral.model.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
 from corral.model.volumes import ObservedVolume, volume_to_wire, volumes_from_wire
+from corral.store.changes import write_version
 from corral.store.journal import deliver, wrote
 from corral.store.keys import KeyUsage, principal_of_key
 from corral.store.outage import outage_as_unavailable
@@ -45,6 +49,16 @@ from corral.store.tables import (
 )
 
 TOKEN_PREFIX = "crt_"  # noqa: S105 - a prefix, not a secret
+PRINCIPAL_SECONDS = 5.0  # the longest a principal read for a key is reused (even with no write since)
+MAX_PRINCIPALS = 10_000
+
+
+@dataclass(frozen=True)
+class _Principal:
+    version: int  # `write_version` before it was read
+    digest: str  # of the key's secret
+    until: float  # reused before this time (its key's expiry, or PRINCIPAL_SECONDS after the read)
+    principal: Principal
 
 
 # INSERT ... ON CONFLICT of the dialects the store runs on (store/database.py); another one merges (a read first)
@@ -56,6 +70,7 @@ class Store:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.key_usage = KeyUsage(engine)
+        self._principals: dict[str, _Principal] = {}  # access key -> who it was, while nothing was written since
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -163,12 +178,29 @@ class Store:
             return session.scalar(query) or 0
 
     def authenticate(self, access_key: str, secret: str) -> Principal:
-        """Checked on every call, so a removed key, an expired one or a disabled user stops at once."""
+        """Checked on every call, so a removed key, an expired one or a disabled user stops at once: a principal
+        read once is reused only while no write has committed since (`write_version`: any change of a key, a user
+        or a container's slot is one), before its key expires, and for at most `PRINCIPAL_SECONDS`."""
+        presented = ids.digest(secret)
+        version, now = write_version(), time.time()
+        known = self._principals.get(access_key)
+        if (
+            known is not None
+            and known.version == version
+            and now < known.until
+            and hmac.compare_digest(known.digest, presented)
+        ):
+            self.key_usage.seen(access_key)
+            return known.principal
         with self.session() as session:
             row = session.get(ApiKeyRow, access_key)
-            if row is None or not ids.secret_matches(secret, row.secret_digest):
+            if row is None or not hmac.compare_digest(presented, row.secret_digest):
                 raise Unauthorized("invalid API key or secret")
             principal = principal_of_key(session, row)
+            until = min(now + PRINCIPAL_SECONDS, row.expires_at if row.expires_at is not None else math.inf)
+        if len(self._principals) >= MAX_PRINCIPALS:
+            self._principals.clear()
+        self._principals[access_key] = _Principal(version, row.secret_digest, until, principal)
         self.key_usage.seen(access_key)
         return principal
 
