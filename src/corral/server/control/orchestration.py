@@ -64,6 +64,11 @@ OUTAGE_BACKOFF_CAP_SECONDS = 10.0  # the longest wait between passes while the d
 # An environment whose inputs did not change since a pass that changed nothing is skipped (its plan would be the
 # same), but planned again at least this often all the same (level-triggered: nothing is trusted for long).
 FULL_PASS_SECONDS = 30.0
+# A pass starts at least this many times as long as the last one took after it ended: a server busy with a large
+# environment batches the changes of a burst (twenty clients scaling) into fewer passes, and passes take at most a
+# third of its time; a small one still passes at once (its passes take milliseconds).
+PASS_SPACING = 2.0
+MAX_PASS_SPACING_SECONDS = 1.0  # (a pass that waited on a slow agent does not hold the next one back for long)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +114,8 @@ class Orchestrator:
         self._idle_at: tuple[int, float] | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_pass = 0.0  # monotonic start of the latest pass
+        self._pass_ended = 0.0  # and its end
+        self._pass_took = 0.0  # how long it took
         self._observed_wake: asyncio.TimerHandle | None = None  # a pass due for agents' reports
         self.network = NetworkPass(store, stacks, hub, reads)  # overlay IPAM and the `network` message
         self.ports = PortPass(stacks, reads, host_ports or PortRange.parse(DEFAULT_RANGE))  # random host ports
@@ -160,7 +167,11 @@ class Orchestrator:
                 await asyncio.sleep(min(RESYNC_SECONDS * 2**outage, OUTAGE_BACKOFF_CAP_SECONDS))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=RESYNC_SECONDS)
-            self._wake.clear()
+            spacing = min(PASS_SPACING * self._pass_took, MAX_PASS_SPACING_SECONDS)
+            rest = self._pass_ended + spacing - time.monotonic()
+            if rest > 0:  # a long pass: the requests, reports and agents get the time between two passes
+                await asyncio.sleep(rest)
+            self._wake.clear()  # what woke it while it waited is seen by this pass
             self._last_pass = time.monotonic()
             try:
                 await self.run_once()
@@ -171,6 +182,9 @@ class Orchestrator:
                 continue
             except Exception:  # the loop must survive any one bad pass; the next pass starts from scratch
                 log.exception("orchestrator pass failed")
+            finally:
+                self._pass_ended = time.monotonic()
+                self._pass_took = self._pass_ended - self._last_pass
             if outage:
                 log.info("orchestrator passes resume: the database answers again")
             outage = 0

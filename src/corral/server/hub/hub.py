@@ -254,7 +254,9 @@ class AgentHub:
                     live.connected = False
                 log.info("agent for %s disconnected", host_id)
                 with contextlib.suppress(Unavailable):  # the monitor records it once the database answers
-                    await self._evaluate(host_id, time.time())
+                    # shielded: a server closing the connection's task (its shutdown, a test client leaving) must
+                    # not cut the transition between the state in memory and its row, log line and event
+                    await asyncio.shield(self._evaluate(host_id, time.time()))
 
     async def _handle_inbox(self, session: AgentSession, inbox: asyncio.Queue[str | None], address: str) -> None:
         while (raw := await inbox.get()) is not None:
@@ -573,8 +575,8 @@ class AgentHub:
                 host = await run_in_threadpool(
                     self.store.update_host, host_id, state=state, state_reason=reason, last_seen=live.last_seen
                 )
-            except Exception:
-                live.state = previous  # try again on the next tick
+            except BaseException:
+                live.state = previous  # try again on the next tick (also when cancelled: not stored, not told)
                 raise
         log.info("host %s (%s): %s -> %s %s", host.name, host_id, previous.value, state.value, reason)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
