@@ -6,10 +6,11 @@ Why this shape: the decisions live in `corral.orchestrator` and are pure; this m
 server's own state: desired-set revisions and the agents' acknowledgements, server/control/occupancy_pass.py), stores
 plans and talks to agents. It is level-triggered: every pass plans from the current snapshot, never from what an
 earlier pass did, so a lost message, a restarted server or a reconnecting agent converges on the next pass. Passes
-run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`) and at least every
-`RESYNC_SECONDS`; an environment whose inputs did not change since a pass that changed nothing in it is skipped,
-yet planned again every `FULL_PASS_SECONDS`. A host's desired set is sent when it differs from what that agent last
-received, and always on (re)connect.
+run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`; never sooner than
+`PASS_SPACING` times the last pass's length after it) and at least every `RESYNC_SECONDS`; an environment whose
+inputs did not change since a pass that changed nothing in it is skipped, yet planned again every
+`FULL_PASS_SECONDS`. A host's desired set is sent when it differs from what that agent last received, and always on
+(re)connect.
 """
 
 from __future__ import annotations
