@@ -29,6 +29,10 @@ class DemoRun:
     started: str  # what it printed until "Press Ctrl-C" (or the deadline)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def demo_run(data_dir: Path, tag: str, **extra_env: str) -> Iterator[DemoRun]:
     run_id = secrets.token_hex(3)
@@ -60,6 +64,9 @@ def demo_run(data_dir: Path, tag: str, **extra_env: str) -> Iterator[DemoRun]:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # Ctrl-C as a terminal delivers it: a test run started in the background of a shell inherits SIGINT ignored,
+        # and a shell cannot trap a signal it was started ignoring (the demo would never clean up)
+        preexec_fn=_default_sigint,
     )
     try:
         assert process.stdout is not None

@@ -118,6 +118,10 @@ def test_tail_and_timestamps(streams: ContainerStreams, run: Run) -> None:
 
 def test_follow_streams_new_output_and_ends_soon_after_stop(streams: ContainerStreams, run: Run) -> None:
     docker_id = run("echo start; while sleep 0.1; do echo tick; done")
+    deadline = time.monotonic() + 10  # "start" is written before the follow begins (a loaded engine starts late)
+    while b"start" not in collect(streams.logs(docker_id, stop=threading.Event()))[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     stop = threading.Event()
     reader = Reader(streams.logs(docker_id, follow=True, tail=0, stop=stop))
     reader.wait_for(b"tick\ntick\n")
