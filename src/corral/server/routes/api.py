@@ -278,9 +278,16 @@ def list_hosts(
     if watch:
         return watch_response(request, since_version, at)
     reads = StateReads(cluster).pinned() if cluster.fresh else store  # the snapshot; the database until it loaded
-    hosts = reads.list_hosts(env_id)
-    chosen = [h for h in hosts if not phase or h.state.value == phase]
-    found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
+    if isinstance(reads, StateReads):  # the containers counted for the page's hosts only
+        hosts = reads.list_hosts(env_id, container_counts=False)
+        chosen = [h for h in hosts if not phase or h.state.value == phase]
+        found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
+        found = list(reads.hosts_by_id(h.id for h in found).values()) if found else []
+        found.sort(key=lambda h: (h.name, h.id))
+    else:
+        hosts = reads.list_hosts(env_id)
+        chosen = [h for h in hosts if not phase or h.state.value == phase]
+        found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
     response = Response(dumps(paged_body(rendered(hosts, found), token, paging)), media_type="application/json")
     return versioned(response, reads.snapshot().version) if isinstance(reads, StateReads) else response
 
