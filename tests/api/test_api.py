@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from typing import Any
 
 import pytest
@@ -165,37 +166,36 @@ def test_agent_session_makes_host_active_and_reports_containers(api: TestClient)
     container = {"docker_id": "abc123", "name": "web", "image": "corral/busybox", "state": "running", "labels": {}}
     # the host's states after its agent leaves, as the events stream tells each change (polling could miss one on a
     # loaded machine: the reconnect grace is 3 s here)
-    events = api.websocket_connect("/v1/events", headers=api.admin_auth).__enter__()
-    with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
-        facts = {"hostname": "edge", "arch": "arm64", "cpus": 4, "memory_bytes": 1 << 30, "engine_version": "20.10"}
-        ws.send_text(protocol.Message(protocol.HELLO, {"facts": facts}).encode())
-        welcome = _recv(ws)
-        assert welcome.type == protocol.WELCOME
-        assert welcome.data["host_id"] == host_id
-        desired = _recv(ws)  # the full desired set follows every hello, even when it is empty
-        assert (desired.type, desired.data["containers"]) == (protocol.DESIRED, [])
-        assert isinstance(desired.data["revision"], float)  # acknowledged by `converged` (occupancy.py)
-        ws.send_text(protocol.Message(protocol.CONVERGED, {"revision": desired.data["revision"]}).encode())
-        ws.send_text(protocol.Message(protocol.SNAPSHOT, {"containers": [container]}).encode())
-        ws.send_text(protocol.Message("bogus", {}).encode())
-        reply = _recv(ws, protocol.DESIRED)
-        assert reply.type == protocol.ERROR and "bogus" in reply.data["message"]
-        ws.send_text("not json at all")
-        assert _recv(ws, protocol.DESIRED).type == protocol.ERROR
-        host = api.get(f"/v1/hosts/{host_id}").json()
-        assert host["state"] == "active"
-        assert host["arch"] == "aarch64"
-        assert host["container_count"] == 1
-        assert host["labels"] == {"zone": "a"}
-        assert api.get(f"/v1/hosts/{host_id}/containers").json()["data"][0]["name"] == "web"
-    states: list[str] = []
-    try:
+    with api.websocket_connect("/v1/events", headers=api.admin_auth) as events:
+        with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
+            facts = {"hostname": "edge", "arch": "arm64", "cpus": 4, "memory_bytes": 1 << 30, "engine_version": "20.10"}
+            ws.send_text(protocol.Message(protocol.HELLO, {"facts": facts}).encode())
+            welcome = _recv(ws)
+            assert welcome.type == protocol.WELCOME
+            assert welcome.data["host_id"] == host_id
+            desired = _recv(ws)  # the full desired set follows every hello, even when it is empty
+            assert (desired.type, desired.data["containers"]) == (protocol.DESIRED, [])
+            assert isinstance(desired.data["revision"], float)  # acknowledged by `converged` (occupancy.py)
+            ws.send_text(protocol.Message(protocol.CONVERGED, {"revision": desired.data["revision"]}).encode())
+            ws.send_text(protocol.Message(protocol.SNAPSHOT, {"containers": [container]}).encode())
+            ws.send_text(protocol.Message("bogus", {}).encode())
+            reply = _recv(ws, protocol.DESIRED)
+            assert reply.type == protocol.ERROR and "bogus" in reply.data["message"]
+            ws.send_text("not json at all")
+            assert _recv(ws, protocol.DESIRED).type == protocol.ERROR
+            deadline = time.monotonic() + 10  # reports are applied by the host's own task (hub/report_backlog.py)
+            while (host := api.get(f"/v1/hosts/{host_id}").json())["container_count"] != 1:
+                assert time.monotonic() < deadline, host
+                time.sleep(0.05)
+            assert host["state"] == "active"
+            assert host["arch"] == "aarch64"
+            assert host["labels"] == {"zone": "a"}
+            assert api.get(f"/v1/hosts/{host_id}/containers").json()["data"][0]["name"] == "web"
+        states: list[str] = []
         while "disconnected" not in states:  # (pytest's timeout ends a wait that never sees it)
             event = events.receive_json()
             if event["resource_type"] == "host" and event["data"].get("id") == host_id:
                 states.append(event["data"]["state"])
-    finally:
-        events.__exit__(None, None, None)
     assert states[-2:] == ["reconnecting", "disconnected"]
     assert api.get(f"/v1/hosts/{host_id}").json()["state"] == "disconnected"
 
