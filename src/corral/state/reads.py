@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from corral.model.entities import Environment, Host, ObservedContainer
+from corral.model.entities import Environment, Host
 from corral.model.errors import NotFound
 from corral.model.stack import Service, SlotRecord
 from corral.state.cluster import ClusterState
@@ -54,12 +54,6 @@ class StateReads:
         snapshot = self.snapshot()
         found = {host_id: snapshot.get("hosts", host_id) for host_id in set(host_ids)}
         return {host_id: _counted(host, snapshot) for host_id, host in found.items() if host is not None}
-
-    def list_all_host_containers(self, environment_id: str | None = None) -> list[tuple[str, ObservedContainer]]:
-        snapshot = self.snapshot()
-        if environment_id is None:
-            return snapshot.containers()
-        return [item for host in snapshot.hosts(environment_id) for item in snapshot.containers(host.id)]
 
     def get_service(self, service_id: str) -> Service:
         """As `StackStore.get_service`."""

@@ -282,8 +282,8 @@ def list_hosts(
         hosts = reads.list_hosts(env_id, container_counts=False)
         chosen = [h for h in hosts if not phase or h.state.value == phase]
         found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
-        found = list(reads.hosts_by_id(h.id for h in found).values()) if found else []
-        found.sort(key=lambda h: (h.name, h.id))
+        counted = reads.hosts_by_id(h.id for h in found)
+        found = [counted[h.id] for h in found]
     else:
         hosts = reads.list_hosts(env_id)
         chosen = [h for h in hosts if not phase or h.state.value == phase]
