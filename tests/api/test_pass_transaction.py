@@ -6,6 +6,7 @@ address and port passes (still writes of their own) left out."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from corral.config import Settings
 from corral.state.cluster import Change
+from corral.store import plan_writes
 from corral.store import stacks as stack_store
 from tests.api.test_plan_api import _hosts
 
@@ -121,3 +123,42 @@ def test_a_service_changed_during_the_pass_gets_none_of_its_stale_plan(
         orchestrator._decide_and_store()
         assert len(orchestrator.stacks.list_slots(service_id=web["id"])) == 1
         assert orchestrator.stacks.get_service(web["id"]).reason == ""
+
+
+def test_a_rollback_landing_inside_the_pass_transaction_is_not_overwritten(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass checks that a service is stored as it planned from, then writes: a rollback committed between the
+    two would be overwritten by the upgrade's next step (an acknowledged rollback lost). The check locks the rows,
+    so the rollback waits for the pass's commit and lands after it."""
+    orchestrator = api.app.state.orchestrator  # type: ignore[attr-defined]
+    api.portal.call(orchestrator.stop)  # type: ignore[union-attr]
+    compose = "services:\n  web:\n    image: corral/busybox\n    environment:\n      V: '1'\n"
+    assert api.put("/v1/stacks", json={"name": "shop", "compose": compose}).status_code == 201
+    body = {"name": "shop", "compose": compose.replace("'1'", "'2'"), "upgrade": {"start_first": True}}
+    assert api.put("/v1/stacks", json=body).status_code == 200
+    web = orchestrator.stacks.list_services()[0]
+    assert web.state == "upgrading"
+    real = plan_writes._as_planned
+    landed: list[BaseException | None] = []
+
+    def rollback() -> None:
+        try:
+            orchestrator.stacks.rollback_upgrade(web.id, 60.0)
+            landed.append(None)
+        except BaseException as exc:  # handed to the test's thread
+            landed.append(exc)
+
+    def with_a_rollback_meanwhile(*args: Any) -> set[str]:
+        current = real(*args)
+        racer.start()
+        racer.join(timeout=0.5)  # it commits now unless the check holds the rows
+        return current
+
+    racer = threading.Thread(target=rollback)
+    monkeypatch.setattr(plan_writes, "_as_planned", with_a_rollback_meanwhile)
+    orchestrator._decide_and_store()
+    racer.join(timeout=30)
+    assert landed == [None]
+    assert orchestrator.stacks.get_service(web.id).state == "rolling-back"
+    assert orchestrator.reads.state.snapshot().get("services", web.id).state == "rolling-back"

@@ -61,10 +61,15 @@ def write_environment_plan(session: Session, plan: EnvironmentPlan, now: float) 
 
 
 def _as_planned(session: Session, service_ids: set[str], planned: dict[str, Service]) -> set[str]:
-    """Of `service_ids`, those stored as they were planned from: same state, and no user's command since."""
+    """Of `service_ids`, those stored as they were planned from: same state, and no user's command since. The rows
+    are locked first (a write that changes nothing): a command committed between this check and the pass's own
+    writes would otherwise be overwritten by them. PostgreSQL holds the rows until the commit; SQLite, which takes
+    no lock for a read outside a write transaction, holds its one write lock from this statement on."""
     if not service_ids:
         return set()
-    query = select(ServiceRow.id, ServiceRow.state, ServiceRow.updated_at).where(ServiceRow.id.in_(sorted(service_ids)))
+    ids = sorted(service_ids)
+    session.execute(update(ServiceRow).where(ServiceRow.id.in_(ids)).values(updated_at=ServiceRow.updated_at))
+    query = select(ServiceRow.id, ServiceRow.state, ServiceRow.updated_at).where(ServiceRow.id.in_(ids))
     return {
         service_id
         for service_id, state, updated_at in session.execute(query).all()
