@@ -162,3 +162,39 @@ def test_a_rollback_landing_inside_the_pass_transaction_is_not_overwritten(
     assert landed == [None]
     assert orchestrator.stacks.get_service(web.id).state == "rolling-back"
     assert orchestrator.reads.state.snapshot().get("services", web.id).state == "rolling-back"
+
+
+def test_a_pass_plans_only_the_services_whose_inputs_changed(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Incremental passes: a service a pass planned nothing for is left out of the next ones until its row, slots,
+    their reports or the hosts change (the views' marks); a scale plans that service, not the quiet ones. The web
+    has an index it cannot place (one host port, two hosts): never quiet, planned every pass."""
+    orchestrator = api.app.state.orchestrator  # type: ignore[attr-defined]
+    api.portal.call(orchestrator.stop)  # type: ignore[union-attr]
+    monkeypatch.setattr(orchestrator.network, "assign", lambda *args, **kwargs: None)
+    monkeypatch.setattr(orchestrator.ports, "assign", lambda *args, **kwargs: None)
+    real = orchestrator.stacks.apply_environment_plan
+    planned: list[set[str]] = []
+
+    def recording(plan: Any) -> None:
+        planned.append({part.service.name for part in plan.services})
+        real(plan)
+
+    monkeypatch.setattr(orchestrator.stacks, "apply_environment_plan", recording)
+    with _hosts(api, ["h1", "h2"]):
+        body = {"name": "shop", "compose": COMPOSE, "rancher_compose": RANCHER}
+        assert api.put("/v1/stacks", json=body).status_code == 201
+        orchestrator._decide_and_store()  # places web and worker; idle (scale 0) gets nothing: quiet
+        orchestrator._decide_and_store()  # plans nothing for the worker: quiet too
+        assert planned == [{"web", "worker", "idle"}, {"web", "worker"}]
+        idle = _by_name(orchestrator.stacks.list_services())["idle"]
+        assert api.post(f"/v1/services/{idle.id}/scale", json={"scale": 1}).status_code == 200
+        planned.clear()
+        orchestrator._decide_and_store()
+        assert planned == [{"web", "idle"}]
+        assert len(orchestrator.stacks.list_slots(service_id=idle.id)) == 1
+
+        host = api.get("/v1/hosts").json()["data"][0]  # a host's change: every service is planned again
+        assert api.post(f"/v1/hosts/{host['id']}/deactivate").status_code == 200
+        planned.clear()
+        orchestrator._decide_and_store()
+        assert planned == [{"web", "worker", "idle"}]

@@ -11,18 +11,26 @@ agent or clock in it, so it is tested with Hypothesis (tests/unit/orchestrator/t
 
 Services are planned primaries first over one shared host load (pass_load.py): each service sees the slots the
 services before it placed in this pass (ports, spread), as the store would after their writes.
+
+Incremental passes: the caller may name services as `unchanged` (nothing a plan of theirs reads changed since a pass
+that planned nothing for them; the server tracks it with the views' marks). Such a service is left out of the pass
+when planning it again cannot change anything (`may_skip`: fully placed, no upgrade or restart, no health backoff,
+no old container holding one of its indexes, its whole sidekick unit unchanged): its slots stay in the host load as
+they are, so the other services are planned exactly as in a full pass. `EnvironmentPlan.quiet` names the services
+that may be left out next time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from corral.model.entities import ObservedContainer
 from corral.model.images import archs_of_image
 from corral.model.reasons import group_unplaced
+from corral.model.service_state import ServiceState
 from corral.model.stack import LeftoverRecord, Service, ServiceSpec, SlotRecord
 from corral.orchestrator.health import Replacement, record_replacements
 from corral.orchestrator.occupancy import Acked, Leftover, blocked_indexes, leftovers_of, released_ids, unit_blocked
@@ -69,6 +77,8 @@ class EnvironmentPlan:
     retained: Mapping[str, str] = dataclasses.field(default_factory=dict)  # new slot id -> address it keeps
     forget: tuple[str, ...] = ()  # stored leftovers released: their indexes are free again
     changed: tuple[str, ...] = ()  # ids of the services whose stored state this plan changes (for their events)
+    # ids of the services this pass planned nothing for (or left out): quiet until something of theirs changes
+    quiet: tuple[str, ...] = ()
     health_history: Mapping[str, Mapping[int, Replacement]] = dataclasses.field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # worth a line in the server's log
 
@@ -106,11 +116,13 @@ def plan_environment(
     now: float,
     new_id: Callable[[], str],
     view_slot: Callable[[SlotRecord, ObservedContainer | None, ServiceSpec | None], SlotView] = slot_view,
+    unchanged: Collection[str] = frozenset(),
 ) -> EnvironmentPlan:
     """The pass's plan for one environment. `slots` are the environment's, `observed` maps slot id -> the container
     reported for it on its host, `by_host` host id -> slot id -> the container reported there, `leftovers` come from
     `environment_leftovers` and `acked` answers for slots this pass stops. `view_slot` is `slot_view` or one that
-    returns the same views (the server's keeps those of slots that did not change between passes)."""
+    returns the same views (the server's keeps those of slots that did not change between passes). `unchanged`:
+    services whose inputs did not change since a pass that left them `quiet` (the module's docstring)."""
     host_map = {h.id: h for h in hosts}
     forget = released_ids(leftovers, host_map, {item.slot_id for item in stored_leftovers})
     blocked = blocked_indexes(leftovers, host_map)
@@ -132,7 +144,11 @@ def plan_environment(
     sidekicks = sidekicks_by_primary(services)
     for view in views.values():
         load.claim_view(view)
+    skipped = _skipped(services, unchanged, sidekicks, blocked, health_history)
+    quiet: list[str] = sorted(skipped)
     for service in sorted(services, key=lambda s: s.spec.sidekick_of is not None):  # primaries first
+        if service.id in skipped:
+            continue
         records = slots_by_service[service.id]
         upgrade = upgrade_pass(service, records, observed, now, blocked.get((service.stack, service.name), {}))
         if upgrade.warning:
@@ -215,6 +231,10 @@ def plan_environment(
                 if sid in views and views[sid].slot.host_id in load.hosts:
                     load.used[views[sid].slot.host_id].update(views[sid].published_ports & shared)
         planned.append(ServicePlan(service=service, plan=plan, upgrade=upgrade, reason=reason))
+        if may_skip(service, blocked, history[service.id]) and not (
+            upgrade.changed or upgrade.start_held or has_changes(plan) or plan.unplaced or reason or wait
+        ):
+            quiet.append(service.id)
     changed.extend(s.id for s in services if s.id in reasons and s.id not in changed)
     return EnvironmentPlan(
         environment_id=environment_id,
@@ -223,6 +243,39 @@ def plan_environment(
         retained=retained,
         forget=tuple(forget),
         changed=tuple(changed),
+        quiet=tuple(quiet),
         health_history=history,
         warnings=tuple(warnings),
     )
+
+
+def may_skip(
+    service: Service, blocked: Mapping[tuple[str, str], Mapping[int, object]], history: Mapping[int, Replacement]
+) -> bool:
+    """Whether planning the service again over unchanged inputs gives an empty plan whatever the time: no time-driven
+    rule runs for it (an upgrade's batches, a restart, a rollback, a health replacement's backoff), nothing is
+    unplaced (another service's removal may make room) and no old container holds one of its indexes."""
+    settled = service.state == ServiceState.ACTIVE.value and not service.upgrade and not service.reason
+    return settled and not history and not blocked.get((service.stack, service.name))
+
+
+def _skipped(
+    services: Sequence[Service],
+    unchanged: Collection[str],
+    sidekicks: dict[tuple[str, str], list[ServiceSpec]],
+    blocked: Mapping[tuple[str, str], Mapping[int, object]],
+    health_history: Mapping[str, Mapping[int, Replacement]],
+) -> frozenset[str]:
+    """Of the `unchanged` services, those the pass leaves out: a sidekick unit only as a whole."""
+    if not unchanged:
+        return frozenset()
+    candidates = {s.id for s in services if s.id in unchanged and may_skip(s, blocked, health_history.get(s.id, {}))}
+    by_name = {(s.stack_id, s.name): s.id for s in services}
+    skipped = set()
+    for service in services:
+        if service.id not in candidates:
+            continue
+        members = [by_name.get((service.stack_id, name)) for name in unit_members(service, sidekicks)]
+        if all(member in candidates for member in members if member is not None):
+            skipped.add(service.id)
+    return frozenset(skipped)

@@ -19,7 +19,7 @@ Rules:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.model.network import NetworkSettings
@@ -173,26 +173,33 @@ def assign_addresses(
         taken.add(choice)
         promised.discard(choice)
         addresses[slot.slot_id] = choice
-    # 3. the lowest free usable address of the slot's host's slice
+    # 3. the lowest free usable address of the slot's host's slice (one walk up each slice for all its slots: the
+    # addresses below the last one given are taken, and taken or promised ones only grow)
     order = {s.slot_id: position for position, s in enumerate(slots)}
+    walks: dict[str, Iterator[str]] = {}
     for slot in sorted(needs_pool, key=lambda s: order[s.slot_id]):
-        address, why = _from_slice(settings, slices.get(slot.host_id, ""), taken | promised)
+        slice_text = slices.get(slot.host_id, "")
+        if not slice_text:
+            addresses[slot.slot_id] = ""
+            reasons[slot.slot_id] = "its host has no slice of the overlay subnet yet"
+            continue
+        walk = walks.get(slice_text)
+        if walk is None:
+            walk = walks[slice_text] = _free_in_slice(slice_text, taken, promised)
+        address = next(walk, "")
         addresses[slot.slot_id] = address
         if address:
             taken.add(address)
         else:
-            reasons[slot.slot_id] = why
+            reasons[slot.slot_id] = f"its host's slice {slice_text} has no free address left"
     return AddressAssignment(addresses, reasons)
 
 
-def _from_slice(settings: NetworkSettings, slice_text: str, taken: set[str]) -> tuple[str, str]:
-    if not slice_text:
-        return "", "its host has no slice of the overlay subnet yet"
-    network = ipaddress.IPv4Network(slice_text)
-    hosts = network.hosts()
+def _free_in_slice(slice_text: str, taken: set[str], promised: set[str]) -> Iterator[str]:
+    """The slice's usable addresses (not its gateway) in ascending order, each free when it is reached."""
+    hosts = ipaddress.IPv4Network(slice_text).hosts()
     next(hosts, None)  # the gateway
     for ip in hosts:
         text = str(ip)
-        if text not in taken:
-            return text, ""
-    return "", f"its host's slice {slice_text} has no free address left"
+        if text not in taken and text not in promised:
+            yield text

@@ -6,7 +6,9 @@ current config, running or not, reported or not.
 - never two slots wanted running for one (service, index) after the plan is applied, except beside a retired slot
   that a start-first upgrade keeps running (start-first runs both by definition);
 - every service of the environment is planned once and its reason is the plan's grouped unplaced indexes: stored
-  when it differs from the service's reason, left out when it does not.
+  when it differs from the service's reason, left out when it does not;
+- incremental: leaving out services a pass found quiet plans every other service exactly as a full pass does, and a
+  quiet service stays quiet while only other services change.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def environments(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def plan_of(world: dict[str, Any]) -> EnvironmentPlan:
+def plan_of(world: dict[str, Any], unchanged: frozenset[str] = frozenset()) -> EnvironmentPlan:
     acked = world["acked"]
     leftovers = environment_leftovers(world["stored"], world["slots"], world["by_host"], lambda h, s: acked)
     counter = itertools.count(1)
@@ -120,6 +122,7 @@ def plan_of(world: dict[str, Any]) -> EnvironmentPlan:
         health_history={},
         now=world["now"],
         new_id=lambda: f"new{next(counter)}",
+        unchanged=unchanged,
     )
 
 
@@ -187,3 +190,41 @@ def test_every_service_gets_its_reason_or_keeps_the_one_it_has(world: dict[str, 
             assert part.service.id not in plan.reasons
     assert len(set(plan.changed)) == len(plan.changed)
     assert plan.writes == bool(plan.reasons or plan.forget or any(p.changed for p in plan.services))
+
+
+@settings(max_examples=300, deadline=None)
+@given(environments(), st.data())
+def test_leaving_out_quiet_services_plans_the_others_as_a_full_pass(world: dict[str, Any], data: st.DataObject) -> None:
+    full = plan_of(world)
+    hint = frozenset(data.draw(st.sets(st.sampled_from(full.quiet))) if full.quiet else ())
+    part = plan_of(world, unchanged=hint)
+    left_out = {s.id for s in world["services"]} - {p.service.id for p in part.services}
+    assert left_out == set(hint)  # quiet ones are all skippable (no unit here)
+    assert part.services == tuple(p for p in full.services if p.service.id not in hint)
+    assert all(p.plan.empty and not p.upgrade.changed for p in full.services if p.service.id in hint)
+    assert (part.reasons, part.retained, part.forget, part.changed) == (
+        full.reasons,
+        full.retained,
+        full.forget,
+        full.changed,
+    )
+    assert sorted(part.quiet) == sorted(full.quiet)
+
+
+@settings(max_examples=300, deadline=None)
+@given(environments())
+def test_a_quiet_service_stays_quiet_while_only_others_change(world: dict[str, Any]) -> None:
+    plan = plan_of(world)
+    slots = after(world, plan)
+    kept = {r.slot.id for r in slots}
+    observed = {sid: c for sid, c in world["observed"].items() if sid in kept}
+    by_host = {h: {sid: c for sid, c in found.items() if sid in kept} for h, found in world["by_host"].items()}
+    services = [
+        dataclasses.replace(s, reason=plan.reasons.get(s.id, s.reason)) if s.id not in plan.quiet else s
+        for s in world["services"]
+    ]
+    again = plan_of({**world, "slots": slots, "observed": observed, "by_host": by_host, "services": services})
+    parts = {p.service.id: p for p in again.services}
+    for service_id in plan.quiet:
+        assert parts[service_id].plan.empty and not parts[service_id].upgrade.changed, parts[service_id]
+        assert service_id in again.quiet

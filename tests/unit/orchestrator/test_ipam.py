@@ -228,4 +228,10 @@ def test_no_address_is_ever_held_twice_and_retain_ip_keeps_it(ops: list[tuple[st
             }
             if not x.request.current and x.request.managed and wanted and wanted[0] not in others:
                 assert result.addresses[x.request.slot_id] == wanted[0]  # requested honoured when free
+        holders = set(held)
+        for x in live:  # an address from the pool is the lowest one free: every usable one below it is held
+            address = result.addresses[x.request.slot_id]
+            if address and not x.request.current and address not in (*x.request.requested, x.request.retained):
+                below = list(ipaddress.IPv4Network(slices[x.request.host_id]).hosts())[1:]
+                assert all(str(ip) in holders for ip in below if int(ip) < int(ipaddress.IPv4Address(address)))
         live = [replace(x, request=replace(x.request, current=result.addresses[x.request.slot_id])) for x in live]

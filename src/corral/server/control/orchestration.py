@@ -80,6 +80,9 @@ class Snapshot:
     observed: dict[str, ObservedContainer]  # slot id -> the container reported for it (on the slot's host)
     by_host: Mapping[str, Mapping[str, ObservedContainer]]  # host id -> slot id -> the container reported there
     leftovers: list[LeftoverRecord]  # removed slots whose containers may still run (orchestrator/occupancy.py)
+    # service id -> its mark (server/views/environment_state.py): a new one whenever its row, slots, their reports
+    # or the hosts under them change
+    marks: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Orchestrator:
@@ -111,9 +114,16 @@ class Orchestrator:
         self._health_history: dict[str, dict[int, Replacement]] = {}
         # environment id -> (its inputs, when it was last planned) after a pass that changed nothing in it
         self._quiet: dict[str, tuple[tuple[Any, ...], float]] = {}
+        # service id -> (its marks and its unit's and dependencies', its environment's hosts generation, when it was
+        # planned) after a pass that planned nothing for it (`EnvironmentPlan.quiet`): left out until one changes
+        self._quiet_services: dict[str, tuple[tuple[int, ...], int, float]] = {}
+        # environment id -> (what the planner sees of its hosts, a number that grows whenever that changes)
+        self._hosts_seen: dict[str, tuple[tuple[Any, ...], int]] = {}
+        self._generations = itertools.count(1)
         # (store write version, when its oldest quiet environment was planned) after a pass that planned nothing
         self._idle_at: tuple[int, float] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._last_pass = 0.0  # monotonic start of the latest pass
         self._pass_ended = 0.0  # and its end
         self._pass_took = 0.0  # how long it took
@@ -156,6 +166,7 @@ class Orchestrator:
         self._task = asyncio.create_task(self._loop(), name="orchestrator")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,15 +174,19 @@ class Orchestrator:
 
     async def _loop(self) -> None:
         outage = 0  # passes in a row the database refused: the next one waits longer (capped), whatever wakes it
-        while True:
+        while not self._stopping:
             if outage:
                 await asyncio.sleep(min(RESYNC_SECONDS * 2**outage, OUTAGE_BACKOFF_CAP_SECONDS))
+            # (not `wait_for`: in Python 3.11 it may swallow the cancel of `stop`, and the loop would run on)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=RESYNC_SECONDS)
+                async with asyncio.timeout(RESYNC_SECONDS):
+                    await self._wake.wait()
             spacing = min(PASS_SPACING * self._pass_took, MAX_PASS_SPACING_SECONDS)
             rest = self._pass_ended + spacing - time.monotonic()
             if rest > 0:  # a long pass: the requests, reports and agents get the time between two passes
                 await asyncio.sleep(rest)
+            if self._stopping:
+                return
             self._wake.clear()  # what woke it while it waited is seen by this pass
             self._last_pass = time.monotonic()
             try:
@@ -211,7 +226,13 @@ class Orchestrator:
         state, snapshot = built.state, built.snapshot
         hosts = list(state.hosts.values())
         return Snapshot(
-            hosts, state.services, state.slots, state.observed, _ReportsByHost(snapshot), snapshot.leftovers()
+            hosts,
+            state.services,
+            state.slots,
+            state.observed,
+            _ReportsByHost(snapshot),
+            snapshot.leftovers(),
+            state.marks or {},
         )
 
     def _decide_and_store(self) -> list[Service]:
@@ -245,6 +266,9 @@ class Orchestrator:
             # an old container that may still run is released by acknowledgements the store never sees: plan again
             if not leftovers and self._unchanged(environment_id, inputs, services):
                 continue
+            generation = self._hosts_generation(environment_id, (hosts, image_reports))
+            keys = _quiet_keys(services, snapshot.marks)
+            unchanged = self._unchanged_services(keys, generation)
             plan = plan_environment(
                 environment_id,
                 hosts=hosts,
@@ -260,8 +284,10 @@ class Orchestrator:
                 now=now,
                 new_id=lambda: ids.new_id("c"),
                 view_slot=self._slot_views,
+                unchanged=unchanged,
             )
             self.stacks.apply_environment_plan(plan)  # one transaction; raises (nothing stored) if it fails
+            self._note_quiet_services(services, plan, keys, generation, unchanged)
             self._health_history.update({k: dict(v) for k, v in plan.health_history.items()})
             retained.update(plan.retained)
             _log_plan(plan)
@@ -279,6 +305,45 @@ class Orchestrator:
         self.network.assign(retained, hosts=snapshot.hosts, services=services, slots=slots)
         self.ports.assign(slots, services)
         return changed
+
+    def _hosts_generation(self, environment_id: str, seen: tuple[Any, ...]) -> int:
+        last = self._hosts_seen.get(environment_id)
+        if last is not None and last[0] == seen:
+            return last[1]
+        generation = next(self._generations)
+        self._hosts_seen[environment_id] = (seen, generation)
+        return generation
+
+    def _unchanged_services(self, keys: Mapping[str, tuple[int, ...]], generation: int) -> frozenset[str]:
+        """The services whose marks (and their unit's and dependencies') and hosts are as at a pass that planned
+        nothing for them, at most FULL_PASS_SECONDS ago (level-triggered: each is planned in full that often)."""
+        due = time.monotonic() - FULL_PASS_SECONDS
+        quiet = self._quiet_services
+        return frozenset(
+            service_id
+            for service_id, key in keys.items()
+            if (last := quiet.get(service_id)) is not None
+            and last[0] == key
+            and last[1] == generation
+            and last[2] > due
+        )
+
+    def _note_quiet_services(
+        self,
+        services: list[Service],
+        plan: EnvironmentPlan,
+        keys: Mapping[str, tuple[int, ...]],
+        generation: int,
+        unchanged: frozenset[str],
+    ) -> None:
+        """Services left out keep their record (and its time); those planned are quiet as the plan says."""
+        now = time.monotonic()
+        quiet = set(plan.quiet)
+        for service in services:
+            if service.id not in quiet or service.id not in keys:
+                self._quiet_services.pop(service.id, None)
+            elif service.id not in unchanged or service.id not in self._quiet_services:
+                self._quiet_services[service.id] = (keys[service.id], generation, now)
 
     def _after_pass(self, snapshot: Snapshot, changed: set[str]) -> tuple[list[Service], list[SlotRecord]]:
         """Services and slots as stored after the pass: the snapshot's when it stored nothing, else the views' state
@@ -418,6 +483,24 @@ class Orchestrator:
         await self.network.push(force_host=host_id)
         await self._push_desired(force_host=host_id)
         self.trigger()
+
+
+def _quiet_keys(services: list[Service], marks: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    """Service id -> the marks a plan of it reads: its own, its sidekick unit's and the services it depends on
+    (their containers decide whether it waits); services without a mark are left out (planned every pass)."""
+    by_name = {(s.stack_id, s.name): s for s in services}
+    units: dict[tuple[str, str], list[str]] = {}
+    for service in services:
+        primary = service.spec.sidekick_of or service.name
+        units.setdefault((service.stack_id, primary), []).append(service.id)
+    keys: dict[str, tuple[int, ...]] = {}
+    for service in services:
+        related = [*units.get((service.stack_id, service.spec.sidekick_of or service.name), [])]
+        related += [d.id for name in service.spec.depends_on if (d := by_name.get((service.stack_id, name)))]
+        found = [marks.get(service_id) for service_id in [service.id, *related]]
+        if all(mark is not None for mark in found):
+            keys[service.id] = tuple(mark for mark in found if mark is not None)
+    return keys
 
 
 class _ReportsByHost(Mapping[str, Mapping[str, ObservedContainer]]):

@@ -97,7 +97,8 @@ async def _stream(cluster: ClusterState, base: ClusterSnapshot | None, render: R
             if lines:
                 yield b"".join(lines)
             try:
-                await asyncio.wait_for(wake.wait(), IDLE_SECONDS)
+                async with asyncio.timeout(IDLE_SECONDS):  # (not `wait_for`: in 3.11 it may swallow a cancel)
+                    await wake.wait()
                 quiet = False
             except TimeoutError:
                 quiet = True
