@@ -95,3 +95,23 @@ def _next(ws: Any, kind: str) -> Any:
         message = protocol.decode(ws.receive_text())
         if message.type == kind:
             return message
+
+
+def test_a_registration_that_fails_leaves_no_host_and_the_retry_registers(api: TestClient, monkeypatch: Any) -> None:
+    """The host and its agent's key are one transaction: a database that fails between the two (503) must not
+    leave a host without a key, whose name the agent's retry would find taken (409 for ever)."""
+    from corral.model.errors import Unavailable
+    from corral.store import repository
+
+    created = api.post("/v1/environments/default/registration-tokens", json={}).json()
+    body = {"token": created["token"], "name": "flaky", "facts": FACTS}
+    real = repository._new_api_key_row
+
+    def locked(*args: Any) -> Any:
+        raise Unavailable("the server's database is unavailable (locked); try again shortly")
+
+    monkeypatch.setattr(repository, "_new_api_key_row", locked)
+    assert api.post("/v1/agent/register", json=body, headers={"Authorization": ""}).status_code == 503
+    assert [h for h in api.get("/v1/hosts").json()["data"] if h["name"] == "flaky"] == []
+    monkeypatch.setattr(repository, "_new_api_key_row", real)
+    assert api.post("/v1/agent/register", json=body, headers={"Authorization": ""}).status_code == 201

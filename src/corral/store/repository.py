@@ -154,20 +154,10 @@ class Store:
 
     def create_api_key(self, kind: KeyKind, *, host_id: str | None = None, description: str = "") -> tuple[str, str]:
         """Mint a key pair; only the digest of the secret is stored. Returns (access_key, secret_key)."""
-        access_key = ids.new_access_key("A" if kind is KeyKind.ADMIN else "H")
-        secret = ids.new_secret()
+        row, secret = _new_api_key_row(kind, host_id, description)
         with self.session() as session:
-            session.add(
-                ApiKeyRow(
-                    access_key=access_key,
-                    secret_digest=ids.digest(secret),
-                    kind=kind.value,
-                    host_id=host_id,
-                    description=description,
-                    created_at=time.time(),
-                )
-            )
-        return access_key, secret
+            session.add(row)
+        return row.access_key, secret
 
     def count_api_keys(self, kind: KeyKind | None) -> int:
         """Keys of one kind (None: of every kind)."""
@@ -249,11 +239,15 @@ class Store:
                 row.revoked_at = time.time()
             return _token(row)
 
-    def admit_host(self, token: str, name: str, *, labels: dict[str, str], facts: HostFacts, address: str) -> Host:
-        """Spend one use of a registration token and create the custom host it admits, in one transaction: a
-        refused host (duplicate name) does not spend a use. The use is counted by a conditional UPDATE, so of two
-        agents racing for a token's last use exactly one wins. A forged token is Unauthorized; an expired, used-up
-        or revoked one Forbidden, saying which. In an environment that requires approval the host starts pending."""
+    def admit_host(
+        self, token: str, name: str, *, labels: dict[str, str], facts: HostFacts, address: str
+    ) -> tuple[Host, str, str]:
+        """Spend one use of a registration token and create the custom host it admits with its agent's key pair
+        (returned: host, access key, secret), in one transaction: a refused host (duplicate name) does not spend a
+        use, and a failed commit leaves no host without a key behind (the agent's retry would find its name
+        taken). The use is counted by a conditional UPDATE, so of two agents racing for a token's last use exactly
+        one wins. A forged token is Unauthorized; an expired, used-up or revoked one Forbidden, saying which. In an
+        environment that requires approval the host starts pending."""
         token_id, _, secret = token.removeprefix(TOKEN_PREFIX).partition(".")
         with self.session() as session:
             row = session.get(RegistrationTokenRow, token_id) if token.startswith(TOKEN_PREFIX) else None
@@ -297,7 +291,9 @@ class Store:
                 session.flush()
             except IntegrityError as exc:
                 raise Conflict(f"a host named {name!r} already exists in this environment", field="name") from exc
-            return _host(host, 0)
+            key, secret = _new_api_key_row(KeyKind.AGENT, host.id, f"agent of {name}")
+            session.add(key)
+            return _host(host, 0), key.access_key, secret
 
     def approve_host(self, host_id: str) -> Host:
         """A pending host becomes `registering` (its agent, when connected, turns it active). Conflict otherwise."""
@@ -670,3 +666,17 @@ def _container(row: HostContainerRow | SimpleNamespace) -> ObservedContainer:
         health=row.health or "",
         health_reason=row.health_reason or "",
     )
+
+
+def _new_api_key_row(kind: KeyKind, host_id: str | None, description: str) -> tuple[ApiKeyRow, str]:
+    """A new key pair's row (only the digest of the secret is stored) and its secret."""
+    secret = ids.new_secret()
+    row = ApiKeyRow(
+        access_key=ids.new_access_key("A" if kind is KeyKind.ADMIN else "H"),
+        secret_digest=ids.digest(secret),
+        kind=kind.value,
+        host_id=host_id,
+        description=description,
+        created_at=time.time(),
+    )
+    return row, secret

@@ -79,9 +79,9 @@ class HostService:
     def register(
         self, token: str, name: str, labels: dict[str, str], facts: HostFacts, address: str
     ) -> tuple[Host, str, str]:
-        host = self.store.admit_host(parse_join_token(token).secret, name, labels=labels, facts=facts, address=address)
+        secret_part = parse_join_token(token).secret
+        host, access_key, secret = self.store.admit_host(secret_part, name, labels=labels, facts=facts, address=address)
         environment_id = host.environment_id
-        access_key, secret = self.store.create_api_key(KeyKind.AGENT, host_id=host.id, description=f"agent of {name}")
         self.hub.track(host.id, host.state)
         self.bus.publish("host", "created", host_view(host), environment_id)
         return host, access_key, secret
