@@ -25,7 +25,7 @@ from corral.config import load_settings
 from corral.model.entities import Host, ObservedContainer
 from corral.model.stack import Service, SlotRecord, Stack
 from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
-from corral.server.views.paging import dumps
+from corral.server.views.paging import dumps, kept
 from corral.state.cluster import ClusterState
 from corral.state.snapshot import ClusterSnapshot, slot_order
 from corral.store.changes import write_version
@@ -203,7 +203,7 @@ class EnvironmentState:
             made = self._renders.get(key)
             if made is not None and time.time() - made[0] < RENDER_SECONDS:
                 return made[1]
-            body = dumps(build())
+            body = kept(dumps(build()))
             if len(self._renders) >= MAX_RENDERS:  # pages of a long walk over one state: keep the recent ones
                 cutoff = time.time() - RENDER_SECONDS
                 for stale in [k for k, (when, _) in self._renders.items() if when < cutoff]:

@@ -106,8 +106,14 @@ def dumps(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
+def kept(body: bytes) -> bytes:
+    """`body` in an object of its own size, for a cache: orjson's output keeps the buffer it was written into (at
+    least 4 KiB; 100,000 cached fragments of 500 B held 400 MiB instead of 60 MiB)."""
+    return memoryview(body).tobytes() if orjson is not None else body
+
+
 def preencoded(value: object) -> object:
     """`value` encoded now, for `dumps` to splice into a larger body as it is (the value itself without orjson)."""
     if orjson is not None:
-        return orjson.Fragment(dumps(value))
+        return orjson.Fragment(kept(dumps(value)))
     return value  # pragma: no cover - orjson is a dependency
