@@ -205,7 +205,8 @@ class Agent:
                     await self._on_network(ws, message.data, len(raw))
 
     async def _on_desired(self, ws: Any, data: dict[str, Any]) -> None:
-        """As agent/session.py: a delta on the held version, or a full set; acknowledged; reported running."""
+        """As agent/session.py: a delta on the held version, or a full set; acknowledged; reported running; then
+        `converged` on its revision (a container it removed no longer holds its index: a scale down then up)."""
         if "put" in data:
             if deltas.is_gap(self.desired_version, data):
                 await ws.send(
@@ -221,6 +222,9 @@ class Agent:
         containers = [_running(item, self.created) for item in self.entries.values() if item["running"]]
         self.running = len(containers)
         await ws.send(protocol.Message(protocol.SNAPSHOT, {"containers": containers}).encode())
+        revision = data.get("revision")
+        if isinstance(revision, int | float):  # converged at once: what it stopped no longer holds its index
+            await ws.send(protocol.Message(protocol.CONVERGED, {"revision": revision}).encode())
 
     async def _on_network(self, ws: Any, data: dict[str, Any], size: int) -> None:
         if not self.track_network:  # what the server sees is the same: acknowledged versions, resyncs on a gap
