@@ -75,6 +75,9 @@ class NetworkPass:
         self._records: dict[str, _MadeRecord] = {}
         # slot id -> (the record and launch config its address request was made of, the request)
         self._requests: dict[str, tuple[SlotRecord, LaunchConfig | None, AddressRequest]] = {}
+        # environment id -> (its network settings and slices, the address requests of its last assignment, its
+        # reasons by slot): the same requests (the same objects) over the same slices give the addresses stored then
+        self._assigned: dict[str, tuple[tuple[Any, dict[str, str]], list[AddressRequest], dict[str, str]]] = {}
 
     # -- IPAM -------------------------------------------------------------------------------------------------------
 
@@ -113,15 +116,19 @@ class NetworkPass:
                 service = by_id.get(record.service_id)
                 launch = launch_for(service, record.slot, previous.get(service.id)) if service else None
                 requests.append(self._request(record, launch, retained.get(record.slot.id, "")))
+            last = self._assigned.get(env.id)
+            if last is not None and last[0] == (env.network, slices.slices) and _same_objects(last[1], requests):
+                reasons.update(last[2])
+                continue
             addresses = assign_addresses(env.network, slices.slices, requests)
             self.stacks.set_slot_ips({r.slot.id: a for r in records if (a := addresses.addresses[r.slot.id]) != r.ip})
-            reasons.update(
-                {
-                    f"{r.slot.name} ({r.slot.id})": addresses.reasons[r.slot.id]
-                    for r in records
-                    if r.slot.id in addresses.reasons
-                }
-            )
+            unaddressed = {
+                f"{r.slot.name} ({r.slot.id})": addresses.reasons[r.slot.id]
+                for r in records
+                if r.slot.id in addresses.reasons
+            }
+            reasons.update(unaddressed)
+            self._assigned[env.id] = ((env.network, slices.slices), requests, unaddressed)
         for what, why in reasons.items():
             if self._reasons.get(what) != why:
                 log.warning("overlay: %s has no address: %s", what, why)
@@ -363,6 +370,10 @@ class NetworkPass:
     def forget(self, host_id: str) -> None:
         self._sent.pop(host_id, None)
         self._held.pop(host_id, None)
+
+
+def _same_objects(before: list[AddressRequest], now: list[AddressRequest]) -> bool:
+    return len(before) == len(now) and all(a is b for a, b in zip(before, now, strict=True))
 
 
 @dataclasses.dataclass(frozen=True)
