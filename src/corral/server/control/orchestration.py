@@ -8,9 +8,10 @@ plans and talks to agents. It is level-triggered: every pass plans from the curr
 earlier pass did, so a lost message, a restarted server or a reconnecting agent converges on the next pass. Passes
 run when something changed (`trigger()`; agents' reports at most every `OBSERVED_PASS_SECONDS`; never sooner than
 `PASS_SPACING` times the last pass's length after it) and at least every `RESYNC_SECONDS`; an environment whose
-inputs did not change since a pass that changed nothing in it is skipped, yet planned again every
-`FULL_PASS_SECONDS`. A host's desired set is sent when it differs from what that agent last received, and always on
-(re)connect.
+inputs did not change since a pass that changed nothing in it is skipped, and inside a planned one a service whose
+marks (server/views/environment_state.py) and hosts did not change since a pass that planned nothing for it
+(`EnvironmentPlan.quiet`), each yet planned again every `FULL_PASS_SECONDS`. A host's desired set is sent when it
+differs from what that agent last received, and always on (re)connect.
 """
 
 from __future__ import annotations
