@@ -388,6 +388,8 @@ class Orchestrator:
         desired: dict[str, list[dict[str, Any]]] = {host_id: [] for host_id in host_ids}
         only = next(iter(host_ids)) if len(host_ids) == 1 else None
         made = self._desired_made
+        launch_dicts: dict[int, tuple[LaunchConfig, dict[str, Any]]] = {}  # one per launch config, shared by its
+        # slots' entries (entries are never changed once made; service_accounts.py copies what it adds to)
         for record in state.slots(host_id=only):
             into = desired.get(record.slot.host_id)
             service = services.get(record.service_id)
@@ -397,7 +399,10 @@ class Orchestrator:
             entry = made.get(record.slot.id)
             if entry is None or entry[0] is not record or entry[1] is not launch or entry[2] is not service.spec:
                 check = service.spec.health()
-                data = _desired_dict(record, launch.to_dict(), check.to_dict() if check is not None else None)
+                shared = launch_dicts.get(id(launch))
+                if shared is None or shared[0] is not launch:
+                    shared = launch_dicts[id(launch)] = (launch, launch.to_dict())
+                data = _desired_dict(record, shared[1], check.to_dict() if check is not None else None)
                 entry = made[record.slot.id] = (record, launch, service.spec, data)
             into.append(entry[3])
         if len(made) > MAX_KEPT_DESIRED:
