@@ -299,6 +299,9 @@ class Orchestrator:
             else:
                 self._quiet.pop(environment_id, None)
         self.revisions.prune(converged, {r.slot.id for r in snapshot.slots})
+        if len(self._quiet_services) > 2 * len(snapshot.services):  # records of removed services
+            present = {s.id for s in snapshot.services}
+            self._quiet_services = {k: v for k, v in self._quiet_services.items() if k in present}
         # Nothing stored by this pass: the snapshot is still what the store holds, and the address and port passes
         # reuse it instead of reading services and slots again (bench P6, statements per container start).
         self._note_idle(version, {s.environment_id for s in snapshot.services}, changed, snapshot.services)
