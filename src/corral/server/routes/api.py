@@ -278,16 +278,11 @@ def list_hosts(
     if watch:
         return watch_response(request, since_version, at)
     reads = StateReads(cluster).pinned() if cluster.fresh else store  # the snapshot; the database until it loaded
-    if isinstance(reads, StateReads):  # the containers counted for the page's hosts only
-        hosts = reads.list_hosts(env_id, container_counts=False)
-        chosen = [h for h in hosts if not phase or h.state.value == phase]
-        found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
-        counted = reads.hosts_by_id(h.id for h in found)
-        found = [counted[h.id] for h in found]
-    else:
-        hosts = reads.list_hosts(env_id)
-        chosen = [h for h in hosts if not phase or h.state.value == phase]
-        found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
+    hosts = reads.list_hosts(env_id, container_counts=False)  # the containers counted for the page's hosts only
+    chosen = [h for h in hosts if not phase or h.state.value == phase]
+    found, token = page("hosts", chosen, lambda h: (h.name, h.id), paging)
+    counted = reads.hosts_by_id(h.id for h in found)
+    found = [counted.get(h.id, h) for h in found]
     response = Response(dumps(paged_body(rendered(hosts, found), token, paging)), media_type="application/json")
     return versioned(response, reads.snapshot().version) if isinstance(reads, StateReads) else response
 
