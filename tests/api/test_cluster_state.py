@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,11 +29,13 @@ from corral.runtime.labels import CONTAINER as CONTAINER_LABEL
 from corral.server.views.environment_state import Built, EnvironmentState
 from corral.server.views.paging import dumps
 from corral.server.views.stack_views import all_containers_json, service_view, slot_container_json
+from corral.state import cluster
 from corral.state.cluster import ClusterState
 from corral.state.snapshot import EntityTable
+from corral.store import journal, repository
 from corral.store.database import migrate, open_engine
 from corral.store.journal import TABLES
-from corral.store.keyed import read_all
+from corral.store.keyed import read_all, read_scope
 from corral.store.repository import Store
 from corral.store.stacks import StackStore
 from corral.store.tables import Base, SlotRow
@@ -331,3 +335,45 @@ def test_snapshots_stay_as_they_were(engine: Engine) -> None:
     assert after.version > before.version
     changes = state.changes_since(before.version)
     assert changes is not None and set(changes) == {"hosts"}
+
+
+@pytest.mark.parametrize("other_host", [False, True], ids=["same host", "other host"])
+def test_a_report_delivered_after_a_later_one_leaves_memory_equal_to_the_database(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, other_host: bool
+) -> None:
+    """Commits may reach memory in another order than the database took them: here a report's delivery waits until
+    a later report (of the same host, or of another) has committed and been delivered. A report of the same host
+    overlapped it, so both are read again; a report of another host did not, so both are taken as written."""
+    store = Store(engine)
+    state = ClusterState(store)
+    state.resync()
+    environment = store.create_environment("busy", Orchestration.CATTLE)
+    h1, h2 = (
+        store.create_host(environment.id, name, driver="custom", state=HostState.ACTIVE, labels={}).id
+        for name in ("h1", "h2")
+    )
+    first_committed, later_delivered = threading.Event(), threading.Event()
+    reads: list[str] = []
+
+    def held_delivery(session: Any) -> None:
+        if threading.current_thread().name == "first-report":
+            first_committed.set()
+            assert later_delivered.wait(10)
+        journal.deliver(session)
+
+    def counted_read(session: Any, scope: Any) -> Any:
+        reads.append(scope.kind)
+        return read_scope(session, scope)
+
+    monkeypatch.setattr(repository, "deliver", held_delivery)
+    monkeypatch.setattr(cluster, "read_scope", counted_read)
+    container = ObservedContainer(docker_id="d1", name="c1", image="busybox", state="created")
+    first = threading.Thread(target=store.upsert_host_container, args=(h1, container), name="first-report")
+    first.start()
+    assert first_committed.wait(10)
+    store.upsert_host_container(h2 if other_host else h1, dataclasses.replace(container, state="running"))
+    later_delivered.set()
+    first.join(10)
+    with store.session() as session:
+        assert dict(state.snapshot().tables["containers"].rows) == read_all(session, "containers")
+    assert reads.count("containers") == (0 if other_host else 2)

@@ -3,18 +3,21 @@
   with its slots only (server/views/stack_views.py `EnvironmentState.of_service`), and must equal its entry in the view
   built from the whole environment (`GET /v1/services`);
 - an agent's report equal to the stored one writes nothing (cached views stay valid), any difference is stored;
-- the `network` message, spliced from parts encoded once per environment, is the host's `NetworkState`."""
+- the `network` message, spliced from parts encoded once per environment, is the host's `NetworkState`;
+- a principal read for an API key is reused across agents' container reports, never across a change of the keys."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from corral.model import protocol
-from corral.model.entities import ObservedContainer
-from corral.store.changes import write_version
+from corral.model.entities import KeyKind, ObservedContainer
+from corral.store.access import AccessStore
+from corral.store.changes import identity_version, write_version
 from tests.api.conftest import basic
 from tests.api.test_api import _recv, register
 
@@ -115,3 +118,46 @@ def test_network_message_is_the_host_state(api: TestClient) -> None:
         assert (envelope["type"], envelope["v"]) == (protocol.NETWORK, protocol.PROTOCOL_VERSION)
         assert envelope["data"] == json.loads(json.dumps(states[host_id].to_dict()))
     assert encoded[creds["host_id"]][0] != encoded[other][0]  # each host's digest covers its own part
+
+
+def test_a_principal_outlives_container_reports_but_not_a_key_change(api: TestClient) -> None:
+    """Agents' container reports are the most frequent writes and change no principal: they leave a principal read
+    for an API key reusable; a write to the keys (here, the key's removal) does not, and the next call is refused."""
+    store = api.app.state.store  # type: ignore[attr-defined]
+    host_id = register(api)["host_id"]
+    access_key, secret = store.create_api_key(KeyKind.ADMIN, description="reuse")
+    headers = basic(access_key, secret)
+    assert api.get("/v1/environments", headers=headers).status_code == 200
+    identity, writes = identity_version(), write_version()
+    web = ObservedContainer(docker_id="w", name="web", image="nginx", state="running")
+    store.replace_host_containers(host_id, [web])
+    store.upsert_host_container(host_id, dataclasses.replace(web, state="exited"))
+    assert write_version() != writes and identity_version() == identity
+    assert api.get("/v1/environments", headers=headers).status_code == 200
+    AccessStore(store).delete_key(access_key)
+    assert identity_version() != identity
+    assert api.get("/v1/environments", headers=headers).status_code == 401
+
+
+def test_a_container_told_twice_is_written_and_shown_once(api: TestClient) -> None:
+    """An agent may report a container as it already is (two engine events, one state): the hub compares with the
+    in-memory state and writes nothing, publishes nothing; a report that differs is stored and shown."""
+    creds = register(api)
+    host_id = creds["host_id"]
+    running = {"docker_id": "c1", "name": "web", "image": "nginx", "state": "running", "labels": {"a": "b"}}
+    exited = {**running, "state": "exited", "exit_code": 1}
+    with (
+        api.websocket_connect("/v1/events", headers=api.admin_auth) as events,  # type: ignore[attr-defined]
+        api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws,
+    ):
+        ws.send_text(protocol.Message(protocol.HELLO, {"facts": FACTS}).encode())
+        assert _recv(ws).type == protocol.WELCOME
+        for report in (running, running, exited):
+            ws.send_text(protocol.Message(protocol.CONTAINER, {"container": report}).encode())
+        shown: list[str] = []
+        while "exited" not in shown:  # (pytest's timeout ends a wait that never sees it)
+            event = events.receive_json()
+            if event["resource_type"] == "container" and event["data"].get("id") == "c1":
+                shown.append(event["data"]["state"])
+    assert shown == ["running", "exited"]
+    assert [c["state"] for c in api.get(f"/v1/hosts/{host_id}/containers").json()["data"]] == ["exited"]

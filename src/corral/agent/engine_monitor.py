@@ -70,6 +70,35 @@ class _EngineLost:
 ENGINE_LOST: Final = _EngineLost()
 EngineChange = ContainerEvent | _Resync | _ImagesChanged | _EngineLost
 
+_STARTED_OR_GONE = frozenset({"start", "die", "destroy"})
+
+
+async def await_starts(queue: asyncio.Queue[EngineChange], changes: list[EngineChange], deadline: float) -> None:
+    """Wait (until `deadline` at most) for the start, death or removal of every container created in `changes`,
+    adding what arrives meanwhile: a container is created and started by one converge step, and one report of it
+    running costs the server one write where a report of each step cost two."""
+    loop = asyncio.get_running_loop()
+    waiting: set[str] = set()
+    for change in changes:
+        _note_start(waiting, change)
+    while waiting and (left := deadline - loop.time()) > 0:
+        try:
+            change = await asyncio.wait_for(queue.get(), timeout=left)
+        except TimeoutError:
+            return
+        changes.append(change)
+        if not isinstance(change, ContainerEvent):
+            return  # the engine went, or a resync: report what there is now
+        _note_start(waiting, change)
+
+
+def _note_start(waiting: set[str], change: EngineChange) -> None:
+    if isinstance(change, ContainerEvent):
+        if change.action == "create":
+            waiting.add(change.docker_id)
+        elif change.action in _STARTED_OR_GONE:
+            waiting.discard(change.docker_id)
+
 
 class EngineMonitor:
     def __init__(self, engine: DockerEngine, *, max_backoff: float) -> None:

@@ -47,6 +47,7 @@ from corral.agent.engine_monitor import (
     ContainerEvent,
     EngineChange,
     EngineMonitor,
+    await_starts,
 )
 from corral.agent.files import secrets_from_wire
 from corral.agent.health import HealthMonitor
@@ -70,6 +71,8 @@ _EXTRAS = ("registries", "secrets", "certificates")  # what a desired delta leav
 RESYNC_SECONDS = 60.0
 CONVERGE_SECONDS = 10.0  # level-triggered: converge at least this often once a desired set is known
 EVENT_DEBOUNCE_SECONDS = 0.5  # a burst of engine events converges once
+# a created container's report waits this long at most for its start (or death): one report, not two
+CREATE_LINGER_SECONDS = 1.0
 WELCOME_TIMEOUT_SECONDS = 15.0
 OPEN_TIMEOUT_SECONDS = 10.0
 CLOSE_REPLACED = 4409  # the server took a newer connection for the same host
@@ -531,6 +534,7 @@ class Session:
                 self._request_converge(EVENT_DEBOUNCE_SECONDS)  # the engine changed (or came back): converge again
             while not queue.empty():
                 changes.append(queue.get_nowait())
+            await await_starts(queue, changes, loop.time() + CREATE_LINGER_SECONDS)
             if any(change is ENGINE_LOST for change in changes):
                 await self._send_engine()
             if any(change is RESYNC for change in changes):

@@ -100,8 +100,8 @@ def create_app(
     event_history = EventHistory(event_store)
     bus = EventBus(recorders=[event_history.record])
     stacks = StackStore(store)
-    hub = AgentHub(store, bus, settings, slot_reasons=stacks.set_slot_reason)
     state = ClusterState(store)  # loaded at start (lifespan), then kept equal to the database after every commit
+    hub = AgentHub(store, bus, settings, slot_reasons=stacks.set_slot_reason, reads=StateReads(state))
     read_from_memory(stacks, state)  # list and object views are built from its snapshots, not from queries
     # local hosts' agents dial `agent_url` and pin the CA of `tls`
     host_service = HostService(store, bus, hub, settings, driver, agent_url=agent_url, tls=tls)

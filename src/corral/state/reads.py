@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from corral.model.entities import Environment, Host
+from corral.model.entities import Environment, Host, ObservedContainer
 from corral.model.errors import NotFound
 from corral.model.stack import Service, SlotRecord
 from corral.state.cluster import ClusterState
@@ -49,6 +49,19 @@ class StateReads:
         if not container_counts:
             return hosts
         return [_counted(host, snapshot) for host in hosts]
+
+    def get_host(self, host_id: str) -> Host:
+        """As `Store.get_host` (with its container count)."""
+        snapshot = self.snapshot()
+        found: Host | None = snapshot.get("hosts", host_id)
+        if found is None:
+            raise NotFound(f"host {host_id!r} not found", field="host")
+        return _counted(found, snapshot)
+
+    def reported_container(self, host_id: str, docker_id: str) -> ObservedContainer | None:
+        """As `Store.reported_container`."""
+        found: ObservedContainer | None = self.snapshot().get("containers", (host_id, docker_id))
+        return found
 
     def hosts_by_id(self, host_ids: Iterable[str]) -> dict[str, Host]:
         snapshot = self.snapshot()

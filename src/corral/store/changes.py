@@ -1,5 +1,6 @@
-"""A process-wide count of committed database writes, so that readers may cache what they build from the database
-and know when it is stale (the API's environment views: server/views/stack_views.py).
+"""Process-wide counts of committed database writes, so that readers may cache what they build from the database
+and know when it is stale (the API's environment views: server/views/stack_views.py; principals read for API keys:
+store/repository.py `authenticate`).
 
 Why session events: every write of the store goes through an ORM session (flushes, and `session.execute` of an
 insert, update or delete); the count moves only after such a session has committed, so a reader that notes the count
@@ -14,10 +15,14 @@ import threading
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-_WROTE = "corral.wrote"
+_WROTE = "corral.wrote"  # session.info: the tables the open transaction wrote ("" when unknown)
 _lock = threading.Lock()
 _counter = itertools.count(1)
 _version = 0
+_identity_version = 0
+# tables no principal is read from, written all the time: agents' container reports, events, the audit trail,
+# idempotency records
+_NOT_IDENTITY = frozenset({"host_containers", "events", "audit_log", "idempotency_keys"})
 
 
 def write_version() -> int:
@@ -25,23 +30,38 @@ def write_version() -> int:
     return _version
 
 
+def identity_version() -> int:
+    """Changes whenever a session that wrote anything a principal may be read from (keys, users, memberships, the
+    slots of containers' keys ...: every table but `_NOT_IDENTITY`) has committed."""
+    return _identity_version
+
+
+def _wrote(session: Session, table: str) -> None:
+    session.info.setdefault(_WROTE, set()).add(table)
+
+
 @event.listens_for(Session, "after_flush")
 def _flushed(session: Session, _flush: UOWTransaction) -> None:
-    session.info[_WROTE] = True
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        _wrote(session, str(getattr(instance, "__tablename__", "")))
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _executed(execution: ORMExecuteState) -> None:
     if execution.is_insert or execution.is_update or execution.is_delete:
-        execution.session.info[_WROTE] = True
+        table = getattr(execution.statement, "table", None)
+        _wrote(execution.session, str(getattr(table, "name", "")))
 
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    global _version
-    if session.info.pop(_WROTE, False):
+    global _version, _identity_version
+    tables: set[str] | None = session.info.pop(_WROTE, None)
+    if tables:
         with _lock:
             _version = next(_counter)
+            if tables - _NOT_IDENTITY:
+                _identity_version = _version
 
 
 @event.listens_for(Session, "after_rollback")

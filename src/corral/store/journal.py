@@ -81,45 +81,76 @@ _WRITTEN = "corral.written"  # session.info: (kind, key) -> the entity a stateme
 _WRITTEN_COMMITTED = "corral.written.committed"  # session.info: the same, of committed transactions
 _LISTENER = "corral.journal"  # factory.kw["info"]: the listener of the factory's sessions
 _WRITERS = "corral.writers"  # factory.kw["info"]: which sessions write which kinds (`_Writers`)
-_MINE = "corral.mine"  # session.info: kind -> (alone when it registered, the registration's number)
 Written = dict[tuple[str, Key], Any]
 Listener = Callable[[list[Scope], Written], None]
 
 
+WHOLE = "*"  # a writer's part when it may have written any row of its kind
+
+
+def part_of(kind: str, column: str, value: Key) -> str:
+    """The part of its kind a written row belongs to, for `_Writers`: a reported container's host (one host's reports
+    are applied in order by one task, so hosts' writers do not overlap one another), the whole kind otherwise."""
+    if kind != "containers":
+        return WHOLE
+    if column == PK and isinstance(value, tuple):
+        return value[0]
+    if column == "host_id":
+        return str(value)
+    return WHOLE
+
+
 class _Writers:
-    """Which sessions are writing each kind of entity, from their first write until their change is applied (or
-    rolled back), and how many ever began to. Why: an entity handed over as written is only the truth if no other
-    transaction wrote that kind meanwhile: commits of two threads may reach the listener in another order than the
+    """Which sessions are writing each part of each kind of entity (`part_of`), from their first write until their
+    change is applied (or rolled back). Why: an entity handed over as written is only the truth if no other
+    transaction wrote its rows meanwhile: commits of two threads may reach the listener in another order than the
     database committed them (a re-read is right in any order; a written entity is not). So it is taken only from a
-    session that had the kind to itself, from its first write to its delivery; otherwise the rows are read again."""
+    session that had its part to itself (no other writer of that part, nor of the whole kind) from its first write
+    to its delivery; any overlap marks both writers `disturbed`, and their rows are read again."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.active: dict[str, set[int]] = {}
-        self.registered: dict[str, int] = {}
+        self.active: dict[tuple[str, str], set[int]] = {}  # (kind, part) -> the sessions writing it
+        self.parts: dict[int, set[tuple[str, str]]] = {}  # session -> the (kind, part)s it writes
+        self.disturbed: set[tuple[int, str, str]] = set()
 
-    def register(self, session: Session, kind: str) -> None:
-        mine: dict[str, tuple[bool, int]] = session.info.setdefault(_MINE, {})
-        if kind in mine:
-            return
+    def register(self, session: Session, kind: str, part: str = WHOLE) -> None:
+        me = id(session)
         with self.lock:
-            active = self.active.setdefault(kind, set())
-            number = self.registered.get(kind, 0) + 1
-            self.registered[kind] = number
-            mine[kind] = (not active, number)
-            active.add(id(session))
+            mine = self.parts.setdefault(me, set())
+            if (kind, part) in mine:
+                return
+            if part == WHOLE:
+                others = {(other, kind, p) for (k, p), ids in self.active.items() if k == kind for other in ids}
+            else:
+                others = {(other, kind, part) for other in self.active.get((kind, part), ())}
+                others |= {(other, kind, WHOLE) for other in self.active.get((kind, WHOLE), ())}
+            others = {entry for entry in others if entry[0] != me}
+            if others:
+                self.disturbed |= others
+                self.disturbed.add((me, kind, part))
+                if part == WHOLE:  # this session's own parts of the kind overlap the others too
+                    self.disturbed |= {(me, kind, p) for k, p in mine if k == kind}
+            mine.add((kind, part))
+            self.active.setdefault((kind, part), set()).add(me)
 
-    def alone(self, session: Session, kind: str) -> bool:
-        """Whether the session wrote `kind` with no other session writing it from its first write until now."""
-        alone, number = session.info.get(_MINE, {}).get(kind, (False, -1))
+    def alone(self, session: Session, kind: str, part: str = WHOLE) -> bool:
+        """Whether the session wrote that part of `kind` with no other session writing it (or the whole kind) from
+        its first write until now."""
+        me = id(session)
         with self.lock:
-            return alone and self.registered.get(kind) == number and self.active.get(kind) == {id(session)}
+            return (kind, part) in self.parts.get(me, ()) and (me, kind, part) not in self.disturbed
 
     def done(self, session: Session) -> None:
-        mine: dict[str, tuple[bool, int]] = session.info.pop(_MINE, {})
+        me = id(session)
         with self.lock:
-            for kind in mine:
-                self.active.get(kind, set()).discard(id(session))
+            for kind, part in self.parts.pop(me, ()):
+                ids = self.active.get((kind, part))
+                if ids is not None:
+                    ids.discard(me)
+                    if not ids:
+                        del self.active[(kind, part)]
+                self.disturbed.discard((me, kind, part))
 
 
 def watch(factory: sessionmaker[Session], listener: Listener) -> None:
@@ -143,7 +174,11 @@ def deliver(session: Session) -> None:
     try:
         if committed and listener is not None:
             if writers is not None:
-                written = {entry: entity for entry, entity in written.items() if writers.alone(session, entry[0])}
+                written = {
+                    (kind, key): entity
+                    for (kind, key), entity in written.items()
+                    if writers.alone(session, kind, part_of(kind, PK, key))
+                }
             listener(committed, written)
     finally:
         if writers is not None:
@@ -179,8 +214,10 @@ def _rolled_back(session: Session) -> None:
 
 def _touch(session: Session, kind: str, column: str, values: Iterable[Key]) -> None:
     writers: _Writers | None = session.info.get(_WRITERS)
+    values = list(values)
     if writers is not None:
-        writers.register(session, kind)
+        for part in {part_of(kind, column, value) for value in values} or {WHOLE}:
+            writers.register(session, kind, part)
     touched: dict[tuple[str, str], set[Key]] = session.info.setdefault(_TOUCHED, {})
     touched.setdefault((kind, column), set()).update(values)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, Select, delete, func, or_, select, update
+from sqlalchemy import Engine, Row, Select, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,7 +36,7 @@ from corral.model.entities import (
 from corral.model.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from corral.model.network import NetworkSettings
 from corral.model.volumes import ObservedVolume, volume_to_wire, volumes_from_wire
-from corral.store.changes import write_version
+from corral.store.changes import identity_version
 from corral.store.journal import deliver, wrote
 from corral.store.keys import KeyUsage, principal_of_key
 from corral.store.outage import outage_as_unavailable
@@ -55,7 +55,7 @@ MAX_PRINCIPALS = 10_000
 
 @dataclass(frozen=True)
 class _Principal:
-    version: int  # `write_version` before it was read
+    version: int  # `identity_version` before it was read
     digest: str  # of the key's secret
     until: float  # reused before this time (its key's expiry, or PRINCIPAL_SECONDS after the read)
     principal: Principal
@@ -169,10 +169,11 @@ class Store:
 
     def authenticate(self, access_key: str, secret: str) -> Principal:
         """Checked on every call, so a removed key, an expired one or a disabled user stops at once: a principal
-        read once is reused only while no write has committed since (`write_version`: any change of a key, a user
-        or a container's slot is one), before its key expires, and for at most `PRINCIPAL_SECONDS`."""
+        read once is reused only while no write a principal may be read from has committed since
+        (`identity_version`: any change of a key, a user or a container's slot is one; agents' container reports
+        are not), before its key expires, and for at most `PRINCIPAL_SECONDS`."""
         presented = ids.digest(secret)
-        version, now = write_version(), time.time()
+        version, now = identity_version(), time.time()
         known = self._principals.get(access_key)
         if (
             known is not None
@@ -382,10 +383,11 @@ class Store:
             row = session.get(HostRow, host_id)
             return dict(row.driver_options) if row is not None else {}
 
-    def update_host(self, host_id: str, **changes: Any) -> Host:
+    def update_host(self, host_id: str, *, counted: bool = True, **changes: Any) -> Host:
         """Change columns of a host: state, state_reason, labels, facts (HostFacts), address, last_seen,
         driver_options, images (reference -> architectures), volumes (ObservedVolumes), overlay_slice, connectivity,
-        overlay_key, overlay_port."""
+        overlay_key, overlay_port. The host returned has its container count unless `counted` is False (0: the
+        caller shows none, or reads it from memory)."""
         with self.session() as session:
             row = session.get(HostRow, host_id)
             if row is None:
@@ -400,7 +402,7 @@ class Store:
                 elif key == "volumes":
                     value = [volume_to_wire(v) for v in value]
                 setattr(row, key, value)
-            return _host(row, self._container_counts(session, [host_id]).get(host_id, 0))
+            return _host(row, self._container_counts(session, [host_id]).get(host_id, 0) if counted else 0)
 
     def delete_host(self, host_id: str) -> None:
         with self.session() as session:
@@ -413,11 +415,13 @@ class Store:
     def replace_host_containers(self, host_id: str, containers: Iterable[ObservedContainer]) -> bool:
         """Store an agent's full report: only the rows that differ are written (an unchanged report writes
         nothing, so views cached until the next write stay valid). Returns whether anything changed."""
-        wanted = {c.docker_id: _container_row(host_id, c) for c in containers}
+        wanted = {c.docker_id: _container_values(host_id, c) for c in containers}
         with self.session() as session:
             current = {
-                row.docker_id: row
-                for row in session.scalars(select(HostContainerRow).where(HostContainerRow.host_id == host_id))
+                row.docker_id: _container(row)
+                for row in session.execute(
+                    select(HostContainerRow.__table__).where(HostContainerRow.host_id == host_id)
+                )
             }
             gone = [docker_id for docker_id in current if docker_id not in wanted]
             if gone:
@@ -426,31 +430,19 @@ class Store:
                         HostContainerRow.host_id == host_id, HostContainerRow.docker_id.in_(gone)
                     )
                 )
-            changed = bool(gone)
-            for docker_id, row in wanted.items():
-                existing = current.get(docker_id)
-                if existing is None:
-                    session.add(row)
-                elif _container(existing) != _container(row):
-                    session.merge(row)
-                else:
-                    continue
-                changed = True
-            return changed
+            changed = [
+                values
+                for docker_id, values in wanted.items()
+                if current.get(docker_id) != _container(SimpleNamespace(**values))
+            ]
+            _upsert_containers(session, host_id, changed)
+            return bool(gone or changed)
 
     def upsert_host_container(self, host_id: str, container: ObservedContainer) -> None:
         """One statement (INSERT ... ON CONFLICT DO UPDATE): an agent's container events come one by one, and the
         in-memory state takes the row as written instead of reading it back."""
-        values = _container_values(host_id, container)
         with self.session() as session:
-            dialect = session.get_bind().dialect.name
-            if dialect not in UPSERTS:
-                session.merge(HostContainerRow(**values))
-                return
-            statement = UPSERTS[dialect](HostContainerRow).values(**values)
-            changes = {name: statement.excluded[name] for name in values if name not in ("host_id", "docker_id")}
-            session.execute(statement.on_conflict_do_update(index_elements=["host_id", "docker_id"], set_=changes))
-            wrote(session, "containers", (host_id, container.docker_id), _container(SimpleNamespace(**values)))
+            _upsert_containers(session, host_id, [_container_values(host_id, container)])
 
     def mark_host_containers(self, host_id: str, *, state: str, status: str) -> bool:
         """Overwrite the state of every container reported on the host (its engine is gone: `unknown`) until the
@@ -470,6 +462,12 @@ class Store:
                     HostContainerRow.host_id == host_id, HostContainerRow.docker_id == docker_id
                 )
             )
+
+    def reported_container(self, host_id: str, docker_id: str) -> ObservedContainer | None:
+        """The container as the host's agent last reported it (None: not reported, or removed since)."""
+        with self.session() as session:
+            row = session.get(HostContainerRow, (host_id, docker_id))
+            return _container(row) if row is not None else None
 
     def list_host_containers(self, host_id: str) -> list[ObservedContainer]:
         with self.session() as session:
@@ -624,8 +622,21 @@ def _volumes(value: object) -> tuple[ObservedVolume, ...]:
         return ()
 
 
-def _container_row(host_id: str, c: ObservedContainer) -> HostContainerRow:
-    return HostContainerRow(**_container_values(host_id, c))
+def _upsert_containers(session: Session, host_id: str, rows: list[dict[str, Any]]) -> None:
+    """Insert or overwrite these reported containers of one host (one INSERT ... ON CONFLICT DO UPDATE, executed for
+    every row), each handed to the in-memory state as written (`journal.wrote`)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect not in UPSERTS:
+        for values in rows:
+            session.merge(HostContainerRow(**values))
+        return
+    statement = UPSERTS[dialect](HostContainerRow)
+    changes = {name: statement.excluded[name] for name in rows[0] if name not in ("host_id", "docker_id")}
+    session.execute(statement.on_conflict_do_update(index_elements=["host_id", "docker_id"], set_=changes), rows)
+    for values in rows:
+        wrote(session, "containers", (host_id, values["docker_id"]), _container(SimpleNamespace(**values)))
 
 
 def _container_values(host_id: str, c: ObservedContainer) -> dict[str, Any]:
@@ -651,7 +662,7 @@ def _plain_containers(session: Session, query: Select[Any]) -> list[tuple[str, O
     return [(row["host_id"], _container(SimpleNamespace(**row))) for row in session.execute(query).mappings()]
 
 
-def _container(row: HostContainerRow | SimpleNamespace) -> ObservedContainer:
+def _container(row: HostContainerRow | SimpleNamespace | Row[Any]) -> ObservedContainer:
     return ObservedContainer(
         docker_id=row.docker_id,
         name=row.name,

@@ -107,7 +107,7 @@ class NetworkPass:
             slices = assign_slices(env.network, [HostSlice(h.id, h.overlay_slice) for h in hosts])
             for host in hosts:
                 if slices.slices[host.id] != host.overlay_slice:
-                    self.store.update_host(host.id, overlay_slice=slices.slices[host.id])
+                    self.store.update_host(host.id, overlay_slice=slices.slices[host.id], counted=False)
                     log.info("host %s: overlay slice %r", host.name, slices.slices[host.id])
             reasons.update(slices.reasons)
             records = sorted(slots_by_env.get(env.id, []), key=lambda r: (r.created_at, r.slot.id))

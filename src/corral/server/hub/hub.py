@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +28,7 @@ from starlette.websockets import WebSocketDisconnected
 from corral.config import Settings
 from corral.model import network_scope, protocol
 from corral.model.admission import validate_agent_version, validate_facts
-from corral.model.entities import Host, HostState, KeyKind, normalise_arch
+from corral.model.entities import Host, HostState, KeyKind, ObservedContainer, normalise_arch
 from corral.model.errors import CorralError, InvalidInput, NotFound, TooManyRequests, Unavailable
 from corral.model.image_inventory import ObservedImage, images_from_wire
 from corral.model.volumes import volumes_from_wire
@@ -94,6 +94,17 @@ class AgentSession:
             await self.websocket.send_text(text)
 
 
+class HostReads(Protocol):
+    """Where the hub reads hosts (with their container counts): the in-memory state (state/reads.py `StateReads`),
+    which every commit of the store reaches before the write returns; the store itself where there is none."""
+
+    def get_host(self, host_id: str) -> Host: ...
+
+    def list_hosts(self, environment_id: str | None = None, *, container_counts: bool = True) -> list[Host]: ...
+
+    def reported_container(self, host_id: str, docker_id: str) -> ObservedContainer | None: ...
+
+
 class AgentHub:
     def __init__(
         self,
@@ -102,8 +113,10 @@ class AgentHub:
         settings: Settings,
         *,
         slot_reasons: Callable[[str, str, str], bool] | None = None,
+        reads: HostReads | None = None,
     ) -> None:
         self.store = store
+        self.reads: HostReads = reads if reads is not None else store
         self.bus = bus
         self.settings = settings
         self.policy = LivenessPolicy(
@@ -434,7 +447,7 @@ class AgentHub:
         declared = (await run_in_threadpool(self.store.host_driver_options, host_id)).get("arch")
         if isinstance(declared, str) and declared:  # a host created with --arch: the scheduler trusts the operator
             facts = dataclasses.replace(facts, arch=normalise_arch(declared))
-        changes: dict[str, object] = {"facts": facts, "address": address}
+        changes: dict[str, Any] = {"facts": facts, "address": address}
         if "wireguard" in message.data:  # the encrypted overlay's key: the peers get it in their `network`
             changes["overlay_key"], changes["overlay_port"] = protocol.wireguard_from_wire(message.data["wireguard"])
         if "images" in message.data:  # stored with the facts: the host is never active with its images unknown
@@ -459,7 +472,7 @@ class AgentHub:
         containers = [protocol.container_from_wire(item) for item in items]
         if not await run_in_threadpool(self.store.replace_host_containers, host_id, containers):
             return  # the same report as before: nothing to show or reconcile
-        host = await run_in_threadpool(self.store.get_host, host_id)
+        host = self.reads.get_host(host_id)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         self._changed()
 
@@ -473,30 +486,31 @@ class AgentHub:
 
     async def _on_images(self, host_id: str, data: object) -> None:
         images = protocol.images_from_wire(data)
-        host = await run_in_threadpool(self.store.get_host, host_id)
-        if host.images == images:
+        if self.reads.get_host(host_id).images == images:
             return
-        host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, images=images))
+        await run_in_threadpool(functools.partial(self.store.update_host, host_id, images=images, counted=False))
+        host = self.reads.get_host(host_id)
         self.bus.publish("host", "updated", host_view(host), host.environment_id)
         self._changed()
 
     async def _on_volumes(self, host_id: str, data: object) -> None:
         """The engine's volumes (model/volumes.py): the volume list and the scheduler's volume affinity read them."""
         volumes = volumes_from_wire(data)
-        host = await run_in_threadpool(self.store.get_host, host_id)
-        if host.volumes == volumes:
+        if self.reads.get_host(host_id).volumes == volumes:
             return
-        await run_in_threadpool(functools.partial(self.store.update_host, host_id, volumes=volumes))
+        await run_in_threadpool(functools.partial(self.store.update_host, host_id, volumes=volumes, counted=False))
         self._changed()
 
     async def _on_connectivity(self, host_id: str, data: object) -> None:
         """The agent's overlay probes (server/views/overlay_status.py); the host view shows broken pairs."""
         connectivity = parse_connectivity(data)
-        host = await run_in_threadpool(self.store.get_host, host_id)
-        if host.connectivity == connectivity:
+        if self.reads.get_host(host_id).connectivity == connectivity:
             return
-        host = await run_in_threadpool(functools.partial(self.store.update_host, host_id, connectivity=connectivity))
-        hosts = await run_in_threadpool(self.store.list_hosts, host.environment_id)
+        await run_in_threadpool(
+            functools.partial(self.store.update_host, host_id, connectivity=connectivity, counted=False)
+        )
+        host = self.reads.get_host(host_id)
+        hosts = self.reads.list_hosts(host.environment_id)
         self.bus.publish("host", "updated", host_view(host, hosts), host.environment_id)
 
     async def _on_slot(self, host_id: str, message: protocol.Message) -> None:
@@ -518,6 +532,8 @@ class AgentHub:
             self._changed()
             return
         container = protocol.container_from_wire(message.data.get("container"))
+        if self.reads.reported_container(host_id, container.docker_id) == container:
+            return  # as stored already (an agent may tell a container twice): nothing to write, show or reconcile
         await run_in_threadpool(self.store.upsert_host_container, host_id, container)
         view = {"id": container.docker_id, **container_view(host_id, container)}
         self.bus.publish("container", "updated", view, environment_id)
