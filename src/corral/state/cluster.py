@@ -108,13 +108,17 @@ class ClusterState:
         if not self._stale and time.monotonic() - self._resynced_at < due:
             return False
         stale = self._stale
-        differed = self.resync()
-        if differed and not stale:
-            log.warning("the in-memory state differed from the database; reloaded it")
-        return differed
+        change = self._reload()
+        if change is not None and not stale:  # rows committed but not yet handed here when it read count too
+            counts = ", ".join(f"{len(keys)} {kind}" for kind, keys in sorted(change.keys.items()))
+            log.warning("the in-memory state differed from the database (%s); reloaded it", counts)
+        return change is not None
 
     def resync(self) -> bool:
         """Reload every table from the database; returns whether memory differed (it should not)."""
+        return self._reload() is not None
+
+    def _reload(self) -> Change | None:
         started = time.monotonic()
         with self._lock:
             with self._store.session() as session:
@@ -134,7 +138,7 @@ class ClusterState:
             change = self._publish(tables, changed)
         if change is not None:
             self._notify(change)
-        return change is not None
+        return change
 
     def _committed(self, scopes: list[Scope], written: Written) -> None:
         """A transaction committed: read its scopes again (but the rows it wrote whole, which it handed over as
