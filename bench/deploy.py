@@ -1,11 +1,12 @@
 """P2 (not a test): seconds from submit to all containers running for 6 services x 10 busybox containers, Corral
 against docker-compose v1, Docker Compose v2 and `docker stack deploy`, same run, same machine.
 
-Why these set-ups: Corral spreads the 60 containers over 3 local hosts (netns + own dockerd each); both composes
-run on one of those hosts' engines (one engine is all they drive); swarm runs on a 3-node swarm made of the same
+Why these set-ups: Corral spreads the 60 containers over 3 local hosts (netns + own dockerd each), and then runs
+them all on one of them (the other two deactivated: Corral's own overhead on the very engine the composes drive);
+both composes run on that host's engine (one engine is all they drive); swarm runs on a 3-node swarm made of the same
 three engines. Every peer is timed from the moment its command is started to the moment all 60 are seen running,
-and its containers are removed before the next one starts. Target: Corral <= 0.8x the fastest compose, and faster
-than swarm.
+and its containers are removed before the next one starts. Targets: Corral on 3 hosts <= 0.8x the fastest compose,
+and faster than swarm (issue 8); Corral on one host <= 1.0x Compose v2 (issue 15).
 
 Run: .venv/bin/python bench/deploy.py [--services 6] [--per-service 10] [--only corral,compose-v1,...] [--json]
 """
@@ -72,6 +73,18 @@ def wait_gone(docker_hosts: list[str], label: str, timeout: float = 180) -> None
         return all(not docker(h, "ps", "-aq", "--filter", f"label={label}").split() for h in docker_hosts)
 
     wait_until(f"containers labelled {label} removed", gone, timeout=timeout, interval=0.5)
+
+
+def time_corral_on_one_host(cluster: BenchCluster, services: int, per_service: int) -> float:
+    """`time_corral` with every host but the first deactivated (no new container goes there)."""
+    others = [cluster.api().find_host("default", name)["id"] for name in HOSTS[1:]]
+    for host_id in others:
+        cluster.api().host_action(host_id, "deactivate")
+    try:
+        return time_corral(cluster, services, per_service)
+    finally:
+        for host_id in others:
+            cluster.api().host_action(host_id, "activate")
 
 
 def time_corral(cluster: BenchCluster, services: int, per_service: int) -> float:
@@ -158,6 +171,8 @@ def measure(services: int, per_service: int, only: set[str]) -> dict[str, Any]:
             one_engine = cluster.record(HOSTS[0]).docker_host
             if "corral" in only:
                 times["corral"] = time_corral(cluster, services, per_service)
+            if "corral-1" in only:
+                times["corral-1"] = time_corral_on_one_host(cluster, services, per_service)
             if "compose-v1" in only:
                 times["compose-v1"] = time_compose("compose-v1", one_engine, services, per_service, workdir)
             if "compose-v2" in only:
@@ -187,7 +202,22 @@ def result_from(times: dict[str, float], services: int, per_service: int) -> dic
         "ratios": {name: round(corral / value, 2) for name, value in peers.items()},
         "containers": services * per_service,
         "corral_hosts": len(HOSTS),
+        **_one_host(times),
     }
+
+
+def _one_host(times: dict[str, float]) -> dict[str, Any]:
+    """Corral on the one host the composes use, against Compose v2 (issue 15: <= 1.0x)."""
+    if "corral-1" not in times:
+        return {}
+    one = times["corral-1"]
+    figures: dict[str, Any] = {"corral_one_host_seconds": round(one, 2)}
+    if "compose-v2" in times:
+        figures["one_host_vs_compose_v2"] = round(one / times["compose-v2"], 2)
+        figures["one_host_met"] = one <= times["compose-v2"]
+    if "compose-v1" in times:
+        figures["one_host_vs_compose_v1"] = round(one / times["compose-v1"], 2)
+    return figures
 
 
 def human(result: dict[str, Any]) -> list[str]:
@@ -197,6 +227,21 @@ def human(result: dict[str, Any]) -> list[str]:
         for name, value in result["peers"].items()
     ]
     lines.append(f"  target {result['target_text']} (= {result['target']} s): {'met' if result['met'] else 'NOT met'}")
+    if "corral_one_host_seconds" in result:
+        ratios = ", ".join(
+            f"{value:.2f}x {name}"
+            for name, value in (
+                ("Compose v2", result.get("one_host_vs_compose_v2")),
+                ("compose v1", result.get("one_host_vs_compose_v1")),
+            )
+            if value is not None
+        )
+        met = result.get("one_host_met")
+        verdict = "not measured" if met is None else "met" if met else "NOT met"
+        lines.append(
+            f"  Corral on one host (the composes' engine) {result['corral_one_host_seconds']} s: {ratios}; "
+            f"target <= 1.0x Compose v2: {verdict}"
+        )
     return lines
 
 
@@ -204,7 +249,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=6)
     parser.add_argument("--per-service", type=int, default=10)
-    parser.add_argument("--only", default="corral," + ",".join(PEERS), help="comma-separated subset to run")
+    parser.add_argument("--only", default="corral,corral-1," + ",".join(PEERS), help="comma-separated subset to run")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
     args = parser.parse_args()
     if os.geteuid() != 0:
