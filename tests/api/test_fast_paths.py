@@ -122,7 +122,8 @@ def test_network_message_is_the_host_state(api: TestClient) -> None:
 
 def test_a_principal_outlives_container_reports_but_not_a_key_change(api: TestClient) -> None:
     """Agents' container reports are the most frequent writes and change no principal: they leave a principal read
-    for an API key reusable; a write to the keys (here, the key's removal) does not, and the next call is refused."""
+    for an API key reusable, and so do the workloads' changes but for containers' own keys; a write to the keys
+    (here, the key's removal) does not, and the next call is refused."""
     store = api.app.state.store  # type: ignore[attr-defined]
     host_id = register(api)["host_id"]
     access_key, secret = store.create_api_key(KeyKind.ADMIN, description="reuse")
@@ -134,6 +135,11 @@ def test_a_principal_outlives_container_reports_but_not_a_key_change(api: TestCl
     store.upsert_host_container(host_id, dataclasses.replace(web, state="exited"))
     assert write_version() != writes and identity_version() == identity
     assert api.get("/v1/environments", headers=headers).status_code == 200
+    of_containers = identity_version(of_container=True)
+    stack = api.post("/v1/stacks", json={"name": "app", "compose": COMPOSE}, headers=headers)
+    assert stack.status_code == 201, stack.text
+    # a workload's change reads containers' own keys again (a key's slot may be gone), no other key
+    assert identity_version() == identity and identity_version(of_container=True) != of_containers
     AccessStore(store).delete_key(access_key)
     assert identity_version() != identity
     assert api.get("/v1/environments", headers=headers).status_code == 401

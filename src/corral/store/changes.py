@@ -20,9 +20,13 @@ _lock = threading.Lock()
 _counter = itertools.count(1)
 _version = 0
 _identity_version = 0
+_service_identity_version = 0
 # tables no principal is read from, written all the time: agents' container reports, events, the audit trail,
 # idempotency records
 _NOT_IDENTITY = frozenset({"host_containers", "events", "audit_log", "idempotency_keys"})
+# ... and the workloads: only a container's own key (a service account) is read with its slot; no key is removed
+# with a host but by a statement on `api_keys` itself
+_NOT_IDENTITY_BUT_OF_CONTAINERS = _NOT_IDENTITY | {"hosts", "stacks", "services", "container_slots", "slot_leftovers"}
 
 
 def write_version() -> int:
@@ -30,10 +34,11 @@ def write_version() -> int:
     return _version
 
 
-def identity_version() -> int:
-    """Changes whenever a session that wrote anything a principal may be read from (keys, users, memberships, the
-    slots of containers' keys ...: every table but `_NOT_IDENTITY`) has committed."""
-    return _identity_version
+def identity_version(*, of_container: bool = False) -> int:
+    """Changes whenever a session that wrote anything a principal may be read from (keys, users, environments ...:
+    every table but `_NOT_IDENTITY_BUT_OF_CONTAINERS`; with `of_container`, for a container's own key, the
+    workloads too: every table but `_NOT_IDENTITY`) has committed."""
+    return _service_identity_version if of_container else _identity_version
 
 
 def _wrote(session: Session, table: str) -> None:
@@ -55,12 +60,14 @@ def _executed(execution: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    global _version, _identity_version
+    global _version, _identity_version, _service_identity_version
     tables: set[str] | None = session.info.pop(_WROTE, None)
     if tables:
         with _lock:
             _version = next(_counter)
             if tables - _NOT_IDENTITY:
+                _service_identity_version = _version
+            if tables - _NOT_IDENTITY_BUT_OF_CONTAINERS:
                 _identity_version = _version
 
 

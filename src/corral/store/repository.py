@@ -170,19 +170,21 @@ class Store:
     def authenticate(self, access_key: str, secret: str) -> Principal:
         """Checked on every call, so a removed key, an expired one or a disabled user stops at once: a principal
         read once is reused only while no write a principal may be read from has committed since
-        (`identity_version`: any change of a key, a user or a container's slot is one; agents' container reports
-        are not), before its key expires, and for at most `PRINCIPAL_SECONDS`."""
+        (`identity_version`: any change of a key or a user is one, and for a container's own key any change of the
+        workloads; agents' container reports are not), before its key expires, and for at most
+        `PRINCIPAL_SECONDS`."""
         presented = ids.digest(secret)
-        version, now = identity_version(), time.time()
+        now = time.time()
         known = self._principals.get(access_key)
         if (
             known is not None
-            and known.version == version
+            and known.version == identity_version(of_container=known.principal.kind is KeyKind.SERVICE)
             and now < known.until
             and hmac.compare_digest(known.digest, presented)
         ):
             self.key_usage.seen(access_key)
             return known.principal
+        versions = identity_version(), identity_version(of_container=True)
         with self.session() as session:
             row = session.get(ApiKeyRow, access_key)
             if row is None or not hmac.compare_digest(presented, row.secret_digest):
@@ -191,6 +193,7 @@ class Store:
             until = min(now + PRINCIPAL_SECONDS, row.expires_at if row.expires_at is not None else math.inf)
         if len(self._principals) >= MAX_PRINCIPALS:
             self._principals.clear()
+        version = versions[1] if principal.kind is KeyKind.SERVICE else versions[0]
         self._principals[access_key] = _Principal(version, row.secret_digest, until, principal)
         self.key_usage.seen(access_key)
         return principal
