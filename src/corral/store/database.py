@@ -8,11 +8,14 @@ Migrations run at server start under Alembic, so an older data directory is upgr
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -57,14 +60,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    """Bring the schema to the newest revision (idempotent: a database at it is only asked which it is)."""
+    config = _config()
     try:
         with engine.begin() as connection:
+            if MigrationContext.configure(connection).get_current_revision() == _head():
+                return
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except Exception as exc:  # the database is not there or not ours: say so once, at start
         if type(exc).__module__.startswith(("sqlalchemy", "alembic", "sqlite3", "psycopg")):
             raise Unavailable(f"cannot migrate the database at {engine.url!r}: {exc}") from exc
         raise
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+@functools.cache
+def _head() -> str | None:
+    """The newest revision of the migrations shipped (read once per process: alembic loads every script for it)."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
