@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.state.snapshot import ClusterSnapshot, EntityTable
-from corral.store.journal import CHILDREN, PK, TABLES, Key, Scope, Written, watch
+from corral.store.journal import CHILDREN, PK, TABLES, Key, Scope, Written, in_flight, watch
 from corral.store.keyed import read_all, read_scope
 from corral.store.repository import Store
 
@@ -108,21 +108,29 @@ class ClusterState:
         if not self._stale and time.monotonic() - self._resynced_at < due:
             return False
         stale = self._stale
-        change = self._reload()
-        if change is not None and not stale:  # rows committed but not yet handed here when it read count too
-            counts = ", ".join(f"{len(keys)} {kind}" for kind, keys in sorted(change.keys.items()))
-            log.warning("the in-memory state differed from the database (%s); reloaded it", counts)
+        change, busy = self._reload()
+        if change is not None and not stale:
+            # rows of commits on their way here (they wait for the reload's lock) differ from memory for a moment
+            faults = {kind: keys for kind, keys in change.keys.items() if kind not in busy}
+            counts = ", ".join(f"{len(keys)} {kind}" for kind, keys in sorted((faults or change.keys).items()))
+            if faults:
+                log.warning("the in-memory state differed from the database (%s); reloaded it", counts)
+            else:
+                log.info("the reload found rows of commits not yet applied (%s)", counts)
         return change is not None
 
     def resync(self) -> bool:
         """Reload every table from the database; returns whether memory differed (it should not)."""
-        return self._reload() is not None
+        return self._reload()[0] is not None
 
-    def _reload(self) -> Change | None:
+    def _reload(self) -> tuple[Change | None, set[str]]:
+        """The change, and the kinds of which commits were on their way here when the database was read (they
+        cannot arrive while this holds the lock, so what is in flight at the end of the read was then too)."""
         started = time.monotonic()
         with self._lock:
             with self._store.session() as session:
                 fresh = {kind: read_all(session, kind) for kind in TABLES}
+            busy = in_flight(self._store.session_factory)
             changed: dict[str, set[Key]] = {}
             tables = dict(self._current.tables)
             for kind, rows in fresh.items():
@@ -138,7 +146,7 @@ class ClusterState:
             change = self._publish(tables, changed)
         if change is not None:
             self._notify(change)
-        return change
+        return change, busy
 
     def _committed(self, scopes: list[Scope], written: Written) -> None:
         """A transaction committed: read its scopes again (but the rows it wrote whole, which it handed over as

@@ -81,6 +81,8 @@ _WRITTEN = "corral.written"  # session.info: (kind, key) -> the entity a stateme
 _WRITTEN_COMMITTED = "corral.written.committed"  # session.info: the same, of committed transactions
 _LISTENER = "corral.journal"  # factory.kw["info"]: the listener of the factory's sessions
 _WRITERS = "corral.writers"  # factory.kw["info"]: which sessions write which kinds (`_Writers`)
+_IN_FLIGHT = "corral.in_flight"  # factory.kw["info"]: kinds committed but not yet handed to the listener (`_InFlight`)
+_COUNTED = "corral.counted"  # session.info: the kinds its commits added to `_InFlight`
 Written = dict[tuple[str, Key], Any]
 Listener = Callable[[list[Scope], Written], None]
 
@@ -153,15 +155,43 @@ class _Writers:
                 self.disturbed.discard((me, kind, part))
 
 
+class _InFlight:
+    """How many committed transactions of each kind have not reached the listener yet. Why: a full reload that
+    reads the database while they are on their way finds their rows differing from memory, which is no fault."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def add(self, kinds: Iterable[str], step: int) -> None:
+        with self.lock:
+            for kind in kinds:
+                count = self.counts.get(kind, 0) + step
+                if count > 0:
+                    self.counts[kind] = count
+                else:
+                    self.counts.pop(kind, None)
+
+
 def watch(factory: sessionmaker[Session], listener: Listener) -> None:
     """Call `listener` with the scopes of every committed transaction of `factory`'s sessions (see `deliver`)."""
     info = factory.kw.setdefault("info", {})
     info[_LISTENER] = listener
     info[_WRITERS] = _Writers()
+    info[_IN_FLIGHT] = _InFlight()
     event.listen(factory, "after_flush", _flushed)
     event.listen(factory, "do_orm_execute", _executed)
     event.listen(factory, "after_commit", _committed)
     event.listen(factory, "after_rollback", _rolled_back)
+
+
+def in_flight(factory: sessionmaker[Session]) -> set[str]:
+    """The kinds of entity that transactions of `factory` committed and that have not reached its listener yet."""
+    flights: _InFlight | None = factory.kw.get("info", {}).get(_IN_FLIGHT)
+    if flights is None:
+        return set()
+    with flights.lock:
+        return set(flights.counts)
 
 
 def deliver(session: Session) -> None:
@@ -171,6 +201,8 @@ def deliver(session: Session) -> None:
     written: Written = session.info.pop(_WRITTEN_COMMITTED, None) or {}
     listener: Listener | None = session.info.get(_LISTENER)
     writers: _Writers | None = session.info.get(_WRITERS)
+    flights: _InFlight | None = session.info.get(_IN_FLIGHT)
+    counted: set[str] = session.info.pop(_COUNTED, None) or set()
     try:
         if committed and listener is not None:
             if writers is not None:
@@ -183,6 +215,8 @@ def deliver(session: Session) -> None:
     finally:
         if writers is not None:
             writers.done(session)
+        if flights is not None and counted:
+            flights.add(counted, -1)
 
 
 def wrote(session: Session, kind: str, key: Key, entity: Any) -> None:
@@ -295,6 +329,12 @@ def _committed(session: Session) -> None:
     if touched:
         scopes = [Scope(kind, column, frozenset(values)) for (kind, column), values in touched.items()]
         session.info.setdefault(_COMMITTED, []).extend(scopes)
+        flights: _InFlight | None = session.info.get(_IN_FLIGHT)
+        counted: set[str] = session.info.setdefault(_COUNTED, set())
+        if flights is not None:
+            kinds = {kind for kind, _ in touched} - counted
+            flights.add(kinds, 1)
+            counted.update(kinds)
         earlier: Written = session.info.get(_WRITTEN_COMMITTED) or {}
         for kind in {kind for kind, _ in touched}:  # an earlier transaction's entities of these kinds may be stale
             _forget_written_in(earlier, kind)
