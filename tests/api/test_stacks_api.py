@@ -6,7 +6,13 @@ import time
 
 from fastapi.testclient import TestClient
 
+from corral.model import protocol
+from tests.api.conftest import basic
+from tests.api.test_api import _recv, register
+from tests.api.test_fast_paths import FACTS
+
 COMPOSE = "version: '2'\nservices:\n  web:\n    image: corral/busybox\n    ports: ['8080:80']\n"
+RANCHER = "services:\n  web:\n    scale: 2\n"
 
 
 def _up(api: TestClient, compose: str = COMPOSE, **extra: object):
@@ -74,3 +80,39 @@ def test_streams_of_unknown_containers_are_404(api: TestClient) -> None:
     assert api.get("/v1/containers/c-nope/logs").status_code == 404
     assert api.post("/v1/containers/c-nope/exec", json={"cmd": ["true"]}).status_code == 404
     assert api.post("/v1/containers/c-nope/exec", json={"cmd": []}).status_code == 422
+
+
+def test_the_stack_list_names_services_without_their_containers_unless_asked(api: TestClient) -> None:
+    """A page of stacks would otherwise hold every container of the environment: the list shows each service with
+    its counts; `include=containers` embeds the containers exactly as the stack's own view does."""
+    compose = "services:\n  web:\n    image: corral/busybox\n  db:\n    image: corral/busybox\n"
+    creds = register(api)
+    with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
+        ws.send_text(protocol.Message(protocol.HELLO, {"facts": FACTS}).encode())
+        assert _recv(ws).type == protocol.WELCOME
+        created = api.put("/v1/stacks", json={"name": "shop", "compose": compose, "rancher_compose": RANCHER})
+        assert created.status_code == 201, created.text
+        deadline = time.monotonic() + 10  # placed by the orchestrator's next pass
+        full = api.get(f"/v1/stacks/{created.json()['id']}").json()
+        while sum(len(s["containers"]) for s in full["services"]) < 3:
+            assert time.monotonic() < deadline, full
+            time.sleep(0.05)
+            full = api.get(f"/v1/stacks/{created.json()['id']}").json()
+    [listed] = api.get("/v1/stacks").json()["data"]
+    assert [s for s in listed["services"] if "containers" in s] == []
+
+    def names(view: dict) -> list[tuple[str, str, int, list[str]]]:
+        return [
+            (s["id"], s["name"], s["scale"], sorted(c["id"] for c in s.get("containers", []))) for s in view["services"]
+        ]
+
+    assert [n[:3] for n in names(listed)] == [n[:3] for n in names(full)]
+    assert (listed["id"], listed["name"], listed["environment_id"]) == (
+        full["id"],
+        full["name"],
+        full["environment_id"],
+    )
+    [embedded] = api.get("/v1/stacks", params={"include": "containers"}).json()["data"]
+    assert names(embedded) == names(full)
+    wrong = api.get("/v1/stacks", params={"include": "containers,hosts"})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "include" and "hosts" in wrong.json()["message"]

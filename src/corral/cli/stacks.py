@@ -229,7 +229,7 @@ def ps(
         containers, services = _filtered(filters, env)
         all_containers = all_containers or "state" in filters.values
     else:
-        stacks, alone = _run(lambda c: (c.stacks.list_all(_env(env)), c.standalone.list(_env(env))))
+        stacks, alone = _run(lambda c: (c.stacks.list_all(_env(env), containers=True), c.standalone.list(_env(env))))
         services = [service for s in stacks for service in s["services"]]
         containers = [c for service in services for c in service["containers"]] + alone
     if not all_containers and output.format is not Format.json:  # JSON has always listed every container

@@ -433,12 +433,17 @@ class StacksClient:
         result: dict[str, Any] = self._client.request("POST", "/v1/stacks", json=body)
         return result
 
-    def list_all(self, environment: str | None = None) -> list[dict[str, Any]]:
+    def list_all(self, environment: str | None = None, *, containers: bool = False) -> list[dict[str, Any]]:
+        """Every stack (of the environment); with `containers`, each service holds its containers (a list names
+        only their counts otherwise)."""
         params = {"environment": environment} if environment else {}
+        if containers:
+            params["include"] = "containers"
         return self._client.list_pages("/v1/stacks", params)
 
     def find(self, environment: str, ref: str) -> dict[str, Any]:
-        for stack in self.list_all(environment):
+        """A stack by name or id, its services with their containers."""
+        for stack in self.list_all(environment, containers=True):
             if ref in (stack["id"], stack["name"]):
                 found: dict[str, Any] = stack
                 return found
@@ -486,7 +491,7 @@ class StacksClient:
     def find_service(self, environment: str, ref: str) -> dict[str, Any]:
         """A service by `STACK/SERVICE` or id."""
         stack_name, sep, service_name = ref.partition("/")
-        for stack in self.list_all(environment):
+        for stack in self.list_all(environment, containers=True):
             for service in stack["services"]:
                 if service["id"] == ref or (sep and stack["name"] == stack_name and service["name"] == service_name):
                     found: dict[str, Any] = service

@@ -30,6 +30,7 @@ from corral.server.views.paging import Paging, dumps, page, paged_body
 from corral.server.views.stack_views import (
     all_containers_json,
     container_listed,
+    listed_stack,
     service_view,
     slot_container_json,
     slot_container_view,
@@ -62,6 +63,9 @@ def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -
     return {**stack_result(request, stack.id), "changed_services": changed}
 
 
+LISTED_INCLUDES = frozenset({"containers"})
+
+
 @router.get("/stacks")
 def list_stacks(
     request: Request,
@@ -69,7 +73,16 @@ def list_stacks(
     paging: Paging,
     environment: Annotated[str | None, Query()] = None,
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
+    include: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="`containers`: each service with its containers, as `GET /v1/stacks/{id}` shows them (a "
+            "list names its services' counts only: a page of stacks would otherwise hold every container)",
+        ),
+    ] = None,
 ) -> Response:
+    with_containers = _includes(include) == LISTED_INCLUDES
     env_id = store_of(request).get_environment(environment).id if environment else None
     state = state_of(request, env_id)
     stacks = [s for s in state.stacks if not is_standalone(s.name)]  # api_run.py's
@@ -78,12 +91,27 @@ def list_stacks(
         views = {s.id: stack_view(s, state, encoded=True) for s in stacks} if phase else {}
         chosen = [s for s in stacks if not phase or views[s.id]["state"] == phase]
         found, token = page("stacks", chosen, lambda s: (s.name, s.id), paging)
-        data = [with_offers(request, s, views.get(s.id) or stack_view(s, state, encoded=True)) for s in found]
+        data = [
+            with_offers(
+                request, s, listed_stack(views.get(s.id) or stack_view(s, state, encoded=True), with_containers)
+            )
+            for s in found
+        ]
         return paged_body(data, token, paging)
 
     if any(s.catalog for s in stacks):  # upgrade offers come from the catalogs, not from this state
         return _json(dumps(build()))
-    return _json(state.rendered(("stacks", env_id, phase, paging), build))
+    return _json(state.rendered(("stacks", env_id, phase, paging, with_containers), build))
+
+
+def _includes(include: str | None) -> frozenset[str]:
+    asked = frozenset(part.strip() for part in (include or "").split(",") if part.strip())
+    unknown = sorted(asked - LISTED_INCLUDES)
+    if unknown:
+        raise InvalidInput(
+            f"include: unknown {', '.join(unknown)} (known: {', '.join(sorted(LISTED_INCLUDES))})", field="include"
+        )
+    return asked
 
 
 def _json(body: bytes) -> Response:

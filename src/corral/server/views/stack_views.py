@@ -377,6 +377,16 @@ def stack_view(stack: Stack, state: EnvironmentState, *, encoded: bool = False) 
     }
 
 
+def listed_stack(view: dict[str, Any], with_containers: bool) -> dict[str, Any]:
+    """A stack as a list shows it: its services without their containers (unless asked), as Rancher's and
+    Kubernetes' lists name their members rather than hold them; `GET /v1/stacks/{id}` and the container list have
+    them."""
+    if with_containers:
+        return view
+    services = [{key: value for key, value in s.items() if key != "containers"} for s in view["services"]]
+    return {**view, "services": services}
+
+
 def _dangers(service: Service) -> list[str]:
     """`service_findings` described, once per spec (a list of stacks asks for every service's)."""
     made = _DANGERS.get(service.id)
