@@ -54,7 +54,8 @@ def test_own_view_matches_the_environment_view(api: TestClient) -> None:
         service_id = next(s["id"] for s in stack.json()["services"] if s["name"] == "web")
         for _ in range(100):  # the snapshot is stored by the server's event loop; the pass assigns addresses
             own = api.get(f"/v1/services/{service_id}").json()
-            listed = next(s for s in api.get("/v1/services").json()["data"] if s["id"] == service_id)
+            services = api.get("/v1/services", params={"include": "containers"}).json()["data"]
+            listed = next(s for s in services if s["id"] == service_id)
             if {c["docker_id"] for c in own["containers"]} == {"w1", "w2"} and _same(own, listed):
                 break
         scaled = api.post(f"/v1/services/{service_id}/scale", json={"scale": 2})

@@ -64,7 +64,8 @@ class Agent:
 
 
 def _web(api: TestClient) -> dict[str, Any]:
-    return next(s for s in api.get("/v1/services").json()["data"] if s["name"] == "web")
+    services = api.get("/v1/services", params={"include": "containers"}).json()["data"]
+    return next(s for s in services if s["name"] == "web")
 
 
 def _until(api: TestClient, agent: Agent, done: Any, steps: int = 600) -> dict[str, Any]:

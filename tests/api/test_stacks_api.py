@@ -83,8 +83,8 @@ def test_streams_of_unknown_containers_are_404(api: TestClient) -> None:
 
 
 def test_the_stack_list_names_services_without_their_containers_unless_asked(api: TestClient) -> None:
-    """A page of stacks would otherwise hold every container of the environment: the list shows each service with
-    its counts; `include=containers` embeds the containers exactly as the stack's own view does."""
+    """A page of stacks would otherwise hold every container of the environment: the stack and service lists show
+    each service with its counts; `include=containers` embeds the containers exactly as the stack's own view does."""
     compose = "services:\n  web:\n    image: corral/busybox\n  db:\n    image: corral/busybox\n"
     creds = register(api)
     with api.websocket_connect("/v1/agent", headers=basic(creds["access_key"], creds["secret_key"])) as ws:
@@ -114,5 +114,11 @@ def test_the_stack_list_names_services_without_their_containers_unless_asked(api
     )
     [embedded] = api.get("/v1/stacks", params={"include": "containers"}).json()["data"]
     assert names(embedded) == names(full)
+    services = api.get("/v1/services").json()["data"]
+    assert [s for s in services if "containers" in s] == [] and [n[:3] for n in names({"services": services})] == [
+        n[:3] for n in names(full)
+    ]
+    with_containers = api.get("/v1/services", params={"include": "containers"}).json()["data"]
+    assert names({"services": with_containers}) == names(full)
     wrong = api.get("/v1/stacks", params={"include": "containers,hosts"})
     assert wrong.status_code == 422 and wrong.json()["field"] == "include" and "hosts" in wrong.json()["message"]

@@ -30,6 +30,7 @@ from corral.server.views.paging import Paging, dumps, page, paged_body
 from corral.server.views.stack_views import (
     all_containers_json,
     container_listed,
+    listed_service,
     listed_stack,
     service_view,
     slot_container_json,
@@ -158,9 +159,18 @@ def list_services(
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
     watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
     since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
+    include: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="`containers`: each service with its containers, as `GET /v1/services/{id}` shows them (a "
+            "list and a watch give its counts only)",
+        ),
+    ] = None,
 ) -> Response:
     """The services (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
     after `since_version` (server/routes/watch.py)."""
+    with_containers = _includes(include) == LISTED_INCLUDES
     env_id, stack_id = _scope(request, environment, stack)
 
     def chosen(state: EnvironmentState) -> list[tuple[Service, dict[str, Any] | None]]:
@@ -172,7 +182,7 @@ def list_services(
 
         def at(snapshot: ClusterSnapshot) -> dict[str, Any]:
             state = EnvironmentState.at_snapshot(stacks_of(request), request.app.state.cluster, snapshot, env_id)
-            return {s.id: view or service_view(s, state) for s, view in chosen(state)}
+            return {s.id: listed_service(view or service_view(s, state), with_containers) for s, view in chosen(state)}
 
         return watch_response(request, since_version, at)
     state = state_of(request, env_id)
@@ -181,9 +191,11 @@ def list_services(
         found, token = page(
             "services", chosen(state), lambda item: (item[0].stack, item[0].position, item[0].id), paging
         )
-        return paged_body([view or service_view(s, state, encoded=True) for s, view in found], token, paging)
+        views = [listed_service(view or service_view(s, state, encoded=True), with_containers) for s, view in found]
+        return paged_body(views, token, paging)
 
-    return versioned(_json(state.rendered(("services", env_id, stack_id, phase, paging), build)), state.version)
+    key = ("services", env_id, stack_id, phase, paging, with_containers)
+    return versioned(_json(state.rendered(key, build)), state.version)
 
 
 @router.get("/services/{service_id}")

@@ -383,8 +383,14 @@ def listed_stack(view: dict[str, Any], with_containers: bool) -> dict[str, Any]:
     them."""
     if with_containers:
         return view
-    services = [{key: value for key, value in s.items() if key != "containers"} for s in view["services"]]
-    return {**view, "services": services}
+    return {**view, "services": [listed_service(s, False) for s in view["services"]]}
+
+
+def listed_service(view: dict[str, Any], with_containers: bool) -> dict[str, Any]:
+    """A service as a list shows it: with its counts, without its containers (unless asked; see `listed_stack`)."""
+    if with_containers:
+        return view
+    return {key: value for key, value in view.items() if key != "containers"}
 
 
 def _dangers(service: Service) -> list[str]:
