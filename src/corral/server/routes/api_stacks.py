@@ -65,6 +65,15 @@ def up_stack(request: Request, response: Response, body: StackFiles, _: Admin) -
 
 
 LISTED_INCLUDES = frozenset({"containers"})
+Include = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="`containers`: each service with its containers, as `GET /v1/stacks/{id}` and "
+        "`GET /v1/services/{id}` show them (lists and watches give a service's counts only: a page of stacks would "
+        "otherwise hold every container)",
+    ),
+]
 
 
 @router.get("/stacks")
@@ -74,16 +83,9 @@ def list_stacks(
     paging: Paging,
     environment: Annotated[str | None, Query()] = None,
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
-    include: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="`containers`: each service with its containers, as `GET /v1/stacks/{id}` shows them (a "
-            "list names its services' counts only: a page of stacks would otherwise hold every container)",
-        ),
-    ] = None,
+    include: Include = None,
 ) -> Response:
-    with_containers = _includes(include) == LISTED_INCLUDES
+    with_containers = "containers" in _includes(include)
     env_id = store_of(request).get_environment(environment).id if environment else None
     state = state_of(request, env_id)
     stacks = [s for s in state.stacks if not is_standalone(s.name)]  # api_run.py's
@@ -159,18 +161,11 @@ def list_services(
     phase: Annotated[str | None, Query(alias="state", max_length=32)] = None,
     watch: Annotated[bool, Query(description="Stream the changes (NDJSON) instead of listing.")] = False,
     since_version: Annotated[str | None, Query(max_length=20, description="Watch from this version.")] = None,
-    include: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="`containers`: each service with its containers, as `GET /v1/services/{id}` shows them (a "
-            "list and a watch give its counts only)",
-        ),
-    ] = None,
+    include: Include = None,
 ) -> Response:
     """The services (`X-Corral-Version`: the state version of the answer); `watch=true` streams their changes
     after `since_version` (server/routes/watch.py)."""
-    with_containers = _includes(include) == LISTED_INCLUDES
+    with_containers = "containers" in _includes(include)
     env_id, stack_id = _scope(request, environment, stack)
 
     def chosen(state: EnvironmentState) -> list[tuple[Service, dict[str, Any] | None]]:
